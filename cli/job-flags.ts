@@ -1,0 +1,73 @@
+// The command-line flags that describe a job, shared by `ftrain run` and `ftrain coordinator`.
+
+import { Command, Option } from 'commander';
+import { DEFAULT_JOB, type RawJobOptions } from '../common/job-options.ts';
+
+export function addJobFlags(cmd: Command): Command {
+  return cmd
+    .option('--nodes <n>', 'pipeline stages, one node each', String(DEFAULT_JOB.nodes))
+    .option('--steps <n>', 'optimizer steps to train (default: until Ctrl-C)')
+    .option('--seed <n>', 'seed of weights and batches', String(DEFAULT_JOB.seed))
+    .option('--data <file>', 'UTF-8 text to train on, or "moby-dick" (bundled)', DEFAULT_JOB.data)
+    .option('--backend <name>', 'tfjs backend: wasm, cpu (deterministic) or tensorflow (needs @tensorflow/tfjs-node[-gpu])', DEFAULT_JOB.backend)
+    .option('--micro-batches <n>', 'micro-batches per step', String(DEFAULT_JOB.microBatches))
+    .option('--micro-batch-size <n>', 'sequences per micro-batch', String(DEFAULT_JOB.microBatchSize))
+    .option('--seq-len <n>', 'tokens (bytes) per sequence', String(DEFAULT_JOB.seqLen))
+    .option('--d-model <n>', 'model width', String(DEFAULT_JOB.dModel))
+    .option('--heads <n>', 'attention heads', String(DEFAULT_JOB.heads))
+    .option('--layers-per-stage <n>', 'transformer blocks per stage', String(DEFAULT_JOB.layersPerStage))
+    .option('--ffn-mult <n>', 'MLP width as a multiple of --d-model', String(DEFAULT_JOB.ffnMult))
+    .option('--lr <x>', 'Adam learning rate', String(DEFAULT_JOB.lr))
+    .option('--clip-norm <x>', 'per-stage gradient clipping norm', String(DEFAULT_JOB.clipNorm))
+    .option('--heartbeat-ms <n>', 'node heartbeat interval', String(DEFAULT_JOB.heartbeatMs))
+    .option('--lease-ms <n>', 'a node without a heartbeat for this long is lost', String(DEFAULT_JOB.leaseMs))
+    .option('--report <file>', 'write the run report (JSON) here at the end')
+    .option('--log-file <file>', 'write JSON logs here')
+    .option('--log-level <level>', 'trace, debug, info, warn or error', 'info')
+    .addOption(new Option('--dump-grads <dir>', 'write each stage\'s first-step gradients here (tests)').hideHelp());
+}
+
+export interface JobFlagValues {
+  readonly nodes: string;
+  readonly steps?: string;
+  readonly seed: string;
+  readonly data: string;
+  readonly backend: string;
+  readonly microBatches: string;
+  readonly microBatchSize: string;
+  readonly seqLen: string;
+  readonly dModel: string;
+  readonly heads: string;
+  readonly layersPerStage: string;
+  readonly ffnMult: string;
+  readonly lr: string;
+  readonly clipNorm: string;
+  readonly heartbeatMs: string;
+  readonly leaseMs: string;
+  readonly report?: string;
+  readonly logFile?: string;
+  readonly logLevel: string;
+  readonly dumpGrads?: string;
+}
+
+export function rawJobOptions(v: JobFlagValues): RawJobOptions {
+  return {
+    nodes: v.nodes,
+    steps: v.steps,
+    seed: v.seed,
+    data: v.data,
+    backend: v.backend,
+    microBatches: v.microBatches,
+    microBatchSize: v.microBatchSize,
+    seqLen: v.seqLen,
+    dModel: v.dModel,
+    heads: v.heads,
+    layersPerStage: v.layersPerStage,
+    ffnMult: v.ffnMult,
+    lr: v.lr,
+    clipNorm: v.clipNorm,
+    heartbeatMs: v.heartbeatMs,
+    leaseMs: v.leaseMs,
+    dumpGrads: v.dumpGrads,
+  };
+}

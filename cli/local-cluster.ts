@@ -1,0 +1,115 @@
+// `ftrain run`: a coordinator in this process and one `ftrain node` child process per stage,
+// all on 127.0.0.1. The launcher plays the node agent: it watches its children, reports their
+// exits to the coordinator, and makes sure none outlives the run.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BackendUnavailableError } from '../common/errors.ts';
+import type { JobOptions } from '../common/job-options.ts';
+import { createLogger } from '../common/logging.ts';
+import { CoordinatorSession, summaryLines } from './coordinator-session.ts';
+
+export const FTRAIN_BIN = fileURLToPath(new URL('../bin/ftrain.js', import.meta.url));
+/** How long children get to exit after Stop before they are killed. */
+export const CHILD_EXIT_GRACE_MS = 5000;
+
+export interface LocalClusterOptions {
+  readonly job: JobOptions;
+  readonly reportPath: string | null;
+  readonly logFile: string | null;
+  readonly logLevel: string;
+  readonly port: number;
+  readonly print?: (line: string) => void;
+}
+
+function defaultLogFile(): string {
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  return resolve('.ftrain', 'logs', `run-${stamp}.log`);
+}
+
+function exitDetail(code: number | null, signal: NodeJS.Signals | null): string {
+  return signal ? `killed by ${signal}` : `exit code ${code}`;
+}
+
+/** On one machine the nodes share this install: check the native backend before starting them. */
+function checkNativeBackendInstalled(): void {
+  const require = createRequire(import.meta.url);
+  for (const name of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
+    try {
+      require.resolve(name);
+      return;
+    } catch {
+      // try the next one
+    }
+  }
+  throw new BackendUnavailableError(
+    'tensorflow',
+    'backend "tensorflow" needs @tensorflow/tfjs-node-gpu (GPU) or @tensorflow/tfjs-node (CPU), and neither is installed. Install one (`npm install @tensorflow/tfjs-node-gpu`; it downloads libtensorflow) or use --backend wasm or cpu.',
+  );
+}
+
+export async function runLocalCluster(options: LocalClusterOptions): Promise<number> {
+  const print = options.print ?? ((l: string) => process.stdout.write(`${l}\n`));
+  const job = options.job;
+  if (job.backend === 'tensorflow') checkNativeBackendInstalled();
+  const logFile = resolve(options.logFile ?? defaultLogFile());
+  mkdirSync(dirname(logFile), { recursive: true });
+  const logger = createLogger({ name: 'coordinator', file: logFile, level: options.logLevel });
+  const session = new CoordinatorSession({ job, listen: `127.0.0.1:${options.port}`, reportPath: options.reportPath, logger, print });
+  const port = await session.start();
+  print(`ftrain: coordinator on 127.0.0.1:${port}, ${job.stages} nodes, backend ${job.backend}, data ${job.data}`);
+  print(`  logs: ${logFile}`);
+
+  const logFd = openSync(logFile, 'a');
+  const children = new Map<string, ChildProcess>();
+  let ending = false;
+  for (let i = 0; i < job.stages; i++) {
+    const nodeId = `node-${i}`;
+    const child = spawn(
+      process.execPath,
+      [FTRAIN_BIN, 'node', '--coordinator', `127.0.0.1:${port}`, '--node-id', nodeId, '--listen', '127.0.0.1:0', '--log-level', options.logLevel],
+      { stdio: ['pipe', logFd, logFd], env: { ...process.env, FTRAIN_MANAGED: '1' } },
+    );
+    children.set(nodeId, child);
+    child.on('exit', (code, signal) => {
+      children.delete(nodeId);
+      logger.info({ nodeId, code, signal }, 'node process exited');
+      if (!ending) session.server.processExited(nodeId, exitDetail(code, signal));
+    });
+  }
+  closeSync(logFd);
+
+  const onSigint = () => session.interrupt();
+  const onSigterm = () => session.server.requestStop('terminated (SIGTERM)', false);
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigterm);
+  try {
+    const { result, report } = await session.finish();
+    ending = true;
+    await stopChildren(children);
+    for (const line of summaryLines(report, options.reportPath)) print(line);
+    if (result.status === 'failed') print(`  see ${logFile} for the nodes' logs`);
+    return result.status === 'failed' ? 1 : 0;
+  } finally {
+    ending = true;
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigterm);
+    await stopChildren(children);
+    await session.close();
+  }
+}
+
+/** Waits for children told to stop; kills those still alive after the grace period. */
+async function stopChildren(children: Map<string, ChildProcess>): Promise<void> {
+  const alive = [...children.values()];
+  if (alive.length === 0) return;
+  const exits = alive.map((c) => new Promise<void>((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', () => r()))));
+  const timer = setTimeout(() => {
+    for (const c of alive) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  }, CHILD_EXIT_GRACE_MS);
+  await Promise.all(exits);
+  clearTimeout(timer);
+}

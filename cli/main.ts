@@ -1,0 +1,118 @@
+// The `ftrain` command.
+
+import { Command, Option } from 'commander';
+import { hostname } from 'node:os';
+import { errorMessage, OptionError, DataError, BackendUnavailableError } from '../common/errors.ts';
+import { compileJobOptions, parseBackend } from '../common/job-options.ts';
+import { createLogger } from '../common/logging.ts';
+import { WorkerNode } from '../worker/worker-node.ts';
+import { CoordinatorSession, summaryLines } from './coordinator-session.ts';
+import { addJobFlags, rawJobOptions, type JobFlagValues } from './job-flags.ts';
+import { runLocalCluster } from './local-cluster.ts';
+
+const EXIT_USAGE = 2;
+
+function fail(err: unknown): never {
+  const known = err instanceof OptionError || err instanceof DataError || err instanceof BackendUnavailableError;
+  process.stderr.write(`ftrain: ${errorMessage(err)}\n`);
+  if (!known && process.env.FTRAIN_DEBUG) process.stderr.write(`${(err as Error).stack ?? ''}\n`);
+  process.exit(known ? EXIT_USAGE : 1);
+}
+
+function parsePort(field: string, raw: string): number {
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new OptionError(field, `must be a port from 0 to 65535, got "${raw}"`);
+  return port;
+}
+
+function checkHostPort(field: string, raw: string): string {
+  const i = raw.lastIndexOf(':');
+  if (i <= 0) throw new OptionError(field, `must be HOST:PORT, got "${raw}"`);
+  parsePort(field, raw.slice(i + 1));
+  return raw;
+}
+
+const program = new Command('ftrain')
+  .description('Fault-tolerant pipeline-parallel training over gRPC')
+  .version('0.1.0')
+  .showHelpAfterError('(run with --help for usage)');
+
+addJobFlags(
+  program
+    .command('run')
+    .description('train on a local cluster: a coordinator and one node process per stage on 127.0.0.1')
+    .option('--port <n>', 'coordinator port (0 picks a free one)', '0'),
+).action(async (flags: JobFlagValues & { port: string }) => {
+  try {
+    const job = compileJobOptions(rawJobOptions(flags));
+    const port = parsePort('--port', flags.port);
+    const code = await runLocalCluster({ job, reportPath: flags.report ?? null, logFile: flags.logFile ?? null, logLevel: flags.logLevel, port });
+    process.exit(code);
+  } catch (err) {
+    fail(err);
+  }
+});
+
+addJobFlags(
+  program
+    .command('coordinator')
+    .description('run the coordinator of a job; nodes join with `ftrain node --coordinator HOST:PORT`')
+    .option('--listen <host:port>', 'address to serve gRPC on', '0.0.0.0:7070'),
+).action(async (flags: JobFlagValues & { listen: string }) => {
+  try {
+    const job = compileJobOptions(rawJobOptions(flags));
+    const listen = checkHostPort('--listen', flags.listen);
+    const logger = createLogger({ name: 'coordinator', file: flags.logFile ?? null, level: flags.logLevel, pretty: !flags.logFile && process.stderr.isTTY });
+    const print = (l: string) => process.stdout.write(`${l}\n`);
+    const session = new CoordinatorSession({ job, listen, reportPath: flags.report ?? null, logger, print });
+    const port = await session.start();
+    print(`ftrain coordinator on ${listen.slice(0, listen.lastIndexOf(':'))}:${port}: waiting for ${job.stages} nodes (ftrain node --coordinator ${hostname()}:${port})`);
+    process.on('SIGINT', () => session.interrupt());
+    process.on('SIGTERM', () => session.server.requestStop('terminated (SIGTERM)', false));
+    const { result, report } = await session.finish();
+    for (const line of summaryLines(report, flags.report ?? null)) print(line);
+    await session.close();
+    process.exit(result.status === 'failed' ? 1 : 0);
+  } catch (err) {
+    fail(err);
+  }
+});
+
+program
+  .command('node')
+  .description('run a worker node that joins the coordinator of a job')
+  .requiredOption('--coordinator <host:port>', 'address of the coordinator')
+  .option('--node-id <id>', 'unique id of this node (default: HOSTNAME-PID)')
+  .option('--listen <host:port>', 'address for pipeline traffic (use 0.0.0.0:PORT across machines)', '127.0.0.1:0')
+  .option('--advertise <host>', 'host name other nodes use to reach this one (default: the listen host, or this hostname for 0.0.0.0)')
+  .addOption(new Option('--backend <name>', 'override the job\'s tfjs backend on this node'))
+  .option('--log-file <file>', 'write JSON logs here (default: stderr)')
+  .option('--log-level <level>', 'trace, debug, info, warn or error', 'info')
+  .action(async (flags: { coordinator: string; nodeId?: string; listen: string; advertise?: string; backend?: string; logFile?: string; logLevel: string }) => {
+    try {
+      const coordinator = checkHostPort('--coordinator', flags.coordinator);
+      const listen = checkHostPort('--listen', flags.listen);
+      const nodeId = flags.nodeId ?? `${hostname()}-${process.pid}`;
+      const backend = flags.backend === undefined ? null : parseBackend('--backend', flags.backend);
+      const logger = createLogger({ name: 'node', file: flags.logFile ?? null, level: flags.logLevel }).child({ nodeId });
+      const node = new WorkerNode({ coordinator, nodeId, listen, advertiseHost: flags.advertise ?? null, backend, logger });
+      if (process.env.FTRAIN_MANAGED === '1') {
+        // Started by `ftrain run`: the launcher handles Ctrl-C, and a closed stdin means it died.
+        process.on('SIGINT', () => {});
+        process.stdin.on('close', () => node.shutdown(1, 'the launcher exited'));
+        process.stdin.on('end', () => node.shutdown(1, 'the launcher exited'));
+        process.stdin.resume();
+      } else {
+        process.on('SIGINT', () => node.shutdown(130, 'interrupted'));
+      }
+      process.on('SIGTERM', () => node.shutdown(143, 'terminated (SIGTERM)'));
+      await node.start();
+      const exit = await node.exited;
+      if (exit.code !== 0) process.stderr.write(`ftrain node ${nodeId}: ${exit.reason}\n`);
+      process.exit(exit.code);
+    } catch (err) {
+      fail(err);
+    }
+  });
+
+await program.parseAsync(process.argv);

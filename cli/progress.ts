@@ -1,0 +1,64 @@
+// Human-readable progress lines on stdout while a run trains.
+
+import type { Action } from '../coordinator/coordinator-core.ts';
+
+/** Minimum time between two progress lines. */
+export const PROGRESS_INTERVAL_MS = 1000;
+
+export class ProgressPrinter {
+  private lastPrintMs = 0;
+  private trainingStartMs: number | null = null;
+  private readonly completions: { step: number; atMs: number }[] = [];
+
+  constructor(
+    private readonly totalSteps: number | null,
+    private readonly tokensPerStep: number,
+    private readonly write: (line: string) => void = (l) => process.stdout.write(`${l}\n`),
+  ) {}
+
+  onAction(a: Action): void {
+    switch (a.type) {
+      case 'stage-assigned':
+        this.write(`  stage ${a.stage} -> ${a.nodeId} (pid ${a.pid}, ${a.address})`);
+        break;
+      case 'training-started':
+        this.trainingStartMs = Date.now();
+        this.write(`training${a.toStep === null ? ' until Ctrl-C' : ` ${a.toStep} steps`}`);
+        break;
+      case 'step-completed':
+        this.onStep(a.step, a.loss, a.atMs);
+        break;
+      case 'run-failed':
+        this.write(`FAILED: node ${a.failure.nodeId}${a.failure.stage === null ? '' : ` (stage ${a.failure.stage})`} failed: ${a.failure.detail}`);
+        break;
+      default:
+        break;
+    }
+  }
+
+  private onStep(step: number, loss: number, atMs: number): void {
+    this.completions.push({ step, atMs });
+    if (this.completions.length > 10) this.completions.shift();
+    const last = this.totalSteps !== null && step + 1 >= this.totalSteps;
+    if (!last && step > 0 && atMs - this.lastPrintMs < PROGRESS_INTERVAL_MS) return;
+    this.lastPrintMs = atMs;
+    const first = this.completions[0]!;
+    const windowSteps = step - first.step;
+    let rate: number | null = null;
+    let secPerStep: number | null = null;
+    if (windowSteps > 0) {
+      secPerStep = (atMs - first.atMs) / 1000 / windowSteps;
+    } else if (this.trainingStartMs !== null) {
+      secPerStep = (atMs - this.trainingStartMs) / 1000 / (step + 1);
+    }
+    if (secPerStep !== null && secPerStep > 0) rate = this.tokensPerStep / secPerStep;
+    const of = this.totalSteps === null ? '' : `/${this.totalSteps}`;
+    const parts = [
+      `step ${step + 1}${of}`,
+      `loss ${loss.toFixed(4)}`,
+      rate === null ? '' : `${Math.round(rate).toLocaleString('en-US')} tok/s`,
+      secPerStep === null ? '' : `${secPerStep.toFixed(2)} s/step`,
+    ].filter(Boolean);
+    this.write(parts.join('  '));
+  }
+}

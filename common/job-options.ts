@@ -1,0 +1,164 @@
+// The options of one training job, compiled once into a complete, validated object.
+// The coordinator compiles them and sends them to every node with its stage assignment.
+
+import { resolve } from 'node:path';
+import { OptionError } from './errors.ts';
+import { DEFAULT_CORPUS } from './corpus.ts';
+
+export const Backend = {
+  wasm: 'wasm',
+  cpu: 'cpu',
+  tensorflow: 'tensorflow',
+} as const;
+export type Backend = (typeof Backend)[keyof typeof Backend];
+
+export interface ModelOptions {
+  /** Tokens per training sequence. */
+  readonly seqLen: number;
+  readonly dModel: number;
+  readonly heads: number;
+  /** Transformer blocks held by each stage; the model has stages x layersPerStage blocks. */
+  readonly layersPerStage: number;
+  /** Hidden width of the MLP as a multiple of dModel. */
+  readonly ffnMult: number;
+}
+
+export interface JobOptions {
+  /** Pipeline stages; one node per stage. */
+  readonly stages: number;
+  /** Steps to train, or null to train until stopped. */
+  readonly steps: number | null;
+  readonly seed: number;
+  /** `moby-dick` (bundled) or an absolute path to a UTF-8 text file. */
+  readonly data: string;
+  readonly backend: Backend;
+  readonly microBatches: number;
+  /** Sequences per micro-batch. */
+  readonly microBatchSize: number;
+  readonly model: ModelOptions;
+  readonly learningRate: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly epsilon: number;
+  /** Per-stage gradient clipping to this L2 norm. */
+  readonly clipNorm: number;
+  readonly heartbeatMs: number;
+  readonly leaseMs: number;
+  /** Where each stage writes its first step's gradients (for the split-exactness test), or null. */
+  readonly dumpGradsDir: string | null;
+}
+
+/** Options as they come from a command line or a config: any field may be missing or a string. */
+export type RawJobOptions = Partial<Record<
+  | 'nodes' | 'steps' | 'seed' | 'data' | 'backend' | 'microBatches' | 'microBatchSize'
+  | 'seqLen' | 'dModel' | 'heads' | 'layersPerStage' | 'ffnMult' | 'lr' | 'clipNorm'
+  | 'heartbeatMs' | 'leaseMs' | 'dumpGrads',
+  unknown
+>>;
+
+export const DEFAULT_JOB = {
+  nodes: 4,
+  seed: 0,
+  data: DEFAULT_CORPUS,
+  backend: Backend.wasm,
+  microBatches: 4,
+  microBatchSize: 4,
+  seqLen: 64,
+  dModel: 64,
+  heads: 4,
+  layersPerStage: 1,
+  ffnMult: 4,
+  lr: 3e-3,
+  clipNorm: 1,
+  heartbeatMs: 1000,
+  leaseMs: 5000,
+} as const;
+
+/** Maximum pipeline stages: more processes than this on one coordinator is untested. */
+export const MAX_STAGES = 64;
+
+function intOption(field: string, raw: unknown, fallback: number, min: number, max: number): number {
+  if (raw === undefined || raw === null) return fallback;
+  const text = String(raw).trim();
+  const value = Number(text);
+  if (text === '' || !Number.isInteger(value) || value < min || value > max) {
+    throw new OptionError(field, `must be an integer from ${min} to ${max}, got "${String(raw)}"`);
+  }
+  return value;
+}
+
+function numberOption(field: string, raw: unknown, fallback: number, min: number, max: number): number {
+  if (raw === undefined || raw === null) return fallback;
+  const text = String(raw).trim();
+  const value = Number(text);
+  if (text === '' || !Number.isFinite(value) || value <= min || value > max) {
+    throw new OptionError(field, `must be a number above ${min} and at most ${max}, got "${String(raw)}"`);
+  }
+  return value;
+}
+
+export function parseBackend(field: string, raw: unknown): Backend {
+  const value = String(raw);
+  if (!Object.values(Backend).includes(value as Backend)) {
+    throw new OptionError(field, `must be one of ${Object.values(Backend).join(', ')}, got "${value}"`);
+  }
+  return value as Backend;
+}
+
+export function compileJobOptions(raw: RawJobOptions): JobOptions {
+  const stages = intOption('--nodes', raw.nodes, DEFAULT_JOB.nodes, 1, MAX_STAGES);
+  const steps = raw.steps === undefined || raw.steps === null ? null : intOption('--steps', raw.steps, 0, 1, Number.MAX_SAFE_INTEGER);
+  const seed = intOption('--seed', raw.seed, DEFAULT_JOB.seed, 0, 0xffff_ffff);
+  const dataRaw = raw.data === undefined ? DEFAULT_JOB.data : String(raw.data);
+  if (dataRaw.trim() === '') throw new OptionError('--data', 'must name a text file or "moby-dick"');
+  const data = dataRaw === DEFAULT_CORPUS ? dataRaw : resolve(dataRaw);
+  const backend = raw.backend === undefined ? DEFAULT_JOB.backend : parseBackend('--backend', raw.backend);
+  const microBatches = intOption('--micro-batches', raw.microBatches, DEFAULT_JOB.microBatches, 1, 1024);
+  const microBatchSize = intOption('--micro-batch-size', raw.microBatchSize, DEFAULT_JOB.microBatchSize, 1, 4096);
+  const seqLen = intOption('--seq-len', raw.seqLen, DEFAULT_JOB.seqLen, 2, 8192);
+  const dModel = intOption('--d-model', raw.dModel, DEFAULT_JOB.dModel, 4, 8192);
+  const heads = intOption('--heads', raw.heads, DEFAULT_JOB.heads, 1, 256);
+  if (dModel % heads !== 0) throw new OptionError('--heads', `must divide --d-model (${dModel}), got ${heads}`);
+  const layersPerStage = intOption('--layers-per-stage', raw.layersPerStage, DEFAULT_JOB.layersPerStage, 1, 256);
+  const ffnMult = intOption('--ffn-mult', raw.ffnMult, DEFAULT_JOB.ffnMult, 1, 16);
+  const learningRate = numberOption('--lr', raw.lr, DEFAULT_JOB.lr, 0, 10);
+  const clipNorm = numberOption('--clip-norm', raw.clipNorm, DEFAULT_JOB.clipNorm, 0, 1e9);
+  const heartbeatMs = intOption('--heartbeat-ms', raw.heartbeatMs, DEFAULT_JOB.heartbeatMs, 50, 60_000);
+  const leaseMs = intOption('--lease-ms', raw.leaseMs, DEFAULT_JOB.leaseMs, 100, 600_000);
+  if (leaseMs <= heartbeatMs) {
+    throw new OptionError('--lease-ms', `must be longer than --heartbeat-ms (${heartbeatMs}), got ${leaseMs}`);
+  }
+  const dumpGradsDir = raw.dumpGrads === undefined || raw.dumpGrads === null ? null : resolve(String(raw.dumpGrads));
+  return {
+    stages,
+    steps,
+    seed,
+    data,
+    backend,
+    microBatches,
+    microBatchSize,
+    model: { seqLen, dModel, heads, layersPerStage, ffnMult },
+    learningRate,
+    beta1: 0.9,
+    beta2: 0.999,
+    epsilon: 1e-8,
+    clipNorm,
+    heartbeatMs,
+    leaseMs,
+    dumpGradsDir,
+  };
+}
+
+/** Tokens one step trains on across the whole pipeline. */
+export function tokensPerStep(job: JobOptions): number {
+  return job.microBatches * job.microBatchSize * job.model.seqLen;
+}
+
+/** Parses the job JSON sent with a stage assignment; the object was compiled by the coordinator. */
+export function parseJobJson(json: string): JobOptions {
+  const value = JSON.parse(json) as JobOptions;
+  if (typeof value !== 'object' || value === null || typeof value.stages !== 'number' || typeof value.model !== 'object') {
+    throw new OptionError('job_json', 'is not a compiled ftrain job');
+  }
+  return value;
+}

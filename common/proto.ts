@@ -1,0 +1,77 @@
+// Loads proto/ftrain.proto once; the types come from proto/generated (proto-loader-gen-types).
+
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { fileURLToPath } from 'node:url';
+import type { ProtoGrpcType } from '../proto/generated/ftrain.ts';
+
+export const PROTO_PATH = fileURLToPath(new URL('../proto/ftrain.proto', import.meta.url));
+
+/** The loader options the generated types were made for (see the proto:gen script). */
+export const PROTO_LOADER_OPTIONS: protoLoader.Options = {
+  keepCase: false,
+  longs: Number,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+};
+
+let cached: ProtoGrpcType | undefined;
+
+export function loadProto(): ProtoGrpcType {
+  if (!cached) {
+    const definition = protoLoader.loadSync(PROTO_PATH, PROTO_LOADER_OPTIONS);
+    cached = grpc.loadPackageDefinition(definition) as unknown as ProtoGrpcType;
+  }
+  return cached;
+}
+
+/**
+ * Keepalive between ftrain processes. A worker's event loop is blocked while tfjs computes
+ * (seconds per micro-batch on the cpu backend), so a tight ping timeout would drop healthy
+ * connections; a lost or frozen node is detected by its lease and by broken streams instead.
+ */
+export const KEEPALIVE_TIME_MS = 10_000;
+export const KEEPALIVE_TIMEOUT_MS = 20_000;
+
+/** Channel and server options shared by every ftrain process. */
+export const GRPC_CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  'grpc.keepalive_time_ms': KEEPALIVE_TIME_MS,
+  'grpc.keepalive_timeout_ms': KEEPALIVE_TIMEOUT_MS,
+  'grpc.keepalive_permit_without_calls': 1,
+  'grpc.max_receive_message_length': 8 * 1024 * 1024,
+};
+
+export const GRPC_SERVER_OPTIONS: grpc.ServerOptions = {
+  'grpc.keepalive_time_ms': KEEPALIVE_TIME_MS,
+  'grpc.keepalive_timeout_ms': KEEPALIVE_TIMEOUT_MS,
+  'grpc.keepalive_permit_without_calls': 1,
+  'grpc.http2.min_ping_interval_without_data_ms': 5_000,
+  'grpc.max_receive_message_length': 8 * 1024 * 1024,
+};
+
+/** Deadline for every unary call. */
+export const UNARY_DEADLINE_MS = 5000;
+
+export function deadline(ms = UNARY_DEADLINE_MS): Date {
+  return new Date(Date.now() + ms);
+}
+
+/** A gRPC error with a status code, for handlers to return at the edge. */
+export function statusError(code: grpc.status, details: string): grpc.ServiceError {
+  const err = new Error(details) as grpc.ServiceError;
+  err.code = code;
+  err.details = details;
+  err.metadata = new grpc.Metadata();
+  return err;
+}
+
+/** Binds a server and resolves with the actual port. */
+export function bindServer(server: grpc.Server, address: string): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => {
+      if (err) reject(err);
+      else resolvePort(port);
+    });
+  });
+}

@@ -1,0 +1,120 @@
+// The JSON report of a run (`--report FILE`). One documented schema: see README "Run report".
+
+import { tokensPerStep, type JobOptions } from '../common/job-options.ts';
+import type { CoordinatorCore, Failure } from './coordinator-core.ts';
+import type { RunResult } from './coordinator-server.ts';
+
+export const REPORT_SCHEMA = 'ftrain.run-report/1';
+
+/** Steps averaged for `finalLoss`. */
+export const FINAL_LOSS_STEPS = 3;
+
+export interface StageTiming {
+  readonly stage: number;
+  readonly nodeId: string | null;
+  readonly computeMsMean: number | null;
+  readonly waitMsMean: number | null;
+  readonly stepMsMean: number | null;
+  readonly lastGradNorm: number | null;
+}
+
+export interface RunReport {
+  readonly schema: typeof REPORT_SCHEMA;
+  readonly status: RunResult['status'];
+  readonly reason: string;
+  readonly steps: number;
+  readonly initialLoss: number | null;
+  readonly finalLoss: number | null;
+  readonly tokensPerSecond: number | null;
+  readonly wallSeconds: number;
+  readonly trainingSeconds: number | null;
+  readonly backend: string;
+  readonly stages: number;
+  readonly weightsDigest: string | null;
+  readonly seed: number;
+  readonly data: string;
+  readonly dataSha256: string;
+  readonly microBatches: number;
+  readonly microBatchSize: number;
+  readonly tokensPerStep: number;
+  readonly model: JobOptions['model'];
+  readonly losses: number[];
+  readonly stageTiming: StageTiming[];
+  readonly bubble: { readonly measured: number | null; readonly theoretical: number };
+  readonly failure: (Failure & { readonly detectMs: number | null }) | null;
+}
+
+export interface ReportTimes {
+  readonly launchedAtMs: number;
+  readonly trainingStartedAtMs: number | null;
+  readonly lastStepAtMs: number | null;
+  readonly endedAtMs: number;
+  /** When the failure happened, where the launcher knows it (a process exit it caused or saw). */
+  readonly failureAtMs?: number | null;
+}
+
+function mean(sum: number, n: number): number | null {
+  return n > 0 ? sum / n : null;
+}
+
+/** GPipe's idle fraction with S stages and M micro-batches of equal cost. */
+export function theoreticalBubble(stages: number, microBatches: number): number {
+  return (stages - 1) / (microBatches + stages - 1);
+}
+
+export function buildRunReport(
+  job: JobOptions,
+  dataSha256: string,
+  backend: string,
+  core: CoordinatorCore,
+  result: RunResult,
+  times: ReportTimes,
+): RunReport {
+  const steps = result.steps;
+  const losses = core.losses.slice(0, steps);
+  const tail = losses.slice(-FINAL_LOSS_STEPS);
+  const trainingSeconds =
+    times.trainingStartedAtMs !== null && times.lastStepAtMs !== null ? (times.lastStepAtMs - times.trainingStartedAtMs) / 1000 : null;
+  const stageTiming = core.stages.map((s, stage) => ({
+    stage,
+    nodeId: s.nodeId,
+    computeMsMean: mean(s.timing.computeMs, s.timing.steps),
+    waitMsMean: mean(s.timing.waitMs, s.timing.steps),
+    stepMsMean: mean(s.timing.stepMs, s.timing.steps),
+    lastGradNorm: s.lastReport?.gradNorm ?? null,
+  }));
+  const ratios = core.stages.filter((s) => s.timing.stepMs > 0).map((s) => s.timing.waitMs / s.timing.stepMs);
+  return {
+    schema: REPORT_SCHEMA,
+    status: result.status,
+    reason: result.reason,
+    steps,
+    initialLoss: losses[0] ?? null,
+    finalLoss: tail.length > 0 ? tail.reduce((a, b) => a + b, 0) / tail.length : null,
+    tokensPerSecond: trainingSeconds && trainingSeconds > 0 ? (steps * tokensPerStep(job)) / trainingSeconds : null,
+    wallSeconds: (times.endedAtMs - times.launchedAtMs) / 1000,
+    trainingSeconds,
+    backend,
+    stages: job.stages,
+    weightsDigest: result.weightsDigest,
+    seed: job.seed,
+    data: job.data,
+    dataSha256,
+    microBatches: job.microBatches,
+    microBatchSize: job.microBatchSize,
+    tokensPerStep: tokensPerStep(job),
+    model: job.model,
+    losses,
+    stageTiming,
+    bubble: {
+      measured: ratios.length > 0 ? ratios.reduce((a, b) => a + b, 0) / ratios.length : null,
+      theoretical: theoreticalBubble(job.stages, job.microBatches),
+    },
+    failure: result.failure
+      ? {
+          ...result.failure,
+          detectMs: times.failureAtMs != null ? result.failure.detectedAtMs - times.failureAtMs : null,
+        }
+      : null,
+  };
+}

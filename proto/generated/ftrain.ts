@@ -1,0 +1,54 @@
+import type * as grpc from '@grpc/grpc-js';
+import type { EnumTypeDefinition, MessageTypeDefinition } from '@grpc/proto-loader';
+
+import type { Ack as _ftrain_v1_Ack, Ack__Output as _ftrain_v1_Ack__Output } from './ftrain/v1/Ack';
+import type { Assign as _ftrain_v1_Assign, Assign__Output as _ftrain_v1_Assign__Output } from './ftrain/v1/Assign';
+import type { Command as _ftrain_v1_Command, Command__Output as _ftrain_v1_Command__Output } from './ftrain/v1/Command';
+import type { CommandsRequest as _ftrain_v1_CommandsRequest, CommandsRequest__Output as _ftrain_v1_CommandsRequest__Output } from './ftrain/v1/CommandsRequest';
+import type { CoordinatorClient as _ftrain_v1_CoordinatorClient, CoordinatorDefinition as _ftrain_v1_CoordinatorDefinition } from './ftrain/v1/Coordinator';
+import type { FaultReport as _ftrain_v1_FaultReport, FaultReport__Output as _ftrain_v1_FaultReport__Output } from './ftrain/v1/FaultReport';
+import type { FetchWeightsRequest as _ftrain_v1_FetchWeightsRequest, FetchWeightsRequest__Output as _ftrain_v1_FetchWeightsRequest__Output } from './ftrain/v1/FetchWeightsRequest';
+import type { HeartbeatReply as _ftrain_v1_HeartbeatReply, HeartbeatReply__Output as _ftrain_v1_HeartbeatReply__Output } from './ftrain/v1/HeartbeatReply';
+import type { HeartbeatRequest as _ftrain_v1_HeartbeatRequest, HeartbeatRequest__Output as _ftrain_v1_HeartbeatRequest__Output } from './ftrain/v1/HeartbeatRequest';
+import type { Limit as _ftrain_v1_Limit, Limit__Output as _ftrain_v1_Limit__Output } from './ftrain/v1/Limit';
+import type { PipeChunk as _ftrain_v1_PipeChunk, PipeChunk__Output as _ftrain_v1_PipeChunk__Output } from './ftrain/v1/PipeChunk';
+import type { ReadyReport as _ftrain_v1_ReadyReport, ReadyReport__Output as _ftrain_v1_ReadyReport__Output } from './ftrain/v1/ReadyReport';
+import type { RegisterReply as _ftrain_v1_RegisterReply, RegisterReply__Output as _ftrain_v1_RegisterReply__Output } from './ftrain/v1/RegisterReply';
+import type { RegisterRequest as _ftrain_v1_RegisterRequest, RegisterRequest__Output as _ftrain_v1_RegisterRequest__Output } from './ftrain/v1/RegisterRequest';
+import type { Start as _ftrain_v1_Start, Start__Output as _ftrain_v1_Start__Output } from './ftrain/v1/Start';
+import type { StepReport as _ftrain_v1_StepReport, StepReport__Output as _ftrain_v1_StepReport__Output } from './ftrain/v1/StepReport';
+import type { Stop as _ftrain_v1_Stop, Stop__Output as _ftrain_v1_Stop__Output } from './ftrain/v1/Stop';
+import type { TensorChunk as _ftrain_v1_TensorChunk, TensorChunk__Output as _ftrain_v1_TensorChunk__Output } from './ftrain/v1/TensorChunk';
+import type { WorkerClient as _ftrain_v1_WorkerClient, WorkerDefinition as _ftrain_v1_WorkerDefinition } from './ftrain/v1/Worker';
+
+type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
+  new(...args: ConstructorParameters<Constructor>): Subtype;
+};
+
+export interface ProtoGrpcType {
+  ftrain: {
+    v1: {
+      Ack: MessageTypeDefinition<_ftrain_v1_Ack, _ftrain_v1_Ack__Output>
+      Assign: MessageTypeDefinition<_ftrain_v1_Assign, _ftrain_v1_Assign__Output>
+      Command: MessageTypeDefinition<_ftrain_v1_Command, _ftrain_v1_Command__Output>
+      CommandsRequest: MessageTypeDefinition<_ftrain_v1_CommandsRequest, _ftrain_v1_CommandsRequest__Output>
+      Coordinator: SubtypeConstructor<typeof grpc.Client, _ftrain_v1_CoordinatorClient> & { service: _ftrain_v1_CoordinatorDefinition }
+      FaultReport: MessageTypeDefinition<_ftrain_v1_FaultReport, _ftrain_v1_FaultReport__Output>
+      FetchWeightsRequest: MessageTypeDefinition<_ftrain_v1_FetchWeightsRequest, _ftrain_v1_FetchWeightsRequest__Output>
+      HeartbeatReply: MessageTypeDefinition<_ftrain_v1_HeartbeatReply, _ftrain_v1_HeartbeatReply__Output>
+      HeartbeatRequest: MessageTypeDefinition<_ftrain_v1_HeartbeatRequest, _ftrain_v1_HeartbeatRequest__Output>
+      Limit: MessageTypeDefinition<_ftrain_v1_Limit, _ftrain_v1_Limit__Output>
+      PipeChunk: MessageTypeDefinition<_ftrain_v1_PipeChunk, _ftrain_v1_PipeChunk__Output>
+      PipeKind: EnumTypeDefinition
+      ReadyReport: MessageTypeDefinition<_ftrain_v1_ReadyReport, _ftrain_v1_ReadyReport__Output>
+      RegisterReply: MessageTypeDefinition<_ftrain_v1_RegisterReply, _ftrain_v1_RegisterReply__Output>
+      RegisterRequest: MessageTypeDefinition<_ftrain_v1_RegisterRequest, _ftrain_v1_RegisterRequest__Output>
+      Start: MessageTypeDefinition<_ftrain_v1_Start, _ftrain_v1_Start__Output>
+      StepReport: MessageTypeDefinition<_ftrain_v1_StepReport, _ftrain_v1_StepReport__Output>
+      Stop: MessageTypeDefinition<_ftrain_v1_Stop, _ftrain_v1_Stop__Output>
+      TensorChunk: MessageTypeDefinition<_ftrain_v1_TensorChunk, _ftrain_v1_TensorChunk__Output>
+      Worker: SubtypeConstructor<typeof grpc.Client, _ftrain_v1_WorkerClient> & { service: _ftrain_v1_WorkerDefinition }
+    }
+  }
+}
+

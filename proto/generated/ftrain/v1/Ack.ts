@@ -1,0 +1,8 @@
+// Original file: proto/ftrain.proto
+
+
+export interface Ack {
+}
+
+export interface Ack__Output {
+}

@@ -1,0 +1,22 @@
+// Original file: proto/ftrain.proto
+
+import type { Assign as _ftrain_v1_Assign, Assign__Output as _ftrain_v1_Assign__Output } from '../../ftrain/v1/Assign';
+import type { Start as _ftrain_v1_Start, Start__Output as _ftrain_v1_Start__Output } from '../../ftrain/v1/Start';
+import type { Stop as _ftrain_v1_Stop, Stop__Output as _ftrain_v1_Stop__Output } from '../../ftrain/v1/Stop';
+import type { Limit as _ftrain_v1_Limit, Limit__Output as _ftrain_v1_Limit__Output } from '../../ftrain/v1/Limit';
+
+export interface Command {
+  'assign'?: (_ftrain_v1_Assign | null);
+  'start'?: (_ftrain_v1_Start | null);
+  'stop'?: (_ftrain_v1_Stop | null);
+  'limit'?: (_ftrain_v1_Limit | null);
+  'kind'?: "assign"|"start"|"stop"|"limit";
+}
+
+export interface Command__Output {
+  'assign'?: (_ftrain_v1_Assign__Output | null);
+  'start'?: (_ftrain_v1_Start__Output | null);
+  'stop'?: (_ftrain_v1_Stop__Output | null);
+  'limit'?: (_ftrain_v1_Limit__Output | null);
+  'kind'?: "assign"|"start"|"stop"|"limit";
+}

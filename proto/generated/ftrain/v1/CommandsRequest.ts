@@ -1,0 +1,10 @@
+// Original file: proto/ftrain.proto
+
+
+export interface CommandsRequest {
+  'nodeId'?: (string);
+}
+
+export interface CommandsRequest__Output {
+  'nodeId': (string);
+}

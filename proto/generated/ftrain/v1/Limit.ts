@@ -1,0 +1,11 @@
+// Original file: proto/ftrain.proto
+
+import type { Long } from '@grpc/proto-loader';
+
+export interface Limit {
+  'toStep'?: (number | string | Long);
+}
+
+export interface Limit__Output {
+  'toStep': (number);
+}

@@ -1,0 +1,15 @@
+// Original file: proto/ftrain.proto
+
+import type { Long } from '@grpc/proto-loader';
+
+export interface RegisterReply {
+  'nodeId'?: (string);
+  'leaseMs'?: (number | string | Long);
+  'heartbeatMs'?: (number | string | Long);
+}
+
+export interface RegisterReply__Output {
+  'nodeId': (string);
+  'leaseMs': (number);
+  'heartbeatMs': (number);
+}

@@ -1,0 +1,13 @@
+// Original file: proto/ftrain.proto
+
+import type { Long } from '@grpc/proto-loader';
+
+export interface Start {
+  'fromStep'?: (number | string | Long);
+  'toStep'?: (number | string | Long);
+}
+
+export interface Start__Output {
+  'fromStep': (number);
+  'toStep': (number);
+}

@@ -1,0 +1,29 @@
+// Original file: proto/ftrain.proto
+
+import type { Long } from '@grpc/proto-loader';
+
+export interface StepReport {
+  'nodeId'?: (string);
+  'stage'?: (number);
+  'step'?: (number | string | Long);
+  'loss'?: (number | string);
+  'gradNorm'?: (number | string);
+  'clippedGradNorm'?: (number | string);
+  'computeMs'?: (number | string);
+  'waitMs'?: (number | string);
+  'stepMs'?: (number | string);
+  'tokens'?: (number | string | Long);
+}
+
+export interface StepReport__Output {
+  'nodeId': (string);
+  'stage': (number);
+  'step': (number);
+  'loss': (number);
+  'gradNorm': (number);
+  'clippedGradNorm': (number);
+  'computeMs': (number);
+  'waitMs': (number);
+  'stepMs': (number);
+  'tokens': (number);
+}

@@ -1,0 +1,37 @@
+// Original file: proto/ftrain.proto
+
+import type * as grpc from '@grpc/grpc-js'
+import type { MethodDefinition } from '@grpc/proto-loader'
+import type { Ack as _ftrain_v1_Ack, Ack__Output as _ftrain_v1_Ack__Output } from '../../ftrain/v1/Ack';
+import type { FetchWeightsRequest as _ftrain_v1_FetchWeightsRequest, FetchWeightsRequest__Output as _ftrain_v1_FetchWeightsRequest__Output } from '../../ftrain/v1/FetchWeightsRequest';
+import type { PipeChunk as _ftrain_v1_PipeChunk, PipeChunk__Output as _ftrain_v1_PipeChunk__Output } from '../../ftrain/v1/PipeChunk';
+import type { TensorChunk as _ftrain_v1_TensorChunk, TensorChunk__Output as _ftrain_v1_TensorChunk__Output } from '../../ftrain/v1/TensorChunk';
+
+export interface WorkerClient extends grpc.Client {
+  FetchWeights(argument: _ftrain_v1_FetchWeightsRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_ftrain_v1_TensorChunk__Output>;
+  FetchWeights(argument: _ftrain_v1_FetchWeightsRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_ftrain_v1_TensorChunk__Output>;
+  fetchWeights(argument: _ftrain_v1_FetchWeightsRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_ftrain_v1_TensorChunk__Output>;
+  fetchWeights(argument: _ftrain_v1_FetchWeightsRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_ftrain_v1_TensorChunk__Output>;
+  
+  Pipe(metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientWritableStream<_ftrain_v1_PipeChunk>;
+  Pipe(metadata: grpc.Metadata, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientWritableStream<_ftrain_v1_PipeChunk>;
+  Pipe(options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientWritableStream<_ftrain_v1_PipeChunk>;
+  Pipe(callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientWritableStream<_ftrain_v1_PipeChunk>;
+  pipe(metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientWritableStream<_ftrain_v1_PipeChunk>;
+  pipe(metadata: grpc.Metadata, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientWritableStream<_ftrain_v1_PipeChunk>;
+  pipe(options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientWritableStream<_ftrain_v1_PipeChunk>;
+  pipe(callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientWritableStream<_ftrain_v1_PipeChunk>;
+  
+}
+
+export interface WorkerHandlers extends grpc.UntypedServiceImplementation {
+  FetchWeights: grpc.handleServerStreamingCall<_ftrain_v1_FetchWeightsRequest__Output, _ftrain_v1_TensorChunk>;
+  
+  Pipe: grpc.handleClientStreamingCall<_ftrain_v1_PipeChunk__Output, _ftrain_v1_Ack>;
+  
+}
+
+export interface WorkerDefinition extends grpc.ServiceDefinition {
+  FetchWeights: MethodDefinition<_ftrain_v1_FetchWeightsRequest, _ftrain_v1_TensorChunk, _ftrain_v1_FetchWeightsRequest__Output, _ftrain_v1_TensorChunk__Output>
+  Pipe: MethodDefinition<_ftrain_v1_PipeChunk, _ftrain_v1_Ack, _ftrain_v1_PipeChunk__Output, _ftrain_v1_Ack__Output>
+}

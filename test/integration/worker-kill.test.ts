@@ -1,0 +1,75 @@
+// Real kills of real processes: a worker SIGKILLed mid-training, Ctrl-C, and a launcher that
+// dies. No process may outlive the run.
+
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { SMALL_MODEL, isAlive, startCli } from '../support/cli.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'ftrain-kill-'));
+
+/** Starts an unbounded 3-stage run and returns its node pids by stage once training is under way. */
+async function startRun(name: string) {
+  const run = startCli(['run', '--nodes', '3', '--backend', 'wasm', ...SMALL_MODEL, '--log-file', join(dir, `${name}.log`)]);
+  const pids: number[] = [];
+  for (let stage = 0; stage < 3; stage++) {
+    const { match } = await run.waitForLine(new RegExp(`^  stage ${stage} -> node-${stage} \\(pid (\\d+),`));
+    pids.push(Number(match[1]));
+  }
+  await run.waitForLine(/^step \d+  loss/);
+  return { run, pids };
+}
+
+async function waitDead(pids: number[], ms = 5000): Promise<number[]> {
+  const until = Date.now() + ms;
+  while (Date.now() < until && pids.some(isAlive)) await new Promise((r) => setTimeout(r, 50));
+  return pids.filter(isAlive);
+}
+
+function childrenOf(pid: number): number[] {
+  try {
+    return execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' })
+      .split('\n')
+      .map((s) => Number(s.trim()))
+      .filter((n) => n > 0);
+  } catch {
+    return []; // ps exits 1 when nothing matches
+  }
+}
+
+describe('failures of real processes', () => {
+  it('reports the killed node and stage within 2 s and ends the run with a clear error, leaving no process', async () => {
+    const { run, pids } = await startRun('sigkill');
+    const launcherPid = run.child.pid!;
+    expect(childrenOf(launcherPid).sort()).toEqual([...pids].sort());
+    const killedAt = Date.now();
+    process.kill(pids[1]!, 'SIGKILL');
+    const { line, atMs } = await run.waitForLine(/^FAILED: /, 10_000);
+    expect(atMs - killedAt).toBeLessThan(2000);
+    expect(line).toContain('node node-1 (stage 1) failed');
+    const res = await run.result;
+    expect(res.code).toBe(1);
+    expect(res.stdout).toMatch(/^failed: node node-1 \(stage 1\) failed: /m);
+    expect(await waitDead(pids)).toEqual([]);
+  });
+
+  it('stops every child cleanly on Ctrl-C after the step under way', async () => {
+    const { run, pids } = await startRun('sigint');
+    run.child.kill('SIGINT');
+    const res = await run.result;
+    expect(res.code).toBe(0);
+    expect(res.stdout).toContain('stopping after the current step');
+    expect(res.stdout).toMatch(/^finished: training complete/m);
+    expect(res.stdout).toMatch(/weights sha256 [0-9a-f]{64}/);
+    expect(await waitDead(pids)).toEqual([]);
+  });
+
+  it('leaves no node behind when the launcher itself is killed', async () => {
+    const { run, pids } = await startRun('launcher-kill');
+    run.child.kill('SIGKILL');
+    await run.result;
+    expect(await waitDead(pids, 10_000)).toEqual([]);
+  });
+});

@@ -1,0 +1,137 @@
+// Scenario tests: events scripted into the coordinator's core, actions asserted.
+
+import { describe, expect, it } from 'vitest';
+import { compileJobOptions } from '../../common/job-options.ts';
+import { CoordinatorCore, RunPhase, type Action, type StepReportEvent } from '../../coordinator/coordinator-core.ts';
+
+const job = compileJobOptions({ nodes: 2, steps: 2, leaseMs: 1000, heartbeatMs: 100 });
+
+function report(nodeId: string, stage: number, step: number, loss = 1): { type: 'step'; report: StepReportEvent } {
+  return { type: 'step', report: { nodeId, stage, step, loss, gradNorm: 0.5, computeMs: 10, waitMs: 5, stepMs: 15, tokens: 64 } };
+}
+
+function sends(actions: Action[]) {
+  return actions.filter((a): a is Extract<Action, { type: 'send' }> => a.type === 'send').map((a) => [a.nodeId, a.command.kind]);
+}
+
+/** Two nodes registered, streams open, both ready: training under way. */
+function trainingCore(): CoordinatorCore {
+  const core = new CoordinatorCore(job);
+  for (const id of ['n1', 'n0']) {
+    core.handle({ type: 'register', nodeId: id, address: `127.0.0.1:${id === 'n0' ? 1 : 2}`, pid: 1, hostname: 'h' }, 0);
+    core.handle({ type: 'commands-opened', nodeId: id }, 0);
+  }
+  core.handle({ type: 'ready', nodeId: 'n0', stage: 0 }, 0);
+  core.handle({ type: 'ready', nodeId: 'n1', stage: 1 }, 0);
+  return core;
+}
+
+describe('coordinator core', () => {
+  it('assigns stages by node id once enough nodes can take commands, then starts', () => {
+    const core = new CoordinatorCore(job);
+    core.handle({ type: 'register', nodeId: 'n1', address: 'b:2', pid: 2, hostname: 'h' }, 0);
+    core.handle({ type: 'register', nodeId: 'n0', address: 'a:1', pid: 1, hostname: 'h' }, 0);
+    expect(sends(core.handle({ type: 'commands-opened', nodeId: 'n1' }, 0).actions)).toEqual([]);
+    const { actions } = core.handle({ type: 'commands-opened', nodeId: 'n0' }, 0);
+    const assigns = actions.filter((a) => a.type === 'send' && a.command.kind === 'assign');
+    expect(assigns).toEqual([
+      { type: 'send', nodeId: 'n0', command: { kind: 'assign', stage: 0, numStages: 2, prevAddress: '', nextAddress: 'b:2' } },
+      { type: 'send', nodeId: 'n1', command: { kind: 'assign', stage: 1, numStages: 2, prevAddress: 'a:1', nextAddress: '' } },
+    ]);
+    expect(sends(core.handle({ type: 'ready', nodeId: 'n0', stage: 0 }, 0).actions)).toEqual([]);
+    const started = core.handle({ type: 'ready', nodeId: 'n1', stage: 1 }, 0).actions;
+    expect(sends(started)).toEqual([
+      ['n0', 'start'],
+      ['n1', 'start'],
+    ]);
+    expect(core.phase).toBe(RunPhase.training);
+  });
+
+  it('refuses a node id that a live node holds', () => {
+    const core = new CoordinatorCore(job);
+    expect(core.handle({ type: 'register', nodeId: 'n0', address: 'a:1', pid: 1, hostname: 'h' }, 0).reply.ok).toBe(true);
+    const again = core.handle({ type: 'register', nodeId: 'n0', address: 'c:3', pid: 3, hostname: 'h' }, 0).reply;
+    expect(again).toMatchObject({ ok: false, code: 'already-exists' });
+    expect(core.nodes.get('n0')!.address).toBe('a:1');
+  });
+
+  it('refuses out-of-range stages, foreign stages and out-of-order steps', () => {
+    const core = trainingCore();
+    expect(core.handle(report('n0', 7, 0), 0).reply).toMatchObject({ ok: false, code: 'invalid-argument' });
+    expect(core.handle(report('n0', -1, 0), 0).reply).toMatchObject({ ok: false, code: 'invalid-argument' });
+    expect(core.handle(report('n0', 1, 0), 0).reply).toMatchObject({ ok: false, code: 'failed-precondition' });
+    expect(core.handle(report('n0', 0, 1), 0).reply).toMatchObject({ ok: false, code: 'failed-precondition' });
+    expect(core.handle(report('ghost', 0, 0), 0).reply).toMatchObject({ ok: false, code: 'not-found' });
+    expect(core.handle(report('n0', 0, 0), 0).reply.ok).toBe(true);
+    expect(core.handle(report('n0', 0, 0), 0).reply).toMatchObject({ ok: false, code: 'failed-precondition' });
+  });
+
+  it('completes a step when every stage has reported it, and the run at the step limit', () => {
+    const core = trainingCore();
+    expect(core.handle(report('n0', 0, 0), 5).actions.some((a) => a.type === 'step-completed')).toBe(false);
+    const done0 = core.handle(report('n1', 1, 0, 4.5), 6).actions;
+    expect(done0).toContainEqual({ type: 'step-completed', step: 0, loss: 4.5, atMs: 6 });
+    core.handle(report('n0', 0, 1), 7);
+    const done1 = core.handle(report('n1', 1, 1, 4.0), 8).actions;
+    expect(done1).toContainEqual({ type: 'training-complete', steps: 2 });
+    const fin = core.handle({ type: 'finish' }, 9).actions;
+    expect(sends(fin)).toEqual([
+      ['n1', 'stop'],
+      ['n0', 'stop'],
+    ]);
+    expect(fin).toContainEqual({ type: 'run-finished', steps: 2 });
+    expect(core.losses).toEqual([4.5, 4.0]);
+  });
+
+  it('fails the run when a placed node exits, naming node and stage, and stops the others', () => {
+    const core = trainingCore();
+    const { actions } = core.handle({ type: 'process-exited', nodeId: 'n1', detail: 'killed by SIGKILL' }, 42);
+    const failed = actions.find((a) => a.type === 'run-failed');
+    expect(failed).toEqual({
+      type: 'run-failed',
+      failure: { nodeId: 'n1', stage: 1, detail: 'its process exited (killed by SIGKILL)', detectedAtMs: 42 },
+    });
+    expect(sends(actions)).toEqual([['n0', 'stop']]);
+    expect(core.phase).toBe(RunPhase.failed);
+    // A second signal of the same death changes nothing.
+    expect(core.handle({ type: 'commands-closed', nodeId: 'n1' }, 43).actions).toEqual([]);
+  });
+
+  it('expires a lease on tick and fails the run', () => {
+    const core = trainingCore();
+    core.handle({ type: 'heartbeat', nodeId: 'n0' }, 900);
+    expect(core.handle({ type: 'tick' }, 1000).actions).toEqual([]);
+    const { actions } = core.handle({ type: 'tick' }, 1001);
+    const failed = actions.find((a) => a.type === 'run-failed');
+    expect(failed).toMatchObject({ failure: { nodeId: 'n1', stage: 1, detail: 'its lease expired: no heartbeat for 1000 ms' } });
+  });
+
+  it('keeps going when a spare dies', () => {
+    const core = trainingCore();
+    expect(core.handle({ type: 'register', nodeId: 'n9', address: 'z:9', pid: 9, hostname: 'h' }, 0).reply.ok).toBe(true);
+    expect(core.nodes.get('n9')!.state).toBe('spare');
+    const { actions } = core.handle({ type: 'process-exited', nodeId: 'n9', detail: 'exit code 1' }, 1);
+    expect(actions.some((a) => a.type === 'run-failed')).toBe(false);
+    expect(core.phase).toBe(RunPhase.training);
+  });
+
+  it('stops gracefully after the step under way', () => {
+    const core = new CoordinatorCore({ ...job, steps: null });
+    for (const id of ['n0', 'n1']) {
+      core.handle({ type: 'register', nodeId: id, address: `${id}:1`, pid: 1, hostname: 'h' }, 0);
+      core.handle({ type: 'commands-opened', nodeId: id }, 0);
+    }
+    core.handle({ type: 'ready', nodeId: 'n0', stage: 0 }, 0);
+    core.handle({ type: 'ready', nodeId: 'n1', stage: 1 }, 0);
+    core.handle(report('n0', 0, 0), 1);
+    const { actions } = core.handle({ type: 'stop-requested', reason: 'Ctrl-C', graceful: true }, 2);
+    expect(sends(actions)).toEqual([
+      ['n0', 'limit'],
+      ['n1', 'limit'],
+    ]);
+    expect(core.toStep).toBe(2);
+    core.handle(report('n1', 1, 0), 3);
+    core.handle(report('n0', 0, 1), 4);
+    expect(core.handle(report('n1', 1, 1), 5).actions).toContainEqual({ type: 'training-complete', steps: 2 });
+  });
+});

@@ -1,0 +1,24 @@
+import { describe, expect, it } from 'vitest';
+import { ProtocolError } from '../../common/errors.ts';
+import { chunkFloat32, joinFloat32 } from '../../common/tensor-codec.ts';
+
+describe('tensor codec', () => {
+  it('round-trips through chunks, including unaligned received buffers', () => {
+    const values = Float32Array.from({ length: 1000 }, (_, i) => Math.sin(i) * 1e3);
+    const chunks = chunkFloat32(values, 333);
+    expect(chunks.length).toBe(Math.ceil(4000 / 333));
+    // Simulate gRPC handing us buffers at odd offsets.
+    const unaligned = chunks.map((c) => {
+      const backing = Buffer.alloc(c.length + 1);
+      c.copy(backing, 1);
+      return backing.subarray(1);
+    });
+    expect(unaligned[0]!.byteOffset % 4).not.toBe(0);
+    expect(joinFloat32(unaligned, [10, 100])).toEqual(values);
+  });
+
+  it('refuses bytes that do not fill the shape', () => {
+    const chunks = chunkFloat32(new Float32Array(10));
+    expect(() => joinFloat32(chunks, [11])).toThrow(ProtocolError);
+  });
+});

@@ -1,0 +1,218 @@
+// One pipeline stage of a byte-level GPT: token + position embedding on the first stage,
+// pre-norm transformer blocks on every stage, final norm + head + cross-entropy on the last.
+//
+// Parameter names are global (`block5.attn.wq`) and initial values depend only on (seed, name),
+// so the same model split over any number of stages starts from the same weights.
+
+import { VOCAB_SIZE } from '../common/corpus.ts';
+import type { ModelOptions } from '../common/job-options.ts';
+import { Prng, hashString, mixSeed } from '../common/prng.ts';
+import { tf } from './tfjs-backend.ts';
+
+const INIT_STD = 0.02;
+const LAYER_NORM_EPS = 1e-5;
+const MASKED = -1e9;
+const GELU_C = Math.sqrt(2 / Math.PI);
+
+export interface StageLayout {
+  readonly stage: number;
+  readonly numStages: number;
+}
+
+interface ParamSpec {
+  readonly name: string;
+  readonly shape: number[];
+  readonly init: 'normal' | 'ones' | 'zeros';
+  readonly std: number;
+}
+
+function blockSpecs(block: number, m: ModelOptions, totalBlocks: number): ParamSpec[] {
+  const d = m.dModel;
+  const f = d * m.ffnMult;
+  const residualStd = INIT_STD / Math.sqrt(2 * totalBlocks);
+  const p = `block${block}`;
+  return [
+    { name: `${p}.ln1.gain`, shape: [d], init: 'ones', std: 0 },
+    { name: `${p}.ln1.bias`, shape: [d], init: 'zeros', std: 0 },
+    { name: `${p}.attn.wq`, shape: [d, d], init: 'normal', std: INIT_STD },
+    { name: `${p}.attn.wk`, shape: [d, d], init: 'normal', std: INIT_STD },
+    { name: `${p}.attn.wv`, shape: [d, d], init: 'normal', std: INIT_STD },
+    { name: `${p}.attn.wo`, shape: [d, d], init: 'normal', std: residualStd },
+    { name: `${p}.ln2.gain`, shape: [d], init: 'ones', std: 0 },
+    { name: `${p}.ln2.bias`, shape: [d], init: 'zeros', std: 0 },
+    { name: `${p}.mlp.w1`, shape: [d, f], init: 'normal', std: INIT_STD },
+    { name: `${p}.mlp.w2`, shape: [f, d], init: 'normal', std: residualStd },
+  ];
+}
+
+/** Parameter specs of one stage, in the stage's variable order. */
+export function stageParamSpecs(layout: StageLayout, m: ModelOptions): ParamSpec[] {
+  const totalBlocks = layout.numStages * m.layersPerStage;
+  const specs: ParamSpec[] = [];
+  if (layout.stage === 0) {
+    specs.push({ name: 'tok_emb', shape: [VOCAB_SIZE, m.dModel], init: 'normal', std: INIT_STD });
+    specs.push({ name: 'pos_emb', shape: [m.seqLen, m.dModel], init: 'normal', std: INIT_STD / 2 });
+  }
+  for (let i = 0; i < m.layersPerStage; i++) {
+    specs.push(...blockSpecs(layout.stage * m.layersPerStage + i, m, totalBlocks));
+  }
+  if (layout.stage === layout.numStages - 1) {
+    specs.push({ name: 'ln_f.gain', shape: [m.dModel], init: 'ones', std: 0 });
+    specs.push({ name: 'ln_f.bias', shape: [m.dModel], init: 'zeros', std: 0 });
+    specs.push({ name: 'head', shape: [m.dModel, VOCAB_SIZE], init: 'normal', std: INIT_STD });
+  }
+  return specs;
+}
+
+function initialValues(spec: ParamSpec, seed: number): Float32Array {
+  const size = spec.shape.reduce((a, b) => a * b, 1);
+  const values = new Float32Array(size);
+  if (spec.init === 'ones') values.fill(1);
+  else if (spec.init === 'normal') {
+    const rng = new Prng(mixSeed(seed, hashString(spec.name)));
+    for (let i = 0; i < size; i++) values[i] = rng.nextNormal() * spec.std;
+  }
+  return values;
+}
+
+export interface StageGradients {
+  /** Gradient of the stage's input activation, [rows, seqLen, dModel]; null on the first stage. */
+  readonly dInput: tf.Tensor | null;
+  /** One gradient per variable, in variable order. */
+  readonly grads: tf.Tensor[];
+  /** Mean cross-entropy of the micro-batch (last stage only). */
+  readonly loss: number | null;
+}
+
+export class GptStage {
+  readonly names: readonly string[];
+  readonly variables: readonly tf.Variable[];
+  readonly isFirst: boolean;
+  readonly isLast: boolean;
+  private readonly byName: ReadonlyMap<string, tf.Variable>;
+  private readonly causalMask: tf.Tensor2D;
+
+  constructor(
+    readonly layout: StageLayout,
+    readonly model: ModelOptions,
+    seed: number,
+  ) {
+    this.isFirst = layout.stage === 0;
+    this.isLast = layout.stage === layout.numStages - 1;
+    const specs = stageParamSpecs(layout, model);
+    this.names = specs.map((s) => s.name);
+    this.variables = specs.map((s) => tf.variable(tf.tensor(initialValues(s, seed), s.shape, 'float32'), true, `${s.name}`));
+    this.byName = new Map(this.names.map((n, i) => [n, this.variables[i]!]));
+    const t = model.seqLen;
+    const mask = new Float32Array(t * t);
+    for (let i = 0; i < t; i++) for (let j = i + 1; j < t; j++) mask[i * t + j] = MASKED;
+    this.causalMask = tf.tensor2d(mask, [t, t]);
+  }
+
+  private v(name: string): tf.Variable {
+    const found = this.byName.get(name);
+    if (!found) throw new Error(`stage ${this.layout.stage} has no parameter ${name}`);
+    return found;
+  }
+
+  /** Shape of the activation between stages for a micro-batch of `rows` sequences. */
+  activationShape(rows: number): [number, number, number] {
+    return [rows, this.model.seqLen, this.model.dModel];
+  }
+
+  private layerNorm(x: tf.Tensor, prefix: string): tf.Tensor {
+    const mean = tf.mean(x, -1, true);
+    const centered = tf.sub(x, mean);
+    const variance = tf.mean(tf.square(centered), -1, true);
+    const normed = tf.mul(centered, tf.rsqrt(tf.add(variance, LAYER_NORM_EPS)));
+    return tf.add(tf.mul(normed, this.v(`${prefix}.gain`)), this.v(`${prefix}.bias`));
+  }
+
+  private block(x: tf.Tensor, b: number, rows: number): tf.Tensor {
+    const { seqLen: t, dModel: d, heads: h } = this.model;
+    const dh = d / h;
+    const p = `block${b}`;
+    const flat = tf.reshape(this.layerNorm(x, `${p}.ln1`), [rows * t, d]);
+    const heads = (w: string) => tf.transpose(tf.reshape(tf.matMul(flat, this.v(`${p}.attn.${w}`)), [rows, t, h, dh]), [0, 2, 1, 3]);
+    const q = heads('wq');
+    const k = heads('wk');
+    const val = heads('wv');
+    const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(dh)), this.causalMask);
+    const attended = tf.matMul(tf.softmax(scores), val);
+    const merged = tf.reshape(tf.transpose(attended, [0, 2, 1, 3]), [rows * t, d]);
+    const afterAttn = tf.add(x, tf.reshape(tf.matMul(merged, this.v(`${p}.attn.wo`)), [rows, t, d]));
+    const flat2 = tf.reshape(this.layerNorm(afterAttn, `${p}.ln2`), [rows * t, d]);
+    const hidden = gelu(tf.matMul(flat2, this.v(`${p}.mlp.w1`)));
+    return tf.add(afterAttn, tf.reshape(tf.matMul(hidden, this.v(`${p}.mlp.w2`)), [rows, t, d]));
+  }
+
+  /** The stage's function: token ids [rows*seqLen] (first stage) or activations -> activations. */
+  apply(input: tf.Tensor, rows: number): tf.Tensor {
+    const { seqLen: t, dModel: d, layersPerStage } = this.model;
+    let x: tf.Tensor;
+    if (this.isFirst) {
+      // Embedding as matMul(oneHot(ids), E): the wasm backend has no gradient for gather, and its
+      // oneHot ignores a float dtype (writes int bits), hence the cast.
+      const tokens = tf.matMul(tf.cast(tf.oneHot(input as tf.Tensor1D, VOCAB_SIZE), 'float32'), this.v('tok_emb'));
+      x = tf.add(tf.reshape(tokens, [rows, t, d]), this.v('pos_emb'));
+    } else {
+      x = input;
+    }
+    const first = this.layout.stage * layersPerStage;
+    for (let b = first; b < first + layersPerStage; b++) x = this.block(x, b, rows);
+    return x;
+  }
+
+  /** Mean next-token cross-entropy of the last stage's output. */
+  loss(hidden: tf.Tensor, targets: tf.Tensor, rows: number): tf.Scalar {
+    const { seqLen: t, dModel: d } = this.model;
+    const normed = tf.reshape(this.layerNorm(hidden, 'ln_f'), [rows * t, d]);
+    const logits = tf.matMul(normed, this.v('head'));
+    const labels = tf.cast(tf.oneHot(targets as tf.Tensor1D, VOCAB_SIZE), 'float32');
+    return tf.losses.softmaxCrossEntropy(labels, logits) as tf.Scalar;
+  }
+
+  /** Forward only, for sending activations on. The caller owns the result. */
+  forward(input: tf.Tensor, rows: number): tf.Tensor {
+    return tf.tidy(() => this.apply(input, rows));
+  }
+
+  /**
+   * Recomputes the forward pass under the tape and returns gradients of the input and of every
+   * variable. Non-last stages pass `dOutput` (the next stage's input gradient); the last stage
+   * passes `targets` and differentiates the loss.
+   */
+  backward(input: tf.Tensor, rows: number, from: { dOutput: tf.Tensor } | { targets: tf.Tensor }): StageGradients {
+    const xs: tf.Tensor[] = this.isFirst ? [...this.variables] : [input, ...this.variables];
+    let lossValue: number | null = null;
+    const result = tf.engine().gradients(
+      () => {
+        const out = this.apply(input, rows);
+        return 'targets' in from ? this.loss(out, from.targets, rows) : out;
+      },
+      xs,
+      'dOutput' in from ? from.dOutput : undefined,
+    );
+    if ('targets' in from) lossValue = (result.value.dataSync() as Float32Array)[0]!;
+    result.value.dispose();
+    const grads = result.grads;
+    const dInput = this.isFirst ? null : grads.shift()!;
+    return { dInput, grads, loss: lossValue };
+  }
+
+  /** Copies of every parameter, in variable order. */
+  readWeights(): Float32Array[] {
+    return this.variables.map((v) => v.dataSync() as Float32Array).map((a) => new Float32Array(a));
+  }
+
+  dispose(): void {
+    for (const v of this.variables) v.dispose();
+    this.causalMask.dispose();
+  }
+}
+
+function gelu(x: tf.Tensor): tf.Tensor {
+  // tanh approximation, as in GPT-2.
+  const inner = tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), GELU_C);
+  return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
+}

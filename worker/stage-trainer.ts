@@ -1,0 +1,176 @@
+// One optimizer step of one stage under the GPipe schedule: all micro-batches forward, then all
+// backward in micro-batch order, then gradient clipping and the Adam update. The last stage runs
+// each micro-batch's backward right after its forward, so gradients start flowing back early.
+//
+// Ordering contract: the optimizer update happens after the last backward and before the next
+// step's first forward is taken from the pipe, and it is synchronous, so any await point (where
+// RPC handlers run) sees the weights of a completed step.
+
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Corpus } from '../common/corpus.ts';
+import { microBatchFor } from '../common/corpus.ts';
+import type { JobOptions } from '../common/job-options.ts';
+import { Adam } from './adam.ts';
+import { GptStage } from './gpt-stage.ts';
+import { tf } from './tfjs-backend.ts';
+
+export interface PipeTensor {
+  readonly shape: readonly number[];
+  readonly data: Float32Array;
+}
+
+/** What a stage needs from its pipeline neighbours. */
+export interface PipeIO {
+  recvActivation(step: number, microBatch: number): Promise<PipeTensor>;
+  recvGradient(step: number, microBatch: number): Promise<PipeTensor>;
+  sendActivation(step: number, microBatch: number, tensor: PipeTensor): Promise<void>;
+  sendGradient(step: number, microBatch: number, tensor: PipeTensor): Promise<void>;
+}
+
+export interface StepStats {
+  readonly step: number;
+  /** Mean loss over micro-batches; null except on the last stage. */
+  readonly loss: number | null;
+  readonly gradNorm: number;
+  readonly clippedGradNorm: number;
+  readonly computeMs: number;
+  readonly waitMs: number;
+  readonly stepMs: number;
+  readonly tokens: number;
+}
+
+export class StageTrainer {
+  readonly model: GptStage;
+  readonly adam: Adam;
+  /** Steps completed (the next step to run). */
+  completedSteps = 0;
+
+  constructor(
+    readonly job: JobOptions,
+    readonly stage: number,
+    private readonly corpus: Corpus | null,
+  ) {
+    this.model = new GptStage({ stage, numStages: job.stages }, job.model, job.seed);
+    this.adam = new Adam(this.model.variables, job);
+    if ((this.model.isFirst || this.model.isLast) && !corpus) {
+      throw new Error(`stage ${stage} needs the training text`);
+    }
+  }
+
+  private batch(step: number, mb: number) {
+    return microBatchFor(this.corpus!, this.job.seed, step, mb, this.job.microBatchSize, this.job.model.seqLen);
+  }
+
+  async runStep(step: number, io: PipeIO): Promise<StepStats> {
+    const { microBatches: mbs, microBatchSize: rows } = this.job;
+    const started = performance.now();
+    let waitMs = 0;
+    const wait = async <T>(p: Promise<T>): Promise<T> => {
+      const t0 = performance.now();
+      try {
+        return await p;
+      } finally {
+        waitMs += performance.now() - t0;
+      }
+    };
+    const inputs: tf.Tensor[] = [];
+    const sums: tf.Tensor[] = this.model.variables.map((v) => tf.zerosLike(v));
+    const losses: number[] = [];
+    const shape = this.model.activationShape(rows);
+
+    const accumulate = (grads: tf.Tensor[]) => {
+      grads.forEach((g, i) => {
+        const next = tf.add(sums[i]!, g);
+        sums[i]!.dispose();
+        g.dispose();
+        sums[i] = next;
+      });
+    };
+    const sendBack = async (mb: number, dInput: tf.Tensor | null) => {
+      if (!dInput) return;
+      const data = dInput.dataSync() as Float32Array;
+      dInput.dispose();
+      await io.sendGradient(step, mb, { shape, data });
+    };
+
+    try {
+      // Forward pass over all micro-batches (the last stage also runs each backward at once).
+      for (let mb = 0; mb < mbs; mb++) {
+        let input: tf.Tensor;
+        if (this.model.isFirst) {
+          input = tf.tensor1d(this.batch(step, mb).inputs, 'int32');
+        } else {
+          const received = await wait(io.recvActivation(step, mb));
+          input = tf.tensor(received.data, [...received.shape], 'float32');
+        }
+        inputs.push(input);
+        if (this.model.isLast) {
+          const targets = tf.tensor1d(this.batch(step, mb).targets, 'int32');
+          const result = this.model.backward(input, rows, { targets });
+          targets.dispose();
+          losses.push(result.loss!);
+          accumulate(result.grads);
+          await sendBack(mb, result.dInput);
+        } else {
+          const out = this.model.forward(input, rows);
+          const data = out.dataSync() as Float32Array;
+          out.dispose();
+          await io.sendActivation(step, mb, { shape, data });
+        }
+      }
+      // Backward pass in micro-batch order.
+      if (!this.model.isLast) {
+        for (let mb = 0; mb < mbs; mb++) {
+          const received = await wait(io.recvGradient(step, mb));
+          const dOutput = tf.tensor(received.data, [...received.shape], 'float32');
+          const result = this.model.backward(inputs[mb]!, rows, { dOutput });
+          dOutput.dispose();
+          accumulate(result.grads);
+          await sendBack(mb, result.dInput);
+        }
+      }
+
+      // Mean over micro-batches, then per-stage clipping and the update.
+      const { gradNorm, clippedGradNorm } = tf.tidy(() => {
+        const mean = sums.map((s) => tf.div(s, mbs));
+        const norm = Math.sqrt(mean.reduce((acc, g) => acc + (tf.sum(tf.square(g)).dataSync() as Float32Array)[0]!, 0));
+        if (step === this.completedSteps && step === 0 && this.job.dumpGradsDir) this.dumpGradients(mean);
+        const scale = norm > this.job.clipNorm ? this.job.clipNorm / norm : 1;
+        const clipped = scale === 1 ? mean : mean.map((g) => tf.mul(g, scale));
+        this.adam.apply(clipped);
+        return { gradNorm: norm, clippedGradNorm: norm * scale };
+      });
+      this.completedSteps = step + 1;
+      const stepMs = performance.now() - started;
+      const loss = losses.length > 0 ? losses.reduce((a, b) => a + b, 0) / losses.length : null;
+      return {
+        step,
+        loss,
+        gradNorm,
+        clippedGradNorm,
+        computeMs: stepMs - waitMs,
+        waitMs,
+        stepMs,
+        tokens: mbs * rows * this.job.model.seqLen,
+      };
+    } finally {
+      for (const t of [...inputs, ...sums]) t.dispose();
+    }
+  }
+
+  private dumpGradients(grads: readonly tf.Tensor[]): void {
+    const dir = this.job.dumpGradsDir!;
+    mkdirSync(dir, { recursive: true });
+    const out: Record<string, number[]> = {};
+    grads.forEach((g, i) => {
+      out[this.model.names[i]!] = Array.from(g.dataSync() as Float32Array);
+    });
+    writeFileSync(join(dir, `stage-${this.stage}.json`), JSON.stringify(out));
+  }
+
+  dispose(): void {
+    this.model.dispose();
+    this.adam.dispose();
+  }
+}
