@@ -94,9 +94,11 @@ program
       const listen = checkHostPort('--listen', flags.listen);
       const nodeId = flags.nodeId ?? `${hostname()}-${process.pid}`;
       const backend = flags.backend === undefined ? null : parseBackend('--backend', flags.backend);
-      const logger = createLogger({ name: 'node', file: flags.logFile ?? null, level: flags.logLevel }).child({ nodeId });
+      const managed = process.env.FTRAIN_MANAGED === '1';
+      const pretty = !managed && !flags.logFile && process.stderr.isTTY;
+      const logger = createLogger({ name: 'node', file: flags.logFile ?? null, level: flags.logLevel, pretty }).child({ nodeId });
       const node = new WorkerNode({ coordinator, nodeId, listen, advertiseHost: flags.advertise ?? null, backend, logger });
-      if (process.env.FTRAIN_MANAGED === '1') {
+      if (managed) {
         // Started by `ftrain run`: the launcher handles Ctrl-C, and a closed stdin means it died.
         process.on('SIGINT', () => {});
         process.stdin.on('close', () => node.shutdown(1, 'the launcher exited'));
@@ -110,6 +112,40 @@ program
       const exit = await node.exited;
       if (exit.code !== 0) process.stderr.write(`ftrain node ${nodeId}: ${exit.reason}\n`);
       process.exit(exit.code);
+    } catch (err) {
+      fail(err);
+    }
+  });
+
+const bench = program.command('bench').description('benchmarks that print JSON');
+
+bench
+  .command('pipeline')
+  .description('tokens/s and pipeline bubble of local clusters with 1, 2 and 4 stages, per backend (median of --repeat runs)')
+  .option('--backends <list>', 'comma-separated backends', 'wasm,cpu')
+  .option('--stages <list>', 'comma-separated stage counts (1 is the one-process baseline)', '1,2,4')
+  .option('--steps <n>', 'steps per run (the first is warm-up and not timed)', '6')
+  .option('--repeat <n>', 'runs per case', '3')
+  .option('--blocks <n>', 'transformer blocks of the model, split over the stages', '4')
+  .option('--json', 'print only the JSON (progress goes to stderr either way)')
+  .action(async (flags: { backends: string; stages: string; steps: string; repeat: string; blocks: string }) => {
+    try {
+      const list = (field: string, raw: string) =>
+        raw.split(',').map((x) => {
+          const n = Number(x);
+          if (!Number.isInteger(n) || n < 1) throw new OptionError(field, `must be a comma-separated list of positive integers, got "${raw}"`);
+          return n;
+        });
+      const { benchPipeline } = await import('../bench/pipeline-bench.ts');
+      const result = await benchPipeline({
+        backends: flags.backends.split(',').map((b) => parseBackend('--backends', b)),
+        stages: list('--stages', flags.stages),
+        steps: list('--steps', flags.steps)[0]!,
+        repeat: list('--repeat', flags.repeat)[0]!,
+        blocks: list('--blocks', flags.blocks)[0]!,
+        progress: (l) => process.stderr.write(`${l}\n`),
+      });
+      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     } catch (err) {
       fail(err);
     }

@@ -29,10 +29,11 @@ export function loadProto(): ProtoGrpcType {
 /**
  * Keepalive between ftrain processes. A worker's event loop is blocked while tfjs computes
  * (seconds per micro-batch on the cpu backend), so a tight ping timeout would drop healthy
- * connections; a lost or frozen node is detected by its lease and by broken streams instead.
+ * connections; a lost or frozen node is detected by its lease (heartbeats come from a thread of
+ * their own, see worker/heartbeat-thread.mjs) and by broken streams instead.
  */
-export const KEEPALIVE_TIME_MS = 10_000;
-export const KEEPALIVE_TIMEOUT_MS = 20_000;
+export const KEEPALIVE_TIME_MS = 30_000;
+export const KEEPALIVE_TIMEOUT_MS = 60_000;
 
 /** Channel and server options shared by every ftrain process. */
 export const GRPC_CHANNEL_OPTIONS: grpc.ChannelOptions = {

@@ -21,6 +21,8 @@ export interface StepReportEvent {
   readonly waitMs: number;
   readonly stepMs: number;
   readonly tokens: number;
+  /** Stage 0 starts no step after this one. */
+  readonly last?: boolean;
 }
 
 export type CoordinatorEvent =
@@ -318,6 +320,10 @@ export class CoordinatorCore {
       stage.timing.stepMs += r.stepMs;
     }
     if (r.stage === this.job.stages - 1) this.losses[r.step] = r.loss;
+    if (r.stage === 0 && r.last && (this.toStep === null || r.step + 1 < this.toStep)) {
+      this.toStep = r.step + 1;
+      out.push({ type: 'log', level: 'info', msg: `the run ends after step ${r.step}` });
+    }
     const after = this.completedSteps;
     for (let s = before; s < after; s++) out.push({ type: 'step-completed', step: s, loss: this.losses[s]!, atMs: now });
     if (this.toStep !== null && after >= this.toStep) {
@@ -329,17 +335,10 @@ export class CoordinatorCore {
 
   private onStopRequested(reason: string, graceful: boolean, out: Action[]): void {
     if (graceful && this.phase === RunPhase.training) {
-      // Stage 0 may be inside step lastStep+1: let that step finish everywhere.
-      const limit = this.stages[0]!.lastStep + 2;
-      if (this.toStep === null || limit < this.toStep) {
-        this.toStep = limit;
-        for (const s of this.stages) out.push({ type: 'send', nodeId: s.nodeId!, command: { kind: 'limit', toStep: limit } });
-        out.push({ type: 'log', level: 'info', msg: `stopping after step ${limit - 1} (${reason})` });
-      }
-      if (this.completedSteps >= this.toStep) {
-        this.phase = RunPhase.complete;
-        out.push({ type: 'training-complete', steps: this.completedSteps });
-      }
+      // Only stage 0 starts steps, and only it knows which step is under way: it finishes that
+      // step and marks its report `last`; the other stages follow the data.
+      out.push({ type: 'send', nodeId: this.stages[0]!.nodeId!, command: { kind: 'limit', toStep: 0 } });
+      out.push({ type: 'log', level: 'info', msg: `stopping after the step under way (${reason})` });
       return;
     }
     if (this.phase === RunPhase.finished || this.phase === RunPhase.failed || this.phase === RunPhase.stopped) return;

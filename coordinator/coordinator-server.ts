@@ -249,6 +249,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
             waitMs: r.waitMs,
             stepMs: r.stepMs,
             tokens: r.tokens,
+            last: r.last,
           },
         });
         answer(reply, {}, callback);

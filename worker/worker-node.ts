@@ -5,11 +5,21 @@
 import * as grpc from '@grpc/grpc-js';
 import { hostname } from 'node:os';
 import { once } from 'node:events';
+import { Worker as Thread } from 'node:worker_threads';
 import { loadCorpus, checkCorpusFits, type Corpus } from '../common/corpus.ts';
 import { ProtocolError, errorMessage } from '../common/errors.ts';
 import { parseJobJson, type Backend, type JobOptions } from '../common/job-options.ts';
 import type { Logger } from '../common/logging.ts';
-import { GRPC_CHANNEL_OPTIONS, GRPC_SERVER_OPTIONS, bindServer, deadline, loadProto, statusError } from '../common/proto.ts';
+import {
+  GRPC_CHANNEL_OPTIONS,
+  GRPC_SERVER_OPTIONS,
+  PROTO_PATH,
+  UNARY_DEADLINE_MS,
+  bindServer,
+  deadline,
+  loadProto,
+  statusError,
+} from '../common/proto.ts';
 import { chunkFloat32, joinFloat32, shapeSize } from '../common/tensor-codec.ts';
 import type { Assign__Output } from '../proto/generated/ftrain/v1/Assign.ts';
 import type { Command__Output } from '../proto/generated/ftrain/v1/Command.ts';
@@ -127,9 +137,12 @@ export class WorkerNode {
   private toNext: PipeSender | null = null;
   private toPrev: PipeSender | null = null;
   private peerClients: WorkerClient[] = [];
-  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private heartbeats: Thread | null = null;
   private commands: grpc.ClientReadableStream<Command__Output> | null = null;
+  /** Exclusive step limit from Start or Limit; 0 = none. */
   private limit = 0;
+  /** Limit with to_step 0: finish the step under way, then start no other. */
+  private stopAfterCurrent = false;
   private stopping = false;
   private exitWith!: (e: NodeExit) => void;
   /** Settles when the node should exit, with the exit code and why. */
@@ -153,8 +166,7 @@ export class WorkerNode {
     this.address = `${host}:${port}`;
     this.log.info({ address: this.address }, 'worker service listening');
     const reply = await this.register();
-    this.heartbeatTimer = setInterval(() => this.heartbeat(), Number(reply.heartbeatMs));
-    this.heartbeatTimer.unref();
+    this.startHeartbeats(reply.heartbeatMs);
     this.openCommands();
   }
 
@@ -187,10 +199,29 @@ export class WorkerNode {
     }
   }
 
-  private heartbeat(): void {
-    this.coordinator.Heartbeat({ nodeId: this.options.nodeId }, { deadline: deadline() }, (err) => {
-      if (err && !this.stopping) this.log.warn({ err: err.message }, 'heartbeat failed');
+  private startHeartbeats(intervalMs: number): void {
+    const thread = new Thread(new URL('./heartbeat-thread.mjs', import.meta.url), {
+      workerData: {
+        protoPath: PROTO_PATH,
+        coordinator: this.options.coordinator,
+        nodeId: this.options.nodeId,
+        intervalMs,
+        deadlineMs: UNARY_DEADLINE_MS,
+        channelOptions: GRPC_CHANNEL_OPTIONS,
+      },
     });
+    thread.on('message', (m: { type: 'failed'; code: grpc.status; details: string }) => {
+      if (this.stopping) return;
+      if (m.code === grpc.status.NOT_FOUND) {
+        // The coordinator has declared this node lost: stop rather than act on a stale role.
+        this.shutdown(1, `the coordinator no longer knows this node: ${m.details}`);
+      } else {
+        this.log.warn({ code: m.code, details: m.details }, 'heartbeat failed');
+      }
+    });
+    thread.on('error', (err) => this.log.error({ err }, 'heartbeat thread failed'));
+    thread.unref();
+    this.heartbeats = thread;
   }
 
   private openCommands(): void {
@@ -216,8 +247,9 @@ export class WorkerNode {
           void this.train(c.start!.fromStep);
           break;
         case 'limit':
-          this.limit = c.limit!.toStep;
-          this.log.info({ toStep: this.limit }, 'step limit changed');
+          if (c.limit!.toStep === 0) this.stopAfterCurrent = true;
+          else this.limit = c.limit!.toStep;
+          this.log.info({ toStep: c.limit!.toStep }, 'step limit changed');
           break;
         case 'stop':
           this.shutdown(0, `coordinator: ${c.stop!.reason}`);
@@ -282,9 +314,11 @@ export class WorkerNode {
     if (!a) return this.fault(new ProtocolError('told to start before any stage was assigned'));
     const io = this.io();
     try {
-      for (let step = fromStep; (this.limit === 0 || step < this.limit) && !this.stopping; step++) {
+      for (let step = fromStep; !this.stopping; step++) {
+        if (this.limit !== 0 && step >= this.limit) break;
         const s = await a.trainer.runStep(step, io);
         if (this.stopping) break;
+        const last = this.stopAfterCurrent || (this.limit !== 0 && step + 1 >= this.limit);
         await new Promise<void>((resolve, reject) =>
           this.coordinator.ReportStep(
             {
@@ -298,12 +332,14 @@ export class WorkerNode {
               waitMs: s.waitMs,
               stepMs: s.stepMs,
               tokens: s.tokens,
+              last,
             },
             { deadline: deadline() },
             (err) => (err ? reject(err) : resolve()),
           ),
         );
         this.log.debug({ step, loss: s.loss, gradNorm: s.gradNorm, stepMs: s.stepMs }, 'step done');
+        if (last) break;
       }
     } catch (err) {
       if (!this.stopping) await this.fault(err);
@@ -394,7 +430,7 @@ export class WorkerNode {
     if (this.stopping) return;
     this.stopping = true;
     this.mailbox.fail(new Error('node is shutting down'));
-    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    this.heartbeats?.postMessage('stop');
     this.toNext?.end();
     this.toPrev?.end();
     this.commands?.cancel();

@@ -43,4 +43,10 @@ describe('pipeline training across processes', () => {
     const other = await train('cpu-seed2', ['--nodes', '4', '--steps', '3', '--seed', '2', '--backend', 'cpu']);
     expect(other.weightsDigest).not.toBe(a.weightsDigest);
   });
+
+  it('keeps the lease of a node whose steps take longer than the lease (heartbeats do not wait for tfjs)', async () => {
+    const r = await train('long-steps', ['--nodes', '1', '--layers-per-stage', '2', '--steps', '2', '--backend', 'cpu', '--lease-ms', '600', '--heartbeat-ms', '150']);
+    expect(r.status).toBe('finished');
+    expect(r.stageTiming[0]!.stepMsMean!).toBeGreaterThan(600);
+  });
 });

@@ -55,6 +55,22 @@ describe('failures of real processes', () => {
     expect(await waitDead(pids)).toEqual([]);
   });
 
+  it('declares a frozen node (SIGSTOP) lost when its lease expires, and kills it at the end', async () => {
+    const run = startCli(['run', '--nodes', '2', '--backend', 'wasm', ...SMALL_MODEL, '--lease-ms', '1500', '--heartbeat-ms', '250', '--log-file', join(dir, 'freeze.log')]);
+    const { match } = await run.waitForLine(/^  stage 1 -> node-1 \(pid (\d+),/);
+    const frozen = Number(match[1]);
+    await run.waitForLine(/^step \d+  loss/);
+    const stoppedAt = Date.now();
+    process.kill(frozen, 'SIGSTOP');
+    const { line, atMs } = await run.waitForLine(/^FAILED: /, 15_000);
+    expect(line).toContain('node node-1 (stage 1) failed: its lease expired');
+    expect(atMs - stoppedAt).toBeGreaterThanOrEqual(1000);
+    expect(atMs - stoppedAt).toBeLessThan(3000);
+    const res = await run.result;
+    expect(res.code).toBe(1);
+    expect(await waitDead([frozen], 10_000)).toEqual([]);
+  });
+
   it('stops every child cleanly on Ctrl-C after the step under way', async () => {
     const { run, pids } = await startRun('sigint');
     run.child.kill('SIGINT');

@@ -125,13 +125,16 @@ describe('coordinator core', () => {
     core.handle({ type: 'ready', nodeId: 'n1', stage: 1 }, 0);
     core.handle(report('n0', 0, 0), 1);
     const { actions } = core.handle({ type: 'stop-requested', reason: 'Ctrl-C', graceful: true }, 2);
-    expect(sends(actions)).toEqual([
-      ['n0', 'limit'],
-      ['n1', 'limit'],
-    ]);
-    expect(core.toStep).toBe(2);
+    // Only stage 0 starts steps: only it is told.
+    expect(actions).toContainEqual({ type: 'send', nodeId: 'n0', command: { kind: 'limit', toStep: 0 } });
+    expect(sends(actions)).toEqual([['n0', 'limit']]);
+    expect(core.toStep).toBeNull();
     core.handle(report('n1', 1, 0), 3);
+    // Stage 0 had already started step 2 when the limit came: that step is its last.
     core.handle(report('n0', 0, 1), 4);
-    expect(core.handle(report('n1', 1, 1), 5).actions).toContainEqual({ type: 'training-complete', steps: 2 });
+    core.handle({ type: 'step', report: { ...report('n0', 0, 2).report, last: true } }, 5);
+    expect(core.toStep).toBe(3);
+    expect(core.handle(report('n1', 1, 1), 6).actions).not.toContainEqual(expect.objectContaining({ type: 'training-complete' }));
+    expect(core.handle(report('n1', 1, 2), 7).actions).toContainEqual({ type: 'training-complete', steps: 3 });
   });
 });

@@ -13,6 +13,7 @@ export interface StepReport {
   'waitMs'?: (number | string);
   'stepMs'?: (number | string);
   'tokens'?: (number | string | Long);
+  'last'?: (boolean);
 }
 
 export interface StepReport__Output {
@@ -26,4 +27,5 @@ export interface StepReport__Output {
   'waitMs': (number);
   'stepMs': (number);
   'tokens': (number);
+  'last': (boolean);
 }
