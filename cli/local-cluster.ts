@@ -7,8 +7,8 @@ import { createRequire } from 'node:module';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BackendUnavailableError } from '../common/errors.ts';
 import type { JobOptions } from '../common/job-options.ts';
+import { NATIVE_BACKEND_PACKAGES, nativeBackendMissing } from '../common/native-backend.ts';
 import { createLogger } from '../common/logging.ts';
 import { CoordinatorSession, summaryLines } from './coordinator-session.ts';
 
@@ -37,7 +37,7 @@ function exitDetail(code: number | null, signal: NodeJS.Signals | null): string 
 /** On one machine the nodes share this install: check the native backend before starting them. */
 function checkNativeBackendInstalled(): void {
   const require = createRequire(import.meta.url);
-  for (const name of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
+  for (const name of NATIVE_BACKEND_PACKAGES) {
     try {
       require.resolve(name);
       return;
@@ -45,10 +45,7 @@ function checkNativeBackendInstalled(): void {
       // try the next one
     }
   }
-  throw new BackendUnavailableError(
-    'tensorflow',
-    'backend "tensorflow" needs @tensorflow/tfjs-node-gpu (GPU) or @tensorflow/tfjs-node (CPU), and neither is installed. Install one (`npm install @tensorflow/tfjs-node-gpu`; it downloads libtensorflow) or use --backend wasm or cpu.',
-  );
+  throw nativeBackendMissing();
 }
 
 export async function runLocalCluster(options: LocalClusterOptions): Promise<number> {
