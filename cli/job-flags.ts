@@ -21,6 +21,11 @@ export function addJobFlags(cmd: Command): Command {
     .option('--clip-norm <x>', 'per-stage gradient clipping norm', String(DEFAULT_JOB.clipNorm))
     .option('--heartbeat-ms <n>', 'node heartbeat interval', String(DEFAULT_JOB.heartbeatMs))
     .option('--lease-ms <n>', 'a node without a heartbeat for this long is lost', String(DEFAULT_JOB.leaseMs))
+    .option('--snapshot-every <n>', 'snapshot every stage into RAM after every N-th step (0: off)', String(DEFAULT_JOB.snapshotEvery))
+    .option('--inject <spec>', 'failures to cause: STEP:STAGE:KIND,... with KIND worker-kill')
+    .option('--recovery-timeout-ms <n>', 'fail the run if a recovery has not resumed training after this long', String(DEFAULT_JOB.recoveryTimeoutMs))
+    .option('--checkpoint-every <n>', 'also write a durable disk checkpoint after every N-th step (needs --checkpoint-dir)', '0')
+    .option('--checkpoint-dir <dir>', 'disk checkpoint directory; a run started with it resumes from the newest checkpoint every stage has')
     .option('--report <file>', 'write the run report (JSON) here at the end')
     .option('--log-file <file>', 'write JSON logs here')
     .option('--log-level <level>', 'trace, debug, info, warn or error', 'info')
@@ -48,6 +53,11 @@ export interface JobFlagValues {
   readonly logFile?: string;
   readonly logLevel: string;
   readonly dumpGrads?: string;
+  readonly snapshotEvery: string;
+  readonly inject?: string;
+  readonly recoveryTimeoutMs: string;
+  readonly checkpointEvery: string;
+  readonly checkpointDir?: string;
 }
 
 export function rawJobOptions(v: JobFlagValues): RawJobOptions {
@@ -69,5 +79,10 @@ export function rawJobOptions(v: JobFlagValues): RawJobOptions {
     heartbeatMs: v.heartbeatMs,
     leaseMs: v.leaseMs,
     dumpGrads: v.dumpGrads,
+    snapshotEvery: v.snapshotEvery,
+    inject: v.inject,
+    recoveryTimeoutMs: v.recoveryTimeoutMs,
+    checkpointEvery: v.checkpointEvery,
+    checkpointDir: v.checkpointDir,
   };
 }

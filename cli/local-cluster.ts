@@ -4,8 +4,9 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { closeSync, existsSync, mkdirSync, openSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { JobOptions } from '../common/job-options.ts';
 import { NATIVE_BACKEND_PACKAGES, nativeBackendMissing } from '../common/native-backend.ts';
@@ -13,8 +14,9 @@ import { createLogger } from '../common/logging.ts';
 import { CoordinatorSession, summaryLines } from './coordinator-session.ts';
 
 export const FTRAIN_BIN = fileURLToPath(new URL('../bin/ftrain.js', import.meta.url));
-/** How long children get to exit after Stop before they are killed. */
+/** How long children get to exit after Stop before they get SIGTERM, and then SIGKILL. */
 export const CHILD_EXIT_GRACE_MS = 5000;
+export const CHILD_TERM_GRACE_MS = 4000;
 
 export interface LocalClusterOptions {
   readonly job: JobOptions;
@@ -60,6 +62,8 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<num
   print(`ftrain: coordinator on 127.0.0.1:${port}, ${job.stages} nodes, backend ${job.backend}, data ${job.data}`);
   print(`  logs: ${logFile}`);
 
+  // Each node's snapshot manager keeps its slots on tmpfs, in a directory of this run.
+  const snapshotRoot = join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), `ftrain-run-${process.pid}-${Date.now()}`);
   const logFd = openSync(logFile, 'a');
   const children = new Map<string, ChildProcess>();
   let ending = false;
@@ -67,7 +71,20 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<num
     const nodeId = `node-${i}`;
     const child = spawn(
       process.execPath,
-      [FTRAIN_BIN, 'node', '--coordinator', `127.0.0.1:${port}`, '--node-id', nodeId, '--listen', '127.0.0.1:0', '--log-level', options.logLevel],
+      [
+        FTRAIN_BIN,
+        'node',
+        '--coordinator',
+        `127.0.0.1:${port}`,
+        '--node-id',
+        nodeId,
+        '--listen',
+        '127.0.0.1:0',
+        '--log-level',
+        options.logLevel,
+        '--snapshot-dir',
+        join(snapshotRoot, nodeId),
+      ],
       { stdio: ['pipe', logFd, logFd], env: { ...process.env, FTRAIN_MANAGED: '1' } },
     );
     children.set(nodeId, child);
@@ -96,17 +113,22 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<num
     process.off('SIGTERM', onSigterm);
     await stopChildren(children);
     await session.close();
+    rmSync(snapshotRoot, { recursive: true, force: true });
   }
 }
 
-/** Waits for children told to stop; kills those still alive after the grace period. */
+/**
+ * Waits for children told to stop. Those still alive after the grace period get SIGTERM (a node
+ * agent then kills its worker and snapshot manager, frozen ones included), then SIGKILL.
+ */
 async function stopChildren(children: Map<string, ChildProcess>): Promise<void> {
   const alive = [...children.values()];
   if (alive.length === 0) return;
-  const exits = alive.map((c) => new Promise<void>((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', () => r()))));
-  const timer = setTimeout(() => {
-    for (const c of alive) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  }, CHILD_EXIT_GRACE_MS);
+  const running = (c: ChildProcess) => c.exitCode === null && c.signalCode === null;
+  const exits = alive.map((c) => new Promise<void>((r) => (running(c) ? c.once('exit', () => r()) : r())));
+  const term = setTimeout(() => alive.filter(running).forEach((c) => c.kill('SIGTERM')), CHILD_EXIT_GRACE_MS);
+  const kill = setTimeout(() => alive.filter(running).forEach((c) => c.kill('SIGKILL')), CHILD_EXIT_GRACE_MS + CHILD_TERM_GRACE_MS);
   await Promise.all(exits);
-  clearTimeout(timer);
+  clearTimeout(term);
+  clearTimeout(kill);
 }

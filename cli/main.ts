@@ -1,14 +1,19 @@
 // The `ftrain` command.
 
 import { Command, Option } from 'commander';
-import { hostname } from 'node:os';
-import { errorMessage, OptionError, DataError, BackendUnavailableError } from '../common/errors.ts';
+import { existsSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { errorMessage, OptionError, DataError, BackendUnavailableError, RunEndedError } from '../common/errors.ts';
 import { compileJobOptions, parseBackend } from '../common/job-options.ts';
 import { createLogger } from '../common/logging.ts';
 import { WorkerNode } from '../worker/worker-node.ts';
 import { CoordinatorSession, summaryLines } from './coordinator-session.ts';
 import { addJobFlags, rawJobOptions, type JobFlagValues } from './job-flags.ts';
 import { runLocalCluster } from './local-cluster.ts';
+import { NodeSupervisor } from './node-supervisor.ts';
+import { SnapshotManager } from '../snapshot-manager/snapshot-manager.ts';
+import { DEFAULT_SLOT_COUNT } from '../snapshot-manager/snapshot-slots.ts';
 
 const EXIT_USAGE = 2;
 
@@ -78,40 +83,136 @@ addJobFlags(
   }
 });
 
+/** Ctrl-C and a closed stdin, for processes that `ftrain run` or `ftrain node` started. */
+function watchParent(onParentGone: () => void): boolean {
+  if (process.env.FTRAIN_MANAGED !== '1') return false;
+  // The parent handles Ctrl-C; a closed stdin means it died.
+  process.on('SIGINT', () => {});
+  process.stdin.on('close', onParentGone);
+  process.stdin.on('end', onParentGone);
+  process.stdin.resume();
+  return true;
+}
+
+function defaultSnapshotDir(nodeId: string): string {
+  const base = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+  return join(base, `ftrain-${nodeId.replace(/[^A-Za-z0-9_.-]/g, '_')}`);
+}
+
+interface WorkerFlags {
+  coordinator: string;
+  nodeId?: string;
+  listen: string;
+  advertise?: string;
+  backend?: string;
+  logFile?: string;
+  logLevel: string;
+}
+
+function addWorkerFlags(cmd: Command): Command {
+  return cmd
+    .requiredOption('--coordinator <host:port>', 'address of the coordinator')
+    .option('--node-id <id>', 'unique id of this node (default: HOSTNAME-PID)')
+    .option('--listen <host:port>', 'address for pipeline traffic (use 0.0.0.0:PORT across machines)', '127.0.0.1:0')
+    .option('--advertise <host>', 'host name other nodes use to reach this one (default: the listen host, or this hostname for 0.0.0.0)')
+    .addOption(new Option('--backend <name>', "override the job's tfjs backend on this node"))
+    .option('--log-file <file>', 'write JSON logs here (default: stderr)')
+    .option('--log-level <level>', 'trace, debug, info, warn or error', 'info');
+}
+
+addWorkerFlags(
+  program
+    .command('node')
+    .description("run a node that joins a job: its snapshot manager and its worker as two processes, restarting a crashed worker")
+    .option('--snapshot-dir <dir>', 'tmpfs directory for the in-memory snapshots (default: /dev/shm/ftrain-NODE_ID)')
+    .option('--max-restarts <n>', 'worker restarts before the node gives up', '20'),
+).action(async (flags: WorkerFlags & { snapshotDir?: string; maxRestarts: string }) => {
+  try {
+    const coordinator = checkHostPort('--coordinator', flags.coordinator);
+    const listen = checkHostPort('--listen', flags.listen);
+    if (flags.backend !== undefined) parseBackend('--backend', flags.backend);
+    const maxRestarts = Number(flags.maxRestarts);
+    if (!Number.isInteger(maxRestarts) || maxRestarts < 0) throw new OptionError('--max-restarts', `must be a whole number, got "${flags.maxRestarts}"`);
+    const nodeId = flags.nodeId ?? `${hostname()}-${process.pid}`;
+    const managed = process.env.FTRAIN_MANAGED === '1';
+    const logger = createLogger({ name: 'node', file: flags.logFile ?? null, level: flags.logLevel, pretty: !managed && !flags.logFile && process.stderr.isTTY }).child({ nodeId });
+    const workerArgs = ['--coordinator', coordinator, '--node-id', nodeId, '--listen', listen, '--log-level', flags.logLevel];
+    if (flags.advertise) workerArgs.push('--advertise', flags.advertise);
+    if (flags.backend) workerArgs.push('--backend', flags.backend);
+    if (flags.logFile) workerArgs.push('--log-file', flags.logFile);
+    const supervisor = new NodeSupervisor({ nodeId, workerArgs, snapshotDir: resolve(flags.snapshotDir ?? defaultSnapshotDir(nodeId)), maxRestarts, logLevel: flags.logLevel, logger });
+    if (!watchParent(() => supervisor.end(1, 0))) process.on('SIGINT', () => supervisor.end(130));
+    process.on('SIGTERM', () => supervisor.end(143));
+    supervisor.start();
+    process.exit(await supervisor.done);
+  } catch (err) {
+    fail(err);
+  }
+});
+
+addWorkerFlags(
+  program
+    .command('worker')
+    .description('run only the worker of a node (where something else, e.g. the kubelet, restarts it)')
+    .option('--snapshot-dir <dir>', "the snapshot manager's slot directory (omit to run without snapshots)"),
+).action(async (flags: WorkerFlags & { snapshotDir?: string }) => {
+  try {
+    const coordinator = checkHostPort('--coordinator', flags.coordinator);
+    const listen = checkHostPort('--listen', flags.listen);
+    const nodeId = flags.nodeId ?? `${hostname()}-${process.pid}`;
+    const backend = flags.backend === undefined ? null : parseBackend('--backend', flags.backend);
+    const managed = process.env.FTRAIN_MANAGED === '1';
+    const logger = createLogger({ name: 'worker', file: flags.logFile ?? null, level: flags.logLevel, pretty: !managed && !flags.logFile && process.stderr.isTTY }).child({ nodeId });
+    const node = new WorkerNode({
+      coordinator,
+      nodeId,
+      listen,
+      advertiseHost: flags.advertise ?? null,
+      backend,
+      snapshotDir: flags.snapshotDir ? resolve(flags.snapshotDir) : null,
+      logger,
+    });
+    if (!watchParent(() => node.shutdown(1, 'the parent process exited'))) process.on('SIGINT', () => node.shutdown(130, 'interrupted'));
+    process.on('SIGTERM', () => node.shutdown(143, 'terminated (SIGTERM)'));
+    try {
+      await node.start();
+    } catch (err) {
+      if (!(err instanceof RunEndedError)) throw err;
+      process.stderr.write(`ftrain worker ${nodeId}: ${err.message}\n`);
+      process.exit(0);
+    }
+    const exit = await node.exited;
+    if (exit.code !== 0) process.stderr.write(`ftrain worker ${nodeId}: ${exit.reason}\n`);
+    process.exit(exit.code);
+  } catch (err) {
+    fail(err);
+  }
+});
+
 program
-  .command('node')
-  .description('run a worker node that joins the coordinator of a job')
-  .requiredOption('--coordinator <host:port>', 'address of the coordinator')
-  .option('--node-id <id>', 'unique id of this node (default: HOSTNAME-PID)')
-  .option('--listen <host:port>', 'address for pipeline traffic (use 0.0.0.0:PORT across machines)', '127.0.0.1:0')
-  .option('--advertise <host>', 'host name other nodes use to reach this one (default: the listen host, or this hostname for 0.0.0.0)')
-  .addOption(new Option('--backend <name>', 'override the job\'s tfjs backend on this node'))
+  .command('snapshot-manager')
+  .description("run only a node's snapshot manager: owns the tmpfs slot directory and verifies every committed snapshot")
+  .requiredOption('--dir <dir>', 'tmpfs directory for the snapshot slots')
+  .option('--slots <n>', 'snapshot slots', String(DEFAULT_SLOT_COUNT))
+  .option('--node-id <id>', 'the node this manager belongs to (for logs)', hostname())
+  .option('--keep', 'keep the snapshots when this process exits')
   .option('--log-file <file>', 'write JSON logs here (default: stderr)')
   .option('--log-level <level>', 'trace, debug, info, warn or error', 'info')
-  .action(async (flags: { coordinator: string; nodeId?: string; listen: string; advertise?: string; backend?: string; logFile?: string; logLevel: string }) => {
+  .action((flags: { dir: string; slots: string; nodeId: string; keep?: boolean; logFile?: string; logLevel: string }) => {
     try {
-      const coordinator = checkHostPort('--coordinator', flags.coordinator);
-      const listen = checkHostPort('--listen', flags.listen);
-      const nodeId = flags.nodeId ?? `${hostname()}-${process.pid}`;
-      const backend = flags.backend === undefined ? null : parseBackend('--backend', flags.backend);
-      const managed = process.env.FTRAIN_MANAGED === '1';
-      const pretty = !managed && !flags.logFile && process.stderr.isTTY;
-      const logger = createLogger({ name: 'node', file: flags.logFile ?? null, level: flags.logLevel, pretty }).child({ nodeId });
-      const node = new WorkerNode({ coordinator, nodeId, listen, advertiseHost: flags.advertise ?? null, backend, logger });
-      if (managed) {
-        // Started by `ftrain run`: the launcher handles Ctrl-C, and a closed stdin means it died.
-        process.on('SIGINT', () => {});
-        process.stdin.on('close', () => node.shutdown(1, 'the launcher exited'));
-        process.stdin.on('end', () => node.shutdown(1, 'the launcher exited'));
-        process.stdin.resume();
-      } else {
-        process.on('SIGINT', () => node.shutdown(130, 'interrupted'));
-      }
-      process.on('SIGTERM', () => node.shutdown(143, 'terminated (SIGTERM)'));
-      await node.start();
-      const exit = await node.exited;
-      if (exit.code !== 0) process.stderr.write(`ftrain node ${nodeId}: ${exit.reason}\n`);
-      process.exit(exit.code);
+      const slots = Number(flags.slots);
+      if (!Number.isInteger(slots) || slots < 2) throw new OptionError('--slots', `must be an integer of at least 2, got "${flags.slots}"`);
+      const logger = createLogger({ name: 'snapshot-manager', file: flags.logFile ?? null, level: flags.logLevel }).child({ nodeId: flags.nodeId });
+      const smp = new SnapshotManager(resolve(flags.dir), slots, logger);
+      smp.start();
+      logger.info({ dir: smp.slots.dir, slots }, 'snapshot manager ready');
+      const stop = (code: number) => {
+        smp.close(!flags.keep);
+        process.exit(code);
+      };
+      watchParent(() => stop(0));
+      process.on('SIGTERM', () => stop(0));
+      process.on('SIGINT', () => stop(0));
     } catch (err) {
       fail(err);
     }
@@ -143,6 +244,35 @@ bench
         steps: list('--steps', flags.steps)[0]!,
         repeat: list('--repeat', flags.repeat)[0]!,
         blocks: list('--blocks', flags.blocks)[0]!,
+        progress: (l) => process.stderr.write(`${l}\n`),
+      });
+      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    } catch (err) {
+      fail(err);
+    }
+  });
+
+bench
+  .command('snapshot')
+  .description('in-memory snapshot vs synchronous disk checkpoint vs memcpy of the same bytes, and the step overhead of snapshotting every step (medians of --runs)')
+  .option('--state-mb <n>', 'size of the synthetic training state in MiB', '256')
+  .option('--runs <n>', 'repetitions; figures are medians', '5')
+  .option('--disk-dir <dir>', 'directory on a real disk for the checkpoint baseline', '.ftrain/bench')
+  .option('--shm-dir <dir>', 'tmpfs directory for the in-memory snapshot slots', '/dev/shm')
+  .option('--json', 'print only the JSON (progress goes to stderr either way)')
+  .action(async (flags: { stateMb: string; runs: string; diskDir: string; shmDir: string }) => {
+    try {
+      const positive = (field: string, raw: string) => {
+        const n = Number(raw);
+        if (!Number.isInteger(n) || n < 1) throw new OptionError(field, `must be a positive integer, got "${raw}"`);
+        return n;
+      };
+      const { runSnapshotBench } = await import('../bench/snapshot-bench.ts');
+      const result = await runSnapshotBench({
+        stateMb: positive('--state-mb', flags.stateMb),
+        runs: positive('--runs', flags.runs),
+        diskDir: flags.diskDir,
+        shmDir: flags.shmDir,
         progress: (l) => process.stderr.write(`${l}\n`),
       });
       process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

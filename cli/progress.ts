@@ -23,11 +23,24 @@ export class ProgressPrinter {
         break;
       case 'training-started':
         this.trainingStartMs = Date.now();
-        this.write(`training${a.toStep === null ? ' until Ctrl-C' : ` ${a.toStep} steps`}`);
+        if (a.resumedFromCheckpoint) this.write(`resuming from the disk checkpoint of step ${a.fromStep}`);
+        this.write(`training${a.toStep === null ? ' until Ctrl-C' : ` to step ${a.toStep}`}`);
         break;
       case 'step-completed':
-        this.onStep(a.step, a.loss, a.atMs);
+        this.onStep(a.step, a.loss, a.atMs, a.commitStep);
         break;
+      case 'recovery-started':
+        this.write(`RECOVERING: stage ${a.stage} (${a.nodeId}) failed: ${a.detail}`);
+        break;
+      case 'recovered': {
+        const f = a.failure;
+        this.write(
+          `recovered stage ${f.stage} from its ${f.method} of step ${f.restoredStep} in ${(f.recoverMs / 1000).toFixed(2)} s` +
+            `${f.detectMs === null ? '' : ` (detected in ${f.detectMs} ms)`}, ${f.lostSteps} step(s) lost`,
+        );
+        this.completions.length = 0;
+        break;
+      }
       case 'run-failed':
         this.write(`FAILED: node ${a.failure.nodeId}${a.failure.stage === null ? '' : ` (stage ${a.failure.stage})`} failed: ${a.failure.detail}`);
         break;
@@ -36,7 +49,7 @@ export class ProgressPrinter {
     }
   }
 
-  private onStep(step: number, loss: number, atMs: number): void {
+  private onStep(step: number, loss: number, atMs: number, commitStep: number): void {
     this.completions.push({ step, atMs });
     if (this.completions.length > 10) this.completions.shift();
     const last = this.totalSteps !== null && step + 1 >= this.totalSteps;
@@ -58,6 +71,7 @@ export class ProgressPrinter {
       `loss ${loss.toFixed(4)}`,
       rate === null ? '' : `${Math.round(rate).toLocaleString('en-US')} tok/s`,
       secPerStep === null ? '' : `${secPerStep.toFixed(2)} s/step`,
+      commitStep >= 0 ? `snapshot ${commitStep}` : '',
     ].filter(Boolean);
     this.write(parts.join('  '));
   }

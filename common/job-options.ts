@@ -4,6 +4,7 @@
 import { resolve } from 'node:path';
 import { OptionError } from './errors.ts';
 import { DEFAULT_CORPUS } from './corpus.ts';
+import { parseInjections, type Injection } from './inject-spec.ts';
 
 export const Backend = {
   wasm: 'wasm',
@@ -46,13 +47,24 @@ export interface JobOptions {
   readonly leaseMs: number;
   /** Where each stage writes its first step's gradients (for the split-exactness test), or null. */
   readonly dumpGradsDir: string | null;
+  /** Snapshot into the node's snapshot manager after every N-th step; 0 turns snapshots off. */
+  readonly snapshotEvery: number;
+  /** Failures to cause on purpose (`--inject`). */
+  readonly injections: readonly Injection[];
+  /** A recovery that has not resumed training after this long fails the run. */
+  readonly recoveryTimeoutMs: number;
+  /** Write a durable disk checkpoint after every K-th step; 0: never. */
+  readonly checkpointEvery: number;
+  /** Where disk checkpoints are written and, at start, resumed from; null: no disk tier. */
+  readonly checkpointDir: string | null;
 }
 
 /** Options as they come from a command line or a config: any field may be missing or a string. */
 export type RawJobOptions = Partial<Record<
   | 'nodes' | 'steps' | 'seed' | 'data' | 'backend' | 'microBatches' | 'microBatchSize'
   | 'seqLen' | 'dModel' | 'heads' | 'layersPerStage' | 'ffnMult' | 'lr' | 'clipNorm'
-  | 'heartbeatMs' | 'leaseMs' | 'dumpGrads',
+  | 'heartbeatMs' | 'leaseMs' | 'dumpGrads' | 'snapshotEvery' | 'inject' | 'recoveryTimeoutMs'
+  | 'checkpointEvery' | 'checkpointDir',
   unknown
 >>;
 
@@ -72,6 +84,8 @@ export const DEFAULT_JOB = {
   clipNorm: 1,
   heartbeatMs: 1000,
   leaseMs: 5000,
+  snapshotEvery: 1,
+  recoveryTimeoutMs: 60_000,
 } as const;
 
 /** Maximum pipeline stages: more processes than this on one coordinator is untested. */
@@ -129,6 +143,14 @@ export function compileJobOptions(raw: RawJobOptions): JobOptions {
     throw new OptionError('--lease-ms', `must be longer than --heartbeat-ms (${heartbeatMs}), got ${leaseMs}`);
   }
   const dumpGradsDir = raw.dumpGrads === undefined || raw.dumpGrads === null ? null : resolve(String(raw.dumpGrads));
+  const snapshotEvery = intOption('--snapshot-every', raw.snapshotEvery, DEFAULT_JOB.snapshotEvery, 0, 1_000_000);
+  const checkpointEvery = intOption('--checkpoint-every', raw.checkpointEvery, 0, 0, 1_000_000);
+  const checkpointDir = raw.checkpointDir === undefined || raw.checkpointDir === null || String(raw.checkpointDir) === '' ? null : resolve(String(raw.checkpointDir));
+  if (checkpointEvery > 0 && checkpointDir === null) throw new OptionError('--checkpoint-every', 'needs --checkpoint-dir DIR');
+  const injections = parseInjections(raw.inject === undefined || raw.inject === null ? null : String(raw.inject), stages);
+  if (injections.length > 0 && snapshotEvery === 0) {
+    throw new OptionError('--inject', 'failures can only be recovered with snapshots on; drop --snapshot-every 0');
+  }
   return {
     stages,
     steps,
@@ -146,6 +168,11 @@ export function compileJobOptions(raw: RawJobOptions): JobOptions {
     heartbeatMs,
     leaseMs,
     dumpGradsDir,
+    snapshotEvery,
+    injections,
+    recoveryTimeoutMs: intOption('--recovery-timeout-ms', raw.recoveryTimeoutMs, DEFAULT_JOB.recoveryTimeoutMs, 1000, 86_400_000),
+    checkpointEvery,
+    checkpointDir,
   };
 }
 

@@ -2,13 +2,25 @@
 // a reply for the RPC that carried the event and a list of actions come out. No I/O, no clock,
 // no timers here: coordinator-server.ts feeds it and carries out the actions.
 
+import type { Injection } from '../common/inject-spec.ts';
 import type { JobOptions } from '../common/job-options.ts';
 import { NodeState, isLive, transition } from './node-lifecycle.ts';
 
 export type Command =
-  | { kind: 'assign'; stage: number; numStages: number; prevAddress: string; nextAddress: string }
-  | { kind: 'start'; fromStep: number; toStep: number }
+  | {
+      kind: 'assign';
+      stage: number;
+      numStages: number;
+      prevAddress: string;
+      nextAddress: string;
+      epoch: number;
+      /** Restore the stage's snapshot of this step before training; -1: start fresh. */
+      restoreStep: number;
+      injections: Injection[];
+    }
+  | { kind: 'start'; fromStep: number; toStep: number; restoreCheckpointStep: number }
   | { kind: 'limit'; toStep: number }
+  | { kind: 'halt'; epoch: number; reason: string }
   | { kind: 'stop'; reason: string; failed: boolean };
 
 export interface StepReportEvent {
@@ -23,14 +35,30 @@ export interface StepReportEvent {
   readonly tokens: number;
   /** Stage 0 starts no step after this one. */
   readonly last?: boolean;
+  readonly epoch?: number;
+  /** Latest committed snapshot (steps completed), -1 for none. */
+  readonly snapshotStep?: number;
+  readonly snapshotStallMs?: number;
+  readonly snapshotCopyMs?: number;
+  readonly snapshotBytes?: number;
 }
 
 export type CoordinatorEvent =
-  | { type: 'register'; nodeId: string; address: string; pid: number; hostname: string }
+  | {
+      type: 'register';
+      nodeId: string;
+      address: string;
+      pid: number;
+      hostname: string;
+      /** Snapshots held by the node's snapshot manager (a restarted worker), if any. */
+      snapshots?: { stage: number; steps: number[] } | null;
+    }
+  | { type: 'halted'; nodeId: string; stage: number; epoch: number; snapshotSteps: number[] }
+  | { type: 'injection'; nodeId: string; stage: number; step: number; kind: string }
   | { type: 'heartbeat'; nodeId: string }
   | { type: 'commands-opened'; nodeId: string }
   | { type: 'commands-closed'; nodeId: string }
-  | { type: 'ready'; nodeId: string; stage: number }
+  | { type: 'ready'; nodeId: string; stage: number; epoch?: number; checkpointSteps?: number[] }
   | { type: 'step'; report: StepReportEvent }
   | { type: 'fault'; nodeId: string; stage: number; message: string }
   | { type: 'process-exited'; nodeId: string; detail: string }
@@ -52,15 +80,44 @@ export interface Failure {
   readonly detectedAtMs: number;
 }
 
+/** One failure the run survived, as the report lists it. */
+export interface RecoveredFailure {
+  /** The step under way when the failure happened. */
+  readonly step: number;
+  readonly stage: number;
+  readonly nodeId: string;
+  readonly kind: string;
+  readonly method: 'local-snapshot';
+  readonly detail: string;
+  /** From the failure (where known: an injected one) to its detection; null when unknown. */
+  readonly detectMs: number | null;
+  /** From the failure (or its detection) until training resumed. */
+  readonly recoverMs: number;
+  /** Steps completed before the failure that had to be computed again. */
+  readonly lostSteps: number;
+  readonly restoredStep: number;
+}
+
+interface Recovery {
+  epoch: number;
+  readonly vacant: Map<number, string>;
+  readonly snapshotSteps: Map<number, number[]>;
+  readonly failure: { stage: number; nodeId: string; kind: string; detail: string; failedAtMs: number | null; detectedAtMs: number };
+  readonly completedAtFailure: number;
+  restoreStep: number | null;
+}
+
 export type Action =
   | { type: 'send'; nodeId: string; command: Command }
   | { type: 'log'; level: 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> }
   | { type: 'stage-assigned'; stage: number; nodeId: string; address: string; pid: number }
-  | { type: 'training-started'; fromStep: number; toStep: number | null }
-  | { type: 'step-completed'; step: number; loss: number; atMs: number }
+  | { type: 'training-started'; fromStep: number; toStep: number | null; resumedFromCheckpoint: boolean }
+  | { type: 'step-completed'; step: number; loss: number; atMs: number; commitStep: number }
   /** Every stage has finished the last step: read the weights, then send `finish`. */
   | { type: 'training-complete'; steps: number }
   | { type: 'run-failed'; failure: Failure }
+  | { type: 'recovery-started'; stage: number; nodeId: string; detail: string }
+  | { type: 'recovered'; failure: RecoveredFailure }
   | { type: 'run-stopped'; reason: string }
   | { type: 'run-finished'; steps: number };
 
@@ -73,6 +130,7 @@ export const RunPhase = {
   waiting: 'waiting-for-nodes',
   starting: 'starting',
   training: 'training',
+  recovering: 'recovering',
   complete: 'complete',
   finished: 'finished',
   failed: 'failed',
@@ -89,6 +147,8 @@ export interface NodeRecord {
   stage: number | null;
   commandsOpen: boolean;
   leaseUntilMs: number;
+  /** Snapshots its snapshot manager holds, as it said when registering. */
+  snapshots: { stage: number; steps: number[] } | null;
 }
 
 export interface StageRecord {
@@ -98,7 +158,20 @@ export interface StageRecord {
   lastReport: StepReportEvent | null;
   /** Sums over steps after the first (warm-up excluded), for timing figures. */
   timing: { steps: number; computeMs: number; waitMs: number; stepMs: number };
+  /** Latest committed snapshot (steps completed it holds); -1 for none. */
+  snapshotStep: number;
 }
+
+/** Snapshot figures gathered from step reports. */
+export interface SnapshotStats {
+  count: number;
+  bytesPerStage: number[];
+  stallMs: number[];
+  copyMs: number[];
+}
+
+/** Samples kept for percentiles. */
+const MAX_SAMPLES = 10_000;
 
 const OK: Reply = { ok: true };
 
@@ -111,6 +184,17 @@ export class CoordinatorCore {
   /** Exclusive step limit, or null to run until stopped. */
   toStep: number | null;
   failure: Failure | null = null;
+  /** Increases with every recovery; traffic of older epochs is refused. */
+  epoch = 0;
+  recovery: Recovery | null = null;
+  readonly recovered: RecoveredFailure[] = [];
+  readonly snapshots: SnapshotStats = { count: 0, bytesPerStage: [], stallMs: [], copyMs: [] };
+  private pendingInjections: Injection[];
+  private lastInjection: { stage: number; step: number; kind: string; atMs: number } | null = null;
+  /** Disk checkpoints each stage can load, as reported when it became ready. */
+  private readonly checkpointSteps = new Map<number, number[]>();
+  /** The step this run started from: 0, or the disk checkpoint it resumed. */
+  firstStep = 0;
 
   constructor(readonly job: JobOptions) {
     this.stages = Array.from({ length: job.stages }, () => ({
@@ -118,8 +202,16 @@ export class CoordinatorCore {
       lastStep: -1,
       lastReport: null,
       timing: { steps: 0, computeMs: 0, waitMs: 0, stepMs: 0 },
+      snapshotStep: -1,
     }));
+    this.pendingInjections = [...job.injections];
+    this.snapshots.bytesPerStage = this.stages.map(() => 0);;
     this.toStep = job.steps;
+  }
+
+  /** The step every stage can restore: the minimum of their latest committed snapshots. */
+  get globalCommitStep(): number {
+    return Math.min(...this.stages.map((s) => s.snapshotStep));
   }
 
   /** Steps every stage has completed. */
@@ -148,7 +240,8 @@ export class CoordinatorCore {
         if (!node || !isLive(node.state)) return { ok: false, code: 'not-found', message: `node ${e.nodeId} is not registered` };
         if (node.commandsOpen) return { ok: false, code: 'already-exists', message: `node ${e.nodeId} already has a command stream` };
         node.commandsOpen = true;
-        this.maybeAssign(out);
+        if (this.phase === RunPhase.recovering) this.fillVacancies(out);
+        else this.maybeAssign(out);
         return OK;
       }
       case 'commands-closed': {
@@ -158,7 +251,25 @@ export class CoordinatorCore {
         return OK;
       }
       case 'ready':
-        return this.onReady(e.nodeId, e.stage, out);
+        return this.onReady(e.nodeId, e.stage, e.epoch ?? 0, e.checkpointSteps ?? [], now, out);
+      case 'halted': {
+        const check = this.checkStage(e.nodeId, e.stage);
+        if (!check.ok) return check;
+        if (!this.recovery || e.epoch !== this.recovery.epoch) {
+          return { ok: false, code: 'failed-precondition', message: `no recovery of epoch ${e.epoch} is under way` };
+        }
+        this.recovery.snapshotSteps.set(e.stage, e.snapshotSteps);
+        this.maybeRestore(out);
+        return OK;
+      }
+      case 'injection': {
+        const check = this.checkStage(e.nodeId, e.stage);
+        if (!check.ok) return check;
+        this.pendingInjections = this.pendingInjections.filter((i) => !(i.stage === e.stage && i.step === e.step && i.kind === e.kind));
+        this.lastInjection = { stage: e.stage, step: e.step, kind: e.kind, atMs: now };
+        out.push({ type: 'log', level: 'warn', msg: `injecting ${e.kind} on stage ${e.stage} at step ${e.step}` });
+        return OK;
+      }
       case 'step':
         return this.onStep(e.report, now, out);
       case 'fault': {
@@ -170,13 +281,23 @@ export class CoordinatorCore {
       case 'process-exited':
         this.nodeFailed(e.nodeId, `its process exited (${e.detail})`, now, out);
         return OK;
-      case 'tick':
+      case 'tick': {
         for (const node of this.nodes.values()) {
           if (isLive(node.state) && now > node.leaseUntilMs) {
             this.nodeFailed(node.nodeId, `its lease expired: no heartbeat for ${this.job.leaseMs} ms`, now, out);
           }
         }
+        const r = this.recovery;
+        if (r && now - r.failure.detectedAtMs > this.job.recoveryTimeoutMs) {
+          const waiting = [...r.vacant].map(([stage, id]) => `stage ${stage} (node ${id}'s worker did not come back)`);
+          const why = waiting.length > 0 ? `no node took ${waiting.join(', ')}` : 'the stages did not all become ready';
+          this.failRun(
+            { nodeId: r.failure.nodeId, stage: r.failure.stage, detail: `${r.failure.detail}; recovery gave up after ${this.job.recoveryTimeoutMs} ms: ${why}`, detectedAtMs: now },
+            out,
+          );
+        }
         return OK;
+      }
       case 'stop-requested':
         this.onStopRequested(e.reason, e.graceful, out);
         return OK;
@@ -215,9 +336,10 @@ export class CoordinatorCore {
       stage: null,
       commandsOpen: false,
       leaseUntilMs: now + this.job.leaseMs,
+      snapshots: e.snapshots ?? null,
     });
-    out.push({ type: 'log', level: 'info', msg: 'node registered', fields: { nodeId: e.nodeId, address: e.address, pid: e.pid } });
-    if (this.phase !== RunPhase.waiting) {
+    out.push({ type: 'log', level: 'info', msg: 'node registered', fields: { nodeId: e.nodeId, address: e.address, pid: e.pid, snapshots: e.snapshots ?? null } });
+    if (this.phase !== RunPhase.waiting && this.phase !== RunPhase.recovering) {
       const node = this.nodes.get(e.nodeId)!;
       node.state = transition(node.nodeId, node.state, NodeState.spare);
       out.push({ type: 'log', level: 'info', msg: 'node joins as a spare: every stage is taken', fields: { nodeId: e.nodeId } });
@@ -246,8 +368,14 @@ export class CoordinatorCore {
       this.stages[stage]!.nodeId = node.nodeId;
     });
     for (const node of candidates.slice(this.job.stages)) node.state = transition(node.nodeId, node.state, NodeState.spare);
-    placed.forEach((node, stage) => {
-      out.push({ type: 'stage-assigned', stage, nodeId: node.nodeId, address: node.address, pid: node.pid });
+    placed.forEach((node, stage) => out.push({ type: 'stage-assigned', stage, nodeId: node.nodeId, address: node.address, pid: node.pid }));
+    this.sendAssignments(placed, -1, out);
+    this.phase = RunPhase.starting;
+  }
+
+  /** Assigns stage i to nodes[i], wiring each to its neighbours, in the current epoch. */
+  private sendAssignments(nodes: readonly NodeRecord[], restoreStep: number, out: Action[]): void {
+    nodes.forEach((node, stage) => {
       out.push({
         type: 'send',
         nodeId: node.nodeId,
@@ -255,12 +383,14 @@ export class CoordinatorCore {
           kind: 'assign',
           stage,
           numStages: this.job.stages,
-          prevAddress: stage > 0 ? placed[stage - 1]!.address : '',
-          nextAddress: stage < this.job.stages - 1 ? placed[stage + 1]!.address : '',
+          prevAddress: stage > 0 ? nodes[stage - 1]!.address : '',
+          nextAddress: stage < this.job.stages - 1 ? nodes[stage + 1]!.address : '',
+          epoch: this.epoch,
+          restoreStep,
+          injections: this.pendingInjections.filter((i) => i.stage === stage),
         },
       });
     });
-    this.phase = RunPhase.starting;
   }
 
   private checkStage(nodeId: string, stage: number): Reply {
@@ -275,25 +405,116 @@ export class CoordinatorCore {
     return OK;
   }
 
-  private onReady(nodeId: string, stage: number, out: Action[]): Reply {
+  private onReady(nodeId: string, stage: number, epoch: number, checkpointSteps: number[], now: number, out: Action[]): Reply {
     const check = this.checkStage(nodeId, stage);
     if (!check.ok) return check;
+    if (epoch !== this.epoch) return { ok: false, code: 'failed-precondition', message: `ready for epoch ${epoch}, but the run is in epoch ${this.epoch}` };
     const node = this.nodes.get(nodeId)!;
     if (node.state !== NodeState.assigned) {
       return { ok: false, code: 'failed-precondition', message: `node ${nodeId} is ${node.state}, not waiting to become ready` };
     }
     node.state = transition(nodeId, node.state, NodeState.ready);
+    this.checkpointSteps.set(stage, checkpointSteps);
     const placed = this.stages.map((s) => this.nodes.get(s.nodeId ?? ''));
     if (this.phase === RunPhase.starting && placed.every((n) => n?.state === NodeState.ready)) {
       const toStep = this.toStep ?? 0;
+      let restoreCheckpointStep = -1;
+      if (this.epoch === 0 && this.completedSteps === 0 && this.job.checkpointDir) {
+        const resume = this.resumeStep();
+        if (resume !== null) {
+          if (this.toStep !== null && resume >= this.toStep) {
+            this.failRun({ nodeId, stage, detail: `the disk checkpoints already reach step ${resume}, at or past --steps ${this.toStep}: nothing to train`, detectedAtMs: now }, out);
+            return OK;
+          }
+          restoreCheckpointStep = resume;
+          this.firstStep = resume;
+          for (const s of this.stages) s.lastStep = resume - 1;
+          out.push({ type: 'log', level: 'info', msg: `resuming from the disk checkpoint of step ${resume}` });
+        }
+      }
+      const fromStep = this.completedSteps;
       for (const n of placed) {
         n!.state = transition(n!.nodeId, n!.state, NodeState.training);
-        out.push({ type: 'send', nodeId: n!.nodeId, command: { kind: 'start', fromStep: 0, toStep } });
+        out.push({ type: 'send', nodeId: n!.nodeId, command: { kind: 'start', fromStep, toStep, restoreCheckpointStep } });
       }
       this.phase = RunPhase.training;
-      out.push({ type: 'training-started', fromStep: 0, toStep: this.toStep });
+      const r = this.recovery;
+      if (r) {
+        const f = r.failure;
+        const failure: RecoveredFailure = {
+          step: r.completedAtFailure,
+          stage: f.stage,
+          nodeId: f.nodeId,
+          kind: f.kind,
+          method: 'local-snapshot',
+          detail: f.detail,
+          detectMs: f.failedAtMs === null ? null : f.detectedAtMs - f.failedAtMs,
+          recoverMs: now - (f.failedAtMs ?? f.detectedAtMs),
+          lostSteps: r.completedAtFailure - fromStep,
+          restoredStep: fromStep,
+        };
+        this.recovered.push(failure);
+        this.recovery = null;
+        out.push({ type: 'recovered', failure });
+        out.push({ type: 'log', level: 'info', msg: 'recovered', fields: { ...failure } });
+      } else {
+        out.push({ type: 'training-started', fromStep, toStep: this.toStep, resumedFromCheckpoint: restoreCheckpointStep >= 0 });
+      }
     }
     return OK;
+  }
+
+  /** The newest disk checkpoint step every stage holds, or null. */
+  private resumeStep(): number | null {
+    const lists = this.stages.map((_, s) => new Set(this.checkpointSteps.get(s) ?? []));
+    const common = [...lists[0]!].filter((step) => lists.every((l) => l.has(step)));
+    return common.length > 0 ? Math.max(...common) : null;
+  }
+
+  /** Places a registered node with an open command stream on each vacant stage. */
+  private fillVacancies(out: Action[]): void {
+    const r = this.recovery;
+    if (!r) return;
+    for (const [stage, formerId] of [...r.vacant]) {
+      // Prefer the node that held the stage (its worker restarted beside its snapshots).
+      const candidates = [...this.nodes.values()].filter(
+        (n) => n.commandsOpen && (n.state === NodeState.registered || n.state === NodeState.spare),
+      );
+      const node = candidates.find((n) => n.nodeId === formerId) ?? candidates.find((n) => n.snapshots?.stage === stage) ?? candidates[0];
+      if (!node) continue;
+      r.vacant.delete(stage);
+      node.stage = stage;
+      node.state = transition(node.nodeId, node.state, NodeState.recovering);
+      this.stages[stage]!.nodeId = node.nodeId;
+      r.snapshotSteps.set(stage, node.snapshots?.stage === stage ? node.snapshots.steps : []);
+      out.push({ type: 'stage-assigned', stage, nodeId: node.nodeId, address: node.address, pid: node.pid });
+    }
+    this.maybeRestore(out);
+  }
+
+  /** Once every stage has a node and a list of snapshots, roll all back to the newest common step. */
+  private maybeRestore(out: Action[]): void {
+    const r = this.recovery;
+    if (!r || r.restoreStep !== null || r.vacant.size > 0 || r.snapshotSteps.size < this.job.stages) return;
+    const lists = this.stages.map((_, s) => new Set(r.snapshotSteps.get(s) ?? []));
+    const common = [...lists[0]!].filter((step) => lists.every((l) => l.has(step)));
+    if (common.length === 0) {
+      const have = this.stages.map((_, s) => `stage ${s}: [${[...lists[s]!].join(', ')}]`).join('; ');
+      this.failRun({ nodeId: r.failure.nodeId, stage: r.failure.stage, detail: `${r.failure.detail}; no snapshot step is held by every stage (${have})`, detectedAtMs: r.failure.detectedAtMs }, out);
+      return;
+    }
+    const step = Math.max(...common);
+    r.restoreStep = step;
+    for (const s of this.stages) {
+      s.lastStep = step - 1;
+      s.snapshotStep = step;
+    }
+    this.losses.length = step;
+    const nodes = this.stages.map((s) => this.nodes.get(s.nodeId!)!);
+    for (const node of nodes) node.state = transition(node.nodeId, node.state, NodeState.assigned);
+    this.sendAssignments(nodes, step, out);
+    this.phase = RunPhase.starting;
+    out.push({ type: 'log', level: 'info', msg: `restoring every stage to step ${step} (epoch ${this.epoch})` });
   }
 
   private onStep(r: StepReportEvent, now: number, out: Action[]): Reply {
@@ -310,6 +531,18 @@ export class CoordinatorCore {
     if (this.phase !== RunPhase.training) {
       return { ok: false, code: 'failed-precondition', message: `no training is under way (phase ${this.phase})` };
     }
+    if ((r.epoch ?? 0) !== this.epoch) {
+      return { ok: false, code: 'failed-precondition', message: `step report of epoch ${r.epoch ?? 0}, but the run is in epoch ${this.epoch}` };
+    }
+    if (r.snapshotStep !== undefined && r.snapshotStep > stage.snapshotStep) {
+      stage.snapshotStep = r.snapshotStep;
+      this.snapshots.count += 1;
+      this.snapshots.bytesPerStage[r.stage] = r.snapshotBytes ?? 0;
+      if (this.snapshots.stallMs.length < MAX_SAMPLES) {
+        this.snapshots.stallMs.push(r.snapshotStallMs ?? 0);
+        this.snapshots.copyMs.push(r.snapshotCopyMs ?? 0);
+      }
+    }
     const before = this.completedSteps;
     stage.lastStep = r.step;
     stage.lastReport = r;
@@ -325,7 +558,9 @@ export class CoordinatorCore {
       out.push({ type: 'log', level: 'info', msg: `the run ends after step ${r.step}` });
     }
     const after = this.completedSteps;
-    for (let s = before; s < after; s++) out.push({ type: 'step-completed', step: s, loss: this.losses[s]!, atMs: now });
+    for (let s = before; s < after; s++) {
+      out.push({ type: 'step-completed', step: s, loss: this.losses[s]!, atMs: now, commitStep: this.globalCommitStep });
+    }
     if (this.toStep !== null && after >= this.toStep) {
       this.phase = RunPhase.complete;
       out.push({ type: 'training-complete', steps: after });
@@ -334,7 +569,7 @@ export class CoordinatorCore {
   }
 
   private onStopRequested(reason: string, graceful: boolean, out: Action[]): void {
-    if (graceful && this.phase === RunPhase.training) {
+    if (graceful && this.phase === RunPhase.training && this.recovery === null) {
       // Only stage 0 starts steps, and only it knows which step is under way: it finishes that
       // step and marks its report `last`; the other stages follow the data.
       out.push({ type: 'send', nodeId: this.stages[0]!.nodeId!, command: { kind: 'limit', toStep: 0 } });
@@ -356,10 +591,67 @@ export class CoordinatorCore {
     out.push({ type: 'log', level: wasPlaced ? 'error' : 'warn', msg: 'node failed', fields: { ...failure } });
     if (!wasPlaced) return; // a spare or an unassigned node: the run goes on
     if (this.phase === RunPhase.finished || this.phase === RunPhase.failed || this.phase === RunPhase.stopped) return;
-    // Failure handling comes with the snapshot tiers; until then a lost stage ends the run.
+    const recoverable =
+      this.job.snapshotEvery > 0 &&
+      (this.phase === RunPhase.training || this.phase === RunPhase.recovering || (this.phase === RunPhase.starting && this.recovery !== null));
+    if (!recoverable) {
+      this.failRun(failure, out);
+      return;
+    }
+    this.beginRecovery(node, detail, now, out);
+  }
+
+  private beginRecovery(node: NodeRecord, detail: string, now: number, out: Action[]): void {
+    const stage = node.stage!;
+    node.stage = null;
+    this.stages[stage]!.nodeId = null;
+    const injected = this.lastInjection?.stage === stage ? this.lastInjection : null;
+    this.lastInjection = null;
+    if (!this.recovery) {
+      this.epoch += 1;
+      this.recovery = {
+        epoch: this.epoch,
+        vacant: new Map(),
+        snapshotSteps: new Map(),
+        failure: { stage, nodeId: node.nodeId, kind: injected?.kind ?? 'worker-crash', detail, failedAtMs: injected?.atMs ?? null, detectedAtMs: now },
+        completedAtFailure: Math.max(...this.stages.map((s) => s.lastStep)) + 1,
+        restoreStep: null,
+      };
+      if (this.phase === RunPhase.training) {
+        for (const n of this.nodes.values()) {
+          if (n.stage === null || !isLive(n.state) || n.state === NodeState.recovering) continue;
+          n.state = transition(n.nodeId, n.state, NodeState.recovering);
+          out.push({ type: 'send', nodeId: n.nodeId, command: { kind: 'halt', epoch: this.epoch, reason: `stage ${stage} failed` } });
+        }
+      }
+    } else {
+      // Another failure while recovering: start the restore over, with every survivor halted
+      // again in a new epoch (some may have been restoring already).
+      this.recovery.snapshotSteps.delete(stage);
+      if (this.recovery.restoreStep !== null) {
+        this.epoch += 1;
+        this.recovery.epoch = this.epoch;
+        this.recovery.restoreStep = null;
+        for (const n of this.nodes.values()) {
+          if (n.stage === null || !isLive(n.state)) continue;
+          if (n.state !== NodeState.recovering) n.state = transition(n.nodeId, n.state, NodeState.recovering);
+          this.recovery.snapshotSteps.delete(n.stage);
+          out.push({ type: 'send', nodeId: n.nodeId, command: { kind: 'halt', epoch: this.epoch, reason: `stage ${stage} failed` } });
+        }
+      }
+    }
+    this.phase = RunPhase.recovering;
+    this.recovery.vacant.set(stage, node.nodeId);
+    out.push({ type: 'recovery-started', stage, nodeId: node.nodeId, detail });
+    out.push({ type: 'log', level: 'warn', msg: `recovering stage ${stage} from snapshots`, fields: { nodeId: node.nodeId, detail } });
+    this.fillVacancies(out);
+  }
+
+  private failRun(failure: Failure, out: Action[]): void {
+    this.recovery = null;
     this.failure = failure;
     this.phase = RunPhase.failed;
-    this.stopAll(`node ${nodeId} (stage ${node.stage}) failed: ${detail}`, true, out);
+    this.stopAll(`node ${failure.nodeId}${failure.stage === null ? '' : ` (stage ${failure.stage})`} failed: ${failure.detail}`, true, out);
     out.push({ type: 'run-failed', failure });
   }
 

@@ -22,6 +22,8 @@ import { CoordinatorCore, type Action, type Command, type CoordinatorEvent, type
 
 /** How often the adapter feeds a clock tick to the core (lease expiry). */
 export const TICK_MS = 200;
+/** How long close() waits for connections to end before cutting them. */
+export const SHUTDOWN_GRACE_MS = 1000;
 /** Deadline for reading one stage's weights at the end of a run. */
 export const FETCH_WEIGHTS_DEADLINE_MS = 60_000;
 
@@ -66,10 +68,15 @@ function toProto(command: Command, job: JobOptions, dataSha256: string): Command
           nextAddress: command.nextAddress,
           jobJson: JSON.stringify(job),
           dataSha256,
+          epoch: command.epoch,
+          restoreStep: command.restoreStep,
+          injectionsJson: JSON.stringify(command.injections),
         },
       };
+    case 'halt':
+      return { halt: { epoch: command.epoch, reason: command.reason } };
     case 'start':
-      return { start: { fromStep: command.fromStep, toStep: command.toStep } };
+      return { start: { fromStep: command.fromStep, toStep: command.toStep, restoreCheckpointStep: command.restoreCheckpointStep } };
     case 'limit':
       return { limit: { toStep: command.toStep } };
     case 'stop':
@@ -118,7 +125,14 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
     if (this.tickTimer) clearInterval(this.tickTimer);
     for (const s of this.streams.values()) s.end();
     this.streams.clear();
-    await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
+    // A frozen peer never answers a graceful shutdown: give it a moment, then cut it off.
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, SHUTDOWN_GRACE_MS);
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
     this.server.forceShutdown();
   }
 
@@ -202,7 +216,14 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
     return {
       Register: (call, callback) => {
         const r = call.request;
-        const reply = this.feed({ type: 'register', nodeId: r.nodeId, address: r.address, pid: r.pid, hostname: r.hostname });
+        const reply = this.feed({
+          type: 'register',
+          nodeId: r.nodeId,
+          address: r.address,
+          pid: r.pid,
+          hostname: r.hostname,
+          snapshots: r.snapshotStage >= 0 ? { stage: r.snapshotStage, steps: r.snapshotSteps } : null,
+        });
         answer(reply, { nodeId: r.nodeId, leaseMs: this.options.job.leaseMs, heartbeatMs: this.options.job.heartbeatMs }, callback);
       },
       Heartbeat: (call, callback) => {
@@ -233,7 +254,8 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
         }
       },
       ReportReady: (call, callback) => {
-        answer(this.feed({ type: 'ready', nodeId: call.request.nodeId, stage: call.request.stage }), {}, callback);
+        const r = call.request;
+        answer(this.feed({ type: 'ready', nodeId: r.nodeId, stage: r.stage, epoch: r.epoch, checkpointSteps: r.checkpointSteps }), {}, callback);
       },
       ReportStep: (call, callback) => {
         const r = call.request;
@@ -250,6 +272,11 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
             stepMs: r.stepMs,
             tokens: r.tokens,
             last: r.last,
+            epoch: r.epoch,
+            snapshotStep: r.snapshotStep,
+            snapshotStallMs: r.snapshotStallMs,
+            snapshotCopyMs: r.snapshotCopyMs,
+            snapshotBytes: r.snapshotBytes,
           },
         });
         answer(reply, {}, callback);
@@ -257,6 +284,14 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
       ReportFault: (call, callback) => {
         const r = call.request;
         answer(this.feed({ type: 'fault', nodeId: r.nodeId, stage: r.stage, message: r.message }), {}, callback);
+      },
+      ReportHalted: (call, callback) => {
+        const r = call.request;
+        answer(this.feed({ type: 'halted', nodeId: r.nodeId, stage: r.stage, epoch: r.epoch, snapshotSteps: r.snapshotSteps }), {}, callback);
+      },
+      ReportInjection: (call, callback) => {
+        const r = call.request;
+        answer(this.feed({ type: 'injection', nodeId: r.nodeId, stage: r.stage, step: r.step, kind: r.kind }), {}, callback);
       },
     };
   }

@@ -8,6 +8,8 @@ export const NodeState = {
   /** Connected to its pipeline peers, waiting for Start. */
   ready: 'ready',
   training: 'training',
+  /** Halted by a recovery; waits for its new assignment. */
+  recovering: 'recovering',
   /** Registered beyond the job's stage count; holds no stage. */
   spare: 'spare',
   /** Told to stop; gone or going. */
@@ -18,11 +20,12 @@ export const NodeState = {
 export type NodeState = (typeof NodeState)[keyof typeof NodeState];
 
 const ALLOWED: Record<NodeState, readonly NodeState[]> = {
-  registered: ['assigned', 'spare', 'stopped', 'lost'],
-  spare: ['assigned', 'stopped', 'lost'],
-  assigned: ['ready', 'stopped', 'lost'],
-  ready: ['training', 'stopped', 'lost'],
-  training: ['stopped', 'lost'],
+  registered: ['assigned', 'spare', 'recovering', 'stopped', 'lost'],
+  spare: ['assigned', 'recovering', 'stopped', 'lost'],
+  assigned: ['ready', 'recovering', 'stopped', 'lost'],
+  ready: ['training', 'recovering', 'stopped', 'lost'],
+  training: ['recovering', 'stopped', 'lost'],
+  recovering: ['assigned', 'stopped', 'lost'],
   stopped: ['lost'],
   lost: [],
 };

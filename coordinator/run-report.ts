@@ -1,7 +1,7 @@
 // The JSON report of a run (`--report FILE`). One documented schema: see README "Run report".
 
 import { tokensPerStep, type JobOptions } from '../common/job-options.ts';
-import type { CoordinatorCore, Failure } from './coordinator-core.ts';
+import type { CoordinatorCore, Failure, RecoveredFailure } from './coordinator-core.ts';
 import type { RunResult } from './coordinator-server.ts';
 
 export const REPORT_SCHEMA = 'ftrain.run-report/1';
@@ -23,6 +23,8 @@ export interface RunReport {
   readonly status: RunResult['status'];
   readonly reason: string;
   readonly steps: number;
+  /** The disk checkpoint step this run resumed from (0: a fresh start). */
+  readonly resumedFromStep: number;
   readonly initialLoss: number | null;
   readonly finalLoss: number | null;
   readonly tokensPerSecond: number | null;
@@ -42,6 +44,26 @@ export interface RunReport {
   readonly stageTiming: StageTiming[];
   readonly bubble: { readonly measured: number | null; readonly theoretical: number };
   readonly failure: (Failure & { readonly detectMs: number | null }) | null;
+  /** Failures the run survived, in order. */
+  readonly failures: RecoveredFailure[];
+  readonly globalCommitStep: number;
+  readonly snapshots: {
+    readonly count: number;
+    readonly everySteps: number;
+    readonly bytesPerStage: number[];
+    /** Median time the training loop was blocked by one snapshot (copy out + wait for commit). */
+    readonly stallMsP50: number | null;
+    /** Median time from hand-off to commit of one snapshot (runs beside training). */
+    readonly copyMsP50: number | null;
+    /** Blocked time as a share of step time: median stall / mean step time x 100. */
+    readonly overheadPct: number | null;
+  };
+}
+
+export function percentile(values: readonly number[], p: number): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
 export interface ReportTimes {
@@ -71,7 +93,8 @@ export function buildRunReport(
   times: ReportTimes,
 ): RunReport {
   const steps = result.steps;
-  const losses = core.losses.slice(0, steps);
+  // A run resumed from a disk checkpoint knows only the losses of the steps it ran.
+  const losses = core.losses.slice(core.firstStep, steps);
   const tail = losses.slice(-FINAL_LOSS_STEPS);
   const trainingSeconds =
     times.trainingStartedAtMs !== null && times.lastStepAtMs !== null ? (times.lastStepAtMs - times.trainingStartedAtMs) / 1000 : null;
@@ -84,6 +107,9 @@ export function buildRunReport(
     lastGradNorm: s.lastReport?.gradNorm ?? null,
   }));
   const ratios = core.stages.filter((s) => s.timing.stepMs > 0).map((s) => s.timing.waitMs / s.timing.stepMs);
+  const stallMsP50 = percentile(core.snapshots.stallMs, 50);
+  const stepMeans = stageTiming.map((s) => s.stepMsMean).filter((m): m is number => m !== null);
+  const meanStepMs = stepMeans.length > 0 ? stepMeans.reduce((a, b) => a + b, 0) / stepMeans.length : null;
   return {
     schema: REPORT_SCHEMA,
     status: result.status,
@@ -91,7 +117,8 @@ export function buildRunReport(
     steps,
     initialLoss: losses[0] ?? null,
     finalLoss: tail.length > 0 ? tail.reduce((a, b) => a + b, 0) / tail.length : null,
-    tokensPerSecond: trainingSeconds && trainingSeconds > 0 ? (steps * tokensPerStep(job)) / trainingSeconds : null,
+    tokensPerSecond: trainingSeconds && trainingSeconds > 0 ? ((steps - core.firstStep) * tokensPerStep(job)) / trainingSeconds : null,
+    resumedFromStep: core.firstStep,
     wallSeconds: (times.endedAtMs - times.launchedAtMs) / 1000,
     trainingSeconds,
     backend,
@@ -116,5 +143,15 @@ export function buildRunReport(
           detectMs: times.failureAtMs != null ? result.failure.detectedAtMs - times.failureAtMs : null,
         }
       : null,
+    failures: [...core.recovered],
+    globalCommitStep: core.globalCommitStep,
+    snapshots: {
+      count: core.snapshots.count,
+      everySteps: job.snapshotEvery,
+      bytesPerStage: core.snapshots.bytesPerStage,
+      stallMsP50,
+      copyMsP50: percentile(core.snapshots.copyMs, 50),
+      overheadPct: stallMsP50 !== null && meanStepMs ? (stallMsP50 / meanStepMs) * 100 : null,
+    },
   };
 }

@@ -40,6 +40,14 @@ export interface StepStats {
   readonly tokens: number;
 }
 
+/** Calls into the worker at fixed points of a step. */
+export interface StepHooks {
+  /** After the first micro-batch's forward (failure injection). */
+  readonly midStep?: (step: number) => Promise<void>;
+  /** Right before the optimizer update: the previous snapshot's copy must be complete. */
+  readonly beforeUpdate?: () => Promise<void>;
+}
+
 export class StageTrainer {
   readonly model: GptStage;
   readonly adam: Adam;
@@ -62,7 +70,7 @@ export class StageTrainer {
     return microBatchFor(this.corpus!, this.job.seed, step, mb, this.job.microBatchSize, this.job.model.seqLen);
   }
 
-  async runStep(step: number, io: PipeIO): Promise<StepStats> {
+  async runStep(step: number, io: PipeIO, hooks: StepHooks = {}): Promise<StepStats> {
     const { microBatches: mbs, microBatchSize: rows } = this.job;
     const started = performance.now();
     let waitMs = 0;
@@ -118,6 +126,7 @@ export class StageTrainer {
           out.dispose();
           await io.sendActivation(step, mb, { shape, data });
         }
+        if (mb === 0 && hooks.midStep) await hooks.midStep(step);
       }
       // Backward pass in micro-batch order.
       if (!this.model.isLast) {
@@ -131,6 +140,7 @@ export class StageTrainer {
         }
       }
 
+      if (hooks.beforeUpdate) await hooks.beforeUpdate();
       // Mean over micro-batches, then per-stage clipping and the update.
       const { gradNorm, clippedGradNorm } = tf.tidy(() => {
         const mean = sums.map((s) => tf.div(s, mbs));

@@ -7,8 +7,9 @@ import { hostname } from 'node:os';
 import { once } from 'node:events';
 import { Worker as Thread } from 'node:worker_threads';
 import { loadCorpus, checkCorpusFits, type Corpus } from '../common/corpus.ts';
-import { ProtocolError, errorMessage } from '../common/errors.ts';
+import { ProtocolError, RunEndedError, errorMessage } from '../common/errors.ts';
 import { parseJobJson, type Backend, type JobOptions } from '../common/job-options.ts';
+import type { Injection } from '../common/inject-spec.ts';
 import type { Logger } from '../common/logging.ts';
 import {
   GRPC_CHANNEL_OPTIONS,
@@ -27,8 +28,12 @@ import type { CoordinatorClient } from '../proto/generated/ftrain/v1/Coordinator
 import type { PipeChunk, PipeChunk__Output } from '../proto/generated/ftrain/v1/PipeChunk.ts';
 import type { WorkerClient, WorkerHandlers } from '../proto/generated/ftrain/v1/Worker.ts';
 import { PipeMailbox, type PipeDirection } from './pipe-mailbox.ts';
-import { StageTrainer, type PipeIO, type PipeTensor } from './stage-trainer.ts';
+import { StageTrainer, type PipeIO, type PipeTensor, type StepHooks } from './stage-trainer.ts';
 import { useBackend } from './tfjs-backend.ts';
+import { DEFAULT_SLOT_COUNT, SnapshotSlots, type SnapshotRecord } from '../snapshot-manager/snapshot-slots.ts';
+import { SnapshotWriter } from '../snapshot-manager/snapshot-writer.ts';
+import { exportStageState, importStageState } from './stage-state.ts';
+import { DiskCheckpoints, describeCheckpointDir } from './disk-checkpoint.ts';
 
 /** How long a node keeps trying to reach the coordinator before giving up. */
 export const REGISTER_TIMEOUT_MS = 60_000;
@@ -45,6 +50,8 @@ export interface WorkerNodeOptions {
   readonly advertiseHost: string | null;
   /** Overrides the job's backend on this node. */
   readonly backend: Backend | null;
+  /** The snapshot manager's slot directory (tmpfs); null: snapshots off on this node. */
+  readonly snapshotDir: string | null;
   readonly logger: Logger;
 }
 
@@ -54,6 +61,21 @@ interface Assignment {
   readonly stage: number;
   readonly job: JobOptions;
   readonly trainer: StageTrainer;
+  readonly epoch: number;
+  readonly injections: readonly Injection[];
+}
+
+/** Thrown into a step that a Halt command abandons. */
+class HaltedError extends Error {
+  override readonly name = 'HaltedError';
+}
+
+/** Figures of the last snapshot, sent with the next step report. */
+interface SnapshotFigures {
+  step: number;
+  stallMs: number;
+  copyMs: number;
+  bytes: number;
 }
 
 /** One long-lived Pipe stream to a neighbour, writing with back-pressure. */
@@ -65,6 +87,7 @@ class PipeSender {
     client: WorkerClient,
     private readonly kind: 'PIPE_KIND_ACTIVATION' | 'PIPE_KIND_GRADIENT',
     private readonly fromStage: number,
+    private readonly epoch: number,
     onBroken: (err: Error) => void,
   ) {
     this.call = client.Pipe((err) => {
@@ -86,6 +109,7 @@ class PipeSender {
       const ok = this.call.write({
         kind: this.kind,
         fromStage: this.fromStage,
+        epoch: this.epoch,
         step,
         microBatch,
         shape: i === 0 ? [...tensor.shape] : [],
@@ -132,7 +156,14 @@ export class WorkerNode {
   private readonly proto = loadProto();
   private readonly server = new grpc.Server(GRPC_SERVER_OPTIONS);
   private readonly coordinator: CoordinatorClient;
-  private readonly mailbox = new PipeMailbox();
+  private mailbox = new PipeMailbox();
+  private readonly slots: SnapshotSlots | null;
+  private writer: SnapshotWriter | null = null;
+  /** The snapshot being written, awaited before the next optimizer update. */
+  private pendingSnapshot: Promise<void> | null = null;
+  private lastSnapshot: SnapshotFigures = { step: -1, stallMs: 0, copyMs: 0, bytes: 0 };
+  private training: Promise<void> | null = null;
+  private checkpoints: DiskCheckpoints | null = null;
   private assignment: Assignment | null = null;
   private toNext: PipeSender | null = null;
   private toPrev: PipeSender | null = null;
@@ -153,6 +184,15 @@ export class WorkerNode {
     this.coordinator = new this.proto.ftrain.v1.Coordinator(options.coordinator, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS);
     this.exited = new Promise((resolve) => (this.exitWith = resolve));
     this.server.addService(this.proto.ftrain.v1.Worker.service, this.handlers());
+    this.slots = options.snapshotDir ? new SnapshotSlots(options.snapshotDir, DEFAULT_SLOT_COUNT) : null;
+  }
+
+  /** Committed snapshots the slot directory holds: the stage they belong to and their steps. */
+  private heldSnapshots(): { stage: number; steps: number[] } | null {
+    const records = this.slots?.records() ?? [];
+    if (records.length === 0) return null;
+    const stage = records.at(-1)!.header.stage;
+    return { stage, steps: records.filter((r) => r.header.stage === stage).map((r) => r.step) };
   }
 
   private get log(): Logger {
@@ -176,14 +216,23 @@ export class WorkerNode {
     for (;;) {
       try {
         return await new Promise((resolve, reject) => {
+          const held = this.heldSnapshots();
           this.coordinator.Register(
-            { nodeId: this.options.nodeId, address: this.address, pid: process.pid, hostname: hostname() },
+            {
+              nodeId: this.options.nodeId,
+              address: this.address,
+              pid: process.pid,
+              hostname: hostname(),
+              snapshotStage: held?.stage ?? -1,
+              snapshotSteps: held?.steps ?? [],
+            },
             { deadline: deadline() },
             (err, res) => (err || !res ? reject(err) : resolve(res)),
           );
         });
       } catch (err) {
         const e = err as grpc.ServiceError;
+        if (e.code === grpc.status.FAILED_PRECONDITION) throw new RunEndedError(`not joining: ${e.details}`);
         if (e.code !== grpc.status.UNAVAILABLE && e.code !== grpc.status.DEADLINE_EXCEEDED) {
           throw new Error(`coordinator ${this.options.coordinator} refused registration: ${e.details ?? e.message}`, { cause: err });
         }
@@ -244,7 +293,12 @@ export class WorkerNode {
           break;
         case 'start':
           this.limit = c.start!.toStep;
-          void this.train(c.start!.fromStep);
+          this.stopAfterCurrent = false;
+          if (c.start!.restoreCheckpointStep >= 0) this.loadCheckpoint(c.start!.restoreCheckpointStep);
+          this.training = this.train(c.start!.fromStep);
+          break;
+        case 'halt':
+          await this.onHalt(c.halt!.epoch, c.halt!.reason);
           break;
         case 'limit':
           if (c.limit!.toStep === 0) this.stopAfterCurrent = true;
@@ -263,32 +317,105 @@ export class WorkerNode {
   }
 
   private async onAssign(a: Assign__Output): Promise<void> {
-    if (this.assignment) throw new ProtocolError(`already assigned stage ${this.assignment.stage}; refusing a second assignment (stage ${a.stage})`);
+    const prev = this.assignment;
+    if (prev && a.epoch <= prev.epoch) {
+      throw new ProtocolError(`already assigned stage ${prev.stage} in epoch ${prev.epoch}; refusing an assignment for epoch ${a.epoch}`);
+    }
     const job0 = parseJobJson(a.jobJson);
     const job: JobOptions = this.options.backend ? { ...job0, backend: this.options.backend } : job0;
     const stage = a.stage;
-    this.log.info({ stage, of: a.numStages, backend: job.backend }, 'assigned stage');
-    await useBackend(job.backend);
-    let corpus: Corpus | null = null;
-    if (stage === 0 || stage === job.stages - 1) {
-      corpus = loadCorpus(job.data);
-      checkCorpusFits(corpus, job.model.seqLen);
-      if (a.dataSha256 && corpus.sha256 !== a.dataSha256) {
-        throw new Error(`training text ${job.data} on this node differs from the coordinator's (sha256 ${corpus.sha256.slice(0, 12)} vs ${a.dataSha256.slice(0, 12)}); give every node the same file`);
+    this.log.info({ stage, of: a.numStages, backend: job.backend, epoch: a.epoch, restoreStep: a.restoreStep }, 'assigned stage');
+    let trainer: StageTrainer;
+    if (prev && prev.stage === stage) {
+      trainer = prev.trainer;
+    } else {
+      prev?.trainer.dispose();
+      await useBackend(job.backend);
+      let corpus: Corpus | null = null;
+      if (stage === 0 || stage === job.stages - 1) {
+        corpus = loadCorpus(job.data);
+        checkCorpusFits(corpus, job.model.seqLen);
+        if (a.dataSha256 && corpus.sha256 !== a.dataSha256) {
+          throw new Error(`training text ${job.data} on this node differs from the coordinator's (sha256 ${corpus.sha256.slice(0, 12)} vs ${a.dataSha256.slice(0, 12)}); give every node the same file`);
+        }
       }
+      trainer = new StageTrainer(job, stage, corpus);
     }
-    const trainer = new StageTrainer(job, stage, corpus);
-    this.assignment = { stage, job, trainer };
+    if (a.restoreStep >= 0) this.restore(trainer, a.restoreStep);
+    else this.slots?.destroy(); // a fresh start: snapshots of an earlier run must never be restored
+    if (this.slots && job.snapshotEvery > 0 && !this.writer) this.writer = new SnapshotWriter(this.slots.dir, this.slots.slotCount);
+    const injections = (JSON.parse(a.injectionsJson || '[]') as Injection[]).filter((i) => i.stage === stage);
+    this.assignment = { stage, job, trainer, epoch: a.epoch, injections };
+    if (job.checkpointDir && this.checkpoints?.stage !== stage) {
+      describeCheckpointDir(job.checkpointDir);
+      this.checkpoints = new DiskCheckpoints(job.checkpointDir, stage);
+    }
+    this.resetPipes();
     const onBroken = (err: Error) => {
       if (this.stopping) return;
-      this.mailbox.fail(new Error(`pipeline peer connection broke: ${err.message}`));
+      // Not a fault of this node: the coordinator learns of the peer's death and recovers.
+      this.log.warn({ err: err.message }, 'pipeline peer connection broke');
+      this.mailbox.fail(new HaltedError(`pipeline peer connection broke: ${err.message}`));
     };
-    if (a.nextAddress) this.toNext = new PipeSender(await this.connectPeer(a.nextAddress), 'PIPE_KIND_ACTIVATION', stage, onBroken);
-    if (a.prevAddress) this.toPrev = new PipeSender(await this.connectPeer(a.prevAddress), 'PIPE_KIND_GRADIENT', stage, onBroken);
+    if (a.nextAddress) this.toNext = new PipeSender(await this.connectPeer(a.nextAddress), 'PIPE_KIND_ACTIVATION', stage, a.epoch, onBroken);
+    if (a.prevAddress) this.toPrev = new PipeSender(await this.connectPeer(a.prevAddress), 'PIPE_KIND_GRADIENT', stage, a.epoch, onBroken);
     await new Promise<void>((resolve, reject) =>
-      this.coordinator.ReportReady({ nodeId: this.options.nodeId, stage }, { deadline: deadline() }, (err) => (err ? reject(err) : resolve())),
+      this.coordinator.ReportReady(
+        { nodeId: this.options.nodeId, stage, epoch: a.epoch, checkpointSteps: this.checkpoints?.steps() ?? [] },
+        { deadline: deadline() },
+        (err) => (err ? reject(err) : resolve()),
+      ),
     );
-    this.log.info({ stage, params: trainer.model.variables.reduce((n, v) => n + v.size, 0) }, 'ready');
+    this.log.info({ stage, epoch: a.epoch, params: trainer.model.variables.reduce((n, v) => n + v.size, 0) }, 'ready');
+  }
+
+  /** Loads the stage's committed snapshot of `step`; later snapshots belong to an abandoned timeline. */
+  private restore(trainer: StageTrainer, step: number): void {
+    if (!this.slots) throw new Error(`told to restore step ${step}, but this node keeps no snapshots`);
+    const record: SnapshotRecord | null = this.slots.find(step);
+    if (!record) throw new Error(`no committed snapshot of step ${step} in ${this.slots.dir}`);
+    const started = performance.now();
+    importStageState(trainer, record.header, this.slots.read(record));
+    this.slots.dropAfter(step);
+    this.lastSnapshot = { step, stallMs: 0, copyMs: 0, bytes: record.bytes };
+    this.log.info({ step, bytes: record.bytes, ms: performance.now() - started }, 'restored snapshot');
+  }
+
+  private loadCheckpoint(step: number): void {
+    const a = this.assignment;
+    if (!a || !this.checkpoints) throw new ProtocolError(`told to load disk checkpoint ${step}, but no checkpoint directory is set`);
+    const started = performance.now();
+    const { header, data } = this.checkpoints.read(step);
+    importStageState(a.trainer, header, data);
+    this.log.info({ step, bytes: data.length, ms: performance.now() - started, dir: this.checkpoints.dir }, 'resumed from disk checkpoint');
+  }
+
+  /** Drops the pipe streams and tensors of the previous epoch. */
+  private resetPipes(): void {
+    this.toNext?.end();
+    this.toPrev?.end();
+    this.toNext = null;
+    this.toPrev = null;
+    for (const c of this.peerClients) c.close();
+    this.peerClients = [];
+    this.mailbox.fail(new HaltedError('a new epoch began'));
+    this.mailbox = new PipeMailbox();
+  }
+
+  private async onHalt(epoch: number, reason: string): Promise<void> {
+    const a = this.assignment;
+    if (!a) throw new ProtocolError('told to halt before any stage was assigned');
+    this.log.warn({ epoch, reason }, 'halting');
+    this.mailbox.fail(new HaltedError(`halted: ${reason}`));
+    await this.training?.catch(() => undefined);
+    await this.pendingSnapshot?.catch(() => undefined);
+    const held = this.heldSnapshots();
+    const steps = held && held.stage === a.stage ? held.steps : [];
+    await new Promise<void>((resolve, reject) =>
+      this.coordinator.ReportHalted({ nodeId: this.options.nodeId, stage: a.stage, epoch, snapshotSteps: steps }, { deadline: deadline() }, (err) =>
+        err ? reject(err) : resolve(),
+      ),
+    );
   }
 
   private async connectPeer(address: string): Promise<WorkerClient> {
@@ -313,11 +440,21 @@ export class WorkerNode {
     const a = this.assignment;
     if (!a) return this.fault(new ProtocolError('told to start before any stage was assigned'));
     const io = this.io();
+    const hooks: StepHooks = {
+      midStep: (step) => this.injectMidStep(a, step),
+      beforeUpdate: async () => {
+        if (!this.pendingSnapshot) return;
+        const t0 = performance.now();
+        await this.pendingSnapshot;
+        this.lastSnapshot.stallMs += performance.now() - t0;
+      },
+    };
     try {
       for (let step = fromStep; !this.stopping; step++) {
         if (this.limit !== 0 && step >= this.limit) break;
-        const s = await a.trainer.runStep(step, io);
-        if (this.stopping) break;
+        const s = await a.trainer.runStep(step, io, hooks);
+        if (this.stopping || this.assignment !== a) break;
+        const snap = this.lastSnapshot;
         const last = this.stopAfterCurrent || (this.limit !== 0 && step + 1 >= this.limit);
         await new Promise<void>((resolve, reject) =>
           this.coordinator.ReportStep(
@@ -333,17 +470,74 @@ export class WorkerNode {
               stepMs: s.stepMs,
               tokens: s.tokens,
               last,
+              epoch: a.epoch,
+              snapshotStep: snap.step,
+              snapshotStallMs: snap.stallMs,
+              snapshotCopyMs: snap.copyMs,
+              snapshotBytes: snap.bytes,
             },
             { deadline: deadline() },
             (err) => (err ? reject(err) : resolve()),
           ),
         );
         this.log.debug({ step, loss: s.loss, gradNorm: s.gradNorm, stepMs: s.stepMs }, 'step done');
+        if (this.checkpoints && a.job.checkpointEvery > 0 && (step + 1) % a.job.checkpointEvery === 0) {
+          // The baseline: a synchronous, durable write on the training loop.
+          const { header, buffer } = exportStageState(a.trainer, s.gradNorm);
+          const ms = this.checkpoints.write(header, new Uint8Array(buffer));
+          this.log.debug({ step: header.step, ms }, 'disk checkpoint written');
+        }
+        if (a.job.snapshotEvery > 0 && (step + 1) % a.job.snapshotEvery === 0) this.snapshot(a, s.gradNorm);
         if (last) break;
       }
     } catch (err) {
-      if (!this.stopping) await this.fault(err);
+      if (this.stopping || err instanceof HaltedError) {
+        this.log.info({ reason: errorMessage(err) }, 'training loop ended');
+        return;
+      }
+      await this.fault(err);
     }
+  }
+
+  /**
+   * Starts the lazy snapshot of the state after the step just completed: the copy out of tfjs
+   * happens now (the weights are between updates), the write to the slot runs in the writer
+   * thread while the next step computes, and the next update waits for its commit.
+   */
+  private snapshot(a: Assignment, gradNorm: number): void {
+    if (!this.writer) return;
+    const t0 = performance.now();
+    const { header, buffer } = exportStageState(a.trainer, gradNorm);
+    const held = this.slots!.records().map((r) => r.step);
+    const protectedSteps = held.slice(-2); // the global commit step is one of the two newest
+    const dieBeforeCommit = a.injections.some((i) => i.kind === 'worker-kill-mid-snapshot' && i.step === header.step);
+    const figures: SnapshotFigures = { step: this.lastSnapshot.step, stallMs: 0, copyMs: 0, bytes: buffer.byteLength };
+    const started = performance.now();
+    const write = (async () => {
+      if (dieBeforeCommit) await this.reportInjection(a, header.step, 'worker-kill-mid-snapshot');
+      const { record } = await this.writer!.write(header, [buffer], protectedSteps, { dieBeforeCommit }).committed;
+      figures.step = record.step;
+      figures.copyMs = performance.now() - started;
+      this.lastSnapshot = figures;
+    })();
+    figures.stallMs = performance.now() - t0;
+    this.pendingSnapshot = write.finally(() => {
+      if (this.pendingSnapshot === tracked) this.pendingSnapshot = null;
+    });
+    const tracked = this.pendingSnapshot;
+  }
+
+  private async injectMidStep(a: Assignment, step: number): Promise<void> {
+    if (!a.injections.some((i) => i.kind === 'worker-kill' && i.step === step)) return;
+    await this.reportInjection(a, step, 'worker-kill');
+    process.kill(process.pid, 'SIGKILL');
+  }
+
+  private reportInjection(a: Assignment, step: number, kind: string): Promise<void> {
+    this.log.warn({ step, kind }, 'injecting a failure');
+    return new Promise<void>((resolve) =>
+      this.coordinator.ReportInjection({ nodeId: this.options.nodeId, stage: a.stage, step, kind }, { deadline: deadline() }, () => resolve()),
+    );
   }
 
   private async fault(err: unknown): Promise<void> {
@@ -367,6 +561,7 @@ export class WorkerNode {
           try {
             const a = this.assignment;
             if (!a) throw new ProtocolError('this node has no stage yet');
+            if (chunk.epoch !== a.epoch) throw new ProtocolError(`pipe chunk of epoch ${chunk.epoch}; this node is in epoch ${a.epoch}`);
             const expectedFrom = chunk.kind === 'PIPE_KIND_ACTIVATION' ? a.stage - 1 : a.stage + 1;
             if (chunk.fromStage !== expectedFrom || expectedFrom < 0 || expectedFrom >= a.job.stages) {
               throw new ProtocolError(`stage ${a.stage} takes ${chunk.kind} only from stage ${expectedFrom}, not from stage ${chunk.fromStage}`);
@@ -429,7 +624,8 @@ export class WorkerNode {
   shutdown(code: number, reason: string): void {
     if (this.stopping) return;
     this.stopping = true;
-    this.mailbox.fail(new Error('node is shutting down'));
+    this.mailbox.fail(new HaltedError('node is shutting down'));
+    void this.writer?.close();
     this.heartbeats?.postMessage('stop');
     this.toNext?.end();
     this.toPrev?.end();

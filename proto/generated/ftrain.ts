@@ -8,8 +8,11 @@ import type { CommandsRequest as _ftrain_v1_CommandsRequest, CommandsRequest__Ou
 import type { CoordinatorClient as _ftrain_v1_CoordinatorClient, CoordinatorDefinition as _ftrain_v1_CoordinatorDefinition } from './ftrain/v1/Coordinator';
 import type { FaultReport as _ftrain_v1_FaultReport, FaultReport__Output as _ftrain_v1_FaultReport__Output } from './ftrain/v1/FaultReport';
 import type { FetchWeightsRequest as _ftrain_v1_FetchWeightsRequest, FetchWeightsRequest__Output as _ftrain_v1_FetchWeightsRequest__Output } from './ftrain/v1/FetchWeightsRequest';
+import type { Halt as _ftrain_v1_Halt, Halt__Output as _ftrain_v1_Halt__Output } from './ftrain/v1/Halt';
+import type { HaltedReport as _ftrain_v1_HaltedReport, HaltedReport__Output as _ftrain_v1_HaltedReport__Output } from './ftrain/v1/HaltedReport';
 import type { HeartbeatReply as _ftrain_v1_HeartbeatReply, HeartbeatReply__Output as _ftrain_v1_HeartbeatReply__Output } from './ftrain/v1/HeartbeatReply';
 import type { HeartbeatRequest as _ftrain_v1_HeartbeatRequest, HeartbeatRequest__Output as _ftrain_v1_HeartbeatRequest__Output } from './ftrain/v1/HeartbeatRequest';
+import type { InjectionReport as _ftrain_v1_InjectionReport, InjectionReport__Output as _ftrain_v1_InjectionReport__Output } from './ftrain/v1/InjectionReport';
 import type { Limit as _ftrain_v1_Limit, Limit__Output as _ftrain_v1_Limit__Output } from './ftrain/v1/Limit';
 import type { PipeChunk as _ftrain_v1_PipeChunk, PipeChunk__Output as _ftrain_v1_PipeChunk__Output } from './ftrain/v1/PipeChunk';
 import type { ReadyReport as _ftrain_v1_ReadyReport, ReadyReport__Output as _ftrain_v1_ReadyReport__Output } from './ftrain/v1/ReadyReport';
@@ -35,8 +38,11 @@ export interface ProtoGrpcType {
       Coordinator: SubtypeConstructor<typeof grpc.Client, _ftrain_v1_CoordinatorClient> & { service: _ftrain_v1_CoordinatorDefinition }
       FaultReport: MessageTypeDefinition<_ftrain_v1_FaultReport, _ftrain_v1_FaultReport__Output>
       FetchWeightsRequest: MessageTypeDefinition<_ftrain_v1_FetchWeightsRequest, _ftrain_v1_FetchWeightsRequest__Output>
+      Halt: MessageTypeDefinition<_ftrain_v1_Halt, _ftrain_v1_Halt__Output>
+      HaltedReport: MessageTypeDefinition<_ftrain_v1_HaltedReport, _ftrain_v1_HaltedReport__Output>
       HeartbeatReply: MessageTypeDefinition<_ftrain_v1_HeartbeatReply, _ftrain_v1_HeartbeatReply__Output>
       HeartbeatRequest: MessageTypeDefinition<_ftrain_v1_HeartbeatRequest, _ftrain_v1_HeartbeatRequest__Output>
+      InjectionReport: MessageTypeDefinition<_ftrain_v1_InjectionReport, _ftrain_v1_InjectionReport__Output>
       Limit: MessageTypeDefinition<_ftrain_v1_Limit, _ftrain_v1_Limit__Output>
       PipeChunk: MessageTypeDefinition<_ftrain_v1_PipeChunk, _ftrain_v1_PipeChunk__Output>
       PipeKind: EnumTypeDefinition

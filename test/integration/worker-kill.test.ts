@@ -10,9 +10,12 @@ import { SMALL_MODEL, isAlive, startCli } from '../support/cli.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ftrain-kill-'));
 
-/** Starts an unbounded 3-stage run and returns its node pids by stage once training is under way. */
+/**
+ * Starts an unbounded 3-stage run and returns its worker pids by stage once training is under
+ * way. Snapshots are off: a lost worker ends the run (recovery is tested in recovery.test.ts).
+ */
 async function startRun(name: string) {
-  const run = startCli(['run', '--nodes', '3', '--backend', 'wasm', ...SMALL_MODEL, '--log-file', join(dir, `${name}.log`)]);
+  const run = startCli(['run', '--nodes', '3', '--backend', 'wasm', ...SMALL_MODEL, '--snapshot-every', '0', '--log-file', join(dir, `${name}.log`)]);
   const pids: number[] = [];
   for (let stage = 0; stage < 3; stage++) {
     const { match } = await run.waitForLine(new RegExp(`^  stage ${stage} -> node-${stage} \\(pid (\\d+),`));
@@ -28,22 +31,47 @@ async function waitDead(pids: number[], ms = 5000): Promise<number[]> {
   return pids.filter(isAlive);
 }
 
+/** Every process below `pid`. */
+function descendantsOf(pid: number): number[] {
+  const children = childrenOf(pid);
+  return [...children, ...children.flatMap(descendantsOf)];
+}
+
 function childrenOf(pid: number): number[] {
+  return processesBelow(pid).map((p) => p.pid);
+}
+
+function processesBelow(pid: number): { pid: number; args: string }[] {
   try {
-    return execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' })
+    return execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(pid)], { encoding: 'utf8' })
       .split('\n')
-      .map((s) => Number(s.trim()))
-      .filter((n) => n > 0);
+      .map((line) => line.trim().match(/^(\d+)\s+(.*)$/))
+      .filter((m): m is RegExpMatchArray => m !== null)
+      .map((m) => ({ pid: Number(m[1]), args: m[2]! }));
   } catch {
     return []; // ps exits 1 when nothing matches
   }
 }
 
+/** The ftrain processes below `pid` (tsx may add helper processes of its own). */
+function ftrainTree(pid: number): number[] {
+  const tree = descendantsOf(pid);
+  return tree.filter((p) => {
+    try {
+      return execFileSync('ps', ['-o', 'args=', '-p', String(p)], { encoding: 'utf8' }).includes('bin/ftrain.js');
+    } catch {
+      return false;
+    }
+  });
+}
+
 describe('failures of real processes', () => {
   it('reports the killed node and stage within 2 s and ends the run with a clear error, leaving no process', async () => {
     const { run, pids } = await startRun('sigkill');
-    const launcherPid = run.child.pid!;
-    expect(childrenOf(launcherPid).sort()).toEqual([...pids].sort());
+    // launcher -> 3 node agents -> a worker and a snapshot manager each
+    const tree = descendantsOf(run.child.pid!);
+    expect(ftrainTree(run.child.pid!)).toHaveLength(9);
+    expect(tree).toEqual(expect.arrayContaining(pids));
     const killedAt = Date.now();
     process.kill(pids[1]!, 'SIGKILL');
     const { line, atMs } = await run.waitForLine(/^FAILED: /, 10_000);
@@ -52,11 +80,11 @@ describe('failures of real processes', () => {
     const res = await run.result;
     expect(res.code).toBe(1);
     expect(res.stdout).toMatch(/^failed: node node-1 \(stage 1\) failed: /m);
-    expect(await waitDead(pids)).toEqual([]);
+    expect(await waitDead(tree)).toEqual([]);
   });
 
   it('declares a frozen node (SIGSTOP) lost when its lease expires, and kills it at the end', async () => {
-    const run = startCli(['run', '--nodes', '2', '--backend', 'wasm', ...SMALL_MODEL, '--lease-ms', '1500', '--heartbeat-ms', '250', '--log-file', join(dir, 'freeze.log')]);
+    const run = startCli(['run', '--nodes', '2', '--backend', 'wasm', ...SMALL_MODEL, '--snapshot-every', '0', '--lease-ms', '1500', '--heartbeat-ms', '250', '--log-file', join(dir, 'freeze.log')]);
     const { match } = await run.waitForLine(/^  stage 1 -> node-1 \(pid (\d+),/);
     const frozen = Number(match[1]);
     await run.waitForLine(/^step \d+  loss/);
@@ -73,19 +101,23 @@ describe('failures of real processes', () => {
 
   it('stops every child cleanly on Ctrl-C after the step under way', async () => {
     const { run, pids } = await startRun('sigint');
+    const tree = descendantsOf(run.child.pid!);
+    expect(tree).toEqual(expect.arrayContaining(pids));
     run.child.kill('SIGINT');
     const res = await run.result;
     expect(res.code).toBe(0);
     expect(res.stdout).toContain('stopping after the current step');
     expect(res.stdout).toMatch(/^finished: training complete/m);
     expect(res.stdout).toMatch(/weights sha256 [0-9a-f]{64}/);
-    expect(await waitDead(pids)).toEqual([]);
+    expect(await waitDead(tree)).toEqual([]);
   });
 
   it('leaves no node behind when the launcher itself is killed', async () => {
     const { run, pids } = await startRun('launcher-kill');
+    const tree = descendantsOf(run.child.pid!);
+    expect(tree).toEqual(expect.arrayContaining(pids));
     run.child.kill('SIGKILL');
     await run.result;
-    expect(await waitDead(pids, 10_000)).toEqual([]);
+    expect(await waitDead(tree, 10_000)).toEqual([]);
   });
 });

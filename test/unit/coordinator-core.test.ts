@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { compileJobOptions } from '../../common/job-options.ts';
 import { CoordinatorCore, RunPhase, type Action, type StepReportEvent } from '../../coordinator/coordinator-core.ts';
 
-const job = compileJobOptions({ nodes: 2, steps: 2, leaseMs: 1000, heartbeatMs: 100 });
+// Without snapshots a lost stage ends the run; with them the run recovers (see the last block).
+const job = compileJobOptions({ nodes: 2, steps: 2, leaseMs: 1000, heartbeatMs: 100, snapshotEvery: 0 });
 
 function report(nodeId: string, stage: number, step: number, loss = 1): { type: 'step'; report: StepReportEvent } {
   return { type: 'step', report: { nodeId, stage, step, loss, gradNorm: 0.5, computeMs: 10, waitMs: 5, stepMs: 15, tokens: 64 } };
@@ -15,8 +16,8 @@ function sends(actions: Action[]) {
 }
 
 /** Two nodes registered, streams open, both ready: training under way. */
-function trainingCore(): CoordinatorCore {
-  const core = new CoordinatorCore(job);
+function trainingCore(j = job): CoordinatorCore {
+  const core = new CoordinatorCore(j);
   for (const id of ['n1', 'n0']) {
     core.handle({ type: 'register', nodeId: id, address: `127.0.0.1:${id === 'n0' ? 1 : 2}`, pid: 1, hostname: 'h' }, 0);
     core.handle({ type: 'commands-opened', nodeId: id }, 0);
@@ -35,8 +36,8 @@ describe('coordinator core', () => {
     const { actions } = core.handle({ type: 'commands-opened', nodeId: 'n0' }, 0);
     const assigns = actions.filter((a) => a.type === 'send' && a.command.kind === 'assign');
     expect(assigns).toEqual([
-      { type: 'send', nodeId: 'n0', command: { kind: 'assign', stage: 0, numStages: 2, prevAddress: '', nextAddress: 'b:2' } },
-      { type: 'send', nodeId: 'n1', command: { kind: 'assign', stage: 1, numStages: 2, prevAddress: 'a:1', nextAddress: '' } },
+      { type: 'send', nodeId: 'n0', command: { kind: 'assign', stage: 0, numStages: 2, prevAddress: '', nextAddress: 'b:2', epoch: 0, restoreStep: -1, injections: [] } },
+      { type: 'send', nodeId: 'n1', command: { kind: 'assign', stage: 1, numStages: 2, prevAddress: 'a:1', nextAddress: '', epoch: 0, restoreStep: -1, injections: [] } },
     ]);
     expect(sends(core.handle({ type: 'ready', nodeId: 'n0', stage: 0 }, 0).actions)).toEqual([]);
     const started = core.handle({ type: 'ready', nodeId: 'n1', stage: 1 }, 0).actions;
@@ -70,7 +71,7 @@ describe('coordinator core', () => {
     const core = trainingCore();
     expect(core.handle(report('n0', 0, 0), 5).actions.some((a) => a.type === 'step-completed')).toBe(false);
     const done0 = core.handle(report('n1', 1, 0, 4.5), 6).actions;
-    expect(done0).toContainEqual({ type: 'step-completed', step: 0, loss: 4.5, atMs: 6 });
+    expect(done0).toContainEqual({ type: 'step-completed', step: 0, loss: 4.5, atMs: 6, commitStep: -1 });
     core.handle(report('n0', 0, 1), 7);
     const done1 = core.handle(report('n1', 1, 1, 4.0), 8).actions;
     expect(done1).toContainEqual({ type: 'training-complete', steps: 2 });
@@ -136,5 +137,78 @@ describe('coordinator core', () => {
     expect(core.toStep).toBe(3);
     expect(core.handle(report('n1', 1, 1), 6).actions).not.toContainEqual(expect.objectContaining({ type: 'training-complete' }));
     expect(core.handle(report('n1', 1, 2), 7).actions).toContainEqual({ type: 'training-complete', steps: 3 });
+  });
+
+  describe('recovery from snapshots', () => {
+    const snapJob = compileJobOptions({ nodes: 2, steps: 10, leaseMs: 1000, heartbeatMs: 100, snapshotEvery: 1, inject: '3:1:worker-kill' });
+    const withSnap = (nodeId: string, stage: number, step: number, snapshotStep: number) => ({
+      type: 'step' as const,
+      report: { ...report(nodeId, stage, step).report, snapshotStep, snapshotBytes: 100, snapshotStallMs: 1, snapshotCopyMs: 2 },
+    });
+
+    it('halts the survivors, waits for the restarted worker, and rolls every stage back to the newest common snapshot', () => {
+      const core = trainingCore(snapJob);
+      for (let step = 0; step < 3; step++) {
+        core.handle(withSnap('n1', 1, step, step), 10 + step);
+        core.handle(withSnap('n0', 0, step, step), 10 + step);
+      }
+      expect(core.globalCommitStep).toBe(2);
+      expect(core.handle({ type: 'injection', nodeId: 'n1', stage: 1, step: 3, kind: 'worker-kill' }, 100).reply.ok).toBe(true);
+      const lost = core.handle({ type: 'commands-closed', nodeId: 'n1' }, 120).actions;
+      expect(lost.some((a) => a.type === 'run-failed')).toBe(false);
+      expect(lost).toContainEqual({ type: 'send', nodeId: 'n0', command: { kind: 'halt', epoch: 1, reason: 'stage 1 failed' } });
+      expect(core.phase).toBe(RunPhase.recovering);
+      // Stale traffic of epoch 0 is refused.
+      expect(core.handle(withSnap('n0', 0, 3, 3), 121).reply.ok).toBe(false);
+      expect(core.handle({ type: 'halted', nodeId: 'n0', stage: 0, epoch: 1, snapshotSteps: [2, 3] }, 130).reply.ok).toBe(true);
+      // The worker restarts beside its snapshot manager, which holds steps 2 and 3 of stage 1.
+      core.handle({ type: 'register', nodeId: 'n1', address: 'b:3', pid: 7, hostname: 'h', snapshots: { stage: 1, steps: [2, 3] } }, 1500);
+      const assigned = core.handle({ type: 'commands-opened', nodeId: 'n1' }, 1510).actions;
+      expect(sends(assigned)).toEqual([
+        ['n0', 'assign'],
+        ['n1', 'assign'],
+      ]);
+      const toN1 = assigned.find((a) => a.type === 'send' && a.nodeId === 'n1');
+      // The injection fired: it is not sent again, or the replacement would kill itself again.
+      expect(toN1).toMatchObject({ command: { kind: 'assign', stage: 1, prevAddress: '127.0.0.1:1', epoch: 1, restoreStep: 3, injections: [] } });
+      expect(core.handle({ type: 'ready', nodeId: 'n0', stage: 0, epoch: 0 }, 1600).reply.ok).toBe(false);
+      core.handle({ type: 'ready', nodeId: 'n0', stage: 0, epoch: 1 }, 1600);
+      const resumed = core.handle({ type: 'ready', nodeId: 'n1', stage: 1, epoch: 1 }, 1700).actions;
+      expect(sends(resumed)).toEqual([
+        ['n0', 'start'],
+        ['n1', 'start'],
+      ]);
+      expect(resumed).toContainEqual({ type: 'send', nodeId: 'n0', command: { kind: 'start', fromStep: 3, toStep: 10, restoreCheckpointStep: -1 } });
+      expect(resumed).toContainEqual({
+        type: 'recovered',
+        failure: expect.objectContaining({ stage: 1, kind: 'worker-kill', method: 'local-snapshot', detectMs: 20, recoverMs: 1600, lostSteps: 0, restoredStep: 3, step: 3 }),
+      });
+      expect(core.recovered).toHaveLength(1);
+      expect(core.handle({ type: 'step', report: { ...withSnap('n0', 0, 3, 3).report, epoch: 1 } }, 1800).reply.ok).toBe(true);
+    });
+
+    it('fails with a clear reason when no snapshot step is common to every stage', () => {
+      const core = trainingCore(snapJob);
+      core.handle({ type: 'commands-closed', nodeId: 'n1' }, 120);
+      core.handle({ type: 'halted', nodeId: 'n0', stage: 0, epoch: 1, snapshotSteps: [4, 5] }, 130);
+      core.handle({ type: 'register', nodeId: 'n1', address: 'b:3', pid: 7, hostname: 'h', snapshots: null }, 1500);
+      const { actions } = core.handle({ type: 'commands-opened', nodeId: 'n1' }, 1510);
+      expect(actions.find((a) => a.type === 'run-failed')).toMatchObject({
+        failure: { stage: 1, detail: expect.stringContaining('no snapshot step is held by every stage (stage 0: [4, 5]; stage 1: [])') },
+      });
+    });
+
+    it('gives up with a clear reason when the lost worker does not come back in time', () => {
+      const core = trainingCore({ ...snapJob, recoveryTimeoutMs: 5000 });
+      core.handle({ type: 'commands-closed', nodeId: 'n1' }, 1000);
+      expect(core.handle({ type: 'tick' }, 5999).actions.some((a) => a.type === 'run-failed')).toBe(false);
+      // n0 keeps its lease meanwhile
+      core.handle({ type: 'heartbeat', nodeId: 'n0' }, 5900);
+      const { actions } = core.handle({ type: 'tick' }, 6001);
+      expect(actions.find((a) => a.type === 'run-failed')).toMatchObject({
+        failure: { stage: 1, detail: expect.stringContaining("recovery gave up after 5000 ms: no node took stage 1 (node n1's worker did not come back)") },
+      });
+      expect(core.recovery).toBeNull();
+    });
   });
 });

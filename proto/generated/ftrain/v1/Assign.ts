@@ -1,5 +1,6 @@
 // Original file: proto/ftrain.proto
 
+import type { Long } from '@grpc/proto-loader';
 
 export interface Assign {
   'stage'?: (number);
@@ -8,6 +9,9 @@ export interface Assign {
   'nextAddress'?: (string);
   'jobJson'?: (string);
   'dataSha256'?: (string);
+  'epoch'?: (number | string | Long);
+  'restoreStep'?: (number | string | Long);
+  'injectionsJson'?: (string);
 }
 
 export interface Assign__Output {
@@ -17,4 +21,7 @@ export interface Assign__Output {
   'nextAddress': (string);
   'jobJson': (string);
   'dataSha256': (string);
+  'epoch': (number);
+  'restoreStep': (number);
+  'injectionsJson': (string);
 }

@@ -4,13 +4,15 @@ import type { Assign as _ftrain_v1_Assign, Assign__Output as _ftrain_v1_Assign__
 import type { Start as _ftrain_v1_Start, Start__Output as _ftrain_v1_Start__Output } from '../../ftrain/v1/Start';
 import type { Stop as _ftrain_v1_Stop, Stop__Output as _ftrain_v1_Stop__Output } from '../../ftrain/v1/Stop';
 import type { Limit as _ftrain_v1_Limit, Limit__Output as _ftrain_v1_Limit__Output } from '../../ftrain/v1/Limit';
+import type { Halt as _ftrain_v1_Halt, Halt__Output as _ftrain_v1_Halt__Output } from '../../ftrain/v1/Halt';
 
 export interface Command {
   'assign'?: (_ftrain_v1_Assign | null);
   'start'?: (_ftrain_v1_Start | null);
   'stop'?: (_ftrain_v1_Stop | null);
   'limit'?: (_ftrain_v1_Limit | null);
-  'kind'?: "assign"|"start"|"stop"|"limit";
+  'halt'?: (_ftrain_v1_Halt | null);
+  'kind'?: "assign"|"start"|"stop"|"limit"|"halt";
 }
 
 export interface Command__Output {
@@ -18,5 +20,6 @@ export interface Command__Output {
   'start'?: (_ftrain_v1_Start__Output | null);
   'stop'?: (_ftrain_v1_Stop__Output | null);
   'limit'?: (_ftrain_v1_Limit__Output | null);
-  'kind'?: "assign"|"start"|"stop"|"limit";
+  'halt'?: (_ftrain_v1_Halt__Output | null);
+  'kind'?: "assign"|"start"|"stop"|"limit"|"halt";
 }

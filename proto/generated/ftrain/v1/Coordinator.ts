@@ -6,8 +6,10 @@ import type { Ack as _ftrain_v1_Ack, Ack__Output as _ftrain_v1_Ack__Output } fro
 import type { Command as _ftrain_v1_Command, Command__Output as _ftrain_v1_Command__Output } from '../../ftrain/v1/Command';
 import type { CommandsRequest as _ftrain_v1_CommandsRequest, CommandsRequest__Output as _ftrain_v1_CommandsRequest__Output } from '../../ftrain/v1/CommandsRequest';
 import type { FaultReport as _ftrain_v1_FaultReport, FaultReport__Output as _ftrain_v1_FaultReport__Output } from '../../ftrain/v1/FaultReport';
+import type { HaltedReport as _ftrain_v1_HaltedReport, HaltedReport__Output as _ftrain_v1_HaltedReport__Output } from '../../ftrain/v1/HaltedReport';
 import type { HeartbeatReply as _ftrain_v1_HeartbeatReply, HeartbeatReply__Output as _ftrain_v1_HeartbeatReply__Output } from '../../ftrain/v1/HeartbeatReply';
 import type { HeartbeatRequest as _ftrain_v1_HeartbeatRequest, HeartbeatRequest__Output as _ftrain_v1_HeartbeatRequest__Output } from '../../ftrain/v1/HeartbeatRequest';
+import type { InjectionReport as _ftrain_v1_InjectionReport, InjectionReport__Output as _ftrain_v1_InjectionReport__Output } from '../../ftrain/v1/InjectionReport';
 import type { ReadyReport as _ftrain_v1_ReadyReport, ReadyReport__Output as _ftrain_v1_ReadyReport__Output } from '../../ftrain/v1/ReadyReport';
 import type { RegisterReply as _ftrain_v1_RegisterReply, RegisterReply__Output as _ftrain_v1_RegisterReply__Output } from '../../ftrain/v1/RegisterReply';
 import type { RegisterRequest as _ftrain_v1_RegisterRequest, RegisterRequest__Output as _ftrain_v1_RegisterRequest__Output } from '../../ftrain/v1/RegisterRequest';
@@ -46,6 +48,24 @@ export interface CoordinatorClient extends grpc.Client {
   reportFault(argument: _ftrain_v1_FaultReport, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
   reportFault(argument: _ftrain_v1_FaultReport, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
   
+  ReportHalted(argument: _ftrain_v1_HaltedReport, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
+  ReportHalted(argument: _ftrain_v1_HaltedReport, metadata: grpc.Metadata, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
+  ReportHalted(argument: _ftrain_v1_HaltedReport, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
+  ReportHalted(argument: _ftrain_v1_HaltedReport, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
+  reportHalted(argument: _ftrain_v1_HaltedReport, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
+  reportHalted(argument: _ftrain_v1_HaltedReport, metadata: grpc.Metadata, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
+  reportHalted(argument: _ftrain_v1_HaltedReport, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
+  reportHalted(argument: _ftrain_v1_HaltedReport, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
+  
+  ReportInjection(argument: _ftrain_v1_InjectionReport, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
+  ReportInjection(argument: _ftrain_v1_InjectionReport, metadata: grpc.Metadata, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
+  ReportInjection(argument: _ftrain_v1_InjectionReport, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
+  ReportInjection(argument: _ftrain_v1_InjectionReport, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
+  reportInjection(argument: _ftrain_v1_InjectionReport, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
+  reportInjection(argument: _ftrain_v1_InjectionReport, metadata: grpc.Metadata, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
+  reportInjection(argument: _ftrain_v1_InjectionReport, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
+  reportInjection(argument: _ftrain_v1_InjectionReport, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
+  
   ReportReady(argument: _ftrain_v1_ReadyReport, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
   ReportReady(argument: _ftrain_v1_ReadyReport, metadata: grpc.Metadata, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
   ReportReady(argument: _ftrain_v1_ReadyReport, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
@@ -75,6 +95,10 @@ export interface CoordinatorHandlers extends grpc.UntypedServiceImplementation {
   
   ReportFault: grpc.handleUnaryCall<_ftrain_v1_FaultReport__Output, _ftrain_v1_Ack>;
   
+  ReportHalted: grpc.handleUnaryCall<_ftrain_v1_HaltedReport__Output, _ftrain_v1_Ack>;
+  
+  ReportInjection: grpc.handleUnaryCall<_ftrain_v1_InjectionReport__Output, _ftrain_v1_Ack>;
+  
   ReportReady: grpc.handleUnaryCall<_ftrain_v1_ReadyReport__Output, _ftrain_v1_Ack>;
   
   ReportStep: grpc.handleUnaryCall<_ftrain_v1_StepReport__Output, _ftrain_v1_Ack>;
@@ -86,6 +110,8 @@ export interface CoordinatorDefinition extends grpc.ServiceDefinition {
   Heartbeat: MethodDefinition<_ftrain_v1_HeartbeatRequest, _ftrain_v1_HeartbeatReply, _ftrain_v1_HeartbeatRequest__Output, _ftrain_v1_HeartbeatReply__Output>
   Register: MethodDefinition<_ftrain_v1_RegisterRequest, _ftrain_v1_RegisterReply, _ftrain_v1_RegisterRequest__Output, _ftrain_v1_RegisterReply__Output>
   ReportFault: MethodDefinition<_ftrain_v1_FaultReport, _ftrain_v1_Ack, _ftrain_v1_FaultReport__Output, _ftrain_v1_Ack__Output>
+  ReportHalted: MethodDefinition<_ftrain_v1_HaltedReport, _ftrain_v1_Ack, _ftrain_v1_HaltedReport__Output, _ftrain_v1_Ack__Output>
+  ReportInjection: MethodDefinition<_ftrain_v1_InjectionReport, _ftrain_v1_Ack, _ftrain_v1_InjectionReport__Output, _ftrain_v1_Ack__Output>
   ReportReady: MethodDefinition<_ftrain_v1_ReadyReport, _ftrain_v1_Ack, _ftrain_v1_ReadyReport__Output, _ftrain_v1_Ack__Output>
   ReportStep: MethodDefinition<_ftrain_v1_StepReport, _ftrain_v1_Ack, _ftrain_v1_StepReport__Output, _ftrain_v1_Ack__Output>
 }

@@ -12,6 +12,7 @@ export interface PipeChunk {
   'chunkIndex'?: (number);
   'chunkCount'?: (number);
   'data'?: (Buffer | Uint8Array | string);
+  'epoch'?: (number | string | Long);
 }
 
 export interface PipeChunk__Output {
@@ -23,4 +24,5 @@ export interface PipeChunk__Output {
   'chunkIndex': (number);
   'chunkCount': (number);
   'data': (Buffer);
+  'epoch': (number);
 }

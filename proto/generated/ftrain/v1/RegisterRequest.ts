@@ -1,11 +1,14 @@
 // Original file: proto/ftrain.proto
 
+import type { Long } from '@grpc/proto-loader';
 
 export interface RegisterRequest {
   'nodeId'?: (string);
   'address'?: (string);
   'pid'?: (number);
   'hostname'?: (string);
+  'snapshotStage'?: (number);
+  'snapshotSteps'?: (number | string | Long)[];
 }
 
 export interface RegisterRequest__Output {
@@ -13,4 +16,6 @@ export interface RegisterRequest__Output {
   'address': (string);
   'pid': (number);
   'hostname': (string);
+  'snapshotStage': (number);
+  'snapshotSteps': (number)[];
 }

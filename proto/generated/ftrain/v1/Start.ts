@@ -5,9 +5,11 @@ import type { Long } from '@grpc/proto-loader';
 export interface Start {
   'fromStep'?: (number | string | Long);
   'toStep'?: (number | string | Long);
+  'restoreCheckpointStep'?: (number | string | Long);
 }
 
 export interface Start__Output {
   'fromStep': (number);
   'toStep': (number);
+  'restoreCheckpointStep': (number);
 }

@@ -14,6 +14,11 @@ export interface StepReport {
   'stepMs'?: (number | string);
   'tokens'?: (number | string | Long);
   'last'?: (boolean);
+  'epoch'?: (number | string | Long);
+  'snapshotStep'?: (number | string | Long);
+  'snapshotStallMs'?: (number | string);
+  'snapshotCopyMs'?: (number | string);
+  'snapshotBytes'?: (number | string | Long);
 }
 
 export interface StepReport__Output {
@@ -28,4 +33,9 @@ export interface StepReport__Output {
   'stepMs': (number);
   'tokens': (number);
   'last': (boolean);
+  'epoch': (number);
+  'snapshotStep': (number);
+  'snapshotStallMs': (number);
+  'snapshotCopyMs': (number);
+  'snapshotBytes': (number);
 }

@@ -1,0 +1,86 @@
+// `ftrain node`: the node agent. Runs the node's snapshot manager and its worker as separate
+// processes, restarts a crashed worker beside the snapshots (the SMP outlives it), and treats
+// the death of the SMP as the loss of the node. On Kubernetes the kubelet plays this part and
+// runs `ftrain worker` and `ftrain snapshot-manager` as two containers.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Logger } from '../common/logging.ts';
+import { FTRAIN_BIN } from './local-cluster.ts';
+
+/** Pause before a crashed worker is started again. */
+export const RESTART_DELAY_MS = 50;
+
+export interface SupervisorOptions {
+  readonly nodeId: string;
+  /** Flags for `ftrain worker` (without --snapshot-dir). */
+  readonly workerArgs: readonly string[];
+  readonly snapshotDir: string;
+  readonly maxRestarts: number;
+  readonly logLevel: string;
+  readonly logger: Logger;
+}
+
+function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
+  return signal ? `killed by ${signal}` : `exit code ${code}`;
+}
+
+export class NodeSupervisor {
+  private smp: ChildProcess | null = null;
+  private worker: ChildProcess | null = null;
+  private restarts = 0;
+  private ending = false;
+  private finish!: (code: number) => void;
+  readonly done = new Promise<number>((resolve) => (this.finish = resolve));
+
+  constructor(private readonly o: SupervisorOptions) {}
+
+  private spawnChild(args: string[]): ChildProcess {
+    // stdin is a pipe that is never written: the child exits when it closes (this process died).
+    return spawn(process.execPath, [FTRAIN_BIN, ...args], { stdio: ['pipe', 'inherit', 'inherit'], env: { ...process.env, FTRAIN_MANAGED: '1' } });
+  }
+
+  start(): void {
+    this.smp = this.spawnChild(['snapshot-manager', '--dir', this.o.snapshotDir, '--log-level', this.o.logLevel, '--node-id', this.o.nodeId]);
+    this.smp.on('exit', (code, signal) => {
+      if (this.ending) return;
+      this.o.logger.error({ detail: describeExit(code, signal) }, 'snapshot manager died: this node has lost its snapshots');
+      this.end(1);
+    });
+    this.startWorker();
+  }
+
+  private startWorker(): void {
+    const worker = this.spawnChild(['worker', ...this.o.workerArgs, '--snapshot-dir', this.o.snapshotDir]);
+    this.worker = worker;
+    this.o.logger.info({ pid: worker.pid, restarts: this.restarts }, 'worker started');
+    worker.on('exit', (code, signal) => {
+      if (this.ending) return;
+      if (code === 0) {
+        this.end(0);
+        return;
+      }
+      const detail = describeExit(code, signal);
+      if (this.restarts >= this.o.maxRestarts) {
+        this.o.logger.error({ detail, restarts: this.restarts }, 'worker failed too often; giving up');
+        this.end(1);
+        return;
+      }
+      this.restarts += 1;
+      this.o.logger.warn({ detail, restart: this.restarts }, 'worker died; restarting it beside its snapshots');
+      setTimeout(() => this.startWorker(), RESTART_DELAY_MS);
+    });
+  }
+
+  /** Stops both processes (SIGTERM, then SIGKILL after `graceMs`) and settles `done`. */
+  end(code: number, graceMs = 3000): void {
+    if (this.ending) return;
+    this.ending = true;
+    const alive = [this.worker, this.smp].filter((c): c is ChildProcess => !!c && c.exitCode === null && c.signalCode === null);
+    for (const c of alive) c.kill('SIGTERM');
+    const timer = setTimeout(() => alive.forEach((c) => c.kill('SIGKILL')), graceMs);
+    void Promise.all(alive.map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.once('exit', r))))).then(() => {
+      clearTimeout(timer);
+      this.finish(code);
+    });
+  }
+}

@@ -1,0 +1,13 @@
+// Original file: proto/ftrain.proto
+
+import type { Long } from '@grpc/proto-loader';
+
+export interface Halt {
+  'epoch'?: (number | string | Long);
+  'reason'?: (string);
+}
+
+export interface Halt__Output {
+  'epoch': (number);
+  'reason': (string);
+}

@@ -1,0 +1,228 @@
+// Double-buffered (by default triple-slotted) snapshots in a directory, normally on tmpfs
+// (/dev/shm): each slot is a data file plus a commit record. A slot is restorable only after
+// its commit record (step, size, layout) exists, and the record is removed before the slot is
+// overwritten, so a writer killed mid-copy leaves the slot unrestorable, never torn.
+//
+// The checksum is sealed into the record right after the commit, by the same writer, from the
+// bytes it wrote: crc32 runs at a fraction of memcpy speed, and keeping it out of the commit lets
+// the next optimizer step go ahead sooner. Readers verify every sealed snapshot; an unsealed one
+// (the writer died within the few milliseconds between commit and seal) is checked for size only.
+//
+// Ownership: one writer (the worker's snapshot thread) at a time; readers (the SMP, a restarted
+// worker) only read committed slots.
+
+import {
+  closeSync,
+  constants,
+  existsSync,
+  fsyncSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+
+/** Slots per stage: the global commit step, the step after it, and one being written. */
+export const DEFAULT_SLOT_COUNT = 3;
+
+export interface TensorEntry {
+  readonly name: string;
+  readonly shape: readonly number[];
+  /** Offset in bytes into the slot's data. */
+  readonly offset: number;
+  /** Elements (float32). */
+  readonly length: number;
+}
+
+/** What a snapshot holds besides the tensor bytes. */
+export interface SnapshotHeader {
+  readonly stage: number;
+  /** Steps completed by the state: a restored stage runs this step next. */
+  readonly step: number;
+  readonly tensors: readonly TensorEntry[];
+  readonly scalars: Readonly<Record<string, number>>;
+}
+
+export interface SnapshotRecord {
+  readonly slot: number;
+  readonly step: number;
+  readonly bytes: number;
+  /** crc32 of the data; null until sealed. */
+  readonly crc32: number | null;
+  readonly header: SnapshotHeader;
+}
+
+/** Thrown when a committed snapshot's bytes do not match its commit record. */
+export class CorruptSnapshotError extends Error {
+  override readonly name = 'CorruptSnapshotError';
+  constructor(
+    readonly slot: number,
+    readonly step: number,
+    detail: string,
+  ) {
+    super(`snapshot of step ${step} in slot ${slot} is corrupt: ${detail}`);
+  }
+}
+
+export class SnapshotSlots {
+  constructor(
+    readonly dir: string,
+    readonly slotCount = DEFAULT_SLOT_COUNT,
+  ) {
+    mkdirSync(dir, { recursive: true });
+  }
+
+  private dataPath(slot: number): string {
+    return join(this.dir, `slot-${slot}.bin`);
+  }
+
+  private commitPath(slot: number): string {
+    return join(this.dir, `slot-${slot}.commit.json`);
+  }
+
+  /** Committed snapshots, oldest step first. Unreadable records count as absent. */
+  records(): SnapshotRecord[] {
+    const out: SnapshotRecord[] = [];
+    for (let slot = 0; slot < this.slotCount; slot++) {
+      const path = this.commitPath(slot);
+      if (!existsSync(path)) continue;
+      try {
+        const r = JSON.parse(readFileSync(path, 'utf8')) as SnapshotRecord;
+        if (r.slot === slot && Number.isInteger(r.step)) out.push(r);
+      } catch {
+        // a record is written by rename, so a partial one cannot exist; anything else is ignored
+      }
+    }
+    return out.sort((a, b) => a.step - b.step);
+  }
+
+  latest(): SnapshotRecord | null {
+    return this.records().at(-1) ?? null;
+  }
+
+  find(step: number): SnapshotRecord | null {
+    return this.records().find((r) => r.step === step) ?? null;
+  }
+
+  /** The slot to write next: an empty one, else the oldest whose step is not protected. */
+  chooseSlot(protectedSteps: ReadonlySet<number> = new Set()): number {
+    const records = this.records();
+    const used = new Set(records.map((r) => r.slot));
+    for (let slot = 0; slot < this.slotCount; slot++) if (!used.has(slot)) return slot;
+    const victim = records.find((r) => !protectedSteps.has(r.step));
+    if (!victim) throw new Error(`all ${this.slotCount} snapshot slots hold protected steps`);
+    return victim.slot;
+  }
+
+  /**
+   * Writes a snapshot into `slot` and commits it, unsealed. `beforeCommit` runs after the data is
+   * written and before the commit record exists (tests use it to die at the worst moment).
+   */
+  write(slot: number, header: SnapshotHeader, chunks: readonly Uint8Array[], beforeCommit?: () => void): SnapshotRecord {
+    rmSync(this.commitPath(slot), { force: true });
+    // Overwritten in place, not truncated first: on tmpfs a truncate frees every page and the
+    // write must allocate and zero them again, which costs more than the copy itself.
+    const fd = openSync(this.dataPath(slot), constants.O_WRONLY | constants.O_CREAT);
+    let bytes = 0;
+    try {
+      for (const c of chunks) {
+        let off = 0;
+        while (off < c.byteLength) off += writeSync(fd, c, off, c.byteLength - off, bytes + off);
+        bytes += c.byteLength;
+      }
+      ftruncateSync(fd, bytes); // drops the tail of a larger earlier snapshot
+    } finally {
+      closeSync(fd);
+    }
+    beforeCommit?.();
+    const record: SnapshotRecord = { slot, step: header.step, bytes, crc32: null, header };
+    this.putRecord(record);
+    return record;
+  }
+
+  /**
+   * Adds the checksum of `chunks` (the bytes just written, still unchanged) to a committed
+   * record, unless the slot has moved on meanwhile.
+   */
+  seal(record: SnapshotRecord, chunks: readonly Uint8Array[]): SnapshotRecord {
+    let crc = 0;
+    for (const c of chunks) crc = crc32(c, crc);
+    const sealed: SnapshotRecord = { ...record, crc32: crc };
+    const current = this.records().find((r) => r.slot === record.slot);
+    if (current && current.step === record.step && current.crc32 === null) this.putRecord(sealed);
+    return sealed;
+  }
+
+  /** Commit record first to a temporary name, then renamed into place: never half-written. */
+  private putRecord(record: SnapshotRecord): void {
+    const tmp = `${this.commitPath(record.slot)}.tmp`;
+    writeFileSync(tmp, JSON.stringify(record));
+    renameSync(tmp, this.commitPath(record.slot));
+  }
+
+  /** Reads a committed snapshot and checks its size and checksum. */
+  read(record: SnapshotRecord): Buffer {
+    let data: Buffer;
+    try {
+      data = readFileSync(this.dataPath(record.slot));
+    } catch (err) {
+      throw new CorruptSnapshotError(record.slot, record.step, `data file unreadable (${(err as Error).message})`);
+    }
+    if (data.length !== record.bytes) throw new CorruptSnapshotError(record.slot, record.step, `${data.length} bytes, record says ${record.bytes}`);
+    if (record.crc32 !== null) {
+      const actual = crc32(data);
+      if (actual !== record.crc32) throw new CorruptSnapshotError(record.slot, record.step, `crc32 ${actual.toString(16)}, record says ${record.crc32.toString(16)}`);
+    }
+    return data;
+  }
+
+  /** Drops committed snapshots older than `step` (their slots become free). */
+  dropBefore(step: number): void {
+    for (const r of this.records()) if (r.step < step) rmSync(this.commitPath(r.slot), { force: true });
+  }
+
+  /** Withdraws one commit record (its slot becomes free), if it is still the same snapshot. */
+  dropOne(record: SnapshotRecord): void {
+    const current = this.records().find((r) => r.slot === record.slot);
+    if (current && current.step === record.step && current.crc32 === record.crc32) rmSync(this.commitPath(record.slot), { force: true });
+  }
+
+  /** Drops committed snapshots newer than `step` (after a rollback they are of another timeline). */
+  dropAfter(step: number): void {
+    for (const r of this.records()) if (r.step > step) rmSync(this.commitPath(r.slot), { force: true });
+  }
+
+  /** Removes every slot file; the directory stays. */
+  destroy(): void {
+    for (const name of existsSync(this.dir) ? readdirSync(this.dir) : []) rmSync(join(this.dir, name), { force: true });
+  }
+
+  /** Removes the directory with everything in it. */
+  remove(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Writes `chunks` to a regular file and fsyncs it: the disk-checkpoint baseline. */
+export function writeFileDurably(path: string, chunks: readonly Uint8Array[]): number {
+  const fd = openSync(path, 'w');
+  let bytes = 0;
+  try {
+    for (const c of chunks) {
+      let off = 0;
+      while (off < c.byteLength) off += writeSync(fd, c, off, c.byteLength - off);
+      bytes += c.byteLength;
+    }
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  return bytes;
+}

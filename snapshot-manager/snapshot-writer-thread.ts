@@ -1,0 +1,48 @@
+// Runs in a worker thread of the worker process: writes snapshots into the slot directory off
+// the training loop. Messages in: WriteRequest (ArrayBuffers transferred, SharedArrayBuffers
+// shared). Out, for each request in order: 'committed' (restorable), then 'sealed' (checksum
+// added) or 'failed'.
+
+import { parentPort } from 'node:worker_threads';
+import { SnapshotSlots, type SnapshotHeader, type SnapshotRecord } from './snapshot-slots.ts';
+
+export interface WriteRequest {
+  readonly type: 'write';
+  readonly id: number;
+  readonly dir: string;
+  readonly slotCount: number;
+  /** Steps that must not be overwritten (the global commit step and later). */
+  readonly protectedSteps: readonly number[];
+  readonly header: SnapshotHeader;
+  /** Transferred ArrayBuffers, or SharedArrayBuffers the sender leaves untouched until 'sealed'. */
+  readonly buffers: readonly (ArrayBuffer | SharedArrayBuffer)[];
+  /** Test hook: exit the whole process after the data is written, before the commit record. */
+  readonly dieBeforeCommit?: boolean;
+}
+
+export type WriteResult =
+  | { readonly type: 'committed'; readonly id: number; readonly record: SnapshotRecord; readonly commitMs: number }
+  | { readonly type: 'sealed'; readonly id: number; readonly record: SnapshotRecord; readonly sealMs: number }
+  | { readonly type: 'failed'; readonly id: number; readonly message: string };
+
+const slotsByDir = new Map<string, SnapshotSlots>();
+
+parentPort!.on('message', (req: WriteRequest) => {
+  const started = performance.now();
+  try {
+    let slots = slotsByDir.get(req.dir);
+    if (!slots) {
+      slots = new SnapshotSlots(req.dir, req.slotCount);
+      slotsByDir.set(req.dir, slots);
+    }
+    const slot = slots.chooseSlot(new Set(req.protectedSteps));
+    const chunks = req.buffers.map((b) => new Uint8Array(b));
+    const record = slots.write(slot, req.header, chunks, req.dieBeforeCommit ? () => process.kill(process.pid, 'SIGKILL') : undefined);
+    const committedAt = performance.now();
+    parentPort!.postMessage({ type: 'committed', id: req.id, record, commitMs: committedAt - started } satisfies WriteResult);
+    const sealed = slots.seal(record, chunks);
+    parentPort!.postMessage({ type: 'sealed', id: req.id, record: sealed, sealMs: performance.now() - committedAt } satisfies WriteResult);
+  } catch (err) {
+    parentPort!.postMessage({ type: 'failed', id: req.id, message: (err as Error).message } satisfies WriteResult);
+  }
+});

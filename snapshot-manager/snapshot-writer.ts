@@ -1,0 +1,104 @@
+// The worker's side of the lazy asynchronous snapshot: hand the state's buffer to a writer
+// thread (a transfer, not a copy) and go on training; await the commit before the next
+// optimizer step changes the weights.
+
+import type { Worker } from 'node:worker_threads';
+import { startTsThread } from '../common/ts-thread.ts';
+import type { SnapshotHeader, SnapshotRecord } from './snapshot-slots.ts';
+import type { WriteRequest, WriteResult } from './snapshot-writer-thread.ts';
+
+export interface PendingSnapshot {
+  /** Resolves when the snapshot is restorable. */
+  readonly committed: Promise<{ record: SnapshotRecord; commitMs: number }>;
+  /** Resolves when its checksum is sealed in; shared buffers may change only after this. */
+  readonly sealed: Promise<{ record: SnapshotRecord; sealMs: number }>;
+}
+
+interface Deferred<T> {
+  readonly promise: Promise<T>;
+  resolve(value: T): void;
+  reject(err: Error): void;
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (err: Error) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+interface Waiters {
+  readonly committed: Deferred<{ record: SnapshotRecord; commitMs: number }>;
+  readonly sealed: Deferred<{ record: SnapshotRecord; sealMs: number }>;
+}
+
+export class SnapshotWriter {
+  private readonly thread: Worker;
+  private nextId = 1;
+  private readonly pending = new Map<number, Waiters>();
+
+  constructor(
+    readonly dir: string,
+    readonly slotCount: number,
+  ) {
+    this.thread = startTsThread(new URL('./snapshot-writer-thread.ts', import.meta.url));
+    this.thread.on('message', (m: WriteResult) => {
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      if (m.type === 'committed') {
+        p.committed.resolve({ record: m.record, commitMs: m.commitMs });
+        return;
+      }
+      this.pending.delete(m.id);
+      if (this.pending.size === 0) this.thread.unref();
+      if (m.type === 'sealed') {
+        p.sealed.resolve({ record: m.record, sealMs: m.sealMs });
+      } else {
+        const err = new Error(`snapshot write failed: ${m.message}`);
+        p.committed.reject(err);
+        p.sealed.reject(err);
+      }
+    });
+    this.thread.on('error', (err) => this.failAll(err));
+    this.thread.on('exit', (code) => this.failAll(new Error(`snapshot writer thread exited with code ${code}`)));
+    this.thread.unref();
+  }
+
+  /**
+   * Starts writing a snapshot. ArrayBuffers are transferred to the writer thread: the caller must
+   * not use them afterwards. SharedArrayBuffers are shared (they cannot be transferred): the
+   * caller must not change them until `sealed` resolves.
+   */
+  write(
+    header: SnapshotHeader,
+    buffers: (ArrayBuffer | SharedArrayBuffer)[],
+    protectedSteps: readonly number[] = [],
+    options: { dieBeforeCommit?: boolean } = {},
+  ): PendingSnapshot {
+    const id = this.nextId++;
+    const req: WriteRequest = { type: 'write', id, dir: this.dir, slotCount: this.slotCount, protectedSteps, header, buffers, dieBeforeCommit: options.dieBeforeCommit };
+    const waiters: Waiters = { committed: deferred(), sealed: deferred() };
+    // A caller that awaits only the commit must not see the seal's failure as unhandled.
+    waiters.sealed.promise.catch(() => undefined);
+    // Held while a write is under way, so the process waits for it.
+    if (this.pending.size === 0) this.thread.ref();
+    this.pending.set(id, waiters);
+    this.thread.postMessage(req, buffers.filter((b): b is ArrayBuffer => !(b instanceof SharedArrayBuffer)));
+    return { committed: waiters.committed.promise, sealed: waiters.sealed.promise };
+  }
+
+  private failAll(err: Error): void {
+    for (const p of this.pending.values()) {
+      p.committed.reject(err);
+      p.sealed.reject(err);
+    }
+    this.pending.clear();
+  }
+
+  async close(): Promise<void> {
+    await this.thread.terminate();
+  }
+}

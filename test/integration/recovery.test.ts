@@ -1,0 +1,86 @@
+// Lossless recovery from in-memory snapshots: real workers killed with SIGKILL in the middle of
+// a step (and in the middle of writing a snapshot) are restarted beside their snapshot managers,
+// every stage rolls back to the global commit step, and the run ends bit for bit where an
+// uninterrupted run ends.
+
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { RunReport } from '../../coordinator/run-report.ts';
+import { SMALL_MODEL, isAlive, runCli, startCli } from '../support/cli.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'ftrain-recovery-'));
+const BASE = ['--nodes', '3', '--seed', '11', '--backend', 'cpu', ...SMALL_MODEL];
+const STEPS = ['--steps', '8'];
+
+async function train(name: string, extra: string[]): Promise<RunReport> {
+  const report = join(dir, `${name}.json`);
+  const res = await runCli(['run', ...BASE, ...STEPS, ...extra, '--report', report, '--log-file', join(dir, `${name}.log`)]);
+  expect(res.code, `${res.stdout}\n${res.stderr}`).toBe(0);
+  return JSON.parse(readFileSync(report, 'utf8')) as RunReport;
+}
+
+describe('recovery from in-memory snapshots', () => {
+  let baseline: RunReport;
+
+  beforeAll(async () => {
+    baseline = await train('baseline', []);
+    expect(baseline.failures).toEqual([]);
+    expect(baseline.snapshots.count).toBe(3 * 7); // snapshots 1..7 committed and reported by 3 stages
+  });
+
+  it.each([
+    ['one kill in the middle stage', '3:1:worker-kill'],
+    ['two kills in consecutive steps', '3:1:worker-kill,4:1:worker-kill'],
+    ['kills of the first and the last stage', '2:0:worker-kill,5:2:worker-kill'],
+  ])('%s (%s) ends with the weights of the uninterrupted run', async (name, inject) => {
+    const r = await train(name.replace(/\W+/g, '-'), ['--inject', inject]);
+    const wanted = inject.split(',').map((s) => s.split(':').map(String));
+    expect(r.weightsDigest).toBe(baseline.weightsDigest);
+    expect(r.losses).toEqual(baseline.losses);
+    expect(r.failures).toHaveLength(wanted.length);
+    r.failures.forEach((f, i) => {
+      expect(f.stage).toBe(Number(wanted[i]![1]));
+      expect(f.kind).toBe('worker-kill');
+      expect(f.method).toBe('local-snapshot');
+      expect(f.lostSteps).toBeGreaterThanOrEqual(0);
+      expect(f.lostSteps).toBeLessThanOrEqual(1);
+      expect(f.detectMs!).toBeLessThan(2000);
+      expect(f.recoverMs).toBeLessThan(10_000);
+    });
+  });
+
+  it('never restores a snapshot torn by a kill in the middle of writing it', async () => {
+    // Stage 1 dies after writing its snapshot of step 4, before committing it.
+    const r = await train('mid-snapshot', ['--inject', '4:1:worker-kill-mid-snapshot']);
+    expect(r.failures).toHaveLength(1);
+    expect(r.failures[0]).toMatchObject({ stage: 1, kind: 'worker-kill-mid-snapshot', restoredStep: 3, lostSteps: 1 });
+    expect(r.weightsDigest).toBe(baseline.weightsDigest);
+  });
+
+  it('resumes from the disk checkpoint tier after every process was killed', async () => {
+    const ckpt = join(dir, 'checkpoints');
+    const first = startCli(['run', ...BASE, '--checkpoint-every', '2', '--checkpoint-dir', ckpt, '--log-file', join(dir, 'disk-1.log')]);
+    const pids: number[] = [];
+    for (let stage = 0; stage < 3; stage++) pids.push(Number((await first.waitForLine(new RegExp(`^  stage ${stage} -> node-${stage} \\(pid (\\d+),`))).match[1]));
+    await first.waitForLine(/^step 5 /);
+    first.child.kill('SIGKILL'); // the launcher; its nodes follow it
+    await first.result;
+    const until = Date.now() + 10_000;
+    while (pids.some(isAlive) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    expect(pids.filter(isAlive)).toEqual([]);
+
+    const report = join(dir, 'disk-2.json');
+    const second = await runCli(['run', ...BASE, ...STEPS, '--checkpoint-dir', ckpt, '--report', report, '--log-file', join(dir, 'disk-2.log')]);
+    expect(second.code, second.stdout + second.stderr).toBe(0);
+    const resumed = Number(second.stdout.match(/^resuming from the disk checkpoint of step (\d+)$/m)?.[1]);
+    expect(resumed).toBeGreaterThanOrEqual(4);
+    expect(resumed % 2).toBe(0);
+    const r = JSON.parse(readFileSync(report, 'utf8')) as RunReport;
+    expect(r.resumedFromStep).toBe(resumed);
+    expect(r.steps).toBe(8);
+    expect(r.losses).toEqual(baseline.losses.slice(resumed));
+    expect(r.weightsDigest).toBe(baseline.weightsDigest);
+  });
+});

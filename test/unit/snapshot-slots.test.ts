@@ -1,0 +1,98 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { SnapshotManager } from '../../snapshot-manager/snapshot-manager.ts';
+import { CorruptSnapshotError, SnapshotSlots, type SnapshotHeader } from '../../snapshot-manager/snapshot-slots.ts';
+
+const header = (step: number): SnapshotHeader => ({ stage: 2, step, tensors: [{ name: 'w', shape: [4], offset: 0, length: 4 }], scalars: { adamT: step } });
+const bytes = (v: number) => new Uint8Array(new Float32Array([v, v + 1, v + 2, v + 3]).buffer);
+
+describe('snapshot slots', () => {
+  const fresh = () => new SnapshotSlots(mkdtempSync(join(tmpdir(), 'ftrain-slots-')), 3);
+
+  it('commits, lists and reads back snapshots', () => {
+    const slots = fresh();
+    slots.write(slots.chooseSlot(), header(1), [bytes(1)]);
+    slots.write(slots.chooseSlot(), header(2), [bytes(2)]);
+    expect(slots.records().map((r) => r.step)).toEqual([1, 2]);
+    expect(new Float32Array(new Uint8Array(slots.read(slots.find(2)!)).buffer)).toEqual(new Float32Array([2, 3, 4, 5]));
+  });
+
+  it('overwrites the oldest unprotected slot', () => {
+    const slots = fresh();
+    for (const step of [1, 2, 3]) slots.write(slots.chooseSlot(), header(step), [bytes(step)]);
+    expect(slots.chooseSlot(new Set([2, 3]))).toBe(slots.find(1)!.slot);
+    expect(slots.chooseSlot(new Set([1, 3]))).toBe(slots.find(2)!.slot);
+    expect(() => slots.chooseSlot(new Set([1, 2, 3]))).toThrow(/protected/);
+  });
+
+  it('leaves no restorable snapshot when the writer dies before the commit record', () => {
+    const slots = fresh();
+    slots.write(0, header(1), [bytes(1)]);
+    slots.write(1, header(2), [bytes(2)]);
+    // Overwrite slot 0 (step 1) with step 3 and die before committing.
+    expect(() =>
+      slots.write(0, header(3), [bytes(3)], () => {
+        throw new Error('killed');
+      }),
+    ).toThrow('killed');
+    expect(slots.records().map((r) => r.step)).toEqual([2]);
+    expect(slots.find(1)).toBeNull();
+    expect(slots.find(3)).toBeNull();
+  });
+
+  it('commits first and seals the checksum in after', () => {
+    const slots = fresh();
+    const committed = slots.write(0, header(1), [bytes(1)]);
+    expect(committed.crc32).toBeNull();
+    expect(slots.find(1)!.crc32).toBeNull();
+    const sealed = slots.seal(committed, [bytes(1)]);
+    expect(sealed.crc32).toEqual(expect.any(Number));
+    expect(slots.find(1)!.crc32).toBe(sealed.crc32);
+    // A seal that comes after the slot moved on does not bring the old record back.
+    const next = slots.write(0, header(4), [bytes(4)]);
+    slots.seal(committed, [bytes(1)]);
+    expect(slots.records().map((r) => r.step)).toEqual([4]);
+    expect(slots.find(4)!.crc32).toBeNull();
+    expect(slots.seal(next, [bytes(4)]).crc32).not.toBe(sealed.crc32);
+  });
+
+  it('overwrites a larger earlier snapshot in place and drops its tail', () => {
+    const slots = fresh();
+    slots.write(0, header(1), [bytes(1), bytes(2)]);
+    const small = slots.seal(slots.write(0, header(2), [bytes(3)]), [bytes(3)]);
+    expect(slots.read(small).length).toBe(16);
+  });
+
+  it('detects corrupt and truncated data by checksum and size', () => {
+    const slots = fresh();
+    const record = slots.seal(slots.write(0, header(1), [bytes(1)]), [bytes(1)]);
+    writeFileSync(join(slots.dir, 'slot-0.bin'), bytes(9));
+    expect(() => slots.read(record)).toThrow(CorruptSnapshotError);
+    expect(() => slots.read(record)).toThrow(/crc32/);
+    writeFileSync(join(slots.dir, 'slot-0.bin'), new Uint8Array(3));
+    expect(() => slots.read(record)).toThrow(/3 bytes, record says 16/);
+  });
+
+  it('drops snapshots of an abandoned timeline', () => {
+    const slots = fresh();
+    for (const step of [4, 5, 6]) slots.write(slots.chooseSlot(), header(step), [bytes(step)]);
+    slots.dropAfter(4);
+    expect(slots.records().map((r) => r.step)).toEqual([4]);
+  });
+
+  it('has its snapshot manager withdraw a corrupt snapshot', () => {
+    const slots = fresh();
+    slots.seal(slots.write(0, header(1), [bytes(1)]), [bytes(1)]);
+    slots.seal(slots.write(1, header(2), [bytes(2)]), [bytes(2)]);
+    writeFileSync(join(slots.dir, 'slot-1.bin'), bytes(7));
+    const smp = new SnapshotManager(slots.dir, 3, pino({ level: 'silent' }));
+    smp.scan();
+    expect(smp.verified).toBe(1);
+    expect(smp.corrupt).toBe(1);
+    expect(slots.records().map((r) => r.step)).toEqual([1]);
+    smp.close(true);
+  });
+});

@@ -1,0 +1,72 @@
+// A stage's whole training state (parameters, Adam moments and step count) as one byte buffer
+// for a snapshot, and back. Restoring it gives bit-identical training from that step on.
+
+import type { SnapshotHeader, TensorEntry } from '../snapshot-manager/snapshot-slots.ts';
+import type { StageTrainer } from './stage-trainer.ts';
+import { tf } from './tfjs-backend.ts';
+
+/** Thrown when a snapshot does not fit the stage it is restored into. */
+export class SnapshotMismatchError extends Error {
+  override readonly name = 'SnapshotMismatchError';
+}
+
+function stateTensors(trainer: StageTrainer): { name: string; tensor: tf.Variable }[] {
+  const names = trainer.model.names;
+  return [
+    ...trainer.model.variables.map((v, i) => ({ name: names[i]!, tensor: v })),
+    ...trainer.adam.m.map((v, i) => ({ name: `adam.m/${names[i]!}`, tensor: v })),
+    ...trainer.adam.v.map((v, i) => ({ name: `adam.v/${names[i]!}`, tensor: v })),
+  ];
+}
+
+/**
+ * Copies the state out of the backend into one fresh ArrayBuffer (the caller may transfer it).
+ * Call between steps: the weights must not change while this runs.
+ */
+export function exportStageState(trainer: StageTrainer, gradNorm: number): { header: SnapshotHeader; buffer: ArrayBuffer } {
+  const entries = stateTensors(trainer);
+  const total = entries.reduce((n, e) => n + e.tensor.size, 0);
+  const buffer = new ArrayBuffer(total * 4);
+  const all = new Float32Array(buffer);
+  const tensors: TensorEntry[] = [];
+  let offset = 0;
+  for (const e of entries) {
+    const values = e.tensor.dataSync() as Float32Array;
+    all.set(values, offset);
+    tensors.push({ name: e.name, shape: e.tensor.shape, offset: offset * 4, length: values.length });
+    offset += values.length;
+  }
+  return {
+    header: {
+      stage: trainer.stage,
+      step: trainer.completedSteps,
+      tensors,
+      scalars: { adamT: trainer.adam.t, seed: trainer.job.seed, gradNorm },
+    },
+    buffer,
+  };
+}
+
+/** Loads a snapshot (already checksum-verified) into the trainer. */
+export function importStageState(trainer: StageTrainer, header: SnapshotHeader, data: Uint8Array): void {
+  if (header.stage !== trainer.stage) throw new SnapshotMismatchError(`snapshot is of stage ${header.stage}, not stage ${trainer.stage}`);
+  const entries = stateTensors(trainer);
+  if (entries.length !== header.tensors.length) {
+    throw new SnapshotMismatchError(`snapshot has ${header.tensors.length} tensors, stage ${trainer.stage} has ${entries.length}`);
+  }
+  entries.forEach((e, i) => {
+    const t = header.tensors[i]!;
+    if (t.name !== e.name || t.length !== e.tensor.size) {
+      throw new SnapshotMismatchError(`snapshot tensor ${t.name} (${t.length} values) does not match ${e.name} (${e.tensor.size})`);
+    }
+    // Copy out of the file buffer: it may not be 4-byte aligned (and Buffer.slice would share it).
+    const bytes = new Uint8Array(t.length * 4);
+    bytes.set(data.subarray(t.offset, t.offset + t.length * 4));
+    const values = new Float32Array(bytes.buffer);
+    const fresh = tf.tensor(values, e.tensor.shape, 'float32');
+    e.tensor.assign(fresh);
+    fresh.dispose();
+  });
+  trainer.adam.t = header.scalars.adamT ?? 0;
+  trainer.completedSteps = header.step;
+}
