@@ -62,8 +62,10 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<num
   print(`ftrain: coordinator on 127.0.0.1:${port}, ${job.stages} nodes, backend ${job.backend}, data ${job.data}`);
   print(`  logs: ${logFile}`);
 
-  // Each node's snapshot manager keeps its slots on tmpfs, in a directory of this run.
-  const snapshotRoot = join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), `ftrain-run-${process.pid}-${Date.now()}`);
+  // Each node's snapshot manager keeps its slots on tmpfs, in a directory of this run's; the node
+  // agent removes it when it leaves (the launcher too, in case the agent was killed).
+  const runId = `ftrain-run-${process.pid}-${Date.now()}`;
+  const snapshotDir = (nodeId: string) => join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), `${runId}-${nodeId}`);
   const logFd = openSync(logFile, 'a');
   const children = new Map<string, ChildProcess>();
   let ending = false;
@@ -83,7 +85,7 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<num
         '--log-level',
         options.logLevel,
         '--snapshot-dir',
-        join(snapshotRoot, nodeId),
+        snapshotDir(nodeId),
       ],
       { stdio: ['pipe', logFd, logFd], env: { ...process.env, FTRAIN_MANAGED: '1' } },
     );
@@ -113,7 +115,7 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<num
     process.off('SIGTERM', onSigterm);
     await stopChildren(children);
     await session.close();
-    rmSync(snapshotRoot, { recursive: true, force: true });
+    for (let i = 0; i < job.stages; i++) rmSync(snapshotDir(`node-${i}`), { recursive: true, force: true });
   }
 }
 

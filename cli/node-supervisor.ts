@@ -4,6 +4,7 @@
 // runs `ftrain worker` and `ftrain snapshot-manager` as two containers.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import type { Logger } from '../common/logging.ts';
 import { FTRAIN_BIN } from './local-cluster.ts';
 
@@ -71,7 +72,10 @@ export class NodeSupervisor {
     });
   }
 
-  /** Stops both processes (SIGTERM, then SIGKILL after `graceMs`) and settles `done`. */
+  /**
+   * Stops both processes (SIGTERM, then SIGKILL after `graceMs`), removes the node's snapshots
+   * (the node is leaving; a killed manager cannot do it) and settles `done`.
+   */
   end(code: number, graceMs = 3000): void {
     if (this.ending) return;
     this.ending = true;
@@ -80,6 +84,7 @@ export class NodeSupervisor {
     const timer = setTimeout(() => alive.forEach((c) => c.kill('SIGKILL')), graceMs);
     void Promise.all(alive.map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.once('exit', r))))).then(() => {
       clearTimeout(timer);
+      rmSync(this.o.snapshotDir, { recursive: true, force: true });
       this.finish(code);
     });
   }

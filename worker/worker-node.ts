@@ -519,12 +519,16 @@ export class WorkerNode {
       figures.step = record.step;
       figures.copyMs = performance.now() - started;
       this.lastSnapshot = figures;
-    })();
-    figures.stallMs = performance.now() - t0;
-    this.pendingSnapshot = write.finally(() => {
-      if (this.pendingSnapshot === tracked) this.pendingSnapshot = null;
+    })().catch((err: unknown) => {
+      // Training goes on; the stage's committed step (and so the global one) stays behind, which
+      // the progress output and the report show.
+      this.log.error({ err: errorMessage(err), step: header.step }, 'snapshot failed');
     });
-    const tracked = this.pendingSnapshot;
+    figures.stallMs = performance.now() - t0;
+    const pending: Promise<void> = write.finally(() => {
+      if (this.pendingSnapshot === pending) this.pendingSnapshot = null;
+    });
+    this.pendingSnapshot = pending;
   }
 
   private async injectMidStep(a: Assignment, step: number): Promise<void> {

@@ -2,7 +2,7 @@
 // dies. No process may outlive the run.
 
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -119,5 +119,7 @@ describe('failures of real processes', () => {
     run.child.kill('SIGKILL');
     await run.result;
     expect(await waitDead(tree, 10_000)).toEqual([]);
+    // The node agents removed their in-memory snapshots on the way out.
+    if (existsSync('/dev/shm')) expect(readdirSync('/dev/shm').filter((n) => n.startsWith(`ftrain-run-${run.child.pid}-`))).toEqual([]);
   });
 });
