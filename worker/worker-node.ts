@@ -30,7 +30,7 @@ import type { WorkerClient, WorkerHandlers } from '../proto/generated/ftrain/v1/
 import { PipeMailbox, type PipeDirection } from './pipe-mailbox.ts';
 import { StageTrainer, type PipeIO, type PipeTensor, type StepHooks } from './stage-trainer.ts';
 import { useBackend } from './tfjs-backend.ts';
-import { DEFAULT_SLOT_COUNT, SnapshotSlots, type SnapshotRecord } from '../snapshot-manager/snapshot-slots.ts';
+import { DEFAULT_SLOT_COUNT, SnapshotSlots, type SnapshotHeader, type SnapshotRecord } from '../snapshot-manager/snapshot-slots.ts';
 import { SnapshotWriter } from '../snapshot-manager/snapshot-writer.ts';
 import { exportStageState, importStageState } from './stage-state.ts';
 import { DiskCheckpoints, describeCheckpointDir } from './disk-checkpoint.ts';
@@ -481,13 +481,20 @@ export class WorkerNode {
           ),
         );
         this.log.debug({ step, loss: s.loss, gradNorm: s.gradNorm, stepMs: s.stepMs }, 'step done');
-        if (this.checkpoints && a.job.checkpointEvery > 0 && (step + 1) % a.job.checkpointEvery === 0) {
-          // The baseline: a synchronous, durable write on the training loop.
-          const { header, buffer } = exportStageState(a.trainer, s.gradNorm);
-          const ms = this.checkpoints.write(header, new Uint8Array(buffer));
-          this.log.debug({ step: header.step, ms }, 'disk checkpoint written');
+        const checkpointDue = this.checkpoints !== null && a.job.checkpointEvery > 0 && (step + 1) % a.job.checkpointEvery === 0;
+        const snapshotDue = this.writer !== null && a.job.snapshotEvery > 0 && (step + 1) % a.job.snapshotEvery === 0;
+        if (checkpointDue || snapshotDue) {
+          // One copy out of tfjs serves both tiers.
+          const exportStarted = performance.now();
+          const state = exportStageState(a.trainer, s.gradNorm);
+          const exportMs = performance.now() - exportStarted;
+          if (checkpointDue) {
+            // The baseline: a synchronous, durable write on the training loop.
+            const ms = this.checkpoints!.write(state.header, new Uint8Array(state.buffer));
+            this.log.debug({ step: state.header.step, ms }, 'disk checkpoint written');
+          }
+          if (snapshotDue) this.snapshot(a, state, exportMs);
         }
-        if (a.job.snapshotEvery > 0 && (step + 1) % a.job.snapshotEvery === 0) this.snapshot(a, s.gradNorm);
         if (last) break;
       }
     } catch (err) {
@@ -500,14 +507,14 @@ export class WorkerNode {
   }
 
   /**
-   * Starts the lazy snapshot of the state after the step just completed: the copy out of tfjs
-   * happens now (the weights are between updates), the write to the slot runs in the writer
-   * thread while the next step computes, and the next update waits for its commit.
+   * Starts the lazy snapshot of the state after the step just completed. The caller copied it
+   * out of tfjs (the weights are between updates; `exportMs` counts toward the stall); the
+   * buffer is transferred to the writer thread, which writes the slot while the next step
+   * computes, and the next update waits for its commit.
    */
-  private snapshot(a: Assignment, gradNorm: number): void {
-    if (!this.writer) return;
+  private snapshot(a: Assignment, state: { header: SnapshotHeader; buffer: ArrayBuffer }, exportMs: number): void {
     const t0 = performance.now();
-    const { header, buffer } = exportStageState(a.trainer, gradNorm);
+    const { header, buffer } = state;
     const held = this.slots!.records().map((r) => r.step);
     const protectedSteps = held.slice(-2); // the global commit step is one of the two newest
     const dieBeforeCommit = a.injections.some((i) => i.kind === 'worker-kill-mid-snapshot' && i.step === header.step);
@@ -524,7 +531,7 @@ export class WorkerNode {
       // the progress output and the report show.
       this.log.error({ err: errorMessage(err), step: header.step }, 'snapshot failed');
     });
-    figures.stallMs = performance.now() - t0;
+    figures.stallMs = exportMs + performance.now() - t0;
     const pending: Promise<void> = write.finally(() => {
       if (this.pendingSnapshot === pending) this.pendingSnapshot = null;
     });
