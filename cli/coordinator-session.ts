@@ -23,13 +23,12 @@ export interface SessionTimes {
   launchedAtMs: number;
   trainingStartedAtMs: number | null;
   lastStepAtMs: number | null;
-  failureAtMs: number | null;
 }
 
 export class CoordinatorSession {
   readonly server: CoordinatorServer;
   readonly dataSha256: string;
-  readonly times: SessionTimes = { launchedAtMs: Date.now(), trainingStartedAtMs: null, lastStepAtMs: null, failureAtMs: null };
+  readonly times: SessionTimes = { launchedAtMs: Date.now(), trainingStartedAtMs: null, lastStepAtMs: null };
   private interrupts = 0;
 
   constructor(private readonly options: SessionOptions) {

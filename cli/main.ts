@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { errorMessage, OptionError, DataError, BackendUnavailableError, RunEndedError } from '../common/errors.ts';
-import { compileJobOptions, parseBackend } from '../common/job-options.ts';
+import { compileJobOptions, intOption, parseBackend } from '../common/job-options.ts';
 import { createLogger } from '../common/logging.ts';
 import { WorkerNode } from '../worker/worker-node.ts';
 import { CoordinatorSession, summaryLines } from './coordinator-session.ts';
@@ -131,8 +131,7 @@ addWorkerFlags(
     const coordinator = checkHostPort('--coordinator', flags.coordinator);
     const listen = checkHostPort('--listen', flags.listen);
     if (flags.backend !== undefined) parseBackend('--backend', flags.backend);
-    const maxRestarts = Number(flags.maxRestarts);
-    if (!Number.isInteger(maxRestarts) || maxRestarts < 0) throw new OptionError('--max-restarts', `must be a whole number, got "${flags.maxRestarts}"`);
+    const maxRestarts = intOption('--max-restarts', flags.maxRestarts, 0, 0, 1_000_000);
     const nodeId = flags.nodeId ?? `${hostname()}-${process.pid}`;
     const managed = process.env.FTRAIN_MANAGED === '1';
     const logger = createLogger({ name: 'node', file: flags.logFile ?? null, level: flags.logLevel, pretty: !managed && !flags.logFile && process.stderr.isTTY }).child({ nodeId });
@@ -200,8 +199,7 @@ program
   .option('--log-level <level>', 'trace, debug, info, warn or error', 'info')
   .action((flags: { dir: string; slots: string; nodeId: string; keep?: boolean; logFile?: string; logLevel: string }) => {
     try {
-      const slots = Number(flags.slots);
-      if (!Number.isInteger(slots) || slots < 2) throw new OptionError('--slots', `must be an integer of at least 2, got "${flags.slots}"`);
+      const slots = intOption('--slots', flags.slots, DEFAULT_SLOT_COUNT, 2, 64);
       const logger = createLogger({ name: 'snapshot-manager', file: flags.logFile ?? null, level: flags.logLevel }).child({ nodeId: flags.nodeId });
       const smp = new SnapshotManager(resolve(flags.dir), slots, logger);
       smp.start();
@@ -231,19 +229,14 @@ bench
   .option('--json', 'print only the JSON (progress goes to stderr either way)')
   .action(async (flags: { backends: string; stages: string; steps: string; repeat: string; blocks: string }) => {
     try {
-      const list = (field: string, raw: string) =>
-        raw.split(',').map((x) => {
-          const n = Number(x);
-          if (!Number.isInteger(n) || n < 1) throw new OptionError(field, `must be a comma-separated list of positive integers, got "${raw}"`);
-          return n;
-        });
+      const count = (field: string, raw: string) => intOption(field, raw, 0, 1, 1_000_000);
       const { benchPipeline } = await import('../bench/pipeline-bench.ts');
       const result = await benchPipeline({
         backends: flags.backends.split(',').map((b) => parseBackend('--backends', b)),
-        stages: list('--stages', flags.stages),
-        steps: list('--steps', flags.steps)[0]!,
-        repeat: list('--repeat', flags.repeat)[0]!,
-        blocks: list('--blocks', flags.blocks)[0]!,
+        stages: flags.stages.split(',').map((x) => count('--stages', x)),
+        steps: count('--steps', flags.steps),
+        repeat: count('--repeat', flags.repeat),
+        blocks: count('--blocks', flags.blocks),
         progress: (l) => process.stderr.write(`${l}\n`),
       });
       process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
@@ -262,11 +255,7 @@ bench
   .option('--json', 'print only the JSON (progress goes to stderr either way)')
   .action(async (flags: { stateMb: string; runs: string; diskDir: string; shmDir: string }) => {
     try {
-      const positive = (field: string, raw: string) => {
-        const n = Number(raw);
-        if (!Number.isInteger(n) || n < 1) throw new OptionError(field, `must be a positive integer, got "${raw}"`);
-        return n;
-      };
+      const positive = (field: string, raw: string) => intOption(field, raw, 0, 1, 1_000_000);
       const { runSnapshotBench } = await import('../bench/snapshot-bench.ts');
       const result = await runSnapshotBench({
         stateMb: positive('--state-mb', flags.stateMb),

@@ -43,18 +43,6 @@ export class ProtocolError extends Error {
   }
 }
 
-/** Thrown when a node of the job fails and the run cannot go on. */
-export class NodeFailedError extends Error {
-  override readonly name = 'NodeFailedError';
-  constructor(
-    readonly nodeId: string,
-    readonly stage: number | null,
-    readonly detail: string,
-  ) {
-    super(`node ${nodeId}${stage === null ? '' : ` (stage ${stage})`} failed: ${detail}`);
-  }
-}
-
 /** Thrown when a node tries to join a run that has already ended: there is nothing to do. */
 export class RunEndedError extends Error {
   override readonly name = 'RunEndedError';

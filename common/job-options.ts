@@ -91,7 +91,8 @@ export const DEFAULT_JOB = {
 /** Maximum pipeline stages: more processes than this on one coordinator is untested. */
 export const MAX_STAGES = 64;
 
-function intOption(field: string, raw: unknown, fallback: number, min: number, max: number): number {
+/** An integer flag in [min, max], or `fallback` when absent; any other value is an OptionError naming the flag. */
+export function intOption(field: string, raw: unknown, fallback: number, min: number, max: number): number {
   if (raw === undefined || raw === null) return fallback;
   const text = String(raw).trim();
   const value = Number(text);

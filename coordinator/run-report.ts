@@ -43,7 +43,7 @@ export interface RunReport {
   readonly losses: number[];
   readonly stageTiming: StageTiming[];
   readonly bubble: { readonly measured: number | null; readonly theoretical: number };
-  readonly failure: (Failure & { readonly detectMs: number | null }) | null;
+  readonly failure: Failure | null;
   /** Failures the run survived, in order. */
   readonly failures: RecoveredFailure[];
   readonly globalCommitStep: number;
@@ -71,8 +71,6 @@ export interface ReportTimes {
   readonly trainingStartedAtMs: number | null;
   readonly lastStepAtMs: number | null;
   readonly endedAtMs: number;
-  /** When the failure happened, where the launcher knows it (a process exit it caused or saw). */
-  readonly failureAtMs?: number | null;
 }
 
 function mean(sum: number, n: number): number | null {
@@ -137,12 +135,7 @@ export function buildRunReport(
       measured: ratios.length > 0 ? ratios.reduce((a, b) => a + b, 0) / ratios.length : null,
       theoretical: theoreticalBubble(job.stages, job.microBatches),
     },
-    failure: result.failure
-      ? {
-          ...result.failure,
-          detectMs: times.failureAtMs != null ? result.failure.detectedAtMs - times.failureAtMs : null,
-        }
-      : null,
+    failure: result.failure,
     failures: [...core.recovered],
     globalCommitStep: core.globalCommitStep,
     snapshots: {

@@ -183,11 +183,6 @@ export class SnapshotSlots {
     return data;
   }
 
-  /** Drops committed snapshots older than `step` (their slots become free). */
-  dropBefore(step: number): void {
-    for (const r of this.records()) if (r.step < step) rmSync(this.commitPath(r.slot), { force: true });
-  }
-
   /** Withdraws one commit record (its slot becomes free), if it is still the same snapshot. */
   dropOne(record: SnapshotRecord): void {
     const current = this.records().find((r) => r.slot === record.slot);
