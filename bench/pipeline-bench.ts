@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { Backend } from '../common/job-options.ts';
 import { FTRAIN_BIN } from '../cli/local-cluster.ts';
 import type { RunReport } from '../coordinator/run-report.ts';
+import { median } from './stats.ts';
 
 export interface PipelineBenchOptions {
   readonly stages: readonly number[];
@@ -37,13 +38,9 @@ export interface PipelineCase {
   readonly speedupVsOneStage: number | null;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
-function runOnce(args: string[]): Promise<RunReport> {
+/** Runs `ftrain run ARGS` as a child process and returns its report; a failed run rejects, naming its logs. */
+export function runOnce(args: string[]): Promise<RunReport> {
   const dir = mkdtempSync(join(tmpdir(), 'ftrain-bench-'));
   const report = join(dir, 'report.json');
   return new Promise<RunReport>((resolve, reject) => {

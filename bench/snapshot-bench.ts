@@ -18,6 +18,7 @@ import { crc32 } from 'node:zlib';
 import { Prng } from '../common/prng.ts';
 import { DEFAULT_SLOT_COUNT, writeFileDurably, type SnapshotHeader, type SnapshotRecord } from '../snapshot-manager/snapshot-slots.ts';
 import { SnapshotWriter } from '../snapshot-manager/snapshot-writer.ts';
+import { gbps, median, sig } from './stats.ts';
 
 export interface SnapshotBenchOptions {
   readonly stateMb: number;
@@ -28,8 +29,6 @@ export interface SnapshotBenchOptions {
 }
 
 const MIB = 1024 * 1024;
-/** Bytes per GB in every *GBps figure. */
-const BYTES_PER_GB = 1e9;
 /** statfs f_type of tmpfs: a "disk" directory of this type is RAM, not a disk. */
 const TMPFS_MAGIC = 0x01021994;
 /** Steps per arm of the step-overhead experiment; the first of each arm is warm-up, not timed. */
@@ -122,21 +121,6 @@ export interface SnapshotBenchResult {
   };
   /** Per-run values (step figures: per-run medians over the timed steps of each arm). */
   readonly raw: Readonly<Record<string, readonly number[]>>;
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-function gbps(bytes: number, ms: number): number {
-  return bytes / BYTES_PER_GB / (ms / 1000);
-}
-
-/** Four significant digits: the figures are not more precise than that. */
-function sig(x: number): number {
-  return Number(x.toPrecision(4));
 }
 
 function nextTurn(): Promise<void> {

@@ -22,7 +22,9 @@ export function addJobFlags(cmd: Command): Command {
     .option('--heartbeat-ms <n>', 'node heartbeat interval', String(DEFAULT_JOB.heartbeatMs))
     .option('--lease-ms <n>', 'a node without a heartbeat for this long is lost', String(DEFAULT_JOB.leaseMs))
     .option('--snapshot-every <n>', 'snapshot every stage into RAM after every N-th step (0: off)', String(DEFAULT_JOB.snapshotEvery))
-    .option('--inject <spec>', 'failures to cause: STEP:STAGE:KIND,... with KIND worker-kill')
+    .option('--spares <n>', 'spare nodes to wait for beyond one per stage: they hold erasure shards and take over the stage of a lost node', '0')
+    .option('--ec <k,m>', 'erasure-code each snapshot into K data + M parity shards on K+M other nodes; "auto" picks from the node count (4 nodes: 2,1; 5: 3,1; 6: 3,2; 7+: 4,2), "off" keeps snapshots local', 'auto')
+    .option('--inject <spec>', 'failures to cause: STEP:STAGE:KIND,... with KIND worker-kill (the worker process) or node-kill (worker and snapshot manager together)')
     .option('--recovery-timeout-ms <n>', 'fail the run if a recovery has not resumed training after this long', String(DEFAULT_JOB.recoveryTimeoutMs))
     .option('--checkpoint-every <n>', 'also write a durable disk checkpoint after every N-th step (needs --checkpoint-dir)', '0')
     .option('--checkpoint-dir <dir>', 'disk checkpoint directory; a run started with it resumes from the newest checkpoint every stage has')
@@ -58,6 +60,8 @@ export interface JobFlagValues {
   readonly recoveryTimeoutMs: string;
   readonly checkpointEvery: string;
   readonly checkpointDir?: string;
+  readonly ec: string;
+  readonly spares: string;
 }
 
 export function rawJobOptions(v: JobFlagValues): RawJobOptions {
@@ -84,5 +88,7 @@ export function rawJobOptions(v: JobFlagValues): RawJobOptions {
     recoveryTimeoutMs: v.recoveryTimeoutMs,
     checkpointEvery: v.checkpointEvery,
     checkpointDir: v.checkpointDir,
+    ec: v.ec,
+    spares: v.spares,
   };
 }

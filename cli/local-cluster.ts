@@ -59,7 +59,9 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<num
   const logger = createLogger({ name: 'coordinator', file: logFile, level: options.logLevel });
   const session = new CoordinatorSession({ job, listen: `127.0.0.1:${options.port}`, reportPath: options.reportPath, logger, print });
   const port = await session.start();
-  print(`ftrain: coordinator on 127.0.0.1:${port}, ${job.stages} nodes, backend ${job.backend}, data ${job.data}`);
+  const nodeCount = job.stages + job.spares;
+  const spareText = job.spares ? ` + ${job.spares} spare(s)` : '';
+  print(`ftrain: coordinator on 127.0.0.1:${port}, ${job.stages} nodes${spareText}, backend ${job.backend}, data ${job.data}`);
   print(`  logs: ${logFile}`);
 
   // Each node's snapshot manager keeps its slots on tmpfs, in a directory of this run's; the node
@@ -69,7 +71,7 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<num
   const logFd = openSync(logFile, 'a');
   const children = new Map<string, ChildProcess>();
   let ending = false;
-  for (let i = 0; i < job.stages; i++) {
+  for (let i = 0; i < nodeCount; i++) {
     const nodeId = `node-${i}`;
     const child = spawn(
       process.execPath,
@@ -115,7 +117,7 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<num
     process.off('SIGTERM', onSigterm);
     await stopChildren(children);
     await session.close();
-    for (let i = 0; i < job.stages; i++) rmSync(snapshotDir(`node-${i}`), { recursive: true, force: true });
+    for (let i = 0; i < nodeCount; i++) rmSync(snapshotDir(`node-${i}`), { recursive: true, force: true });
   }
 }
 

@@ -71,7 +71,7 @@ addJobFlags(
     const print = (l: string) => process.stdout.write(`${l}\n`);
     const session = new CoordinatorSession({ job, listen, reportPath: flags.report ?? null, logger, print });
     const port = await session.start();
-    print(`ftrain coordinator on ${listen.slice(0, listen.lastIndexOf(':'))}:${port}: waiting for ${job.stages} nodes (ftrain node --coordinator ${hostname()}:${port})`);
+    print(`ftrain coordinator on ${listen.slice(0, listen.lastIndexOf(':'))}:${port}: waiting for ${job.stages + job.spares} nodes (ftrain node --coordinator ${hostname()}:${port})`);
     process.on('SIGINT', () => session.interrupt());
     process.on('SIGTERM', () => session.server.requestStop('terminated (SIGTERM)', false));
     const { result, report } = await session.finish();
@@ -139,7 +139,9 @@ addWorkerFlags(
     if (flags.advertise) workerArgs.push('--advertise', flags.advertise);
     if (flags.backend) workerArgs.push('--backend', flags.backend);
     if (flags.logFile) workerArgs.push('--log-file', flags.logFile);
-    const supervisor = new NodeSupervisor({ nodeId, workerArgs, snapshotDir: resolve(flags.snapshotDir ?? defaultSnapshotDir(nodeId)), maxRestarts, logLevel: flags.logLevel, logger });
+    const listenHost = listen.slice(0, listen.lastIndexOf(':'));
+    const smpArgs = ['--listen', `${listenHost}:0`, '--coordinator', coordinator, ...(flags.advertise ? ['--advertise', flags.advertise] : [])];
+    const supervisor = new NodeSupervisor({ nodeId, workerArgs, smpArgs, snapshotDir: resolve(flags.snapshotDir ?? defaultSnapshotDir(nodeId)), maxRestarts, logLevel: flags.logLevel, logger });
     if (!watchParent(() => supervisor.end(1, 0))) process.on('SIGINT', () => supervisor.end(130));
     process.on('SIGTERM', () => supervisor.end(143));
     supervisor.start();
@@ -193,17 +195,21 @@ program
   .description("run only a node's snapshot manager: owns the tmpfs slot directory and verifies every committed snapshot")
   .requiredOption('--dir <dir>', 'tmpfs directory for the snapshot slots')
   .option('--slots <n>', 'snapshot slots', String(DEFAULT_SLOT_COUNT))
-  .option('--node-id <id>', 'the node this manager belongs to (for logs)', hostname())
+  .option('--node-id <id>', 'the node this manager belongs to', hostname())
+  .option('--listen <host:port>', 'address of its SnapshotManager service (peers send erasure shards here; port 0 picks one)', '127.0.0.1:0')
+  .option('--coordinator <host:port>', 'the coordinator to tell when a snapshot is protected (default: only through the worker)')
+  .option('--advertise <host>', 'host name other nodes use to reach it (default: the listen host)')
   .option('--keep', 'keep the snapshots when this process exits')
   .option('--log-file <file>', 'write JSON logs here (default: stderr)')
   .option('--log-level <level>', 'trace, debug, info, warn or error', 'info')
-  .action((flags: { dir: string; slots: string; nodeId: string; keep?: boolean; logFile?: string; logLevel: string }) => {
+  .action(async (flags: { dir: string; slots: string; nodeId: string; listen: string; coordinator?: string; advertise?: string; keep?: boolean; logFile?: string; logLevel: string }) => {
     try {
       const slots = intOption('--slots', flags.slots, DEFAULT_SLOT_COUNT, 2, 64);
+      const listen = checkHostPort('--listen', flags.listen);
       const logger = createLogger({ name: 'snapshot-manager', file: flags.logFile ?? null, level: flags.logLevel }).child({ nodeId: flags.nodeId });
-      const smp = new SnapshotManager(resolve(flags.dir), slots, logger);
-      smp.start();
-      logger.info({ dir: smp.slots.dir, slots }, 'snapshot manager ready');
+      const smp = new SnapshotManager(resolve(flags.dir), slots, flags.nodeId, logger);
+      await smp.start(listen, flags.advertise ?? null, flags.coordinator ? checkHostPort('--coordinator', flags.coordinator) : null);
+      logger.info({ dir: smp.slots.dir, slots, address: smp.address }, 'snapshot manager ready');
       const stop = (code: number) => {
         smp.close(!flags.keep);
         process.exit(code);
@@ -262,6 +268,72 @@ bench
         runs: positive('--runs', flags.runs),
         diskDir: flags.diskDir,
         shmDir: flags.shmDir,
+        progress: (l) => process.stderr.write(`${l}\n`),
+      });
+      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    } catch (err) {
+      fail(err);
+    }
+  });
+
+bench
+  .command('erasure')
+  .description('Reed-Solomon encode and rebuild throughput per code, size and kernel (simd, reference) against a memcpy of the same bytes, and encodes through the erasure pool (medians of --runs)')
+  .option('--runs <n>', 'repetitions; figures are medians', '5')
+  .option('--sizes-mib <list>', 'comma-separated snapshot sizes in MiB', '16,64')
+  .option('--codes <list>', 'colon-separated codes k,m (data, parity shards)', '4,2:2,1:6,3')
+  .option('--threads <n>', 'threads of the erasure pool measured', '1')
+  .option('--json', 'print only the JSON (progress goes to stderr either way)')
+  .action(async (flags: { runs: string; sizesMib: string; codes: string; threads: string }) => {
+    try {
+      const { runErasureBench } = await import('../bench/erasure-bench.ts');
+      const codes = flags.codes.split(':').map((pair) => {
+        const [k, m, extra] = pair.split(',');
+        if (m === undefined || extra !== undefined) throw new OptionError('--codes', `each code must be k,m, got "${pair}"`);
+        const dataShards = intOption('--codes', k, 0, 1, 255);
+        const parityShards = intOption('--codes', m, 0, 1, 256 - dataShards);
+        return { dataShards, parityShards };
+      });
+      const result = await runErasureBench({
+        runs: intOption('--runs', flags.runs, 0, 1, 1000),
+        sizesMib: flags.sizesMib.split(',').map((x) => intOption('--sizes-mib', x, 0, 1, 1024)),
+        codes,
+        threads: intOption('--threads', flags.threads, 0, 1, 64),
+        progress: (l) => process.stderr.write(`${l}\n`),
+      });
+      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    } catch (err) {
+      fail(err);
+    }
+  });
+
+bench
+  .command('recovery')
+  .description('a node kill recovered by erasure rebuild vs the same kill recovered from a disk checkpoint every 50 steps: lost seconds side by side (medians of --runs)')
+  .option('--runs <n>', 'repetitions; figures are medians', '3')
+  .option('--nodes <n>', 'pipeline stages', '4')
+  .option('--spares <n>', 'spare nodes (one takes the lost stage)', '1')
+  .option('--checkpoint-every <n>', "the disk baseline's checkpoint interval", '50')
+  .option('--kill-step <n>', 'the node dies as this step begins (default: half way between two checkpoints)')
+  .option('--stage <n>', 'the stage whose node is killed', '1')
+  .option('--backend <name>', 'tfjs backend', 'wasm')
+  .option('--disk-dir <dir>', 'directory on a real disk for the checkpoints', '.ftrain/bench')
+  .option('--json', 'print only the JSON (progress goes to stderr either way)')
+  .action(async (flags: { runs: string; nodes: string; spares: string; checkpointEvery: string; killStep?: string; stage: string; backend: string; diskDir: string }) => {
+    try {
+      const positive = (field: string, raw: string) => intOption(field, raw, 0, 1, 1_000_000);
+      const every = positive('--checkpoint-every', flags.checkpointEvery);
+      const nodes = intOption('--nodes', flags.nodes, 4, 2, 64);
+      const { runRecoveryBench } = await import('../bench/recovery-bench.ts');
+      const result = await runRecoveryBench({
+        runs: positive('--runs', flags.runs),
+        nodes,
+        spares: positive('--spares', flags.spares),
+        checkpointEvery: every,
+        killStep: flags.killStep === undefined ? every + Math.floor(every / 2) : intOption('--kill-step', flags.killStep, 0, every + 1, 1_000_000),
+        stage: intOption('--stage', flags.stage, 1, 0, nodes - 1),
+        backend: parseBackend('--backend', flags.backend),
+        diskDir: flags.diskDir,
         progress: (l) => process.stderr.write(`${l}\n`),
       });
       process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

@@ -15,6 +15,8 @@ export interface SupervisorOptions {
   readonly nodeId: string;
   /** Flags for `ftrain worker` (without --snapshot-dir). */
   readonly workerArgs: readonly string[];
+  /** Flags for `ftrain snapshot-manager` (its listen address). */
+  readonly smpArgs: readonly string[];
   readonly snapshotDir: string;
   readonly maxRestarts: number;
   readonly logLevel: string;
@@ -37,11 +39,11 @@ export class NodeSupervisor {
 
   private spawnChild(args: string[]): ChildProcess {
     // stdin is a pipe that is never written: the child exits when it closes (this process died).
-    return spawn(process.execPath, [FTRAIN_BIN, ...args], { stdio: ['pipe', 'inherit', 'inherit'], env: { ...process.env, FTRAIN_MANAGED: '1' } });
+    return spawn(process.execPath, [FTRAIN_BIN, ...args], { stdio: ['pipe', 'inherit', 'inherit'], env: { ...process.env, FTRAIN_MANAGED: '1', FTRAIN_NODE_AGENT_PID: String(process.pid) } });
   }
 
   start(): void {
-    this.smp = this.spawnChild(['snapshot-manager', '--dir', this.o.snapshotDir, '--log-level', this.o.logLevel, '--node-id', this.o.nodeId]);
+    this.smp = this.spawnChild(['snapshot-manager', '--dir', this.o.snapshotDir, '--log-level', this.o.logLevel, '--node-id', this.o.nodeId, ...this.o.smpArgs]);
     this.smp.on('exit', (code, signal) => {
       if (this.ending) return;
       this.o.logger.error({ detail: describeExit(code, signal) }, 'snapshot manager died: this node has lost its snapshots');

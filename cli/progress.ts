@@ -35,12 +35,15 @@ export class ProgressPrinter {
       case 'recovered': {
         const f = a.failure;
         this.write(
-          `recovered stage ${f.stage} from its ${f.method} of step ${f.restoredStep} in ${(f.recoverMs / 1000).toFixed(2)} s` +
+          `recovered stage ${f.stage} by ${f.method} of step ${f.restoredStep} in ${(f.recoverMs / 1000).toFixed(2)} s` +
             `${f.detectMs === null ? '' : ` (detected in ${f.detectMs} ms)`}, ${f.lostSteps} step(s) lost`,
         );
         this.completions.length = 0;
         break;
       }
+      case 'notice':
+        this.write(a.level === 'info' ? a.msg : `${a.level === 'warn' ? 'WARNING' : 'ERROR'}: ${a.msg}`);
+        break;
       case 'run-failed':
         this.write(`FAILED: node ${a.failure.nodeId}${a.failure.stage === null ? '' : ` (stage ${a.failure.stage})`} failed: ${a.failure.detail}`);
         break;

@@ -7,6 +7,12 @@ export const InjectionKind = {
   workerKill: 'worker-kill',
   /** SIGKILL to the worker after its snapshot of step STEP is written but before it is committed. */
   workerKillMidSnapshot: 'worker-kill-mid-snapshot',
+  /**
+   * SIGKILL to the worker, the snapshot manager and the node agent of the stage's node together,
+   * during step STEP (sent by the coordinator when every stage has finished the step before, to
+   * all nodes killed in that step at once): the machine is gone, with the snapshots in its RAM.
+   */
+  nodeKill: 'node-kill',
 } as const;
 export type InjectionKind = (typeof InjectionKind)[keyof typeof InjectionKind];
 
@@ -29,6 +35,7 @@ export function parseInjections(raw: string | undefined | null, stages: number):
     }
     if (stage < 0 || stage >= stages) throw new OptionError('--inject', `"${item}": stage ${stage} is out of range 0..${stages - 1}`);
     if (!kinds.includes(kind!)) throw new OptionError('--inject', `"${item}": kind must be one of ${kinds.join(', ')}`);
+    if (kind === InjectionKind.nodeKill && step < 1) throw new OptionError('--inject', `"${item}": node-kill needs STEP >= 1 (it fires once step STEP - 1 is done)`);
     return { step, stage, kind: kind as InjectionKind };
   });
 }

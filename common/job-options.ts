@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { OptionError } from './errors.ts';
 import { DEFAULT_CORPUS } from './corpus.ts';
 import { parseInjections, type Injection } from './inject-spec.ts';
+import type { ErasureSetting } from '../snapshot-manager/protection.ts';
 
 export const Backend = {
   wasm: 'wasm',
@@ -57,6 +58,10 @@ export interface JobOptions {
   readonly checkpointEvery: number;
   /** Where disk checkpoints are written and, at start, resumed from; null: no disk tier. */
   readonly checkpointDir: string | null;
+  /** Erasure coding of snapshots across nodes (`--ec`). */
+  readonly ec: ErasureSetting;
+  /** Nodes beyond one per stage that the coordinator waits for: they hold shards and take over lost stages. */
+  readonly spares: number;
 }
 
 /** Options as they come from a command line or a config: any field may be missing or a string. */
@@ -64,7 +69,7 @@ export type RawJobOptions = Partial<Record<
   | 'nodes' | 'steps' | 'seed' | 'data' | 'backend' | 'microBatches' | 'microBatchSize'
   | 'seqLen' | 'dModel' | 'heads' | 'layersPerStage' | 'ffnMult' | 'lr' | 'clipNorm'
   | 'heartbeatMs' | 'leaseMs' | 'dumpGrads' | 'snapshotEvery' | 'inject' | 'recoveryTimeoutMs'
-  | 'checkpointEvery' | 'checkpointDir',
+  | 'checkpointEvery' | 'checkpointDir' | 'ec' | 'spares',
   unknown
 >>;
 
@@ -118,6 +123,19 @@ export function parseBackend(field: string, raw: unknown): Backend {
     throw new OptionError(field, `must be one of ${Object.values(Backend).join(', ')}, got "${value}"`);
   }
   return value as Backend;
+}
+
+/** `--ec K,M`, `auto` or `off`. */
+export function parseErasureSetting(field: string, raw: unknown): ErasureSetting {
+  const text = raw === undefined || raw === null ? 'auto' : String(raw).trim();
+  if (text === 'auto' || text === 'off') return text;
+  const m = /^(\d+),(\d+)$/.exec(text);
+  const k = m ? Number(m[1]) : NaN;
+  const p = m ? Number(m[2]) : NaN;
+  if (!m || k < 1 || p < 1 || k + p > 64) {
+    throw new OptionError(field, `must be K,M (data and parity shards, K >= 1, M >= 1, K + M <= 64), "auto" or "off", got "${text}"`);
+  }
+  return { dataShards: k, parityShards: p };
 }
 
 export function compileJobOptions(raw: RawJobOptions): JobOptions {
@@ -174,6 +192,8 @@ export function compileJobOptions(raw: RawJobOptions): JobOptions {
     recoveryTimeoutMs: intOption('--recovery-timeout-ms', raw.recoveryTimeoutMs, DEFAULT_JOB.recoveryTimeoutMs, 1000, 86_400_000),
     checkpointEvery,
     checkpointDir,
+    ec: snapshotEvery === 0 ? 'off' : parseErasureSetting('--ec', raw.ec),
+    spares: intOption('--spares', raw.spares, 0, 0, MAX_STAGES),
   };
 }
 

@@ -5,6 +5,18 @@
 import type { Injection } from '../common/inject-spec.ts';
 import type { JobOptions } from '../common/job-options.ts';
 import { NodeState, isLive, transition } from './node-lifecycle.ts';
+import {
+  describeCode,
+  placeShards,
+  resolveErasureCode,
+  type ErasureCode,
+  type Placement,
+  type PlacedNode,
+  type ProtectedVersion,
+  type ProtectionPlan,
+  type ProtectionStatus,
+  type RebuildOrder,
+} from '../snapshot-manager/protection.ts';
 
 export type Command =
   | {
@@ -17,7 +29,14 @@ export type Command =
       /** Restore the stage's snapshot of this step before training; -1: start fresh. */
       restoreStep: number;
       injections: Injection[];
+      /** Where the stage's snapshot manager places erasure shards; null: no erasure coding. */
+      plan: ProtectionPlan | null;
+      /** Rebuild `restoreStep` from peers' shards first (the node took over a lost stage). */
+      rebuild: RebuildOrder | null;
     }
+  | { kind: 'protect'; plan: ProtectionPlan | null }
+  /** Cause this failure now (`--inject` kinds the coordinator fires itself: node-kill). */
+  | { kind: 'inject'; injection: Injection }
   | { kind: 'start'; fromStep: number; toStep: number; restoreCheckpointStep: number }
   | { kind: 'limit'; toStep: number }
   | { kind: 'halt'; epoch: number; reason: string }
@@ -41,6 +60,8 @@ export interface StepReportEvent {
   readonly snapshotStallMs?: number;
   readonly snapshotCopyMs?: number;
   readonly snapshotBytes?: number;
+  /** The node's snapshot manager on the erasure protection of this stage's snapshots. */
+  readonly protection?: ProtectionStatus | null;
 }
 
 export type CoordinatorEvent =
@@ -52,7 +73,13 @@ export type CoordinatorEvent =
       hostname: string;
       /** Snapshots held by the node's snapshot manager (a restarted worker), if any. */
       snapshots?: { stage: number; steps: number[] } | null;
+      /** Its snapshot manager's address; empty or absent: none. */
+      smpAddress?: string;
     }
+  /** A node's snapshot manager on the protection of its stage's snapshots. */
+  | { type: 'protection'; nodeId: string; status: ProtectionStatus }
+  /** Whether a failed node's snapshot manager still answers (the adapter probes it). */
+  | { type: 'smp-probed'; nodeId: string; alive: boolean; detail: string }
   | { type: 'halted'; nodeId: string; stage: number; epoch: number; snapshotSteps: number[] }
   | { type: 'injection'; nodeId: string; stage: number; step: number; kind: string }
   | { type: 'heartbeat'; nodeId: string }
@@ -87,7 +114,7 @@ export interface RecoveredFailure {
   readonly stage: number;
   readonly nodeId: string;
   readonly kind: string;
-  readonly method: 'local-snapshot';
+  readonly method: RecoveryMethod;
   readonly detail: string;
   /** From the failure (where known: an injected one) to its detection; null when unknown. */
   readonly detectMs: number | null;
@@ -96,13 +123,41 @@ export interface RecoveredFailure {
   /** Steps completed before the failure that had to be computed again. */
   readonly lostSteps: number;
   readonly restoredStep: number;
+  /**
+   * From the failure (or its detection) until the step under way then was complete again: all
+   * the failure cost, measured (detection, restore, warm-up and the lost steps computed again,
+   * plus that step itself). Null until then.
+   */
+  caughtUpMs: number | null;
+}
+
+/** How a failure was recovered: the cheapest lossless tier that was available. */
+export type RecoveryMethod = 'local-snapshot' | 'erasure-rebuild' | 'disk-checkpoint';
+
+interface FailureInfo {
+  readonly stage: number;
+  readonly nodeId: string;
+  readonly kind: string;
+  readonly detail: string;
+  readonly failedAtMs: number | null;
+  readonly detectedAtMs: number;
 }
 
 interface Recovery {
   epoch: number;
   readonly vacant: Map<number, string>;
+  /** Stages placed on a node without their snapshot: rebuilt from shards at the restore step. */
+  readonly rebuild: Map<number, Map<number, ProtectedVersion>>;
+  /** No snapshot step was common to all stages: every stage goes back to a disk checkpoint. */
+  toDisk: boolean;
+  /** Why the snapshot tiers could not be used, for the log and the report. */
+  fallbackReason: string | null;
   readonly snapshotSteps: Map<number, number[]>;
-  readonly failure: { stage: number; nodeId: string; kind: string; detail: string; failedAtMs: number | null; detectedAtMs: number };
+  readonly failure: FailureInfo;
+  /** Further failures during the same recovery (several nodes lost at once). */
+  readonly others: FailureInfo[];
+  /** Stages rebuilt from erasure shards. */
+  readonly rebuilt: Set<number>;
   readonly completedAtFailure: number;
   restoreStep: number | null;
 }
@@ -110,6 +165,8 @@ interface Recovery {
 export type Action =
   | { type: 'send'; nodeId: string; command: Command }
   | { type: 'log'; level: 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> }
+  /** A line for the user's progress output too (the adapter also logs it). */
+  | { type: 'notice'; level: 'info' | 'warn' | 'error'; msg: string }
   | { type: 'stage-assigned'; stage: number; nodeId: string; address: string; pid: number }
   | { type: 'training-started'; fromStep: number; toStep: number | null; resumedFromCheckpoint: boolean }
   | { type: 'step-completed'; step: number; loss: number; atMs: number; commitStep: number }
@@ -118,6 +175,8 @@ export type Action =
   | { type: 'run-failed'; failure: Failure }
   | { type: 'recovery-started'; stage: number; nodeId: string; detail: string }
   | { type: 'recovered'; failure: RecoveredFailure }
+  /** Ask the failed node's snapshot manager whether it is still there; answer with `smp-probed`. */
+  | { type: 'probe-smp'; nodeId: string; address: string }
   | { type: 'run-stopped'; reason: string }
   | { type: 'run-finished'; steps: number };
 
@@ -149,6 +208,8 @@ export interface NodeRecord {
   leaseUntilMs: number;
   /** Snapshots its snapshot manager holds, as it said when registering. */
   snapshots: { stage: number; steps: number[] } | null;
+  /** Its snapshot manager's address, or '' when it runs none. */
+  readonly smpAddress: string;
 }
 
 export interface StageRecord {
@@ -160,6 +221,22 @@ export interface StageRecord {
   timing: { steps: number; computeMs: number; waitMs: number; stepMs: number };
   /** Latest committed snapshot (steps completed it holds); -1 for none. */
   snapshotStep: number;
+  /** Versions of its snapshot whose shards all reached their holders, by step. */
+  protectedVersions: Map<number, ProtectedVersion>;
+  /** The snapshot manager's last status, from the stage's step reports. */
+  protection: ProtectionStatus | null;
+}
+
+/** Erasure coding in this run, once the code is chosen at the first assignment. */
+export interface ErasureState {
+  code: ErasureCode | null;
+  placement: Placement | null;
+  /** Why there is no code (`--ec off`, too few nodes, snapshots off). */
+  disabledReason: string | null;
+  /** Encode times (ms) reported by the stages' snapshot managers. */
+  readonly encodeMs: number[];
+  /** Bytes held for other nodes' stages, by node id, as their managers last said. */
+  readonly heldBytes: Map<string, number>;
 }
 
 /** Snapshot figures gathered from step reports. */
@@ -190,11 +267,23 @@ export class CoordinatorCore {
   readonly recovered: RecoveredFailure[] = [];
   readonly snapshots: SnapshotStats = { count: 0, bytesPerStage: [], stallMs: [], copyMs: [] };
   private pendingInjections: Injection[];
-  private lastInjection: { stage: number; step: number; kind: string; atMs: number } | null = null;
+  /** Injected failures by stage, until the coordinator learns of the failure. */
+  private readonly injected = new Map<number, { step: number; kind: string; atMs: number }>();
   /** Disk checkpoints each stage can load, as reported when it became ready. */
   private readonly checkpointSteps = new Map<number, number[]>();
   /** The step this run started from: 0, or the disk checkpoint it resumed. */
   firstStep = 0;
+  /** What is known of failed nodes' snapshot managers: alive (the worker comes back) or lost. */
+  private readonly smpState = new Map<string, 'alive' | 'lost'>();
+  /** Each recovery's epoch and the step it rolled back to: later steps of older epochs are void. */
+  private readonly restorePoints: { epoch: number; step: number }[] = [];
+  readonly erasure: ErasureState = { code: null, placement: null, disabledReason: null, encodeMs: [], heldBytes: new Map() };
+  /** When each step was first completed (a step computed again after a rollback keeps its first time). */
+  readonly stepDoneAtMs: number[] = [];
+  /** When each recovered failure happened (or was detected), for caughtUpMs. */
+  private readonly failedAt = new Map<RecoveredFailure, number>();
+  /** Newest step every stage holds locally and erasure-coded on peers; -1: none yet. */
+  protectedCommitStep = -1;
 
   constructor(readonly job: JobOptions) {
     this.stages = Array.from({ length: job.stages }, () => ({
@@ -203,9 +292,11 @@ export class CoordinatorCore {
       lastReport: null,
       timing: { steps: 0, computeMs: 0, waitMs: 0, stepMs: 0 },
       snapshotStep: -1,
+      protectedVersions: new Map(),
+      protection: null,
     }));
     this.pendingInjections = [...job.injections];
-    this.snapshots.bytesPerStage = this.stages.map(() => 0);;
+    this.snapshots.bytesPerStage = this.stages.map(() => 0);
     this.toStep = job.steps;
   }
 
@@ -266,7 +357,7 @@ export class CoordinatorCore {
         const check = this.checkStage(e.nodeId, e.stage);
         if (!check.ok) return check;
         this.pendingInjections = this.pendingInjections.filter((i) => !(i.stage === e.stage && i.step === e.step && i.kind === e.kind));
-        this.lastInjection = { stage: e.stage, step: e.step, kind: e.kind, atMs: now };
+        this.injected.set(e.stage, { step: e.step, kind: e.kind, atMs: now });
         out.push({ type: 'log', level: 'warn', msg: `injecting ${e.kind} on stage ${e.stage} at step ${e.step}` });
         return OK;
       }
@@ -275,12 +366,45 @@ export class CoordinatorCore {
       case 'fault': {
         const check = this.checkStage(e.nodeId, e.stage);
         if (!check.ok) return check;
+        const r = this.recovery;
+        if (r && r.restoreStep !== null && r.rebuild.get(e.stage)?.has(r.restoreStep)) {
+          // The node is fine; the snapshot it was to rebuild is not (shards corrupt or gone).
+          this.failRun({ nodeId: e.nodeId, stage: e.stage, detail: `${r.failure.detail}; rebuilding stage ${e.stage} at step ${r.restoreStep} from erasure shards failed: ${e.message}`, detectedAtMs: now }, out);
+          return OK;
+        }
         this.nodeFailed(e.nodeId, `reported a fault: ${e.message}`, now, out);
         return OK;
       }
       case 'process-exited':
+        // The launcher's child is the node agent: with it the node's snapshot manager is gone.
+        this.smpState.set(e.nodeId, 'lost');
         this.nodeFailed(e.nodeId, `its process exited (${e.detail})`, now, out);
+        if (this.recovery) this.fillVacancies(out);
         return OK;
+      case 'protection': {
+        const node = this.nodes.get(e.nodeId);
+        if (!node || !isLive(node.state)) return { ok: false, code: 'not-found', message: `node ${e.nodeId} is not registered` };
+        // Versions count only from the node that holds the stage now, in a run that trains.
+        if (e.status.stage !== null && e.status.stage === node.stage && (this.phase === RunPhase.training || this.phase === RunPhase.starting)) {
+          this.updateProtection(e.status.stage, e.nodeId, e.status);
+        } else {
+          this.erasure.heldBytes.set(e.nodeId, e.status.heldBytes);
+        }
+        return OK;
+      }
+      case 'smp-probed': {
+        if (this.smpState.get(e.nodeId) === 'lost') return OK;
+        this.smpState.set(e.nodeId, e.alive ? 'alive' : 'lost');
+        out.push({
+          type: 'log',
+          level: e.alive ? 'info' : 'warn',
+          msg: e.alive ? 'its snapshot manager still answers: waiting for its worker to come back' : 'its snapshot manager is gone too: the node is lost',
+          fields: { nodeId: e.nodeId, detail: e.detail },
+        });
+        if (!e.alive) this.replanIfTraining(out);
+        if (this.recovery) this.fillVacancies(out);
+        return OK;
+      }
       case 'tick': {
         for (const node of this.nodes.values()) {
           if (isLive(node.state) && now > node.leaseUntilMs) {
@@ -327,8 +451,16 @@ export class CoordinatorCore {
     if (this.phase === RunPhase.finished || this.phase === RunPhase.failed || this.phase === RunPhase.stopped) {
       return { ok: false, code: 'failed-precondition', message: `the run has ended (${this.phase}); start a new coordinator` };
     }
+    if (existing && existing.smpAddress !== (e.smpAddress ?? '')) {
+      // A new snapshot manager under an old name holds none of the old one's shards.
+      for (const st of this.stages) {
+        for (const [step, v] of st.protectedVersions) st.protectedVersions.set(step, { ...v, holders: v.holders.map((h) => (h === e.nodeId ? '' : h)) });
+      }
+    }
+    if (existing) this.smpState.delete(e.nodeId);
     this.nodes.set(e.nodeId, {
       nodeId: e.nodeId,
+      smpAddress: e.smpAddress ?? '',
       address: e.address,
       pid: e.pid,
       hostname: e.hostname,
@@ -343,6 +475,7 @@ export class CoordinatorCore {
       const node = this.nodes.get(e.nodeId)!;
       node.state = transition(node.nodeId, node.state, NodeState.spare);
       out.push({ type: 'log', level: 'info', msg: 'node joins as a spare: every stage is taken', fields: { nodeId: e.nodeId } });
+      if (this.erasure.placement?.degraded) this.replanIfTraining(out);
     }
     return OK;
   }
@@ -353,11 +486,12 @@ export class CoordinatorCore {
     const candidates = [...this.nodes.values()]
       .filter((n) => n.state === NodeState.registered && n.commandsOpen)
       .sort((a, b) => a.nodeId.localeCompare(b.nodeId, 'en', { numeric: true }));
-    if (candidates.length < this.job.stages) {
+    const wanted = this.job.stages + this.job.spares;
+    if (candidates.length < wanted) {
       out.push({
         type: 'log',
         level: 'info',
-        msg: `waiting for nodes: ${candidates.length} of ${this.job.stages} connected`,
+        msg: `waiting for nodes: ${candidates.length} of ${wanted} connected${this.job.spares > 0 ? ` (${this.job.stages} stages + ${this.job.spares} spares)` : ''}`,
       });
       return;
     }
@@ -369,12 +503,14 @@ export class CoordinatorCore {
     });
     for (const node of candidates.slice(this.job.stages)) node.state = transition(node.nodeId, node.state, NodeState.spare);
     placed.forEach((node, stage) => out.push({ type: 'stage-assigned', stage, nodeId: node.nodeId, address: node.address, pid: node.pid }));
+    this.chooseErasureCode(candidates, out);
+    this.replan(out, false);
     this.sendAssignments(placed, -1, out);
     this.phase = RunPhase.starting;
   }
 
   /** Assigns stage i to nodes[i], wiring each to its neighbours, in the current epoch. */
-  private sendAssignments(nodes: readonly NodeRecord[], restoreStep: number, out: Action[]): void {
+  private sendAssignments(nodes: readonly NodeRecord[], restoreStep: number, out: Action[], rebuild: ReadonlyMap<number, RebuildOrder> = new Map()): void {
     nodes.forEach((node, stage) => {
       out.push({
         type: 'send',
@@ -387,10 +523,115 @@ export class CoordinatorCore {
           nextAddress: stage < this.job.stages - 1 ? nodes[stage + 1]!.address : '',
           epoch: this.epoch,
           restoreStep,
-          injections: this.pendingInjections.filter((i) => i.stage === stage),
+          injections: this.pendingInjections.filter((i) => i.stage === stage && i.kind !== 'node-kill'),
+          plan: this.erasure.placement?.plans.get(stage) ?? null,
+          rebuild: rebuild.get(stage) ?? null,
         },
       });
     });
+  }
+
+  /** Picks the erasure code once, at the first assignment, from the nodes there are then. */
+  private chooseErasureCode(nodes: readonly NodeRecord[], out: Action[]): void {
+    const withSmp = nodes.filter((n) => n.smpAddress !== '');
+    if (this.job.ec === 'off' || this.job.snapshotEvery === 0) {
+      this.erasure.disabledReason = this.job.snapshotEvery === 0 ? 'snapshots are off' : '--ec off';
+    } else if (withSmp.length < nodes.length) {
+      this.erasure.disabledReason = `${nodes.length - withSmp.length} node(s) run no snapshot manager (started with \`ftrain worker\`, not \`ftrain node\`)`;
+    } else {
+      this.erasure.code = resolveErasureCode(this.job.ec, nodes.length);
+      if (!this.erasure.code) this.erasure.disabledReason = `${nodes.length} node(s): no other node to hold a shard`;
+    }
+    if (this.erasure.code) {
+      const { dataShards: k, parityShards: m } = this.erasure.code;
+      out.push({
+        type: 'notice',
+        level: 'info',
+        msg: `erasure coding ${describeCode(this.erasure.code)} over ${nodes.length} nodes: each snapshot in ${k + m} shards on ${k + m} other nodes, ${((k + m) / k).toFixed(2)}x its size in peers' RAM; ${m} node loss(es) at once lose nothing`,
+      });
+    } else {
+      out.push({ type: 'notice', level: 'warn', msg: `no erasure coding: ${this.erasure.disabledReason}; a lost node's stage can only come back from a disk checkpoint` });
+    }
+  }
+
+  /** Live nodes whose snapshot manager can hold shards. */
+  private shardHolders(): PlacedNode[] {
+    return [...this.nodes.values()]
+      .filter((n) => isLive(n.state) && n.smpAddress !== '' && this.smpState.get(n.nodeId) !== 'lost')
+      .map((n) => ({ nodeId: n.nodeId, address: n.smpAddress }));
+  }
+
+  /** Recomputes where each stage's shards go; `send` also tells the stage nodes whose plan changed. */
+  private replan(out: Action[], send: boolean): void {
+    const code = this.erasure.code;
+    if (!code) return;
+    const owners = new Map<number, string>();
+    this.stages.forEach((st, stage) => {
+      if (st.nodeId) owners.set(stage, st.nodeId);
+    });
+    const before = this.erasure.placement;
+    const placement = placeShards(owners, this.shardHolders(), code);
+    this.erasure.placement = placement;
+    const n = code.dataShards + code.parityShards;
+    if (placement.degraded && !before?.degraded) {
+      out.push({
+        type: 'notice',
+        level: 'warn',
+        msg: `erasure protection degraded: ${describeCode(code)} needs ${n} other nodes per stage, only ${this.shardHolders().length - 1} are left; some nodes hold two shards of one snapshot, so losing one of them may lose the snapshot`,
+      });
+    } else if (before?.degraded && !placement.degraded) {
+      out.push({ type: 'notice', level: 'info', msg: `erasure protection restored: every stage's ${n} shards are on ${n} distinct other nodes again` });
+    }
+    if (!send) return;
+    for (const [stage, plan] of placement.plans) {
+      if (JSON.stringify(plan) === JSON.stringify(before?.plans.get(stage))) continue;
+      out.push({ type: 'send', nodeId: owners.get(stage)!, command: { kind: 'protect', plan } });
+      out.push({ type: 'log', level: 'info', msg: `re-placing the shards of stage ${stage}`, fields: { holders: plan.holders.map((h) => h.nodeId) } });
+    }
+  }
+
+  /** Outside a recovery (which sends plans with its assignments), re-place shards after membership changed. */
+  private replanIfTraining(out: Action[]): void {
+    if (this.phase === RunPhase.training && !this.recovery) this.replan(out, true);
+  }
+
+  private holderAlive(nodeId: string): boolean {
+    if (nodeId === '' || this.smpState.get(nodeId) === 'lost') return false;
+    const node = this.nodes.get(nodeId);
+    return !!node && (isLive(node.state) || this.smpState.get(nodeId) === 'alive');
+  }
+
+  /** Versions of a stage's snapshot that enough live holders can rebuild, by step. */
+  private rebuildableVersions(stage: number): Map<number, ProtectedVersion> {
+    const code = this.erasure.code;
+    const out = new Map<number, ProtectedVersion>();
+    if (!code) return out;
+    for (const [step, v] of this.stages[stage]!.protectedVersions) {
+      if (v.holders.filter((h) => this.holderAlive(h)).length >= code.dataShards) out.set(step, v);
+    }
+    return out;
+  }
+
+  /** Takes in a stage's protection status; moves the protected commit step on. */
+  private updateProtection(stage: number, nodeId: string, status: ProtectionStatus): void {
+    const st = this.stages[stage]!;
+    st.protection = status;
+    this.erasure.heldBytes.set(nodeId, status.heldBytes);
+    if (status.stage === stage) {
+      for (const v of status.versions) {
+        if (!this.versionValid(v)) continue;
+        const known = st.protectedVersions.get(v.step);
+        if (!known || known.epoch <= v.epoch) st.protectedVersions.set(v.step, v);
+      }
+      if (status.encodeMs !== null && this.erasure.encodeMs.length < MAX_SAMPLES) this.erasure.encodeMs.push(status.encodeMs);
+    }
+    const sets = this.stages.map((x) => new Set(x.protectedVersions.keys()));
+    const common = [...sets[0]!].filter((step) => sets.every((set) => set.has(step)));
+    if (common.length === 0) return;
+    const step = Math.max(...common);
+    if (step <= this.protectedCommitStep) return;
+    this.protectedCommitStep = step;
+    for (const x of this.stages) for (const old of [...x.protectedVersions.keys()]) if (old < step) x.protectedVersions.delete(old);
   }
 
   private checkStage(nodeId: string, stage: number): Reply {
@@ -432,6 +673,22 @@ export class CoordinatorCore {
           out.push({ type: 'log', level: 'info', msg: `resuming from the disk checkpoint of step ${resume}` });
         }
       }
+      if (this.recovery?.toDisk) {
+        const resume = this.resumeStep();
+        if (resume === null) {
+          this.failRun({ nodeId, stage, detail: `${this.recovery.failure.detail}; ${this.recovery.fallbackReason}; and no disk checkpoint is held for every stage`, detectedAtMs: now }, out);
+          return OK;
+        }
+        restoreCheckpointStep = resume;
+        this.restorePoints.push({ epoch: this.epoch, step: resume });
+        for (const s of this.stages) {
+          s.lastStep = resume - 1;
+          s.snapshotStep = -1;
+          for (const old of [...s.protectedVersions.keys()]) if (old > resume) s.protectedVersions.delete(old);
+        }
+        this.losses.length = resume;
+        out.push({ type: 'log', level: 'warn', msg: `every stage goes back to the disk checkpoint of step ${resume}` });
+      }
       const fromStep = this.completedSteps;
       for (const n of placed) {
         n!.state = transition(n!.nodeId, n!.state, NodeState.training);
@@ -440,23 +697,26 @@ export class CoordinatorCore {
       this.phase = RunPhase.training;
       const r = this.recovery;
       if (r) {
-        const f = r.failure;
-        const failure: RecoveredFailure = {
-          step: r.completedAtFailure,
-          stage: f.stage,
-          nodeId: f.nodeId,
-          kind: f.kind,
-          method: 'local-snapshot',
-          detail: f.detail,
-          detectMs: f.failedAtMs === null ? null : f.detectedAtMs - f.failedAtMs,
-          recoverMs: now - (f.failedAtMs ?? f.detectedAtMs),
-          lostSteps: r.completedAtFailure - fromStep,
-          restoredStep: fromStep,
-        };
-        this.recovered.push(failure);
+        for (const f of [r.failure, ...r.others]) {
+          const failure: RecoveredFailure = {
+            step: r.completedAtFailure,
+            stage: f.stage,
+            nodeId: f.nodeId,
+            kind: f.kind,
+            method: r.toDisk ? 'disk-checkpoint' : r.rebuilt.has(f.stage) ? 'erasure-rebuild' : 'local-snapshot',
+            detail: r.fallbackReason ? `${f.detail}; ${r.fallbackReason}` : f.detail,
+            detectMs: f.failedAtMs === null ? null : f.detectedAtMs - f.failedAtMs,
+            recoverMs: now - (f.failedAtMs ?? f.detectedAtMs),
+            lostSteps: r.completedAtFailure - fromStep,
+            restoredStep: fromStep,
+            caughtUpMs: null,
+          };
+          this.failedAt.set(failure, f.failedAtMs ?? f.detectedAtMs);
+          this.recovered.push(failure);
+          out.push({ type: 'recovered', failure });
+          out.push({ type: 'log', level: 'info', msg: 'recovered', fields: { ...failure } });
+        }
         this.recovery = null;
-        out.push({ type: 'recovered', failure });
-        out.push({ type: 'log', level: 'info', msg: 'recovered', fields: { ...failure } });
       } else {
         out.push({ type: 'training-started', fromStep, toStep: this.toStep, resumedFromCheckpoint: restoreCheckpointStep >= 0 });
       }
@@ -471,23 +731,44 @@ export class CoordinatorCore {
     return common.length > 0 ? Math.max(...common) : null;
   }
 
-  /** Places a registered node with an open command stream on each vacant stage. */
+  /**
+   * Places a node on each vacant stage. The node that held it comes back when only its worker
+   * died (its snapshot manager still answers) and restores locally; when the whole node is gone,
+   * a spare or newly joined node takes the stage and rebuilds it from erasure shards.
+   */
   private fillVacancies(out: Action[]): void {
     const r = this.recovery;
     if (!r) return;
+    // Until every failed node's snapshot manager has been probed, the shards that survive are unknown.
+    const probing = [...this.nodes.values()].some((n) => n.state === NodeState.lost && n.smpAddress !== '' && !this.smpState.has(n.nodeId));
     for (const [stage, formerId] of [...r.vacant]) {
-      // Prefer the node that held the stage (its worker restarted beside its snapshots).
-      const candidates = [...this.nodes.values()].filter(
-        (n) => n.commandsOpen && (n.state === NodeState.registered || n.state === NodeState.spare),
-      );
-      const node = candidates.find((n) => n.nodeId === formerId) ?? candidates.find((n) => n.snapshots?.stage === stage) ?? candidates[0];
+      const candidates = [...this.nodes.values()]
+        .filter((n) => n.commandsOpen && (n.state === NodeState.registered || n.state === NodeState.spare))
+        .sort((a, b) => a.nodeId.localeCompare(b.nodeId, 'en', { numeric: true }));
+      const former = this.nodes.get(formerId);
+      const formerGone = this.smpState.get(formerId) === 'lost' || !former || former.smpAddress === '';
+      const node =
+        candidates.find((n) => n.nodeId === formerId) ??
+        candidates.find((n) => n.snapshots?.stage === stage) ??
+        (formerGone && !probing ? candidates[0] : undefined);
       if (!node) continue;
       r.vacant.delete(stage);
       node.stage = stage;
       node.state = transition(node.nodeId, node.state, NodeState.recovering);
       this.stages[stage]!.nodeId = node.nodeId;
-      r.snapshotSteps.set(stage, node.snapshots?.stage === stage ? node.snapshots.steps : []);
+      const local = node.snapshots?.stage === stage ? node.snapshots.steps : [];
+      const rebuildable = new Map([...this.rebuildableVersions(stage)].filter(([step]) => !local.includes(step)));
+      r.rebuild.set(stage, rebuildable);
+      r.snapshotSteps.set(stage, [...local, ...rebuildable.keys()]);
       out.push({ type: 'stage-assigned', stage, nodeId: node.nodeId, address: node.address, pid: node.pid });
+      if (node.nodeId !== formerId) {
+        out.push({
+          type: 'log',
+          level: 'info',
+          msg: `stage ${stage} moves from lost node ${formerId} to ${node.nodeId}`,
+          fields: { local, rebuildable: [...rebuildable.keys()] },
+        });
+      }
     }
     this.maybeRestore(out);
   }
@@ -495,26 +776,64 @@ export class CoordinatorCore {
   /** Once every stage has a node and a list of snapshots, roll all back to the newest common step. */
   private maybeRestore(out: Action[]): void {
     const r = this.recovery;
-    if (!r || r.restoreStep !== null || r.vacant.size > 0 || r.snapshotSteps.size < this.job.stages) return;
+    if (!r || r.restoreStep !== null || r.toDisk || r.vacant.size > 0 || r.snapshotSteps.size < this.job.stages) return;
     const lists = this.stages.map((_, s) => new Set(r.snapshotSteps.get(s) ?? []));
     const common = [...lists[0]!].filter((step) => lists.every((l) => l.has(step)));
+    this.replan(out, false);
+    const nodes = this.stages.map((s) => this.nodes.get(s.nodeId!)!);
+    for (const node of nodes) node.state = transition(node.nodeId, node.state, NodeState.assigned);
+    this.phase = RunPhase.starting;
     if (common.length === 0) {
       const have = this.stages.map((_, s) => `stage ${s}: [${[...lists[s]!].join(', ')}]`).join('; ');
-      this.failRun({ nodeId: r.failure.nodeId, stage: r.failure.stage, detail: `${r.failure.detail}; no snapshot step is held by every stage (${have})`, detectedAtMs: r.failure.detectedAtMs }, out);
+      const why = `no snapshot step is held by every stage, locally or in enough erasure shards (${have})${this.lostShardsDetail()}`;
+      if (!this.job.checkpointDir) {
+        this.failRun({ nodeId: r.failure.nodeId, stage: r.failure.stage, detail: `${r.failure.detail}; ${why}; no disk checkpoint to fall back to (--checkpoint-dir)`, detectedAtMs: r.failure.detectedAtMs }, out);
+        return;
+      }
+      r.toDisk = true;
+      r.fallbackReason = why;
+      out.push({ type: 'notice', level: 'error', msg: `${why}: falling back to the newest disk checkpoint (epoch ${this.epoch})` });
+      this.sendAssignments(nodes, -1, out);
       return;
     }
     const step = Math.max(...common);
     r.restoreStep = step;
+    this.restorePoints.push({ epoch: this.epoch, step });
     for (const s of this.stages) {
       s.lastStep = step - 1;
       s.snapshotStep = step;
+      for (const old of [...s.protectedVersions.keys()]) if (old > step) s.protectedVersions.delete(old);
     }
     this.losses.length = step;
-    const nodes = this.stages.map((s) => this.nodes.get(s.nodeId!)!);
-    for (const node of nodes) node.state = transition(node.nodeId, node.state, NodeState.assigned);
-    this.sendAssignments(nodes, step, out);
-    this.phase = RunPhase.starting;
-    out.push({ type: 'log', level: 'info', msg: `restoring every stage to step ${step} (epoch ${this.epoch})` });
+    const orders = new Map<number, RebuildOrder>();
+    for (const [stage, versions] of r.rebuild) {
+      const v = versions.get(step);
+      if (!v || !this.erasure.code) continue;
+      orders.set(stage, { stage, step, epoch: v.epoch, code: this.erasure.code, sources: this.shardHolders().map((h) => h.address) });
+    }
+    for (const stage of orders.keys()) r.rebuilt.add(stage);
+    this.sendAssignments(nodes, step, out, orders);
+    const how = orders.size > 0 ? `; stage(s) ${[...orders.keys()].join(', ')} rebuilt from erasure shards` : '';
+    out.push({ type: 'log', level: 'info', msg: `restoring every stage to step ${step} (epoch ${this.epoch})${how}` });
+  }
+
+  /** For a failure message: each vacant-then-filled stage's shard count at its newest version. */
+  private lostShardsDetail(): string {
+    const code = this.erasure.code;
+    if (!code) return `; erasure coding is off (${this.erasure.disabledReason ?? 'not chosen yet'})`;
+    const parts: string[] = [];
+    this.stages.forEach((st, stage) => {
+      const newest = [...st.protectedVersions.values()].at(-1);
+      if (!newest) return;
+      const alive = newest.holders.filter((h) => this.holderAlive(h)).length;
+      if (alive < code.dataShards) parts.push(`stage ${stage} step ${newest.step}: ${alive} of the ${code.dataShards} shards needed survive`);
+    });
+    return parts.length > 0 ? `; ${parts.join('; ')}` : '';
+  }
+
+  /** Whether a protected version belongs to the timeline training continues on. */
+  private versionValid(v: ProtectedVersion): boolean {
+    return this.restorePoints.every((p) => p.epoch <= v.epoch || v.step <= p.step);
   }
 
   private onStep(r: StepReportEvent, now: number, out: Action[]): Reply {
@@ -543,6 +862,7 @@ export class CoordinatorCore {
         this.snapshots.copyMs.push(r.snapshotCopyMs ?? 0);
       }
     }
+    if (r.protection) this.updateProtection(r.stage, r.nodeId, r.protection);
     const before = this.completedSteps;
     stage.lastStep = r.step;
     stage.lastReport = r;
@@ -560,12 +880,35 @@ export class CoordinatorCore {
     const after = this.completedSteps;
     for (let s = before; s < after; s++) {
       out.push({ type: 'step-completed', step: s, loss: this.losses[s]!, atMs: now, commitStep: this.globalCommitStep });
+      this.stepDoneAtMs[s] ??= now;
+      for (const f of this.recovered) {
+        if (f.caughtUpMs === null && s === f.step) f.caughtUpMs = now - this.failedAt.get(f)!;
+      }
     }
+    if (after > before) this.fireNodeKills(after, now, out);
     if (this.toStep !== null && after >= this.toStep) {
       this.phase = RunPhase.complete;
       out.push({ type: 'training-complete', steps: after });
     }
     return OK;
+  }
+
+  /**
+   * node-kill injections of step `step` fire once every stage has finished the step before:
+   * the coordinator tells all their nodes in the same instant, so kills of one step happen at
+   * once (a stage that waited to reach the step itself might be halted by another's death first).
+   */
+  private fireNodeKills(step: number, now: number, out: Action[]): void {
+    const due = this.pendingInjections.filter((i) => i.kind === 'node-kill' && i.step === step);
+    if (due.length === 0) return;
+    this.pendingInjections = this.pendingInjections.filter((i) => !due.includes(i));
+    for (const i of due) {
+      const nodeId = this.stages[i.stage]!.nodeId;
+      if (!nodeId) continue;
+      this.injected.set(i.stage, { step, kind: i.kind, atMs: now });
+      out.push({ type: 'log', level: 'warn', msg: `injecting node-kill on stage ${i.stage} (${nodeId}) in step ${step}` });
+      out.push({ type: 'send', nodeId, command: { kind: 'inject', injection: i } });
+    }
   }
 
   private onStopRequested(reason: string, graceful: boolean, out: Action[]): void {
@@ -589,7 +932,14 @@ export class CoordinatorCore {
     node.state = transition(nodeId, node.state, NodeState.lost);
     const failure: Failure = { nodeId, stage: node.stage, detail, detectedAtMs: now };
     out.push({ type: 'log', level: wasPlaced ? 'error' : 'warn', msg: 'node failed', fields: { ...failure } });
-    if (!wasPlaced) return; // a spare or an unassigned node: the run goes on
+    if (node.smpAddress !== '' && !this.smpState.has(nodeId)) out.push({ type: 'probe-smp', nodeId, address: node.smpAddress });
+    if (!wasPlaced) {
+      // A spare or an unassigned node: the run goes on; shards it held are placed elsewhere.
+      if (node.smpAddress === '') return;
+      this.smpState.set(nodeId, 'lost');
+      this.replanIfTraining(out);
+      return;
+    }
     if (this.phase === RunPhase.finished || this.phase === RunPhase.failed || this.phase === RunPhase.stopped) return;
     const recoverable =
       this.job.snapshotEvery > 0 &&
@@ -605,15 +955,21 @@ export class CoordinatorCore {
     const stage = node.stage!;
     node.stage = null;
     this.stages[stage]!.nodeId = null;
-    const injected = this.lastInjection?.stage === stage ? this.lastInjection : null;
-    this.lastInjection = null;
+    const injected = this.injected.get(stage) ?? null;
+    this.injected.delete(stage);
+    const info: FailureInfo = { stage, nodeId: node.nodeId, kind: injected?.kind ?? 'worker-crash', detail, failedAtMs: injected?.atMs ?? null, detectedAtMs: now };
     if (!this.recovery) {
       this.epoch += 1;
       this.recovery = {
         epoch: this.epoch,
         vacant: new Map(),
         snapshotSteps: new Map(),
-        failure: { stage, nodeId: node.nodeId, kind: injected?.kind ?? 'worker-crash', detail, failedAtMs: injected?.atMs ?? null, detectedAtMs: now },
+        rebuild: new Map(),
+        toDisk: false,
+        fallbackReason: null,
+        failure: info,
+        others: [],
+        rebuilt: new Set(),
         completedAtFailure: Math.max(...this.stages.map((s) => s.lastStep)) + 1,
         restoreStep: null,
       };
@@ -627,8 +983,11 @@ export class CoordinatorCore {
     } else {
       // Another failure while recovering: start the restore over, with every survivor halted
       // again in a new epoch (some may have been restoring already).
+      this.recovery.others.push(info);
       this.recovery.snapshotSteps.delete(stage);
-      if (this.recovery.restoreStep !== null) {
+      this.recovery.rebuild.delete(stage);
+      if (this.recovery.restoreStep !== null || this.recovery.toDisk) {
+        this.recovery.toDisk = false;
         this.epoch += 1;
         this.recovery.epoch = this.epoch;
         this.recovery.restoreStep = null;

@@ -18,12 +18,15 @@ import { weightsDigest } from '../common/weights-digest.ts';
 import type { Command as CommandProto } from '../proto/generated/ftrain/v1/Command.ts';
 import type { CoordinatorHandlers } from '../proto/generated/ftrain/v1/Coordinator.ts';
 import type { TensorChunk__Output } from '../proto/generated/ftrain/v1/TensorChunk.ts';
+import type { ProtectionStatus } from '../snapshot-manager/protection.ts';
 import { CoordinatorCore, type Action, type Command, type CoordinatorEvent, type Failure, type Reply } from './coordinator-core.ts';
 
 /** How often the adapter feeds a clock tick to the core (lease expiry). */
 export const TICK_MS = 200;
 /** How long close() waits for connections to end before cutting them. */
 export const SHUTDOWN_GRACE_MS = 1000;
+/** How long a failed node's snapshot manager gets to answer before the node counts as lost. */
+export const SMP_PROBE_DEADLINE_MS = 1000;
 /** Deadline for reading one stage's weights at the end of a run. */
 export const FETCH_WEIGHTS_DEADLINE_MS = 60_000;
 
@@ -71,8 +74,14 @@ function toProto(command: Command, job: JobOptions, dataSha256: string): Command
           epoch: command.epoch,
           restoreStep: command.restoreStep,
           injectionsJson: JSON.stringify(command.injections),
+          planJson: command.plan ? JSON.stringify(command.plan) : '',
+          rebuildJson: command.rebuild ? JSON.stringify(command.rebuild) : '',
         },
       };
+    case 'inject':
+      return { inject: { kind: command.injection.kind, step: command.injection.step } };
+    case 'protect':
+      return { protect: { planJson: command.plan ? JSON.stringify(command.plan) : '' } };
     case 'halt':
       return { halt: { epoch: command.epoch, reason: command.reason } };
     case 'start':
@@ -161,8 +170,14 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
       case 'log':
         log[action.level](action.fields ?? {}, action.msg);
         break;
+      case 'notice':
+        log[action.level]({}, action.msg);
+        break;
       case 'training-complete':
         void this.collectWeights();
+        break;
+      case 'probe-smp':
+        this.probeSnapshotManager(action.nodeId, action.address);
         break;
       case 'run-failed':
         this.finishRun({
@@ -183,6 +198,15 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
         break;
     }
     this.emit('action', action);
+  }
+
+  /** Asks a failed node's snapshot manager for its status: an answer means only the worker died. */
+  private probeSnapshotManager(nodeId: string, address: string): void {
+    const client = new (loadProto().ftrain.v1.SnapshotManager)(address, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS);
+    client.Configure({ planJson: '', protectedCommitStep: -1 }, { deadline: deadline(SMP_PROBE_DEADLINE_MS) }, (err) => {
+      client.close();
+      this.feed({ type: 'smp-probed', nodeId, alive: !err, detail: err ? `snapshot manager at ${address}: ${err.details || err.message}` : `snapshot manager at ${address} answered` });
+    });
   }
 
   private finishRun(result: RunResult): void {
@@ -223,6 +247,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
           pid: r.pid,
           hostname: r.hostname,
           snapshots: r.snapshotStage >= 0 ? { stage: r.snapshotStage, steps: r.snapshotSteps } : null,
+          smpAddress: r.smpAddress,
         });
         answer(reply, { nodeId: r.nodeId, leaseMs: this.options.job.leaseMs, heartbeatMs: this.options.job.heartbeatMs }, callback);
       },
@@ -277,9 +302,10 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
             snapshotStallMs: r.snapshotStallMs,
             snapshotCopyMs: r.snapshotCopyMs,
             snapshotBytes: r.snapshotBytes,
+            protection: parseProtection(r.protectionJson),
           },
         });
-        answer(reply, {}, callback);
+        answer(reply, { protectedCommitStep: this.core.protectedCommitStep }, callback);
       },
       ReportFault: (call, callback) => {
         const r = call.request;
@@ -289,11 +315,30 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
         const r = call.request;
         answer(this.feed({ type: 'halted', nodeId: r.nodeId, stage: r.stage, epoch: r.epoch, snapshotSteps: r.snapshotSteps }), {}, callback);
       },
+      ReportProtection: (call, callback) => {
+        const status = parseProtection(call.request.statusJson);
+        if (!status) {
+          callback(statusError(grpc.status.INVALID_ARGUMENT, 'status_json is not a protection status'));
+          return;
+        }
+        answer(this.feed({ type: 'protection', nodeId: call.request.nodeId, status }), { protectedCommitStep: this.core.protectedCommitStep }, callback);
+      },
       ReportInjection: (call, callback) => {
         const r = call.request;
         answer(this.feed({ type: 'injection', nodeId: r.nodeId, stage: r.stage, step: r.step, kind: r.kind }), {}, callback);
       },
     };
+  }
+}
+
+/** The protection status a step report carries; malformed JSON counts as none. */
+function parseProtection(json: string): ProtectionStatus | null {
+  if (!json) return null;
+  try {
+    const v = JSON.parse(json) as ProtectionStatus;
+    return Array.isArray(v.versions) && typeof v.heldBytes === 'number' ? v : null;
+  } catch {
+    return null;
   }
 }
 

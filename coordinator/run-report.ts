@@ -1,5 +1,6 @@
 // The JSON report of a run (`--report FILE`). One documented schema: see README "Run report".
 
+import { describeCode } from '../snapshot-manager/protection.ts';
 import { tokensPerStep, type JobOptions } from '../common/job-options.ts';
 import type { CoordinatorCore, Failure, RecoveredFailure } from './coordinator-core.ts';
 import type { RunResult } from './coordinator-server.ts';
@@ -47,6 +48,8 @@ export interface RunReport {
   /** Failures the run survived, in order. */
   readonly failures: RecoveredFailure[];
   readonly globalCommitStep: number;
+  /** Median time between the completions of consecutive steps (first completions only). */
+  readonly stepSecondsP50: number | null;
   readonly snapshots: {
     readonly count: number;
     readonly everySteps: number;
@@ -57,6 +60,26 @@ export interface RunReport {
     readonly copyMsP50: number | null;
     /** Blocked time as a share of step time: median stall / mean step time x 100. */
     readonly overheadPct: number | null;
+  };
+  /** Erasure coding of snapshots across nodes. */
+  readonly erasure: {
+    /** "RS(k,m)", or null when off. */
+    readonly code: string | null;
+    readonly dataShards: number | null;
+    readonly parityShards: number | null;
+    readonly disabledReason: string | null;
+    /** Newest step every stage holds locally and erasure-coded on peers. */
+    readonly protectedCommitStep: number;
+    readonly degraded: boolean;
+    /** Holders of each stage's shards at the end, by shard index. */
+    readonly placement: Record<string, string[]>;
+    /** Shards each node holds per snapshot version, by node id. */
+    readonly shardsPerNode: Record<string, number>;
+    /** Shard bytes each node's snapshot manager held for others (as last reported; stage nodes only). */
+    readonly heldBytesPerNode: Record<string, number>;
+    /** (k+m)/k: peers' RAM per byte of one stage's state, per protected version. */
+    readonly memoryOverhead: number | null;
+    readonly encodeMsP50: number | null;
   };
 }
 
@@ -138,6 +161,7 @@ export function buildRunReport(
     failure: result.failure,
     failures: [...core.recovered],
     globalCommitStep: core.globalCommitStep,
+    stepSecondsP50: stepInterval(core.stepDoneAtMs),
     snapshots: {
       count: core.snapshots.count,
       everySteps: job.snapshotEvery,
@@ -146,5 +170,36 @@ export function buildRunReport(
       copyMsP50: percentile(core.snapshots.copyMs, 50),
       overheadPct: stallMsP50 !== null && meanStepMs ? (stallMsP50 / meanStepMs) * 100 : null,
     },
+    erasure: erasureFigures(core),
   };
+}
+
+function erasureFigures(core: CoordinatorCore): RunReport['erasure'] {
+  const e = core.erasure;
+  const code = e.code;
+  const placement: Record<string, string[]> = {};
+  for (const [stage, plan] of e.placement?.plans ?? []) placement[String(stage)] = plan.holders.map((h) => h.nodeId);
+  return {
+    code: code ? describeCode(code) : null,
+    dataShards: code?.dataShards ?? null,
+    parityShards: code?.parityShards ?? null,
+    disabledReason: e.disabledReason,
+    protectedCommitStep: core.protectedCommitStep,
+    degraded: e.placement?.degraded ?? false,
+    placement,
+    shardsPerNode: Object.fromEntries(e.placement?.load ?? []),
+    heldBytesPerNode: Object.fromEntries(e.heldBytes),
+    memoryOverhead: code ? (code.dataShards + code.parityShards) / code.dataShards : null,
+    encodeMsP50: percentile(e.encodeMs, 50),
+  };
+}
+
+function stepInterval(doneAtMs: readonly (number | undefined)[]): number | null {
+  const gaps: number[] = [];
+  for (let i = 1; i < doneAtMs.length; i++) {
+    const a = doneAtMs[i - 1];
+    const b = doneAtMs[i];
+    if (a !== undefined && b !== undefined) gaps.push((b - a) / 1000);
+  }
+  return percentile(gaps, 50);
 }

@@ -1,39 +1,110 @@
 // The snapshot manager (SMP) of a node: owns the node's snapshot slot directory on tmpfs, which
 // outlives the worker process, and checks every newly sealed snapshot against its checksum,
 // withdrawing the commit record of a corrupt one so that it is never restored.
+//
+// With a protection plan (erasure coding across nodes) it also Reed-Solomon encodes each newly
+// committed snapshot of its stage, off its event loop, and sends shard i to holder i of the
+// plan; it keeps the shards other nodes send it in RAM; and it rebuilds a lost node's snapshot
+// from any k shards fetched from peers, into its own slots, for its worker to restore.
 
-import { watch, type FSWatcher } from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import { once } from 'node:events';
+import { renameSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { errorMessage } from '../common/errors.ts';
 import type { Logger } from '../common/logging.ts';
-import { CorruptSnapshotError, SnapshotSlots } from './snapshot-slots.ts';
+import { GRPC_CHANNEL_OPTIONS, GRPC_SERVER_OPTIONS, bindServer, deadline, loadProto, statusError } from '../common/proto.ts';
+import type { CoordinatorClient } from '../proto/generated/ftrain/v1/Coordinator.ts';
+import type { ShardChunk, ShardChunk__Output } from '../proto/generated/ftrain/v1/ShardChunk.ts';
+import type { SnapshotManagerClient, SnapshotManagerHandlers } from '../proto/generated/ftrain/v1/SnapshotManager.ts';
+import { NotEnoughShardsError, type Shard, type ShardLayout } from './erasure-codec.ts';
+import { ErasurePool } from './erasure-pool.ts';
+import { ShardStore, describeCode, type ProtectedVersion, type ProtectionPlan, type ProtectionStatus, type RebuildOrder, type ShardHeader } from './protection.ts';
+import { CorruptSnapshotError, SnapshotSlots, type SnapshotRecord } from './snapshot-slots.ts';
 
 /** How often the directory is rescanned in case a watch event was missed. */
 export const RESCAN_MS = 1000;
+/** Shard bytes per gRPC message. */
+export const SHARD_CHUNK_BYTES = 1 << 20;
+/** How long one shard transfer to or from a peer may take. */
+export const SHARD_TRANSFER_TIMEOUT_MS = 30_000;
+/** The file in the slot directory that tells the node's worker where this manager listens. */
+export const SMP_INFO_FILE = 'smp.json';
+
+export interface SmpInfo {
+  readonly address: string;
+  readonly pid: number;
+}
+
+/** Protected versions a manager remembers for its status. */
+const MAX_STATUS_VERSIONS = 6;
 
 export class SnapshotManager {
   readonly slots: SnapshotSlots;
+  readonly store = new ShardStore();
+  private readonly proto = loadProto();
+  private readonly server = new grpc.Server(GRPC_SERVER_OPTIONS);
+  private readonly peers = new Map<string, SnapshotManagerClient>();
+  /** Encodes and rebuilds in a worker thread, started on first use. */
+  private poolInstance: ErasurePool | null = null;
   private watcher: FSWatcher | null = null;
   private timer: NodeJS.Timeout | null = null;
   /** Commit records already checked, by slot: "step:crc". */
   private readonly checked = new Map<number, string>();
+  private plan: ProtectionPlan | null = null;
+  private protectedCommitStep = -1;
+  /** Newest step encoded under the current plan (-1: none yet). */
+  private lastProtectedStep = -1;
+  private versions: ProtectedVersion[] = [];
+  private protecting: Promise<void> | null = null;
+  private encodeMs: number | null = null;
+  private placeMs: number | null = null;
+  private lastError: string | null = null;
+  private closed = false;
+  /** Where protection is reported as soon as a snapshot is placed (null: only through the worker). */
+  private coordinator: CoordinatorClient | null = null;
+  private lastReported = '';
   verified = 0;
   corrupt = 0;
+  address = '';
 
   constructor(
     dir: string,
     slotCount: number,
+    private readonly nodeId: string,
     private readonly log: Logger,
   ) {
     this.slots = new SnapshotSlots(dir, slotCount);
+    this.server.addService(this.proto.ftrain.v1.SnapshotManager.service, this.handlers());
   }
 
-  start(): void {
+  /**
+   * Serves on `listen` (port 0: any free port) and tells the node's worker where, through
+   * smp.json in the slot directory; then watches the slots.
+   */
+  async start(listen = '127.0.0.1:0', advertiseHost: string | null = null, coordinator: string | null = null): Promise<void> {
+    if (coordinator) this.coordinator = new this.proto.ftrain.v1.Coordinator(coordinator, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS);
+    const port = await bindServer(this.server, listen);
+    const listenHost = listen.slice(0, listen.lastIndexOf(':'));
+    const host = advertiseHost ?? (listenHost === '0.0.0.0' || listenHost === '' ? hostname() : listenHost);
+    this.address = `${host}:${port}`;
+    const info: SmpInfo = { address: this.address, pid: process.pid };
+    const path = join(this.slots.dir, SMP_INFO_FILE);
+    writeFileSync(`${path}.tmp`, JSON.stringify(info));
+    renameSync(`${path}.tmp`, path);
+    void this.pool; // the coding thread starts now: a rebuild must not wait for it
     this.watcher = watch(this.slots.dir, () => this.scan());
-    this.timer = setInterval(() => this.scan(), RESCAN_MS);
+    this.timer = setInterval(() => {
+      this.scan();
+      this.reportProtection();
+    }, RESCAN_MS);
     this.scan();
   }
 
-  /** Verifies each commit record not seen before. */
+  /** Verifies each commit record not seen before; protects the newest new one under the plan. */
   scan(): void {
+    if (this.closed) return;
     for (const record of this.slots.records()) {
       if (record.crc32 === null) continue; // its writer seals it within milliseconds
       const key = `${record.step}:${record.crc32}`;
@@ -50,12 +121,320 @@ export class SnapshotManager {
         this.log.error({ step: record.step, slot: record.slot, err: err.message }, 'corrupt snapshot withdrawn');
       }
     }
+    this.maybeProtect();
   }
 
-  /** Stops watching; `removeSlots` deletes the snapshots (the node is leaving). */
+  /** Starts protecting the oldest sealed snapshot not yet protected under the plan. */
+  private maybeProtect(): void {
+    const plan = this.plan;
+    if (!plan || this.protecting || this.closed) return;
+    const next = this.slots.records().find((r) => r.crc32 !== null && r.header.stage === plan.stage && r.step > this.lastProtectedStep);
+    if (!next) return;
+    this.protecting = this.protect(plan, next)
+      .catch((err: unknown) => {
+        this.lastError = errorMessage(err);
+        this.log.warn({ step: next.step, err: this.lastError }, 'erasure protection of a snapshot failed');
+      })
+      .finally(() => {
+        this.protecting = null;
+        this.maybeProtect();
+      });
+  }
+
+  private async protect(plan: ProtectionPlan, record: SnapshotRecord): Promise<void> {
+    let data: Buffer;
+    try {
+      data = this.slots.read(record);
+    } catch (err) {
+      // Overwritten since (the writer went on), or corrupt: either way not this snapshot.
+      this.lastProtectedStep = Math.max(this.lastProtectedStep, record.step);
+      throw err;
+    }
+    this.lastProtectedStep = record.step;
+    const epoch = record.header.epoch ?? 0;
+    const t0 = performance.now();
+    // Handed over to the coding thread: the data shards come back as views of this buffer (one
+    // stripe, no padding beyond a k-th of the state), the parity shards as new buffers.
+    const encoded = await this.pool.encode(data, plan.code);
+    const t1 = performance.now();
+    await Promise.all(
+      encoded.shards.map((shard) => {
+        const header: ShardHeader = {
+          ownerNodeId: this.nodeId,
+          stage: plan.stage,
+          step: record.step,
+          epoch,
+          index: shard.index,
+          crc32: shard.crc32,
+          bytes: shard.bytes.byteLength,
+          layout: encoded.layout,
+          snapshot: record.header,
+          protectedCommitStep: this.protectedCommitStep,
+        };
+        return this.sendShard(plan.holders[shard.index]!.address, header, shard.bytes);
+      }),
+    );
+    if (this.plan !== plan) return; // re-planned meanwhile: these holders may be gone
+    this.encodeMs = t1 - t0;
+    this.placeMs = performance.now() - t1;
+    this.lastError = null;
+    this.versions = [...this.versions.filter((v) => v.step !== record.step), { step: record.step, epoch, holders: plan.holders.map((h) => h.nodeId) }]
+      .sort((a, b) => a.step - b.step)
+      .slice(-MAX_STATUS_VERSIONS);
+    this.log.debug({ step: record.step, code: describeCode(plan.code), encodeMs: this.encodeMs, placeMs: this.placeMs }, 'snapshot protected');
+    this.reportProtection();
+  }
+
+  /** Tells the coordinator the protection status, when it changed (not awaited). */
+  private reportProtection(): void {
+    if (!this.coordinator || this.closed) return;
+    const status = this.status();
+    const json = JSON.stringify({ ...status, encodeMs: null, placeMs: null });
+    if (json === this.lastReported) return;
+    this.lastReported = json;
+    this.coordinator.ReportProtection({ nodeId: this.nodeId, statusJson: JSON.stringify(status) }, { deadline: deadline() }, (err, reply) => {
+      if (err) {
+        this.lastReported = ''; // say it again next time
+        this.log.debug({ err: err.details || err.message }, 'protection report not taken');
+        return;
+      }
+      if (reply && reply.protectedCommitStep > this.protectedCommitStep) this.configure(null, reply.protectedCommitStep);
+    });
+  }
+
+  private peer(address: string): SnapshotManagerClient {
+    let client = this.peers.get(address);
+    if (!client) {
+      client = new this.proto.ftrain.v1.SnapshotManager(address, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS);
+      this.peers.set(address, client);
+    }
+    return client;
+  }
+
+  private async sendShard(address: string, header: ShardHeader, bytes: Uint8Array): Promise<void> {
+    const done = new Promise<void>((resolve, reject) => {
+      const call = this.peer(address).PutShard({ deadline: deadline(SHARD_TRANSFER_TIMEOUT_MS) }, (err) =>
+        err ? reject(new Error(`sending shard ${header.index} of stage ${header.stage} step ${header.step} to ${address} failed: ${err.details || err.message}`)) : resolve(),
+      );
+      void (async () => {
+        const write = async (chunk: ShardChunk) => {
+          if (!call.write(chunk)) await once(call, 'drain');
+        };
+        await write({ headerJson: JSON.stringify(header) });
+        for (let off = 0; off < bytes.byteLength; off += SHARD_CHUNK_BYTES) {
+          await write({ data: bytes.subarray(off, Math.min(off + SHARD_CHUNK_BYTES, bytes.byteLength)) });
+        }
+        call.end();
+      })().catch(reject);
+    });
+    await done;
+  }
+
+  private get pool(): ErasurePool {
+    this.poolInstance ??= new ErasurePool();
+    return this.poolInstance;
+  }
+
+  /** The worker's view: plan in force, protected versions, memory held for others. */
+  status(): ProtectionStatus {
+    return {
+      stage: this.plan?.stage ?? null,
+      versions: this.versions,
+      heldBytes: this.store.heldBytes,
+      heldShards: this.store.heldShards,
+      encodeMs: this.encodeMs,
+      placeMs: this.placeMs,
+      lastError: this.lastError,
+    };
+  }
+
+  /** A new plan, or the protected commit step moving on. */
+  configure(plan: ProtectionPlan | null, protectedCommitStep: number): void {
+    if (plan) {
+      const changed = JSON.stringify(plan) !== JSON.stringify(this.plan);
+      if (changed) {
+        this.log.info(
+          { stage: plan.stage, code: describeCode(plan.code), holders: plan.holders.map((h) => h.nodeId), degraded: plan.degraded },
+          plan.degraded ? 'erasure protection plan (degraded: too few nodes for distinct holders)' : 'erasure protection plan',
+        );
+        if (this.plan?.stage !== plan.stage) this.versions = [];
+        this.plan = plan;
+        // Protect the newest snapshot again under the new plan: shards on lost holders are re-created.
+        const newest = this.slots.records().filter((r) => r.header.stage === plan.stage && r.crc32 !== null).at(-1);
+        this.lastProtectedStep = newest ? newest.step - 1 : -1;
+      }
+    }
+    if (protectedCommitStep >= 0 && protectedCommitStep !== this.protectedCommitStep) {
+      this.protectedCommitStep = protectedCommitStep;
+      this.versions = this.versions.filter((v) => v.step >= protectedCommitStep);
+    }
+    this.maybeProtect();
+  }
+
+  /** Fetches shards of one version from every source, then rebuilds and commits the snapshot. */
+  async rebuild(order: RebuildOrder): Promise<{ bytes: number; used: number[]; corrupt: number[]; fetchMs: number; decodeMs: number }> {
+    const t0 = performance.now();
+    const n = order.code.dataShards + order.code.parityShards;
+    const found: (ShardHeader & { data: Uint8Array })[] = [];
+    const failures: string[] = [];
+    await Promise.all(
+      order.sources.map(async (address) => {
+        try {
+          found.push(...(await this.fetchShards(address, order)));
+        } catch (err) {
+          failures.push(`${address}: ${errorMessage(err)}`);
+        }
+      }),
+    );
+    const fetchMs = performance.now() - t0;
+    const shards: (Shard | null)[] = Array.from({ length: n }, () => null);
+    let layout: ShardLayout | null = null;
+    let header: ShardHeader | null = null;
+    for (const s of found) {
+      if (s.index < 0 || s.index >= n || shards[s.index]) continue;
+      shards[s.index] = { index: s.index, bytes: s.data, crc32: s.crc32 };
+      layout ??= s.layout;
+      header ??= s;
+    }
+    const have = shards.filter(Boolean).length;
+    if (!layout || !header) {
+      throw new NotEnoughShardsError(0, order.code.dataShards, []);
+    }
+    this.log.info({ stage: order.stage, step: order.step, found: have, of: n, unreachable: failures }, 'shards fetched for rebuild');
+    const t1 = performance.now();
+    const result = await this.pool.rebuild(layout, shards);
+    const decodeMs = performance.now() - t1;
+    const slot = this.slots.chooseSlot();
+    const record = this.slots.write(slot, header.snapshot, [result.data]);
+    this.slots.seal(record, [result.data]);
+    const used = shards.flatMap((s, i) => (s && !result.corrupt.includes(i) ? [i] : []));
+    this.log.info({ stage: order.stage, step: order.step, bytes: result.data.byteLength, used, corrupt: result.corrupt, fetchMs, decodeMs }, 'snapshot rebuilt from erasure shards');
+    return { bytes: result.data.byteLength, used, corrupt: result.corrupt, fetchMs, decodeMs };
+  }
+
+  private fetchShards(address: string, order: RebuildOrder): Promise<(ShardHeader & { data: Uint8Array })[]> {
+    return new Promise((resolve, reject) => {
+      const out: (ShardHeader & { data: Uint8Array })[] = [];
+      let current: { header: ShardHeader; parts: Buffer[]; got: number } | null = null;
+      const finish = () => {
+        if (current) out.push({ ...current.header, data: new Uint8Array(Buffer.concat(current.parts, current.got)) });
+        current = null;
+      };
+      const call = this.peer(address).FetchShards({ stage: order.stage, step: order.step, epoch: order.epoch }, { deadline: deadline(SHARD_TRANSFER_TIMEOUT_MS) });
+      call.on('data', (c: ShardChunk__Output) => {
+        if (c.headerJson) {
+          finish();
+          current = { header: JSON.parse(c.headerJson) as ShardHeader, parts: [], got: 0 };
+        } else if (current) {
+          current.parts.push(c.data);
+          current.got += c.data.length;
+        }
+      });
+      call.on('end', () => {
+        finish();
+        resolve(out);
+      });
+      call.on('error', (err: grpc.ServiceError) => reject(new Error(err.details || err.message)));
+    });
+  }
+
+  private handlers(): SnapshotManagerHandlers {
+    return {
+      Configure: (call, callback) => {
+        try {
+          const plan = call.request.planJson ? (JSON.parse(call.request.planJson) as ProtectionPlan) : null;
+          this.configure(plan, call.request.protectedCommitStep);
+          callback(null, { statusJson: JSON.stringify(this.status()) });
+        } catch (err) {
+          callback(statusError(grpc.status.INVALID_ARGUMENT, `bad protection plan: ${errorMessage(err)}`));
+        }
+      },
+      PutShard: (call, callback) => {
+        let header: ShardHeader | null = null;
+        const parts: Buffer[] = [];
+        let got = 0;
+        let failed = false;
+        const refuse = (why: string) => {
+          if (failed) return;
+          failed = true;
+          this.log.warn({ err: why }, 'refused a shard');
+          callback(statusError(grpc.status.INVALID_ARGUMENT, why));
+        };
+        call.on('data', (c: ShardChunk__Output) => {
+          if (failed) return;
+          if (!header) {
+            try {
+              header = JSON.parse(c.headerJson) as ShardHeader;
+            } catch {
+              refuse('the first chunk of a shard must carry its header');
+              return;
+            }
+            if (!Number.isInteger(header.stage) || !Number.isInteger(header.step) || !Number.isInteger(header.index) || !Number.isInteger(header.bytes) || header.bytes < 0) {
+              refuse('shard header lacks stage, step, index or size');
+            }
+            return;
+          }
+          parts.push(c.data);
+          got += c.data.length;
+          if (got > header.bytes) refuse(`shard ${header.index} of stage ${header.stage} step ${header.step} is longer than its header says (${header.bytes} bytes)`);
+        });
+        call.on('end', () => {
+          if (failed) return;
+          if (!header) return refuse('empty shard stream');
+          if (got !== header.bytes) return refuse(`shard ${header.index} of stage ${header.stage} step ${header.step}: ${got} bytes, header says ${header.bytes}`);
+          // The checksum is checked when the shard is used: a corrupt one counts as missing then.
+          this.store.put(header, new Uint8Array(Buffer.concat(parts, got)));
+          this.log.debug({ stage: header.stage, step: header.step, index: header.index, bytes: got, heldBytes: this.store.heldBytes }, 'shard stored');
+          callback(null, {});
+        });
+        call.on('error', () => {
+          failed = true;
+        });
+      },
+      FetchShards: (call) => {
+        const { stage, step, epoch } = call.request;
+        void (async () => {
+          for (const s of this.store.get(stage, step, epoch)) {
+            const write = async (chunk: ShardChunk) => {
+              if (!call.write(chunk)) await once(call, 'drain');
+            };
+            await write({ headerJson: JSON.stringify(s.header) });
+            for (let off = 0; off < s.bytes.byteLength; off += SHARD_CHUNK_BYTES) {
+              await write({ data: s.bytes.subarray(off, Math.min(off + SHARD_CHUNK_BYTES, s.bytes.byteLength)) });
+            }
+          }
+          call.end();
+        })().catch((err) => call.emit('error', statusError(grpc.status.INTERNAL, errorMessage(err))));
+      },
+      Rebuild: (call, callback) => {
+        let order: RebuildOrder;
+        try {
+          order = JSON.parse(call.request.orderJson) as RebuildOrder;
+        } catch (err) {
+          callback(statusError(grpc.status.INVALID_ARGUMENT, `bad rebuild order: ${errorMessage(err)}`));
+          return;
+        }
+        this.rebuild(order).then(
+          (r) => callback(null, { bytes: r.bytes, usedShards: r.used, corruptShards: r.corrupt, fetchMs: r.fetchMs, decodeMs: r.decodeMs }),
+          (err: unknown) => {
+            const code = err instanceof NotEnoughShardsError ? grpc.status.FAILED_PRECONDITION : grpc.status.INTERNAL;
+            this.log.error({ stage: order.stage, step: order.step, err: errorMessage(err) }, 'rebuild from erasure shards failed');
+            callback(statusError(code, `rebuilding stage ${order.stage} step ${order.step}: ${errorMessage(err)}`));
+          },
+        );
+      },
+    };
+  }
+
+  /** Stops serving and watching; `removeSlots` deletes the snapshots (the node is leaving). */
   close(removeSlots: boolean): void {
+    this.closed = true;
     this.watcher?.close();
     if (this.timer) clearInterval(this.timer);
+    this.server.forceShutdown();
+    for (const c of this.peers.values()) c.close();
+    this.coordinator?.close();
+    void this.poolInstance?.close();
     if (removeSlots) this.slots.remove();
   }
 }

@@ -29,8 +29,11 @@ import {
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 
-/** Slots per stage: the global commit step, the step after it, and one being written. */
-export const DEFAULT_SLOT_COUNT = 3;
+/**
+ * Slots per stage: the protected commit step (held by every stage, locally and erasure-coded),
+ * a step or two after it whose shards are under way, and one being written.
+ */
+export const DEFAULT_SLOT_COUNT = 4;
 
 export interface TensorEntry {
   readonly name: string;
@@ -48,6 +51,8 @@ export interface SnapshotHeader {
   readonly step: number;
   readonly tensors: readonly TensorEntry[];
   readonly scalars: Readonly<Record<string, number>>;
+  /** The coordinator's epoch when it was taken: the same step of another epoch is another state. */
+  readonly epoch?: number;
 }
 
 export interface SnapshotRecord {
@@ -194,9 +199,11 @@ export class SnapshotSlots {
     for (const r of this.records()) if (r.step > step) rmSync(this.commitPath(r.slot), { force: true });
   }
 
-  /** Removes every slot file; the directory stays. */
+  /** Removes every slot file; the directory (and anything else in it) stays. */
   destroy(): void {
-    for (const name of existsSync(this.dir) ? readdirSync(this.dir) : []) rmSync(join(this.dir, name), { force: true });
+    for (const name of existsSync(this.dir) ? readdirSync(this.dir) : []) {
+      if (name.startsWith('slot-')) rmSync(join(this.dir, name), { force: true });
+    }
   }
 
   /** Removes the directory with everything in it. */

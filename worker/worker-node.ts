@@ -34,10 +34,21 @@ import { DEFAULT_SLOT_COUNT, SnapshotSlots, type SnapshotHeader, type SnapshotRe
 import { SnapshotWriter } from '../snapshot-manager/snapshot-writer.ts';
 import { exportStageState, importStageState } from './stage-state.ts';
 import { DiskCheckpoints, describeCheckpointDir } from './disk-checkpoint.ts';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { SnapshotManagerClient } from '../proto/generated/ftrain/v1/SnapshotManager.ts';
+import { SMP_INFO_FILE, type SmpInfo } from '../snapshot-manager/snapshot-manager.ts';
+import type { ProtectionStatus } from '../snapshot-manager/protection.ts';
 
 /** How long a node keeps trying to reach the coordinator before giving up. */
 export const REGISTER_TIMEOUT_MS = 60_000;
 const REGISTER_RETRY_MS = 500;
+/** How long a worker whose step report was refused for a recovery waits for the Halt. */
+export const HALT_GRACE_MS = 10_000;
+/** How long a worker waits for its snapshot manager to say where it listens. */
+export const SMP_INFO_TIMEOUT_MS = 30_000;
+/** How long a rebuild from erasure shards may take. */
+export const REBUILD_TIMEOUT_MS = 120_000;
 /** How long a node waits for its pipeline neighbours to accept connections. */
 export const PEER_CONNECT_TIMEOUT_MS = 30_000;
 
@@ -164,12 +175,20 @@ export class WorkerNode {
   private lastSnapshot: SnapshotFigures = { step: -1, stallMs: 0, copyMs: 0, bytes: 0 };
   private training: Promise<void> | null = null;
   private checkpoints: DiskCheckpoints | null = null;
+  /** The node's snapshot manager, when it runs one (`ftrain node`). */
+  private smp: { info: SmpInfo; client: SnapshotManagerClient } | null = null;
+  /** Newest step every stage holds locally and erasure-coded; its slot is kept. */
+  private protectedCommitStep = -1;
+  /** The snapshot manager's last word on protection, sent with the next step report. */
+  private protection: ProtectionStatus | null = null;
   private assignment: Assignment | null = null;
   private toNext: PipeSender | null = null;
   private toPrev: PipeSender | null = null;
   private peerClients: WorkerClient[] = [];
   private heartbeats: Thread | null = null;
   private commands: grpc.ClientReadableStream<Command__Output> | null = null;
+  /** Set when a step report was refused because a recovery began: the Halt should follow. */
+  private haltDue: NodeJS.Timeout | null = null;
   /** Exclusive step limit from Start or Limit; 0 = none. */
   private limit = 0;
   /** Limit with to_step 0: finish the step under way, then start no other. */
@@ -205,9 +224,48 @@ export class WorkerNode {
     const host = this.options.advertiseHost ?? (listenHost === '0.0.0.0' || listenHost === '' ? hostname() : listenHost);
     this.address = `${host}:${port}`;
     this.log.info({ address: this.address }, 'worker service listening');
+    if (this.slots) await this.findSnapshotManager();
     const reply = await this.register();
     this.startHeartbeats(reply.heartbeatMs);
     this.openCommands();
+  }
+
+  /** Reads where the node's snapshot manager listens from its slot directory (it writes smp.json on start). */
+  private async findSnapshotManager(): Promise<void> {
+    const path = join(this.slots!.dir, SMP_INFO_FILE);
+    const started = Date.now();
+    while (!existsSync(path)) {
+      if (process.env.FTRAIN_MANAGED !== '1') return; // a bare `ftrain worker --snapshot-dir`: local snapshots only
+      if (Date.now() - started > SMP_INFO_TIMEOUT_MS) throw new Error(`the snapshot manager did not start: no ${path} after ${SMP_INFO_TIMEOUT_MS / 1000} s`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const info = JSON.parse(readFileSync(path, 'utf8')) as SmpInfo;
+    const client = new this.proto.ftrain.v1.SnapshotManager(info.address, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS);
+    this.smp = { info, client };
+    this.log.info({ smp: info.address }, 'snapshot manager found');
+  }
+
+  /** Hands the snapshot manager a protection plan and/or the protected commit step; keeps its status. */
+  private configureSmp(planJson: string, protectedCommitStep: number): Promise<void> {
+    const smp = this.smp;
+    if (!smp) return Promise.resolve();
+    return new Promise((resolve, reject) =>
+      smp.client.Configure({ planJson, protectedCommitStep }, { deadline: deadline() }, (err, res) => {
+        if (err || !res) return reject(new Error(`snapshot manager refused its configuration: ${err?.details ?? 'no reply'}`));
+        this.protection = JSON.parse(res.statusJson) as ProtectionStatus;
+        resolve();
+      }),
+    );
+  }
+
+  private async rebuildFromShards(orderJson: string, step: number): Promise<void> {
+    const smp = this.smp;
+    if (!smp) throw new Error(`told to rebuild step ${step} from erasure shards, but this node runs no snapshot manager`);
+    const t0 = performance.now();
+    const reply = await new Promise<{ bytes: number; usedShards: number[]; corruptShards: number[] }>((resolve, reject) =>
+      smp.client.Rebuild({ orderJson }, { deadline: deadline(REBUILD_TIMEOUT_MS) }, (err, res) => (err || !res ? reject(new Error(err?.details ?? 'no reply')) : resolve(res))),
+    );
+    this.log.info({ step, bytes: reply.bytes, used: reply.usedShards, corrupt: reply.corruptShards, ms: performance.now() - t0 }, 'snapshot rebuilt by the snapshot manager');
   }
 
   private async register(): Promise<{ heartbeatMs: number }> {
@@ -225,6 +283,7 @@ export class WorkerNode {
               hostname: hostname(),
               snapshotStage: held?.stage ?? -1,
               snapshotSteps: held?.steps ?? [],
+              smpAddress: this.smp?.info.address ?? '',
             },
             { deadline: deadline() },
             (err, res) => (err || !res ? reject(err) : resolve(res)),
@@ -300,6 +359,13 @@ export class WorkerNode {
         case 'halt':
           await this.onHalt(c.halt!.epoch, c.halt!.reason);
           break;
+        case 'inject':
+          if (c.inject!.kind === 'node-kill') this.nodeKill(c.inject!.step);
+          else this.log.warn({ kind: c.inject!.kind }, 'ignored an injection of unknown kind');
+          break;
+        case 'protect':
+          await this.configureSmp(c.protect!.planJson, this.protectedCommitStep);
+          break;
         case 'limit':
           if (c.limit!.toStep === 0) this.stopAfterCurrent = true;
           else this.limit = c.limit!.toStep;
@@ -317,6 +383,7 @@ export class WorkerNode {
   }
 
   private async onAssign(a: Assign__Output): Promise<void> {
+    this.clearHaltDue();
     const prev = this.assignment;
     if (prev && a.epoch <= prev.epoch) {
       throw new ProtocolError(`already assigned stage ${prev.stage} in epoch ${prev.epoch}; refusing an assignment for epoch ${a.epoch}`);
@@ -341,6 +408,8 @@ export class WorkerNode {
       }
       trainer = new StageTrainer(job, stage, corpus);
     }
+    if (a.planJson) await this.configureSmp(a.planJson, -1);
+    if (a.rebuildJson) await this.rebuildFromShards(a.rebuildJson, a.restoreStep);
     if (a.restoreStep >= 0) this.restore(trainer, a.restoreStep);
     else this.slots?.destroy(); // a fresh start: snapshots of an earlier run must never be restored
     if (this.slots && job.snapshotEvery > 0 && !this.writer) this.writer = new SnapshotWriter(this.slots.dir, this.slots.slotCount);
@@ -351,11 +420,13 @@ export class WorkerNode {
       this.checkpoints = new DiskCheckpoints(job.checkpointDir, stage);
     }
     this.resetPipes();
+    // This epoch's mailbox: a connection of an earlier epoch that breaks late must not fail it.
+    const mailbox = this.mailbox;
     const onBroken = (err: Error) => {
-      if (this.stopping) return;
+      if (this.stopping || this.mailbox !== mailbox) return;
       // Not a fault of this node: the coordinator learns of the peer's death and recovers.
       this.log.warn({ err: err.message }, 'pipeline peer connection broke');
-      this.mailbox.fail(new HaltedError(`pipeline peer connection broke: ${err.message}`));
+      mailbox.fail(new HaltedError(`pipeline peer connection broke: ${err.message}`));
     };
     if (a.nextAddress) this.toNext = new PipeSender(await this.connectPeer(a.nextAddress), 'PIPE_KIND_ACTIVATION', stage, a.epoch, onBroken);
     if (a.prevAddress) this.toPrev = new PipeSender(await this.connectPeer(a.prevAddress), 'PIPE_KIND_GRADIENT', stage, a.epoch, onBroken);
@@ -402,7 +473,20 @@ export class WorkerNode {
     this.mailbox = new PipeMailbox();
   }
 
+  /** A refused step report announced a recovery: fault only if no Halt or Assign follows. */
+  private expectHalt(why: string): void {
+    if (this.haltDue) return;
+    this.haltDue = setTimeout(() => void this.fault(new ProtocolError(`the coordinator refused a step report (${why}) and sent no Halt`)), HALT_GRACE_MS);
+    this.haltDue.unref();
+  }
+
+  private clearHaltDue(): void {
+    if (this.haltDue) clearTimeout(this.haltDue);
+    this.haltDue = null;
+  }
+
   private async onHalt(epoch: number, reason: string): Promise<void> {
+    this.clearHaltDue();
     const a = this.assignment;
     if (!a) throw new ProtocolError('told to halt before any stage was assigned');
     this.log.warn({ epoch, reason }, 'halting');
@@ -475,11 +559,23 @@ export class WorkerNode {
               snapshotStallMs: snap.stallMs,
               snapshotCopyMs: snap.copyMs,
               snapshotBytes: snap.bytes,
+              protectionJson: this.protection ? JSON.stringify(this.protection) : '',
             },
             { deadline: deadline() },
-            (err) => (err ? reject(err) : resolve()),
+            (err, reply) => {
+              if (err?.code === grpc.status.FAILED_PRECONDITION && /no training is under way|run is in epoch/.test(err.details)) {
+                // A recovery began while this step finished: the Halt that says so is on its way.
+                this.expectHalt(err.details);
+                return reject(new HaltedError(`step report refused: ${err.details}`));
+              }
+              if (err) return reject(err);
+              if (reply && reply.protectedCommitStep > this.protectedCommitStep) this.protectedCommitStep = reply.protectedCommitStep;
+              resolve();
+            },
           ),
         );
+        // Not awaited: the status it brings back goes with the next report.
+        this.configureSmp('', this.protectedCommitStep).catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'snapshot manager status failed'));
         this.log.debug({ step, loss: s.loss, gradNorm: s.gradNorm, stepMs: s.stepMs }, 'step done');
         const checkpointDue = this.checkpoints !== null && a.job.checkpointEvery > 0 && (step + 1) % a.job.checkpointEvery === 0;
         const snapshotDue = this.writer !== null && a.job.snapshotEvery > 0 && (step + 1) % a.job.snapshotEvery === 0;
@@ -514,9 +610,12 @@ export class WorkerNode {
    */
   private snapshot(a: Assignment, state: { header: SnapshotHeader; buffer: ArrayBuffer }, exportMs: number): void {
     const t0 = performance.now();
-    const { header, buffer } = state;
+    const { buffer } = state;
+    const header: SnapshotHeader = { ...state.header, epoch: a.epoch };
     const held = this.slots!.records().map((r) => r.step);
-    const protectedSteps = held.slice(-2); // the global commit step is one of the two newest
+    // Kept: the newest snapshot, the one before it (the global commit step is one of the two
+    // when snapshots stay local), and the protected commit step (erasure-coded by every stage).
+    const protectedSteps = [...held.slice(-2), this.protectedCommitStep];
     const dieBeforeCommit = a.injections.some((i) => i.kind === 'worker-kill-mid-snapshot' && i.step === header.step);
     const figures: SnapshotFigures = { step: this.lastSnapshot.step, stallMs: 0, copyMs: 0, bytes: buffer.byteLength };
     const started = performance.now();
@@ -541,6 +640,21 @@ export class WorkerNode {
   private async injectMidStep(a: Assignment, step: number): Promise<void> {
     if (!a.injections.some((i) => i.kind === 'worker-kill' && i.step === step)) return;
     await this.reportInjection(a, step, 'worker-kill');
+    process.kill(process.pid, 'SIGKILL');
+  }
+
+  /** node-kill, sent by the coordinator: the whole machine goes, with the snapshots in its RAM. */
+  private nodeKill(step: number): void {
+    this.log.warn({ step, kind: 'node-kill' }, 'injecting a failure: killing this node (worker, snapshot manager, node agent)');
+    const agent = Number(process.env.FTRAIN_NODE_AGENT_PID);
+    for (const pid of [this.smp?.info.pid, Number.isInteger(agent) && agent > 0 ? agent : undefined]) {
+      if (!pid) continue;
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
     process.kill(process.pid, 'SIGKILL');
   }
 
@@ -643,6 +757,7 @@ export class WorkerNode {
     this.commands?.cancel();
     for (const c of this.peerClients) c.close();
     this.coordinator.close();
+    this.smp?.client.close();
     this.server.forceShutdown();
     this.log[code === 0 ? 'info' : 'error']({ code }, reason);
     this.exitWith({ code, reason });

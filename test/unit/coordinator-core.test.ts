@@ -36,8 +36,8 @@ describe('coordinator core', () => {
     const { actions } = core.handle({ type: 'commands-opened', nodeId: 'n0' }, 0);
     const assigns = actions.filter((a) => a.type === 'send' && a.command.kind === 'assign');
     expect(assigns).toEqual([
-      { type: 'send', nodeId: 'n0', command: { kind: 'assign', stage: 0, numStages: 2, prevAddress: '', nextAddress: 'b:2', epoch: 0, restoreStep: -1, injections: [] } },
-      { type: 'send', nodeId: 'n1', command: { kind: 'assign', stage: 1, numStages: 2, prevAddress: 'a:1', nextAddress: '', epoch: 0, restoreStep: -1, injections: [] } },
+      { type: 'send', nodeId: 'n0', command: { kind: 'assign', stage: 0, numStages: 2, prevAddress: '', nextAddress: 'b:2', epoch: 0, restoreStep: -1, injections: [], plan: null, rebuild: null } },
+      { type: 'send', nodeId: 'n1', command: { kind: 'assign', stage: 1, numStages: 2, prevAddress: 'a:1', nextAddress: '', epoch: 0, restoreStep: -1, injections: [], plan: null, rebuild: null } },
     ]);
     expect(sends(core.handle({ type: 'ready', nodeId: 'n0', stage: 0 }, 0).actions)).toEqual([]);
     const started = core.handle({ type: 'ready', nodeId: 'n1', stage: 1 }, 0).actions;
@@ -194,7 +194,7 @@ describe('coordinator core', () => {
       core.handle({ type: 'register', nodeId: 'n1', address: 'b:3', pid: 7, hostname: 'h', snapshots: null }, 1500);
       const { actions } = core.handle({ type: 'commands-opened', nodeId: 'n1' }, 1510);
       expect(actions.find((a) => a.type === 'run-failed')).toMatchObject({
-        failure: { stage: 1, detail: expect.stringContaining('no snapshot step is held by every stage (stage 0: [4, 5]; stage 1: [])') },
+        failure: { stage: 1, detail: expect.stringContaining('no snapshot step is held by every stage, locally or in enough erasure shards (stage 0: [4, 5]; stage 1: [])') },
       });
     });
 

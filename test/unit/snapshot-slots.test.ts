@@ -88,7 +88,7 @@ describe('snapshot slots', () => {
     slots.seal(slots.write(0, header(1), [bytes(1)]), [bytes(1)]);
     slots.seal(slots.write(1, header(2), [bytes(2)]), [bytes(2)]);
     writeFileSync(join(slots.dir, 'slot-1.bin'), bytes(7));
-    const smp = new SnapshotManager(slots.dir, 3, pino({ level: 'silent' }));
+    const smp = new SnapshotManager(slots.dir, 3, 'node-0', pino({ level: 'silent' }));
     smp.scan();
     expect(smp.verified).toBe(1);
     expect(smp.corrupt).toBe(1);

@@ -12,6 +12,8 @@ export interface Assign {
   'epoch'?: (number | string | Long);
   'restoreStep'?: (number | string | Long);
   'injectionsJson'?: (string);
+  'planJson'?: (string);
+  'rebuildJson'?: (string);
 }
 
 export interface Assign__Output {
@@ -24,4 +26,6 @@ export interface Assign__Output {
   'epoch': (number);
   'restoreStep': (number);
   'injectionsJson': (string);
+  'planJson': (string);
+  'rebuildJson': (string);
 }

@@ -5,6 +5,8 @@ import type { Start as _ftrain_v1_Start, Start__Output as _ftrain_v1_Start__Outp
 import type { Stop as _ftrain_v1_Stop, Stop__Output as _ftrain_v1_Stop__Output } from '../../ftrain/v1/Stop';
 import type { Limit as _ftrain_v1_Limit, Limit__Output as _ftrain_v1_Limit__Output } from '../../ftrain/v1/Limit';
 import type { Halt as _ftrain_v1_Halt, Halt__Output as _ftrain_v1_Halt__Output } from '../../ftrain/v1/Halt';
+import type { Protect as _ftrain_v1_Protect, Protect__Output as _ftrain_v1_Protect__Output } from '../../ftrain/v1/Protect';
+import type { Inject as _ftrain_v1_Inject, Inject__Output as _ftrain_v1_Inject__Output } from '../../ftrain/v1/Inject';
 
 export interface Command {
   'assign'?: (_ftrain_v1_Assign | null);
@@ -12,7 +14,9 @@ export interface Command {
   'stop'?: (_ftrain_v1_Stop | null);
   'limit'?: (_ftrain_v1_Limit | null);
   'halt'?: (_ftrain_v1_Halt | null);
-  'kind'?: "assign"|"start"|"stop"|"limit"|"halt";
+  'protect'?: (_ftrain_v1_Protect | null);
+  'inject'?: (_ftrain_v1_Inject | null);
+  'kind'?: "assign"|"start"|"stop"|"limit"|"halt"|"protect"|"inject";
 }
 
 export interface Command__Output {
@@ -21,5 +25,7 @@ export interface Command__Output {
   'stop'?: (_ftrain_v1_Stop__Output | null);
   'limit'?: (_ftrain_v1_Limit__Output | null);
   'halt'?: (_ftrain_v1_Halt__Output | null);
-  'kind'?: "assign"|"start"|"stop"|"limit"|"halt";
+  'protect'?: (_ftrain_v1_Protect__Output | null);
+  'inject'?: (_ftrain_v1_Inject__Output | null);
+  'kind'?: "assign"|"start"|"stop"|"limit"|"halt"|"protect"|"inject";
 }

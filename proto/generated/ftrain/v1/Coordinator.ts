@@ -10,9 +10,11 @@ import type { HaltedReport as _ftrain_v1_HaltedReport, HaltedReport__Output as _
 import type { HeartbeatReply as _ftrain_v1_HeartbeatReply, HeartbeatReply__Output as _ftrain_v1_HeartbeatReply__Output } from '../../ftrain/v1/HeartbeatReply';
 import type { HeartbeatRequest as _ftrain_v1_HeartbeatRequest, HeartbeatRequest__Output as _ftrain_v1_HeartbeatRequest__Output } from '../../ftrain/v1/HeartbeatRequest';
 import type { InjectionReport as _ftrain_v1_InjectionReport, InjectionReport__Output as _ftrain_v1_InjectionReport__Output } from '../../ftrain/v1/InjectionReport';
+import type { ProtectionReport as _ftrain_v1_ProtectionReport, ProtectionReport__Output as _ftrain_v1_ProtectionReport__Output } from '../../ftrain/v1/ProtectionReport';
 import type { ReadyReport as _ftrain_v1_ReadyReport, ReadyReport__Output as _ftrain_v1_ReadyReport__Output } from '../../ftrain/v1/ReadyReport';
 import type { RegisterReply as _ftrain_v1_RegisterReply, RegisterReply__Output as _ftrain_v1_RegisterReply__Output } from '../../ftrain/v1/RegisterReply';
 import type { RegisterRequest as _ftrain_v1_RegisterRequest, RegisterRequest__Output as _ftrain_v1_RegisterRequest__Output } from '../../ftrain/v1/RegisterRequest';
+import type { StepReply as _ftrain_v1_StepReply, StepReply__Output as _ftrain_v1_StepReply__Output } from '../../ftrain/v1/StepReply';
 import type { StepReport as _ftrain_v1_StepReport, StepReport__Output as _ftrain_v1_StepReport__Output } from '../../ftrain/v1/StepReport';
 
 export interface CoordinatorClient extends grpc.Client {
@@ -66,6 +68,15 @@ export interface CoordinatorClient extends grpc.Client {
   reportInjection(argument: _ftrain_v1_InjectionReport, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
   reportInjection(argument: _ftrain_v1_InjectionReport, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
   
+  ReportProtection(argument: _ftrain_v1_ProtectionReport, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_StepReply__Output>): grpc.ClientUnaryCall;
+  ReportProtection(argument: _ftrain_v1_ProtectionReport, metadata: grpc.Metadata, callback: grpc.requestCallback<_ftrain_v1_StepReply__Output>): grpc.ClientUnaryCall;
+  ReportProtection(argument: _ftrain_v1_ProtectionReport, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_StepReply__Output>): grpc.ClientUnaryCall;
+  ReportProtection(argument: _ftrain_v1_ProtectionReport, callback: grpc.requestCallback<_ftrain_v1_StepReply__Output>): grpc.ClientUnaryCall;
+  reportProtection(argument: _ftrain_v1_ProtectionReport, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_StepReply__Output>): grpc.ClientUnaryCall;
+  reportProtection(argument: _ftrain_v1_ProtectionReport, metadata: grpc.Metadata, callback: grpc.requestCallback<_ftrain_v1_StepReply__Output>): grpc.ClientUnaryCall;
+  reportProtection(argument: _ftrain_v1_ProtectionReport, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_StepReply__Output>): grpc.ClientUnaryCall;
+  reportProtection(argument: _ftrain_v1_ProtectionReport, callback: grpc.requestCallback<_ftrain_v1_StepReply__Output>): grpc.ClientUnaryCall;
+  
   ReportReady(argument: _ftrain_v1_ReadyReport, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
   ReportReady(argument: _ftrain_v1_ReadyReport, metadata: grpc.Metadata, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
   ReportReady(argument: _ftrain_v1_ReadyReport, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
@@ -75,14 +86,14 @@ export interface CoordinatorClient extends grpc.Client {
   reportReady(argument: _ftrain_v1_ReadyReport, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
   reportReady(argument: _ftrain_v1_ReadyReport, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
   
-  ReportStep(argument: _ftrain_v1_StepReport, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
-  ReportStep(argument: _ftrain_v1_StepReport, metadata: grpc.Metadata, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
-  ReportStep(argument: _ftrain_v1_StepReport, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
-  ReportStep(argument: _ftrain_v1_StepReport, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
-  reportStep(argument: _ftrain_v1_StepReport, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
-  reportStep(argument: _ftrain_v1_StepReport, metadata: grpc.Metadata, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
-  reportStep(argument: _ftrain_v1_StepReport, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
-  reportStep(argument: _ftrain_v1_StepReport, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
+  ReportStep(argument: _ftrain_v1_StepReport, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_StepReply__Output>): grpc.ClientUnaryCall;
+  ReportStep(argument: _ftrain_v1_StepReport, metadata: grpc.Metadata, callback: grpc.requestCallback<_ftrain_v1_StepReply__Output>): grpc.ClientUnaryCall;
+  ReportStep(argument: _ftrain_v1_StepReport, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_StepReply__Output>): grpc.ClientUnaryCall;
+  ReportStep(argument: _ftrain_v1_StepReport, callback: grpc.requestCallback<_ftrain_v1_StepReply__Output>): grpc.ClientUnaryCall;
+  reportStep(argument: _ftrain_v1_StepReport, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_StepReply__Output>): grpc.ClientUnaryCall;
+  reportStep(argument: _ftrain_v1_StepReport, metadata: grpc.Metadata, callback: grpc.requestCallback<_ftrain_v1_StepReply__Output>): grpc.ClientUnaryCall;
+  reportStep(argument: _ftrain_v1_StepReport, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_StepReply__Output>): grpc.ClientUnaryCall;
+  reportStep(argument: _ftrain_v1_StepReport, callback: grpc.requestCallback<_ftrain_v1_StepReply__Output>): grpc.ClientUnaryCall;
   
 }
 
@@ -99,9 +110,11 @@ export interface CoordinatorHandlers extends grpc.UntypedServiceImplementation {
   
   ReportInjection: grpc.handleUnaryCall<_ftrain_v1_InjectionReport__Output, _ftrain_v1_Ack>;
   
+  ReportProtection: grpc.handleUnaryCall<_ftrain_v1_ProtectionReport__Output, _ftrain_v1_StepReply>;
+  
   ReportReady: grpc.handleUnaryCall<_ftrain_v1_ReadyReport__Output, _ftrain_v1_Ack>;
   
-  ReportStep: grpc.handleUnaryCall<_ftrain_v1_StepReport__Output, _ftrain_v1_Ack>;
+  ReportStep: grpc.handleUnaryCall<_ftrain_v1_StepReport__Output, _ftrain_v1_StepReply>;
   
 }
 
@@ -112,6 +125,7 @@ export interface CoordinatorDefinition extends grpc.ServiceDefinition {
   ReportFault: MethodDefinition<_ftrain_v1_FaultReport, _ftrain_v1_Ack, _ftrain_v1_FaultReport__Output, _ftrain_v1_Ack__Output>
   ReportHalted: MethodDefinition<_ftrain_v1_HaltedReport, _ftrain_v1_Ack, _ftrain_v1_HaltedReport__Output, _ftrain_v1_Ack__Output>
   ReportInjection: MethodDefinition<_ftrain_v1_InjectionReport, _ftrain_v1_Ack, _ftrain_v1_InjectionReport__Output, _ftrain_v1_Ack__Output>
+  ReportProtection: MethodDefinition<_ftrain_v1_ProtectionReport, _ftrain_v1_StepReply, _ftrain_v1_ProtectionReport__Output, _ftrain_v1_StepReply__Output>
   ReportReady: MethodDefinition<_ftrain_v1_ReadyReport, _ftrain_v1_Ack, _ftrain_v1_ReadyReport__Output, _ftrain_v1_Ack__Output>
-  ReportStep: MethodDefinition<_ftrain_v1_StepReport, _ftrain_v1_Ack, _ftrain_v1_StepReport__Output, _ftrain_v1_Ack__Output>
+  ReportStep: MethodDefinition<_ftrain_v1_StepReport, _ftrain_v1_StepReply, _ftrain_v1_StepReport__Output, _ftrain_v1_StepReply__Output>
 }

@@ -9,6 +9,7 @@ export interface RegisterRequest {
   'hostname'?: (string);
   'snapshotStage'?: (number);
   'snapshotSteps'?: (number | string | Long)[];
+  'smpAddress'?: (string);
 }
 
 export interface RegisterRequest__Output {
@@ -18,4 +19,5 @@ export interface RegisterRequest__Output {
   'hostname': (string);
   'snapshotStage': (number);
   'snapshotSteps': (number)[];
+  'smpAddress': (string);
 }

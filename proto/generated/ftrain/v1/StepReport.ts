@@ -19,6 +19,7 @@ export interface StepReport {
   'snapshotStallMs'?: (number | string);
   'snapshotCopyMs'?: (number | string);
   'snapshotBytes'?: (number | string | Long);
+  'protectionJson'?: (string);
 }
 
 export interface StepReport__Output {
@@ -38,4 +39,5 @@ export interface StepReport__Output {
   'snapshotStallMs': (number);
   'snapshotCopyMs': (number);
   'snapshotBytes': (number);
+  'protectionJson': (string);
 }

@@ -1,0 +1,213 @@
+// Erasure protection of snapshots across nodes: the code chosen for a cluster, where each
+// stage's shards go, the messages that describe them, and the in-memory store in which a
+// snapshot manager keeps the shards it holds for other nodes' stages. No I/O here.
+
+import type { ShardLayout } from './erasure-codec.ts';
+import type { SnapshotHeader } from './snapshot-slots.ts';
+
+/** `--ec`: a Reed-Solomon code, `auto` (chosen from the number of nodes) or `off`. */
+export type ErasureSetting = { readonly dataShards: number; readonly parityShards: number } | 'auto' | 'off';
+
+export interface ErasureCode {
+  /** k: shards that carry the data. */
+  readonly dataShards: number;
+  /** m: parity shards; up to m lost shards of a snapshot are survived. */
+  readonly parityShards: number;
+}
+
+/** Most shards `auto` spreads a snapshot over (k + m). */
+export const AUTO_MAX_SHARDS = 6;
+
+/**
+ * The code `auto` picks for a cluster of `nodes` nodes (stages and spares): as many shards as
+ * there are other nodes, at most 6; two parity shards from 5 shards up, else one. 4 nodes give
+ * RS(2,1) (1.5x the state in peers' RAM), 5 RS(3,1), 6 RS(3,2), 7 and more RS(4,2) (1.5x).
+ * Null when there is no other node to hold a shard.
+ */
+export function autoErasureCode(nodes: number): ErasureCode | null {
+  const n = Math.min(nodes - 1, AUTO_MAX_SHARDS);
+  if (n < 2) return null;
+  const m = n >= 5 ? 2 : 1;
+  return { dataShards: n - m, parityShards: m };
+}
+
+export function resolveErasureCode(setting: ErasureSetting, nodes: number): ErasureCode | null {
+  if (setting === 'off') return null;
+  if (setting === 'auto') return autoErasureCode(nodes);
+  return setting;
+}
+
+export function describeCode(code: ErasureCode): string {
+  return `RS(${code.dataShards},${code.parityShards})`;
+}
+
+export interface PlacedNode {
+  readonly nodeId: string;
+  /** host:port of its SnapshotManager service. */
+  readonly address: string;
+}
+
+/** Where one stage's snapshot manager sends shard i of each snapshot: `holders[i]`. */
+export interface ProtectionPlan {
+  readonly stage: number;
+  readonly code: ErasureCode;
+  readonly holders: readonly PlacedNode[];
+  /** Fewer distinct other nodes than shards: some node holds two shards of one snapshot. */
+  readonly degraded: boolean;
+}
+
+export interface Placement {
+  readonly plans: Map<number, ProtectionPlan>;
+  /** Shards each node holds per snapshot version, by node id. */
+  readonly load: Map<string, number>;
+  readonly degraded: boolean;
+}
+
+/**
+ * Places the k + m shards of each stage's snapshots on k + m distinct nodes other than the
+ * stage's own. Stages are placed in order; each takes the least-loaded other nodes, ties going
+ * to the nearest after the owner in node order, so with every node holding a stage each node
+ * ends up with the same number of shards. With too few other nodes the shards go round the
+ * ones there are (degraded: losing one of them may cost more than one shard).
+ */
+export function placeShards(owners: ReadonlyMap<number, string>, nodes: readonly PlacedNode[], code: ErasureCode): Placement {
+  const n = code.dataShards + code.parityShards;
+  const sorted = [...nodes].sort((a, b) => a.nodeId.localeCompare(b.nodeId, 'en', { numeric: true }));
+  const load = new Map(sorted.map((node) => [node.nodeId, 0]));
+  const plans = new Map<number, ProtectionPlan>();
+  let anyDegraded = false;
+  for (const [stage, ownerId] of [...owners].sort((a, b) => a[0] - b[0])) {
+    const ownerAt = sorted.findIndex((node) => node.nodeId === ownerId);
+    const others = sorted
+      .map((node, i) => ({ node, distance: (i - ownerAt + sorted.length) % sorted.length }))
+      .filter(({ node }) => node.nodeId !== ownerId);
+    if (others.length === 0) continue;
+    others.sort((a, b) => load.get(a.node.nodeId)! - load.get(b.node.nodeId)! || a.distance - b.distance);
+    const holders = Array.from({ length: n }, (_, i) => others[i % others.length]!.node);
+    for (const h of holders) load.set(h.nodeId, load.get(h.nodeId)! + 1);
+    const degraded = others.length < n;
+    anyDegraded ||= degraded;
+    plans.set(stage, { stage, code, holders, degraded });
+  }
+  return { plans, load, degraded: anyDegraded };
+}
+
+/** Describes shard i of the snapshot of `stage` after `step` steps, taken in `epoch`. */
+export interface ShardHeader {
+  readonly ownerNodeId: string;
+  readonly stage: number;
+  readonly step: number;
+  readonly epoch: number;
+  readonly index: number;
+  readonly crc32: number;
+  /** Length of this shard's bytes. */
+  readonly bytes: number;
+  readonly layout: ShardLayout;
+  /** The snapshot's own header: what a rebuilt snapshot is committed with. */
+  readonly snapshot: SnapshotHeader;
+  /** The sender's newest protected commit step: older versions of the stage can be freed. */
+  readonly protectedCommitStep: number;
+}
+
+/** A snapshot whose k + m shards all reached their holders. */
+export interface ProtectedVersion {
+  readonly step: number;
+  readonly epoch: number;
+  /** Node id of the holder of each shard, by shard index. */
+  readonly holders: readonly string[];
+}
+
+/** What a node's snapshot manager says about protection, with each step report. */
+export interface ProtectionStatus {
+  /** The stage whose snapshots it protects, or null when it has no plan. */
+  readonly stage: number | null;
+  /** Versions of that stage fully placed on peers, oldest first. */
+  readonly versions: readonly ProtectedVersion[];
+  /** Bytes and shards it holds for other nodes' stages. */
+  readonly heldBytes: number;
+  readonly heldShards: number;
+  /** Encode and placement times of its last protected snapshot (ms), or null. */
+  readonly encodeMs: number | null;
+  readonly placeMs: number | null;
+  /** The last encode or placement error, if the last attempt failed. */
+  readonly lastError: string | null;
+}
+
+/** Told to a node that takes over a lost stage: rebuild this snapshot from peers' shards. */
+export interface RebuildOrder {
+  readonly stage: number;
+  readonly step: number;
+  readonly epoch: number;
+  readonly code: ErasureCode;
+  /** SnapshotManager addresses of every live node; each sends whichever shards it holds. */
+  readonly sources: readonly string[];
+}
+
+interface StoredShard {
+  readonly header: ShardHeader;
+  readonly bytes: Uint8Array;
+}
+
+/** Versions of one stage a store keeps at most, whatever the commit step says. */
+export const MAX_VERSIONS_PER_STAGE = 4;
+
+/**
+ * The shards one snapshot manager holds for other nodes' stages, by stage, step and epoch.
+ * Versions older than the protected commit step are freed; so are versions of an abandoned
+ * timeline (an older epoch, past the commit step) once a newer epoch's shard arrives.
+ */
+export class ShardStore {
+  private readonly versions = new Map<string, { stage: number; step: number; epoch: number; shards: Map<number, StoredShard> }>();
+
+  private static key(stage: number, step: number, epoch: number): string {
+    return `${stage}:${step}:${epoch}`;
+  }
+
+  put(header: ShardHeader, bytes: Uint8Array): void {
+    const key = ShardStore.key(header.stage, header.step, header.epoch);
+    let v = this.versions.get(key);
+    if (!v) {
+      v = { stage: header.stage, step: header.step, epoch: header.epoch, shards: new Map() };
+      this.versions.set(key, v);
+    }
+    v.shards.set(header.index, { header, bytes });
+    this.free(header.stage, header.protectedCommitStep, header.epoch);
+  }
+
+  /** Every shard held of one version. */
+  get(stage: number, step: number, epoch: number): StoredShard[] {
+    return [...(this.versions.get(ShardStore.key(stage, step, epoch))?.shards.values() ?? [])];
+  }
+
+  /** Frees what `stage` no longer needs once `commitStep` is protected in `epoch`. */
+  free(stage: number, commitStep: number, epoch: number): void {
+    const mine = [...this.versions.entries()].filter(([, v]) => v.stage === stage);
+    for (const [key, v] of mine) {
+      const stale = v.step < commitStep || (v.epoch < epoch && v.step > commitStep);
+      if (stale) this.versions.delete(key);
+    }
+    const left = [...this.versions.entries()].filter(([, v]) => v.stage === stage);
+    if (left.length > MAX_VERSIONS_PER_STAGE) {
+      // Keep the commit step's version, then the newest; drop the rest.
+      left.sort(([, a], [, b]) => Number(b.step === commitStep) - Number(a.step === commitStep) || b.epoch - a.epoch || b.step - a.step);
+      for (const [key] of left.slice(MAX_VERSIONS_PER_STAGE)) this.versions.delete(key);
+    }
+  }
+
+  get heldBytes(): number {
+    let n = 0;
+    for (const v of this.versions.values()) for (const s of v.shards.values()) n += s.bytes.byteLength;
+    return n;
+  }
+
+  get heldShards(): number {
+    let n = 0;
+    for (const v of this.versions.values()) n += v.shards.size;
+    return n;
+  }
+
+  /** Tests: the shard object itself, to corrupt it in place. */
+  peek(stage: number, step: number, epoch: number, index: number): Uint8Array | null {
+    return this.versions.get(ShardStore.key(stage, step, epoch))?.shards.get(index)?.bytes ?? null;
+  }
+}

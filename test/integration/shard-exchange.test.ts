@@ -1,0 +1,120 @@
+// Snapshot managers exchanging erasure shards over real gRPC on loopback: an owner encodes its
+// committed snapshot and places the shards on its plan's holders; a fresh manager rebuilds the
+// snapshot from whatever the holders send. A shard corrupted in a holder's memory is caught by
+// its checksum and left out; with too few intact shards the rebuild refuses and restores nothing.
+
+import * as grpc from '@grpc/grpc-js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GRPC_CHANNEL_OPTIONS, loadProto } from '../../common/proto.ts';
+import { Prng } from '../../common/prng.ts';
+import { NotEnoughShardsError } from '../../snapshot-manager/erasure-codec.ts';
+import type { ProtectionPlan, RebuildOrder } from '../../snapshot-manager/protection.ts';
+import { SnapshotManager } from '../../snapshot-manager/snapshot-manager.ts';
+import type { SnapshotHeader } from '../../snapshot-manager/snapshot-slots.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'ftrain-shards-'));
+const log = pino({ level: 'silent' });
+const STAGE = 1;
+const STEP = 7;
+const code = { dataShards: 2, parityShards: 1 };
+
+function snapshotBytes(n: number): Uint8Array {
+  const rng = new Prng(3);
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = Math.floor(rng.next() * 256);
+  return out;
+}
+
+async function until(what: string, ok: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('shard exchange between snapshot managers', () => {
+  const smps: SnapshotManager[] = [];
+  const data = snapshotBytes(3 * 1024 * 1024 + 123); // not a multiple of k: the last shard is padded
+  const header: SnapshotHeader = { stage: STAGE, step: STEP, tensors: [], scalars: { adamT: STEP }, epoch: 0 };
+  let owner: SnapshotManager;
+  let holders: SnapshotManager[];
+
+  beforeAll(async () => {
+    for (const name of ['owner', 'h0', 'h1', 'h2', 'new-a', 'new-b']) {
+      const smp = new SnapshotManager(join(root, name), 4, name, log);
+      await smp.start('127.0.0.1:0');
+      smps.push(smp);
+    }
+    [owner, ...holders] = smps.slice(0, 4) as [SnapshotManager, ...SnapshotManager[]];
+    const plan: ProtectionPlan = { stage: STAGE, code, holders: holders.map((h) => ({ nodeId: h.slots.dir, address: h.address })), degraded: false };
+    owner.configure(plan, -1);
+    const record = owner.slots.write(0, header, [data]);
+    owner.slots.seal(record, [data]);
+    owner.scan();
+    await until('the owner to place its shards', () => owner.status().versions.some((v) => v.step === STEP));
+    for (const h of holders) expect(h.store.heldShards).toBe(1);
+    expect(owner.status().lastError).toBeNull();
+  });
+
+  afterAll(() => {
+    for (const s of smps) s.close(true);
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  const order = (): RebuildOrder => ({ stage: STAGE, step: STEP, epoch: 0, code, sources: holders.map((h) => h.address) });
+
+  it('rebuilds around a shard corrupted in a holder\'s memory, and commits the snapshot for restore', async () => {
+    const shard = holders[0]!.store.peek(STAGE, STEP, 0, 0)!;
+    const saved = shard[100]!;
+    shard[100] = saved ^ 0xff;
+    try {
+      const fresh = smps[4]!;
+      const r = await fresh.rebuild(order());
+      expect(r.corrupt).toEqual([0]);
+      expect(r.used).toEqual([1, 2]);
+      const rec = fresh.slots.find(STEP)!;
+      expect(rec.header).toMatchObject({ stage: STAGE, step: STEP });
+      expect(Buffer.compare(fresh.slots.read(rec), Buffer.from(data))).toBe(0);
+    } finally {
+      shard[100] = saved;
+    }
+  });
+
+  it('refuses to rebuild from fewer than k intact shards, and restores nothing', async () => {
+    const a = holders[0]!.store.peek(STAGE, STEP, 0, 0)!;
+    const b = holders[1]!.store.peek(STAGE, STEP, 0, 1)!;
+    a[5] = a[5]! ^ 1;
+    b[9] = b[9]! ^ 1;
+    const fresh = smps[5]!;
+    await expect(fresh.rebuild(order())).rejects.toThrow(NotEnoughShardsError);
+    await expect(fresh.rebuild(order())).rejects.toThrow(/only 1 intact shard\(s\) of the 2 needed \(shard\(s\) 0, 1 failed their checksum\)/);
+    expect(fresh.slots.records()).toEqual([]);
+  });
+
+  it('refuses malformed shard streams with a clear status and keeps nothing of them', async () => {
+    const proto = loadProto();
+    const client = new proto.ftrain.v1.SnapshotManager(holders[2]!.address, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS);
+    const before = holders[2]!.store.heldShards;
+    const put = (chunks: { headerJson?: string; data?: Uint8Array }[]) =>
+      new Promise<grpc.ServiceError | null>((resolve) => {
+        const call = client.PutShard((err) => resolve(err));
+        for (const c of chunks) call.write(c);
+        call.end();
+      });
+    const err1 = await put([{ headerJson: '{not json' }]);
+    expect(err1?.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(err1?.details).toMatch(/must carry its header/);
+    const h = JSON.stringify({ ownerNodeId: 'x', stage: 0, step: 1, epoch: 0, index: 0, crc32: 0, bytes: 4, layout: {}, snapshot: {}, protectedCommitStep: -1 });
+    const err2 = await put([{ headerJson: h }, { data: new Uint8Array(8) }]);
+    expect(err2?.details).toMatch(/longer than its header says/);
+    const err3 = await put([{ headerJson: h }, { data: new Uint8Array(2) }]);
+    expect(err3?.details).toMatch(/2 bytes, header says 4/);
+    expect(holders[2]!.store.heldShards).toBe(before);
+    client.close();
+  });
+});
