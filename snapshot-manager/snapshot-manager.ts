@@ -54,8 +54,11 @@ export class SnapshotManager {
   private readonly checked = new Map<number, string>();
   private plan: ProtectionPlan | null = null;
   private protectedCommitStep = -1;
-  /** Newest step encoded under the current plan (-1: none yet). */
-  private lastProtectedStep = -1;
+  /**
+   * The newest snapshot taken up under the current plan, as (epoch, step): a snapshot is newer
+   * when its epoch is, so after a rollback the steps of the new timeline are protected again.
+   */
+  private lastTaken = { epoch: -1, step: -1 };
   private versions: ProtectedVersion[] = [];
   private protecting: Promise<void> | null = null;
   private encodeMs: number | null = null;
@@ -128,7 +131,11 @@ export class SnapshotManager {
   private maybeProtect(): void {
     const plan = this.plan;
     if (!plan || this.protecting || this.closed) return;
-    const next = this.slots.records().find((r) => r.crc32 !== null && r.header.stage === plan.stage && r.step > this.lastProtectedStep);
+    const newer = (r: SnapshotRecord) => {
+      const epoch = r.header.epoch ?? 0;
+      return epoch > this.lastTaken.epoch || (epoch === this.lastTaken.epoch && r.step > this.lastTaken.step);
+    };
+    const next = this.slots.records().find((r) => r.crc32 !== null && r.header.stage === plan.stage && newer(r));
     if (!next) return;
     this.protecting = this.protect(plan, next)
       .catch((err: unknown) => {
@@ -147,10 +154,10 @@ export class SnapshotManager {
       data = this.slots.read(record);
     } catch (err) {
       // Overwritten since (the writer went on), or corrupt: either way not this snapshot.
-      this.lastProtectedStep = Math.max(this.lastProtectedStep, record.step);
+      this.lastTaken = { epoch: record.header.epoch ?? 0, step: record.step };
       throw err;
     }
-    this.lastProtectedStep = record.step;
+    this.lastTaken = { epoch: record.header.epoch ?? 0, step: record.step };
     const epoch = record.header.epoch ?? 0;
     const t0 = performance.now();
     // Handed over to the coding thread: the data shards come back as views of this buffer (one
@@ -261,7 +268,7 @@ export class SnapshotManager {
         this.plan = plan;
         // Protect the newest snapshot again under the new plan: shards on lost holders are re-created.
         const newest = this.slots.records().filter((r) => r.header.stage === plan.stage && r.crc32 !== null).at(-1);
-        this.lastProtectedStep = newest ? newest.step - 1 : -1;
+        this.lastTaken = newest ? { epoch: newest.header.epoch ?? 0, step: newest.step - 1 } : { epoch: -1, step: -1 };
       }
     }
     if (protectedCommitStep >= 0 && protectedCommitStep !== this.protectedCommitStep) {

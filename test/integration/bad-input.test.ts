@@ -43,8 +43,20 @@ describe('bad command lines', () => {
     expect(res.stderr + res.stdout).toMatch(/@tensorflow\/tfjs-node-gpu .*neither is installed/);
   });
 
+  it.each([
+    [['run', '--ec', '3'], /--ec: must be K,M/],
+    [['run', '--ec', '0,2'], /--ec: must be K,M/],
+    [['run', '--spares', '-1'], /--spares: must be an integer from 0/],
+    [['run', '--inject', '0:1:node-kill'], /node-kill needs STEP >= 1/],
+  ])('refuses %j with a clear message', async (args, message) => {
+    const res = await runCli(args, { timeoutMs: 30_000 });
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(message);
+  });
+
   it('prints help for every command', async () => {
-    for (const cmd of [[], ['run'], ['coordinator'], ['node']]) {
+    const commands = [[], ['run'], ['coordinator'], ['node'], ['worker'], ['snapshot-manager'], ['bench'], ['bench', 'pipeline'], ['bench', 'snapshot'], ['bench', 'erasure'], ['bench', 'recovery']];
+    for (const cmd of commands) {
       const res = await runCli([...cmd, '--help'], { timeoutMs: 30_000 });
       expect(res.code).toBe(0);
       expect(res.stdout).toMatch(/Usage: ftrain/);

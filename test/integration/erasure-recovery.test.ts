@@ -44,8 +44,23 @@ describe('recovery from erasure-coded snapshots on other nodes', () => {
     expect(r.failures[0]).toMatchObject({ stage: 1, kind: 'node-kill', method: 'erasure-rebuild' });
     expect(r.failures[0]!.lostSteps).toBeLessThanOrEqual(2);
     expect(stdout).toMatch(/recovered stage 1 by erasure-rebuild of step \d+/);
+    // Snapshots taken after the loss were protected again under the new placement.
+    expect(r.erasure.protectedCommitStep).toBeGreaterThanOrEqual(6);
     expect(r.weightsDigest).toBe(baseline.weightsDigest);
     expect(r.losses).toEqual(baseline.losses);
+  });
+
+  it('re-protects after a loss: the node that took a stage is lost in turn and rebuilt again', async () => {
+    // node-1 dies in step 3; a spare takes stage 1 and its snapshots are placed anew; that node
+    // dies in step 6 and the other spare rebuilds stage 1 from the shards placed after the first loss.
+    const { report: r } = await train('twice', ['--spares', '2', '--ec', '2,1', '--inject', '3:1:node-kill,6:1:node-kill']);
+    expect(r.failures.map((f) => [f.stage, f.method])).toEqual([
+      [1, 'erasure-rebuild'],
+      [1, 'erasure-rebuild'],
+    ]);
+    expect(r.failures[1]!.restoredStep).toBeGreaterThan(r.failures[0]!.step);
+    expect(new Set(r.failures.map((f) => f.nodeId)).size).toBe(2);
+    expect(r.weightsDigest).toBe(baseline.weightsDigest);
   });
 
   it('loses nothing when m = 2 nodes are killed in the same step (RS(2,2), 3 stages + 2 spares)', async () => {
