@@ -22,6 +22,8 @@ export function addJobFlags(cmd: Command): Command {
     .option('--heartbeat-ms <n>', 'node heartbeat interval', String(DEFAULT_JOB.heartbeatMs))
     .option('--lease-ms <n>', 'a node without a heartbeat for this long is lost', String(DEFAULT_JOB.leaseMs))
     .option('--snapshot-every <n>', 'snapshot every stage into RAM after every N-th step (0: off)', String(DEFAULT_JOB.snapshotEvery))
+    .option('--recovery <policy>', 'how lost stages come back: auto (local snapshot, erasure rebuild, CheckFree, disk checkpoint: the cheapest that works), or force snapshot, checkfree or checkpoint', 'auto')
+    .option('--checkfree-lr-scale <x>', 'learning-rate multiplier of a stage rebuilt by CheckFree', '1.1')
     .option('--spares <n>', 'spare nodes to wait for beyond one per stage: they hold erasure shards and take over the stage of a lost node', '0')
     .option('--ec <k,m>', 'erasure-code each snapshot into K data + M parity shards on K+M other nodes; "auto" picks from the node count (4 nodes: 2,1; 5: 3,1; 6: 3,2; 7+: 4,2), "off" keeps snapshots local', 'auto')
     .option('--inject <spec>', 'failures to cause: STEP:STAGE:KIND,... with KIND worker-kill (the worker process) or node-kill (worker and snapshot manager together)')
@@ -62,6 +64,8 @@ export interface JobFlagValues {
   readonly checkpointDir?: string;
   readonly ec: string;
   readonly spares: string;
+  readonly recovery: string;
+  readonly checkfreeLrScale: string;
 }
 
 export function rawJobOptions(v: JobFlagValues): RawJobOptions {
@@ -90,5 +94,7 @@ export function rawJobOptions(v: JobFlagValues): RawJobOptions {
     checkpointDir: v.checkpointDir,
     ec: v.ec,
     spares: v.spares,
+    recovery: v.recovery,
+    checkfreeLrScale: v.checkfreeLrScale,
   };
 }

@@ -62,14 +62,32 @@ export interface JobOptions {
   readonly ec: ErasureSetting;
   /** Nodes beyond one per stage that the coordinator waits for: they hold shards and take over lost stages. */
   readonly spares: number;
+  /** How lost stages come back (`--recovery`). */
+  readonly recovery: RecoveryPolicy;
+  /** Learning-rate multiplier of a stage rebuilt by CheckFree. */
+  readonly checkfreeLrScale: number;
 }
+
+/**
+ * `auto`: the cheapest tier that works, in order local snapshot, erasure rebuild, CheckFree,
+ * disk checkpoint. The others force one strategy (for experiments): `snapshot` (local or erasure
+ * only), `checkfree` (rebuild a lost intermediate stage from its neighbours, no rollback),
+ * `checkpoint` (every stage back to the newest disk checkpoint).
+ */
+export const RecoveryPolicy = {
+  auto: 'auto',
+  snapshot: 'snapshot',
+  checkfree: 'checkfree',
+  checkpoint: 'checkpoint',
+} as const;
+export type RecoveryPolicy = (typeof RecoveryPolicy)[keyof typeof RecoveryPolicy];
 
 /** Options as they come from a command line or a config: any field may be missing or a string. */
 export type RawJobOptions = Partial<Record<
   | 'nodes' | 'steps' | 'seed' | 'data' | 'backend' | 'microBatches' | 'microBatchSize'
   | 'seqLen' | 'dModel' | 'heads' | 'layersPerStage' | 'ffnMult' | 'lr' | 'clipNorm'
   | 'heartbeatMs' | 'leaseMs' | 'dumpGrads' | 'snapshotEvery' | 'inject' | 'recoveryTimeoutMs'
-  | 'checkpointEvery' | 'checkpointDir' | 'ec' | 'spares',
+  | 'checkpointEvery' | 'checkpointDir' | 'ec' | 'spares' | 'recovery' | 'checkfreeLrScale',
   unknown
 >>;
 
@@ -167,8 +185,21 @@ export function compileJobOptions(raw: RawJobOptions): JobOptions {
   const checkpointDir = raw.checkpointDir === undefined || raw.checkpointDir === null || String(raw.checkpointDir) === '' ? null : resolve(String(raw.checkpointDir));
   if (checkpointEvery > 0 && checkpointDir === null) throw new OptionError('--checkpoint-every', 'needs --checkpoint-dir DIR');
   const injections = parseInjections(raw.inject === undefined || raw.inject === null ? null : String(raw.inject), stages);
-  if (injections.length > 0 && snapshotEvery === 0) {
-    throw new OptionError('--inject', 'failures can only be recovered with snapshots on; drop --snapshot-every 0');
+  const recoveryText = raw.recovery === undefined || raw.recovery === null ? RecoveryPolicy.auto : String(raw.recovery);
+  if (!(Object.values(RecoveryPolicy) as string[]).includes(recoveryText)) {
+    throw new OptionError('--recovery', `must be one of ${Object.values(RecoveryPolicy).join(', ')}, got "${recoveryText}"`);
+  }
+  const recovery = recoveryText as RecoveryPolicy;
+  if (recovery === RecoveryPolicy.snapshot && snapshotEvery === 0) {
+    throw new OptionError('--recovery', 'snapshot recovery needs snapshots; drop --snapshot-every 0');
+  }
+  if (recovery === RecoveryPolicy.checkpoint && checkpointDir === null) {
+    throw new OptionError('--recovery', 'checkpoint recovery needs --checkpoint-dir DIR and --checkpoint-every K');
+  }
+  if (snapshotEvery === 0 && checkpointDir === null && (recovery === RecoveryPolicy.auto || recovery === RecoveryPolicy.checkfree)) {
+    // Only CheckFree is left, which cannot bring back stage 0 or the last stage: say so at once.
+    const edge = injections.find((i) => i.stage === 0 || i.stage === stages - 1);
+    if (edge) throw new OptionError('--inject', `"${edge.step}:${edge.stage}:${edge.kind}": with snapshots off only CheckFree can recover, and it cannot rebuild stage 0 or the last stage`);
   }
   return {
     stages,
@@ -194,6 +225,8 @@ export function compileJobOptions(raw: RawJobOptions): JobOptions {
     checkpointDir,
     ec: snapshotEvery === 0 ? 'off' : parseErasureSetting('--ec', raw.ec),
     spares: intOption('--spares', raw.spares, 0, 0, MAX_STAGES),
+    recovery,
+    checkfreeLrScale: numberOption('--checkfree-lr-scale', raw.checkfreeLrScale, 1.1, 0, 100),
   };
 }
 

@@ -5,6 +5,7 @@
 import type { Injection } from '../common/inject-spec.ts';
 import type { JobOptions } from '../common/job-options.ts';
 import { NodeState, isLive, transition } from './node-lifecycle.ts';
+import { checkfreeWeights, type CheckfreeOrder } from '../worker/checkfree.ts';
 import {
   describeCode,
   placeShards,
@@ -33,6 +34,8 @@ export type Command =
       plan: ProtectionPlan | null;
       /** Rebuild `restoreStep` from peers' shards first (the node took over a lost stage). */
       rebuild: RebuildOrder | null;
+      /** Rebuild the stage from its neighbours' weights (CheckFree) instead of restoring. */
+      checkfree?: CheckfreeOrder | null;
     }
   | { kind: 'protect'; plan: ProtectionPlan | null }
   /** Cause this failure now (`--inject` kinds the coordinator fires itself: node-kill). */
@@ -48,6 +51,8 @@ export interface StepReportEvent {
   readonly step: number;
   readonly loss: number;
   readonly gradNorm: number;
+  /** After per-stage clipping: what CheckFree weighs a neighbour by. */
+  readonly clippedGradNorm?: number;
   readonly computeMs: number;
   readonly waitMs: number;
   readonly stepMs: number;
@@ -132,7 +137,7 @@ export interface RecoveredFailure {
 }
 
 /** How a failure was recovered: the cheapest lossless tier that was available. */
-export type RecoveryMethod = 'local-snapshot' | 'erasure-rebuild' | 'disk-checkpoint';
+export type RecoveryMethod = 'local-snapshot' | 'erasure-rebuild' | 'checkfree' | 'disk-checkpoint';
 
 interface FailureInfo {
   readonly stage: number;
@@ -158,6 +163,8 @@ interface Recovery {
   readonly others: FailureInfo[];
   /** Stages rebuilt from erasure shards. */
   readonly rebuilt: Set<number>;
+  /** Stages rebuilt by CheckFree (the others kept their weights). */
+  readonly checkfree: Set<number>;
   readonly completedAtFailure: number;
   restoreStep: number | null;
 }
@@ -510,7 +517,13 @@ export class CoordinatorCore {
   }
 
   /** Assigns stage i to nodes[i], wiring each to its neighbours, in the current epoch. */
-  private sendAssignments(nodes: readonly NodeRecord[], restoreStep: number, out: Action[], rebuild: ReadonlyMap<number, RebuildOrder> = new Map()): void {
+  private sendAssignments(
+    nodes: readonly NodeRecord[],
+    restoreStep: number,
+    out: Action[],
+    rebuild: ReadonlyMap<number, RebuildOrder> = new Map(),
+    checkfree: ReadonlyMap<number, CheckfreeOrder> = new Map(),
+  ): void {
     nodes.forEach((node, stage) => {
       out.push({
         type: 'send',
@@ -526,6 +539,7 @@ export class CoordinatorCore {
           injections: this.pendingInjections.filter((i) => i.stage === stage && i.kind !== 'node-kill'),
           plan: this.erasure.placement?.plans.get(stage) ?? null,
           rebuild: rebuild.get(stage) ?? null,
+          ...(checkfree.has(stage) ? { checkfree: checkfree.get(stage)! } : {}),
         },
       });
     });
@@ -550,7 +564,7 @@ export class CoordinatorCore {
         msg: `erasure coding ${describeCode(this.erasure.code)} over ${nodes.length} nodes: each snapshot in ${k + m} shards on ${k + m} other nodes, ${((k + m) / k).toFixed(2)}x its size in peers' RAM; ${m} node loss(es) at once lose nothing`,
       });
     } else {
-      out.push({ type: 'notice', level: 'warn', msg: `no erasure coding: ${this.erasure.disabledReason}; a lost node's stage can only come back from a disk checkpoint` });
+      out.push({ type: 'notice', level: 'warn', msg: `no erasure coding: ${this.erasure.disabledReason}; a lost node's stage can come back only by CheckFree (an intermediate stage) or from a disk checkpoint` });
     }
   }
 
@@ -703,7 +717,7 @@ export class CoordinatorCore {
             stage: f.stage,
             nodeId: f.nodeId,
             kind: f.kind,
-            method: r.toDisk ? 'disk-checkpoint' : r.rebuilt.has(f.stage) ? 'erasure-rebuild' : 'local-snapshot',
+            method: r.toDisk ? 'disk-checkpoint' : r.checkfree.has(f.stage) ? 'checkfree' : r.rebuilt.has(f.stage) ? 'erasure-rebuild' : 'local-snapshot',
             detail: r.fallbackReason ? `${f.detail}; ${r.fallbackReason}` : f.detail,
             detectMs: f.failedAtMs === null ? null : f.detectedAtMs - f.failedAtMs,
             recoverMs: now - (f.failedAtMs ?? f.detectedAtMs),
@@ -747,10 +761,12 @@ export class CoordinatorCore {
         .sort((a, b) => a.nodeId.localeCompare(b.nodeId, 'en', { numeric: true }));
       const former = this.nodes.get(formerId);
       const formerGone = this.smpState.get(formerId) === 'lost' || !former || former.smpAddress === '';
+      // Snapshots play no part when the policy does not use them: any node will do at once.
+      const anyNode = this.job.snapshotEvery === 0 || this.job.recovery === 'checkfree' || this.job.recovery === 'checkpoint';
       const node =
         candidates.find((n) => n.nodeId === formerId) ??
         candidates.find((n) => n.snapshots?.stage === stage) ??
-        (formerGone && !probing ? candidates[0] : undefined);
+        ((formerGone && !probing) || anyNode ? candidates[0] : undefined);
       if (!node) continue;
       r.vacant.delete(stage);
       node.stage = stage;
@@ -783,9 +799,9 @@ export class CoordinatorCore {
     const nodes = this.stages.map((s) => this.nodes.get(s.nodeId!)!);
     for (const node of nodes) node.state = transition(node.nodeId, node.state, NodeState.assigned);
     this.phase = RunPhase.starting;
-    if (common.length === 0) {
-      const have = this.stages.map((_, s) => `stage ${s}: [${[...lists[s]!].join(', ')}]`).join('; ');
-      const why = `no snapshot step is held by every stage, locally or in enough erasure shards (${have})${this.lostShardsDetail()}`;
+    const policy = this.job.recovery;
+    const lost = [...new Set([r.failure, ...r.others].map((f) => f.stage))].sort((a, b) => a - b);
+    const toDisk = (why: string) => {
       if (!this.job.checkpointDir) {
         this.failRun({ nodeId: r.failure.nodeId, stage: r.failure.stage, detail: `${r.failure.detail}; ${why}; no disk checkpoint to fall back to (--checkpoint-dir)`, detectedAtMs: r.failure.detectedAtMs }, out);
         return;
@@ -794,6 +810,31 @@ export class CoordinatorCore {
       r.fallbackReason = why;
       out.push({ type: 'notice', level: 'error', msg: `${why}: falling back to the newest disk checkpoint (epoch ${this.epoch})` });
       this.sendAssignments(nodes, -1, out);
+    };
+    if (policy === 'checkpoint') {
+      toDisk('--recovery checkpoint');
+      return;
+    }
+    if (policy === 'checkfree' || (common.length === 0 && policy === 'auto')) {
+      const cannot = this.checkfreeObstacle(lost);
+      if (cannot === null) {
+        this.startCheckfree(r, lost, nodes, out);
+        return;
+      }
+      if (policy === 'checkfree') {
+        toDisk(cannot);
+        return;
+      }
+    }
+    if (common.length === 0) {
+      const have = this.stages.map((_, s) => `stage ${s}: [${[...lists[s]!].join(', ')}]`).join('; ');
+      const checkfree = policy === 'auto' ? `; ${this.checkfreeObstacle(lost)}` : '';
+      const why = `no snapshot step is held by every stage, locally or in enough erasure shards (${have})${this.lostShardsDetail()}${checkfree}`;
+      if (policy === 'snapshot') {
+        this.failRun({ nodeId: r.failure.nodeId, stage: r.failure.stage, detail: `${r.failure.detail}; ${why} (--recovery snapshot)`, detectedAtMs: r.failure.detectedAtMs }, out);
+        return;
+      }
+      toDisk(why);
       return;
     }
     const step = Math.max(...common);
@@ -815,6 +856,54 @@ export class CoordinatorCore {
     this.sendAssignments(nodes, step, out, orders);
     const how = orders.size > 0 ? `; stage(s) ${[...orders.keys()].join(', ')} rebuilt from erasure shards` : '';
     out.push({ type: 'log', level: 'info', msg: `restoring every stage to step ${step} (epoch ${this.epoch})${how}` });
+  }
+
+  /** Why CheckFree cannot rebuild these lost stages, or null when it can. */
+  private checkfreeObstacle(lost: readonly number[]): string | null {
+    const last = this.job.stages - 1;
+    const edge = lost.filter((s) => s === 0 || s === last);
+    if (edge.length > 0) return `CheckFree cannot rebuild ${edge.map((s) => (s === 0 ? 'stage 0 (the embedding)' : `stage ${s} (the last, with the head)`)).join(' or ')}: it averages the two neighbours of an intermediate stage`;
+    const adjacent = lost.find((s) => lost.includes(s + 1));
+    if (adjacent !== undefined) return `CheckFree cannot rebuild neighbouring stages ${adjacent} and ${adjacent + 1} together: each needs the other's weights`;
+    const unknown = lost.find((s) => this.stages[s - 1]!.lastReport === null || this.stages[s + 1]!.lastReport === null);
+    if (unknown !== undefined) return `CheckFree needs the gradient norms of stage ${unknown}'s neighbours, which have not reported a step yet`;
+    return null;
+  }
+
+  /**
+   * CheckFree: each lost stage is rebuilt on its new node from its neighbours' weights; the other
+   * stages keep theirs, and training goes on from the step after the newest one any stage finished.
+   */
+  private startCheckfree(r: Recovery, lost: readonly number[], nodes: readonly NodeRecord[], out: Action[]): void {
+    const fromStep = r.completedAtFailure;
+    r.restoreStep = fromStep;
+    // The snapshots and shards of before belong to another timeline now.
+    this.restorePoints.push({ epoch: this.epoch, step: -1 });
+    for (const s of this.stages) {
+      s.lastStep = fromStep - 1;
+      s.snapshotStep = -1;
+      s.protectedVersions.clear();
+    }
+    this.losses.length = Math.min(this.losses.length, fromStep);
+    const orders = new Map<number, CheckfreeOrder>();
+    for (const stage of lost) {
+      const prev = this.stages[stage - 1]!;
+      const next = this.stages[stage + 1]!;
+      const weights = checkfreeWeights(next.lastReport!.clippedGradNorm ?? next.lastReport!.gradNorm, prev.lastReport!.clippedGradNorm ?? prev.lastReport!.gradNorm);
+      orders.set(stage, {
+        prev: { stage: stage - 1, address: this.nodes.get(prev.nodeId!)!.address },
+        next: { stage: stage + 1, address: this.nodes.get(next.nodeId!)!.address },
+        weights,
+        learningRateScale: this.job.checkfreeLrScale,
+      });
+      r.checkfree.add(stage);
+      out.push({
+        type: 'notice',
+        level: 'warn',
+        msg: `CheckFree: stage ${stage} rebuilt from stages ${stage - 1} and ${stage + 1} (weights ${weights.b.toFixed(4)} : ${weights.a.toFixed(4)}), learning rate x${this.job.checkfreeLrScale}; the other stages keep their weights; training goes on from step ${fromStep}`,
+      });
+    }
+    this.sendAssignments(nodes, -1, out, new Map(), orders);
   }
 
   /** For a failure message: each vacant-then-filled stage's shard count at its newest version. */
@@ -941,11 +1030,20 @@ export class CoordinatorCore {
       return;
     }
     if (this.phase === RunPhase.finished || this.phase === RunPhase.failed || this.phase === RunPhase.stopped) return;
-    const recoverable =
-      this.job.snapshotEvery > 0 &&
-      (this.phase === RunPhase.training || this.phase === RunPhase.recovering || (this.phase === RunPhase.starting && this.recovery !== null));
-    if (!recoverable) {
+    // With snapshots off, only CheckFree (an intermediate stage) or the disk tier can bring it back.
+    const stage = node.stage!;
+    const checkfreeCan = this.job.recovery !== 'snapshot' && this.job.recovery !== 'checkpoint' && stage > 0 && stage < this.job.stages - 1;
+    const underWay = this.phase === RunPhase.training || this.phase === RunPhase.recovering || (this.phase === RunPhase.starting && this.recovery !== null);
+    if (!underWay) {
       this.failRun(failure, out);
+      return;
+    }
+    if (this.job.snapshotEvery === 0 && this.job.checkpointDir === null && !checkfreeCan) {
+      const checkfree =
+        this.job.recovery === 'auto' || this.job.recovery === 'checkfree'
+          ? (this.checkfreeObstacle([stage]) ?? 'CheckFree cannot rebuild it')
+          : `--recovery ${this.job.recovery} rules out CheckFree`;
+      this.failRun({ ...failure, detail: `${detail}; nothing can bring stage ${stage} back: snapshots are off (--snapshot-every 0), there is no disk checkpoint (--checkpoint-dir), and ${checkfree}` }, out);
       return;
     }
     this.beginRecovery(node, detail, now, out);
@@ -970,6 +1068,7 @@ export class CoordinatorCore {
         failure: info,
         others: [],
         rebuilt: new Set(),
+        checkfree: new Set(),
         completedAtFailure: Math.max(...this.stages.map((s) => s.lastStep)) + 1,
         restoreStep: null,
       };

@@ -13,11 +13,10 @@ import {
   loadProto,
   statusError,
 } from '../common/proto.ts';
-import { joinFloat32 } from '../common/tensor-codec.ts';
 import { weightsDigest } from '../common/weights-digest.ts';
+import { fetchStageWeights } from '../common/stage-weights.ts';
 import type { Command as CommandProto } from '../proto/generated/ftrain/v1/Command.ts';
 import type { CoordinatorHandlers } from '../proto/generated/ftrain/v1/Coordinator.ts';
-import type { TensorChunk__Output } from '../proto/generated/ftrain/v1/TensorChunk.ts';
 import type { ProtectionStatus } from '../snapshot-manager/protection.ts';
 import { CoordinatorCore, type Action, type Command, type CoordinatorEvent, type Failure, type Reply } from './coordinator-core.ts';
 
@@ -27,8 +26,6 @@ export const TICK_MS = 200;
 export const SHUTDOWN_GRACE_MS = 1000;
 /** How long a failed node's snapshot manager gets to answer before the node counts as lost. */
 export const SMP_PROBE_DEADLINE_MS = 1000;
-/** Deadline for reading one stage's weights at the end of a run. */
-export const FETCH_WEIGHTS_DEADLINE_MS = 60_000;
 
 export type RunStatus = 'finished' | 'failed' | 'stopped';
 
@@ -76,6 +73,7 @@ function toProto(command: Command, job: JobOptions, dataSha256: string): Command
           injectionsJson: JSON.stringify(command.injections),
           planJson: command.plan ? JSON.stringify(command.plan) : '',
           rebuildJson: command.rebuild ? JSON.stringify(command.rebuild) : '',
+          checkfreeJson: command.checkfree ? JSON.stringify(command.checkfree) : '',
         },
       };
     case 'inject':
@@ -292,6 +290,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
             step: r.step,
             loss: r.loss,
             gradNorm: r.gradNorm,
+            clippedGradNorm: r.clippedGradNorm,
             computeMs: r.computeMs,
             waitMs: r.waitMs,
             stepMs: r.stepMs,
@@ -342,34 +341,4 @@ function parseProtection(json: string): ProtectionStatus | null {
   }
 }
 
-export interface NamedWeights {
-  readonly name: string;
-  readonly shape: number[];
-  readonly values: Float32Array;
-}
 
-/** Reads one stage's parameters from the node at `address` over Worker.FetchWeights. */
-export function fetchStageWeights(address: string, stage: number): Promise<NamedWeights[]> {
-  const proto = loadProto();
-  const client = new proto.ftrain.v1.Worker(address, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS);
-  return new Promise<NamedWeights[]>((resolve, reject) => {
-    const out: NamedWeights[] = [];
-    let current: { name: string; shape: number[]; chunks: Buffer[]; count: number } | null = null;
-    const call = client.FetchWeights({ stage }, { deadline: deadline(FETCH_WEIGHTS_DEADLINE_MS) });
-    call.on('data', (c: TensorChunk__Output) => {
-      if (c.chunkIndex === 0) current = { name: c.name, shape: c.shape, chunks: [], count: c.chunkCount };
-      if (!current || current.name !== c.name) {
-        call.cancel();
-        reject(new Error(`weights stream from ${address} is out of order at ${c.name}`));
-        return;
-      }
-      current.chunks.push(c.data);
-      if (current.chunks.length === current.count) {
-        out.push({ name: current.name, shape: current.shape, values: joinFloat32(current.chunks, current.shape) });
-        current = null;
-      }
-    });
-    call.on('error', (err) => reject(err));
-    call.on('end', () => resolve(out));
-  }).finally(() => client.close());
-}

@@ -29,7 +29,9 @@ import type { PipeChunk, PipeChunk__Output } from '../proto/generated/ftrain/v1/
 import type { WorkerClient, WorkerHandlers } from '../proto/generated/ftrain/v1/Worker.ts';
 import { PipeMailbox, type PipeDirection } from './pipe-mailbox.ts';
 import { StageTrainer, type PipeIO, type PipeTensor, type StepHooks } from './stage-trainer.ts';
-import { useBackend } from './tfjs-backend.ts';
+import { tf, useBackend } from './tfjs-backend.ts';
+import { checkfreeAverage, counterpartName, type CheckfreeOrder } from './checkfree.ts';
+import { fetchStageWeights } from '../common/stage-weights.ts';
 import { DEFAULT_SLOT_COUNT, SnapshotSlots, type SnapshotHeader, type SnapshotRecord } from '../snapshot-manager/snapshot-slots.ts';
 import { SnapshotWriter } from '../snapshot-manager/snapshot-writer.ts';
 import { exportStageState, importStageState } from './stage-state.ts';
@@ -354,6 +356,8 @@ export class WorkerNode {
           this.limit = c.start!.toStep;
           this.stopAfterCurrent = false;
           if (c.start!.restoreCheckpointStep >= 0) this.loadCheckpoint(c.start!.restoreCheckpointStep);
+          // After CheckFree the stages go on from one step whatever each had finished.
+          if (this.assignment) this.assignment.trainer.completedSteps = c.start!.fromStep;
           this.training = this.train(c.start!.fromStep);
           break;
         case 'halt':
@@ -392,8 +396,9 @@ export class WorkerNode {
     const job: JobOptions = this.options.backend ? { ...job0, backend: this.options.backend } : job0;
     const stage = a.stage;
     this.log.info({ stage, of: a.numStages, backend: job.backend, epoch: a.epoch, restoreStep: a.restoreStep }, 'assigned stage');
+    const checkfree = a.checkfreeJson ? (JSON.parse(a.checkfreeJson) as CheckfreeOrder) : null;
     let trainer: StageTrainer;
-    if (prev && prev.stage === stage) {
+    if (prev && prev.stage === stage && !checkfree) {
       trainer = prev.trainer;
     } else {
       prev?.trainer.dispose();
@@ -412,6 +417,7 @@ export class WorkerNode {
     if (a.rebuildJson) await this.rebuildFromShards(a.rebuildJson, a.restoreStep);
     if (a.restoreStep >= 0) this.restore(trainer, a.restoreStep);
     else this.slots?.destroy(); // a fresh start: snapshots of an earlier run must never be restored
+    if (checkfree) await this.rebuildByCheckfree(trainer, job, checkfree);
     if (this.slots && job.snapshotEvery > 0 && !this.writer) this.writer = new SnapshotWriter(this.slots.dir, this.slots.slotCount);
     const injections = (JSON.parse(a.injectionsJson || '[]') as Injection[]).filter((i) => i.stage === stage);
     this.assignment = { stage, job, trainer, epoch: a.epoch, injections };
@@ -450,6 +456,27 @@ export class WorkerNode {
     this.slots.dropAfter(step);
     this.lastSnapshot = { step, stallMs: 0, copyMs: 0, bytes: record.bytes };
     this.log.info({ step, bytes: record.bytes, ms: performance.now() - started }, 'restored snapshot');
+  }
+
+  /** CheckFree: the stage's blocks become the weighted mean of its neighbours'; Adam starts fresh. */
+  private async rebuildByCheckfree(trainer: StageTrainer, job: JobOptions, order: CheckfreeOrder): Promise<void> {
+    const started = performance.now();
+    const [prev, next] = await Promise.all([fetchStageWeights(order.prev.address, order.prev.stage), fetchStageWeights(order.next.address, order.next.stage)]);
+    const prevByName = new Map(prev.map((w) => [w.name, w]));
+    const nextByName = new Map(next.map((w) => [w.name, w]));
+    const L = job.model.layersPerStage;
+    trainer.model.names.forEach((name, i) => {
+      const p = prevByName.get(counterpartName(name, trainer.stage, order.prev.stage, L) ?? '');
+      const n = nextByName.get(counterpartName(name, trainer.stage, order.next.stage, L) ?? '');
+      if (!p || !n) throw new Error(`CheckFree: ${name} of stage ${trainer.stage} has no counterpart on stage ${!p ? order.prev.stage : order.next.stage}`);
+      const v = trainer.model.variables[i]!;
+      v.assign(tf.tensor(checkfreeAverage(order.weights, n.values, p.values), v.shape, 'float32'));
+    });
+    trainer.learningRateScale = order.learningRateScale;
+    this.log.warn(
+      { stage: trainer.stage, prev: order.prev.stage, next: order.next.stage, a: order.weights.a, b: order.weights.b, lrScale: order.learningRateScale, ms: performance.now() - started },
+      'stage rebuilt by CheckFree from its neighbours\' weights (fresh optimizer state)',
+    );
   }
 
   private loadCheckpoint(step: number): void {

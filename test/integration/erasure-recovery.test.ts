@@ -88,7 +88,7 @@ describe('recovery from erasure-coded snapshots on other nodes', () => {
     expect(JSON.parse(plans[0]!).holders).toEqual(['node-1', 'node-2']);
     expect(r.status).toBe('failed');
     expect(r.weightsDigest).toBeNull();
-    expect(stdout).toMatch(/FAILED: .*stage 0 step \d+: 0 of the 1 shards needed survive; no disk checkpoint to fall back to/);
+    expect(stdout).toMatch(/FAILED: .*stage 0 step \d+: 0 of the 1 shards needed survive; CheckFree cannot rebuild stage 0 \(the embedding\).*; no disk checkpoint to fall back to/);
   });
 
   it('falls back to the disk checkpoint when too few shards survive, and still ends bit-exactly', async () => {

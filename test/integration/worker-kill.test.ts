@@ -72,14 +72,17 @@ describe('failures of real processes', () => {
     const tree = descendantsOf(run.child.pid!);
     expect(ftrainTree(run.child.pid!)).toHaveLength(9);
     expect(tree).toEqual(expect.arrayContaining(pids));
+    // Stage 0, with snapshots off and no disk checkpoint: nothing can bring it back (CheckFree
+    // rebuilds only intermediate stages), so the run must end at once, saying why.
     const killedAt = Date.now();
-    process.kill(pids[1]!, 'SIGKILL');
+    process.kill(pids[0]!, 'SIGKILL');
     const { line, atMs } = await run.waitForLine(/^FAILED: /, 10_000);
     expect(atMs - killedAt).toBeLessThan(2000);
-    expect(line).toContain('node node-1 (stage 1) failed');
+    expect(line).toContain('node node-0 (stage 0) failed');
+    expect(line).toContain('nothing can bring stage 0 back');
     const res = await run.result;
     expect(res.code).toBe(1);
-    expect(res.stdout).toMatch(/^failed: node node-1 \(stage 1\) failed: /m);
+    expect(res.stdout).toMatch(/^failed: node node-0 \(stage 0\) failed: /m);
     expect(await waitDead(tree)).toEqual([]);
   });
 

@@ -90,7 +90,13 @@ describe('coordinator core', () => {
     const failed = actions.find((a) => a.type === 'run-failed');
     expect(failed).toEqual({
       type: 'run-failed',
-      failure: { nodeId: 'n1', stage: 1, detail: 'its process exited (killed by SIGKILL)', detectedAtMs: 42 },
+      failure: {
+        nodeId: 'n1',
+        stage: 1,
+        detail:
+          'its process exited (killed by SIGKILL); nothing can bring stage 1 back: snapshots are off (--snapshot-every 0), there is no disk checkpoint (--checkpoint-dir), and CheckFree cannot rebuild stage 1 (the last, with the head): it averages the two neighbours of an intermediate stage',
+        detectedAtMs: 42,
+      },
     });
     expect(sends(actions)).toEqual([['n0', 'stop']]);
     expect(core.phase).toBe(RunPhase.failed);
@@ -104,7 +110,7 @@ describe('coordinator core', () => {
     expect(core.handle({ type: 'tick' }, 1000).actions).toEqual([]);
     const { actions } = core.handle({ type: 'tick' }, 1001);
     const failed = actions.find((a) => a.type === 'run-failed');
-    expect(failed).toMatchObject({ failure: { nodeId: 'n1', stage: 1, detail: 'its lease expired: no heartbeat for 1000 ms' } });
+    expect(failed).toMatchObject({ failure: { nodeId: 'n1', stage: 1, detail: expect.stringMatching(/^its lease expired: no heartbeat for 1000 ms; nothing can bring stage 1 back/) } });
   });
 
   it('keeps going when a spare dies', () => {

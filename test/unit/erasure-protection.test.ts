@@ -202,7 +202,7 @@ describe('coordinator: node loss recovered from erasure shards', () => {
     const { core, actions } = lostBeyondParity(null);
     expect(actions).toContainEqual({ type: 'stage-assigned', stage: 1, nodeId: 'n2', address: 'w-n2:1', pid: 1 });
     const failed = actions.find((a) => a.type === 'run-failed');
-    expect(failed).toMatchObject({ failure: { detail: expect.stringMatching(/stage 1 step 1: 0 of the 1 shards needed survive; no disk checkpoint to fall back to/) } });
+    expect(failed).toMatchObject({ failure: { detail: expect.stringMatching(/stage 1 step 1: 0 of the 1 shards needed survive; CheckFree cannot rebuild stage 1 \(the last, with the head\).*; no disk checkpoint to fall back to/) } });
     expect(core.phase).toBe(RunPhase.failed);
     // Nothing was told to restore anything.
     expect(actions.some((a) => a.type === 'send' && a.command.kind === 'assign' && a.command.restoreStep >= 0)).toBe(false);

@@ -14,6 +14,7 @@ export interface Assign {
   'injectionsJson'?: (string);
   'planJson'?: (string);
   'rebuildJson'?: (string);
+  'checkfreeJson'?: (string);
 }
 
 export interface Assign__Output {
@@ -28,4 +29,5 @@ export interface Assign__Output {
   'injectionsJson': (string);
   'planJson': (string);
   'rebuildJson': (string);
+  'checkfreeJson': (string);
 }
