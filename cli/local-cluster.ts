@@ -20,6 +20,8 @@ export const CHILD_TERM_GRACE_MS = 4000;
 
 export interface LocalClusterOptions {
   readonly job: JobOptions;
+  /** Lost nodes to replace with new node processes, as a spot fleet replaces reclaimed instances. */
+  readonly respawn?: number;
   readonly reportPath: string | null;
   readonly logFile: string | null;
   readonly logLevel: string;
@@ -70,9 +72,13 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<num
   const snapshotDir = (nodeId: string) => join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), `${runId}-${nodeId}`);
   const logFd = openSync(logFile, 'a');
   const children = new Map<string, ChildProcess>();
+  const dirs = new Set<string>();
   let ending = false;
-  for (let i = 0; i < nodeCount; i++) {
-    const nodeId = `node-${i}`;
+  let nextIndex = 0;
+  let respawnsLeft = options.respawn ?? 0;
+  const startNode = () => {
+    const nodeId = `node-${nextIndex++}`;
+    dirs.add(snapshotDir(nodeId));
     const child = spawn(
       process.execPath,
       [
@@ -95,10 +101,17 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<num
     child.on('exit', (code, signal) => {
       children.delete(nodeId);
       logger.info({ nodeId, code, signal }, 'node process exited');
-      if (!ending) session.server.processExited(nodeId, exitDetail(code, signal));
+      if (ending) return;
+      session.server.processExited(nodeId, exitDetail(code, signal));
+      if (respawnsLeft > 0 && (signal !== null || code !== 0)) {
+        respawnsLeft -= 1;
+        const replacement = startNode();
+        print(`  ${nodeId} lost: started ${replacement} in its place (${respawnsLeft} replacement(s) left)`);
+      }
     });
-  }
-  closeSync(logFd);
+    return nodeId;
+  };
+  for (let i = 0; i < nodeCount; i++) startNode();
 
   const onSigint = () => session.interrupt();
   const onSigterm = () => session.server.requestStop('terminated (SIGTERM)', false);
@@ -117,7 +130,8 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<num
     process.off('SIGTERM', onSigterm);
     await stopChildren(children);
     await session.close();
-    for (let i = 0; i < nodeCount; i++) rmSync(snapshotDir(`node-${i}`), { recursive: true, force: true });
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    closeSync(logFd); // kept open until now: a replacement node writes its logs to it too
   }
 }
 

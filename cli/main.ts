@@ -46,12 +46,14 @@ addJobFlags(
   program
     .command('run')
     .description('train on a local cluster: a coordinator and one node process per stage on 127.0.0.1')
+    .option('--respawn <n>', 'replace up to N lost nodes with new node processes, as a spot fleet replaces reclaimed instances', '0')
     .option('--port <n>', 'coordinator port (0 picks a free one)', '0'),
-).action(async (flags: JobFlagValues & { port: string }) => {
+).action(async (flags: JobFlagValues & { port: string; respawn: string }) => {
   try {
     const job = compileJobOptions(rawJobOptions(flags));
     const port = parsePort('--port', flags.port);
-    const code = await runLocalCluster({ job, reportPath: flags.report ?? null, logFile: flags.logFile ?? null, logLevel: flags.logLevel, port });
+    const respawn = intOption('--respawn', flags.respawn, 0, 0, 10_000);
+    const code = await runLocalCluster({ job, respawn, reportPath: flags.report ?? null, logFile: flags.logFile ?? null, logLevel: flags.logLevel, port });
     process.exit(code);
   } catch (err) {
     fail(err);
@@ -337,6 +339,61 @@ bench
         progress: (l) => process.stderr.write(`${l}\n`),
       });
       process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    } catch (err) {
+      fail(err);
+    }
+  });
+
+const experiment = program.command('experiment').description('experiments that train real clusters and write JSON (and plots)');
+
+experiment
+  .command('churn')
+  .description('the same training under each recovery strategy and hourly node failure rate: loss against wall-clock time, time to a target loss, and a PNG of the curves')
+  .option('--rates <list>', 'hourly failure rates in percent, comma-separated', '0,5,10,16')
+  .option('--strategies <list>', `recovery strategies: ${['snapshot', 'checkfree', 'checkpoint'].join(', ')}`, 'checkfree,snapshot,checkpoint')
+  .option('--steps <n>', 'steps per run', '200')
+  .option('--nodes <n>', 'pipeline stages', '6')
+  .option('--seed <n>', 'seed of the model, the batches and the failure schedules', '0')
+  .option('--backend <name>', 'tfjs backend', 'wasm')
+  .option('--checkpoint-every <n>', 'disk checkpoint interval of the checkpoint strategy (and of the disk tier under CheckFree)', '50')
+  .option('--hour-seconds <s>', 'seconds of training that stand for one hour of exposure (3600: real time)', '60')
+  .option('--target-loss <x>', "loss to reach (default: the failure-free run's loss at 90% of its steps)")
+  .option('--json <file>', 'where the results go', 'churn.json')
+  .option('--plot <file>', 'PNG of loss against wall-clock time, one panel per rate')
+  .action(async (flags: { rates: string; strategies: string; steps: string; nodes: string; seed: string; backend: string; checkpointEvery: string; hourSeconds: string; targetLoss?: string; json: string; plot?: string }) => {
+    try {
+      const rates = flags.rates.split(',').map((x) => {
+        const v = Number(x.trim());
+        if (x.trim() === '' || !Number.isFinite(v) || v < 0 || v >= 100) throw new OptionError('--rates', `each rate is a percentage from 0 to below 100, got "${x}"`);
+        return v / 100;
+      });
+      const { CHURN_STRATEGIES, runChurnExperiment } = await import('../experiment/churn.ts');
+      const strategies = flags.strategies.split(',').map((x) => {
+        const name = x.trim();
+        if (name === 'checkfree-plus') throw new OptionError('--strategies', 'checkfree-plus is not built yet (CheckFree+ needs out-of-order pipelining); use checkfree, snapshot or checkpoint');
+        if (!(CHURN_STRATEGIES as readonly string[]).includes(name)) throw new OptionError('--strategies', `must be among ${CHURN_STRATEGIES.join(', ')}, got "${name}"`);
+        return name as (typeof CHURN_STRATEGIES)[number];
+      });
+      const hourSeconds = Number(flags.hourSeconds);
+      if (!(hourSeconds > 0)) throw new OptionError('--hour-seconds', `must be a positive number, got "${flags.hourSeconds}"`);
+      const targetLoss = flags.targetLoss === undefined ? null : Number(flags.targetLoss);
+      if (targetLoss !== null && !(targetLoss > 0)) throw new OptionError('--target-loss', `must be a positive number, got "${flags.targetLoss}"`);
+      const result = await runChurnExperiment({
+        rates,
+        strategies,
+        steps: intOption('--steps', flags.steps, 200, 10, 1_000_000),
+        stages: intOption('--nodes', flags.nodes, 6, 3, 64),
+        seed: intOption('--seed', flags.seed, 0, 0, 0xffff_ffff),
+        backend: parseBackend('--backend', flags.backend),
+        checkpointEvery: intOption('--checkpoint-every', flags.checkpointEvery, 50, 1, 1_000_000),
+        hourSeconds,
+        targetLoss,
+        jsonPath: flags.json,
+        plotPath: flags.plot ?? null,
+        progress: (l) => process.stderr.write(`${l}\n`),
+      });
+      process.stdout.write(`${JSON.stringify({ targetLoss: result.targetLoss, timeToTargetSeconds: result.timeToTargetSeconds, comparisons: result.comparisons }, null, 2)}\n`);
+      process.stdout.write(`results: ${flags.json}${flags.plot ? `, plot: ${flags.plot}` : ''}\n`);
     } catch (err) {
       fail(err);
     }

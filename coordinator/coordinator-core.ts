@@ -40,7 +40,7 @@ export type Command =
   | { kind: 'protect'; plan: ProtectionPlan | null }
   /** Cause this failure now (`--inject` kinds the coordinator fires itself: node-kill). */
   | { kind: 'inject'; injection: Injection }
-  | { kind: 'start'; fromStep: number; toStep: number; restoreCheckpointStep: number }
+  | { kind: 'start'; fromStep: number; toStep: number; restoreCheckpointStep: number; fromScratch?: boolean }
   | { kind: 'limit'; toStep: number }
   | { kind: 'halt'; epoch: number; reason: string }
   | { kind: 'stop'; reason: string; failed: boolean };
@@ -256,6 +256,8 @@ export interface SnapshotStats {
 
 /** Samples kept for percentiles. */
 const MAX_SAMPLES = 10_000;
+/** Step completions kept for the report's timeline. */
+const MAX_TIMELINE = 100_000;
 
 const OK: Reply = { ok: true };
 
@@ -285,6 +287,8 @@ export class CoordinatorCore {
   /** Each recovery's epoch and the step it rolled back to: later steps of older epochs are void. */
   private readonly restorePoints: { epoch: number; step: number }[] = [];
   readonly erasure: ErasureState = { code: null, placement: null, disabledReason: null, encodeMs: [], heldBytes: new Map() };
+  /** Every step completion in order, recomputed steps included: loss against wall-clock time. */
+  readonly timeline: { atMs: number; step: number; loss: number | null }[] = [];
   /** When each step was first completed (a step computed again after a rollback keeps its first time). */
   readonly stepDoneAtMs: number[] = [];
   /** When each recovered failure happened (or was detected), for caughtUpMs. */
@@ -674,6 +678,7 @@ export class CoordinatorCore {
     if (this.phase === RunPhase.starting && placed.every((n) => n?.state === NodeState.ready)) {
       const toStep = this.toStep ?? 0;
       let restoreCheckpointStep = -1;
+      let fromScratch = false;
       if (this.epoch === 0 && this.completedSteps === 0 && this.job.checkpointDir) {
         const resume = this.resumeStep();
         if (resume !== null) {
@@ -690,23 +695,25 @@ export class CoordinatorCore {
       if (this.recovery?.toDisk) {
         const resume = this.resumeStep();
         if (resume === null) {
-          this.failRun({ nodeId, stage, detail: `${this.recovery.failure.detail}; ${this.recovery.fallbackReason}; and no disk checkpoint is held for every stage`, detectedAtMs: now }, out);
-          return OK;
+          // No checkpoint yet: the rollback goes all the way to the start.
+          fromScratch = true;
+          out.push({ type: 'notice', level: 'warn', msg: 'no disk checkpoint is held for every stage yet: every stage starts again from its initial weights' });
         }
-        restoreCheckpointStep = resume;
-        this.restorePoints.push({ epoch: this.epoch, step: resume });
+        const step = resume ?? 0;
+        restoreCheckpointStep = resume ?? -1;
+        this.restorePoints.push({ epoch: this.epoch, step });
         for (const s of this.stages) {
-          s.lastStep = resume - 1;
+          s.lastStep = step - 1;
           s.snapshotStep = -1;
-          for (const old of [...s.protectedVersions.keys()]) if (old > resume) s.protectedVersions.delete(old);
+          for (const old of [...s.protectedVersions.keys()]) if (old > step) s.protectedVersions.delete(old);
         }
-        this.losses.length = resume;
-        out.push({ type: 'log', level: 'warn', msg: `every stage goes back to the disk checkpoint of step ${resume}` });
+        this.losses.length = step;
+        out.push({ type: 'log', level: 'warn', msg: resume === null ? 'every stage starts again from step 0' : `every stage goes back to the disk checkpoint of step ${resume}` });
       }
       const fromStep = this.completedSteps;
       for (const n of placed) {
         n!.state = transition(n!.nodeId, n!.state, NodeState.training);
-        out.push({ type: 'send', nodeId: n!.nodeId, command: { kind: 'start', fromStep, toStep, restoreCheckpointStep } });
+        out.push({ type: 'send', nodeId: n!.nodeId, command: { kind: 'start', fromStep, toStep, restoreCheckpointStep, ...(fromScratch ? { fromScratch } : {}) } });
       }
       this.phase = RunPhase.training;
       const r = this.recovery;
@@ -970,6 +977,7 @@ export class CoordinatorCore {
     for (let s = before; s < after; s++) {
       out.push({ type: 'step-completed', step: s, loss: this.losses[s]!, atMs: now, commitStep: this.globalCommitStep });
       this.stepDoneAtMs[s] ??= now;
+      if (this.timeline.length < MAX_TIMELINE) this.timeline.push({ atMs: now, step: s, loss: this.losses[s] ?? null });
       for (const f of this.recovered) {
         if (f.caughtUpMs === null && s === f.step) f.caughtUpMs = now - this.failedAt.get(f)!;
       }

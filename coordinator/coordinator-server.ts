@@ -83,7 +83,7 @@ function toProto(command: Command, job: JobOptions, dataSha256: string): Command
     case 'halt':
       return { halt: { epoch: command.epoch, reason: command.reason } };
     case 'start':
-      return { start: { fromStep: command.fromStep, toStep: command.toStep, restoreCheckpointStep: command.restoreCheckpointStep } };
+      return { start: { fromStep: command.fromStep, toStep: command.toStep, restoreCheckpointStep: command.restoreCheckpointStep, fromScratch: command.fromScratch ?? false } };
     case 'limit':
       return { limit: { toStep: command.toStep } };
     case 'stop':

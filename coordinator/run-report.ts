@@ -50,6 +50,8 @@ export interface RunReport {
   readonly globalCommitStep: number;
   /** Median time between the completions of consecutive steps (first completions only). */
   readonly stepSecondsP50: number | null;
+  /** Every step completion, recomputed ones included: seconds since training started, step, loss. */
+  readonly timeline: { readonly seconds: number; readonly step: number; readonly loss: number | null }[];
   readonly snapshots: {
     readonly count: number;
     readonly everySteps: number;
@@ -162,6 +164,7 @@ export function buildRunReport(
     failures: [...core.recovered],
     globalCommitStep: core.globalCommitStep,
     stepSecondsP50: stepInterval(core.stepDoneAtMs),
+    timeline: core.timeline.map((e) => ({ seconds: (e.atMs - (times.trainingStartedAtMs ?? e.atMs)) / 1000, step: e.step, loss: e.loss })),
     snapshots: {
       count: core.snapshots.count,
       everySteps: job.snapshotEvery,

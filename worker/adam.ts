@@ -45,6 +45,12 @@ export class Adam {
     });
   }
 
+  /** A fresh state: zero moments, no step taken. */
+  reset(): void {
+    this.t = 0;
+    for (const x of [...this.m, ...this.v]) x.assign(tf.zerosLike(x));
+  }
+
   dispose(): void {
     for (const t of [...this.m, ...this.v]) t.dispose();
   }

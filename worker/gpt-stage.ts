@@ -87,6 +87,7 @@ export interface StageGradients {
 export class GptStage {
   readonly names: readonly string[];
   readonly variables: readonly tf.Variable[];
+  private readonly specs: readonly ParamSpec[];
   readonly isFirst: boolean;
   readonly isLast: boolean;
   private readonly byName: ReadonlyMap<string, tf.Variable>;
@@ -95,11 +96,12 @@ export class GptStage {
   constructor(
     readonly layout: StageLayout,
     readonly model: ModelOptions,
-    seed: number,
+    private readonly seed: number,
   ) {
     this.isFirst = layout.stage === 0;
     this.isLast = layout.stage === layout.numStages - 1;
     const specs = stageParamSpecs(layout, model);
+    this.specs = specs;
     this.names = specs.map((s) => s.name);
     this.variables = specs.map((s) => tf.variable(tf.tensor(initialValues(s, seed), s.shape, 'float32'), true, `${s.name}`));
     this.byName = new Map(this.names.map((n, i) => [n, this.variables[i]!]));
@@ -201,6 +203,11 @@ export class GptStage {
   }
 
   /** Copies of every parameter, in variable order. */
+  /** Back to the initial weights (a function of seed and name, as at construction). */
+  resetWeights(): void {
+    this.specs.forEach((s, i) => this.variables[i]!.assign(tf.tensor(initialValues(s, this.seed), s.shape, 'float32')));
+  }
+
   readWeights(): Float32Array[] {
     return this.variables.map((v) => v.dataSync() as Float32Array).map((a) => new Float32Array(a));
   }

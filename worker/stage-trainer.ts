@@ -68,6 +68,14 @@ export class StageTrainer {
     }
   }
 
+  /** The state of a fresh start: initial weights, fresh Adam, no step done. */
+  reset(): void {
+    this.model.resetWeights();
+    this.adam.reset();
+    this.completedSteps = 0;
+    this.learningRateScale = 1;
+  }
+
   private batch(step: number, mb: number) {
     return microBatchFor(this.corpus!, this.job.seed, step, mb, this.job.microBatchSize, this.job.model.seqLen);
   }

@@ -355,6 +355,10 @@ export class WorkerNode {
         case 'start':
           this.limit = c.start!.toStep;
           this.stopAfterCurrent = false;
+          if (c.start!.fromScratch && this.assignment) {
+            this.assignment.trainer.reset();
+            this.log.warn({ stage: this.assignment.stage }, 'back to the initial weights: the run starts again from step 0');
+          }
           if (c.start!.restoreCheckpointStep >= 0) this.loadCheckpoint(c.start!.restoreCheckpointStep);
           // After CheckFree the stages go on from one step whatever each had finished.
           if (this.assignment) this.assignment.trainer.completedSteps = c.start!.fromStep;

@@ -208,6 +208,15 @@ describe('coordinator: node loss recovered from erasure shards', () => {
     expect(actions.some((a) => a.type === 'send' && a.command.kind === 'assign' && a.command.restoreStep >= 0)).toBe(false);
   });
 
+  it('goes back to step 0 with the initial weights when the disk tier has no checkpoint yet', () => {
+    const { core } = lostBeyondParity('/tmp/ftrain-test-ckpt');
+    core.handle({ type: 'ready', nodeId: 'n0', stage: 0, epoch: 1, checkpointSteps: [] }, 200);
+    const resumed = core.handle({ type: 'ready', nodeId: 'n2', stage: 1, epoch: 1, checkpointSteps: [] }, 300).actions;
+    expect(resumed).toContainEqual({ type: 'send', nodeId: 'n0', command: { kind: 'start', fromStep: 0, toStep: 20, restoreCheckpointStep: -1, fromScratch: true } });
+    expect(resumed).toContainEqual({ type: 'recovered', failure: expect.objectContaining({ method: 'disk-checkpoint', restoredStep: 0, lostSteps: 1 }) });
+    expect(core.losses).toEqual([]);
+  });
+
   it('with too few shards left, falls back to the disk checkpoint, saying why', () => {
     const { core, actions } = lostBeyondParity('/tmp/ftrain-test-ckpt');
     expect(actions.some((a) => a.type === 'run-failed')).toBe(false);
