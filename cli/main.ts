@@ -37,6 +37,11 @@ function checkHostPort(field: string, raw: string): string {
   return raw;
 }
 
+/** A count flag: an integer from 1 up. */
+function positiveInt(field: string, raw: string): number {
+  return intOption(field, raw, 0, 1, 1_000_000);
+}
+
 const program = new Command('ftrain')
   .description('Fault-tolerant pipeline-parallel training over gRPC')
   .version('0.1.0')
@@ -237,14 +242,13 @@ bench
   .option('--json', 'print only the JSON (progress goes to stderr either way)')
   .action(async (flags: { backends: string; stages: string; steps: string; repeat: string; blocks: string }) => {
     try {
-      const count = (field: string, raw: string) => intOption(field, raw, 0, 1, 1_000_000);
       const { benchPipeline } = await import('../bench/pipeline-bench.ts');
       const result = await benchPipeline({
         backends: flags.backends.split(',').map((b) => parseBackend('--backends', b)),
-        stages: flags.stages.split(',').map((x) => count('--stages', x)),
-        steps: count('--steps', flags.steps),
-        repeat: count('--repeat', flags.repeat),
-        blocks: count('--blocks', flags.blocks),
+        stages: flags.stages.split(',').map((x) => positiveInt('--stages', x)),
+        steps: positiveInt('--steps', flags.steps),
+        repeat: positiveInt('--repeat', flags.repeat),
+        blocks: positiveInt('--blocks', flags.blocks),
         progress: (l) => process.stderr.write(`${l}\n`),
       });
       process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
@@ -263,11 +267,10 @@ bench
   .option('--json', 'print only the JSON (progress goes to stderr either way)')
   .action(async (flags: { stateMb: string; runs: string; diskDir: string; shmDir: string }) => {
     try {
-      const positive = (field: string, raw: string) => intOption(field, raw, 0, 1, 1_000_000);
       const { runSnapshotBench } = await import('../bench/snapshot-bench.ts');
       const result = await runSnapshotBench({
-        stateMb: positive('--state-mb', flags.stateMb),
-        runs: positive('--runs', flags.runs),
+        stateMb: positiveInt('--state-mb', flags.stateMb),
+        runs: positiveInt('--runs', flags.runs),
         diskDir: flags.diskDir,
         shmDir: flags.shmDir,
         progress: (l) => process.stderr.write(`${l}\n`),
@@ -323,14 +326,13 @@ bench
   .option('--json', 'print only the JSON (progress goes to stderr either way)')
   .action(async (flags: { runs: string; nodes: string; spares: string; checkpointEvery: string; killStep?: string; stage: string; backend: string; diskDir: string }) => {
     try {
-      const positive = (field: string, raw: string) => intOption(field, raw, 0, 1, 1_000_000);
-      const every = positive('--checkpoint-every', flags.checkpointEvery);
+      const every = positiveInt('--checkpoint-every', flags.checkpointEvery);
       const nodes = intOption('--nodes', flags.nodes, 4, 2, 64);
       const { runRecoveryBench } = await import('../bench/recovery-bench.ts');
       const result = await runRecoveryBench({
-        runs: positive('--runs', flags.runs),
+        runs: positiveInt('--runs', flags.runs),
         nodes,
-        spares: positive('--spares', flags.spares),
+        spares: positiveInt('--spares', flags.spares),
         checkpointEvery: every,
         killStep: flags.killStep === undefined ? every + Math.floor(every / 2) : intOption('--kill-step', flags.killStep, 0, every + 1, 1_000_000),
         stage: intOption('--stage', flags.stage, 1, 0, nodes - 1),

@@ -8,7 +8,6 @@
 // from any k shards fetched from peers, into its own slots, for its worker to restore.
 
 import * as grpc from '@grpc/grpc-js';
-import { once } from 'node:events';
 import { renameSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -31,6 +30,23 @@ export const SHARD_CHUNK_BYTES = 1 << 20;
 export const SHARD_TRANSFER_TIMEOUT_MS = 30_000;
 /** The file in the slot directory that tells the node's worker where this manager listens. */
 export const SMP_INFO_FILE = 'smp.json';
+
+/** A stream that shard chunks are written to, with back-pressure (PutShard's and FetchShards'). */
+interface ShardSink {
+  write(chunk: ShardChunk): boolean;
+  once(event: 'drain', listener: () => void): unknown;
+}
+
+/** One shard on a stream: its header chunk, then its bytes in chunks of SHARD_CHUNK_BYTES. */
+async function writeShard(sink: ShardSink, header: ShardHeader, bytes: Uint8Array): Promise<void> {
+  const write = async (chunk: ShardChunk) => {
+    if (!sink.write(chunk)) await new Promise<void>((resolve) => sink.once('drain', resolve));
+  };
+  await write({ headerJson: JSON.stringify(header) });
+  for (let off = 0; off < bytes.byteLength; off += SHARD_CHUNK_BYTES) {
+    await write({ data: bytes.subarray(off, Math.min(off + SHARD_CHUNK_BYTES, bytes.byteLength)) });
+  }
+}
 
 export interface SmpInfo {
   readonly address: string;
@@ -224,13 +240,7 @@ export class SnapshotManager {
         err ? reject(new Error(`sending shard ${header.index} of stage ${header.stage} step ${header.step} to ${address} failed: ${err.details || err.message}`)) : resolve(),
       );
       void (async () => {
-        const write = async (chunk: ShardChunk) => {
-          if (!call.write(chunk)) await once(call, 'drain');
-        };
-        await write({ headerJson: JSON.stringify(header) });
-        for (let off = 0; off < bytes.byteLength; off += SHARD_CHUNK_BYTES) {
-          await write({ data: bytes.subarray(off, Math.min(off + SHARD_CHUNK_BYTES, bytes.byteLength)) });
-        }
+        await writeShard(call, header, bytes);
         call.end();
       })().catch(reject);
     });
@@ -401,15 +411,7 @@ export class SnapshotManager {
       FetchShards: (call) => {
         const { stage, step, epoch } = call.request;
         void (async () => {
-          for (const s of this.store.get(stage, step, epoch)) {
-            const write = async (chunk: ShardChunk) => {
-              if (!call.write(chunk)) await once(call, 'drain');
-            };
-            await write({ headerJson: JSON.stringify(s.header) });
-            for (let off = 0; off < s.bytes.byteLength; off += SHARD_CHUNK_BYTES) {
-              await write({ data: s.bytes.subarray(off, Math.min(off + SHARD_CHUNK_BYTES, s.bytes.byteLength)) });
-            }
-          }
+          for (const s of this.store.get(stage, step, epoch)) await writeShard(call, s.header, s.bytes);
           call.end();
         })().catch((err) => call.emit('error', statusError(grpc.status.INTERNAL, errorMessage(err))));
       },
