@@ -22,7 +22,7 @@ export function addJobFlags(cmd: Command): Command {
     .option('--heartbeat-ms <n>', 'node heartbeat interval', String(DEFAULT_JOB.heartbeatMs))
     .option('--lease-ms <n>', 'a node without a heartbeat for this long is lost', String(DEFAULT_JOB.leaseMs))
     .option('--snapshot-every <n>', 'snapshot every stage into RAM after every N-th step (0: off)', String(DEFAULT_JOB.snapshotEvery))
-    .option('--recovery <policy>', 'how lost stages come back: auto (local snapshot, erasure rebuild, CheckFree, disk checkpoint: the cheapest that works), or force snapshot, checkfree or checkpoint', 'auto')
+    .option('--recovery <policy>', 'how lost stages come back: auto (local snapshot, erasure rebuild, CheckFree, disk checkpoint: the cheapest that works), or force snapshot, checkfree, checkfree-plus (out-of-order pipelining and copies of the embedding and head: recovers stage 0 and the last stage too; 4 nodes or more) or checkpoint', 'auto')
     .option('--checkfree-lr-scale <x>', 'learning-rate multiplier of a stage rebuilt by CheckFree', '1.1')
     .option('--spares <n>', 'spare nodes to wait for beyond one per stage: they hold erasure shards and take over the stage of a lost node', '0')
     .option('--ec <k,m>', 'erasure-code each snapshot into K data + M parity shards on K+M other nodes; "auto" picks from the node count (4 nodes: 2,1; 5: 3,1; 6: 3,2; 7+: 4,2), "off" keeps snapshots local', 'auto')

@@ -6,6 +6,7 @@ import { OptionError } from './errors.ts';
 import { DEFAULT_CORPUS } from './corpus.ts';
 import { parseInjections, type Injection } from './inject-spec.ts';
 import type { ErasureSetting } from '../snapshot-manager/protection.ts';
+import { MIN_STAGES_OUT_OF_ORDER } from '../worker/pipeline-route.ts';
 
 export const Backend = {
   wasm: 'wasm',
@@ -72,12 +73,15 @@ export interface JobOptions {
  * `auto`: the cheapest tier that works, in order local snapshot, erasure rebuild, CheckFree,
  * disk checkpoint. The others force one strategy (for experiments): `snapshot` (local or erasure
  * only), `checkfree` (rebuild a lost intermediate stage from its neighbours, no rollback),
- * `checkpoint` (every stage back to the newest disk checkpoint).
+ * `checkfree-plus` (CheckFree+: trains with out-of-order pipelining and keeps copies of the
+ * embedding and the head on the neighbouring stages, so any stage can be rebuilt, the edge ones
+ * too), `checkpoint` (every stage back to the newest disk checkpoint).
  */
 export const RecoveryPolicy = {
   auto: 'auto',
   snapshot: 'snapshot',
   checkfree: 'checkfree',
+  checkfreePlus: 'checkfree-plus',
   checkpoint: 'checkpoint',
 } as const;
 export type RecoveryPolicy = (typeof RecoveryPolicy)[keyof typeof RecoveryPolicy];
@@ -192,6 +196,9 @@ export function compileJobOptions(raw: RawJobOptions): JobOptions {
   const recovery = recoveryText as RecoveryPolicy;
   if (recovery === RecoveryPolicy.snapshot && snapshotEvery === 0) {
     throw new OptionError('--recovery', 'snapshot recovery needs snapshots; drop --snapshot-every 0');
+  }
+  if (recovery === RecoveryPolicy.checkfreePlus && stages < MIN_STAGES_OUT_OF_ORDER) {
+    throw new OptionError('--recovery', `checkfree-plus swaps the first two and the last two stages: it needs --nodes ${MIN_STAGES_OUT_OF_ORDER} or more, got ${stages}`);
   }
   if (recovery === RecoveryPolicy.checkpoint && checkpointDir === null) {
     throw new OptionError('--recovery', 'checkpoint recovery needs --checkpoint-dir DIR and --checkpoint-every K');

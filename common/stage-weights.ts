@@ -16,14 +16,17 @@ export interface NamedWeights {
   readonly values: Float32Array;
 }
 
-/** Reads one stage's parameters from the node at `address` over Worker.FetchWeights. */
-export function fetchStageWeights(address: string, stage: number): Promise<NamedWeights[]> {
+/**
+ * Reads one stage's parameters from the node at `address` over Worker.FetchWeights; with
+ * `edgeCopy`, the copy of stage `stage`'s embedding or head that node keeps (CheckFree+).
+ */
+export function fetchStageWeights(address: string, stage: number, edgeCopy = false): Promise<NamedWeights[]> {
   const proto = loadProto();
   const client = new proto.ftrain.v1.Worker(address, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS);
   return new Promise<NamedWeights[]>((resolve, reject) => {
     const out: NamedWeights[] = [];
     let current: { name: string; shape: number[]; chunks: Buffer[]; count: number } | null = null;
-    const call = client.FetchWeights({ stage }, { deadline: deadline(FETCH_WEIGHTS_DEADLINE_MS) });
+    const call = client.FetchWeights({ stage, edgeCopy }, { deadline: deadline(FETCH_WEIGHTS_DEADLINE_MS) });
     call.on('data', (c: TensorChunk__Output) => {
       if (c.chunkIndex === 0) current = { name: c.name, shape: c.shape, chunks: [], count: c.chunkCount };
       if (!current || current.name !== c.name) {

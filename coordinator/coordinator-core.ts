@@ -6,6 +6,7 @@ import type { Injection } from '../common/inject-spec.ts';
 import type { JobOptions } from '../common/job-options.ts';
 import { NodeState, isLive, transition } from './node-lifecycle.ts';
 import { checkfreeWeights, type CheckfreeOrder } from '../worker/checkfree.ts';
+import { swapPartner } from '../worker/pipeline-route.ts';
 import {
   describeCode,
   placeShards,
@@ -137,7 +138,7 @@ export interface RecoveredFailure {
 }
 
 /** How a failure was recovered: the cheapest lossless tier that was available. */
-export type RecoveryMethod = 'local-snapshot' | 'erasure-rebuild' | 'checkfree' | 'disk-checkpoint';
+export type RecoveryMethod = 'local-snapshot' | 'erasure-rebuild' | 'checkfree' | 'checkfree-plus' | 'disk-checkpoint';
 
 interface FailureInfo {
   readonly stage: number;
@@ -724,7 +725,11 @@ export class CoordinatorCore {
             stage: f.stage,
             nodeId: f.nodeId,
             kind: f.kind,
-            method: r.toDisk ? 'disk-checkpoint' : r.checkfree.has(f.stage) ? 'checkfree' : r.rebuilt.has(f.stage) ? 'erasure-rebuild' : 'local-snapshot',
+            method: r.toDisk
+              ? 'disk-checkpoint'
+              : r.checkfree.has(f.stage)
+                ? this.job.recovery === 'checkfree-plus' ? 'checkfree-plus' : 'checkfree'
+                : r.rebuilt.has(f.stage) ? 'erasure-rebuild' : 'local-snapshot',
             detail: r.fallbackReason ? `${f.detail}; ${r.fallbackReason}` : f.detail,
             detectMs: f.failedAtMs === null ? null : f.detectedAtMs - f.failedAtMs,
             recoverMs: now - (f.failedAtMs ?? f.detectedAtMs),
@@ -769,7 +774,7 @@ export class CoordinatorCore {
       const former = this.nodes.get(formerId);
       const formerGone = this.smpState.get(formerId) === 'lost' || !former || former.smpAddress === '';
       // Snapshots play no part when the policy does not use them: any node will do at once.
-      const anyNode = this.job.snapshotEvery === 0 || this.job.recovery === 'checkfree' || this.job.recovery === 'checkpoint';
+      const anyNode = this.job.snapshotEvery === 0 || this.job.recovery === 'checkfree' || this.job.recovery === 'checkfree-plus' || this.job.recovery === 'checkpoint';
       const node =
         candidates.find((n) => n.nodeId === formerId) ??
         candidates.find((n) => n.snapshots?.stage === stage) ??
@@ -822,13 +827,13 @@ export class CoordinatorCore {
       toDisk('--recovery checkpoint');
       return;
     }
-    if (policy === 'checkfree' || (common.length === 0 && policy === 'auto')) {
+    if (policy === 'checkfree' || policy === 'checkfree-plus' || (common.length === 0 && policy === 'auto')) {
       const cannot = this.checkfreeObstacle(lost);
       if (cannot === null) {
         this.startCheckfree(r, lost, nodes, out);
         return;
       }
-      if (policy === 'checkfree') {
+      if (policy !== 'auto') {
         toDisk(cannot);
         return;
       }
@@ -867,6 +872,21 @@ export class CoordinatorCore {
 
   /** Why CheckFree cannot rebuild these lost stages, or null when it can. */
   private checkfreeObstacle(lost: readonly number[]): string | null {
+    if (this.job.recovery === 'checkfree-plus') {
+      for (const stage of lost) {
+        const partner = swapPartner(this.job.stages, stage);
+        const sources = partner === null ? [stage - 1, stage + 1] : [partner];
+        const gone = sources.find((s) => lost.includes(s));
+        if (gone !== undefined) {
+          return partner === null
+            ? `CheckFree+ cannot rebuild stage ${stage}: it averages stages ${stage - 1} and ${stage + 1}, and stage ${gone} is lost too`
+            : `CheckFree+ cannot rebuild stage ${stage}: it copies its swap partner, stage ${partner}, which is lost too`;
+        }
+        const unknown = partner === null ? sources.find((s) => this.stages[s]!.lastReport === null) : undefined;
+        if (unknown !== undefined) return `CheckFree+ needs the gradient norm of stage ${unknown}, which has not reported a step yet`;
+      }
+      return null;
+    }
     const last = this.job.stages - 1;
     const edge = lost.filter((s) => s === 0 || s === last);
     if (edge.length > 0) return `CheckFree cannot rebuild ${edge.map((s) => (s === 0 ? 'stage 0 (the embedding)' : `stage ${s} (the last, with the head)`)).join(' or ')}: it averages the two neighbours of an intermediate stage`;
@@ -893,11 +913,25 @@ export class CoordinatorCore {
     }
     this.losses.length = Math.min(this.losses.length, fromStep);
     const orders = new Map<number, CheckfreeOrder>();
+    const plus = this.job.recovery === 'checkfree-plus';
     for (const stage of lost) {
+      const partner = plus ? swapPartner(this.job.stages, stage) : null;
+      if (partner !== null) {
+        orders.set(stage, { kind: 'copy', from: { stage: partner, address: this.nodes.get(this.stages[partner]!.nodeId!)!.address }, learningRateScale: this.job.checkfreeLrScale });
+        r.checkfree.add(stage);
+        const edge = stage === 0 ? ' and its embedding from the copy stage 1 keeps' : stage === this.job.stages - 1 ? ` and its head from the copy stage ${partner} keeps` : '';
+        out.push({
+          type: 'notice',
+          level: 'warn',
+          msg: `CheckFree+: stage ${stage} rebuilt with the blocks of its swap partner (stage ${partner})${edge}, learning rate x${this.job.checkfreeLrScale}; the other stages keep their weights; training goes on from step ${fromStep}`,
+        });
+        continue;
+      }
       const prev = this.stages[stage - 1]!;
       const next = this.stages[stage + 1]!;
       const weights = checkfreeWeights(next.lastReport!.clippedGradNorm ?? next.lastReport!.gradNorm, prev.lastReport!.clippedGradNorm ?? prev.lastReport!.gradNorm);
       orders.set(stage, {
+        kind: 'average',
         prev: { stage: stage - 1, address: this.nodes.get(prev.nodeId!)!.address },
         next: { stage: stage + 1, address: this.nodes.get(next.nodeId!)!.address },
         weights,
@@ -907,7 +941,7 @@ export class CoordinatorCore {
       out.push({
         type: 'notice',
         level: 'warn',
-        msg: `CheckFree: stage ${stage} rebuilt from stages ${stage - 1} and ${stage + 1} (weights ${weights.b.toFixed(4)} : ${weights.a.toFixed(4)}), learning rate x${this.job.checkfreeLrScale}; the other stages keep their weights; training goes on from step ${fromStep}`,
+        msg: `${plus ? 'CheckFree+' : 'CheckFree'}: stage ${stage} rebuilt from stages ${stage - 1} and ${stage + 1} (weights ${weights.b.toFixed(4)} : ${weights.a.toFixed(4)}), learning rate x${this.job.checkfreeLrScale}; the other stages keep their weights; training goes on from step ${fromStep}`,
       });
     }
     this.sendAssignments(nodes, -1, out, new Map(), orders);
@@ -1040,7 +1074,8 @@ export class CoordinatorCore {
     if (this.phase === RunPhase.finished || this.phase === RunPhase.failed || this.phase === RunPhase.stopped) return;
     // With snapshots off, only CheckFree (an intermediate stage) or the disk tier can bring it back.
     const stage = node.stage!;
-    const checkfreeCan = this.job.recovery !== 'snapshot' && this.job.recovery !== 'checkpoint' && stage > 0 && stage < this.job.stages - 1;
+    const checkfreeCan =
+      this.job.recovery === 'checkfree-plus' || (this.job.recovery !== 'snapshot' && this.job.recovery !== 'checkpoint' && stage > 0 && stage < this.job.stages - 1);
     const underWay = this.phase === RunPhase.training || this.phase === RunPhase.recovering || (this.phase === RunPhase.starting && this.recovery !== null);
     if (!underWay) {
       this.failRun(failure, out);

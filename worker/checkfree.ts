@@ -41,10 +41,18 @@ export function counterpartName(name: string, from: number, to: number, layersPe
   return `block${to * layersPerStage + local}.${m[2]}`;
 }
 
-/** What a node that takes over a lost stage by CheckFree is told. */
-export interface CheckfreeOrder {
-  readonly prev: { readonly stage: number; readonly address: string };
-  readonly next: { readonly stage: number; readonly address: string };
-  readonly weights: CheckfreeWeights;
-  readonly learningRateScale: number;
+/** Where a stage's weights are read from. */
+export interface StageSource {
+  readonly stage: number;
+  readonly address: string;
 }
+
+/** What a node that takes over a lost stage by CheckFree is told. */
+export type CheckfreeOrder =
+  /** The weighted mean of the two neighbours' blocks. */
+  | { readonly kind: 'average'; readonly prev: StageSource; readonly next: StageSource; readonly weights: CheckfreeWeights; readonly learningRateScale: number }
+  /**
+   * CheckFree+: the blocks of the swap partner, which out-of-order pipelining trained to stand in;
+   * an edge stage also takes back its embedding or head from the copy the partner keeps.
+   */
+  | { readonly kind: 'copy'; readonly from: StageSource; readonly learningRateScale: number };

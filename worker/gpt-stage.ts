@@ -7,6 +7,7 @@
 import { VOCAB_SIZE } from '../common/corpus.ts';
 import type { ModelOptions } from '../common/job-options.ts';
 import { Prng, hashString, mixSeed } from '../common/prng.ts';
+import type { StageOp } from './pipeline-route.ts';
 import { tf } from './tfjs-backend.ts';
 
 const INIT_STD = 0.02;
@@ -64,6 +65,18 @@ export function stageParamSpecs(layout: StageLayout, m: ModelOptions): ParamSpec
   return specs;
 }
 
+/** The part of the model a parameter belongs to. */
+export function opOfParam(name: string): StageOp {
+  if (name === 'tok_emb' || name === 'pos_emb') return 'embed';
+  if (name === 'head' || name.startsWith('ln_f.')) return 'head';
+  return 'blocks';
+}
+
+/** Specs of the parameters of one part (embedding or head) of an edge stage, in variable order. */
+export function edgeParamSpecs(layout: StageLayout, m: ModelOptions, op: 'embed' | 'head'): ParamSpec[] {
+  return stageParamSpecs(layout, m).filter((s) => opOfParam(s.name) === op);
+}
+
 function initialValues(spec: ParamSpec, seed: number): Float32Array {
   const size = spec.shape.reduce((a, b) => a * b, 1);
   const values = new Float32Array(size);
@@ -78,7 +91,7 @@ function initialValues(spec: ParamSpec, seed: number): Float32Array {
 export interface StageGradients {
   /** Gradient of the stage's input activation, [rows, seqLen, dModel]; null on the first stage. */
   readonly dInput: tf.Tensor | null;
-  /** One gradient per variable, in variable order. */
+  /** One gradient per variable the hop used, in variable order. */
   readonly grads: tf.Tensor[];
   /** Mean cross-entropy of the micro-batch (last stage only). */
   readonly loss: number | null;
@@ -148,21 +161,39 @@ export class GptStage {
     return tf.add(afterAttn, tf.reshape(tf.matMul(hidden, this.v(`${p}.mlp.w2`)), [rows, t, d]));
   }
 
-  /** The stage's function: token ids [rows*seqLen] (first stage) or activations -> activations. */
-  apply(input: tf.Tensor, rows: number): tf.Tensor {
+  /** The parts of the model this stage applies when the pipeline runs in order. */
+  get inOrderOps(): StageOp[] {
+    return [...(this.isFirst ? (['embed'] as const) : []), 'blocks', ...(this.isLast ? (['head'] as const) : [])];
+  }
+
+  /** Indices, in variable order, of the variables the given parts use. */
+  varIndices(ops: readonly StageOp[]): number[] {
+    return this.names.flatMap((n, i) => (ops.includes(opOfParam(n)) ? [i] : []));
+  }
+
+  /**
+   * The embedding and/or the stage's blocks: token ids [rows*seqLen] (with 'embed') or
+   * activations -> activations. The head is applied by `loss`.
+   */
+  applyOps(ops: readonly StageOp[], input: tf.Tensor, rows: number): tf.Tensor {
     const { seqLen: t, dModel: d, layersPerStage } = this.model;
-    let x: tf.Tensor;
-    if (this.isFirst) {
+    let x = input;
+    if (ops.includes('embed')) {
       // Embedding as matMul(oneHot(ids), E): the wasm backend has no gradient for gather, and its
       // oneHot ignores a float dtype (writes int bits), hence the cast.
       const tokens = tf.matMul(tf.cast(tf.oneHot(input as tf.Tensor1D, VOCAB_SIZE), 'float32'), this.v('tok_emb'));
       x = tf.add(tf.reshape(tokens, [rows, t, d]), this.v('pos_emb'));
-    } else {
-      x = input;
     }
-    const first = this.layout.stage * layersPerStage;
-    for (let b = first; b < first + layersPerStage; b++) x = this.block(x, b, rows);
+    if (ops.includes('blocks')) {
+      const first = this.layout.stage * layersPerStage;
+      for (let b = first; b < first + layersPerStage; b++) x = this.block(x, b, rows);
+    }
     return x;
+  }
+
+  /** The stage's function in order: token ids (first stage) or activations -> activations. */
+  apply(input: tf.Tensor, rows: number): tf.Tensor {
+    return this.applyOps(this.inOrderOps, input, rows);
   }
 
   /** Mean next-token cross-entropy of the last stage's output. */
@@ -174,22 +205,27 @@ export class GptStage {
     return tf.losses.softmaxCrossEntropy(labels, logits) as tf.Scalar;
   }
 
-  /** Forward only, for sending activations on. The caller owns the result. */
-  forward(input: tf.Tensor, rows: number): tf.Tensor {
-    return tf.tidy(() => this.apply(input, rows));
+  /** Forward only (no head), for sending activations on. The caller owns the result. */
+  forward(input: tf.Tensor, rows: number, ops: readonly StageOp[] = this.inOrderOps): tf.Tensor {
+    if (ops.includes('head')) throw new Error('forward does not apply the head; backward computes the loss');
+    return tf.tidy(() => this.applyOps(ops, input, rows));
   }
 
   /**
-   * Recomputes the forward pass under the tape and returns gradients of the input and of every
-   * variable. Non-last stages pass `dOutput` (the next stage's input gradient); the last stage
-   * passes `targets` and differentiates the loss.
+   * Recomputes the forward pass of `ops` under the tape and returns gradients of the input and
+   * of the variables those ops use (in `varIndices(ops)` order). A hop that ends in the head
+   * passes `targets` and differentiates the loss; any other passes `dOutput`, the gradient of
+   * its output.
    */
-  backward(input: tf.Tensor, rows: number, from: { dOutput: tf.Tensor } | { targets: tf.Tensor }): StageGradients {
-    const xs: tf.Tensor[] = this.isFirst ? [...this.variables] : [input, ...this.variables];
+  backward(input: tf.Tensor, rows: number, from: { dOutput: tf.Tensor } | { targets: tf.Tensor }, ops: readonly StageOp[] = this.inOrderOps): StageGradients {
+    if (ops.includes('head') !== 'targets' in from) throw new Error(`backward of [${ops.join(' ')}] needs ${ops.includes('head') ? 'targets' : 'dOutput'}`);
+    const takesInput = !ops.includes('embed');
+    const vars = this.varIndices(ops).map((i) => this.variables[i]!);
+    const xs: tf.Tensor[] = takesInput ? [input, ...vars] : vars;
     let lossValue: number | null = null;
     const result = tf.engine().gradients(
       () => {
-        const out = this.apply(input, rows);
+        const out = this.applyOps(ops, input, rows);
         return 'targets' in from ? this.loss(out, from.targets, rows) : out;
       },
       xs,
@@ -198,16 +234,16 @@ export class GptStage {
     if ('targets' in from) lossValue = (result.value.dataSync() as Float32Array)[0]!;
     result.value.dispose();
     const grads = result.grads;
-    const dInput = this.isFirst ? null : grads.shift()!;
+    const dInput = takesInput ? grads.shift()! : null;
     return { dInput, grads, loss: lossValue };
   }
 
-  /** Copies of every parameter, in variable order. */
   /** Back to the initial weights (a function of seed and name, as at construction). */
   resetWeights(): void {
     this.specs.forEach((s, i) => this.variables[i]!.assign(tf.tensor(initialValues(s, this.seed), s.shape, 'float32')));
   }
 
+  /** Copies of every parameter, in variable order. */
   readWeights(): Float32Array[] {
     return this.variables.map((v) => v.dataSync() as Float32Array).map((a) => new Float32Array(a));
   }

@@ -1,4 +1,4 @@
-// Tensors received from pipeline neighbours, keyed by (kind, step, micro-batch). A receiver may
+// Tensors received from pipeline neighbours, keyed by (kind, step, micro-batch, hop). A receiver may
 // ask before or after the tensor arrives; each tensor is taken exactly once.
 
 import { ProtocolError } from '../common/errors.ts';
@@ -16,25 +16,25 @@ export class PipeMailbox {
   private readonly waiting = new Map<string, Waiter>();
   private failure: Error | null = null;
 
-  private static key(kind: PipeDirection, step: number, microBatch: number): string {
-    return `${kind}:${step}:${microBatch}`;
+  private static key(kind: PipeDirection, step: number, microBatch: number, hop: number): string {
+    return `${kind}:${step}:${microBatch}:${hop}`;
   }
 
-  put(kind: PipeDirection, step: number, microBatch: number, tensor: PipeTensor): void {
-    const key = PipeMailbox.key(kind, step, microBatch);
+  put(kind: PipeDirection, step: number, microBatch: number, hop: number, tensor: PipeTensor): void {
+    const key = PipeMailbox.key(kind, step, microBatch, hop);
     const waiter = this.waiting.get(key);
     if (waiter) {
       this.waiting.delete(key);
       waiter.resolve(tensor);
       return;
     }
-    if (this.arrived.has(key)) throw new ProtocolError(`duplicate ${kind} for step ${step} micro-batch ${microBatch}`);
+    if (this.arrived.has(key)) throw new ProtocolError(`duplicate ${kind} for step ${step} micro-batch ${microBatch} hop ${hop}`);
     this.arrived.set(key, tensor);
   }
 
-  take(kind: PipeDirection, step: number, microBatch: number): Promise<PipeTensor> {
+  take(kind: PipeDirection, step: number, microBatch: number, hop: number): Promise<PipeTensor> {
     if (this.failure) return Promise.reject(this.failure);
-    const key = PipeMailbox.key(kind, step, microBatch);
+    const key = PipeMailbox.key(kind, step, microBatch, hop);
     const ready = this.arrived.get(key);
     if (ready) {
       this.arrived.delete(key);

@@ -1,6 +1,9 @@
 // One optimizer step of one stage under the GPipe schedule: all micro-batches forward, then all
-// backward in micro-batch order, then gradient clipping and the Adam update. The last stage runs
-// each micro-batch's backward right after its forward, so gradients start flowing back early.
+// backward in micro-batch order, then gradient clipping and the Adam update. Each micro-batch
+// follows its route (pipeline-route.ts): in order, one hop per stage; under CheckFree+ the odd
+// ones visit some stages twice. The hop that computes the loss runs its backward right after its
+// forward, so gradients start flowing back early; every other hop's backward waits for the
+// backward phase, taken in micro-batch order and, within one, in reverse route order.
 //
 // Ordering contract: the optimizer update happens after the last backward and before the next
 // step's first forward is taken from the pipe, and it is synchronous, so any await point (where
@@ -14,18 +17,22 @@ import type { JobOptions } from '../common/job-options.ts';
 import { Adam } from './adam.ts';
 import { GptStage } from './gpt-stage.ts';
 import { tf } from './tfjs-backend.ts';
+import { hopsOf, microBatchRoute, type Hop } from './pipeline-route.ts';
 
 export interface PipeTensor {
   readonly shape: readonly number[];
   readonly data: Float32Array;
 }
 
-/** What a stage needs from its pipeline neighbours. */
+/**
+ * What a stage needs from its pipeline neighbours. `hop` is the position in the micro-batch's
+ * route of the hop that takes the tensor; `toStage` is that hop's stage.
+ */
 export interface PipeIO {
-  recvActivation(step: number, microBatch: number): Promise<PipeTensor>;
-  recvGradient(step: number, microBatch: number): Promise<PipeTensor>;
-  sendActivation(step: number, microBatch: number, tensor: PipeTensor): Promise<void>;
-  sendGradient(step: number, microBatch: number, tensor: PipeTensor): Promise<void>;
+  recvActivation(step: number, microBatch: number, hop: number): Promise<PipeTensor>;
+  recvGradient(step: number, microBatch: number, hop: number): Promise<PipeTensor>;
+  sendActivation(toStage: number, step: number, microBatch: number, hop: number, tensor: PipeTensor): Promise<void>;
+  sendGradient(toStage: number, step: number, microBatch: number, hop: number, tensor: PipeTensor): Promise<void>;
 }
 
 export interface StepStats {
@@ -55,6 +62,8 @@ export class StageTrainer {
   completedSteps = 0;
   /** Multiplies the job's learning rate: a stage rebuilt by CheckFree trains a little faster. */
   learningRateScale = 1;
+  /** Micro-batch routes: out of order on odd micro-batches under CheckFree+. */
+  readonly routes: readonly (readonly Hop[])[];
 
   constructor(
     readonly job: JobOptions,
@@ -63,6 +72,8 @@ export class StageTrainer {
   ) {
     this.model = new GptStage({ stage, numStages: job.stages }, job.model, job.seed);
     this.adam = new Adam(this.model.variables, job);
+    const outOfOrder = job.recovery === 'checkfree-plus';
+    this.routes = Array.from({ length: job.microBatches }, (_, mb) => microBatchRoute(job.stages, mb, outOfOrder));
     if ((this.model.isFirst || this.model.isLast) && !corpus) {
       throw new Error(`stage ${stage} needs the training text`);
     }
@@ -97,56 +108,81 @@ export class StageTrainer {
     const losses: number[] = [];
     const shape = this.model.activationShape(rows);
 
-    const accumulate = (grads: tf.Tensor[]) => {
-      grads.forEach((g, i) => {
+    const accumulate = (indices: readonly number[], grads: tf.Tensor[]) => {
+      grads.forEach((g, j) => {
+        const i = indices[j]!;
         const next = tf.add(sums[i]!, g);
         sums[i]!.dispose();
         g.dispose();
         sums[i] = next;
       });
     };
-    const sendBack = async (mb: number, dInput: tf.Tensor | null) => {
-      if (!dInput) return;
-      const data = dInput.dataSync() as Float32Array;
-      dInput.dispose();
-      await io.sendGradient(step, mb, { shape, data });
+    /** Sends the gradient of a hop's input back to the hop before it (none before the first). */
+    const sendBack = async (route: readonly Hop[], mb: number, index: number, dInput: tf.Tensor | PipeTensor | null) => {
+      if (!dInput || index === 0) return;
+      let tensor: PipeTensor;
+      if (dInput instanceof tf.Tensor) {
+        tensor = { shape, data: dInput.dataSync() as Float32Array };
+        dInput.dispose();
+      } else {
+        tensor = dInput;
+      }
+      await io.sendGradient(route[index - 1]!.stage, step, mb, index - 1, tensor);
     };
+    /** Inputs kept for the backward phase, by micro-batch and hop. */
+    const kept = new Map<string, tf.Tensor>();
 
     try {
-      // Forward pass over all micro-batches (the last stage also runs each backward at once).
+      // Forward pass over all micro-batches; the hop with the loss also runs its backward at once.
       for (let mb = 0; mb < mbs; mb++) {
-        let input: tf.Tensor;
-        if (this.model.isFirst) {
-          input = tf.tensor1d(this.batch(step, mb).inputs, 'int32');
-        } else {
-          const received = await wait(io.recvActivation(step, mb));
-          input = tf.tensor(received.data, [...received.shape], 'float32');
-        }
-        inputs.push(input);
-        if (this.model.isLast) {
-          const targets = tf.tensor1d(this.batch(step, mb).targets, 'int32');
-          const result = this.model.backward(input, rows, { targets });
-          targets.dispose();
-          losses.push(result.loss!);
-          accumulate(result.grads);
-          await sendBack(mb, result.dInput);
-        } else {
-          const out = this.model.forward(input, rows);
-          const data = out.dataSync() as Float32Array;
-          out.dispose();
-          await io.sendActivation(step, mb, { shape, data });
+        const route = this.routes[mb]!;
+        for (const { index, hop } of hopsOf(route, this.stage)) {
+          if (hop.ops.length === 0) {
+            // Passing through: on to the next hop, untouched.
+            const received = await wait(io.recvActivation(step, mb, index));
+            await io.sendActivation(route[index + 1]!.stage, step, mb, index + 1, received);
+            continue;
+          }
+          let input: tf.Tensor;
+          if (hop.ops.includes('embed')) {
+            input = tf.tensor1d(this.batch(step, mb).inputs, 'int32');
+          } else {
+            const received = await wait(io.recvActivation(step, mb, index));
+            input = tf.tensor(received.data, [...received.shape], 'float32');
+          }
+          inputs.push(input);
+          if (hop.ops.includes('head')) {
+            const targets = tf.tensor1d(this.batch(step, mb).targets, 'int32');
+            const result = this.model.backward(input, rows, { targets }, hop.ops);
+            targets.dispose();
+            losses.push(result.loss!);
+            accumulate(this.model.varIndices(hop.ops), result.grads);
+            await sendBack(route, mb, index, result.dInput);
+          } else {
+            kept.set(`${mb}:${index}`, input);
+            const out = this.model.forward(input, rows, hop.ops);
+            const data = out.dataSync() as Float32Array;
+            out.dispose();
+            await io.sendActivation(route[index + 1]!.stage, step, mb, index + 1, { shape, data });
+          }
         }
         if (mb === 0 && hooks.midStep) await hooks.midStep(step);
       }
-      // Backward pass in micro-batch order.
-      if (!this.model.isLast) {
-        for (let mb = 0; mb < mbs; mb++) {
-          const received = await wait(io.recvGradient(step, mb));
+      // Backward pass in micro-batch order, each micro-batch's hops in reverse route order.
+      for (let mb = 0; mb < mbs; mb++) {
+        const route = this.routes[mb]!;
+        for (const { index, hop } of hopsOf(route, this.stage).reverse()) {
+          if (hop.ops.includes('head')) continue; // done in the forward pass
+          const received = await wait(io.recvGradient(step, mb, index));
+          if (hop.ops.length === 0) {
+            await sendBack(route, mb, index, received);
+            continue;
+          }
           const dOutput = tf.tensor(received.data, [...received.shape], 'float32');
-          const result = this.model.backward(inputs[mb]!, rows, { dOutput });
+          const result = this.model.backward(kept.get(`${mb}:${index}`)!, rows, { dOutput }, hop.ops);
           dOutput.dispose();
-          accumulate(result.grads);
-          await sendBack(mb, result.dInput);
+          accumulate(this.model.varIndices(hop.ops), result.grads);
+          await sendBack(route, mb, index, result.dInput);
         }
       }
 

@@ -31,6 +31,8 @@ import { PipeMailbox, type PipeDirection } from './pipe-mailbox.ts';
 import { StageTrainer, type PipeIO, type PipeTensor, type StepHooks } from './stage-trainer.ts';
 import { tf, useBackend } from './tfjs-backend.ts';
 import { checkfreeAverage, counterpartName, type CheckfreeOrder } from './checkfree.ts';
+import { senderOf } from './pipeline-route.ts';
+import { edgeParamSpecs, opOfParam } from './gpt-stage.ts';
 import { fetchStageWeights } from '../common/stage-weights.ts';
 import { DEFAULT_SLOT_COUNT, SnapshotSlots, type SnapshotHeader, type SnapshotRecord } from '../snapshot-manager/snapshot-slots.ts';
 import { SnapshotWriter } from '../snapshot-manager/snapshot-writer.ts';
@@ -91,14 +93,15 @@ interface SnapshotFigures {
   bytes: number;
 }
 
-/** One long-lived Pipe stream to a neighbour, writing with back-pressure. */
+type PipeKindName = 'PIPE_KIND_ACTIVATION' | 'PIPE_KIND_GRADIENT' | 'PIPE_KIND_EDGE_COPY';
+
+/** One long-lived Pipe stream to a neighbour, writing with back-pressure; one tensor at a time. */
 class PipeSender {
   private readonly call: grpc.ClientWritableStream<PipeChunk>;
   private broken: Error | null = null;
 
   constructor(
     client: WorkerClient,
-    private readonly kind: 'PIPE_KIND_ACTIVATION' | 'PIPE_KIND_GRADIENT',
     private readonly fromStage: number,
     private readonly epoch: number,
     onBroken: (err: Error) => void,
@@ -115,16 +118,17 @@ class PipeSender {
     });
   }
 
-  async send(step: number, microBatch: number, tensor: PipeTensor): Promise<void> {
+  async send(kind: PipeKindName, step: number, microBatch: number, hop: number, tensor: PipeTensor): Promise<void> {
     const chunks = chunkFloat32(tensor.data);
     for (let i = 0; i < chunks.length; i++) {
       if (this.broken) throw this.broken;
       const ok = this.call.write({
-        kind: this.kind,
+        kind,
         fromStage: this.fromStage,
         epoch: this.epoch,
         step,
         microBatch,
+        hop,
         shape: i === 0 ? [...tensor.shape] : [],
         chunkIndex: i,
         chunkCount: chunks.length,
@@ -139,29 +143,32 @@ class PipeSender {
   }
 }
 
+type ChunkKind = PipeDirection | 'edge-copy';
+
 /** Reassembles chunked tensors arriving on one Pipe stream. */
 class PipeAssembler {
-  private current: { kind: PipeDirection; step: number; microBatch: number; shape: number[]; chunks: Buffer[]; count: number } | null = null;
+  private current: { kind: ChunkKind; step: number; microBatch: number; hop: number; shape: number[]; chunks: Buffer[]; count: number } | null = null;
 
   /** Returns a finished tensor, or null while more chunks are due. Throws ProtocolError on a bad chunk. */
-  add(c: PipeChunk__Output): { kind: PipeDirection; step: number; microBatch: number; tensor: PipeTensor } | null {
-    const kind: PipeDirection | null = c.kind === 'PIPE_KIND_ACTIVATION' ? 'activation' : c.kind === 'PIPE_KIND_GRADIENT' ? 'gradient' : null;
+  add(c: PipeChunk__Output): { kind: ChunkKind; step: number; microBatch: number; hop: number; tensor: PipeTensor } | null {
+    const kind: ChunkKind | null =
+      c.kind === 'PIPE_KIND_ACTIVATION' ? 'activation' : c.kind === 'PIPE_KIND_GRADIENT' ? 'gradient' : c.kind === 'PIPE_KIND_EDGE_COPY' ? 'edge-copy' : null;
     if (!kind) throw new ProtocolError(`pipe chunk has no kind (${String(c.kind)})`);
     if (c.chunkIndex === 0) {
       if (this.current) throw new ProtocolError('a new tensor started before the previous one was complete');
       if (c.chunkCount < 1 || c.shape.length === 0 || c.shape.some((d) => !Number.isInteger(d) || d < 1)) {
         throw new ProtocolError(`pipe chunk has a bad shape [${c.shape.join(',')}] or chunk count ${c.chunkCount}`);
       }
-      this.current = { kind, step: c.step, microBatch: c.microBatch, shape: c.shape, chunks: [], count: c.chunkCount };
+      this.current = { kind, step: c.step, microBatch: c.microBatch, hop: c.hop, shape: c.shape, chunks: [], count: c.chunkCount };
     }
     const cur = this.current;
-    if (!cur || cur.kind !== kind || cur.step !== c.step || cur.microBatch !== c.microBatch || c.chunkIndex !== cur.chunks.length) {
-      throw new ProtocolError(`pipe chunk ${c.chunkIndex} of step ${c.step} micro-batch ${c.microBatch} is out of order`);
+    if (!cur || cur.kind !== kind || cur.step !== c.step || cur.microBatch !== c.microBatch || cur.hop !== c.hop || c.chunkIndex !== cur.chunks.length) {
+      throw new ProtocolError(`pipe chunk ${c.chunkIndex} of step ${c.step} micro-batch ${c.microBatch} hop ${c.hop} is out of order`);
     }
     cur.chunks.push(c.data);
     if (cur.chunks.length < cur.count) return null;
     this.current = null;
-    return { kind, step: cur.step, microBatch: cur.microBatch, tensor: { shape: cur.shape, data: joinFloat32(cur.chunks, cur.shape) } };
+    return { kind, step: cur.step, microBatch: cur.microBatch, hop: cur.hop, tensor: { shape: cur.shape, data: joinFloat32(cur.chunks, cur.shape) } };
   }
 }
 
@@ -184,6 +191,11 @@ export class WorkerNode {
   /** The snapshot manager's last word on protection, sent with the next step report. */
   private protection: ProtectionStatus | null = null;
   private assignment: Assignment | null = null;
+  /**
+   * CheckFree+: the newest copy of the embedding (on stage 1) or of the head (on the stage before
+   * the last) that the edge stage sends after each update; a lost edge stage takes it back.
+   */
+  private edgeCopy: { stage: number; step: number; data: Float32Array } | null = null;
   private toNext: PipeSender | null = null;
   private toPrev: PipeSender | null = null;
   private peerClients: WorkerClient[] = [];
@@ -438,8 +450,9 @@ export class WorkerNode {
       this.log.warn({ err: err.message }, 'pipeline peer connection broke');
       mailbox.fail(new HaltedError(`pipeline peer connection broke: ${err.message}`));
     };
-    if (a.nextAddress) this.toNext = new PipeSender(await this.connectPeer(a.nextAddress), 'PIPE_KIND_ACTIVATION', stage, a.epoch, onBroken);
-    if (a.prevAddress) this.toPrev = new PipeSender(await this.connectPeer(a.prevAddress), 'PIPE_KIND_GRADIENT', stage, a.epoch, onBroken);
+    if (a.nextAddress) this.toNext = new PipeSender(await this.connectPeer(a.nextAddress), stage, a.epoch, onBroken);
+    if (a.prevAddress) this.toPrev = new PipeSender(await this.connectPeer(a.prevAddress), stage, a.epoch, onBroken);
+    if (this.edgeCopy && this.edgeCopy.stage !== edgeCopySource(stage, job)) this.edgeCopy = null;
     await new Promise<void>((resolve, reject) =>
       this.coordinator.ReportReady(
         { nodeId: this.options.nodeId, stage, epoch: a.epoch, checkpointSteps: this.checkpoints?.steps() ?? [] },
@@ -462,24 +475,45 @@ export class WorkerNode {
     this.log.info({ step, bytes: record.bytes, ms: performance.now() - started }, 'restored snapshot');
   }
 
-  /** CheckFree: the stage's blocks become the weighted mean of its neighbours'; Adam starts fresh. */
+  /**
+   * CheckFree: the stage's blocks become the weighted mean of its neighbours' or, under CheckFree+,
+   * a copy of its swap partner's, and an edge stage takes back its embedding or head from the copy
+   * its partner keeps. Adam starts fresh.
+   */
   private async rebuildByCheckfree(trainer: StageTrainer, job: JobOptions, order: CheckfreeOrder): Promise<void> {
     const started = performance.now();
-    const [prev, next] = await Promise.all([fetchStageWeights(order.prev.address, order.prev.stage), fetchStageWeights(order.next.address, order.next.stage)]);
-    const prevByName = new Map(prev.map((w) => [w.name, w]));
-    const nextByName = new Map(next.map((w) => [w.name, w]));
     const L = job.model.layersPerStage;
-    trainer.model.names.forEach((name, i) => {
-      const p = prevByName.get(counterpartName(name, trainer.stage, order.prev.stage, L) ?? '');
-      const n = nextByName.get(counterpartName(name, trainer.stage, order.next.stage, L) ?? '');
-      if (!p || !n) throw new Error(`CheckFree: ${name} of stage ${trainer.stage} has no counterpart on stage ${!p ? order.prev.stage : order.next.stage}`);
-      const v = trainer.model.variables[i]!;
-      v.assign(tf.tensor(checkfreeAverage(order.weights, n.values, p.values), v.shape, 'float32'));
+    const byName = (ws: { name: string; values: Float32Array }[]) => new Map(ws.map((w) => [w.name, w.values]));
+    const values: Float32Array[] = [];
+    if (order.kind === 'average') {
+      const [prev, next] = (await Promise.all([fetchStageWeights(order.prev.address, order.prev.stage), fetchStageWeights(order.next.address, order.next.stage)])).map(byName);
+      for (const name of trainer.model.names) {
+        const p = prev!.get(counterpartName(name, trainer.stage, order.prev.stage, L) ?? '');
+        const n = next!.get(counterpartName(name, trainer.stage, order.next.stage, L) ?? '');
+        if (!p || !n) throw new Error(`CheckFree: ${name} of stage ${trainer.stage} has no counterpart on stage ${!p ? order.prev.stage : order.next.stage}`);
+        values.push(checkfreeAverage(order.weights, n, p));
+      }
+    } else {
+      const edge = trainer.model.isFirst || trainer.model.isLast;
+      const [blocks, copy] = await Promise.all([
+        fetchStageWeights(order.from.address, order.from.stage).then(byName),
+        edge ? fetchStageWeights(order.from.address, trainer.stage, true).then(byName) : Promise.resolve(new Map<string, Float32Array>()),
+      ]);
+      for (const name of trainer.model.names) {
+        const found = opOfParam(name) === 'blocks' ? blocks.get(counterpartName(name, trainer.stage, order.from.stage, L) ?? '') : copy.get(name);
+        if (!found) throw new Error(`CheckFree+: ${name} of stage ${trainer.stage} has no copy on stage ${order.from.stage}`);
+        values.push(found);
+      }
+    }
+    trainer.model.variables.forEach((v, i) => {
+      if (values[i]!.length !== v.size) throw new Error(`CheckFree: ${trainer.model.names[i]} has ${values[i]!.length} values, not ${v.size}`);
+      v.assign(tf.tensor(values[i]!, v.shape, 'float32'));
     });
     trainer.learningRateScale = order.learningRateScale;
+    const from = order.kind === 'average' ? { prev: order.prev.stage, next: order.next.stage, a: order.weights.a, b: order.weights.b } : { copiedFrom: order.from.stage };
     this.log.warn(
-      { stage: trainer.stage, prev: order.prev.stage, next: order.next.stage, a: order.weights.a, b: order.weights.b, lrScale: order.learningRateScale, ms: performance.now() - started },
-      'stage rebuilt by CheckFree from its neighbours\' weights (fresh optimizer state)',
+      { stage: trainer.stage, ...from, lrScale: order.learningRateScale, ms: performance.now() - started },
+      order.kind === 'average' ? "stage rebuilt by CheckFree from its neighbours' weights (fresh optimizer state)" : "stage rebuilt by CheckFree+ from its swap partner's weights (fresh optimizer state)",
     );
   }
 
@@ -542,19 +576,40 @@ export class WorkerNode {
     return client;
   }
 
-  private io(): PipeIO {
-    return {
-      recvActivation: (step, mb) => this.mailbox.take('activation', step, mb),
-      recvGradient: (step, mb) => this.mailbox.take('gradient', step, mb),
-      sendActivation: (step, mb, t) => this.toNext!.send(step, mb, t),
-      sendGradient: (step, mb, t) => this.toPrev!.send(step, mb, t),
+  private io(stage: number): PipeIO {
+    const to = (toStage: number): PipeSender => {
+      const sender = toStage === stage + 1 ? this.toNext : toStage === stage - 1 ? this.toPrev : null;
+      if (!sender) throw new ProtocolError(`stage ${stage} has no pipe to stage ${toStage}`);
+      return sender;
     };
+    return {
+      recvActivation: (step, mb, hop) => this.mailbox.take('activation', step, mb, hop),
+      recvGradient: (step, mb, hop) => this.mailbox.take('gradient', step, mb, hop),
+      sendActivation: (toStage, step, mb, hop, t) => to(toStage).send('PIPE_KIND_ACTIVATION', step, mb, hop, t),
+      sendGradient: (toStage, step, mb, hop, t) => to(toStage).send('PIPE_KIND_GRADIENT', step, mb, hop, t),
+    };
+  }
+
+  /** CheckFree+: an edge stage sends its embedding or head to its partner, which keeps the copy. */
+  private async sendEdgeCopy(a: Assignment): Promise<void> {
+    const { job, trainer, stage } = a;
+    if (job.recovery !== 'checkfree-plus' || (stage !== 0 && stage !== job.stages - 1)) return;
+    const op = stage === 0 ? 'embed' : 'head';
+    const parts = trainer.model.varIndices([op]).map((i) => trainer.model.variables[i]!.dataSync() as Float32Array);
+    const data = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      data.set(p, at);
+      at += p.length;
+    }
+    const sender = stage === 0 ? this.toNext : this.toPrev;
+    await sender!.send('PIPE_KIND_EDGE_COPY', trainer.completedSteps, 0, 0, { shape: [data.length], data });
   }
 
   private async train(fromStep: number): Promise<void> {
     const a = this.assignment;
     if (!a) return this.fault(new ProtocolError('told to start before any stage was assigned'));
-    const io = this.io();
+    const io = this.io(a.stage);
     const hooks: StepHooks = {
       midStep: (step) => this.injectMidStep(a, step),
       beforeUpdate: async () => {
@@ -565,10 +620,12 @@ export class WorkerNode {
       },
     };
     try {
+      await this.sendEdgeCopy(a);
       for (let step = fromStep; !this.stopping; step++) {
         if (this.limit !== 0 && step >= this.limit) break;
         const s = await a.trainer.runStep(step, io, hooks);
         if (this.stopping || this.assignment !== a) break;
+        await this.sendEdgeCopy(a);
         const snap = this.lastSnapshot;
         const last = this.stopAfterCurrent || (this.limit !== 0 && step + 1 >= this.limit);
         await new Promise<void>((resolve, reject) =>
@@ -718,15 +775,32 @@ export class WorkerNode {
             const a = this.assignment;
             if (!a) throw new ProtocolError('this node has no stage yet');
             if (chunk.epoch !== a.epoch) throw new ProtocolError(`pipe chunk of epoch ${chunk.epoch}; this node is in epoch ${a.epoch}`);
-            const expectedFrom = chunk.kind === 'PIPE_KIND_ACTIVATION' ? a.stage - 1 : a.stage + 1;
-            if (chunk.fromStage !== expectedFrom || expectedFrom < 0 || expectedFrom >= a.job.stages) {
-              throw new ProtocolError(`stage ${a.stage} takes ${chunk.kind} only from stage ${expectedFrom}, not from stage ${chunk.fromStage}`);
-            }
-            if (chunk.step < a.trainer.completedSteps) {
-              throw new ProtocolError(`stale ${chunk.kind} for step ${chunk.step}; stage ${a.stage} has completed ${a.trainer.completedSteps} steps`);
+            if (chunk.kind === 'PIPE_KIND_EDGE_COPY') {
+              const from = edgeCopySource(a.stage, a.job);
+              if (from === null || chunk.fromStage !== from) {
+                throw new ProtocolError(`stage ${a.stage} keeps no copy of stage ${chunk.fromStage}'s ${chunk.fromStage === 0 ? 'embedding' : 'head'}`);
+              }
+              const done = assembler.add(chunk);
+              if (done) {
+                const want = edgeCopySize(from, a.job);
+                if (done.tensor.data.length !== want) throw new ProtocolError(`copy of stage ${from}'s parameters has ${done.tensor.data.length} values, not ${want}`);
+                this.edgeCopy = { stage: from, step: done.step, data: done.tensor.data };
+              }
+              return;
             }
             if (chunk.microBatch < 0 || chunk.microBatch >= a.job.microBatches) {
               throw new ProtocolError(`micro-batch ${chunk.microBatch} is out of range 0..${a.job.microBatches - 1}`);
+            }
+            const route = a.trainer.routes[chunk.microBatch]!;
+            if (chunk.hop < 0 || chunk.hop >= route.length || route[chunk.hop]!.stage !== a.stage) {
+              throw new ProtocolError(`hop ${chunk.hop} of micro-batch ${chunk.microBatch} is not stage ${a.stage}'s`);
+            }
+            const expectedFrom = senderOf(route, chunk.hop, chunk.kind === 'PIPE_KIND_ACTIVATION' ? 'activation' : 'gradient');
+            if (expectedFrom === null || chunk.fromStage !== expectedFrom) {
+              throw new ProtocolError(`stage ${a.stage} takes ${chunk.kind} for hop ${chunk.hop} only from stage ${expectedFrom ?? 'none'}, not from stage ${chunk.fromStage}`);
+            }
+            if (chunk.step < a.trainer.completedSteps) {
+              throw new ProtocolError(`stale ${chunk.kind} for step ${chunk.step}; stage ${a.stage} has completed ${a.trainer.completedSteps} steps`);
             }
             const done = assembler.add(chunk);
             if (done) {
@@ -734,7 +808,7 @@ export class WorkerNode {
               if (shapeSize(done.tensor.shape) !== shapeSize(want) || done.tensor.shape.length !== want.length) {
                 throw new ProtocolError(`${done.kind} shape [${done.tensor.shape.join(',')}] does not match [${want.join(',')}]`);
               }
-              this.mailbox.put(done.kind, done.step, done.microBatch, done.tensor);
+              this.mailbox.put(done.kind as PipeDirection, done.step, done.microBatch, done.hop, done.tensor);
             }
           } catch (err) {
             failed = true;
@@ -753,6 +827,27 @@ export class WorkerNode {
         const a = this.assignment;
         if (!a) {
           call.emit('error', statusError(grpc.status.FAILED_PRECONDITION, 'this node has no stage yet'));
+          return;
+        }
+        if (call.request.edgeCopy) {
+          const copy = this.edgeCopy;
+          if (!copy || copy.stage !== call.request.stage) {
+            call.emit('error', statusError(grpc.status.FAILED_PRECONDITION, `this node (stage ${a.stage}) holds no copy of stage ${call.request.stage}'s ${call.request.stage === 0 ? 'embedding' : 'head'}`));
+            return;
+          }
+          void (async () => {
+            let at = 0;
+            for (const spec of edgeParamSpecs({ stage: copy.stage, numStages: a.job.stages }, a.job.model, copy.stage === 0 ? 'embed' : 'head')) {
+              const size = spec.shape.reduce((x, y) => x * y, 1);
+              const chunks = chunkFloat32(copy.data.subarray(at, at + size));
+              at += size;
+              for (let c = 0; c < chunks.length; c++) {
+                const ok = call.write({ name: spec.name, shape: spec.shape, chunkIndex: c, chunkCount: chunks.length, data: chunks[c], step: copy.step });
+                if (!ok) await once(call, 'drain');
+              }
+            }
+            call.end();
+          })().catch((err) => call.emit('error', statusError(grpc.status.INTERNAL, errorMessage(err))));
           return;
         }
         if (call.request.stage !== a.stage) {
@@ -793,4 +888,17 @@ export class WorkerNode {
     this.log[code === 0 ? 'info' : 'error']({ code }, reason);
     this.exitWith({ code, reason });
   }
+}
+
+/** CheckFree+: the edge stage whose embedding or head `stage` keeps a copy of, or null. */
+function edgeCopySource(stage: number, job: JobOptions): number | null {
+  if (job.recovery !== 'checkfree-plus') return null;
+  if (stage === 1) return 0;
+  if (stage === job.stages - 2) return job.stages - 1;
+  return null;
+}
+
+/** Values in the copy of an edge stage's embedding or head. */
+function edgeCopySize(edge: number, job: JobOptions): number {
+  return edgeParamSpecs({ stage: edge, numStages: job.stages }, job.model, edge === 0 ? 'embed' : 'head').reduce((n, s) => n + s.shape.reduce((x, y) => x * y, 1), 0);
 }

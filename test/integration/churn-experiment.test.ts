@@ -47,10 +47,13 @@ describe('ftrain experiment churn', () => {
     expect(bytes.readUInt32BE(20)).toBe(size.heightPx);
   }, 180_000);
 
-  it('refuses checkfree-plus and bad rates with a clear message', async () => {
-    const plus = await runCli(['experiment', 'churn', '--strategies', 'checkfree-plus'], { timeoutMs: 30_000 });
+  it('refuses unknown strategies, checkfree-plus on 3 stages and bad rates with a clear message', async () => {
+    const unknown = await runCli(['experiment', 'churn', '--strategies', 'checkfree,pray'], { timeoutMs: 30_000 });
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/--strategies: must be among checkfree, checkfree-plus, snapshot, checkpoint, got "pray"/);
+    const plus = await runCli(['experiment', 'churn', '--strategies', 'checkfree-plus', '--nodes', '3'], { timeoutMs: 30_000 });
     expect(plus.code).toBe(2);
-    expect(plus.stderr).toMatch(/checkfree-plus is not built yet/);
+    expect(plus.stderr).toMatch(/--nodes: checkfree-plus swaps the first two and the last two stages: it needs --nodes 4 or more, got 3/);
     const bad = await runCli(['experiment', 'churn', '--rates', '5,120'], { timeoutMs: 30_000 });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--rates: each rate is a percentage/);

@@ -42,12 +42,13 @@ describe('coordinator: CheckFree as a recovery tier', () => {
     return { type: 'step', report: { nodeId, stage, step, loss: 1, gradNorm: gradNorm * 3, clippedGradNorm: gradNorm, computeMs: 1, waitMs: 1, stepMs: 2, tokens: 8 } };
   }
 
-  /** Four stages on n0..n3 and a spare n4, snapshots off; steps 0..2 done. */
+  /** Four stages on n0..n3 and spares from n4 (one unless `extra.spares` says), snapshots off; steps 0..2 done. */
   function cluster(recovery: string, extra: Record<string, unknown> = {}): CoordinatorCore {
     const job = compileJobOptions({ nodes: 4, steps: 20, leaseMs: 1000, heartbeatMs: 100, snapshotEvery: 0, spares: 1, recovery, ...extra });
     const core = new CoordinatorCore(job);
-    for (let i = 0; i < 5; i++) core.handle({ type: 'register', nodeId: `n${i}`, address: `w${i}:1`, pid: 1, hostname: 'h' }, 0);
-    for (let i = 0; i < 5; i++) core.handle({ type: 'commands-opened', nodeId: `n${i}` }, 0);
+    const nodes = 4 + job.spares;
+    for (let i = 0; i < nodes; i++) core.handle({ type: 'register', nodeId: `n${i}`, address: `w${i}:1`, pid: 1, hostname: 'h' }, 0);
+    for (let i = 0; i < nodes; i++) core.handle({ type: 'commands-opened', nodeId: `n${i}` }, 0);
     for (let s = 0; s < 4; s++) core.handle({ type: 'ready', nodeId: `n${s}`, stage: s }, 0);
     for (let step = 0; step < 3; step++) for (let s = 3; s >= 0; s--) expect(core.handle(report(`n${s}`, s, step, 0.1 * (s + 1)), 10).reply.ok).toBe(true);
     return core;
@@ -94,6 +95,24 @@ describe('coordinator: CheckFree as a recovery tier', () => {
     for (const s of [0, 1, 2]) a2 = a2.concat(withDisk.handle({ type: 'halted', nodeId: `n${s}`, stage: s, epoch: 1, snapshotSteps: [] }, 40).actions);
     expect(a2).toContainEqual({ type: 'notice', level: 'error', msg: expect.stringMatching(/stage 3 \(the last, with the head\).*falling back to the newest disk checkpoint/) });
     expect(withDisk.phase).toBe(RunPhase.starting);
+  });
+
+  it('CheckFree+: rebuilds stage 0 from its swap partner, embedding included, and refuses when the partner is lost too', () => {
+    const core = cluster('checkfree-plus');
+    let actions: Action[] = core.handle({ type: 'commands-closed', nodeId: 'n0' }, 30).actions;
+    for (const s of [1, 2, 3]) actions = actions.concat(core.handle({ type: 'halted', nodeId: `n${s}`, stage: s, epoch: 1, snapshotSteps: [] }, 40).actions);
+    expect(actions).toContainEqual(expect.objectContaining({ type: 'send', nodeId: 'n4', command: expect.objectContaining({ kind: 'assign', stage: 0, restoreStep: -1, checkfree: { kind: 'copy', from: { stage: 1, address: 'w1:1' }, learningRateScale: 1.1 } }) }));
+    expect(actions).toContainEqual({ type: 'notice', level: 'warn', msg: expect.stringContaining('CheckFree+: stage 0 rebuilt with the blocks of its swap partner (stage 1) and its embedding from the copy stage 1 keeps') });
+    for (const s of [1, 2, 3]) core.handle({ type: 'ready', nodeId: `n${s}`, stage: s, epoch: 1 }, 50);
+    const resumed = core.handle({ type: 'ready', nodeId: 'n4', stage: 0, epoch: 1 }, 60).actions;
+    expect(resumed).toContainEqual({ type: 'recovered', failure: expect.objectContaining({ stage: 0, method: 'checkfree-plus', lostSteps: 0 }) });
+
+    // Stages 2 and 3 are partners: losing both at once leaves nothing to copy.
+    const both = cluster('checkfree-plus', { spares: 2 });
+    let a2: Action[] = both.handle({ type: 'commands-closed', nodeId: 'n2' }, 30).actions;
+    a2 = a2.concat(both.handle({ type: 'commands-closed', nodeId: 'n3' }, 31).actions);
+    for (const s of [0, 1]) a2 = a2.concat(both.handle({ type: 'halted', nodeId: `n${s}`, stage: s, epoch: 1, snapshotSteps: [] }, 40).actions);
+    expect(a2.find((a) => a.type === 'run-failed')).toMatchObject({ failure: { detail: expect.stringContaining('it copies its swap partner, stage 3, which is lost too') } });
   });
 
   it('prefers a snapshot to CheckFree under auto, and CheckFree to a snapshot when forced', () => {

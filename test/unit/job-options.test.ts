@@ -22,6 +22,9 @@ describe('compileJobOptions', () => {
     [{ lr: '-1' }, '--lr'],
     [{ heartbeatMs: '1000', leaseMs: '500' }, '--lease-ms'],
     [{ data: '' }, '--data'],
+    [{ recovery: 'sometimes' }, '--recovery'],
+    [{ nodes: '3', recovery: 'checkfree-plus' }, '--recovery'],
+    [{ nodes: '4', snapshotEvery: '0', recovery: 'checkfree', inject: '3:0:node-kill' }, '--inject'],
   ])('refuses %o naming %s', (raw, field) => {
     let caught: unknown;
     try {
@@ -32,6 +35,10 @@ describe('compileJobOptions', () => {
     expect(caught).toBeInstanceOf(OptionError);
     expect((caught as OptionError).field).toBe(field);
     expect((caught as OptionError).message).toContain(field);
+  });
+
+  it('lets CheckFree+ recover an edge stage with snapshots off, which plain CheckFree cannot', () => {
+    expect(compileJobOptions({ nodes: '4', snapshotEvery: '0', recovery: 'checkfree-plus', inject: '3:0:node-kill,5:3:node-kill' }).recovery).toBe('checkfree-plus');
   });
 
   it('resolves a data path to an absolute path', () => {

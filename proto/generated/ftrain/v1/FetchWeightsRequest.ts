@@ -3,8 +3,10 @@
 
 export interface FetchWeightsRequest {
   'stage'?: (number);
+  'edgeCopy'?: (boolean);
 }
 
 export interface FetchWeightsRequest__Output {
   'stage': (number);
+  'edgeCopy': (boolean);
 }

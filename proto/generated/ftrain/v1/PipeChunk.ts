@@ -13,6 +13,7 @@ export interface PipeChunk {
   'chunkCount'?: (number);
   'data'?: (Buffer | Uint8Array | string);
   'epoch'?: (number | string | Long);
+  'hop'?: (number);
 }
 
 export interface PipeChunk__Output {
@@ -25,4 +26,5 @@ export interface PipeChunk__Output {
   'chunkCount': (number);
   'data': (Buffer);
   'epoch': (number);
+  'hop': (number);
 }
