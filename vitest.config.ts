@@ -7,7 +7,7 @@ export default defineConfig({
     exclude: ['test/**/*.soak.test.ts'],
     fileParallelism: false,
     testTimeout: 180_000,
-    hookTimeout: 60_000,
+    hookTimeout: 180_000,
     pool: 'forks',
   },
 });

@@ -796,8 +796,11 @@ export class WorkerNode {
               throw new ProtocolError(`hop ${chunk.hop} of micro-batch ${chunk.microBatch} is not stage ${a.stage}'s`);
             }
             const expectedFrom = senderOf(route, chunk.hop, chunk.kind === 'PIPE_KIND_ACTIVATION' ? 'activation' : 'gradient');
-            if (expectedFrom === null || chunk.fromStage !== expectedFrom) {
-              throw new ProtocolError(`stage ${a.stage} takes ${chunk.kind} for hop ${chunk.hop} only from stage ${expectedFrom ?? 'none'}, not from stage ${chunk.fromStage}`);
+            if (expectedFrom === null) {
+              throw new ProtocolError(`stage ${a.stage} takes no ${chunk.kind} for hop ${chunk.hop} of micro-batch ${chunk.microBatch} (its route ${chunk.kind === 'PIPE_KIND_ACTIVATION' ? 'starts' : 'ends'} there), not from stage ${chunk.fromStage}`);
+            }
+            if (chunk.fromStage !== expectedFrom) {
+              throw new ProtocolError(`stage ${a.stage} takes ${chunk.kind} for hop ${chunk.hop} of micro-batch ${chunk.microBatch} only from stage ${expectedFrom}, not from stage ${chunk.fromStage}`);
             }
             if (chunk.step < a.trainer.completedSteps) {
               throw new ProtocolError(`stale ${chunk.kind} for step ${chunk.step}; stage ${a.stage} has completed ${a.trainer.completedSteps} steps`);

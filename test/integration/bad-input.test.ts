@@ -123,7 +123,7 @@ describe('bad RPCs against a live coordinator and node', () => {
       stream.end();
     });
     expect(pipe?.code).toBe(grpc.status.INVALID_ARGUMENT);
-    expect(pipe?.details).toMatch(/stage 0 takes PIPE_KIND_ACTIVATION only from stage -1, not from stage 5/);
+    expect(pipe?.details).toMatch(/stage 0 takes no PIPE_KIND_ACTIVATION for hop 0 of micro-batch 0 \(its route starts there\), not from stage 5/);
     const weights = await new Promise<grpc.ServiceError | null>((resolve) => {
       const s = worker.FetchWeights({ stage: 3 }, { deadline: deadline() });
       s.on('data', () => {});
