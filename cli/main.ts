@@ -221,9 +221,10 @@ program
         smp.close(!flags.keep);
         process.exit(code);
       };
-      watchParent(() => stop(0));
+      // Under a node agent, Ctrl-C reaches the whole process group: the launcher stops the run
+      // gracefully, and the snapshot manager must outlive that (it goes when its parent does).
+      if (!watchParent(() => stop(0))) process.on('SIGINT', () => stop(0));
       process.on('SIGTERM', () => stop(0));
-      process.on('SIGINT', () => stop(0));
     } catch (err) {
       fail(err);
     }

@@ -115,6 +115,20 @@ describe('failures of real processes', () => {
     expect(await waitDead(tree)).toEqual([]);
   });
 
+  it('stops gracefully on a Ctrl-C sent to the whole process group, as a terminal sends it', async () => {
+    // Every process of the run gets SIGINT: only the launcher acts on it; the node agents, the
+    // workers and the snapshot managers it started must live on until the run has stopped.
+    const run = startCli(['run', '--nodes', '3', '--backend', 'wasm', ...SMALL_MODEL, '--log-file', join(dir, 'group-sigint.log')], { detached: true });
+    await run.waitForLine(/^step \d+  loss/);
+    const tree = descendantsOf(run.child.pid!);
+    process.kill(-run.child.pid!, 'SIGINT');
+    const res = await run.result;
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    expect(res.stdout).not.toMatch(/RECOVERING|FAILED/);
+    expect(res.stdout).toMatch(/^finished: training complete/m);
+    expect(await waitDead(tree)).toEqual([]);
+  });
+
   it('leaves no node behind when the launcher itself is killed', async () => {
     const { run, pids } = await startRun('launcher-kill');
     const tree = descendantsOf(run.child.pid!);

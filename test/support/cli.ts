@@ -20,8 +20,9 @@ export interface RunningCli {
   stdout(): string;
 }
 
-export function startCli(args: string[], options: { timeoutMs?: number; cwd?: string } = {}): RunningCli {
-  const child = spawn(process.execPath, [FTRAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: options.cwd });
+/** `detached`: the command leads a process group of its own, as a shell's foreground job does (signal it with process.kill(-pid)). */
+export function startCli(args: string[], options: { timeoutMs?: number; cwd?: string; detached?: boolean } = {}): RunningCli {
+  const child = spawn(process.execPath, [FTRAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: options.cwd, detached: options.detached ?? false });
   let stdout = '';
   let stderr = '';
   const lineWaiters: { pattern: RegExp; resolve: (v: { line: string; match: RegExpMatchArray; atMs: number }) => void }[] = [];
