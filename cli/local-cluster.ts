@@ -113,6 +113,11 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<num
   };
   for (let i = 0; i < nodeCount; i++) startNode();
 
+  /** A node's worker and snapshot manager, as it registered them: killed with its agent if it hangs. */
+  const nodePids = (nodeId: string): number[] => {
+    const n = session.server.core.nodes.get(nodeId);
+    return n ? [n.pid, n.smpPid].filter((p) => p > 0) : [];
+  };
   const onSigint = () => session.interrupt();
   const onSigterm = () => session.server.requestStop('terminated (SIGTERM)', false);
   process.on('SIGINT', onSigint);
@@ -120,7 +125,7 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<num
   try {
     const { result, report } = await session.finish();
     ending = true;
-    await stopChildren(children);
+    await stopChildren(children, nodePids);
     for (const line of summaryLines(report, options.reportPath)) print(line);
     if (result.status === 'failed') print(`  see ${logFile} for the nodes' logs`);
     return result.status === 'failed' ? 1 : 0;
@@ -128,7 +133,7 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<num
     ending = true;
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigterm);
-    await stopChildren(children);
+    await stopChildren(children, nodePids);
     await session.close();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
     closeSync(logFd); // kept open until now: a replacement node writes its logs to it too
@@ -137,15 +142,28 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<num
 
 /**
  * Waits for children told to stop. Those still alive after the grace period get SIGTERM (a node
- * agent then kills its worker and snapshot manager, frozen ones included), then SIGKILL.
+ * agent then has its worker leave), then SIGKILL together with their worker and snapshot manager
+ * (a frozen node answers no signal but that one).
  */
-async function stopChildren(children: Map<string, ChildProcess>): Promise<void> {
-  const alive = [...children.values()];
+async function stopChildren(children: Map<string, ChildProcess>, nodePids: (nodeId: string) => number[]): Promise<void> {
+  const alive = [...children.entries()];
   if (alive.length === 0) return;
   const running = (c: ChildProcess) => c.exitCode === null && c.signalCode === null;
-  const exits = alive.map((c) => new Promise<void>((r) => (running(c) ? c.once('exit', () => r()) : r())));
-  const term = setTimeout(() => alive.filter(running).forEach((c) => c.kill('SIGTERM')), CHILD_EXIT_GRACE_MS);
-  const kill = setTimeout(() => alive.filter(running).forEach((c) => c.kill('SIGKILL')), CHILD_EXIT_GRACE_MS + CHILD_TERM_GRACE_MS);
+  const exits = alive.map(([, c]) => new Promise<void>((r) => (running(c) ? c.once('exit', () => r()) : r())));
+  const term = setTimeout(() => alive.filter(([, c]) => running(c)).forEach(([, c]) => c.kill('SIGTERM')), CHILD_EXIT_GRACE_MS);
+  const kill = setTimeout(() => {
+    for (const [nodeId, c] of alive) {
+      if (!running(c)) continue;
+      for (const pid of nodePids(nodeId)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      c.kill('SIGKILL');
+    }
+  }, CHILD_EXIT_GRACE_MS + CHILD_TERM_GRACE_MS);
   await Promise.all(exits);
   clearTimeout(term);
   clearTimeout(kill);

@@ -106,7 +106,11 @@ function defaultSnapshotDir(nodeId: string): string {
   return join(base, `ftrain-${nodeId.replace(/[^A-Za-z0-9_.-]/g, '_')}`);
 }
 
+/** Kubernetes' default termination grace period is 30 s; GKE gives spot VMs 30 s of notice. */
+const DEFAULT_GRACE_SECONDS = 25;
+
 interface WorkerFlags {
+  graceSeconds: string;
   coordinator: string;
   nodeId?: string;
   listen: string;
@@ -124,7 +128,8 @@ function addWorkerFlags(cmd: Command): Command {
     .option('--advertise <host>', 'host name other nodes use to reach this one (default: the listen host, or this hostname for 0.0.0.0)')
     .addOption(new Option('--backend <name>', "override the job's tfjs backend on this node"))
     .option('--log-file <file>', 'write JSON logs here (default: stderr)')
-    .option('--log-level <level>', 'trace, debug, info, warn or error', 'info');
+    .option('--log-level <level>', 'trace, debug, info, warn or error', 'info')
+    .option('--grace-seconds <n>', 'on SIGTERM (a spot preemption notice), seconds the node has to hand its stage over before it exits (0: exit at once)', String(DEFAULT_GRACE_SECONDS));
 }
 
 addWorkerFlags(
@@ -132,25 +137,28 @@ addWorkerFlags(
     .command('node')
     .description("run a node that joins a job: its snapshot manager and its worker as two processes, restarting a crashed worker")
     .option('--snapshot-dir <dir>', 'tmpfs directory for the in-memory snapshots (default: /dev/shm/ftrain-NODE_ID)')
-    .option('--max-restarts <n>', 'worker restarts before the node gives up', '20'),
-).action(async (flags: WorkerFlags & { snapshotDir?: string; maxRestarts: string }) => {
+    .option('--max-restarts <n>', 'worker restarts before the node gives up', '20')
+    .option('--snapshot-manager-port <n>', "port of the node's snapshot manager, on the --listen host (peers send it erasure shards); 0 picks a free one", '0'),
+).action(async (flags: WorkerFlags & { snapshotDir?: string; maxRestarts: string; snapshotManagerPort: string }) => {
   try {
     const coordinator = checkHostPort('--coordinator', flags.coordinator);
     const listen = checkHostPort('--listen', flags.listen);
     if (flags.backend !== undefined) parseBackend('--backend', flags.backend);
     const maxRestarts = intOption('--max-restarts', flags.maxRestarts, 0, 0, 1_000_000);
+    const graceSeconds = intOption('--grace-seconds', flags.graceSeconds, DEFAULT_GRACE_SECONDS, 0, 3600);
     const nodeId = flags.nodeId ?? `${hostname()}-${process.pid}`;
     const managed = process.env.FTRAIN_MANAGED === '1';
     const logger = createLogger({ name: 'node', file: flags.logFile ?? null, level: flags.logLevel, pretty: !managed && !flags.logFile && process.stderr.isTTY }).child({ nodeId });
-    const workerArgs = ['--coordinator', coordinator, '--node-id', nodeId, '--listen', listen, '--log-level', flags.logLevel];
+    const workerArgs = ['--coordinator', coordinator, '--node-id', nodeId, '--listen', listen, '--log-level', flags.logLevel, '--grace-seconds', String(graceSeconds)];
     if (flags.advertise) workerArgs.push('--advertise', flags.advertise);
     if (flags.backend) workerArgs.push('--backend', flags.backend);
     if (flags.logFile) workerArgs.push('--log-file', flags.logFile);
     const listenHost = listen.slice(0, listen.lastIndexOf(':'));
-    const smpArgs = ['--listen', `${listenHost}:0`, '--coordinator', coordinator, ...(flags.advertise ? ['--advertise', flags.advertise] : [])];
+    const smpPort = intOption('--snapshot-manager-port', flags.snapshotManagerPort, 0, 0, 65535);
+    const smpArgs = ['--listen', `${listenHost}:${smpPort}`, '--coordinator', coordinator, ...(flags.advertise ? ['--advertise', flags.advertise] : [])];
     const supervisor = new NodeSupervisor({ nodeId, workerArgs, smpArgs, snapshotDir: resolve(flags.snapshotDir ?? defaultSnapshotDir(nodeId)), maxRestarts, logLevel: flags.logLevel, logger });
     if (!watchParent(() => supervisor.end(1, 0))) process.on('SIGINT', () => supervisor.end(130));
-    process.on('SIGTERM', () => supervisor.end(143));
+    process.on('SIGTERM', () => supervisor.depart(graceSeconds * 1000));
     supervisor.start();
     process.exit(await supervisor.done);
   } catch (err) {
@@ -169,6 +177,7 @@ addWorkerFlags(
     const listen = checkHostPort('--listen', flags.listen);
     const nodeId = flags.nodeId ?? `${hostname()}-${process.pid}`;
     const backend = flags.backend === undefined ? null : parseBackend('--backend', flags.backend);
+    const graceSeconds = intOption('--grace-seconds', flags.graceSeconds, DEFAULT_GRACE_SECONDS, 0, 3600);
     const managed = process.env.FTRAIN_MANAGED === '1';
     const logger = createLogger({ name: 'worker', file: flags.logFile ?? null, level: flags.logLevel, pretty: !managed && !flags.logFile && process.stderr.isTTY }).child({ nodeId });
     const node = new WorkerNode({
@@ -181,7 +190,7 @@ addWorkerFlags(
       logger,
     });
     if (!watchParent(() => node.shutdown(1, 'the parent process exited'))) process.on('SIGINT', () => node.shutdown(130, 'interrupted'));
-    process.on('SIGTERM', () => node.shutdown(143, 'terminated (SIGTERM)'));
+    process.on('SIGTERM', () => node.depart(graceSeconds * 1000, 'SIGTERM'));
     try {
       await node.start();
     } catch (err) {
@@ -400,5 +409,27 @@ experiment
       fail(err);
     }
   });
+
+{
+  const { addChaosFlags, compileChaosOptions } = await import('../chaos/chaos-options.ts');
+  addChaosFlags(
+    program
+      .command('chaos')
+      .description(
+        'hit a training job with failures on a seeded schedule, one at a time (worker, snapshot-manager and node kills, freezes, preemptions), replace lost nodes as a spot fleet would, and report detection, recovery and lost steps by kind; exit 1 unless every event was recovered',
+      )
+      // Unknown or malformed flags: the usage exit code, as OptionError gets.
+      .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE)),
+  ).action(async (flags: import('../chaos/chaos-options.ts').ChaosFlagValues, cmd: Command) => {
+    try {
+      const explicit = new Set(Object.keys(flags).filter((k) => cmd.getOptionValueSource(k) === 'cli'));
+      const options = compileChaosOptions(flags, explicit);
+      const { runChaos } = await import('../chaos/chaos-run.ts');
+      process.exit(await runChaos(options));
+    } catch (err) {
+      fail(err);
+    }
+  });
+}
 
 await program.parseAsync(process.argv);

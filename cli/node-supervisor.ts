@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import type { Logger } from '../common/logging.ts';
 import { FTRAIN_BIN } from './local-cluster.ts';
+import { EXIT_FENCED } from '../common/exit-codes.ts';
 
 /** Pause before a crashed worker is started again. */
 export const RESTART_DELAY_MS = 50;
@@ -32,6 +33,7 @@ export class NodeSupervisor {
   private worker: ChildProcess | null = null;
   private restarts = 0;
   private ending = false;
+  private departing = false;
   private finish!: (code: number) => void;
   readonly done = new Promise<number>((resolve) => (this.finish = resolve));
 
@@ -58,8 +60,18 @@ export class NodeSupervisor {
     this.o.logger.info({ pid: worker.pid, restarts: this.restarts }, 'worker started');
     worker.on('exit', (code, signal) => {
       if (this.ending) return;
+      if (this.departing) {
+        this.end(143);
+        return;
+      }
       if (code === 0) {
         this.end(0);
+        return;
+      }
+      if (code === EXIT_FENCED) {
+        // Declared lost while frozen or cut off: its snapshots are stale; the node goes.
+        this.o.logger.error({ detail: describeExit(code, signal) }, 'worker fenced by the coordinator: this node leaves the job');
+        this.end(EXIT_FENCED);
         return;
       }
       const detail = describeExit(code, signal);
@@ -75,14 +87,37 @@ export class NodeSupervisor {
   }
 
   /**
-   * Stops both processes (SIGTERM, then SIGKILL after `graceMs`), removes the node's snapshots
+   * A preemption notice (SIGTERM): the worker asks the coordinator to move its stage and exits
+   * when told to or when `graceMs` is over; the snapshot manager serves until then (its shards
+   * and snapshots are read during the move), and goes with it.
+   */
+  depart(graceMs: number): void {
+    if (this.ending || this.departing) return;
+    const worker = this.worker;
+    if (!worker || worker.exitCode !== null || worker.signalCode !== null || graceMs <= 0) {
+      this.end(143);
+      return;
+    }
+    this.departing = true;
+    this.o.logger.warn({ graceMs }, 'preemption notice: the worker hands its stage over');
+    worker.kill('SIGTERM');
+    // The worker exits by itself within the grace period; if not, everything goes now.
+    setTimeout(() => this.end(143, 0), graceMs + 1000).unref();
+  }
+
+  /**
+   * Stops both processes, removes the node's snapshots
    * (the node is leaving; a killed manager cannot do it) and settles `done`.
    */
   end(code: number, graceMs = 3000): void {
     if (this.ending) return;
     this.ending = true;
     const alive = [this.worker, this.smp].filter((c): c is ChildProcess => !!c && c.exitCode === null && c.signalCode === null);
-    for (const c of alive) c.kill('SIGTERM');
+    // The worker goes at once: SIGTERM would be a preemption notice, a handover this node can no
+    // longer make (its snapshot manager is gone, or the node is ending). The snapshot manager
+    // gets SIGTERM and removes its slots; SIGKILL follows after `graceMs`.
+    if (this.worker && alive.includes(this.worker)) this.worker.kill('SIGKILL');
+    if (this.smp && alive.includes(this.smp)) this.smp.kill('SIGTERM');
     const timer = setTimeout(() => alive.forEach((c) => c.kill('SIGKILL')), graceMs);
     void Promise.all(alive.map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.once('exit', r))))).then(() => {
       clearTimeout(timer);

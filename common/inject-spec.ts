@@ -13,8 +13,19 @@ export const InjectionKind = {
    * all nodes killed in that step at once): the machine is gone, with the snapshots in its RAM.
    */
   nodeKill: 'node-kill',
+  /**
+   * SIGSTOP to the worker, the snapshot manager and the node agent of the stage's node during step
+   * STEP (sent like node-kill): the machine hangs without closing a connection. A detached helper
+   * sends SIGCONT after FREEZE_SECONDS; by then the node has been declared lost and is fenced.
+   */
+  freeze: 'freeze',
+  /** SIGTERM to the stage's node during step STEP (sent like node-kill): a spot preemption notice. */
+  preempt: 'preempt',
 } as const;
 export type InjectionKind = (typeof InjectionKind)[keyof typeof InjectionKind];
+
+/** How long an injected freeze lasts: well past the lease, so the node is lost and fenced when it wakes. */
+export const FREEZE_SECONDS = 8;
 
 export interface Injection {
   readonly step: number;
@@ -35,7 +46,9 @@ export function parseInjections(raw: string | undefined | null, stages: number):
     }
     if (stage < 0 || stage >= stages) throw new OptionError('--inject', `"${item}": stage ${stage} is out of range 0..${stages - 1}`);
     if (!kinds.includes(kind!)) throw new OptionError('--inject', `"${item}": kind must be one of ${kinds.join(', ')}`);
-    if (kind === InjectionKind.nodeKill && step < 1) throw new OptionError('--inject', `"${item}": node-kill needs STEP >= 1 (it fires once step STEP - 1 is done)`);
+    if ((kind === InjectionKind.nodeKill || kind === InjectionKind.freeze || kind === InjectionKind.preempt) && step < 1) {
+      throw new OptionError('--inject', `"${item}": ${kind} needs STEP >= 1 (it fires once step STEP - 1 is done)`);
+    }
     return { step, stage, kind: kind as InjectionKind };
   });
 }

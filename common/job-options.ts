@@ -109,8 +109,8 @@ export const DEFAULT_JOB = {
   ffnMult: 4,
   lr: 3e-3,
   clipNorm: 1,
-  heartbeatMs: 1000,
-  leaseMs: 5000,
+  heartbeatMs: 500,
+  leaseMs: 2500,
   snapshotEvery: 1,
   recoveryTimeoutMs: 60_000,
 } as const;

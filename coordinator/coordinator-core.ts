@@ -39,10 +39,11 @@ export type Command =
       checkfree?: CheckfreeOrder | null;
     }
   | { kind: 'protect'; plan: ProtectionPlan | null }
-  /** Cause this failure now (`--inject` kinds the coordinator fires itself: node-kill). */
+  /** Cause this failure now (`--inject` kinds the coordinator fires itself: node-kill, freeze, preempt). */
   | { kind: 'inject'; injection: Injection }
   | { kind: 'start'; fromStep: number; toStep: number; restoreCheckpointStep: number; fromScratch?: boolean }
-  | { kind: 'limit'; toStep: number }
+  /** To stage 0: start no step from `toStep` on; with `pause` the run does not end there. */
+  | { kind: 'limit'; toStep: number; pause?: boolean }
   | { kind: 'halt'; epoch: number; reason: string }
   | { kind: 'stop'; reason: string; failed: boolean };
 
@@ -81,7 +82,12 @@ export type CoordinatorEvent =
       snapshots?: { stage: number; steps: number[] } | null;
       /** Its snapshot manager's address; empty or absent: none. */
       smpAddress?: string;
+      /** Process ids of its snapshot manager and node agent; 0 or absent: none or unknown. */
+      smpPid?: number;
+      agentPid?: number;
     }
+  /** The node goes away within `graceMs` (a preemption notice): move its stage first. */
+  | { type: 'leave'; nodeId: string; graceMs: number; reason: string }
   /** A node's snapshot manager on the protection of its stage's snapshots. */
   | { type: 'protection'; nodeId: string; status: ProtectionStatus }
   /** Whether a failed node's snapshot manager still answers (the adapter probes it). */
@@ -124,8 +130,16 @@ export interface RecoveredFailure {
   readonly detail: string;
   /** From the failure (where known: an injected one) to its detection; null when unknown. */
   readonly detectMs: number | null;
+  /** When the coordinator detected it (its clock, ms since the epoch): tools that caused the failure work out the detection time from it. */
+  readonly detectedAtMs: number;
   /** From the failure (or its detection) until training resumed. */
   readonly recoverMs: number;
+  /**
+   * A planned departure (preemption notice): from the notice until the stage could be moved (the
+   * pause at a step boundary and the erasure coding of its newest snapshot); `recoverMs` counts
+   * from the move. Null for failures without notice.
+   */
+  readonly handoverMs?: number | null;
   /** Steps completed before the failure that had to be computed again. */
   readonly lostSteps: number;
   readonly restoredStep: number;
@@ -147,7 +161,23 @@ interface FailureInfo {
   readonly detail: string;
   readonly failedAtMs: number | null;
   readonly detectedAtMs: number;
+  readonly handoverMs: number | null;
 }
+
+/** A node leaving with notice, until its stage is moved. */
+interface Departure {
+  readonly nodeId: string;
+  readonly stage: number;
+  readonly reason: string;
+  readonly noticeAtMs: number;
+  /** The node is gone by then: move the stage before, whatever its state. */
+  readonly deadlineMs: number;
+  /** Stage 0 starts no step from this one on, until the move. */
+  readonly pauseAt: number;
+}
+
+/** How long before a departing node's deadline its stage is moved even if not yet protected. */
+export const DEPARTURE_MARGIN_MS = 2000;
 
 interface Recovery {
   epoch: number;
@@ -168,6 +198,8 @@ interface Recovery {
   readonly checkfree: Set<number>;
   readonly completedAtFailure: number;
   restoreStep: number | null;
+  /** Vacant stages for which the run has said it waits for a node. */
+  readonly waitingSaid: Set<number>;
 }
 
 export type Action =
@@ -218,6 +250,9 @@ export interface NodeRecord {
   snapshots: { stage: number; steps: number[] } | null;
   /** Its snapshot manager's address, or '' when it runs none. */
   readonly smpAddress: string;
+  /** Process ids of its snapshot manager and node agent; 0: none or unknown. */
+  readonly smpPid: number;
+  readonly agentPid: number;
 }
 
 export interface StageRecord {
@@ -262,6 +297,9 @@ const MAX_TIMELINE = 100_000;
 
 const OK: Reply = { ok: true };
 
+/** Injection kinds the coordinator sends to a node; the others the node's worker carries out itself. */
+const COORDINATOR_FIRED: ReadonlySet<string> = new Set(['node-kill', 'freeze', 'preempt']);
+
 export class CoordinatorCore {
   phase: RunPhase = RunPhase.waiting;
   readonly nodes = new Map<string, NodeRecord>();
@@ -278,7 +316,7 @@ export class CoordinatorCore {
   readonly snapshots: SnapshotStats = { count: 0, bytesPerStage: [], stallMs: [], copyMs: [] };
   private pendingInjections: Injection[];
   /** Injected failures by stage, until the coordinator learns of the failure. */
-  private readonly injected = new Map<number, { step: number; kind: string; atMs: number }>();
+  private readonly injected = new Map<number, { step: number; kind: string; atMs: number; handoverMs?: number }>();
   /** Disk checkpoints each stage can load, as reported when it became ready. */
   private readonly checkpointSteps = new Map<number, number[]>();
   /** The step this run started from: 0, or the disk checkpoint it resumed. */
@@ -296,6 +334,8 @@ export class CoordinatorCore {
   private readonly failedAt = new Map<RecoveredFailure, number>();
   /** Newest step every stage holds locally and erasure-coded on peers; -1: none yet. */
   protectedCommitStep = -1;
+  /** Nodes leaving with notice whose stage has not moved yet, by node id. */
+  private readonly departures = new Map<string, Departure>();
 
   constructor(readonly job: JobOptions) {
     this.stages = Array.from({ length: job.stages }, () => ({
@@ -375,6 +415,8 @@ export class CoordinatorCore {
       }
       case 'step':
         return this.onStep(e.report, now, out);
+      case 'leave':
+        return this.onLeave(e.nodeId, e.graceMs, e.reason, now, out);
       case 'fault': {
         const check = this.checkStage(e.nodeId, e.stage);
         if (!check.ok) return check;
@@ -402,6 +444,7 @@ export class CoordinatorCore {
         } else {
           this.erasure.heldBytes.set(e.nodeId, e.status.heldBytes);
         }
+        this.maybeMoveDepartures(now, out);
         return OK;
       }
       case 'smp-probed': {
@@ -420,12 +463,17 @@ export class CoordinatorCore {
       case 'tick': {
         for (const node of this.nodes.values()) {
           if (isLive(node.state) && now > node.leaseUntilMs) {
-            this.nodeFailed(node.nodeId, `its lease expired: no heartbeat for ${this.job.leaseMs} ms`, now, out);
+            // Frozen or cut off: whatever still answers on that machine cannot be waited for.
+            this.smpState.set(node.nodeId, 'lost');
+            this.nodeFailed(node.nodeId, `its lease expired: no heartbeat for ${this.job.leaseMs} ms`, now, out, 'unresponsive');
           }
         }
+        this.maybeMoveDepartures(now, out);
         const r = this.recovery;
         if (r && now - r.failure.detectedAtMs > this.job.recoveryTimeoutMs) {
-          const waiting = [...r.vacant].map(([stage, id]) => `stage ${stage} (node ${id}'s worker did not come back)`);
+          const waiting = [...r.vacant].map(([stage, id]) =>
+            this.smpState.get(id) === 'lost' ? `stage ${stage} (no node joined to take it)` : `stage ${stage} (node ${id}'s worker did not come back)`,
+          );
           const why = waiting.length > 0 ? `no node took ${waiting.join(', ')}` : 'the stages did not all become ready';
           this.failRun(
             { nodeId: r.failure.nodeId, stage: r.failure.stage, detail: `${r.failure.detail}; recovery gave up after ${this.job.recoveryTimeoutMs} ms: ${why}`, detectedAtMs: now },
@@ -473,6 +521,8 @@ export class CoordinatorCore {
     this.nodes.set(e.nodeId, {
       nodeId: e.nodeId,
       smpAddress: e.smpAddress ?? '',
+      smpPid: e.smpPid ?? 0,
+      agentPid: e.agentPid ?? 0,
       address: e.address,
       pid: e.pid,
       hostname: e.hostname,
@@ -541,7 +591,7 @@ export class CoordinatorCore {
           nextAddress: stage < this.job.stages - 1 ? nodes[stage + 1]!.address : '',
           epoch: this.epoch,
           restoreStep,
-          injections: this.pendingInjections.filter((i) => i.stage === stage && i.kind !== 'node-kill'),
+          injections: this.pendingInjections.filter((i) => i.stage === stage && !COORDINATOR_FIRED.has(i.kind)),
           plan: this.erasure.placement?.plans.get(stage) ?? null,
           rebuild: rebuild.get(stage) ?? null,
           ...(checkfree.has(stage) ? { checkfree: checkfree.get(stage)! } : {}),
@@ -732,7 +782,9 @@ export class CoordinatorCore {
                 : r.rebuilt.has(f.stage) ? 'erasure-rebuild' : 'local-snapshot',
             detail: r.fallbackReason ? `${f.detail}; ${r.fallbackReason}` : f.detail,
             detectMs: f.failedAtMs === null ? null : f.detectedAtMs - f.failedAtMs,
+            detectedAtMs: f.detectedAtMs,
             recoverMs: now - (f.failedAtMs ?? f.detectedAtMs),
+            handoverMs: f.handoverMs,
             lostSteps: r.completedAtFailure - fromStep,
             restoredStep: fromStep,
             caughtUpMs: null,
@@ -779,7 +831,15 @@ export class CoordinatorCore {
         candidates.find((n) => n.nodeId === formerId) ??
         candidates.find((n) => n.snapshots?.stage === stage) ??
         ((formerGone && !probing) || anyNode ? candidates[0] : undefined);
-      if (!node) continue;
+      if (!node) {
+        if ((formerGone && !probing) || anyNode) {
+          if (!r.waitingSaid.has(stage)) {
+            r.waitingSaid.add(stage);
+            out.push({ type: 'notice', level: 'warn', msg: `stage ${stage} is vacant and no spare is left: waiting for a node to join (ftrain node --coordinator HOST:PORT)` });
+          }
+        }
+        continue;
+      }
       r.vacant.delete(stage);
       node.stage = stage;
       node.state = transition(node.nodeId, node.state, NodeState.recovering);
@@ -1016,7 +1076,8 @@ export class CoordinatorCore {
         if (f.caughtUpMs === null && s === f.step) f.caughtUpMs = now - this.failedAt.get(f)!;
       }
     }
-    if (after > before) this.fireNodeKills(after, now, out);
+    if (after > before) this.fireCoordinatorInjections(after, now, out);
+    this.maybeMoveDepartures(now, out);
     if (this.toStep !== null && after >= this.toStep) {
       this.phase = RunPhase.complete;
       out.push({ type: 'training-complete', steps: after });
@@ -1025,21 +1086,89 @@ export class CoordinatorCore {
   }
 
   /**
-   * node-kill injections of step `step` fire once every stage has finished the step before:
-   * the coordinator tells all their nodes in the same instant, so kills of one step happen at
-   * once (a stage that waited to reach the step itself might be halted by another's death first).
+   * Injections of whole-node events (node-kill, freeze, preempt) of step `step` fire once every
+   * stage has finished the step before: the coordinator tells all their nodes in the same
+   * instant, so the events of one step happen at once (a stage that waited to reach the step
+   * itself might be halted by another's failure first).
    */
-  private fireNodeKills(step: number, now: number, out: Action[]): void {
-    const due = this.pendingInjections.filter((i) => i.kind === 'node-kill' && i.step === step);
+  private fireCoordinatorInjections(step: number, now: number, out: Action[]): void {
+    const due = this.pendingInjections.filter((i) => COORDINATOR_FIRED.has(i.kind) && i.step === step);
     if (due.length === 0) return;
     this.pendingInjections = this.pendingInjections.filter((i) => !due.includes(i));
     for (const i of due) {
       const nodeId = this.stages[i.stage]!.nodeId;
       if (!nodeId) continue;
-      this.injected.set(i.stage, { step, kind: i.kind, atMs: now });
-      out.push({ type: 'log', level: 'warn', msg: `injecting node-kill on stage ${i.stage} (${nodeId}) in step ${step}` });
+      // A preemption is not a failure until its notice arrives (Leave); the others are one now.
+      if (i.kind !== 'preempt') this.injected.set(i.stage, { step, kind: i.kind, atMs: now });
+      out.push({ type: 'log', level: 'warn', msg: `injecting ${i.kind} on stage ${i.stage} (${nodeId}) in step ${step}` });
       out.push({ type: 'send', nodeId, command: { kind: 'inject', injection: i } });
     }
+  }
+
+  /**
+   * A node leaves with notice. A spare just goes. A stage's node keeps training while stage 0
+   * pauses at the next step boundary; once every stage has finished that step and the leaving
+   * stage's snapshot of it is erasure-coded on other nodes, the stage moves (maybeMoveDepartures):
+   * nothing computed is lost.
+   */
+  private onLeave(nodeId: string, graceMs: number, reason: string, now: number, out: Action[]): Reply {
+    const node = this.nodes.get(nodeId);
+    if (!node || !isLive(node.state)) return { ok: false, code: 'not-found', message: `node ${nodeId} is not registered` };
+    if (!Number.isFinite(graceMs) || graceMs < 0) return { ok: false, code: 'invalid-argument', message: `grace of ${graceMs} ms is not a duration` };
+    if (this.departures.has(nodeId)) return OK;
+    const stage = node.stage;
+    const why = reason || 'preemption notice';
+    if (stage === null || this.phase !== RunPhase.training) {
+      // Nothing to hand over at a step boundary: a spare, or a run that is not training.
+      out.push({ type: 'notice', level: 'warn', msg: `node ${nodeId}${stage === null ? '' : ` (stage ${stage})`} is leaving (${why})` });
+      this.smpState.set(nodeId, 'lost');
+      if (stage !== null) this.injected.set(stage, { step: this.completedSteps, kind: 'preempt', atMs: now });
+      out.push({ type: 'send', nodeId, command: { kind: 'stop', reason: `leave granted (${why})`, failed: false } });
+      this.nodeFailed(nodeId, `left with notice (${why})`, now, out);
+      return OK;
+    }
+    const pausing = [...this.departures.values()][0]?.pauseAt;
+    const pauseAt = pausing ?? this.stages[0]!.lastStep + 2;
+    this.departures.set(nodeId, { nodeId, stage, reason: why, noticeAtMs: now, deadlineMs: now + graceMs, pauseAt });
+    if (pausing === undefined) out.push({ type: 'send', nodeId: this.stages[0]!.nodeId!, command: { kind: 'limit', toStep: pauseAt, pause: true } });
+    out.push({
+      type: 'notice',
+      level: 'warn',
+      msg: `node ${nodeId} (stage ${stage}) is leaving within ${(graceMs / 1000).toFixed(0)} s (${why}): pausing after step ${pauseAt - 1} to move stage ${stage}`,
+    });
+    this.maybeMoveDepartures(now, out);
+    return OK;
+  }
+
+  /** Moves the stage of each leaving node once it can go without loss, or when time is up. */
+  private maybeMoveDepartures(now: number, out: Action[]): void {
+    for (const d of [...this.departures.values()]) {
+      const node = this.nodes.get(d.nodeId);
+      if (!node || !isLive(node.state) || node.stage !== d.stage) {
+        this.departures.delete(d.nodeId);
+        continue;
+      }
+      // Paused: every stage has finished the same steps, at least up to the pause (stage 0 may have
+      // started one more step before the pause reached it).
+      const done = this.completedSteps;
+      const paused = this.phase === RunPhase.training && done >= d.pauseAt && this.stages.every((st) => st.lastStep === done - 1);
+      const coded = this.stages[d.stage]!.protectedVersions.has(done);
+      // Without erasure coding there is nothing to wait for: the other tiers take over.
+      const ready = paused && (coded || this.erasure.code === null);
+      const late = now >= d.deadlineMs - DEPARTURE_MARGIN_MS;
+      if (!ready && !late) continue;
+      this.departures.delete(d.nodeId);
+      this.smpState.set(d.nodeId, 'lost');
+      this.injected.set(d.stage, { step: done, kind: 'preempt', atMs: now, handoverMs: now - d.noticeAtMs });
+      if (late && !ready) out.push({ type: 'notice', level: 'warn', msg: `node ${d.nodeId} is about to go before stage ${d.stage} could be handed over at step ${d.pauseAt}: moving it now` });
+      out.push({ type: 'send', nodeId: d.nodeId, command: { kind: 'stop', reason: `leave granted (${d.reason}): stage ${d.stage} moves`, failed: false } });
+      this.nodeFailed(d.nodeId, `left with notice (${d.reason})`, now, out);
+    }
+  }
+
+  /** The nodes as the coordinator knows them, for status tools. */
+  nodeList(): { nodeId: string; state: NodeState; stage: number | null; pid: number; smpPid: number; agentPid: number; hostname: string; address: string }[] {
+    return [...this.nodes.values()].map((n) => ({ nodeId: n.nodeId, state: n.state, stage: n.stage, pid: n.pid, smpPid: n.smpPid, agentPid: n.agentPid, hostname: n.hostname, address: n.address }));
   }
 
   private onStopRequested(reason: string, graceful: boolean, out: Action[]): void {
@@ -1056,7 +1185,8 @@ export class CoordinatorCore {
     out.push({ type: 'run-stopped', reason });
   }
 
-  private nodeFailed(nodeId: string, detail: string, now: number, out: Action[]): void {
+  /** `kind` names the failure in the report when no injection explains it. */
+  private nodeFailed(nodeId: string, detail: string, now: number, out: Action[], kind = 'worker-crash'): void {
     const node = this.nodes.get(nodeId);
     if (!node || !isLive(node.state)) return;
     const wasPlaced = node.stage !== null;
@@ -1089,16 +1219,24 @@ export class CoordinatorCore {
       this.failRun({ ...failure, detail: `${detail}; nothing can bring stage ${stage} back: snapshots are off (--snapshot-every 0), there is no disk checkpoint (--checkpoint-dir), and ${checkfree}` }, out);
       return;
     }
-    this.beginRecovery(node, detail, now, out);
+    this.beginRecovery(node, detail, now, out, kind);
   }
 
-  private beginRecovery(node: NodeRecord, detail: string, now: number, out: Action[]): void {
+  private beginRecovery(node: NodeRecord, detail: string, now: number, out: Action[], kind: string): void {
     const stage = node.stage!;
     node.stage = null;
     this.stages[stage]!.nodeId = null;
     const injected = this.injected.get(stage) ?? null;
     this.injected.delete(stage);
-    const info: FailureInfo = { stage, nodeId: node.nodeId, kind: injected?.kind ?? 'worker-crash', detail, failedAtMs: injected?.atMs ?? null, detectedAtMs: now };
+    const info: FailureInfo = {
+      stage,
+      nodeId: node.nodeId,
+      kind: injected?.kind ?? kind,
+      detail,
+      failedAtMs: injected?.atMs ?? null,
+      detectedAtMs: now,
+      handoverMs: injected?.handoverMs ?? null,
+    };
     if (!this.recovery) {
       this.epoch += 1;
       this.recovery = {
@@ -1114,6 +1252,7 @@ export class CoordinatorCore {
         checkfree: new Set(),
         completedAtFailure: Math.max(...this.stages.map((s) => s.lastStep)) + 1,
         restoreStep: null,
+        waitingSaid: new Set(),
       };
       if (this.phase === RunPhase.training) {
         for (const n of this.nodes.values()) {

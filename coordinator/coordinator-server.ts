@@ -85,7 +85,7 @@ function toProto(command: Command, job: JobOptions, dataSha256: string): Command
     case 'start':
       return { start: { fromStep: command.fromStep, toStep: command.toStep, restoreCheckpointStep: command.restoreCheckpointStep, fromScratch: command.fromScratch ?? false } };
     case 'limit':
-      return { limit: { toStep: command.toStep } };
+      return { limit: { toStep: command.toStep, pause: command.pause ?? false } };
     case 'stop':
       return { stop: { reason: command.reason, failed: command.failed } };
   }
@@ -246,6 +246,8 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
           hostname: r.hostname,
           snapshots: r.snapshotStage >= 0 ? { stage: r.snapshotStage, steps: r.snapshotSteps } : null,
           smpAddress: r.smpAddress,
+          smpPid: r.smpPid,
+          agentPid: r.agentPid,
         });
         answer(reply, { nodeId: r.nodeId, leaseMs: this.options.job.leaseMs, heartbeatMs: this.options.job.heartbeatMs }, callback);
       },
@@ -325,6 +327,17 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
       ReportInjection: (call, callback) => {
         const r = call.request;
         answer(this.feed({ type: 'injection', nodeId: r.nodeId, stage: r.stage, step: r.step, kind: r.kind }), {}, callback);
+      },
+      Leave: (call, callback) => {
+        const r = call.request;
+        answer(this.feed({ type: 'leave', nodeId: r.nodeId, graceMs: r.graceMs, reason: r.reason }), {}, callback);
+      },
+      Status: (_call, callback) => {
+        const core = this.core;
+        callback(null, {
+          nodesJson: JSON.stringify(core.nodeList()),
+          reportJson: JSON.stringify({ phase: core.phase, epoch: core.epoch, completedSteps: core.completedSteps, failure: core.failure, failures: core.recovered }),
+        });
       },
     };
   }

@@ -23,6 +23,7 @@ import {
   readdirSync,
   renameSync,
   rmSync,
+  rmdirSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
@@ -206,9 +207,17 @@ export class SnapshotSlots {
     }
   }
 
-  /** Removes the directory with everything in it. */
+  /**
+   * Removes everything in the directory, then the directory itself where it can: a mount point
+   * (a Kubernetes in-memory emptyDir) stays, empty.
+   */
   remove(): void {
-    rmSync(this.dir, { recursive: true, force: true });
+    for (const name of existsSync(this.dir) ? readdirSync(this.dir) : []) rmSync(join(this.dir, name), { recursive: true, force: true });
+    try {
+      rmdirSync(this.dir);
+    } catch {
+      // busy (a mount point) or already gone
+    }
   }
 }
 

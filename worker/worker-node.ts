@@ -9,7 +9,9 @@ import { Worker as Thread } from 'node:worker_threads';
 import { loadCorpus, checkCorpusFits, type Corpus } from '../common/corpus.ts';
 import { ProtocolError, RunEndedError, errorMessage } from '../common/errors.ts';
 import { parseJobJson, type Backend, type JobOptions } from '../common/job-options.ts';
-import type { Injection } from '../common/inject-spec.ts';
+import { FREEZE_SECONDS, type Injection } from '../common/inject-spec.ts';
+import { EXIT_FENCED } from '../common/exit-codes.ts';
+import { spawn } from 'node:child_process';
 import type { Logger } from '../common/logging.ts';
 import {
   GRPC_CHANNEL_OPTIONS,
@@ -55,6 +57,7 @@ export const SMP_INFO_TIMEOUT_MS = 30_000;
 export const REBUILD_TIMEOUT_MS = 120_000;
 /** How long a node waits for its pipeline neighbours to accept connections. */
 export const PEER_CONNECT_TIMEOUT_MS = 30_000;
+
 
 export interface WorkerNodeOptions {
   readonly coordinator: string;
@@ -207,6 +210,10 @@ export class WorkerNode {
   private limit = 0;
   /** Limit with to_step 0: finish the step under way, then start no other. */
   private stopAfterCurrent = false;
+  /** The limit is a pause (a stage is about to move), not the end of the run. */
+  private paused = false;
+  /** Set once a preemption notice (SIGTERM) has been passed on to the coordinator. */
+  private departing = false;
   private stopping = false;
   private exitWith!: (e: NodeExit) => void;
   /** Settles when the node should exit, with the exit code and why. */
@@ -298,6 +305,8 @@ export class WorkerNode {
               snapshotStage: held?.stage ?? -1,
               snapshotSteps: held?.steps ?? [],
               smpAddress: this.smp?.info.address ?? '',
+              smpPid: this.smp?.info.pid ?? 0,
+              agentPid: agentPid() ?? 0,
             },
             { deadline: deadline() },
             (err, res) => (err || !res ? reject(err) : resolve(res)),
@@ -336,7 +345,7 @@ export class WorkerNode {
       if (this.stopping) return;
       if (m.code === grpc.status.NOT_FOUND) {
         // The coordinator has declared this node lost: stop rather than act on a stale role.
-        this.shutdown(1, `the coordinator no longer knows this node: ${m.details}`);
+        this.shutdown(EXIT_FENCED, `fenced: the coordinator no longer knows this node (${m.details})`);
       } else {
         this.log.warn({ code: m.code, details: m.details }, 'heartbeat failed');
       }
@@ -367,6 +376,7 @@ export class WorkerNode {
         case 'start':
           this.limit = c.start!.toStep;
           this.stopAfterCurrent = false;
+          this.paused = false;
           if (c.start!.fromScratch && this.assignment) {
             this.assignment.trainer.reset();
             this.log.warn({ stage: this.assignment.stage }, 'back to the initial weights: the run starts again from step 0');
@@ -381,6 +391,8 @@ export class WorkerNode {
           break;
         case 'inject':
           if (c.inject!.kind === 'node-kill') this.nodeKill(c.inject!.step);
+          else if (c.inject!.kind === 'freeze') this.freeze(c.inject!.step);
+          else if (c.inject!.kind === 'preempt') this.preempt(c.inject!.step);
           else this.log.warn({ kind: c.inject!.kind }, 'ignored an injection of unknown kind');
           break;
         case 'protect':
@@ -389,7 +401,8 @@ export class WorkerNode {
         case 'limit':
           if (c.limit!.toStep === 0) this.stopAfterCurrent = true;
           else this.limit = c.limit!.toStep;
-          this.log.info({ toStep: c.limit!.toStep }, 'step limit changed');
+          this.paused = c.limit!.pause;
+          this.log.info({ toStep: c.limit!.toStep, pause: c.limit!.pause }, c.limit!.pause ? 'pausing at a step boundary' : 'step limit changed');
           break;
         case 'stop':
           this.shutdown(0, `coordinator: ${c.stop!.reason}`);
@@ -627,7 +640,7 @@ export class WorkerNode {
         if (this.stopping || this.assignment !== a) break;
         await this.sendEdgeCopy(a);
         const snap = this.lastSnapshot;
-        const last = this.stopAfterCurrent || (this.limit !== 0 && step + 1 >= this.limit);
+        const last = this.stopAfterCurrent || (!this.paused && this.limit !== 0 && step + 1 >= this.limit);
         await new Promise<void>((resolve, reject) =>
           this.coordinator.ReportStep(
             {
@@ -651,6 +664,10 @@ export class WorkerNode {
             },
             { deadline: deadline() },
             (err, reply) => {
+              if (err?.code === grpc.status.NOT_FOUND) {
+                this.shutdown(EXIT_FENCED, `fenced: the coordinator no longer knows this node (${err.details})`);
+                return reject(new HaltedError('fenced'));
+              }
               if (err?.code === grpc.status.FAILED_PRECONDITION && /no training is under way|run is in epoch/.test(err.details)) {
                 // A recovery began while this step finished: the Halt that says so is on its way.
                 this.expectHalt(err.details);
@@ -734,8 +751,7 @@ export class WorkerNode {
   /** node-kill, sent by the coordinator: the whole machine goes, with the snapshots in its RAM. */
   private nodeKill(step: number): void {
     this.log.warn({ step, kind: 'node-kill' }, 'injecting a failure: killing this node (worker, snapshot manager, node agent)');
-    const agent = Number(process.env.FTRAIN_NODE_AGENT_PID);
-    for (const pid of [this.smp?.info.pid, Number.isInteger(agent) && agent > 0 ? agent : undefined]) {
+    for (const pid of [this.smp?.info.pid, agentPid()]) {
       if (!pid) continue;
       try {
         process.kill(pid, 'SIGKILL');
@@ -744,6 +760,50 @@ export class WorkerNode {
       }
     }
     process.kill(process.pid, 'SIGKILL');
+  }
+
+  /**
+   * freeze, sent by the coordinator: SIGSTOP to the snapshot manager, the node agent and this
+   * worker, as a machine that hangs without closing its connections. A detached shell wakes
+   * them after FREEZE_SECONDS, by when the coordinator has declared the node lost.
+   */
+  private freeze(step: number): void {
+    const pids = [this.smp?.info.pid, agentPid(), process.pid].filter((p): p is number => p !== undefined && p > 0);
+    this.log.warn({ step, kind: 'freeze', pids, seconds: FREEZE_SECONDS }, 'injecting a failure: freezing this node');
+    spawn('/bin/sh', ['-c', `sleep ${FREEZE_SECONDS}; kill -CONT ${pids.join(' ')} 2>/dev/null`], { detached: true, stdio: 'ignore' }).unref();
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGSTOP');
+      } catch {
+        // already gone
+      }
+    }
+  }
+
+  /** preempt, sent by the coordinator: SIGTERM to the node agent (or to this worker without one), as a spot preemption notice. */
+  private preempt(step: number): void {
+    const target = agentPid() ?? process.pid;
+    this.log.warn({ step, kind: 'preempt', pid: target }, 'injecting a failure: preemption notice (SIGTERM)');
+    process.kill(target, 'SIGTERM');
+  }
+
+  /**
+   * A preemption notice (SIGTERM): ask the coordinator to move this node's stage, keep training
+   * until it says stop (it pauses at a step boundary and waits for this stage's newest snapshot to
+   * be erasure-coded on other nodes), and exit when the grace period is over in any case.
+   */
+  depart(graceMs: number, reason: string): void {
+    if (this.stopping || this.departing) return;
+    if (graceMs <= 0 || !this.address) {
+      this.shutdown(143, `terminated (${reason})`);
+      return;
+    }
+    this.departing = true;
+    this.log.warn({ graceMs, reason }, 'leaving: asking the coordinator to move this stage');
+    setTimeout(() => this.shutdown(143, `grace period of ${graceMs / 1000} s over (${reason})`), graceMs).unref();
+    this.coordinator.Leave({ nodeId: this.options.nodeId, graceMs, reason }, { deadline: deadline() }, (err) => {
+      if (err) this.shutdown(143, `terminated (${reason}); the coordinator did not take the notice: ${err.details || err.message}`);
+    });
   }
 
   private reportInjection(a: Assignment, step: number, kind: string): Promise<void> {
@@ -904,4 +964,10 @@ function edgeCopySource(stage: number, job: JobOptions): number | null {
 /** Values in the copy of an edge stage's embedding or head. */
 function edgeCopySize(edge: number, job: JobOptions): number {
   return edgeParamSpecs({ stage: edge, numStages: job.stages }, job.model, edge === 0 ? 'embed' : 'head').reduce((n, s) => n + s.shape.reduce((x, y) => x * y, 1), 0);
+}
+
+/** The node agent (`ftrain node`) this worker runs under, if any. */
+function agentPid(): number | undefined {
+  const pid = Number(process.env.FTRAIN_NODE_AGENT_PID);
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }

@@ -16,6 +16,7 @@ import type { HeartbeatReply as _ftrain_v1_HeartbeatReply, HeartbeatReply__Outpu
 import type { HeartbeatRequest as _ftrain_v1_HeartbeatRequest, HeartbeatRequest__Output as _ftrain_v1_HeartbeatRequest__Output } from './ftrain/v1/HeartbeatRequest';
 import type { Inject as _ftrain_v1_Inject, Inject__Output as _ftrain_v1_Inject__Output } from './ftrain/v1/Inject';
 import type { InjectionReport as _ftrain_v1_InjectionReport, InjectionReport__Output as _ftrain_v1_InjectionReport__Output } from './ftrain/v1/InjectionReport';
+import type { LeaveRequest as _ftrain_v1_LeaveRequest, LeaveRequest__Output as _ftrain_v1_LeaveRequest__Output } from './ftrain/v1/LeaveRequest';
 import type { Limit as _ftrain_v1_Limit, Limit__Output as _ftrain_v1_Limit__Output } from './ftrain/v1/Limit';
 import type { PipeChunk as _ftrain_v1_PipeChunk, PipeChunk__Output as _ftrain_v1_PipeChunk__Output } from './ftrain/v1/PipeChunk';
 import type { Protect as _ftrain_v1_Protect, Protect__Output as _ftrain_v1_Protect__Output } from './ftrain/v1/Protect';
@@ -29,6 +30,8 @@ import type { RegisterRequest as _ftrain_v1_RegisterRequest, RegisterRequest__Ou
 import type { ShardChunk as _ftrain_v1_ShardChunk, ShardChunk__Output as _ftrain_v1_ShardChunk__Output } from './ftrain/v1/ShardChunk';
 import type { SnapshotManagerClient as _ftrain_v1_SnapshotManagerClient, SnapshotManagerDefinition as _ftrain_v1_SnapshotManagerDefinition } from './ftrain/v1/SnapshotManager';
 import type { Start as _ftrain_v1_Start, Start__Output as _ftrain_v1_Start__Output } from './ftrain/v1/Start';
+import type { StatusReply as _ftrain_v1_StatusReply, StatusReply__Output as _ftrain_v1_StatusReply__Output } from './ftrain/v1/StatusReply';
+import type { StatusRequest as _ftrain_v1_StatusRequest, StatusRequest__Output as _ftrain_v1_StatusRequest__Output } from './ftrain/v1/StatusRequest';
 import type { StepReply as _ftrain_v1_StepReply, StepReply__Output as _ftrain_v1_StepReply__Output } from './ftrain/v1/StepReply';
 import type { StepReport as _ftrain_v1_StepReport, StepReport__Output as _ftrain_v1_StepReport__Output } from './ftrain/v1/StepReport';
 import type { Stop as _ftrain_v1_Stop, Stop__Output as _ftrain_v1_Stop__Output } from './ftrain/v1/Stop';
@@ -57,6 +60,7 @@ export interface ProtoGrpcType {
       HeartbeatRequest: MessageTypeDefinition<_ftrain_v1_HeartbeatRequest, _ftrain_v1_HeartbeatRequest__Output>
       Inject: MessageTypeDefinition<_ftrain_v1_Inject, _ftrain_v1_Inject__Output>
       InjectionReport: MessageTypeDefinition<_ftrain_v1_InjectionReport, _ftrain_v1_InjectionReport__Output>
+      LeaveRequest: MessageTypeDefinition<_ftrain_v1_LeaveRequest, _ftrain_v1_LeaveRequest__Output>
       Limit: MessageTypeDefinition<_ftrain_v1_Limit, _ftrain_v1_Limit__Output>
       PipeChunk: MessageTypeDefinition<_ftrain_v1_PipeChunk, _ftrain_v1_PipeChunk__Output>
       PipeKind: EnumTypeDefinition
@@ -71,6 +75,8 @@ export interface ProtoGrpcType {
       ShardChunk: MessageTypeDefinition<_ftrain_v1_ShardChunk, _ftrain_v1_ShardChunk__Output>
       SnapshotManager: SubtypeConstructor<typeof grpc.Client, _ftrain_v1_SnapshotManagerClient> & { service: _ftrain_v1_SnapshotManagerDefinition }
       Start: MessageTypeDefinition<_ftrain_v1_Start, _ftrain_v1_Start__Output>
+      StatusReply: MessageTypeDefinition<_ftrain_v1_StatusReply, _ftrain_v1_StatusReply__Output>
+      StatusRequest: MessageTypeDefinition<_ftrain_v1_StatusRequest, _ftrain_v1_StatusRequest__Output>
       StepReply: MessageTypeDefinition<_ftrain_v1_StepReply, _ftrain_v1_StepReply__Output>
       StepReport: MessageTypeDefinition<_ftrain_v1_StepReport, _ftrain_v1_StepReport__Output>
       Stop: MessageTypeDefinition<_ftrain_v1_Stop, _ftrain_v1_Stop__Output>

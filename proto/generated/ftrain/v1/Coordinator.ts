@@ -10,10 +10,13 @@ import type { HaltedReport as _ftrain_v1_HaltedReport, HaltedReport__Output as _
 import type { HeartbeatReply as _ftrain_v1_HeartbeatReply, HeartbeatReply__Output as _ftrain_v1_HeartbeatReply__Output } from '../../ftrain/v1/HeartbeatReply';
 import type { HeartbeatRequest as _ftrain_v1_HeartbeatRequest, HeartbeatRequest__Output as _ftrain_v1_HeartbeatRequest__Output } from '../../ftrain/v1/HeartbeatRequest';
 import type { InjectionReport as _ftrain_v1_InjectionReport, InjectionReport__Output as _ftrain_v1_InjectionReport__Output } from '../../ftrain/v1/InjectionReport';
+import type { LeaveRequest as _ftrain_v1_LeaveRequest, LeaveRequest__Output as _ftrain_v1_LeaveRequest__Output } from '../../ftrain/v1/LeaveRequest';
 import type { ProtectionReport as _ftrain_v1_ProtectionReport, ProtectionReport__Output as _ftrain_v1_ProtectionReport__Output } from '../../ftrain/v1/ProtectionReport';
 import type { ReadyReport as _ftrain_v1_ReadyReport, ReadyReport__Output as _ftrain_v1_ReadyReport__Output } from '../../ftrain/v1/ReadyReport';
 import type { RegisterReply as _ftrain_v1_RegisterReply, RegisterReply__Output as _ftrain_v1_RegisterReply__Output } from '../../ftrain/v1/RegisterReply';
 import type { RegisterRequest as _ftrain_v1_RegisterRequest, RegisterRequest__Output as _ftrain_v1_RegisterRequest__Output } from '../../ftrain/v1/RegisterRequest';
+import type { StatusReply as _ftrain_v1_StatusReply, StatusReply__Output as _ftrain_v1_StatusReply__Output } from '../../ftrain/v1/StatusReply';
+import type { StatusRequest as _ftrain_v1_StatusRequest, StatusRequest__Output as _ftrain_v1_StatusRequest__Output } from '../../ftrain/v1/StatusRequest';
 import type { StepReply as _ftrain_v1_StepReply, StepReply__Output as _ftrain_v1_StepReply__Output } from '../../ftrain/v1/StepReply';
 import type { StepReport as _ftrain_v1_StepReport, StepReport__Output as _ftrain_v1_StepReport__Output } from '../../ftrain/v1/StepReport';
 
@@ -31,6 +34,15 @@ export interface CoordinatorClient extends grpc.Client {
   heartbeat(argument: _ftrain_v1_HeartbeatRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_ftrain_v1_HeartbeatReply__Output>): grpc.ClientUnaryCall;
   heartbeat(argument: _ftrain_v1_HeartbeatRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_HeartbeatReply__Output>): grpc.ClientUnaryCall;
   heartbeat(argument: _ftrain_v1_HeartbeatRequest, callback: grpc.requestCallback<_ftrain_v1_HeartbeatReply__Output>): grpc.ClientUnaryCall;
+  
+  Leave(argument: _ftrain_v1_LeaveRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
+  Leave(argument: _ftrain_v1_LeaveRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
+  Leave(argument: _ftrain_v1_LeaveRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
+  Leave(argument: _ftrain_v1_LeaveRequest, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
+  leave(argument: _ftrain_v1_LeaveRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
+  leave(argument: _ftrain_v1_LeaveRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
+  leave(argument: _ftrain_v1_LeaveRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
+  leave(argument: _ftrain_v1_LeaveRequest, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
   
   Register(argument: _ftrain_v1_RegisterRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_RegisterReply__Output>): grpc.ClientUnaryCall;
   Register(argument: _ftrain_v1_RegisterRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_ftrain_v1_RegisterReply__Output>): grpc.ClientUnaryCall;
@@ -95,12 +107,23 @@ export interface CoordinatorClient extends grpc.Client {
   reportStep(argument: _ftrain_v1_StepReport, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_StepReply__Output>): grpc.ClientUnaryCall;
   reportStep(argument: _ftrain_v1_StepReport, callback: grpc.requestCallback<_ftrain_v1_StepReply__Output>): grpc.ClientUnaryCall;
   
+  Status(argument: _ftrain_v1_StatusRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_StatusReply__Output>): grpc.ClientUnaryCall;
+  Status(argument: _ftrain_v1_StatusRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_ftrain_v1_StatusReply__Output>): grpc.ClientUnaryCall;
+  Status(argument: _ftrain_v1_StatusRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_StatusReply__Output>): grpc.ClientUnaryCall;
+  Status(argument: _ftrain_v1_StatusRequest, callback: grpc.requestCallback<_ftrain_v1_StatusReply__Output>): grpc.ClientUnaryCall;
+  status(argument: _ftrain_v1_StatusRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_StatusReply__Output>): grpc.ClientUnaryCall;
+  status(argument: _ftrain_v1_StatusRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_ftrain_v1_StatusReply__Output>): grpc.ClientUnaryCall;
+  status(argument: _ftrain_v1_StatusRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_StatusReply__Output>): grpc.ClientUnaryCall;
+  status(argument: _ftrain_v1_StatusRequest, callback: grpc.requestCallback<_ftrain_v1_StatusReply__Output>): grpc.ClientUnaryCall;
+  
 }
 
 export interface CoordinatorHandlers extends grpc.UntypedServiceImplementation {
   Commands: grpc.handleServerStreamingCall<_ftrain_v1_CommandsRequest__Output, _ftrain_v1_Command>;
   
   Heartbeat: grpc.handleUnaryCall<_ftrain_v1_HeartbeatRequest__Output, _ftrain_v1_HeartbeatReply>;
+  
+  Leave: grpc.handleUnaryCall<_ftrain_v1_LeaveRequest__Output, _ftrain_v1_Ack>;
   
   Register: grpc.handleUnaryCall<_ftrain_v1_RegisterRequest__Output, _ftrain_v1_RegisterReply>;
   
@@ -116,11 +139,14 @@ export interface CoordinatorHandlers extends grpc.UntypedServiceImplementation {
   
   ReportStep: grpc.handleUnaryCall<_ftrain_v1_StepReport__Output, _ftrain_v1_StepReply>;
   
+  Status: grpc.handleUnaryCall<_ftrain_v1_StatusRequest__Output, _ftrain_v1_StatusReply>;
+  
 }
 
 export interface CoordinatorDefinition extends grpc.ServiceDefinition {
   Commands: MethodDefinition<_ftrain_v1_CommandsRequest, _ftrain_v1_Command, _ftrain_v1_CommandsRequest__Output, _ftrain_v1_Command__Output>
   Heartbeat: MethodDefinition<_ftrain_v1_HeartbeatRequest, _ftrain_v1_HeartbeatReply, _ftrain_v1_HeartbeatRequest__Output, _ftrain_v1_HeartbeatReply__Output>
+  Leave: MethodDefinition<_ftrain_v1_LeaveRequest, _ftrain_v1_Ack, _ftrain_v1_LeaveRequest__Output, _ftrain_v1_Ack__Output>
   Register: MethodDefinition<_ftrain_v1_RegisterRequest, _ftrain_v1_RegisterReply, _ftrain_v1_RegisterRequest__Output, _ftrain_v1_RegisterReply__Output>
   ReportFault: MethodDefinition<_ftrain_v1_FaultReport, _ftrain_v1_Ack, _ftrain_v1_FaultReport__Output, _ftrain_v1_Ack__Output>
   ReportHalted: MethodDefinition<_ftrain_v1_HaltedReport, _ftrain_v1_Ack, _ftrain_v1_HaltedReport__Output, _ftrain_v1_Ack__Output>
@@ -128,4 +154,5 @@ export interface CoordinatorDefinition extends grpc.ServiceDefinition {
   ReportProtection: MethodDefinition<_ftrain_v1_ProtectionReport, _ftrain_v1_StepReply, _ftrain_v1_ProtectionReport__Output, _ftrain_v1_StepReply__Output>
   ReportReady: MethodDefinition<_ftrain_v1_ReadyReport, _ftrain_v1_Ack, _ftrain_v1_ReadyReport__Output, _ftrain_v1_Ack__Output>
   ReportStep: MethodDefinition<_ftrain_v1_StepReport, _ftrain_v1_StepReply, _ftrain_v1_StepReport__Output, _ftrain_v1_StepReply__Output>
+  Status: MethodDefinition<_ftrain_v1_StatusRequest, _ftrain_v1_StatusReply, _ftrain_v1_StatusRequest__Output, _ftrain_v1_StatusReply__Output>
 }

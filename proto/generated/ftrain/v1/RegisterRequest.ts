@@ -10,6 +10,8 @@ export interface RegisterRequest {
   'snapshotStage'?: (number);
   'snapshotSteps'?: (number | string | Long)[];
   'smpAddress'?: (string);
+  'smpPid'?: (number);
+  'agentPid'?: (number);
 }
 
 export interface RegisterRequest__Output {
@@ -20,4 +22,6 @@ export interface RegisterRequest__Output {
   'snapshotStage': (number);
   'snapshotSteps': (number)[];
   'smpAddress': (string);
+  'smpPid': (number);
+  'agentPid': (number);
 }
