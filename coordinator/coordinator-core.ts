@@ -176,6 +176,9 @@ interface Departure {
   readonly pauseAt: number;
 }
 
+/** How long a node that has registered may take to send its first heartbeat. */
+export const FIRST_HEARTBEAT_GRACE_MS = 15_000;
+
 /** How long before a departing node's deadline its stage is moved even if not yet protected. */
 export const DEPARTURE_MARGIN_MS = 2000;
 
@@ -529,7 +532,9 @@ export class CoordinatorCore {
       state: NodeState.registered,
       stage: null,
       commandsOpen: false,
-      leaseUntilMs: now + this.job.leaseMs,
+      // Until its first heartbeat, a node is starting (its heartbeat thread loads gRPC, on a
+      // machine where every other node may be starting too): give it longer than the lease.
+      leaseUntilMs: now + Math.max(this.job.leaseMs, FIRST_HEARTBEAT_GRACE_MS),
       snapshots: e.snapshots ?? null,
     });
     out.push({ type: 'log', level: 'info', msg: 'node registered', fields: { nodeId: e.nodeId, address: e.address, pid: e.pid, snapshots: e.snapshots ?? null } });

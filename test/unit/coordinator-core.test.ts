@@ -106,11 +106,21 @@ describe('coordinator core', () => {
 
   it('expires a lease on tick and fails the run', () => {
     const core = trainingCore();
+    for (const n of ['n0', 'n1']) core.handle({ type: 'heartbeat', nodeId: n }, 0);
     core.handle({ type: 'heartbeat', nodeId: 'n0' }, 900);
     expect(core.handle({ type: 'tick' }, 1000).actions).toEqual([]);
     const { actions } = core.handle({ type: 'tick' }, 1001);
     const failed = actions.find((a) => a.type === 'run-failed');
     expect(failed).toMatchObject({ failure: { nodeId: 'n1', stage: 1, detail: expect.stringMatching(/^its lease expired: no heartbeat for 1000 ms; nothing can bring stage 1 back/) } });
+  });
+
+  it('gives a node that has not sent its first heartbeat yet longer than the lease', () => {
+    const core = trainingCore();
+    core.handle({ type: 'heartbeat', nodeId: 'n0' }, 14_000);
+    // n1 registered at 0 and never beat: still starting at 14 s, lost after 15 s.
+    expect(core.handle({ type: 'tick' }, 14_500).actions.some((a) => a.type === 'run-failed')).toBe(false);
+    const { actions } = core.handle({ type: 'tick' }, 15_001);
+    expect(actions.find((a) => a.type === 'run-failed')).toMatchObject({ failure: { nodeId: 'n1' } });
   });
 
   it('keeps going when a spare dies', () => {
