@@ -6,12 +6,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { isLive } from '../coordinator/node-lifecycle.ts';
 import type { ClusterStatus } from './coordinator-status.ts';
 import { isAlive, isGroupAlive, sendSignal } from './process-control.ts';
+import { FTRAIN_BIN } from '../cli/local-cluster.ts';
 
-const FTRAIN_BIN = fileURLToPath(new URL('../bin/ftrain.js', import.meta.url));
 
 /** How often the fleet looks whether a node's processes are gone. */
 export const GONE_POLL_MS = 200;

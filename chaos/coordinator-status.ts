@@ -3,22 +3,13 @@
 // checked here, at the edge, so the rest of chaos works on typed values.
 
 import * as grpc from '@grpc/grpc-js';
-import type { RecoveredFailure } from '../coordinator/coordinator-core.ts';
+import type { NodeSummary, RecoveredFailure } from '../coordinator/coordinator-core.ts';
 import { NodeState } from '../coordinator/node-lifecycle.ts';
 import { GRPC_CHANNEL_OPTIONS, deadline, loadProto } from '../common/proto.ts';
 import type { CoordinatorClient } from '../proto/generated/ftrain/v1/Coordinator.ts';
 
-export interface StatusNode {
-  readonly nodeId: string;
-  readonly state: NodeState;
-  readonly stage: number | null;
-  /** The worker's pid (0: unknown). */
-  readonly pid: number;
-  readonly smpPid: number;
-  readonly agentPid: number;
-  readonly hostname: string;
-  readonly address: string;
-}
+/** A node as the coordinator lists it, checked on receipt. */
+export type StatusNode = NodeSummary;
 
 export interface ClusterStatus {
   readonly nodes: readonly StatusNode[];

@@ -7,11 +7,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, readdirSync, readFileSync, rmSync, type WriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { RecoveredFailure } from '../coordinator/coordinator-core.ts';
 import { groupMembers, isGroupAlive, sendSignal } from './process-control.ts';
+import { FTRAIN_BIN } from '../cli/local-cluster.ts';
 
-const FTRAIN_BIN = fileURLToPath(new URL('../bin/ftrain.js', import.meta.url));
 
 /** How long `ftrain run` may take to print its coordinator address. */
 export const ADDRESS_TIMEOUT_MS = 60_000;

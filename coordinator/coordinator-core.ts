@@ -258,6 +258,19 @@ export interface NodeRecord {
   readonly agentPid: number;
 }
 
+/** A node as Coordinator.Status lists it (its nodes_json entries). */
+export interface NodeSummary {
+  readonly nodeId: string;
+  readonly state: NodeState;
+  readonly stage: number | null;
+  /** The worker's pid (0: unknown). */
+  readonly pid: number;
+  readonly smpPid: number;
+  readonly agentPid: number;
+  readonly hostname: string;
+  readonly address: string;
+}
+
 export interface StageRecord {
   nodeId: string | null;
   /** Last completed step, -1 before the first. */
@@ -1172,7 +1185,7 @@ export class CoordinatorCore {
   }
 
   /** The nodes as the coordinator knows them, for status tools. */
-  nodeList(): { nodeId: string; state: NodeState; stage: number | null; pid: number; smpPid: number; agentPid: number; hostname: string; address: string }[] {
+  nodeList(): NodeSummary[] {
     return [...this.nodes.values()].map((n) => ({ nodeId: n.nodeId, state: n.state, stage: n.stage, pid: n.pid, smpPid: n.smpPid, agentPid: n.agentPid, hostname: n.hostname, address: n.address }));
   }
 

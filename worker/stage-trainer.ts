@@ -103,7 +103,6 @@ export class StageTrainer {
         waitMs += performance.now() - t0;
       }
     };
-    const inputs: tf.Tensor[] = [];
     const sums: tf.Tensor[] = this.model.variables.map((v) => tf.zerosLike(v));
     const losses: number[] = [];
     const shape = this.model.activationShape(rows);
@@ -129,8 +128,8 @@ export class StageTrainer {
       }
       await io.sendGradient(route[index - 1]!.stage, step, mb, index - 1, tensor);
     };
-    /** Inputs kept for the backward phase, by micro-batch and hop. */
-    const kept = new Map<string, tf.Tensor>();
+    /** Every hop's input, by micro-batch and hop: the backward phase recomputes from them. */
+    const inputs = new Map<string, tf.Tensor>();
 
     try {
       // Forward pass over all micro-batches; the hop with the loss also runs its backward at once.
@@ -150,7 +149,7 @@ export class StageTrainer {
             const received = await wait(io.recvActivation(step, mb, index));
             input = tf.tensor(received.data, [...received.shape], 'float32');
           }
-          inputs.push(input);
+          inputs.set(`${mb}:${index}`, input);
           if (hop.ops.includes('head')) {
             const targets = tf.tensor1d(this.batch(step, mb).targets, 'int32');
             const result = this.model.backward(input, rows, { targets }, hop.ops);
@@ -159,7 +158,6 @@ export class StageTrainer {
             accumulate(this.model.varIndices(hop.ops), result.grads);
             await sendBack(route, mb, index, result.dInput);
           } else {
-            kept.set(`${mb}:${index}`, input);
             const out = this.model.forward(input, rows, hop.ops);
             const data = out.dataSync() as Float32Array;
             out.dispose();
@@ -179,7 +177,7 @@ export class StageTrainer {
             continue;
           }
           const dOutput = tf.tensor(received.data, [...received.shape], 'float32');
-          const result = this.model.backward(kept.get(`${mb}:${index}`)!, rows, { dOutput }, hop.ops);
+          const result = this.model.backward(inputs.get(`${mb}:${index}`)!, rows, { dOutput }, hop.ops);
           dOutput.dispose();
           accumulate(this.model.varIndices(hop.ops), result.grads);
           await sendBack(route, mb, index, result.dInput);
@@ -211,7 +209,7 @@ export class StageTrainer {
         tokens: mbs * rows * this.job.model.seqLen,
       };
     } finally {
-      for (const t of [...inputs, ...sums]) t.dispose();
+      for (const t of [...inputs.values(), ...sums]) t.dispose();
     }
   }
 

@@ -33,7 +33,7 @@ import { PipeMailbox, type PipeDirection } from './pipe-mailbox.ts';
 import { StageTrainer, type PipeIO, type PipeTensor, type StepHooks } from './stage-trainer.ts';
 import { tf, useBackend } from './tfjs-backend.ts';
 import { checkfreeAverage, counterpartName, type CheckfreeOrder } from './checkfree.ts';
-import { senderOf } from './pipeline-route.ts';
+import { senderOf, swapPartner } from './pipeline-route.ts';
 import { edgeParamSpecs, opOfParam } from './gpt-stage.ts';
 import { fetchStageWeights } from '../common/stage-weights.ts';
 import { DEFAULT_SLOT_COUNT, SnapshotSlots, type SnapshotHeader, type SnapshotRecord } from '../snapshot-manager/snapshot-slots.ts';
@@ -956,9 +956,8 @@ export class WorkerNode {
 /** CheckFree+: the edge stage whose embedding or head `stage` keeps a copy of, or null. */
 function edgeCopySource(stage: number, job: JobOptions): number | null {
   if (job.recovery !== 'checkfree-plus') return null;
-  if (stage === 1) return 0;
-  if (stage === job.stages - 2) return job.stages - 1;
-  return null;
+  const partner = swapPartner(job.stages, stage);
+  return partner === 0 || partner === job.stages - 1 ? partner : null;
 }
 
 /** Values in the copy of an edge stage's embedding or head. */
