@@ -390,13 +390,15 @@ export class CoordinatorCore {
         return this.onRegister(e, now, out);
       case 'heartbeat': {
         const node = this.nodes.get(e.nodeId);
-        if (!node || !isLive(node.state)) return { ok: false, code: 'not-found', message: `node ${e.nodeId} is not registered` };
+        // A node told to stop may beat once more before the Stop reaches it: no lease to renew, no fencing.
+        if (node?.state === NodeState.stopped) return OK;
+        if (!node || !isLive(node.state)) return this.notLive(e.nodeId);
         node.leaseUntilMs = now + this.job.leaseMs;
         return OK;
       }
       case 'commands-opened': {
         const node = this.nodes.get(e.nodeId);
-        if (!node || !isLive(node.state)) return { ok: false, code: 'not-found', message: `node ${e.nodeId} is not registered` };
+        if (!node || !isLive(node.state)) return this.notLive(e.nodeId);
         if (node.commandsOpen) return { ok: false, code: 'already-exists', message: `node ${e.nodeId} already has a command stream` };
         node.commandsOpen = true;
         if (this.phase === RunPhase.recovering) this.fillVacancies(out);
@@ -453,7 +455,7 @@ export class CoordinatorCore {
         return OK;
       case 'protection': {
         const node = this.nodes.get(e.nodeId);
-        if (!node || !isLive(node.state)) return { ok: false, code: 'not-found', message: `node ${e.nodeId} is not registered` };
+        if (!node || !isLive(node.state)) return this.notLive(e.nodeId);
         // Versions count only from the node that holds the stage now, in a run that trains.
         if (e.status.stage !== null && e.status.stage === node.stage && (this.phase === RunPhase.training || this.phase === RunPhase.starting)) {
           this.updateProtection(e.status.stage, e.nodeId, e.status);
@@ -721,12 +723,23 @@ export class CoordinatorCore {
     for (const x of this.stages) for (const old of [...x.protectedVersions.keys()]) if (old < step) x.protectedVersions.delete(old);
   }
 
+  /**
+   * The refusal for a node that is not live. NOT_FOUND fences: the node stops at once with
+   * EXIT_FENCED. A node this coordinator told to stop is not fenced: its Stop is on the way.
+   */
+  private notLive(nodeId: string): Reply {
+    if (this.nodes.get(nodeId)?.state === NodeState.stopped) {
+      return { ok: false, code: 'failed-precondition', message: `no training is under way: node ${nodeId} has been told to stop` };
+    }
+    return { ok: false, code: 'not-found', message: `node ${nodeId} is not registered` };
+  }
+
   private checkStage(nodeId: string, stage: number): Reply {
     if (!Number.isInteger(stage) || stage < 0 || stage >= this.job.stages) {
       return { ok: false, code: 'invalid-argument', message: `stage ${stage} is out of range: this job has stages 0..${this.job.stages - 1}` };
     }
     const node = this.nodes.get(nodeId);
-    if (!node || !isLive(node.state)) return { ok: false, code: 'not-found', message: `node ${nodeId} is not registered` };
+    if (!node || !isLive(node.state)) return this.notLive(nodeId);
     if (node.stage !== stage) {
       return { ok: false, code: 'failed-precondition', message: `node ${nodeId} holds stage ${node.stage ?? 'none'}, not stage ${stage}` };
     }
@@ -1131,7 +1144,7 @@ export class CoordinatorCore {
    */
   private onLeave(nodeId: string, graceMs: number, reason: string, now: number, out: Action[]): Reply {
     const node = this.nodes.get(nodeId);
-    if (!node || !isLive(node.state)) return { ok: false, code: 'not-found', message: `node ${nodeId} is not registered` };
+    if (!node || !isLive(node.state)) return this.notLive(nodeId);
     if (!Number.isFinite(graceMs) || graceMs < 0) return { ok: false, code: 'invalid-argument', message: `grace of ${graceMs} ms is not a duration` };
     if (this.departures.has(nodeId)) return OK;
     const stage = node.stage;

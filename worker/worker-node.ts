@@ -938,6 +938,7 @@ export class WorkerNode {
   shutdown(code: number, reason: string): void {
     if (this.stopping) return;
     this.stopping = true;
+    this.clearHaltDue();
     this.mailbox.fail(new HaltedError('node is shutting down'));
     void this.writer?.close();
     this.heartbeats?.postMessage('stop');

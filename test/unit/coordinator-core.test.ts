@@ -155,6 +155,18 @@ describe('coordinator core', () => {
     expect(core.handle(report('n1', 1, 2), 7).actions).toContainEqual({ type: 'training-complete', steps: 3 });
   });
 
+  it('does not fence a node it has told to stop: a heartbeat or step report on the way is answered without NOT_FOUND', () => {
+    const core = trainingCore({ ...job, steps: null });
+    const { actions } = core.handle({ type: 'stop-requested', reason: 'test over', graceful: false }, 1);
+    expect(sends(actions)).toEqual(expect.arrayContaining([['n0', 'stop'], ['n1', 'stop']]));
+    expect(core.handle({ type: 'heartbeat', nodeId: 'n0' }, 2).reply).toEqual({ ok: true });
+    const step = core.handle(report('n1', 1, 0), 3).reply;
+    expect(step).toMatchObject({ ok: false, code: 'failed-precondition' });
+    expect(step.ok ? '' : step.message).toMatch(/no training is under way: node n1 has been told to stop/);
+    // A node the coordinator never knew, or lost, is still fenced.
+    expect(core.handle({ type: 'heartbeat', nodeId: 'ghost' }, 4).reply).toMatchObject({ ok: false, code: 'not-found' });
+  });
+
   describe('recovery from snapshots', () => {
     const snapJob = compileJobOptions({ nodes: 2, steps: 10, leaseMs: 1000, heartbeatMs: 100, snapshotEvery: 1, inject: '3:1:worker-kill' });
     const withSnap = (nodeId: string, stage: number, step: number, snapshotStep: number) => ({
