@@ -8,7 +8,8 @@ import { loadCorpus, checkCorpusFits } from '../common/corpus.ts';
 import { tokensPerStep, type JobOptions } from '../common/job-options.ts';
 import type { Logger } from '../common/logging.ts';
 import { CoordinatorServer, type RunResult } from '../coordinator/coordinator-server.ts';
-import { buildRunReport, type RunReport } from '../coordinator/run-report.ts';
+import { DashboardServer } from '../coordinator/dashboard-server.ts';
+import { buildRunReport, type RunReport, type StoredRunReport } from '../coordinator/run-report.ts';
 import { ProgressPrinter } from './progress.ts';
 
 export interface SessionOptions {
@@ -17,6 +18,16 @@ export interface SessionOptions {
   readonly reportPath: string | null;
   readonly logger: Logger;
   readonly print: (line: string) => void;
+  /** Where to serve the dashboard and /metrics; null: not at all. */
+  readonly dashboard: DashboardSettings | null;
+}
+
+export interface DashboardSettings {
+  readonly host: string;
+  /** 0: any free port. */
+  readonly port: number;
+  /** The port was not chosen by the user: when it is taken, serve on a free one rather than fail. */
+  readonly fallbackToFreePort: boolean;
 }
 
 export interface SessionTimes {
@@ -27,6 +38,7 @@ export interface SessionTimes {
 
 export class CoordinatorSession {
   readonly server: CoordinatorServer;
+  readonly dashboard: DashboardServer | null;
   readonly dataSha256: string;
   readonly times: SessionTimes = { launchedAtMs: Date.now(), trainingStartedAtMs: null, lastStepAtMs: null };
   private interrupts = 0;
@@ -37,6 +49,8 @@ export class CoordinatorSession {
     checkCorpusFits(corpus, options.job.model.seqLen);
     this.dataSha256 = corpus.sha256;
     this.server = new CoordinatorServer({ job: options.job, dataSha256: corpus.sha256, listen: options.listen, logger: options.logger });
+    const d = options.dashboard;
+    this.dashboard = d ? new DashboardServer({ coordinator: this.server, host: d.host, port: d.port, fallbackToFreePort: d.fallbackToFreePort, logger: options.logger }) : null;
     const progress = new ProgressPrinter(options.job.steps, tokensPerStep(options.job), options.print);
     this.server.on('action', (a) => {
       if (a.type === 'training-started') this.times.trainingStartedAtMs = Date.now();
@@ -45,8 +59,21 @@ export class CoordinatorSession {
     });
   }
 
+  /** Serves gRPC (resolves with its port), then the dashboard. */
   async start(): Promise<number> {
-    return this.server.start();
+    const port = await this.server.start();
+    try {
+      await this.dashboard?.start();
+    } catch (err) {
+      await this.server.close();
+      throw err;
+    }
+    return port;
+  }
+
+  /** The line that tells the user where the dashboard is. */
+  dashboardLine(): string {
+    return this.dashboard ? `  dashboard: ${this.dashboard.url}  (metrics: ${this.dashboard.url}metrics)` : '  dashboard: off';
   }
 
   /** First Ctrl-C: finish the step under way and stop. Second: stop at once. */
@@ -75,11 +102,12 @@ export class CoordinatorSession {
   }
 
   async close(): Promise<void> {
+    await this.dashboard?.close();
     await this.server.close();
   }
 }
 
-export function summaryLines(report: RunReport, reportPath: string | null): string[] {
+export function summaryLines(report: StoredRunReport, reportPath: string | null): string[] {
   const lines = [
     `${report.status}: ${report.reason}`,
     `  steps ${report.steps}, loss ${report.initialLoss?.toFixed(4) ?? '-'} -> ${report.finalLoss?.toFixed(4) ?? '-'}, ` +
@@ -87,5 +115,24 @@ export function summaryLines(report: RunReport, reportPath: string | null): stri
   ];
   if (report.weightsDigest) lines.push(`  weights sha256 ${report.weightsDigest}`);
   if (reportPath) lines.push(`  report: ${reportPath}`);
+  return lines;
+}
+
+/** `ftrain report FILE`: the summary, then snapshots, erasure coding and every failure. */
+export function reportLines(report: StoredRunReport): string[] {
+  const lines = summaryLines(report, null);
+  const snap = report.snapshots;
+  lines.push(
+    snap.everySteps > 0
+      ? `  snapshots: ${snap.count} committed, every ${snap.everySteps} step(s); stall p50 ${snap.stallMsP50?.toFixed(1) ?? '-'} ms, commit p50 ${snap.copyMsP50?.toFixed(1) ?? '-'} ms`
+      : '  snapshots: off',
+  );
+  const ec = report.erasure;
+  lines.push(ec.code ? `  erasure coding: ${ec.code}${ec.degraded ? ' (degraded)' : ''}, protected commit step ${ec.protectedCommitStep}` : `  erasure coding: off (${ec.disabledReason ?? 'not used'})`);
+  if (report.failures.length === 0) lines.push('  failures: none');
+  for (const f of report.failures) {
+    lines.push(`  failure at step ${f.step}: ${f.kind} of stage ${f.stage} (${f.nodeId}), ${f.method} in ${(f.recoverMs / 1000).toFixed(2)} s, ${f.lostSteps} step(s) lost`);
+  }
+  if (report.failure) lines.push(`  ended by: node ${report.failure.nodeId}: ${report.failure.detail}`);
   return lines;
 }

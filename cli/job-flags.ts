@@ -1,7 +1,10 @@
 // The command-line flags that describe a job, shared by `ftrain run` and `ftrain coordinator`.
 
 import { Command, Option } from 'commander';
-import { DEFAULT_JOB, type RawJobOptions } from '../common/job-options.ts';
+import { DEFAULT_JOB, intOption, type RawJobOptions } from '../common/job-options.ts';
+import { OptionError } from '../common/errors.ts';
+import { DEFAULT_DASHBOARD_PORT } from '../coordinator/dashboard-server.ts';
+import type { DashboardSettings } from './coordinator-session.ts';
 
 export function addJobFlags(cmd: Command): Command {
   return cmd
@@ -97,4 +100,25 @@ export function rawJobOptions(v: JobFlagValues): RawJobOptions {
     recovery: v.recovery,
     checkfreeLrScale: v.checkfreeLrScale,
   };
+}
+
+/** The dashboard flags of `ftrain run` and `ftrain coordinator`. */
+export function addDashboardFlags(cmd: Command): Command {
+  return cmd
+    .option('--dashboard-port <n>', 'port of the dashboard page and /metrics (0: any free port; when the default is taken, a free one is used)', String(DEFAULT_DASHBOARD_PORT))
+    .option('--dashboard-host <host>', 'address to serve the dashboard on (0.0.0.0: every interface)', '127.0.0.1')
+    .option('--no-dashboard', 'serve no dashboard and no /metrics');
+}
+
+export interface DashboardFlagValues {
+  readonly dashboardPort: string;
+  readonly dashboardHost: string;
+  readonly dashboard: boolean;
+}
+
+export function dashboardSettings(cmd: Command, v: DashboardFlagValues): DashboardSettings | null {
+  if (!v.dashboard) return null;
+  const port = intOption('--dashboard-port', v.dashboardPort, 0, 0, 65535);
+  if (v.dashboardHost.trim() === '') throw new OptionError('--dashboard-host', 'must not be empty');
+  return { host: v.dashboardHost, port, fallbackToFreePort: cmd.getOptionValueSource('dashboardPort') === 'default' };
 }

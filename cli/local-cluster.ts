@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { JobOptions } from '../common/job-options.ts';
 import { NATIVE_BACKEND_PACKAGES, nativeBackendMissing } from '../common/native-backend.ts';
 import { createLogger } from '../common/logging.ts';
-import { CoordinatorSession, summaryLines } from './coordinator-session.ts';
+import { CoordinatorSession, summaryLines, type DashboardSettings } from './coordinator-session.ts';
 
 export const FTRAIN_BIN = fileURLToPath(new URL('../bin/ftrain.js', import.meta.url));
 /** How long children get to exit after Stop before they get SIGTERM, and then SIGKILL. */
@@ -26,6 +26,7 @@ export interface LocalClusterOptions {
   readonly logFile: string | null;
   readonly logLevel: string;
   readonly port: number;
+  readonly dashboard: DashboardSettings | null;
   readonly print?: (line: string) => void;
 }
 
@@ -59,12 +60,13 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<num
   const logFile = resolve(options.logFile ?? defaultLogFile());
   mkdirSync(dirname(logFile), { recursive: true });
   const logger = createLogger({ name: 'coordinator', file: logFile, level: options.logLevel });
-  const session = new CoordinatorSession({ job, listen: `127.0.0.1:${options.port}`, reportPath: options.reportPath, logger, print });
+  const session = new CoordinatorSession({ job, listen: `127.0.0.1:${options.port}`, reportPath: options.reportPath, logger, print, dashboard: options.dashboard });
   const port = await session.start();
   const nodeCount = job.stages + job.spares;
   const spareText = job.spares ? ` + ${job.spares} spare(s)` : '';
   print(`ftrain: coordinator on 127.0.0.1:${port}, ${job.stages} nodes${spareText}, backend ${job.backend}, data ${job.data}`);
   print(`  logs: ${logFile}`);
+  print(session.dashboardLine());
 
   // Each node's snapshot manager keeps its slots on tmpfs, in a directory of this run's; the node
   // agent removes it when it leaves (the launcher too, in case the agent was killed).

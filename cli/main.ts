@@ -1,15 +1,18 @@
 // The `ftrain` command.
 
 import { Command, Option } from 'commander';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { errorMessage, OptionError, DataError, BackendUnavailableError, RunEndedError } from '../common/errors.ts';
 import { compileJobOptions, intOption, parseBackend } from '../common/job-options.ts';
 import { createLogger } from '../common/logging.ts';
 import { WorkerNode } from '../worker/worker-node.ts';
-import { CoordinatorSession, summaryLines } from './coordinator-session.ts';
-import { addJobFlags, rawJobOptions, type JobFlagValues } from './job-flags.ts';
+import { CoordinatorSession, reportLines, summaryLines } from './coordinator-session.ts';
+import { parseRunReport } from '../coordinator/run-report.ts';
+import { reportDashboardData } from '../coordinator/dashboard-data.ts';
+import { staticDashboardHtml } from '../coordinator/static-dashboard.ts';
+import { addDashboardFlags, addJobFlags, dashboardSettings, rawJobOptions, type DashboardFlagValues, type JobFlagValues } from './job-flags.ts';
 import { runLocalCluster } from './local-cluster.ts';
 import { NodeSupervisor } from './node-supervisor.ts';
 import { SnapshotManager } from '../snapshot-manager/snapshot-manager.ts';
@@ -47,38 +50,47 @@ const program = new Command('ftrain')
   .version('0.1.0')
   .showHelpAfterError('(run with --help for usage)');
 
-addJobFlags(
-  program
-    .command('run')
-    .description('train on a local cluster: a coordinator and one node process per stage on 127.0.0.1')
-    .option('--respawn <n>', 'replace up to N lost nodes with new node processes, as a spot fleet replaces reclaimed instances', '0')
-    .option('--port <n>', 'coordinator port (0 picks a free one)', '0'),
-).action(async (flags: JobFlagValues & { port: string; respawn: string }) => {
+const runCommand = addDashboardFlags(
+  addJobFlags(
+    program
+      .command('run')
+      .description('train on a local cluster: a coordinator and one node process per stage on 127.0.0.1, with a live dashboard')
+      .option('--respawn <n>', 'replace up to N lost nodes with new node processes, as a spot fleet replaces reclaimed instances', '0')
+      .option('--port <n>', 'coordinator port (0 picks a free one)', '0'),
+  ),
+);
+runCommand.action(async (flags: JobFlagValues & DashboardFlagValues & { port: string; respawn: string }) => {
   try {
     const job = compileJobOptions(rawJobOptions(flags));
     const port = parsePort('--port', flags.port);
     const respawn = intOption('--respawn', flags.respawn, 0, 0, 10_000);
-    const code = await runLocalCluster({ job, respawn, reportPath: flags.report ?? null, logFile: flags.logFile ?? null, logLevel: flags.logLevel, port });
+    const dashboard = dashboardSettings(runCommand, flags);
+    const code = await runLocalCluster({ job, respawn, reportPath: flags.report ?? null, logFile: flags.logFile ?? null, logLevel: flags.logLevel, port, dashboard });
     process.exit(code);
   } catch (err) {
     fail(err);
   }
 });
 
-addJobFlags(
-  program
-    .command('coordinator')
-    .description('run the coordinator of a job; nodes join with `ftrain node --coordinator HOST:PORT`')
-    .option('--listen <host:port>', 'address to serve gRPC on', '0.0.0.0:7070'),
-).action(async (flags: JobFlagValues & { listen: string }) => {
+const coordinatorCommand = addDashboardFlags(
+  addJobFlags(
+    program
+      .command('coordinator')
+      .description('run the coordinator of a job, with its dashboard; nodes join with `ftrain node --coordinator HOST:PORT`')
+      .option('--listen <host:port>', 'address to serve gRPC on', '0.0.0.0:7070'),
+  ),
+);
+coordinatorCommand.action(async (flags: JobFlagValues & DashboardFlagValues & { listen: string }) => {
   try {
     const job = compileJobOptions(rawJobOptions(flags));
     const listen = checkHostPort('--listen', flags.listen);
+    const dashboard = dashboardSettings(coordinatorCommand, flags);
     const logger = createLogger({ name: 'coordinator', file: flags.logFile ?? null, level: flags.logLevel, pretty: !flags.logFile && process.stderr.isTTY });
     const print = (l: string) => process.stdout.write(`${l}\n`);
-    const session = new CoordinatorSession({ job, listen, reportPath: flags.report ?? null, logger, print });
+    const session = new CoordinatorSession({ job, listen, reportPath: flags.report ?? null, logger, print, dashboard });
     const port = await session.start();
     print(`ftrain coordinator on ${listen.slice(0, listen.lastIndexOf(':'))}:${port}: waiting for ${job.stages + job.spares} nodes (ftrain node --coordinator ${hostname()}:${port})`);
+    print(session.dashboardLine());
     process.on('SIGINT', () => session.interrupt());
     process.on('SIGTERM', () => session.server.requestStop('terminated (SIGTERM)', false));
     const { result, report } = await session.finish();
@@ -351,6 +363,32 @@ bench
         progress: (l) => process.stderr.write(`${l}\n`),
       });
       process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    } catch (err) {
+      fail(err);
+    }
+  });
+
+program
+  .command('report')
+  .description("print a finished run's report (the JSON a run wrote with --report), or render it as a static dashboard page")
+  .argument('<file>', 'the run report (JSON)')
+  .option('--html <out>', 'write a self-contained HTML page with the dashboard charts of the run (opens from disk, no network)')
+  .action((file: string, flags: { html?: string }) => {
+    try {
+      let text: string;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch (err) {
+        throw new DataError(`${file}: cannot read the report: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : errorMessage(err)}`, file);
+      }
+      const report = parseRunReport(file, text);
+      if (flags.html) {
+        mkdirSync(dirname(resolve(flags.html)), { recursive: true });
+        writeFileSync(flags.html, staticDashboardHtml(reportDashboardData(report)));
+        process.stdout.write(`wrote ${flags.html}: ${report.steps} steps, ${report.failures.length} failure(s) recovered, status ${report.status}\n`);
+        return;
+      }
+      for (const line of reportLines(report)) process.stdout.write(`${line}\n`);
     } catch (err) {
       fail(err);
     }

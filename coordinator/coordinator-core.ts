@@ -218,6 +218,8 @@ export type Action =
   | { type: 'run-failed'; failure: Failure }
   | { type: 'recovery-started'; stage: number; nodeId: string; detail: string }
   | { type: 'recovered'; failure: RecoveredFailure }
+  /** A stage's snapshot manager committed a newer snapshot (as its step report says). */
+  | { type: 'snapshot-committed'; snapshot: SnapshotCommit }
   /** Ask the failed node's snapshot manager whether it is still there; answer with `smp-probed`. */
   | { type: 'probe-smp'; nodeId: string; address: string }
   | { type: 'run-stopped'; reason: string }
@@ -306,6 +308,18 @@ export interface SnapshotStats {
   copyMs: number[];
 }
 
+/** One snapshot a stage reported committed. */
+export interface SnapshotCommit {
+  readonly stage: number;
+  /** Steps completed that it holds. */
+  readonly step: number;
+  /** When the step report that said so arrived. */
+  readonly atMs: number;
+  readonly stallMs: number;
+  readonly copyMs: number;
+  readonly bytes: number;
+}
+
 /** Samples kept for percentiles. */
 const MAX_SAMPLES = 10_000;
 /** Step completions kept for the report's timeline. */
@@ -330,6 +344,8 @@ export class CoordinatorCore {
   recovery: Recovery | null = null;
   readonly recovered: RecoveredFailure[] = [];
   readonly snapshots: SnapshotStats = { count: 0, bytesPerStage: [], stallMs: [], copyMs: [] };
+  /** Every snapshot commit in order (up to MAX_TIMELINE): snapshot frequency and latency over time. */
+  readonly snapshotLog: SnapshotCommit[] = [];
   private pendingInjections: Injection[];
   /** Injected failures by stage, until the coordinator learns of the failure. */
   private readonly injected = new Map<number, { step: number; kind: string; atMs: number; handoverMs?: number }>();
@@ -1082,6 +1098,16 @@ export class CoordinatorCore {
         this.snapshots.stallMs.push(r.snapshotStallMs ?? 0);
         this.snapshots.copyMs.push(r.snapshotCopyMs ?? 0);
       }
+      const commit: SnapshotCommit = {
+        stage: r.stage,
+        step: r.snapshotStep,
+        atMs: now,
+        stallMs: r.snapshotStallMs ?? 0,
+        copyMs: r.snapshotCopyMs ?? 0,
+        bytes: r.snapshotBytes ?? 0,
+      };
+      if (this.snapshotLog.length < MAX_TIMELINE) this.snapshotLog.push(commit);
+      out.push({ type: 'snapshot-committed', snapshot: commit });
     }
     if (r.protection) this.updateProtection(r.stage, r.nodeId, r.protection);
     const before = this.completedSteps;
@@ -1195,6 +1221,12 @@ export class CoordinatorCore {
       out.push({ type: 'send', nodeId: d.nodeId, command: { kind: 'stop', reason: `leave granted (${d.reason}): stage ${d.stage} moves`, failed: false } });
       this.nodeFailed(d.nodeId, `left with notice (${d.reason})`, now, out);
     }
+  }
+
+  /** The failure a recovery under way is for (the first, when several nodes went at once); null when none is. */
+  recovering(): { stage: number; nodeId: string; detail: string; atMs: number } | null {
+    const f = this.recovery?.failure;
+    return f ? { stage: f.stage, nodeId: f.nodeId, detail: f.detail, atMs: f.detectedAtMs } : null;
   }
 
   /** The nodes as the coordinator knows them, for status tools. */

@@ -1,8 +1,9 @@
 // The JSON report of a run (`--report FILE`). One documented schema: see README "Run report".
 
 import { describeCode } from '../snapshot-manager/protection.ts';
+import { DataError } from '../common/errors.ts';
 import { tokensPerStep, type JobOptions } from '../common/job-options.ts';
-import type { CoordinatorCore, Failure, RecoveredFailure } from './coordinator-core.ts';
+import type { CoordinatorCore, Failure, NodeSummary, RecoveredFailure } from './coordinator-core.ts';
 import type { RunResult } from './coordinator-server.ts';
 
 export const REPORT_SCHEMA = 'ftrain.run-report/1';
@@ -52,6 +53,14 @@ export interface RunReport {
   readonly stepSecondsP50: number | null;
   /** Every step completion, recomputed ones included: seconds since training started, step, loss. */
   readonly timeline: { readonly seconds: number; readonly step: number; readonly loss: number | null }[];
+  /** When training started (coordinator clock, ms since the epoch); the origin of every `seconds`. */
+  readonly trainingStartedAtMs: number | null;
+  readonly recovery: JobOptions['recovery'];
+  readonly spares: number;
+  /** The nodes as the coordinator knew them at the end. */
+  readonly nodes: NodeSummary[];
+  /** Every snapshot commit a stage reported, in order: seconds since training started. */
+  readonly snapshotLog: { readonly stage: number; readonly step: number; readonly seconds: number; readonly stallMs: number; readonly copyMs: number; readonly bytes: number }[];
   readonly snapshots: {
     readonly count: number;
     readonly everySteps: number;
@@ -83,6 +92,34 @@ export interface RunReport {
     readonly memoryOverhead: number | null;
     readonly encodeMsP50: number | null;
   };
+}
+
+/** Fields added after the first reports were written: a report read from a file may lack them. */
+type NewerReportFields = 'trainingStartedAtMs' | 'recovery' | 'spares' | 'nodes' | 'snapshotLog';
+
+/** A run report as read back from a file. */
+export type StoredRunReport = Omit<RunReport, NewerReportFields> & Partial<Pick<RunReport, NewerReportFields>>;
+
+/** Parses a report written by `--report`; says clearly what is wrong with anything else. */
+export function parseRunReport(path: string, text: string): StoredRunReport {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new DataError(`${path}: not JSON (${(err as Error).message}); expected the file a run wrote with --report`, path, { cause: err });
+  }
+  const v = value as Partial<RunReport> | null;
+  if (typeof v !== 'object' || v === null || v.schema !== REPORT_SCHEMA) {
+    const schema = typeof v === 'object' && v !== null && 'schema' in v ? `its schema is "${String(v.schema)}"` : 'it has no schema';
+    throw new DataError(`${path}: not a run report (${schema}, not "${REPORT_SCHEMA}"); expected the file a run wrote with --report`, path);
+  }
+  for (const field of ['timeline', 'failures', 'losses', 'stageTiming'] as const) {
+    if (!Array.isArray(v[field])) throw new DataError(`${path}: is a damaged run report: "${field}" is missing or not a list`, path);
+  }
+  if (typeof v.erasure !== 'object' || v.erasure === null || typeof v.snapshots !== 'object' || v.snapshots === null) {
+    throw new DataError(`${path}: is a damaged run report: "erasure" or "snapshots" is missing`, path);
+  }
+  return v as StoredRunReport;
 }
 
 export function percentile(values: readonly number[], p: number): number | null {
@@ -165,6 +202,11 @@ export function buildRunReport(
     globalCommitStep: core.globalCommitStep,
     stepSecondsP50: stepInterval(core.stepDoneAtMs),
     timeline: core.timeline.map((e) => ({ seconds: (e.atMs - (times.trainingStartedAtMs ?? e.atMs)) / 1000, step: e.step, loss: e.loss })),
+    trainingStartedAtMs: times.trainingStartedAtMs,
+    recovery: job.recovery,
+    spares: job.spares,
+    nodes: core.nodeList(),
+    snapshotLog: core.snapshotLog.map(({ atMs, ...c }) => ({ ...c, seconds: (atMs - (times.trainingStartedAtMs ?? atMs)) / 1000 })),
     snapshots: {
       count: core.snapshots.count,
       everySteps: job.snapshotEvery,

@@ -55,7 +55,7 @@ describe('bad command lines', () => {
   });
 
   it('prints help for every command', async () => {
-    const commands = [[], ['run'], ['coordinator'], ['node'], ['worker'], ['snapshot-manager'], ['bench'], ['bench', 'pipeline'], ['bench', 'snapshot'], ['bench', 'erasure'], ['bench', 'recovery'], ['experiment'], ['experiment', 'churn'], ['chaos']];
+    const commands = [[], ['run'], ['coordinator'], ['node'], ['worker'], ['snapshot-manager'], ['bench'], ['bench', 'pipeline'], ['bench', 'snapshot'], ['bench', 'erasure'], ['bench', 'recovery'], ['experiment'], ['experiment', 'churn'], ['chaos'], ['report']];
     for (const cmd of commands) {
       const res = await runCli([...cmd, '--help'], { timeoutMs: 30_000 });
       expect(res.code).toBe(0);

@@ -26,7 +26,7 @@ const GRACE_FLAG = '--grace-seconds';
 const GRACEFUL_SUBCOMMANDS = new Set(['node', 'worker']);
 /** Service ports other tooling and the docs rely on: name -> port, per Service. */
 const EXPECTED_SERVICE_PORTS: Readonly<Record<string, Readonly<Record<string, number>>>> = {
-  'ftrain-coordinator': { grpc: 7070 },
+  'ftrain-coordinator': { grpc: 7070, http: 8080 },
   'ftrain-workers': { pipe: 7100, shards: 7101 },
 };
 const SMP_INFO_FILE = 'smp.json';
@@ -425,6 +425,16 @@ describe('ftrain command lines (containers and the systemd unit)', () => {
   });
 });
 
+/** Ports an ftrain command serves: its --listen port, and the dashboard's when it serves every interface. */
+function servedPorts(cmd: Invocation): number[] {
+  const ports: number[] = [];
+  const listen = hostPort(option(cmd, '--listen'));
+  if (listen) ports.push(listen.port);
+  const dashboard = option(cmd, '--dashboard-port');
+  if (dashboard !== undefined && option(cmd, '--dashboard-host') === '0.0.0.0' && !cmd.options.has('--no-dashboard')) ports.push(Number(dashboard));
+  return ports;
+}
+
 describe('deploy/k8s: ports and addresses', () => {
   it('serve each --listen port as a containerPort of the same container, and probe ports that exist', () => {
     const problems: string[] = [];
@@ -460,8 +470,8 @@ describe('deploy/k8s: ports and addresses', () => {
             continue;
           }
           const owner = ftrainContainers.find((c) => c.workload === w && c.container === resolved.container);
-          const listen = owner && hostPort(option(owner.cmd, '--listen'));
-          if (listen?.port !== resolved.port) problems.push(`${svc.where}: port ${p.name ?? p.port} reaches ${w.where} container ${resolved.container.name} on ${resolved.port}, but it listens on ${listen?.port ?? 'nothing'}`);
+          const served = owner ? servedPorts(owner.cmd) : [];
+          if (!served.includes(resolved.port)) problems.push(`${svc.where}: port ${p.name ?? p.port} reaches ${w.where} container ${resolved.container.name} on ${resolved.port}, but it listens on ${served.join(', ') || 'nothing'}`);
         }
       }
     }

@@ -1,0 +1,247 @@
+// What the dashboard page draws, in one JSON shape for both the live page (the coordinator's
+// HTTP server streams it) and the static page of a finished run (`ftrain report --html`, built
+// from the run report). Times are seconds since training started, on the coordinator's clock.
+
+import type { NodeState } from './node-lifecycle.ts';
+import type { CoordinatorCore, NodeSummary, RecoveredFailure } from './coordinator-core.ts';
+import type { StoredRunReport } from './run-report.ts';
+import { describeCode } from '../snapshot-manager/protection.ts';
+
+export const DASHBOARD_SCHEMA = 'ftrain.dashboard/1';
+
+/** Most loss points and snapshot commits one page holds; older ones are dropped first. */
+export const MAX_DASHBOARD_POINTS = 50_000;
+
+/** A node as the page shows it: the coordinator's life cycle, in operators' words. */
+export type DashboardNodeState = 'starting' | 'running' | 'recovering' | 'spare' | 'stopped' | 'lost';
+
+export interface DashboardLossPoint {
+  readonly step: number;
+  readonly seconds: number;
+  readonly loss: number;
+}
+
+/** One snapshot a stage committed in its snapshot manager. */
+export interface DashboardSnapshot {
+  readonly stage: number;
+  /** Steps completed that it holds. */
+  readonly step: number;
+  readonly seconds: number;
+  /** Time the training loop was blocked by it. */
+  readonly stallMs: number;
+  /** Time from hand-off to commit (runs beside training). */
+  readonly copyMs: number;
+  readonly bytes: number;
+}
+
+export interface DashboardFailure {
+  readonly step: number;
+  readonly stage: number;
+  readonly nodeId: string;
+  readonly kind: string;
+  readonly method: string;
+  readonly detail: string;
+  /** When the coordinator detected it. */
+  readonly seconds: number;
+  readonly detectMs: number | null;
+  /** From the failure (or its detection) until training resumed. */
+  readonly recoverMs: number;
+  readonly lostSteps: number;
+  readonly restoredStep: number;
+}
+
+export interface DashboardNode {
+  readonly nodeId: string;
+  readonly hostname: string;
+  readonly address: string;
+  /** The worker's pid; 0: unknown. */
+  readonly pid: number;
+  readonly stage: number | null;
+  readonly state: DashboardNodeState;
+  /** Shards of other stages' snapshots it holds, per snapshot version. */
+  readonly shards: number;
+  /** Shard bytes its snapshot manager holds for others, as it last said; null: not reported. */
+  readonly heldBytes: number | null;
+}
+
+export interface DashboardPlacement {
+  readonly stage: number;
+  /** Node holding shard i of each snapshot of the stage. */
+  readonly holders: readonly string[];
+}
+
+/** What changes as a run goes on, apart from the appended series. */
+export interface DashboardStatus {
+  readonly phase: string;
+  readonly epoch: number;
+  readonly completedSteps: number;
+  /** Newest step every stage can restore from its local snapshot; -1: none yet. */
+  readonly globalCommitStep: number;
+  /** Newest step every stage holds erasure-coded on other nodes; -1: none yet. */
+  readonly protectedCommitStep: number;
+  /** A recovery under way: what failed, and since when. */
+  readonly recovering: { readonly stage: number; readonly nodeId: string; readonly detail: string; readonly sinceSeconds: number } | null;
+  /** The failure that ended the run, if one did. */
+  readonly fatal: { readonly stage: number | null; readonly nodeId: string; readonly detail: string } | null;
+  /** Seconds since training started, as of this status (0 before it starts). */
+  readonly seconds: number;
+  /** "RS(k,m)" and whether placement had to double up, or why erasure coding is off. */
+  readonly erasure: { readonly code: string | null; readonly degraded: boolean; readonly disabledReason: string | null };
+}
+
+export interface DashboardJob {
+  readonly stages: number;
+  /** Steps the run trains; null: until stopped. */
+  readonly steps: number | null;
+  readonly snapshotEvery: number;
+  readonly recovery: string;
+  readonly backend: string;
+  readonly seed: number;
+  readonly spares: number;
+}
+
+export interface DashboardData {
+  readonly schema: typeof DASHBOARD_SCHEMA;
+  /** True on the coordinator's page (updates follow), false on a finished run's page. */
+  readonly live: boolean;
+  readonly job: DashboardJob;
+  status: DashboardStatus;
+  nodes: DashboardNode[];
+  placement: DashboardPlacement[];
+  failures: DashboardFailure[];
+  readonly loss: DashboardLossPoint[];
+  readonly snapshots: DashboardSnapshot[];
+}
+
+/**
+ * What the live page receives after its first DashboardData: the status, nodes, placement and
+ * failures replace the page's; `loss` and `snapshots` are appended (dropping the oldest beyond
+ * MAX_DASHBOARD_POINTS).
+ */
+export interface DashboardUpdate {
+  readonly status: DashboardStatus;
+  readonly nodes: DashboardNode[];
+  readonly placement: DashboardPlacement[];
+  readonly failures: DashboardFailure[];
+  readonly loss: DashboardLossPoint[];
+  readonly snapshots: DashboardSnapshot[];
+}
+
+const NODE_STATE_NAMES: Record<NodeState, DashboardNodeState> = {
+  registered: 'starting',
+  assigned: 'starting',
+  ready: 'starting',
+  training: 'running',
+  recovering: 'recovering',
+  spare: 'spare',
+  stopped: 'stopped',
+  lost: 'lost',
+};
+
+export function dashboardNodeState(state: NodeState): DashboardNodeState {
+  return NODE_STATE_NAMES[state];
+}
+
+/** `heldBytes`: as the node's snapshot manager last said; a lost node's word is stale (its shards are gone). */
+function dashboardNode(n: Pick<NodeSummary, 'nodeId' | 'hostname' | 'address' | 'pid' | 'stage' | 'state'>, shards: number, heldBytes: number | undefined): DashboardNode {
+  return {
+    nodeId: n.nodeId,
+    hostname: n.hostname,
+    address: n.address,
+    pid: n.pid,
+    stage: n.stage,
+    state: dashboardNodeState(n.state),
+    shards,
+    heldBytes: n.state === 'lost' ? null : (heldBytes ?? null),
+  };
+}
+
+function seconds(atMs: number, originMs: number): number {
+  return (atMs - originMs) / 1000;
+}
+
+export function dashboardFailure(f: RecoveredFailure, originMs: number): DashboardFailure {
+  return {
+    step: f.step,
+    stage: f.stage,
+    nodeId: f.nodeId,
+    kind: f.kind,
+    method: f.method,
+    detail: f.detail,
+    seconds: seconds(f.detectedAtMs, originMs),
+    detectMs: f.detectMs,
+    recoverMs: f.recoverMs,
+    lostSteps: f.lostSteps,
+    restoredStep: f.restoredStep,
+  };
+}
+
+export function dashboardJob(core: CoordinatorCore): DashboardJob {
+  const j = core.job;
+  return { stages: j.stages, steps: j.steps, snapshotEvery: j.snapshotEvery, recovery: j.recovery, backend: j.backend, seed: j.seed, spares: j.spares };
+}
+
+/**
+ * Reads the live parts of the coordinator's state. `originMs`: when training started (the
+ * coordinator's clock); `nowMs`: the time of this reading.
+ */
+export function liveStatus(core: CoordinatorCore, originMs: number | null, nowMs: number): Pick<DashboardUpdate, 'status' | 'nodes' | 'placement' | 'failures'> {
+  const origin = originMs ?? nowMs;
+  const e = core.erasure;
+  const placement = [...(e.placement?.plans ?? [])].map(([stage, plan]) => ({ stage, holders: plan.holders.map((h) => h.nodeId) }));
+  const load = e.placement?.load ?? new Map<string, number>();
+  const failure = core.failure;
+  const recovering = core.recovering();
+  return {
+    status: {
+      phase: core.phase,
+      epoch: core.epoch,
+      completedSteps: core.completedSteps,
+      globalCommitStep: core.globalCommitStep,
+      protectedCommitStep: core.protectedCommitStep,
+      recovering: recovering ? { stage: recovering.stage, nodeId: recovering.nodeId, detail: recovering.detail, sinceSeconds: seconds(recovering.atMs, origin) } : null,
+      fatal: failure ? { stage: failure.stage, nodeId: failure.nodeId, detail: failure.detail } : null,
+      seconds: originMs === null ? 0 : seconds(nowMs, originMs),
+      erasure: { code: e.code ? describeCode(e.code) : null, degraded: e.placement?.degraded ?? false, disabledReason: e.disabledReason },
+    },
+    nodes: [...core.nodes.values()].map((n) => dashboardNode(n, load.get(n.nodeId) ?? 0, e.heldBytes.get(n.nodeId))),
+    placement,
+    failures: core.recovered.map((f) => dashboardFailure(f, origin)),
+  };
+}
+
+/** The page of a finished run, from its report (reports written before snapshot commits were logged draw no snapshot charts). */
+export function reportDashboardData(report: StoredRunReport): DashboardData {
+  const origin = report.trainingStartedAtMs ?? 0;
+  const holders = Object.entries(report.erasure.placement).map(([stage, h]) => ({ stage: Number(stage), holders: h }));
+  const last = report.timeline.at(-1);
+  return {
+    schema: DASHBOARD_SCHEMA,
+    live: false,
+    job: {
+      stages: report.stages,
+      steps: report.steps,
+      snapshotEvery: report.snapshots.everySteps,
+      recovery: report.recovery ?? 'auto',
+      backend: report.backend,
+      seed: report.seed,
+      spares: report.spares ?? 0,
+    },
+    status: {
+      phase: report.status,
+      epoch: report.failures.length,
+      completedSteps: report.steps,
+      globalCommitStep: report.globalCommitStep,
+      protectedCommitStep: report.erasure.protectedCommitStep,
+      recovering: null,
+      fatal: report.failure ? { stage: report.failure.stage, nodeId: report.failure.nodeId, detail: report.failure.detail } : null,
+      seconds: last?.seconds ?? 0,
+      erasure: { code: report.erasure.code, degraded: report.erasure.degraded, disabledReason: report.erasure.disabledReason },
+    },
+    nodes: (report.nodes ?? []).map((n) => dashboardNode(n, report.erasure.shardsPerNode[n.nodeId] ?? 0, report.erasure.heldBytesPerNode[n.nodeId])),
+    placement: holders,
+    failures: report.failures.map((f) => dashboardFailure(f, origin)),
+    loss: report.timeline.filter((p): p is { seconds: number; step: number; loss: number } => p.loss !== null).slice(-MAX_DASHBOARD_POINTS),
+    snapshots: (report.snapshotLog ?? []).slice(-MAX_DASHBOARD_POINTS),
+  };
+}

@@ -1,0 +1,264 @@
+// The coordinator's HTTP side: the dashboard page (dashboard/), its live data as server-sent
+// events, the data as JSON, and Prometheus metrics. Reads the core; never changes it.
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from '../common/logging.ts';
+import type { CoordinatorServer } from './coordinator-server.ts';
+import {
+  DASHBOARD_SCHEMA,
+  MAX_DASHBOARD_POINTS,
+  dashboardJob,
+  liveStatus,
+  type DashboardData,
+  type DashboardLossPoint,
+  type DashboardSnapshot,
+  type DashboardUpdate,
+} from './dashboard-data.ts';
+import { CoordinatorMetrics } from './metrics.ts';
+import type { SnapshotCommit } from './coordinator-core.ts';
+
+/** How often connected pages are sent what changed (when something did). */
+export const DASHBOARD_PUSH_MS = 250;
+/** Longest a connected page goes without an update (its clock and status stay current). */
+export const DASHBOARD_IDLE_PUSH_MS = 1000;
+export const DEFAULT_DASHBOARD_PORT = 8080;
+
+export const DASHBOARD_DIR = fileURLToPath(new URL('../dashboard/', import.meta.url));
+
+/** The Chart.js build the page loads as a plain script (global `Chart`), from node_modules: no CDN. */
+export function chartLibraryPath(): string {
+  const main = createRequire(import.meta.url).resolve('chart.js');
+  return join(dirname(main), 'chart.umd.js');
+}
+
+/** The files of the page, by URL path. */
+export const DASHBOARD_ASSETS: Readonly<Record<string, { readonly file: () => string; readonly type: string }>> = {
+  '/': { file: () => join(DASHBOARD_DIR, 'index.html'), type: 'text/html; charset=utf-8' },
+  '/index.html': { file: () => join(DASHBOARD_DIR, 'index.html'), type: 'text/html; charset=utf-8' },
+  '/app.js': { file: () => join(DASHBOARD_DIR, 'app.js'), type: 'text/javascript; charset=utf-8' },
+  '/style.css': { file: () => join(DASHBOARD_DIR, 'style.css'), type: 'text/css; charset=utf-8' },
+  '/vendor/chart.umd.js': { file: chartLibraryPath, type: 'text/javascript; charset=utf-8' },
+};
+
+/** Thrown when the dashboard's port cannot be bound. */
+export class DashboardListenError extends Error {
+  override readonly name = 'DashboardListenError';
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    options: { cause: unknown },
+  ) {
+    const code = (options.cause as NodeJS.ErrnoException).code;
+    const why = code === 'EADDRINUSE' ? 'the port is in use' : code === 'EACCES' ? 'permission denied' : String((options.cause as Error).message);
+    super(`cannot serve the dashboard on ${host}:${port}: ${why}; pick another with --dashboard-port (0: any free port) or turn it off with --no-dashboard`, options);
+  }
+}
+
+export interface DashboardServerOptions {
+  readonly coordinator: CoordinatorServer;
+  readonly host: string;
+  /** 0: any free port. */
+  readonly port: number;
+  /** When the port is taken, serve on any free port instead of failing (the default port only). */
+  readonly fallbackToFreePort: boolean;
+  readonly logger: Logger;
+  readonly now?: () => number;
+}
+
+export class DashboardServer {
+  readonly metrics: CoordinatorMetrics;
+  port = 0;
+  private readonly http: Server;
+  private readonly clients = new Set<ServerResponse>();
+  private readonly now: () => number;
+  private originMs: number | null = null;
+  private readonly loss = new RecentSeries<{ step: number; atMs: number; loss: number }>(MAX_DASHBOARD_POINTS);
+  private readonly snapshots = new RecentSeries<SnapshotCommit>(MAX_DASHBOARD_POINTS);
+  /** Counts of loss points and snapshots every connected page has. */
+  private lossSent = 0;
+  private snapshotsSent = 0;
+  private dirty = false;
+  private lastPushMs = 0;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly options: DashboardServerOptions) {
+    const core = options.coordinator.core;
+    this.now = options.now ?? Date.now;
+    this.metrics = new CoordinatorMetrics(core);
+    options.coordinator.on('action', (a) => {
+      if (a.type === 'training-started' && this.originMs === null) this.originMs = this.now();
+      if (a.type === 'step-completed' && Number.isFinite(a.loss)) this.loss.push({ step: a.step, atMs: a.atMs, loss: a.loss });
+      if (a.type === 'snapshot-committed') this.snapshots.push(a.snapshot);
+      this.metrics.onAction(a);
+      if (a.type !== 'log' && a.type !== 'send') this.dirty = true;
+    });
+    this.http = createServer((req, res) => {
+      this.route(req, res).catch((err: unknown) => {
+        options.logger.error({ err, url: req.url }, 'dashboard request failed');
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end('internal error\n');
+      });
+    });
+  }
+
+  /** Binds the port; resolves with the port served. */
+  async start(): Promise<number> {
+    const { host, port, fallbackToFreePort } = this.options;
+    try {
+      this.port = await this.listen(host, port);
+    } catch (err) {
+      if (!(fallbackToFreePort && (err as NodeJS.ErrnoException).code === 'EADDRINUSE')) throw new DashboardListenError(host, port, { cause: err });
+      this.port = await this.listen(host, 0);
+    }
+    this.timer = setInterval(() => this.pushIfDue(), DASHBOARD_PUSH_MS);
+    this.timer.unref();
+    return this.port;
+  }
+
+  get url(): string {
+    const host = this.options.host === '0.0.0.0' || this.options.host === '::' ? '127.0.0.1' : this.options.host;
+    return `http://${host.includes(':') ? `[${host}]` : host}:${this.port}/`;
+  }
+
+  /** Sends connected pages the final state, ends their streams and stops serving. */
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.push();
+    for (const res of this.clients) res.end('event: end\ndata: {}\n\n');
+    this.clients.clear();
+    await new Promise<void>((resolve) => this.http.close(() => resolve()));
+    this.http.closeAllConnections();
+  }
+
+  /**
+   * The whole page's data. `upTo`: the counts of loss points and snapshots to include (a page that
+   * subscribes gets what the others have; the next push brings the rest); default: all.
+   */
+  data(upTo: { loss: number; snapshots: number } = { loss: this.loss.total, snapshots: this.snapshots.total }): DashboardData {
+    const core = this.options.coordinator.core;
+    return {
+      schema: DASHBOARD_SCHEMA,
+      live: true,
+      job: dashboardJob(core),
+      ...liveStatus(core, this.originMs, this.now()),
+      loss: this.lossPoints(this.loss.between(0, upTo.loss)),
+      snapshots: this.snapshotPoints(this.snapshots.between(0, upTo.snapshots)),
+    };
+  }
+
+  private listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      this.http.once('error', onError);
+      this.http.listen(port, host, () => {
+        this.http.off('error', onError);
+        const addr = this.http.address();
+        resolve(typeof addr === 'object' && addr ? addr.port : port);
+      });
+    });
+  }
+
+  private lossPoints(points: readonly { step: number; atMs: number; loss: number }[]): DashboardLossPoint[] {
+    const origin = this.originMs ?? 0;
+    return points.map((p) => ({ step: p.step, seconds: (p.atMs - origin) / 1000, loss: p.loss }));
+  }
+
+  private snapshotPoints(commits: readonly SnapshotCommit[]): DashboardSnapshot[] {
+    const origin = this.originMs ?? 0;
+    return commits.map(({ atMs, ...c }) => ({ ...c, seconds: (atMs - origin) / 1000 }));
+  }
+
+  private pushIfDue(): void {
+    if (this.clients.size === 0) return;
+    if (this.dirty || this.now() - this.lastPushMs >= DASHBOARD_IDLE_PUSH_MS) this.push();
+  }
+
+  /** Sends every connected page what changed since the last push. */
+  private push(): void {
+    const core = this.options.coordinator.core;
+    const update: DashboardUpdate = {
+      ...liveStatus(core, this.originMs, this.now()),
+      loss: this.lossPoints(this.loss.between(this.lossSent, this.loss.total)),
+      snapshots: this.snapshotPoints(this.snapshots.between(this.snapshotsSent, this.snapshots.total)),
+    };
+    this.lossSent = this.loss.total;
+    this.snapshotsSent = this.snapshots.total;
+    this.dirty = false;
+    this.lastPushMs = this.now();
+    const frame = `event: update\ndata: ${JSON.stringify(update)}\n\n`;
+    for (const res of this.clients) res.write(frame);
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' });
+      res.end(`${req.method} is not served here; use GET\n`);
+      return;
+    }
+    const asset = DASHBOARD_ASSETS[path];
+    if (asset) {
+      const body = readFileSync(asset.file());
+      res.writeHead(200, { 'content-type': asset.type, 'cache-control': 'no-cache', 'content-length': body.length });
+      res.end(req.method === 'HEAD' ? undefined : body);
+      return;
+    }
+    switch (path) {
+      case '/metrics': {
+        const body = await this.metrics.text();
+        res.writeHead(200, { 'content-type': this.metrics.contentType });
+        res.end(body);
+        return;
+      }
+      case '/api/state':
+        res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache' });
+        res.end(JSON.stringify(this.data()));
+        return;
+      case '/api/events':
+        this.openEvents(res);
+        return;
+      case '/healthz':
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end(`ok ${this.options.coordinator.core.phase}\n`);
+        return;
+      default:
+        res.writeHead(404, { 'content-type': 'text/plain' });
+        res.end(`no such page: ${path}; the dashboard is at /, metrics at /metrics\n`);
+    }
+  }
+
+  /** A page's stream: the whole data first, then every push (see DashboardUpdate). */
+  private openEvents(res: ServerResponse): void {
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    res.write(`retry: 1000\nevent: state\ndata: ${JSON.stringify(this.data({ loss: this.lossSent, snapshots: this.snapshotsSent }))}\n\n`);
+    this.clients.add(res);
+    res.on('close', () => this.clients.delete(res));
+  }
+}
+
+/** The newest `capacity` items of an append-only series, addressed by their count since the start. */
+export class RecentSeries<T> {
+  private items: T[] = [];
+  /** Items ever pushed. */
+  total = 0;
+
+  constructor(private readonly capacity: number) {}
+
+  push(item: T): void {
+    this.items.push(item);
+    this.total += 1;
+    // Trim in batches: one copy per tenth of the capacity, not one per push.
+    if (this.items.length > this.capacity + Math.ceil(this.capacity / 10)) this.items = this.items.slice(-this.capacity);
+  }
+
+  /** Items number `from` (inclusive) to `to` (exclusive) that are still kept, at most `capacity`. */
+  between(from: number, to: number): T[] {
+    const first = this.total - this.items.length;
+    const start = Math.max(from, first, to - this.capacity) - first;
+    return this.items.slice(Math.max(0, start), Math.max(0, to - first));
+  }
+}

@@ -1,0 +1,176 @@
+// The coordinator's Prometheus metrics (`GET /metrics`), fed with the core's actions. Base
+// units (seconds, bytes), counters end in `_total`; gauges that mirror the core's state are read
+// when Prometheus scrapes.
+
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Action, CoordinatorCore } from './coordinator-core.ts';
+import { NodeState } from './node-lifecycle.ts';
+import { RunPhase } from './coordinator-core.ts';
+
+/** Buckets for a snapshot's hand-off-to-commit time and the training loop's stall. */
+const SNAPSHOT_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** Buckets for a recovery: from a snapshot restore (under a second) to waiting for a new node. */
+const RECOVERY_BUCKETS_S = [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600];
+const DETECTION_BUCKETS_S = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10];
+
+/** `ftrain_failures_total{kind}` for the failure that ended the run. */
+export const FATAL_FAILURE_KIND = 'fatal';
+
+export class CoordinatorMetrics {
+  readonly registry = new Registry();
+  private readonly loss: Gauge;
+  private readonly stepCompletions: Counter;
+  private readonly snapshots: Counter;
+  private readonly snapshotDuration: Histogram;
+  private readonly snapshotStall: Histogram;
+  private readonly snapshotBytes: Gauge;
+  private readonly failures: Counter;
+  private readonly recoveryDuration: Histogram;
+  private readonly detection: Histogram;
+  private readonly stepsLost: Counter;
+
+  constructor(core: CoordinatorCore) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    new Gauge({
+      name: 'ftrain_step',
+      help: 'Steps every stage has completed: the step training is on.',
+      registers,
+      collect() {
+        this.set(core.completedSteps);
+      },
+    });
+    new Gauge({
+      name: 'ftrain_global_commit_step',
+      help: 'Newest step every stage can restore from its local snapshot (-1: none yet).',
+      registers,
+      collect() {
+        this.set(core.globalCommitStep);
+      },
+    });
+    new Gauge({
+      name: 'ftrain_protected_commit_step',
+      help: 'Newest step every stage holds erasure-coded on other nodes (-1: none yet).',
+      registers,
+      collect() {
+        this.set(core.protectedCommitStep);
+      },
+    });
+    new Gauge({
+      name: 'ftrain_epoch',
+      help: 'Recovery epoch: rises by one with every recovery.',
+      registers,
+      collect() {
+        this.set(core.epoch);
+      },
+    });
+    new Gauge({
+      name: 'ftrain_run_phase',
+      help: 'The phase of the run: 1 for the current phase, 0 for the others.',
+      labelNames: ['phase'],
+      registers,
+      collect() {
+        for (const phase of Object.values(RunPhase)) this.set({ phase }, phase === core.phase ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'ftrain_nodes',
+      help: 'Nodes the coordinator knows, by life-cycle state.',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        const counts = new Map<string, number>(Object.values(NodeState).map((s) => [s, 0]));
+        for (const n of core.nodes.values()) counts.set(n.state, (counts.get(n.state) ?? 0) + 1);
+        for (const [state, n] of counts) this.set({ state }, n);
+      },
+    });
+    new Gauge({
+      name: 'ftrain_recovery_in_progress',
+      help: '1 while a recovery is under way.',
+      registers,
+      collect() {
+        this.set(core.recovering() ? 1 : 0);
+      },
+    });
+    this.loss = new Gauge({ name: 'ftrain_loss', help: 'Training loss of the newest completed step (nats per byte).', registers });
+    this.stepCompletions = new Counter({
+      name: 'ftrain_step_completions_total',
+      help: 'Steps completed by every stage, steps computed again after a rollback included.',
+      registers,
+    });
+    this.snapshots = new Counter({ name: 'ftrain_snapshots_total', help: 'Snapshots committed, by stage.', labelNames: ['stage'], registers });
+    this.snapshotDuration = new Histogram({
+      name: 'ftrain_snapshot_duration_seconds',
+      help: "Time from a snapshot's hand-off to its commit in the snapshot manager (runs beside training).",
+      labelNames: ['stage'],
+      buckets: SNAPSHOT_BUCKETS_S,
+      registers,
+    });
+    this.snapshotStall = new Histogram({
+      name: 'ftrain_snapshot_stall_seconds',
+      help: 'Time the training loop was blocked by a snapshot (copy out of the model).',
+      labelNames: ['stage'],
+      buckets: SNAPSHOT_BUCKETS_S,
+      registers,
+    });
+    this.snapshotBytes = new Gauge({ name: 'ftrain_snapshot_bytes', help: "Size of the stage's newest snapshot.", labelNames: ['stage'], registers });
+    this.failures = new Counter({
+      name: 'ftrain_failures_total',
+      help: `Failures, by kind (worker-kill, node-kill, worker-crash, unresponsive, preempt, ...; "${FATAL_FAILURE_KIND}": the one that ended the run). Counted when recovered.`,
+      labelNames: ['kind'],
+      registers,
+    });
+    this.recoveryDuration = new Histogram({
+      name: 'ftrain_recovery_duration_seconds',
+      help: 'From a failure (or its detection) until training resumed, by recovery method.',
+      labelNames: ['method'],
+      buckets: RECOVERY_BUCKETS_S,
+      registers,
+    });
+    this.detection = new Histogram({
+      name: 'ftrain_failure_detection_seconds',
+      help: 'From an injected failure to its detection by the coordinator.',
+      buckets: DETECTION_BUCKETS_S,
+      registers,
+    });
+    this.stepsLost = new Counter({ name: 'ftrain_steps_lost_total', help: 'Completed steps that failures made the run compute again.', registers });
+  }
+
+  onAction(a: Action): void {
+    switch (a.type) {
+      case 'step-completed':
+        this.stepCompletions.inc();
+        if (Number.isFinite(a.loss)) this.loss.set(a.loss);
+        break;
+      case 'snapshot-committed': {
+        const stage = String(a.snapshot.stage);
+        this.snapshots.inc({ stage });
+        this.snapshotDuration.observe({ stage }, a.snapshot.copyMs / 1000);
+        this.snapshotStall.observe({ stage }, a.snapshot.stallMs / 1000);
+        this.snapshotBytes.set({ stage }, a.snapshot.bytes);
+        break;
+      }
+      case 'recovered': {
+        const f = a.failure;
+        this.failures.inc({ kind: f.kind });
+        this.recoveryDuration.observe({ method: f.method }, f.recoverMs / 1000);
+        if (f.detectMs !== null) this.detection.observe(f.detectMs / 1000);
+        this.stepsLost.inc(f.lostSteps);
+        break;
+      }
+      case 'run-failed':
+        this.failures.inc({ kind: FATAL_FAILURE_KIND });
+        break;
+      default:
+        break;
+    }
+  }
+
+  async text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

@@ -1,0 +1,76 @@
+// The coordinator's Prometheus metrics, fed with the actions of a scripted run.
+
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
+import { describe, expect, it } from 'vitest';
+import { compileJobOptions } from '../../common/job-options.ts';
+import { CoordinatorCore, type CoordinatorEvent, type StepReportEvent } from '../../coordinator/coordinator-core.ts';
+import { CoordinatorMetrics } from '../../coordinator/metrics.ts';
+
+type Family = { name: string; type: string; metrics: { value?: string; labels?: Record<string, string>; count?: string; sum?: string; buckets?: Record<string, string> }[] };
+
+function step(nodeId: string, stage: number, s: number, epoch = 0): CoordinatorEvent {
+  const report: StepReportEvent = {
+    nodeId,
+    stage,
+    step: s,
+    loss: 3 - s / 10,
+    gradNorm: 1,
+    computeMs: 10,
+    waitMs: 1,
+    stepMs: 11,
+    tokens: 64,
+    snapshotStep: s + 1,
+    snapshotStallMs: 2,
+    snapshotCopyMs: 30,
+    snapshotBytes: 4096,
+    epoch,
+  };
+  return { type: 'step', report };
+}
+
+describe('coordinator metrics', () => {
+  it('count snapshots, steps, failures and recoveries in base units, and mirror the core', async () => {
+    const core = new CoordinatorCore(compileJobOptions({ nodes: 2, steps: 10, leaseMs: 1000, heartbeatMs: 100, snapshotEvery: 1, ec: 'off' }));
+    const metrics = new CoordinatorMetrics(core);
+    const feed = (e: CoordinatorEvent, now: number) => core.handle(e, now).actions.forEach((a) => metrics.onAction(a));
+    for (const id of ['n0', 'n1']) {
+      feed({ type: 'register', nodeId: id, address: `${id}:1`, pid: 1, hostname: 'h' }, 0);
+      feed({ type: 'commands-opened', nodeId: id }, 0);
+    }
+    feed({ type: 'ready', nodeId: 'n0', stage: 0 }, 0);
+    feed({ type: 'ready', nodeId: 'n1', stage: 1 }, 0);
+    for (let s = 0; s < 3; s++) {
+      feed(step('n0', 0, s), 100 * s + 10);
+      feed(step('n1', 1, s), 100 * s + 20);
+    }
+    // The worker of stage 1 dies; its snapshot manager answers, so it comes back from its local snapshot.
+    feed({ type: 'commands-closed', nodeId: 'n1' }, 400);
+    feed({ type: 'smp-probed', nodeId: 'n1', alive: true, detail: 'answered' }, 410);
+
+    const text = await metrics.text();
+    const families = new Map((parsePrometheusTextFormat(text) as Family[]).map((f) => [f.name, f]));
+    const value = (name: string, labels: Record<string, string> = {}) =>
+      families.get(name)?.metrics.find((m) => Object.entries(labels).every(([k, v]) => m.labels?.[k] === v))?.value;
+    expect(value('ftrain_step')).toBe('3');
+    expect(value('ftrain_step_completions_total')).toBe('3');
+    expect(Number(value('ftrain_loss'))).toBeCloseTo(2.8, 10);
+    expect(value('ftrain_global_commit_step')).toBe('3');
+    expect(value('ftrain_snapshots_total', { stage: '0' })).toBe('3');
+    expect(value('ftrain_snapshots_total', { stage: '1' })).toBe('3');
+    expect(value('ftrain_snapshot_bytes', { stage: '1' })).toBe('4096');
+    // The parser folds labelled histograms together: their samples are read from the text.
+    expect(families.get('ftrain_snapshot_duration_seconds')!.type).toBe('HISTOGRAM');
+    const sample = (line: string) => text.match(new RegExp(`^${line.replace(/[{}+.]/g, '\\$&')} (\\S+)$`, 'm'))?.[1];
+    expect(sample('ftrain_snapshot_duration_seconds_count{stage="0"}')).toBe('3');
+    expect(Number(sample('ftrain_snapshot_duration_seconds_sum{stage="0"}'))).toBeCloseTo(0.09, 10); // 3 x 30 ms, in seconds
+    expect(sample('ftrain_snapshot_duration_seconds_bucket{le="0.025",stage="0"}')).toBe('0');
+    expect(sample('ftrain_snapshot_duration_seconds_bucket{le="0.05",stage="0"}')).toBe('3');
+    expect(sample('ftrain_snapshot_stall_seconds_bucket{le="0.0025",stage="1"}')).toBe('3');
+    expect(value('ftrain_run_phase', { phase: 'recovering' })).toBe('1');
+    expect(value('ftrain_recovery_in_progress')).toBe('1');
+    expect(value('ftrain_nodes', { state: 'lost' })).toBe('1');
+    // Failures are counted when recovered: none yet.
+    expect(families.get('ftrain_failures_total')!.metrics).toEqual([]);
+    expect(families.get('nodejs_heap_size_used_bytes')?.type).toBe('GAUGE');
+  });
+});
