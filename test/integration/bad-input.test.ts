@@ -56,10 +56,14 @@ describe('bad command lines', () => {
 
   it('prints help for every command', async () => {
     const commands = [[], ['run'], ['coordinator'], ['node'], ['worker'], ['snapshot-manager'], ['bench'], ['bench', 'pipeline'], ['bench', 'snapshot'], ['bench', 'erasure'], ['bench', 'recovery'], ['experiment'], ['experiment', 'churn'], ['chaos'], ['report']];
-    for (const cmd of commands) {
-      const res = await runCli([...cmd, '--help'], { timeoutMs: 30_000 });
-      expect(res.code).toBe(0);
-      expect(res.stdout).toMatch(/Usage: ftrain/);
+    // Three at a time: each is a process start, mostly waiting on module loading.
+    for (let i = 0; i < commands.length; i += 3) {
+      const batch = commands.slice(i, i + 3);
+      const results = await Promise.all(batch.map((cmd) => runCli([...cmd, '--help'], { timeoutMs: 30_000 })));
+      results.forEach((res, j) => {
+        expect(res.code, batch[j]!.join(' ')).toBe(0);
+        expect(res.stdout, batch[j]!.join(' ')).toMatch(/Usage: ftrain/);
+      });
     }
   });
 });
