@@ -53,7 +53,7 @@ export class CoordinatorSession {
     this.dashboard = d ? new DashboardServer({ coordinator: this.server, host: d.host, port: d.port, fallbackToFreePort: d.fallbackToFreePort, logger: options.logger }) : null;
     const progress = new ProgressPrinter(options.job.steps, tokensPerStep(options.job), options.print);
     this.server.on('action', (a) => {
-      if (a.type === 'training-started') this.times.trainingStartedAtMs = Date.now();
+      if (a.type === 'training-started') this.times.trainingStartedAtMs = a.atMs;
       if (a.type === 'step-completed') this.times.lastStepAtMs = a.atMs;
       progress.onAction(a);
     });

@@ -211,7 +211,8 @@ export type Action =
   /** A line for the user's progress output too (the adapter also logs it). */
   | { type: 'notice'; level: 'info' | 'warn' | 'error'; msg: string }
   | { type: 'stage-assigned'; stage: number; nodeId: string; address: string; pid: number }
-  | { type: 'training-started'; fromStep: number; toStep: number | null; resumedFromCheckpoint: boolean }
+  /** `atMs`: the origin of every "seconds since training started" (report, dashboard). */
+  | { type: 'training-started'; fromStep: number; toStep: number | null; resumedFromCheckpoint: boolean; atMs: number }
   | { type: 'step-completed'; step: number; loss: number; atMs: number; commitStep: number }
   /** Every stage has finished the last step: read the weights, then send `finish`. */
   | { type: 'training-complete'; steps: number }
@@ -843,7 +844,7 @@ export class CoordinatorCore {
         }
         this.recovery = null;
       } else {
-        out.push({ type: 'training-started', fromStep, toStep: this.toStep, resumedFromCheckpoint: restoreCheckpointStep >= 0 });
+        out.push({ type: 'training-started', fromStep, toStep: this.toStep, resumedFromCheckpoint: restoreCheckpointStep >= 0, atMs: now });
       }
     }
     return OK;

@@ -3,7 +3,7 @@
 // from the run report). Times are seconds since training started, on the coordinator's clock.
 
 import type { NodeState } from './node-lifecycle.ts';
-import type { CoordinatorCore, NodeSummary, RecoveredFailure } from './coordinator-core.ts';
+import type { CoordinatorCore, NodeSummary, RecoveredFailure, SnapshotCommit } from './coordinator-core.ts';
 import type { StoredRunReport } from './run-report.ts';
 import { describeCode } from '../snapshot-manager/protection.ts';
 
@@ -156,8 +156,14 @@ function dashboardNode(n: Pick<NodeSummary, 'nodeId' | 'hostname' | 'address' | 
   };
 }
 
-function seconds(atMs: number, originMs: number): number {
+/** Seconds from `originMs` (training start) to `atMs`, both on the coordinator's clock. */
+export function secondsSince(atMs: number, originMs: number): number {
   return (atMs - originMs) / 1000;
+}
+
+/** A snapshot commit as the page and the run report give it: in seconds since training started. */
+export function dashboardSnapshot({ atMs, ...commit }: SnapshotCommit, originMs: number): DashboardSnapshot {
+  return { ...commit, seconds: secondsSince(atMs, originMs) };
 }
 
 export function dashboardFailure(f: RecoveredFailure, originMs: number): DashboardFailure {
@@ -168,7 +174,7 @@ export function dashboardFailure(f: RecoveredFailure, originMs: number): Dashboa
     kind: f.kind,
     method: f.method,
     detail: f.detail,
-    seconds: seconds(f.detectedAtMs, originMs),
+    seconds: secondsSince(f.detectedAtMs, originMs),
     detectMs: f.detectMs,
     recoverMs: f.recoverMs,
     lostSteps: f.lostSteps,
@@ -199,9 +205,9 @@ export function liveStatus(core: CoordinatorCore, originMs: number | null, nowMs
       completedSteps: core.completedSteps,
       globalCommitStep: core.globalCommitStep,
       protectedCommitStep: core.protectedCommitStep,
-      recovering: recovering ? { stage: recovering.stage, nodeId: recovering.nodeId, detail: recovering.detail, sinceSeconds: seconds(recovering.atMs, origin) } : null,
+      recovering: recovering ? { stage: recovering.stage, nodeId: recovering.nodeId, detail: recovering.detail, sinceSeconds: secondsSince(recovering.atMs, origin) } : null,
       fatal: failure ? { stage: failure.stage, nodeId: failure.nodeId, detail: failure.detail } : null,
-      seconds: originMs === null ? 0 : seconds(nowMs, originMs),
+      seconds: originMs === null ? 0 : secondsSince(nowMs, originMs),
       erasure: { code: e.code ? describeCode(e.code) : null, degraded: e.placement?.degraded ?? false, disabledReason: e.disabledReason },
     },
     nodes: [...core.nodes.values()].map((n) => dashboardNode(n, load.get(n.nodeId) ?? 0, e.heldBytes.get(n.nodeId))),

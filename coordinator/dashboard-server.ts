@@ -12,7 +12,9 @@ import {
   DASHBOARD_SCHEMA,
   MAX_DASHBOARD_POINTS,
   dashboardJob,
+  dashboardSnapshot,
   liveStatus,
+  secondsSince,
   type DashboardData,
   type DashboardLossPoint,
   type DashboardSnapshot,
@@ -90,7 +92,7 @@ export class DashboardServer {
     this.now = options.now ?? Date.now;
     this.metrics = new CoordinatorMetrics(core);
     options.coordinator.on('action', (a) => {
-      if (a.type === 'training-started' && this.originMs === null) this.originMs = this.now();
+      if (a.type === 'training-started' && this.originMs === null) this.originMs = a.atMs;
       if (a.type === 'step-completed' && Number.isFinite(a.loss)) this.loss.push({ step: a.step, atMs: a.atMs, loss: a.loss });
       if (a.type === 'snapshot-committed') this.snapshots.push(a.snapshot);
       this.metrics.onAction(a);
@@ -164,12 +166,12 @@ export class DashboardServer {
 
   private lossPoints(points: readonly { step: number; atMs: number; loss: number }[]): DashboardLossPoint[] {
     const origin = this.originMs ?? 0;
-    return points.map((p) => ({ step: p.step, seconds: (p.atMs - origin) / 1000, loss: p.loss }));
+    return points.map((p) => ({ step: p.step, seconds: secondsSince(p.atMs, origin), loss: p.loss }));
   }
 
   private snapshotPoints(commits: readonly SnapshotCommit[]): DashboardSnapshot[] {
     const origin = this.originMs ?? 0;
-    return commits.map(({ atMs, ...c }) => ({ ...c, seconds: (atMs - origin) / 1000 }));
+    return commits.map((c) => dashboardSnapshot(c, origin));
   }
 
   private pushIfDue(): void {

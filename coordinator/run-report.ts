@@ -2,6 +2,7 @@
 
 import { describeCode } from '../snapshot-manager/protection.ts';
 import { DataError } from '../common/errors.ts';
+import { dashboardSnapshot } from './dashboard-data.ts';
 import { tokensPerStep, type JobOptions } from '../common/job-options.ts';
 import type { CoordinatorCore, Failure, NodeSummary, RecoveredFailure } from './coordinator-core.ts';
 import type { RunResult } from './coordinator-server.ts';
@@ -206,7 +207,7 @@ export function buildRunReport(
     recovery: job.recovery,
     spares: job.spares,
     nodes: core.nodeList(),
-    snapshotLog: core.snapshotLog.map(({ atMs, ...c }) => ({ ...c, seconds: (atMs - (times.trainingStartedAtMs ?? atMs)) / 1000 })),
+    snapshotLog: core.snapshotLog.map((c) => dashboardSnapshot(c, times.trainingStartedAtMs ?? c.atMs)),
     snapshots: {
       count: core.snapshots.count,
       everySteps: job.snapshotEvery,
