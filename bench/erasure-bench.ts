@@ -22,7 +22,7 @@
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { Prng } from '../common/prng.ts';
+import { Prng } from '../domain/prng.ts';
 import {
   DEFAULT_STRIPE_BYTES,
   ERASURE_KERNEL_NAMES,

@@ -6,9 +6,9 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Backend } from '../common/job-options.ts';
-import { FTRAIN_BIN } from '../cli/local-cluster.ts';
-import type { RunReport } from '../coordinator/run-report.ts';
+import type { Backend } from '../domain/job-options.ts';
+import { FTRAIN_BIN } from '../common/ftrain-bin.ts';
+import type { RunReport } from '../observability/run-report.ts';
 import { median } from './stats.ts';
 
 export interface PipelineBenchOptions {

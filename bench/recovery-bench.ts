@@ -7,7 +7,7 @@
 
 import { mkdirSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { RunReport } from '../coordinator/run-report.ts';
+import type { RunReport } from '../observability/run-report.ts';
 import type { RecoveredFailure } from '../coordinator/coordinator-core.ts';
 import { runOnce } from './pipeline-bench.ts';
 import { median, sig } from './stats.ts';

@@ -15,9 +15,9 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { crc32 } from 'node:zlib';
-import { Prng } from '../common/prng.ts';
-import { DEFAULT_SLOT_COUNT, writeFileDurably, type SnapshotHeader, type SnapshotRecord } from '../snapshot-manager/snapshot-slots.ts';
-import { SnapshotWriter } from '../snapshot-manager/snapshot-writer.ts';
+import { Prng } from '../domain/prng.ts';
+import { DEFAULT_SLOT_COUNT, writeFileDurably, type SnapshotHeader, type SnapshotRecord } from '../domain/snapshot-slots.ts';
+import { SnapshotWriter } from '../worker/snapshot-writer.ts';
 import { gbps, median, sig } from './stats.ts';
 
 export interface SnapshotBenchOptions {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { isLive } from '../coordinator/node-lifecycle.ts';
 import type { ClusterStatus } from './coordinator-status.ts';
 import { isAlive, isGroupAlive, sendSignal } from './process-control.ts';
-import { FTRAIN_BIN } from '../cli/local-cluster.ts';
+import { FTRAIN_BIN } from '../common/ftrain-bin.ts';
 
 
 /** How often the fleet looks whether a node's processes are gone. */

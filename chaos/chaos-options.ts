@@ -2,8 +2,8 @@
 
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import { OptionError } from '../common/errors.ts';
-import { DEFAULT_JOB, compileJobOptions, intOption, type RawJobOptions } from '../common/job-options.ts';
+import { OptionError } from '../domain/errors.ts';
+import { DEFAULT_JOB, compileJobOptions, intOption, type RawJobOptions } from '../domain/job-options.ts';
 import { ChaosKind, DEFAULT_RATES_SPEC, parseRates, type ChaosRates } from './chaos-schedule.ts';
 
 export const DEFAULT_DURATION_SECONDS = 180;

@@ -3,8 +3,8 @@
 // the same flags give the same schedule, and changing one kind's rate moves no other kind's
 // events. The runner fires the events in order, one at a time, each no earlier than scheduled.
 
-import { OptionError } from '../common/errors.ts';
-import { Prng, hashString, mixSeed } from '../common/prng.ts';
+import { OptionError } from '../domain/errors.ts';
+import { Prng, hashString, mixSeed } from '../domain/prng.ts';
 
 export const ChaosKind = {
   /** SIGKILL to the worker: its node agent restarts it beside its snapshot manager. */

@@ -3,7 +3,7 @@
 // events and the coordinator's failures; nothing here reads a clock.
 
 import type { RecoveredFailure } from '../coordinator/coordinator-core.ts';
-import { percentile } from '../coordinator/run-report.ts';
+import { percentile } from '../observability/run-report.ts';
 import { CHAOS_KINDS, type ChaosKind } from './chaos-schedule.ts';
 import type { SignalStep } from './chaos-target.ts';
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RecoveredFailure } from '../coordinator/coordinator-core.ts';
 import { groupMembers, isGroupAlive, sendSignal } from './process-control.ts';
-import { FTRAIN_BIN } from '../cli/local-cluster.ts';
+import { FTRAIN_BIN } from '../common/ftrain-bin.ts';
 
 
 /** How long `ftrain run` may take to print its coordinator address. */

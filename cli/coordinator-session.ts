@@ -4,12 +4,12 @@
 
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { loadCorpus, checkCorpusFits } from '../common/corpus.ts';
-import { tokensPerStep, type JobOptions } from '../common/job-options.ts';
+import { loadCorpus, checkCorpusFits } from '../domain/corpus.ts';
+import { tokensPerStep, type JobOptions } from '../domain/job-options.ts';
 import type { Logger } from '../common/logging.ts';
 import { CoordinatorServer, type RunResult } from '../coordinator/coordinator-server.ts';
-import { DashboardServer } from '../coordinator/dashboard-server.ts';
-import { buildRunReport, type RunReport, type StoredRunReport } from '../coordinator/run-report.ts';
+import { DashboardServer } from '../observability/dashboard-server.ts';
+import { buildRunReport, type RunReport, type StoredRunReport } from '../observability/run-report.ts';
 import { ProgressPrinter } from './progress.ts';
 
 export interface SessionOptions {

@@ -1,9 +1,9 @@
 // The command-line flags that describe a job, shared by `ftrain run` and `ftrain coordinator`.
 
 import { Command, Option } from 'commander';
-import { DEFAULT_JOB, intOption, type RawJobOptions } from '../common/job-options.ts';
-import { OptionError } from '../common/errors.ts';
-import { DEFAULT_DASHBOARD_PORT } from '../coordinator/dashboard-server.ts';
+import { DEFAULT_JOB, intOption, type RawJobOptions } from '../domain/job-options.ts';
+import { OptionError } from '../domain/errors.ts';
+import { DEFAULT_DASHBOARD_PORT } from '../observability/dashboard-server.ts';
 import type { DashboardSettings } from './coordinator-session.ts';
 
 export function addJobFlags(cmd: Command): Command {

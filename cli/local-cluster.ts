@@ -7,13 +7,13 @@ import { createRequire } from 'node:module';
 import { closeSync, existsSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { JobOptions } from '../common/job-options.ts';
+import type { JobOptions } from '../domain/job-options.ts';
 import { NATIVE_BACKEND_PACKAGES, nativeBackendMissing } from '../common/native-backend.ts';
 import { createLogger } from '../common/logging.ts';
+import { FTRAIN_BIN } from '../common/ftrain-bin.ts';
+
 import { CoordinatorSession, summaryLines, type DashboardSettings } from './coordinator-session.ts';
 
-export const FTRAIN_BIN = fileURLToPath(new URL('../bin/ftrain.js', import.meta.url));
 /** How long children get to exit after Stop before they get SIGTERM, and then SIGKILL. */
 export const CHILD_EXIT_GRACE_MS = 5000;
 export const CHILD_TERM_GRACE_MS = 4000;

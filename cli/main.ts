@@ -4,19 +4,19 @@ import { Command, Option } from 'commander';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { errorMessage, OptionError, DataError, BackendUnavailableError, RunEndedError } from '../common/errors.ts';
-import { compileJobOptions, intOption, parseBackend } from '../common/job-options.ts';
+import { errorMessage, OptionError, DataError, BackendUnavailableError, RunEndedError } from '../domain/errors.ts';
+import { compileJobOptions, intOption, parseBackend } from '../domain/job-options.ts';
 import { createLogger } from '../common/logging.ts';
 import { WorkerNode } from '../worker/worker-node.ts';
 import { CoordinatorSession, reportLines, summaryLines } from './coordinator-session.ts';
-import { parseRunReport } from '../coordinator/run-report.ts';
-import { reportDashboardData } from '../coordinator/dashboard-data.ts';
-import { staticDashboardHtml } from '../coordinator/static-dashboard.ts';
+import { parseRunReport } from '../observability/run-report.ts';
+import { reportDashboardData } from '../observability/dashboard-data.ts';
+import { staticDashboardHtml } from '../observability/static-dashboard.ts';
 import { addDashboardFlags, addJobFlags, dashboardSettings, rawJobOptions, type DashboardFlagValues, type JobFlagValues } from './job-flags.ts';
 import { runLocalCluster } from './local-cluster.ts';
 import { NodeSupervisor } from './node-supervisor.ts';
 import { SnapshotManager } from '../snapshot-manager/snapshot-manager.ts';
-import { DEFAULT_SLOT_COUNT } from '../snapshot-manager/snapshot-slots.ts';
+import { DEFAULT_SLOT_COUNT } from '../domain/snapshot-slots.ts';
 
 const EXIT_USAGE = 2;
 

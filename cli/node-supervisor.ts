@@ -6,8 +6,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import type { Logger } from '../common/logging.ts';
-import { FTRAIN_BIN } from './local-cluster.ts';
-import { EXIT_FENCED } from '../common/exit-codes.ts';
+import { FTRAIN_BIN } from '../common/ftrain-bin.ts';
+import { EXIT_FENCED } from '../domain/exit-codes.ts';
 
 /** Pause before a crashed worker is started again. */
 export const RESTART_DELAY_MS = 50;

@@ -1,7 +1,7 @@
 // The optional packages behind `--backend tensorflow`. They download libtensorflow at install
 // time, so they are never part of the default install.
 
-import { BackendUnavailableError } from './errors.ts';
+import { BackendUnavailableError } from '../domain/errors.ts';
 
 /** Tried in this order: the GPU build first. */
 export const NATIVE_BACKEND_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] as const;

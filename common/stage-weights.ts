@@ -4,7 +4,7 @@
 
 import * as grpc from '@grpc/grpc-js';
 import { GRPC_CHANNEL_OPTIONS, deadline, loadProto } from './proto.ts';
-import { joinFloat32 } from './tensor-codec.ts';
+import { joinFloat32 } from '../domain/tensor-codec.ts';
 import type { TensorChunk__Output } from '../proto/generated/ftrain/v1/TensorChunk.ts';
 
 /** Deadline for reading one stage's weights. */

@@ -2,11 +2,11 @@
 // a reply for the RPC that carried the event and a list of actions come out. No I/O, no clock,
 // no timers here: coordinator-server.ts feeds it and carries out the actions.
 
-import type { Injection } from '../common/inject-spec.ts';
-import type { JobOptions } from '../common/job-options.ts';
+import type { Injection } from '../domain/inject-spec.ts';
+import type { JobOptions } from '../domain/job-options.ts';
 import { NodeState, isLive, transition } from './node-lifecycle.ts';
-import { checkfreeWeights, type CheckfreeOrder } from '../worker/checkfree.ts';
-import { swapPartner } from '../worker/pipeline-route.ts';
+import { checkfreeWeights, type CheckfreeOrder } from '../domain/checkfree.ts';
+import { swapPartner } from '../domain/pipeline-route.ts';
 import {
   describeCode,
   placeShards,
@@ -18,7 +18,7 @@ import {
   type ProtectionPlan,
   type ProtectionStatus,
   type RebuildOrder,
-} from '../snapshot-manager/protection.ts';
+} from '../domain/erasure-protection.ts';
 
 export type Command =
   | {

@@ -4,7 +4,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../common/logging.ts';
-import type { JobOptions } from '../common/job-options.ts';
+import type { JobOptions } from '../domain/job-options.ts';
 import {
   GRPC_CHANNEL_OPTIONS,
   GRPC_SERVER_OPTIONS,
@@ -13,11 +13,11 @@ import {
   loadProto,
   statusError,
 } from '../common/proto.ts';
-import { weightsDigest } from '../common/weights-digest.ts';
+import { weightsDigest } from '../domain/weights-digest.ts';
 import { fetchStageWeights } from '../common/stage-weights.ts';
 import type { Command as CommandProto } from '../proto/generated/ftrain/v1/Command.ts';
 import type { CoordinatorHandlers } from '../proto/generated/ftrain/v1/Coordinator.ts';
-import type { ProtectionStatus } from '../snapshot-manager/protection.ts';
+import type { ProtectionStatus } from '../domain/erasure-protection.ts';
 import { CoordinatorCore, type Action, type Command, type CoordinatorEvent, type Failure, type Reply } from './coordinator-core.ts';
 
 /** How often the adapter feeds a clock tick to the core (lease expiry). */

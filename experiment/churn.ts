@@ -7,13 +7,13 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { OptionError } from '../common/errors.ts';
-import type { RunReport } from '../coordinator/run-report.ts';
+import { OptionError } from '../domain/errors.ts';
+import type { RunReport } from '../observability/run-report.ts';
 import { runOnce } from '../bench/pipeline-bench.ts';
 import { sig } from '../bench/stats.ts';
 import { failureSchedule, injectSpec, perStepFailureProbability } from './failure-model.ts';
 import { plotLossPanels, type LossPanel } from './loss-plot.ts';
-import { MIN_STAGES_OUT_OF_ORDER } from '../worker/pipeline-route.ts';
+import { MIN_STAGES_OUT_OF_ORDER } from '../domain/pipeline-route.ts';
 
 /** The strategies a run can be forced to (see README, "Failures and recovery"). */
 export const CHURN_STRATEGIES = ['checkfree', 'checkfree-plus', 'snapshot', 'checkpoint'] as const;

@@ -10,9 +10,9 @@
 // exposure), which keeps the number of failures per step of the real rate per hour of training
 // while the run lasts minutes.
 
-import { OptionError } from '../common/errors.ts';
-import type { Injection } from '../common/inject-spec.ts';
-import { Prng } from '../common/prng.ts';
+import { OptionError } from '../domain/errors.ts';
+import type { Injection } from '../domain/inject-spec.ts';
+import { Prng } from '../domain/prng.ts';
 
 export function perStepFailureProbability(hourlyRate: number, stepSeconds: number, hourSeconds: number): number {
   if (!(hourlyRate >= 0 && hourlyRate < 1)) throw new OptionError('--rates', `an hourly failure rate must be in [0, 1), got ${hourlyRate}`);

@@ -14,7 +14,7 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import * as PImage from 'pureimage';
-import { OptionError } from '../common/errors.ts';
+import { OptionError } from '../domain/errors.ts';
 
 export interface LossSeries {
   /** Strategy name, e.g. "checkfree". Series with the same label get the same colour in every panel. */

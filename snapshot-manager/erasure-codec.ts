@@ -17,6 +17,7 @@
 // stay responsive.
 
 import { crc32 } from 'node:zlib';
+import type { ShardLayout } from '../domain/erasure-protection.ts';
 import { ERASURE_KERNEL_NAMES, ErasureKernelName, type ChunkCoder, type ErasureKernel } from './wasm/erasure-kernel.ts';
 import { ReferenceErasureKernel } from './wasm/erasure-kernel-reference.ts';
 import { SimdErasureKernel } from './wasm/erasure-kernel-simd.ts';
@@ -81,13 +82,8 @@ export interface Shard {
   readonly crc32: number;
 }
 
-/** Everything needed to rebuild, besides the shards themselves. */
-export interface ShardLayout extends ErasureParams {
-  /** Length of the original data. */
-  readonly totalBytes: number;
-  readonly stripeBytes: number;
-  readonly stripes: number;
-}
+/** Everything needed to rebuild, besides the shards themselves (the wire carries it in shard headers). */
+export type { ShardLayout };
 
 export interface EncodedSnapshot {
   readonly layout: ShardLayout;

@@ -8,10 +8,10 @@
 // from any k shards fetched from peers, into its own slots, for its worker to restore.
 
 import * as grpc from '@grpc/grpc-js';
-import { renameSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
+import { watch, type FSWatcher } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { errorMessage } from '../common/errors.ts';
+import { errorMessage } from '../domain/errors.ts';
 import type { Logger } from '../common/logging.ts';
 import { GRPC_CHANNEL_OPTIONS, GRPC_SERVER_OPTIONS, bindServer, deadline, loadProto, statusError } from '../common/proto.ts';
 import type { CoordinatorClient } from '../proto/generated/ftrain/v1/Coordinator.ts';
@@ -19,8 +19,9 @@ import type { ShardChunk, ShardChunk__Output } from '../proto/generated/ftrain/v
 import type { SnapshotManagerClient, SnapshotManagerHandlers } from '../proto/generated/ftrain/v1/SnapshotManager.ts';
 import { NotEnoughShardsError, type Shard, type ShardLayout } from './erasure-codec.ts';
 import { ErasurePool } from './erasure-pool.ts';
-import { ShardStore, describeCode, type ProtectedVersion, type ProtectionPlan, type ProtectionStatus, type RebuildOrder, type ShardHeader } from './protection.ts';
-import { CorruptSnapshotError, SnapshotSlots, type SnapshotRecord } from './snapshot-slots.ts';
+import { ShardStore } from './shard-store.ts';
+import { describeCode, type ProtectedVersion, type ProtectionPlan, type ProtectionStatus, type RebuildOrder, type ShardHeader } from '../domain/erasure-protection.ts';
+import { CorruptSnapshotError, SnapshotSlots, writeSmpInfo, type SnapshotRecord } from '../domain/snapshot-slots.ts';
 
 /** How often the directory is rescanned in case a watch event was missed. */
 export const RESCAN_MS = 1000;
@@ -28,8 +29,6 @@ export const RESCAN_MS = 1000;
 export const SHARD_CHUNK_BYTES = 1 << 20;
 /** How long one shard transfer to or from a peer may take. */
 export const SHARD_TRANSFER_TIMEOUT_MS = 30_000;
-/** The file in the slot directory that tells the node's worker where this manager listens. */
-export const SMP_INFO_FILE = 'smp.json';
 
 /** A stream that shard chunks are written to, with back-pressure (PutShard's and FetchShards'). */
 interface ShardSink {
@@ -46,11 +45,6 @@ async function writeShard(sink: ShardSink, header: ShardHeader, bytes: Uint8Arra
   for (let off = 0; off < bytes.byteLength; off += SHARD_CHUNK_BYTES) {
     await write({ data: bytes.subarray(off, Math.min(off + SHARD_CHUNK_BYTES, bytes.byteLength)) });
   }
-}
-
-export interface SmpInfo {
-  readonly address: string;
-  readonly pid: number;
 }
 
 /** Protected versions a manager remembers for its status. */
@@ -108,10 +102,7 @@ export class SnapshotManager {
     const listenHost = listen.slice(0, listen.lastIndexOf(':'));
     const host = advertiseHost ?? (listenHost === '0.0.0.0' || listenHost === '' ? hostname() : listenHost);
     this.address = `${host}:${port}`;
-    const info: SmpInfo = { address: this.address, pid: process.pid };
-    const path = join(this.slots.dir, SMP_INFO_FILE);
-    writeFileSync(`${path}.tmp`, JSON.stringify(info));
-    renameSync(`${path}.tmp`, path);
+    writeSmpInfo(this.slots.dir, { address: this.address, pid: process.pid });
     void this.pool; // the coding thread starts now: a rebuild must not wait for it
     this.watcher = watch(this.slots.dir, () => this.scan());
     this.timer = setInterval(() => {

@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { CorruptSnapshotError, writeFileDurably, type SnapshotHeader } from '../snapshot-manager/snapshot-slots.ts';
+import { CorruptSnapshotError, writeFileDurably, type SnapshotHeader } from '../domain/snapshot-slots.ts';
 
 /** Checkpoints kept per stage. */
 export const CHECKPOINTS_KEPT = 2;

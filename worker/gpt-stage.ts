@@ -4,10 +4,10 @@
 // Parameter names are global (`block5.attn.wq`) and initial values depend only on (seed, name),
 // so the same model split over any number of stages starts from the same weights.
 
-import { VOCAB_SIZE } from '../common/corpus.ts';
-import type { ModelOptions } from '../common/job-options.ts';
-import { Prng, hashString, mixSeed } from '../common/prng.ts';
-import type { StageOp } from './pipeline-route.ts';
+import { VOCAB_SIZE } from '../domain/corpus.ts';
+import type { ModelOptions } from '../domain/job-options.ts';
+import { Prng, hashString, mixSeed } from '../domain/prng.ts';
+import type { StageOp } from '../domain/pipeline-route.ts';
 import { tf } from './tfjs-backend.ts';
 
 const INIT_STD = 0.02;

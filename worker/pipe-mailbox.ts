@@ -1,7 +1,7 @@
 // Tensors received from pipeline neighbours, keyed by (kind, step, micro-batch, hop). A receiver may
 // ask before or after the tensor arrives; each tensor is taken exactly once.
 
-import { ProtocolError } from '../common/errors.ts';
+import { ProtocolError } from '../domain/errors.ts';
 import type { PipeTensor } from './stage-trainer.ts';
 
 export type PipeDirection = 'activation' | 'gradient';

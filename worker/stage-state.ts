@@ -1,7 +1,7 @@
 // A stage's whole training state (parameters, Adam moments and step count) as one byte buffer
 // for a snapshot, and back. Restoring it gives bit-identical training from that step on.
 
-import type { SnapshotHeader, TensorEntry } from '../snapshot-manager/snapshot-slots.ts';
+import type { SnapshotHeader, TensorEntry } from '../domain/snapshot-slots.ts';
 import type { StageTrainer } from './stage-trainer.ts';
 import { tf } from './tfjs-backend.ts';
 

@@ -11,13 +11,13 @@
 
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Corpus } from '../common/corpus.ts';
-import { microBatchFor } from '../common/corpus.ts';
-import type { JobOptions } from '../common/job-options.ts';
+import type { Corpus } from '../domain/corpus.ts';
+import { microBatchFor } from '../domain/corpus.ts';
+import type { JobOptions } from '../domain/job-options.ts';
 import { Adam } from './adam.ts';
 import { GptStage } from './gpt-stage.ts';
 import { tf } from './tfjs-backend.ts';
-import { hopsOf, microBatchRoute, type Hop } from './pipeline-route.ts';
+import { hopsOf, microBatchRoute, type Hop } from '../domain/pipeline-route.ts';
 
 export interface PipeTensor {
   readonly shape: readonly number[];

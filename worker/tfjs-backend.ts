@@ -3,8 +3,8 @@
 
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { BackendUnavailableError } from '../common/errors.ts';
-import type { Backend } from '../common/job-options.ts';
+import { BackendUnavailableError } from '../domain/errors.ts';
+import type { Backend } from '../domain/job-options.ts';
 import { NATIVE_BACKEND_PACKAGES, nativeBackendMissing } from '../common/native-backend.ts';
 
 export async function useBackend(backend: Backend): Promise<typeof tf> {

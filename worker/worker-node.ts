@@ -6,11 +6,11 @@ import * as grpc from '@grpc/grpc-js';
 import { hostname } from 'node:os';
 import { once } from 'node:events';
 import { Worker as Thread } from 'node:worker_threads';
-import { loadCorpus, checkCorpusFits, type Corpus } from '../common/corpus.ts';
-import { ProtocolError, RunEndedError, errorMessage } from '../common/errors.ts';
-import { parseJobJson, type Backend, type JobOptions } from '../common/job-options.ts';
-import { FREEZE_SECONDS, type Injection } from '../common/inject-spec.ts';
-import { EXIT_FENCED } from '../common/exit-codes.ts';
+import { loadCorpus, checkCorpusFits, type Corpus } from '../domain/corpus.ts';
+import { ProtocolError, RunEndedError, errorMessage } from '../domain/errors.ts';
+import { parseJobJson, type Backend, type JobOptions } from '../domain/job-options.ts';
+import { FREEZE_SECONDS, type Injection } from '../domain/inject-spec.ts';
+import { EXIT_FENCED } from '../domain/exit-codes.ts';
 import { spawn } from 'node:child_process';
 import type { Logger } from '../common/logging.ts';
 import {
@@ -23,7 +23,7 @@ import {
   loadProto,
   statusError,
 } from '../common/proto.ts';
-import { chunkFloat32, joinFloat32, shapeSize } from '../common/tensor-codec.ts';
+import { chunkFloat32, joinFloat32, shapeSize } from '../domain/tensor-codec.ts';
 import type { Assign__Output } from '../proto/generated/ftrain/v1/Assign.ts';
 import type { Command__Output } from '../proto/generated/ftrain/v1/Command.ts';
 import type { CoordinatorClient } from '../proto/generated/ftrain/v1/Coordinator.ts';
@@ -32,19 +32,17 @@ import type { WorkerClient, WorkerHandlers } from '../proto/generated/ftrain/v1/
 import { PipeMailbox, type PipeDirection } from './pipe-mailbox.ts';
 import { StageTrainer, type PipeIO, type PipeTensor, type StepHooks } from './stage-trainer.ts';
 import { tf, useBackend } from './tfjs-backend.ts';
-import { checkfreeAverage, counterpartName, type CheckfreeOrder } from './checkfree.ts';
-import { senderOf, swapPartner } from './pipeline-route.ts';
+import { checkfreeAverage, counterpartName, type CheckfreeOrder } from '../domain/checkfree.ts';
+import { senderOf, swapPartner } from '../domain/pipeline-route.ts';
 import { edgeParamSpecs, opOfParam } from './gpt-stage.ts';
 import { fetchStageWeights } from '../common/stage-weights.ts';
-import { DEFAULT_SLOT_COUNT, SnapshotSlots, type SnapshotHeader, type SnapshotRecord } from '../snapshot-manager/snapshot-slots.ts';
-import { SnapshotWriter } from '../snapshot-manager/snapshot-writer.ts';
+import { DEFAULT_SLOT_COUNT, SMP_INFO_FILE, SnapshotSlots, readSmpInfo, type SmpInfo, type SnapshotHeader, type SnapshotRecord } from '../domain/snapshot-slots.ts';
+import { SnapshotWriter } from './snapshot-writer.ts';
 import { exportStageState, importStageState } from './stage-state.ts';
 import { DiskCheckpoints, describeCheckpointDir } from './disk-checkpoint.ts';
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SnapshotManagerClient } from '../proto/generated/ftrain/v1/SnapshotManager.ts';
-import { SMP_INFO_FILE, type SmpInfo } from '../snapshot-manager/snapshot-manager.ts';
-import type { ProtectionStatus } from '../snapshot-manager/protection.ts';
+import type { ProtectionStatus } from '../domain/erasure-protection.ts';
 
 /** How long a node keeps trying to reach the coordinator before giving up. */
 export const REGISTER_TIMEOUT_MS = 60_000;
@@ -253,14 +251,15 @@ export class WorkerNode {
 
   /** Reads where the node's snapshot manager listens from its slot directory (it writes smp.json on start). */
   private async findSnapshotManager(): Promise<void> {
-    const path = join(this.slots!.dir, SMP_INFO_FILE);
+    const dir = this.slots!.dir;
     const started = Date.now();
-    while (!existsSync(path)) {
+    let info = readSmpInfo(dir);
+    while (!info) {
       if (process.env.FTRAIN_MANAGED !== '1') return; // a bare `ftrain worker --snapshot-dir`: local snapshots only
-      if (Date.now() - started > SMP_INFO_TIMEOUT_MS) throw new Error(`the snapshot manager did not start: no ${path} after ${SMP_INFO_TIMEOUT_MS / 1000} s`);
+      if (Date.now() - started > SMP_INFO_TIMEOUT_MS) throw new Error(`the snapshot manager did not start: no ${join(dir, SMP_INFO_FILE)} after ${SMP_INFO_TIMEOUT_MS / 1000} s`);
       await new Promise((r) => setTimeout(r, 50));
+      info = readSmpInfo(dir);
     }
-    const info = JSON.parse(readFileSync(path, 'utf8')) as SmpInfo;
     const client = new this.proto.ftrain.v1.SnapshotManager(info.address, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS);
     this.smp = { info, client };
     this.log.info({ smp: info.address }, 'snapshot manager found');

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compileJobOptions } from '../../common/job-options.ts';
+import { compileJobOptions } from '../../domain/job-options.ts';
 import { GRPC_CHANNEL_OPTIONS, deadline, loadProto } from '../../common/proto.ts';
 import { CoordinatorServer } from '../../coordinator/coordinator-server.ts';
 import { SMALL_MODEL, isAlive, runCli, startCli, type RunningCli } from '../support/cli.ts';

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { RunReport } from '../../coordinator/run-report.ts';
+import type { RunReport } from '../../observability/run-report.ts';
 import { SMALL_MODEL, runCli } from '../support/cli.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ftrain-erasure-'));

@@ -10,11 +10,11 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GRPC_CHANNEL_OPTIONS, loadProto } from '../../common/proto.ts';
-import { Prng } from '../../common/prng.ts';
+import { Prng } from '../../domain/prng.ts';
 import { NotEnoughShardsError } from '../../snapshot-manager/erasure-codec.ts';
-import type { ProtectionPlan, RebuildOrder } from '../../snapshot-manager/protection.ts';
+import type { ProtectionPlan, RebuildOrder } from '../../domain/erasure-protection.ts';
 import { SnapshotManager } from '../../snapshot-manager/snapshot-manager.ts';
-import type { SnapshotHeader } from '../../snapshot-manager/snapshot-slots.ts';
+import type { SnapshotHeader } from '../../domain/snapshot-slots.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'ftrain-shards-'));
 const log = pino({ level: 'silent' });

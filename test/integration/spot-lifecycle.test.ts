@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunReport } from '../../coordinator/run-report.ts';
+import type { RunReport } from '../../observability/run-report.ts';
 import { SMALL_MODEL, isAlive, runCli, startCli } from '../support/cli.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ftrain-spot-'));

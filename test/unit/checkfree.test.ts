@@ -2,9 +2,9 @@
 // CheckFree as a recovery tier, event by event.
 
 import { describe, expect, it } from 'vitest';
-import { compileJobOptions } from '../../common/job-options.ts';
+import { compileJobOptions } from '../../domain/job-options.ts';
 import { CoordinatorCore, RunPhase, type Action, type StepReportEvent } from '../../coordinator/coordinator-core.ts';
-import { checkfreeAverage, checkfreeWeights, counterpartName } from '../../worker/checkfree.ts';
+import { checkfreeAverage, checkfreeWeights, counterpartName } from '../../domain/checkfree.ts';
 
 describe('the CheckFree averaging rule', () => {
   it('weighs the next stage by its gradient norm and the previous one by its own, plus 1e-4 each', () => {

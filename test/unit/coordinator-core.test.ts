@@ -1,7 +1,7 @@
 // Scenario tests: events scripted into the coordinator's core, actions asserted.
 
 import { describe, expect, it } from 'vitest';
-import { compileJobOptions } from '../../common/job-options.ts';
+import { compileJobOptions } from '../../domain/job-options.ts';
 import { CoordinatorCore, RunPhase, type Action, type StepReportEvent } from '../../coordinator/coordinator-core.ts';
 
 // Without snapshots a lost stage ends the run; with them the run recovers (see the last block).

@@ -2,8 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkCorpusFits, loadCorpus, microBatchFor } from '../../common/corpus.ts';
-import { DataError } from '../../common/errors.ts';
+import { checkCorpusFits, loadCorpus, microBatchFor } from '../../domain/corpus.ts';
+import { DataError } from '../../domain/errors.ts';
 
 describe('corpus', () => {
   const moby = loadCorpus('moby-dick');

@@ -3,14 +3,14 @@
 
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { compileJobOptions } from '../../common/job-options.ts';
-import { DataError } from '../../common/errors.ts';
+import { compileJobOptions } from '../../domain/job-options.ts';
+import { DataError } from '../../domain/errors.ts';
 import { CoordinatorCore } from '../../coordinator/coordinator-core.ts';
-import { RecentSeries } from '../../coordinator/dashboard-server.ts';
-import { DASHBOARD_SCHEMA, liveStatus, reportDashboardData } from '../../coordinator/dashboard-data.ts';
-import { parseRunReport, REPORT_SCHEMA, type StoredRunReport } from '../../coordinator/run-report.ts';
-import { ASSET_TAGS, staticDashboardHtml } from '../../coordinator/static-dashboard.ts';
-import { DASHBOARD_ASSETS } from '../../coordinator/dashboard-server.ts';
+import { RecentSeries } from '../../observability/dashboard-server.ts';
+import { DASHBOARD_SCHEMA, liveStatus, reportDashboardData } from '../../observability/dashboard-data.ts';
+import { parseRunReport, REPORT_SCHEMA, type StoredRunReport } from '../../observability/run-report.ts';
+import { ASSET_TAGS, staticDashboardHtml } from '../../observability/static-dashboard.ts';
+import { DASHBOARD_ASSETS } from '../../observability/dashboard-server.ts';
 
 describe('RecentSeries', () => {
   it('gives items by their count since the start, keeping only the newest `capacity`', () => {

@@ -4,7 +4,7 @@
 // spare at that step. Nothing computed is lost.
 
 import { describe, expect, it } from 'vitest';
-import { compileJobOptions } from '../../common/job-options.ts';
+import { compileJobOptions } from '../../domain/job-options.ts';
 import { CoordinatorCore, RunPhase, type Action, type StepReportEvent } from '../../coordinator/coordinator-core.ts';
 
 function report(nodeId: string, stage: number, step: number): { type: 'step'; report: StepReportEvent } {

@@ -2,9 +2,10 @@
 // recovery of a lost node (worker and snapshot manager) from shards, scripted event by event.
 
 import { describe, expect, it } from 'vitest';
-import { compileJobOptions } from '../../common/job-options.ts';
+import { compileJobOptions } from '../../domain/job-options.ts';
 import { CoordinatorCore, RunPhase, type Action, type StepReportEvent } from '../../coordinator/coordinator-core.ts';
-import { ShardStore, autoErasureCode, placeShards, type ProtectionStatus, type ShardHeader } from '../../snapshot-manager/protection.ts';
+import { autoErasureCode, placeShards, type ProtectionStatus, type ShardHeader } from '../../domain/erasure-protection.ts';
+import { ShardStore } from '../../snapshot-manager/shard-store.ts';
 
 const ids = (n: number) => Array.from({ length: n }, (_, i) => ({ nodeId: `n${i}`, address: `smp${i}:1` }));
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { OptionError } from '../../common/errors.ts';
-import { compileJobOptions, DEFAULT_JOB, tokensPerStep } from '../../common/job-options.ts';
+import { OptionError } from '../../domain/errors.ts';
+import { compileJobOptions, DEFAULT_JOB, tokensPerStep } from '../../domain/job-options.ts';
 
 describe('compileJobOptions', () => {
   it('fills every default', () => {

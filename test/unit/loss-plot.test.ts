@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as PImage from 'pureimage';
 import { describe, expect, it } from 'vitest';
-import { OptionError } from '../../common/errors.ts';
+import { OptionError } from '../../domain/errors.ts';
 import {
   formatTick,
   lossPlotSizePx,

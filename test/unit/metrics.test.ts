@@ -2,9 +2,9 @@
 
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { describe, expect, it } from 'vitest';
-import { compileJobOptions } from '../../common/job-options.ts';
+import { compileJobOptions } from '../../domain/job-options.ts';
 import { CoordinatorCore, type CoordinatorEvent, type StepReportEvent } from '../../coordinator/coordinator-core.ts';
-import { CoordinatorMetrics } from '../../coordinator/metrics.ts';
+import { CoordinatorMetrics } from '../../observability/metrics.ts';
 
 type Family = { name: string; type: string; metrics: { value?: string; labels?: Record<string, string>; count?: string; sum?: string; buckets?: Record<string, string> }[] };
 

@@ -4,10 +4,10 @@
 // the odd micro-batch in swapped order.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadCorpus, microBatchFor, DEFAULT_CORPUS, type Corpus } from '../../common/corpus.ts';
-import { compileJobOptions, type JobOptions } from '../../common/job-options.ts';
+import { loadCorpus, microBatchFor, DEFAULT_CORPUS, type Corpus } from '../../domain/corpus.ts';
+import { compileJobOptions, type JobOptions } from '../../domain/job-options.ts';
 import { PipeMailbox } from '../../worker/pipe-mailbox.ts';
-import { hopsOf, microBatchRoute, senderOf, swapPartner } from '../../worker/pipeline-route.ts';
+import { hopsOf, microBatchRoute, senderOf, swapPartner } from '../../domain/pipeline-route.ts';
 import { StageTrainer, type PipeIO } from '../../worker/stage-trainer.ts';
 import { tf, useBackend } from '../../worker/tfjs-backend.ts';
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { SnapshotManager } from '../../snapshot-manager/snapshot-manager.ts';
-import { CorruptSnapshotError, SnapshotSlots, type SnapshotHeader } from '../../snapshot-manager/snapshot-slots.ts';
+import { CorruptSnapshotError, SnapshotSlots, type SnapshotHeader } from '../../domain/snapshot-slots.ts';
 
 const header = (step: number): SnapshotHeader => ({ stage: 2, step, tensors: [{ name: 'w', shape: [4], offset: 0, length: 4 }], scalars: { adamT: step } });
 const bytes = (v: number) => new Uint8Array(new Float32Array([v, v + 1, v + 2, v + 3]).buffer);

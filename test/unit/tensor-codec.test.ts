@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ProtocolError } from '../../common/errors.ts';
-import { chunkFloat32, joinFloat32 } from '../../common/tensor-codec.ts';
+import { ProtocolError } from '../../domain/errors.ts';
+import { chunkFloat32, joinFloat32 } from '../../domain/tensor-codec.ts';
 
 describe('tensor codec', () => {
   it('round-trips through chunks, including unaligned received buffers', () => {

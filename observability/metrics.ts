@@ -3,9 +3,9 @@
 // when Prometheus scrapes.
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Action, CoordinatorCore } from './coordinator-core.ts';
-import { NodeState } from './node-lifecycle.ts';
-import { RunPhase } from './coordinator-core.ts';
+import type { Action, CoordinatorCore } from '../coordinator/coordinator-core.ts';
+import { NodeState } from '../coordinator/node-lifecycle.ts';
+import { RunPhase } from '../coordinator/coordinator-core.ts';
 
 /** Buckets for a snapshot's hand-off-to-commit time and the training loop's stall. */
 const SNAPSHOT_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];

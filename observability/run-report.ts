@@ -1,11 +1,11 @@
 // The JSON report of a run (`--report FILE`). One documented schema: see README "Run report".
 
-import { describeCode } from '../snapshot-manager/protection.ts';
-import { DataError } from '../common/errors.ts';
+import { describeCode } from '../domain/erasure-protection.ts';
+import { DataError } from '../domain/errors.ts';
 import { dashboardSnapshot } from './dashboard-data.ts';
-import { tokensPerStep, type JobOptions } from '../common/job-options.ts';
-import type { CoordinatorCore, Failure, NodeSummary, RecoveredFailure } from './coordinator-core.ts';
-import type { RunResult } from './coordinator-server.ts';
+import { tokensPerStep, type JobOptions } from '../domain/job-options.ts';
+import type { CoordinatorCore, Failure, NodeSummary, RecoveredFailure } from '../coordinator/coordinator-core.ts';
+import type { RunResult } from '../coordinator/coordinator-server.ts';
 
 export const REPORT_SCHEMA = 'ftrain.run-report/1';
 

@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../common/logging.ts';
-import type { CoordinatorServer } from './coordinator-server.ts';
+import type { CoordinatorServer } from '../coordinator/coordinator-server.ts';
 import {
   DASHBOARD_SCHEMA,
   MAX_DASHBOARD_POINTS,
@@ -21,7 +21,7 @@ import {
   type DashboardUpdate,
 } from './dashboard-data.ts';
 import { CoordinatorMetrics } from './metrics.ts';
-import type { SnapshotCommit } from './coordinator-core.ts';
+import type { SnapshotCommit } from '../coordinator/coordinator-core.ts';
 
 /** How often connected pages are sent what changed (when something did). */
 export const DASHBOARD_PUSH_MS = 250;
@@ -29,7 +29,7 @@ export const DASHBOARD_PUSH_MS = 250;
 export const DASHBOARD_IDLE_PUSH_MS = 1000;
 export const DEFAULT_DASHBOARD_PORT = 8080;
 
-export const DASHBOARD_DIR = fileURLToPath(new URL('../dashboard/', import.meta.url));
+export const DASHBOARD_DIR = fileURLToPath(new URL('../dashboard', import.meta.url));
 
 /** The Chart.js build the page loads as a plain script (global `Chart`), from node_modules: no CDN. */
 export function chartLibraryPath(): string {

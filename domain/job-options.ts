@@ -5,8 +5,8 @@ import { resolve } from 'node:path';
 import { OptionError } from './errors.ts';
 import { DEFAULT_CORPUS } from './corpus.ts';
 import { parseInjections, type Injection } from './inject-spec.ts';
-import type { ErasureSetting } from '../snapshot-manager/protection.ts';
-import { MIN_STAGES_OUT_OF_ORDER } from '../worker/pipeline-route.ts';
+import type { ErasureSetting } from './erasure-protection.ts';
+import { MIN_STAGES_OUT_OF_ORDER } from './pipeline-route.ts';
 
 export const Backend = {
   wasm: 'wasm',

@@ -4,7 +4,7 @@
 
 import type { Worker } from 'node:worker_threads';
 import { startTsThread } from '../common/ts-thread.ts';
-import type { SnapshotHeader, SnapshotRecord } from './snapshot-slots.ts';
+import type { SnapshotHeader, SnapshotRecord } from '../domain/snapshot-slots.ts';
 import type { WriteRequest, WriteResult } from './snapshot-writer-thread.ts';
 
 export interface PendingSnapshot {

@@ -4,7 +4,7 @@
 // added) or 'failed'.
 
 import { parentPort } from 'node:worker_threads';
-import { SnapshotSlots, type SnapshotHeader, type SnapshotRecord } from './snapshot-slots.ts';
+import { SnapshotSlots, type SnapshotHeader, type SnapshotRecord } from '../domain/snapshot-slots.ts';
 
 export interface WriteRequest {
   readonly type: 'write';

@@ -10,6 +10,11 @@
 //
 // Ownership: one writer (the worker's snapshot thread) at a time; readers (the SMP, a restarted
 // worker) only read committed slots.
+//
+// The directory's files, the whole format the worker and the snapshot manager share:
+//   slot-N.bin          the state's bytes (tensors back to back, little-endian float32)
+//   slot-N.commit.json  its commit record (SnapshotRecord): present = restorable
+//   smp.json            where the node's snapshot manager listens (SmpInfo), written by it on start
 
 import {
   closeSync,
@@ -219,6 +224,36 @@ export class SnapshotSlots {
       // busy (a mount point) or already gone
     }
   }
+}
+
+/** The file in the slot directory that tells the node's worker where its snapshot manager listens. */
+export const SMP_INFO_FILE = 'smp.json';
+
+/** What smp.json holds. */
+export interface SmpInfo {
+  /** host:port of the SnapshotManager service. */
+  readonly address: string;
+  readonly pid: number;
+}
+
+/** Publishes the manager's address in `dir` (atomically: a reader sees the whole file or none). */
+export function writeSmpInfo(dir: string, info: SmpInfo): void {
+  const path = join(dir, SMP_INFO_FILE);
+  writeFileSync(`${path}.tmp`, JSON.stringify(info));
+  renameSync(`${path}.tmp`, path);
+}
+
+/** The manager's address from `dir`, or null while there is none (not started yet, or not a valid file). */
+export function readSmpInfo(dir: string): SmpInfo | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(join(dir, SMP_INFO_FILE), 'utf8'));
+  } catch {
+    return null;
+  }
+  const v = value as Partial<SmpInfo> | null;
+  if (typeof v !== 'object' || v === null || typeof v.address !== 'string' || v.address === '' || !Number.isInteger(v.pid)) return null;
+  return { address: v.address, pid: v.pid! };
 }
 
 /** Writes `chunks` to a regular file and fsyncs it: the disk-checkpoint baseline. */

@@ -1,8 +1,7 @@
 // Erasure protection of snapshots across nodes: the code chosen for a cluster, where each
-// stage's shards go, the messages that describe them, and the in-memory store in which a
-// snapshot manager keeps the shards it holds for other nodes' stages. No I/O here.
+// stage's shards go, and the messages that describe them. Pure: the coordinator plans with it,
+// the snapshot managers and workers carry the plans out.
 
-import type { ShardLayout } from './erasure-codec.ts';
 import type { SnapshotHeader } from './snapshot-slots.ts';
 
 /** `--ec`: a Reed-Solomon code, `auto` (chosen from the number of nodes) or `off`. */
@@ -92,6 +91,18 @@ export function placeShards(owners: ReadonlyMap<number, string>, nodes: readonly
   return { plans, load, degraded: anyDegraded };
 }
 
+/** How a snapshot was cut into shards: everything needed to rebuild it besides the shards. */
+export interface ShardLayout {
+  /** k: shards that carry the data. */
+  readonly dataShards: number;
+  /** m: parity shards. */
+  readonly parityShards: number;
+  /** Length of the original data. */
+  readonly totalBytes: number;
+  readonly stripeBytes: number;
+  readonly stripes: number;
+}
+
 /** Describes shard i of the snapshot of `stage` after `step` steps, taken in `epoch`. */
 export interface ShardHeader {
   readonly ownerNodeId: string;
@@ -141,73 +152,4 @@ export interface RebuildOrder {
   readonly code: ErasureCode;
   /** SnapshotManager addresses of every live node; each sends whichever shards it holds. */
   readonly sources: readonly string[];
-}
-
-interface StoredShard {
-  readonly header: ShardHeader;
-  readonly bytes: Uint8Array;
-}
-
-/** Versions of one stage a store keeps at most, whatever the commit step says. */
-export const MAX_VERSIONS_PER_STAGE = 4;
-
-/**
- * The shards one snapshot manager holds for other nodes' stages, by stage, step and epoch.
- * Versions older than the protected commit step are freed; so are versions of an abandoned
- * timeline (an older epoch, past the commit step) once a newer epoch's shard arrives.
- */
-export class ShardStore {
-  private readonly versions = new Map<string, { stage: number; step: number; epoch: number; shards: Map<number, StoredShard> }>();
-
-  private static key(stage: number, step: number, epoch: number): string {
-    return `${stage}:${step}:${epoch}`;
-  }
-
-  put(header: ShardHeader, bytes: Uint8Array): void {
-    const key = ShardStore.key(header.stage, header.step, header.epoch);
-    let v = this.versions.get(key);
-    if (!v) {
-      v = { stage: header.stage, step: header.step, epoch: header.epoch, shards: new Map() };
-      this.versions.set(key, v);
-    }
-    v.shards.set(header.index, { header, bytes });
-    this.free(header.stage, header.protectedCommitStep, header.epoch);
-  }
-
-  /** Every shard held of one version. */
-  get(stage: number, step: number, epoch: number): StoredShard[] {
-    return [...(this.versions.get(ShardStore.key(stage, step, epoch))?.shards.values() ?? [])];
-  }
-
-  /** Frees what `stage` no longer needs once `commitStep` is protected in `epoch`. */
-  free(stage: number, commitStep: number, epoch: number): void {
-    const mine = [...this.versions.entries()].filter(([, v]) => v.stage === stage);
-    for (const [key, v] of mine) {
-      const stale = v.step < commitStep || (v.epoch < epoch && v.step > commitStep);
-      if (stale) this.versions.delete(key);
-    }
-    const left = [...this.versions.entries()].filter(([, v]) => v.stage === stage);
-    if (left.length > MAX_VERSIONS_PER_STAGE) {
-      // Keep the commit step's version, then the newest; drop the rest.
-      left.sort(([, a], [, b]) => Number(b.step === commitStep) - Number(a.step === commitStep) || b.epoch - a.epoch || b.step - a.step);
-      for (const [key] of left.slice(MAX_VERSIONS_PER_STAGE)) this.versions.delete(key);
-    }
-  }
-
-  get heldBytes(): number {
-    let n = 0;
-    for (const v of this.versions.values()) for (const s of v.shards.values()) n += s.bytes.byteLength;
-    return n;
-  }
-
-  get heldShards(): number {
-    let n = 0;
-    for (const v of this.versions.values()) n += v.shards.size;
-    return n;
-  }
-
-  /** Tests: the shard object itself, to corrupt it in place. */
-  peek(stage: number, step: number, epoch: number, index: number): Uint8Array | null {
-    return this.versions.get(ShardStore.key(stage, step, epoch))?.shards.get(index)?.bytes ?? null;
-  }
 }

@@ -2,10 +2,10 @@
 // HTTP server streams it) and the static page of a finished run (`ftrain report --html`, built
 // from the run report). Times are seconds since training started, on the coordinator's clock.
 
-import type { NodeState } from './node-lifecycle.ts';
-import type { CoordinatorCore, NodeSummary, RecoveredFailure, SnapshotCommit } from './coordinator-core.ts';
+import type { NodeState } from '../coordinator/node-lifecycle.ts';
+import type { CoordinatorCore, NodeSummary, RecoveredFailure, SnapshotCommit } from '../coordinator/coordinator-core.ts';
 import type { StoredRunReport } from './run-report.ts';
-import { describeCode } from '../snapshot-manager/protection.ts';
+import { describeCode } from '../domain/erasure-protection.ts';
 
 export const DASHBOARD_SCHEMA = 'ftrain.dashboard/1';
 
