@@ -8,7 +8,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { RunReport } from '../observability/run-report.ts';
-import type { RecoveredFailure } from '../coordinator/coordinator-core.ts';
+import type { RecoveredFailure } from '../domain/run-status.ts';
 import { runOnce } from './pipeline-bench.ts';
 import { median, sig } from './stats.ts';
 
@@ -90,14 +90,22 @@ export async function runRecoveryBench(o: RecoveryBenchOptions) {
   for (let r = 0; r < o.runs; r++) {
     const seed = ['--seed', String(r)];
     o.progress(`bench recovery: run ${r + 1}/${o.runs}: erasure rebuild (${steps} steps, node-kill of stage ${o.stage} at step ${o.killStep})`);
-    const e = side(await runOnce([...common, ...seed, '--ec', 'auto']), 'erasure-rebuild');
+    // Each side forces the tier it measures: under `--recovery auto` the coordinator would pick
+    // the cheapest tier that works (CheckFree comes before the disk checkpoint), not this one.
+    // `snapshot` allows only the local snapshot and the erasure rebuild; the node is gone with its
+    // local snapshot, so only the rebuild is left.
+    const e = side(await runOnce([...common, ...seed, '--ec', 'auto', '--recovery', 'snapshot']), 'erasure-rebuild');
     o.progress(`  lost ${e.lostSeconds.toFixed(2)} s (detect ${e.detectSeconds.toFixed(3)} s, restore ${e.restoreSeconds.toFixed(2)} s, ${e.lostSteps} step(s) again)`);
     const dir = resolve(o.diskDir, `recovery-${process.pid}-${r}`);
     mkdirSync(dir, { recursive: true });
     o.progress(`bench recovery: run ${r + 1}/${o.runs}: restart from a disk checkpoint every ${o.checkpointEvery} steps`);
     let d: SideFigures;
     try {
-      d = side(await runOnce([...common, ...seed, '--ec', 'off', '--checkpoint-every', String(o.checkpointEvery), '--checkpoint-dir', dir]), 'disk-checkpoint');
+      // `checkpoint`: every stage back to the newest disk checkpoint (needs --checkpoint-dir and --checkpoint-every).
+      d = side(
+        await runOnce([...common, ...seed, '--ec', 'off', '--recovery', 'checkpoint', '--checkpoint-every', String(o.checkpointEvery), '--checkpoint-dir', dir]),
+        'disk-checkpoint',
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

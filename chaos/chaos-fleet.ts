@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isLive } from '../coordinator/node-lifecycle.ts';
+import { isLive } from '../coordinator/core/node-lifecycle.ts';
 import type { ClusterStatus } from './coordinator-status.ts';
 import { isAlive, isGroupAlive, sendSignal } from './process-control.ts';
 import { FTRAIN_BIN } from '../common/ftrain-bin.ts';

@@ -7,7 +7,7 @@
 import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { RecoveredFailure } from '../coordinator/coordinator-core.ts';
+import type { RecoveredFailure } from '../domain/run-status.ts';
 import { errorMessage } from '../domain/errors.ts';
 import { Prng, hashString, mixSeed } from '../domain/prng.ts';
 import { ChaosFleet, type ReplaceResult } from './chaos-fleet.ts';

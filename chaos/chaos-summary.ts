@@ -2,7 +2,7 @@
 // figures by kind, the verdict (and why), and their text forms. Pure: the runner hands in the
 // events and the coordinator's failures; nothing here reads a clock.
 
-import type { RecoveredFailure } from '../coordinator/coordinator-core.ts';
+import type { RecoveredFailure } from '../domain/run-status.ts';
 import { percentile } from '../observability/run-report.ts';
 import { CHAOS_KINDS, type ChaosKind } from './chaos-schedule.ts';
 import type { SignalStep } from './chaos-target.ts';

@@ -1,7 +1,7 @@
 // Which node an event hits and which signals it sends: pure functions of the Status node list,
 // so they are tested without processes.
 
-import { NodeState } from '../coordinator/node-lifecycle.ts';
+import { NodeState } from '../domain/run-status.ts';
 import { ChaosKind } from './chaos-schedule.ts';
 import type { StatusNode } from './coordinator-status.ts';
 

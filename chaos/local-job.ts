@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, readdirSync, readFileSync, rmSync, type WriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { RecoveredFailure } from '../coordinator/coordinator-core.ts';
+import type { RecoveredFailure } from '../domain/run-status.ts';
 import { groupMembers, isGroupAlive, sendSignal } from './process-control.ts';
 import { FTRAIN_BIN } from '../common/ftrain-bin.ts';
 

@@ -10,6 +10,8 @@ import type { Logger } from '../common/logging.ts';
 import { CoordinatorServer, type RunResult } from '../coordinator/coordinator-server.ts';
 import { DashboardServer } from '../observability/dashboard-server.ts';
 import { buildRunReport, type RunReport, type StoredRunReport } from '../observability/run-report.ts';
+import { RunLedger } from '../observability/run-ledger.ts';
+import { InjectionDriver } from '../chaos/injection-driver.ts';
 import { ProgressPrinter } from './progress.ts';
 
 export interface SessionOptions {
@@ -41,6 +43,8 @@ export class CoordinatorSession {
   readonly dashboard: DashboardServer | null;
   readonly dataSha256: string;
   readonly times: SessionTimes = { launchedAtMs: Date.now(), trainingStartedAtMs: null, lastStepAtMs: null };
+  /** What the run did, from the core's actions: the report is built from it. */
+  readonly ledger: RunLedger;
   private interrupts = 0;
 
   constructor(private readonly options: SessionOptions) {
@@ -52,7 +56,11 @@ export class CoordinatorSession {
     const d = options.dashboard;
     this.dashboard = d ? new DashboardServer({ coordinator: this.server, host: d.host, port: d.port, fallbackToFreePort: d.fallbackToFreePort, logger: options.logger }) : null;
     const progress = new ProgressPrinter(options.job.steps, tokensPerStep(options.job), options.print);
+    this.ledger = new RunLedger(options.job.stages);
+    // `--inject` kinds that hit whole nodes, at their step (the worker causes the others).
+    new InjectionDriver(this.server, options.job.injections, options.logger);
     this.server.on('action', (a) => {
+      this.ledger.onAction(a);
       if (a.type === 'training-started') this.times.trainingStartedAtMs = a.atMs;
       if (a.type === 'step-completed') this.times.lastStepAtMs = a.atMs;
       progress.onAction(a);
@@ -90,7 +98,7 @@ export class CoordinatorSession {
   /** Waits for the run to end and writes the report. */
   async finish(): Promise<{ result: RunResult; report: RunReport }> {
     const result = await this.server.done;
-    const report = buildRunReport(this.options.job, this.dataSha256, this.options.job.backend, this.server.core, result, {
+    const report = buildRunReport(this.options.job, this.dataSha256, this.options.job.backend, this.server.status(), this.ledger, result, {
       ...this.times,
       endedAtMs: Date.now(),
     });

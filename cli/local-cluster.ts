@@ -117,7 +117,7 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<num
 
   /** A node's worker and snapshot manager, as it registered them: killed with its agent if it hangs. */
   const nodePids = (nodeId: string): number[] => {
-    const n = session.server.core.nodes.get(nodeId);
+    const n = session.server.status().nodes.find((x) => x.nodeId === nodeId);
     return n ? [n.pid, n.smpPid].filter((p) => p > 0) : [];
   };
   const onSigint = () => session.interrupt();

@@ -4,13 +4,15 @@ import { Command, Option } from 'commander';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { errorMessage, OptionError, DataError, BackendUnavailableError, RunEndedError } from '../domain/errors.ts';
+import { errorMessage, OptionError, DataError, BackendUnavailableError } from '../domain/errors.ts';
+import { RunEndedError } from '../domain/refusal.ts';
+import { workerInjector } from '../chaos/worker-injector.ts';
 import { compileJobOptions, intOption, parseBackend } from '../domain/job-options.ts';
 import { createLogger } from '../common/logging.ts';
 import { WorkerNode } from '../worker/worker-node.ts';
 import { CoordinatorSession, reportLines, summaryLines } from './coordinator-session.ts';
 import { parseRunReport } from '../observability/run-report.ts';
-import { reportDashboardData } from '../observability/dashboard-data.ts';
+import { reportDashboardData } from '../observability/report-dashboard.ts';
 import { staticDashboardHtml } from '../observability/static-dashboard.ts';
 import { addDashboardFlags, addJobFlags, dashboardSettings, rawJobOptions, type DashboardFlagValues, type JobFlagValues } from './job-flags.ts';
 import { runLocalCluster } from './local-cluster.ts';
@@ -38,6 +40,12 @@ function checkHostPort(field: string, raw: string): string {
   if (i <= 0) throw new OptionError(field, `must be HOST:PORT, got "${raw}"`);
   parsePort(field, raw.slice(i + 1));
   return raw;
+}
+
+/** A pid from the environment, or 0 when absent or not a pid. */
+function positivePid(raw: string | undefined): number {
+  const pid = Number(raw);
+  return Number.isInteger(pid) && pid > 0 ? pid : 0;
 }
 
 /** A count flag: an integer from 1 up. */
@@ -199,7 +207,11 @@ addWorkerFlags(
       advertiseHost: flags.advertise ?? null,
       backend,
       snapshotDir: flags.snapshotDir ? resolve(flags.snapshotDir) : null,
+      managed,
+      agentPid: positivePid(process.env.FTRAIN_NODE_AGENT_PID),
       logger,
+      // `--inject` failures inside the worker, when the job has them; nothing otherwise.
+      faults: workerInjector(),
     });
     if (!watchParent(() => node.shutdown(1, 'the parent process exited'))) process.on('SIGINT', () => node.shutdown(130, 'interrupted'));
     process.on('SIGTERM', () => node.depart(graceSeconds * 1000, 'SIGTERM'));

@@ -1,6 +1,6 @@
 // Human-readable progress lines on stdout while a run trains.
 
-import type { Action } from '../coordinator/coordinator-core.ts';
+import type { Action } from '../coordinator/core/core-events.ts';
 
 /** Minimum time between two progress lines. */
 export const PROGRESS_INTERVAL_MS = 1000;

@@ -4,6 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { fileURLToPath } from 'node:url';
 import type { ProtoGrpcType } from '../proto/generated/ftrain.ts';
+import { MALFORMED, type MalformedMessage } from './wire/wire-check.ts';
 
 export const PROTO_PATH = fileURLToPath(new URL('../proto/ftrain.proto', import.meta.url));
 
@@ -18,9 +19,33 @@ export const PROTO_LOADER_OPTIONS: protoLoader.Options = {
 
 let cached: ProtoGrpcType | undefined;
 
+/**
+ * A request whose bytes do not parse reaches the handler as a MalformedMessage instead of ending
+ * the call with INTERNAL inside grpc-js: the codec then refuses it with INVALID_ARGUMENT, like any
+ * other malformed field.
+ */
+function markMalformedRequests(definition: protoLoader.PackageDefinition): void {
+  for (const service of Object.values(definition)) {
+    if (!('format' in service) && typeof service === 'object') {
+      for (const method of Object.values(service as grpc.ServiceDefinition)) {
+        const deserialize = method.requestDeserialize;
+        method.requestDeserialize = (bytes: Buffer) => {
+          try {
+            return deserialize(bytes);
+          } catch (err) {
+            const marked: MalformedMessage = { [MALFORMED]: err instanceof Error ? err.message : String(err) };
+            return marked;
+          }
+        };
+      }
+    }
+  }
+}
+
 export function loadProto(): ProtoGrpcType {
   if (!cached) {
     const definition = protoLoader.loadSync(PROTO_PATH, PROTO_LOADER_OPTIONS);
+    markMalformedRequests(definition);
     cached = grpc.loadPackageDefinition(definition) as unknown as ProtoGrpcType;
   }
   return cached;

@@ -1,24 +1,35 @@
-// The coordinator's gRPC adapter: feeds RPCs, command-stream closures, process exits and
-// clock ticks into CoordinatorCore and carries out the actions it returns.
+// The coordinator's gRPC adapter: decodes RPCs (common/wire/coordinator-wire.ts), feeds them,
+// command-stream closures, process exits and clock ticks into the core, answers with the core's
+// reply (a refusal carries its typed reason) and carries out the actions it returns.
 
 import * as grpc from '@grpc/grpc-js';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../common/logging.ts';
-import type { JobOptions } from '../domain/job-options.ts';
-import {
-  GRPC_CHANNEL_OPTIONS,
-  GRPC_SERVER_OPTIONS,
-  bindServer,
-  deadline,
-  loadProto,
-  statusError,
-} from '../common/proto.ts';
-import { weightsDigest } from '../domain/weights-digest.ts';
+import { GRPC_CHANNEL_OPTIONS, GRPC_SERVER_OPTIONS, bindServer, deadline, loadProto } from '../common/proto.ts';
 import { fetchStageWeights } from '../common/stage-weights.ts';
+import {
+  decodeFault,
+  decodeHalted,
+  decodeInjection,
+  decodeLeave,
+  decodeNodeId,
+  decodeProtectionReport,
+  decodeReady,
+  decodeRegister,
+  decodeStepReport,
+  encodeCommand,
+  encodeRunStatus,
+} from '../common/wire/coordinator-wire.ts';
+import { invalidStatus, refusalStatus } from '../common/wire/refusal-wire.ts';
+import type { InjectionKind } from '../domain/inject-spec.ts';
+import type { JobOptions } from '../domain/job-options.ts';
+import type { Failure } from '../domain/run-status.ts';
+import { weightsDigest } from '../domain/weights-digest.ts';
 import type { Command as CommandProto } from '../proto/generated/ftrain/v1/Command.ts';
 import type { CoordinatorHandlers } from '../proto/generated/ftrain/v1/Coordinator.ts';
-import type { ProtectionStatus } from '../domain/erasure-protection.ts';
-import { CoordinatorCore, type Action, type Command, type CoordinatorEvent, type Failure, type Reply } from './coordinator-core.ts';
+import { CoordinatorCore } from './core/coordinator-core.ts';
+import type { CoordinatorStatus } from './core/coordinator-status.ts';
+import type { Action, CoordinatorEvent, Reply } from './core/core-events.ts';
 
 /** How often the adapter feeds a clock tick to the core (lease expiry). */
 export const TICK_MS = 200;
@@ -50,49 +61,8 @@ export interface CoordinatorServerEvents {
   action: [Action];
 }
 
-const REPLY_CODES: Record<Exclude<Reply, { ok: true }>['code'], grpc.status> = {
-  'already-exists': grpc.status.ALREADY_EXISTS,
-  'not-found': grpc.status.NOT_FOUND,
-  'invalid-argument': grpc.status.INVALID_ARGUMENT,
-  'failed-precondition': grpc.status.FAILED_PRECONDITION,
-};
-
-function toProto(command: Command, job: JobOptions, dataSha256: string): CommandProto {
-  switch (command.kind) {
-    case 'assign':
-      return {
-        assign: {
-          stage: command.stage,
-          numStages: command.numStages,
-          prevAddress: command.prevAddress,
-          nextAddress: command.nextAddress,
-          jobJson: JSON.stringify(job),
-          dataSha256,
-          epoch: command.epoch,
-          restoreStep: command.restoreStep,
-          injectionsJson: JSON.stringify(command.injections),
-          planJson: command.plan ? JSON.stringify(command.plan) : '',
-          rebuildJson: command.rebuild ? JSON.stringify(command.rebuild) : '',
-          checkfreeJson: command.checkfree ? JSON.stringify(command.checkfree) : '',
-        },
-      };
-    case 'inject':
-      return { inject: { kind: command.injection.kind, step: command.injection.step } };
-    case 'protect':
-      return { protect: { planJson: command.plan ? JSON.stringify(command.plan) : '' } };
-    case 'halt':
-      return { halt: { epoch: command.epoch, reason: command.reason } };
-    case 'start':
-      return { start: { fromStep: command.fromStep, toStep: command.toStep, restoreCheckpointStep: command.restoreCheckpointStep, fromScratch: command.fromScratch ?? false } };
-    case 'limit':
-      return { limit: { toStep: command.toStep, pause: command.pause ?? false } };
-    case 'stop':
-      return { stop: { reason: command.reason, failed: command.failed } };
-  }
-}
-
 export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
-  readonly core: CoordinatorCore;
+  private readonly core: CoordinatorCore;
   port = 0;
   readonly done: Promise<RunResult>;
   private readonly server = new grpc.Server(GRPC_SERVER_OPTIONS);
@@ -118,6 +88,15 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
     return this.port;
   }
 
+  get job(): JobOptions {
+    return this.options.job;
+  }
+
+  /** The run as it stands (a frozen copy). */
+  status(): CoordinatorStatus {
+    return this.core.status();
+  }
+
   /** The launcher saw a node's process exit. */
   processExited(nodeId: string, detail: string): void {
     this.feed({ type: 'process-exited', nodeId, detail });
@@ -125,6 +104,11 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
 
   requestStop(reason: string, graceful: boolean): void {
     this.feed({ type: 'stop-requested', reason, graceful });
+  }
+
+  /** A failure is about to be caused on purpose (an injector in this process); false if refused. */
+  announceInjection(nodeId: string, stage: number, step: number, kind: InjectionKind): boolean {
+    return this.feed({ type: 'injection', nodeId, stage, step, kind }).ok;
   }
 
   /** Stops serving; command streams are ended. */
@@ -158,7 +142,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
           log.warn({ nodeId: action.nodeId, command: action.command.kind }, 'no command stream for node');
           break;
         }
-        stream.write(toProto(action.command, this.options.job, this.options.dataSha256));
+        stream.write(encodeCommand(action.command, this.options.job, this.options.dataSha256));
         if (action.command.kind === 'stop') {
           stream.end();
           this.streams.delete(action.nodeId);
@@ -180,14 +164,14 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
       case 'run-failed':
         this.finishRun({
           status: 'failed',
-          steps: this.core.completedSteps,
+          steps: this.core.status().completedSteps,
           weightsDigest: null,
           failure: action.failure,
           reason: `node ${action.failure.nodeId}${action.failure.stage === null ? '' : ` (stage ${action.failure.stage})`} failed: ${action.failure.detail}`,
         });
         break;
       case 'run-stopped':
-        this.finishRun({ status: 'stopped', steps: this.core.completedSteps, weightsDigest: null, failure: null, reason: action.reason });
+        this.finishRun({ status: 'stopped', steps: this.core.status().completedSteps, weightsDigest: null, failure: null, reason: action.reason });
         break;
       case 'run-finished':
         this.finishRun({ status: 'finished', steps: action.steps, weightsDigest: this.digest, failure: null, reason: 'training complete' });
@@ -201,7 +185,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
   /** Asks a failed node's snapshot manager for its status: an answer means only the worker died. */
   private probeSnapshotManager(nodeId: string, address: string): void {
     const client = new (loadProto().ftrain.v1.SnapshotManager)(address, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS);
-    client.Configure({ planJson: '', protectedCommitStep: -1 }, { deadline: deadline(SMP_PROBE_DEADLINE_MS) }, (err) => {
+    client.Configure({ plan: null, protectedCommitStep: -1 }, { deadline: deadline(SMP_PROBE_DEADLINE_MS) }, (err) => {
       client.close();
       this.feed({ type: 'smp-probed', nodeId, alive: !err, detail: err ? `snapshot manager at ${address}: ${err.details || err.message}` : `snapshot manager at ${address} answered` });
     });
@@ -216,11 +200,11 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
   /** Reads every stage's weights in stage order and digests them, then finishes the run. */
   private async collectWeights(): Promise<void> {
     try {
+      const status = this.core.status();
       const all: Float32Array[] = [];
-      for (let stage = 0; stage < this.core.stages.length; stage++) {
-        const nodeId = this.core.stages[stage]!.nodeId!;
-        const node = this.core.nodes.get(nodeId)!;
-        all.push(...(await fetchStageWeights(node.address, stage)).map((w) => w.values));
+      for (const stage of status.stages) {
+        const node = status.nodes.find((n) => n.nodeId === stage.nodeId)!;
+        all.push(...(await fetchStageWeights(node.address, stage.stage)).map((w) => w.values));
       }
       this.digest = weightsDigest(all);
       this.feed({ type: 'finish' });
@@ -231,33 +215,36 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
   }
 
   private handlers(): CoordinatorHandlers {
-    const answer = <T>(reply: Reply, value: T, callback: grpc.sendUnaryData<T>) => {
-      if (reply.ok) callback(null, value);
-      else callback(statusError(REPLY_CODES[reply.code], reply.message));
-    };
+    /** Decodes a request, feeds the event it makes, and answers with the core's reply. */
+    const unary =
+      <Req, Res>(toEvent: (request: Req) => CoordinatorEvent, toReply: (reply: Extract<Reply, { ok: true }>) => Res) =>
+      (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>): void => {
+        let event: CoordinatorEvent;
+        try {
+          event = toEvent(call.request);
+        } catch (err) {
+          callback(invalidStatus(err));
+          return;
+        }
+        const reply = this.feed(event);
+        if (reply.ok) callback(null, toReply(reply));
+        else callback(refusalStatus(reply.refusal));
+      };
+    const ack = () => ({});
+    const job = this.options.job;
     return {
-      Register: (call, callback) => {
-        const r = call.request;
-        const reply = this.feed({
-          type: 'register',
-          nodeId: r.nodeId,
-          address: r.address,
-          pid: r.pid,
-          hostname: r.hostname,
-          snapshots: r.snapshotStage >= 0 ? { stage: r.snapshotStage, steps: r.snapshotSteps } : null,
-          smpAddress: r.smpAddress,
-          smpPid: r.smpPid,
-          agentPid: r.agentPid,
-        });
-        answer(reply, { nodeId: r.nodeId, leaseMs: this.options.job.leaseMs, heartbeatMs: this.options.job.heartbeatMs }, callback);
-      },
-      Heartbeat: (call, callback) => {
-        answer(this.feed({ type: 'heartbeat', nodeId: call.request.nodeId }), { leaseMs: this.options.job.leaseMs }, callback);
-      },
+      Register: unary((r) => ({ type: 'register', ...decodeRegister(r) }), () => ({ leaseMs: job.leaseMs, heartbeatMs: job.heartbeatMs })),
+      Heartbeat: unary((r) => ({ type: 'heartbeat', nodeId: decodeNodeId(r, 'HeartbeatRequest') }), () => ({ leaseMs: job.leaseMs })),
       Commands: (call) => {
-        const nodeId = call.request.nodeId;
+        let nodeId: string;
+        try {
+          nodeId = decodeNodeId(call.request, 'CommandsRequest');
+        } catch (err) {
+          call.emit('error', invalidStatus(err));
+          return;
+        }
         if (this.streams.has(nodeId)) {
-          call.emit('error', statusError(grpc.status.ALREADY_EXISTS, `node ${nodeId} already has a command stream`));
+          call.emit('error', refusalStatus({ reason: 'duplicate', message: `node ${nodeId} already has a command stream` }));
           return;
         }
         this.streams.set(nodeId, call);
@@ -275,83 +262,20 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
         if (!reply.ok) {
           closed = true;
           this.streams.delete(nodeId);
-          call.emit('error', statusError(REPLY_CODES[reply.code], reply.message));
+          call.emit('error', refusalStatus(reply.refusal));
         }
       },
-      ReportReady: (call, callback) => {
-        const r = call.request;
-        answer(this.feed({ type: 'ready', nodeId: r.nodeId, stage: r.stage, epoch: r.epoch, checkpointSteps: r.checkpointSteps }), {}, callback);
-      },
-      ReportStep: (call, callback) => {
-        const r = call.request;
-        const reply = this.feed({
-          type: 'step',
-          report: {
-            nodeId: r.nodeId,
-            stage: r.stage,
-            step: r.step,
-            loss: r.loss,
-            gradNorm: r.gradNorm,
-            clippedGradNorm: r.clippedGradNorm,
-            computeMs: r.computeMs,
-            waitMs: r.waitMs,
-            stepMs: r.stepMs,
-            tokens: r.tokens,
-            last: r.last,
-            epoch: r.epoch,
-            snapshotStep: r.snapshotStep,
-            snapshotStallMs: r.snapshotStallMs,
-            snapshotCopyMs: r.snapshotCopyMs,
-            snapshotBytes: r.snapshotBytes,
-            protection: parseProtection(r.protectionJson),
-          },
-        });
-        answer(reply, { protectedCommitStep: this.core.protectedCommitStep }, callback);
-      },
-      ReportFault: (call, callback) => {
-        const r = call.request;
-        answer(this.feed({ type: 'fault', nodeId: r.nodeId, stage: r.stage, message: r.message }), {}, callback);
-      },
-      ReportHalted: (call, callback) => {
-        const r = call.request;
-        answer(this.feed({ type: 'halted', nodeId: r.nodeId, stage: r.stage, epoch: r.epoch, snapshotSteps: r.snapshotSteps }), {}, callback);
-      },
-      ReportProtection: (call, callback) => {
-        const status = parseProtection(call.request.statusJson);
-        if (!status) {
-          callback(statusError(grpc.status.INVALID_ARGUMENT, 'status_json is not a protection status'));
-          return;
-        }
-        answer(this.feed({ type: 'protection', nodeId: call.request.nodeId, status }), { protectedCommitStep: this.core.protectedCommitStep }, callback);
-      },
-      ReportInjection: (call, callback) => {
-        const r = call.request;
-        answer(this.feed({ type: 'injection', nodeId: r.nodeId, stage: r.stage, step: r.step, kind: r.kind }), {}, callback);
-      },
-      Leave: (call, callback) => {
-        const r = call.request;
-        answer(this.feed({ type: 'leave', nodeId: r.nodeId, graceMs: r.graceMs, reason: r.reason }), {}, callback);
-      },
+      ReportReady: unary((r) => ({ type: 'ready', ...decodeReady(r) }), ack),
+      ReportStep: unary((r) => ({ type: 'step', report: decodeStepReport(r) }), (reply) => ({ protectedCommitStep: reply.protectedCommitStep })),
+      ReportFault: unary((r) => ({ type: 'fault', ...decodeFault(r) }), ack),
+      ReportHalted: unary((r) => ({ type: 'halted', ...decodeHalted(r) }), ack),
+      ReportProtection: unary((r) => ({ type: 'protection', ...decodeProtectionReport(r) }), (reply) => ({ protectedCommitStep: reply.protectedCommitStep })),
+      ReportInjection: unary((r) => ({ type: 'injection', ...decodeInjection(r) }), ack),
+      Leave: unary((r) => ({ type: 'leave', ...decodeLeave(r) }), ack),
       Status: (_call, callback) => {
-        const core = this.core;
-        callback(null, {
-          nodesJson: JSON.stringify(core.nodeList()),
-          reportJson: JSON.stringify({ phase: core.phase, epoch: core.epoch, completedSteps: core.completedSteps, failure: core.failure, failures: core.recovered }),
-        });
+        const s = this.core.status();
+        callback(null, encodeRunStatus(s.nodes, { phase: s.phase, epoch: s.epoch, completedSteps: s.completedSteps, failure: s.failure, failures: s.failures }));
       },
     };
   }
 }
-
-/** The protection status a step report carries; malformed JSON counts as none. */
-function parseProtection(json: string): ProtectionStatus | null {
-  if (!json) return null;
-  try {
-    const v = JSON.parse(json) as ProtectionStatus;
-    return Array.isArray(v.versions) && typeof v.heldBytes === 'number' ? v : null;
-  } catch {
-    return null;
-  }
-}
-
-

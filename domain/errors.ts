@@ -43,11 +43,6 @@ export class ProtocolError extends Error {
   }
 }
 
-/** Thrown when a node tries to join a run that has already ended: there is nothing to do. */
-export class RunEndedError extends Error {
-  override readonly name = 'RunEndedError';
-}
-
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

@@ -2,10 +2,10 @@
 // HTTP server streams it) and the static page of a finished run (`ftrain report --html`, built
 // from the run report). Times are seconds since training started, on the coordinator's clock.
 
-import type { NodeState } from '../coordinator/node-lifecycle.ts';
-import type { CoordinatorCore, NodeSummary, RecoveredFailure, SnapshotCommit } from '../coordinator/coordinator-core.ts';
-import type { StoredRunReport } from './run-report.ts';
-import { describeCode } from '../domain/erasure-protection.ts';
+import type { NodeState, NodeSummary, RecoveredFailure } from '../domain/run-status.ts';
+import type { SnapshotCommit } from '../coordinator/core/core-events.ts';
+import type { CoordinatorStatus } from '../coordinator/core/coordinator-status.ts';
+import type { JobOptions } from '../domain/job-options.ts';
 
 export const DASHBOARD_SCHEMA = 'ftrain.dashboard/1';
 
@@ -143,7 +143,7 @@ export function dashboardNodeState(state: NodeState): DashboardNodeState {
 }
 
 /** `heldBytes`: as the node's snapshot manager last said; a lost node's word is stale (its shards are gone). */
-function dashboardNode(n: Pick<NodeSummary, 'nodeId' | 'hostname' | 'address' | 'pid' | 'stage' | 'state'>, shards: number, heldBytes: number | undefined): DashboardNode {
+export function dashboardNode(n: Pick<NodeSummary, 'nodeId' | 'hostname' | 'address' | 'pid' | 'stage' | 'state'>, shards: number, heldBytes: number | undefined): DashboardNode {
   return {
     nodeId: n.nodeId,
     hostname: n.hostname,
@@ -182,72 +182,33 @@ export function dashboardFailure(f: RecoveredFailure, originMs: number): Dashboa
   };
 }
 
-export function dashboardJob(core: CoordinatorCore): DashboardJob {
-  const j = core.job;
+export function dashboardJob(j: JobOptions): DashboardJob {
   return { stages: j.stages, steps: j.steps, snapshotEvery: j.snapshotEvery, recovery: j.recovery, backend: j.backend, seed: j.seed, spares: j.spares };
 }
 
 /**
- * Reads the live parts of the coordinator's state. `originMs`: when training started (the
- * coordinator's clock); `nowMs`: the time of this reading.
+ * The live parts of the coordinator's state, from its status. `originMs`: when training started
+ * (the coordinator's clock); `nowMs`: the time of this reading.
  */
-export function liveStatus(core: CoordinatorCore, originMs: number | null, nowMs: number): Pick<DashboardUpdate, 'status' | 'nodes' | 'placement' | 'failures'> {
+export function liveStatus(status: CoordinatorStatus, originMs: number | null, nowMs: number): Pick<DashboardUpdate, 'status' | 'nodes' | 'placement' | 'failures'> {
   const origin = originMs ?? nowMs;
-  const e = core.erasure;
-  const placement = [...(e.placement?.plans ?? [])].map(([stage, plan]) => ({ stage, holders: plan.holders.map((h) => h.nodeId) }));
-  const load = e.placement?.load ?? new Map<string, number>();
-  const failure = core.failure;
-  const recovering = core.recovering();
+  const e = status.erasure;
+  const failure = status.failure;
+  const recovering = status.recovering;
   return {
     status: {
-      phase: core.phase,
-      epoch: core.epoch,
-      completedSteps: core.completedSteps,
-      globalCommitStep: core.globalCommitStep,
-      protectedCommitStep: core.protectedCommitStep,
+      phase: status.phase,
+      epoch: status.epoch,
+      completedSteps: status.completedSteps,
+      globalCommitStep: status.globalCommitStep,
+      protectedCommitStep: status.protectedCommitStep,
       recovering: recovering ? { stage: recovering.stage, nodeId: recovering.nodeId, detail: recovering.detail, sinceSeconds: secondsSince(recovering.atMs, origin) } : null,
       fatal: failure ? { stage: failure.stage, nodeId: failure.nodeId, detail: failure.detail } : null,
       seconds: originMs === null ? 0 : secondsSince(nowMs, originMs),
-      erasure: { code: e.code ? describeCode(e.code) : null, degraded: e.placement?.degraded ?? false, disabledReason: e.disabledReason },
+      erasure: { code: e.codeName, degraded: e.degraded, disabledReason: e.disabledReason },
     },
-    nodes: [...core.nodes.values()].map((n) => dashboardNode(n, load.get(n.nodeId) ?? 0, e.heldBytes.get(n.nodeId))),
-    placement,
-    failures: core.recovered.map((f) => dashboardFailure(f, origin)),
-  };
-}
-
-/** The page of a finished run, from its report (reports written before snapshot commits were logged draw no snapshot charts). */
-export function reportDashboardData(report: StoredRunReport): DashboardData {
-  const origin = report.trainingStartedAtMs ?? 0;
-  const holders = Object.entries(report.erasure.placement).map(([stage, h]) => ({ stage: Number(stage), holders: h }));
-  const last = report.timeline.at(-1);
-  return {
-    schema: DASHBOARD_SCHEMA,
-    live: false,
-    job: {
-      stages: report.stages,
-      steps: report.steps,
-      snapshotEvery: report.snapshots.everySteps,
-      recovery: report.recovery ?? 'auto',
-      backend: report.backend,
-      seed: report.seed,
-      spares: report.spares ?? 0,
-    },
-    status: {
-      phase: report.status,
-      epoch: report.failures.length,
-      completedSteps: report.steps,
-      globalCommitStep: report.globalCommitStep,
-      protectedCommitStep: report.erasure.protectedCommitStep,
-      recovering: null,
-      fatal: report.failure ? { stage: report.failure.stage, nodeId: report.failure.nodeId, detail: report.failure.detail } : null,
-      seconds: last?.seconds ?? 0,
-      erasure: { code: report.erasure.code, degraded: report.erasure.degraded, disabledReason: report.erasure.disabledReason },
-    },
-    nodes: (report.nodes ?? []).map((n) => dashboardNode(n, report.erasure.shardsPerNode[n.nodeId] ?? 0, report.erasure.heldBytesPerNode[n.nodeId])),
-    placement: holders,
-    failures: report.failures.map((f) => dashboardFailure(f, origin)),
-    loss: report.timeline.filter((p): p is { seconds: number; step: number; loss: number } => p.loss !== null).slice(-MAX_DASHBOARD_POINTS),
-    snapshots: (report.snapshotLog ?? []).slice(-MAX_DASHBOARD_POINTS),
+    nodes: status.nodes.map((n) => dashboardNode(n, e.shardsPerNode[n.nodeId] ?? 0, e.heldBytesPerNode[n.nodeId])),
+    placement: e.placement.map((p) => ({ stage: p.stage, holders: [...p.holders] })),
+    failures: status.failures.map((f) => dashboardFailure(f, origin)),
   };
 }

@@ -1,5 +1,6 @@
 // The coordinator's HTTP side: the dashboard page (dashboard/), its live data as server-sent
-// events, the data as JSON, and Prometheus metrics. Reads the core; never changes it.
+// events, the data as JSON, and Prometheus metrics. Reads the coordinator's status and actions;
+// never changes anything.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { readFileSync } from 'node:fs';
@@ -7,7 +8,9 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../common/logging.ts';
-import type { CoordinatorServer } from '../coordinator/coordinator-server.ts';
+import type { CoordinatorStatus } from '../coordinator/core/coordinator-status.ts';
+import type { Action } from '../coordinator/core/core-events.ts';
+import type { JobOptions } from '../domain/job-options.ts';
 import {
   DASHBOARD_SCHEMA,
   MAX_DASHBOARD_POINTS,
@@ -21,7 +24,7 @@ import {
   type DashboardUpdate,
 } from './dashboard-data.ts';
 import { CoordinatorMetrics } from './metrics.ts';
-import type { SnapshotCommit } from '../coordinator/coordinator-core.ts';
+import type { SnapshotCommit } from '../coordinator/core/core-events.ts';
 
 /** How often connected pages are sent what changed (when something did). */
 export const DASHBOARD_PUSH_MS = 250;
@@ -60,8 +63,15 @@ export class DashboardListenError extends Error {
   }
 }
 
+/** What the dashboard reads: the coordinator's job, its status and its actions (never its state). */
+export interface RunSource {
+  readonly job: JobOptions;
+  status(): CoordinatorStatus;
+  on(event: 'action', listener: (a: Action) => void): unknown;
+}
+
 export interface DashboardServerOptions {
-  readonly coordinator: CoordinatorServer;
+  readonly coordinator: RunSource;
   readonly host: string;
   /** 0: any free port. */
   readonly port: number;
@@ -88,9 +98,8 @@ export class DashboardServer {
   private timer: NodeJS.Timeout | null = null;
 
   constructor(private readonly options: DashboardServerOptions) {
-    const core = options.coordinator.core;
     this.now = options.now ?? Date.now;
-    this.metrics = new CoordinatorMetrics(core);
+    this.metrics = new CoordinatorMetrics(() => options.coordinator.status());
     options.coordinator.on('action', (a) => {
       if (a.type === 'training-started' && this.originMs === null) this.originMs = a.atMs;
       if (a.type === 'step-completed' && Number.isFinite(a.loss)) this.loss.push({ step: a.step, atMs: a.atMs, loss: a.loss });
@@ -141,12 +150,12 @@ export class DashboardServer {
    * subscribes gets what the others have; the next push brings the rest); default: all.
    */
   data(upTo: { loss: number; snapshots: number } = { loss: this.loss.total, snapshots: this.snapshots.total }): DashboardData {
-    const core = this.options.coordinator.core;
+    const source = this.options.coordinator;
     return {
       schema: DASHBOARD_SCHEMA,
       live: true,
-      job: dashboardJob(core),
-      ...liveStatus(core, this.originMs, this.now()),
+      job: dashboardJob(source.job),
+      ...liveStatus(source.status(), this.originMs, this.now()),
       loss: this.lossPoints(this.loss.between(0, upTo.loss)),
       snapshots: this.snapshotPoints(this.snapshots.between(0, upTo.snapshots)),
     };
@@ -181,9 +190,8 @@ export class DashboardServer {
 
   /** Sends every connected page what changed since the last push. */
   private push(): void {
-    const core = this.options.coordinator.core;
     const update: DashboardUpdate = {
-      ...liveStatus(core, this.originMs, this.now()),
+      ...liveStatus(this.options.coordinator.status(), this.originMs, this.now()),
       loss: this.lossPoints(this.loss.between(this.lossSent, this.loss.total)),
       snapshots: this.snapshotPoints(this.snapshots.between(this.snapshotsSent, this.snapshots.total)),
     };
@@ -225,7 +233,7 @@ export class DashboardServer {
         return;
       case '/healthz':
         res.writeHead(200, { 'content-type': 'text/plain' });
-        res.end(`ok ${this.options.coordinator.core.phase}\n`);
+        res.end(`ok ${this.options.coordinator.status().phase}\n`);
         return;
       default:
         res.writeHead(404, { 'content-type': 'text/plain' });

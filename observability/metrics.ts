@@ -1,11 +1,11 @@
 // The coordinator's Prometheus metrics (`GET /metrics`), fed with the core's actions. Base
-// units (seconds, bytes), counters end in `_total`; gauges that mirror the core's state are read
-// when Prometheus scrapes.
+// units (seconds, bytes), counters end in `_total`; gauges that mirror the core's state read its
+// status when Prometheus scrapes.
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Action, CoordinatorCore } from '../coordinator/coordinator-core.ts';
-import { NodeState } from '../coordinator/node-lifecycle.ts';
-import { RunPhase } from '../coordinator/coordinator-core.ts';
+import type { Action } from '../coordinator/core/core-events.ts';
+import type { CoordinatorStatus } from '../coordinator/core/coordinator-status.ts';
+import { NodeState, RunPhase } from '../domain/run-status.ts';
 
 /** Buckets for a snapshot's hand-off-to-commit time and the training loop's stall. */
 const SNAPSHOT_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -29,7 +29,8 @@ export class CoordinatorMetrics {
   private readonly detection: Histogram;
   private readonly stepsLost: Counter;
 
-  constructor(core: CoordinatorCore) {
+  /** `status`: the coordinator's read-only view, read when Prometheus scrapes. */
+  constructor(status: () => CoordinatorStatus) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     new Gauge({
@@ -37,7 +38,7 @@ export class CoordinatorMetrics {
       help: 'Steps every stage has completed: the step training is on.',
       registers,
       collect() {
-        this.set(core.completedSteps);
+        this.set(status().completedSteps);
       },
     });
     new Gauge({
@@ -45,7 +46,7 @@ export class CoordinatorMetrics {
       help: 'Newest step every stage can restore from its local snapshot (-1: none yet).',
       registers,
       collect() {
-        this.set(core.globalCommitStep);
+        this.set(status().globalCommitStep);
       },
     });
     new Gauge({
@@ -53,7 +54,7 @@ export class CoordinatorMetrics {
       help: 'Newest step every stage holds erasure-coded on other nodes (-1: none yet).',
       registers,
       collect() {
-        this.set(core.protectedCommitStep);
+        this.set(status().protectedCommitStep);
       },
     });
     new Gauge({
@@ -61,7 +62,7 @@ export class CoordinatorMetrics {
       help: 'Recovery epoch: rises by one with every recovery.',
       registers,
       collect() {
-        this.set(core.epoch);
+        this.set(status().epoch);
       },
     });
     new Gauge({
@@ -70,7 +71,8 @@ export class CoordinatorMetrics {
       labelNames: ['phase'],
       registers,
       collect() {
-        for (const phase of Object.values(RunPhase)) this.set({ phase }, phase === core.phase ? 1 : 0);
+        const current = status().phase;
+        for (const phase of Object.values(RunPhase)) this.set({ phase }, phase === current ? 1 : 0);
       },
     });
     new Gauge({
@@ -80,7 +82,7 @@ export class CoordinatorMetrics {
       registers,
       collect() {
         const counts = new Map<string, number>(Object.values(NodeState).map((s) => [s, 0]));
-        for (const n of core.nodes.values()) counts.set(n.state, (counts.get(n.state) ?? 0) + 1);
+        for (const n of status().nodes) counts.set(n.state, (counts.get(n.state) ?? 0) + 1);
         for (const [state, n] of counts) this.set({ state }, n);
       },
     });
@@ -89,7 +91,7 @@ export class CoordinatorMetrics {
       help: '1 while a recovery is under way.',
       registers,
       collect() {
-        this.set(core.recovering() ? 1 : 0);
+        this.set(status().recovering ? 1 : 0);
       },
     });
     this.loss = new Gauge({ name: 'ftrain_loss', help: 'Training loss of the newest completed step (nats per byte).', registers });

@@ -1,10 +1,11 @@
 // The JSON report of a run (`--report FILE`). One documented schema: see README "Run report".
 
-import { describeCode } from '../domain/erasure-protection.ts';
 import { DataError } from '../domain/errors.ts';
 import { dashboardSnapshot } from './dashboard-data.ts';
 import { tokensPerStep, type JobOptions } from '../domain/job-options.ts';
-import type { CoordinatorCore, Failure, NodeSummary, RecoveredFailure } from '../coordinator/coordinator-core.ts';
+import type { Failure, NodeSummary, RecoveredFailure } from '../domain/run-status.ts';
+import type { CoordinatorStatus } from '../coordinator/core/coordinator-status.ts';
+import type { RunLedger } from './run-ledger.ts';
 import type { RunResult } from '../coordinator/coordinator-server.ts';
 
 export const REPORT_SCHEMA = 'ftrain.run-report/1';
@@ -149,26 +150,27 @@ export function buildRunReport(
   job: JobOptions,
   dataSha256: string,
   backend: string,
-  core: CoordinatorCore,
+  status: CoordinatorStatus,
+  ledger: RunLedger,
   result: RunResult,
   times: ReportTimes,
 ): RunReport {
   const steps = result.steps;
   // A run resumed from a disk checkpoint knows only the losses of the steps it ran.
-  const losses = core.losses.slice(core.firstStep, steps);
+  const losses = ledger.losses.slice(ledger.firstStep, steps);
   const tail = losses.slice(-FINAL_LOSS_STEPS);
   const trainingSeconds =
     times.trainingStartedAtMs !== null && times.lastStepAtMs !== null ? (times.lastStepAtMs - times.trainingStartedAtMs) / 1000 : null;
-  const stageTiming = core.stages.map((s, stage) => ({
+  const stageTiming = ledger.stageTiming.map((t, stage) => ({
     stage,
-    nodeId: s.nodeId,
-    computeMsMean: mean(s.timing.computeMs, s.timing.steps),
-    waitMsMean: mean(s.timing.waitMs, s.timing.steps),
-    stepMsMean: mean(s.timing.stepMs, s.timing.steps),
-    lastGradNorm: s.lastReport?.gradNorm ?? null,
+    nodeId: status.stages[stage]?.nodeId ?? null,
+    computeMsMean: mean(t.computeMs, t.steps),
+    waitMsMean: mean(t.waitMs, t.steps),
+    stepMsMean: mean(t.stepMs, t.steps),
+    lastGradNorm: t.lastGradNorm,
   }));
-  const ratios = core.stages.filter((s) => s.timing.stepMs > 0).map((s) => s.timing.waitMs / s.timing.stepMs);
-  const stallMsP50 = percentile(core.snapshots.stallMs, 50);
+  const ratios = ledger.stageTiming.filter((t) => t.stepMs > 0).map((t) => t.waitMs / t.stepMs);
+  const stallMsP50 = percentile(ledger.snapshots.stallMs, 50);
   const stepMeans = stageTiming.map((s) => s.stepMsMean).filter((m): m is number => m !== null);
   const meanStepMs = stepMeans.length > 0 ? stepMeans.reduce((a, b) => a + b, 0) / stepMeans.length : null;
   return {
@@ -178,8 +180,8 @@ export function buildRunReport(
     steps,
     initialLoss: losses[0] ?? null,
     finalLoss: tail.length > 0 ? tail.reduce((a, b) => a + b, 0) / tail.length : null,
-    tokensPerSecond: trainingSeconds && trainingSeconds > 0 ? ((steps - core.firstStep) * tokensPerStep(job)) / trainingSeconds : null,
-    resumedFromStep: core.firstStep,
+    tokensPerSecond: trainingSeconds && trainingSeconds > 0 ? ((steps - ledger.firstStep) * tokensPerStep(job)) / trainingSeconds : null,
+    resumedFromStep: ledger.firstStep,
     wallSeconds: (times.endedAtMs - times.launchedAtMs) / 1000,
     trainingSeconds,
     backend,
@@ -199,44 +201,44 @@ export function buildRunReport(
       theoretical: theoreticalBubble(job.stages, job.microBatches),
     },
     failure: result.failure,
-    failures: [...core.recovered],
-    globalCommitStep: core.globalCommitStep,
-    stepSecondsP50: stepInterval(core.stepDoneAtMs),
-    timeline: core.timeline.map((e) => ({ seconds: (e.atMs - (times.trainingStartedAtMs ?? e.atMs)) / 1000, step: e.step, loss: e.loss })),
+    failures: [...status.failures],
+    globalCommitStep: status.globalCommitStep,
+    stepSecondsP50: stepInterval(ledger.stepDoneAtMs),
+    timeline: ledger.timeline.map((e) => ({ seconds: (e.atMs - (times.trainingStartedAtMs ?? e.atMs)) / 1000, step: e.step, loss: e.loss })),
     trainingStartedAtMs: times.trainingStartedAtMs,
     recovery: job.recovery,
     spares: job.spares,
-    nodes: core.nodeList(),
-    snapshotLog: core.snapshotLog.map((c) => dashboardSnapshot(c, times.trainingStartedAtMs ?? c.atMs)),
+    nodes: [...status.nodes],
+    snapshotLog: ledger.snapshotLog.map((c) => dashboardSnapshot(c, times.trainingStartedAtMs ?? c.atMs)),
     snapshots: {
-      count: core.snapshots.count,
+      count: ledger.snapshots.count,
       everySteps: job.snapshotEvery,
-      bytesPerStage: core.snapshots.bytesPerStage,
+      bytesPerStage: [...ledger.snapshots.bytesPerStage],
       stallMsP50,
-      copyMsP50: percentile(core.snapshots.copyMs, 50),
+      copyMsP50: percentile(ledger.snapshots.copyMs, 50),
       overheadPct: stallMsP50 !== null && meanStepMs ? (stallMsP50 / meanStepMs) * 100 : null,
     },
-    erasure: erasureFigures(core),
+    erasure: erasureFigures(status, ledger),
   };
 }
 
-function erasureFigures(core: CoordinatorCore): RunReport['erasure'] {
-  const e = core.erasure;
+function erasureFigures(status: CoordinatorStatus, ledger: RunLedger): RunReport['erasure'] {
+  const e = status.erasure;
   const code = e.code;
   const placement: Record<string, string[]> = {};
-  for (const [stage, plan] of e.placement?.plans ?? []) placement[String(stage)] = plan.holders.map((h) => h.nodeId);
+  for (const p of e.placement) placement[String(p.stage)] = [...p.holders];
   return {
-    code: code ? describeCode(code) : null,
+    code: e.codeName,
     dataShards: code?.dataShards ?? null,
     parityShards: code?.parityShards ?? null,
     disabledReason: e.disabledReason,
-    protectedCommitStep: core.protectedCommitStep,
-    degraded: e.placement?.degraded ?? false,
+    protectedCommitStep: status.protectedCommitStep,
+    degraded: e.degraded,
     placement,
-    shardsPerNode: Object.fromEntries(e.placement?.load ?? []),
-    heldBytesPerNode: Object.fromEntries(e.heldBytes),
+    shardsPerNode: { ...e.shardsPerNode },
+    heldBytesPerNode: { ...e.heldBytesPerNode },
     memoryOverhead: code ? (code.dataShards + code.parityShards) / code.dataShards : null,
-    encodeMsP50: percentile(e.encodeMs, 50),
+    encodeMsP50: percentile(ledger.encodeMs, 50),
   };
 }
 

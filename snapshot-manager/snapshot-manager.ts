@@ -10,12 +10,15 @@
 import * as grpc from '@grpc/grpc-js';
 import { watch, type FSWatcher } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
 import { errorMessage } from '../domain/errors.ts';
 import type { Logger } from '../common/logging.ts';
 import { GRPC_CHANNEL_OPTIONS, GRPC_SERVER_OPTIONS, bindServer, deadline, loadProto, statusError } from '../common/proto.ts';
 import type { CoordinatorClient } from '../proto/generated/ftrain/v1/Coordinator.ts';
-import type { ShardChunk, ShardChunk__Output } from '../proto/generated/ftrain/v1/ShardChunk.ts';
+import type { ShardChunk__Output } from '../proto/generated/ftrain/v1/ShardChunk.ts';
+import { decodeConfigure, decodeFetchShards, decodeRebuildRequest, encodeStatus } from '../common/wire/snapshot-manager-wire.ts';
+import { invalidStatus } from '../common/wire/refusal-wire.ts';
+import { WireError } from '../common/wire/wire-check.ts';
+import { ShardAssembler, readShards, writeShard, type ReceivedShard } from './shard-transfer.ts';
 import type { SnapshotManagerClient, SnapshotManagerHandlers } from '../proto/generated/ftrain/v1/SnapshotManager.ts';
 import { NotEnoughShardsError, type Shard, type ShardLayout } from './erasure-codec.ts';
 import { ErasurePool } from './erasure-pool.ts';
@@ -25,27 +28,8 @@ import { CorruptSnapshotError, SnapshotSlots, writeSmpInfo, type SnapshotRecord 
 
 /** How often the directory is rescanned in case a watch event was missed. */
 export const RESCAN_MS = 1000;
-/** Shard bytes per gRPC message. */
-export const SHARD_CHUNK_BYTES = 1 << 20;
 /** How long one shard transfer to or from a peer may take. */
 export const SHARD_TRANSFER_TIMEOUT_MS = 30_000;
-
-/** A stream that shard chunks are written to, with back-pressure (PutShard's and FetchShards'). */
-interface ShardSink {
-  write(chunk: ShardChunk): boolean;
-  once(event: 'drain', listener: () => void): unknown;
-}
-
-/** One shard on a stream: its header chunk, then its bytes in chunks of SHARD_CHUNK_BYTES. */
-async function writeShard(sink: ShardSink, header: ShardHeader, bytes: Uint8Array): Promise<void> {
-  const write = async (chunk: ShardChunk) => {
-    if (!sink.write(chunk)) await new Promise<void>((resolve) => sink.once('drain', resolve));
-  };
-  await write({ headerJson: JSON.stringify(header) });
-  for (let off = 0; off < bytes.byteLength; off += SHARD_CHUNK_BYTES) {
-    await write({ data: bytes.subarray(off, Math.min(off + SHARD_CHUNK_BYTES, bytes.byteLength)) });
-  }
-}
 
 /** Protected versions a manager remembers for its status. */
 const MAX_STATUS_VERSIONS = 6;
@@ -206,7 +190,7 @@ export class SnapshotManager {
     const json = JSON.stringify({ ...status, encodeMs: null, placeMs: null });
     if (json === this.lastReported) return;
     this.lastReported = json;
-    this.coordinator.ReportProtection({ nodeId: this.nodeId, statusJson: JSON.stringify(status) }, { deadline: deadline() }, (err, reply) => {
+    this.coordinator.ReportProtection({ nodeId: this.nodeId, status: encodeStatus(status) }, { deadline: deadline() }, (err, reply) => {
       if (err) {
         this.lastReported = ''; // say it again next time
         this.log.debug({ err: err.details || err.message }, 'protection report not taken');
@@ -283,7 +267,7 @@ export class SnapshotManager {
   async rebuild(order: RebuildOrder): Promise<{ bytes: number; used: number[]; corrupt: number[]; fetchMs: number; decodeMs: number }> {
     const t0 = performance.now();
     const n = order.code.dataShards + order.code.parityShards;
-    const found: (ShardHeader & { data: Uint8Array })[] = [];
+    const found: ReceivedShard[] = [];
     const failures: string[] = [];
     await Promise.all(
       order.sources.map(async (address) => {
@@ -320,79 +304,54 @@ export class SnapshotManager {
     return { bytes: result.data.byteLength, used, corrupt: result.corrupt, fetchMs, decodeMs };
   }
 
-  private fetchShards(address: string, order: RebuildOrder): Promise<(ShardHeader & { data: Uint8Array })[]> {
-    return new Promise((resolve, reject) => {
-      const out: (ShardHeader & { data: Uint8Array })[] = [];
-      let current: { header: ShardHeader; parts: Buffer[]; got: number } | null = null;
-      const finish = () => {
-        if (current) out.push({ ...current.header, data: new Uint8Array(Buffer.concat(current.parts, current.got)) });
-        current = null;
-      };
-      const call = this.peer(address).FetchShards({ stage: order.stage, step: order.step, epoch: order.epoch }, { deadline: deadline(SHARD_TRANSFER_TIMEOUT_MS) });
-      call.on('data', (c: ShardChunk__Output) => {
-        if (c.headerJson) {
-          finish();
-          current = { header: JSON.parse(c.headerJson) as ShardHeader, parts: [], got: 0 };
-        } else if (current) {
-          current.parts.push(c.data);
-          current.got += c.data.length;
-        }
-      });
-      call.on('end', () => {
-        finish();
-        resolve(out);
-      });
-      call.on('error', (err: grpc.ServiceError) => reject(new Error(err.details || err.message)));
-    });
+  private fetchShards(address: string, order: RebuildOrder): Promise<ReceivedShard[]> {
+    return readShards(this.peer(address).FetchShards({ stage: order.stage, step: order.step, epoch: order.epoch }, { deadline: deadline(SHARD_TRANSFER_TIMEOUT_MS) }));
   }
 
   private handlers(): SnapshotManagerHandlers {
     return {
       Configure: (call, callback) => {
+        let request: ReturnType<typeof decodeConfigure>;
         try {
-          const plan = call.request.planJson ? (JSON.parse(call.request.planJson) as ProtectionPlan) : null;
-          this.configure(plan, call.request.protectedCommitStep);
-          callback(null, { statusJson: JSON.stringify(this.status()) });
+          request = decodeConfigure(call.request);
         } catch (err) {
-          callback(statusError(grpc.status.INVALID_ARGUMENT, `bad protection plan: ${errorMessage(err)}`));
+          callback(invalidStatus(err));
+          return;
         }
+        this.configure(request.plan, request.protectedCommitStep);
+        callback(null, { status: encodeStatus(this.status()) });
       },
       PutShard: (call, callback) => {
-        let header: ShardHeader | null = null;
-        const parts: Buffer[] = [];
-        let got = 0;
+        const assembler = new ShardAssembler();
         let failed = false;
-        const refuse = (why: string) => {
+        const refuse = (err: unknown) => {
           if (failed) return;
           failed = true;
-          this.log.warn({ err: why }, 'refused a shard');
-          callback(statusError(grpc.status.INVALID_ARGUMENT, why));
+          this.log.warn({ err: errorMessage(err) }, 'refused a shard');
+          callback(invalidStatus(err));
         };
         call.on('data', (c: ShardChunk__Output) => {
           if (failed) return;
-          if (!header) {
-            try {
-              header = JSON.parse(c.headerJson) as ShardHeader;
-            } catch {
-              refuse('the first chunk of a shard must carry its header');
-              return;
-            }
-            if (!Number.isInteger(header.stage) || !Number.isInteger(header.step) || !Number.isInteger(header.index) || !Number.isInteger(header.bytes) || header.bytes < 0) {
-              refuse('shard header lacks stage, step, index or size');
-            }
-            return;
+          try {
+            assembler.add(c);
+          } catch (err) {
+            refuse(err);
           }
-          parts.push(c.data);
-          got += c.data.length;
-          if (got > header.bytes) refuse(`shard ${header.index} of stage ${header.stage} step ${header.step} is longer than its header says (${header.bytes} bytes)`);
         });
         call.on('end', () => {
           if (failed) return;
-          if (!header) return refuse('empty shard stream');
-          if (got !== header.bytes) return refuse(`shard ${header.index} of stage ${header.stage} step ${header.step}: ${got} bytes, header says ${header.bytes}`);
+          let shards: ReceivedShard[];
+          try {
+            shards = assembler.finish();
+          } catch (err) {
+            refuse(err);
+            return;
+          }
+          if (shards.length !== 1) return refuse(new WireError('header', `a PutShard stream carries one shard, this one ${shards.length}`));
+          const { data, ...header } = shards[0]!;
           // The checksum is checked when the shard is used: a corrupt one counts as missing then.
-          this.store.put(header, new Uint8Array(Buffer.concat(parts, got)));
-          this.log.debug({ stage: header.stage, step: header.step, index: header.index, bytes: got, heldBytes: this.store.heldBytes }, 'shard stored');
+          this.store.put(header, data);
+          this.log.debug({ stage: header.stage, step: header.step, index: header.index, bytes: data.byteLength, heldBytes: this.store.heldBytes }, 'shard stored');
           callback(null, {});
         });
         call.on('error', () => {
@@ -400,7 +359,14 @@ export class SnapshotManager {
         });
       },
       FetchShards: (call) => {
-        const { stage, step, epoch } = call.request;
+        let request: ReturnType<typeof decodeFetchShards>;
+        try {
+          request = decodeFetchShards(call.request);
+        } catch (err) {
+          call.emit('error', invalidStatus(err));
+          return;
+        }
+        const { stage, step, epoch } = request;
         void (async () => {
           for (const s of this.store.get(stage, step, epoch)) await writeShard(call, s.header, s.bytes);
           call.end();
@@ -409,9 +375,9 @@ export class SnapshotManager {
       Rebuild: (call, callback) => {
         let order: RebuildOrder;
         try {
-          order = JSON.parse(call.request.orderJson) as RebuildOrder;
+          order = decodeRebuildRequest(call.request);
         } catch (err) {
-          callback(statusError(grpc.status.INVALID_ARGUMENT, `bad rebuild order: ${errorMessage(err)}`));
+          callback(invalidStatus(err));
           return;
         }
         this.rebuild(order).then(

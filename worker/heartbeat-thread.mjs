@@ -4,21 +4,25 @@
 // stops it too, so the lease still catches freezes.
 //
 // Plain JavaScript: worker threads do not inherit the TypeScript loader of the main thread.
-// workerData: { protoPath, coordinator, nodeId, intervalMs, deadlineMs, channelOptions }.
-// Posts { type: 'failed', code, details } for each failed heartbeat. Message 'stop' ends it.
+// workerData: { protoPath, coordinator, nodeId, intervalMs, deadlineMs, channelOptions, refusalTrailer }.
+// Posts { type: 'failed', code, details, refusal } for each failed heartbeat (`refusal`: the bytes of
+// the typed refusal trailer, decoded by the main thread; null when the call failed otherwise).
+// Message 'stop' ends it.
 
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { parentPort, workerData } from 'node:worker_threads';
 
-const { protoPath, coordinator, nodeId, intervalMs, deadlineMs, channelOptions } = workerData;
+const { protoPath, coordinator, nodeId, intervalMs, deadlineMs, channelOptions, refusalTrailer } = workerData;
 const definition = protoLoader.loadSync(protoPath, { keepCase: false, longs: Number, enums: String, defaults: true, oneofs: true });
 const proto = grpc.loadPackageDefinition(definition);
 const client = new proto.ftrain.v1.Coordinator(coordinator, grpc.credentials.createInsecure(), channelOptions);
 
 function beat() {
   client.Heartbeat({ nodeId }, { deadline: new Date(Date.now() + deadlineMs) }, (err) => {
-    if (err) parentPort.postMessage({ type: 'failed', code: err.code, details: err.details || err.message });
+    if (!err) return;
+    const trailer = err.metadata?.get(refusalTrailer)[0];
+    parentPort.postMessage({ type: 'failed', code: err.code, details: err.details || err.message, refusal: Buffer.isBuffer(trailer) ? trailer : null });
   });
 }
 

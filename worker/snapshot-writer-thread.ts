@@ -2,8 +2,12 @@
 // the training loop. Messages in: WriteRequest (ArrayBuffers transferred, SharedArrayBuffers
 // shared). Out, for each request in order: 'committed' (restorable), then 'sealed' (checksum
 // added) or 'failed'.
+//
+// workerData.hooksModule (optional): a module whose `beforeCommit(header, hooksData)` runs after a
+// snapshot's bytes are written and before its commit record (the worker's fault port; see
+// worker/fault-port.ts). Production runs load none.
 
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { SnapshotSlots, type SnapshotHeader, type SnapshotRecord } from '../domain/snapshot-slots.ts';
 
 export interface WriteRequest {
@@ -16,14 +20,20 @@ export interface WriteRequest {
   readonly header: SnapshotHeader;
   /** Transferred ArrayBuffers, or SharedArrayBuffers the sender leaves untouched until 'sealed'. */
   readonly buffers: readonly (ArrayBuffer | SharedArrayBuffer)[];
-  /** Test hook: exit the whole process after the data is written, before the commit record. */
-  readonly dieBeforeCommit?: boolean;
 }
 
 export type WriteResult =
   | { readonly type: 'committed'; readonly id: number; readonly record: SnapshotRecord; readonly commitMs: number }
   | { readonly type: 'sealed'; readonly id: number; readonly record: SnapshotRecord; readonly sealMs: number }
   | { readonly type: 'failed'; readonly id: number; readonly message: string };
+
+/** What a hooks module exports. */
+export interface WriterThreadHookModule {
+  beforeCommit?(header: SnapshotHeader, data: unknown): void;
+}
+
+const { hooksModule, hooksData } = (workerData ?? {}) as { hooksModule?: string; hooksData?: unknown };
+const hooks: WriterThreadHookModule | null = hooksModule ? ((await import(hooksModule)) as WriterThreadHookModule) : null;
 
 const slotsByDir = new Map<string, SnapshotSlots>();
 
@@ -37,7 +47,8 @@ parentPort!.on('message', (req: WriteRequest) => {
     }
     const slot = slots.chooseSlot(new Set(req.protectedSteps));
     const chunks = req.buffers.map((b) => new Uint8Array(b));
-    const record = slots.write(slot, req.header, chunks, req.dieBeforeCommit ? () => process.kill(process.pid, 'SIGKILL') : undefined);
+    const beforeCommit = hooks?.beforeCommit;
+    const record = slots.write(slot, req.header, chunks, beforeCommit ? () => beforeCommit(req.header, hooksData) : undefined);
     const committedAt = performance.now();
     parentPort!.postMessage({ type: 'committed', id: req.id, record, commitMs: committedAt - started } satisfies WriteResult);
     const sealed = slots.seal(record, chunks);

@@ -6,6 +6,7 @@ import type { Worker } from 'node:worker_threads';
 import { startTsThread } from '../common/ts-thread.ts';
 import type { SnapshotHeader, SnapshotRecord } from '../domain/snapshot-slots.ts';
 import type { WriteRequest, WriteResult } from './snapshot-writer-thread.ts';
+import type { WriterThreadHooks } from './fault-port.ts';
 
 export interface PendingSnapshot {
   /** Resolves when the snapshot is restorable. */
@@ -40,11 +41,13 @@ export class SnapshotWriter {
   private nextId = 1;
   private readonly pending = new Map<number, Waiters>();
 
+  /** `hooks`: a module the thread loads and calls between a snapshot's bytes and its commit (fault injection); null: none. */
   constructor(
     readonly dir: string,
     readonly slotCount: number,
+    hooks: WriterThreadHooks | null = null,
   ) {
-    this.thread = startTsThread(new URL('./snapshot-writer-thread.ts', import.meta.url));
+    this.thread = startTsThread(new URL('./snapshot-writer-thread.ts', import.meta.url), hooks ? { hooksModule: hooks.module.href, hooksData: hooks.data } : {});
     this.thread.on('message', (m: WriteResult) => {
       const p = this.pending.get(m.id);
       if (!p) return;
@@ -72,14 +75,9 @@ export class SnapshotWriter {
    * not use them afterwards. SharedArrayBuffers are shared (they cannot be transferred): the
    * caller must not change them until `sealed` resolves.
    */
-  write(
-    header: SnapshotHeader,
-    buffers: (ArrayBuffer | SharedArrayBuffer)[],
-    protectedSteps: readonly number[] = [],
-    options: { dieBeforeCommit?: boolean } = {},
-  ): PendingSnapshot {
+  write(header: SnapshotHeader, buffers: (ArrayBuffer | SharedArrayBuffer)[], protectedSteps: readonly number[] = []): PendingSnapshot {
     const id = this.nextId++;
-    const req: WriteRequest = { type: 'write', id, dir: this.dir, slotCount: this.slotCount, protectedSteps, header, buffers, dieBeforeCommit: options.dieBeforeCommit };
+    const req: WriteRequest = { type: 'write', id, dir: this.dir, slotCount: this.slotCount, protectedSteps, header, buffers };
     const waiters: Waiters = { committed: deferred(), sealed: deferred() };
     // A caller that awaits only the commit must not see the seal's failure as unhandled.
     waiters.sealed.promise.catch(() => undefined);

@@ -83,7 +83,7 @@ describe('bad RPCs against a live coordinator and node', () => {
     const started = new Promise<void>((resolve) => server.on('action', (a) => a.type === 'training-started' && resolve()));
     node = startCli(['node', '--coordinator', `127.0.0.1:${port}`, '--node-id', 'only', '--log-file', join(dir, 'node.log')]);
     await started;
-    nodeAddress = server.core.nodes.get('only')!.address;
+    nodeAddress = server.status().nodes.find((n) => n.nodeId === 'only')!.address;
   });
 
   afterAll(async () => {
@@ -101,7 +101,7 @@ describe('bad RPCs against a live coordinator and node', () => {
     const { err } = await call((cb) => coordinator.Register({ nodeId: 'only', address: '127.0.0.1:1', pid: 1, hostname: 'x' }, { deadline: deadline() }, cb));
     expect(err?.code).toBe(grpc.status.ALREADY_EXISTS);
     expect(err?.details).toMatch(/already registered by a live node at 127\.0\.0\.1:\d+; give each node a unique --node-id/);
-    expect(server.core.nodes.get('only')!.address).toBe(nodeAddress);
+    expect(server.status().nodes.find((n) => n.nodeId === 'only')!.address).toBe(nodeAddress);
     expect(isAlive(node.child.pid!)).toBe(true);
   });
 
@@ -111,7 +111,7 @@ describe('bad RPCs against a live coordinator and node', () => {
     expect(step.err?.details).toBe('stage 7 is out of range: this job has stages 0..0');
     const fault = await call((cb) => coordinator.ReportFault({ nodeId: 'only', stage: -3, message: 'x' }, { deadline: deadline() }, cb));
     expect(fault.err?.code).toBe(grpc.status.INVALID_ARGUMENT);
-    expect(server.core.phase).toBe('training');
+    expect(server.status().phase).toBe('training');
   });
 
   it('refuses a heartbeat from an unknown node', async () => {
@@ -138,6 +138,6 @@ describe('bad RPCs against a live coordinator and node', () => {
     worker.close();
     // The node survives all of it and keeps training.
     expect(isAlive(node.child.pid!)).toBe(true);
-    expect(server.core.phase).toBe('training');
+    expect(server.status().phase).toBe('training');
   });
 });

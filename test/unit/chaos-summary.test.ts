@@ -2,7 +2,7 @@
 // kind, the verdict and its reasons.
 
 import { describe, expect, it } from 'vitest';
-import type { RecoveredFailure } from '../../coordinator/coordinator-core.ts';
+import type { RecoveredFailure } from '../../domain/run-status.ts';
 import type { ChaosKind } from '../../chaos/chaos-schedule.ts';
 import {
   CLOCK_SLACK_MS,

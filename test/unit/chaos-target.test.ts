@@ -62,21 +62,21 @@ describe('pickTarget', () => {
 });
 
 describe('parseStatus', () => {
+  const node = { nodeId: 'node-0', state: 'NODE_STATE_TRAINING', stage: 0, pid: 11, smpPid: 12, agentPid: 13, hostname: 'h', address: 'a:1' } as const;
+  const failure = { step: 4, stage: 1, nodeId: 'node-1', kind: 'node-kill', method: 'RECOVERY_METHOD_ERASURE_REBUILD', detail: 'd', detectMs: -1, detectedAtMs: 5, recoverMs: 9, handoverMs: -1, lostSteps: 0, restoredStep: 4, caughtUpMs: 20 } as const;
+  const run = { phase: 'RUN_PHASE_TRAINING' as const, epoch: 2, completedSteps: 17, failure: null, failures: [{ ...failure }] };
+
   it('types the reply of Coordinator.Status', () => {
-    const s = parseStatus(
-      JSON.stringify([{ nodeId: 'node-0', state: 'training', stage: 0, pid: 11, smpPid: 12, agentPid: 13, hostname: 'h', address: 'a:1' }]),
-      JSON.stringify({ phase: 'training', epoch: 2, completedSteps: 17, failure: null, failures: [{ nodeId: 'node-1', detectedAtMs: 5, recoverMs: 9, stage: 1 }] }),
-    );
+    const s = parseStatus({ nodes: [node], run });
     expect(s.nodes[0]).toEqual({ nodeId: 'node-0', state: 'training', stage: 0, pid: 11, smpPid: 12, agentPid: 13, hostname: 'h', address: 'a:1' });
     expect(s).toMatchObject({ phase: 'training', epoch: 2, completedSteps: 17, failure: null });
-    expect(s.failures).toHaveLength(1);
+    expect(s.failures).toEqual([{ ...failure, method: 'erasure-rebuild', detectMs: null, handoverMs: null }]);
   });
 
   it('refuses a reply of another shape, naming the field', () => {
-    expect(() => parseStatus('{', '{}')).toThrow(/Coordinator.Status nodesJson: is not JSON/);
-    expect(() => parseStatus('[{"nodeId":"n","state":"asleep"}]', '{}')).toThrow(/nodesJson: entry 0/);
-    expect(() => parseStatus('[]', '{"phase":"training"}')).toThrow(/reportJson: lacks phase, completedSteps or failures/);
-    expect(() => parseStatus('[]', '{"phase":"training","completedSteps":1,"failures":[{"nodeId":"x"}]}')).toThrow(/failure 0 lacks/);
+    expect(() => parseStatus({ nodes: [{ ...node, state: 'NODE_STATE_ASLEEP' as 'NODE_STATE_LOST' }], run })).toThrow(/Coordinator.Status nodes\[0\].state: must be one of/);
+    expect(() => parseStatus({ nodes: [], run: null })).toThrow(/Coordinator.Status run: is missing/);
+    expect(() => parseStatus({ nodes: [], run: { ...run, failures: [{ ...failure, nodeId: 7 as unknown as string }] } })).toThrow(/run.failures\[0\].node_id: must be a string/);
   });
 });
 

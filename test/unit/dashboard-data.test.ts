@@ -5,9 +5,10 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { compileJobOptions } from '../../domain/job-options.ts';
 import { DataError } from '../../domain/errors.ts';
-import { CoordinatorCore } from '../../coordinator/coordinator-core.ts';
+import { CoordinatorCore } from '../../coordinator/core/coordinator-core.ts';
 import { RecentSeries } from '../../observability/dashboard-server.ts';
-import { DASHBOARD_SCHEMA, liveStatus, reportDashboardData } from '../../observability/dashboard-data.ts';
+import { DASHBOARD_SCHEMA, liveStatus } from '../../observability/dashboard-data.ts';
+import { reportDashboardData } from '../../observability/report-dashboard.ts';
 import { parseRunReport, REPORT_SCHEMA, type StoredRunReport } from '../../observability/run-report.ts';
 import { ASSET_TAGS, staticDashboardHtml } from '../../observability/static-dashboard.ts';
 import { DASHBOARD_ASSETS } from '../../observability/dashboard-server.ts';
@@ -52,12 +53,12 @@ describe('live dashboard status', () => {
     }
     core.handle({ type: 'ready', nodeId: 'n0', stage: 0 }, 0);
     core.handle({ type: 'ready', nodeId: 'n1', stage: 1 }, 0);
-    const live = liveStatus(core, 1_000, 3_500);
+    const live = liveStatus(core.status(), 1_000, 3_500);
     expect(live.status).toMatchObject({ phase: 'training', completedSteps: 0, globalCommitStep: -1, recovering: null, fatal: null, seconds: 2.5 });
     expect(Object.fromEntries(live.nodes.map((n) => [n.nodeId, [n.state, n.stage, n.pid]]))).toEqual({ n0: ['running', 0, 100], n1: ['running', 1, 101], n2: ['spare', null, 102] });
     // A lost node is a recovery under way, shown from its detection.
     core.handle({ type: 'commands-closed', nodeId: 'n1' }, 2_000);
-    const recovering = liveStatus(core, 1_000, 4_000);
+    const recovering = liveStatus(core.status(), 1_000, 4_000);
     expect(recovering.status.recovering).toMatchObject({ stage: 1, nodeId: 'n1', sinceSeconds: 1 });
     expect(recovering.nodes.find((n) => n.nodeId === 'n1')!.state).toBe('lost');
   });

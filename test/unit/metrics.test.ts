@@ -3,7 +3,9 @@
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { describe, expect, it } from 'vitest';
 import { compileJobOptions } from '../../domain/job-options.ts';
-import { CoordinatorCore, type CoordinatorEvent, type StepReportEvent } from '../../coordinator/coordinator-core.ts';
+import { type StepReport as StepReportEvent } from '../../domain/node-reports.ts';
+import { type CoordinatorEvent } from '../../coordinator/core/core-events.ts';
+import { CoordinatorCore } from '../../coordinator/core/coordinator-core.ts';
 import { CoordinatorMetrics } from '../../observability/metrics.ts';
 
 type Family = { name: string; type: string; metrics: { value?: string; labels?: Record<string, string>; count?: string; sum?: string; buckets?: Record<string, string> }[] };
@@ -31,7 +33,7 @@ function step(nodeId: string, stage: number, s: number, epoch = 0): CoordinatorE
 describe('coordinator metrics', () => {
   it('count snapshots, steps, failures and recoveries in base units, and mirror the core', async () => {
     const core = new CoordinatorCore(compileJobOptions({ nodes: 2, steps: 10, leaseMs: 1000, heartbeatMs: 100, snapshotEvery: 1, ec: 'off' }));
-    const metrics = new CoordinatorMetrics(core);
+    const metrics = new CoordinatorMetrics(() => core.status());
     const feed = (e: CoordinatorEvent, now: number) => core.handle(e, now).actions.forEach((a) => metrics.onAction(a));
     for (const id of ['n0', 'n1']) {
       feed({ type: 'register', nodeId: id, address: `${id}:1`, pid: 1, hostname: 'h' }, 0);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { IllegalTransitionError, NodeState, transition } from '../../coordinator/node-lifecycle.ts';
+import { IllegalTransitionError, NodeState, transition } from '../../coordinator/core/node-lifecycle.ts';
 
 describe('node life cycle', () => {
   it('allows the training path', () => {

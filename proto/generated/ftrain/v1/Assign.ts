@@ -1,5 +1,9 @@
 // Original file: proto/ftrain.proto
 
+import type { Job as _ftrain_v1_Job, Job__Output as _ftrain_v1_Job__Output } from '../../ftrain/v1/Job';
+import type { ProtectionPlan as _ftrain_v1_ProtectionPlan, ProtectionPlan__Output as _ftrain_v1_ProtectionPlan__Output } from '../../ftrain/v1/ProtectionPlan';
+import type { RebuildOrder as _ftrain_v1_RebuildOrder, RebuildOrder__Output as _ftrain_v1_RebuildOrder__Output } from '../../ftrain/v1/RebuildOrder';
+import type { CheckfreeOrder as _ftrain_v1_CheckfreeOrder, CheckfreeOrder__Output as _ftrain_v1_CheckfreeOrder__Output } from '../../ftrain/v1/CheckfreeOrder';
 import type { Long } from '@grpc/proto-loader';
 
 export interface Assign {
@@ -7,14 +11,13 @@ export interface Assign {
   'numStages'?: (number);
   'prevAddress'?: (string);
   'nextAddress'?: (string);
-  'jobJson'?: (string);
+  'job'?: (_ftrain_v1_Job | null);
   'dataSha256'?: (string);
   'epoch'?: (number | string | Long);
   'restoreStep'?: (number | string | Long);
-  'injectionsJson'?: (string);
-  'planJson'?: (string);
-  'rebuildJson'?: (string);
-  'checkfreeJson'?: (string);
+  'plan'?: (_ftrain_v1_ProtectionPlan | null);
+  'rebuild'?: (_ftrain_v1_RebuildOrder | null);
+  'checkfree'?: (_ftrain_v1_CheckfreeOrder | null);
 }
 
 export interface Assign__Output {
@@ -22,12 +25,11 @@ export interface Assign__Output {
   'numStages': (number);
   'prevAddress': (string);
   'nextAddress': (string);
-  'jobJson': (string);
+  'job': (_ftrain_v1_Job__Output | null);
   'dataSha256': (string);
   'epoch': (number);
   'restoreStep': (number);
-  'injectionsJson': (string);
-  'planJson': (string);
-  'rebuildJson': (string);
-  'checkfreeJson': (string);
+  'plan': (_ftrain_v1_ProtectionPlan__Output | null);
+  'rebuild': (_ftrain_v1_RebuildOrder__Output | null);
+  'checkfree': (_ftrain_v1_CheckfreeOrder__Output | null);
 }

@@ -6,7 +6,6 @@ import type { Stop as _ftrain_v1_Stop, Stop__Output as _ftrain_v1_Stop__Output }
 import type { Limit as _ftrain_v1_Limit, Limit__Output as _ftrain_v1_Limit__Output } from '../../ftrain/v1/Limit';
 import type { Halt as _ftrain_v1_Halt, Halt__Output as _ftrain_v1_Halt__Output } from '../../ftrain/v1/Halt';
 import type { Protect as _ftrain_v1_Protect, Protect__Output as _ftrain_v1_Protect__Output } from '../../ftrain/v1/Protect';
-import type { Inject as _ftrain_v1_Inject, Inject__Output as _ftrain_v1_Inject__Output } from '../../ftrain/v1/Inject';
 
 export interface Command {
   'assign'?: (_ftrain_v1_Assign | null);
@@ -15,8 +14,7 @@ export interface Command {
   'limit'?: (_ftrain_v1_Limit | null);
   'halt'?: (_ftrain_v1_Halt | null);
   'protect'?: (_ftrain_v1_Protect | null);
-  'inject'?: (_ftrain_v1_Inject | null);
-  'kind'?: "assign"|"start"|"stop"|"limit"|"halt"|"protect"|"inject";
+  'kind'?: "assign"|"start"|"stop"|"limit"|"halt"|"protect";
 }
 
 export interface Command__Output {
@@ -26,6 +24,5 @@ export interface Command__Output {
   'limit'?: (_ftrain_v1_Limit__Output | null);
   'halt'?: (_ftrain_v1_Halt__Output | null);
   'protect'?: (_ftrain_v1_Protect__Output | null);
-  'inject'?: (_ftrain_v1_Inject__Output | null);
-  'kind'?: "assign"|"start"|"stop"|"limit"|"halt"|"protect"|"inject";
+  'kind'?: "assign"|"start"|"stop"|"limit"|"halt"|"protect";
 }

@@ -1,10 +1,11 @@
 // Original file: proto/ftrain.proto
 
+import type { ProtectionStatus as _ftrain_v1_ProtectionStatus, ProtectionStatus__Output as _ftrain_v1_ProtectionStatus__Output } from '../../ftrain/v1/ProtectionStatus';
 
 export interface ProtectionStatusReply {
-  'statusJson'?: (string);
+  'status'?: (_ftrain_v1_ProtectionStatus | null);
 }
 
 export interface ProtectionStatusReply__Output {
-  'statusJson': (string);
+  'status': (_ftrain_v1_ProtectionStatus__Output | null);
 }

@@ -1,10 +1,11 @@
 // Original file: proto/ftrain.proto
 
+import type { RebuildOrder as _ftrain_v1_RebuildOrder, RebuildOrder__Output as _ftrain_v1_RebuildOrder__Output } from '../../ftrain/v1/RebuildOrder';
 
 export interface RebuildRequest {
-  'orderJson'?: (string);
+  'order'?: (_ftrain_v1_RebuildOrder | null);
 }
 
 export interface RebuildRequest__Output {
-  'orderJson': (string);
+  'order': (_ftrain_v1_RebuildOrder__Output | null);
 }

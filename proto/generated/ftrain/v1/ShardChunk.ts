@@ -1,12 +1,13 @@
 // Original file: proto/ftrain.proto
 
+import type { ShardHeader as _ftrain_v1_ShardHeader, ShardHeader__Output as _ftrain_v1_ShardHeader__Output } from '../../ftrain/v1/ShardHeader';
 
 export interface ShardChunk {
-  'headerJson'?: (string);
+  'header'?: (_ftrain_v1_ShardHeader | null);
   'data'?: (Buffer | Uint8Array | string);
 }
 
 export interface ShardChunk__Output {
-  'headerJson': (string);
+  'header': (_ftrain_v1_ShardHeader__Output | null);
   'data': (Buffer);
 }

@@ -1,5 +1,6 @@
 // Original file: proto/ftrain.proto
 
+import type { ProtectionStatus as _ftrain_v1_ProtectionStatus, ProtectionStatus__Output as _ftrain_v1_ProtectionStatus__Output } from '../../ftrain/v1/ProtectionStatus';
 import type { Long } from '@grpc/proto-loader';
 
 export interface StepReport {
@@ -19,7 +20,7 @@ export interface StepReport {
   'snapshotStallMs'?: (number | string);
   'snapshotCopyMs'?: (number | string);
   'snapshotBytes'?: (number | string | Long);
-  'protectionJson'?: (string);
+  'protection'?: (_ftrain_v1_ProtectionStatus | null);
 }
 
 export interface StepReport__Output {
@@ -39,5 +40,5 @@ export interface StepReport__Output {
   'snapshotStallMs': (number);
   'snapshotCopyMs': (number);
   'snapshotBytes': (number);
-  'protectionJson': (string);
+  'protection': (_ftrain_v1_ProtectionStatus__Output | null);
 }

@@ -1,23 +1,9 @@
-// The life cycle of a node as the coordinator sees it, with guarded transitions.
+// The life cycle of a node as the coordinator sees it, with guarded transitions (the states are
+// in domain/run-status.ts: tools read them too).
 
-export const NodeState = {
-  /** Registered; its command stream may not be open yet. */
-  registered: 'registered',
-  /** Holds a stage assignment, not yet connected to its peers. */
-  assigned: 'assigned',
-  /** Connected to its pipeline peers, waiting for Start. */
-  ready: 'ready',
-  training: 'training',
-  /** Halted by a recovery; waits for its new assignment. */
-  recovering: 'recovering',
-  /** Registered beyond the job's stage count; holds no stage. */
-  spare: 'spare',
-  /** Told to stop; gone or going. */
-  stopped: 'stopped',
-  /** Failed: process exit, broken command stream, expired lease or a fault it reported. */
-  lost: 'lost',
-} as const;
-export type NodeState = (typeof NodeState)[keyof typeof NodeState];
+import { NodeState } from '../../domain/run-status.ts';
+
+export { NodeState, isLive } from '../../domain/run-status.ts';
 
 const ALLOWED: Record<NodeState, readonly NodeState[]> = {
   registered: ['assigned', 'spare', 'recovering', 'stopped', 'lost'],
@@ -50,9 +36,4 @@ export function canTransition(from: NodeState, to: NodeState): boolean {
 export function transition(nodeId: string, from: NodeState, to: NodeState): NodeState {
   if (!canTransition(from, to)) throw new IllegalTransitionError(nodeId, from, to);
   return to;
-}
-
-/** A node that still counts as part of the cluster. */
-export function isLive(state: NodeState): boolean {
-  return state !== NodeState.lost && state !== NodeState.stopped;
 }

@@ -1,0 +1,81 @@
+// `--inject` kinds that hit a whole node: `node-kill` (SIGKILL to its worker, snapshot manager and
+// node agent: the machine is gone, with the snapshots in its RAM), `freeze` (SIGSTOP to all three,
+// as a machine that hangs without closing a connection; SIGCONT after FREEZE_SECONDS, by when the
+// node has been declared lost) and `preempt` (SIGTERM to the node agent: a spot preemption
+// notice). Those of step S happen together, the moment every stage has finished step S - 1, so
+// the events of one step happen at once. Wired in by the command line beside the coordinator; it
+// signals processes by pid, so it reaches nodes on this machine only.
+
+import { spawn } from 'node:child_process';
+import { hostname } from 'node:os';
+import type { Action } from '../coordinator/core/core-events.ts';
+import type { CoordinatorStatus } from '../coordinator/core/coordinator-status.ts';
+import type { Logger } from '../common/logging.ts';
+import { FREEZE_SECONDS, InjectionKind, type Injection } from '../domain/inject-spec.ts';
+import type { NodeSummary } from '../domain/run-status.ts';
+import { sendSignal } from './process-control.ts';
+
+/** Injection kinds this driver causes; the others happen inside a worker (worker-injector.ts). */
+export const NODE_INJECTION_KINDS: ReadonlySet<InjectionKind> = new Set([InjectionKind.nodeKill, InjectionKind.freeze, InjectionKind.preempt]);
+
+/** The coordinator as the driver sees it. */
+export interface InjectionTarget {
+  status(): CoordinatorStatus;
+  on(event: 'action', listener: (a: Action) => void): unknown;
+  /** Tells the core a failure is about to happen; false if it refused (announced before). */
+  announceInjection(nodeId: string, stage: number, step: number, kind: InjectionKind): boolean;
+}
+
+export class InjectionDriver {
+  private pending: Injection[];
+
+  constructor(
+    private readonly target: InjectionTarget,
+    injections: readonly Injection[],
+    private readonly log: Logger,
+  ) {
+    this.pending = injections.filter((i) => NODE_INJECTION_KINDS.has(i.kind));
+    if (this.pending.length > 0) target.on('action', (a) => this.onAction(a));
+  }
+
+  private onAction(a: Action): void {
+    if (a.type !== 'step-completed') return;
+    const step = a.step + 1;
+    const due = this.pending.filter((i) => i.step === step);
+    if (due.length === 0) return;
+    this.pending = this.pending.filter((i) => !due.includes(i));
+    const status = this.target.status();
+    for (const i of due) {
+      const nodeId = status.stages[i.stage]?.nodeId;
+      const node = status.nodes.find((n) => n.nodeId === nodeId);
+      if (!nodeId || !node) continue;
+      if (node.hostname !== hostname()) {
+        this.log.error({ nodeId, host: node.hostname }, `cannot inject ${i.kind} on stage ${i.stage}: node ${nodeId} runs on ${node.hostname}, not on this machine; use ftrain chaos there`);
+        continue;
+      }
+      // A preemption is not a failure until its notice arrives (Leave); the others are one now.
+      if (i.kind !== InjectionKind.preempt && !this.target.announceInjection(nodeId, i.stage, step, i.kind)) continue;
+      this.log.warn({ nodeId, stage: i.stage, step, kind: i.kind }, `injecting ${i.kind} on stage ${i.stage} (${nodeId}) in step ${step}`);
+      this.hit(node, i.kind);
+    }
+  }
+
+  private hit(node: NodeSummary, kind: InjectionKind): void {
+    const all = [node.smpPid, node.agentPid, node.pid].filter((p) => p > 0);
+    switch (kind) {
+      case InjectionKind.nodeKill:
+        for (const pid of all) sendSignal(pid, 'SIGKILL');
+        return;
+      case InjectionKind.freeze:
+        // A detached shell wakes them, even if this process is gone by then.
+        spawn('/bin/sh', ['-c', `sleep ${FREEZE_SECONDS}; kill -CONT ${all.join(' ')} 2>/dev/null`], { detached: true, stdio: 'ignore' }).unref();
+        for (const pid of all) sendSignal(pid, 'SIGSTOP');
+        return;
+      case InjectionKind.preempt:
+        sendSignal(node.agentPid > 0 ? node.agentPid : node.pid, 'SIGTERM');
+        return;
+      default:
+        return;
+    }
+  }
+}

@@ -1,0 +1,118 @@
+// The SnapshotManager service on the wire: protection plans and statuses (Configure), shard
+// headers (PutShard, FetchShards) and rebuild orders (Rebuild), converted and checked here
+// (WireError names the field).
+
+import type { ProtectionPlan, RebuildOrder, ShardHeader, ShardLayout } from '../../domain/erasure-protection.ts';
+import { MAX_STAGES } from '../../domain/job-options.ts';
+import type { SnapshotHeader } from '../../domain/snapshot-slots.ts';
+import type { ConfigureRequest__Output } from '../../proto/generated/ftrain/v1/ConfigureRequest.ts';
+import type { FetchShardsRequest__Output } from '../../proto/generated/ftrain/v1/FetchShardsRequest.ts';
+import type { RebuildRequest__Output } from '../../proto/generated/ftrain/v1/RebuildRequest.ts';
+import type { ShardChunk__Output } from '../../proto/generated/ftrain/v1/ShardChunk.ts';
+import type { ShardHeader as ShardHeaderProto, ShardHeader__Output } from '../../proto/generated/ftrain/v1/ShardHeader.ts';
+import type { SnapshotHeader__Output } from '../../proto/generated/ftrain/v1/SnapshotHeader.ts';
+import { MAX_SHARDS, decodePlan, decodeRebuild } from './plan-wire.ts';
+import { WireError, int, list, num, parsed, present, str, type MalformedMessage } from './wire-check.ts';
+
+export { decodeStatus, encodePlan, encodeRebuild, encodeStatus } from './plan-wire.ts';
+
+/** Most tensors one snapshot holds. */
+export const MAX_SNAPSHOT_TENSORS = 1 << 16;
+
+export function decodeConfigure(msg: ConfigureRequest__Output | MalformedMessage): { plan: ProtectionPlan | null; protectedCommitStep: number } {
+  const r = parsed(msg, 'ConfigureRequest');
+  return { plan: r.plan ? decodePlan('plan', r.plan) : null, protectedCommitStep: int('protected_commit_step', r.protectedCommitStep, -1) };
+}
+
+export function decodeRebuildRequest(msg: RebuildRequest__Output | MalformedMessage): RebuildOrder {
+  return decodeRebuild('order', parsed(msg, 'RebuildRequest').order);
+}
+
+export function decodeFetchShards(msg: FetchShardsRequest__Output | MalformedMessage): { stage: number; step: number; epoch: number } {
+  const r = parsed(msg, 'FetchShardsRequest');
+  return { stage: int('stage', r.stage, 0, MAX_STAGES - 1), step: int('step', r.step, 0), epoch: int('epoch', r.epoch, 0) };
+}
+
+function encodeSnapshotHeader(h: SnapshotHeader): ShardHeaderProto['snapshot'] {
+  return {
+    stage: h.stage,
+    step: h.step,
+    tensors: h.tensors.map((t) => ({ name: t.name, shape: [...t.shape], offset: t.offset, length: t.length })),
+    scalars: { ...h.scalars },
+    epoch: h.epoch ?? 0,
+  };
+}
+
+function decodeSnapshotHeader(field: string, h: SnapshotHeader__Output | null | undefined): SnapshotHeader {
+  const v = present(field, h);
+  const scalars: Record<string, number> = {};
+  for (const [name, value] of Object.entries(v.scalars ?? {})) scalars[str(`${field}.scalars`, name, { nonEmpty: true, maxChars: 256 })] = num(`${field}.scalars[${name}]`, value);
+  return {
+    stage: int(`${field}.stage`, v.stage, 0, MAX_STAGES - 1),
+    step: int(`${field}.step`, v.step, 0),
+    tensors: list(
+      `${field}.tensors`,
+      v.tensors,
+      (t, f) => ({
+        name: str(`${f}.name`, t.name, { nonEmpty: true, maxChars: 256 }),
+        shape: list(`${f}.shape`, t.shape, (d, df) => int(df, d, 0, 1 << 30), 8),
+        offset: int(`${f}.offset`, t.offset, 0),
+        length: int(`${f}.length`, t.length, 0),
+      }),
+      MAX_SNAPSHOT_TENSORS,
+    ),
+    scalars,
+    epoch: int(`${field}.epoch`, v.epoch, 0),
+  };
+}
+
+export function encodeShardHeader(h: ShardHeader): ShardHeaderProto {
+  return {
+    ownerNodeId: h.ownerNodeId,
+    stage: h.stage,
+    step: h.step,
+    epoch: h.epoch,
+    index: h.index,
+    crc32: h.crc32,
+    bytes: h.bytes,
+    layout: { ...h.layout },
+    snapshot: encodeSnapshotHeader(h.snapshot),
+    protectedCommitStep: h.protectedCommitStep,
+  };
+}
+
+export function decodeShardHeader(field: string, h: ShardHeader__Output | null | undefined): ShardHeader {
+  const v = present(field, h);
+  const l = present(`${field}.layout`, v.layout);
+  const dataShards = int(`${field}.layout.data_shards`, l.dataShards, 1, MAX_SHARDS - 1);
+  const layout: ShardLayout = {
+    dataShards,
+    parityShards: int(`${field}.layout.parity_shards`, l.parityShards, 1, MAX_SHARDS - dataShards),
+    totalBytes: int(`${field}.layout.total_bytes`, l.totalBytes, 0),
+    stripeBytes: int(`${field}.layout.stripe_bytes`, l.stripeBytes, 1),
+    stripes: int(`${field}.layout.stripes`, l.stripes, 0),
+  };
+  const stage = int(`${field}.stage`, v.stage, 0, MAX_STAGES - 1);
+  const step = int(`${field}.step`, v.step, 0);
+  const snapshot = decodeSnapshotHeader(`${field}.snapshot`, v.snapshot);
+  if (snapshot.stage !== stage || snapshot.step !== step) throw new WireError(`${field}.snapshot`, `is of stage ${snapshot.stage} step ${snapshot.step}, not stage ${stage} step ${step}`);
+  return {
+    ownerNodeId: str(`${field}.owner_node_id`, v.ownerNodeId, { nonEmpty: true, maxChars: 256 }),
+    stage,
+    step,
+    epoch: int(`${field}.epoch`, v.epoch, 0),
+    index: int(`${field}.index`, v.index, 0, dataShards + layout.parityShards - 1),
+    crc32: int(`${field}.crc32`, v.crc32, 0, 0xffff_ffff),
+    bytes: int(`${field}.bytes`, v.bytes, 0),
+    layout,
+    snapshot,
+    protectedCommitStep: int(`${field}.protected_commit_step`, v.protectedCommitStep, -1),
+  };
+}
+
+/** One chunk of a shard stream: a shard's header (which starts the shard) and no bytes, or bytes only. */
+export function decodeShardChunk(msg: ShardChunk__Output | MalformedMessage): { header: ShardHeader | null; data: Buffer } {
+  const c = parsed(msg, 'ShardChunk');
+  if (c.header && c.data.length > 0) throw new WireError('data', 'a chunk with a shard header carries no bytes');
+  return { header: c.header ? decodeShardHeader('header', c.header) : null, data: c.data };
+}

@@ -1,0 +1,153 @@
+// Commit tracking: per stage, the last step completed, the newest snapshot committed and the
+// versions of it erasure-coded on peers; from them the steps every stage has completed, the
+// global commit step (every stage can restore it locally) and the protected commit step (every
+// stage holds it locally and erasure-coded). Rollbacks move all of it back together.
+
+import type { ProtectedVersion, ProtectionStatus } from '../../domain/erasure-protection.ts';
+import type { StepReport } from '../../domain/node-reports.ts';
+
+export interface StageRecord {
+  nodeId: string | null;
+  /** Last completed step, -1 before the first. */
+  lastStep: number;
+  /** The gradient norms of its last step report (CheckFree weighs neighbours by them); null before any. */
+  lastNorms: { readonly gradNorm: number; readonly clippedGradNorm: number } | null;
+  /** Latest committed snapshot (steps completed it holds); -1 for none. */
+  snapshotStep: number;
+  /** Versions of its snapshot whose shards all reached their holders, by step. */
+  readonly protectedVersions: Map<number, ProtectedVersion>;
+}
+
+export class CommitTracker {
+  readonly stages: StageRecord[];
+  /** Newest step every stage holds locally and erasure-coded on peers; -1: none yet. */
+  protectedCommitStep = -1;
+  /** Each recovery's epoch and the step it rolled back to: later steps of older epochs are void. */
+  private readonly restorePoints: { epoch: number; step: number }[] = [];
+  /** Disk checkpoints each stage can load, as reported when it became ready. */
+  private readonly checkpointSteps = new Map<number, readonly number[]>();
+  /** Loss of each step the last stage reported that not every stage has completed yet. */
+  private readonly pendingLosses = new Map<number, number>();
+
+  constructor(stages: number) {
+    this.stages = Array.from({ length: stages }, () => ({ nodeId: null, lastStep: -1, lastNorms: null, snapshotStep: -1, protectedVersions: new Map() }));
+  }
+
+  stage(stage: number): StageRecord {
+    return this.stages[stage]!;
+  }
+
+  /** The step every stage can restore: the minimum of their latest committed snapshots. */
+  get globalCommitStep(): number {
+    return Math.min(...this.stages.map((s) => s.snapshotStep));
+  }
+
+  /** Steps every stage has completed. */
+  get completedSteps(): number {
+    return Math.min(...this.stages.map((s) => s.lastStep)) + 1;
+  }
+
+  /** The newest step any stage has completed, plus one: the step under way. */
+  get stepUnderWay(): number {
+    return Math.max(...this.stages.map((s) => s.lastStep)) + 1;
+  }
+
+  /** Takes in an accepted step report; returns the steps it completed for every stage, with their losses. */
+  recordStep(r: StepReport, lastStage: boolean): { step: number; loss: number }[] {
+    const stage = this.stages[r.stage]!;
+    const before = this.completedSteps;
+    stage.lastStep = r.step;
+    stage.lastNorms = { gradNorm: r.gradNorm, clippedGradNorm: r.clippedGradNorm ?? r.gradNorm };
+    if (lastStage) this.pendingLosses.set(r.step, r.loss);
+    const done: { step: number; loss: number }[] = [];
+    for (let s = before; s < this.completedSteps; s++) {
+      done.push({ step: s, loss: this.pendingLosses.get(s)! });
+      this.pendingLosses.delete(s);
+    }
+    return done;
+  }
+
+  /** A newer committed snapshot of a stage, or false when the report's is not newer. */
+  recordSnapshot(stage: number, snapshotStep: number | undefined): boolean {
+    const st = this.stages[stage]!;
+    if (snapshotStep === undefined || snapshotStep <= st.snapshotStep) return false;
+    st.snapshotStep = snapshotStep;
+    return true;
+  }
+
+  /** Takes in a stage's protection status; moves the protected commit step on. */
+  recordProtection(stage: number, status: ProtectionStatus): void {
+    const st = this.stages[stage]!;
+    if (status.stage === stage) {
+      for (const v of status.versions) {
+        if (!this.versionValid(v)) continue;
+        const known = st.protectedVersions.get(v.step);
+        if (!known || known.epoch <= v.epoch) st.protectedVersions.set(v.step, v);
+      }
+    }
+    const sets = this.stages.map((x) => new Set(x.protectedVersions.keys()));
+    const common = [...sets[0]!].filter((step) => sets.every((set) => set.has(step)));
+    if (common.length === 0) return;
+    const step = Math.max(...common);
+    if (step <= this.protectedCommitStep) return;
+    this.protectedCommitStep = step;
+    for (const x of this.stages) for (const old of [...x.protectedVersions.keys()]) if (old < step) x.protectedVersions.delete(old);
+  }
+
+  /** A node's new snapshot manager holds none of the old one's shards: forget it as a holder. */
+  forgetHolder(nodeId: string): void {
+    for (const st of this.stages) {
+      for (const [step, v] of st.protectedVersions) st.protectedVersions.set(step, { ...v, holders: v.holders.map((h) => (h === nodeId ? '' : h)) });
+    }
+  }
+
+  /** Whether a protected version belongs to the timeline training continues on. */
+  private versionValid(v: ProtectedVersion): boolean {
+    return this.restorePoints.every((p) => p.epoch <= v.epoch || v.step <= p.step);
+  }
+
+  /**
+   * Every stage goes back to `step` in `epoch`: `snapshotStep` is what each then holds (the restored
+   * snapshot, or -1 when the snapshots belong to another timeline now). Protected versions past
+   * the step go.
+   */
+  rollBack(epoch: number, step: number, snapshotStep: number): void {
+    this.restorePoints.push({ epoch, step });
+    for (const s of this.stages) {
+      s.lastStep = step - 1;
+      s.snapshotStep = snapshotStep;
+      for (const old of [...s.protectedVersions.keys()]) if (old > step) s.protectedVersions.delete(old);
+    }
+    for (const pending of [...this.pendingLosses.keys()]) if (pending >= step) this.pendingLosses.delete(pending);
+  }
+
+  /**
+   * CheckFree: the other stages keep their weights and training goes on from `fromStep`; the
+   * snapshots and shards of before belong to another timeline.
+   */
+  continueWithoutRollBack(epoch: number, fromStep: number): void {
+    this.restorePoints.push({ epoch, step: -1 });
+    for (const s of this.stages) {
+      s.lastStep = fromStep - 1;
+      s.snapshotStep = -1;
+      s.protectedVersions.clear();
+    }
+    for (const pending of [...this.pendingLosses.keys()]) if (pending >= fromStep) this.pendingLosses.delete(pending);
+  }
+
+  /** A run that resumes from the disk checkpoint of `step` starts there. */
+  resumeAt(step: number): void {
+    for (const s of this.stages) s.lastStep = step - 1;
+  }
+
+  setCheckpointSteps(stage: number, steps: readonly number[]): void {
+    this.checkpointSteps.set(stage, steps);
+  }
+
+  /** The newest disk checkpoint step every stage holds, or null. */
+  resumeStep(): number | null {
+    const lists = this.stages.map((_, s) => new Set(this.checkpointSteps.get(s) ?? []));
+    const common = [...lists[0]!].filter((step) => lists.every((l) => l.has(step)));
+    return common.length > 0 ? Math.max(...common) : null;
+  }
+}

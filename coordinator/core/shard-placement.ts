@@ -1,0 +1,107 @@
+// Erasure coding in a run: the code chosen at the first assignment, where each stage's shards go
+// (re-placed when membership changes), which versions of a stage enough live holders can still
+// rebuild, and the shard memory each node's snapshot manager holds for others.
+
+import { describeCode, placeShards, resolveErasureCode, type ErasureCode, type Placement, type ProtectedVersion, type ProtectionPlan } from '../../domain/erasure-protection.ts';
+import type { JobOptions } from '../../domain/job-options.ts';
+import type { Action } from './core-events.ts';
+import type { CommitTracker } from './commit-tracker.ts';
+import type { Membership, NodeRecord } from './membership.ts';
+
+export class ShardPlacement {
+  code: ErasureCode | null = null;
+  placement: Placement | null = null;
+  /** Why there is no code (`--ec off`, too few nodes, snapshots off). */
+  disabledReason: string | null = null;
+  /** Bytes held for other nodes' stages, by node id, as their managers last said. */
+  readonly heldBytes = new Map<string, number>();
+
+  constructor(
+    private readonly job: JobOptions,
+    private readonly members: Membership,
+    private readonly commits: CommitTracker,
+  ) {}
+
+  /** The plan of a stage, or null without erasure coding. */
+  plan(stage: number): ProtectionPlan | null {
+    return this.placement?.plans.get(stage) ?? null;
+  }
+
+  /** Picks the erasure code once, at the first assignment, from the nodes there are then. */
+  chooseCode(nodes: readonly NodeRecord[], out: Action[]): void {
+    const withSmp = nodes.filter((n) => n.smpAddress !== '');
+    if (this.job.ec === 'off' || this.job.snapshotEvery === 0) {
+      this.disabledReason = this.job.snapshotEvery === 0 ? 'snapshots are off' : '--ec off';
+    } else if (withSmp.length < nodes.length) {
+      this.disabledReason = `${nodes.length - withSmp.length} node(s) run no snapshot manager (started with \`ftrain worker\`, not \`ftrain node\`)`;
+    } else {
+      this.code = resolveErasureCode(this.job.ec, nodes.length);
+      if (!this.code) this.disabledReason = `${nodes.length} node(s): no other node to hold a shard`;
+    }
+    if (this.code) {
+      const { dataShards: k, parityShards: m } = this.code;
+      out.push({
+        type: 'notice',
+        level: 'info',
+        msg: `erasure coding ${describeCode(this.code)} over ${nodes.length} nodes: each snapshot in ${k + m} shards on ${k + m} other nodes, ${((k + m) / k).toFixed(2)}x its size in peers' RAM; ${m} node loss(es) at once lose nothing`,
+      });
+    } else {
+      out.push({ type: 'notice', level: 'warn', msg: `no erasure coding: ${this.disabledReason}; a lost node's stage can come back only by CheckFree (an intermediate stage) or from a disk checkpoint` });
+    }
+  }
+
+  /** Recomputes where each stage's shards go; `send` also tells the stage nodes whose plan changed. */
+  replan(out: Action[], send: boolean): void {
+    const code = this.code;
+    if (!code) return;
+    const owners = new Map<number, string>();
+    this.commits.stages.forEach((st, stage) => {
+      if (st.nodeId) owners.set(stage, st.nodeId);
+    });
+    const before = this.placement;
+    const holders = this.members.shardHolders();
+    const placement = placeShards(owners, holders, code);
+    this.placement = placement;
+    const n = code.dataShards + code.parityShards;
+    if (placement.degraded && !before?.degraded) {
+      out.push({
+        type: 'notice',
+        level: 'warn',
+        msg: `erasure protection degraded: ${describeCode(code)} needs ${n} other nodes per stage, only ${holders.length - 1} are left; some nodes hold two shards of one snapshot, so losing one of them may lose the snapshot`,
+      });
+    } else if (before?.degraded && !placement.degraded) {
+      out.push({ type: 'notice', level: 'info', msg: `erasure protection restored: every stage's ${n} shards are on ${n} distinct other nodes again` });
+    }
+    if (!send) return;
+    for (const [stage, plan] of placement.plans) {
+      if (JSON.stringify(plan) === JSON.stringify(before?.plans.get(stage))) continue;
+      out.push({ type: 'send', nodeId: owners.get(stage)!, command: { kind: 'protect', plan } });
+      out.push({ type: 'log', level: 'info', msg: `re-placing the shards of stage ${stage}`, fields: { holders: plan.holders.map((h) => h.nodeId) } });
+    }
+  }
+
+  /** Versions of a stage's snapshot that enough live holders can rebuild, by step. */
+  rebuildableVersions(stage: number): Map<number, ProtectedVersion> {
+    const code = this.code;
+    const out = new Map<number, ProtectedVersion>();
+    if (!code) return out;
+    for (const [step, v] of this.commits.stage(stage).protectedVersions) {
+      if (v.holders.filter((h) => this.members.holderAlive(h)).length >= code.dataShards) out.set(step, v);
+    }
+    return out;
+  }
+
+  /** For a failure message: each stage's shard count at its newest version, where too few survive. */
+  lostShardsDetail(): string {
+    const code = this.code;
+    if (!code) return `; erasure coding is off (${this.disabledReason ?? 'not chosen yet'})`;
+    const parts: string[] = [];
+    this.commits.stages.forEach((st, stage) => {
+      const newest = [...st.protectedVersions.values()].at(-1);
+      if (!newest) return;
+      const alive = newest.holders.filter((h) => this.members.holderAlive(h)).length;
+      if (alive < code.dataShards) parts.push(`stage ${stage} step ${newest.step}: ${alive} of the ${code.dataShards} shards needed survive`);
+    });
+    return parts.length > 0 ? `; ${parts.join('; ')}` : '';
+  }
+}

@@ -1,0 +1,131 @@
+// Training under way: stages become ready and start together, report each step they finish
+// (with the snapshot they last committed and its erasure protection), and the run completes at
+// its step limit. A step report that does not fit (wrong step, no training, another epoch) is
+// refused with the reason the node acts on.
+
+import type { ProtectionStatus } from '../../domain/erasure-protection.ts';
+import type { JobOptions } from '../../domain/job-options.ts';
+import type { StepReport } from '../../domain/node-reports.ts';
+import { RefusalReason, type Refusal } from '../../domain/refusal.ts';
+import { NodeState, RunPhase, type Failure } from '../../domain/run-status.ts';
+import type { CommitTracker } from './commit-tracker.ts';
+import type { Action } from './core-events.ts';
+import type { FailureLog } from './failure-log.ts';
+import type { Membership } from './membership.ts';
+import type { Recovery } from './recovery.ts';
+import type { ShardPlacement } from './shard-placement.ts';
+
+/** What training progress needs from the rest of the core. */
+export interface ProgressContext {
+  readonly phase: RunPhase;
+  setPhase(to: RunPhase): void;
+  readonly epoch: number;
+  failRun(failure: Failure, out: Action[]): void;
+  /** Steps were completed or protection moved on: departures may go now. */
+  afterSteps(now: number, out: Action[]): void;
+}
+
+export class TrainingProgress {
+  /** Exclusive step limit, or null to run until stopped. */
+  toStep: number | null;
+
+  constructor(
+    private readonly job: JobOptions,
+    private readonly members: Membership,
+    private readonly commits: CommitTracker,
+    private readonly failures: FailureLog,
+    private readonly recovery: Recovery,
+    private readonly shards: ShardPlacement,
+    private readonly ctx: ProgressContext,
+  ) {
+    this.toStep = job.steps;
+  }
+
+  /** A node applied its assignment; once every stage is ready, all start (again). */
+  ready(nodeId: string, stage: number, epoch: number, checkpointSteps: readonly number[], now: number, out: Action[]): Refusal | null {
+    if (epoch !== this.ctx.epoch) {
+      return { reason: RefusalReason.staleEpoch, message: `ready for epoch ${epoch}, but the run is in epoch ${this.ctx.epoch}`, runEpoch: this.ctx.epoch, givenEpoch: epoch };
+    }
+    const node = this.members.get(nodeId)!;
+    if (node.state !== NodeState.assigned) return { reason: RefusalReason.wrongState, message: `node ${nodeId} is ${node.state}, not waiting to become ready` };
+    this.members.move(node, NodeState.ready);
+    this.commits.setCheckpointSteps(stage, checkpointSteps);
+    const placed = this.commits.stages.map((s) => this.members.get(s.nodeId ?? ''));
+    if (this.ctx.phase !== RunPhase.starting || !placed.every((n) => n?.state === NodeState.ready)) return null;
+    const toStep = this.toStep ?? 0;
+    let restoreCheckpointStep = -1;
+    let fromScratch = false;
+    if (this.ctx.epoch === 0 && this.commits.completedSteps === 0 && this.job.checkpointDir) {
+      const resume = this.commits.resumeStep();
+      if (resume !== null) {
+        if (this.toStep !== null && resume >= this.toStep) {
+          this.ctx.failRun({ nodeId, stage, detail: `the disk checkpoints already reach step ${resume}, at or past --steps ${this.toStep}: nothing to train`, detectedAtMs: now }, out);
+          return null;
+        }
+        restoreCheckpointStep = resume;
+        this.commits.resumeAt(resume);
+        out.push({ type: 'log', level: 'info', msg: `resuming from the disk checkpoint of step ${resume}` });
+      }
+    }
+    if (this.recovery.toDisk) {
+      const resume = this.commits.resumeStep();
+      // No checkpoint yet: the rollback goes all the way to the start.
+      fromScratch = resume === null;
+      restoreCheckpointStep = resume ?? -1;
+      this.recovery.rollBackToDisk(resume, out);
+    }
+    const fromStep = this.commits.completedSteps;
+    for (const n of placed) {
+      this.members.move(n!, NodeState.training);
+      out.push({ type: 'send', nodeId: n!.nodeId, command: { kind: 'start', fromStep, toStep, restoreCheckpointStep, ...(fromScratch ? { fromScratch } : {}) } });
+    }
+    this.ctx.setPhase(RunPhase.training);
+    if (this.recovery.active) this.recovery.complete(fromStep, now, out);
+    else out.push({ type: 'training-started', fromStep, toStep: this.toStep, resumedFromCheckpoint: restoreCheckpointStep >= 0, atMs: now });
+    return null;
+  }
+
+  /** A stage finished a step. The caller has checked that the node holds the stage. */
+  step(r: StepReport, now: number, out: Action[]): Refusal | null {
+    const stage = this.commits.stage(r.stage);
+    if (!Number.isInteger(r.step) || r.step !== stage.lastStep + 1) {
+      return { reason: RefusalReason.wrongStep, message: `stage ${r.stage} reported step ${r.step}, but its next step is ${stage.lastStep + 1}` };
+    }
+    if (this.ctx.phase !== RunPhase.training) return { reason: RefusalReason.notTraining, message: `no training is under way (phase ${this.ctx.phase})` };
+    const epoch = r.epoch ?? 0;
+    if (epoch !== this.ctx.epoch) {
+      return { reason: RefusalReason.staleEpoch, message: `step report of epoch ${epoch}, but the run is in epoch ${this.ctx.epoch}`, runEpoch: this.ctx.epoch, givenEpoch: epoch };
+    }
+    if (this.commits.recordSnapshot(r.stage, r.snapshotStep)) {
+      out.push({
+        type: 'snapshot-committed',
+        snapshot: { stage: r.stage, step: r.snapshotStep!, atMs: now, stallMs: r.snapshotStallMs ?? 0, copyMs: r.snapshotCopyMs ?? 0, bytes: r.snapshotBytes ?? 0 },
+      });
+    }
+    if (r.protection) this.recordProtection(r.stage, r.nodeId, r.protection, out);
+    out.push({ type: 'step-reported', stage: r.stage, step: r.step, computeMs: r.computeMs, waitMs: r.waitMs, stepMs: r.stepMs, gradNorm: r.gradNorm });
+    const completed = this.commits.recordStep(r, r.stage === this.job.stages - 1);
+    if (r.stage === 0 && r.last && (this.toStep === null || r.step + 1 < this.toStep)) {
+      this.toStep = r.step + 1;
+      out.push({ type: 'log', level: 'info', msg: `the run ends after step ${r.step}` });
+    }
+    for (const { step, loss } of completed) {
+      out.push({ type: 'step-completed', step, loss, atMs: now, commitStep: this.commits.globalCommitStep });
+      this.failures.stepCompleted(step, now);
+    }
+    this.ctx.afterSteps(now, out);
+    const after = this.commits.completedSteps;
+    if (this.toStep !== null && after >= this.toStep) {
+      this.ctx.setPhase(RunPhase.complete);
+      out.push({ type: 'training-complete', steps: after });
+    }
+    return null;
+  }
+
+  /** A stage's snapshot manager on the protection of its snapshots (with a step report, or on its own). */
+  recordProtection(stage: number, nodeId: string, status: ProtectionStatus, out: Action[]): void {
+    this.shards.heldBytes.set(nodeId, status.heldBytes);
+    if (status.stage === stage && status.encodeMs !== null) out.push({ type: 'encode-reported', stage, encodeMs: status.encodeMs });
+    this.commits.recordProtection(stage, status);
+  }
+}

@@ -1,0 +1,72 @@
+// What the coordinator tells a node, over its command stream (proto Command). The coordinator's
+// core emits these; the worker's core takes them in.
+
+import type { CheckfreeOrder } from './checkfree.ts';
+import type { ProtectionPlan, RebuildOrder } from './erasure-protection.ts';
+import type { JobOptions } from './job-options.ts';
+
+/** Run one stage of the job, wired to its neighbours, in `epoch`. */
+export interface AssignCommand {
+  readonly kind: 'assign';
+  readonly stage: number;
+  readonly numStages: number;
+  readonly prevAddress: string;
+  readonly nextAddress: string;
+  readonly epoch: number;
+  /** Restore the stage's snapshot of this step before training; -1: start fresh. */
+  readonly restoreStep: number;
+  /** Where the stage's snapshot manager places erasure shards; null: no erasure coding. */
+  readonly plan: ProtectionPlan | null;
+  /** Rebuild `restoreStep` from peers' shards first (the node took over a lost stage). */
+  readonly rebuild: RebuildOrder | null;
+  /** Rebuild the stage from its neighbours' weights (CheckFree) instead of restoring. */
+  readonly checkfree?: CheckfreeOrder | null;
+}
+
+/** Train steps [fromStep, toStep); toStep 0: until stopped. */
+export interface StartCommand {
+  readonly kind: 'start';
+  readonly fromStep: number;
+  readonly toStep: number;
+  /** Load this disk checkpoint first; -1: none. */
+  readonly restoreCheckpointStep: number;
+  /** Back to the initial weights and a fresh optimizer first (a rollback to step 0). */
+  readonly fromScratch?: boolean;
+}
+
+/** To stage 0: start no step from `toStep` on (0: after the step under way); with `pause` the run does not end there. */
+export interface LimitCommand {
+  readonly kind: 'limit';
+  readonly toStep: number;
+  readonly pause?: boolean;
+}
+
+/** Stop training now, abandon the step under way, report the snapshots held. */
+export interface HaltCommand {
+  readonly kind: 'halt';
+  readonly epoch: number;
+  readonly reason: string;
+}
+
+export interface StopCommand {
+  readonly kind: 'stop';
+  readonly reason: string;
+  readonly failed: boolean;
+}
+
+/** A new erasure protection plan for the stage's snapshot manager; null: none. */
+export interface ProtectCommand {
+  readonly kind: 'protect';
+  readonly plan: ProtectionPlan | null;
+}
+
+export type Command = AssignCommand | ProtectCommand | StartCommand | LimitCommand | HaltCommand | StopCommand;
+
+/** An assignment as a node receives it: with the compiled job and the training text's digest. */
+export interface ReceivedAssign extends AssignCommand {
+  readonly job: JobOptions;
+  readonly dataSha256: string;
+}
+
+/** A command as a node receives it. */
+export type ReceivedCommand = Exclude<Command, AssignCommand> | ReceivedAssign;

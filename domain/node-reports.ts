@@ -1,0 +1,44 @@
+// What a node tells the coordinator: who it is when it registers, and each step it completes.
+
+import type { ProtectionStatus } from './erasure-protection.ts';
+
+/** A node announcing itself (Coordinator.Register). */
+export interface Registration {
+  readonly nodeId: string;
+  /** host:port of its Worker service. */
+  readonly address: string;
+  readonly pid: number;
+  readonly hostname: string;
+  /** Snapshots held by the node's snapshot manager (a restarted worker), if any. */
+  readonly snapshots?: { readonly stage: number; readonly steps: readonly number[] } | null;
+  /** Its snapshot manager's address; empty or absent: none. */
+  readonly smpAddress?: string;
+  /** Process ids of its snapshot manager and node agent; 0 or absent: none or unknown. */
+  readonly smpPid?: number;
+  readonly agentPid?: number;
+}
+
+/** One stage finished one optimizer step (Coordinator.ReportStep). */
+export interface StepReport {
+  readonly nodeId: string;
+  readonly stage: number;
+  readonly step: number;
+  readonly loss: number;
+  readonly gradNorm: number;
+  /** After per-stage clipping: what CheckFree weighs a neighbour by. */
+  readonly clippedGradNorm?: number;
+  readonly computeMs: number;
+  readonly waitMs: number;
+  readonly stepMs: number;
+  readonly tokens: number;
+  /** Stage 0 starts no step after this one. */
+  readonly last?: boolean;
+  readonly epoch?: number;
+  /** Latest committed snapshot (steps completed), -1 for none. */
+  readonly snapshotStep?: number;
+  readonly snapshotStallMs?: number;
+  readonly snapshotCopyMs?: number;
+  readonly snapshotBytes?: number;
+  /** The node's snapshot manager on the erasure protection of this stage's snapshots. */
+  readonly protection?: ProtectionStatus | null;
+}

@@ -1,0 +1,113 @@
+// The run as the coordinator reports it to tools (Coordinator.Status, the run report, the
+// dashboard): node and run states, the failures survived and the one that ended a run.
+
+/** The life cycle of a node as the coordinator sees it (transitions: coordinator/core/node-lifecycle.ts). */
+export const NodeState = {
+  /** Registered; its command stream may not be open yet. */
+  registered: 'registered',
+  /** Holds a stage assignment, not yet connected to its peers. */
+  assigned: 'assigned',
+  /** Connected to its pipeline peers, waiting for Start. */
+  ready: 'ready',
+  training: 'training',
+  /** Halted by a recovery; waits for its new assignment. */
+  recovering: 'recovering',
+  /** Registered beyond the job's stage count; holds no stage. */
+  spare: 'spare',
+  /** Told to stop; gone or going. */
+  stopped: 'stopped',
+  /** Failed: process exit, broken command stream, expired lease or a fault it reported. */
+  lost: 'lost',
+} as const;
+export type NodeState = (typeof NodeState)[keyof typeof NodeState];
+
+/** A node that still counts as part of the cluster. */
+export function isLive(state: NodeState): boolean {
+  return state !== NodeState.lost && state !== NodeState.stopped;
+}
+
+/** The phases of a run (transitions: coordinator/core/run-phase.ts). */
+export const RunPhase = {
+  waiting: 'waiting-for-nodes',
+  starting: 'starting',
+  training: 'training',
+  recovering: 'recovering',
+  complete: 'complete',
+  finished: 'finished',
+  failed: 'failed',
+  stopped: 'stopped',
+} as const;
+export type RunPhase = (typeof RunPhase)[keyof typeof RunPhase];
+
+/** How a failure was recovered: the cheapest lossless tier that was available. */
+export const RecoveryMethod = {
+  localSnapshot: 'local-snapshot',
+  erasureRebuild: 'erasure-rebuild',
+  checkfree: 'checkfree',
+  checkfreePlus: 'checkfree-plus',
+  diskCheckpoint: 'disk-checkpoint',
+} as const;
+export type RecoveryMethod = (typeof RecoveryMethod)[keyof typeof RecoveryMethod];
+
+/** A node as Coordinator.Status lists it. */
+export interface NodeSummary {
+  readonly nodeId: string;
+  readonly state: NodeState;
+  readonly stage: number | null;
+  /** The worker's pid (0: unknown). */
+  readonly pid: number;
+  readonly smpPid: number;
+  readonly agentPid: number;
+  readonly hostname: string;
+  readonly address: string;
+}
+
+/** The failure that ended a run. */
+export interface Failure {
+  readonly nodeId: string;
+  readonly stage: number | null;
+  readonly detail: string;
+  /** When the coordinator learned of it. */
+  readonly detectedAtMs: number;
+}
+
+/** One failure the run survived, as the report lists it. */
+export interface RecoveredFailure {
+  /** The step under way when the failure happened. */
+  readonly step: number;
+  readonly stage: number;
+  readonly nodeId: string;
+  readonly kind: string;
+  readonly method: RecoveryMethod;
+  readonly detail: string;
+  /** From the failure (where known: an injected one) to its detection; null when unknown. */
+  readonly detectMs: number | null;
+  /** When the coordinator detected it (its clock, ms since the epoch): tools that caused the failure work out the detection time from it. */
+  readonly detectedAtMs: number;
+  /** From the failure (or its detection) until training resumed. */
+  readonly recoverMs: number;
+  /**
+   * A planned departure (preemption notice): from the notice until the stage could be moved (the
+   * pause at a step boundary and the erasure coding of its newest snapshot); `recoverMs` counts
+   * from the move. Null for failures without notice.
+   */
+  readonly handoverMs?: number | null;
+  /** Steps completed before the failure that had to be computed again. */
+  readonly lostSteps: number;
+  readonly restoredStep: number;
+  /**
+   * From the failure (or its detection) until the step under way then was complete again: all
+   * the failure cost, measured (detection, restore, warm-up and the lost steps computed again,
+   * plus that step itself). Null until then.
+   */
+  readonly caughtUpMs: number | null;
+}
+
+/** The run so far, as Coordinator.Status gives it. */
+export interface RunSummary {
+  readonly phase: RunPhase;
+  readonly epoch: number;
+  readonly completedSteps: number;
+  readonly failure: Failure | null;
+  readonly failures: readonly RecoveredFailure[];
+}

@@ -1,0 +1,12 @@
+// Original file: proto/ftrain.proto
+
+
+export interface ErasureCode {
+  'dataShards'?: (number);
+  'parityShards'?: (number);
+}
+
+export interface ErasureCode__Output {
+  'dataShards': (number);
+  'parityShards': (number);
+}

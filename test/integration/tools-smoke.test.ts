@@ -1,0 +1,151 @@
+// `ftrain bench pipeline` and `ftrain bench recovery` run for real, as a user runs them, each at
+// its smallest sensible size: every figure of the JSON is there and finite, the figures agree
+// with each other, and the recovery bench measures the tier each side claims to (erasure rebuild:
+// no step lost; disk checkpoint: back to the newest checkpoint before the kill, same final
+// weights). The other bench and experiment commands have tests of their own
+// (erasure-bench, snapshot-bench, churn-experiment).
+
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCli } from '../support/cli.ts';
+
+const diskDir = mkdtempSync(join(tmpdir(), 'ftrain-tools-smoke-'));
+
+afterAll(() => {
+  rmSync(diskDir, { recursive: true, force: true });
+});
+
+function expectFinite(value: unknown, field: string): number {
+  expect(typeof value, field).toBe('number');
+  expect(Number.isFinite(value), `${field} = ${String(value)}`).toBe(true);
+  return value as number;
+}
+
+function expectPositive(value: unknown, field: string): number {
+  const x = expectFinite(value, field);
+  expect(x, field).toBeGreaterThan(0);
+  return x;
+}
+
+/** `actual` within `rel` of `expected` (the benches round to 4 significant digits). */
+function expectNear(actual: number, expected: number, field: string, rel = 0.005, abs = 0.002): void {
+  expect(Math.abs(actual - expected), `${field}: ${actual} vs ${expected}`).toBeLessThanOrEqual(Math.max(abs, rel * Math.abs(expected)));
+}
+
+interface PipelineCase {
+  backend: unknown;
+  stages: unknown;
+  runs: unknown;
+  tokensPerSecond: unknown;
+  stepMs: unknown;
+  computeMsPerStage: unknown[];
+  waitMsPerStage: unknown[];
+  bubbleMeasured: unknown;
+  bubbleTheoretical: unknown;
+  speedupVsOneStage: unknown;
+}
+
+describe('ftrain bench pipeline', () => {
+  it('measures 1 and 2 stages on cpu: throughput, per-stage compute and wait, bubble, speed-up', async () => {
+    const res = await runCli(['bench', 'pipeline', '--json', '--backends', 'cpu', '--stages', '1,2', '--steps', '2', '--repeat', '1', '--blocks', '2'], { timeoutMs: 120_000 });
+    expect(res.code, res.stderr).toBe(0);
+    const r = JSON.parse(res.stdout) as { cases: PipelineCase[]; settings: Record<string, unknown> };
+    expect(r.settings).toMatchObject({ steps: 2, repeat: 1, blocks: 2 });
+    expect(r.cases.map((c) => [c.backend, c.stages, c.runs])).toEqual([
+      ['cpu', 1, 1],
+      ['cpu', 2, 1],
+    ]);
+    const microBatches = 4; // the job default
+    const tokensPerStep = microBatches * 4 * 64; // micro-batches x micro-batch size x sequence length
+    for (const c of r.cases) {
+      const stages = c.stages as number;
+      const name = `${stages} stage(s)`;
+      const tps = expectPositive(c.tokensPerSecond, `${name} tokensPerSecond`);
+      const stepMs = expectPositive(c.stepMs, `${name} stepMs`);
+      expect(c.computeMsPerStage, `${name} computeMsPerStage`).toHaveLength(stages);
+      expect(c.waitMsPerStage, `${name} waitMsPerStage`).toHaveLength(stages);
+      const compute = c.computeMsPerStage.map((x, i) => expectPositive(x, `${name} computeMsPerStage[${i}]`));
+      const wait = c.waitMsPerStage.map((x, i) => expectFinite(x, `${name} waitMsPerStage[${i}]`));
+      // One run: tokens/s is the tokens of a step over the slowest stage's step time, which is
+      // that stage's compute + wait.
+      expectNear(tps, tokensPerStep / (stepMs / 1000), `${name} tokensPerSecond`);
+      expectNear(stepMs, Math.max(...compute.map((x, i) => x + wait[i]!)), `${name} stepMs`);
+      const bubble = expectFinite(c.bubbleMeasured, `${name} bubbleMeasured`);
+      expectNear(bubble, wait.reduce((a, w, i) => a + w / (w + compute[i]!), 0) / stages, `${name} bubbleMeasured`);
+      expectNear(expectFinite(c.bubbleTheoretical, `${name} bubbleTheoretical`), (stages - 1) / (microBatches + stages - 1), `${name} bubbleTheoretical`);
+      if (stages === 1) {
+        // The whole model in one worker: nothing to wait for.
+        expect(wait).toEqual([0]);
+        expect(bubble).toBe(0);
+        expect(c.speedupVsOneStage).toBe(1);
+      } else {
+        // Every stage of a pipeline waits for its neighbour some of the time.
+        for (const [i, w] of wait.entries()) expect(w, `${name} waitMsPerStage[${i}]`).toBeGreaterThan(0);
+        expect(bubble).toBeGreaterThan(0);
+        expect(bubble).toBeLessThan(1);
+        expectNear(expectPositive(c.speedupVsOneStage, `${name} speedupVsOneStage`), tps / (r.cases[0]!.tokensPerSecond as number), `${name} speedupVsOneStage`);
+      }
+    }
+  }, 150_000);
+});
+
+type Side = Record<'method' | 'detectSeconds' | 'restoreSeconds' | 'lostSteps' | 'stepSeconds' | 'recomputeSeconds' | 'lostSeconds' | 'lostSecondsFromParts', unknown>;
+
+describe('ftrain bench recovery', () => {
+  it('recovers the same node kill by erasure rebuild and by the disk checkpoint, and reports both', async () => {
+    // 3 stages, so that the killed stage 1 is an intermediate one: a stage CheckFree could
+    // rebuild, which the disk side must not use. Checkpoints after steps 2 and 4; the kill as
+    // step 3 begins loses step 2 on the disk side. The bench trains killStep + 3 steps.
+    const nodes = 3;
+    const every = 2;
+    const killStep = 3;
+    const res = await runCli(
+      ['bench', 'recovery', '--json', '--runs', '1', '--nodes', String(nodes), '--spares', '1', '--checkpoint-every', String(every), '--kill-step', String(killStep), '--stage', '1', '--backend', 'cpu', '--disk-dir', diskDir],
+      { timeoutMs: 150_000 },
+    );
+    expect(res.code, res.stderr).toBe(0);
+    const r = JSON.parse(res.stdout) as Record<string, unknown> & {
+      settings: Record<string, unknown>;
+      erasure: Side;
+      disk: Side;
+      perRun: Record<string, unknown>[];
+      targets: { ratio: { min: unknown; met: unknown } };
+    };
+    expect(r.bench).toBe('recovery');
+    expect(r.settings).toMatchObject({ nodes, spares: 1, backend: 'cpu', steps: killStep + 3, killStep, killedStage: 1, checkpointEvery: every, runs: 1 });
+
+    expect(r.erasure.method).toBe('erasure-rebuild');
+    expect(r.disk.method).toBe('disk-checkpoint');
+    // The rebuilt stage resumes where it stopped; the disk side goes back to the newest checkpoint.
+    expect(r.erasure.lostSteps).toBe(0);
+    expect(r.disk.lostSteps).toBe(killStep - Math.floor(killStep / every) * every);
+    expect(r.disk.lostSteps).toBeGreaterThan(0);
+    for (const [name, s] of [['erasure', r.erasure], ['disk', r.disk]] as const) {
+      expectFinite(s.detectSeconds, `${name}.detectSeconds`);
+      expect(s.detectSeconds as number, `${name}.detectSeconds`).toBeGreaterThanOrEqual(0);
+      const restore = expectPositive(s.restoreSeconds, `${name}.restoreSeconds`);
+      const step = expectPositive(s.stepSeconds, `${name}.stepSeconds`);
+      const recompute = expectFinite(s.recomputeSeconds, `${name}.recomputeSeconds`);
+      expectFinite(s.lostSeconds, `${name}.lostSeconds`);
+      expectNear(recompute, (s.lostSteps as number) * step, `${name}.recomputeSeconds`);
+      expectNear(expectPositive(s.lostSecondsFromParts, `${name}.lostSecondsFromParts`), (s.detectSeconds as number) + restore + recompute, `${name}.lostSecondsFromParts`);
+    }
+    expect(r.erasure.recomputeSeconds).toBe(0);
+
+    // One run: the headline figures are that run's.
+    expect(r.erasureLostSeconds).toBe(r.erasure.lostSeconds);
+    expect(r.diskLostSeconds).toBe(r.disk.lostSeconds);
+    expect(r.perRun).toEqual([{ erasureLostSeconds: r.erasure.lostSeconds, diskLostSeconds: r.disk.lostSeconds }]);
+    const ratio = expectFinite(r.ratio, 'ratio');
+    expectNear(ratio, (r.diskLostSeconds as number) / (r.erasureLostSeconds as number), 'ratio', 0.01);
+    expect(r.targets.ratio.min).toBe(10);
+    expect(r.targets.ratio.met).toBe(ratio >= 10);
+
+    // Both recoveries are lossless with respect to their restore point: same seed, same weights.
+    expect(r.sameFinalWeights).toBe(true);
+    // The disk side's checkpoint directory is gone.
+    expect(readdirSync(diskDir)).toEqual([]);
+  }, 180_000);
+});
