@@ -9,9 +9,20 @@ import type { PipeChunk } from '../proto/generated/ftrain/v1/PipeChunk.ts';
 import type { WorkerClient } from '../proto/generated/ftrain/v1/Worker.ts';
 import type { PipeTensor } from './stage-trainer.ts';
 
+/**
+ * Thrown by a send on a stream that broke: the neighbour died or went away. Not a fault of this
+ * node: the coordinator learns of the peer's death and recovers.
+ */
+export class PipeBrokenError extends Error {
+  override readonly name = 'PipeBrokenError';
+  constructor(cause: Error) {
+    super(`pipeline peer connection broke: ${cause.message}`, { cause });
+  }
+}
+
 export class PipeSender {
   private readonly call: grpc.ClientWritableStream<PipeChunk>;
-  private broken: Error | null = null;
+  private broken: PipeBrokenError | null = null;
 
   /** `onBroken`: the stream failed (the peer died or refused a chunk); later sends throw. */
   constructor(
@@ -22,12 +33,12 @@ export class PipeSender {
   ) {
     this.call = client.Pipe((err) => {
       if (err) {
-        this.broken = err;
+        this.broken ??= new PipeBrokenError(err);
         onBroken(err);
       }
     });
     this.call.on('error', (err) => {
-      this.broken = err;
+      this.broken ??= new PipeBrokenError(err);
       onBroken(err);
     });
   }

@@ -33,7 +33,7 @@ import { edgeCopyOf, edgeCopySize, edgeCopySource, rebuildByCheckfree } from './
 import { NO_FAULTS, type FaultPoint, type WorkerFaults } from './fault-port.ts';
 import { PipeMailbox } from './pipe-mailbox.ts';
 import { PipeReceiver, type PipeTarget } from './pipe-receiver.ts';
-import { PipeSender } from './pipe-sender.ts';
+import { PipeBrokenError, PipeSender } from './pipe-sender.ts';
 import { SnapshotLink } from './snapshot-link.ts';
 import { StageSnapshots } from './stage-snapshots.ts';
 import { exportStageState, importStageState } from './stage-state.ts';
@@ -509,7 +509,7 @@ export class WorkerNode {
         if (last) break;
       }
     } catch (err) {
-      if (this.stopping || err instanceof HaltedError) {
+      if (this.stopping || err instanceof HaltedError || err instanceof PipeBrokenError) {
         this.log.info({ reason: errorMessage(err) }, 'training loop ended');
         return;
       }

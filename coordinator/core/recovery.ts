@@ -31,8 +31,12 @@ interface RecoveryState {
   epoch: number;
   /** Stages without a node, and the node that held each. */
   readonly vacant: Map<number, string>;
-  /** Stages placed on a node without their snapshot: the versions enough shards can rebuild. */
-  readonly rebuild: Map<number, Map<number, ProtectedVersion>>;
+  /**
+   * Stages placed on a node of their own (a returning worker or a node that takes over), with the
+   * snapshot steps that node holds locally. What shards can rebuild is worked out when the plan is
+   * chosen: holders found lost meanwhile no longer count.
+   */
+  readonly filled: Map<number, readonly number[]>;
   /** What each stage can restore: its halted report, or its new node's snapshots and shards. */
   readonly snapshotSteps: Map<number, readonly number[]>;
   readonly failure: FailureInfo;
@@ -95,8 +99,8 @@ export class Recovery {
   /** The snapshot step a stage that is being rebuilt from shards was to restore, if any. */
   rebuildingAt(stage: number): number | null {
     const r = this.r;
-    const step = r?.decision?.plan.tier === 'local-snapshot' || r?.decision?.plan.tier === 'erasure-rebuild' ? r.decision.plan.step : null;
-    return step !== null && r!.rebuild.get(stage)?.has(step) ? step : null;
+    const plan = r?.decision?.plan;
+    return plan?.tier === 'erasure-rebuild' && plan.rebuilt.includes(stage) ? plan.step : null;
   }
 
   /** The first failure's detail and detection, for a run that fails during the recovery. */
@@ -126,7 +130,7 @@ export class Recovery {
         epoch,
         vacant: new Map(),
         snapshotSteps: new Map(),
-        rebuild: new Map(),
+        filled: new Map(),
         failure: info,
         others: [],
         completedAtFailure: this.commits.stepUnderWay,
@@ -146,7 +150,7 @@ export class Recovery {
       const r = this.r;
       r.others.push(info);
       r.snapshotSteps.delete(stage);
-      r.rebuild.delete(stage);
+      r.filled.delete(stage);
       if (r.decision !== null) {
         r.decision = null;
         r.epoch = this.ctx.nextEpoch();
@@ -205,12 +209,12 @@ export class Recovery {
       this.members.move(node, NodeState.recovering);
       this.commits.stage(stage).nodeId = node.nodeId;
       const local = node.snapshots?.stage === stage ? node.snapshots.steps : [];
-      const rebuildable = new Map([...this.shards.rebuildableVersions(stage)].filter(([step]) => !local.includes(step)));
-      r.rebuild.set(stage, rebuildable);
-      r.snapshotSteps.set(stage, [...local, ...rebuildable.keys()]);
+      const rebuildable = [...this.shards.rebuildableVersions(stage).keys()].filter((step) => !local.includes(step));
+      r.filled.set(stage, local);
+      r.snapshotSteps.set(stage, [...local, ...rebuildable]);
       out.push({ type: 'stage-assigned', stage, nodeId: node.nodeId, address: node.address, pid: node.pid });
       if (node.nodeId !== formerId) {
-        out.push({ type: 'log', level: 'info', msg: `stage ${stage} moves from lost node ${formerId} to ${node.nodeId}`, fields: { local, rebuildable: [...rebuildable.keys()] } });
+        out.push({ type: 'log', level: 'info', msg: `stage ${stage} moves from lost node ${formerId} to ${node.nodeId}`, fields: { local, rebuildable } });
       }
     }
     this.maybeRestore(out);
@@ -226,12 +230,22 @@ export class Recovery {
     this.ctx.setPhase(RunPhase.starting);
     const lost = [...new Set([r.failure, ...r.others].map((f) => f.stage))].sort((a, b) => a - b);
     const aliveShards = (v: ProtectedVersion) => v.holders.filter((h) => this.members.holderAlive(h)).length;
+    // A stage on a node of its own restores what it holds locally, or what enough live shards rebuild.
+    const fromShards = this.commits.stages.map((_, s) => {
+      const local = r.filled.get(s);
+      if (!local) return new Map<number, ProtectedVersion>();
+      return new Map([...this.shards.rebuildableVersions(s)].filter(([step]) => !local.includes(step)));
+    });
+    const restorable = this.commits.stages.map((_, s) => {
+      const local = r.filled.get(s);
+      return local ? [...local, ...fromShards[s]!.keys()] : (r.snapshotSteps.get(s) ?? []);
+    });
     const decision = planRecovery({
       policy: this.job.recovery,
       stages: this.job.stages,
       lost,
-      restorable: this.commits.stages.map((_, s) => r.snapshotSteps.get(s) ?? []),
-      fromShards: this.commits.stages.map((_, s) => new Map([...(r.rebuild.get(s) ?? [])].map(([step, v]) => [step, aliveShards(v)]))),
+      restorable,
+      fromShards: fromShards.map((m) => new Map([...m].map(([step, v]) => [step, aliveShards(v)]))),
       dataShards: this.shards.code?.dataShards ?? null,
       reported: this.commits.stages.map((s) => s.lastNorms !== null),
       diskTier: this.job.checkpointDir !== null,
@@ -260,7 +274,7 @@ export class Recovery {
         this.commits.rollBack(this.ctx.epoch, step, step);
         const orders = new Map<number, RebuildOrder>();
         for (const stage of plan.rebuilt) {
-          const v = r.rebuild.get(stage)!.get(step)!;
+          const v = fromShards[stage]!.get(step)!;
           orders.set(stage, { stage, step, epoch: v.epoch, code: this.shards.code!, sources: this.members.shardHolders().map((h) => h.address) });
         }
         this.placement.sendAssignments(nodes, step, out, orders);

@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GRPC_CHANNEL_OPTIONS, loadProto } from '../../common/proto.ts';
+import { encodeShardHeader } from '../../common/wire/snapshot-manager-wire.ts';
+import type { ShardChunk } from '../../proto/generated/ftrain/v1/ShardChunk.ts';
 import { Prng } from '../../domain/prng.ts';
 import { NotEnoughShardsError } from '../../snapshot-manager/erasure-codec.ts';
 import type { ProtectionPlan, RebuildOrder } from '../../domain/erasure-protection.ts';
@@ -100,20 +102,34 @@ describe('shard exchange between snapshot managers', () => {
     const proto = loadProto();
     const client = new proto.ftrain.v1.SnapshotManager(holders[2]!.address, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS);
     const before = holders[2]!.store.heldShards;
-    const put = (chunks: { headerJson?: string; data?: Uint8Array }[]) =>
+    const put = (chunks: ShardChunk[]) =>
       new Promise<grpc.ServiceError | null>((resolve) => {
         const call = client.PutShard((err) => resolve(err));
         for (const c of chunks) call.write(c);
         call.end();
       });
-    const err1 = await put([{ headerJson: '{not json' }]);
+    const err1 = await put([{ data: new Uint8Array(4) }]);
     expect(err1?.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(err1?.details).toMatch(/must carry its header/);
-    const h = JSON.stringify({ ownerNodeId: 'x', stage: 0, step: 1, epoch: 0, index: 0, crc32: 0, bytes: 4, layout: {}, snapshot: {}, protectedCommitStep: -1 });
-    const err2 = await put([{ headerJson: h }, { data: new Uint8Array(8) }]);
+    const h = encodeShardHeader({
+      ownerNodeId: 'x',
+      stage: 0,
+      step: 1,
+      epoch: 0,
+      index: 0,
+      crc32: 0,
+      bytes: 4,
+      layout: { dataShards: 1, parityShards: 1, totalBytes: 4, stripeBytes: 4, stripes: 1 },
+      snapshot: { stage: 0, step: 1, tensors: [], scalars: {} },
+      protectedCommitStep: -1,
+    });
+    const err2 = await put([{ header: h }, { data: new Uint8Array(8) }]);
     expect(err2?.details).toMatch(/longer than its header says/);
-    const err3 = await put([{ headerJson: h }, { data: new Uint8Array(2) }]);
+    const err3 = await put([{ header: h }, { data: new Uint8Array(2) }]);
     expect(err3?.details).toMatch(/2 bytes, header says 4/);
+    const err4 = await put([{ header: { ...h, index: 5 } }]);
+    expect(err4?.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(err4?.details).toMatch(/^header.index: must be an integer from 0 to 1/);
     expect(holders[2]!.store.heldShards).toBe(before);
     client.close();
   });

@@ -1,0 +1,93 @@
+// The recovery choice on its own: what survives in, the tier and its reason out.
+
+import { describe, expect, it } from 'vitest';
+import { ReasonKind, checkfreeObstacle, planRecovery, unrecoverable, type RecoveryView } from '../../coordinator/core/recovery-policy.ts';
+
+/** Four stages, stage 1 lost; every stage reported a step. */
+function view(over: Partial<RecoveryView> = {}): RecoveryView {
+  return {
+    policy: 'auto',
+    stages: 4,
+    lost: [1],
+    restorable: [[3, 4], [3, 4], [3, 4], [3, 4]],
+    fromShards: [new Map(), new Map(), new Map(), new Map()],
+    dataShards: 2,
+    reported: [true, true, true, true],
+    diskTier: false,
+    shardShortfall: '',
+    ...over,
+  };
+}
+
+describe('planRecovery', () => {
+  it('restores the newest step every stage holds, locally', () => {
+    const d = planRecovery(view());
+    expect(d.plan).toEqual({ tier: 'local-snapshot', step: 4, rebuilt: [] });
+    expect(d.reason.kind).toBe(ReasonKind.commonSnapshot);
+    expect(d.fallback).toBeNull();
+  });
+
+  it('rebuilds from erasure shards the stages whose node is gone, and says how many shards live', () => {
+    const d = planRecovery(view({ restorable: [[3, 4], [3, 4], [3, 4], [3, 4]], fromShards: [new Map(), new Map([[3, 3], [4, 2]]), new Map(), new Map()] }));
+    expect(d.plan).toEqual({ tier: 'erasure-rebuild', step: 4, rebuilt: [1] });
+    expect(d.reason.text).toContain('stage 1 from 2 live shards (k=2)');
+  });
+
+  it('falls to CheckFree under auto when no step is common, and to the disk tier when CheckFree cannot', () => {
+    const none = { restorable: [[4], [], [4], [4]] };
+    expect(planRecovery(view(none)).plan).toEqual({ tier: 'checkfree', lost: [1] });
+    expect(planRecovery(view(none)).reason.kind).toBe(ReasonKind.checkfreeCan);
+    const edge = planRecovery(view({ ...none, lost: [0], restorable: [[], [4], [4], [4]], diskTier: true }));
+    expect(edge.plan).toEqual({ tier: 'disk-checkpoint' });
+    expect(edge.reason.kind).toBe(ReasonKind.noCommonSnapshot);
+    expect(edge.fallback).toMatch(/CheckFree cannot rebuild stage 0 \(the embedding\)/);
+    const fail = planRecovery(view({ ...none, lost: [0], restorable: [[], [4], [4], [4]] }));
+    expect(fail.plan).toEqual({ tier: 'fail' });
+    expect(fail.reason.text).toMatch(/no disk checkpoint to fall back to \(--checkpoint-dir\)$/);
+  });
+
+  it('obeys a forced policy', () => {
+    expect(planRecovery(view({ policy: 'checkpoint', diskTier: true })).plan).toEqual({ tier: 'disk-checkpoint' });
+    expect(planRecovery(view({ policy: 'checkpoint', diskTier: true })).reason.kind).toBe(ReasonKind.policy);
+    expect(planRecovery(view({ policy: 'checkfree' })).plan).toEqual({ tier: 'checkfree', lost: [1] });
+    expect(planRecovery(view({ policy: 'checkfree-plus', lost: [0] })).plan).toEqual({ tier: 'checkfree-plus', lost: [0] });
+    // --recovery snapshot never goes past the snapshot tiers.
+    const snap = planRecovery(view({ policy: 'snapshot', restorable: [[4], [], [4], [4]], diskTier: true }));
+    expect(snap.plan).toEqual({ tier: 'fail' });
+    expect(snap.reason.text).toMatch(/\(--recovery snapshot\)$/);
+    // A forced CheckFree that cannot: to the disk tier.
+    const cannot = planRecovery(view({ policy: 'checkfree', lost: [1, 2], diskTier: true }));
+    expect(cannot.plan).toEqual({ tier: 'disk-checkpoint' });
+    expect(cannot.reason.kind).toBe(ReasonKind.checkfreeCannot);
+  });
+
+  it('matches a naive search for the newest common step over many random cases', () => {
+    let seed = 7;
+    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    for (let trial = 0; trial < 500; trial++) {
+      const stages = 2 + rand(4);
+      const restorable = Array.from({ length: stages }, () => [...new Set(Array.from({ length: rand(4) }, () => rand(6)))]);
+      let naive = -1;
+      for (let step = 0; step < 6; step++) if (restorable.every((r) => r.includes(step))) naive = step;
+      const d = planRecovery(view({ stages, lost: [0], restorable, reported: restorable.map(() => true), policy: 'snapshot', fromShards: restorable.map(() => new Map()) }));
+      if (naive < 0) expect(d.plan.tier).toBe('fail');
+      else expect(d.plan).toEqual({ tier: 'local-snapshot', step: naive, rebuilt: [] });
+    }
+  });
+});
+
+describe('checkfreeObstacle and unrecoverable', () => {
+  it('names what stands in CheckFree\'s way', () => {
+    expect(checkfreeObstacle('auto', 4, [2], [true, true, true, true])).toBeNull();
+    expect(checkfreeObstacle('auto', 4, [1, 2], [true, true, true, true])).toMatch(/neighbouring stages 1 and 2/);
+    expect(checkfreeObstacle('auto', 4, [2], [true, false, true, true])).toMatch(/gradient norms of stage 2's neighbours/);
+    expect(checkfreeObstacle('checkfree-plus', 4, [2, 3], [true, true, true, true])).toMatch(/copies its swap partner, stage 3, which is lost too/);
+  });
+
+  it('says at once when nothing can bring a stage back', () => {
+    const job = { snapshotEvery: 0, checkpointDir: null, recovery: 'auto' as const, stages: 4 };
+    expect(unrecoverable(job, 1, [true, true, true, true])).toBeNull();
+    expect(unrecoverable(job, 0, [true, true, true, true])).toMatch(/^nothing can bring stage 0 back: snapshots are off/);
+    expect(unrecoverable({ ...job, snapshotEvery: 1 }, 0, [true, true, true, true])).toBeNull();
+  });
+});

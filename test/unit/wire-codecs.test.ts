@@ -1,0 +1,106 @@
+// The codecs at the edges: domain values survive the wire bit for bit, and a malformed message is
+// refused naming the field. Messages go through real protobuf bytes, loaded as grpc-js loads them.
+
+import protobuf from 'protobufjs';
+import { describe, expect, it } from 'vitest';
+import { PROTO_LOADER_OPTIONS, PROTO_PATH } from '../../common/proto.ts';
+import { decodeCommand, decodeRegister, decodeRunStatus, decodeStepReport, encodeCommand, encodeRunStatus } from '../../common/wire/coordinator-wire.ts';
+import { decodeJob, encodeJob } from '../../common/wire/plan-wire.ts';
+import { callError, refusalOf, refusalStatus } from '../../common/wire/refusal-wire.ts';
+import { decodeShardChunk, encodeShardHeader } from '../../common/wire/snapshot-manager-wire.ts';
+import { decodePipeChunk } from '../../common/wire/worker-wire.ts';
+import { MALFORMED, WireError } from '../../common/wire/wire-check.ts';
+import type { Command } from '../../domain/commands.ts';
+import type { ShardHeader } from '../../domain/erasure-protection.ts';
+import { compileJobOptions } from '../../domain/job-options.ts';
+import { StaleEpochError } from '../../domain/refusal.ts';
+
+const root = protobuf.loadSync(PROTO_PATH);
+
+/** Through real bytes, back as proto-loader hands messages to handlers. */
+function wire<T>(type: string, value: object): T {
+  const t = root.lookupType(`ftrain.v1.${type}`);
+  const bytes = t.encode(t.fromObject(value)).finish();
+  return t.toObject(t.decode(bytes), { ...PROTO_LOADER_OPTIONS, longs: Number, enums: String }) as T;
+}
+
+const job = compileJobOptions({ nodes: 4, steps: 30, seed: 7, spares: 1, ec: '3,1', recovery: 'checkfree-plus', inject: '5:1:worker-kill,9:2:node-kill', lr: '0.0017', checkpointEvery: 5, checkpointDir: '/tmp/ck' });
+
+describe('wire codecs', () => {
+  it('carry a compiled job bit for bit', () => {
+    expect(decodeJob('job', wire('Job', encodeJob(job)))).toEqual(job);
+    const open = compileJobOptions({ nodes: 2 });
+    expect(decodeJob('job', wire('Job', encodeJob(open)))).toEqual(open);
+  });
+
+  it('carry every command', () => {
+    const plan = { stage: 1, code: { dataShards: 2, parityShards: 1 }, holders: [{ nodeId: 'n0', address: 's0:1' }, { nodeId: 'n2', address: 's2:1' }, { nodeId: 'n3', address: 's3:1' }], degraded: false };
+    const commands: Command[] = [
+      { kind: 'assign', stage: 1, numStages: 4, prevAddress: 'a:1', nextAddress: 'c:3', epoch: 2, restoreStep: 7, plan, rebuild: { stage: 1, step: 7, epoch: 1, code: plan.code, sources: ['s0:1', 's2:1'] }, checkfree: { kind: 'average', prev: { stage: 0, address: 'a:1' }, next: { stage: 2, address: 'c:3' }, weights: { a: 0.4001, b: 0.2001 }, learningRateScale: 1.1 } },
+      { kind: 'start', fromStep: 3, toStep: 30, restoreCheckpointStep: -1, fromScratch: false },
+      { kind: 'limit', toStep: 0, pause: false },
+      { kind: 'halt', epoch: 3, reason: 'stage 2 failed' },
+      { kind: 'stop', reason: 'done', failed: true },
+      { kind: 'protect', plan: null },
+    ];
+    for (const c of commands) {
+      const back = decodeCommand(wire('Command', encodeCommand(c, job, 'abc')));
+      expect(back).toEqual(c.kind === 'assign' ? { ...c, job, dataSha256: 'abc' } : c);
+    }
+  });
+
+  it('refuse malformed requests, naming the field', () => {
+    const report = { nodeId: 'n0', stage: 1, step: 3, loss: 1, gradNorm: 0.5, clippedGradNorm: 0.5, computeMs: 1, waitMs: 1, stepMs: 2, tokens: 8, epoch: 0, snapshotStep: 2 };
+    expect(decodeStepReport(wire('StepReport', report))).toMatchObject({ nodeId: 'n0', stage: 1, step: 3, protection: null });
+    expect(() => decodeStepReport(wire('StepReport', { ...report, step: -1 }))).toThrow(new WireError('step', 'must be an integer from 0 to 9007199254740991, got -1'));
+    expect(() => decodeStepReport(wire('StepReport', { ...report, nodeId: '' }))).toThrow(/^node_id: must not be empty$/);
+    expect(() => decodeStepReport(wire('StepReport', { ...report, stage: 99 }))).toThrow(/^stage: must be an integer from 0 to 63/);
+    expect(() => decodeStepReport(wire('StepReport', { ...report, loss: Number.NaN }))).toThrow(/^loss: must be a finite number/);
+    expect(() => decodeRegister({ [MALFORMED]: 'index out of range' })).toThrow(/^RegisterRequest: is not a valid ftrain.v1.RegisterRequest message \(index out of range\)$/);
+    expect(() => decodeRegister(wire('RegisterRequest', { nodeId: 'x'.repeat(300), address: 'a:1' }))).toThrow(/^node_id: is 300 characters long/);
+    expect(() => decodePipeChunk(wire('PipeChunk', { kind: 'PIPE_KIND_UNSPECIFIED', chunkCount: 1 }))).toThrow(/^kind: must be one of PIPE_KIND_ACTIVATION/);
+    expect(() => decodePipeChunk(wire('PipeChunk', { kind: 'PIPE_KIND_GRADIENT', chunkIndex: 2, chunkCount: 2 }))).toThrow(/^chunk_index: must be an integer from 0 to 1/);
+    expect(() => decodeCommand(wire('Command', { assign: { stage: 5, numStages: 2, job: encodeJob(compileJobOptions({ nodes: 2 })) } }))).toThrow(/^assign.stage: must be an integer from 0 to 1/);
+    expect(() => decodeJob('job', wire('Job', { ...encodeJob(job), model: { ...encodeJob(job).model, heads: 3 } }))).toThrow(/^job.model.heads: must divide d_model \(64\), got 3$/);
+  });
+
+  it('carry a shard header, and refuse one that does not hold together', () => {
+    const header: ShardHeader = {
+      ownerNodeId: 'n1',
+      stage: 1,
+      step: 4,
+      epoch: 2,
+      index: 3,
+      crc32: 0xdeadbeef,
+      bytes: 1024,
+      layout: { dataShards: 3, parityShards: 1, totalBytes: 3000, stripeBytes: 1024, stripes: 1 },
+      snapshot: { stage: 1, step: 4, tensors: [{ name: 'w', shape: [10, 75], offset: 0, length: 750 }], scalars: { adamT: 4, gradNorm: 0.123456789 }, epoch: 2 },
+      protectedCommitStep: 3,
+    };
+    expect(decodeShardChunk(wire('ShardChunk', { header: encodeShardHeader(header) })).header).toEqual(header);
+    expect(() => decodeShardChunk(wire('ShardChunk', { header: encodeShardHeader({ ...header, index: 4 }) }))).toThrow(/^header.index: must be an integer from 0 to 3/);
+    expect(() => decodeShardChunk(wire('ShardChunk', { header: encodeShardHeader({ ...header, snapshot: { ...header.snapshot, step: 5 } }) }))).toThrow(/^header.snapshot: is of stage 1 step 5, not stage 1 step 4/);
+  });
+
+  it('carry the run status', () => {
+    const nodes = [{ nodeId: 'n0', state: 'training' as const, stage: 0, pid: 10, smpPid: 11, agentPid: 12, hostname: 'h', address: 'a:1' }, { nodeId: 'n9', state: 'spare' as const, stage: null, pid: 0, smpPid: 0, agentPid: 0, hostname: 'h', address: 'z:9' }];
+    const run = {
+      phase: 'recovering' as const,
+      epoch: 2,
+      completedSteps: 7,
+      failure: null,
+      failures: [{ step: 5, stage: 1, nodeId: 'n1', kind: 'node-kill', method: 'erasure-rebuild' as const, detail: 'd', detectMs: 12, detectedAtMs: 1e12, recoverMs: 300, handoverMs: null, lostSteps: 0, restoredStep: 5, caughtUpMs: null }],
+    };
+    expect(decodeRunStatus(wire('StatusReply', encodeRunStatus(nodes, run)))).toEqual({ nodes, run });
+  });
+
+  it('carry a refusal and its reason in the trailer', () => {
+    const err = refusalStatus({ reason: 'stale-epoch', message: 'step report of epoch 0, but the run is in epoch 2', runEpoch: 2, givenEpoch: 0 });
+    expect(err.code).toBe(9); // FAILED_PRECONDITION
+    expect(refusalOf(err)).toEqual({ reason: 'stale-epoch', message: 'step report of epoch 0, but the run is in epoch 2', runEpoch: 2, givenEpoch: 0 });
+    const thrown = callError(err, 'ReportStep');
+    expect(thrown).toBeInstanceOf(StaleEpochError);
+    expect(thrown).toMatchObject({ runEpoch: 2, givenEpoch: 0, reason: 'stale-epoch' });
+    expect(refusalOf(refusalStatus({ reason: 'fenced', message: 'node x is not registered' }))?.reason).toBe('fenced');
+  });
+});

@@ -1,0 +1,145 @@
+// The worker's core, fed by hand: commands, refusals, signals and the time in, actions out. No
+// processes, no sockets.
+
+import { describe, expect, it } from 'vitest';
+import type { ReceivedAssign } from '../../domain/commands.ts';
+import { compileJobOptions } from '../../domain/job-options.ts';
+import { EXIT_FENCED } from '../../domain/exit-codes.ts';
+import { WorkerCore, EXIT_TERMINATED, type WorkerAction, type WorkerInput } from '../../worker/core/worker-core.ts';
+import { compileWorkerOptions } from '../../worker/core/worker-options.ts';
+import { WorkerState } from '../../worker/core/worker-state.ts';
+
+const job = compileJobOptions({ nodes: 2, steps: 10 });
+
+function assign(epoch: number, stage = 1): { type: 'command'; command: ReceivedAssign } {
+  return {
+    type: 'command',
+    command: { kind: 'assign', stage, numStages: 2, prevAddress: 'a:1', nextAddress: '', epoch, restoreStep: -1, plan: null, rebuild: null, checkfree: null, job, dataSha256: '' },
+  };
+}
+
+const kinds = (actions: WorkerAction[]) => actions.filter((a) => a.type !== 'log').map((a) => a.type);
+
+/** A core that registered, took stage 1 in epoch 0 and is training from step 0 to 10. */
+function training(): { core: WorkerCore; feed: (i: WorkerInput, now?: number) => WorkerAction[] } {
+  const core = new WorkerCore(compileWorkerOptions({ haltGraceMs: 1000, faultExitGraceMs: 300 }));
+  const feed = (i: WorkerInput, now = 0) => core.handle(i, now);
+  feed({ type: 'registered' });
+  feed(assign(0));
+  feed({ type: 'assign-applied', epoch: 0 });
+  feed({ type: 'command', command: { kind: 'start', fromStep: 0, toStep: 10, restoreCheckpointStep: -1 } });
+  return { core, feed };
+}
+
+describe('worker core', () => {
+  it('takes an assignment, reports ready once it is applied, and starts on Start', () => {
+    const core = new WorkerCore(compileWorkerOptions());
+    expect(core.handle({ type: 'registered' }, 0)).toEqual([]);
+    expect(core.state).toBe(WorkerState.idle);
+    const applying = core.handle(assign(0), 0);
+    expect(kinds(applying)).toEqual(['apply-assign']);
+    expect(core.state).toBe(WorkerState.assigning);
+    expect(core.handle({ type: 'assign-applied', epoch: 0 }, 0)).toEqual([{ type: 'report-ready', stage: 1, epoch: 0 }]);
+    const started = core.handle({ type: 'command', command: { kind: 'start', fromStep: 3, toStep: 5, restoreCheckpointStep: 2, fromScratch: false } }, 0);
+    expect(started).toEqual([{ type: 'start-training', fromStep: 3, restoreCheckpointStep: 2, fromScratch: false }]);
+    expect([3, 4, 5].map((s) => core.mayStartStep(s))).toEqual([true, true, false]);
+    expect(core.isLast(4)).toBe(true);
+  });
+
+  it('ends after the step under way on Limit 0, and pauses (no last step) on a pause', () => {
+    const { core, feed } = training();
+    expect(core.isLast(3)).toBe(false);
+    feed({ type: 'command', command: { kind: 'limit', toStep: 0 } });
+    expect(core.isLast(3)).toBe(true);
+    const paused = training();
+    paused.feed({ type: 'command', command: { kind: 'limit', toStep: 4, pause: true } });
+    expect(paused.core.mayStartStep(4)).toBe(false);
+    expect(paused.core.isLast(3)).toBe(false);
+  });
+
+  it('halts, reports the halt in its epoch, and takes the next assignment', () => {
+    const { core, feed } = training();
+    expect(kinds(feed({ type: 'command', command: { kind: 'halt', epoch: 1, reason: 'stage 0 failed' } }))).toEqual(['halt-training']);
+    expect(core.mayStartStep(1)).toBe(false);
+    expect(feed({ type: 'halted' })).toEqual([{ type: 'report-halted', stage: 1, epoch: 1 }]);
+    expect(kinds(feed(assign(1)))).toEqual(['apply-assign']);
+  });
+
+  it('keeps a Halt that comes while an assignment is applied, and halts instead of reporting ready', () => {
+    const core = new WorkerCore(compileWorkerOptions());
+    core.handle({ type: 'registered' }, 0);
+    core.handle(assign(1), 0);
+    expect(core.handle({ type: 'command', command: { kind: 'halt', epoch: 2, reason: 'again' } }, 0)).toEqual([]);
+    expect(kinds(core.handle({ type: 'assign-applied', epoch: 1 }, 0))).toEqual(['halt-training']);
+    expect(core.handle({ type: 'halted' }, 0)).toEqual([{ type: 'report-halted', stage: 1, epoch: 2 }]);
+  });
+
+  it('refuses an assignment of an epoch that is not newer, as a fault', () => {
+    const { feed } = training();
+    feed({ type: 'command', command: { kind: 'halt', epoch: 1, reason: 'x' } });
+    feed({ type: 'halted' });
+    const stale = feed(assign(0));
+    expect(kinds(stale)).toEqual(['report-fault']);
+    expect(stale).toContainEqual({ type: 'report-fault', stage: 1, message: 'already assigned stage 1 in epoch 0; refusing an assignment for epoch 0' });
+  });
+
+  it('exits fenced when the coordinator no longer knows it', () => {
+    const { core, feed } = training();
+    const out = feed({ type: 'report-refused', rpc: 'a step report', refusal: { reason: 'fenced', message: 'node n1 is not registered' } });
+    expect(out).toEqual([{ type: 'exit', code: EXIT_FENCED, reason: 'fenced: the coordinator no longer knows this node (node n1 is not registered)' }]);
+    expect(core.state).toBe(WorkerState.stopped);
+    // Nothing happens after the exit.
+    expect(feed({ type: 'command', command: { kind: 'halt', epoch: 1, reason: 'x' } })).toEqual([]);
+    const hb = training();
+    expect(kinds(hb.feed({ type: 'heartbeat-refused', refusal: { reason: 'fenced', message: 'gone' } }))).toEqual(['exit']);
+  });
+
+  it('waits for the Halt a refused report announces, and faults only when none comes in time', () => {
+    const { feed } = training();
+    const refused = feed({ type: 'report-refused', rpc: 'a step report', refusal: { reason: 'stale-epoch', message: 'step report of epoch 0, but the run is in epoch 1', runEpoch: 1, givenEpoch: 0 } }, 100);
+    expect(kinds(refused)).toEqual([]);
+    expect(kinds(feed({ type: 'tick' }, 1099))).toEqual([]);
+    const late = feed({ type: 'tick' }, 1100);
+    expect(late).toContainEqual({ type: 'report-fault', stage: 1, message: 'the coordinator refused a step report (step report of epoch 0, but the run is in epoch 1) and sent no Halt' });
+    // The coordinator answers a fault with Stop; without one the worker exits after its grace.
+    expect(kinds(feed({ type: 'tick' }, 1399))).toEqual([]);
+    expect(feed({ type: 'tick' }, 1400)).toEqual([{ type: 'exit', code: 1, reason: 'the coordinator refused a step report (step report of epoch 0, but the run is in epoch 1) and sent no Halt' }]);
+
+    const halted = training();
+    halted.feed({ type: 'report-refused', rpc: 'a step report', refusal: { reason: 'not-training', message: 'no training is under way (phase recovering)' } }, 100);
+    halted.feed({ type: 'command', command: { kind: 'halt', epoch: 1, reason: 'x' } }, 200);
+    expect(kinds(halted.feed({ type: 'tick' }, 5000))).toEqual([]);
+  });
+
+  it('faults on a refusal it cannot explain', () => {
+    const { feed } = training();
+    expect(kinds(feed({ type: 'report-refused', rpc: 'ReportReady', refusal: { reason: 'wrong-stage', message: 'node n1 holds stage 0, not stage 1' } }))).toEqual(['report-fault']);
+  });
+
+  it('leaves on a preemption notice and exits when the grace period is over', () => {
+    const { feed } = training();
+    expect(kinds(feed({ type: 'terminate', graceMs: 2000, reason: 'SIGTERM' }, 10))).toEqual(['leave']);
+    expect(kinds(feed({ type: 'terminate', graceMs: 2000, reason: 'SIGTERM' }, 20))).toEqual([]);
+    expect(kinds(feed({ type: 'tick' }, 2009))).toEqual([]);
+    expect(feed({ type: 'tick' }, 2010)).toEqual([{ type: 'exit', code: EXIT_TERMINATED, reason: 'grace period of 2 s over (SIGTERM)' }]);
+    // Before it has registered, or with no grace, it just goes.
+    const early = new WorkerCore(compileWorkerOptions());
+    expect(early.handle({ type: 'terminate', graceMs: 2000, reason: 'SIGTERM' }, 0)).toEqual([{ type: 'exit', code: EXIT_TERMINATED, reason: 'terminated (SIGTERM)' }]);
+  });
+
+  it('passes the protected commit step to its snapshot manager with a new plan, and stops on Stop', () => {
+    const { feed } = training();
+    feed({ type: 'report-accepted', protectedCommitStep: 4 });
+    feed({ type: 'report-accepted', protectedCommitStep: 3 });
+    expect(feed({ type: 'command', command: { kind: 'protect', plan: null } })).toEqual([{ type: 'configure-smp', plan: null, protectedCommitStep: 4 }]);
+    expect(feed({ type: 'command', command: { kind: 'stop', reason: 'training complete', failed: false } })).toEqual([{ type: 'exit', code: 0, reason: 'coordinator: training complete' }]);
+  });
+
+  it('refuses illegal moves of its life cycle', () => {
+    const core = new WorkerCore(compileWorkerOptions());
+    core.handle({ type: 'registered' }, 0);
+    // Start before any assignment: a fault, not a start.
+    expect(kinds(core.handle({ type: 'command', command: { kind: 'start', fromStep: 0, toStep: 1, restoreCheckpointStep: -1 } }, 0))).toEqual(['report-fault']);
+    expect(core.state).toBe(WorkerState.idle);
+  });
+});
