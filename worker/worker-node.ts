@@ -5,39 +5,34 @@
 
 import * as grpc from '@grpc/grpc-js';
 import { hostname } from 'node:os';
-import { Worker as Thread } from 'node:worker_threads';
 import type { Logger } from '../common/logging.ts';
-import { GRPC_CHANNEL_OPTIONS, GRPC_SERVER_OPTIONS, PROTO_PATH, UNARY_DEADLINE_MS, bindServer, deadline, loadProto, statusError } from '../common/proto.ts';
-import { decodeCommand, encodeInjectionKind } from '../common/wire/coordinator-wire.ts';
-import { REFUSAL_TRAILER, invalidStatus, refusalFromTrailer, refusalOf } from '../common/wire/refusal-wire.ts';
+import { GRPC_SERVER_OPTIONS, bindServer, loadProto, statusError } from '../common/proto.ts';
+import { decodeCommand } from '../common/wire/coordinator-wire.ts';
+import { invalidStatus, refusalOf } from '../common/wire/refusal-wire.ts';
 import { encodeStatus } from '../common/wire/snapshot-manager-wire.ts';
 import { decodePipeChunk } from '../common/wire/worker-wire.ts';
 import { WireError } from '../common/wire/wire-check.ts';
-import { Backoff } from '../domain/backoff.ts';
 import type { ReceivedAssign } from '../domain/commands.ts';
 import { checkCorpusFits, loadCorpus, type Corpus } from '../domain/corpus.ts';
 import { ProtocolError, errorMessage } from '../domain/errors.ts';
-import type { InjectionKind } from '../domain/inject-spec.ts';
 import type { Backend, JobOptions } from '../domain/job-options.ts';
-import { RefusalReason, RunEndedError } from '../domain/refusal.ts';
 import { DEFAULT_SLOT_COUNT } from '../domain/snapshot-slots.ts';
 import type { Command__Output } from '../proto/generated/ftrain/v1/Command.ts';
-import type { RegisterReply__Output } from '../proto/generated/ftrain/v1/RegisterReply.ts';
-import type { CoordinatorClient } from '../proto/generated/ftrain/v1/Coordinator.ts';
 import type { PipeChunk__Output } from '../proto/generated/ftrain/v1/PipeChunk.ts';
-import type { WorkerClient, WorkerHandlers } from '../proto/generated/ftrain/v1/Worker.ts';
+import type { WorkerHandlers } from '../proto/generated/ftrain/v1/Worker.ts';
 import { compileWorkerOptions, type WorkerOptions } from './core/worker-options.ts';
 import { WorkerCore, type WorkerAction, type WorkerInput } from './core/worker-core.ts';
 import { DiskCheckpoints, describeCheckpointDir } from './disk-checkpoint.ts';
 import { edgeCopyOf, edgeCopySize, edgeCopySource, rebuildByCheckfree } from './edge-copy.ts';
 import { NO_FAULTS, type FaultPoint, type WorkerFaults } from './fault-port.ts';
-import { PipeMailbox } from './pipe-mailbox.ts';
+import { HaltedError, PipelineLinks } from './pipeline-links.ts';
 import { PipeReceiver, type PipeTarget } from './pipe-receiver.ts';
-import { PipeBrokenError, PipeSender } from './pipe-sender.ts';
+import { PipeBrokenError } from './pipe-sender.ts';
+import { CoordinatorLink } from './coordinator-link.ts';
 import { SnapshotLink } from './snapshot-link.ts';
 import { StageSnapshots } from './stage-snapshots.ts';
 import { exportStageState, importStageState } from './stage-state.ts';
-import { StageTrainer, type PipeIO } from './stage-trainer.ts';
+import { StageTrainer } from './stage-trainer.ts';
 import { useBackend } from './tfjs-backend.ts';
 import { serveWeights, type EdgeCopy } from './weights-service.ts';
 
@@ -70,30 +65,20 @@ interface Held extends PipeTarget {
   readonly checkpoints: DiskCheckpoints | null;
 }
 
-/** Thrown into a step that a Halt, a new epoch or a broken peer abandons. */
-class HaltedError extends Error {
-  override readonly name = 'HaltedError';
-}
-
 export class WorkerNode {
   private readonly proto = loadProto();
   private readonly server = new grpc.Server(GRPC_SERVER_OPTIONS);
-  private readonly coordinator: CoordinatorClient;
+  private readonly coordinator: CoordinatorLink;
   private readonly protocol: WorkerOptions;
   private readonly faults: WorkerFaults;
   private readonly core: WorkerCore;
   private readonly snapshots: StageSnapshots | null;
   private smp: SnapshotLink | null = null;
   private held: Held | null = null;
-  private mailbox = new PipeMailbox();
+  private readonly links: PipelineLinks;
   private training: Promise<void> | null = null;
   /** CheckFree+: the newest copy of the embedding or head of the edge stage this one partners. */
   private edgeCopy: EdgeCopy | null = null;
-  private toNext: PipeSender | null = null;
-  private toPrev: PipeSender | null = null;
-  private peerClients: WorkerClient[] = [];
-  private heartbeats: Thread | null = null;
-  private commands: grpc.ClientReadableStream<Command__Output> | null = null;
   private ticker: NodeJS.Timeout | null = null;
   private stopping = false;
   private exitWith!: (e: NodeExit) => void;
@@ -105,9 +90,10 @@ export class WorkerNode {
     this.protocol = compileWorkerOptions(options.protocol);
     this.faults = options.faults ?? NO_FAULTS;
     this.core = new WorkerCore(this.protocol);
-    this.coordinator = new this.proto.ftrain.v1.Coordinator(options.coordinator, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS);
+    this.coordinator = new CoordinatorLink(options.coordinator, options.nodeId, this.protocol, options.logger);
     this.exited = new Promise((resolve) => (this.exitWith = resolve));
     this.server.addService(this.proto.ftrain.v1.Worker.service, this.handlers());
+    this.links = new PipelineLinks(options.logger, this.protocol.peerConnectTimeoutMs);
     this.snapshots = options.snapshotDir ? new StageSnapshots(options.snapshotDir, DEFAULT_SLOT_COUNT, this.faults, options.logger) : null;
   }
 
@@ -125,10 +111,26 @@ export class WorkerNode {
       this.smp = await SnapshotLink.find(this.snapshots.slots.dir, this.options.managed, this.protocol.smpInfoTimeoutMs);
       if (this.smp) this.log.info({ smp: this.smp.info.address }, 'snapshot manager found');
     }
-    const reply = await this.register();
+    const reply = await this.coordinator.register(() => {
+      const held = this.snapshots?.held() ?? null;
+      return {
+        nodeId: this.options.nodeId,
+        address: this.address,
+        pid: process.pid,
+        hostname: hostname(),
+        snapshotStage: held?.stage ?? -1,
+        snapshotSteps: held?.steps ?? [],
+        smpAddress: this.smp?.info.address ?? '',
+        smpPid: this.smp?.info.pid ?? 0,
+        agentPid: this.options.agentPid,
+      };
+    });
     this.feed({ type: 'registered' });
-    this.startHeartbeats(reply.heartbeatMs);
-    this.openCommands();
+    this.coordinator.startHeartbeats(reply.heartbeatMs, (refusal) => this.feed({ type: 'heartbeat-refused', refusal }));
+    this.coordinator.openCommands(
+      (c) => this.onCommand(c),
+      (why) => this.feed({ type: 'commands-lost', why }),
+    );
     this.ticker = setInterval(() => this.feed({ type: 'tick' }), this.protocol.tickMs);
     this.ticker.unref();
   }
@@ -162,7 +164,7 @@ export class WorkerNode {
         );
         return;
       case 'report-ready':
-        this.unary('ReportReady', (cb) => this.coordinator.ReportReady({ nodeId: this.options.nodeId, stage: a.stage, epoch: a.epoch, checkpointSteps: this.held?.checkpoints?.steps() ?? [] }, { deadline: deadline() }, cb)).then(
+        this.coordinator.reportReady(a.stage, a.epoch, this.held?.checkpoints?.steps() ?? []).then(
           () => this.log.info({ stage: a.stage, epoch: a.epoch, params: this.held!.trainer.model.variables.reduce((n, v) => n + v.size, 0) }, 'ready'),
           (err: unknown) => this.refusedOrFault('ReportReady', err),
         );
@@ -175,7 +177,7 @@ export class WorkerNode {
         }
         return;
       case 'halt-training':
-        this.mailbox.fail(new HaltedError(a.reason));
+        this.links.halt(a.reason);
         void (async () => {
           await this.training?.catch(() => undefined);
           await this.snapshots?.settle();
@@ -185,21 +187,19 @@ export class WorkerNode {
       case 'report-halted': {
         const held = this.snapshots?.held();
         const steps = held && held.stage === a.stage ? held.steps : [];
-        this.unary('ReportHalted', (cb) => this.coordinator.ReportHalted({ nodeId: this.options.nodeId, stage: a.stage, epoch: a.epoch, snapshotSteps: steps }, { deadline: deadline() }, cb)).catch(
-          (err: unknown) => this.fault(err),
-        );
+        this.coordinator.reportHalted(a.stage, a.epoch, steps).catch((err: unknown) => this.fault(err));
         return;
       }
       case 'configure-smp':
         this.smp?.configure(a.plan, a.protectedCommitStep).catch((err: unknown) => this.fault(err));
         return;
       case 'leave':
-        this.coordinator.Leave({ nodeId: this.options.nodeId, graceMs: a.graceMs, reason: a.reason }, { deadline: deadline() }, (err) => {
-          if (err) this.feed({ type: 'leave-refused', why: err.details || err.message });
+        void this.coordinator.leave(a.graceMs, a.reason).then((taken) => {
+          if (taken !== true) this.feed({ type: 'leave-refused', why: taken });
         });
         return;
       case 'report-fault':
-        this.coordinator.ReportFault({ nodeId: this.options.nodeId, stage: a.stage, message: a.message }, { deadline: deadline() }, () => undefined);
+        this.coordinator.reportFault(a.stage, a.message);
         return;
       case 'log':
         this.log[a.level](a.fields ?? {}, a.msg);
@@ -210,11 +210,6 @@ export class WorkerNode {
     }
   }
 
-  /** A unary call as a promise; a failed call rejects with its ServiceError. */
-  private unary<T>(_rpc: string, call: (cb: (err: grpc.ServiceError | null, res?: T) => void) => unknown): Promise<T | undefined> {
-    return new Promise((resolve, reject) => call((err, res) => (err ? reject(err) : resolve(res))));
-  }
-
   /** A report the coordinator refused goes to the core; any other failure is a fault. */
   private refusedOrFault(rpc: string, err: unknown): void {
     const refusal = refusalOf(err as grpc.ServiceError);
@@ -222,87 +217,15 @@ export class WorkerNode {
     else this.fault(err);
   }
 
-  private async register(): Promise<{ heartbeatMs: number }> {
-    const started = Date.now();
-    const backoff = new Backoff(this.protocol.registerBackoff);
-    let announced = false;
-    for (;;) {
-      const held = this.snapshots?.held() ?? null;
-      try {
-        const reply = await this.unary<RegisterReply__Output>('Register', (cb) =>
-          this.coordinator.Register(
-            {
-              nodeId: this.options.nodeId,
-              address: this.address,
-              pid: process.pid,
-              hostname: hostname(),
-              snapshotStage: held?.stage ?? -1,
-              snapshotSteps: held?.steps ?? [],
-              smpAddress: this.smp?.info.address ?? '',
-              smpPid: this.smp?.info.pid ?? 0,
-              agentPid: this.options.agentPid,
-            },
-            { deadline: deadline() },
-            cb,
-          ),
-        );
-        return { heartbeatMs: reply!.heartbeatMs };
-      } catch (err) {
-        const e = err as grpc.ServiceError;
-        const refusal = refusalOf(e);
-        if (refusal?.reason === RefusalReason.runEnded) throw new RunEndedError({ ...refusal, message: `not joining: ${refusal.message}` }, 'Register', e);
-        if (e.code !== grpc.status.UNAVAILABLE && e.code !== grpc.status.DEADLINE_EXCEEDED) {
-          throw new Error(`coordinator ${this.options.coordinator} refused registration: ${e.details ?? e.message}`, { cause: err });
-        }
-        if (Date.now() - started > this.protocol.registerTimeoutMs) {
-          throw new Error(`could not reach the coordinator at ${this.options.coordinator} for ${this.protocol.registerTimeoutMs / 1000} s; is it running, and is the address right?`, { cause: err });
-        }
-        if (!announced) {
-          this.log.info({ coordinator: this.options.coordinator }, 'waiting for the coordinator');
-          announced = true;
-        }
-        await new Promise((r) => setTimeout(r, backoff.next()));
-      }
+  private onCommand(c: Command__Output): void {
+    let command;
+    try {
+      command = decodeCommand(c);
+    } catch (err) {
+      this.fault(err);
+      return;
     }
-  }
-
-  private startHeartbeats(intervalMs: number): void {
-    const thread = new Thread(new URL('./heartbeat-thread.mjs', import.meta.url), {
-      workerData: {
-        protoPath: PROTO_PATH,
-        coordinator: this.options.coordinator,
-        nodeId: this.options.nodeId,
-        intervalMs,
-        deadlineMs: UNARY_DEADLINE_MS,
-        channelOptions: GRPC_CHANNEL_OPTIONS,
-        refusalTrailer: REFUSAL_TRAILER,
-      },
-    });
-    thread.on('message', (m: { type: 'failed'; code: grpc.status; details: string; refusal: Uint8Array | null }) => {
-      const refusal = m.refusal ? refusalFromTrailer(m.refusal, m.details) : null;
-      if (refusal) this.feed({ type: 'heartbeat-refused', refusal });
-      else if (!this.stopping) this.log.warn({ code: m.code, details: m.details }, 'heartbeat failed');
-    });
-    thread.on('error', (err) => this.log.error({ err }, 'heartbeat thread failed'));
-    thread.unref();
-    this.heartbeats = thread;
-  }
-
-  private openCommands(): void {
-    const stream = this.coordinator.Commands({ nodeId: this.options.nodeId });
-    this.commands = stream;
-    stream.on('data', (c: Command__Output) => {
-      let command;
-      try {
-        command = decodeCommand(c);
-      } catch (err) {
-        this.fault(err);
-        return;
-      }
-      this.feed({ type: 'command', command });
-    });
-    stream.on('error', (err: grpc.ServiceError) => this.feed({ type: 'commands-lost', why: err.details || err.message }));
-    stream.on('end', () => this.feed({ type: 'commands-lost', why: 'it closed the command stream' }));
+    this.feed({ type: 'command', command });
   }
 
   /** Builds (or keeps) the stage, restores or rebuilds its state, and connects to its neighbours. */
@@ -352,17 +275,7 @@ export class WorkerNode {
     }
     const source = edgeCopySource(stage, job);
     this.held = { stage, epoch: a.epoch, job, trainer, checkpoints, edgeCopySource: source, edgeCopySize: source === null ? 0 : edgeCopySize(source, job) };
-    this.resetPipes();
-    // This epoch's mailbox: a connection of an earlier epoch that breaks late must not fail it.
-    const mailbox = this.mailbox;
-    const onBroken = (err: Error) => {
-      if (this.stopping || this.mailbox !== mailbox) return;
-      // Not a fault of this node: the coordinator learns of the peer's death and recovers.
-      this.log.warn({ err: err.message }, 'pipeline peer connection broke');
-      mailbox.fail(new HaltedError(`pipeline peer connection broke: ${err.message}`));
-    };
-    if (a.nextAddress) this.toNext = new PipeSender(await this.connectPeer(a.nextAddress), stage, a.epoch, onBroken);
-    if (a.prevAddress) this.toPrev = new PipeSender(await this.connectPeer(a.prevAddress), stage, a.epoch, onBroken);
+    await this.links.connect(stage, a.epoch, a.prevAddress, a.nextAddress);
     if (this.edgeCopy && this.edgeCopy.stage !== source) this.edgeCopy = null;
   }
 
@@ -385,64 +298,19 @@ export class WorkerNode {
     this.training = this.train(h, fromStep);
   }
 
-  /** Drops the pipe streams and tensors of the previous epoch. */
-  private resetPipes(): void {
-    this.toNext?.end();
-    this.toPrev?.end();
-    this.toNext = null;
-    this.toPrev = null;
-    for (const c of this.peerClients) c.close();
-    this.peerClients = [];
-    this.mailbox.fail(new HaltedError('a new epoch began'));
-    this.mailbox = new PipeMailbox();
-  }
-
-  private async connectPeer(address: string): Promise<WorkerClient> {
-    const client = new this.proto.ftrain.v1.Worker(address, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS);
-    this.peerClients.push(client);
-    await new Promise<void>((resolve, reject) =>
-      client.waitForReady(deadline(this.protocol.peerConnectTimeoutMs), (err) => (err ? reject(new Error(`pipeline peer ${address} unreachable: ${err.message}`)) : resolve())),
-    );
-    return client;
-  }
-
-  private io(stage: number): PipeIO {
-    const to = (toStage: number): PipeSender => {
-      const sender = toStage === stage + 1 ? this.toNext : toStage === stage - 1 ? this.toPrev : null;
-      if (!sender) throw new ProtocolError(`stage ${stage} has no pipe to stage ${toStage}`);
-      return sender;
-    };
-    return {
-      recvActivation: (step, mb, hop) => this.mailbox.take('activation', step, mb, hop),
-      recvGradient: (step, mb, hop) => this.mailbox.take('gradient', step, mb, hop),
-      sendActivation: (toStage, step, mb, hop, t) => to(toStage).send('activation', step, mb, hop, t),
-      sendGradient: (toStage, step, mb, hop, t) => to(toStage).send('gradient', step, mb, hop, t),
-    };
-  }
-
   /** CheckFree+: an edge stage sends its embedding or head to its partner, which keeps the copy. */
   private async sendEdgeCopy(h: Held): Promise<void> {
     const data = edgeCopyOf(h.trainer);
-    if (!data) return;
-    const sender = h.stage === 0 ? this.toNext : this.toPrev;
-    await sender!.send('edge-copy', h.trainer.completedSteps, 0, 0, { shape: [data.length], data });
-  }
-
-  /** Announces an injected failure to the coordinator; true when it was taken (first time). */
-  private announce(stage: number, step: number, kind: InjectionKind): Promise<boolean> {
-    this.log.warn({ step, kind }, 'injecting a failure');
-    return new Promise((resolve) =>
-      this.coordinator.ReportInjection({ nodeId: this.options.nodeId, stage, step, kind: encodeInjectionKind(kind) }, { deadline: deadline() }, (err) => resolve(!err)),
-    );
+    if (data) await this.links.sendEdgeCopy(h.stage, h.trainer.completedSteps, data);
   }
 
   /** Where the fault port is called: the stage, the step, and how to announce a failure. */
   private faultPoint(h: Held, step: number): FaultPoint {
-    return { stage: h.stage, step, job: h.job, announce: (kind) => this.announce(h.stage, step, kind) };
+    return { stage: h.stage, step, job: h.job, announce: (kind) => this.coordinator.announce(h.stage, step, kind) };
   }
 
   private async train(h: Held, fromStep: number): Promise<void> {
-    const io = this.io(h.stage);
+    const io = this.links.io(h.stage);
     const snapshots = this.snapshots;
     try {
       await this.sendEdgeCopy(h);
@@ -457,31 +325,24 @@ export class WorkerNode {
         const last = this.core.isLast(step);
         const protection = this.smp?.protection ?? null;
         try {
-          const reply = await this.unary<{ protectedCommitStep: number }>('ReportStep', (cb) =>
-            this.coordinator.ReportStep(
-              {
-                nodeId: this.options.nodeId,
-                stage: h.stage,
-                step,
-                loss: s.loss ?? 0,
-                gradNorm: s.gradNorm,
-                clippedGradNorm: s.clippedGradNorm,
-                computeMs: s.computeMs,
-                waitMs: s.waitMs,
-                stepMs: s.stepMs,
-                tokens: s.tokens,
-                last,
-                epoch: h.epoch,
-                snapshotStep: snap.step,
-                snapshotStallMs: snap.stallMs,
-                snapshotCopyMs: snap.copyMs,
-                snapshotBytes: snap.bytes,
-                protection: protection ? encodeStatus(protection) : null,
-              },
-              { deadline: deadline() },
-              cb,
-            ),
-          );
+          const reply = await this.coordinator.reportStep({
+            stage: h.stage,
+            step,
+            loss: s.loss ?? 0,
+            gradNorm: s.gradNorm,
+            clippedGradNorm: s.clippedGradNorm,
+            computeMs: s.computeMs,
+            waitMs: s.waitMs,
+            stepMs: s.stepMs,
+            tokens: s.tokens,
+            last,
+            epoch: h.epoch,
+            snapshotStep: snap.step,
+            snapshotStallMs: snap.stallMs,
+            snapshotCopyMs: snap.copyMs,
+            snapshotBytes: snap.bytes,
+            protection: protection ? encodeStatus(protection) : null,
+          });
           this.feed({ type: 'report-accepted', protectedCommitStep: reply?.protectedCommitStep ?? -1 });
         } catch (err) {
           const refusal = refusalOf(err as grpc.ServiceError);
@@ -527,7 +388,7 @@ export class WorkerNode {
           try {
             const delivery = receiver.add(decodePipeChunk(msg), this.held);
             if (delivery?.kind === 'edge-copy') this.edgeCopy = { stage: delivery.from, step: delivery.step, data: delivery.data };
-            else if (delivery) this.mailbox.put(delivery.kind, delivery.step, delivery.microBatch, delivery.hop, delivery.tensor);
+            else if (delivery) this.links.mailbox.put(delivery.kind, delivery.step, delivery.microBatch, delivery.hop, delivery.tensor);
           } catch (err) {
             failed = true;
             this.log.warn({ err: errorMessage(err) }, 'rejected a pipe stream');
@@ -551,13 +412,8 @@ export class WorkerNode {
     if (this.stopping) return;
     this.stopping = true;
     if (this.ticker) clearInterval(this.ticker);
-    this.mailbox.fail(new HaltedError('node is shutting down'));
+    this.links.close();
     this.snapshots?.close();
-    this.heartbeats?.postMessage('stop');
-    this.toNext?.end();
-    this.toPrev?.end();
-    this.commands?.cancel();
-    for (const c of this.peerClients) c.close();
     this.coordinator.close();
     this.smp?.close();
     this.server.forceShutdown();
