@@ -16,6 +16,7 @@ import {
   decodeProtectionReport,
   decodeReady,
   decodeRegister,
+  decodeStatusRequest,
   decodeStepReport,
   encodeCommand,
   encodeRunStatus,
@@ -272,7 +273,13 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
       ReportProtection: unary((r) => ({ type: 'protection', ...decodeProtectionReport(r) }), (reply) => ({ protectedCommitStep: reply.protectedCommitStep })),
       ReportInjection: unary((r) => ({ type: 'injection', ...decodeInjection(r) }), ack),
       Leave: unary((r) => ({ type: 'leave', ...decodeLeave(r) }), ack),
-      Status: (_call, callback) => {
+      Status: (call, callback) => {
+        try {
+          decodeStatusRequest(call.request);
+        } catch (err) {
+          callback(invalidStatus(err));
+          return;
+        }
         const s = this.core.status();
         callback(null, encodeRunStatus(s.nodes, { phase: s.phase, epoch: s.epoch, completedSteps: s.completedSteps, failure: s.failure, failures: s.failures }));
       },

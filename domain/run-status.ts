@@ -60,6 +60,8 @@ export interface NodeSummary {
   readonly agentPid: number;
   readonly hostname: string;
   readonly address: string;
+  /** Its snapshot manager's address; empty: none. */
+  readonly smpAddress: string;
 }
 
 /** The failure that ended a run. */

@@ -262,6 +262,11 @@ export function decodeLeave(msg: LeaveRequest__Output | MalformedMessage): { nod
 
 // --- Status ---------------------------------------------------------------------------------
 
+/** Checks that a Status request parsed (it has no fields). */
+export function decodeStatusRequest(msg: object | MalformedMessage): void {
+  parsed(msg, 'StatusRequest');
+}
+
 export function encodeRunStatus(nodes: readonly NodeSummary[], run: RunSummary): StatusReply {
   const failure = (f: Failure) => ({ nodeId: f.nodeId, stage: f.stage ?? -1, detail: f.detail, detectedAtMs: f.detectedAtMs });
   return {
@@ -304,6 +309,7 @@ export function decodeRunStatus(reply: StatusReply__Output): { nodes: NodeSummar
       agentPid: int(`${f}.agent_pid`, n.agentPid, 0),
       hostname: str(`${f}.hostname`, n.hostname),
       address: str(`${f}.address`, n.address),
+      smpAddress: str(`${f}.smp_address`, n.smpAddress),
     };
   });
   const r = present('run', reply.run);

@@ -157,6 +157,6 @@ export class Membership {
   }
 
   summaries(): NodeSummary[] {
-    return [...this.nodes.values()].map((n) => ({ nodeId: n.nodeId, state: n.state, stage: n.stage, pid: n.pid, smpPid: n.smpPid, agentPid: n.agentPid, hostname: n.hostname, address: n.address }));
+    return [...this.nodes.values()].map((n) => ({ nodeId: n.nodeId, state: n.state, stage: n.stage, pid: n.pid, smpPid: n.smpPid, agentPid: n.agentPid, hostname: n.hostname, address: n.address, smpAddress: n.smpAddress }));
   }
 }

@@ -85,7 +85,7 @@ describe('a report as a dashboard page', () => {
     snapshots: { count: 4, everySteps: 1, bytesPerStage: [1, 1], stallMsP50: 1, copyMsP50: 2, overheadPct: 1 },
     erasure: { code: 'RS(1,1)', dataShards: 1, parityShards: 1, disabledReason: null, protectedCommitStep: 2, degraded: false, placement: { '0': ['n1', 'n2'] }, shardsPerNode: { n1: 1 }, heldBytesPerNode: {}, memoryOverhead: 2, encodeMsP50: 1 },
     trainingStartedAtMs: 10_000,
-    nodes: [{ nodeId: 'n1', state: 'stopped', stage: 1, pid: 5, smpPid: 6, agentPid: 7, hostname: 'h', address: 'a:1' }],
+    nodes: [{ nodeId: 'n1', state: 'stopped', stage: 1, pid: 5, smpPid: 6, agentPid: 7, hostname: 'h', address: 'a:1', smpAddress: '' }],
     snapshotLog: [{ stage: 0, step: 1, seconds: 0.6, stallMs: 1, copyMs: 2, bytes: 3 }],
   } as unknown as StoredRunReport;
 

@@ -11,6 +11,7 @@ export interface NodeSummary {
   'agentPid'?: (number);
   'hostname'?: (string);
   'address'?: (string);
+  'smpAddress'?: (string);
 }
 
 export interface NodeSummary__Output {
@@ -22,4 +23,5 @@ export interface NodeSummary__Output {
   'agentPid': (number);
   'hostname': (string);
   'address': (string);
+  'smpAddress': (string);
 }
