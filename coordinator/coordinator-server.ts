@@ -21,7 +21,7 @@ import {
   encodeCommand,
   encodeRunStatus,
 } from '../common/wire/coordinator-wire.ts';
-import { invalidStatus, refusalStatus } from '../common/wire/refusal-wire.ts';
+import { decodeOrRefuse, refusalStatus } from '../common/wire/refusal-wire.ts';
 import type { InjectionKind } from '../domain/inject-spec.ts';
 import type { JobOptions } from '../domain/job-options.ts';
 import type { Failure } from '../domain/run-status.ts';
@@ -220,13 +220,8 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
     const unary =
       <Req, Res>(toEvent: (request: Req) => CoordinatorEvent, toReply: (reply: Extract<Reply, { ok: true }>) => Res) =>
       (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>): void => {
-        let event: CoordinatorEvent;
-        try {
-          event = toEvent(call.request);
-        } catch (err) {
-          callback(invalidStatus(err));
-          return;
-        }
+        const event = decodeOrRefuse(() => toEvent(call.request), callback);
+        if (!event) return;
         const reply = this.feed(event);
         if (reply.ok) callback(null, toReply(reply));
         else callback(refusalStatus(reply.refusal));
@@ -237,13 +232,9 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
       Register: unary((r) => ({ type: 'register', ...decodeRegister(r) }), () => ({ leaseMs: job.leaseMs, heartbeatMs: job.heartbeatMs })),
       Heartbeat: unary((r) => ({ type: 'heartbeat', nodeId: decodeNodeId(r, 'HeartbeatRequest') }), () => ({ leaseMs: job.leaseMs })),
       Commands: (call) => {
-        let nodeId: string;
-        try {
-          nodeId = decodeNodeId(call.request, 'CommandsRequest');
-        } catch (err) {
-          call.emit('error', invalidStatus(err));
-          return;
-        }
+        const request = decodeOrRefuse(() => ({ nodeId: decodeNodeId(call.request, 'CommandsRequest') }), (status) => call.emit('error', status));
+        if (!request) return;
+        const nodeId = request.nodeId;
         if (this.streams.has(nodeId)) {
           call.emit('error', refusalStatus({ reason: 'duplicate', message: `node ${nodeId} already has a command stream` }));
           return;
@@ -274,12 +265,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
       ReportInjection: unary((r) => ({ type: 'injection', ...decodeInjection(r) }), ack),
       Leave: unary((r) => ({ type: 'leave', ...decodeLeave(r) }), ack),
       Status: (call, callback) => {
-        try {
-          decodeStatusRequest(call.request);
-        } catch (err) {
-          callback(invalidStatus(err));
-          return;
-        }
+        if (!decodeOrRefuse(() => (decodeStatusRequest(call.request), {}), callback)) return;
         const s = this.core.status();
         callback(null, encodeRunStatus(s.nodes, { phase: s.phase, epoch: s.epoch, completedSteps: s.completedSteps, failure: s.failure, failures: s.failures }));
       },

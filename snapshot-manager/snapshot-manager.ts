@@ -16,7 +16,7 @@ import { GRPC_CHANNEL_OPTIONS, GRPC_SERVER_OPTIONS, bindServer, deadline, loadPr
 import type { CoordinatorClient } from '../proto/generated/ftrain/v1/Coordinator.ts';
 import type { ShardChunk__Output } from '../proto/generated/ftrain/v1/ShardChunk.ts';
 import { decodeConfigure, decodeFetchShards, decodeRebuildRequest, encodeStatus } from '../common/wire/snapshot-manager-wire.ts';
-import { invalidStatus } from '../common/wire/refusal-wire.ts';
+import { decodeOrRefuse, invalidStatus } from '../common/wire/refusal-wire.ts';
 import { WireError } from '../common/wire/wire-check.ts';
 import { ShardAssembler, readShards, writeShard, type ReceivedShard } from './shard-transfer.ts';
 import type { SnapshotManagerClient, SnapshotManagerHandlers } from '../proto/generated/ftrain/v1/SnapshotManager.ts';
@@ -311,13 +311,8 @@ export class SnapshotManager {
   private handlers(): SnapshotManagerHandlers {
     return {
       Configure: (call, callback) => {
-        let request: ReturnType<typeof decodeConfigure>;
-        try {
-          request = decodeConfigure(call.request);
-        } catch (err) {
-          callback(invalidStatus(err));
-          return;
-        }
+        const request = decodeOrRefuse(() => decodeConfigure(call.request), callback);
+        if (!request) return;
         this.configure(request.plan, request.protectedCommitStep);
         callback(null, { status: encodeStatus(this.status()) });
       },
@@ -359,13 +354,8 @@ export class SnapshotManager {
         });
       },
       FetchShards: (call) => {
-        let request: ReturnType<typeof decodeFetchShards>;
-        try {
-          request = decodeFetchShards(call.request);
-        } catch (err) {
-          call.emit('error', invalidStatus(err));
-          return;
-        }
+        const request = decodeOrRefuse(() => decodeFetchShards(call.request), (status) => call.emit('error', status));
+        if (!request) return;
         const { stage, step, epoch } = request;
         void (async () => {
           for (const s of this.store.get(stage, step, epoch)) await writeShard(call, s.header, s.bytes);
@@ -373,13 +363,8 @@ export class SnapshotManager {
         })().catch((err) => call.emit('error', statusError(grpc.status.INTERNAL, errorMessage(err))));
       },
       Rebuild: (call, callback) => {
-        let order: RebuildOrder;
-        try {
-          order = decodeRebuildRequest(call.request);
-        } catch (err) {
-          callback(invalidStatus(err));
-          return;
-        }
+        const order = decodeOrRefuse(() => decodeRebuildRequest(call.request), callback);
+        if (!order) return;
         this.rebuild(order).then(
           (r) => callback(null, { bytes: r.bytes, usedShards: r.used, corruptShards: r.corrupt, fetchMs: r.fetchMs, decodeMs: r.decodeMs }),
           (err: unknown) => {

@@ -5,7 +5,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { once } from 'node:events';
 import { statusError } from '../common/proto.ts';
-import { invalidStatus } from '../common/wire/refusal-wire.ts';
+import { decodeOrRefuse } from '../common/wire/refusal-wire.ts';
 import { decodeFetchWeights } from '../common/wire/worker-wire.ts';
 import { errorMessage } from '../domain/errors.ts';
 import { chunkFloat32 } from '../domain/tensor-codec.ts';
@@ -37,13 +37,8 @@ async function streamTensors(call: WeightsCall, tensors: Iterable<{ name: string
 
 /** Serves one FetchWeights call from the stage this node holds now (null: none yet). */
 export function serveWeights(call: WeightsCall, held: { trainer: StageTrainer; edgeCopy: EdgeCopy | null } | null): void {
-  let request: ReturnType<typeof decodeFetchWeights>;
-  try {
-    request = decodeFetchWeights(call.request);
-  } catch (err) {
-    call.emit('error', invalidStatus(err));
-    return;
-  }
+  const request = decodeOrRefuse(() => decodeFetchWeights(call.request), (status) => call.emit('error', status));
+  if (!request) return;
   if (!held) {
     call.emit('error', statusError(grpc.status.FAILED_PRECONDITION, 'this node has no stage yet'));
     return;

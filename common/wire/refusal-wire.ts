@@ -77,6 +77,19 @@ export function invalidStatus(err: unknown): grpc.ServiceError {
 }
 
 /**
+ * Runs a codec's decode of a request. On a malformed one, answers it with INVALID_ARGUMENT through
+ * `refuse` (a unary callback, or a stream's error) and returns undefined: the handler stops there.
+ */
+export function decodeOrRefuse<T extends object>(decode: () => T, refuse: (status: grpc.ServiceError) => void): T | undefined {
+  try {
+    return decode();
+  } catch (err) {
+    refuse(invalidStatus(err));
+    return undefined;
+  }
+}
+
+/**
  * The refusal a failed call carries, or null when the call failed for another reason (the
  * connection, a deadline, a peer without the trailer).
  */
