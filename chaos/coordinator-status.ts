@@ -15,7 +15,7 @@ export type StatusNode = NodeSummary;
 
 export interface ClusterStatus {
   readonly nodes: readonly StatusNode[];
-  /** coordinator-core RunPhase: 'training' means no recovery is under way. */
+  /** The run's phase (domain/run-status.ts RunPhase): 'training' means no recovery is under way. */
   readonly phase: string;
   readonly epoch: number;
   readonly completedSteps: number;

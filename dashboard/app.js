@@ -1,5 +1,5 @@
 // The ftrain dashboard page. Plain browser script (no build step, no modules).
-// Data: a DashboardData JSON (see coordinator/dashboard-data.ts), either embedded in the page as
+// Data: a DashboardData JSON (see observability/dashboard-data.ts), either embedded in the page as
 // <script type="application/json" id="ftrain-data"> (static report of a finished run) or streamed
 // from `api/events` (live: one `state` event, then `update` events).
 'use strict';
