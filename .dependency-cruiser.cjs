@@ -127,8 +127,8 @@ module.exports = {
   options: {
     // Listed but not followed: the npm rules see which package a file imports.
     doNotFollow: { path: '(^|/)node_modules/' },
-    // Browser JS, docs, deployment files, dot-folders (.git, .ftrain, .ci) and root dot-files.
-    exclude: { path: '^(dashboard|docs|deploy|tmp)/|^[.][^./]' },
+    // Browser JS, docs, deployment files, the compiled build, dot-folders (.git, .ftrain, .ci) and root dot-files.
+    exclude: { path: '^(build|dashboard|docs|deploy|tmp)/|^[.][^./]' },
     // Type-only imports count too: a layer may not even name another layer's types.
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },

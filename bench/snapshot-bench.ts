@@ -15,6 +15,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { crc32 } from 'node:zlib';
+import { COMPILED, runtimeModule } from '../common/package-root.ts';
 import { Prng } from '../domain/prng.ts';
 import { DEFAULT_SLOT_COUNT, writeFileDurably, type SnapshotHeader, type SnapshotRecord } from '../domain/snapshot-slots.ts';
 import { SnapshotWriter } from '../worker/snapshot-writer.ts';
@@ -43,7 +44,7 @@ const SINK_READY_TIMEOUT_MS = 30_000;
 const SINK_EXIT_GRACE_MS = 2_000;
 const TARGETS = { stallRatioMin: 20, fractionOfMemcpyMin: 0.3, stepOverheadPctMax: 3 } as const;
 
-const SOCKET_SINK = fileURLToPath(new URL('./socket-sink-process.ts', import.meta.url));
+const SOCKET_SINK = fileURLToPath(runtimeModule(new URL('./socket-sink-process.ts', import.meta.url)));
 
 export interface ShmPathFigures {
   /** Loop blocked per snapshot: from the request until control returns to the loop. */
@@ -178,8 +179,10 @@ function stateHeader(step: number, floats: number): SnapshotHeader {
 
 /** Starts the sink child process; `listening` resolves once it listens on socketPath. */
 function startSocketSink(socketPath: string, stateBytes: number): { child: ChildProcess; listening: Promise<void> } {
-  // tsx is resolved here, not from the child's cwd, so the bench runs from any directory.
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), SOCKET_SINK, socketPath, String(stateBytes)], {
+  // Compiled, the sink is plain JavaScript; from the sources it needs tsx, resolved here rather
+  // than from the child's cwd, so the bench runs from any directory.
+  const loader = COMPILED ? [] : ['--import', import.meta.resolve('tsx')];
+  const child = spawn(process.execPath, [...loader, SOCKET_SINK, socketPath, String(stateBytes)], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let stdout = '';

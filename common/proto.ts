@@ -2,11 +2,11 @@
 
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { fileURLToPath } from 'node:url';
 import type { ProtoGrpcType } from '../proto/generated/ftrain.ts';
+import { packagePath } from './package-root.ts';
 import { MALFORMED, type MalformedMessage } from './wire/wire-check.ts';
 
-export const PROTO_PATH = fileURLToPath(new URL('../proto/ftrain.proto', import.meta.url));
+export const PROTO_PATH = packagePath('proto/ftrain.proto');
 
 /** The loader options the generated types were made for (see the proto:gen script). */
 export const PROTO_LOADER_OPTIONS: protoLoader.Options = {

@@ -6,8 +6,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Logger } from '../common/logging.ts';
+import { packagePath } from '../common/package-root.ts';
 import type { CoordinatorStatus } from '../coordinator/core/coordinator-status.ts';
 import type { Action } from '../coordinator/core/core-events.ts';
 import type { JobOptions } from '../domain/job-options.ts';
@@ -32,7 +32,7 @@ export const DASHBOARD_PUSH_MS = 250;
 export const DASHBOARD_IDLE_PUSH_MS = 1000;
 export const DEFAULT_DASHBOARD_PORT = 8080;
 
-export const DASHBOARD_DIR = fileURLToPath(new URL('../dashboard', import.meta.url));
+export const DASHBOARD_DIR = packagePath('dashboard');
 
 /** The Chart.js build the page loads as a plain script (global `Chart`), from node_modules: no CDN. */
 export function chartLibraryPath(): string {

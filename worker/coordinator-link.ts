@@ -5,6 +5,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { Worker as Thread } from 'node:worker_threads';
 import type { Logger } from '../common/logging.ts';
+import { packageUrl } from '../common/package-root.ts';
 import { GRPC_CHANNEL_OPTIONS, PROTO_PATH, UNARY_DEADLINE_MS, deadline, loadProto } from '../common/proto.ts';
 import { encodeInjectionKind } from '../common/wire/coordinator-wire.ts';
 import { REFUSAL_TRAILER, refusalFromTrailer, refusalOf } from '../common/wire/refusal-wire.ts';
@@ -73,7 +74,7 @@ export class CoordinatorLink {
 
   /** Heartbeats every `intervalMs` from a thread: tfjs blocks this one for seconds per micro-batch. */
   startHeartbeats(intervalMs: number, onRefused: (refusal: Refusal) => void): void {
-    const thread = new Thread(new URL('./heartbeat-thread.mjs', import.meta.url), {
+    const thread = new Thread(packageUrl('worker/heartbeat-thread.mjs'), {
       workerData: {
         protoPath: PROTO_PATH,
         coordinator: this.address,

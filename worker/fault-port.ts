@@ -32,6 +32,7 @@ export interface WorkerFaults {
 }
 
 export interface WriterThreadHooks {
+  /** A TypeScript module, `new URL('./x.ts', import.meta.url)`: run compiled, the thread loads its .js. */
   readonly module: URL;
   readonly data: unknown;
 }

@@ -3,6 +3,7 @@
 // optimizer step changes the weights.
 
 import type { Worker } from 'node:worker_threads';
+import { runtimeModule } from '../common/package-root.ts';
 import { startTsThread } from '../common/ts-thread.ts';
 import type { SnapshotHeader, SnapshotRecord } from '../domain/snapshot-slots.ts';
 import type { WriteRequest, WriteResult } from './snapshot-writer-thread.ts';
@@ -47,7 +48,9 @@ export class SnapshotWriter {
     readonly slotCount: number,
     hooks: WriterThreadHooks | null = null,
   ) {
-    this.thread = startTsThread(new URL('./snapshot-writer-thread.ts', import.meta.url), hooks ? { hooksModule: hooks.module.href, hooksData: hooks.data } : {});
+    // The thread imports the hooks module itself: its compiled .js when this runs compiled.
+    const threadData = hooks ? { hooksModule: runtimeModule(hooks.module).href, hooksData: hooks.data } : {};
+    this.thread = startTsThread(new URL('./snapshot-writer-thread.ts', import.meta.url), threadData);
     this.thread.on('message', (m: WriteResult) => {
       const p = this.pending.get(m.id);
       if (!p) return;
