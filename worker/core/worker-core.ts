@@ -5,7 +5,7 @@
 //
 // Ordering contracts the adapter keeps: `assign-applied` (or a fault) follows every
 // `apply-assign`, `halted` follows every `halt-training`, and the training loop asks
-// `mayStartStep` before each step and feeds `step-done` after it, before reporting it.
+// `mayStartStep` before each step and `isLast` before reporting it.
 
 import type { ProtectionPlan } from '../../domain/erasure-protection.ts';
 import type { ReceivedAssign, ReceivedCommand } from '../../domain/commands.ts';
@@ -24,8 +24,6 @@ export type WorkerInput =
   | { type: 'assign-applied'; epoch: number }
   /** The training loop stopped after a Halt and the last snapshot was written. */
   | { type: 'halted' }
-  /** A step finished; the loop reports it next (its `last` flag comes from here). */
-  | { type: 'step-done'; step: number }
   | { type: 'report-accepted'; protectedCommitStep: number }
   /** The coordinator refused a report of this worker's (a step, readiness). */
   | { type: 'report-refused'; rpc: string; refusal: Refusal }
@@ -139,8 +137,6 @@ export class WorkerCore {
         if (this.current !== WorkerState.halting) return;
         this.move(WorkerState.halted);
         out.push({ type: 'report-halted', stage: this.assignment!.stage, epoch: this.haltEpoch });
-        return;
-      case 'step-done':
         return;
       case 'report-accepted':
         if (e.protectedCommitStep > this.protectedCommitStepValue) this.protectedCommitStepValue = e.protectedCommitStep;
