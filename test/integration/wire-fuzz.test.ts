@@ -18,6 +18,8 @@ const REFUSALS = new Set([grpc.status.INVALID_ARGUMENT, grpc.status.NOT_FOUND, g
 
 /** Why an answer is not what its probe must get, or null when it is. */
 function wrong(r: FuzzResult): string | null {
+  // A call still on its way when the run ended may find the server gone: that says nothing of it.
+  if (r.late && (r.code === grpc.status.UNAVAILABLE || r.code === grpc.status.CANCELLED)) return null;
   const refused = REFUSALS.has(r.code) && r.details.length > 0;
   switch (r.expect) {
     case 'invalid':
@@ -57,7 +59,7 @@ describe('malformed traffic during a run', () => {
     // Every node stayed in the run to the end.
     expect(r.nodes!.filter((n) => n.stage !== null).map((n) => n.state)).toEqual(['stopped', 'stopped', 'stopped']);
 
-    expect(results.length).toBeGreaterThan(100);
+    expect(results.filter((x) => !x.late).length).toBeGreaterThan(100);
     expect(new Set(results.map((x) => x.rpc))).toEqual(new Set(FUZZED_RPCS));
     const bad = results.filter((x) => wrong(x) !== null).map((x) => `${x.rpc} ${x.variant}: ${wrong(x)} (${grpc.status[x.code]}: ${x.details})`);
     expect([...new Set(bad)]).toEqual([]);

@@ -18,6 +18,8 @@ export interface FuzzResult {
   readonly rpc: string;
   readonly variant: string;
   readonly expect: Expect;
+  /** Answered after `until()` said the run is ending (its servers may be shutting down). */
+  readonly late: boolean;
   readonly code: grpc.status;
   readonly details: string;
 }
@@ -214,7 +216,7 @@ export async function fuzzRun(t: FuzzTargets, opts: { seed: number; maxCalls: nu
       for (const p of round) {
         if (results.length >= opts.maxCalls || opts.until()) break;
         const r = await send(client(p.address), p, opts.deadlineMs ?? 5000);
-        results.push({ rpc: p.rpc, variant: p.variant, expect: p.expect, ...r });
+        results.push({ rpc: p.rpc, variant: p.variant, expect: p.expect, late: opts.until(), ...r });
       }
     }
   } finally {
