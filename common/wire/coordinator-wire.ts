@@ -250,8 +250,6 @@ export function decodeProtectionReport(msg: ProtectionReport__Output | Malformed
   return { nodeId: nodeId('node_id', r.nodeId), status: decodeStatus('status', r.status) };
 }
 
-export { encodeStatus as encodeProtectionStatus } from './plan-wire.ts';
-
 /** Longest notice a departing node may give. */
 export const MAX_GRACE_MS = 24 * 3600 * 1000;
 

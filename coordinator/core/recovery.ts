@@ -66,19 +66,9 @@ export class Recovery {
     return this.r !== null;
   }
 
-  /** The epoch of the recovery under way, or null. */
-  get epoch(): number | null {
-    return this.r?.epoch ?? null;
-  }
-
   /** The recovery restores from the disk tier (the start must load checkpoints). */
   get toDisk(): boolean {
     return this.r?.decision?.plan.tier === 'disk-checkpoint';
-  }
-
-  /** Why the snapshot tiers could not be used, for the report; null when they could. */
-  get fallbackReason(): string | null {
-    return this.r?.decision?.fallback ?? null;
   }
 
   /** The failure a recovery under way is for (the first, when several nodes went at once); null when none is. */

@@ -1,7 +1,7 @@
 // The worker's protocol options, compiled once into a complete object: every timeout and retry
 // delay is here, with its unit in its name, instead of module constants.
 
-import type { BackoffOptions } from '../../domain/backoff.ts';
+import { Backoff, type BackoffOptions } from '../../domain/backoff.ts';
 import { OptionError } from '../../domain/errors.ts';
 
 export interface WorkerOptions {
@@ -41,9 +41,10 @@ export function compileWorkerOptions(raw: Partial<WorkerOptions> = {}): WorkerOp
     const v = o[field];
     if (!Number.isFinite(v) || v <= 0) throw new OptionError(field, `must be a positive number of milliseconds, got ${v}`);
   }
-  const b = o.registerBackoff;
-  if (!(b.initialMs > 0) || !(b.maxMs >= b.initialMs) || !(b.factor >= 1)) {
-    throw new OptionError('registerBackoff', `needs 0 < initialMs <= maxMs and factor >= 1, got ${JSON.stringify(b)}`);
+  try {
+    new Backoff(o.registerBackoff); // its constructor owns the bounds
+  } catch (err) {
+    throw new OptionError('registerBackoff', (err as Error).message);
   }
   return o;
 }
