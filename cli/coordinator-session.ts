@@ -46,6 +46,7 @@ export class CoordinatorSession {
   /** What the run did, from the core's actions: the report is built from it. */
   readonly ledger: RunLedger;
   private interrupts = 0;
+  private readonly progress: ProgressPrinter;
 
   constructor(private readonly options: SessionOptions) {
     // Validate the text before any node starts: a missing or too short file is a clear error now.
@@ -56,6 +57,7 @@ export class CoordinatorSession {
     const d = options.dashboard;
     this.dashboard = d ? new DashboardServer({ coordinator: this.server, host: d.host, port: d.port, fallbackToFreePort: d.fallbackToFreePort, logger: options.logger }) : null;
     const progress = new ProgressPrinter(options.job.steps, tokensPerStep(options.job), options.print);
+    this.progress = progress;
     this.ledger = new RunLedger(options.job.stages);
     // `--inject` kinds that hit whole nodes, at their step (the worker causes the others).
     new InjectionDriver(this.server, options.job.injections, options.logger);
@@ -109,15 +111,25 @@ export class CoordinatorSession {
     return { result, report };
   }
 
+  /** The lines that end a run on the console: its reason only when the progress did not print it. */
+  summaryLines(report: StoredRunReport): string[] {
+    return summaryLines(report, this.options.reportPath, { reasonPrinted: this.progress.failurePrinted });
+  }
+
   async close(): Promise<void> {
     await this.dashboard?.close();
     await this.server.close();
   }
 }
 
-export function summaryLines(report: StoredRunReport, reportPath: string | null): string[] {
+/**
+ * The end of a run: its status and why, the figures, the weights digest. `reasonPrinted`: a
+ * FAILED line already gave the reason above, which the status line then points to, not repeats.
+ */
+export function summaryLines(report: StoredRunReport, reportPath: string | null, shown: { reasonPrinted?: boolean } = {}): string[] {
+  const failedAbove = shown.reasonPrinted === true && report.status === 'failed';
   const lines = [
-    `${report.status}: ${report.reason}`,
+    failedAbove ? `failed after ${report.steps} step(s): the FAILED line above says why` : `${report.status}: ${report.reason}`,
     `  steps ${report.steps}, loss ${report.initialLoss?.toFixed(4) ?? '-'} -> ${report.finalLoss?.toFixed(4) ?? '-'}, ` +
       `${report.tokensPerSecond === null ? '-' : Math.round(report.tokensPerSecond).toLocaleString('en-US')} tok/s, ${report.wallSeconds.toFixed(1)} s`,
   ];

@@ -12,7 +12,7 @@ import { NATIVE_BACKEND_PACKAGES, nativeBackendMissing } from '../common/native-
 import { createLogger } from '../common/logging.ts';
 import { FTRAIN_BIN } from '../common/ftrain-bin.ts';
 
-import { CoordinatorSession, summaryLines, type DashboardSettings } from './coordinator-session.ts';
+import { CoordinatorSession, type DashboardSettings } from './coordinator-session.ts';
 
 /** How long children get to exit after Stop before they get SIGTERM, and then SIGKILL. */
 export const CHILD_EXIT_GRACE_MS = 5000;
@@ -128,7 +128,7 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<num
     const { result, report } = await session.finish();
     ending = true;
     await stopChildren(children, nodePids);
-    for (const line of summaryLines(report, options.reportPath)) print(line);
+    for (const line of session.summaryLines(report)) print(line);
     if (result.status === 'failed') print(`  see ${logFile} for the nodes' logs`);
     return result.status === 'failed' ? 1 : 0;
   } finally {

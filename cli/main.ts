@@ -10,7 +10,7 @@ import { workerInjector } from '../chaos/worker-injector.ts';
 import { compileJobOptions, intOption, parseBackend } from '../domain/job-options.ts';
 import { createLogger } from '../common/logging.ts';
 import { WorkerNode } from '../worker/worker-node.ts';
-import { CoordinatorSession, reportLines, summaryLines } from './coordinator-session.ts';
+import { CoordinatorSession, reportLines } from './coordinator-session.ts';
 import { parseRunReport } from '../observability/run-report.ts';
 import { reportDashboardData } from '../observability/report-dashboard.ts';
 import { staticDashboardHtml } from '../observability/static-dashboard.ts';
@@ -102,7 +102,7 @@ coordinatorCommand.action(async (flags: JobFlagValues & DashboardFlagValues & { 
     process.on('SIGINT', () => session.interrupt());
     process.on('SIGTERM', () => session.server.requestStop('terminated (SIGTERM)', false));
     const { result, report } = await session.finish();
-    for (const line of summaryLines(report, flags.report ?? null)) print(line);
+    for (const line of session.summaryLines(report)) print(line);
     await session.close();
     process.exit(result.status === 'failed' ? 1 : 0);
   } catch (err) {

@@ -7,8 +7,15 @@ export const PROGRESS_INTERVAL_MS = 1000;
 
 export class ProgressPrinter {
   private lastPrintMs = 0;
-  private trainingStartMs: number | null = null;
+  /**
+   * Where the rate is measured from: the step before the first one trained since training
+   * (re)started, and when. A resume from step 15 or a rollback starts a new window: the steps
+   * done before it took no time of this run's.
+   */
+  private origin: { step: number; atMs: number } | null = null;
   private readonly completions: { step: number; atMs: number }[] = [];
+  /** The run's failure has been printed (its summary need not repeat it). */
+  failurePrinted = false;
 
   constructor(
     private readonly totalSteps: number | null,
@@ -22,7 +29,8 @@ export class ProgressPrinter {
         this.write(`  stage ${a.stage} -> ${a.nodeId} (pid ${a.pid}, ${a.address})`);
         break;
       case 'training-started':
-        this.trainingStartMs = Date.now();
+        this.origin = { step: a.fromStep - 1, atMs: a.atMs };
+        this.completions.length = 0;
         if (a.resumedFromCheckpoint) this.write(`resuming from the disk checkpoint of step ${a.fromStep}`);
         this.write(`training${a.toStep === null ? ' until Ctrl-C' : ` to step ${a.toStep}`}`);
         break;
@@ -38,6 +46,8 @@ export class ProgressPrinter {
           `recovered stage ${f.stage} by ${f.method} of step ${f.restoredStep} in ${(f.recoverMs / 1000).toFixed(2)} s` +
             `${f.detectMs === null ? '' : ` (detected in ${f.detectMs} ms)`}, ${f.lostSteps} step(s) lost`,
         );
+        // Training goes on from the restored step: the window starts over there and now.
+        this.origin = { step: f.restoredStep - 1, atMs: Date.now() };
         this.completions.length = 0;
         break;
       }
@@ -45,6 +55,7 @@ export class ProgressPrinter {
         this.write(a.level === 'info' ? a.msg : `${a.level === 'warn' ? 'WARNING' : 'ERROR'}: ${a.msg}`);
         break;
       case 'run-failed':
+        this.failurePrinted = true;
         this.write(`FAILED: node ${a.failure.nodeId}${a.failure.stage === null ? '' : ` (stage ${a.failure.stage})`} failed: ${a.failure.detail}`);
         break;
       default:
@@ -58,15 +69,12 @@ export class ProgressPrinter {
     const last = this.totalSteps !== null && step + 1 >= this.totalSteps;
     if (!last && step > 0 && atMs - this.lastPrintMs < PROGRESS_INTERVAL_MS) return;
     this.lastPrintMs = atMs;
-    const first = this.completions[0]!;
-    const windowSteps = step - first.step;
+    // Over the last (up to 10) completions; with one only, since the window's origin.
+    const first = this.completions.length > 1 ? this.completions[0]! : this.origin;
+    const windowSteps = first === null ? 0 : step - first.step;
     let rate: number | null = null;
     let secPerStep: number | null = null;
-    if (windowSteps > 0) {
-      secPerStep = (atMs - first.atMs) / 1000 / windowSteps;
-    } else if (this.trainingStartMs !== null) {
-      secPerStep = (atMs - this.trainingStartMs) / 1000 / (step + 1);
-    }
+    if (first !== null && windowSteps > 0) secPerStep = (atMs - first.atMs) / 1000 / windowSteps;
     if (secPerStep !== null && secPerStep > 0) rate = this.tokensPerStep / secPerStep;
     const of = this.totalSteps === null ? '' : `/${this.totalSteps}`;
     const parts = [

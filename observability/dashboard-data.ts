@@ -16,6 +16,7 @@ export const MAX_DASHBOARD_POINTS = 50_000;
 export type DashboardNodeState = 'starting' | 'running' | 'recovering' | 'spare' | 'stopped' | 'lost';
 
 export interface DashboardLossPoint {
+  /** Steps completed with this loss: the console's "step N" (the core counts steps from 0). */
   readonly step: number;
   readonly seconds: number;
   readonly loss: number;
@@ -154,6 +155,11 @@ export function dashboardNode(n: Pick<NodeSummary, 'nodeId' | 'hostname' | 'addr
     shards,
     heldBytes: n.state === 'lost' ? null : (heldBytes ?? null),
   };
+}
+
+/** The loss of step index `step` (from 0) as the page numbers it: steps completed, from 1. */
+export function dashboardLossPoint(step: number, seconds: number, loss: number): DashboardLossPoint {
+  return { step: step + 1, seconds, loss };
 }
 
 /** Seconds from `originMs` (training start) to `atMs`, both on the coordinator's clock. */

@@ -15,6 +15,7 @@ import {
   DASHBOARD_SCHEMA,
   MAX_DASHBOARD_POINTS,
   dashboardJob,
+  dashboardLossPoint,
   dashboardSnapshot,
   liveStatus,
   secondsSince,
@@ -175,7 +176,7 @@ export class DashboardServer {
 
   private lossPoints(points: readonly { step: number; atMs: number; loss: number }[]): DashboardLossPoint[] {
     const origin = this.originMs ?? 0;
-    return points.map((p) => ({ step: p.step, seconds: secondsSince(p.atMs, origin), loss: p.loss }));
+    return points.map((p) => dashboardLossPoint(p.step, secondsSince(p.atMs, origin), p.loss));
   }
 
   private snapshotPoints(commits: readonly SnapshotCommit[]): DashboardSnapshot[] {

@@ -1,7 +1,7 @@
 // The dashboard page of a finished run, from its report (`ftrain report --html`): the same data
 // shape the live page gets (dashboard-data.ts).
 
-import { DASHBOARD_SCHEMA, MAX_DASHBOARD_POINTS, dashboardFailure, dashboardNode, type DashboardData } from './dashboard-data.ts';
+import { DASHBOARD_SCHEMA, MAX_DASHBOARD_POINTS, dashboardFailure, dashboardLossPoint, dashboardNode, type DashboardData } from './dashboard-data.ts';
 import type { StoredRunReport } from './run-report.ts';
 
 /** The page of a finished run, from its report (reports written before snapshot commits were logged draw no snapshot charts). */
@@ -35,7 +35,10 @@ export function reportDashboardData(report: StoredRunReport): DashboardData {
     nodes: (report.nodes ?? []).map((n) => dashboardNode(n, report.erasure.shardsPerNode[n.nodeId] ?? 0, report.erasure.heldBytesPerNode[n.nodeId])),
     placement: holders,
     failures: report.failures.map((f) => dashboardFailure(f, origin)),
-    loss: report.timeline.filter((p): p is { seconds: number; step: number; loss: number } => p.loss !== null).slice(-MAX_DASHBOARD_POINTS),
+    loss: report.timeline
+      .filter((p): p is { seconds: number; step: number; loss: number } => p.loss !== null)
+      .slice(-MAX_DASHBOARD_POINTS)
+      .map((p) => dashboardLossPoint(p.step, p.seconds, p.loss)),
     snapshots: (report.snapshotLog ?? []).slice(-MAX_DASHBOARD_POINTS),
   };
 }

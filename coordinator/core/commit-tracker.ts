@@ -20,8 +20,11 @@ export interface StageRecord {
 
 export class CommitTracker {
   readonly stages: StageRecord[];
-  /** Newest step every stage holds locally and erasure-coded on peers; -1: none yet. */
-  protectedCommitStep = -1;
+  /**
+   * Newest step every stage's snapshot manager says it has erasure-coded on peers; -1: none yet.
+   * Step replies carry it (workers and snapshot managers keep what it still needs).
+   */
+  codedCommitStep = -1;
   /** Each recovery's epoch and the step it rolled back to: later steps of older epochs are void. */
   private readonly restorePoints: { epoch: number; step: number }[] = [];
   /** Disk checkpoints each stage can load, as reported when it became ready. */
@@ -40,6 +43,16 @@ export class CommitTracker {
   /** The step every stage can restore: the minimum of their latest committed snapshots. */
   get globalCommitStep(): number {
     return Math.min(...this.stages.map((s) => s.snapshotStep));
+  }
+
+  /**
+   * Newest step every stage holds locally and erasure-coded on peers; -1: none yet. A snapshot
+   * manager may tell of a version's shards before the worker's step report tells of its commit
+   * (they travel on separate calls): until that report the step does not count, so this never
+   * exceeds the global commit step.
+   */
+  get protectedCommitStep(): number {
+    return Math.min(this.codedCommitStep, this.globalCommitStep);
   }
 
   /** Steps every stage has completed. */
@@ -85,13 +98,17 @@ export class CommitTracker {
         if (!known || known.epoch <= v.epoch) st.protectedVersions.set(v.step, v);
       }
     }
+    const step = this.newestCommonVersion();
+    if (step <= this.codedCommitStep) return;
+    this.codedCommitStep = step;
+    for (const x of this.stages) for (const old of [...x.protectedVersions.keys()]) if (old < step) x.protectedVersions.delete(old);
+  }
+
+  /** The newest version every stage holds erasure-coded; -1: none. */
+  private newestCommonVersion(): number {
     const sets = this.stages.map((x) => new Set(x.protectedVersions.keys()));
     const common = [...sets[0]!].filter((step) => sets.every((set) => set.has(step)));
-    if (common.length === 0) return;
-    const step = Math.max(...common);
-    if (step <= this.protectedCommitStep) return;
-    this.protectedCommitStep = step;
-    for (const x of this.stages) for (const old of [...x.protectedVersions.keys()]) if (old < step) x.protectedVersions.delete(old);
+    return common.length === 0 ? -1 : Math.max(...common);
   }
 
   /** A node's new snapshot manager holds none of the old one's shards: forget it as a holder. */
@@ -118,6 +135,8 @@ export class CommitTracker {
       s.snapshotStep = snapshotStep;
       for (const old of [...s.protectedVersions.keys()]) if (old > step) s.protectedVersions.delete(old);
     }
+    // The versions past the step went with it.
+    this.codedCommitStep = Math.min(this.codedCommitStep, this.newestCommonVersion());
     for (const pending of [...this.pendingLosses.keys()]) if (pending >= step) this.pendingLosses.delete(pending);
   }
 
@@ -132,6 +151,7 @@ export class CommitTracker {
       s.snapshotStep = -1;
       s.protectedVersions.clear();
     }
+    this.codedCommitStep = -1;
     for (const pending of [...this.pendingLosses.keys()]) if (pending >= fromStep) this.pendingLosses.delete(pending);
   }
 

@@ -80,7 +80,7 @@ export class CoordinatorCore {
   handle(event: CoordinatorEvent, nowMs: number): Outcome {
     const actions: Action[] = [];
     const refusal = this.dispatch(event, nowMs, actions);
-    const reply: Reply = refusal ? { ok: false, refusal } : { ok: true, protectedCommitStep: this.commits.protectedCommitStep };
+    const reply: Reply = refusal ? { ok: false, refusal } : { ok: true, protectedCommitStep: this.commits.codedCommitStep };
     return { reply, actions };
   }
 

@@ -22,7 +22,7 @@ interface Departure {
   readonly noticeAtMs: number;
   /** The node is gone by then: move the stage before, whatever its state. */
   readonly deadlineMs: number;
-  /** Stage 0 starts no step from this one on, until the move. */
+  /** Stage 0 starts no step from this one on, until the move: the steps done at the pause (the console's "step N"). */
   readonly pauseAt: number;
 }
 
@@ -69,7 +69,7 @@ export class Departures {
     out.push({
       type: 'notice',
       level: 'warn',
-      msg: `node ${nodeId} (stage ${stage}) is leaving within ${(graceMs / 1000).toFixed(0)} s (${why}): pausing after step ${pauseAt - 1} to move stage ${stage}`,
+      msg: `node ${nodeId} (stage ${stage}) is leaving within ${(graceMs / 1000).toFixed(0)} s (${why}): pausing after step ${pauseAt} to move stage ${stage}`,
     });
     this.maybeMove(now, out);
     return null;

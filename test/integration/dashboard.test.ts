@@ -163,6 +163,9 @@ describe('dashboard', () => {
     expect(await waitForPoints(page, 'chart-snapshot-rate', 1, 10_000)).toBeGreaterThanOrEqual(1);
     expect(await page.locator('#failures tbody tr[data-method="local-snapshot"]').count()).toBe(1);
     expect(await page.locator('#nodes tbody tr[data-node-id]').count()).toBe(3);
+    // The newest loss, numbered as the console numbers steps (its summary says "steps N").
+    const stored = JSON.parse(readFileSync(report, 'utf8')) as { steps: number; losses: number[] };
+    expect(await page.locator('#latest-loss').innerText()).toBe(`${stored.losses[stored.steps - 1]!.toFixed(3)} @ step ${stored.steps}`);
     await page.screenshot({ path: join(SHOTS, 'dashboard-report.png'), fullPage: true });
     expect(errors).toEqual([]);
     await page.close();

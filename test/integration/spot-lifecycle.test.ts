@@ -34,9 +34,12 @@ describe('spot-instance life cycle', () => {
 
   it('moves the stage of a preempted node at a step boundary: no step lost, same weights', async () => {
     const { report: r, stdout } = await train('preempt', ['--spares', '1', '--inject', '8:1:preempt']);
-    expect(stdout).toMatch(/node node-1 \(stage 1\) is leaving within 25 s \(SIGTERM\): pausing after step \d+ to move stage 1/);
+    const pause = stdout.match(/node node-1 \(stage 1\) is leaving within 25 s \(SIGTERM\): pausing after step (\d+) to move stage 1/);
+    expect(pause, stdout).not.toBeNull();
     expect(r.failures).toHaveLength(1);
     const f = r.failures[0]!;
+    // The stage moves after the step the notice named, counted as the progress lines count.
+    expect(f.step).toBe(Number(pause![1]));
     expect(f).toMatchObject({ stage: 1, kind: 'preempt', method: 'erasure-rebuild', lostSteps: 0 });
     expect(f.handoverMs).toBeGreaterThan(0);
     expect(f.handoverMs!).toBeLessThan(10_000);

@@ -93,9 +93,10 @@ describe('a report as a dashboard page', () => {
     const d = reportDashboardData(report);
     expect(d.schema).toBe(DASHBOARD_SCHEMA);
     expect(d.live).toBe(false);
+    // Numbered as the console numbers steps (steps completed): the report's step 0 is "step 1".
     expect(d.loss).toEqual([
-      { seconds: 0.5, step: 0, loss: 5 },
-      { seconds: 1, step: 1, loss: 4 },
+      { seconds: 0.5, step: 1, loss: 5 },
+      { seconds: 1, step: 2, loss: 4 },
     ]);
     expect(d.failures[0]).toMatchObject({ seconds: 1.5, method: 'local-snapshot', recoverMs: 900 });
     expect(d.nodes[0]).toMatchObject({ nodeId: 'n1', state: 'stopped', shards: 1, heldBytes: null });
