@@ -7,6 +7,7 @@ import { dirname } from 'node:path';
 import { loadCorpus, checkCorpusFits } from '../domain/corpus.ts';
 import { tokensPerStep, type JobOptions } from '../domain/job-options.ts';
 import type { Logger } from '../common/logging.ts';
+import { checkCheckpointDir } from '../common/checkpoint-dir.ts';
 import { CoordinatorServer, type RunResult } from '../coordinator/coordinator-server.ts';
 import { DashboardServer } from '../observability/dashboard-server.ts';
 import { buildRunReport, type RunReport, type StoredRunReport } from '../observability/run-report.ts';
@@ -22,6 +23,8 @@ export interface SessionOptions {
   readonly print: (line: string) => void;
   /** Where to serve the dashboard and /metrics; null: not at all. */
   readonly dashboard: DashboardSettings | null;
+  /** The nodes run on this machine (`ftrain run`): they see the --checkpoint-dir the coordinator sees. */
+  readonly nodesOnThisMachine?: boolean;
 }
 
 export interface DashboardSettings {
@@ -53,6 +56,8 @@ export class CoordinatorSession {
     const corpus = loadCorpus(options.job.data);
     checkCorpusFits(corpus, options.job.model.seqLen);
     this.dataSha256 = corpus.sha256;
+    // And the checkpoints a resume would load: a mismatch is refused here, before any node starts.
+    for (const line of checkCheckpointDir(options.job, corpus.sha256, { nodesOnThisMachine: options.nodesOnThisMachine ?? false })) options.print(line);
     this.server = new CoordinatorServer({ job: options.job, dataSha256: corpus.sha256, listen: options.listen, logger: options.logger });
     const d = options.dashboard;
     this.dashboard = d ? new DashboardServer({ coordinator: this.server, host: d.host, port: d.port, fallbackToFreePort: d.fallbackToFreePort, logger: options.logger }) : null;

@@ -60,7 +60,7 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<num
   const logFile = resolve(options.logFile ?? defaultLogFile());
   mkdirSync(dirname(logFile), { recursive: true });
   const logger = createLogger({ name: 'coordinator', file: logFile, level: options.logLevel });
-  const session = new CoordinatorSession({ job, listen: `127.0.0.1:${options.port}`, reportPath: options.reportPath, logger, print, dashboard: options.dashboard });
+  const session = new CoordinatorSession({ job, listen: `127.0.0.1:${options.port}`, reportPath: options.reportPath, logger, print, dashboard: options.dashboard, nodesOnThisMachine: true });
   const port = await session.start();
   const nodeCount = job.stages + job.spares;
   const spareText = job.spares ? ` + ${job.spares} spare(s)` : '';

@@ -1,9 +1,12 @@
 // The disk tier: durable checkpoints of one stage (write, fsync, atomic rename), the baseline
 // in-memory snapshots are measured against and the last resort when every copy in RAM is gone.
 
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
+import { CHECKPOINT_README_FILE, checkpointBaseOf, completeCheckpointSteps, stageDirOf, writeCheckpointManifest } from '../common/checkpoint-dir.ts';
+import { checkpointManifestOf } from '../domain/checkpoint-manifest.ts';
+import type { JobOptions } from '../domain/job-options.ts';
 import { CorruptSnapshotError, writeFileDurably, type SnapshotHeader } from '../domain/snapshot-slots.ts';
 
 /** Checkpoints kept per stage. */
@@ -23,22 +26,17 @@ export class DiskCheckpoints {
     root: string,
     readonly stage: number,
   ) {
-    this.dir = join(root, `stage-${stage}`);
+    this.dir = stageDirOf(root, stage);
     mkdirSync(this.dir, { recursive: true });
   }
 
   private base(step: number): string {
-    return join(this.dir, `step-${String(step).padStart(9, '0')}`);
+    return checkpointBaseOf(this.dir, step);
   }
 
   /** Steps with a complete checkpoint (its record is renamed into place last). */
   steps(): number[] {
-    if (!existsSync(this.dir)) return [];
-    return readdirSync(this.dir)
-      .map((f) => f.match(/^step-(\d+)\.json$/))
-      .filter((m): m is RegExpMatchArray => m !== null)
-      .map((m) => Number(m[1]))
-      .sort((a, b) => a - b);
+    return completeCheckpointSteps(this.dir);
   }
 
   /** Writes and fsyncs the data, then the record; returns the time the caller was blocked. */
@@ -67,9 +65,15 @@ export class DiskCheckpoints {
   }
 }
 
-/** Leaves a marker so a person can tell what the directory is. */
-export function describeCheckpointDir(root: string): void {
+/**
+ * Leaves a marker so a person can tell what the directory is and, when the job writes
+ * checkpoints, the manifest of the job, which the coordinator checks the next resume against
+ * (common/checkpoint-dir.ts). A job that only resumes (no --checkpoint-every) writes no manifest,
+ * so it can resume from a directory it cannot write once the marker is there.
+ */
+export function describeCheckpointDir(root: string, job: JobOptions, dataSha256: string | null): void {
   mkdirSync(root, { recursive: true });
-  const readme = join(root, 'README.txt');
-  if (!existsSync(readme)) writeFileSync(readme, 'ftrain disk checkpoints: stage-N/step-S.{bin,json}; start `ftrain run --checkpoint-dir` with this directory to resume.\n');
+  const readme = join(root, CHECKPOINT_README_FILE);
+  if (!existsSync(readme)) writeFileSync(readme, 'ftrain disk checkpoints: job.json (the job), stage-N/step-S.{bin,json}; start `ftrain run --checkpoint-dir` with this directory to resume.\n');
+  if (job.checkpointEvery > 0) writeCheckpointManifest(root, checkpointManifestOf(job, dataSha256));
 }

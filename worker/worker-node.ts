@@ -270,7 +270,7 @@ export class WorkerNode {
     if (job.snapshotEvery > 0) this.snapshots?.startWriter(job);
     let checkpoints = prev?.checkpoints ?? null;
     if (job.checkpointDir && checkpoints?.stage !== stage) {
-      describeCheckpointDir(job.checkpointDir);
+      describeCheckpointDir(job.checkpointDir, job, a.dataSha256 || null);
       checkpoints = new DiskCheckpoints(job.checkpointDir, stage);
     }
     const source = edgeCopySource(stage, job);
