@@ -6,6 +6,7 @@ import { hostname, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { errorMessage, OptionError, DataError, BackendUnavailableError } from '../domain/errors.ts';
 import { RunEndedError } from '../domain/refusal.ts';
+import { FINAL_WORKER_EXITS } from '../domain/exit-codes.ts';
 import { workerInjector } from '../chaos/worker-injector.ts';
 import { compileJobOptions, intOption, parseBackend } from '../domain/job-options.ts';
 import { createLogger } from '../common/logging.ts';
@@ -17,6 +18,8 @@ import { staticDashboardHtml } from '../observability/static-dashboard.ts';
 import { addDashboardFlags, addJobFlags, dashboardSettings, rawJobOptions, type DashboardFlagValues, type JobFlagValues } from './job-flags.ts';
 import { runLocalCluster } from './local-cluster.ts';
 import { NodeSupervisor } from './node-supervisor.ts';
+import { joinFailureCode, waitingLines, writeExitNote } from './join-failure.ts';
+import { resolveCoordinatorHost } from '../worker/coordinator-link.ts';
 import { SnapshotManager } from '../snapshot-manager/snapshot-manager.ts';
 import { DEFAULT_SLOT_COUNT } from '../domain/snapshot-slots.ts';
 
@@ -128,9 +131,12 @@ function defaultSnapshotDir(nodeId: string): string {
 
 /** Kubernetes' default termination grace period is 30 s; GKE gives spot VMs 30 s of notice. */
 const DEFAULT_GRACE_SECONDS = 25;
+/** How long a node waits for an unreachable coordinator before it gives up. */
+const DEFAULT_CONNECT_TIMEOUT_SECONDS = 60;
 
 interface WorkerFlags {
   graceSeconds: string;
+  connectTimeout: string;
   coordinator: string;
   nodeId?: string;
   listen: string;
@@ -149,7 +155,28 @@ function addWorkerFlags(cmd: Command): Command {
     .addOption(new Option('--backend <name>', "override the job's tfjs backend on this node"))
     .option('--log-file <file>', 'write JSON logs here (default: stderr)')
     .option('--log-level <level>', 'trace, debug, info, warn or error', 'info')
-    .option('--grace-seconds <n>', 'on SIGTERM (a spot preemption notice), seconds the node has to hand its stage over before it exits (0: exit at once)', String(DEFAULT_GRACE_SECONDS));
+    .option('--grace-seconds <n>', 'on SIGTERM (a spot preemption notice), seconds the node has to hand its stage over before it exits (0: exit at once)', String(DEFAULT_GRACE_SECONDS))
+    .option('--connect-timeout <s>', 'seconds to keep trying to reach the coordinator (with backoff) before giving up', String(DEFAULT_CONNECT_TIMEOUT_SECONDS));
+}
+
+/** Says one line on stderr and exits with `code`. */
+function sayAndExit(prefix: string, code: number, message: string): never {
+  process.stderr.write(`${prefix}: ${message}\n`);
+  process.exit(code);
+}
+
+/**
+ * Resolves the coordinator's host before anything starts (retrying a temporary failure for a
+ * bounded time, with progress lines); if it does not resolve, gives up with one line.
+ */
+async function resolveOrGiveUp(coordinator: string, prefix: string, giveUp: (code: number, message: string) => never): Promise<void> {
+  try {
+    await resolveCoordinatorHost(coordinator, { onWait: waitingLines(prefix, (l) => process.stderr.write(`${l}\n`)).resolveWait });
+  } catch (err) {
+    const code = joinFailureCode(err);
+    if (code === null) throw err;
+    giveUp(code, errorMessage(err));
+  }
 }
 
 addWorkerFlags(
@@ -166,10 +193,13 @@ addWorkerFlags(
     if (flags.backend !== undefined) parseBackend('--backend', flags.backend);
     const maxRestarts = intOption('--max-restarts', flags.maxRestarts, 0, 0, 1_000_000);
     const graceSeconds = intOption('--grace-seconds', flags.graceSeconds, DEFAULT_GRACE_SECONDS, 0, 3600);
+    const connectTimeout = intOption('--connect-timeout', flags.connectTimeout, DEFAULT_CONNECT_TIMEOUT_SECONDS, 1, 3600);
     const nodeId = flags.nodeId ?? `${hostname()}-${process.pid}`;
+    const prefix = `ftrain node ${nodeId}`;
+    await resolveOrGiveUp(coordinator, prefix, (code, message) => sayAndExit(prefix, code, message));
     const managed = process.env.FTRAIN_MANAGED === '1';
     const logger = createLogger({ name: 'node', file: flags.logFile ?? null, level: flags.logLevel, pretty: !managed && !flags.logFile && process.stderr.isTTY }).child({ nodeId });
-    const workerArgs = ['--coordinator', coordinator, '--node-id', nodeId, '--listen', listen, '--log-level', flags.logLevel, '--grace-seconds', String(graceSeconds)];
+    const workerArgs = ['--coordinator', coordinator, '--node-id', nodeId, '--listen', listen, '--log-level', flags.logLevel, '--grace-seconds', String(graceSeconds), '--connect-timeout', String(connectTimeout)];
     if (flags.advertise) workerArgs.push('--advertise', flags.advertise);
     if (flags.backend) workerArgs.push('--backend', flags.backend);
     if (flags.logFile) workerArgs.push('--log-file', flags.logFile);
@@ -179,8 +209,16 @@ addWorkerFlags(
     const supervisor = new NodeSupervisor({ nodeId, workerArgs, smpArgs, snapshotDir: resolve(flags.snapshotDir ?? defaultSnapshotDir(nodeId)), maxRestarts, logLevel: flags.logLevel, logger });
     if (!watchParent(() => supervisor.end(1, 0))) process.on('SIGINT', () => supervisor.end(130));
     process.on('SIGTERM', () => supervisor.depart(graceSeconds * 1000));
-    supervisor.start();
-    process.exit(await supervisor.done);
+    try {
+      supervisor.start();
+    } catch (err) {
+      const code = joinFailureCode(err); // another live agent owns the snapshot directory
+      if (code === null) throw err;
+      sayAndExit(prefix, code, errorMessage(err));
+    }
+    const end = await supervisor.done;
+    if (end.reason) process.stderr.write(`${prefix}: ${end.reason}\n`);
+    process.exit(end.code);
   } catch (err) {
     fail(err);
   }
@@ -198,6 +236,15 @@ addWorkerFlags(
     const nodeId = flags.nodeId ?? `${hostname()}-${process.pid}`;
     const backend = flags.backend === undefined ? null : parseBackend('--backend', flags.backend);
     const graceSeconds = intOption('--grace-seconds', flags.graceSeconds, DEFAULT_GRACE_SECONDS, 0, 3600);
+    const connectTimeout = intOption('--connect-timeout', flags.connectTimeout, DEFAULT_CONNECT_TIMEOUT_SECONDS, 1, 3600);
+    // Under a node agent the lines speak for the node the user started.
+    const prefix = `ftrain ${positivePid(process.env.FTRAIN_NODE_AGENT_PID) ? 'node' : 'worker'} ${nodeId}`;
+    /** Gives up with one line: to the node agent, which prints it once the node has ended, or here. */
+    const giveUp = (code: number, message: string): never => {
+      if (writeExitNote(message)) process.exit(code);
+      return sayAndExit(prefix, code, message);
+    };
+    await resolveOrGiveUp(coordinator, prefix, giveUp);
     const managed = process.env.FTRAIN_MANAGED === '1';
     const logger = createLogger({ name: 'worker', file: flags.logFile ?? null, level: flags.logLevel, pretty: !managed && !flags.logFile && process.stderr.isTTY }).child({ nodeId });
     const node = new WorkerNode({
@@ -212,18 +259,25 @@ addWorkerFlags(
       logger,
       // `--inject` failures inside the worker, when the job has them; nothing otherwise.
       faults: workerInjector(),
+      protocol: { registerTimeoutMs: connectTimeout * 1000 },
+      onRegisterWait: waitingLines(prefix, (l) => process.stderr.write(`${l}\n`)).registerWait,
     });
     if (!watchParent(() => node.shutdown(1, 'the parent process exited'))) process.on('SIGINT', () => node.shutdown(130, 'interrupted'));
     process.on('SIGTERM', () => node.depart(graceSeconds * 1000, 'SIGTERM'));
     try {
       await node.start();
     } catch (err) {
-      if (!(err instanceof RunEndedError)) throw err;
-      process.stderr.write(`ftrain worker ${nodeId}: ${err.message}\n`);
-      process.exit(0);
+      if (err instanceof RunEndedError) {
+        process.stderr.write(`${prefix}: ${err.message}\n`);
+        process.exit(0);
+      }
+      const code = joinFailureCode(err); // refused, or no coordinator: a restart cannot help
+      if (code === null) throw err;
+      giveUp(code, errorMessage(err));
     }
     const exit = await node.exited;
-    if (exit.code !== 0) process.stderr.write(`ftrain worker ${nodeId}: ${exit.reason}\n`);
+    if (exit.code !== 0 && FINAL_WORKER_EXITS.has(exit.code)) giveUp(exit.code, exit.reason);
+    if (exit.code !== 0) process.stderr.write(`${prefix}: ${exit.reason}\n`);
     process.exit(exit.code);
   } catch (err) {
     fail(err);

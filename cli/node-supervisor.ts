@@ -1,16 +1,38 @@
-// `ftrain node`: the node agent. Runs the node's snapshot manager and its worker as separate
-// processes, restarts a crashed worker beside the snapshots (the SMP outlives it), and treats
-// the death of the SMP as the loss of the node. On Kubernetes the kubelet plays this part and
-// runs `ftrain worker` and `ftrain snapshot-manager` as two containers.
+// `ftrain node`: the node agent. Owns the node's snapshot directory (snapshot-dir-lock.ts), runs
+// the node's snapshot manager and its worker as separate processes, restarts a crashed worker
+// beside the snapshots (the SMP outlives it), and treats the death of the SMP as the loss of the
+// node. A worker that exits with a code of FINAL_WORKER_EXITS (fenced, refused, coordinator
+// unreachable or unresolvable) is not restarted: a new one would be turned away the same way, so
+// the node ends at once with that code and the worker's exit note as its one line. On Kubernetes
+// the kubelet plays this part and runs `ftrain worker` and `ftrain snapshot-manager` as two
+// containers.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 import type { Logger } from '../common/logging.ts';
 import { FTRAIN_BIN } from '../common/ftrain-bin.ts';
-import { EXIT_FENCED } from '../domain/exit-codes.ts';
+import { EXIT_FENCED, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_UNRESOLVED, FINAL_WORKER_EXITS } from '../domain/exit-codes.ts';
+import { EXIT_NOTE_FD, EXIT_NOTE_FD_ENV, exitNoteOf } from './join-failure.ts';
+import { SnapshotDirLock } from './snapshot-dir-lock.ts';
 
 /** Pause before a crashed worker is started again. */
 export const RESTART_DELAY_MS = 50;
+/** How long the agent waits, after the worker exited, for the rest of its exit note. */
+const EXIT_NOTE_WAIT_MS = 1000;
+
+/** What the node says when a worker exited with a final code but left no note (it was killed, say). */
+const FINAL_EXIT_WORDS: Readonly<Record<number, string>> = {
+  [EXIT_FENCED]: 'the coordinator declared this node lost (fenced): it leaves the job',
+  [EXIT_REFUSED]: 'the coordinator refused this node',
+  [EXIT_UNREACHABLE]: 'the coordinator could not be reached',
+  [EXIT_UNRESOLVED]: "the coordinator's host name does not resolve",
+};
+
+/** How the node ended: its exit code, and the one line that says why when it was turned away. */
+export interface NodeEnd {
+  readonly code: number;
+  readonly reason: string | null;
+}
 
 export interface SupervisorOptions {
   readonly nodeId: string;
@@ -34,17 +56,27 @@ export class NodeSupervisor {
   private restarts = 0;
   private ending = false;
   private departing = false;
-  private finish!: (code: number) => void;
-  readonly done = new Promise<number>((resolve) => (this.finish = resolve));
+  private lock: SnapshotDirLock | null = null;
+  private finalWords: string | null = null;
+  private finish!: (end: NodeEnd) => void;
+  readonly done = new Promise<NodeEnd>((resolve) => (this.finish = resolve));
 
   constructor(private readonly o: SupervisorOptions) {}
 
-  private spawnChild(args: string[]): ChildProcess {
+  private spawnChild(args: string[], exitNote = false): ChildProcess {
     // stdin is a pipe that is never written: the child exits when it closes (this process died).
-    return spawn(process.execPath, [FTRAIN_BIN, ...args], { stdio: ['pipe', 'inherit', 'inherit'], env: { ...process.env, FTRAIN_MANAGED: '1', FTRAIN_NODE_AGENT_PID: String(process.pid) } });
+    // The worker gets a pipe more, for its exit note.
+    const env: NodeJS.ProcessEnv = { ...process.env, FTRAIN_MANAGED: '1', FTRAIN_NODE_AGENT_PID: String(process.pid) };
+    if (exitNote) env[EXIT_NOTE_FD_ENV] = String(EXIT_NOTE_FD);
+    return spawn(process.execPath, [FTRAIN_BIN, ...args], { stdio: exitNote ? ['pipe', 'inherit', 'inherit', 'pipe'] : ['pipe', 'inherit', 'inherit'], env });
   }
 
+  /**
+   * Claims the snapshot directory, then starts the snapshot manager and the worker. Throws
+   * SnapshotDirTakenError (nothing started, nothing touched) when a live agent owns the directory.
+   */
   start(): void {
+    this.lock = SnapshotDirLock.claim(this.o.snapshotDir, this.o.nodeId);
     this.smp = this.spawnChild(['snapshot-manager', '--dir', this.o.snapshotDir, '--log-level', this.o.logLevel, '--node-id', this.o.nodeId, ...this.o.smpArgs]);
     this.smp.on('exit', (code, signal) => {
       if (this.ending) return;
@@ -55,10 +87,11 @@ export class NodeSupervisor {
   }
 
   private startWorker(): void {
-    const worker = this.spawnChild(['worker', ...this.o.workerArgs, '--snapshot-dir', this.o.snapshotDir]);
+    const worker = this.spawnChild(['worker', ...this.o.workerArgs, '--snapshot-dir', this.o.snapshotDir], true);
     this.worker = worker;
+    const exitNote = exitNoteOf(worker.stdio[EXIT_NOTE_FD] as Readable);
     this.o.logger.info({ pid: worker.pid, restarts: this.restarts }, 'worker started');
-    worker.on('exit', (code, signal) => {
+    worker.on('exit', async (code, signal) => {
       if (this.ending) return;
       if (this.departing) {
         this.end(143);
@@ -68,10 +101,15 @@ export class NodeSupervisor {
         this.end(0);
         return;
       }
-      if (code === EXIT_FENCED) {
-        // Declared lost while frozen or cut off: its snapshots are stale; the node goes.
-        this.o.logger.error({ detail: describeExit(code, signal) }, 'worker fenced by the coordinator: this node leaves the job');
-        this.end(EXIT_FENCED);
+      if (code !== null && FINAL_WORKER_EXITS.has(code)) {
+        // Fenced (declared lost while frozen or cut off: its snapshots are stale), refused, or
+        // no coordinator to join: a new worker would meet the same, so the node goes now.
+        const note = await exitNote(EXIT_NOTE_WAIT_MS);
+        if (this.ending) return;
+        // The note itself is the node's last line (the caller prints it): not logged twice.
+        this.o.logger.info({ detail: describeExit(code, signal) }, 'the worker cannot join or rejoin: the node ends');
+        this.finalWords = note ?? FINAL_EXIT_WORDS[code] ?? describeExit(code, signal);
+        this.end(code);
         return;
       }
       const detail = describeExit(code, signal);
@@ -106,8 +144,8 @@ export class NodeSupervisor {
   }
 
   /**
-   * Stops both processes, removes the node's snapshots
-   * (the node is leaving; a killed manager cannot do it) and settles `done`.
+   * Stops both processes, removes the node's snapshot directory if this agent still owns it (the
+   * node is leaving; a killed manager cannot do it) and settles `done`.
    */
   end(code: number, graceMs = 3000): void {
     if (this.ending) return;
@@ -121,8 +159,8 @@ export class NodeSupervisor {
     const timer = setTimeout(() => alive.forEach((c) => c.kill('SIGKILL')), graceMs);
     void Promise.all(alive.map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.once('exit', r))))).then(() => {
       clearTimeout(timer);
-      rmSync(this.o.snapshotDir, { recursive: true, force: true });
-      this.finish(code);
+      this.lock?.removeDir();
+      this.finish({ code, reason: this.finalWords });
     });
   }
 }

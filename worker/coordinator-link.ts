@@ -1,17 +1,22 @@
-// The worker's side of the Coordinator service: registration (retried with backoff while the
-// coordinator cannot be reached), heartbeats from a thread of their own, the command stream, and
-// the reports. Refusals come back as typed refusals; what they mean is the core's business.
+// The worker's side of the Coordinator service: resolving its address, registration (retried with
+// backoff while the coordinator cannot be reached, up to the connect timeout), heartbeats from a
+// thread of their own, the command stream, and the reports. Refusals come back as typed
+// refusals; what they mean is the core's business. A node that cannot join at all fails with an
+// error class per reason (refused, unreachable, unresolved), which the command line turns into
+// an exit code its node agent does not restart on.
 
 import * as grpc from '@grpc/grpc-js';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import { Worker as Thread } from 'node:worker_threads';
 import type { Logger } from '../common/logging.ts';
 import { packageUrl } from '../common/package-root.ts';
 import { GRPC_CHANNEL_OPTIONS, PROTO_PATH, UNARY_DEADLINE_MS, deadline, loadProto } from '../common/proto.ts';
 import { encodeInjectionKind } from '../common/wire/coordinator-wire.ts';
 import { REFUSAL_TRAILER, refusalFromTrailer, refusalOf } from '../common/wire/refusal-wire.ts';
-import { Backoff } from '../domain/backoff.ts';
+import { Backoff, type BackoffOptions } from '../domain/backoff.ts';
 import type { InjectionKind } from '../domain/inject-spec.ts';
-import { RefusalReason, RunEndedError, type Refusal } from '../domain/refusal.ts';
+import { RefusalReason, RefusedError, RunEndedError, refusedError, type Refusal } from '../domain/refusal.ts';
 import type { Command__Output } from '../proto/generated/ftrain/v1/Command.ts';
 import type { CoordinatorClient } from '../proto/generated/ftrain/v1/Coordinator.ts';
 import type { RegisterRequest } from '../proto/generated/ftrain/v1/RegisterRequest.ts';
@@ -21,6 +26,135 @@ import type { StepReply__Output } from '../proto/generated/ftrain/v1/StepReply.t
 import type { WorkerOptions } from './core/worker-options.ts';
 
 type Callback<T> = (err: grpc.ServiceError | null, res?: T) => void;
+
+/** How long a host name may keep failing to resolve with a temporary error before the node gives up. */
+export const RESOLVE_TIMEOUT_MS = 10_000;
+/** Delays between lookups of a name whose resolution failed temporarily (EAI_AGAIN). */
+export const RESOLVE_BACKOFF: BackoffOptions = { initialMs: 250, maxMs: 2000, factor: 2 };
+/** The shortest deadline a registration attempt gets, even when the connect timeout is nearly over. */
+const MIN_ATTEMPT_MS = 250;
+
+/** lookup() errors that say the name does not exist, as opposed to a resolver that failed this time. */
+const NAME_NOT_FOUND = new Set(['ENOTFOUND', 'EAI_NONAME', 'EAI_NODATA', 'ENODATA', 'EAI_FAIL']);
+
+/** Thrown when the coordinator's host name does not resolve, or kept failing to for `waitedMs`. */
+export class CoordinatorUnresolvedError extends Error {
+  override readonly name = 'CoordinatorUnresolvedError';
+  constructor(
+    readonly host: string,
+    /** The resolver's error code (ENOTFOUND, EAI_AGAIN, ...), or `timeout`. */
+    readonly code: string,
+    /** 0 when the name was found not to exist at once. */
+    readonly waitedMs: number,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      waitedMs === 0
+        ? `the coordinator's host name "${host}" does not resolve (${code}); check the host in --coordinator`
+        : `the coordinator's host name "${host}" could not be resolved for ${seconds(waitedMs)} s (${code}: the resolver failed each time); check the host in --coordinator and this machine's DNS`,
+      options,
+    );
+  }
+}
+
+/** Thrown when nothing answered at the coordinator's address for the whole connect timeout. */
+export class CoordinatorUnreachableError extends Error {
+  override readonly name = 'CoordinatorUnreachableError';
+  constructor(
+    readonly address: string,
+    readonly waitedMs: number,
+    /** Why the last attempt failed: `connection refused`, `timed out`, ... */
+    readonly lastFailure: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`the coordinator at ${address} could not be reached for ${seconds(waitedMs)} s (${lastFailure}); is it running, and is the address right?`, options);
+  }
+}
+
+/** One failed registration attempt while the coordinator cannot be reached, for a progress line. */
+export interface RegisterWait {
+  readonly address: string;
+  /** 1 for the first attempt. */
+  readonly attempt: number;
+  /** Why it failed: `connection refused`, `timed out`, ... */
+  readonly failure: string;
+  readonly waitedMs: number;
+  readonly timeoutMs: number;
+  /** The pause before the next attempt. */
+  readonly retryInMs: number;
+}
+
+/** A temporary resolver failure that will be retried, for a progress line. */
+export interface ResolveWait {
+  readonly host: string;
+  readonly code: string;
+  readonly waitedMs: number;
+  readonly timeoutMs: number;
+  readonly retryInMs: number;
+}
+
+function seconds(ms: number): string {
+  return String(Math.round(ms / 100) / 10);
+}
+
+/** The host of a HOST:PORT address, without the brackets of an IPv6 literal. */
+export function hostOf(address: string): string {
+  const host = address.slice(0, address.lastIndexOf(':'));
+  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+}
+
+/**
+ * Resolves the host of `address` once, before anything is started, so that a name that does not
+ * exist fails at once instead of after the connect timeout. A temporary failure (EAI_AGAIN, or a
+ * lookup that hangs) is retried with backoff for at most `timeoutMs`. IP literals pass at once.
+ * Throws CoordinatorUnresolvedError.
+ */
+export async function resolveCoordinatorHost(
+  address: string,
+  options: { timeoutMs?: number; backoff?: BackoffOptions; onWait?: (w: ResolveWait) => void; lookup?: (host: string) => Promise<unknown> } = {},
+): Promise<void> {
+  const host = hostOf(address);
+  if (isIP(host) !== 0) return;
+  const timeoutMs = options.timeoutMs ?? RESOLVE_TIMEOUT_MS;
+  const find = options.lookup ?? ((h: string) => lookup(h));
+  const backoff = new Backoff(options.backoff ?? RESOLVE_BACKOFF);
+  const started = Date.now();
+  for (;;) {
+    const leftMs = timeoutMs - (Date.now() - started);
+    let timer: NodeJS.Timeout | undefined;
+    // A lookup cannot be cancelled (getaddrinfo on libuv's pool): one that hangs is outwaited.
+    const outcome = await Promise.race([
+      find(host).then(
+        () => null,
+        (err: NodeJS.ErrnoException) => err,
+      ),
+      new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), Math.max(1, leftMs)))),
+    ]);
+    clearTimeout(timer);
+    if (outcome === null) return;
+    const code = outcome === 'timeout' ? 'timeout' : (outcome.code ?? outcome.message);
+    if (outcome !== 'timeout' && NAME_NOT_FOUND.has(code)) throw new CoordinatorUnresolvedError(host, code, 0, { cause: outcome });
+    const waitedMs = Date.now() - started;
+    if (waitedMs >= timeoutMs) throw new CoordinatorUnresolvedError(host, code, waitedMs, { cause: outcome });
+    const retryInMs = Math.min(backoff.next(), timeoutMs - waitedMs);
+    options.onWait?.({ host, code, waitedMs, timeoutMs, retryInMs });
+    await new Promise((r) => setTimeout(r, retryInMs));
+  }
+}
+
+/** What a failed connection attempt says, in a few words; null when it is not about connecting. */
+export function connectFailure(err: grpc.ServiceError): string | null {
+  if (err.code === grpc.status.DEADLINE_EXCEEDED) return 'timed out';
+  if (err.code !== grpc.status.UNAVAILABLE) return null;
+  const text = `${err.details ?? ''} ${err.message}`;
+  if (/ECONNREFUSED/.test(text)) return 'connection refused';
+  if (/ETIMEDOUT/.test(text)) return 'timed out';
+  if (/EHOSTUNREACH/.test(text)) return 'host unreachable';
+  if (/ENETUNREACH/.test(text)) return 'network unreachable';
+  if (/ECONNRESET/.test(text)) return 'connection reset';
+  if (/Name resolution failed|ENOTFOUND|EAI_AGAIN/.test(text)) return 'the name does not resolve';
+  return err.details || 'unavailable';
+}
 
 /** A unary call as a promise; a failed call rejects with its ServiceError. */
 function unary<T>(call: (cb: Callback<T>) => unknown): Promise<T | undefined> {
@@ -42,32 +176,38 @@ export class CoordinatorLink {
   }
 
   /**
-   * Registers, retrying while the coordinator cannot be reached (up to registerTimeoutMs). A run
-   * that has ended throws RunEndedError; any other refusal, an Error that says so.
+   * Registers, retrying with backoff while the coordinator cannot be reached, for at most
+   * registerTimeoutMs (`onWait` hears of each failed attempt). Throws RunEndedError when the run
+   * has ended; the refusal's error class (a RefusedError) when the coordinator refuses, or a
+   * RefusedError of reason `unknown` when what answers is not an ftrain coordinator;
+   * CoordinatorUnreachableError when the time is up.
    */
-  async register(request: () => RegisterRequest): Promise<{ heartbeatMs: number }> {
+  async register(request: () => RegisterRequest, onWait?: (w: RegisterWait) => void): Promise<{ heartbeatMs: number }> {
+    const timeoutMs = this.protocol.registerTimeoutMs;
     const started = Date.now();
     const backoff = new Backoff(this.protocol.registerBackoff);
-    let announced = false;
-    for (;;) {
+    for (let attempt = 1; ; attempt++) {
+      const leftMs = timeoutMs - (Date.now() - started);
       try {
-        const reply = await unary<RegisterReply__Output>((cb) => this.client.Register(request(), { deadline: deadline() }, cb));
+        const attemptMs = Math.max(MIN_ATTEMPT_MS, Math.min(UNARY_DEADLINE_MS, leftMs));
+        const reply = await unary<RegisterReply__Output>((cb) => this.client.Register(request(), { deadline: deadline(attemptMs) }, cb));
         return { heartbeatMs: reply!.heartbeatMs };
       } catch (err) {
         const e = err as grpc.ServiceError;
         const refusal = refusalOf(e);
         if (refusal?.reason === RefusalReason.runEnded) throw new RunEndedError({ ...refusal, message: `not joining: ${refusal.message}` }, 'Register', e);
-        if (e.code !== grpc.status.UNAVAILABLE && e.code !== grpc.status.DEADLINE_EXCEEDED) {
-          throw new Error(`coordinator ${this.address} refused registration: ${e.details ?? e.message}`, { cause: err });
+        if (refusal) throw refusedError({ ...refusal, message: `refused by the coordinator at ${this.address}: ${refusal.message}` }, 'Register', e);
+        const failure = connectFailure(e);
+        if (failure === null) {
+          const message = `what answers at ${this.address} is not an ftrain coordinator (${grpc.status[e.code] ?? e.code}: ${e.details || e.message}); check the address in --coordinator`;
+          throw new RefusedError({ reason: RefusalReason.unknown, message }, 'Register', { cause: err });
         }
-        if (Date.now() - started > this.protocol.registerTimeoutMs) {
-          throw new Error(`could not reach the coordinator at ${this.address} for ${this.protocol.registerTimeoutMs / 1000} s; is it running, and is the address right?`, { cause: err });
-        }
-        if (!announced) {
-          this.log.info({ coordinator: this.address }, 'waiting for the coordinator');
-          announced = true;
-        }
-        await new Promise((r) => setTimeout(r, backoff.next()));
+        const waitedMs = Date.now() - started;
+        if (waitedMs >= timeoutMs) throw new CoordinatorUnreachableError(this.address, timeoutMs, failure, { cause: err });
+        const retryInMs = Math.min(backoff.next(), timeoutMs - waitedMs);
+        if (attempt === 1) this.log.info({ coordinator: this.address }, 'waiting for the coordinator');
+        onWait?.({ address: this.address, attempt, failure, waitedMs, timeoutMs, retryInMs });
+        await new Promise((r) => setTimeout(r, retryInMs));
       }
     }
   }

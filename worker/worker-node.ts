@@ -28,7 +28,7 @@ import { NO_FAULTS, type FaultPoint, type WorkerFaults } from './fault-port.ts';
 import { HaltedError, PipelineLinks } from './pipeline-links.ts';
 import { PipeReceiver, type PipeTarget } from './pipe-receiver.ts';
 import { PipeBrokenError } from './pipe-sender.ts';
-import { CoordinatorLink } from './coordinator-link.ts';
+import { CoordinatorLink, type RegisterWait } from './coordinator-link.ts';
 import { SnapshotLink } from './snapshot-link.ts';
 import { StageSnapshots } from './stage-snapshots.ts';
 import { exportStageState, importStageState } from './stage-state.ts';
@@ -56,6 +56,8 @@ export interface WorkerNodeOptions {
   readonly protocol?: Partial<WorkerOptions>;
   /** Where failures are caused on purpose; none by default. */
   readonly faults?: WorkerFaults;
+  /** Hears of each failed registration attempt while the coordinator cannot be reached (a progress line). */
+  readonly onRegisterWait?: (w: RegisterWait) => void;
 }
 
 export type NodeExit = { readonly code: number; readonly reason: string };
@@ -124,7 +126,7 @@ export class WorkerNode {
         smpPid: this.smp?.info.pid ?? 0,
         agentPid: this.options.agentPid,
       };
-    });
+    }, this.options.onRegisterWait);
     this.feed({ type: 'registered' });
     this.coordinator.startHeartbeats(reply.heartbeatMs, (refusal) => this.feed({ type: 'heartbeat-refused', refusal }));
     this.coordinator.openCommands(

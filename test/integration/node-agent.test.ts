@@ -1,0 +1,179 @@
+// `ftrain node` turned away: nothing at the coordinator's address, a name that does not resolve,
+// a node id already in use (on this machine, in the same snapshot directory; or elsewhere). Each
+// ends the node at once with one line and its own exit code, and never restarts the worker; a
+// duplicate touches nothing of the live node's.
+
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CoordinatorServer } from '../../coordinator/coordinator-server.ts';
+import { EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_UNRESOLVED } from '../../domain/exit-codes.ts';
+import { compileJobOptions } from '../../domain/job-options.ts';
+import { isAlive, runCli, startCli, type CliResult, type RunningCli } from '../support/cli.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'ftrain-node-agent-'));
+
+/** The lines of stderr that the node itself says to a person (not its JSON logs). */
+function nodeLines(stderr: string, nodeId: string): string[] {
+  return stderr.split('\n').filter((l) => l.startsWith(`ftrain node ${nodeId}: `));
+}
+
+/** How many worker processes the agent started (its "worker started" log). */
+function workerStarts(stderr: string): number {
+  return stderr.split('\n').filter((l) => l.includes('"msg":"worker started"')).length;
+}
+
+/** Runs `ftrain ...`, timing the whole run and the first stderr line matching `mark`. */
+async function timedRun(args: string[], mark: RegExp, timeoutMs: number): Promise<CliResult & { totalMs: number; afterMarkMs: number | null }> {
+  const started = Date.now();
+  const cli = startCli(args, { timeoutMs });
+  let markAt: number | null = null;
+  let seen = '';
+  cli.child.stderr!.on('data', (d: Buffer) => {
+    seen += d.toString();
+    if (markAt === null && mark.test(seen)) markAt = Date.now();
+  });
+  const res = await cli.result;
+  const ended = Date.now();
+  return { ...res, totalMs: ended - started, afterMarkMs: markAt === null ? null : ended - markAt };
+}
+
+/** A port on 127.0.0.1 where nothing listens. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+/** Every entry of `path` with its size and mtime, to show nothing in it changed. */
+function listing(path: string): string[] {
+  return readdirSync(path)
+    .sort()
+    .map((name) => {
+      const s = statSync(join(path, name));
+      return `${name} ${s.size} ${s.mtimeMs}`;
+    });
+}
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('a node with no coordinator to join', () => {
+  it('gives up after --connect-timeout with progress lines and one final line, and never restarts its worker', async () => {
+    const port = await closedPort();
+    const snapshotDir = join(dir, 'unreachable');
+    const res = await timedRun(
+      ['node', '--coordinator', `127.0.0.1:${port}`, '--connect-timeout', '3', '--node-id', 'a1', '--snapshot-dir', snapshotDir],
+      /ftrain node a1: waiting for the coordinator/,
+      45_000,
+    );
+    expect(res.code, res.stderr).toBe(EXIT_UNREACHABLE);
+    const lines = nodeLines(res.stderr, 'a1');
+    const progress = lines.filter((l) => l.includes('waiting for the coordinator'));
+    expect(progress.length, res.stderr).toBeGreaterThanOrEqual(1);
+    expect(progress[0]).toMatch(new RegExp(`waiting for the coordinator at 127\\.0\\.0\\.1:${port} \\(attempt 1: connection refused\\); retrying, giving up in [1-3] s$`));
+    // One final line, the last thing the node says.
+    const final = lines.filter((l) => !l.includes('waiting for the coordinator'));
+    expect(final, res.stderr).toEqual([`ftrain node a1: the coordinator at 127.0.0.1:${port} could not be reached for 3 s (connection refused); is it running, and is the address right?`]);
+    expect(res.stderr.trimEnd().split('\n').at(-1)).toBe(final[0]);
+    expect(workerStarts(res.stderr)).toBe(1);
+    // From its first failed attempt to the end: the 3 s, and the node's shutdown.
+    expect(res.afterMarkMs).not.toBeNull();
+    expect(res.afterMarkMs!).toBeLessThan(3000 + 2500);
+    // The directory it owned is gone with it.
+    expect(existsSync(snapshotDir)).toBe(false);
+  });
+
+  it('waits at most 60 s by default, on `ftrain node` and `ftrain worker`', async () => {
+    for (const command of ['node', 'worker']) {
+      const res = await runCli([command, '--help'], { timeoutMs: 30_000 });
+      const m = res.stdout.match(/--connect-timeout <s>[\s\S]*?\(default: "(\d+)"\)/);
+      expect(m, res.stdout).not.toBeNull();
+      expect(Number(m![1])).toBeGreaterThan(0);
+      expect(Number(m![1])).toBeLessThanOrEqual(60);
+    }
+  });
+
+  it('fails within 15 s, with one line, when the host name does not resolve', async () => {
+    const snapshotDir = join(dir, 'unresolved');
+    const res = await timedRun(['node', '--coordinator', 'ftrain-no-such-host.invalid:7070', '--node-id', 'b1', '--snapshot-dir', snapshotDir], /$^/, 20_000);
+    expect(res.code, res.stderr).toBe(EXIT_UNRESOLVED);
+    expect(res.totalMs).toBeLessThan(15_000);
+    const final = nodeLines(res.stderr, 'b1').filter((l) => !l.includes('retrying'));
+    expect(final, res.stderr).toHaveLength(1);
+    expect(final[0]).toMatch(/^ftrain node b1: the coordinator's host name "ftrain-no-such-host\.invalid" (does not resolve|could not be resolved for \d+(\.\d)? s) \(\w+/);
+    expect(res.stderr.trimEnd().split('\n').at(-1)).toBe(final[0]);
+    // Nothing was started: no worker, no snapshot directory.
+    expect(workerStarts(res.stderr)).toBe(0);
+    expect(existsSync(snapshotDir)).toBe(false);
+  });
+});
+
+describe('a duplicate node id', () => {
+  let server: CoordinatorServer;
+  let coordinator = '';
+  let live: RunningCli;
+  const liveDir = join(dir, 'dup-live');
+
+  beforeAll(async () => {
+    // Two stages: with one node registered, the job waits and nothing trains.
+    const job = compileJobOptions({ nodes: 2, backend: 'cpu', dModel: 32, heads: 2, seqLen: 32, microBatchSize: 2, microBatches: 2 });
+    server = new CoordinatorServer({ job, dataSha256: '', listen: '127.0.0.1:0', logger: pino({ level: 'silent' }) });
+    coordinator = `127.0.0.1:${await server.start()}`;
+    live = startCli(['node', '--coordinator', coordinator, '--node-id', 'dup', '--snapshot-dir', liveDir, '--log-level', 'warn'], { timeoutMs: 170_000 });
+    const until = Date.now() + 60_000;
+    while (!server.status().nodes.some((n) => n.nodeId === 'dup') || !existsSync(join(liveDir, 'smp.json'))) {
+      if (Date.now() > until) throw new Error('node dup did not register within 60 s');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  });
+
+  afterAll(async () => {
+    if (live.child.exitCode === null && live.child.signalCode === null) live.child.kill('SIGINT');
+    const res = await live.result;
+    server.requestStop('test over', false);
+    await server.close();
+    // Ctrl-C ends the live node, and its directory goes with it, its owner.
+    expect(res.code).toBe(130);
+    expect(existsSync(liveDir)).toBe(false);
+  });
+
+  it('in the same snapshot directory: exits at once, naming the owner, and touches nothing of it', async () => {
+    const registered = server.status().nodes.find((n) => n.nodeId === 'dup')!;
+    const before = listing(liveDir);
+    const res = await timedRun(['node', '--coordinator', coordinator, '--node-id', 'dup', '--snapshot-dir', liveDir], /$^/, 30_000);
+    expect(res.code, res.stderr).toBe(EXIT_REFUSED);
+    expect(res.totalMs).toBeLessThan(10_000); // a process start: it starts nothing
+    expect(nodeLines(res.stderr, 'dup'), res.stderr).toEqual([
+      `ftrain node dup: the snapshot directory ${liveDir} belongs to node dup, whose node agent (pid ${live.child.pid}) is running; pick another --node-id, or another --snapshot-dir`,
+    ]);
+    expect(workerStarts(res.stderr)).toBe(0);
+    expect(listing(liveDir)).toEqual(before);
+    expect(isAlive(live.child.pid!)).toBe(true);
+    const now = server.status().nodes.find((n) => n.nodeId === 'dup')!;
+    expect([now.state, now.address, now.pid]).toEqual([registered.state, registered.address, registered.pid]);
+  });
+
+  it('in another snapshot directory: refused by the coordinator, ends at once without a restart', async () => {
+    const otherDir = join(dir, 'dup-other');
+    const before = listing(liveDir);
+    const res = await timedRun(['node', '--coordinator', coordinator, '--node-id', 'dup', '--snapshot-dir', otherDir], /"msg":"worker started"/, 30_000);
+    expect(res.code, res.stderr).toBe(EXIT_REFUSED);
+    expect(res.afterMarkMs).not.toBeNull();
+    expect(res.afterMarkMs!).toBeLessThan(10_000); // one worker start, one refusal
+    const registered = server.status().nodes.find((n) => n.nodeId === 'dup')!;
+    expect(nodeLines(res.stderr, 'dup'), res.stderr).toEqual([
+      `ftrain node dup: refused by the coordinator at ${coordinator}: node id dup is already registered by a live node at ${registered.address}; give each node a unique --node-id`,
+    ]);
+    expect(res.stderr.trimEnd().split('\n').at(-1)).toMatch(/^ftrain node dup: refused/);
+    expect(workerStarts(res.stderr)).toBe(1);
+    // Its own directory is gone; the live node's is as it was, and the live node still runs.
+    expect(existsSync(otherDir)).toBe(false);
+    expect(listing(liveDir)).toEqual(before);
+    expect(isAlive(live.child.pid!)).toBe(true);
+  });
+});
