@@ -214,7 +214,7 @@ export function compileJobOptions(raw: RawJobOptions): JobOptions {
     throw new OptionError('--recovery', `checkfree-plus swaps the first two and the last two stages: it needs --nodes ${MIN_STAGES_OUT_OF_ORDER} or more, got ${stages}`);
   }
   if (recovery === RecoveryPolicy.checkfree && stages < 3) {
-    throw new OptionError('--recovery', `checkfree rebuilds a lost stage from the stages on both sides of it, and ${stages} stage(s) have no such stage: it needs --nodes 3 or more, got ${stages}`);
+    throw new OptionError('--recovery', `checkfree rebuilds a lost stage from its neighbours on both sides, which no stage of a ${stages}-stage pipeline has: it needs --nodes 3 or more, got ${stages}`);
   }
   if (recovery === RecoveryPolicy.checkpoint && checkpointDir === null) {
     throw new OptionError('--recovery', 'checkpoint recovery needs --checkpoint-dir DIR and --checkpoint-every K');
