@@ -68,7 +68,7 @@ function steadyCluster(job: SurvivalJob, nodes: number, code: ErasureCode | null
  * node's snapshot manager (the stage comes back on its own node, with its own snapshots), `node`
  * losses take it along. Null when no stage is lost (a spare's loss needs no recovery).
  */
-export function decideLoss(c: SteadyCluster, lost: readonly number[], kind: 'worker' | 'node', diskTier: boolean): RecoveryDecision | null {
+function decideLoss(c: SteadyCluster, lost: readonly number[], kind: 'worker' | 'node', diskTier: boolean): RecoveryDecision | null {
   const { job, code } = c;
   const lostStages = lost.filter((n) => n < job.stages).sort((a, b) => a - b);
   if (lostStages.length === 0) return null;
@@ -167,7 +167,7 @@ function losses(n: LossCount, what: string): string {
   return n === 'any' ? `any number of ${what}es at once` : `any ${n} ${what}${n === 1 ? '' : 'es'} at once`;
 }
 
-function listStages(job: SurvivalJob, stages: readonly number[]): string {
+function listStages(stages: readonly number[]): string {
   const names = stages.map((st) => `${st}`);
   const list = names.length === 1 ? names[0]! : `${names.slice(0, -1).join(', ')} or ${names.at(-1)}`;
   return `stage ${list}`;
@@ -197,11 +197,14 @@ function whyNodeLossEnds(job: SurvivalJob, s: Survivability): string[] {
 /** What would let the job survive more: the flags to add. */
 function advice(job: SurvivalJob, s: Survivability): string {
   const add: string[] = [];
-  if (!s.code && job.snapshotEvery > 0 && job.ec !== 'off' && (job.recovery === 'auto' || job.recovery === 'snapshot')) add.push(`--spares ${Math.max(1, 3 - s.nodes)} (erasure shards)`);
+  const snapshotTiers = job.recovery === 'auto' || job.recovery === 'snapshot';
+  if (!snapshotTiers && job.recovery !== 'checkpoint') add.push('--recovery auto (snapshots and erasure shards first)');
+  else if (!s.code && job.snapshotEvery === 0) add.push('drop --snapshot-every 0 (snapshots and erasure shards)');
+  else if (!s.code && job.ec === 'off') add.push('drop --ec off (erasure shards)');
+  else if (!s.code) add.push(`--spares ${Math.max(1, 3 - s.nodes)} or more nodes (erasure shards)`);
+  else add.push('a larger M in --ec K,M');
   if (job.checkpointDir === null) add.push('--checkpoint-dir DIR (a disk tier)');
-  if (s.code && (job.recovery === 'auto' || job.recovery === 'snapshot')) add.push('a larger M in --ec K,M');
-  if (add.length === 0) return '';
-  return `; add ${add.join(', or ')}`;
+  return `; to survive more: ${add.join(', or ')}`;
 }
 
 /**
@@ -226,10 +229,10 @@ export function survivabilityLines(job: SurvivalJob, s: Survivability = survivab
     tiers.push(`disk checkpoint: any losses, every stage back to the newest checkpoint (${every})`);
   }
   const lines = tiers.length > 0 ? ['  survives, by tier:', ...tiers.map((t) => `    ${t}`)] : ['  survives: no failure'];
-  const worker = s.fatalWorkerCrash.length === 0 ? '' : `; so does a worker crash on ${listStages(job, s.fatalWorkerCrash)}`;
+  const worker = s.fatalWorkerCrash.length === 0 ? '' : `; so does a worker crash on ${listStages(s.fatalWorkerCrash)}`;
   if (s.nodeLosses === 0) {
-    const which = s.fatalNodeLoss.length === job.stages ? 'a lost node ends the run' : `losing the node of ${listStages(job, s.fatalNodeLoss)} ends the run`;
-    lines.push(`  cannot survive: ${which}: ${whyNodeLossEnds(job, s).join(', ')}${worker}${advice(job, s)}, or more nodes`);
+    const which = s.fatalNodeLoss.length === job.stages ? 'a lost node ends the run' : `losing the node of ${listStages(s.fatalNodeLoss)} ends the run`;
+    lines.push(`  cannot survive: ${which}: ${whyNodeLossEnds(job, s).join(', ')}${worker}${advice(job, s)}`);
   } else if (s.fatal) {
     lines.push(`  cannot survive: ${s.fatal.nodes.length} node losses at once, e.g. ${s.fatal.what}${worker}${advice(job, s)}`);
   }

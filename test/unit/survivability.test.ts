@@ -109,7 +109,7 @@ describe('survivability', () => {
     const text = survivabilityLines(job).join('\n');
     expect(text).toMatch(/local snapshot: any number of worker crashes at once/);
     expect(text).toMatch(/cannot survive: a lost node ends the run: 2 nodes leave too few other nodes for erasure shards .*CheckFree needs a neighbour on both sides/);
-    expect(text).toMatch(/add --spares 1 \(erasure shards\), or --checkpoint-dir DIR/);
+    expect(text).toMatch(/to survive more: --spares 1 or more nodes \(erasure shards\), or --checkpoint-dir DIR/);
   });
 
   it('counts the stage\'s own node among the losses erasure coding covers: RS(k,m) survives m + 1', () => {
