@@ -11,6 +11,7 @@ import type { JobOptions } from '../domain/job-options.ts';
 import { NATIVE_BACKEND_PACKAGES, nativeBackendMissing } from '../common/native-backend.ts';
 import { createLogger } from '../common/logging.ts';
 import { FTRAIN_BIN } from '../common/ftrain-bin.ts';
+import { survivabilityLines } from '../coordinator/core/survivability.ts';
 
 import { CoordinatorSession, type DashboardSettings } from './coordinator-session.ts';
 
@@ -65,6 +66,7 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<num
   const nodeCount = job.stages + job.spares;
   const spareText = job.spares ? ` + ${job.spares} spare(s)` : '';
   print(`ftrain: coordinator on 127.0.0.1:${port}, ${job.stages} nodes${spareText}, backend ${job.backend}, data ${job.data}`);
+  for (const line of survivabilityLines(job)) print(line);
   print(`  logs: ${logFile}`);
   print(session.dashboardLine());
 

@@ -22,6 +22,7 @@ import { joinFailureCode, waitingLines, writeExitNote } from './join-failure.ts'
 import { resolveCoordinatorHost } from '../worker/coordinator-link.ts';
 import { SnapshotManager } from '../snapshot-manager/snapshot-manager.ts';
 import { DEFAULT_SLOT_COUNT } from '../domain/snapshot-slots.ts';
+import { survivabilityLines } from '../coordinator/core/survivability.ts';
 
 const EXIT_USAGE = 2;
 
@@ -101,6 +102,7 @@ coordinatorCommand.action(async (flags: JobFlagValues & DashboardFlagValues & { 
     const session = new CoordinatorSession({ job, listen, reportPath: flags.report ?? null, logger, print, dashboard });
     const port = await session.start();
     print(`ftrain coordinator on ${listen.slice(0, listen.lastIndexOf(':'))}:${port}: waiting for ${job.stages + job.spares} nodes (ftrain node --coordinator ${hostname()}:${port})`);
+    for (const line of survivabilityLines(job)) print(line);
     print(session.dashboardLine());
     process.on('SIGINT', () => session.interrupt());
     process.on('SIGTERM', () => session.server.requestStop('terminated (SIGTERM)', false));

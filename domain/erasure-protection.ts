@@ -21,7 +21,7 @@ export const AUTO_MAX_SHARDS = 6;
  * The code `auto` picks for a cluster of `nodes` nodes (stages and spares): as many shards as
  * there are other nodes, at most 6; two parity shards from 5 shards up, else one. 4 nodes give
  * RS(2,1) (1.5x the state in peers' RAM), 5 RS(3,1), 6 RS(3,2), 7 and more RS(4,2) (1.5x).
- * Null when there is no other node to hold a shard.
+ * Null below 3 nodes: fewer than two other nodes to spread shards over.
  */
 export function autoErasureCode(nodes: number): ErasureCode | null {
   const n = Math.min(nodes - 1, AUTO_MAX_SHARDS);
@@ -34,6 +34,37 @@ export function resolveErasureCode(setting: ErasureSetting, nodes: number): Eras
   if (setting === 'off') return null;
   if (setting === 'auto') return autoErasureCode(nodes);
   return setting;
+}
+
+/** The code a job gets, or null with the reason there is none. */
+export type ErasureChoice = { readonly code: ErasureCode; readonly reason: null } | { readonly code: null; readonly reason: string };
+
+/**
+ * The code the coordinator uses for a cluster of `nodes` nodes (stages and spares), of which
+ * `withoutSmp` run no snapshot manager: what it picks at the first assignment, and what the job's
+ * survivability statement is worked out from.
+ */
+export function chooseErasureCode(setting: ErasureSetting, snapshotEvery: number, nodes: number, withoutSmp = 0): ErasureChoice {
+  if (snapshotEvery === 0) return { code: null, reason: 'snapshots are off' };
+  if (setting === 'off') return { code: null, reason: '--ec off' };
+  if (withoutSmp > 0) return { code: null, reason: `${withoutSmp} node(s) run no snapshot manager (started with \`ftrain worker\`, not \`ftrain node\`)` };
+  const code = resolveErasureCode(setting, nodes);
+  return code ? { code, reason: null } : { code: null, reason: `${nodes} node(s): too few other nodes to hold shards (3 nodes or more needed)` };
+}
+
+/**
+ * Why an explicit code cannot be placed on `nodes` nodes, or null when it can: each stage's
+ * k + m shards go on k + m distinct nodes other than the stage's own, so k + m may be at most
+ * nodes - 1. The message names the largest code of about the same ratio that fits.
+ */
+export function codeDoesNotFit(code: ErasureCode, nodes: number, given = `${nodes} node(s)`): string | null {
+  const n = code.dataShards + code.parityShards;
+  const others = nodes - 1;
+  if (n <= others) return null;
+  const needs = `${code.dataShards},${code.parityShards} needs ${n} other nodes to hold the shards; ${given} gives ${others}`;
+  if (others < 2) return `${needs}, too few for any code (K + M >= 2): use --ec off, or add --spares ${3 - nodes} for RS(1,1)`;
+  const k = Math.min(others - 1, Math.max(1, Math.round((code.dataShards * others) / n)));
+  return `${needs}: the largest code that fits has K + M = ${others} (e.g. --ec ${k},${others - k}); or add --spares`;
 }
 
 export function describeCode(code: ErasureCode): string {

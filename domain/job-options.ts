@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { OptionError } from './errors.ts';
 import { DEFAULT_CORPUS } from './corpus.ts';
 import { parseInjections, type Injection } from './inject-spec.ts';
-import type { ErasureSetting } from './erasure-protection.ts';
+import { codeDoesNotFit, type ErasureSetting } from './erasure-protection.ts';
 import { MIN_STAGES_OUT_OF_ORDER } from './pipeline-route.ts';
 
 export const Backend = {
@@ -160,6 +160,19 @@ export function parseErasureSetting(field: string, raw: unknown): ErasureSetting
   return { dataShards: k, parityShards: p };
 }
 
+/**
+ * `--ec` as the job can honour it: an explicit code needs snapshots to protect and room for its
+ * k + m shards on nodes other than each stage's own (the placement rule of placeShards).
+ */
+function erasureSetting(raw: unknown, snapshotEvery: number, stages: number, spares: number): ErasureSetting {
+  const setting = parseErasureSetting('--ec', raw);
+  if (typeof setting !== 'object') return snapshotEvery === 0 ? 'off' : setting;
+  if (snapshotEvery === 0) throw new OptionError('--ec', 'erasure coding protects snapshots, and --snapshot-every 0 turns them off: drop one of the two');
+  const tooBig = codeDoesNotFit(setting, stages + spares, `--nodes ${stages} --spares ${spares}`);
+  if (tooBig) throw new OptionError('--ec', tooBig);
+  return setting;
+}
+
 export function compileJobOptions(raw: RawJobOptions): JobOptions {
   const stages = intOption('--nodes', raw.nodes, DEFAULT_JOB.nodes, 1, MAX_STAGES);
   const steps = raw.steps === undefined || raw.steps === null ? null : intOption('--steps', raw.steps, 0, 1, Number.MAX_SAFE_INTEGER);
@@ -200,6 +213,9 @@ export function compileJobOptions(raw: RawJobOptions): JobOptions {
   if (recovery === RecoveryPolicy.checkfreePlus && stages < MIN_STAGES_OUT_OF_ORDER) {
     throw new OptionError('--recovery', `checkfree-plus swaps the first two and the last two stages: it needs --nodes ${MIN_STAGES_OUT_OF_ORDER} or more, got ${stages}`);
   }
+  if (recovery === RecoveryPolicy.checkfree && stages < 3) {
+    throw new OptionError('--recovery', `checkfree rebuilds a lost stage from its neighbours on both sides, which no stage of a ${stages}-stage pipeline has: it needs --nodes 3 or more, got ${stages}`);
+  }
   if (recovery === RecoveryPolicy.checkpoint && checkpointDir === null) {
     throw new OptionError('--recovery', 'checkpoint recovery needs --checkpoint-dir DIR and --checkpoint-every K');
   }
@@ -208,6 +224,8 @@ export function compileJobOptions(raw: RawJobOptions): JobOptions {
     const edge = injections.find((i) => i.stage === 0 || i.stage === stages - 1);
     if (edge) throw new OptionError('--inject', `"${edge.step}:${edge.stage}:${edge.kind}": with snapshots off only CheckFree can recover, and it cannot rebuild stage 0 or the last stage`);
   }
+  const spares = intOption('--spares', raw.spares, 0, 0, MAX_STAGES);
+  const ec = erasureSetting(raw.ec, snapshotEvery, stages, spares);
   return {
     stages,
     steps,
@@ -230,8 +248,8 @@ export function compileJobOptions(raw: RawJobOptions): JobOptions {
     recoveryTimeoutMs: intOption('--recovery-timeout-ms', raw.recoveryTimeoutMs, DEFAULT_JOB.recoveryTimeoutMs, 1000, 86_400_000),
     checkpointEvery,
     checkpointDir,
-    ec: snapshotEvery === 0 ? 'off' : parseErasureSetting('--ec', raw.ec),
-    spares: intOption('--spares', raw.spares, 0, 0, MAX_STAGES),
+    ec,
+    spares,
     recovery,
     checkfreeLrScale: numberOption('--checkfree-lr-scale', raw.checkfreeLrScale, 1.1, 0, 100),
   };

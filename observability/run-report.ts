@@ -7,6 +7,7 @@ import type { Failure, NodeSummary, RecoveredFailure } from '../domain/run-statu
 import type { CoordinatorStatus } from '../coordinator/core/coordinator-status.ts';
 import type { RunLedger } from './run-ledger.ts';
 import type { RunResult } from '../coordinator/coordinator-server.ts';
+import { survivability, survivabilityLines, type LossCount } from '../coordinator/core/survivability.ts';
 
 export const REPORT_SCHEMA = 'ftrain.run-report/1';
 
@@ -59,6 +60,8 @@ export interface RunReport {
   readonly trainingStartedAtMs: number | null;
   readonly recovery: JobOptions['recovery'];
   readonly spares: number;
+  /** What the job survives (the statement printed at start): losses at once recovered whichever nodes they hit. */
+  readonly survives: { readonly workerCrashes: LossCount; readonly nodeLosses: LossCount; readonly statement: readonly string[] };
   /** The nodes as the coordinator knew them at the end. */
   readonly nodes: NodeSummary[];
   /** Every snapshot commit a stage reported, in order: seconds since training started. */
@@ -97,7 +100,7 @@ export interface RunReport {
 }
 
 /** Fields added after the first reports were written: a report read from a file may lack them. */
-type NewerReportFields = 'trainingStartedAtMs' | 'recovery' | 'spares' | 'nodes' | 'snapshotLog';
+type NewerReportFields = 'trainingStartedAtMs' | 'recovery' | 'spares' | 'survives' | 'nodes' | 'snapshotLog';
 
 /** A run report as read back from a file. */
 export type StoredRunReport = Omit<RunReport, NewerReportFields> & Partial<Pick<RunReport, NewerReportFields>>;
@@ -208,6 +211,7 @@ export function buildRunReport(
     trainingStartedAtMs: times.trainingStartedAtMs,
     recovery: job.recovery,
     spares: job.spares,
+    survives: survivesFigures(job),
     nodes: [...status.nodes],
     snapshotLog: ledger.snapshotLog.map((c) => dashboardSnapshot(c, times.trainingStartedAtMs ?? c.atMs)),
     snapshots: {
@@ -220,6 +224,11 @@ export function buildRunReport(
     },
     erasure: erasureFigures(status, ledger),
   };
+}
+
+function survivesFigures(job: JobOptions): RunReport['survives'] {
+  const s = survivability(job);
+  return { workerCrashes: s.workerCrashes, nodeLosses: s.nodeLosses, statement: survivabilityLines(job, s).map((l) => l.trim()) };
 }
 
 function erasureFigures(status: CoordinatorStatus, ledger: RunLedger): RunReport['erasure'] {

@@ -49,6 +49,8 @@ export const ReasonKind = {
   checkfreeCan: 'checkfree-can',
   /** CheckFree cannot, and the policy allows nothing else. */
   checkfreeCannot: 'checkfree-cannot',
+  /** A lost stage's node is gone and nothing is left to rebuild it from, whichever node takes it. */
+  nothingToRebuild: 'nothing-to-rebuild',
 } as const;
 export type ReasonKind = (typeof ReasonKind)[keyof typeof ReasonKind];
 
@@ -135,4 +137,70 @@ export function planRecovery(v: RecoveryView): RecoveryDecision {
   const from = rebuilt.map((s) => `stage ${s} from ${v.fromShards[s]!.get(step)} live shards (k=${v.dataShards})`);
   const text = `every stage holds step ${step}${from.length > 0 ? `; ${from.join(', ')}` : ' in its snapshot manager'}`;
   return { plan: { tier: rebuilt.length > 0 ? 'erasure-rebuild' : 'local-snapshot', step, rebuilt }, reason: { kind: ReasonKind.commonSnapshot, text }, fallback: null };
+}
+
+/**
+ * What a recovery still waiting for nodes could restore. Known lists are final (a stage whose
+ * node is gone has only what enough live erasure shards rebuild, a returned node its own
+ * snapshots); a stage not known yet (a survivor that has not said, a node that may come back) is
+ * taken at its best: it could hold any step.
+ */
+export interface OutlookView {
+  readonly policy: RecoveryPolicy;
+  readonly stages: number;
+  /** Every stage lost in this recovery, in order. */
+  readonly lost: readonly number[];
+  /** Per stage: the steps it can restore once a node takes it, or null when not known yet. */
+  readonly restorable: readonly (readonly number[] | null)[];
+  /** k of the erasure code, or null without erasure coding. */
+  readonly dataShards: number | null;
+  readonly reported: readonly boolean[];
+  readonly diskTier: boolean;
+  /** Why shards fall short (`; stage 1 step 4: 1 of the 2 shards needed survive`, `; erasure coding is off (...)`). */
+  readonly shardShortfall: string;
+}
+
+/**
+ * Whether waiting for nodes can still end in a recovery: null when some outcome of the wait
+ * lets planRecovery bring every stage back; else why not and what would have saved the run
+ * (kind `nothing-to-rebuild`), so the run can fail at once instead of waiting for a node that
+ * could not help. planRecovery is the judge, on the best case of every stage not known yet.
+ */
+export function recoveryOutlook(v: OutlookView): { readonly kind: ReasonKind; readonly text: string } | null {
+  const known = v.restorable.filter((r): r is readonly number[] => r !== null);
+  if (known.length === 0) return null;
+  const any = [...new Set(known.flat())];
+  const best = v.restorable.map((r) => r ?? any);
+  const decision = planRecovery({
+    policy: v.policy,
+    stages: v.stages,
+    lost: v.lost,
+    restorable: best,
+    fromShards: best.map(() => new Map()),
+    dataShards: v.dataShards,
+    reported: v.reported,
+    diskTier: v.diskTier,
+    shardShortfall: v.shardShortfall,
+  });
+  if (decision.plan.tier !== 'fail') return null;
+  const gone = v.lost.filter((s) => v.restorable[s] !== null && v.restorable[s]!.length === 0);
+  const which = gone.length > 0 ? gone : v.lost;
+  const stages = `stage${which.length > 1 ? 's' : ''} ${which.join(', ')}`;
+  const snapshots =
+    v.policy === 'checkfree' || v.policy === 'checkfree-plus' || v.policy === 'checkpoint'
+      ? `--recovery ${v.policy} uses no snapshots`
+      : `no snapshot of ${stages} is left to restore or rebuild${v.shardShortfall === '' ? '' : `: ${v.shardShortfall.replace(/^; /, '')}`}`;
+  const checkfree =
+    v.policy === 'auto' || v.policy === 'checkfree' || v.policy === 'checkfree-plus'
+      ? (checkfreeObstacle(v.policy, v.stages, v.lost, v.reported) ?? 'CheckFree cannot rebuild it')
+      : `--recovery ${v.policy} rules out CheckFree`;
+  const disk = v.policy === 'snapshot' ? '--recovery snapshot rules out the disk tier' : 'there is no disk checkpoint (--checkpoint-dir)';
+  const saved = [
+    v.dataShards === null ? 'erasure shards on other nodes (--ec, 3 or more nodes: add --spares)' : 'more parity shards (--ec K,M with a larger M)',
+    v.policy === 'snapshot' ? '--recovery auto with --checkpoint-dir DIR' : 'a disk checkpoint (--checkpoint-dir DIR)',
+  ];
+  return {
+    kind: ReasonKind.nothingToRebuild,
+    text: `nothing can bring ${stages} back, whichever node joins: ${snapshots}; ${checkfree}; ${disk}; ${saved.join(' or ')} would have saved the run`,
+  };
 }

@@ -13,7 +13,7 @@ import type { CommitTracker } from './commit-tracker.ts';
 import type { Action } from './core-events.ts';
 import type { FailureInfo, FailureLog } from './failure-log.ts';
 import type { Membership, NodeRecord } from './membership.ts';
-import { planRecovery, type RecoveryDecision } from './recovery-policy.ts';
+import { planRecovery, recoveryOutlook, type RecoveryDecision } from './recovery-policy.ts';
 import type { ShardPlacement } from './shard-placement.ts';
 import type { StagePlacement } from './stage-placement.ts';
 
@@ -177,6 +177,8 @@ export class Recovery {
     if (!r) return;
     // Until every failed node's snapshot manager has been probed, the shards that survive are unknown.
     const probing = this.members.probing();
+    /** Vacant stages that wait for a node to join. */
+    const waiting: number[] = [];
     for (const [stage, formerId] of [...r.vacant]) {
       const candidates = this.members.available(NodeState.registered, NodeState.spare);
       const former = this.members.get(formerId);
@@ -188,10 +190,7 @@ export class Recovery {
         candidates.find((n) => n.snapshots?.stage === stage) ??
         ((formerGone && !probing) || anyNode ? candidates[0] : undefined);
       if (!node) {
-        if (((formerGone && !probing) || anyNode) && !r.waitingSaid.has(stage)) {
-          r.waitingSaid.add(stage);
-          out.push({ type: 'notice', level: 'warn', msg: `stage ${stage} is vacant and no spare is left: waiting for a node to join (ftrain node --coordinator HOST:PORT)` });
-        }
+        if ((formerGone && !probing) || anyNode) waiting.push(stage);
         continue;
       }
       r.vacant.delete(stage);
@@ -207,7 +206,45 @@ export class Recovery {
         out.push({ type: 'log', level: 'info', msg: `stage ${stage} moves from lost node ${formerId} to ${node.nodeId}`, fields: { local, rebuildable } });
       }
     }
+    if (waiting.length > 0 && this.failIfHopeless(r, probing, out)) return;
+    for (const stage of waiting) {
+      if (r.waitingSaid.has(stage)) continue;
+      r.waitingSaid.add(stage);
+      out.push({ type: 'notice', level: 'warn', msg: `stage ${stage} is vacant and no spare is left: waiting for a node to join (ftrain node --coordinator HOST:PORT)` });
+    }
     this.maybeRestore(out);
+  }
+
+  /**
+   * Before waiting for a node to join: fails the run at once when no node could bring the lost
+   * stages back (recoveryOutlook), and says so. Stages whose node may still come back, and
+   * survivors that have not said what they hold, count at their best.
+   */
+  private failIfHopeless(r: RecoveryState, probing: boolean, out: Action[]): boolean {
+    const lost = [...new Set([r.failure, ...r.others].map((f) => f.stage))].sort((a, b) => a - b);
+    const restorable = this.commits.stages.map((_, s): readonly number[] | null => {
+      const filled = r.filled.get(s);
+      if (filled) return [...filled, ...[...this.shards.rebuildableVersions(s).keys()].filter((step) => !filled.includes(step))];
+      const formerId = r.vacant.get(s);
+      if (formerId === undefined) return null;
+      // Only a snapshot manager known lost is gone: a node without one (\`ftrain worker\`) may
+      // come back with the snapshots it keeps.
+      return !probing && this.members.smpLost(formerId) ? [...this.shards.rebuildableVersions(s).keys()] : null;
+    });
+    const hopeless = recoveryOutlook({
+      policy: this.job.recovery,
+      stages: this.job.stages,
+      lost,
+      restorable,
+      dataShards: this.shards.code?.dataShards ?? null,
+      reported: this.commits.stages.map((s) => s.lastNorms !== null),
+      diskTier: this.job.checkpointDir !== null,
+      shardShortfall: this.shards.lostShardsDetail(),
+    });
+    if (hopeless === null) return false;
+    out.push({ type: 'log', level: 'error', msg: `recovery by fail (${hopeless.kind}): ${hopeless.text}`, fields: { epoch: this.ctx.epoch } });
+    this.ctx.failRun({ nodeId: r.failure.nodeId, stage: r.failure.stage, detail: `${r.failure.detail}; ${hopeless.text}`, detectedAtMs: r.failure.detectedAtMs }, out);
+    return true;
   }
 
   /** Once every stage has a node and a list of snapshots, the policy chooses how to go on. */

@@ -2,11 +2,12 @@
 // (re-placed when membership changes), which versions of a stage enough live holders can still
 // rebuild, and the shard memory each node's snapshot manager holds for others.
 
-import { describeCode, placeShards, resolveErasureCode, type ErasureCode, type Placement, type ProtectedVersion, type ProtectionPlan } from '../../domain/erasure-protection.ts';
+import { chooseErasureCode, describeCode, placeShards, type ErasureCode, type Placement, type ProtectedVersion, type ProtectionPlan } from '../../domain/erasure-protection.ts';
 import type { JobOptions } from '../../domain/job-options.ts';
 import type { Action } from './core-events.ts';
 import type { CommitTracker } from './commit-tracker.ts';
 import type { Membership, NodeRecord } from './membership.ts';
+import { survivability } from './survivability.ts';
 
 export class ShardPlacement {
   code: ErasureCode | null = null;
@@ -30,20 +31,16 @@ export class ShardPlacement {
   /** Picks the erasure code once, at the first assignment, from the nodes there are then. */
   chooseCode(nodes: readonly NodeRecord[], out: Action[]): void {
     const withSmp = nodes.filter((n) => n.smpAddress !== '');
-    if (this.job.ec === 'off' || this.job.snapshotEvery === 0) {
-      this.disabledReason = this.job.snapshotEvery === 0 ? 'snapshots are off' : '--ec off';
-    } else if (withSmp.length < nodes.length) {
-      this.disabledReason = `${nodes.length - withSmp.length} node(s) run no snapshot manager (started with \`ftrain worker\`, not \`ftrain node\`)`;
-    } else {
-      this.code = resolveErasureCode(this.job.ec, nodes.length);
-      if (!this.code) this.disabledReason = `${nodes.length} node(s): no other node to hold a shard`;
-    }
+    const choice = chooseErasureCode(this.job.ec, this.job.snapshotEvery, nodes.length, nodes.length - withSmp.length);
+    this.code = choice.code;
+    this.disabledReason = choice.reason;
     if (this.code) {
       const { dataShards: k, parityShards: m } = this.code;
+      const losses = survivability(this.job, nodes.length).nodeLosses;
       out.push({
         type: 'notice',
         level: 'info',
-        msg: `erasure coding ${describeCode(this.code)} over ${nodes.length} nodes: each snapshot in ${k + m} shards on ${k + m} other nodes, ${((k + m) / k).toFixed(2)}x its size in peers' RAM; ${m} node loss(es) at once lose nothing`,
+        msg: `erasure coding ${describeCode(this.code)} over ${nodes.length} nodes: each snapshot in ${k + m} shards on ${k + m} other nodes, ${((k + m) / k).toFixed(2)}x its size in peers' RAM; ${losses === 'any' ? 'any number of node losses at once are' : `any ${losses} node loss${losses === 1 ? ' at once is' : 'es at once are'}`} recovered`,
       });
     } else {
       out.push({ type: 'notice', level: 'warn', msg: `no erasure coding: ${this.disabledReason}; a lost node's stage can come back only by CheckFree (an intermediate stage) or from a disk checkpoint` });

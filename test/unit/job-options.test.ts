@@ -45,3 +45,38 @@ describe('compileJobOptions', () => {
     expect(compileJobOptions({ data: 'some/file.txt' }).data).toMatch(/^\/.*some\/file\.txt$/);
   });
 });
+
+describe('settings the job cannot honour', () => {
+  const refusal = (raw: Parameters<typeof compileJobOptions>[0]): OptionError => {
+    try {
+      compileJobOptions(raw);
+    } catch (err) {
+      if (err instanceof OptionError) return err;
+      throw err;
+    }
+    throw new Error(`accepted ${JSON.stringify(raw)}`);
+  };
+
+  it('refuses --ec K,M whose K + M shards do not fit on the nodes other than a stage\'s own, naming what fits', () => {
+    const e = refusal({ nodes: '2', ec: '9,9' });
+    expect(e.field).toBe('--ec');
+    expect(e.message).toMatch(/--ec: 9,9 needs 18 other nodes to hold the shards; --nodes 2 --spares 0 gives 1, too few for any code/);
+    expect(refusal({ nodes: '4', spares: '2', ec: '4,2' }).message).toMatch(/4,2 needs 6 other nodes .*--nodes 4 --spares 2 gives 5: the largest code that fits has K \+ M = 5 \(e\.g\. --ec 3,2\)/);
+    expect(refusal({ nodes: '2', ec: '1,1' }).message).toMatch(/add --spares 1 for RS\(1,1\)/);
+    // What fits is accepted, spares included.
+    expect(compileJobOptions({ nodes: '2', spares: '1', ec: '1,1' }).ec).toEqual({ dataShards: 1, parityShards: 1 });
+    expect(compileJobOptions({ nodes: '4', spares: '2', ec: '3,2' }).ec).toEqual({ dataShards: 3, parityShards: 2 });
+  });
+
+  it('refuses an explicit --ec with snapshots off, which has nothing to protect', () => {
+    expect(refusal({ nodes: '4', snapshotEvery: '0', ec: '2,1' }).field).toBe('--ec');
+    expect(compileJobOptions({ nodes: '4', snapshotEvery: '0' }).ec).toBe('off');
+  });
+
+  it('refuses --recovery checkfree with fewer than 3 stages: no stage has neighbours on both sides', () => {
+    const e = refusal({ nodes: '2', recovery: 'checkfree' });
+    expect(e.field).toBe('--recovery');
+    expect(e.message).toMatch(/needs --nodes 3 or more, got 2/);
+    expect(compileJobOptions({ nodes: '3', recovery: 'checkfree' }).recovery).toBe('checkfree');
+  });
+});

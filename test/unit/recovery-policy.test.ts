@@ -1,7 +1,7 @@
 // The recovery choice on its own: what survives in, the tier and its reason out.
 
 import { describe, expect, it } from 'vitest';
-import { ReasonKind, checkfreeObstacle, planRecovery, unrecoverable, type RecoveryView } from '../../coordinator/core/recovery-policy.ts';
+import { ReasonKind, checkfreeObstacle, planRecovery, recoveryOutlook, unrecoverable, type OutlookView, type RecoveryView } from '../../coordinator/core/recovery-policy.ts';
 
 /** Four stages, stage 1 lost; every stage reported a step. */
 function view(over: Partial<RecoveryView> = {}): RecoveryView {
@@ -89,5 +89,49 @@ describe('checkfreeObstacle and unrecoverable', () => {
     expect(unrecoverable(job, 1, [true, true, true, true])).toBeNull();
     expect(unrecoverable(job, 0, [true, true, true, true])).toMatch(/^nothing can bring stage 0 back: snapshots are off/);
     expect(unrecoverable({ ...job, snapshotEvery: 1 }, 0, [true, true, true, true])).toBeNull();
+  });
+});
+
+describe('recoveryOutlook: fail at once or wait for a node', () => {
+  /** Two stages, stage 1's node and snapshot manager gone, no erasure code, no disk tier. */
+  function outlook(over: Partial<OutlookView> = {}): OutlookView {
+    return {
+      policy: 'auto',
+      stages: 2,
+      lost: [1],
+      restorable: [null, []],
+      dataShards: null,
+      reported: [true, true],
+      diskTier: false,
+      shardShortfall: '; erasure coding is off (2 node(s): too few other nodes to hold shards (3 nodes or more needed))',
+      ...over,
+    };
+  }
+
+  it('gives up when no node that joins could bring the stage back, saying why and what would have saved the run', () => {
+    const r = recoveryOutlook(outlook());
+    expect(r?.kind).toBe(ReasonKind.nothingToRebuild);
+    expect(r?.text).toMatch(/^nothing can bring stage 1 back, whichever node joins: no snapshot of stage 1 is left to restore or rebuild: erasure coding is off/);
+    expect(r?.text).toMatch(/CheckFree cannot rebuild stage 1 \(the last, with the head\)/);
+    expect(r?.text).toMatch(/there is no disk checkpoint \(--checkpoint-dir\); erasure shards on other nodes .* or a disk checkpoint \(--checkpoint-dir DIR\) would have saved the run$/);
+  });
+
+  it('waits while a node that joins could still recover: shards, CheckFree, the disk tier, or a node that may come back', () => {
+    // Enough live shards of a step: a node that joins rebuilds it.
+    expect(recoveryOutlook(outlook({ restorable: [null, [4]], dataShards: 1 }))).toBeNull();
+    // An intermediate stage whose neighbours reported: CheckFree.
+    expect(recoveryOutlook(outlook({ stages: 3, lost: [1], restorable: [null, [], null], reported: [true, true, true] }))).toBeNull();
+    expect(recoveryOutlook(outlook({ diskTier: true }))).toBeNull();
+    // Nothing known to be gone yet (a probe under way, or a node without a snapshot manager of its own).
+    expect(recoveryOutlook(outlook({ restorable: [null, null] }))).toBeNull();
+  });
+
+  it('judges as planRecovery does: no step common to every stage, or a policy that rules the tier out', () => {
+    // Two lost stages whose shards rebuild different steps: no common step, and CheckFree cannot.
+    expect(recoveryOutlook(outlook({ stages: 3, lost: [0, 2], restorable: [[3], null, [4]], dataShards: 1, reported: [true, true, true] }))?.kind).toBe(ReasonKind.nothingToRebuild);
+    // --recovery snapshot never reaches for the disk tier.
+    expect(recoveryOutlook(outlook({ policy: 'snapshot', diskTier: true }))?.text).toMatch(/--recovery snapshot rules out CheckFree; --recovery snapshot rules out the disk tier/);
+    // Forced CheckFree on an edge stage, with shards it would not use.
+    expect(recoveryOutlook(outlook({ policy: 'checkfree', stages: 3, restorable: [null, null, [4]], lost: [2], dataShards: 1, reported: [true, true, true] }))?.text).toMatch(/--recovery checkfree uses no snapshots; CheckFree cannot rebuild stage 2/);
   });
 });
