@@ -43,7 +43,7 @@ export class ShardPlacement {
         msg: `erasure coding ${describeCode(this.code)} over ${nodes.length} nodes: each snapshot in ${k + m} shards on ${k + m} other nodes, ${((k + m) / k).toFixed(2)}x its size in peers' RAM; ${losses === 'any' ? 'any number of node losses at once are' : `any ${losses} node loss${losses === 1 ? ' at once is' : 'es at once are'}`} recovered`,
       });
     } else {
-      out.push({ type: 'notice', level: 'warn', msg: `no erasure coding: ${this.disabledReason}; a lost node's stage can come back only by CheckFree (an intermediate stage) or from a disk checkpoint` });
+      out.push({ type: 'notice', level: 'warn', msg: `no erasure coding: ${this.disabledReason}; ${withoutShards(this.job)}` });
     }
   }
 
@@ -101,4 +101,13 @@ export class ShardPlacement {
     });
     return parts.length > 0 ? `; ${parts.join('; ')}` : '';
   }
+}
+
+/** What can still bring a lost node's stage back when no shards are kept, under the job's policy. */
+export function withoutShards(job: Pick<JobOptions, 'stages' | 'recovery' | 'checkpointDir'>): string {
+  const ways: string[] = [];
+  if (job.recovery === 'checkfree-plus') ways.push('by CheckFree+ (any stage whose swap partner survives, a middle stage whose two neighbours do)');
+  else if ((job.recovery === 'auto' || job.recovery === 'checkfree') && job.stages >= 3) ways.push('by CheckFree (an intermediate stage whose two neighbours survive)');
+  if (job.checkpointDir !== null && job.recovery !== 'snapshot') ways.push('from a disk checkpoint');
+  return ways.length > 0 ? `a lost node's stage can come back only ${ways.join(' or ')}` : 'a lost node ends the run (no CheckFree for this job and no --checkpoint-dir)';
 }

@@ -36,6 +36,10 @@ describe('what a job survives', () => {
     expect([...failed][0]).toMatch(
       /^FAILED: node node-1 \(stage 1\) failed: (its process exited \(killed by SIGKILL\)|its command stream to the coordinator broke \(process died or network lost\)); nothing can bring stage 1 back, whichever node joins: .*erasure coding is off.*CheckFree cannot rebuild stage 1.*would have saved the run$/,
     );
+    // Said once: the summary at the end points to the FAILED line rather than repeating it.
+    const reason = [...failed][0]!.slice('FAILED: '.length);
+    expect(out.split(reason).length - 1, out).toBe(1);
+    expect(out).toMatch(/^failed after \d+ step\(s\): the FAILED line above says why$/m);
     console.log(`survivability: the 2-node run exited ${afterKillMs} ms after the kill was detected`);
   }, 100_000);
 
