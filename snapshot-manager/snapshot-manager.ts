@@ -190,7 +190,7 @@ export class SnapshotManager {
     const json = JSON.stringify({ ...status, encodeMs: null, placeMs: null });
     if (json === this.lastReported) return;
     this.lastReported = json;
-    this.coordinator.ReportProtection({ nodeId: this.nodeId, status: encodeStatus(status) }, { deadline: deadline() }, (err, reply) => {
+    this.coordinator.ReportProtection({ nodeId: this.nodeId, status: encodeStatus(status), smpAddress: this.address }, { deadline: deadline() }, (err, reply) => {
       if (err) {
         this.lastReported = ''; // say it again next time
         this.log.debug({ err: err.details || err.message }, 'protection report not taken');

@@ -245,9 +245,9 @@ export function encodeInjectionKind(kind: InjectionKind): keyof typeof INJECTION
   return enumName(INJECTION_KINDS, kind);
 }
 
-export function decodeProtectionReport(msg: ProtectionReport__Output | MalformedMessage): { nodeId: string; status: ProtectionStatus } {
+export function decodeProtectionReport(msg: ProtectionReport__Output | MalformedMessage): { nodeId: string; status: ProtectionStatus; smpAddress: string } {
   const r = parsed(msg, 'ProtectionReport');
-  return { nodeId: nodeId('node_id', r.nodeId), status: decodeStatus('status', r.status) };
+  return { nodeId: nodeId('node_id', r.nodeId), status: decodeStatus('status', r.status), smpAddress: str('smp_address', r.smpAddress, { maxChars: MAX_TEXT_CHARS }) };
 }
 
 /** Longest notice a departing node may give. */

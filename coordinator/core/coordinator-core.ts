@@ -169,6 +169,12 @@ export class CoordinatorCore {
       case 'protection': {
         const node = this.members.live(e.nodeId);
         if (!node) return this.members.notLive(e.nodeId);
+        if (e.smpAddress && node.smpAddress && e.smpAddress !== node.smpAddress) {
+          return {
+            reason: RefusalReason.duplicate,
+            message: `the snapshot manager at ${e.smpAddress} reports for node ${e.nodeId}, whose own snapshot manager is at ${node.smpAddress}: two nodes use the id ${e.nodeId}`,
+          };
+        }
         // Versions count only from the node that holds the stage now, in a run that trains.
         if (e.status.stage !== null && e.status.stage === node.stage && (this.phase === RunPhase.training || this.phase === RunPhase.starting)) {
           this.progress.recordProtection(e.status.stage, e.nodeId, e.status, out);

@@ -13,7 +13,7 @@ export type CoordinatorEvent =
   /** The node goes away within `graceMs` (a preemption notice): move its stage first. */
   | { type: 'leave'; nodeId: string; graceMs: number; reason: string }
   /** A node's snapshot manager on the protection of its stage's snapshots. */
-  | { type: 'protection'; nodeId: string; status: ProtectionStatus }
+  | { type: 'protection'; nodeId: string; status: ProtectionStatus; /** The reporting snapshot manager's address; '' when not given. */ smpAddress?: string }
   /** Whether a failed node's snapshot manager still answers (the adapter probes it). */
   | { type: 'smp-probed'; nodeId: string; alive: boolean; detail: string }
   | { type: 'halted'; nodeId: string; stage: number; epoch: number; snapshotSteps: readonly number[] }

@@ -12,7 +12,7 @@
 //   steps 0..2 [reverse] [snap] [epoch=1]  every placed stage reports each step (snap: the snapshot of the step before)
 //   halted n0 stage=0 epoch=1 steps=2,3
 //   inject n1 stage=1 step=4 kind=node-kill
-//   protection n1 stage=1 versions=4@0:n2,n3,n4,n0;5@0:... [held=100] [encode=5]
+//   protection n1 stage=1 versions=4@0:n2,n3,n4,n0;5@0:... [held=100] [encode=5] [smp=ADDR]
 //   probe n1 alive|dead / fault n1 stage=1 MESSAGE... / leave n1 grace=25000 [reason=SIGTERM]
 //   tick / stop [graceful] [reason=...] / finish / status
 
@@ -238,7 +238,7 @@ class Scenario {
         this.feed({ type: 'injection', nodeId: id, stage: num(a, 'stage'), step: num(a, 'step'), kind: a.kv.get('kind') as InjectionKind }, out);
         break;
       case 'protection':
-        this.feed({ type: 'protection', nodeId: id, status: this.protection(a) }, out);
+        this.feed({ type: 'protection', nodeId: id, status: this.protection(a), ...(a.kv.has('smp') ? { smpAddress: a.kv.get('smp')! } : {}) }, out);
         break;
       case 'probe':
         this.feed({ type: 'smp-probed', nodeId: id, alive: a.flags.has('alive'), detail: a.flags.has('alive') ? 'answered' : 'connection refused' }, out);

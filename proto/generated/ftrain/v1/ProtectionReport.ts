@@ -5,9 +5,11 @@ import type { ProtectionStatus as _ftrain_v1_ProtectionStatus, ProtectionStatus_
 export interface ProtectionReport {
   'nodeId'?: (string);
   'status'?: (_ftrain_v1_ProtectionStatus | null);
+  'smpAddress'?: (string);
 }
 
 export interface ProtectionReport__Output {
   'nodeId': (string);
   'status': (_ftrain_v1_ProtectionStatus__Output | null);
+  'smpAddress': (string);
 }
