@@ -3,8 +3,15 @@
 import { Command, Option } from 'commander';
 import { DEFAULT_JOB, intOption, type RawJobOptions } from '../domain/job-options.ts';
 import { OptionError } from '../domain/errors.ts';
+import { INJECTION_KINDS, INJECTION_KIND_SUMMARY } from '../domain/inject-spec.ts';
 import { DEFAULT_DASHBOARD_PORT } from '../observability/dashboard-server.ts';
 import type { DashboardSettings } from './coordinator-session.ts';
+
+/** `--inject`'s help: every kind the domain knows, so the list cannot fall behind it. */
+export function injectHelp(): string {
+  const kinds = INJECTION_KINDS.map((k) => `${k} (${INJECTION_KIND_SUMMARY[k]})`);
+  return `failures to cause: STEP:STAGE:KIND,... with STEP below --steps and KIND one of ${kinds.join(', ')}`;
+}
 
 export function addJobFlags(cmd: Command): Command {
   return cmd
@@ -29,7 +36,7 @@ export function addJobFlags(cmd: Command): Command {
     .option('--checkfree-lr-scale <x>', 'learning-rate multiplier of a stage rebuilt by CheckFree', '1.1')
     .option('--spares <n>', 'spare nodes to wait for beyond one per stage: they hold erasure shards and take over the stage of a lost node', '0')
     .option('--ec <k,m>', 'erasure-code each snapshot into K data + M parity shards on K+M other nodes; "auto" picks from the node count (4 nodes: 2,1; 5: 3,1; 6: 3,2; 7+: 4,2), "off" keeps snapshots local', 'auto')
-    .option('--inject <spec>', 'failures to cause: STEP:STAGE:KIND,... with KIND worker-kill (the worker process) or node-kill (worker and snapshot manager together)')
+    .option('--inject <spec>', injectHelp())
     .option('--recovery-timeout-ms <n>', 'fail the run if a recovery has not resumed training after this long', String(DEFAULT_JOB.recoveryTimeoutMs))
     .option('--checkpoint-every <n>', 'also write a durable disk checkpoint after every N-th step (needs --checkpoint-dir)', '0')
     .option('--checkpoint-dir <dir>', 'disk checkpoint directory; a run started with it resumes from the newest checkpoint every stage has')

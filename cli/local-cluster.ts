@@ -31,9 +31,10 @@ export interface LocalClusterOptions {
   readonly print?: (line: string) => void;
 }
 
-function defaultLogFile(): string {
+/** `.ftrain/logs/ROLE-STAMP.log`: where a command logs by default, so the console keeps only progress lines. */
+export function defaultLogFile(role = 'run'): string {
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  return resolve('.ftrain', 'logs', `run-${stamp}.log`);
+  return resolve('.ftrain', 'logs', `${role}-${stamp}.log`);
 }
 
 function exitDetail(code: number | null, signal: NodeJS.Signals | null): string {

@@ -16,7 +16,9 @@ import { parseRunReport } from '../observability/run-report.ts';
 import { reportDashboardData } from '../observability/report-dashboard.ts';
 import { staticDashboardHtml } from '../observability/static-dashboard.ts';
 import { addDashboardFlags, addJobFlags, dashboardSettings, rawJobOptions, type DashboardFlagValues, type JobFlagValues } from './job-flags.ts';
-import { runLocalCluster } from './local-cluster.ts';
+import { defaultLogFile, runLocalCluster } from './local-cluster.ts';
+import { joinHint, listenHost } from './join-hint.ts';
+import { ListenError } from '../common/proto.ts';
 import { NodeSupervisor } from './node-supervisor.ts';
 import { joinFailureCode, waitingLines, writeExitNote } from './join-failure.ts';
 import { resolveCoordinatorHost } from '../worker/coordinator-link.ts';
@@ -60,7 +62,11 @@ function positiveInt(field: string, raw: string): number {
 const program = new Command('ftrain')
   .description('Fault-tolerant pipeline-parallel training over gRPC')
   .version('0.1.0')
-  .showHelpAfterError('(run with --help for usage)');
+  .showHelpAfterError('(run with --help for usage)')
+  // Every command made below inherits this: an unknown option or command, a missing or bad
+  // argument, or a command given without its subcommand exits with the usage code, as an
+  // OptionError does; --help and --version still exit 0.
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE));
 
 const runCommand = addDashboardFlags(
   addJobFlags(
@@ -80,7 +86,7 @@ runCommand.action(async (flags: JobFlagValues & DashboardFlagValues & { port: st
     const code = await runLocalCluster({ job, respawn, reportPath: flags.report ?? null, logFile: flags.logFile ?? null, logLevel: flags.logLevel, port, dashboard });
     process.exit(code);
   } catch (err) {
-    fail(err);
+    fail(err instanceof ListenError ? err.toOptionError('--port') : err);
   }
 });
 
@@ -97,13 +103,16 @@ coordinatorCommand.action(async (flags: JobFlagValues & DashboardFlagValues & { 
     const job = compileJobOptions(rawJobOptions(flags));
     const listen = checkHostPort('--listen', flags.listen);
     const dashboard = dashboardSettings(coordinatorCommand, flags);
-    const logger = createLogger({ name: 'coordinator', file: flags.logFile ?? null, level: flags.logLevel, pretty: !flags.logFile && process.stderr.isTTY });
+    const logFile = resolve(flags.logFile ?? defaultLogFile('coordinator'));
+    const logger = createLogger({ name: 'coordinator', file: logFile, level: flags.logLevel });
     const print = (l: string) => process.stdout.write(`${l}\n`);
     const session = new CoordinatorSession({ job, listen, reportPath: flags.report ?? null, logger, print, dashboard });
     const port = await session.start();
-    print(`ftrain coordinator on ${listen.slice(0, listen.lastIndexOf(':'))}:${port}: waiting for ${job.stages + job.spares} nodes (ftrain node --coordinator ${hostname()}:${port})`);
-    for (const line of survivabilityLines(job)) print(line);
+    print(`ftrain coordinator on ${listenHost(listen)}:${port}: waiting for ${job.stages + job.spares} nodes`);
+    print(`  ${joinHint(listenHost(listen), port, hostname())}`);
+    print(`  logs: ${logFile}`);
     print(session.dashboardLine());
+    for (const line of survivabilityLines(job)) print(line);
     process.on('SIGINT', () => session.interrupt());
     process.on('SIGTERM', () => session.server.requestStop('terminated (SIGTERM)', false));
     const { result, report } = await session.finish();
@@ -111,7 +120,7 @@ coordinatorCommand.action(async (flags: JobFlagValues & DashboardFlagValues & { 
     await session.close();
     process.exit(result.status === 'failed' ? 1 : 0);
   } catch (err) {
-    fail(err);
+    fail(err instanceof ListenError ? err.toOptionError('--listen') : err);
   }
 });
 
@@ -315,7 +324,7 @@ program
       if (!watchParent(() => stop(0))) process.on('SIGINT', () => stop(0));
       process.on('SIGTERM', () => stop(0));
     } catch (err) {
-      fail(err);
+      fail(err instanceof ListenError ? err.toOptionError('--listen') : err);
     }
   });
 
@@ -523,9 +532,7 @@ experiment
       .command('chaos')
       .description(
         'hit a training job with failures on a seeded schedule, one at a time (worker, snapshot-manager and node kills, freezes, preemptions), replace lost nodes as a spot fleet would, and report detection, recovery and lost steps by kind; exit 1 unless every event was recovered',
-      )
-      // Unknown or malformed flags: the usage exit code, as OptionError gets.
-      .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE)),
+      ),
   ).action(async (flags: import('../chaos/chaos-options.ts').ChaosFlagValues, cmd: Command) => {
     try {
       const explicit = new Set(Object.keys(flags).filter((k) => cmd.getOptionValueSource(k) === 'cli'));

@@ -4,6 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { ProtoGrpcType } from '../proto/generated/ftrain.ts';
 import { packagePath } from './package-root.ts';
+import { OptionError } from '../domain/errors.ts';
 import { MALFORMED, type MalformedMessage } from './wire/wire-check.ts';
 
 export const PROTO_PATH = packagePath('proto/ftrain.proto');
@@ -92,12 +93,63 @@ export function statusError(code: grpc.status, details: string): grpc.ServiceErr
   return err;
 }
 
-/** Binds a server and resolves with the actual port. */
+/** Thrown when a gRPC server cannot listen on its address: the port is taken, the host is not this machine's, ... */
+export class ListenError extends Error {
+  override readonly name = 'ListenError';
+  constructor(
+    /** host:port as given. */
+    readonly address: string,
+    /** The errno code (EADDRINUSE, EACCES, EADDRNOTAVAIL), or null when the cause was another. */
+    readonly code: string | null,
+    /** Why, in words: "the port is in use". */
+    readonly reason: string,
+    options: { cause: unknown },
+  ) {
+    super(`cannot listen on ${address}: ${reason}`, options);
+  }
+
+  /** The same refusal as an option error of the flag that chose the address (exit 2 in the CLI). */
+  toOptionError(flag: string): OptionError {
+    const hint = this.code === 'EADDRINUSE' || this.code === 'EACCES' ? '; pick another port (0: any free one)' : '';
+    return new OptionError(flag, `${this.message}${hint}`);
+  }
+}
+
+const LISTEN_REASONS: Readonly<Record<string, string>> = {
+  EADDRINUSE: 'the port is in use',
+  EACCES: 'permission denied (ports below 1024 need privileges)',
+  EADDRNOTAVAIL: 'no network interface of this machine has that address',
+};
+
+/** grpc-js's first line of a failed bind: the error bindServer reports says it all, so it is not logged too. */
+const BIND_FAILED_LOG = /^No address added out of total \d+ resolved/;
+let bindLogFiltered = false;
+
+/** grpc-js's default logger (every line on stderr), without the bind failures that bindServer reports itself. */
+function filterBindFailureLog(): void {
+  if (bindLogFiltered) return;
+  bindLogFiltered = true;
+  grpc.setLogger({
+    error: (message?: unknown, ...rest: unknown[]) => {
+      if (typeof message === 'string' && BIND_FAILED_LOG.test(message)) return;
+      console.error(`E ${String(message)}`, ...rest);
+    },
+    info: (message?: unknown, ...rest: unknown[]) => console.error(`I ${String(message)}`, ...rest),
+    debug: (message?: unknown, ...rest: unknown[]) => console.error(`D ${String(message)}`, ...rest),
+  });
+}
+
+/** Binds a server and resolves with the actual port; a bind that fails rejects with a ListenError. */
 export function bindServer(server: grpc.Server, address: string): Promise<number> {
+  filterBindFailureLog();
   return new Promise((resolvePort, reject) => {
     server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => {
-      if (err) reject(err);
-      else resolvePort(port);
+      if (!err) return resolvePort(port);
+      // grpc-js gives no errno, only "... errors: [listen EADDRINUSE: address already in use HOST:PORT]".
+      const errno = /\b(E[A-Z]{3,})\b/.exec(err.message)?.[1];
+      const code = errno !== undefined && errno in LISTEN_REASONS ? errno : null;
+      const reason = code !== null ? LISTEN_REASONS[code]! : /Name resolution failed/.test(err.message) ? 'the host name does not resolve' : err.message;
+      reject(new ListenError(address, code, reason, { cause: err }));
     });
   });
 }

@@ -1,6 +1,7 @@
 // The training text and the batch of each step. The batch of step s is a pure function of
 // (seed, s): no data-loader state exists that a failure could lose.
 
+import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -33,7 +34,7 @@ function loadMobyDick(): string {
     .join('\n\n');
 }
 
-/** Loads `source`: the bundled corpus (`moby-dick`) or a path to a UTF-8 text file. */
+/** Loads `source`: the bundled corpus (`moby-dick`) or a path to a UTF-8 text file (anything else is a DataError). */
 export function loadCorpus(source: string): Corpus {
   let bytes: Uint8Array;
   if (source === DEFAULT_CORPUS) {
@@ -47,9 +48,64 @@ export function loadCorpus(source: string): Corpus {
     }
     if (!isFile) throw new DataError(`data path ${source} is not a file`, source);
     bytes = readFileSync(source);
+    checkText(source, bytes);
   }
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   return { source, bytes, sha256 };
+}
+
+/**
+ * Throws unless `bytes` are text: valid UTF-8 without NUL bytes. A binary file (an executable, an
+ * image, a UTF-16 text) would otherwise be trained on without a word. Both common checks are
+ * native (isUtf8, indexOf), so a large text costs little; the byte-by-byte scan that finds the
+ * offset runs only on data already known to be bad, and stops there.
+ */
+function checkText(source: string, bytes: Uint8Array): void {
+  const nulAt = bytes.indexOf(0);
+  if (nulAt < 0 && isUtf8(bytes)) return;
+  const invalidAt = firstInvalidUtf8(bytes, nulAt < 0 ? bytes.length : nulAt);
+  const found =
+    invalidAt >= 0
+      ? `byte ${invalidAt} (0x${bytes[invalidAt]!.toString(16).padStart(2, '0')}) begins no valid UTF-8 character`
+      : nulAt >= 0
+        ? `byte ${nulAt} is a NUL (0x00)`
+        : 'it is not valid UTF-8';
+  throw new DataError(`data file ${source} is not UTF-8 text: ${found}; pass --data with a UTF-8 text file`, source);
+}
+
+/** The offset of the first byte in [0, end) that starts no valid UTF-8 sequence (RFC 3629), or -1. */
+export function firstInvalidUtf8(bytes: Uint8Array, end = bytes.length): number {
+  let i = 0;
+  while (i < end) {
+    const b = bytes[i]!;
+    if (b < 0x80) {
+      i += 1;
+      continue;
+    }
+    // The length of the sequence and the range of its second byte (no overlongs, no surrogates, <= U+10FFFF).
+    let length = 0;
+    let low = 0x80;
+    let high = 0xbf;
+    if (b >= 0xc2 && b <= 0xdf) length = 2;
+    else if (b >= 0xe0 && b <= 0xef) {
+      length = 3;
+      if (b === 0xe0) low = 0xa0;
+      if (b === 0xed) high = 0x9f;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      length = 4;
+      if (b === 0xf0) low = 0x90;
+      if (b === 0xf4) high = 0x8f;
+    } else return i;
+    if (i + length > bytes.length) return i;
+    const second = bytes[i + 1]!;
+    if (second < low || second > high) return i;
+    for (let j = 2; j < length; j++) {
+      const c = bytes[i + j]!;
+      if (c < 0x80 || c > 0xbf) return i;
+    }
+    i += length;
+  }
+  return -1;
 }
 
 /** Throws unless the corpus holds at least one training sequence (seqLen inputs + 1 target). */

@@ -27,15 +27,41 @@ export type InjectionKind = (typeof InjectionKind)[keyof typeof InjectionKind];
 /** How long an injected freeze lasts: well past the lease, so the node is lost and fenced when it wakes. */
 export const FREEZE_SECONDS = 8;
 
+/** Every injection kind, in the order help and errors list them. */
+export const INJECTION_KINDS: readonly InjectionKind[] = Object.values(InjectionKind);
+
+/** What each kind does, in a few words (help text). A kind added above without one fails to compile. */
+export const INJECTION_KIND_SUMMARY: Readonly<Record<InjectionKind, string>> = {
+  [InjectionKind.workerKill]: 'SIGKILL to the worker process',
+  [InjectionKind.workerKillMidSnapshot]: 'SIGKILL to the worker between writing and committing its snapshot',
+  [InjectionKind.nodeKill]: "SIGKILL to the node's worker, snapshot manager and agent at once",
+  [InjectionKind.freeze]: `SIGSTOP to the same three, SIGCONT ${FREEZE_SECONDS} s later`,
+  [InjectionKind.preempt]: 'SIGTERM to the node, a spot preemption notice',
+};
+
 export interface Injection {
   readonly step: number;
   readonly stage: number;
   readonly kind: InjectionKind;
 }
 
-export function parseInjections(raw: string | undefined | null, stages: number): Injection[] {
+/** What of the job an injection must fit in to happen at all. */
+export interface InjectionLimits {
+  readonly stages: number;
+  /** `--steps`: steps 0 to steps - 1 run; null: until stopped. */
+  readonly steps: number | null;
+  /** `--snapshot-every`: a snapshot after every N-th step; 0: none. */
+  readonly snapshotEvery: number;
+}
+
+/**
+ * Parses `--inject`. Refuses, naming the item, an injection that could never happen: a stage or
+ * kind that does not exist, a step the run never reaches, a snapshot kill with no snapshot then.
+ */
+export function parseInjections(raw: string | undefined | null, limits: InjectionLimits): Injection[] {
   if (raw === undefined || raw === null || raw.trim() === '') return [];
-  const kinds = Object.values(InjectionKind) as string[];
+  const { stages, steps, snapshotEvery } = limits;
+  const kinds = INJECTION_KINDS as readonly string[];
   return raw.split(',').map((item) => {
     const parts = item.trim().split(':');
     const [stepText, stageText, kind] = parts;
@@ -48,6 +74,16 @@ export function parseInjections(raw: string | undefined | null, stages: number):
     if (!kinds.includes(kind!)) throw new OptionError('--inject', `"${item}": kind must be one of ${kinds.join(', ')}`);
     if ((kind === InjectionKind.nodeKill || kind === InjectionKind.freeze || kind === InjectionKind.preempt) && step < 1) {
       throw new OptionError('--inject', `"${item}": ${kind} needs STEP >= 1 (it fires once step STEP - 1 is done)`);
+    }
+    if (steps !== null && step >= steps) {
+      throw new OptionError('--inject', `"${item}": the run never reaches step ${step}: --steps ${steps} trains steps 0 to ${steps - 1}; use a STEP below ${steps} or raise --steps`);
+    }
+    if (kind === InjectionKind.workerKillMidSnapshot) {
+      // Its step S is the snapshot of the state after S steps, taken after every N-th step.
+      if (snapshotEvery === 0) throw new OptionError('--inject', `"${item}": ${kind} kills a snapshot, and --snapshot-every 0 takes none`);
+      if (step < 1 || step % snapshotEvery !== 0) {
+        throw new OptionError('--inject', `"${item}": no snapshot is taken of the state after ${step} step(s) with --snapshot-every ${snapshotEvery}; use a STEP that is a multiple of ${snapshotEvery}, from ${snapshotEvery} up`);
+      }
     }
     return { step, stage, kind: kind as InjectionKind };
   });

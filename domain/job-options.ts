@@ -201,7 +201,7 @@ export function compileJobOptions(raw: RawJobOptions): JobOptions {
   const checkpointEvery = intOption('--checkpoint-every', raw.checkpointEvery, 0, 0, 1_000_000);
   const checkpointDir = raw.checkpointDir === undefined || raw.checkpointDir === null || String(raw.checkpointDir) === '' ? null : resolve(String(raw.checkpointDir));
   if (checkpointEvery > 0 && checkpointDir === null) throw new OptionError('--checkpoint-every', 'needs --checkpoint-dir DIR');
-  const injections = parseInjections(raw.inject === undefined || raw.inject === null ? null : String(raw.inject), stages);
+  const injections = parseInjections(raw.inject === undefined || raw.inject === null ? null : String(raw.inject), { stages, steps, snapshotEvery });
   const recoveryText = raw.recovery === undefined || raw.recovery === null ? RecoveryPolicy.auto : String(raw.recovery);
   if (!(Object.values(RecoveryPolicy) as string[]).includes(recoveryText)) {
     throw new OptionError('--recovery', `must be one of ${Object.values(RecoveryPolicy).join(', ')}, got "${recoveryText}"`);

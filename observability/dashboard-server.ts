@@ -10,6 +10,7 @@ import type { Logger } from '../common/logging.ts';
 import { packagePath } from '../common/package-root.ts';
 import type { CoordinatorStatus } from '../coordinator/core/coordinator-status.ts';
 import type { Action } from '../coordinator/core/core-events.ts';
+import { OptionError } from '../domain/errors.ts';
 import type { JobOptions } from '../domain/job-options.ts';
 import {
   DASHBOARD_SCHEMA,
@@ -50,17 +51,27 @@ export const DASHBOARD_ASSETS: Readonly<Record<string, { readonly file: () => st
   '/vendor/chart.umd.js': { file: chartLibraryPath, type: 'text/javascript; charset=utf-8' },
 };
 
-/** Thrown when the dashboard's port cannot be bound. */
-export class DashboardListenError extends Error {
-  override readonly name = 'DashboardListenError';
+/**
+ * Thrown when the dashboard cannot be served on its address. An option error (exit 2 in the CLI)
+ * of the flag to change: --dashboard-host when the address is not this machine's, else --dashboard-port.
+ */
+export class DashboardListenError extends OptionError {
   constructor(
     readonly host: string,
     readonly port: number,
     options: { cause: unknown },
   ) {
     const code = (options.cause as NodeJS.ErrnoException).code;
-    const why = code === 'EADDRINUSE' ? 'the port is in use' : code === 'EACCES' ? 'permission denied' : String((options.cause as Error).message);
-    super(`cannot serve the dashboard on ${host}:${port}: ${why}; pick another with --dashboard-port (0: any free port) or turn it off with --no-dashboard`, options);
+    const hostWrong = code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN';
+    const why =
+      code === 'EADDRINUSE' ? 'the port is in use'
+      : code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)'
+      : code === 'EADDRNOTAVAIL' ? 'no network interface of this machine has that address'
+      : code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? 'the host name does not resolve'
+      : String((options.cause as Error).message);
+    const todo = hostWrong ? 'give an address of this machine with --dashboard-host (0.0.0.0: every interface)' : 'pick another with --dashboard-port (0: any free port)';
+    super(hostWrong ? '--dashboard-host' : '--dashboard-port', `cannot serve the dashboard on ${host}:${port}: ${why}; ${todo} or turn it off with --no-dashboard`);
+    this.cause = options.cause;
   }
 }
 
