@@ -6,7 +6,7 @@ import { hostname, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { errorMessage, OptionError, DataError, BackendUnavailableError } from '../domain/errors.ts';
 import { RunEndedError } from '../domain/refusal.ts';
-import { FINAL_WORKER_EXITS } from '../domain/exit-codes.ts';
+import { EXIT_USAGE, FINAL_WORKER_EXITS } from '../domain/exit-codes.ts';
 import { workerInjector } from '../chaos/worker-injector.ts';
 import { compileJobOptions, intOption, parseBackend } from '../domain/job-options.ts';
 import { createLogger } from '../common/logging.ts';
@@ -26,11 +26,10 @@ import { SnapshotManager } from '../snapshot-manager/snapshot-manager.ts';
 import { DEFAULT_SLOT_COUNT } from '../domain/snapshot-slots.ts';
 import { survivabilityLines } from '../coordinator/core/survivability.ts';
 
-const EXIT_USAGE = 2;
-
 function fail(err: unknown): never {
   const known = err instanceof OptionError || err instanceof DataError || err instanceof BackendUnavailableError;
-  process.stderr.write(`ftrain: ${errorMessage(err)}\n`);
+  // A worker under a node agent hands its last line to the agent, which ends the node and says it.
+  if (!(known && writeExitNote(errorMessage(err)))) process.stderr.write(`ftrain: ${errorMessage(err)}\n`);
   if (!known && process.env.FTRAIN_DEBUG) process.stderr.write(`${(err as Error).stack ?? ''}\n`);
   process.exit(known ? EXIT_USAGE : 1);
 }
@@ -291,7 +290,7 @@ addWorkerFlags(
     if (exit.code !== 0) process.stderr.write(`${prefix}: ${exit.reason}\n`);
     process.exit(exit.code);
   } catch (err) {
-    fail(err);
+    fail(err instanceof ListenError ? err.toOptionError('--listen') : err);
   }
 });
 

@@ -11,7 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import type { Logger } from '../common/logging.ts';
 import { FTRAIN_BIN } from '../common/ftrain-bin.ts';
-import { EXIT_FENCED, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_UNRESOLVED, FINAL_WORKER_EXITS } from '../domain/exit-codes.ts';
+import { EXIT_USAGE, EXIT_FENCED, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_UNRESOLVED, FINAL_WORKER_EXITS } from '../domain/exit-codes.ts';
 import { EXIT_NOTE_FD, EXIT_NOTE_FD_ENV, exitNoteOf } from './join-failure.ts';
 import { SnapshotDirLock } from './snapshot-dir-lock.ts';
 
@@ -22,6 +22,7 @@ const EXIT_NOTE_WAIT_MS = 1000;
 
 /** What the node says when a worker exited with a final code but left no note (it was killed, say). */
 const FINAL_EXIT_WORDS: Readonly<Record<number, string>> = {
+  [EXIT_USAGE]: 'the worker refused its options (see the line above)',
   [EXIT_FENCED]: 'the coordinator declared this node lost (fenced): it leaves the job',
   [EXIT_REFUSED]: 'the coordinator refused this node',
   [EXIT_UNREACHABLE]: 'the coordinator could not be reached',

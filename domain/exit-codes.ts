@@ -3,6 +3,12 @@
 // node at once, with the same code, instead of restarting the worker.
 
 /**
+ * A bad option or bad data (the message names the flag or the file): every ftrain command. For a
+ * worker (its --listen taken, say), a restart would meet the same.
+ */
+export const EXIT_USAGE = 2;
+
+/**
  * A worker the coordinator no longer knows (declared lost while it was frozen or cut off): its
  * node must not rejoin with its stale state, so the node agent ends the node.
  */
@@ -23,4 +29,4 @@ export const EXIT_UNREACHABLE = 5;
 export const EXIT_UNRESOLVED = 6;
 
 /** Worker exits after which a restart cannot help: the node agent ends the node with the same code. */
-export const FINAL_WORKER_EXITS: ReadonlySet<number> = new Set([EXIT_FENCED, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_UNRESOLVED]);
+export const FINAL_WORKER_EXITS: ReadonlySet<number> = new Set([EXIT_USAGE, EXIT_FENCED, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_UNRESOLVED]);

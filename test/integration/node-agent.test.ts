@@ -113,6 +113,28 @@ describe('a node with no coordinator to join', () => {
   });
 });
 
+describe('a node whose worker refuses its options', () => {
+  it('ends at once with one line naming the flag, exit 2, and never restarts its worker', async () => {
+    // The worker's --listen port is taken: a new worker would meet the same.
+    const busy = createServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+    const taken = (busy.address() as { port: number }).port;
+    try {
+      const snapshotDir = join(dir, 'listen-taken');
+      const res = await timedRun(['node', '--coordinator', `127.0.0.1:${await closedPort()}`, '--listen', `127.0.0.1:${taken}`, '--node-id', 'c1', '--snapshot-dir', snapshotDir], /$^/, 30_000);
+      expect(res.code, res.stderr).toBe(2);
+      expect(res.totalMs).toBeLessThan(15_000);
+      const lines = nodeLines(res.stderr, 'c1');
+      expect(lines, res.stderr).toEqual([`ftrain node c1: --listen: cannot listen on 127.0.0.1:${taken}: the port is in use; pick another port (0: any free one)`]);
+      expect(res.stderr.trimEnd().split('\n').at(-1)).toBe(lines[0]);
+      expect(workerStarts(res.stderr)).toBe(1);
+      expect(existsSync(snapshotDir)).toBe(false);
+    } finally {
+      busy.close();
+    }
+  });
+});
+
 describe('a duplicate node id', () => {
   let server: CoordinatorServer;
   let coordinator = '';
