@@ -12,6 +12,8 @@ import { SnapshotDirTakenError } from './snapshot-dir-lock.ts';
 
 /** The environment variable that gives a worker the fd of its exit note (set by the node agent). */
 export const EXIT_NOTE_FD_ENV = 'FTRAIN_EXIT_NOTE_FD';
+/** The flag a managed snapshot manager names when it cannot listen (the node agent's, not its own --listen). */
+export const LISTEN_FLAG_ENV = 'FTRAIN_LISTEN_FLAG';
 /** The fd the node agent opens for the exit note. */
 export const EXIT_NOTE_FD = 3;
 

@@ -20,7 +20,7 @@ import { defaultLogFile, runLocalCluster } from './local-cluster.ts';
 import { joinHint, listenHost } from './join-hint.ts';
 import { ListenError } from '../common/proto.ts';
 import { NodeSupervisor } from './node-supervisor.ts';
-import { joinFailureCode, waitingLines, writeExitNote } from './join-failure.ts';
+import { LISTEN_FLAG_ENV, joinFailureCode, waitingLines, writeExitNote } from './join-failure.ts';
 import { resolveCoordinatorHost } from '../worker/coordinator-link.ts';
 import { SnapshotManager } from '../snapshot-manager/snapshot-manager.ts';
 import { DEFAULT_SLOT_COUNT } from '../domain/snapshot-slots.ts';
@@ -323,7 +323,7 @@ program
       if (!watchParent(() => stop(0))) process.on('SIGINT', () => stop(0));
       process.on('SIGTERM', () => stop(0));
     } catch (err) {
-      fail(err instanceof ListenError ? err.toOptionError('--listen') : err);
+      fail(err instanceof ListenError ? err.toOptionError(process.env[LISTEN_FLAG_ENV] ?? '--listen') : err);
     }
   });
 

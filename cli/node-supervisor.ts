@@ -12,7 +12,7 @@ import type { Readable } from 'node:stream';
 import type { Logger } from '../common/logging.ts';
 import { FTRAIN_BIN } from '../common/ftrain-bin.ts';
 import { EXIT_USAGE, EXIT_FENCED, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_UNRESOLVED, FINAL_WORKER_EXITS } from '../domain/exit-codes.ts';
-import { EXIT_NOTE_FD, EXIT_NOTE_FD_ENV, exitNoteOf } from './join-failure.ts';
+import { EXIT_NOTE_FD, EXIT_NOTE_FD_ENV, LISTEN_FLAG_ENV, exitNoteOf } from './join-failure.ts';
 import { SnapshotDirLock } from './snapshot-dir-lock.ts';
 
 /** Pause before a crashed worker is started again. */
@@ -64,10 +64,10 @@ export class NodeSupervisor {
 
   constructor(private readonly o: SupervisorOptions) {}
 
-  private spawnChild(args: string[], exitNote = false): ChildProcess {
+  private spawnChild(args: string[], exitNote = false, extraEnv: NodeJS.ProcessEnv = {}): ChildProcess {
     // stdin is a pipe that is never written: the child exits when it closes (this process died).
-    // The worker gets a pipe more, for its exit note.
-    const env: NodeJS.ProcessEnv = { ...process.env, FTRAIN_MANAGED: '1', FTRAIN_NODE_AGENT_PID: String(process.pid) };
+    // The worker and the snapshot manager get a pipe more, for their exit note.
+    const env: NodeJS.ProcessEnv = { ...process.env, ...extraEnv, FTRAIN_MANAGED: '1', FTRAIN_NODE_AGENT_PID: String(process.pid) };
     if (exitNote) env[EXIT_NOTE_FD_ENV] = String(EXIT_NOTE_FD);
     return spawn(process.execPath, [FTRAIN_BIN, ...args], { stdio: exitNote ? ['pipe', 'inherit', 'inherit', 'pipe'] : ['pipe', 'inherit', 'inherit'], env });
   }
@@ -78,9 +78,20 @@ export class NodeSupervisor {
    */
   start(): void {
     this.lock = SnapshotDirLock.claim(this.o.snapshotDir, this.o.nodeId);
-    this.smp = this.spawnChild(['snapshot-manager', '--dir', this.o.snapshotDir, '--log-level', this.o.logLevel, '--node-id', this.o.nodeId, ...this.o.smpArgs]);
-    this.smp.on('exit', (code, signal) => {
+    // Its address is the node's --listen host and --snapshot-manager-port: a refusal names that flag.
+    const smp = this.spawnChild(['snapshot-manager', '--dir', this.o.snapshotDir, '--log-level', this.o.logLevel, '--node-id', this.o.nodeId, ...this.o.smpArgs], true, { [LISTEN_FLAG_ENV]: '--snapshot-manager-port' });
+    this.smp = smp;
+    const smpNote = exitNoteOf(smp.stdio[EXIT_NOTE_FD] as Readable);
+    smp.on('exit', async (code, signal) => {
       if (this.ending) return;
+      if (code === EXIT_USAGE) {
+        // It refused its options (its port taken): the node cannot run; a restart would not help.
+        const note = await smpNote(EXIT_NOTE_WAIT_MS);
+        if (this.ending) return;
+        this.finalWords = note ?? 'the snapshot manager refused its options';
+        this.end(EXIT_USAGE);
+        return;
+      }
       this.o.logger.error({ detail: describeExit(code, signal) }, 'snapshot manager died: this node has lost its snapshots');
       this.end(1);
     });

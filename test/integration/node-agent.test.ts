@@ -135,6 +135,26 @@ describe('a node whose worker refuses its options', () => {
   });
 });
 
+describe('a node whose snapshot manager cannot listen', () => {
+  it('ends at once with exit 2 and one line naming --snapshot-manager-port', async () => {
+    const busy = createServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+    const taken = (busy.address() as { port: number }).port;
+    try {
+      const snapshotDir = join(dir, 'smp-port-taken');
+      const res = await timedRun(['node', '--coordinator', `127.0.0.1:${await closedPort()}`, '--snapshot-manager-port', String(taken), '--node-id', 'd1', '--snapshot-dir', snapshotDir], /$^/, 30_000);
+      expect(res.code, res.stderr).toBe(2);
+      expect(res.totalMs).toBeLessThan(15_000);
+      const final = nodeLines(res.stderr, 'd1').filter((l) => !l.includes('waiting for the coordinator'));
+      expect(final, res.stderr).toEqual([`ftrain node d1: --snapshot-manager-port: cannot listen on 127.0.0.1:${taken}: the port is in use; pick another port (0: any free one)`]);
+      expect(res.stderr.trimEnd().split('\n').at(-1)).toBe(final[0]);
+      expect(existsSync(snapshotDir)).toBe(false);
+    } finally {
+      busy.close();
+    }
+  });
+});
+
 describe('a duplicate node id', () => {
   let server: CoordinatorServer;
   let coordinator = '';
