@@ -36,11 +36,11 @@ export class ShardPlacement {
     this.disabledReason = choice.reason;
     if (this.code) {
       const { dataShards: k, parityShards: m } = this.code;
-      const losses = survivability(this.job, nodes.length).nodeLosses;
+      const losses = survivability(this.job, nodes.length).nodeLossesWithoutDisk;
       out.push({
         type: 'notice',
         level: 'info',
-        msg: `erasure coding ${describeCode(this.code)} over ${nodes.length} nodes: each snapshot in ${k + m} shards on ${k + m} other nodes, ${((k + m) / k).toFixed(2)}x its size in peers' RAM; ${losses === 'any' ? 'any number of node losses at once are' : `any ${losses} node loss${losses === 1 ? ' at once is' : 'es at once are'}`} recovered`,
+        msg: `erasure coding ${describeCode(this.code)} over ${nodes.length} nodes: each snapshot in ${k + m} shards on ${k + m} other nodes, ${((k + m) / k).toFixed(2)}x its size in peers' RAM; ${losses === 'any' ? 'any number of node losses at once are' : `any ${losses} node loss${losses === 1 ? ' at once is' : 'es at once are'}`} recovered from memory`,
       });
     } else {
       out.push({ type: 'notice', level: 'warn', msg: `no erasure coding: ${this.disabledReason}; ${withoutShards(this.job)}` });
