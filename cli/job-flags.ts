@@ -35,7 +35,7 @@ export function addJobFlags(cmd: Command): Command {
     .option('--recovery <policy>', 'how lost stages come back: auto (local snapshot, erasure rebuild, CheckFree, disk checkpoint: the cheapest that works), or force snapshot, checkfree, checkfree-plus (out-of-order pipelining and copies of the embedding and head: recovers stage 0 and the last stage too; 4 nodes or more) or checkpoint', 'auto')
     .option('--checkfree-lr-scale <x>', 'learning-rate multiplier of a stage rebuilt by CheckFree', '1.1')
     .option('--spares <n>', 'spare nodes to wait for beyond one per stage: they hold erasure shards and take over the stage of a lost node', '0')
-    .option('--ec <k,m>', 'erasure-code each snapshot into K data + M parity shards on K+M other nodes; "auto" picks from the node count (4 nodes: 2,1; 5: 3,1; 6: 3,2; 7+: 4,2), "off" keeps snapshots local', 'auto')
+    .option('--ec <k,m>', 'erasure-code each snapshot into K data + M parity shards on K+M other nodes; "auto" picks from the node count (stages + spares: 3 nodes: 1,1; 4: 2,1; 5: 3,1; 6: 3,2; 7+: 4,2; fewer than 3: none), "off" keeps snapshots local', 'auto')
     .option('--inject <spec>', injectHelp())
     .option('--recovery-timeout-ms <n>', 'fail the run if a recovery has not resumed training after this long', String(DEFAULT_JOB.recoveryTimeoutMs))
     .option('--checkpoint-every <n>', 'also write a durable disk checkpoint after every N-th step (needs --checkpoint-dir)', '0')

@@ -82,7 +82,9 @@ describe('failures of real processes', () => {
     expect(line).toContain('nothing can bring stage 0 back');
     const res = await run.result;
     expect(res.code).toBe(1);
-    expect(res.stdout).toMatch(/^failed: node node-0 \(stage 0\) failed: /m);
+    // The summary says the run failed and points to the FAILED line, without repeating it.
+    expect(res.stdout).toMatch(/^failed after \d+ step\(s\): the FAILED line above says why$/m);
+    expect(res.stdout.split(line.slice('FAILED: '.length)).length - 1).toBe(1);
     expect(await waitDead(tree)).toEqual([]);
   });
 
