@@ -73,3 +73,21 @@ export class PipeSender {
     this.call.end();
   }
 }
+
+/**
+ * Sends one tensor on a call of its own (KeepEdgeCopy) and resolves when the peer has answered
+ * that it keeps it; a call that fails rejects with PipeBrokenError.
+ */
+export async function sendKept(client: WorkerClient, fromStage: number, epoch: number, kind: PipeKind, step: number, tensor: PipeTensor): Promise<void> {
+  let settle!: (err: Error | null) => void;
+  const answered = new Promise<void>((resolve, reject) => (settle = (err) => (err ? reject(new PipeBrokenError(err)) : resolve())));
+  const call = client.KeepEdgeCopy((err) => settle(err));
+  call.on('error', (err) => settle(err));
+  const chunks = chunkFloat32(tensor.data);
+  for (let i = 0; i < chunks.length; i++) {
+    const ok = call.write(encodePipeChunk({ kind, fromStage, epoch, step, microBatch: 0, hop: 0, shape: i === 0 ? tensor.shape : [], chunkIndex: i, chunkCount: chunks.length, data: chunks[i]! }));
+    if (!ok) await Promise.race([once(call, 'drain'), answered]);
+  }
+  call.end();
+  await answered;
+}

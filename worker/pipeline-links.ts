@@ -8,8 +8,8 @@ import { GRPC_CHANNEL_OPTIONS, deadline, loadProto } from '../common/proto.ts';
 import { ProtocolError } from '../domain/errors.ts';
 import type { WorkerClient } from '../proto/generated/ftrain/v1/Worker.ts';
 import { PipeMailbox } from './pipe-mailbox.ts';
-import { PipeSender } from './pipe-sender.ts';
-import type { PipeIO, PipeTensor } from './stage-trainer.ts';
+import { PipeSender, sendKept } from './pipe-sender.ts';
+import type { PipeIO } from './stage-trainer.ts';
 
 /** Thrown into a step that a Halt, a new epoch, a broken peer or the node's end abandons. */
 export class HaltedError extends Error {
@@ -21,6 +21,10 @@ export class PipelineLinks {
   mailbox = new PipeMailbox();
   private toNext: PipeSender | null = null;
   private toPrev: PipeSender | null = null;
+  /** The neighbours' clients and this epoch, for the calls of their own (edge copies). */
+  private nextClient: WorkerClient | null = null;
+  private prevClient: WorkerClient | null = null;
+  private epoch = -1;
   private clients: WorkerClient[] = [];
   private closed = false;
 
@@ -40,8 +44,11 @@ export class PipelineLinks {
       this.log.warn({ err: err.message }, 'pipeline peer connection broke');
       mailbox.fail(new HaltedError(`pipeline peer connection broke: ${err.message}`));
     };
-    if (nextAddress) this.toNext = new PipeSender(await this.client(nextAddress), stage, epoch, onBroken);
-    if (prevAddress) this.toPrev = new PipeSender(await this.client(prevAddress), stage, epoch, onBroken);
+    this.epoch = epoch;
+    this.nextClient = nextAddress ? await this.client(nextAddress) : null;
+    this.prevClient = prevAddress ? await this.client(prevAddress) : null;
+    if (this.nextClient) this.toNext = new PipeSender(this.nextClient, stage, epoch, onBroken);
+    if (this.prevClient) this.toPrev = new PipeSender(this.prevClient, stage, epoch, onBroken);
   }
 
   /** Fails every tensor still awaited (a Halt): the step under way is abandoned. */
@@ -66,9 +73,9 @@ export class PipelineLinks {
 
   /** CheckFree+: an edge stage's embedding or head, to the neighbour that keeps the copy. */
   async sendEdgeCopy(stage: number, step: number, data: Float32Array): Promise<void> {
-    const sender = stage === 0 ? this.toNext : this.toPrev;
-    const tensor: PipeTensor = { shape: [data.length], data };
-    await sender!.send('edge-copy', step, 0, 0, tensor);
+    const client = stage === 0 ? this.nextClient : this.prevClient;
+    if (!client) throw new ProtocolError(`stage ${stage} has no partner to keep its edge copy`);
+    await sendKept(client, stage, this.epoch, 'edge-copy', step, { shape: [data.length], data });
   }
 
   close(): void {
@@ -81,6 +88,8 @@ export class PipelineLinks {
     this.toPrev?.end();
     this.toNext = null;
     this.toPrev = null;
+    this.nextClient = null;
+    this.prevClient = null;
     for (const c of this.clients) c.close();
     this.clients = [];
     this.mailbox.fail(new HaltedError(reason));

@@ -405,6 +405,35 @@ export class WorkerNode {
           failed = true;
         });
       },
+      KeepEdgeCopy: (call, callback) => {
+        const receiver = new PipeReceiver();
+        let failed = false;
+        let kept = false;
+        call.on('data', (msg: PipeChunk__Output) => {
+          if (failed) return;
+          try {
+            const delivery = receiver.add(decodePipeChunk(msg), this.held);
+            if (delivery && delivery.kind !== 'edge-copy') throw new WireError('kind', `KeepEdgeCopy carries edge copies only, not a ${delivery.kind}`);
+            if (delivery) {
+              this.edgeCopy = { stage: delivery.from, step: delivery.step, data: delivery.data };
+              kept = true;
+            }
+          } catch (err) {
+            failed = true;
+            this.log.warn({ err: errorMessage(err) }, 'rejected an edge copy');
+            if (err instanceof WireError) callback(invalidStatus(err));
+            else callback(statusError(err instanceof ProtocolError ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL, errorMessage(err)));
+          }
+        });
+        call.on('end', () => {
+          if (failed) return;
+          if (kept) callback(null, {});
+          else callback(invalidStatus(new WireError('chunk_count', 'the call ended before every chunk of an edge copy arrived')));
+        });
+        call.on('error', () => {
+          failed = true;
+        });
+      },
       FetchWeights: (call) => serveWeights(call, this.held ? { trainer: this.held.trainer, edgeCopy: this.edgeCopy } : null),
     };
   }

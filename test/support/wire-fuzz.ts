@@ -61,6 +61,7 @@ const SERVICE: Record<string, string> = {
   Leave: 'Coordinator',
   Status: 'Coordinator',
   Pipe: 'Worker',
+  KeepEdgeCopy: 'Worker',
   FetchWeights: 'Worker',
   Configure: 'SnapshotManager',
   PutShard: 'SnapshotManager',
@@ -81,6 +82,7 @@ const REQUEST_TYPE: Record<string, string> = {
   Leave: 'LeaveRequest',
   Status: 'StatusRequest',
   Pipe: 'PipeChunk',
+  KeepEdgeCopy: 'PipeChunk',
   FetchWeights: 'FetchWeightsRequest',
   Configure: 'ConfigureRequest',
   PutShard: 'ShardChunk',
@@ -90,7 +92,7 @@ const REQUEST_TYPE: Record<string, string> = {
 
 export const FUZZED_RPCS = Object.keys(SERVICE);
 
-const STREAMING: Record<string, Probe['kind']> = { Commands: 'server-stream', FetchWeights: 'server-stream', FetchShards: 'server-stream', Pipe: 'client-stream', PutShard: 'client-stream' };
+const STREAMING: Record<string, Probe['kind']> = { Commands: 'server-stream', FetchWeights: 'server-stream', FetchShards: 'server-stream', Pipe: 'client-stream', KeepEdgeCopy: 'client-stream', PutShard: 'client-stream' };
 
 /** The probes one round can send, built from the run's real node ids and addresses. */
 function probes(t: FuzzTargets, rand: Prng): Probe[] {
@@ -145,6 +147,8 @@ function probes(t: FuzzTargets, rand: Prng): Probe[] {
   add('Status', 'empty', 'ok', {});
   add('Pipe', 'stale epoch', 'invalid', [{ kind: 'PIPE_KIND_ACTIVATION', fromStage: 0, epoch: 999, step: 1, microBatch: 0, hop: 1, shape: [1, 1, 1], chunkIndex: 0, chunkCount: 1, data: Buffer.alloc(4) }]);
   add('Pipe', 'no kind', 'invalid', [{ fromStage: 0, chunkCount: 1 }]);
+  add('KeepEdgeCopy', 'an activation, not an edge copy', 'invalid', [{ kind: 'PIPE_KIND_ACTIVATION', fromStage: 0, epoch: 999, step: 1, microBatch: 0, hop: 1, shape: [1, 1, 1], chunkIndex: 0, chunkCount: 1, data: Buffer.alloc(4) }]);
+  add('KeepEdgeCopy', 'no chunk at all', 'invalid', []);
   add('Pipe', 'chunk index past count', 'invalid', [{ kind: 'PIPE_KIND_GRADIENT', chunkIndex: 3, chunkCount: 2 }]);
   add('Pipe', 'huge shape', 'invalid', [{ kind: 'PIPE_KIND_ACTIVATION', epoch: 999, shape: [1 << 30, 1 << 30, 8], chunkIndex: 0, chunkCount: 1 }]);
   add('Pipe', 'chunks out of order', 'invalid', [{ kind: 'PIPE_KIND_ACTIVATION', epoch: 999, shape: [1], chunkIndex: 1, chunkCount: 2 }]);

@@ -13,6 +13,15 @@ export interface WorkerClient extends grpc.Client {
   fetchWeights(argument: _ftrain_v1_FetchWeightsRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_ftrain_v1_TensorChunk__Output>;
   fetchWeights(argument: _ftrain_v1_FetchWeightsRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_ftrain_v1_TensorChunk__Output>;
   
+  KeepEdgeCopy(metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientWritableStream<_ftrain_v1_PipeChunk>;
+  KeepEdgeCopy(metadata: grpc.Metadata, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientWritableStream<_ftrain_v1_PipeChunk>;
+  KeepEdgeCopy(options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientWritableStream<_ftrain_v1_PipeChunk>;
+  KeepEdgeCopy(callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientWritableStream<_ftrain_v1_PipeChunk>;
+  keepEdgeCopy(metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientWritableStream<_ftrain_v1_PipeChunk>;
+  keepEdgeCopy(metadata: grpc.Metadata, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientWritableStream<_ftrain_v1_PipeChunk>;
+  keepEdgeCopy(options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientWritableStream<_ftrain_v1_PipeChunk>;
+  keepEdgeCopy(callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientWritableStream<_ftrain_v1_PipeChunk>;
+  
   Pipe(metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientWritableStream<_ftrain_v1_PipeChunk>;
   Pipe(metadata: grpc.Metadata, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientWritableStream<_ftrain_v1_PipeChunk>;
   Pipe(options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientWritableStream<_ftrain_v1_PipeChunk>;
@@ -27,11 +36,14 @@ export interface WorkerClient extends grpc.Client {
 export interface WorkerHandlers extends grpc.UntypedServiceImplementation {
   FetchWeights: grpc.handleServerStreamingCall<_ftrain_v1_FetchWeightsRequest__Output, _ftrain_v1_TensorChunk>;
   
+  KeepEdgeCopy: grpc.handleClientStreamingCall<_ftrain_v1_PipeChunk__Output, _ftrain_v1_Ack>;
+  
   Pipe: grpc.handleClientStreamingCall<_ftrain_v1_PipeChunk__Output, _ftrain_v1_Ack>;
   
 }
 
 export interface WorkerDefinition extends grpc.ServiceDefinition {
   FetchWeights: MethodDefinition<_ftrain_v1_FetchWeightsRequest, _ftrain_v1_TensorChunk, _ftrain_v1_FetchWeightsRequest__Output, _ftrain_v1_TensorChunk__Output>
+  KeepEdgeCopy: MethodDefinition<_ftrain_v1_PipeChunk, _ftrain_v1_Ack, _ftrain_v1_PipeChunk__Output, _ftrain_v1_Ack__Output>
   Pipe: MethodDefinition<_ftrain_v1_PipeChunk, _ftrain_v1_Ack, _ftrain_v1_PipeChunk__Output, _ftrain_v1_Ack__Output>
 }
