@@ -5,7 +5,7 @@
 
 import * as grpc from '@grpc/grpc-js';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { takenPort } from '../support/ports.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -39,14 +39,13 @@ function expectOneRefusal(res: CliResult, line: RegExp): void {
 }
 
 describe('ports that are taken', () => {
-  let taken: Server;
+  let taken: Awaited<ReturnType<typeof takenPort>>;
   let port = 0;
   beforeAll(async () => {
-    taken = createServer();
-    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
-    port = (taken.address() as { port: number }).port;
+    taken = await takenPort();
+    port = taken.port;
   });
-  afterAll(() => new Promise<void>((r) => taken.close(() => r())));
+  afterAll(() => taken.release());
 
   it('--port, --listen and an explicit --dashboard-port each exit 2 naming the flag', async () => {
     const small = ['--nodes', '1', '--steps', '1', '--backend', 'cpu', ...SMALL_MODEL];

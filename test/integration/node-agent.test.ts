@@ -4,7 +4,6 @@
 // duplicate touches nothing of the live node's.
 
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -13,6 +12,7 @@ import { CoordinatorServer } from '../../coordinator/coordinator-server.ts';
 import { EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_UNRESOLVED } from '../../domain/exit-codes.ts';
 import { compileJobOptions } from '../../domain/job-options.ts';
 import { isAlive, runCli, startCli, type CliResult, type RunningCli } from '../support/cli.ts';
+import { closedPort, takenPort } from '../support/ports.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ftrain-node-agent-'));
 
@@ -39,15 +39,6 @@ async function timedRun(args: string[], mark: RegExp, timeoutMs: number): Promis
   const res = await cli.result;
   const ended = Date.now();
   return { ...res, totalMs: ended - started, afterMarkMs: markAt === null ? null : ended - markAt };
-}
-
-/** A port on 127.0.0.1 where nothing listens. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((r) => server.close(r));
-  return port;
 }
 
 /** Every entry of `path` with its size and mtime, to show nothing in it changed. */
@@ -116,9 +107,8 @@ describe('a node with no coordinator to join', () => {
 describe('a node whose worker refuses its options', () => {
   it('ends at once with one line naming the flag, exit 2, and never restarts its worker', async () => {
     // The worker's --listen port is taken: a new worker would meet the same.
-    const busy = createServer();
-    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
-    const taken = (busy.address() as { port: number }).port;
+    const busy = await takenPort();
+    const taken = busy.port;
     try {
       const snapshotDir = join(dir, 'listen-taken');
       const res = await timedRun(['node', '--coordinator', `127.0.0.1:${await closedPort()}`, '--listen', `127.0.0.1:${taken}`, '--node-id', 'c1', '--snapshot-dir', snapshotDir], /$^/, 30_000);
@@ -130,16 +120,15 @@ describe('a node whose worker refuses its options', () => {
       expect(workerStarts(res.stderr)).toBe(1);
       expect(existsSync(snapshotDir)).toBe(false);
     } finally {
-      busy.close();
+      await busy.release();
     }
   });
 });
 
 describe('a node whose snapshot manager cannot listen', () => {
   it('ends at once with exit 2 and one line naming --snapshot-manager-port', async () => {
-    const busy = createServer();
-    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
-    const taken = (busy.address() as { port: number }).port;
+    const busy = await takenPort();
+    const taken = busy.port;
     try {
       const snapshotDir = join(dir, 'smp-port-taken');
       const res = await timedRun(['node', '--coordinator', `127.0.0.1:${await closedPort()}`, '--snapshot-manager-port', String(taken), '--node-id', 'd1', '--snapshot-dir', snapshotDir], /$^/, 30_000);
@@ -150,7 +139,7 @@ describe('a node whose snapshot manager cannot listen', () => {
       expect(res.stderr.trimEnd().split('\n').at(-1)).toBe(final[0]);
       expect(existsSync(snapshotDir)).toBe(false);
     } finally {
-      busy.close();
+      await busy.release();
     }
   });
 });

@@ -1,19 +1,18 @@
 import * as grpc from '@grpc/grpc-js';
-import { createServer, type Server } from 'node:net';
+import { takenPort } from '../support/ports.ts';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ListenError, bindServer } from '../../common/proto.ts';
 import { OptionError } from '../../domain/errors.ts';
 import { DashboardListenError } from '../../observability/dashboard-server.ts';
 
 describe('a server that cannot listen', () => {
-  let taken: Server;
+  let taken: Awaited<ReturnType<typeof takenPort>>;
   let port = 0;
   beforeAll(async () => {
-    taken = createServer();
-    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
-    port = (taken.address() as { port: number }).port;
+    taken = await takenPort();
+    port = taken.port;
   });
-  afterAll(() => new Promise<void>((r) => taken.close(() => r())));
+  afterAll(() => taken.release());
 
   it('is one ListenError saying why, with no log line of grpc-js beside it', async () => {
     const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
