@@ -13,6 +13,39 @@ import { SnapshotWriter } from './snapshot-writer.ts';
 import { importStageState } from './stage-state.ts';
 import type { StageTrainer } from './stage-trainer.ts';
 
+/**
+ * Where each step's state is copied out of tfjs: two buffers made and touched once per stage (at
+ * its assignment, off the training loop), used in turn. A buffer goes back when the writer thread
+ * has sealed the snapshot it holds; with both still in use, a fresh buffer serves that step.
+ */
+export class StagingBuffers {
+  private readonly free: SharedArrayBuffer[] = [];
+  private bytes = 0;
+
+  /** Makes and touches both buffers for states of `bytes` bytes (again only when that changes). */
+  prepare(bytes: number): void {
+    if (bytes === this.bytes && this.free.length > 0) return;
+    this.bytes = bytes;
+    this.free.length = 0;
+    for (let i = 0; i < 2; i++) {
+      const buffer = new SharedArrayBuffer(bytes);
+      // Written once now, so the copy on the training loop finds its pages mapped.
+      new Uint8Array(buffer).fill(0);
+      this.free.push(buffer);
+    }
+  }
+
+  /** A buffer of `bytes` bytes no write still reads, or a fresh one. */
+  take(bytes: number): ArrayBuffer | SharedArrayBuffer {
+    return bytes === this.bytes ? (this.free.pop() ?? new ArrayBuffer(bytes)) : new ArrayBuffer(bytes);
+  }
+
+  /** A buffer the writer has sealed: it may be written again. */
+  give(buffer: ArrayBuffer | SharedArrayBuffer): void {
+    if (buffer instanceof SharedArrayBuffer && buffer.byteLength === this.bytes && this.free.length < 2) this.free.push(buffer);
+  }
+}
+
 /** Figures of the last snapshot, sent with the next step report. */
 export interface SnapshotFigures {
   step: number;
@@ -27,6 +60,8 @@ export class StageSnapshots {
   /** The snapshot being written, awaited before the next optimizer update. */
   private pending: Promise<void> | null = null;
   last: SnapshotFigures = { step: -1, stallMs: 0, copyMs: 0, bytes: 0 };
+  /** Where each snapshot's state is copied out of tfjs. */
+  readonly staging = new StagingBuffers();
 
   constructor(
     dir: string,
@@ -76,7 +111,7 @@ export class StageSnapshots {
    * buffer is transferred to the writer thread, which writes the slot while the next step
    * computes, and the next update waits for its commit.
    */
-  take(state: { header: SnapshotHeader; buffer: ArrayBuffer }, at: FaultPoint, epoch: number, exportMs: number, protectedCommitStep: number): void {
+  take(state: { header: SnapshotHeader; buffer: ArrayBuffer | SharedArrayBuffer }, at: FaultPoint, epoch: number, exportMs: number, protectedCommitStep: number): void {
     const writer = this.writer;
     if (!writer) return;
     const t0 = performance.now();
@@ -90,7 +125,10 @@ export class StageSnapshots {
     const started = performance.now();
     const write = (async () => {
       await this.faults.beforeSnapshot(at);
-      const { record } = await writer.write(header, [buffer], protectedSteps).committed;
+      const pendingWrite = writer.write(header, [buffer], protectedSteps);
+      // The staging buffer is read until the checksum is sealed in; then it may take a new state.
+      void pendingWrite.sealed.finally(() => this.staging.give(buffer)).catch(() => undefined);
+      const { record } = await pendingWrite.committed;
       figures.step = record.step;
       figures.copyMs = performance.now() - started;
       this.last = figures;

@@ -3,7 +3,7 @@
 
 import type { SnapshotHeader, TensorEntry } from '../domain/snapshot-slots.ts';
 import type { StageTrainer } from './stage-trainer.ts';
-import { tf } from './tfjs-backend.ts';
+import { tf, valuesToReadNow } from './tfjs-backend.ts';
 
 /** Thrown when a snapshot does not fit the stage it is restored into. */
 export class SnapshotMismatchError extends Error {
@@ -19,19 +19,30 @@ function stateTensors(trainer: StageTrainer): { name: string; tensor: tf.Variabl
   ];
 }
 
+/** Bytes of a stage's state: parameters and both Adam moments, as float32. */
+export function stageStateBytes(trainer: StageTrainer): number {
+  return stateTensors(trainer).reduce((n, e) => n + e.tensor.size, 0) * 4;
+}
+
 /**
- * Copies the state out of the backend into one fresh ArrayBuffer (the caller may transfer it).
- * Call between steps: the weights must not change while this runs.
+ * Copies the state out of the backend into one buffer: `into(bytes)` gives it (a reused staging
+ * buffer), or a fresh ArrayBuffer is made (the caller may transfer it). Call between steps: the
+ * weights must not change while this runs.
  */
-export function exportStageState(trainer: StageTrainer, gradNorm: number): { header: SnapshotHeader; buffer: ArrayBuffer } {
+export function exportStageState<B extends ArrayBuffer | SharedArrayBuffer = ArrayBuffer>(
+  trainer: StageTrainer,
+  gradNorm: number,
+  into?: (bytes: number) => B,
+): { header: SnapshotHeader; buffer: B } {
   const entries = stateTensors(trainer);
   const total = entries.reduce((n, e) => n + e.tensor.size, 0);
-  const buffer = new ArrayBuffer(total * 4);
-  const all = new Float32Array(buffer);
+  const buffer = into ? into(total * 4) : (new ArrayBuffer(total * 4) as B);
+  if (buffer.byteLength !== total * 4) throw new Error(`staging buffer of ${buffer.byteLength} bytes for a state of ${total * 4}`);
+  const all = new Float32Array(buffer, 0, total);
   const tensors: TensorEntry[] = [];
   let offset = 0;
   for (const e of entries) {
-    const values = e.tensor.dataSync() as Float32Array;
+    const values = valuesToReadNow(e.tensor);
     all.set(values, offset);
     tensors.push({ name: e.name, shape: e.tensor.shape, offset: offset * 4, length: values.length });
     offset += values.length;

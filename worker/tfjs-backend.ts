@@ -28,4 +28,15 @@ export async function useBackend(backend: Backend): Promise<typeof tf> {
   return tf;
 }
 
+/**
+ * A float32 tensor's values, to be read at once (before tfjs runs anything else): on the wasm
+ * backend a view of its heap, not a copy (the one copy is the caller's); elsewhere what
+ * dataSync gives (the cpu backend's own array; a copy on the native one).
+ */
+export function valuesToReadNow(tensor: tf.Tensor): Float32Array {
+  const backend = tf.backend() as unknown as { typedArrayFromHeap?: (t: tf.Tensor) => Float32Array };
+  if (tf.getBackend() === 'wasm' && tensor.dtype === 'float32' && typeof backend.typedArrayFromHeap === 'function') return backend.typedArrayFromHeap(tensor);
+  return tensor.dataSync() as Float32Array;
+}
+
 export { tf };

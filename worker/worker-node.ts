@@ -31,7 +31,7 @@ import { PipeBrokenError } from './pipe-sender.ts';
 import { CoordinatorLink, type RegisterWait } from './coordinator-link.ts';
 import { SnapshotLink } from './snapshot-link.ts';
 import { StageSnapshots } from './stage-snapshots.ts';
-import { exportStageState, importStageState } from './stage-state.ts';
+import { exportStageState, importStageState, stageStateBytes } from './stage-state.ts';
 import { StageTrainer } from './stage-trainer.ts';
 import { useBackend } from './tfjs-backend.ts';
 import { serveWeights, type EdgeCopy } from './weights-service.ts';
@@ -269,7 +269,10 @@ export class WorkerNode {
       const figures = await rebuildByCheckfree(trainer, checkfree);
       this.log.warn(figures, checkfree.kind === 'average' ? "stage rebuilt by CheckFree from its neighbours' weights (fresh optimizer state)" : "stage rebuilt by CheckFree+ from its swap partner's weights (fresh optimizer state)");
     }
-    if (job.snapshotEvery > 0) this.snapshots?.startWriter(job);
+    if (job.snapshotEvery > 0) {
+      this.snapshots?.startWriter(job);
+      this.snapshots?.staging.prepare(stageStateBytes(trainer));
+    }
     let checkpoints = prev?.checkpoints ?? null;
     if (job.checkpointDir && checkpoints?.stage !== stage) {
       describeCheckpointDir(job.checkpointDir, job, a.dataSha256 || null);
@@ -360,7 +363,9 @@ export class WorkerNode {
         if (checkpointDue || snapshotDue) {
           // One copy out of tfjs serves both tiers.
           const exportStarted = performance.now();
-          const state = exportStageState(h.trainer, s.gradNorm);
+          // Into a staging buffer touched beforehand when a snapshot takes it (a checkpoint alone is
+          // written at once, from a buffer of its own).
+          const state = snapshotDue ? exportStageState(h.trainer, s.gradNorm, (bytes) => snapshots!.staging.take(bytes)) : exportStageState(h.trainer, s.gradNorm);
           const exportMs = performance.now() - exportStarted;
           if (checkpointDue) {
             // The baseline: a synchronous, durable write on the training loop.
