@@ -1,11 +1,17 @@
 // The receiving end of a Pipe stream: every chunk is decoded and checked by the codec, then
 // against this node's assignment (its epoch, and the route of the chunk's micro-batch: only the
 // stage before a hop may send it activations, only the stage after it gradients), reassembled
-// into tensors and delivered to the mailbox (or kept as the CheckFree+ edge copy).
+// into tensors and delivered to the mailbox (or, on KeepEdgeCopy, kept as the CheckFree+ edge copy).
 
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from '../common/logging.ts';
+import { statusError } from '../common/proto.ts';
+import { invalidStatus } from '../common/wire/refusal-wire.ts';
 import { WireError } from '../common/wire/wire-check.ts';
-import type { PipeChunk, PipeKind } from '../common/wire/worker-wire.ts';
-import { ProtocolError } from '../domain/errors.ts';
+import { decodePipeChunk, type PipeChunk, type PipeKind } from '../common/wire/worker-wire.ts';
+import { ProtocolError, errorMessage } from '../domain/errors.ts';
+import type { Ack } from '../proto/generated/ftrain/v1/Ack.ts';
+import type { PipeChunk__Output } from '../proto/generated/ftrain/v1/PipeChunk.ts';
 import type { JobOptions } from '../domain/job-options.ts';
 import { senderOf } from '../domain/pipeline-route.ts';
 import { joinFloat32, shapeSize } from '../domain/tensor-codec.ts';
@@ -91,4 +97,40 @@ export class PipeReceiver {
     }
     return { kind: done.kind as PipeDirection, step: done.step, microBatch: done.microBatch, hop: done.hop, tensor: done.tensor };
   }
+}
+
+/**
+ * Serves one client stream of pipe chunks (Pipe, KeepEdgeCopy): each chunk is checked against
+ * the stage held now and reassembled, each whole tensor goes to `take` (which may refuse it by
+ * throwing), and the call is answered when the stream ends: OK, or what `atEnd` finds missing. A
+ * chunk this node refuses ends the call at once with INVALID_ARGUMENT naming the field.
+ */
+export function receivePipeChunks(
+  call: grpc.ServerReadableStream<PipeChunk__Output, Ack>,
+  callback: grpc.sendUnaryData<Ack>,
+  o: { readonly held: () => PipeTarget | null; readonly take: (d: PipeDelivery) => void; readonly atEnd?: () => WireError | null; readonly log: Logger; readonly what: string },
+): void {
+  const receiver = new PipeReceiver();
+  let failed = false;
+  call.on('data', (msg: PipeChunk__Output) => {
+    if (failed) return;
+    try {
+      const delivery = receiver.add(decodePipeChunk(msg), o.held());
+      if (delivery) o.take(delivery);
+    } catch (err) {
+      failed = true;
+      o.log.warn({ err: errorMessage(err) }, `rejected ${o.what}`);
+      if (err instanceof WireError) callback(invalidStatus(err));
+      else callback(statusError(err instanceof ProtocolError ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL, errorMessage(err)));
+    }
+  });
+  call.on('end', () => {
+    if (failed) return;
+    const missing = o.atEnd?.() ?? null;
+    if (missing) callback(invalidStatus(missing));
+    else callback(null, {});
+  });
+  call.on('error', () => {
+    failed = true;
+  });
 }

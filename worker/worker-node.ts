@@ -6,11 +6,10 @@
 import * as grpc from '@grpc/grpc-js';
 import { hostname } from 'node:os';
 import type { Logger } from '../common/logging.ts';
-import { GRPC_SERVER_OPTIONS, bindServer, loadProto, statusError } from '../common/proto.ts';
+import { GRPC_SERVER_OPTIONS, bindServer, loadProto } from '../common/proto.ts';
 import { decodeCommand } from '../common/wire/coordinator-wire.ts';
-import { invalidStatus, refusalOf } from '../common/wire/refusal-wire.ts';
+import { refusalOf } from '../common/wire/refusal-wire.ts';
 import { encodeStatus } from '../common/wire/snapshot-manager-wire.ts';
-import { decodePipeChunk } from '../common/wire/worker-wire.ts';
 import { WireError } from '../common/wire/wire-check.ts';
 import type { ReceivedAssign } from '../domain/commands.ts';
 import { checkCorpusFits, loadCorpus, type Corpus } from '../domain/corpus.ts';
@@ -18,7 +17,6 @@ import { ProtocolError, errorMessage } from '../domain/errors.ts';
 import type { Backend, JobOptions } from '../domain/job-options.ts';
 import { DEFAULT_SLOT_COUNT } from '../domain/snapshot-slots.ts';
 import type { Command__Output } from '../proto/generated/ftrain/v1/Command.ts';
-import type { PipeChunk__Output } from '../proto/generated/ftrain/v1/PipeChunk.ts';
 import type { WorkerHandlers } from '../proto/generated/ftrain/v1/Worker.ts';
 import { compileWorkerOptions, type WorkerOptions } from './core/worker-options.ts';
 import { WorkerCore, type WorkerAction, type WorkerInput } from './core/worker-core.ts';
@@ -26,7 +24,7 @@ import { DiskCheckpoints, describeCheckpointDir } from './disk-checkpoint.ts';
 import { edgeCopyOf, edgeCopySize, edgeCopySource, rebuildByCheckfree } from './edge-copy.ts';
 import { NO_FAULTS, type FaultPoint, type WorkerFaults } from './fault-port.ts';
 import { HaltedError, PipelineLinks } from './pipeline-links.ts';
-import { PipeReceiver, type PipeTarget } from './pipe-receiver.ts';
+import { receivePipeChunks, type PipeTarget } from './pipe-receiver.ts';
 import { PipeBrokenError } from './pipe-sender.ts';
 import { CoordinatorLink, type RegisterWait } from './coordinator-link.ts';
 import { SnapshotLink } from './snapshot-link.ts';
@@ -387,56 +385,28 @@ export class WorkerNode {
 
   private handlers(): WorkerHandlers {
     return {
-      Pipe: (call, callback) => {
-        const receiver = new PipeReceiver();
-        let failed = false;
-        call.on('data', (msg: PipeChunk__Output) => {
-          if (failed) return;
-          try {
-            const delivery = receiver.add(decodePipeChunk(msg), this.held);
-            if (delivery?.kind === 'edge-copy') this.edgeCopy = { stage: delivery.from, step: delivery.step, data: delivery.data };
-            else if (delivery) this.links.mailbox.put(delivery.kind, delivery.step, delivery.microBatch, delivery.hop, delivery.tensor);
-          } catch (err) {
-            failed = true;
-            this.log.warn({ err: errorMessage(err) }, 'rejected a pipe stream');
-            if (err instanceof WireError) callback(invalidStatus(err));
-            else callback(statusError(err instanceof ProtocolError ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL, errorMessage(err)));
-          }
-        });
-        call.on('end', () => {
-          if (!failed) callback(null, {});
-        });
-        call.on('error', () => {
-          failed = true;
-        });
-      },
+      Pipe: (call, callback) =>
+        receivePipeChunks(call, callback, {
+          held: () => this.held,
+          take: (d) => {
+            if (d.kind === 'edge-copy') throw new WireError('kind', 'edge copies go on KeepEdgeCopy, which answers once the copy is kept');
+            this.links.mailbox.put(d.kind, d.step, d.microBatch, d.hop, d.tensor);
+          },
+          log: this.log,
+          what: 'a pipe stream',
+        }),
       KeepEdgeCopy: (call, callback) => {
-        const receiver = new PipeReceiver();
-        let failed = false;
         let kept = false;
-        call.on('data', (msg: PipeChunk__Output) => {
-          if (failed) return;
-          try {
-            const delivery = receiver.add(decodePipeChunk(msg), this.held);
-            if (delivery && delivery.kind !== 'edge-copy') throw new WireError('kind', `KeepEdgeCopy carries edge copies only, not a ${delivery.kind}`);
-            if (delivery) {
-              this.edgeCopy = { stage: delivery.from, step: delivery.step, data: delivery.data };
-              kept = true;
-            }
-          } catch (err) {
-            failed = true;
-            this.log.warn({ err: errorMessage(err) }, 'rejected an edge copy');
-            if (err instanceof WireError) callback(invalidStatus(err));
-            else callback(statusError(err instanceof ProtocolError ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL, errorMessage(err)));
-          }
-        });
-        call.on('end', () => {
-          if (failed) return;
-          if (kept) callback(null, {});
-          else callback(invalidStatus(new WireError('chunk_count', 'the call ended before every chunk of an edge copy arrived')));
-        });
-        call.on('error', () => {
-          failed = true;
+        receivePipeChunks(call, callback, {
+          held: () => this.held,
+          take: (d) => {
+            if (d.kind !== 'edge-copy') throw new WireError('kind', `KeepEdgeCopy carries edge copies only, not a ${d.kind}`);
+            this.edgeCopy = { stage: d.from, step: d.step, data: d.data };
+            kept = true;
+          },
+          atEnd: () => (kept ? null : new WireError('chunk_count', 'the call ended before every chunk of an edge copy arrived')),
+          log: this.log,
+          what: 'an edge copy',
         });
       },
       FetchWeights: (call) => serveWeights(call, this.held ? { trainer: this.held.trainer, edgeCopy: this.edgeCopy } : null),
