@@ -148,8 +148,19 @@ export class SnapshotDirLock {
     }
   }
 
-  /** Removes the directory if this agent still owns it (its snapshot manager did not remove it). */
+  /**
+   * Removes the directory if this agent still owns it (its snapshot manager did not remove it),
+   * or if no one does: a snapshot manager stopped while it started can remove the directory, lock
+   * included, and then write its `smp.json` into it again. A directory another agent has claimed
+   * since (its lock is there) is left alone.
+   */
   removeDir(): void {
-    if (this.owned()) rmSync(this.dir, { recursive: true, force: true });
+    let unowned = false;
+    try {
+      unowned = readOwner(this.path) === null;
+    } catch {
+      unowned = false;
+    }
+    if (this.owned() || unowned) rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -89,6 +89,18 @@ describe('SnapshotDirLock', () => {
     expect(readdirSync(taken).sort()).toEqual([LOCK_FILE, 'smp.json']);
   });
 
+  it('removes what its snapshot manager left behind in a directory no one owns', () => {
+    // Stopped while it started, the manager removed the directory (lock included), then wrote
+    // its smp.json into it again.
+    const dir = freshDir();
+    const lock = SnapshotDirLock.claim(dir, 'n1');
+    rmSync(dir, { recursive: true });
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'smp.json'), '{}');
+    lock.removeDir();
+    expect(existsSync(dir)).toBe(false);
+  });
+
   it('names --snapshot-dir when the directory cannot be made', () => {
     const file = join(root, 'a-file');
     writeFileSync(file, 'x');
