@@ -10,6 +10,7 @@ import { isLive } from '../coordinator/core/node-lifecycle.ts';
 import type { ClusterStatus } from './coordinator-status.ts';
 import { isAlive, isGroupAlive, sendSignal } from './process-control.ts';
 import { FTRAIN_BIN } from '../common/ftrain-bin.ts';
+import { hostOf, isLoopbackHost } from '../domain/host-port.ts';
 
 
 /** How often the fleet looks whether a node's processes are gone. */
@@ -44,8 +45,7 @@ export interface ReplaceResult {
 
 /** Loopback when the coordinator is (the local job); otherwise every interface, so that other machines reach the node. */
 export function listenAddress(coordinator: string): string {
-  const host = coordinator.slice(0, coordinator.lastIndexOf(':')).replace(/^\[|\]$/g, '');
-  return host === 'localhost' || host === '::1' || host.startsWith('127.') ? '127.0.0.1:0' : '0.0.0.0:0';
+  return isLoopbackHost(hostOf(coordinator)) ? '127.0.0.1:0' : '0.0.0.0:0';
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -25,6 +25,7 @@ import { ErasurePool } from './erasure-pool.ts';
 import { ShardStore } from './shard-store.ts';
 import { describeCode, type ProtectedVersion, type ProtectionPlan, type ProtectionStatus, type RebuildOrder, type ShardHeader } from '../domain/erasure-protection.ts';
 import { CorruptSnapshotError, SnapshotSlots, writeSmpInfo, type SnapshotRecord } from '../domain/snapshot-slots.ts';
+import { hostOf } from '../domain/host-port.ts';
 
 /** How often the directory is rescanned in case a watch event was missed. */
 export const RESCAN_MS = 1000;
@@ -83,7 +84,7 @@ export class SnapshotManager {
   async start(listen = '127.0.0.1:0', advertiseHost: string | null = null, coordinator: string | null = null): Promise<void> {
     if (coordinator) this.coordinator = new this.proto.ftrain.v1.Coordinator(coordinator, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS);
     const port = await bindServer(this.server, listen);
-    const listenHost = listen.slice(0, listen.lastIndexOf(':'));
+    const listenHost = hostOf(listen);
     const host = advertiseHost ?? (listenHost === '0.0.0.0' || listenHost === '' ? hostname() : listenHost);
     this.address = `${host}:${port}`;
     writeSmpInfo(this.slots.dir, { address: this.address, pid: process.pid });

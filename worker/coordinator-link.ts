@@ -15,6 +15,7 @@ import { GRPC_CHANNEL_OPTIONS, PROTO_PATH, UNARY_DEADLINE_MS, deadline, loadProt
 import { encodeInjectionKind } from '../common/wire/coordinator-wire.ts';
 import { REFUSAL_TRAILER, refusalFromTrailer, refusalOf } from '../common/wire/refusal-wire.ts';
 import { Backoff, type BackoffOptions } from '../domain/backoff.ts';
+import { bareHost, hostOf } from '../domain/host-port.ts';
 import type { InjectionKind } from '../domain/inject-spec.ts';
 import { RefusalReason, RefusedError, RunEndedError, refusedError, type Refusal } from '../domain/refusal.ts';
 import type { Command__Output } from '../proto/generated/ftrain/v1/Command.ts';
@@ -97,12 +98,6 @@ function seconds(ms: number): string {
   return String(Math.round(ms / 100) / 10);
 }
 
-/** The host of a HOST:PORT address, without the brackets of an IPv6 literal. */
-export function hostOf(address: string): string {
-  const host = address.slice(0, address.lastIndexOf(':'));
-  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
-}
-
 /**
  * Resolves the host of `address` once, before anything is started, so that a name that does not
  * exist fails at once instead of after the connect timeout. A temporary failure (EAI_AGAIN, or a
@@ -113,7 +108,7 @@ export async function resolveCoordinatorHost(
   address: string,
   options: { timeoutMs?: number; backoff?: BackoffOptions; onWait?: (w: ResolveWait) => void; lookup?: (host: string) => Promise<unknown> } = {},
 ): Promise<void> {
-  const host = hostOf(address);
+  const host = bareHost(hostOf(address));
   if (isIP(host) !== 0) return;
   const timeoutMs = options.timeoutMs ?? RESOLVE_TIMEOUT_MS;
   const find = options.lookup ?? ((h: string) => lookup(h));

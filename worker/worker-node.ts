@@ -33,6 +33,7 @@ import { exportStageState, importStageState, stageStateBytes } from './stage-sta
 import { StageTrainer } from './stage-trainer.ts';
 import { useBackend } from './tfjs-backend.ts';
 import { serveWeights, type EdgeCopy } from './weights-service.ts';
+import { hostOf } from '../domain/host-port.ts';
 
 export interface WorkerNodeOptions {
   readonly coordinator: string;
@@ -103,7 +104,7 @@ export class WorkerNode {
 
   async start(): Promise<void> {
     const port = await bindServer(this.server, this.options.listen);
-    const listenHost = this.options.listen.slice(0, this.options.listen.lastIndexOf(':'));
+    const listenHost = hostOf(this.options.listen);
     const host = this.options.advertiseHost ?? (listenHost === '0.0.0.0' || listenHost === '' ? hostname() : listenHost);
     this.address = `${host}:${port}`;
     this.log.info({ address: this.address }, 'worker service listening');

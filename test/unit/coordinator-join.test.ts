@@ -10,13 +10,13 @@ import { joinFailureCode, waitingLines, PROGRESS_EVERY_MS } from '../../cli/join
 import { SnapshotDirTakenError } from '../../cli/snapshot-dir-lock.ts';
 import { EXIT_FENCED, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_UNRESOLVED, FINAL_WORKER_EXITS } from '../../domain/exit-codes.ts';
 import { RefusalReason, RefusedError, RunEndedError } from '../../domain/refusal.ts';
+import { bareHost, hostOf } from '../../domain/host-port.ts';
 import { compileWorkerOptions } from '../../worker/core/worker-options.ts';
 import {
   CoordinatorLink,
   CoordinatorUnreachableError,
   CoordinatorUnresolvedError,
   connectFailure,
-  hostOf,
   resolveCoordinatorHost,
   type RegisterWait,
   type ResolveWait,
@@ -69,8 +69,8 @@ describe('resolveCoordinatorHost', () => {
     for (const address of ['127.0.0.1:7070', '[::1]:7070']) {
       await resolveCoordinatorHost(address, { lookup: () => Promise.reject(new Error('looked up')) });
     }
-    expect(hostOf('[::1]:7070')).toBe('::1');
-    expect(hostOf('coordinator.example:7070')).toBe('coordinator.example');
+    expect(bareHost(hostOf('[::1]:7070'))).toBe('::1');
+    expect(bareHost(hostOf('coordinator.example:7070'))).toBe('coordinator.example');
   });
 });
 

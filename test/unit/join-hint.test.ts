@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { isLoopbackHost, isWildcardHost, joinHint, listenHost } from '../../cli/join-hint.ts';
+import { joinHint } from '../../cli/join-hint.ts';
+import { hostOf, isLoopbackHost, isWildcardHost } from '../../domain/host-port.ts';
 
 describe('the join hint of ftrain coordinator', () => {
   it('names the listen host when it is a specific address', () => {
@@ -22,8 +23,8 @@ describe('the join hint of ftrain coordinator', () => {
   });
 
   it('reads hosts as the listen flag gives them', () => {
-    expect(listenHost('[::1]:7070')).toBe('[::1]');
-    expect(listenHost('0.0.0.0:0')).toBe('0.0.0.0');
+    expect(hostOf('[::1]:7070')).toBe('[::1]');
+    expect(hostOf('0.0.0.0:0')).toBe('0.0.0.0');
     expect(isLoopbackHost('[::1]')).toBe(true);
     expect(isLoopbackHost('128.0.0.1')).toBe(false);
     expect(isWildcardHost('[::]')).toBe(true);
