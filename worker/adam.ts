@@ -31,8 +31,11 @@ export class Adam {
     this.t += 1;
     const bc1 = 1 - Math.pow(beta1, this.t);
     const bc2 = 1 - Math.pow(beta2, this.t);
-    tf.tidy(() => {
-      this.params.forEach((p, i) => {
+    // One tidy per parameter: the temporaries of one update (about ten tensors of its size) are
+    // freed before the next starts, so the backend's heap grows by the largest parameter's
+    // temporaries, not by all of them at once. The operations and their order are unchanged.
+    this.params.forEach((p, i) => {
+      tf.tidy(() => {
         const g = grads[i]!;
         const m = this.m[i]!;
         const v = this.v[i]!;

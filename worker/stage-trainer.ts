@@ -185,16 +185,21 @@ export class StageTrainer {
       }
 
       if (hooks.beforeUpdate) await hooks.beforeUpdate();
-      // Mean over micro-batches, then per-stage clipping and the update.
-      const { gradNorm, clippedGradNorm } = tf.tidy(() => {
-        const mean = sums.map((s) => tf.div(s, mbs));
-        const norm = Math.sqrt(mean.reduce((acc, g) => acc + (tf.sum(tf.square(g)).dataSync() as Float32Array)[0]!, 0));
-        if (step === this.completedSteps && step === 0 && this.job.dumpGradsDir) this.dumpGradients(mean);
-        const scale = norm > this.job.clipNorm ? this.job.clipNorm / norm : 1;
-        const clipped = scale === 1 ? mean : mean.map((g) => tf.mul(g, scale));
-        this.adam.apply(clipped, this.job.learningRate * this.learningRateScale);
-        return { gradNorm: norm, clippedGradNorm: norm * scale };
-      });
+      // Mean over micro-batches, then per-stage clipping and the update. Each result replaces
+      // its input in `sums` at once, so one set of gradients is alive at a time (the state's
+      // third, not a multiple of it); the operations and their order are those of the maths.
+      const replace = (i: number, next: tf.Tensor) => {
+        sums[i]!.dispose();
+        sums[i] = next;
+      };
+      sums.forEach((s, i) => replace(i, tf.div(s, mbs)));
+      const norm = Math.sqrt(sums.reduce((acc, g) => acc + tf.tidy(() => (tf.sum(tf.square(g)).dataSync() as Float32Array)[0]!), 0));
+      if (step === this.completedSteps && step === 0 && this.job.dumpGradsDir) this.dumpGradients(sums);
+      const scale = norm > this.job.clipNorm ? this.job.clipNorm / norm : 1;
+      if (scale !== 1) sums.forEach((g, i) => replace(i, tf.mul(g, scale)));
+      this.adam.apply(sums, this.job.learningRate * this.learningRateScale);
+      const gradNorm = norm;
+      const clippedGradNorm = norm * scale;
       this.completedSteps = step + 1;
       const stepMs = performance.now() - started;
       const loss = losses.length > 0 ? losses.reduce((a, b) => a + b, 0) / losses.length : null;
