@@ -26,9 +26,11 @@ import {
   openSync,
   readFileSync,
   readdirSync,
+  readSync,
   renameSync,
   rmSync,
   rmdirSync,
+  statSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
@@ -39,7 +41,10 @@ import { crc32 } from 'node:zlib';
  * Slots per stage: the protected commit step (held by every stage, locally and erasure-coded),
  * a step or two after it whose shards are under way, and one being written.
  */
-export const DEFAULT_SLOT_COUNT = 4;
+export const DEFAULT_SLOT_COUNT = 3;
+
+/** Bytes written or read per call when slots are prepared or checksummed from their files. */
+const PREPARE_CHUNK_BYTES = 8 << 20;
 
 export interface TensorEntry {
   readonly name: string;
@@ -79,6 +84,14 @@ export class CorruptSnapshotError extends Error {
     detail: string,
   ) {
     super(`snapshot of step ${step} in slot ${slot} is corrupt: ${detail}`);
+  }
+}
+
+function statOrNull(path: string): { size: number } | null {
+  try {
+    return statSync(path);
+  } catch {
+    return null;
   }
 }
 
@@ -124,12 +137,17 @@ export class SnapshotSlots {
 
   /** The slot to write next: an empty one, else the oldest whose step is not protected. */
   chooseSlot(protectedSteps: ReadonlySet<number> = new Set()): number {
+    const slot = this.freeSlot(protectedSteps);
+    if (slot === null) throw new Error(`all ${this.slotCount} snapshot slots hold protected steps`);
+    return slot;
+  }
+
+  /** As chooseSlot, but null when every slot holds a protected step. */
+  freeSlot(protectedSteps: ReadonlySet<number> = new Set()): number | null {
     const records = this.records();
     const used = new Set(records.map((r) => r.slot));
     for (let slot = 0; slot < this.slotCount; slot++) if (!used.has(slot)) return slot;
-    const victim = records.find((r) => !protectedSteps.has(r.step));
-    if (!victim) throw new Error(`all ${this.slotCount} snapshot slots hold protected steps`);
-    return victim.slot;
+    return records.find((r) => !protectedSteps.has(r.step))?.slot ?? null;
   }
 
   /**
@@ -137,6 +155,16 @@ export class SnapshotSlots {
    * written and before the commit record exists (tests use it to die at the worst moment).
    */
   write(slot: number, header: SnapshotHeader, chunks: readonly Uint8Array[], beforeCommit?: () => void): SnapshotRecord {
+    const bytes = this.writeData(slot, chunks);
+    beforeCommit?.();
+    return this.commit(slot, header, bytes);
+  }
+
+  /**
+   * The first half of `write`: withdraws the slot's commit record, then writes `chunks` back to
+   * back as its data. The slot is not restorable until `commit`.
+   */
+  writeData(slot: number, chunks: readonly Uint8Array[]): number {
     rmSync(this.commitPath(slot), { force: true });
     // Overwritten in place, not truncated first: on tmpfs a truncate frees every page and the
     // write must allocate and zero them again, which costs more than the copy itself.
@@ -152,10 +180,59 @@ export class SnapshotSlots {
     } finally {
       closeSync(fd);
     }
-    beforeCommit?.();
+    return bytes;
+  }
+
+  /** The second half of `write`: the slot's data (`bytes` long) is the snapshot `header` describes; unsealed. */
+  commit(slot: number, header: SnapshotHeader, bytes: number): SnapshotRecord {
     const record: SnapshotRecord = { slot, step: header.step, bytes, crc32: null, header };
     this.putRecord(record);
     return record;
+  }
+
+  /**
+   * Gives every slot that holds no committed snapshot a data file of `bytes` bytes whose pages
+   * are written, so the first snapshots into them copy into memory already in place rather than
+   * allocate it. Slots with a commit record are left alone.
+   */
+  prepare(bytes: number): void {
+    const held = new Set(this.records().map((r) => r.slot));
+    const zeros = new Uint8Array(Math.min(bytes, PREPARE_CHUNK_BYTES));
+    for (let slot = 0; slot < this.slotCount; slot++) {
+      if (held.has(slot)) continue;
+      // A file this long already was written whole by an earlier snapshot: its pages are in place.
+      if ((statOrNull(this.dataPath(slot))?.size ?? 0) >= bytes) continue;
+      const fd = openSync(this.dataPath(slot), constants.O_WRONLY | constants.O_CREAT);
+      try {
+        for (let off = 0; off < bytes; off += zeros.byteLength) writeSync(fd, zeros, 0, Math.min(zeros.byteLength, bytes - off), off);
+      } finally {
+        closeSync(fd);
+      }
+    }
+  }
+
+  /**
+   * Seals a committed record with the checksum of the slot's data as it is in the file, read in
+   * chunks of `chunkBytes` into one buffer (unless the slot has moved on meanwhile).
+   */
+  sealFromFile(record: SnapshotRecord, chunkBytes = PREPARE_CHUNK_BYTES): SnapshotRecord {
+    const buffer = new Uint8Array(Math.max(1, Math.min(chunkBytes, record.bytes)));
+    const fd = openSync(this.dataPath(record.slot), constants.O_RDONLY);
+    let crc = 0;
+    try {
+      for (let off = 0; off < record.bytes; ) {
+        const n = readSync(fd, buffer, 0, Math.min(buffer.byteLength, record.bytes - off), off);
+        if (n === 0) throw new CorruptSnapshotError(record.slot, record.step, `data file ends at ${off} bytes, record says ${record.bytes}`);
+        crc = crc32(buffer.subarray(0, n), crc);
+        off += n;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    const sealed: SnapshotRecord = { ...record, crc32: crc };
+    const current = this.records().find((r) => r.slot === record.slot);
+    if (current && current.step === record.step && current.crc32 === null) this.putRecord(sealed);
+    return sealed;
   }
 
   /**

@@ -22,6 +22,20 @@ export interface WriteRequest {
   readonly buffers: readonly (ArrayBuffer | SharedArrayBuffer)[];
 }
 
+/**
+ * A snapshot whose bytes the sender wrote into `slot` itself (withdrawing its commit record
+ * first): the thread commits it, then seals it with the checksum of the file's bytes.
+ */
+export interface CommitRequest {
+  readonly type: 'commit';
+  readonly id: number;
+  readonly dir: string;
+  readonly slotCount: number;
+  readonly slot: number;
+  readonly bytes: number;
+  readonly header: SnapshotHeader;
+}
+
 export type WriteResult =
   | { readonly type: 'committed'; readonly id: number; readonly record: SnapshotRecord; readonly commitMs: number }
   | { readonly type: 'sealed'; readonly id: number; readonly record: SnapshotRecord; readonly sealMs: number }
@@ -37,14 +51,31 @@ const hooks: WriterThreadHookModule | null = hooksModule ? ((await import(hooksM
 
 const slotsByDir = new Map<string, SnapshotSlots>();
 
-parentPort!.on('message', (req: WriteRequest) => {
+function slotsOf(dir: string, slotCount: number): SnapshotSlots {
+  let slots = slotsByDir.get(dir);
+  if (!slots) {
+    slots = new SnapshotSlots(dir, slotCount);
+    slotsByDir.set(dir, slots);
+  }
+  return slots;
+}
+
+function commitWritten(req: CommitRequest): void {
+  const started = performance.now();
+  const slots = slotsOf(req.dir, req.slotCount);
+  hooks?.beforeCommit?.(req.header, hooksData);
+  const record = slots.commit(req.slot, req.header, req.bytes);
+  const committedAt = performance.now();
+  parentPort!.postMessage({ type: 'committed', id: req.id, record, commitMs: committedAt - started } satisfies WriteResult);
+  const sealed = slots.sealFromFile(record);
+  parentPort!.postMessage({ type: 'sealed', id: req.id, record: sealed, sealMs: performance.now() - committedAt } satisfies WriteResult);
+}
+
+parentPort!.on('message', (req: WriteRequest | CommitRequest) => {
   const started = performance.now();
   try {
-    let slots = slotsByDir.get(req.dir);
-    if (!slots) {
-      slots = new SnapshotSlots(req.dir, req.slotCount);
-      slotsByDir.set(req.dir, slots);
-    }
+    if (req.type === 'commit') return commitWritten(req);
+    const slots = slotsOf(req.dir, req.slotCount);
     const slot = slots.chooseSlot(new Set(req.protectedSteps));
     const chunks = req.buffers.map((b) => new Uint8Array(b));
     const beforeCommit = hooks?.beforeCommit;

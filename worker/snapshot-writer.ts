@@ -6,7 +6,7 @@ import type { Worker } from 'node:worker_threads';
 import { runtimeModule } from '../common/package-root.ts';
 import { startTsThread } from '../common/ts-thread.ts';
 import type { SnapshotHeader, SnapshotRecord } from '../domain/snapshot-slots.ts';
-import type { WriteRequest, WriteResult } from './snapshot-writer-thread.ts';
+import type { CommitRequest, WriteRequest, WriteResult } from './snapshot-writer-thread.ts';
 import type { WriterThreadHooks } from './fault-port.ts';
 
 export interface PendingSnapshot {
@@ -88,6 +88,21 @@ export class SnapshotWriter {
     if (this.pending.size === 0) this.thread.ref();
     this.pending.set(id, waiters);
     this.thread.postMessage(req, buffers.filter((b): b is ArrayBuffer => !(b instanceof SharedArrayBuffer)));
+    return { committed: waiters.committed.promise, sealed: waiters.sealed.promise };
+  }
+
+  /**
+   * Commits and seals a snapshot whose `bytes` bytes the caller already wrote into `slot` (see
+   * SnapshotSlots.writeData); the thread checksums them from the file.
+   */
+  commit(slot: number, header: SnapshotHeader, bytes: number): PendingSnapshot {
+    const id = this.nextId++;
+    const req: CommitRequest = { type: 'commit', id, dir: this.dir, slotCount: this.slotCount, slot, bytes, header };
+    const waiters: Waiters = { committed: deferred(), sealed: deferred() };
+    waiters.sealed.promise.catch(() => undefined);
+    if (this.pending.size === 0) this.thread.ref();
+    this.pending.set(id, waiters);
+    this.thread.postMessage(req);
     return { committed: waiters.committed.promise, sealed: waiters.sealed.promise };
   }
 

@@ -1,7 +1,7 @@
 // The worker's side of the in-memory snapshots: the slot directory its snapshot manager owns,
-// the lazy asynchronous copy of each step's state into it (a writer thread writes the slot while
-// the next step computes; the next optimizer update waits for the commit), and restoring a
-// committed snapshot into the stage.
+// the copy of each step's state into it (one copy, on the training loop, into a slot whose pages
+// are in place; a writer thread commits and seals it while the next step computes, and the next
+// optimizer update waits for the commit), and restoring a committed snapshot into the stage.
 
 import type { SnapshotHeader } from '../domain/snapshot-slots.ts';
 import { SnapshotSlots } from '../domain/snapshot-slots.ts';
@@ -10,41 +10,8 @@ import type { Logger } from '../common/logging.ts';
 import type { JobOptions } from '../domain/job-options.ts';
 import type { FaultPoint, WorkerFaults } from './fault-port.ts';
 import { SnapshotWriter } from './snapshot-writer.ts';
-import { importStageState } from './stage-state.ts';
+import { importStageState, stageStateViews } from './stage-state.ts';
 import type { StageTrainer } from './stage-trainer.ts';
-
-/**
- * Where each step's state is copied out of tfjs: two buffers made and touched once per stage (at
- * its assignment, off the training loop), used in turn. A buffer goes back when the writer thread
- * has sealed the snapshot it holds; with both still in use, a fresh buffer serves that step.
- */
-export class StagingBuffers {
-  private readonly free: SharedArrayBuffer[] = [];
-  private bytes = 0;
-
-  /** Makes and touches both buffers for states of `bytes` bytes (again only when that changes). */
-  prepare(bytes: number): void {
-    if (bytes === this.bytes && this.free.length > 0) return;
-    this.bytes = bytes;
-    this.free.length = 0;
-    for (let i = 0; i < 2; i++) {
-      const buffer = new SharedArrayBuffer(bytes);
-      // Written once now, so the copy on the training loop finds its pages mapped.
-      new Uint8Array(buffer).fill(0);
-      this.free.push(buffer);
-    }
-  }
-
-  /** A buffer of `bytes` bytes no write still reads, or a fresh one. */
-  take(bytes: number): ArrayBuffer | SharedArrayBuffer {
-    return bytes === this.bytes ? (this.free.pop() ?? new ArrayBuffer(bytes)) : new ArrayBuffer(bytes);
-  }
-
-  /** A buffer the writer has sealed: it may be written again. */
-  give(buffer: ArrayBuffer | SharedArrayBuffer): void {
-    if (buffer instanceof SharedArrayBuffer && buffer.byteLength === this.bytes && this.free.length < 2) this.free.push(buffer);
-  }
-}
 
 /** Figures of the last snapshot, sent with the next step report. */
 export interface SnapshotFigures {
@@ -60,8 +27,8 @@ export class StageSnapshots {
   /** The snapshot being written, awaited before the next optimizer update. */
   private pending: Promise<void> | null = null;
   last: SnapshotFigures = { step: -1, stallMs: 0, copyMs: 0, bytes: 0 };
-  /** Where each snapshot's state is copied out of tfjs. */
-  readonly staging = new StagingBuffers();
+  /** Snapshots skipped because every slot held a step consistency still needs. */
+  skipped = 0;
 
   constructor(
     dir: string,
@@ -106,38 +73,55 @@ export class StageSnapshots {
   }
 
   /**
-   * Starts the lazy snapshot of the state after the step just completed. The caller copied it
-   * out of tfjs (the weights are between updates; `exportMs` counts toward the stall); the
-   * buffer is transferred to the writer thread, which writes the slot while the next step
-   * computes, and the next update waits for its commit.
+   * Readies the slots for states of `bytes` bytes (at assignment, off the training loop): every
+   * free slot gets its pages now, so a snapshot's copy lands in memory already in place.
    */
-  take(state: { header: SnapshotHeader; buffer: ArrayBuffer | SharedArrayBuffer }, at: FaultPoint, epoch: number, exportMs: number, protectedCommitStep: number): void {
+  prepare(bytes: number): void {
+    if (this.writer) this.slots.prepare(bytes);
+  }
+
+  /**
+   * Snapshots the state after the step just completed. The one copy is on the training loop and
+   * is the stall: the state goes from the backend (on wasm, straight from its heap) into a slot
+   * file on tmpfs, in place, after the slot's commit record was withdrawn. The writer thread then
+   * commits the slot and seals it with the checksum of its bytes while the next step computes;
+   * the next optimizer update waits for the commit.
+   *
+   * Kept, never overwritten: the newest snapshot, the one before it (the global commit step is
+   * one of the two when snapshots stay local), and the protected commit step (erasure-coded by
+   * every stage). When every slot holds one of those, this step is not snapshotted: the global
+   * commit step stays where it is, and a later step is snapshotted once a slot is free again.
+   */
+  take(trainer: StageTrainer, gradNorm: number, at: FaultPoint, epoch: number, protectedCommitStep: number): void {
     const writer = this.writer;
     if (!writer) return;
     const t0 = performance.now();
-    const { buffer } = state;
-    const header: SnapshotHeader = { ...state.header, epoch };
     const held = this.slots.records().map((r) => r.step);
-    // Kept: the newest snapshot, the one before it (the global commit step is one of the two
-    // when snapshots stay local), and the protected commit step (erasure-coded by every stage).
-    const protectedSteps = [...held.slice(-2), protectedCommitStep];
-    const figures: SnapshotFigures = { step: this.last.step, stallMs: 0, copyMs: 0, bytes: buffer.byteLength };
+    const slot = this.slots.freeSlot(new Set([...held.slice(-2), protectedCommitStep]));
+    if (slot === null) {
+      this.skipped += 1;
+      this.log.warn({ step: trainer.completedSteps, held, protectedCommitStep }, 'snapshot skipped: every slot holds a step recovery may need');
+      return;
+    }
+    const state = stageStateViews(trainer, gradNorm);
+    const header: SnapshotHeader = { ...state.header, epoch };
+    const bytes = this.slots.writeData(
+      slot,
+      state.values.map((v) => new Uint8Array(v.buffer, v.byteOffset, v.byteLength)),
+    );
+    const figures: SnapshotFigures = { step: this.last.step, stallMs: performance.now() - t0, copyMs: 0, bytes };
     const started = performance.now();
     const write = (async () => {
       await this.faults.beforeSnapshot(at);
-      const pendingWrite = writer.write(header, [buffer], protectedSteps);
-      // The staging buffer is read until the checksum is sealed in; then it may take a new state.
-      void pendingWrite.sealed.finally(() => this.staging.give(buffer)).catch(() => undefined);
-      const { record } = await pendingWrite.committed;
+      const { record } = await writer.commit(slot, header, bytes).committed;
       figures.step = record.step;
-      figures.copyMs = performance.now() - started;
+      figures.copyMs = figures.stallMs + performance.now() - started;
       this.last = figures;
     })().catch((err: unknown) => {
       // Training goes on; the stage's committed step (and so the global one) stays behind, which
       // the progress output and the report show.
       this.log.error({ err: errorMessage(err), step: header.step }, 'snapshot failed');
     });
-    figures.stallMs = exportMs + performance.now() - t0;
     const pending: Promise<void> = write.finally(() => {
       if (this.pending === pending) this.pending = null;
     });

@@ -25,37 +25,38 @@ export function stageStateBytes(trainer: StageTrainer): number {
 }
 
 /**
- * Copies the state out of the backend into one buffer: `into(bytes)` gives it (a reused staging
- * buffer), or a fresh ArrayBuffer is made (the caller may transfer it). Call between steps: the
- * weights must not change while this runs.
+ * The state as the backend holds it: the snapshot header (tensor layout, scalars) and each
+ * tensor's values in order, as given by valuesToReadNow (on wasm, views of its heap). The views
+ * must be read before tfjs runs anything else, and between steps: the weights must not change.
  */
-export function exportStageState<B extends ArrayBuffer | SharedArrayBuffer = ArrayBuffer>(
-  trainer: StageTrainer,
-  gradNorm: number,
-  into?: (bytes: number) => B,
-): { header: SnapshotHeader; buffer: B } {
-  const entries = stateTensors(trainer);
-  const total = entries.reduce((n, e) => n + e.tensor.size, 0);
-  const buffer = into ? into(total * 4) : (new ArrayBuffer(total * 4) as B);
-  if (buffer.byteLength !== total * 4) throw new Error(`staging buffer of ${buffer.byteLength} bytes for a state of ${total * 4}`);
-  const all = new Float32Array(buffer, 0, total);
+export function stageStateViews(trainer: StageTrainer, gradNorm: number): { header: SnapshotHeader; values: Float32Array[] } {
   const tensors: TensorEntry[] = [];
+  const values: Float32Array[] = [];
   let offset = 0;
-  for (const e of entries) {
-    const values = valuesToReadNow(e.tensor);
-    all.set(values, offset);
-    tensors.push({ name: e.name, shape: e.tensor.shape, offset: offset * 4, length: values.length });
-    offset += values.length;
+  for (const e of stateTensors(trainer)) {
+    const v = valuesToReadNow(e.tensor);
+    values.push(v);
+    tensors.push({ name: e.name, shape: e.tensor.shape, offset: offset * 4, length: v.length });
+    offset += v.length;
   }
   return {
-    header: {
-      stage: trainer.stage,
-      step: trainer.completedSteps,
-      tensors,
-      scalars: { adamT: trainer.adam.t, seed: trainer.job.seed, gradNorm },
-    },
-    buffer,
+    header: { stage: trainer.stage, step: trainer.completedSteps, tensors, scalars: { adamT: trainer.adam.t, seed: trainer.job.seed, gradNorm } },
+    values,
   };
+}
+
+/** Copies the state out of the backend into one new buffer (a disk checkpoint's). Call between steps. */
+export function exportStageState(trainer: StageTrainer, gradNorm: number): { header: SnapshotHeader; buffer: ArrayBuffer } {
+  const { header, values } = stageStateViews(trainer, gradNorm);
+  const total = values.reduce((n, v) => n + v.length, 0);
+  const buffer = new ArrayBuffer(total * 4);
+  const all = new Float32Array(buffer);
+  let offset = 0;
+  for (const v of values) {
+    all.set(v, offset);
+    offset += v.length;
+  }
+  return { header, buffer };
 }
 
 /** Loads a snapshot (already checksum-verified) into the trainer. */

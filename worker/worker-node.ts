@@ -270,7 +270,7 @@ export class WorkerNode {
     }
     if (job.snapshotEvery > 0) {
       this.snapshots?.startWriter(job);
-      this.snapshots?.staging.prepare(stageStateBytes(trainer));
+      this.snapshots?.prepare(stageStateBytes(trainer));
     }
     let checkpoints = prev?.checkpoints ?? null;
     if (job.checkpointDir && checkpoints?.stage !== stage) {
@@ -360,18 +360,14 @@ export class WorkerNode {
         const checkpointDue = h.checkpoints !== null && h.job.checkpointEvery > 0 && (step + 1) % h.job.checkpointEvery === 0;
         const snapshotDue = snapshots?.writing === true && h.job.snapshotEvery > 0 && (step + 1) % h.job.snapshotEvery === 0;
         if (checkpointDue || snapshotDue) {
-          // One copy out of tfjs serves both tiers.
-          const exportStarted = performance.now();
-          // Into a staging buffer touched beforehand when a snapshot takes it (a checkpoint alone is
-          // written at once, from a buffer of its own).
-          const state = snapshotDue ? exportStageState(h.trainer, s.gradNorm, (bytes) => snapshots!.staging.take(bytes)) : exportStageState(h.trainer, s.gradNorm);
-          const exportMs = performance.now() - exportStarted;
           if (checkpointDue) {
-            // The baseline: a synchronous, durable write on the training loop.
+            // The baseline: a copy out of tfjs into a buffer of its own, and a synchronous,
+            // durable write on the training loop.
+            const state = exportStageState(h.trainer, s.gradNorm);
             const ms = h.checkpoints!.write(state.header, new Uint8Array(state.buffer));
             this.log.debug({ step: state.header.step, ms }, 'disk checkpoint written');
           }
-          if (snapshotDue) snapshots!.take(state, this.faultPoint(h, state.header.step), h.epoch, exportMs, this.core.protectedCommitStep);
+          if (snapshotDue) snapshots!.take(h.trainer, s.gradNorm, this.faultPoint(h, h.trainer.completedSteps), h.epoch, this.core.protectedCommitStep);
         }
         if (last) break;
       }
