@@ -154,10 +154,26 @@ export function reportLines(report: StoredRunReport): string[] {
   );
   const ec = report.erasure;
   lines.push(ec.code ? `  erasure coding: ${ec.code}${ec.degraded ? ' (degraded)' : ''}, protected commit step ${ec.protectedCommitStep}` : `  erasure coding: off (${ec.disabledReason ?? 'not used'})`);
+  const memory = memoryLine(report);
+  if (memory) lines.push(memory);
   if (report.failures.length === 0) lines.push('  failures: none');
   for (const f of report.failures) {
     lines.push(`  failure at step ${f.step}: ${f.kind} of stage ${f.stage} (${f.nodeId}), ${f.method} in ${(f.recoverMs / 1000).toFixed(2)} s, ${f.lostSteps} step(s) lost`);
   }
   if (report.failure) lines.push(`  ended by: node ${report.failure.nodeId}: ${report.failure.detail}`);
   return lines;
+}
+
+function mib(bytes: number | null): string {
+  return bytes === null ? '-' : `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+}
+
+/** The node that needed the most RAM, and its parts at their peaks; null for reports without memory. */
+function memoryLine(report: StoredRunReport): string | null {
+  const top = (report.memory ?? []).filter((m) => m.peakTotalBytes !== null).sort((a, b) => b.peakTotalBytes! - a.peakTotalBytes!)[0];
+  if (!top) return null;
+  return (
+    `  memory: peak RAM per node ${mib(top.peakTotalBytes)} on ${top.nodeId} (worker + snapshot manager + slot files, sampled); ` +
+    `its peaks: worker RSS ${mib(top.workerPeakRssBytes)}, snapshot manager RSS ${mib(top.smpPeakRssBytes)}, slot files ${mib(top.peakSlotBytes)}, shards held ${mib(top.peakShardBytes)}`
+  );
 }

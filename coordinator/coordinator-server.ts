@@ -10,8 +10,10 @@ import { fetchStageWeights } from '../common/stage-weights.ts';
 import {
   decodeFault,
   decodeHalted,
+  decodeHeartbeat,
   decodeInjection,
   decodeLeave,
+  decodeMemoryReport,
   decodeNodeId,
   decodeProtectionReport,
   decodeReady,
@@ -230,7 +232,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
     const job = this.options.job;
     return {
       Register: unary((r) => ({ type: 'register', ...decodeRegister(r) }), () => ({ leaseMs: job.leaseMs, heartbeatMs: job.heartbeatMs })),
-      Heartbeat: unary((r) => ({ type: 'heartbeat', nodeId: decodeNodeId(r, 'HeartbeatRequest') }), () => ({ leaseMs: job.leaseMs })),
+      Heartbeat: unary((r) => ({ type: 'heartbeat', ...decodeHeartbeat(r) }), () => ({ leaseMs: job.leaseMs })),
       Commands: (call) => {
         const request = decodeOrRefuse(() => ({ nodeId: decodeNodeId(call.request, 'CommandsRequest') }), (status) => call.emit('error', status));
         if (!request) return;
@@ -262,6 +264,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
       ReportFault: unary((r) => ({ type: 'fault', ...decodeFault(r) }), ack),
       ReportHalted: unary((r) => ({ type: 'halted', ...decodeHalted(r) }), ack),
       ReportProtection: unary((r) => ({ type: 'protection', ...decodeProtectionReport(r) }), (reply) => ({ protectedCommitStep: reply.protectedCommitStep })),
+      ReportMemory: unary((r) => ({ type: 'memory', ...decodeMemoryReport(r) }), ack),
       ReportInjection: unary((r) => ({ type: 'injection', ...decodeInjection(r) }), ack),
       Leave: unary((r) => ({ type: 'leave', ...decodeLeave(r) }), ack),
       Status: (call, callback) => {

@@ -629,6 +629,44 @@
     tbody.replaceChildren(...rows);
   }
 
+  /** A byte count now, and its peak of the run beneath it. */
+  function memoryCell(now, peak, attr) {
+    const props = { class: 'num' };
+    props[attr] = now === null ? '' : now;
+    return el('td', props, [
+      el('span', { text: fmtBytes(now) }),
+      el('span', { class: 'peak', text: 'peak ' + fmtBytes(peak) }),
+    ]);
+  }
+
+  /** `memory` is absent from the pages of reports written before nodes reported their memory. */
+  function renderMemory(data) {
+    const memory = data.memory || [];
+    const states = new Map(data.nodes.map((n) => [n.nodeId, n.state]));
+    const peaks = memory.filter((m) => m.peakTotalBytes !== null);
+    const top = peaks.reduce((a, m) => (a === null || m.peakTotalBytes > a.peakTotalBytes ? m : a), null);
+    $('peak-ram').textContent = top ? fmtBytes(top.peakTotalBytes) + ' · ' + top.nodeId : '—';
+    const tbody = $('memory').tBodies[0];
+    const rows = memory
+      .map((m) => Object.assign({}, m, { state: states.get(m.nodeId) || 'lost' }))
+      .sort(nodeOrder)
+      .map((m) => {
+        // A lost node's processes are gone: only its peaks still mean something.
+        const now = (v) => (m.state === 'lost' ? null : v);
+        return el('tr', { 'data-node-id': m.nodeId, 'data-stage': m.stage === null ? 'none' : m.stage, 'data-peak-total': m.peakTotalBytes === null ? '' : m.peakTotalBytes, class: 'state-' + m.state }, [
+          el('td', { class: 'mono', text: m.nodeId }),
+          el('td', { text: stageLabel(m) }),
+          memoryCell(now(m.workerRssBytes), m.workerPeakRssBytes, 'data-worker-rss'),
+          memoryCell(now(m.smpRssBytes), m.smpPeakRssBytes, 'data-smp-rss'),
+          memoryCell(now(m.slotBytes), m.peakSlotBytes, 'data-slot-bytes'),
+          memoryCell(now(m.shardBytes), m.peakShardBytes, 'data-shard-bytes'),
+          memoryCell(now(m.totalBytes), m.peakTotalBytes, 'data-total'),
+        ]);
+      });
+    if (!rows.length) rows.push(el('tr', { class: 'none' }, [el('td', { colspan: 7, text: 'no memory reported yet' })]));
+    tbody.replaceChildren(...rows);
+  }
+
   function shardLabel(i, code) {
     if (!code) return 's' + i;
     if (i < code.k) return 'd' + i;
@@ -679,6 +717,7 @@
     renderFailureTable(data);
     renderNodes(data);
     renderPlacement(data);
+    renderMemory(data);
     if (window.Chart) {
       const range = timeRange(data);
       renderLossCharts(data, range);
@@ -721,6 +760,7 @@
     data.nodes = u.nodes;
     data.placement = u.placement;
     data.failures = u.failures;
+    data.memory = u.memory;
     appendCapped(data.loss, u.loss);
     appendCapped(data.snapshots, u.snapshots);
     scheduleRender();

@@ -42,3 +42,30 @@ export interface StepReport {
   /** The node's snapshot manager on the erasure protection of this stage's snapshots. */
   readonly protection?: ProtectionStatus | null;
 }
+
+/**
+ * One process's memory, in bytes: resident set now and the most it has had resident since it
+ * started (Linux VmHWM; elsewhere the most seen). peakRssBytes >= rssBytes > 0.
+ */
+export interface ProcessMemory {
+  readonly rssBytes: number;
+  readonly peakRssBytes: number;
+}
+
+/**
+ * What a node's snapshot manager holds (Coordinator.ReportMemory), sampled together about once a
+ * second. The shards live in its heap, so shardBytes is inside process.rssBytes, not beside it.
+ * Peaks are the most seen in its samples since it started.
+ */
+export interface SmpMemoryReport {
+  readonly nodeId: string;
+  /** The reporting manager's address: it must be the one the node registered. */
+  readonly smpAddress: string;
+  readonly process: ProcessMemory;
+  /** Its slot files on tmpfs: blocks allocated, which on tmpfs is RAM (or swap) in use. */
+  readonly slotBytes: number;
+  readonly peakSlotBytes: number;
+  /** Shards held for other nodes' stages (ShardStore.heldBytes). */
+  readonly shardBytes: number;
+  readonly peakShardBytes: number;
+}

@@ -20,6 +20,7 @@ import {
   closeSync,
   constants,
   existsSync,
+  statSync,
   fsyncSync,
   ftruncateSync,
   mkdirSync,
@@ -280,6 +281,27 @@ export class SnapshotSlots {
   /** Drops committed snapshots newer than `step` (after a rollback they are of another timeline). */
   dropAfter(step: number): void {
     for (const r of this.records()) if (r.step > step) rmSync(this.commitPath(r.slot), { force: true });
+  }
+
+  /**
+   * Bytes the slot files (data, commit records, their temporary names) take in the directory,
+   * committed or not: a slot whose record was withdrawn still holds its pages until overwritten.
+   * Counted as allocated blocks (st_blocks x 512), not file lengths: on tmpfs that is the RAM (or
+   * swap) the files hold, and a sparse file counts only the pages written. Where the file system
+   * gives no block count, the length is taken instead.
+   */
+  residentBytes(): number {
+    let bytes = 0;
+    for (const name of existsSync(this.dir) ? readdirSync(this.dir) : []) {
+      if (!name.startsWith('slot-')) continue;
+      try {
+        const st = statSync(join(this.dir, name));
+        if (st.isFile()) bytes += Number.isFinite(st.blocks) ? st.blocks * 512 : st.size;
+      } catch {
+        // removed between the listing and the stat (a record being replaced)
+      }
+    }
+    return bytes;
   }
 
   /** Removes every slot file; the directory (and anything else in it) stays. */

@@ -5,6 +5,7 @@
 import type { NodeState, NodeSummary, RecoveredFailure } from '../domain/run-status.ts';
 import type { SnapshotCommit } from '../coordinator/core/core-events.ts';
 import type { CoordinatorStatus } from '../coordinator/core/coordinator-status.ts';
+import type { NodeMemory } from '../coordinator/core/node-memory.ts';
 import type { JobOptions } from '../domain/job-options.ts';
 
 export const DASHBOARD_SCHEMA = 'ftrain.dashboard/1';
@@ -65,6 +66,12 @@ export interface DashboardNode {
   readonly heldBytes: number | null;
 }
 
+/**
+ * A node's memory in bytes, as the report gives it: current and peak of the worker's and the
+ * snapshot manager's RSS, slot files and shards (inside the manager's RSS), and the node's total.
+ */
+export type DashboardMemory = NodeMemory;
+
 export interface DashboardPlacement {
   readonly stage: number;
   /** Node holding shard i of each snapshot of the stage. */
@@ -110,13 +117,15 @@ export interface DashboardData {
   nodes: DashboardNode[];
   placement: DashboardPlacement[];
   failures: DashboardFailure[];
+  /** Every node's memory (absent from pages of reports written before nodes reported it). */
+  memory: DashboardMemory[];
   readonly loss: DashboardLossPoint[];
   readonly snapshots: DashboardSnapshot[];
 }
 
 /**
- * What the live page receives after its first DashboardData: the status, nodes, placement and
- * failures replace the page's; `loss` and `snapshots` are appended (dropping the oldest beyond
+ * What the live page receives after its first DashboardData: the status, nodes, placement,
+ * failures and memory replace the page's; `loss` and `snapshots` are appended (dropping the oldest beyond
  * MAX_DASHBOARD_POINTS).
  */
 export interface DashboardUpdate {
@@ -124,6 +133,7 @@ export interface DashboardUpdate {
   readonly nodes: DashboardNode[];
   readonly placement: DashboardPlacement[];
   readonly failures: DashboardFailure[];
+  readonly memory: DashboardMemory[];
   readonly loss: DashboardLossPoint[];
   readonly snapshots: DashboardSnapshot[];
 }
@@ -196,7 +206,7 @@ export function dashboardJob(j: JobOptions): DashboardJob {
  * The live parts of the coordinator's state, from its status. `originMs`: when training started
  * (the coordinator's clock); `nowMs`: the time of this reading.
  */
-export function liveStatus(status: CoordinatorStatus, originMs: number | null, nowMs: number): Pick<DashboardUpdate, 'status' | 'nodes' | 'placement' | 'failures'> {
+export function liveStatus(status: CoordinatorStatus, originMs: number | null, nowMs: number): Pick<DashboardUpdate, 'status' | 'nodes' | 'placement' | 'failures' | 'memory'> {
   const origin = originMs ?? nowMs;
   const e = status.erasure;
   const failure = status.failure;
@@ -216,5 +226,6 @@ export function liveStatus(status: CoordinatorStatus, originMs: number | null, n
     nodes: status.nodes.map((n) => dashboardNode(n, e.shardsPerNode[n.nodeId] ?? 0, e.heldBytesPerNode[n.nodeId])),
     placement: e.placement.map((p) => ({ stage: p.stage, holders: [...p.holders] })),
     failures: status.failures.map((f) => dashboardFailure(f, origin)),
+    memory: status.memory.map((m) => ({ ...m })),
   };
 }

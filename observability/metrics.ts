@@ -5,6 +5,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Action } from '../coordinator/core/core-events.ts';
 import type { CoordinatorStatus } from '../coordinator/core/coordinator-status.ts';
+import type { NodeMemory } from '../coordinator/core/node-memory.ts';
 import { NodeState, RunPhase } from '../domain/run-status.ts';
 
 /** Buckets for a snapshot's hand-off-to-commit time and the training loop's stall. */
@@ -12,6 +13,18 @@ const SNAPSHOT_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
 /** Buckets for a recovery: from a snapshot restore (under a second) to waiting for a new node. */
 const RECOVERY_BUCKETS_S = [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600];
 const DETECTION_BUCKETS_S = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10];
+
+/**
+ * The parts of `ftrain_node_memory_bytes{part}` and `ftrain_node_memory_peak_bytes{part}`, from a
+ * node's memory. `shards` lies inside `smp_rss` (the shards live in the manager's heap): the parts
+ * do not add up to the node's total, which has gauges of its own.
+ */
+export const MEMORY_PARTS = {
+  worker_rss: (m: NodeMemory) => [m.workerRssBytes, m.workerPeakRssBytes],
+  smp_rss: (m: NodeMemory) => [m.smpRssBytes, m.smpPeakRssBytes],
+  slots: (m: NodeMemory) => [m.slotBytes, m.peakSlotBytes],
+  shards: (m: NodeMemory) => [m.shardBytes, m.peakShardBytes],
+} as const satisfies Record<string, (m: NodeMemory) => readonly [number | null, number | null]>;
 
 /** `ftrain_failures_total{kind}` for the failure that ended the run. */
 export const FATAL_FAILURE_KIND = 'fatal';
@@ -94,6 +107,7 @@ export class CoordinatorMetrics {
         this.set(status().recovering ? 1 : 0);
       },
     });
+    this.memoryGauges(status, registers);
     this.loss = new Gauge({ name: 'ftrain_loss', help: 'Training loss of the newest completed step (nats per byte).', registers });
     this.stepCompletions = new Counter({
       name: 'ftrain_step_completions_total',
@@ -136,6 +150,50 @@ export class CoordinatorMetrics {
       registers,
     });
     this.stepsLost = new Counter({ name: 'ftrain_steps_lost_total', help: 'Completed steps that failures made the run compute again.', registers });
+  }
+
+  /**
+   * Each node's memory as it last said (current values of lost nodes are left out: their processes
+   * are gone) and the peaks of the run (every node). Set afresh at each scrape.
+   */
+  private memoryGauges(status: () => CoordinatorStatus, registers: Registry[]): void {
+    const current = (m: NodeMemory) => !status().nodes.some((n) => n.nodeId === m.nodeId && n.state === NodeState.lost);
+    const perPart = (name: string, help: string, peak: boolean) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['node', 'part'],
+        registers,
+        collect() {
+          this.reset();
+          for (const m of status().memory) {
+            if (!peak && !current(m)) continue;
+            for (const [part, values] of Object.entries(MEMORY_PARTS)) {
+              const v = values(m)[peak ? 1 : 0];
+              if (v !== null && v !== undefined) this.set({ node: m.nodeId, part }, v);
+            }
+          }
+        },
+      });
+    const total = (name: string, help: string, peak: boolean) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['node'],
+        registers,
+        collect() {
+          this.reset();
+          for (const m of status().memory) {
+            const v = peak ? m.peakTotalBytes : m.totalBytes;
+            if (v !== null && (peak || current(m))) this.set({ node: m.nodeId }, v);
+          }
+        },
+      });
+    const parts = 'worker_rss, smp_rss (the snapshot manager), slots (its slot files on tmpfs), shards (held for other nodes; inside smp_rss, so the parts do not add up)';
+    perPart('ftrain_node_memory_bytes', `Memory of each node as it last said, by part: ${parts}.`, false);
+    perPart('ftrain_node_memory_peak_bytes', `Most memory of each node over the run, by part: ${parts}.`, true);
+    total('ftrain_node_memory_total_bytes', "A node's RAM as it last said: worker RSS + snapshot manager RSS + slot files.", false);
+    total('ftrain_node_memory_peak_total_bytes', "Most RAM a node needed over the run: the largest sampled worker RSS + snapshot manager RSS + slot files.", true);
   }
 
   onAction(a: Action): void {

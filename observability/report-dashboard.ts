@@ -35,6 +35,7 @@ export function reportDashboardData(report: StoredRunReport): DashboardData {
     nodes: (report.nodes ?? []).map((n) => dashboardNode(n, report.erasure.shardsPerNode[n.nodeId] ?? 0, report.erasure.heldBytesPerNode[n.nodeId])),
     placement: holders,
     failures: report.failures.map((f) => dashboardFailure(f, origin)),
+    memory: (report.memory ?? []).map((m) => ({ ...m })),
     loss: report.timeline
       .filter((p): p is { seconds: number; step: number; loss: number } => p.loss !== null)
       .slice(-MAX_DASHBOARD_POINTS)

@@ -8,6 +8,7 @@ import type { CoordinatorStatus } from '../coordinator/core/coordinator-status.t
 import type { RunLedger } from './run-ledger.ts';
 import type { RunResult } from '../coordinator/coordinator-server.ts';
 import { survivability, survivabilityLines, type LossCount } from '../coordinator/core/survivability.ts';
+import { peakRamPerNodeBytes, type NodeMemory } from '../coordinator/core/node-memory.ts';
 
 export const REPORT_SCHEMA = 'ftrain.run-report/1';
 
@@ -97,10 +98,17 @@ export interface RunReport {
     readonly memoryOverhead: number | null;
     readonly encodeMsP50: number | null;
   };
+  /**
+   * Every node's memory in bytes, as it last said, and the peaks of the run (README "Run report"):
+   * totalBytes = worker RSS + snapshot manager RSS + slot bytes (shards are inside the manager's RSS).
+   */
+  readonly memory: NodeMemory[];
+  /** The largest peakTotalBytes over the nodes; null when no node reported its memory. */
+  readonly peakRamPerNodeBytes: number | null;
 }
 
 /** Fields added after the first reports were written: a report read from a file may lack them. */
-type NewerReportFields = 'trainingStartedAtMs' | 'recovery' | 'spares' | 'survives' | 'nodes' | 'snapshotLog';
+type NewerReportFields = 'trainingStartedAtMs' | 'recovery' | 'spares' | 'survives' | 'nodes' | 'snapshotLog' | 'memory' | 'peakRamPerNodeBytes';
 
 /** A run report as read back from a file. */
 export type StoredRunReport = Omit<RunReport, NewerReportFields> & Partial<Pick<RunReport, NewerReportFields>>;
@@ -223,6 +231,8 @@ export function buildRunReport(
       overheadPct: stallMsP50 !== null && meanStepMs ? (stallMsP50 / meanStepMs) * 100 : null,
     },
     erasure: erasureFigures(status, ledger),
+    memory: status.memory.map((m) => ({ ...m })),
+    peakRamPerNodeBytes: peakRamPerNodeBytes(status.memory),
   };
 }
 

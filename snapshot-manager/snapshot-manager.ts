@@ -23,6 +23,7 @@ import type { SnapshotManagerClient, SnapshotManagerHandlers } from '../proto/ge
 import { NotEnoughShardsError, type Shard, type ShardLayout } from './erasure-codec.ts';
 import { ErasurePool } from './erasure-pool.ts';
 import { ShardStore } from './shard-store.ts';
+import { SmpMemoryReporter } from './memory-reporter.ts';
 import { describeCode, type ProtectedVersion, type ProtectionPlan, type ProtectionStatus, type RebuildOrder, type ShardHeader } from '../domain/erasure-protection.ts';
 import { CorruptSnapshotError, SnapshotSlots, writeSmpInfo, type SnapshotRecord } from '../domain/snapshot-slots.ts';
 import { hostOf } from '../domain/host-port.ts';
@@ -63,6 +64,7 @@ export class SnapshotManager {
   /** Where protection is reported as soon as a snapshot is placed (null: only through the worker). */
   private coordinator: CoordinatorClient | null = null;
   private lastReported = '';
+  private memory: SmpMemoryReporter | null = null;
   verified = 0;
   corrupt = 0;
   address = '';
@@ -89,12 +91,16 @@ export class SnapshotManager {
     this.address = `${host}:${port}`;
     writeSmpInfo(this.slots.dir, { address: this.address, pid: process.pid });
     void this.pool; // the coding thread starts now: a rebuild must not wait for it
+    const sources = { nodeId: this.nodeId, address: () => this.address, slotBytes: () => this.slots.residentBytes(), shardBytes: () => this.store.heldBytes };
+    this.memory = new SmpMemoryReporter(sources, this.coordinator, this.log);
     this.watcher = watch(this.slots.dir, () => this.scan());
     this.timer = setInterval(() => {
       this.scan();
       this.reportProtection();
+      this.memory?.report();
     }, RESCAN_MS);
     this.scan();
+    this.memory.report();
   }
 
   /** Verifies each commit record not seen before; protects the newest new one under the plan. */

@@ -3,6 +3,11 @@
 // of a healthy node expire. This thread has its own event loop; a frozen process (SIGSTOP)
 // stops it too, so the lease still catches freezes.
 //
+// Each heartbeat carries the worker process's memory (a thread shares its process's resident set):
+// resident set now and its peak (VmHWM of /proc/self/status on Linux, elsewhere the most seen),
+// read at most once a second. The same reading as common/process-memory.ts, which this thread
+// cannot import (it has no TypeScript loader): keep the two alike.
+//
 // Plain JavaScript: worker threads do not inherit the TypeScript loader of the main thread.
 // workerData: { protoPath, coordinator, nodeId, intervalMs, deadlineMs, channelOptions, refusalTrailer }.
 // Posts { type: 'failed', code, details, refusal } for each failed heartbeat (`refusal`: the bytes of
@@ -11,6 +16,7 @@
 
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { readFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 
 const { protoPath, coordinator, nodeId, intervalMs, deadlineMs, channelOptions, refusalTrailer } = workerData;
@@ -18,8 +24,34 @@ const definition = protoLoader.loadSync(protoPath, { keepCase: false, longs: Num
 const proto = grpc.loadPackageDefinition(definition);
 const client = new proto.ftrain.v1.Coordinator(coordinator, grpc.credentials.createInsecure(), channelOptions);
 
+/** Shortest time between two readings of the process's memory (common/process-memory.ts MEMORY_SAMPLE_MS). */
+const MEMORY_SAMPLE_MS = 1000;
+let memory = null;
+let memoryAtMs = 0;
+let mostSeenBytes = 0;
+
+function peakFromKernel() {
+  if (process.platform !== 'linux') return 0;
+  try {
+    const m = /^VmHWM:\s+(\d+)\s+kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function sampleMemory() {
+  const now = Date.now();
+  if (memory && now - memoryAtMs < MEMORY_SAMPLE_MS) return memory;
+  const rssBytes = process.memoryUsage.rss();
+  mostSeenBytes = Math.max(mostSeenBytes, rssBytes);
+  memory = { rssBytes, peakRssBytes: Math.max(mostSeenBytes, peakFromKernel()) };
+  memoryAtMs = now;
+  return memory;
+}
+
 function beat() {
-  client.Heartbeat({ nodeId }, { deadline: new Date(Date.now() + deadlineMs) }, (err) => {
+  client.Heartbeat({ nodeId, memory: sampleMemory() }, { deadline: new Date(Date.now() + deadlineMs) }, (err) => {
     if (!err) return;
     const trailer = err.metadata?.get(refusalTrailer)[0];
     parentPort.postMessage({ type: 'failed', code: err.code, details: err.details || err.message, refusal: Buffer.isBuffer(trailer) ? trailer : null });

@@ -6,11 +6,14 @@ import type { Command, ReceivedCommand } from '../../domain/commands.ts';
 import type { InjectionKind } from '../../domain/inject-spec.ts';
 import type { JobOptions } from '../../domain/job-options.ts';
 import { MAX_STAGES } from '../../domain/job-options.ts';
-import type { Registration, StepReport } from '../../domain/node-reports.ts';
+import type { ProcessMemory, Registration, SmpMemoryReport, StepReport } from '../../domain/node-reports.ts';
 import { NodeState, RecoveryMethod, RunPhase, type Failure, type NodeSummary, type RecoveredFailure, type RunSummary } from '../../domain/run-status.ts';
 import type { Command as CommandProto, Command__Output } from '../../proto/generated/ftrain/v1/Command.ts';
 import type { FaultReport__Output } from '../../proto/generated/ftrain/v1/FaultReport.ts';
 import type { HaltedReport__Output } from '../../proto/generated/ftrain/v1/HaltedReport.ts';
+import type { HeartbeatRequest__Output } from '../../proto/generated/ftrain/v1/HeartbeatRequest.ts';
+import type { MemoryReport, MemoryReport__Output } from '../../proto/generated/ftrain/v1/MemoryReport.ts';
+import type { ProcessMemory__Output } from '../../proto/generated/ftrain/v1/ProcessMemory.ts';
 import type { InjectionReport__Output } from '../../proto/generated/ftrain/v1/InjectionReport.ts';
 import type { LeaveRequest__Output } from '../../proto/generated/ftrain/v1/LeaveRequest.ts';
 import type { ProtectionReport__Output } from '../../proto/generated/ftrain/v1/ProtectionReport.ts';
@@ -248,6 +251,48 @@ export function encodeInjectionKind(kind: InjectionKind): keyof typeof INJECTION
 export function decodeProtectionReport(msg: ProtectionReport__Output | MalformedMessage): { nodeId: string; status: ProtectionStatus; smpAddress: string } {
   const r = parsed(msg, 'ProtectionReport');
   return { nodeId: nodeId('node_id', r.nodeId), status: decodeStatus('status', r.status), smpAddress: str('smp_address', r.smpAddress, { maxChars: MAX_TEXT_CHARS }) };
+}
+
+// --- memory: the worker's with each heartbeat, the snapshot manager's on its own -------------
+
+/** A peak below the current value it goes with is a sender's bug: refused, naming both. */
+function peakOf(field: string, v: unknown, current: number, currentField: string): number {
+  const peak = int(field, v, 0);
+  if (peak < current) throw new WireError(field, `must be at least ${currentField} (${current}), got ${peak}`);
+  return peak;
+}
+
+function processMemory(field: string, m: ProcessMemory__Output): ProcessMemory {
+  const rssBytes = int(`${field}.rss_bytes`, m.rssBytes, 1);
+  return { rssBytes, peakRssBytes: peakOf(`${field}.peak_rss_bytes`, m.peakRssBytes, rssBytes, 'rss_bytes') };
+}
+
+/** A heartbeat: the node id, and the worker's memory when the sender measures it (null: unknown). */
+export function decodeHeartbeat(msg: HeartbeatRequest__Output | MalformedMessage): { nodeId: string; memory: ProcessMemory | null } {
+  const r = parsed(msg, 'HeartbeatRequest');
+  return { nodeId: nodeId('node_id', r.nodeId), memory: r.memory ? processMemory('memory', r.memory) : null };
+}
+
+export function encodeMemoryReport(m: SmpMemoryReport): MemoryReport {
+  return { ...m, process: { ...m.process } };
+}
+
+export function decodeMemoryReport(msg: MemoryReport__Output | MalformedMessage): SmpMemoryReport {
+  const r = parsed(msg, 'MemoryReport');
+  const id = nodeId('node_id', r.nodeId);
+  const smpAddress = str('smp_address', r.smpAddress, { maxChars: MAX_TEXT_CHARS });
+  const process = processMemory('process', present('process', r.process));
+  const slotBytes = int('slot_bytes', r.slotBytes, 0);
+  const shardBytes = int('shard_bytes', r.shardBytes, 0);
+  return {
+    nodeId: id,
+    smpAddress,
+    process,
+    slotBytes,
+    peakSlotBytes: peakOf('peak_slot_bytes', r.peakSlotBytes, slotBytes, 'slot_bytes'),
+    shardBytes,
+    peakShardBytes: peakOf('peak_shard_bytes', r.peakShardBytes, shardBytes, 'shard_bytes'),
+  };
 }
 
 /** Longest notice a departing node may give. */

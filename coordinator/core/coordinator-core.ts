@@ -16,6 +16,7 @@ import { coordinatorStatus, type CoordinatorStatus } from './coordinator-status.
 import { Departures } from './departures.ts';
 import { FailureLog } from './failure-log.ts';
 import { Membership } from './membership.ts';
+import { NodeMemoryTracker } from './node-memory.ts';
 import { isLive } from './node-lifecycle.ts';
 import { Recovery } from './recovery.ts';
 import { unrecoverable } from './recovery-policy.ts';
@@ -34,6 +35,7 @@ export class CoordinatorCore {
   private readonly shards: ShardPlacement;
   private readonly placement: StagePlacement;
   private readonly failures = new FailureLog();
+  private readonly memory = new NodeMemoryTracker();
   private readonly departures: Departures;
   private readonly recovery: Recovery;
   private readonly progress: TrainingProgress;
@@ -96,6 +98,7 @@ export class CoordinatorCore {
       commits: this.commits,
       shards: this.shards,
       failures: this.failures,
+      memory: this.memory,
     });
   }
 
@@ -107,8 +110,16 @@ export class CoordinatorCore {
     switch (e.type) {
       case 'register':
         return this.onRegister(e, now, out);
-      case 'heartbeat':
-        return this.members.heartbeat(e.nodeId, now);
+      case 'heartbeat': {
+        const refused = this.members.heartbeat(e.nodeId, now);
+        if (!refused && e.memory) this.memory.worker(e.nodeId, e.memory);
+        return refused;
+      }
+      case 'memory': {
+        const refused = this.checkSmp(e.nodeId, e.smpAddress);
+        if (!refused) this.memory.smp(e);
+        return refused;
+      }
       case 'commands-opened': {
         const node = this.members.live(e.nodeId);
         if (!node) return this.members.notLive(e.nodeId);
@@ -167,14 +178,9 @@ export class CoordinatorCore {
         this.recovery.fillVacancies(out);
         return null;
       case 'protection': {
-        const node = this.members.live(e.nodeId);
-        if (!node) return this.members.notLive(e.nodeId);
-        if (e.smpAddress && node.smpAddress && e.smpAddress !== node.smpAddress) {
-          return {
-            reason: RefusalReason.duplicate,
-            message: `the snapshot manager at ${e.smpAddress} reports for node ${e.nodeId}, whose own snapshot manager is at ${node.smpAddress}: two nodes use the id ${e.nodeId}`,
-          };
-        }
+        const refused = this.checkSmp(e.nodeId, e.smpAddress);
+        if (refused) return refused;
+        const node = this.members.live(e.nodeId)!;
         // Versions count only from the node that holds the stage now, in a run that trains.
         if (e.status.stage !== null && e.status.stage === node.stage && (this.phase === RunPhase.training || this.phase === RunPhase.starting)) {
           this.progress.recordProtection(e.status.stage, e.nodeId, e.status, out);
@@ -258,6 +264,19 @@ export class CoordinatorCore {
   /** Outside a recovery (which sends plans with its assignments), re-place shards after membership changed. */
   private replanIfTraining(out: Action[]): void {
     if (this.phase === RunPhase.training && !this.recovery.active) this.shards.replan(out, true);
+  }
+
+  /** A snapshot manager may speak for a live node only, and only the node's own (`smpAddress` '': not checked). */
+  private checkSmp(nodeId: string, smpAddress: string | undefined): Refusal | null {
+    const node = this.members.live(nodeId);
+    if (!node) return this.members.notLive(nodeId);
+    if (smpAddress && node.smpAddress && smpAddress !== node.smpAddress) {
+      return {
+        reason: RefusalReason.duplicate,
+        message: `the snapshot manager at ${smpAddress} reports for node ${nodeId}, whose own snapshot manager is at ${node.smpAddress}: two nodes use the id ${nodeId}`,
+      };
+    }
+    return null;
   }
 
   private checkStage(nodeId: string, stage: number): Refusal | null {

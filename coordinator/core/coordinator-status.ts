@@ -6,7 +6,8 @@ import { describeCode, type ErasureCode } from '../../domain/erasure-protection.
 import type { Failure, NodeSummary, RecoveredFailure, RunPhase } from '../../domain/run-status.ts';
 import type { CommitTracker } from './commit-tracker.ts';
 import type { FailureLog } from './failure-log.ts';
-import type { Membership } from './membership.ts';
+import { byNodeId, type Membership } from './membership.ts';
+import type { NodeMemory, NodeMemoryTracker } from './node-memory.ts';
 import type { ShardPlacement } from './shard-placement.ts';
 
 export interface StageStatus {
@@ -50,6 +51,8 @@ export interface CoordinatorStatus {
   readonly failure: Failure | null;
   /** The failures survived so far. */
   readonly failures: readonly RecoveredFailure[];
+  /** Every node's memory as it last said, with the peaks of the run, in node order. */
+  readonly memory: readonly NodeMemory[];
 }
 
 function deepFreeze<T>(value: T): T {
@@ -70,8 +73,10 @@ export function coordinatorStatus(parts: {
   commits: CommitTracker;
   shards: ShardPlacement;
   failures: FailureLog;
+  memory: NodeMemoryTracker;
 }): CoordinatorStatus {
   const { commits, shards } = parts;
+  const nodes = parts.members.summaries();
   return deepFreeze({
     phase: parts.phase,
     epoch: parts.epoch,
@@ -79,7 +84,7 @@ export function coordinatorStatus(parts: {
     globalCommitStep: commits.globalCommitStep,
     protectedCommitStep: commits.protectedCommitStep,
     toStep: parts.toStep,
-    nodes: parts.members.summaries(),
+    nodes,
     stages: commits.stages.map((s, stage) => ({ stage, nodeId: s.nodeId, lastStep: s.lastStep, snapshotStep: s.snapshotStep })),
     erasure: {
       code: shards.code ? { ...shards.code } : null,
@@ -93,5 +98,6 @@ export function coordinatorStatus(parts: {
     recovering: parts.recovering ? { ...parts.recovering } : null,
     failure: parts.failure ? { ...parts.failure } : null,
     failures: parts.failures.list(),
+    memory: parts.memory.list([...nodes].sort(byNodeId)),
   });
 }

@@ -4,7 +4,7 @@
 import type { Command } from '../../domain/commands.ts';
 import type { ProtectionStatus } from '../../domain/erasure-protection.ts';
 import type { InjectionKind } from '../../domain/inject-spec.ts';
-import type { Registration, StepReport } from '../../domain/node-reports.ts';
+import type { ProcessMemory, Registration, SmpMemoryReport, StepReport } from '../../domain/node-reports.ts';
 import type { Refusal } from '../../domain/refusal.ts';
 import type { Failure, RecoveredFailure } from '../../domain/run-status.ts';
 
@@ -22,7 +22,10 @@ export type CoordinatorEvent =
    * measures its detection. Announced once; a second announcement of the same one is refused.
    */
   | { type: 'injection'; nodeId: string; stage: number; step: number; kind: InjectionKind }
-  | { type: 'heartbeat'; nodeId: string }
+  /** `memory`: the worker process's, when the heartbeat carries it. */
+  | { type: 'heartbeat'; nodeId: string; memory?: ProcessMemory | null }
+  /** A node's snapshot manager on its memory: its process, slot files and shards held. */
+  | ({ type: 'memory' } & SmpMemoryReport)
   | { type: 'commands-opened'; nodeId: string }
   | { type: 'commands-closed'; nodeId: string }
   | { type: 'ready'; nodeId: string; stage: number; epoch?: number; checkpointSteps?: readonly number[] }

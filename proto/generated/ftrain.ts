@@ -24,10 +24,12 @@ import type { InjectionReport as _ftrain_v1_InjectionReport, InjectionReport__Ou
 import type { Job as _ftrain_v1_Job, Job__Output as _ftrain_v1_Job__Output } from './ftrain/v1/Job';
 import type { LeaveRequest as _ftrain_v1_LeaveRequest, LeaveRequest__Output as _ftrain_v1_LeaveRequest__Output } from './ftrain/v1/LeaveRequest';
 import type { Limit as _ftrain_v1_Limit, Limit__Output as _ftrain_v1_Limit__Output } from './ftrain/v1/Limit';
+import type { MemoryReport as _ftrain_v1_MemoryReport, MemoryReport__Output as _ftrain_v1_MemoryReport__Output } from './ftrain/v1/MemoryReport';
 import type { Model as _ftrain_v1_Model, Model__Output as _ftrain_v1_Model__Output } from './ftrain/v1/Model';
 import type { NodeSummary as _ftrain_v1_NodeSummary, NodeSummary__Output as _ftrain_v1_NodeSummary__Output } from './ftrain/v1/NodeSummary';
 import type { PipeChunk as _ftrain_v1_PipeChunk, PipeChunk__Output as _ftrain_v1_PipeChunk__Output } from './ftrain/v1/PipeChunk';
 import type { PlacedNode as _ftrain_v1_PlacedNode, PlacedNode__Output as _ftrain_v1_PlacedNode__Output } from './ftrain/v1/PlacedNode';
+import type { ProcessMemory as _ftrain_v1_ProcessMemory, ProcessMemory__Output as _ftrain_v1_ProcessMemory__Output } from './ftrain/v1/ProcessMemory';
 import type { Protect as _ftrain_v1_Protect, Protect__Output as _ftrain_v1_Protect__Output } from './ftrain/v1/Protect';
 import type { ProtectedVersion as _ftrain_v1_ProtectedVersion, ProtectedVersion__Output as _ftrain_v1_ProtectedVersion__Output } from './ftrain/v1/ProtectedVersion';
 import type { ProtectionPlan as _ftrain_v1_ProtectionPlan, ProtectionPlan__Output as _ftrain_v1_ProtectionPlan__Output } from './ftrain/v1/ProtectionPlan';
@@ -92,12 +94,14 @@ export interface ProtoGrpcType {
       Job: MessageTypeDefinition<_ftrain_v1_Job, _ftrain_v1_Job__Output>
       LeaveRequest: MessageTypeDefinition<_ftrain_v1_LeaveRequest, _ftrain_v1_LeaveRequest__Output>
       Limit: MessageTypeDefinition<_ftrain_v1_Limit, _ftrain_v1_Limit__Output>
+      MemoryReport: MessageTypeDefinition<_ftrain_v1_MemoryReport, _ftrain_v1_MemoryReport__Output>
       Model: MessageTypeDefinition<_ftrain_v1_Model, _ftrain_v1_Model__Output>
       NodeState: EnumTypeDefinition
       NodeSummary: MessageTypeDefinition<_ftrain_v1_NodeSummary, _ftrain_v1_NodeSummary__Output>
       PipeChunk: MessageTypeDefinition<_ftrain_v1_PipeChunk, _ftrain_v1_PipeChunk__Output>
       PipeKind: EnumTypeDefinition
       PlacedNode: MessageTypeDefinition<_ftrain_v1_PlacedNode, _ftrain_v1_PlacedNode__Output>
+      ProcessMemory: MessageTypeDefinition<_ftrain_v1_ProcessMemory, _ftrain_v1_ProcessMemory__Output>
       Protect: MessageTypeDefinition<_ftrain_v1_Protect, _ftrain_v1_Protect__Output>
       ProtectedVersion: MessageTypeDefinition<_ftrain_v1_ProtectedVersion, _ftrain_v1_ProtectedVersion__Output>
       ProtectionPlan: MessageTypeDefinition<_ftrain_v1_ProtectionPlan, _ftrain_v1_ProtectionPlan__Output>

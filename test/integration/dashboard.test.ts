@@ -99,8 +99,15 @@ describe('dashboard', () => {
     expect(await waitForPoints(page, 'chart-snapshot-latency', 3)).toBeGreaterThanOrEqual(3);
     await expect.poll(() => page.locator('#nodes tbody tr[data-state="running"]').count(), { timeout: 10_000 }).toBe(3);
     expect(await page.locator('#failures tbody tr[data-method]').count()).toBe(0);
+    // Every node's memory, its worker's and its snapshot manager's, in the memory table.
+    await expect
+      .poll(() => page.locator('#memory tbody tr[data-node-id]').evaluateAll((rows) => rows.filter((r) => Number(r.querySelector('[data-worker-rss]')?.getAttribute('data-worker-rss')) > 0 && Number(r.querySelector('[data-smp-rss]')?.getAttribute('data-smp-rss')) > 0).length), { timeout: 10_000 })
+      .toBe(3);
+    expect(await page.locator('#peak-ram').innerText()).toMatch(/^\d+(\.\d+)? MiB · node-\d$/);
     const before = await scrape(base);
     promtoolCheck(before.text);
+    for (const part of ['worker_rss', 'smp_rss']) expect(before.families.get('ftrain_node_memory_bytes')!.metrics.filter((m) => m.labels?.part === part && Number(m.value) > 0)).toHaveLength(3);
+    expect(before.families.get('ftrain_node_memory_peak_total_bytes')!.metrics).toHaveLength(3);
 
     // A real SIGKILL to the worker of stage 1, whose pid the cluster table shows.
     const pid = Number(await page.getAttribute('#nodes tbody tr[data-stage="1"]', 'data-pid'));
@@ -163,6 +170,7 @@ describe('dashboard', () => {
     expect(await waitForPoints(page, 'chart-snapshot-rate', 1, 10_000)).toBeGreaterThanOrEqual(1);
     expect(await page.locator('#failures tbody tr[data-method="local-snapshot"]').count()).toBe(1);
     expect(await page.locator('#nodes tbody tr[data-node-id]').count()).toBe(3);
+    expect(await page.locator('#memory tbody tr[data-node-id]').count()).toBe(3);
     // The newest loss, numbered as the console numbers steps (its summary says "steps N").
     const stored = JSON.parse(readFileSync(report, 'utf8')) as { steps: number; losses: number[] };
     expect(await page.locator('#latest-loss').innerText()).toBe(`${stored.losses[stored.steps - 1]!.toFixed(3)} @ step ${stored.steps}`);

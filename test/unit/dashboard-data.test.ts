@@ -62,6 +62,22 @@ describe('live dashboard status', () => {
     expect(recovering.status.recovering).toMatchObject({ stage: 1, nodeId: 'n1', sinceSeconds: 1 });
     expect(recovering.nodes.find((n) => n.nodeId === 'n1')!.state).toBe('lost');
   });
+
+  it("gives every node's memory, the spare's too", () => {
+    const job = compileJobOptions({ nodes: 1, steps: 10, leaseMs: 1000, heartbeatMs: 100, snapshotEvery: 1, spares: 1 });
+    const core = new CoordinatorCore(job);
+    for (const id of ['n0', 'n1']) {
+      core.handle({ type: 'register', nodeId: id, address: `127.0.0.1:${id.at(-1)}`, pid: 1, hostname: 'h' }, 0);
+      core.handle({ type: 'commands-opened', nodeId: id }, 0);
+      core.handle({ type: 'heartbeat', nodeId: id, memory: { rssBytes: 1000, peakRssBytes: 1200 } }, 5);
+    }
+    core.handle({ type: 'ready', nodeId: 'n0', stage: 0 }, 0);
+    const live = liveStatus(core.status(), 0, 10);
+    expect(live.memory.map((m) => [m.nodeId, m.stage, m.workerRssBytes, m.workerPeakRssBytes, m.totalBytes])).toEqual([
+      ['n0', 0, 1000, 1200, 1000],
+      ['n1', null, 1000, 1200, 1000],
+    ]);
+  });
 });
 
 describe('a report as a dashboard page', () => {
@@ -109,6 +125,7 @@ describe('a report as a dashboard page', () => {
     const d = reportDashboardData(old);
     expect(d.nodes).toEqual([]);
     expect(d.snapshots).toEqual([]);
+    expect(d.memory).toEqual([]);
   });
 
   it('refuses files that are not run reports, saying what they are', () => {

@@ -75,4 +75,48 @@ describe('coordinator metrics', () => {
     expect(families.get('ftrain_failures_total')!.metrics).toEqual([]);
     expect(families.get('nodejs_heap_size_used_bytes')?.type).toBe('GAUGE');
   });
+
+  it("export each node's memory by part, its total and the peaks of the run; a lost node keeps only its peaks", async () => {
+    const core = new CoordinatorCore(compileJobOptions({ nodes: 2, steps: 10, leaseMs: 1000, heartbeatMs: 100, snapshotEvery: 1, ec: 'off' }));
+    const metrics = new CoordinatorMetrics(() => core.status());
+    for (const id of ['n0', 'n1']) {
+      core.handle({ type: 'register', nodeId: id, address: `${id}:1`, pid: 1, hostname: 'h', smpAddress: `${id}:2` }, 0);
+      core.handle({ type: 'commands-opened', nodeId: id }, 0);
+    }
+    core.handle({ type: 'ready', nodeId: 'n0', stage: 0 }, 0);
+    core.handle({ type: 'ready', nodeId: 'n1', stage: 1 }, 0);
+    const smp = (nodeId: string, rss: number, slots: number, shards: number) =>
+      core.handle({ type: 'memory', nodeId, smpAddress: `${nodeId}:2`, process: { rssBytes: rss, peakRssBytes: rss }, slotBytes: slots, peakSlotBytes: slots, shardBytes: shards, peakShardBytes: shards }, 10);
+    core.handle({ type: 'heartbeat', nodeId: 'n0', memory: { rssBytes: 5000, peakRssBytes: 7000 } }, 10);
+    smp('n0', 2000, 300, 40);
+    smp('n0', 1000, 100, 20);
+    core.handle({ type: 'heartbeat', nodeId: 'n1', memory: { rssBytes: 4000, peakRssBytes: 4000 } }, 10);
+
+    let text = await metrics.text();
+    const sample = (line: string) => text.match(new RegExp(`^${line.replace(/[{}+.]/g, '\\$&')} (\\S+)$`, 'm'))?.[1];
+    expect(sample('ftrain_node_memory_bytes{node="n0",part="worker_rss"}')).toBe('5000');
+    expect(sample('ftrain_node_memory_bytes{node="n0",part="smp_rss"}')).toBe('1000');
+    expect(sample('ftrain_node_memory_bytes{node="n0",part="slots"}')).toBe('100');
+    expect(sample('ftrain_node_memory_bytes{node="n0",part="shards"}')).toBe('20');
+    expect(sample('ftrain_node_memory_peak_bytes{node="n0",part="worker_rss"}')).toBe('7000');
+    expect(sample('ftrain_node_memory_peak_bytes{node="n0",part="smp_rss"}')).toBe('2000');
+    expect(sample('ftrain_node_memory_peak_bytes{node="n0",part="slots"}')).toBe('300');
+    expect(sample('ftrain_node_memory_peak_bytes{node="n0",part="shards"}')).toBe('40');
+    // Total: worker + snapshot manager + slots, shards not again; the peak is the largest sampled total.
+    expect(sample('ftrain_node_memory_total_bytes{node="n0"}')).toBe('6100');
+    expect(sample('ftrain_node_memory_peak_total_bytes{node="n0"}')).toBe('7300');
+    // n1's snapshot manager has not reported: its parts are absent, not 0.
+    expect(sample('ftrain_node_memory_bytes{node="n1",part="worker_rss"}')).toBe('4000');
+    expect(sample('ftrain_node_memory_bytes{node="n1",part="smp_rss"}')).toBeUndefined();
+    expect(sample('ftrain_node_memory_total_bytes{node="n1"}')).toBe('4000');
+    const families = new Map((parsePrometheusTextFormat(text) as Family[]).map((f) => [f.name, f]));
+    expect(families.get('ftrain_node_memory_bytes')?.type).toBe('GAUGE');
+
+    core.handle({ type: 'commands-closed', nodeId: 'n1' }, 20);
+    text = await metrics.text();
+    expect(sample('ftrain_node_memory_bytes{node="n1",part="worker_rss"}')).toBeUndefined();
+    expect(sample('ftrain_node_memory_total_bytes{node="n1"}')).toBeUndefined();
+    expect(sample('ftrain_node_memory_peak_bytes{node="n1",part="worker_rss"}')).toBe('4000');
+    expect(sample('ftrain_node_memory_peak_total_bytes{node="n1"}')).toBe('4000');
+  });
 });

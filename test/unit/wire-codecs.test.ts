@@ -4,7 +4,18 @@
 import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
 import { PROTO_LOADER_OPTIONS, PROTO_PATH } from '../../common/proto.ts';
-import { decodeCommand, decodeRegister, decodeRunStatus, decodeStepReport, encodeCommand, encodeRunStatus } from '../../common/wire/coordinator-wire.ts';
+import {
+  decodeCommand,
+  decodeHeartbeat,
+  decodeMemoryReport,
+  decodeRegister,
+  decodeRunStatus,
+  decodeStepReport,
+  encodeCommand,
+  encodeMemoryReport,
+  encodeRunStatus,
+} from '../../common/wire/coordinator-wire.ts';
+import type { SmpMemoryReport } from '../../domain/node-reports.ts';
 import { decodeJob, encodeJob } from '../../common/wire/plan-wire.ts';
 import { callError, refusalOf, refusalStatus } from '../../common/wire/refusal-wire.ts';
 import { decodeShardChunk, encodeShardHeader } from '../../common/wire/snapshot-manager-wire.ts';
@@ -80,6 +91,26 @@ describe('wire codecs', () => {
     expect(decodeShardChunk(wire('ShardChunk', { header: encodeShardHeader(header) })).header).toEqual(header);
     expect(() => decodeShardChunk(wire('ShardChunk', { header: encodeShardHeader({ ...header, index: 4 }) }))).toThrow(/^header.index: must be an integer from 0 to 3/);
     expect(() => decodeShardChunk(wire('ShardChunk', { header: encodeShardHeader({ ...header, snapshot: { ...header.snapshot, step: 5 } }) }))).toThrow(/^header.snapshot: is of stage 1 step 5, not stage 1 step 4/);
+  });
+
+  it("carry a node's memory, and refuse sizes that cannot be (negative, none, a peak below its current value)", () => {
+    const GiB = 2 ** 30;
+    // Sizes past 2^32 survive the int64 fields (longs: Number).
+    expect(decodeHeartbeat(wire('HeartbeatRequest', { nodeId: 'n0', memory: { rssBytes: 5 * GiB, peakRssBytes: 6 * GiB + 1 } }))).toEqual({ nodeId: 'n0', memory: { rssBytes: 5 * GiB, peakRssBytes: 6 * GiB + 1 } });
+    expect(decodeHeartbeat(wire('HeartbeatRequest', { nodeId: 'n0' }))).toEqual({ nodeId: 'n0', memory: null });
+    expect(() => decodeHeartbeat(wire('HeartbeatRequest', { nodeId: 'n0', memory: { rssBytes: 0, peakRssBytes: 0 } }))).toThrow(new WireError('memory.rss_bytes', 'must be an integer from 1 to 9007199254740991, got 0'));
+    expect(() => decodeHeartbeat(wire('HeartbeatRequest', { nodeId: 'n0', memory: { rssBytes: 2000, peakRssBytes: 1000 } }))).toThrow(new WireError('memory.peak_rss_bytes', 'must be at least rss_bytes (2000), got 1000'));
+
+    const report: SmpMemoryReport = { nodeId: 'n1', smpAddress: '127.0.0.1:7', process: { rssBytes: 700e6, peakRssBytes: 800e6 }, slotBytes: 3 * GiB, peakSlotBytes: 4 * GiB, shardBytes: 0, peakShardBytes: 1e9 };
+    expect(decodeMemoryReport(wire('MemoryReport', encodeMemoryReport(report)))).toEqual(report);
+    const bad = (change: object) => () => decodeMemoryReport(wire('MemoryReport', { ...encodeMemoryReport(report), ...change }));
+    expect(bad({ process: null })).toThrow(new WireError('process', 'is missing'));
+    expect(bad({ slotBytes: -4096 })).toThrow(/^slot_bytes: must be an integer from 0 to/);
+    expect(bad({ peakSlotBytes: GiB })).toThrow(new WireError('peak_slot_bytes', `must be at least slot_bytes (${3 * GiB}), got ${GiB}`));
+    expect(bad({ shardBytes: 5, peakShardBytes: 4 })).toThrow(new WireError('peak_shard_bytes', 'must be at least shard_bytes (5), got 4'));
+    expect(bad({ process: { rssBytes: 10, peakRssBytes: 9 } })).toThrow(new WireError('process.peak_rss_bytes', 'must be at least rss_bytes (10), got 9'));
+    expect(bad({ nodeId: '' })).toThrow(/^node_id: must not be empty$/);
+    expect(() => decodeMemoryReport({ [MALFORMED]: 'index out of range' })).toThrow(/^MemoryReport: is not a valid ftrain.v1.MemoryReport message/);
   });
 
   it('carry the run status', () => {

@@ -11,6 +11,7 @@ import type { HeartbeatReply as _ftrain_v1_HeartbeatReply, HeartbeatReply__Outpu
 import type { HeartbeatRequest as _ftrain_v1_HeartbeatRequest, HeartbeatRequest__Output as _ftrain_v1_HeartbeatRequest__Output } from '../../ftrain/v1/HeartbeatRequest';
 import type { InjectionReport as _ftrain_v1_InjectionReport, InjectionReport__Output as _ftrain_v1_InjectionReport__Output } from '../../ftrain/v1/InjectionReport';
 import type { LeaveRequest as _ftrain_v1_LeaveRequest, LeaveRequest__Output as _ftrain_v1_LeaveRequest__Output } from '../../ftrain/v1/LeaveRequest';
+import type { MemoryReport as _ftrain_v1_MemoryReport, MemoryReport__Output as _ftrain_v1_MemoryReport__Output } from '../../ftrain/v1/MemoryReport';
 import type { ProtectionReport as _ftrain_v1_ProtectionReport, ProtectionReport__Output as _ftrain_v1_ProtectionReport__Output } from '../../ftrain/v1/ProtectionReport';
 import type { ReadyReport as _ftrain_v1_ReadyReport, ReadyReport__Output as _ftrain_v1_ReadyReport__Output } from '../../ftrain/v1/ReadyReport';
 import type { RegisterReply as _ftrain_v1_RegisterReply, RegisterReply__Output as _ftrain_v1_RegisterReply__Output } from '../../ftrain/v1/RegisterReply';
@@ -80,6 +81,15 @@ export interface CoordinatorClient extends grpc.Client {
   reportInjection(argument: _ftrain_v1_InjectionReport, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
   reportInjection(argument: _ftrain_v1_InjectionReport, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
   
+  ReportMemory(argument: _ftrain_v1_MemoryReport, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
+  ReportMemory(argument: _ftrain_v1_MemoryReport, metadata: grpc.Metadata, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
+  ReportMemory(argument: _ftrain_v1_MemoryReport, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
+  ReportMemory(argument: _ftrain_v1_MemoryReport, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
+  reportMemory(argument: _ftrain_v1_MemoryReport, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
+  reportMemory(argument: _ftrain_v1_MemoryReport, metadata: grpc.Metadata, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
+  reportMemory(argument: _ftrain_v1_MemoryReport, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
+  reportMemory(argument: _ftrain_v1_MemoryReport, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
+  
   ReportProtection(argument: _ftrain_v1_ProtectionReport, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_StepReply__Output>): grpc.ClientUnaryCall;
   ReportProtection(argument: _ftrain_v1_ProtectionReport, metadata: grpc.Metadata, callback: grpc.requestCallback<_ftrain_v1_StepReply__Output>): grpc.ClientUnaryCall;
   ReportProtection(argument: _ftrain_v1_ProtectionReport, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_StepReply__Output>): grpc.ClientUnaryCall;
@@ -133,6 +143,8 @@ export interface CoordinatorHandlers extends grpc.UntypedServiceImplementation {
   
   ReportInjection: grpc.handleUnaryCall<_ftrain_v1_InjectionReport__Output, _ftrain_v1_Ack>;
   
+  ReportMemory: grpc.handleUnaryCall<_ftrain_v1_MemoryReport__Output, _ftrain_v1_Ack>;
+  
   ReportProtection: grpc.handleUnaryCall<_ftrain_v1_ProtectionReport__Output, _ftrain_v1_StepReply>;
   
   ReportReady: grpc.handleUnaryCall<_ftrain_v1_ReadyReport__Output, _ftrain_v1_Ack>;
@@ -151,6 +163,7 @@ export interface CoordinatorDefinition extends grpc.ServiceDefinition {
   ReportFault: MethodDefinition<_ftrain_v1_FaultReport, _ftrain_v1_Ack, _ftrain_v1_FaultReport__Output, _ftrain_v1_Ack__Output>
   ReportHalted: MethodDefinition<_ftrain_v1_HaltedReport, _ftrain_v1_Ack, _ftrain_v1_HaltedReport__Output, _ftrain_v1_Ack__Output>
   ReportInjection: MethodDefinition<_ftrain_v1_InjectionReport, _ftrain_v1_Ack, _ftrain_v1_InjectionReport__Output, _ftrain_v1_Ack__Output>
+  ReportMemory: MethodDefinition<_ftrain_v1_MemoryReport, _ftrain_v1_Ack, _ftrain_v1_MemoryReport__Output, _ftrain_v1_Ack__Output>
   ReportProtection: MethodDefinition<_ftrain_v1_ProtectionReport, _ftrain_v1_StepReply, _ftrain_v1_ProtectionReport__Output, _ftrain_v1_StepReply__Output>
   ReportReady: MethodDefinition<_ftrain_v1_ReadyReport, _ftrain_v1_Ack, _ftrain_v1_ReadyReport__Output, _ftrain_v1_Ack__Output>
   ReportStep: MethodDefinition<_ftrain_v1_StepReport, _ftrain_v1_StepReply, _ftrain_v1_StepReport__Output, _ftrain_v1_StepReply__Output>
