@@ -20,7 +20,6 @@ import {
   closeSync,
   constants,
   existsSync,
-  statSync,
   fsyncSync,
   ftruncateSync,
   mkdirSync,
