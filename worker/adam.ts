@@ -2,7 +2,7 @@
 // is explicit, so a restored stage continues bit for bit. Bias corrections are computed in
 // float64 from the step count, never from a running product.
 
-import { tf } from './tfjs-backend.ts';
+import { assignOwned, tf, variableOf } from './tfjs-backend.ts';
 
 export interface AdamOptions {
   readonly learningRate: number;
@@ -21,8 +21,8 @@ export class Adam {
     private readonly params: readonly tf.Variable[],
     readonly options: AdamOptions,
   ) {
-    this.m = params.map((p) => tf.variable(tf.zerosLike(p), false));
-    this.v = params.map((p) => tf.variable(tf.zerosLike(p), false));
+    this.m = params.map((p) => variableOf(tf.zerosLike(p), false));
+    this.v = params.map((p) => variableOf(tf.zerosLike(p), false));
   }
 
   /** Applies one update. `grads` are in parameter order; the caller keeps ownership of them. */
@@ -51,7 +51,7 @@ export class Adam {
   /** A fresh state: zero moments, no step taken. */
   reset(): void {
     this.t = 0;
-    for (const x of [...this.m, ...this.v]) x.assign(tf.zerosLike(x));
+    for (const x of [...this.m, ...this.v]) assignOwned(x, tf.zerosLike(x));
   }
 
   dispose(): void {

@@ -10,7 +10,7 @@ import type { JobOptions } from '../domain/job-options.ts';
 import { swapPartner } from '../domain/pipeline-route.ts';
 import { edgeParamSpecs, opOfParam } from './gpt-stage.ts';
 import type { StageTrainer } from './stage-trainer.ts';
-import { tf } from './tfjs-backend.ts';
+import { assignOwned, tf } from './tfjs-backend.ts';
 
 /** CheckFree+: the edge stage whose embedding or head `stage` keeps a copy of, or null. */
 export function edgeCopySource(stage: number, job: JobOptions): number | null {
@@ -70,7 +70,7 @@ export async function rebuildByCheckfree(trainer: StageTrainer, order: Checkfree
   }
   trainer.model.variables.forEach((v, i) => {
     if (values[i]!.length !== v.size) throw new Error(`CheckFree: ${trainer.model.names[i]} has ${values[i]!.length} values, not ${v.size}`);
-    v.assign(tf.tensor(values[i]!, v.shape, 'float32'));
+    assignOwned(v, tf.tensor(values[i]!, v.shape, 'float32'));
   });
   trainer.learningRateScale = order.learningRateScale;
   const from = order.kind === 'average' ? { prev: order.prev.stage, next: order.next.stage, a: order.weights.a, b: order.weights.b } : { copiedFrom: order.from.stage };

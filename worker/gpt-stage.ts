@@ -8,7 +8,7 @@ import { VOCAB_SIZE } from '../domain/corpus.ts';
 import type { ModelOptions } from '../domain/job-options.ts';
 import { Prng, hashString, mixSeed } from '../domain/prng.ts';
 import type { StageOp } from '../domain/pipeline-route.ts';
-import { tf } from './tfjs-backend.ts';
+import { assignOwned, tf, variableOf } from './tfjs-backend.ts';
 
 const INIT_STD = 0.02;
 const LAYER_NORM_EPS = 1e-5;
@@ -116,7 +116,7 @@ export class GptStage {
     const specs = stageParamSpecs(layout, model);
     this.specs = specs;
     this.names = specs.map((s) => s.name);
-    this.variables = specs.map((s) => tf.variable(tf.tensor(initialValues(s, seed), s.shape, 'float32'), true, `${s.name}`));
+    this.variables = specs.map((s) => variableOf(tf.tensor(initialValues(s, seed), s.shape, 'float32'), true, `${s.name}`));
     this.byName = new Map(this.names.map((n, i) => [n, this.variables[i]!]));
     const t = model.seqLen;
     const mask = new Float32Array(t * t);
@@ -240,7 +240,7 @@ export class GptStage {
 
   /** Back to the initial weights (a function of seed and name, as at construction). */
   resetWeights(): void {
-    this.specs.forEach((s, i) => this.variables[i]!.assign(tf.tensor(initialValues(s, this.seed), s.shape, 'float32')));
+    this.specs.forEach((s, i) => assignOwned(this.variables[i]!, tf.tensor(initialValues(s, this.seed), s.shape, 'float32')));
   }
 
   /** Copies of every parameter, in variable order. */

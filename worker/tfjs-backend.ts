@@ -39,4 +39,21 @@ export function valuesToReadNow(tensor: tf.Tensor): Float32Array {
   return tensor.dataSync() as Float32Array;
 }
 
+/**
+ * A variable made from `initial`, which it takes over: the tensor is disposed, so the variable
+ * alone holds the data and its first assignment frees it. (A variable shares its initial
+ * tensor's data; left alive, that tensor would keep every initial value in memory for the run.)
+ */
+export function variableOf(initial: tf.Tensor, trainable: boolean, name?: string): tf.Variable {
+  const v = tf.variable(initial, trainable, name);
+  initial.dispose();
+  return v;
+}
+
+/** Assigns `value` to `v` and disposes the tensor: `v` alone keeps the data, as with variableOf. */
+export function assignOwned(v: tf.Variable, value: tf.Tensor): void {
+  v.assign(value);
+  value.dispose();
+}
+
 export { tf };
