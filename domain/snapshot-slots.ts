@@ -31,6 +31,7 @@ import {
   rmSync,
   rmdirSync,
   statSync,
+  truncateSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
@@ -38,10 +39,15 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 
 /**
- * Slots per stage: the protected commit step (held by every stage, locally and erasure-coded),
- * a step or two after it whose shards are under way, and one being written.
+ * Slots per stage, at most: the protected commit step (held by every stage, locally and
+ * erasure-coded), the newest snapshot when its shards are still under way, and one being
+ * written. While erasure coding keeps up, the protected step is the newest and two slots hold
+ * memory (IN_PLACE_SLOTS); the third is filled only while coding lags, and emptied after.
  */
 export const DEFAULT_SLOT_COUNT = 3;
+
+/** Slots whose memory stays in place between snapshots. */
+export const IN_PLACE_SLOTS = 2;
 
 /** Bytes written or read per call when slots are prepared or checksummed from their files. */
 const PREPARE_CHUNK_BYTES = 8 << 20;
@@ -95,6 +101,20 @@ function statOrNull(path: string): { size: number } | null {
   }
 }
 
+/**
+ * The committed steps of a stage that recovery may still restore, given the protected commit
+ * step the coordinator last told (every stage holds it locally and erasure-coded; -1: none
+ * told). A recovery rolls back to the global commit step or to the protected one, and neither
+ * is older than the last told protected step, so every held step from it on is kept, and the
+ * newest always. With no protected step told, the newest two are kept: the global commit step
+ * is one of them (stages are at most a step apart).
+ */
+export function stepsToKeep(held: readonly number[], protectedCommitStep: number): Set<number> {
+  const sorted = [...held].sort((a, b) => a - b);
+  if (protectedCommitStep < 0) return new Set(sorted.slice(-2));
+  return new Set([...sorted.filter((s) => s >= protectedCommitStep), ...sorted.slice(-1)]);
+}
+
 export class SnapshotSlots {
   constructor(
     readonly dir: string,
@@ -142,12 +162,40 @@ export class SnapshotSlots {
     return slot;
   }
 
-  /** As chooseSlot, but null when every slot holds a protected step. */
-  freeSlot(protectedSteps: ReadonlySet<number> = new Set()): number | null {
+  /**
+   * As chooseSlot, but null when every slot holds a protected step. With `bytes`, a slot whose
+   * file already has that many bytes in place comes first (its pages need no allocation), then
+   * the oldest unprotected snapshot's, then an empty one.
+   */
+  freeSlot(protectedSteps: ReadonlySet<number> = new Set(), bytes = 0): number | null {
     const records = this.records();
     const used = new Set(records.map((r) => r.slot));
-    for (let slot = 0; slot < this.slotCount; slot++) if (!used.has(slot)) return slot;
-    return records.find((r) => !protectedSteps.has(r.step))?.slot ?? null;
+    const empty = Array.from({ length: this.slotCount }, (_, slot) => slot).filter((slot) => !used.has(slot));
+    const victims = records.filter((r) => !protectedSteps.has(r.step)).map((r) => r.slot);
+    if (bytes === 0) return empty[0] ?? victims[0] ?? null;
+    const inPlace = (slot: number) => (statOrNull(this.dataPath(slot))?.size ?? 0) >= bytes;
+    return empty.find(inPlace) ?? victims.find(inPlace) ?? victims[0] ?? empty[0] ?? null;
+  }
+
+  /**
+   * Frees the memory of slots beyond `keepSlots` that hold no step of `keep`: their commit
+   * records go and their files are emptied. The slot count is then a ceiling reached only while
+   * erasure coding lags, not the memory always held.
+   */
+  release(keep: ReadonlySet<number>, keepSlots: number): number[] {
+    const withData = Array.from({ length: this.slotCount }, (_, slot) => slot).filter((slot) => (statOrNull(this.dataPath(slot))?.size ?? 0) > 0);
+    const records = this.records();
+    const stepOf = new Map(records.map((r) => [r.slot, r.step]));
+    const released: number[] = [];
+    for (const slot of withData) {
+      if (withData.length - released.length <= keepSlots) break;
+      const step = stepOf.get(slot);
+      if (step !== undefined && keep.has(step)) continue;
+      rmSync(this.commitPath(slot), { force: true });
+      truncateSync(this.dataPath(slot), 0);
+      released.push(slot);
+    }
+    return released;
   }
 
   /**
@@ -195,11 +243,14 @@ export class SnapshotSlots {
    * are written, so the first snapshots into them copy into memory already in place rather than
    * allocate it. Slots with a commit record are left alone.
    */
-  prepare(bytes: number): void {
+  prepare(bytes: number, slots = this.slotCount): void {
     const held = new Set(this.records().map((r) => r.slot));
+    let prepared = held.size;
     const zeros = new Uint8Array(Math.min(bytes, PREPARE_CHUNK_BYTES));
     for (let slot = 0; slot < this.slotCount; slot++) {
       if (held.has(slot)) continue;
+      if (prepared >= slots) break;
+      prepared += 1;
       // A file this long already was written whole by an earlier snapshot: its pages are in place.
       if ((statOrNull(this.dataPath(slot))?.size ?? 0) >= bytes) continue;
       const fd = openSync(this.dataPath(slot), constants.O_WRONLY | constants.O_CREAT);

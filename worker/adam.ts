@@ -31,16 +31,17 @@ export class Adam {
     this.t += 1;
     const bc1 = 1 - Math.pow(beta1, this.t);
     const bc2 = 1 - Math.pow(beta2, this.t);
-    // One tidy per parameter: the temporaries of one update (about ten tensors of its size) are
-    // freed before the next starts, so the backend's heap grows by the largest parameter's
-    // temporaries, not by all of them at once. The operations and their order are unchanged.
+    // A tidy per parameter and per moment: the temporaries of one update (up to six tensors of
+    // its size) are freed before the next starts, so the backend's heap grows by a few times
+    // the largest parameter, not by every temporary of every parameter at once. The operations
+    // and their order are unchanged.
     this.params.forEach((p, i) => {
+      const g = grads[i]!;
+      const m = this.m[i]!;
+      const v = this.v[i]!;
+      tf.tidy(() => m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1))));
+      tf.tidy(() => v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2))));
       tf.tidy(() => {
-        const g = grads[i]!;
-        const m = this.m[i]!;
-        const v = this.v[i]!;
-        m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)));
-        v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2)));
         const mHat = tf.div(m, bc1);
         const vHat = tf.div(v, bc2);
         p.assign(tf.sub(p, tf.mul(tf.div(mHat, tf.add(tf.sqrt(vHat), epsilon)), learningRate)));

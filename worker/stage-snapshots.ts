@@ -4,7 +4,7 @@
 // optimizer update waits for the commit), and restoring a committed snapshot into the stage.
 
 import type { SnapshotHeader } from '../domain/snapshot-slots.ts';
-import { SnapshotSlots } from '../domain/snapshot-slots.ts';
+import { IN_PLACE_SLOTS, SnapshotSlots, stepsToKeep } from '../domain/snapshot-slots.ts';
 import { errorMessage } from '../domain/errors.ts';
 import type { Logger } from '../common/logging.ts';
 import type { JobOptions } from '../domain/job-options.ts';
@@ -77,7 +77,7 @@ export class StageSnapshots {
    * free slot gets its pages now, so a snapshot's copy lands in memory already in place.
    */
   prepare(bytes: number): void {
-    if (this.writer) this.slots.prepare(bytes);
+    if (this.writer) this.slots.prepare(bytes, IN_PLACE_SLOTS);
   }
 
   /**
@@ -87,23 +87,24 @@ export class StageSnapshots {
    * commits the slot and seals it with the checksum of its bytes while the next step computes;
    * the next optimizer update waits for the commit.
    *
-   * Kept, never overwritten: the newest snapshot, the one before it (the global commit step is
-   * one of the two when snapshots stay local), and the protected commit step (erasure-coded by
-   * every stage). When every slot holds one of those, this step is not snapshotted: the global
-   * commit step stays where it is, and a later step is snapshotted once a slot is free again.
+   * Kept, never overwritten: the steps recovery may restore (stepsToKeep: every step from the
+   * protected commit step on, and the newest). When every slot holds one of those, this step is
+   * not snapshotted: the global commit step stays where it is, and a later step is snapshotted
+   * once a slot is free again. After the commit, slots beyond IN_PLACE_SLOTS that hold none of
+   * them are emptied.
    */
   take(trainer: StageTrainer, gradNorm: number, at: FaultPoint, epoch: number, protectedCommitStep: number): void {
     const writer = this.writer;
     if (!writer) return;
     const t0 = performance.now();
     const held = this.slots.records().map((r) => r.step);
-    const slot = this.slots.freeSlot(new Set([...held.slice(-2), protectedCommitStep]));
+    const state = stageStateViews(trainer, gradNorm);
+    const slot = this.slots.freeSlot(stepsToKeep(held, protectedCommitStep), state.values.reduce((n, v) => n + v.byteLength, 0));
     if (slot === null) {
       this.skipped += 1;
       this.log.warn({ step: trainer.completedSteps, held, protectedCommitStep }, 'snapshot skipped: every slot holds a step recovery may need');
       return;
     }
-    const state = stageStateViews(trainer, gradNorm);
     const header: SnapshotHeader = { ...state.header, epoch };
     const bytes = this.slots.writeData(
       slot,
@@ -117,6 +118,7 @@ export class StageSnapshots {
       figures.step = record.step;
       figures.copyMs = figures.stallMs + performance.now() - started;
       this.last = figures;
+      this.slots.release(stepsToKeep(this.slots.records().map((r) => r.step), protectedCommitStep), IN_PLACE_SLOTS);
     })().catch((err: unknown) => {
       // Training goes on; the stage's committed step (and so the global one) stays behind, which
       // the progress output and the report show.

@@ -31,7 +31,7 @@ import { SnapshotLink } from './snapshot-link.ts';
 import { StageSnapshots } from './stage-snapshots.ts';
 import { exportStageState, importStageState, stageStateBytes } from './stage-state.ts';
 import { StageTrainer } from './stage-trainer.ts';
-import { useBackend } from './tfjs-backend.ts';
+import { tf, useBackend } from './tfjs-backend.ts';
 import { serveWeights, type EdgeCopy } from './weights-service.ts';
 import { hostOf } from '../domain/host-port.ts';
 
@@ -356,7 +356,7 @@ export class WorkerNode {
         }
         // Not awaited: the status it brings back goes with the next report.
         this.smp?.configure(null, this.core.protectedCommitStep).catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'snapshot manager status failed'));
-        this.log.debug({ step, loss: s.loss, gradNorm: s.gradNorm, stepMs: s.stepMs }, 'step done');
+        this.log.debug({ step, loss: s.loss, gradNorm: s.gradNorm, stepMs: s.stepMs, rssBytes: process.memoryUsage.rss(), backendBytes: tf.memory().numBytes }, 'step done');
         const checkpointDue = h.checkpoints !== null && h.job.checkpointEvery > 0 && (step + 1) % h.job.checkpointEvery === 0;
         const snapshotDue = snapshots?.writing === true && h.job.snapshotEvery > 0 && (step + 1) % h.job.snapshotEvery === 0;
         if (checkpointDue || snapshotDue) {

@@ -40,9 +40,14 @@ export class CommitTracker {
     return this.stages[stage]!;
   }
 
-  /** The step every stage can restore: the minimum of their latest committed snapshots. */
+  /**
+   * The step every stage can restore: the minimum of their latest committed snapshots. A snapshot
+   * manager codes only snapshots its worker committed, so a stage's protected version counts as
+   * committed even before the step report saying so arrives: the global commit step is never
+   * behind the coded one, and a worker told the coded step may let older slots go.
+   */
   get globalCommitStep(): number {
-    return Math.min(...this.stages.map((s) => s.snapshotStep));
+    return Math.min(...this.stages.map((s) => Math.max(s.snapshotStep, ...s.protectedVersions.keys())));
   }
 
   /**

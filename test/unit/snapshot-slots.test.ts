@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { SnapshotManager } from '../../snapshot-manager/snapshot-manager.ts';
-import { CorruptSnapshotError, SnapshotSlots, type SnapshotHeader } from '../../domain/snapshot-slots.ts';
+import { statSync } from 'node:fs';
+import { CorruptSnapshotError, SnapshotSlots, stepsToKeep, type SnapshotHeader } from '../../domain/snapshot-slots.ts';
 
 const header = (step: number): SnapshotHeader => ({ stage: 2, step, tensors: [{ name: 'w', shape: [4], offset: 0, length: 4 }], scalars: { adamT: step } });
 const bytes = (v: number) => new Uint8Array(new Float32Array([v, v + 1, v + 2, v + 3]).buffer);
@@ -18,6 +19,46 @@ describe('snapshot slots', () => {
     slots.write(slots.chooseSlot(), header(2), [bytes(2)]);
     expect(slots.records().map((r) => r.step)).toEqual([1, 2]);
     expect(new Float32Array(new Uint8Array(slots.read(slots.find(2)!)).buffer)).toEqual(new Float32Array([2, 3, 4, 5]));
+  });
+
+  it('keeps every step from the protected commit step on and the newest; the newest two when none is protected', () => {
+    expect([...stepsToKeep([4, 5, 6], 5)].sort()).toEqual([5, 6]);
+    expect([...stepsToKeep([4, 5, 6], 6)]).toEqual([6]);
+    expect([...stepsToKeep([4, 5], 9)]).toEqual([5]);
+    expect([...stepsToKeep([6, 4, 5], -1)].sort()).toEqual([5, 6]);
+    expect([...stepsToKeep([], 3)]).toEqual([]);
+  });
+
+  it('writes into memory already in place first, and empties slots beyond the ones kept in place', () => {
+    const slots = fresh();
+    const size = (slot: number) => statSync(join(slots.dir, `slot-${slot}.bin`), { throwIfNoEntry: false })?.size ?? 0;
+    slots.prepare(16, 2);
+    expect([0, 1, 2].map(size)).toEqual([16, 16, 0]);
+    slots.write(slots.freeSlot(new Set(), 16)!, header(1), [bytes(1)]);
+    slots.write(slots.freeSlot(stepsToKeep([1], -1), 16)!, header(2), [bytes(2)]);
+    expect(slots.records().map((r) => r.slot)).toEqual([0, 1]);
+    // Step 1 must stay (protected): the third slot, empty, takes step 3.
+    expect(slots.freeSlot(stepsToKeep([1, 2], 1), 16)).toBe(2);
+    slots.write(2, header(3), [bytes(3)]);
+    // Once step 2 is protected, steps 1 is not needed: its slot is emptied, two stay in place.
+    expect(slots.release(stepsToKeep([1, 2, 3], 2), 2)).toEqual([0]);
+    expect(slots.records().map((r) => r.step)).toEqual([2, 3]);
+    expect([0, 1, 2].map(size)).toEqual([0, 16, 16]);
+    // Nothing more is released while only two slots hold memory.
+    expect(slots.release(stepsToKeep([2, 3], 3), 2)).toEqual([]);
+    // Step 2 is no longer needed: its slot, in place, comes before the empty one.
+    expect(slots.freeSlot(stepsToKeep([2, 3], 3), 16)).toBe(1);
+  });
+
+  it('seals from the file: the checksum of the bytes written, checked on read', () => {
+    const slots = fresh();
+    const n = slots.writeData(0, [bytes(7), bytes(8)]);
+    const record = slots.sealFromFile(slots.commit(0, header(7), n), 5);
+    expect(record.crc32).not.toBeNull();
+    expect(slots.records()[0]!.crc32).toBe(record.crc32);
+    expect(slots.read(slots.records()[0]!).byteLength).toBe(32);
+    writeFileSync(join(slots.dir, 'slot-0.bin'), new Uint8Array(32));
+    expect(() => slots.read(slots.records()[0]!)).toThrow(CorruptSnapshotError);
   });
 
   it('overwrites the oldest unprotected slot', () => {
