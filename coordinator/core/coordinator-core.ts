@@ -21,6 +21,7 @@ import { Recovery } from './recovery.ts';
 import { unrecoverable } from './recovery-policy.ts';
 import { hasEnded, transitionPhase } from './run-phase.ts';
 import { ShardPlacement } from './shard-placement.ts';
+import { SnapshotIntervals } from './snapshot-interval.ts';
 import { StagePlacement } from './stage-placement.ts';
 import { TrainingProgress } from './training-progress.ts';
 
@@ -37,10 +38,12 @@ export class CoordinatorCore {
   private readonly departures: Departures;
   private readonly recovery: Recovery;
   private readonly progress: TrainingProgress;
+  private readonly intervals: SnapshotIntervals;
 
   constructor(readonly job: JobOptions) {
     this.members = new Membership(job.leaseMs);
     this.commits = new CommitTracker(job.stages);
+    this.intervals = new SnapshotIntervals(job);
     this.shards = new ShardPlacement(job, this.members, this.commits);
     this.placement = new StagePlacement(job, this.members, this.commits, this.shards, () => this.epoch);
     const core = this;
@@ -51,6 +54,7 @@ export class CoordinatorCore {
       get erasureCoded() {
         return core.shards.code !== null;
       },
+      nextSnapshotStep: (step) => this.intervals.nextSnapshotStep(step),
       nodeFailed: (nodeId, detail, now, out) => this.nodeFailed(nodeId, detail, now, out),
     });
     this.recovery = new Recovery(job, this.members, this.commits, this.shards, this.placement, this.failures, {
@@ -64,7 +68,7 @@ export class CoordinatorCore {
       nextEpoch: () => ++this.epoch,
       failRun: (failure, out) => this.failRun(failure, out),
     });
-    this.progress = new TrainingProgress(job, this.members, this.commits, this.failures, this.recovery, this.shards, {
+    this.progress = new TrainingProgress(job, this.members, this.commits, this.failures, this.recovery, this.shards, this.intervals, {
       get phase() {
         return core.phase;
       },
@@ -74,13 +78,16 @@ export class CoordinatorCore {
       },
       failRun: (failure, out) => this.failRun(failure, out),
       afterSteps: (now, out) => this.departures.maybeMove(now, out),
+      get departing() {
+        return core.departures.pending;
+      },
     });
   }
 
   handle(event: CoordinatorEvent, nowMs: number): Outcome {
     const actions: Action[] = [];
     const refusal = this.dispatch(event, nowMs, actions);
-    const reply: Reply = refusal ? { ok: false, refusal } : { ok: true, protectedCommitStep: this.commits.codedCommitStep };
+    const reply: Reply = refusal ? { ok: false, refusal } : { ok: true, protectedCommitStep: this.commits.codedCommitStep, snapshotInterval: this.intervals.announced };
     return { reply, actions };
   }
 
@@ -96,6 +103,7 @@ export class CoordinatorCore {
       commits: this.commits,
       shards: this.shards,
       failures: this.failures,
+      snapshotInterval: this.intervals.status(),
     });
   }
 

@@ -8,6 +8,7 @@ import type { CommitTracker } from './commit-tracker.ts';
 import type { FailureLog } from './failure-log.ts';
 import type { Membership } from './membership.ts';
 import type { ShardPlacement } from './shard-placement.ts';
+import type { IntervalStatus } from './snapshot-interval.ts';
 
 export interface StageStatus {
   readonly stage: number;
@@ -50,6 +51,8 @@ export interface CoordinatorStatus {
   readonly failure: Failure | null;
   /** The failures survived so far. */
   readonly failures: readonly RecoveredFailure[];
+  /** The snapshot interval in force (`--snapshot-every`; auto: as last announced). */
+  readonly snapshotInterval: IntervalStatus;
 }
 
 function deepFreeze<T>(value: T): T {
@@ -70,6 +73,7 @@ export function coordinatorStatus(parts: {
   commits: CommitTracker;
   shards: ShardPlacement;
   failures: FailureLog;
+  snapshotInterval: IntervalStatus;
 }): CoordinatorStatus {
   const { commits, shards } = parts;
   return deepFreeze({
@@ -93,5 +97,6 @@ export function coordinatorStatus(parts: {
     recovering: parts.recovering ? { ...parts.recovering } : null,
     failure: parts.failure ? { ...parts.failure } : null,
     failures: parts.failures.list(),
+    snapshotInterval: { ...parts.snapshotInterval },
   });
 }
