@@ -61,7 +61,7 @@ export class CoordinatorSession {
     this.server = new CoordinatorServer({ job: options.job, dataSha256: corpus.sha256, listen: options.listen, logger: options.logger });
     const d = options.dashboard;
     this.dashboard = d ? new DashboardServer({ coordinator: this.server, host: d.host, port: d.port, fallbackToFreePort: d.fallbackToFreePort, logger: options.logger }) : null;
-    const progress = new ProgressPrinter(options.job.steps, tokensPerStep(options.job), options.print);
+    const progress = new ProgressPrinter(options.job.steps, tokensPerStep(options.job), options.print, options.job.snapshotEvery);
     this.progress = progress;
     this.ledger = new RunLedger(options.job.stages);
     // `--inject` kinds that hit whole nodes, at their step (the worker causes the others).
@@ -149,7 +149,7 @@ export function reportLines(report: StoredRunReport): string[] {
   const snap = report.snapshots;
   lines.push(
     snap.everySteps > 0
-      ? `  snapshots: ${snap.count} committed, every ${snap.everySteps} step(s); stall p50 ${snap.stallMsP50?.toFixed(1) ?? '-'} ms, commit p50 ${snap.copyMsP50?.toFixed(1) ?? '-'} ms`
+      ? `  snapshots: ${snap.count} committed, every ${snap.everySteps} step(s)${snap.intervalMode === 'auto' ? ` (auto, ${(snap.intervalChanges ?? []).length} change(s))` : ''}; stall p50 ${snap.stallMsP50?.toFixed(1) ?? '-'} ms, commit p50 ${snap.copyMsP50?.toFixed(1) ?? '-'} ms`
       : '  snapshots: off',
   );
   const ec = report.erasure;

@@ -31,7 +31,11 @@ export function addJobFlags(cmd: Command): Command {
     .option('--clip-norm <x>', 'per-stage gradient clipping norm', String(DEFAULT_JOB.clipNorm))
     .option('--heartbeat-ms <n>', 'node heartbeat interval', String(DEFAULT_JOB.heartbeatMs))
     .option('--lease-ms <n>', 'a node without a heartbeat for this long is lost', String(DEFAULT_JOB.leaseMs))
-    .option('--snapshot-every <n>', 'snapshot every stage into RAM after every N-th step (0: off)', String(DEFAULT_JOB.snapshotEvery))
+    .option(
+      '--snapshot-every <n|auto>',
+      'snapshot every stage into RAM after every N-th step (0: off); auto: every step while a snapshot stalls training at most 2% of a step, otherwise every ceil(stall / 2% of a step) steps, measured and chosen by the coordinator while training',
+      String(DEFAULT_JOB.snapshotEvery),
+    )
     .option('--recovery <policy>', 'how lost stages come back: auto (local snapshot, erasure rebuild, CheckFree, disk checkpoint: the cheapest that works), or force snapshot, checkfree, checkfree-plus (out-of-order pipelining and copies of the embedding and head: recovers stage 0 and the last stage too; 4 nodes or more) or checkpoint', 'auto')
     .option('--checkfree-lr-scale <x>', 'learning-rate multiplier of a stage rebuilt by CheckFree', '1.1')
     .option('--spares <n>', 'spare nodes to wait for beyond one per stage: they hold erasure shards and take over the stage of a lost node', '0')

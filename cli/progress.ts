@@ -1,6 +1,9 @@
-// Human-readable progress lines on stdout while a run trains.
+// Human-readable progress lines on stdout while a run trains. Each step line ends with the
+// global commit step and the snapshot interval in force; a change of the interval under
+// `--snapshot-every auto` gets a line of its own, with the reason.
 
 import type { Action } from '../coordinator/core/core-events.ts';
+import { SNAPSHOT_EVERY_AUTO, type SnapshotEvery } from '../domain/snapshot-schedule.ts';
 
 /** Minimum time between two progress lines. */
 export const PROGRESS_INTERVAL_MS = 1000;
@@ -16,12 +19,19 @@ export class ProgressPrinter {
   private readonly completions: { step: number; atMs: number }[] = [];
   /** The run's failure has been printed (its summary need not repeat it). */
   failurePrinted = false;
+  /** The snapshot interval in force (auto: as last announced; starts at every step). */
+  private every: number;
+  private readonly auto: boolean;
 
   constructor(
     private readonly totalSteps: number | null,
     private readonly tokensPerStep: number,
     private readonly write: (line: string) => void = (l) => process.stdout.write(`${l}\n`),
-  ) {}
+    snapshotEvery: SnapshotEvery = 0,
+  ) {
+    this.auto = snapshotEvery === SNAPSHOT_EVERY_AUTO;
+    this.every = snapshotEvery === SNAPSHOT_EVERY_AUTO ? 1 : snapshotEvery;
+  }
 
   onAction(a: Action): void {
     switch (a.type) {
@@ -51,6 +61,10 @@ export class ProgressPrinter {
         this.completions.length = 0;
         break;
       }
+      case 'snapshot-interval':
+        this.every = a.every;
+        this.write(`snapshots ${interval(a.every)} from step ${a.fromStep}: ${a.reason}`);
+        break;
       case 'notice':
         this.write(a.level === 'info' ? a.msg : `${a.level === 'warn' ? 'WARNING' : 'ERROR'}: ${a.msg}`);
         break;
@@ -82,8 +96,12 @@ export class ProgressPrinter {
       `loss ${loss.toFixed(4)}`,
       rate === null ? '' : `${Math.round(rate).toLocaleString('en-US')} tok/s`,
       secPerStep === null ? '' : `${secPerStep.toFixed(2)} s/step`,
-      commitStep >= 0 ? `snapshot ${commitStep}` : '',
+      commitStep >= 0 ? `snapshot ${commitStep}${this.every > 0 ? ` (${interval(this.every)}${this.auto ? ', auto' : ''})` : ''}` : '',
     ].filter(Boolean);
     this.write(parts.join('  '));
   }
+}
+
+function interval(every: number): string {
+  return every === 1 ? 'every step' : `every ${every} steps`;
 }

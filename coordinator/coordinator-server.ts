@@ -20,6 +20,7 @@ import {
   decodeRegister,
   decodeStatusRequest,
   decodeStepReport,
+  encodeStepReply,
   encodeCommand,
   encodeRunStatus,
 } from '../common/wire/coordinator-wire.ts';
@@ -260,7 +261,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
         }
       },
       ReportReady: unary((r) => ({ type: 'ready', ...decodeReady(r) }), ack),
-      ReportStep: unary((r) => ({ type: 'step', report: decodeStepReport(r) }), (reply) => ({ protectedCommitStep: reply.protectedCommitStep })),
+      ReportStep: unary((r) => ({ type: 'step', report: decodeStepReport(r) }), encodeStepReply),
       ReportFault: unary((r) => ({ type: 'fault', ...decodeFault(r) }), ack),
       ReportHalted: unary((r) => ({ type: 'halted', ...decodeHalted(r) }), ack),
       ReportProtection: unary((r) => ({ type: 'protection', ...decodeProtectionReport(r) }), (reply) => ({ protectedCommitStep: reply.protectedCommitStep })),

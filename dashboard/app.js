@@ -399,8 +399,11 @@
   }
 
   function renderSnapshotCharts(data, range) {
-    const every = data.job.snapshotEvery;
-    $('snapshot-every').textContent = every > 0 ? 'every ' + every + ' step' + (every === 1 ? '' : 's') : 'snapshots off';
+    // The interval in force (under --snapshot-every auto, as the coordinator last chose it).
+    const interval = data.status.snapshotInterval || { mode: 'fixed', every: data.job.snapshotEvery };
+    const every = interval.every;
+    $('snapshot-every').textContent =
+      every > 0 ? 'every ' + (every === 1 ? 'step' : every + ' steps') + (interval.mode === 'auto' ? ' (auto)' : '') : 'snapshots off';
     const snaps = data.snapshots;
     const lastSnap = snaps[snaps.length - 1];
     const key = snaps.length + ':' + (lastSnap ? lastSnap.seconds : '') + ':' + data.status.seconds + ':' + range.min + '-' + range.max;

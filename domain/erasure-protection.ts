@@ -3,6 +3,7 @@
 // the snapshot managers and workers carry the plans out.
 
 import type { SnapshotHeader } from './snapshot-slots.ts';
+import { snapshotsOn, type SnapshotEvery } from './snapshot-schedule.ts';
 
 /** `--ec`: a Reed-Solomon code, `auto` (chosen from the number of nodes) or `off`. */
 export type ErasureSetting = { readonly dataShards: number; readonly parityShards: number } | 'auto' | 'off';
@@ -44,8 +45,8 @@ export type ErasureChoice = { readonly code: ErasureCode; readonly reason: null 
  * `withoutSmp` run no snapshot manager: what it picks at the first assignment, and what the job's
  * survivability statement is worked out from.
  */
-export function chooseErasureCode(setting: ErasureSetting, snapshotEvery: number, nodes: number, withoutSmp = 0): ErasureChoice {
-  if (snapshotEvery === 0) return { code: null, reason: 'snapshots are off' };
+export function chooseErasureCode(setting: ErasureSetting, snapshotEvery: SnapshotEvery, nodes: number, withoutSmp = 0): ErasureChoice {
+  if (!snapshotsOn(snapshotEvery)) return { code: null, reason: 'snapshots are off' };
   if (setting === 'off') return { code: null, reason: '--ec off' };
   if (withoutSmp > 0) return { code: null, reason: `${withoutSmp} node(s) run no snapshot manager (started with \`ftrain worker\`, not \`ftrain node\`)` };
   const code = resolveErasureCode(setting, nodes);

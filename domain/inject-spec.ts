@@ -1,6 +1,7 @@
 // `--inject STEP:STAGE:KIND,...`: failures to cause on purpose, for tests and demos.
 
 import { OptionError } from './errors.ts';
+import { SNAPSHOT_EVERY_AUTO, type SnapshotEvery } from './snapshot-schedule.ts';
 
 export const InjectionKind = {
   /** SIGKILL to the stage's worker in the middle of step STEP. */
@@ -50,8 +51,8 @@ export interface InjectionLimits {
   readonly stages: number;
   /** `--steps`: steps 0 to steps - 1 run; null: until stopped. */
   readonly steps: number | null;
-  /** `--snapshot-every`: a snapshot after every N-th step; 0: none. */
-  readonly snapshotEvery: number;
+  /** `--snapshot-every`: a snapshot after every N-th step; 0: none; auto: chosen while training. */
+  readonly snapshotEvery: SnapshotEvery;
 }
 
 /**
@@ -81,6 +82,13 @@ export function parseInjections(raw: string | undefined | null, limits: Injectio
     if (kind === InjectionKind.workerKillMidSnapshot) {
       // Its step S is the snapshot of the state after S steps, taken after every N-th step.
       if (snapshotEvery === 0) throw new OptionError('--inject', `"${item}": ${kind} kills a snapshot, and --snapshot-every 0 takes none`);
+      if (snapshotEvery === SNAPSHOT_EVERY_AUTO) {
+        // Auto may stretch the interval past step S while training runs: the kill would then never happen.
+        throw new OptionError(
+          '--inject',
+          `"${item}": ${kind} kills the snapshot of step ${step}, and with --snapshot-every auto (the default) the coordinator chooses while training which steps are snapshotted; fix the interval, e.g. --snapshot-every 1`,
+        );
+      }
       if (step < 1 || step % snapshotEvery !== 0) {
         throw new OptionError('--inject', `"${item}": no snapshot is taken of the state after ${step} step(s) with --snapshot-every ${snapshotEvery}; use a STEP that is a multiple of ${snapshotEvery}, from ${snapshotEvery} up`);
       }

@@ -7,6 +7,7 @@ import { DEFAULT_CORPUS } from './corpus.ts';
 import { parseInjections, type Injection } from './inject-spec.ts';
 import { codeDoesNotFit, type ErasureSetting } from './erasure-protection.ts';
 import { MIN_STAGES_OUT_OF_ORDER } from './pipeline-route.ts';
+import { SNAPSHOT_EVERY_AUTO, type SnapshotEvery } from './snapshot-schedule.ts';
 
 export const Backend = {
   wasm: 'wasm',
@@ -49,8 +50,11 @@ export interface JobOptions {
   readonly leaseMs: number;
   /** Where each stage writes its first step's gradients (for the split-exactness test), or null. */
   readonly dumpGradsDir: string | null;
-  /** Snapshot into the node's snapshot manager after every N-th step; 0 turns snapshots off. */
-  readonly snapshotEvery: number;
+  /**
+   * Snapshot into the node's snapshot manager after every N-th step; 0 turns snapshots off;
+   * `auto`: the coordinator picks the interval while training (domain/snapshot-schedule.ts).
+   */
+  readonly snapshotEvery: SnapshotEvery;
   /** Failures to cause on purpose (`--inject`). */
   readonly injections: readonly Injection[];
   /** A recovery that has not resumed training after this long fails the run. */
@@ -111,9 +115,12 @@ export const DEFAULT_JOB = {
   clipNorm: 1,
   heartbeatMs: 500,
   leaseMs: 2500,
-  snapshotEvery: 1,
+  snapshotEvery: SNAPSHOT_EVERY_AUTO,
   recoveryTimeoutMs: 60_000,
 } as const;
+
+/** The longest fixed `--snapshot-every N`. */
+export const MAX_SNAPSHOT_EVERY = 1_000_000;
 
 /** Maximum pipeline stages: more processes than this on one coordinator is untested. */
 export const MAX_STAGES = 64;
@@ -135,6 +142,18 @@ function numberOption(field: string, raw: unknown, fallback: number, min: number
   const value = Number(text);
   if (text === '' || !Number.isFinite(value) || value <= min || value > max) {
     throw new OptionError(field, `must be a number above ${min} and at most ${max}, got "${String(raw)}"`);
+  }
+  return value;
+}
+
+/** `--snapshot-every`: `auto`, or N from 0 (off) to MAX_SNAPSHOT_EVERY. */
+export function parseSnapshotEvery(field: string, raw: unknown): SnapshotEvery {
+  if (raw === undefined || raw === null) return DEFAULT_JOB.snapshotEvery;
+  if (String(raw).trim() === SNAPSHOT_EVERY_AUTO) return SNAPSHOT_EVERY_AUTO;
+  const text = String(raw).trim();
+  const value = Number(text);
+  if (text === '' || !Number.isInteger(value) || value < 0 || value > MAX_SNAPSHOT_EVERY) {
+    throw new OptionError(field, `must be "auto" or an integer from 0 (off) to ${MAX_SNAPSHOT_EVERY}, got "${String(raw)}"`);
   }
   return value;
 }
@@ -164,7 +183,7 @@ export function parseErasureSetting(field: string, raw: unknown): ErasureSetting
  * `--ec` as the job can honour it: an explicit code needs snapshots to protect and room for its
  * k + m shards on nodes other than each stage's own (the placement rule of placeShards).
  */
-function erasureSetting(raw: unknown, snapshotEvery: number, stages: number, spares: number): ErasureSetting {
+function erasureSetting(raw: unknown, snapshotEvery: SnapshotEvery, stages: number, spares: number): ErasureSetting {
   const setting = parseErasureSetting('--ec', raw);
   if (typeof setting !== 'object') return snapshotEvery === 0 ? 'off' : setting;
   if (snapshotEvery === 0) throw new OptionError('--ec', 'erasure coding protects snapshots, and --snapshot-every 0 turns them off: drop one of the two');
@@ -197,7 +216,7 @@ export function compileJobOptions(raw: RawJobOptions): JobOptions {
     throw new OptionError('--lease-ms', `must be longer than --heartbeat-ms (${heartbeatMs}), got ${leaseMs}`);
   }
   const dumpGradsDir = raw.dumpGrads === undefined || raw.dumpGrads === null ? null : resolve(String(raw.dumpGrads));
-  const snapshotEvery = intOption('--snapshot-every', raw.snapshotEvery, DEFAULT_JOB.snapshotEvery, 0, 1_000_000);
+  const snapshotEvery = parseSnapshotEvery('--snapshot-every', raw.snapshotEvery);
   const checkpointEvery = intOption('--checkpoint-every', raw.checkpointEvery, 0, 0, 1_000_000);
   const checkpointDir = raw.checkpointDir === undefined || raw.checkpointDir === null || String(raw.checkpointDir) === '' ? null : resolve(String(raw.checkpointDir));
   if (checkpointEvery > 0 && checkpointDir === null) throw new OptionError('--checkpoint-every', 'needs --checkpoint-dir DIR');

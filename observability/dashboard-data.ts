@@ -95,13 +95,16 @@ export interface DashboardStatus {
   readonly seconds: number;
   /** "RS(k,m)" and whether placement had to double up, or why erasure coding is off. */
   readonly erasure: { readonly code: string | null; readonly degraded: boolean; readonly disabledReason: string | null };
+  /** The snapshot interval in force: every N steps (0: off); `auto` when the coordinator chooses it. */
+  readonly snapshotInterval: { readonly mode: 'auto' | 'fixed'; readonly every: number };
 }
 
 export interface DashboardJob {
   readonly stages: number;
   /** Steps the run trains; null: until stopped. */
   readonly steps: number | null;
-  readonly snapshotEvery: number;
+  /** `--snapshot-every`: N (0: off) or `auto` (the status says the interval in force). */
+  readonly snapshotEvery: number | 'auto';
   readonly recovery: string;
   readonly backend: string;
   readonly seed: number;
@@ -222,6 +225,7 @@ export function liveStatus(status: CoordinatorStatus, originMs: number | null, n
       fatal: failure ? { stage: failure.stage, nodeId: failure.nodeId, detail: failure.detail } : null,
       seconds: originMs === null ? 0 : secondsSince(nowMs, originMs),
       erasure: { code: e.codeName, degraded: e.degraded, disabledReason: e.disabledReason },
+      snapshotInterval: { mode: status.snapshotInterval.mode, every: status.snapshotInterval.every },
     },
     nodes: status.nodes.map((n) => dashboardNode(n, e.shardsPerNode[n.nodeId] ?? 0, e.heldBytesPerNode[n.nodeId])),
     placement: e.placement.map((p) => ({ stage: p.stage, holders: [...p.holders] })),

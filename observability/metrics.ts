@@ -100,6 +100,14 @@ export class CoordinatorMetrics {
       },
     });
     new Gauge({
+      name: 'ftrain_snapshot_interval_steps',
+      help: 'Snapshot interval in force: every stage snapshots every N steps (0: off); chosen by the coordinator under --snapshot-every auto.',
+      registers,
+      collect() {
+        this.set(status().snapshotInterval.every);
+      },
+    });
+    new Gauge({
       name: 'ftrain_recovery_in_progress',
       help: '1 while a recovery is under way.',
       registers,

@@ -15,7 +15,8 @@ export function reportDashboardData(report: StoredRunReport): DashboardData {
     job: {
       stages: report.stages,
       steps: report.steps,
-      snapshotEvery: report.snapshots.everySteps,
+      // Reports written before auto existed have no intervalMode: their interval was fixed.
+      snapshotEvery: report.snapshots.intervalMode === 'auto' ? 'auto' : report.snapshots.everySteps,
       recovery: report.recovery ?? 'auto',
       backend: report.backend,
       seed: report.seed,
@@ -31,6 +32,7 @@ export function reportDashboardData(report: StoredRunReport): DashboardData {
       fatal: report.failure ? { stage: report.failure.stage, nodeId: report.failure.nodeId, detail: report.failure.detail } : null,
       seconds: last?.seconds ?? 0,
       erasure: { code: report.erasure.code, degraded: report.erasure.degraded, disabledReason: report.erasure.disabledReason },
+      snapshotInterval: { mode: report.snapshots.intervalMode ?? 'fixed', every: report.snapshots.everySteps },
     },
     nodes: (report.nodes ?? []).map((n) => dashboardNode(n, report.erasure.shardsPerNode[n.nodeId] ?? 0, report.erasure.heldBytesPerNode[n.nodeId])),
     placement: holders,

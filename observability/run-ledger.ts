@@ -1,7 +1,7 @@
 // What a run did, step by step, built from the coordinator core's actions alone (its ledger): the
 // loss of every step, when each was first completed, the timeline of completions (recomputed
-// steps too), every snapshot commit, each stage's timing and the erasure encode times. The run
-// report is this plus the core's status at the end.
+// steps too), every snapshot commit and snapshot interval change, each stage's timing and the
+// erasure encode times. The run report is this plus the core's status at the end.
 
 import type { Action, SnapshotCommit } from '../coordinator/core/core-events.ts';
 
@@ -37,6 +37,8 @@ export class RunLedger {
   readonly stageTiming: StageTimingSums[];
   /** Erasure encode times (ms) the stages' snapshot managers reported. */
   readonly encodeMs: number[] = [];
+  /** `--snapshot-every auto`: every change of the interval, in order (up to MAX_TIMELINE). */
+  readonly intervalChanges: Omit<Extract<Action, { type: 'snapshot-interval' }>, 'type'>[] = [];
 
   constructor(stages: number) {
     this.stageTiming = Array.from({ length: stages }, () => ({ steps: 0, computeMs: 0, waitMs: 0, stepMs: 0, lastGradNorm: null }));
@@ -76,6 +78,11 @@ export class RunLedger {
           this.snapshots.copyMs.push(c.copyMs);
         }
         if (this.snapshotLog.length < MAX_TIMELINE) this.snapshotLog.push(c);
+        break;
+      }
+      case 'snapshot-interval': {
+        const { type: _type, ...change } = a;
+        if (this.intervalChanges.length < MAX_TIMELINE) this.intervalChanges.push(change);
         break;
       }
       case 'encode-reported':

@@ -24,6 +24,18 @@ export interface StageTiming {
   readonly lastGradNorm: number | null;
 }
 
+/** A change of the snapshot interval under `--snapshot-every auto`. */
+export interface IntervalChange {
+  readonly seconds: number;
+  /** Snapshots of steps fromStep, fromStep + every, ... */
+  readonly fromStep: number;
+  readonly every: number;
+  /** The worst stage's median stall and the median step time it was chosen from; null when training (re)started. */
+  readonly costMs: number | null;
+  readonly stepMs: number | null;
+  readonly reason: string;
+}
+
 export interface RunReport {
   readonly schema: typeof REPORT_SCHEMA;
   readonly status: RunResult['status'];
@@ -69,14 +81,21 @@ export interface RunReport {
   readonly snapshotLog: { readonly stage: number; readonly step: number; readonly seconds: number; readonly stallMs: number; readonly copyMs: number; readonly bytes: number }[];
   readonly snapshots: {
     readonly count: number;
+    /** The interval in force at the end: a snapshot every N steps (0: off). */
     readonly everySteps: number;
+    /** `auto`: chosen by the coordinator while training (`--snapshot-every auto`); `fixed`: `--snapshot-every N`. */
+    readonly intervalMode: 'auto' | 'fixed';
+    /** Auto: each change of the interval, in order: from which step, why, and when (seconds since training started). */
+    readonly intervalChanges: readonly IntervalChange[];
     readonly bytesPerStage: number[];
     /** Median time the training loop was blocked by one snapshot (copy out + wait for commit). */
     readonly stallMsP50: number | null;
     /** Median time from hand-off to commit of one snapshot (runs beside training). */
     readonly copyMsP50: number | null;
-    /** Blocked time as a share of step time: median stall / mean step time x 100. */
+    /** Blocked time per snapshot as a share of step time: median stall / mean step time x 100. */
     readonly overheadPct: number | null;
+    /** Blocked time per step trained: overheadPct x snapshots per stage / steps trained (the interval spreads it). */
+    readonly overheadPctPerStep: number | null;
   };
   /** Erasure coding of snapshots across nodes. */
   readonly erasure: {
@@ -184,6 +203,10 @@ export function buildRunReport(
   const stallMsP50 = percentile(ledger.snapshots.stallMs, 50);
   const stepMeans = stageTiming.map((s) => s.stepMsMean).filter((m): m is number => m !== null);
   const meanStepMs = stepMeans.length > 0 ? stepMeans.reduce((a, b) => a + b, 0) / stepMeans.length : null;
+  const overheadPct = stallMsP50 !== null && meanStepMs ? (stallMsP50 / meanStepMs) * 100 : null;
+  // Steps trained, those computed again after a rollback included: each may have been snapshotted.
+  const stepsTrained = ledger.timeline.length;
+  const origin = times.trainingStartedAtMs;
   return {
     schema: REPORT_SCHEMA,
     status: result.status,
@@ -224,11 +247,14 @@ export function buildRunReport(
     snapshotLog: ledger.snapshotLog.map((c) => dashboardSnapshot(c, times.trainingStartedAtMs ?? c.atMs)),
     snapshots: {
       count: ledger.snapshots.count,
-      everySteps: job.snapshotEvery,
+      everySteps: status.snapshotInterval.every,
+      intervalMode: status.snapshotInterval.mode,
+      intervalChanges: ledger.intervalChanges.map(({ atMs, ...c }) => ({ seconds: (atMs - (origin ?? atMs)) / 1000, ...c })),
       bytesPerStage: [...ledger.snapshots.bytesPerStage],
       stallMsP50,
       copyMsP50: percentile(ledger.snapshots.copyMs, 50),
-      overheadPct: stallMsP50 !== null && meanStepMs ? (stallMsP50 / meanStepMs) * 100 : null,
+      overheadPct,
+      overheadPctPerStep: overheadPct !== null && stepsTrained > 0 ? (overheadPct * ledger.snapshots.count) / job.stages / stepsTrained : null,
     },
     erasure: erasureFigures(status, ledger),
     memory: status.memory.map((m) => ({ ...m })),

@@ -7,7 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { hostname } from 'node:os';
 import type { Logger } from '../common/logging.ts';
 import { GRPC_SERVER_OPTIONS, bindServer, loadProto } from '../common/proto.ts';
-import { decodeCommand } from '../common/wire/coordinator-wire.ts';
+import { decodeCommand, decodeStepReply } from '../common/wire/coordinator-wire.ts';
 import { refusalOf } from '../common/wire/refusal-wire.ts';
 import { encodeStatus } from '../common/wire/snapshot-manager-wire.ts';
 import { WireError } from '../common/wire/wire-check.ts';
@@ -16,6 +16,7 @@ import { checkCorpusFits, loadCorpus, type Corpus } from '../domain/corpus.ts';
 import { ProtocolError, errorMessage } from '../domain/errors.ts';
 import type { Backend, JobOptions } from '../domain/job-options.ts';
 import { DEFAULT_SLOT_COUNT } from '../domain/snapshot-slots.ts';
+import { snapshotsOn } from '../domain/snapshot-schedule.ts';
 import type { Command__Output } from '../proto/generated/ftrain/v1/Command.ts';
 import type { WorkerHandlers } from '../proto/generated/ftrain/v1/Worker.ts';
 import { compileWorkerOptions, type WorkerOptions } from './core/worker-options.ts';
@@ -268,7 +269,7 @@ export class WorkerNode {
       const figures = await rebuildByCheckfree(trainer, checkfree);
       this.log.warn(figures, checkfree.kind === 'average' ? "stage rebuilt by CheckFree from its neighbours' weights (fresh optimizer state)" : "stage rebuilt by CheckFree+ from its swap partner's weights (fresh optimizer state)");
     }
-    if (job.snapshotEvery > 0) {
+    if (snapshotsOn(job.snapshotEvery)) {
       this.snapshots?.startWriter(job);
       this.snapshots?.prepare(stageStateBytes(trainer));
     }
@@ -347,7 +348,7 @@ export class WorkerNode {
             snapshotBytes: snap.bytes,
             protection: protection ? encodeStatus(protection) : null,
           });
-          this.feed({ type: 'report-accepted', protectedCommitStep: reply?.protectedCommitStep ?? -1 });
+          this.feed({ type: 'report-accepted', ...decodeStepReply(reply) });
         } catch (err) {
           const refusal = refusalOf(err as grpc.ServiceError);
           if (!refusal) throw err;
@@ -358,7 +359,7 @@ export class WorkerNode {
         this.smp?.configure(null, this.core.protectedCommitStep).catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'snapshot manager status failed'));
         this.log.debug({ step, loss: s.loss, gradNorm: s.gradNorm, stepMs: s.stepMs, rssBytes: process.memoryUsage.rss(), backendBytes: tf.memory().numBytes }, 'step done');
         const checkpointDue = h.checkpoints !== null && h.job.checkpointEvery > 0 && (step + 1) % h.job.checkpointEvery === 0;
-        const snapshotDue = snapshots?.writing === true && h.job.snapshotEvery > 0 && (step + 1) % h.job.snapshotEvery === 0;
+        const snapshotDue = this.core.snapshotDue(step + 1) && snapshots?.writing === true;
         if (checkpointDue || snapshotDue) {
           if (checkpointDue) {
             // The baseline: a copy out of tfjs into a buffer of its own, and a synchronous,

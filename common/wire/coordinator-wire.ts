@@ -5,7 +5,7 @@
 import type { Command, ReceivedCommand } from '../../domain/commands.ts';
 import type { InjectionKind } from '../../domain/inject-spec.ts';
 import type { JobOptions } from '../../domain/job-options.ts';
-import { MAX_STAGES } from '../../domain/job-options.ts';
+import { MAX_SNAPSHOT_EVERY, MAX_STAGES } from '../../domain/job-options.ts';
 import type { ProcessMemory, Registration, SmpMemoryReport, StepReport } from '../../domain/node-reports.ts';
 import { NodeState, RecoveryMethod, RunPhase, type Failure, type NodeSummary, type RecoveredFailure, type RunSummary } from '../../domain/run-status.ts';
 import type { Command as CommandProto, Command__Output } from '../../proto/generated/ftrain/v1/Command.ts';
@@ -21,6 +21,8 @@ import type { ReadyReport__Output } from '../../proto/generated/ftrain/v1/ReadyR
 import type { RegisterRequest__Output } from '../../proto/generated/ftrain/v1/RegisterRequest.ts';
 import type { StatusReply, StatusReply__Output } from '../../proto/generated/ftrain/v1/StatusReply.ts';
 import type { StepReport__Output } from '../../proto/generated/ftrain/v1/StepReport.ts';
+import type { StepReply, StepReply__Output } from '../../proto/generated/ftrain/v1/StepReply.ts';
+import type { SnapshotInterval } from '../../domain/snapshot-schedule.ts';
 import type { ProtectionStatus } from '../../domain/erasure-protection.ts';
 import {
   INJECTION_KINDS,
@@ -220,6 +222,26 @@ export function decodeStepReport(msg: StepReport__Output | MalformedMessage): St
     snapshotCopyMs: num('snapshot_copy_ms', r.snapshotCopyMs, 0),
     snapshotBytes: int('snapshot_bytes', r.snapshotBytes, 0),
     protection: r.protection ? decodeStatus('protection', r.protection) : null,
+  };
+}
+
+/** The coordinator's answer to a step report. */
+export interface StepReplyFields {
+  readonly protectedCommitStep: number;
+  /** `--snapshot-every auto`: the newest snapshot interval of the segment; null otherwise. */
+  readonly snapshotInterval: SnapshotInterval | null;
+}
+
+export function encodeStepReply(r: StepReplyFields): StepReply {
+  return { protectedCommitStep: r.protectedCommitStep, snapshotInterval: r.snapshotInterval ? { fromStep: r.snapshotInterval.fromStep, every: r.snapshotInterval.every } : null };
+}
+
+export function decodeStepReply(msg: StepReply__Output | null | undefined): StepReplyFields {
+  const r = parsed(msg, 'StepReply');
+  const i = r.snapshotInterval;
+  return {
+    protectedCommitStep: int('protected_commit_step', r.protectedCommitStep, -1),
+    snapshotInterval: i ? { fromStep: int('snapshot_interval.from_step', i.fromStep, 0), every: int('snapshot_interval.every', i.every, 1, MAX_SNAPSHOT_EVERY) } : null,
   };
 }
 

@@ -7,7 +7,8 @@
 import type { CheckfreeOrder, StageSource } from '../../domain/checkfree.ts';
 import type { ErasureCode, ErasureSetting, PlacedNode, ProtectedVersion, ProtectionPlan, ProtectionStatus, RebuildOrder } from '../../domain/erasure-protection.ts';
 import { InjectionKind, type Injection } from '../../domain/inject-spec.ts';
-import { Backend, MAX_STAGES, RecoveryPolicy, type JobOptions } from '../../domain/job-options.ts';
+import { Backend, MAX_SNAPSHOT_EVERY, MAX_STAGES, RecoveryPolicy, type JobOptions } from '../../domain/job-options.ts';
+import { SNAPSHOT_EVERY_AUTO, type SnapshotEvery } from '../../domain/snapshot-schedule.ts';
 import type { CheckfreeOrder as CheckfreeOrderProto, CheckfreeOrder__Output } from '../../proto/generated/ftrain/v1/CheckfreeOrder.ts';
 import type { ErasureCode as ErasureCodeProto, ErasureCode__Output } from '../../proto/generated/ftrain/v1/ErasureCode.ts';
 import type { Job, Job__Output } from '../../proto/generated/ftrain/v1/Job.ts';
@@ -151,6 +152,14 @@ export function encodeInjection(i: Injection): InjectionProto {
   return { step: i.step, stage: i.stage, kind: enumName(INJECTION_KINDS, i.kind) };
 }
 
+/** Job.snapshot_every of `--snapshot-every auto`. */
+export const SNAPSHOT_EVERY_AUTO_WIRE = -1;
+
+function decodeSnapshotEvery(field: string, v: unknown): SnapshotEvery {
+  const n = int(field, v, SNAPSHOT_EVERY_AUTO_WIRE, MAX_SNAPSHOT_EVERY);
+  return n === SNAPSHOT_EVERY_AUTO_WIRE ? SNAPSHOT_EVERY_AUTO : n;
+}
+
 export function encodeJob(job: JobOptions): Job {
   const ec = job.ec;
   return {
@@ -170,7 +179,7 @@ export function encodeJob(job: JobOptions): Job {
     heartbeatMs: job.heartbeatMs,
     leaseMs: job.leaseMs,
     dumpGradsDir: job.dumpGradsDir ?? '',
-    snapshotEvery: job.snapshotEvery,
+    snapshotEvery: job.snapshotEvery === SNAPSHOT_EVERY_AUTO ? SNAPSHOT_EVERY_AUTO_WIRE : job.snapshotEvery,
     injections: job.injections.map(encodeInjection),
     recoveryTimeoutMs: job.recoveryTimeoutMs,
     checkpointEvery: job.checkpointEvery,
@@ -219,7 +228,7 @@ export function decodeJob(field: string, j: Job__Output | null | undefined): Job
     heartbeatMs: int(`${field}.heartbeat_ms`, v.heartbeatMs, 1),
     leaseMs: int(`${field}.lease_ms`, v.leaseMs, 1),
     dumpGradsDir: v.dumpGradsDir === '' ? null : str(`${field}.dump_grads_dir`, v.dumpGradsDir),
-    snapshotEvery: int(`${field}.snapshot_every`, v.snapshotEvery, 0),
+    snapshotEvery: decodeSnapshotEvery(`${field}.snapshot_every`, v.snapshotEvery),
     injections: list(`${field}.injections`, v.injections, (i, f) => ({
       step: int(`${f}.step`, i.step, 0),
       stage: int(`${f}.stage`, i.stage, 0, stages - 1),

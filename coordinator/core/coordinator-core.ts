@@ -22,6 +22,7 @@ import { Recovery } from './recovery.ts';
 import { unrecoverable } from './recovery-policy.ts';
 import { hasEnded, transitionPhase } from './run-phase.ts';
 import { ShardPlacement } from './shard-placement.ts';
+import { SnapshotIntervals } from './snapshot-interval.ts';
 import { StagePlacement } from './stage-placement.ts';
 import { TrainingProgress } from './training-progress.ts';
 
@@ -39,10 +40,12 @@ export class CoordinatorCore {
   private readonly departures: Departures;
   private readonly recovery: Recovery;
   private readonly progress: TrainingProgress;
+  private readonly intervals: SnapshotIntervals;
 
   constructor(readonly job: JobOptions) {
     this.members = new Membership(job.leaseMs);
     this.commits = new CommitTracker(job.stages);
+    this.intervals = new SnapshotIntervals(job);
     this.shards = new ShardPlacement(job, this.members, this.commits);
     this.placement = new StagePlacement(job, this.members, this.commits, this.shards, () => this.epoch);
     const core = this;
@@ -53,6 +56,7 @@ export class CoordinatorCore {
       get erasureCoded() {
         return core.shards.code !== null;
       },
+      nextSnapshotStep: (step) => this.intervals.nextSnapshotStep(step),
       nodeFailed: (nodeId, detail, now, out) => this.nodeFailed(nodeId, detail, now, out),
     });
     this.recovery = new Recovery(job, this.members, this.commits, this.shards, this.placement, this.failures, {
@@ -66,7 +70,7 @@ export class CoordinatorCore {
       nextEpoch: () => ++this.epoch,
       failRun: (failure, out) => this.failRun(failure, out),
     });
-    this.progress = new TrainingProgress(job, this.members, this.commits, this.failures, this.recovery, this.shards, {
+    this.progress = new TrainingProgress(job, this.members, this.commits, this.failures, this.recovery, this.shards, this.intervals, {
       get phase() {
         return core.phase;
       },
@@ -76,13 +80,16 @@ export class CoordinatorCore {
       },
       failRun: (failure, out) => this.failRun(failure, out),
       afterSteps: (now, out) => this.departures.maybeMove(now, out),
+      get departing() {
+        return core.departures.pending;
+      },
     });
   }
 
   handle(event: CoordinatorEvent, nowMs: number): Outcome {
     const actions: Action[] = [];
     const refusal = this.dispatch(event, nowMs, actions);
-    const reply: Reply = refusal ? { ok: false, refusal } : { ok: true, protectedCommitStep: this.commits.codedCommitStep };
+    const reply: Reply = refusal ? { ok: false, refusal } : { ok: true, protectedCommitStep: this.commits.codedCommitStep, snapshotInterval: this.intervals.announced };
     return { reply, actions };
   }
 
@@ -99,6 +106,7 @@ export class CoordinatorCore {
       shards: this.shards,
       failures: this.failures,
       memory: this.memory,
+      snapshotInterval: this.intervals.status(),
     });
   }
 

@@ -9,6 +9,7 @@ import type { FailureLog } from './failure-log.ts';
 import { byNodeId, type Membership } from './membership.ts';
 import type { NodeMemory, NodeMemoryTracker } from './node-memory.ts';
 import type { ShardPlacement } from './shard-placement.ts';
+import type { IntervalStatus } from './snapshot-interval.ts';
 
 export interface StageStatus {
   readonly stage: number;
@@ -53,6 +54,8 @@ export interface CoordinatorStatus {
   readonly failures: readonly RecoveredFailure[];
   /** Every node's memory as it last said, with the peaks of the run, in node order. */
   readonly memory: readonly NodeMemory[];
+  /** The snapshot interval in force (`--snapshot-every`; auto: as last announced). */
+  readonly snapshotInterval: IntervalStatus;
 }
 
 function deepFreeze<T>(value: T): T {
@@ -74,6 +77,7 @@ export function coordinatorStatus(parts: {
   shards: ShardPlacement;
   failures: FailureLog;
   memory: NodeMemoryTracker;
+  snapshotInterval: IntervalStatus;
 }): CoordinatorStatus {
   const { commits, shards } = parts;
   const nodes = parts.members.summaries();
@@ -99,5 +103,6 @@ export function coordinatorStatus(parts: {
     failure: parts.failure ? { ...parts.failure } : null,
     failures: parts.failures.list(),
     memory: parts.memory.list([...nodes].sort(byNodeId)),
+    snapshotInterval: { ...parts.snapshotInterval },
   });
 }

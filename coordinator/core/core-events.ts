@@ -7,6 +7,7 @@ import type { InjectionKind } from '../../domain/inject-spec.ts';
 import type { ProcessMemory, Registration, SmpMemoryReport, StepReport } from '../../domain/node-reports.ts';
 import type { Refusal } from '../../domain/refusal.ts';
 import type { Failure, RecoveredFailure } from '../../domain/run-status.ts';
+import type { SnapshotInterval } from '../../domain/snapshot-schedule.ts';
 
 export type CoordinatorEvent =
   | ({ type: 'register' } & Registration)
@@ -38,8 +39,13 @@ export type CoordinatorEvent =
   /** The adapter has read the final weights; stop the nodes. */
   | { type: 'finish' };
 
-/** The answer to the RPC that carried an event; `protectedCommitStep` goes into step replies. */
-export type Reply = { readonly ok: true; readonly protectedCommitStep: number } | { readonly ok: false; readonly refusal: Refusal };
+/**
+ * The answer to the RPC that carried an event; `protectedCommitStep` and `snapshotInterval` (the
+ * newest interval of `--snapshot-every auto`, null for a fixed one) go into step replies.
+ */
+export type Reply =
+  | { readonly ok: true; readonly protectedCommitStep: number; readonly snapshotInterval: SnapshotInterval | null }
+  | { readonly ok: false; readonly refusal: Refusal };
 
 /** One snapshot a stage reported committed. */
 export interface SnapshotCommit {
@@ -71,6 +77,12 @@ export type Action =
   | { type: 'recovered'; failure: RecoveredFailure }
   /** A stage's snapshot manager committed a newer snapshot (as its step report says). */
   | { type: 'snapshot-committed'; snapshot: SnapshotCommit }
+  /**
+   * `--snapshot-every auto` changed the interval: every stage snapshots every `every` steps from
+   * step `fromStep` on; the cost (worst stage's median stall) and step time it was chosen from
+   * (null when training restarted), and why.
+   */
+  | { type: 'snapshot-interval'; fromStep: number; every: number; costMs: number | null; stepMs: number | null; reason: string; atMs: number }
   /** A stage's snapshot manager says how long its last erasure encode took. */
   | { type: 'encode-reported'; stage: number; encodeMs: number }
   /** Ask the failed node's snapshot manager whether it is still there; answer with `smp-probed`. */

@@ -31,6 +31,8 @@ export interface DepartureContext {
   readonly phase: RunPhase;
   /** Whether snapshots are erasure-coded in this run. */
   readonly erasureCoded: boolean;
+  /** The first step at or after `step` whose snapshot every stage takes (the interval may be over one step). */
+  nextSnapshotStep(step: number): number;
   nodeFailed(nodeId: string, detail: string, now: number, out: Action[]): void;
 }
 
@@ -44,6 +46,11 @@ export class Departures {
     private readonly failures: FailureLog,
     private readonly ctx: DepartureContext,
   ) {}
+
+  /** Whether a stage's node is leaving and its stage has not moved yet (the snapshot interval then holds still). */
+  get pending(): boolean {
+    return this.leaving.size > 0;
+  }
 
   leave(nodeId: string, graceMs: number, reason: string, now: number, out: Action[]): Refusal | null {
     const node = this.members.live(nodeId);
@@ -63,7 +70,8 @@ export class Departures {
     }
     const pausing = [...this.leaving.values()][0]?.pauseAt;
     const stage0 = this.commits.stage(0);
-    const pauseAt = pausing ?? stage0.lastStep + 2;
+    // At a step boundary whose snapshot every stage takes, so the move loses nothing.
+    const pauseAt = pausing ?? this.ctx.nextSnapshotStep(stage0.lastStep + 2);
     this.leaving.set(nodeId, { nodeId, stage, reason: why, noticeAtMs: now, deadlineMs: now + graceMs, pauseAt });
     if (pausing === undefined) out.push({ type: 'send', nodeId: stage0.nodeId!, command: { kind: 'limit', toStep: pauseAt, pause: true } });
     out.push({

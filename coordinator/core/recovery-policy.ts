@@ -10,6 +10,7 @@
 
 import { swapPartner } from '../../domain/pipeline-route.ts';
 import type { RecoveryPolicy } from '../../domain/job-options.ts';
+import type { SnapshotEvery } from '../../domain/snapshot-schedule.ts';
 
 /** What the choice looks at, once every stage has a node and a list of restorable steps. */
 export interface RecoveryView {
@@ -94,7 +95,7 @@ export function checkfreeObstacle(policy: RecoveryPolicy, stages: number, lost: 
  * why not, for the failure message.
  */
 export function unrecoverable(
-  job: { readonly snapshotEvery: number; readonly checkpointDir: string | null; readonly recovery: RecoveryPolicy; readonly stages: number },
+  job: { readonly snapshotEvery: SnapshotEvery; readonly checkpointDir: string | null; readonly recovery: RecoveryPolicy; readonly stages: number },
   stage: number,
   reported: readonly boolean[],
 ): string | null {

@@ -9,6 +9,7 @@
 
 import { chooseErasureCode, describeCode, placeShards, type ErasureCode, type Placement } from '../../domain/erasure-protection.ts';
 import type { JobOptions } from '../../domain/job-options.ts';
+import { snapshotsOn } from '../../domain/snapshot-schedule.ts';
 import { ReasonKind, planRecovery, unrecoverable, type RecoveryDecision } from './recovery-policy.ts';
 
 /** The options the statement depends on. */
@@ -79,7 +80,7 @@ function decideLoss(c: SteadyCluster, lost: readonly number[], kind: 'worker' | 
     const cannot = unrecoverable(disk, stage, reported);
     if (cannot !== null) return { plan: { tier: 'fail' }, reason: { kind: ReasonKind.nothingToRebuild, text: cannot }, fallback: cannot };
   }
-  const snapshots = job.snapshotEvery > 0;
+  const snapshots = snapshotsOn(job.snapshotEvery);
   const fromShards = Array.from({ length: job.stages }, () => new Map<number, number>());
   const restorable = Array.from({ length: job.stages }, (_, s): number[] => {
     if (!snapshots) return [];
@@ -214,14 +215,14 @@ function advice(job: SurvivalJob, s: Survivability): string {
 export function survivabilityLines(job: SurvivalJob, s: Survivability = survivability(job)): string[] {
   const tiers: string[] = [];
   const snapshotTiers = job.recovery === 'auto' || job.recovery === 'snapshot';
-  if (job.snapshotEvery > 0 && snapshotTiers) tiers.push(`local snapshot: ${losses(s.workerCrashes, 'worker crash')} (each stage restores its own snapshot)`);
+  if (snapshotsOn(job.snapshotEvery) && snapshotTiers) tiers.push(`local snapshot: ${losses(s.workerCrashes, 'worker crash')} (each stage restores its own snapshot)`);
   if (s.code && snapshotTiers) {
     const k = s.code.dataShards;
     const n = k + s.code.parityShards;
     tiers.push(`erasure rebuild: ${losses(s.nodeLossesWithoutDisk, 'node loss')} (${describeCode(s.code)}: a lost stage is rebuilt from any ${k} of its ${n} shards on other nodes)`);
   }
   if ((job.recovery === 'auto' || job.recovery === 'checkfree') && job.stages >= 3) {
-    tiers.push(`CheckFree: the loss of an intermediate stage (${job.stages === 3 ? 'stage 1' : `1..${job.stages - 2}`}) whose two neighbours survive${job.recovery === 'auto' && job.snapshotEvery > 0 ? ', when no snapshot is left to restore' : ''}`);
+    tiers.push(`CheckFree: the loss of an intermediate stage (${job.stages === 3 ? 'stage 1' : `1..${job.stages - 2}`}) whose two neighbours survive${job.recovery === 'auto' && snapshotsOn(job.snapshotEvery) ? ', when no snapshot is left to restore' : ''}`);
   }
   if (job.recovery === 'checkfree-plus') tiers.push(`CheckFree+: ${losses(s.nodeLossesWithoutDisk, 'node loss')}, any stage whose swap partner (or, in the middle, both neighbours) survives`);
   if (job.checkpointDir !== null && job.recovery !== 'snapshot') {

@@ -14,6 +14,7 @@ import type { FailureLog } from './failure-log.ts';
 import type { Membership } from './membership.ts';
 import type { Recovery } from './recovery.ts';
 import type { ShardPlacement } from './shard-placement.ts';
+import type { SnapshotIntervals } from './snapshot-interval.ts';
 
 /** What training progress needs from the rest of the core. */
 export interface ProgressContext {
@@ -23,6 +24,8 @@ export interface ProgressContext {
   failRun(failure: Failure, out: Action[]): void;
   /** Steps were completed or protection moved on: departures may go now. */
   afterSteps(now: number, out: Action[]): void;
+  /** A stage's node is leaving: the snapshot interval holds still until its stage has moved. */
+  readonly departing: boolean;
 }
 
 export class TrainingProgress {
@@ -36,6 +39,7 @@ export class TrainingProgress {
     private readonly failures: FailureLog,
     private readonly recovery: Recovery,
     private readonly shards: ShardPlacement,
+    private readonly intervals: SnapshotIntervals,
     private readonly ctx: ProgressContext,
   ) {
     this.toStep = job.steps;
@@ -75,6 +79,7 @@ export class TrainingProgress {
       this.recovery.rollBackToDisk(resume, out);
     }
     const fromStep = this.commits.completedSteps;
+    this.intervals.start(fromStep, now, out);
     for (const n of placed) {
       this.members.move(n!, NodeState.training);
       out.push({ type: 'send', nodeId: n!.nodeId, command: { kind: 'start', fromStep, toStep, restoreCheckpointStep, ...(fromScratch ? { fromScratch } : {}) } });
@@ -96,7 +101,8 @@ export class TrainingProgress {
     if (epoch !== this.ctx.epoch) {
       return { reason: RefusalReason.staleEpoch, message: `step report of epoch ${epoch}, but the run is in epoch ${this.ctx.epoch}`, runEpoch: this.ctx.epoch, givenEpoch: epoch };
     }
-    if (this.commits.recordSnapshot(r.stage, r.snapshotStep)) {
+    const newSnapshot = this.commits.recordSnapshot(r.stage, r.snapshotStep);
+    if (newSnapshot) {
       out.push({
         type: 'snapshot-committed',
         snapshot: { stage: r.stage, step: r.snapshotStep!, atMs: now, stallMs: r.snapshotStallMs ?? 0, copyMs: r.snapshotCopyMs ?? 0, bytes: r.snapshotBytes ?? 0 },
@@ -105,6 +111,8 @@ export class TrainingProgress {
     if (r.protection) this.recordProtection(r.stage, r.nodeId, r.protection, out);
     out.push({ type: 'step-reported', stage: r.stage, step: r.step, computeMs: r.computeMs, waitMs: r.waitMs, stepMs: r.stepMs, gradNorm: r.gradNorm });
     const completed = this.commits.recordStep(r, r.stage === this.job.stages - 1);
+    this.intervals.observe(r.stage, r.stepMs, newSnapshot ? (r.snapshotStallMs ?? 0) : null);
+    this.intervals.afterReport(r.stage, this.commits.stepUnderWay, this.ctx.departing, now, out);
     if (r.stage === 0 && r.last && (this.toStep === null || r.step + 1 < this.toStep)) {
       this.toStep = r.step + 1;
       out.push({ type: 'log', level: 'info', msg: `the run ends after step ${r.step}` });

@@ -50,6 +50,7 @@ import type { ShardChunk as _ftrain_v1_ShardChunk, ShardChunk__Output as _ftrain
 import type { ShardHeader as _ftrain_v1_ShardHeader, ShardHeader__Output as _ftrain_v1_ShardHeader__Output } from './ftrain/v1/ShardHeader';
 import type { ShardLayout as _ftrain_v1_ShardLayout, ShardLayout__Output as _ftrain_v1_ShardLayout__Output } from './ftrain/v1/ShardLayout';
 import type { SnapshotHeader as _ftrain_v1_SnapshotHeader, SnapshotHeader__Output as _ftrain_v1_SnapshotHeader__Output } from './ftrain/v1/SnapshotHeader';
+import type { SnapshotInterval as _ftrain_v1_SnapshotInterval, SnapshotInterval__Output as _ftrain_v1_SnapshotInterval__Output } from './ftrain/v1/SnapshotInterval';
 import type { SnapshotManagerClient as _ftrain_v1_SnapshotManagerClient, SnapshotManagerDefinition as _ftrain_v1_SnapshotManagerDefinition } from './ftrain/v1/SnapshotManager';
 import type { StageSource as _ftrain_v1_StageSource, StageSource__Output as _ftrain_v1_StageSource__Output } from './ftrain/v1/StageSource';
 import type { Start as _ftrain_v1_Start, Start__Output as _ftrain_v1_Start__Output } from './ftrain/v1/Start';
@@ -126,6 +127,7 @@ export interface ProtoGrpcType {
       ShardHeader: MessageTypeDefinition<_ftrain_v1_ShardHeader, _ftrain_v1_ShardHeader__Output>
       ShardLayout: MessageTypeDefinition<_ftrain_v1_ShardLayout, _ftrain_v1_ShardLayout__Output>
       SnapshotHeader: MessageTypeDefinition<_ftrain_v1_SnapshotHeader, _ftrain_v1_SnapshotHeader__Output>
+      SnapshotInterval: MessageTypeDefinition<_ftrain_v1_SnapshotInterval, _ftrain_v1_SnapshotInterval__Output>
       SnapshotManager: SubtypeConstructor<typeof grpc.Client, _ftrain_v1_SnapshotManagerClient> & { service: _ftrain_v1_SnapshotManagerDefinition }
       StageSource: MessageTypeDefinition<_ftrain_v1_StageSource, _ftrain_v1_StageSource__Output>
       Start: MessageTypeDefinition<_ftrain_v1_Start, _ftrain_v1_Start__Output>

@@ -8,8 +8,9 @@
 //   register n0 [addr=a:1] [smp=s0:1] [pid=1] [snapshots=STAGE:S1,S2]
 //   open n0 n1 / close n1 / heartbeat n0 n1 / exit n1 [detail...]
 //   ready n0 stage=0 [epoch=1] [checkpoints=4,8]
-//   report n0 stage=0 step=3 [loss=4.5] [epoch=1] [snap=2] [grad=0.5] [clipped=0.2] [last]
-//   steps 0..2 [reverse] [snap] [epoch=1]  every placed stage reports each step (snap: the snapshot of the step before)
+//   report n0 stage=0 step=3 [loss=4.5] [epoch=1] [snap=2] [stall=1] [stepms=15] [grad=0.5] [clipped=0.2] [last]
+//   steps 0..2 [reverse] [snap] [stall=1] [stepms=15] [epoch=1]  every placed stage reports each step (snap: the snapshot of the step before)
+//   (under --snapshot-every auto, a step report's reply prints its snapshot interval when it changed: `reply n0 every=N from=E`)
 //   halted n0 stage=0 epoch=1 steps=2,3
 //   inject n1 stage=1 step=4 kind=node-kill
 //   protection n1 stage=1 versions=4@0:n2,n3,n4,n0;5@0:... [held=100] [encode=5] [smp=ADDR]
@@ -134,6 +135,8 @@ export function formatAction(a: Action): string | null {
     }
     case 'snapshot-committed':
       return `snapshot-committed stage=${a.snapshot.stage} step=${a.snapshot.step}`;
+    case 'snapshot-interval':
+      return `snapshot-interval every=${a.every} from=${a.fromStep}: ${a.reason}`;
     case 'probe-smp':
       return `probe-smp ${a.nodeId} ${a.address}`;
     case 'run-stopped':
@@ -149,6 +152,8 @@ export function formatAction(a: Action): string | null {
 class Scenario {
   private core: CoordinatorCore | null = null;
   private now = 0;
+  /** Auto: the snapshot interval each node was last told (by its Start or a step reply). */
+  private readonly interval = new Map<string, string>();
 
   private get c(): CoordinatorCore {
     if (!this.core) throw new Error('no job yet: start with `job ...`');
@@ -161,6 +166,13 @@ class Scenario {
     for (const a of actions) {
       const line = formatAction(a);
       if (line !== null) out.push(line);
+      // A Start begins a node's snapshot schedule afresh: under auto, every step from its step.
+      if (a.type === 'send' && a.command.kind === 'start') this.interval.set(a.nodeId, `every=1 from=${a.command.fromStep}`);
+    }
+    if (event.type === 'step' && reply.ok && reply.snapshotInterval) {
+      const told = `every=${reply.snapshotInterval.every} from=${reply.snapshotInterval.fromStep}`;
+      if (this.interval.get(event.report.nodeId) !== told) out.push(`reply ${event.report.nodeId} ${told}`);
+      this.interval.set(event.report.nodeId, told);
     }
   }
 
@@ -177,6 +189,7 @@ class Scenario {
           raw[key] = v;
         }
         this.core = new CoordinatorCore(compileJobOptions(raw as RawJobOptions));
+        this.interval.clear();
         this.now = 0;
         break;
       }
@@ -261,6 +274,8 @@ class Scenario {
       case 'status': {
         const s = this.c.status();
         out.push(`phase=${s.phase} epoch=${s.epoch} completed=${s.completedSteps} to=${s.toStep ?? '-'} commit=${s.globalCommitStep} protected=${s.protectedCommitStep}`);
+        // Auto's interval once it has moved off the every-step start.
+        if (s.snapshotInterval.mode === 'auto' && s.snapshotInterval.every !== 1) out.push(`snapshot interval auto: every=${s.snapshotInterval.every} from=${s.snapshotInterval.fromStep}`);
         for (const n of s.nodes) out.push(`node ${n.nodeId} ${n.state} stage=${n.stage ?? '-'} addr=${n.address}`);
         if (s.erasure.code) out.push(`erasure ${s.erasure.codeName}${s.erasure.degraded ? ' degraded' : ''} ${s.erasure.placement.map((p) => `${p.stage}:${p.holders.join(',')}`).join(' ')}`);
         if (s.failure) out.push(`failure ${s.failure.nodeId}: ${s.failure.detail}`);
@@ -287,11 +302,11 @@ class Scenario {
           clippedGradNorm: num(a, 'clipped', num(a, 'grad', 0.5)),
           computeMs: 10,
           waitMs: 5,
-          stepMs: 15,
+          stepMs: num(a, 'stepms', 15),
           tokens: 64,
           last: a.flags.has('last'),
           epoch: num(a, 'epoch', 0),
-          ...(snap === undefined ? {} : { snapshotStep: Number(snap), snapshotBytes: 100, snapshotStallMs: 1, snapshotCopyMs: 2 }),
+          ...(snap === undefined ? {} : { snapshotStep: Number(snap), snapshotBytes: 100, snapshotStallMs: num(a, 'stall', 1), snapshotCopyMs: 2 }),
           ...(a.kv.has('versions') ? { protection: this.protection(a) } : {}),
         },
       },

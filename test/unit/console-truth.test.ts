@@ -30,6 +30,21 @@ describe('progress lines', () => {
     expect(lines.at(-1)).toBe('step 1  loss 5.0000  500 tok/s  2.00 s/step');
   });
 
+  it('say the snapshot interval in force, and each change of it under --snapshot-every auto with its reason', () => {
+    const lines: string[] = [];
+    const p = new ProgressPrinter(null, 1000, (l) => lines.push(l), 'auto');
+    p.onAction({ type: 'training-started', fromStep: 0, toStep: null, resumedFromCheckpoint: false, atMs: 0 });
+    p.onAction({ type: 'step-completed', step: 0, loss: 5, atMs: 2000, commitStep: 1 });
+    expect(lines.at(-1)).toBe('step 1  loss 5.0000  500 tok/s  2.00 s/step  snapshot 1 (every step, auto)');
+    p.onAction({ type: 'snapshot-interval', fromStep: 3, every: 4, costMs: 7, stepMs: 100, reason: 'a snapshot costs 7.0% of a step', atMs: 2500 });
+    expect(lines.at(-1)).toBe('snapshots every 4 steps from step 3: a snapshot costs 7.0% of a step');
+    p.onAction({ type: 'step-completed', step: 1, loss: 4, atMs: 4000, commitStep: 2 });
+    expect(lines.at(-1)).toMatch(/  snapshot 2 \(every 4 steps, auto\)$/);
+    const fixed = new ProgressPrinter(null, 1000, (l) => lines.push(l), 2);
+    fixed.onAction({ type: 'step-completed', step: 1, loss: 4, atMs: 4000, commitStep: 2 });
+    expect(lines.at(-1)).toMatch(/  snapshot 2 \(every 2 steps\)$/);
+  });
+
   it('say a failure once: the summary points to the FAILED line instead of repeating it', () => {
     const lines: string[] = [];
     const p = new ProgressPrinter(null, 1000, (l) => lines.push(l));
@@ -63,7 +78,7 @@ describe('commit steps', () => {
     // a manager codes only a committed snapshot, so every stage holds 74.
     t.recordProtection(0, coded(0, 74));
     expect(t.globalCommitStep).toBe(73);
-    expect(t.protectedCommitStep).toBe(73);
+    expect(t.protectedCommitStep).toBe(-1);
     t.recordProtection(1, coded(1, 74));
     expect(t.globalCommitStep).toBe(74);
     expect(t.protectedCommitStep).toBe(74);

@@ -54,7 +54,7 @@ describe('live dashboard status', () => {
     core.handle({ type: 'ready', nodeId: 'n0', stage: 0 }, 0);
     core.handle({ type: 'ready', nodeId: 'n1', stage: 1 }, 0);
     const live = liveStatus(core.status(), 1_000, 3_500);
-    expect(live.status).toMatchObject({ phase: 'training', completedSteps: 0, globalCommitStep: -1, recovering: null, fatal: null, seconds: 2.5 });
+    expect(live.status).toMatchObject({ phase: 'training', completedSteps: 0, globalCommitStep: -1, recovering: null, fatal: null, seconds: 2.5, snapshotInterval: { mode: 'fixed', every: 1 } });
     expect(Object.fromEntries(live.nodes.map((n) => [n.nodeId, [n.state, n.stage, n.pid]]))).toEqual({ n0: ['running', 0, 100], n1: ['running', 1, 101], n2: ['spare', null, 102] });
     // A lost node is a recovery under way, shown from its detection.
     core.handle({ type: 'commands-closed', nodeId: 'n1' }, 2_000);
@@ -118,6 +118,12 @@ describe('a report as a dashboard page', () => {
     expect(d.nodes[0]).toMatchObject({ nodeId: 'n1', state: 'stopped', shards: 1, heldBytes: null });
     expect(d.placement).toEqual([{ stage: 0, holders: ['n1', 'n2'] }]);
     expect(d.snapshots).toHaveLength(1);
+    // A report written before --snapshot-every auto: its interval was fixed.
+    expect(d.job.snapshotEvery).toBe(1);
+    expect(d.status.snapshotInterval).toEqual({ mode: 'fixed', every: 1 });
+    const auto = reportDashboardData({ ...report, snapshots: { ...report.snapshots, everySteps: 3, intervalMode: 'auto', intervalChanges: [] } });
+    expect(auto.job.snapshotEvery).toBe('auto');
+    expect(auto.status.snapshotInterval).toEqual({ mode: 'auto', every: 3 });
   });
 
   it('reads a report of an older version without nodes or snapshot log', () => {

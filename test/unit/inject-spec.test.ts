@@ -40,6 +40,17 @@ describe('parseInjections', () => {
     expect(parseInjections('4:1:worker-kill-mid-snapshot', { ...LIMITS, snapshotEvery: 2 })).toHaveLength(1);
   });
 
+  it('refuses a snapshot kill under --snapshot-every auto, whose snapshot steps are chosen while training, saying how to fix the interval', () => {
+    const err = refusal(() => parseInjections('4:1:worker-kill-mid-snapshot', { ...LIMITS, snapshotEvery: 'auto' }));
+    expect(err.message).toBe(
+      '--inject: "4:1:worker-kill-mid-snapshot": worker-kill-mid-snapshot kills the snapshot of step 4, and with --snapshot-every auto (the default) the coordinator chooses while training which steps are snapshotted; fix the interval, e.g. --snapshot-every 1',
+    );
+    expect(refusal(() => compileJobOptions({ nodes: '2', inject: '4:1:worker-kill-mid-snapshot' })).field).toBe('--inject');
+    expect(compileJobOptions({ nodes: '2', snapshotEvery: '1', inject: '4:1:worker-kill-mid-snapshot' }).injections).toHaveLength(1);
+    // The other kinds do not depend on which steps are snapshotted.
+    expect(parseInjections('4:1:worker-kill,4:2:node-kill', { ...LIMITS, snapshotEvery: 'auto' })).toHaveLength(2);
+  });
+
   it('is what compileJobOptions applies: --steps bounds --inject', () => {
     const err = refusal(() => compileJobOptions({ nodes: '2', steps: '5', inject: '5:1:worker-kill' }));
     expect(err.field).toBe('--inject');

@@ -9,6 +9,7 @@ describe('compileJobOptions', () => {
     expect(job.steps).toBeNull();
     expect(job.backend).toBe('wasm');
     expect(job.data).toBe('moby-dick');
+    expect(job.snapshotEvery).toBe('auto');
     expect(tokensPerStep(job)).toBe(DEFAULT_JOB.microBatches * DEFAULT_JOB.microBatchSize * DEFAULT_JOB.seqLen);
   });
 
@@ -23,6 +24,9 @@ describe('compileJobOptions', () => {
     [{ heartbeatMs: '1000', leaseMs: '500' }, '--lease-ms'],
     [{ data: '' }, '--data'],
     [{ recovery: 'sometimes' }, '--recovery'],
+    [{ snapshotEvery: 'often' }, '--snapshot-every'],
+    [{ snapshotEvery: '-1' }, '--snapshot-every'],
+    [{ snapshotEvery: '2.5' }, '--snapshot-every'],
     [{ nodes: '3', recovery: 'checkfree-plus' }, '--recovery'],
     [{ nodes: '4', snapshotEvery: '0', recovery: 'checkfree', inject: '3:0:node-kill' }, '--inject'],
   ])('refuses %o naming %s', (raw, field) => {
@@ -39,6 +43,15 @@ describe('compileJobOptions', () => {
 
   it('lets CheckFree+ recover an edge stage with snapshots off, which plain CheckFree cannot', () => {
     expect(compileJobOptions({ nodes: '4', snapshotEvery: '0', recovery: 'checkfree-plus', inject: '3:0:node-kill,5:3:node-kill' }).recovery).toBe('checkfree-plus');
+  });
+
+  it('takes --snapshot-every auto or N, and treats auto as snapshots on', () => {
+    expect(compileJobOptions({ snapshotEvery: ' auto ' }).snapshotEvery).toBe('auto');
+    expect(compileJobOptions({ snapshotEvery: '3' }).snapshotEvery).toBe(3);
+    expect(compileJobOptions({ snapshotEvery: '0' }).snapshotEvery).toBe(0);
+    // Snapshots on: erasure coding, snapshot recovery and an explicit code are allowed.
+    expect(compileJobOptions({ nodes: '4', snapshotEvery: 'auto' }).ec).toBe('auto');
+    expect(compileJobOptions({ nodes: '4', snapshotEvery: 'auto', ec: '2,1', recovery: 'snapshot' }).ec).toEqual({ dataShards: 2, parityShards: 1 });
   });
 
   it('resolves a data path to an absolute path', () => {

@@ -71,6 +71,7 @@ describe('coordinator metrics', () => {
     expect(value('ftrain_run_phase', { phase: 'recovering' })).toBe('1');
     expect(value('ftrain_recovery_in_progress')).toBe('1');
     expect(value('ftrain_nodes', { state: 'lost' })).toBe('1');
+    expect(value('ftrain_snapshot_interval_steps')).toBe('1');
     // Failures are counted when recovered: none yet.
     expect(families.get('ftrain_failures_total')!.metrics).toEqual([]);
     expect(families.get('nodejs_heap_size_used_bytes')?.type).toBe('GAUGE');
@@ -118,5 +119,31 @@ describe('coordinator metrics', () => {
     expect(sample('ftrain_node_memory_total_bytes{node="n1"}')).toBeUndefined();
     expect(sample('ftrain_node_memory_peak_bytes{node="n1",part="worker_rss"}')).toBe('4000');
     expect(sample('ftrain_node_memory_peak_total_bytes{node="n1"}')).toBe('4000');
+  });
+
+  it('export the snapshot interval in force: auto as the coordinator chose it, 0 with snapshots off', async () => {
+    const interval = async (snapshotEvery: string, stallMs: number) => {
+      const core = new CoordinatorCore(compileJobOptions({ nodes: 2, steps: 10, leaseMs: 1000, heartbeatMs: 100, snapshotEvery, ec: 'off' }));
+      const metrics = new CoordinatorMetrics(() => core.status());
+      for (const id of ['n0', 'n1']) {
+        core.handle({ type: 'register', nodeId: id, address: `${id}:1`, pid: 1, hostname: 'h' }, 0);
+        core.handle({ type: 'commands-opened', nodeId: id }, 0);
+      }
+      core.handle({ type: 'ready', nodeId: 'n0', stage: 0 }, 0);
+      core.handle({ type: 'ready', nodeId: 'n1', stage: 1 }, 0);
+      for (let s = 0; s < 4; s++) {
+        for (const [id, stage] of [['n0', 0], ['n1', 1]] as const) {
+          const e = step(id, stage, s);
+          core.handle(e.type === 'step' ? { ...e, report: { ...e.report, stepMs: 100, snapshotStallMs: stallMs } } : e, 10 * s);
+        }
+      }
+      const families = parsePrometheusTextFormat(await metrics.text()) as Family[];
+      return families.find((f) => f.name === 'ftrain_snapshot_interval_steps')!.metrics[0]!.value;
+    };
+    // 10 ms a snapshot against 100 ms steps: every ceil(10 / 2) = 5 steps.
+    expect(await interval('auto', 10)).toBe('5');
+    expect(await interval('auto', 1)).toBe('1');
+    expect(await interval('3', 10)).toBe('3');
+    expect(await interval('0', 10)).toBe('0');
   });
 });

@@ -10,10 +10,12 @@ import {
   decodeMemoryReport,
   decodeRegister,
   decodeRunStatus,
+  decodeStepReply,
   decodeStepReport,
   encodeCommand,
   encodeMemoryReport,
   encodeRunStatus,
+  encodeStepReply,
 } from '../../common/wire/coordinator-wire.ts';
 import type { SmpMemoryReport } from '../../domain/node-reports.ts';
 import { decodeJob, encodeJob } from '../../common/wire/plan-wire.ts';
@@ -42,6 +44,21 @@ describe('wire codecs', () => {
     expect(decodeJob('job', wire('Job', encodeJob(job)))).toEqual(job);
     const open = compileJobOptions({ nodes: 2 });
     expect(decodeJob('job', wire('Job', encodeJob(open)))).toEqual(open);
+    // --snapshot-every auto travels as -1; N and 0 as themselves; anything below -1 is refused.
+    expect(encodeJob(open).snapshotEvery).toBe(-1);
+    for (const every of ['auto', '0', '3']) {
+      const j = compileJobOptions({ nodes: 2, snapshotEvery: every });
+      expect(decodeJob('job', wire('Job', encodeJob(j))).snapshotEvery).toBe(j.snapshotEvery);
+    }
+    expect(() => decodeJob('job', wire('Job', { ...encodeJob(open), snapshotEvery: -2 }))).toThrow(/^job.snapshot_every: must be an integer from -1 to 1000000, got -2$/);
+  });
+
+  it('carry the snapshot interval of a step reply, and refuse one that is not an interval', () => {
+    const reply = { protectedCommitStep: 4, snapshotInterval: { fromStep: 12, every: 3 } };
+    expect(decodeStepReply(wire('StepReply', encodeStepReply(reply)))).toEqual(reply);
+    expect(decodeStepReply(wire('StepReply', encodeStepReply({ protectedCommitStep: -1, snapshotInterval: null })))).toEqual({ protectedCommitStep: -1, snapshotInterval: null });
+    expect(() => decodeStepReply(wire('StepReply', { protectedCommitStep: 4, snapshotInterval: { fromStep: 12, every: 0 } }))).toThrow(/^snapshot_interval.every: must be an integer from 1 to 1000000, got 0$/);
+    expect(() => decodeStepReply(undefined)).toThrow(/^StepReply: is missing$/);
   });
 
   it('carry every command', () => {

@@ -129,10 +129,43 @@ describe('worker core', () => {
 
   it('passes the protected commit step to its snapshot manager with a new plan, and stops on Stop', () => {
     const { feed } = training();
-    feed({ type: 'report-accepted', protectedCommitStep: 4 });
-    feed({ type: 'report-accepted', protectedCommitStep: 3 });
+    feed({ type: 'report-accepted', protectedCommitStep: 4, snapshotInterval: null });
+    feed({ type: 'report-accepted', protectedCommitStep: 3, snapshotInterval: null });
     expect(feed({ type: 'command', command: { kind: 'protect', plan: null } })).toEqual([{ type: 'configure-smp', plan: null, protectedCommitStep: 4 }]);
     expect(feed({ type: 'command', command: { kind: 'stop', reason: 'training complete', failed: false } })).toEqual([{ type: 'exit', code: 0, reason: 'coordinator: training complete' }]);
+  });
+
+  it('snapshots the steps the schedule of its Start and the step replies say, and faults on an interval it can no longer follow', () => {
+    // Auto (the default): every step from the Start's step, until a reply announces a change.
+    const { core, feed } = training();
+    expect([1, 2].map((s) => core.snapshotDue(s))).toEqual([true, true]);
+    expect(feed({ type: 'report-accepted', protectedCommitStep: -1, snapshotInterval: { fromStep: 0, every: 1 } }, 0)).toEqual([]);
+    // The reply to the report of step 2: every 3 from step 4 (step 3 is still decided as before).
+    expect(feed({ type: 'report-accepted', protectedCommitStep: -1, snapshotInterval: { fromStep: 4, every: 3 } }, 0)).toEqual([]);
+    expect([3, 4, 5, 6, 7].map((s) => core.snapshotDue(s))).toEqual([true, true, false, false, true]);
+    // An interval from a step already decided would disagree with the other stages: a fault.
+    const late = feed({ type: 'report-accepted', protectedCommitStep: -1, snapshotInterval: { fromStep: 7, every: 2 } }, 0);
+    expect(kinds(late)).toEqual(['report-fault']);
+    expect(late.find((a) => a.type === 'report-fault')).toMatchObject({ message: expect.stringMatching(/already decided the snapshot of step 7/) });
+
+    // A new Start (after a recovery) begins at every step again.
+    const again = training();
+    again.feed({ type: 'report-accepted', protectedCommitStep: -1, snapshotInterval: { fromStep: 2, every: 5 } });
+    again.feed({ type: 'command', command: { kind: 'halt', epoch: 1, reason: 'x' } });
+    again.feed({ type: 'halted' });
+    again.feed(assign(1));
+    again.feed({ type: 'assign-applied', epoch: 1 });
+    again.feed({ type: 'command', command: { kind: 'start', fromStep: 6, toStep: 10, restoreCheckpointStep: -1 } });
+    expect([7, 8].map((s) => again.core.snapshotDue(s))).toEqual([true, true]);
+
+    // A fixed interval needs no reply: the multiples of N, whatever step training starts from.
+    const fixedJob = compileJobOptions({ nodes: 2, steps: 10, snapshotEvery: '3' });
+    const fixed = new WorkerCore(compileWorkerOptions());
+    fixed.handle({ type: 'registered' }, 0);
+    fixed.handle({ ...assign(0), command: { ...assign(0).command, job: fixedJob } }, 0);
+    fixed.handle({ type: 'assign-applied', epoch: 0 }, 0);
+    fixed.handle({ type: 'command', command: { kind: 'start', fromStep: 2, toStep: 10, restoreCheckpointStep: -1 } }, 0);
+    expect([3, 4, 5, 6].map((s) => fixed.snapshotDue(s))).toEqual([true, false, false, true]);
   });
 
   it('refuses illegal moves of its life cycle', () => {

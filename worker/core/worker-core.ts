@@ -5,12 +5,14 @@
 //
 // Ordering contracts the adapter keeps: `assign-applied` (or a fault) follows every
 // `apply-assign`, `halted` follows every `halt-training`, and the training loop asks
-// `mayStartStep` before each step and `isLast` before reporting it.
+// `mayStartStep` before each step, `isLast` before reporting it, and `snapshotDue` once per step
+// after its report was accepted (whose reply may change the snapshot interval).
 
 import type { ProtectionPlan } from '../../domain/erasure-protection.ts';
 import type { ReceivedAssign, ReceivedCommand } from '../../domain/commands.ts';
 import { EXIT_FENCED } from '../../domain/exit-codes.ts';
 import { RefusalReason, type Refusal } from '../../domain/refusal.ts';
+import { SnapshotSchedule, type SnapshotEvery, type SnapshotInterval } from '../../domain/snapshot-schedule.ts';
 import type { WorkerOptions } from './worker-options.ts';
 import { WorkerState, transitionWorker } from './worker-state.ts';
 
@@ -24,7 +26,8 @@ export type WorkerInput =
   | { type: 'assign-applied'; epoch: number }
   /** The training loop stopped after a Halt and the last snapshot was written. */
   | { type: 'halted' }
-  | { type: 'report-accepted'; protectedCommitStep: number }
+  /** A step report was accepted; `snapshotInterval`: the newest interval of `--snapshot-every auto` (null: fixed). */
+  | { type: 'report-accepted'; protectedCommitStep: number; snapshotInterval: SnapshotInterval | null }
   /** The coordinator refused a report of this worker's (a step, readiness). */
   | { type: 'report-refused'; rpc: string; refusal: Refusal }
   | { type: 'heartbeat-refused'; refusal: Refusal }
@@ -77,6 +80,10 @@ export class WorkerCore {
   private haltExpected: Deadline | null = null;
   /** Leave when the preemption grace is over; exit when a fault was not answered with Stop. */
   private exitDeadline: Deadline | null = null;
+  /** The job's `--snapshot-every`, from the newest assignment. */
+  private snapshotEvery: SnapshotEvery = 0;
+  /** Which steps this stage snapshots in the training segment under way (from Start). */
+  private schedule: SnapshotSchedule | null = null;
 
   constructor(private readonly options: Pick<WorkerOptions, 'haltGraceMs' | 'faultExitGraceMs'>) {}
 
@@ -95,6 +102,14 @@ export class WorkerCore {
 
   get epoch(): number | null {
     return this.assignment?.epoch ?? null;
+  }
+
+  /**
+   * Whether to snapshot the state after `step` steps (the step just done). Asked once per step, in
+   * order, after the step's report was accepted: every stage decides the same steps.
+   */
+  snapshotDue(step: number): boolean {
+    return this.schedule?.isDue(step) ?? false;
   }
 
   /** Whether the training loop may start `step` (the step limit and a stop request say no). */
@@ -138,9 +153,12 @@ export class WorkerCore {
         this.move(WorkerState.halted);
         out.push({ type: 'report-halted', stage: this.assignment!.stage, epoch: this.haltEpoch });
         return;
-      case 'report-accepted':
+      case 'report-accepted': {
         if (e.protectedCommitStep > this.protectedCommitStepValue) this.protectedCommitStepValue = e.protectedCommitStep;
+        const refused = e.snapshotInterval && this.schedule ? this.schedule.learn(e.snapshotInterval) : null;
+        if (refused) this.fault(`the coordinator's snapshot interval cannot be followed: ${refused}`, now, out);
         return;
+      }
       case 'report-refused':
         this.onRefused(e.rpc, e.refusal, now, out);
         return;
@@ -195,6 +213,7 @@ export class WorkerCore {
         this.haltExpected = null;
         this.move(WorkerState.assigning);
         this.assignment = { stage: c.stage, epoch: c.epoch };
+        this.snapshotEvery = c.job.snapshotEvery;
         out.push({ type: 'log', level: 'info', msg: 'assigned stage', fields: { stage: c.stage, of: c.numStages, epoch: c.epoch, restoreStep: c.restoreStep } });
         out.push({ type: 'apply-assign', assign: c });
         return;
@@ -205,6 +224,7 @@ export class WorkerCore {
           return;
         }
         this.limit = c.toStep;
+        this.schedule = new SnapshotSchedule(this.snapshotEvery, c.fromStep);
         this.stopAfterCurrent = false;
         this.paused = false;
         this.move(WorkerState.training);

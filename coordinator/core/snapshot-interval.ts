@@ -1,0 +1,172 @@
+// `--snapshot-every auto`: the coordinator chooses how often every stage snapshots, as CheckFreq
+// does. A snapshot every step while one costs at most 2% of a step; otherwise every
+// ceil(cost / (2% of a step)) steps, so snapshots never take more than about 2% of training. The
+// interval grows as soon as the cost calls for it, and shrinks only with 20% headroom, so that
+// measurements hovering at the boundary do not make it flap.
+//
+// Cost: the time the training loop is blocked by one snapshot (its stall: the copy out of the
+// model and the wait for the previous commit), of the worst stage: the median of each stage's
+// recent snapshots, the largest of those. Step: the median of the stages' recent step times.
+//
+// Consistency: every stage must snapshot the same steps (domain/snapshot-schedule.ts). Each
+// training segment (epoch) starts with a snapshot of every step, which every stage derives from
+// its Start; a change is announced in the step replies as "every N from step E", with
+// E = (newest step any stage has reported) + 2. A stage decides the snapshot of step S right
+// after the reply to its report of step S - 1, so when the coordinator takes a report, every
+// stage has decided at most the snapshot of (newest step reported) + 1, and decides each later
+// one after a reply sent from now on, which carries the change. A reply carries only the newest
+// change, so no new one is announced until every stage has had a reply carrying the last.
+
+import type { JobOptions } from '../../domain/job-options.ts';
+import { SNAPSHOT_EVERY_AUTO, nextSnapshotStep, segmentStart, type SnapshotInterval } from '../../domain/snapshot-schedule.ts';
+import type { Action } from './core-events.ts';
+
+/** The share of a step snapshots may take. */
+export const SNAPSHOT_OVERHEAD_TARGET = 0.02;
+/**
+ * A stall below this never stretches the interval. At that size the measurement is timer,
+ * scheduler and garbage-collector jitter rather than copying (a step's own time varies by far
+ * more from one step to the next), and a longer interval would trade steps lost at a failure for
+ * an overhead no one can measure. The default model's stall (under a millisecond) so keeps a
+ * snapshot every step even where its steps are short.
+ */
+export const STALL_NOISE_FLOOR_MS = 1;
+/** A shorter interval is taken only if the cost stays this far under the target (0.8: 20% headroom). */
+export const SHORTEN_HEADROOM = 0.8;
+/** The longest interval auto picks (the largest `--snapshot-every N` allowed). */
+export const MAX_AUTO_INTERVAL = 1_000_000;
+/** Recent figures kept per stage: a small window, so the interval follows a change within a few snapshots. */
+export const INTERVAL_WINDOW = 5;
+/** Snapshots (and steps) every stage must have reported before auto chooses: until then, every step. */
+export const INTERVAL_MIN_SAMPLES = 3;
+
+/**
+ * The interval for a snapshot that blocks training `costMs` per snapshot, with steps of `stepMs`:
+ * 1 while cost <= 2% of a step (or below the noise floor), else ceil(cost / (2% of a step)).
+ */
+export function snapshotInterval(costMs: number, stepMs: number): number {
+  if (!(costMs >= STALL_NOISE_FLOOR_MS) || !(stepMs > 0)) return 1;
+  const budgetMs = SNAPSHOT_OVERHEAD_TARGET * stepMs;
+  if (costMs <= budgetMs) return 1;
+  return Math.min(MAX_AUTO_INTERVAL, Math.ceil(costMs / budgetMs));
+}
+
+/**
+ * The interval to follow `current`: longer at once when the cost calls for it, shorter only as
+ * far as keeps the cost 20% under the target. Either way the cost stays within 2% of a step.
+ */
+export function nextInterval(current: number, costMs: number, stepMs: number): number {
+  const wanted = snapshotInterval(costMs, stepMs);
+  if (wanted >= current || !(costMs >= STALL_NOISE_FLOOR_MS)) return wanted;
+  return Math.min(current, snapshotInterval(costMs / SHORTEN_HEADROOM, stepMs));
+}
+
+export function median(values: readonly number[]): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function push(window: number[], value: number): void {
+  window.push(value);
+  if (window.length > INTERVAL_WINDOW) window.shift();
+}
+
+/** The interval in force, as `status()` and observability give it. */
+export interface IntervalStatus {
+  readonly mode: 'auto' | 'fixed';
+  /** Snapshot every N steps; 0: snapshots off. */
+  readonly every: number;
+  /** The step it decides from (0 for a fixed interval). */
+  readonly fromStep: number;
+}
+
+export class SnapshotIntervals {
+  private readonly auto: boolean;
+  private readonly stallMs: number[][];
+  private readonly stepMs: number[][];
+  /** The segment's intervals, newest last (auto: every step from its start, then each change). */
+  private intervals: SnapshotInterval[];
+  /** Stages that have had a reply carrying the newest interval. */
+  private readonly told = new Set<number>();
+
+  constructor(private readonly job: JobOptions) {
+    this.auto = job.snapshotEvery === SNAPSHOT_EVERY_AUTO;
+    this.stallMs = Array.from({ length: job.stages }, () => []);
+    this.stepMs = Array.from({ length: job.stages }, () => []);
+    this.intervals = segmentStart(job.snapshotEvery, 0);
+    for (let s = 0; s < job.stages; s++) this.told.add(s);
+  }
+
+  status(): IntervalStatus {
+    const i = this.intervals.at(-1);
+    return { mode: this.auto ? 'auto' : 'fixed', every: i?.every ?? 0, fromStep: i?.fromStep ?? 0 };
+  }
+
+  /** What step replies carry: the newest interval (auto only; a fixed one every stage knows). */
+  get announced(): SnapshotInterval | null {
+    return this.auto ? (this.intervals.at(-1) ?? null) : null;
+  }
+
+  /** The first snapshot step at or after `step` as announced so far (`step` itself without snapshots). */
+  nextSnapshotStep(step: number): number {
+    return nextSnapshotStep(step, this.intervals) ?? step;
+  }
+
+  /**
+   * Training (re)starts at `fromStep` in a new segment: every stage starts its schedule afresh
+   * from its Start (auto: every step until the measurements say otherwise). The measurements stay.
+   */
+  start(fromStep: number, now: number, out: Action[]): void {
+    if (!this.auto) return;
+    const before = this.intervals.at(-1)?.every ?? 1;
+    this.intervals = segmentStart(this.job.snapshotEvery, fromStep);
+    for (let s = 0; s < this.job.stages; s++) this.told.add(s);
+    if (before !== 1) {
+      out.push({ type: 'snapshot-interval', fromStep, every: 1, costMs: null, stepMs: null, reason: 'training (re)started: a snapshot every step until measured again', atMs: now });
+    }
+  }
+
+  /** A stage's accepted step report: its step time and, when it brought a newer snapshot, that snapshot's stall. */
+  observe(stage: number, stepMs: number, snapshotStallMs: number | null): void {
+    if (!this.auto) return;
+    if (Number.isFinite(stepMs) && stepMs > 0) push(this.stepMs[stage]!, stepMs);
+    if (snapshotStallMs !== null && Number.isFinite(snapshotStallMs) && snapshotStallMs >= 0) push(this.stallMs[stage]!, snapshotStallMs);
+  }
+
+  /**
+   * After a stage's step report was taken (`stepUnderWay`: the newest step any stage has
+   * completed, plus one): announces a new interval when the measurements call for one. `hold`:
+   * change nothing now (a departure waits for a snapshot step already chosen). Records that the
+   * reporting stage's reply carries the newest interval.
+   */
+  afterReport(stage: number, stepUnderWay: number, hold: boolean, now: number, out: Action[]): void {
+    if (!this.auto) return;
+    const change = hold || this.told.size < this.job.stages ? null : this.proposal(stepUnderWay);
+    if (change) {
+      this.intervals.push({ fromStep: change.fromStep, every: change.every });
+      this.told.clear();
+      out.push({ type: 'snapshot-interval', ...change, atMs: now });
+    }
+    this.told.add(stage);
+  }
+
+  private proposal(stepUnderWay: number): Omit<Extract<Action, { type: 'snapshot-interval' }>, 'type' | 'atMs'> | null {
+    if (this.stallMs.some((w) => w.length < INTERVAL_MIN_SAMPLES) || this.stepMs.some((w) => w.length < INTERVAL_MIN_SAMPLES)) return null;
+    const costMs = Math.max(...this.stallMs.map((w) => median(w)!));
+    const stepMs = median(this.stepMs.flat())!;
+    const current = this.intervals.at(-1)?.every ?? 1;
+    const every = nextInterval(current, costMs, stepMs);
+    if (every === current) return null;
+    const pct = ((costMs / stepMs) * 100).toFixed(2);
+    const reason =
+      costMs < STALL_NOISE_FLOOR_MS
+        ? `a snapshot stalls training ${costMs.toFixed(2)} ms, under the ${STALL_NOISE_FLOOR_MS} ms noise floor: every step`
+        : every === 1
+          ? `a snapshot costs ${pct}% of a step (${costMs.toFixed(1)} of ${stepMs.toFixed(0)} ms), within ${SNAPSHOT_OVERHEAD_TARGET * 100}%: every step`
+          : `a snapshot costs ${pct}% of a step (${costMs.toFixed(1)} of ${stepMs.toFixed(0)} ms): every ${every} steps keeps it within ${SNAPSHOT_OVERHEAD_TARGET * 100}%`;
+    // One step past the newest any stage may already have decided (see the header).
+    return { fromStep: stepUnderWay + 1, every, costMs, stepMs, reason };
+  }
+}
