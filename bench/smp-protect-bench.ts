@@ -7,7 +7,10 @@
 // given a plan over the peers; each time it reports the step protected, the parent writes the
 // next step into another slot. Printed as JSON: per step, encodeMs and placeMs as the owner's
 // status says them and the wall time from the slot's seal to the version protected; the owner's
-// VmRSS before it saw a snapshot and its VmHWM (peak RSS) at the end; each peer's VmHWM.
+// VmRSS before its start and once idle (its coding thread started, no snapshot yet), and its
+// VmHWM (peak RSS) at the end; each peer's VmHWM. Then a fresh manager, in its own process,
+// rebuilds the last step from the peers' shards, as a node taking over a lost stage does: its
+// fetch and decode times and its peak RSS above its idle RSS.
 // tmpfs pages the owner only reads through read(2) are page cache, not its RSS.
 
 import { fork, type ChildProcess } from 'node:child_process';
@@ -21,13 +24,16 @@ import { SnapshotManager } from '../snapshot-manager/snapshot-manager.ts';
 
 const MIB = 1024 * 1024;
 const STAGE = 1;
+/** How long the owner idles after its start before its RSS counts as its idle RSS. */
+const IDLE_WAIT_MS = 2000;
 /** Longest wait for one step to be protected. */
 const STEP_TIMEOUT_MS = 120_000;
 
 type Msg =
-  | { kind: 'ready'; address: string; rssBytes: number }
+  | { kind: 'ready'; address: string; rssBytes: number; idleRssBytes: number }
   | { kind: 'protected'; step: number; encodeMs: number | null; placeMs: number | null; lastError: string | null }
-  | { kind: 'memory'; hwmBytes: number; rssBytes: number };
+  | { kind: 'memory'; hwmBytes: number; rssBytes: number }
+  | { kind: 'rebuilt'; fetchMs: number; decodeMs: number; wallMs: number; bytes: number; idleRssBytes: number; hwmBytes: number };
 
 function procStatus(pid: number | 'self'): { hwmBytes: number; rssBytes: number } {
   const text = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -41,7 +47,7 @@ const mb = (bytes: number) => Math.round((bytes / MIB) * 10) / 10;
 async function peer(dir: string, name: string): Promise<void> {
   const smp = new SnapshotManager(dir, 4, name, pino({ level: 'silent' }));
   await smp.start('127.0.0.1:0');
-  send({ kind: 'ready', address: smp.address, rssBytes: procStatus('self').rssBytes });
+  send({ kind: 'ready', address: smp.address, rssBytes: procStatus('self').rssBytes, idleRssBytes: procStatus('self').rssBytes });
   process.on('message', () => send({ kind: 'memory', ...procStatus('self') }));
 }
 
@@ -50,7 +56,8 @@ async function owner(dir: string, k: number, m: number, holders: string[]): Prom
   const smp = new SnapshotManager(dir, 4, 'owner', pino({ level: 'silent' }));
   await smp.start('127.0.0.1:0');
   smp.configure({ stage: STAGE, code: { dataShards: k, parityShards: m }, holders: holders.map((address, i) => ({ nodeId: `peer-${i}`, address })), degraded: false }, -1);
-  send({ kind: 'ready', address: smp.address, rssBytes });
+  await new Promise((r) => setTimeout(r, IDLE_WAIT_MS)); // the coding thread starts meanwhile
+  send({ kind: 'ready', address: smp.address, rssBytes, idleRssBytes: procStatus('self').rssBytes });
   let reported = '';
   setInterval(() => {
     const s = smp.status();
@@ -61,6 +68,17 @@ async function owner(dir: string, k: number, m: number, holders: string[]): Prom
     send({ kind: 'protected', step: newest, encodeMs: s.encodeMs, placeMs: s.placeMs, lastError: s.lastError });
   }, 5).unref();
   process.on('message', () => send({ kind: 'memory', ...procStatus('self') }));
+}
+
+async function rebuilder(dir: string, k: number, m: number, step: number, sources: string[]): Promise<void> {
+  const smp = new SnapshotManager(dir, 4, 'rebuilder', pino({ level: 'silent' }));
+  await smp.start('127.0.0.1:0');
+  await new Promise((r) => setTimeout(r, IDLE_WAIT_MS));
+  const idleRssBytes = procStatus('self').rssBytes;
+  const t0 = performance.now();
+  const r = await smp.rebuild({ stage: STAGE, step, epoch: 0, code: { dataShards: k, parityShards: m }, sources });
+  const wallMs = performance.now() - t0;
+  send({ kind: 'rebuilt', fetchMs: r.fetchMs, decodeMs: r.decodeMs, wallMs, bytes: r.bytes, idleRssBytes, hwmBytes: procStatus('self').hwmBytes });
 }
 
 function start(role: string, args: string[]): { child: ChildProcess; next: () => Promise<Msg> } {
@@ -126,14 +144,27 @@ async function main(): Promise<void> {
       p.child.send('memory');
       peerHwm.push(mb(((await p.next()) as Extract<Msg, { kind: 'memory' }>).hwmBytes));
     }
+    const rb = start('rebuilder', [join(root, 'rebuilder'), String(k), String(m), String(steps), addresses.join(',')]);
+    children.push(rb.child);
+    const rebuilt = (await rb.next()) as Extract<Msg, { kind: 'rebuilt' }>;
+    if (rebuilt.bytes !== bytes) throw new Error(`the rebuild gave ${rebuilt.bytes} bytes, not ${bytes}`);
     const report = {
       snapshotMiB: mb(bytes),
       code: `RS(${k},${m})`,
       steps: results,
-      ownerRssBeforeMiB: mb(ready.rssBytes),
+      ownerRssBeforeStartMiB: mb(ready.rssBytes),
+      ownerIdleRssMiB: mb(ready.idleRssBytes),
       ownerPeakRssMiB: mb(mem.hwmBytes),
-      ownerPeakAboveStartMiB: mb(mem.hwmBytes - ready.rssBytes),
+      ownerPeakAboveIdleMiB: mb(mem.hwmBytes - ready.idleRssBytes),
       peerPeakRssMiB: peerHwm,
+      rebuild: {
+        fetchMs: Math.round(rebuilt.fetchMs),
+        decodeMs: Math.round(rebuilt.decodeMs),
+        wallMs: Math.round(rebuilt.wallMs),
+        idleRssMiB: mb(rebuilt.idleRssBytes),
+        peakRssMiB: mb(rebuilt.hwmBytes),
+        peakAboveIdleMiB: mb(rebuilt.hwmBytes - rebuilt.idleRssBytes),
+      },
     };
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   } finally {
@@ -145,4 +176,5 @@ async function main(): Promise<void> {
 const [role, ...rest] = process.argv.slice(2);
 if (role === 'peer') await peer(rest[0]!, rest[1]!);
 else if (role === 'owner') await owner(rest[0]!, Number(rest[1]), Number(rest[2]), rest[3]!.split(','));
+else if (role === 'rebuilder') await rebuilder(rest[0]!, Number(rest[1]), Number(rest[2]), Number(rest[3]), rest[4]!.split(','));
 else await main();
