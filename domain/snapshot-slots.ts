@@ -5,8 +5,9 @@
 //
 // The checksum is sealed into the record right after the commit, by the same writer, from the
 // bytes it wrote: crc32 runs at a fraction of memcpy speed, and keeping it out of the commit lets
-// the next optimizer step go ahead sooner. Readers verify every sealed snapshot; an unsealed one
-// (the writer died within the few milliseconds between commit and seal) is checked for size only.
+// the next optimizer step go ahead sooner. Readers verify every sealed snapshot (`verify` reads it
+// in pieces, never whole); an unsealed one (the writer died within the few milliseconds between
+// commit and seal) is checked for size only.
 //
 // Ownership: one writer (the worker's snapshot thread) at a time; readers (the SMP, a restarted
 // worker) only read committed slots.
@@ -14,12 +15,14 @@
 // The directory's files, the whole format the worker and the snapshot manager share:
 //   slot-N.bin          the state's bytes (tensors back to back, little-endian float32)
 //   slot-N.commit.json  its commit record (SnapshotRecord): present = restorable
+//   slot-N.staging.bin  a snapshot written by another thread (a rebuild), until commitFile moves it into slot N
 //   smp.json            where the node's snapshot manager listens (SmpInfo), written by it on start
 
 import {
   closeSync,
   constants,
   existsSync,
+  fstatSync,
   fsyncSync,
   ftruncateSync,
   mkdirSync,
@@ -114,8 +117,13 @@ export function stepsToKeep(held: readonly number[], protectedCommitStep: number
   if (protectedCommitStep < 0) return new Set(sorted.slice(-2));
   return new Set([...sorted.filter((s) => s >= protectedCommitStep), ...sorted.slice(-1)]);
 }
+/** Bytes verify reads at a time. */
+export const VERIFY_CHUNK_BYTES = 8 * 1024 * 1024;
 
 export class SnapshotSlots {
+  /** verify's one read buffer, made on first use. */
+  private verifyBuffer: Buffer | null = null;
+
   constructor(
     readonly dir: string,
     readonly slotCount = DEFAULT_SLOT_COUNT,
@@ -125,6 +133,11 @@ export class SnapshotSlots {
 
   private dataPath(slot: number): string {
     return join(this.dir, `slot-${slot}.bin`);
+  }
+
+  /** The data file of `slot`, for readers that stream it (check its record before and after). */
+  dataFile(slot: number): string {
+    return this.dataPath(slot);
   }
 
   private commitPath(slot: number): string {
@@ -299,6 +312,27 @@ export class SnapshotSlots {
     return sealed;
   }
 
+  /**
+   * Where a writer other than `write` (a rebuild, decoding in another thread) puts the data of a
+   * snapshot for `slot` before commitFile moves it in: beside the slot, not in it, so the slot's
+   * snapshot stays restorable until then; `destroy` removes it with the slots.
+   */
+  stagingFile(slot: number): string {
+    return join(this.dir, `slot-${slot}.staging.bin`);
+  }
+
+  /**
+   * Moves a staged data file (stagingFile) of `bytes` bytes, whose crc32 its writer computed,
+   * into `slot` and commits it, sealed: what `write` and `seal` do for bytes in memory.
+   */
+  commitFile(slot: number, header: SnapshotHeader, staged: string, bytes: number, crc32: number): SnapshotRecord {
+    rmSync(this.commitPath(slot), { force: true });
+    renameSync(staged, this.dataPath(slot));
+    const record: SnapshotRecord = { slot, step: header.step, bytes, crc32, header };
+    this.putRecord(record);
+    return record;
+  }
+
   /** Commit record first to a temporary name, then renamed into place: never half-written. */
   private putRecord(record: SnapshotRecord): void {
     const tmp = `${this.commitPath(record.slot)}.tmp`;
@@ -320,6 +354,44 @@ export class SnapshotSlots {
       if (actual !== record.crc32) throw new CorruptSnapshotError(record.slot, record.step, `crc32 ${actual.toString(16)}, record says ${record.crc32.toString(16)}`);
     }
     return data;
+  }
+
+  /**
+   * Checks a committed snapshot's size and checksum as read does, without holding it: the file is
+   * read in chunks of VERIFY_CHUNK_BYTES into one buffer this object keeps, and checksummed as it
+   * goes. Throws CorruptSnapshotError with read's messages.
+   */
+  verify(record: SnapshotRecord): void {
+    let fd: number;
+    try {
+      fd = openSync(this.dataPath(record.slot), 'r');
+    } catch (err) {
+      throw new CorruptSnapshotError(record.slot, record.step, `data file unreadable (${(err as Error).message})`);
+    }
+    let bytes = 0;
+    let crc = 0;
+    try {
+      const size = fstatSync(fd).size;
+      if (size !== record.bytes) throw new CorruptSnapshotError(record.slot, record.step, `${size} bytes, record says ${record.bytes}`);
+      if (record.crc32 === null) return;
+      this.verifyBuffer ??= Buffer.allocUnsafeSlow(VERIFY_CHUNK_BYTES);
+      const buffer = this.verifyBuffer;
+      // Bounded: every round reads at least one byte, or ends at the file's end.
+      for (;;) {
+        const n = readSync(fd, buffer, 0, buffer.length, bytes);
+        if (n === 0) break;
+        crc = crc32(buffer.subarray(0, n), crc);
+        bytes += n;
+      }
+    } catch (err) {
+      if (err instanceof CorruptSnapshotError) throw err;
+      throw new CorruptSnapshotError(record.slot, record.step, `data file unreadable (${(err as Error).message})`);
+    } finally {
+      closeSync(fd);
+    }
+    // The file may have changed size while it was read: the bytes read are what count.
+    if (bytes !== record.bytes) throw new CorruptSnapshotError(record.slot, record.step, `${bytes} bytes, record says ${record.bytes}`);
+    if (crc !== record.crc32) throw new CorruptSnapshotError(record.slot, record.step, `crc32 ${crc.toString(16)}, record says ${record.crc32.toString(16)}`);
   }
 
   /** Withdraws one commit record (its slot becomes free), if it is still the same snapshot. */

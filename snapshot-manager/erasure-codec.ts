@@ -55,10 +55,20 @@ export function oneStripeBytes(totalBytes: number, dataShards: number): number {
   return Math.max(1, Math.ceil(totalBytes / dataShards));
 }
 
+/**
+ * The layout of a one-stripe encode of `totalBytes` (what encodeShards gives with stripeBytes =
+ * oneStripeBytes(...)): data shard i is bytes [i*L, (i+1)*L) of the data, L = stripeBytes, the
+ * last one(s) zero-padded past the data's end.
+ */
+export function oneStripeLayout(totalBytes: number, params: ErasureParams): ShardLayout {
+  checkParams(params);
+  return { dataShards: params.dataShards, parityShards: params.parityShards, totalBytes, stripeBytes: oneStripeBytes(totalBytes, params.dataShards), stripes: 1 };
+}
+
 const kernels = new Map<ErasureKernelName, ErasureKernel>();
 
 /** The kernel of that name: one per thread, made on first use and kept. */
-function kernelFor(name: ErasureKernelName = ErasureKernelName.simd): ErasureKernel {
+export function kernelFor(name: ErasureKernelName = ErasureKernelName.simd): ErasureKernel {
   let kernel = kernels.get(name);
   if (!kernel) {
     if (name === ErasureKernelName.simd) kernel = new SimdErasureKernel();
@@ -215,11 +225,21 @@ export interface RebuildResult {
   readonly missing: number[];
 }
 
+/** Which shards a rebuild can use: the first k intact ones, and which are corrupt or missing. */
+export interface ShardCensus {
+  /** Ascending indices of the k intact shards a rebuild decodes from. */
+  readonly present: number[];
+  /** Data shards (< k) that are not intact: the ones to decode. */
+  readonly lost: number[];
+  readonly corrupt: number[];
+  readonly missing: number[];
+}
+
 /**
- * Rebuilds the data, in a new buffer, from any k intact shards; `shards[i]` is shard i or null
- * when lost. Every shard given is checked, so that `corrupt` names all the bad ones.
+ * Checks the layout and every shard given (index, length, crc32), so that `corrupt` names all
+ * the bad ones; throws NotEnoughShardsError with fewer than k intact.
  */
-export function rebuildFromShards(layout: ShardLayout, shards: readonly (Shard | null)[], options: CodecOptions = {}): RebuildResult {
+export function censusOfShards(layout: ShardLayout, shards: readonly (Shard | null)[]): ShardCensus {
   checkParams(layout);
   checkStripeBytes(layout.stripeBytes);
   const { dataShards: k, parityShards: m, stripeBytes, stripes, totalBytes } = layout;
@@ -245,8 +265,19 @@ export function rebuildFromShards(layout: ShardLayout, shards: readonly (Shard |
   }
   const present = intact.flatMap((ok, i) => (ok ? [i] : [])).slice(0, k);
   if (present.length < k) throw new NotEnoughShardsError(present.length, k, corrupt);
-  const data = new Uint8Array(totalBytes);
   const lost = intact.slice(0, k).flatMap((ok, i) => (ok ? [] : [i]));
+  return { present, lost, corrupt, missing };
+}
+
+/**
+ * Rebuilds the data, in a new buffer, from any k intact shards; `shards[i]` is shard i or null
+ * when lost. Every shard given is checked, so that `corrupt` names all the bad ones.
+ */
+export function rebuildFromShards(layout: ShardLayout, shards: readonly (Shard | null)[], options: CodecOptions = {}): RebuildResult {
+  const { present, lost, corrupt, missing } = censusOfShards(layout, shards);
+  const { dataShards: k, parityShards: m, stripeBytes, stripes, totalBytes } = layout;
+  const shardBytes = stripes * stripeBytes;
+  const data = new Uint8Array(totalBytes);
   if (lost.length === 0) {
     for (let i = 0; i < k; i++) scatterColumns(shards[i]!.bytes, k, stripeBytes, i, 0, data);
     return { data, corrupt, missing };
@@ -257,7 +288,7 @@ export function rebuildFromShards(layout: ShardLayout, shards: readonly (Shard |
     present.forEach((s, at) => coder.input(at).set(shards[s]!.bytes.subarray(from, from + bytes)));
     coder.run(bytes);
     for (let i = 0, l = 0; i < k; i++) {
-      const piece = intact[i] ? shards[i]!.bytes.subarray(from, from + bytes) : coder.output(l++).subarray(0, bytes);
+      const piece = lost.includes(i) ? coder.output(l++).subarray(0, bytes) : shards[i]!.bytes.subarray(from, from + bytes);
       scatterColumns(piece, k, stripeBytes, i, from, data);
     }
   }

@@ -1,5 +1,5 @@
 // Erasure coding off the event loop: a small pool of worker threads (erasure-pool-thread.ts) that
-// run encodeShards and rebuildFromShards. A job goes to the thread with the fewest jobs in hand;
+// run encodeShards, rebuildFromShards and codeFileColumns (column-coder.ts). A job goes to the thread with the fewest jobs in hand;
 // a thread does its jobs one at a time, in order.
 //
 // Buffers cross to the threads without a copy where they can: a SharedArrayBuffer is shared, an
@@ -25,6 +25,7 @@ import {
   type ShardLayout,
 } from './erasure-codec.ts';
 import type { PoolFailure, PoolReply, PoolRequest } from './erasure-pool-thread.ts';
+import type { CodedColumns, FileRebuild } from './column-coder.ts';
 
 export const DEFAULT_POOL_THREADS = 1;
 const MAX_POOL_THREADS = 64;
@@ -163,6 +164,42 @@ export class ErasurePool {
     ).then((reply) => {
       if (reply.type !== 'rebuilt') throw new ErasurePoolError(`unexpected reply '${reply.type}' to a rebuild`, null);
       return { data: reply.data, corrupt: reply.corrupt, missing: reply.missing };
+    });
+  }
+
+  /**
+   * Rebuilds on a pool thread straight into the file at `path` (rebuildIntoFile), which the thread
+   * writes itself; the shards' buffers are handed off as for rebuild.
+   */
+  rebuildInto(path: string, layout: ShardLayout, shards: readonly (Shard | null)[], options: PoolRebuildOptions = {}): Promise<FileRebuild> {
+    const transfer = new Set<ArrayBuffer>();
+    const mode = options.handOff ?? 'transfer';
+    const sent = shards.map((s) => (s ? { index: s.index, crc32: s.crc32, bytes: handOff(s.bytes, mode, transfer) } : null));
+    const codec: CodecOptions = { kernel: options.kernel };
+    return this.submit(
+      `rebuilding ${layout.totalBytes} bytes from RS(${layout.dataShards},${layout.parityShards}) shards into ${path}`,
+      (id) => ({ type: 'rebuild-into', id, layout, shards: sent, path, codec }),
+      transfer,
+    ).then((reply) => {
+      if (reply.type !== 'rebuilt-into') throw new ErasurePoolError(`unexpected reply '${reply.type}' to a rebuild into a file`, null);
+      return { crc32: reply.crc32, corrupt: reply.corrupt, missing: reply.missing };
+    });
+  }
+
+  /**
+   * Codes columns [from, from + bytes) of the one-stripe shards of the snapshot file at `path`
+   * (codeFileColumns) on a pool thread, which reads the file itself; the pieces, when asked for,
+   * come back transferred and are the caller's.
+   */
+  codeColumns(path: string, layout: ShardLayout, from: number, bytes: number, keepPieces: boolean, options: CodecOptions = {}): Promise<CodedColumns> {
+    const codec: CodecOptions = { kernel: options.kernel };
+    return this.submit(
+      `coding columns [${from}, ${from + bytes}) of ${path} as RS(${layout.dataShards},${layout.parityShards})`,
+      (id) => ({ type: 'columns', id, path, layout, from, bytes, keepPieces, codec }),
+      new Set(),
+    ).then((reply) => {
+      if (reply.type !== 'columns') throw new ErasurePoolError(`unexpected reply '${reply.type}' to a column coding`, null);
+      return reply.coded;
     });
   }
 

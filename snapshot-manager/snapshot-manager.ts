@@ -6,9 +6,14 @@
 // committed snapshot of its stage, off its event loop, and sends shard i to holder i of the
 // plan; it keeps the shards other nodes send it in RAM; and it rebuilds a lost node's snapshot
 // from any k shards fetched from peers, into its own slots, for its worker to restore.
+//
+// Memory: besides the shards it holds for others, never a whole snapshot. Checking one reads it
+// in pieces (SnapshotSlots.verify); protecting one streams it through a few column chunks
+// (protect); a received shard is allocated once (ShardAssembler); a rebuild holds the shards it
+// fetched and decodes them straight into a file (rebuild).
 
 import * as grpc from '@grpc/grpc-js';
-import { watch, type FSWatcher } from 'node:fs';
+import { rmSync, watch, type FSWatcher } from 'node:fs';
 import { hostname } from 'node:os';
 import { errorMessage } from '../domain/errors.ts';
 import type { Logger } from '../common/logging.ts';
@@ -18,10 +23,13 @@ import type { ShardChunk__Output } from '../proto/generated/ftrain/v1/ShardChunk
 import { decodeConfigure, decodeFetchShards, decodeRebuildRequest, encodeStatus } from '../common/wire/snapshot-manager-wire.ts';
 import { decodeOrRefuse, invalidStatus } from '../common/wire/refusal-wire.ts';
 import { WireError } from '../common/wire/wire-check.ts';
-import { ShardAssembler, readShards, writeShard, type ReceivedShard } from './shard-transfer.ts';
+import { ShardAssembler, ShardStreamClosedError, readShards, writeShard, type ReceivedShard } from './shard-transfer.ts';
+import { ShardUpload } from './shard-upload.ts';
+import { ColumnsChangedError, SlotEncoder, SnapshotOverwrittenError } from './slot-encoder.ts';
 import type { SnapshotManagerClient, SnapshotManagerHandlers } from '../proto/generated/ftrain/v1/SnapshotManager.ts';
-import { NotEnoughShardsError, type Shard, type ShardLayout } from './erasure-codec.ts';
+import { NotEnoughShardsError, oneStripeLayout, type Shard, type ShardLayout } from './erasure-codec.ts';
 import { ErasurePool } from './erasure-pool.ts';
+import type { FileRebuild } from './column-coder.ts';
 import { ShardStore } from './shard-store.ts';
 import { SmpMemoryReporter } from './memory-reporter.ts';
 import { describeCode, type ProtectedVersion, type ProtectionPlan, type ProtectionStatus, type RebuildOrder, type ShardHeader } from '../domain/erasure-protection.ts';
@@ -112,7 +120,7 @@ export class SnapshotManager {
       if (this.checked.get(record.slot) === key) continue;
       this.checked.set(record.slot, key);
       try {
-        this.slots.read(record);
+        this.slots.verify(record);
         this.verified += 1;
         this.log.debug({ step: record.step, slot: record.slot, bytes: record.bytes }, 'snapshot verified');
       } catch (err) {
@@ -146,39 +154,51 @@ export class SnapshotManager {
       });
   }
 
+  /**
+   * Codes the snapshot of `record` from its slot file and streams shard i to holder i as it goes
+   * (slot-encoder.ts): a first pass takes the checksums, which the shards' headers carry and which
+   * must name the commit record's bytes; the second codes again and sends each chunk only if it
+   * is the first pass's. Neither holds the snapshot: the memory is a few column chunks and the
+   * gRPC windows (SlotEncoder, ShardUpload). The slot may be reused by the worker meanwhile: then
+   * the stream stops before a changed chunk leaves, the uploads are cancelled short of their
+   * length (holders refuse them), and the version is given up, as a snapshot overwritten since.
+   */
   private async protect(plan: ProtectionPlan, record: SnapshotRecord): Promise<void> {
-    let data: Buffer;
+    const epoch = record.header.epoch ?? 0;
+    this.lastTaken = { epoch, step: record.step };
+    const layout = oneStripeLayout(record.bytes, plan.code);
+    const path = this.slots.dataFile(record.slot);
+    const encoder = new SlotEncoder((from, bytes, keep) => this.pool.codeColumns(path, layout, from, bytes, keep), layout);
+    const committed = () => this.slots.records().some((r) => r.slot === record.slot && r.step === record.step && r.crc32 === record.crc32);
+    const t0 = performance.now();
+    const sums = await encoder.checksums();
+    if (sums.fileCrc !== record.crc32 || !committed()) throw new SnapshotOverwrittenError(record, 'before its shards were sent');
+    const t1 = performance.now();
+    const uploads = plan.holders.map((holder, index) => {
+      const header: ShardHeader = {
+        ownerNodeId: this.nodeId,
+        stage: plan.stage,
+        step: record.step,
+        epoch,
+        index,
+        crc32: sums.shardCrcs[index]!,
+        bytes: layout.stripeBytes,
+        layout,
+        snapshot: record.header,
+        protectedCommitStep: this.protectedCommitStep,
+      };
+      return new ShardUpload(this.peer(holder.address), holder.address, header, SHARD_TRANSFER_TIMEOUT_MS);
+    });
     try {
-      data = this.slots.read(record);
+      await encoder.stream(sums, async ({ pieces, bytes }) => {
+        await Promise.all(uploads.map((u, i) => u.write(pieces.subarray(i * bytes, (i + 1) * bytes))));
+      });
+      await Promise.all(uploads.map((u) => u.finish()));
     } catch (err) {
-      // Overwritten since (the writer went on), or corrupt: either way not this snapshot.
-      this.lastTaken = { epoch: record.header.epoch ?? 0, step: record.step };
+      for (const u of uploads) u.abort();
+      if (err instanceof ColumnsChangedError) throw new SnapshotOverwrittenError(record, 'while its shards were sent', { cause: err });
       throw err;
     }
-    this.lastTaken = { epoch: record.header.epoch ?? 0, step: record.step };
-    const epoch = record.header.epoch ?? 0;
-    const t0 = performance.now();
-    // Handed over to the coding thread: the data shards come back as views of this buffer (one
-    // stripe, no padding beyond a k-th of the state), the parity shards as new buffers.
-    const encoded = await this.pool.encode(data, plan.code);
-    const t1 = performance.now();
-    await Promise.all(
-      encoded.shards.map((shard) => {
-        const header: ShardHeader = {
-          ownerNodeId: this.nodeId,
-          stage: plan.stage,
-          step: record.step,
-          epoch,
-          index: shard.index,
-          crc32: shard.crc32,
-          bytes: shard.bytes.byteLength,
-          layout: encoded.layout,
-          snapshot: record.header,
-          protectedCommitStep: this.protectedCommitStep,
-        };
-        return this.sendShard(plan.holders[shard.index]!.address, header, shard.bytes);
-      }),
-    );
     if (this.plan !== plan) return; // re-planned meanwhile: these holders may be gone
     this.encodeMs = t1 - t0;
     this.placeMs = performance.now() - t1;
@@ -214,19 +234,6 @@ export class SnapshotManager {
       this.peers.set(address, client);
     }
     return client;
-  }
-
-  private async sendShard(address: string, header: ShardHeader, bytes: Uint8Array): Promise<void> {
-    const done = new Promise<void>((resolve, reject) => {
-      const call = this.peer(address).PutShard({ deadline: deadline(SHARD_TRANSFER_TIMEOUT_MS) }, (err) =>
-        err ? reject(new Error(`sending shard ${header.index} of stage ${header.stage} step ${header.step} to ${address} failed: ${err.details || err.message}`)) : resolve(),
-      );
-      void (async () => {
-        await writeShard(call, header, bytes);
-        call.end();
-      })().catch(reject);
-    });
-    await done;
   }
 
   private get pool(): ErasurePool {
@@ -301,14 +308,24 @@ export class SnapshotManager {
     }
     this.log.info({ stage: order.stage, step: order.step, found: have, of: n, unreachable: failures }, 'shards fetched for rebuild');
     const t1 = performance.now();
-    const result = await this.pool.rebuild(layout, shards);
-    const decodeMs = performance.now() - t1;
+    // Decoded by the coding thread straight into a file beside the slot (the shards go to it, and
+    // no buffer of the snapshot's size is made), then moved into the slot and committed.
+    const given = shards.flatMap((s, i) => (s ? [i] : []));
     const slot = this.slots.chooseSlot();
-    const record = this.slots.write(slot, header.snapshot, [result.data]);
-    this.slots.seal(record, [result.data]);
-    const used = shards.flatMap((s, i) => (s && !result.corrupt.includes(i) ? [i] : []));
-    this.log.info({ stage: order.stage, step: order.step, bytes: result.data.byteLength, used, corrupt: result.corrupt, fetchMs, decodeMs }, 'snapshot rebuilt from erasure shards');
-    return { bytes: result.data.byteLength, used, corrupt: result.corrupt, fetchMs, decodeMs };
+    const staged = this.slots.stagingFile(slot);
+    let result: FileRebuild;
+    try {
+      result = await this.pool.rebuildInto(staged, layout, shards);
+    } catch (err) {
+      rmSync(staged, { force: true });
+      throw err;
+    }
+    const decodeMs = performance.now() - t1;
+    this.slots.commitFile(slot, header.snapshot, staged, layout.totalBytes, result.crc32);
+    const bytes = layout.totalBytes;
+    const used = given.filter((i) => !result.corrupt.includes(i));
+    this.log.info({ stage: order.stage, step: order.step, bytes, used, corrupt: result.corrupt, fetchMs, decodeMs }, 'snapshot rebuilt from erasure shards');
+    return { bytes, used, corrupt: result.corrupt, fetchMs, decodeMs };
   }
 
   private fetchShards(address: string, order: RebuildOrder): Promise<ReceivedShard[]> {
@@ -329,6 +346,7 @@ export class SnapshotManager {
         const refuse = (err: unknown) => {
           if (failed) return;
           failed = true;
+          assembler.discard();
           this.log.warn({ err: errorMessage(err) }, 'refused a shard');
           callback(invalidStatus(err));
         };
@@ -356,9 +374,13 @@ export class SnapshotManager {
           this.log.debug({ stage: header.stage, step: header.step, index: header.index, bytes: data.byteLength, heldBytes: this.store.heldBytes }, 'shard stored');
           callback(null, {});
         });
-        call.on('error', () => {
+        // A sender that cancels (its snapshot changed while it was coded) leaves nothing behind.
+        const drop = () => {
           failed = true;
-        });
+          assembler.discard();
+        };
+        call.on('error', drop);
+        call.on('cancelled', drop);
       },
       FetchShards: (call) => {
         const request = decodeOrRefuse(() => decodeFetchShards(call.request), (status) => call.emit('error', status));
@@ -367,7 +389,10 @@ export class SnapshotManager {
         void (async () => {
           for (const s of this.store.get(stage, step, epoch)) await writeShard(call, s.header, s.bytes);
           call.end();
-        })().catch((err) => call.emit('error', statusError(grpc.status.INTERNAL, errorMessage(err))));
+        })().catch((err) => {
+          if (err instanceof ShardStreamClosedError) return; // the reader went away: no one to tell
+          call.emit('error', statusError(grpc.status.INTERNAL, errorMessage(err)));
+        });
       },
       Rebuild: (call, callback) => {
         const order = decodeOrRefuse(() => decodeRebuildRequest(call.request), callback);

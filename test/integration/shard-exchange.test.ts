@@ -2,20 +2,23 @@
 // committed snapshot and places the shards on its plan's holders; a fresh manager rebuilds the
 // snapshot from whatever the holders send. A shard corrupted in a holder's memory is caught by
 // its checksum and left out; with too few intact shards the rebuild refuses and restores nothing.
+// A snapshot overwritten while its shards stream out is given up, and no holder keeps a shard.
 
 import * as grpc from '@grpc/grpc-js';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GRPC_CHANNEL_OPTIONS, loadProto } from '../../common/proto.ts';
+import { GRPC_CHANNEL_OPTIONS, bindServer, loadProto } from '../../common/proto.ts';
 import { encodeShardHeader } from '../../common/wire/snapshot-manager-wire.ts';
-import type { ShardChunk } from '../../proto/generated/ftrain/v1/ShardChunk.ts';
+import type { ShardChunk, ShardChunk__Output } from '../../proto/generated/ftrain/v1/ShardChunk.ts';
 import { Prng } from '../../domain/prng.ts';
 import { NotEnoughShardsError } from '../../snapshot-manager/erasure-codec.ts';
-import type { ProtectionPlan, RebuildOrder } from '../../domain/erasure-protection.ts';
+import type { ProtectionPlan, RebuildOrder, ShardHeader } from '../../domain/erasure-protection.ts';
 import { SnapshotManager } from '../../snapshot-manager/snapshot-manager.ts';
+import { ShardUpload } from '../../snapshot-manager/shard-upload.ts';
 import type { SnapshotHeader } from '../../domain/snapshot-slots.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'ftrain-shards-'));
@@ -132,5 +135,89 @@ describe('shard exchange between snapshot managers', () => {
     expect(err4?.details).toMatch(/^header.index: must be an integer from 0 to 1/);
     expect(holders[2]!.store.heldShards).toBe(before);
     client.close();
+  });
+});
+
+describe('a shard upload that is abandoned', () => {
+  const smps: SnapshotManager[] = [];
+  const servers: grpc.Server[] = [];
+  const proto = loadProto();
+  afterAll(() => {
+    for (const s of smps) s.close(true);
+    for (const s of servers) s.forceShutdown();
+  });
+
+  async function manager(name: string): Promise<SnapshotManager> {
+    const smp = new SnapshotManager(join(root, `abandon-${name}`), 4, name, log);
+    await smp.start('127.0.0.1:0');
+    smps.push(smp);
+    return smp;
+  }
+
+  it('leaves nothing with its holder when cancelled short of its length, and the shard when finished', async () => {
+    const holder = await manager('holder');
+    const client = new proto.ftrain.v1.SnapshotManager(holder.address, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS);
+    const bytes = snapshotBytes(3 * 1024 * 1024 + 5);
+    const shardHeader = (step: number): ShardHeader => ({
+      ownerNodeId: 'x',
+      stage: 0,
+      step,
+      epoch: 0,
+      index: 0,
+      crc32: crc32(bytes),
+      bytes: bytes.length,
+      layout: { dataShards: 1, parityShards: 1, totalBytes: bytes.length, stripeBytes: bytes.length, stripes: 1 },
+      snapshot: { stage: 0, step, tensors: [], scalars: {}, epoch: 0 },
+      protectedCommitStep: -1,
+    });
+    const cancelled = new ShardUpload(client, holder.address, shardHeader(1), 10_000);
+    await cancelled.write(bytes.subarray(0, bytes.length - 1));
+    cancelled.abort();
+    await expect(cancelled.finish()).rejects.toThrow(/abandoned/);
+    const finished = new ShardUpload(client, holder.address, shardHeader(2), 10_000);
+    await finished.write(bytes.subarray(0, 1000));
+    await finished.write(bytes.subarray(1000));
+    await finished.finish();
+    await until('the finished shard to be stored', () => holder.store.heldShards === 1);
+    expect(holder.store.get(0, 1, 0)).toEqual([]);
+    expect(Buffer.compare(holder.store.peek(0, 2, 0, 0)!, bytes)).toBe(0);
+    client.close();
+  });
+
+  it('cancels every upload of a snapshot overwritten while its shards were sent: no holder keeps any', async () => {
+    const owner = await manager('owner');
+    const real = [await manager('a'), await manager('b')];
+    // A holder that, as soon as its shard's header arrives, changes the last byte of the owner's
+    // snapshot in place, as a worker reusing the slot would: the owner reads that byte last.
+    const events: string[] = [];
+    const fake = new grpc.Server();
+    servers.push(fake);
+    const data = snapshotBytes(40 * 1024 * 1024 + 1);
+    fake.addService(proto.ftrain.v1.SnapshotManager.service, {
+      PutShard: (call: grpc.ServerReadableStream<ShardChunk__Output, object>) => {
+        call.once('data', () => {
+          const fd = openSync(owner.slots.dataFile(0), 'r+');
+          writeSync(fd, new Uint8Array([data.at(-1)! ^ 0xff]), 0, 1, data.length - 1);
+          closeSync(fd);
+          events.push('header');
+        });
+        call.on('data', () => {});
+        call.on('cancelled', () => events.push('cancelled'));
+        call.on('end', () => events.push('end'));
+      },
+    } as unknown as grpc.UntypedServiceImplementation);
+    const port = await bindServer(fake, '127.0.0.1:0');
+    const holders = [{ nodeId: 'fake', address: `127.0.0.1:${port}` }, ...real.map((h) => ({ nodeId: h.slots.dir, address: h.address }))];
+    owner.configure({ stage: STAGE, code, holders, degraded: false }, -1);
+    const header: SnapshotHeader = { stage: STAGE, step: 3, tensors: [], scalars: {}, epoch: 0 };
+    owner.slots.seal(owner.slots.write(0, header, [data]), [data]);
+    owner.scan();
+    await until('the owner to give the snapshot up', () => owner.status().lastError !== null);
+    expect(owner.status().lastError).toMatch(/^snapshot of step 3 in slot 0: overwritten since its commit \(found while its shards were sent\); not protected$/);
+    expect(owner.status().versions).toEqual([]);
+    await until('the fake holder to see the cancel', () => events.includes('cancelled'));
+    expect(events[0]).toBe('header');
+    await new Promise((r) => setTimeout(r, 200));
+    for (const h of real) expect(h.store.heldShards).toBe(0);
   });
 });

@@ -1,11 +1,12 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { SnapshotManager } from '../../snapshot-manager/snapshot-manager.ts';
 import { statSync } from 'node:fs';
-import { CorruptSnapshotError, SnapshotSlots, stepsToKeep, type SnapshotHeader } from '../../domain/snapshot-slots.ts';
+import { CorruptSnapshotError, SnapshotSlots, VERIFY_CHUNK_BYTES, stepsToKeep, type SnapshotHeader } from '../../domain/snapshot-slots.ts';
 
 const header = (step: number): SnapshotHeader => ({ stage: 2, step, tensors: [{ name: 'w', shape: [4], offset: 0, length: 4 }], scalars: { adamT: step } });
 const bytes = (v: number) => new Uint8Array(new Float32Array([v, v + 1, v + 2, v + 3]).buffer);
@@ -115,6 +116,54 @@ describe('snapshot slots', () => {
     expect(() => slots.read(record)).toThrow(/crc32/);
     writeFileSync(join(slots.dir, 'slot-0.bin'), new Uint8Array(3));
     expect(() => slots.read(record)).toThrow(/3 bytes, record says 16/);
+  });
+
+  it('verifies a sealed snapshot in chunks, with the messages of read', () => {
+    const slots = fresh();
+    // Larger than one verify chunk and not a multiple of it, so the checksum runs across reads.
+    const big = new Uint8Array(VERIFY_CHUNK_BYTES + 4099);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 7 + (i >>> 9)) & 255;
+    const record = slots.seal(slots.write(0, header(1), [big]), [big]);
+    expect(() => slots.verify(record)).not.toThrow();
+    const path = join(slots.dir, 'slot-0.bin');
+    for (const at of [0, VERIFY_CHUNK_BYTES - 1, VERIFY_CHUNK_BYTES, big.length - 1]) {
+      const flipped = big.slice();
+      flipped[at] = flipped[at]! ^ 0x10;
+      writeFileSync(path, flipped);
+      expect(() => slots.verify(record), `byte ${at} flipped`).toThrow(CorruptSnapshotError);
+      expect(() => slots.verify(record)).toThrow(/crc32 [0-9a-f]+, record says [0-9a-f]+/);
+    }
+    writeFileSync(path, big.subarray(0, big.length - 1));
+    expect(() => slots.verify(record)).toThrow(`${big.length - 1} bytes, record says ${big.length}`);
+    writeFileSync(path, Buffer.concat([big, new Uint8Array(1)]));
+    expect(() => slots.verify(record)).toThrow(`${big.length + 1} bytes, record says ${big.length}`);
+    rmSync(path);
+    expect(() => slots.verify(record)).toThrow(/data file unreadable/);
+  });
+
+  it('verifies only the size of an unsealed snapshot', () => {
+    const slots = fresh();
+    const committed = slots.write(0, header(1), [bytes(1)]);
+    writeFileSync(join(slots.dir, 'slot-0.bin'), bytes(9));
+    expect(() => slots.verify(committed)).not.toThrow();
+    writeFileSync(join(slots.dir, 'slot-0.bin'), new Uint8Array(3));
+    expect(() => slots.verify(committed)).toThrow(/3 bytes, record says 16/);
+  });
+
+  it('commits a staged file into a slot, sealed, keeping the old snapshot until then', () => {
+    const slots = fresh();
+    const old = slots.seal(slots.write(0, header(1), [bytes(1)]), [bytes(1)]);
+    const staged = slots.stagingFile(0);
+    writeFileSync(staged, bytes(5));
+    expect(slots.records()).toEqual([old]);
+    const record = slots.commitFile(0, header(5), staged, 16, crc32(bytes(5)));
+    expect(slots.records()).toEqual([record]);
+    expect(record).toMatchObject({ slot: 0, step: 5, bytes: 16, crc32: crc32(bytes(5)) });
+    expect(existsSync(staged)).toBe(false);
+    expect(Buffer.compare(slots.read(record), bytes(5))).toBe(0);
+    writeFileSync(slots.stagingFile(1), bytes(6));
+    slots.destroy();
+    expect(readdirSync(slots.dir)).toEqual([]);
   });
 
   it('drops snapshots of an abandoned timeline', () => {
