@@ -18,6 +18,29 @@ export interface Registration {
   readonly agentPid?: number;
 }
 
+/**
+ * Where a worker's time went between an assignment and its ready report, by phase, in
+ * milliseconds (0: the phase did not run). Recovery traces are built from them.
+ */
+export interface RestoreTrace {
+  /** Backend and stage model made: a node new to the stage. */
+  readonly buildMs: number;
+  /** Erasure shards fetched from peers (a rebuilt stage). */
+  readonly rebuildFetchMs: number;
+  /** The snapshot decoded from them. */
+  readonly rebuildDecodeMs: number;
+  /** The whole rebuild: fetch, decode and commit into a slot. */
+  readonly rebuildMs: number;
+  /** The committed snapshot read and loaded into the backend. */
+  readonly restoreMs: number;
+  /** Snapshot slots readied. */
+  readonly prepareMs: number;
+  /** Pipeline neighbours connected. */
+  readonly connectMs: number;
+  /** The restored state's bytes (0: nothing restored). */
+  readonly bytes: number;
+}
+
 /** One stage finished one optimizer step (Coordinator.ReportStep). */
 export interface StepReport {
   readonly nodeId: string;

@@ -74,6 +74,36 @@ export interface Failure {
 }
 
 /** One failure the run survived, as the report lists it. */
+/**
+ * Where a recovery's time went, in milliseconds. detectMs + replaceMs + readyMs is the time to
+ * training resumed (recoverMs). The worker phases are those of the failed stage's worker (its
+ * own restore, or its rebuild from erasure shards and then the restore); rollbackMs is the
+ * slowest restore of the other stages, which runs beside it.
+ */
+export interface RecoveryPhases {
+  /** The failure (or its detection, when its moment is unknown) to its detection. */
+  readonly detectMs: number;
+  /** Detection to the assignments: the other stages halted, a node for the stage (a restarted worker, a spare), the plan. */
+  readonly replaceMs: number;
+  /** The assignments to every stage ready (training resumes at once). */
+  readonly readyMs: number;
+  /** The failed stage's worker: backend and model made (a node new to the stage). */
+  readonly buildMs: number;
+  /** Erasure shards fetched, decoded, and the snapshot committed into a slot (0: a local restore). */
+  readonly fetchMs: number;
+  readonly decodeMs: number;
+  readonly commitMs: number;
+  /** The snapshot read from its slot and loaded into the backend. */
+  readonly restoreMs: number;
+  /** Slots readied and pipeline neighbours connected. */
+  readonly prepareMs: number;
+  readonly connectMs: number;
+  /** The other stages going back to the restored step from their own slots: the slowest. */
+  readonly rollbackMs: number;
+  /** Training resumed to the first step completed; null until then. */
+  readonly firstStepMs: number | null;
+}
+
 export interface RecoveredFailure {
   /** The step under way when the failure happened. */
   readonly step: number;
@@ -103,6 +133,8 @@ export interface RecoveredFailure {
    * plus that step itself). Null until then.
    */
   readonly caughtUpMs: number | null;
+  /** Where the time to training resumed went; absent when the workers did not trace it. */
+  readonly phases?: RecoveryPhases;
 }
 
 /** The run so far, as Coordinator.Status gives it. */

@@ -394,6 +394,43 @@ export class SnapshotSlots {
     if (crc !== record.crc32) throw new CorruptSnapshotError(record.slot, record.step, `crc32 ${crc.toString(16)}, record says ${record.crc32.toString(16)}`);
   }
 
+  /**
+   * Reads a committed snapshot's bytes straight into `targets` (views given in file order that
+   * cover the data back to back from offset 0), checking the size and, as it goes, the checksum:
+   * one copy, from the slot into where the state lives. On a mismatch the targets hold part of
+   * the snapshot and a CorruptSnapshotError is thrown.
+   */
+  readInto(record: SnapshotRecord, targets: readonly Uint8Array[]): void {
+    let fd: number;
+    try {
+      fd = openSync(this.dataPath(record.slot), constants.O_RDONLY);
+    } catch (err) {
+      throw new CorruptSnapshotError(record.slot, record.step, `data file unreadable (${(err as Error).message})`);
+    }
+    try {
+      const size = fstatSync(fd).size;
+      const wanted = targets.reduce((n, t) => n + t.byteLength, 0);
+      if (size !== record.bytes) throw new CorruptSnapshotError(record.slot, record.step, `${size} bytes, record says ${record.bytes}`);
+      if (wanted !== record.bytes) throw new CorruptSnapshotError(record.slot, record.step, `the state takes ${wanted} bytes, the snapshot holds ${record.bytes}`);
+      let crc = 0;
+      let at = 0;
+      for (const t of targets) {
+        for (let off = 0; off < t.byteLength; ) {
+          const n = readSync(fd, t, off, t.byteLength - off, at + off);
+          if (n === 0) throw new CorruptSnapshotError(record.slot, record.step, `data file ends at ${at + off} bytes, record says ${record.bytes}`);
+          off += n;
+        }
+        if (record.crc32 !== null) crc = crc32(t, crc);
+        at += t.byteLength;
+      }
+      if (record.crc32 !== null && crc !== record.crc32) {
+        throw new CorruptSnapshotError(record.slot, record.step, `crc32 ${crc.toString(16)}, record says ${record.crc32.toString(16)}`);
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+
   /** Withdraws one commit record (its slot becomes free), if it is still the same snapshot. */
   dropOne(record: SnapshotRecord): void {
     const current = this.records().find((r) => r.slot === record.slot);

@@ -9,6 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { Worker as Thread } from 'node:worker_threads';
+import type { RestoreTrace } from '../domain/node-reports.ts';
 import type { Logger } from '../common/logging.ts';
 import { packageUrl } from '../common/package-root.ts';
 import { GRPC_CHANNEL_OPTIONS, PROTO_PATH, UNARY_DEADLINE_MS, deadline, loadProto } from '../common/proto.ts';
@@ -239,8 +240,8 @@ export class CoordinatorLink {
     stream.on('end', () => onLost('it closed the command stream'));
   }
 
-  reportReady(stage: number, epoch: number, checkpointSteps: number[]): Promise<unknown> {
-    return unary((cb) => this.client.ReportReady({ nodeId: this.nodeId, stage, epoch, checkpointSteps }, { deadline: deadline() }, cb));
+  reportReady(stage: number, epoch: number, checkpointSteps: number[], trace: RestoreTrace | null = null): Promise<unknown> {
+    return unary((cb) => this.client.ReportReady({ nodeId: this.nodeId, stage, epoch, checkpointSteps, ...(trace ? { trace } : {}) }, { deadline: deadline() }, cb));
   }
 
   reportHalted(stage: number, epoch: number, snapshotSteps: number[]): Promise<unknown> {

@@ -55,7 +55,7 @@ export class SnapshotLink {
   }
 
   /** Rebuilds the ordered snapshot from peers' shards into this node's slots. */
-  rebuild(order: RebuildOrder, timeoutMs: number): Promise<{ bytes: number; usedShards: number[]; corruptShards: number[] }> {
+  rebuild(order: RebuildOrder, timeoutMs: number): Promise<{ bytes: number; usedShards: number[]; corruptShards: number[]; fetchMs: number; decodeMs: number }> {
     return new Promise((resolve, reject) =>
       this.client.Rebuild({ order: encodeRebuild(order) }, { deadline: deadline(timeoutMs) }, (err, res) => (err || !res ? reject(new Error(err?.details ?? 'no reply')) : resolve(res))),
     );

@@ -10,7 +10,7 @@ import type { Logger } from '../common/logging.ts';
 import type { JobOptions } from '../domain/job-options.ts';
 import type { FaultPoint, WorkerFaults } from './fault-port.ts';
 import { SnapshotWriter } from './snapshot-writer.ts';
-import { importStageState, stageStateViews } from './stage-state.ts';
+import { importStageState, importStageStateInPlace, stageStateViews } from './stage-state.ts';
 import type { StageTrainer } from './stage-trainer.ts';
 
 /** Figures of the last snapshot, sent with the next step report. */
@@ -61,7 +61,9 @@ export class StageSnapshots {
     const record = this.slots.find(step);
     if (!record) throw new Error(`no committed snapshot of step ${step} in ${this.slots.dir}`);
     const started = performance.now();
-    importStageState(trainer, record.header, this.slots.read(record));
+    if (!importStageStateInPlace(trainer, record.header, (targets) => this.slots.readInto(record, targets))) {
+      importStageState(trainer, record.header, this.slots.read(record));
+    }
     this.slots.dropAfter(step);
     this.last = { step, stallMs: 0, copyMs: 0, bytes: record.bytes };
     this.log.info({ step, bytes: record.bytes, ms: performance.now() - started }, 'restored snapshot');

@@ -3,7 +3,7 @@
 
 import type { SnapshotHeader, TensorEntry } from '../domain/snapshot-slots.ts';
 import type { StageTrainer } from './stage-trainer.ts';
-import { tf, valuesToReadNow } from './tfjs-backend.ts';
+import { tf, valuesToReadNow, valuesToWriteNow } from './tfjs-backend.ts';
 
 /** Thrown when a snapshot does not fit the stage it is restored into. */
 export class SnapshotMismatchError extends Error {
@@ -59,18 +59,49 @@ export function exportStageState(trainer: StageTrainer, gradNorm: number): { hea
   return { header, buffer };
 }
 
-/** Loads a snapshot (already checksum-verified) into the trainer. */
-export function importStageState(trainer: StageTrainer, header: SnapshotHeader, data: Uint8Array): void {
+/** The stage's state tensors, checked against a snapshot's layout (same names, sizes, order, back to back). */
+function matchingTensors(trainer: StageTrainer, header: SnapshotHeader): { name: string; tensor: tf.Variable }[] {
   if (header.stage !== trainer.stage) throw new SnapshotMismatchError(`snapshot is of stage ${header.stage}, not stage ${trainer.stage}`);
   const entries = stateTensors(trainer);
   if (entries.length !== header.tensors.length) {
     throw new SnapshotMismatchError(`snapshot has ${header.tensors.length} tensors, stage ${trainer.stage} has ${entries.length}`);
   }
+  let offset = 0;
   entries.forEach((e, i) => {
     const t = header.tensors[i]!;
-    if (t.name !== e.name || t.length !== e.tensor.size) {
-      throw new SnapshotMismatchError(`snapshot tensor ${t.name} (${t.length} values) does not match ${e.name} (${e.tensor.size})`);
+    if (t.name !== e.name || t.length !== e.tensor.size || t.offset !== offset) {
+      throw new SnapshotMismatchError(`snapshot tensor ${t.name} (${t.length} values at byte ${t.offset}) does not match ${e.name} (${e.tensor.size} values at byte ${offset})`);
     }
+    offset += t.length * 4;
+  });
+  return entries;
+}
+
+/**
+ * Loads a snapshot with one copy: `readInto` fills the state tensors' own storage in place (on
+ * wasm its heap, on cpu the backend's arrays) and checks the checksum as it goes. False, with
+ * nothing read, when the backend keeps no storage that can be written (the native one): use
+ * importStageState then.
+ */
+export function importStageStateInPlace(trainer: StageTrainer, header: SnapshotHeader, readInto: (targets: Uint8Array[]) => void): boolean {
+  const entries = matchingTensors(trainer, header);
+  const targets: Uint8Array[] = [];
+  for (const e of entries) {
+    const values = valuesToWriteNow(e.tensor);
+    if (!values) return false;
+    targets.push(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+  }
+  readInto(targets);
+  trainer.adam.t = header.scalars.adamT ?? 0;
+  trainer.completedSteps = header.step;
+  return true;
+}
+
+/** Loads a snapshot (already checksum-verified) into the trainer. */
+export function importStageState(trainer: StageTrainer, header: SnapshotHeader, data: Uint8Array): void {
+  const entries = matchingTensors(trainer, header);
+  entries.forEach((e, i) => {
+    const t = header.tensors[i]!;
     // Copy out of the file buffer: it may not be 4-byte aligned (and Buffer.slice would share it).
     const bytes = new Uint8Array(t.length * 4);
     bytes.set(data.subarray(t.offset, t.offset + t.length * 4));

@@ -56,4 +56,16 @@ export function assignOwned(v: tf.Variable, value: tf.Tensor): void {
   value.dispose();
 }
 
+/**
+ * A float32 tensor's own storage, to be written at once (before tfjs runs anything else) when the
+ * backend allows it: on wasm a view of its heap, on cpu the backend's own array; null elsewhere
+ * (the native backend gives copies). Only for a tensor that alone holds its data (a variable).
+ */
+export function valuesToWriteNow(tensor: tf.Tensor): Float32Array | null {
+  if (tensor.dtype !== 'float32') return null;
+  const name = tf.getBackend();
+  if (name === 'wasm' || name === 'cpu') return valuesToReadNow(tensor);
+  return null;
+}
+
 export { tf };

@@ -5,6 +5,7 @@
 
 import * as grpc from '@grpc/grpc-js';
 import { hostname } from 'node:os';
+import type { RestoreTrace } from '../domain/node-reports.ts';
 import type { Logger } from '../common/logging.ts';
 import { GRPC_SERVER_OPTIONS, bindServer, loadProto } from '../common/proto.ts';
 import { decodeCommand, decodeStepReply } from '../common/wire/coordinator-wire.ts';
@@ -77,6 +78,8 @@ export class WorkerNode {
   private readonly snapshots: StageSnapshots | null;
   private smp: SnapshotLink | null = null;
   private held: Held | null = null;
+  /** Where the last assignment's time went, sent with the ready report. */
+  private lastTrace: RestoreTrace | null = null;
   private readonly links: PipelineLinks;
   private training: Promise<void> | null = null;
   /** CheckFree+: the newest copy of the embedding or head of the edge stage this one partners. */
@@ -166,7 +169,7 @@ export class WorkerNode {
         );
         return;
       case 'report-ready':
-        this.coordinator.reportReady(a.stage, a.epoch, this.held?.checkpoints?.steps() ?? []).then(
+        this.coordinator.reportReady(a.stage, a.epoch, this.held?.checkpoints?.steps() ?? [], this.lastTrace).then(
           () => this.log.info({ stage: a.stage, epoch: a.epoch, params: this.held!.trainer.model.variables.reduce((n, v) => n + v.size, 0) }, 'ready'),
           (err: unknown) => this.refusedOrFault('ReportReady', err),
         );
@@ -237,6 +240,14 @@ export class WorkerNode {
     const stage = a.stage;
     const checkfree = a.checkfree ?? null;
     let trainer: StageTrainer;
+    const trace = { buildMs: 0, rebuildFetchMs: 0, rebuildDecodeMs: 0, rebuildMs: 0, restoreMs: 0, prepareMs: 0, connectMs: 0, bytes: 0 };
+    let t = performance.now();
+    const lap = () => {
+      const now = performance.now();
+      const ms = now - t;
+      t = now;
+      return ms;
+    };
     if (prev && prev.stage === stage && !checkfree) {
       trainer = prev.trainer;
     } else {
@@ -251,17 +262,23 @@ export class WorkerNode {
         }
       }
       trainer = new StageTrainer(job, stage, corpus);
+      trace.buildMs = lap();
     }
     if (a.plan) await this.smp?.configure(a.plan, -1);
+    lap();
     if (a.rebuild) {
       if (!this.smp) throw new Error(`told to rebuild step ${a.restoreStep} from erasure shards, but this node runs no snapshot manager`);
-      const t0 = performance.now();
       const reply = await this.smp.rebuild(a.rebuild, this.protocol.rebuildTimeoutMs);
-      this.log.info({ step: a.restoreStep, bytes: reply.bytes, used: reply.usedShards, corrupt: reply.corruptShards, ms: performance.now() - t0 }, 'snapshot rebuilt by the snapshot manager');
+      trace.rebuildMs = lap();
+      trace.rebuildFetchMs = reply.fetchMs;
+      trace.rebuildDecodeMs = reply.decodeMs;
+      this.log.info({ step: a.restoreStep, bytes: reply.bytes, used: reply.usedShards, corrupt: reply.corruptShards, ms: trace.rebuildMs, fetchMs: reply.fetchMs, decodeMs: reply.decodeMs }, 'snapshot rebuilt by the snapshot manager');
     }
     if (a.restoreStep >= 0) {
       if (!this.snapshots) throw new Error(`told to restore step ${a.restoreStep}, but this node keeps no snapshots`);
       this.snapshots.restore(trainer, a.restoreStep);
+      trace.restoreMs = lap();
+      trace.bytes = this.snapshots.last.bytes;
     } else {
       this.snapshots?.destroy();
     }
@@ -269,10 +286,12 @@ export class WorkerNode {
       const figures = await rebuildByCheckfree(trainer, checkfree);
       this.log.warn(figures, checkfree.kind === 'average' ? "stage rebuilt by CheckFree from its neighbours' weights (fresh optimizer state)" : "stage rebuilt by CheckFree+ from its swap partner's weights (fresh optimizer state)");
     }
+    lap();
     if (snapshotsOn(job.snapshotEvery)) {
       this.snapshots?.startWriter(job);
       this.snapshots?.prepare(stageStateBytes(trainer));
     }
+    trace.prepareMs = lap();
     let checkpoints = prev?.checkpoints ?? null;
     if (job.checkpointDir && checkpoints?.stage !== stage) {
       describeCheckpointDir(job.checkpointDir, job, a.dataSha256 || null);
@@ -281,6 +300,8 @@ export class WorkerNode {
     const source = edgeCopySource(stage, job);
     this.held = { stage, epoch: a.epoch, job, trainer, checkpoints, edgeCopySource: source, edgeCopySize: source === null ? 0 : edgeCopySize(source, job) };
     await this.links.connect(stage, a.epoch, a.prevAddress, a.nextAddress);
+    trace.connectMs = lap();
+    this.lastTrace = trace;
     if (this.edgeCopy && this.edgeCopy.stage !== source) this.edgeCopy = null;
   }
 

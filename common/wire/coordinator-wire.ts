@@ -6,7 +6,7 @@ import type { Command, ReceivedCommand } from '../../domain/commands.ts';
 import type { InjectionKind } from '../../domain/inject-spec.ts';
 import type { JobOptions } from '../../domain/job-options.ts';
 import { MAX_SNAPSHOT_EVERY, MAX_STAGES } from '../../domain/job-options.ts';
-import type { ProcessMemory, Registration, SmpMemoryReport, StepReport } from '../../domain/node-reports.ts';
+import type { ProcessMemory, Registration, RestoreTrace, SmpMemoryReport, StepReport } from '../../domain/node-reports.ts';
 import { NodeState, RecoveryMethod, RunPhase, type Failure, type NodeSummary, type RecoveredFailure, type RunSummary } from '../../domain/run-status.ts';
 import type { Command as CommandProto, Command__Output } from '../../proto/generated/ftrain/v1/Command.ts';
 import type { FaultReport__Output } from '../../proto/generated/ftrain/v1/FaultReport.ts';
@@ -192,13 +192,29 @@ export function decodeNodeId(msg: { nodeId: string } | MalformedMessage, type: s
   return nodeId('node_id', parsed(msg, type).nodeId);
 }
 
-export function decodeReady(msg: ReadyReport__Output | MalformedMessage): { nodeId: string; stage: number; epoch: number; checkpointSteps: number[] } {
+export function decodeReady(msg: ReadyReport__Output | MalformedMessage): { nodeId: string; stage: number; epoch: number; checkpointSteps: number[]; trace?: RestoreTrace } {
   const r = parsed(msg, 'ReadyReport');
+  const t = r.trace;
+  const ms = (field: string, v: unknown) => num(`trace.${field}`, v, 0, 86_400_000);
   return {
     nodeId: nodeId('node_id', r.nodeId),
     stage: stage('stage', r.stage),
     epoch: int('epoch', r.epoch, 0),
     checkpointSteps: list('checkpoint_steps', r.checkpointSteps, (s, f) => int(f, s, 0)),
+    ...(t
+      ? {
+          trace: {
+            buildMs: ms('build_ms', t.buildMs),
+            rebuildFetchMs: ms('rebuild_fetch_ms', t.rebuildFetchMs),
+            rebuildDecodeMs: ms('rebuild_decode_ms', t.rebuildDecodeMs),
+            rebuildMs: ms('rebuild_ms', t.rebuildMs),
+            restoreMs: ms('restore_ms', t.restoreMs),
+            prepareMs: ms('prepare_ms', t.prepareMs),
+            connectMs: ms('connect_ms', t.connectMs),
+            bytes: int('trace.bytes', t.bytes, 0),
+          },
+        }
+      : {}),
   };
 }
 

@@ -88,6 +88,7 @@ export class CoordinatorCore {
 
   handle(event: CoordinatorEvent, nowMs: number): Outcome {
     const actions: Action[] = [];
+    this.recovery.nowMs = nowMs;
     const refusal = this.dispatch(event, nowMs, actions);
     const reply: Reply = refusal ? { ok: false, refusal } : { ok: true, protectedCommitStep: this.commits.codedCommitStep, snapshotInterval: this.intervals.announced };
     return { reply, actions };
@@ -144,7 +145,7 @@ export class CoordinatorCore {
         return null;
       }
       case 'ready':
-        return this.checkStage(e.nodeId, e.stage) ?? this.progress.ready(e.nodeId, e.stage, e.epoch ?? 0, e.checkpointSteps ?? [], now, out);
+        return this.checkStage(e.nodeId, e.stage) ?? this.progress.ready(e.nodeId, e.stage, e.epoch ?? 0, e.checkpointSteps ?? [], now, out, e.trace);
       case 'halted': {
         const refused = this.checkStage(e.nodeId, e.stage);
         if (refused) return refused;

@@ -4,7 +4,7 @@
 import type { Command } from '../../domain/commands.ts';
 import type { ProtectionStatus } from '../../domain/erasure-protection.ts';
 import type { InjectionKind } from '../../domain/inject-spec.ts';
-import type { ProcessMemory, Registration, SmpMemoryReport, StepReport } from '../../domain/node-reports.ts';
+import type { ProcessMemory, Registration, RestoreTrace, SmpMemoryReport, StepReport } from '../../domain/node-reports.ts';
 import type { Refusal } from '../../domain/refusal.ts';
 import type { Failure, RecoveredFailure } from '../../domain/run-status.ts';
 import type { SnapshotInterval } from '../../domain/snapshot-schedule.ts';
@@ -29,7 +29,7 @@ export type CoordinatorEvent =
   | ({ type: 'memory' } & SmpMemoryReport)
   | { type: 'commands-opened'; nodeId: string }
   | { type: 'commands-closed'; nodeId: string }
-  | { type: 'ready'; nodeId: string; stage: number; epoch?: number; checkpointSteps?: readonly number[] }
+  | { type: 'ready'; nodeId: string; stage: number; epoch?: number; checkpointSteps?: readonly number[]; trace?: RestoreTrace }
   | { type: 'step'; report: StepReport }
   | { type: 'fault'; nodeId: string; stage: number; message: string }
   | { type: 'process-exited'; nodeId: string; detail: string }

@@ -14,6 +14,15 @@ export interface AnnouncedFailure {
   readonly handoverMs?: number;
 }
 
+interface RecoveredEntry {
+  readonly failure: RecoveredFailure;
+  readonly failedAtMs: number;
+  caughtUpMs: number | null;
+  /** When training resumed after it; the first step completed after that gives firstStepMs. */
+  readonly resumedAtMs: number;
+  firstStepMs: number | null;
+}
+
 /** A failure being recovered: what failed, how, and when. */
 export interface FailureInfo {
   readonly stage: number;
@@ -33,7 +42,7 @@ export class FailureLog {
   private readonly announced = new Map<number, AnnouncedFailure>();
   /** Injections announced so far, as "step:stage:kind": each is announced once. */
   private readonly injections = new Set<string>();
-  private readonly recovered: { failure: RecoveredFailure; failedAtMs: number; caughtUpMs: number | null }[] = [];
+  private readonly recovered: RecoveredEntry[] = [];
 
   /** Records an injection about to happen; false if it was announced before (its step is trained again). */
   announceInjection(stage: number, step: number, kind: InjectionKind, atMs: number): boolean {
@@ -57,8 +66,8 @@ export class FailureLog {
   }
 
   /** A failure the run survived; its caught-up time follows when its step completes again. */
-  recover(failure: Omit<RecoveredFailure, 'caughtUpMs'>, failedAtMs: number): RecoveredFailure {
-    const entry = { failure: { ...failure, caughtUpMs: null }, failedAtMs, caughtUpMs: null };
+  recover(failure: Omit<RecoveredFailure, 'caughtUpMs'>, failedAtMs: number, resumedAtMs: number = failedAtMs + failure.recoverMs): RecoveredFailure {
+    const entry: RecoveredEntry = { failure: { ...failure, caughtUpMs: null }, failedAtMs, caughtUpMs: null, resumedAtMs, firstStepMs: null };
     if (this.recovered.length < MAX_RECOVERED) this.recovered.push(entry);
     return entry.failure;
   }
@@ -67,11 +76,16 @@ export class FailureLog {
   stepCompleted(step: number, now: number): void {
     for (const e of this.recovered) {
       if (e.caughtUpMs === null && e.failure.step === step) e.caughtUpMs = now - e.failedAtMs;
+      if (e.firstStepMs === null) e.firstStepMs = now - e.resumedAtMs;
     }
   }
 
   /** The failures survived so far, with their caught-up times (a copy). */
   list(): RecoveredFailure[] {
-    return this.recovered.map((e) => ({ ...e.failure, caughtUpMs: e.caughtUpMs }));
+    return this.recovered.map((e) => ({
+      ...e.failure,
+      caughtUpMs: e.caughtUpMs,
+      ...(e.failure.phases ? { phases: { ...e.failure.phases, firstStepMs: e.firstStepMs } } : {}),
+    }));
   }
 }

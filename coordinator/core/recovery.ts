@@ -6,9 +6,10 @@
 
 import { checkfreeWeights, type CheckfreeOrder } from '../../domain/checkfree.ts';
 import type { ProtectedVersion, RebuildOrder } from '../../domain/erasure-protection.ts';
+import type { RestoreTrace } from '../../domain/node-reports.ts';
 import type { JobOptions } from '../../domain/job-options.ts';
 import { swapPartner } from '../../domain/pipeline-route.ts';
-import { NodeState, RunPhase, type Failure, type RecoveredFailure, type RecoveryMethod } from '../../domain/run-status.ts';
+import { NodeState, RunPhase, type Failure, type RecoveredFailure, type RecoveryMethod, type RecoveryPhases } from '../../domain/run-status.ts';
 import type { CommitTracker } from './commit-tracker.ts';
 import type { Action } from './core-events.ts';
 import type { FailureInfo, FailureLog } from './failure-log.ts';
@@ -47,10 +48,16 @@ interface RecoveryState {
   decision: RecoveryDecision | null;
   /** Vacant stages for which the run has said it waits for a node. */
   readonly waitingSaid: Set<number>;
+  /** When the assignments of the plan went out; null before. */
+  assignedAtMs: number | null;
+  /** Each stage's worker trace from its assignment to ready. */
+  readonly traces: Map<number, RestoreTrace>;
 }
 
 export class Recovery {
   private r: RecoveryState | null = null;
+  /** The time of the event being handled (the core sets it): when the plan's assignments go out. */
+  nowMs = 0;
 
   constructor(
     private readonly job: JobOptions,
@@ -126,6 +133,8 @@ export class Recovery {
         completedAtFailure: this.commits.stepUnderWay,
         decision: null,
         waitingSaid: new Set(),
+        assignedAtMs: null,
+        traces: new Map(),
       };
       if (this.ctx.phase === RunPhase.training) {
         for (const n of this.members.all()) {
@@ -305,6 +314,7 @@ export class Recovery {
           orders.set(stage, { stage, step, epoch: v.epoch, code: this.shards.code!, sources: this.members.shardHolders().map((h) => h.address) });
         }
         this.placement.sendAssignments(nodes, step, out, orders);
+        r.assignedAtMs = this.nowMs;
         const how = orders.size > 0 ? `; stage(s) ${[...orders.keys()].join(', ')} rebuilt from erasure shards` : '';
         out.push({ type: 'log', level: 'info', msg: `restoring every stage to step ${step} (epoch ${this.ctx.epoch})${how}` });
         return;
@@ -359,6 +369,33 @@ export class Recovery {
     out.push({ type: 'log', level: 'warn', msg: resume === null ? 'every stage starts again from step 0' : `every stage goes back to the disk checkpoint of step ${resume}` });
   }
 
+  /** A stage's worker is ready after an assignment of this recovery, having spent `trace`. */
+  stageReady(stage: number, trace: RestoreTrace): void {
+    this.r?.traces.set(stage, trace);
+  }
+
+  /** The phases of one failure of the recovery now complete, from the workers' traces; null without them. */
+  private phases(r: RecoveryState, f: FailureInfo, now: number): RecoveryPhases | null {
+    const own = r.traces.get(f.stage);
+    if (r.assignedAtMs === null || !own) return null;
+    const failedAt = f.failedAtMs ?? f.detectedAtMs;
+    const others = [...r.traces].filter(([stage]) => stage !== f.stage).map(([, t]) => t.restoreMs);
+    return {
+      detectMs: f.detectedAtMs - failedAt,
+      replaceMs: r.assignedAtMs - f.detectedAtMs,
+      readyMs: now - r.assignedAtMs,
+      buildMs: own.buildMs,
+      fetchMs: own.rebuildFetchMs,
+      decodeMs: own.rebuildDecodeMs,
+      commitMs: Math.max(0, own.rebuildMs - own.rebuildFetchMs - own.rebuildDecodeMs),
+      restoreMs: own.restoreMs,
+      prepareMs: own.prepareMs,
+      connectMs: own.connectMs,
+      rollbackMs: others.length > 0 ? Math.max(...others) : 0,
+      firstStepMs: null,
+    };
+  }
+
   /** Training resumed from `fromStep` at `now`: each failure of this recovery is recovered. */
   complete(fromStep: number, now: number, out: Action[]): void {
     const r = this.r;
@@ -374,6 +411,7 @@ export class Recovery {
               ? 'erasure-rebuild'
               : 'local-snapshot';
       const fallback = r.decision?.fallback ?? null;
+      const phases = this.phases(r, f, now);
       const failure: RecoveredFailure = this.failures.recover(
         {
           step: r.completedAtFailure,
@@ -388,8 +426,10 @@ export class Recovery {
           handoverMs: f.handoverMs,
           lostSteps: r.completedAtFailure - fromStep,
           restoredStep: fromStep,
+          ...(phases ? { phases } : {}),
         },
         f.failedAtMs ?? f.detectedAtMs,
+        now,
       );
       out.push({ type: 'recovered', failure });
       out.push({ type: 'log', level: 'info', msg: 'recovered', fields: { ...failure } });

@@ -5,7 +5,7 @@
 
 import type { ProtectionStatus } from '../../domain/erasure-protection.ts';
 import type { JobOptions } from '../../domain/job-options.ts';
-import type { StepReport } from '../../domain/node-reports.ts';
+import type { RestoreTrace, StepReport } from '../../domain/node-reports.ts';
 import { RefusalReason, type Refusal } from '../../domain/refusal.ts';
 import { NodeState, RunPhase, type Failure } from '../../domain/run-status.ts';
 import type { CommitTracker } from './commit-tracker.ts';
@@ -46,7 +46,7 @@ export class TrainingProgress {
   }
 
   /** A node applied its assignment; once every stage is ready, all start (again). */
-  ready(nodeId: string, stage: number, epoch: number, checkpointSteps: readonly number[], now: number, out: Action[]): Refusal | null {
+  ready(nodeId: string, stage: number, epoch: number, checkpointSteps: readonly number[], now: number, out: Action[], trace?: RestoreTrace): Refusal | null {
     if (epoch !== this.ctx.epoch) {
       return { reason: RefusalReason.staleEpoch, message: `ready for epoch ${epoch}, but the run is in epoch ${this.ctx.epoch}`, runEpoch: this.ctx.epoch, givenEpoch: epoch };
     }
@@ -54,6 +54,7 @@ export class TrainingProgress {
     if (node.state !== NodeState.assigned) return { reason: RefusalReason.wrongState, message: `node ${nodeId} is ${node.state}, not waiting to become ready` };
     this.members.move(node, NodeState.ready);
     this.commits.setCheckpointSteps(stage, checkpointSteps);
+    if (trace) this.recovery.stageReady(stage, trace);
     const placed = this.commits.stages.map((s) => this.members.get(s.nodeId ?? ''));
     if (this.ctx.phase !== RunPhase.starting || !placed.every((n) => n?.state === NodeState.ready)) return null;
     const toStep = this.toStep ?? 0;

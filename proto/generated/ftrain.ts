@@ -44,6 +44,7 @@ import type { RecoveredFailure as _ftrain_v1_RecoveredFailure, RecoveredFailure_
 import type { Refusal as _ftrain_v1_Refusal, Refusal__Output as _ftrain_v1_Refusal__Output } from './ftrain/v1/Refusal';
 import type { RegisterReply as _ftrain_v1_RegisterReply, RegisterReply__Output as _ftrain_v1_RegisterReply__Output } from './ftrain/v1/RegisterReply';
 import type { RegisterRequest as _ftrain_v1_RegisterRequest, RegisterRequest__Output as _ftrain_v1_RegisterRequest__Output } from './ftrain/v1/RegisterRequest';
+import type { RestoreTrace as _ftrain_v1_RestoreTrace, RestoreTrace__Output as _ftrain_v1_RestoreTrace__Output } from './ftrain/v1/RestoreTrace';
 import type { RunFailure as _ftrain_v1_RunFailure, RunFailure__Output as _ftrain_v1_RunFailure__Output } from './ftrain/v1/RunFailure';
 import type { RunSummary as _ftrain_v1_RunSummary, RunSummary__Output as _ftrain_v1_RunSummary__Output } from './ftrain/v1/RunSummary';
 import type { ShardChunk as _ftrain_v1_ShardChunk, ShardChunk__Output as _ftrain_v1_ShardChunk__Output } from './ftrain/v1/ShardChunk';
@@ -120,6 +121,7 @@ export interface ProtoGrpcType {
       RefusalReason: EnumTypeDefinition
       RegisterReply: MessageTypeDefinition<_ftrain_v1_RegisterReply, _ftrain_v1_RegisterReply__Output>
       RegisterRequest: MessageTypeDefinition<_ftrain_v1_RegisterRequest, _ftrain_v1_RegisterRequest__Output>
+      RestoreTrace: MessageTypeDefinition<_ftrain_v1_RestoreTrace, _ftrain_v1_RestoreTrace__Output>
       RunFailure: MessageTypeDefinition<_ftrain_v1_RunFailure, _ftrain_v1_RunFailure__Output>
       RunPhase: EnumTypeDefinition
       RunSummary: MessageTypeDefinition<_ftrain_v1_RunSummary, _ftrain_v1_RunSummary__Output>

@@ -1,5 +1,6 @@
 // Original file: proto/ftrain.proto
 
+import type { RestoreTrace as _ftrain_v1_RestoreTrace, RestoreTrace__Output as _ftrain_v1_RestoreTrace__Output } from '../../ftrain/v1/RestoreTrace';
 import type { Long } from '@grpc/proto-loader';
 
 export interface ReadyReport {
@@ -7,6 +8,7 @@ export interface ReadyReport {
   'stage'?: (number);
   'epoch'?: (number | string | Long);
   'checkpointSteps'?: (number | string | Long)[];
+  'trace'?: (_ftrain_v1_RestoreTrace | null);
 }
 
 export interface ReadyReport__Output {
@@ -14,4 +16,5 @@ export interface ReadyReport__Output {
   'stage': (number);
   'epoch': (number);
   'checkpointSteps': (number)[];
+  'trace': (_ftrain_v1_RestoreTrace__Output | null);
 }
