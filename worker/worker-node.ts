@@ -57,6 +57,8 @@ export interface WorkerNodeOptions {
   readonly faults?: WorkerFaults;
   /** Hears of each failed registration attempt while the coordinator cannot be reached (a progress line). */
   readonly onRegisterWait?: (w: RegisterWait) => void;
+  /** Hears when the node starts (or resumes) training a stage: its node agent may then warm a standby. */
+  readonly onTraining?: (stage: number) => void;
 }
 
 export type NodeExit = { readonly code: number; readonly reason: string };
@@ -173,6 +175,7 @@ export class WorkerNode {
       case 'start-training':
         try {
           this.startTraining(a.fromStep, a.restoreCheckpointStep, a.fromScratch);
+          this.options.onTraining?.(this.held!.stage);
         } catch (err) {
           this.fault(err);
         }
