@@ -23,6 +23,8 @@ export interface LocalClusterOptions {
   readonly job: JobOptions;
   /** Lost nodes to replace with new node processes, as a spot fleet replaces reclaimed instances. */
   readonly respawn?: number;
+  /** Nodes keep a warm standby worker (`ftrain node`'s default); false: `--no-standby`. */
+  readonly standby?: boolean;
   readonly reportPath: string | null;
   readonly logFile: string | null;
   readonly logLevel: string;
@@ -99,6 +101,7 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<num
         options.logLevel,
         '--snapshot-dir',
         snapshotDir(nodeId),
+        ...(options.standby === false ? ['--no-standby'] : []),
       ],
       { stdio: ['pipe', logFd, logFd], env: { ...process.env, FTRAIN_MANAGED: '1' } },
     );

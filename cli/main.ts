@@ -8,7 +8,7 @@ import { errorMessage, OptionError, DataError, BackendUnavailableError } from '.
 import { RunEndedError } from '../domain/refusal.ts';
 import { EXIT_USAGE, FINAL_WORKER_EXITS } from '../domain/exit-codes.ts';
 import { workerInjector } from '../chaos/worker-injector.ts';
-import { compileJobOptions, intOption, parseBackend } from '../domain/job-options.ts';
+import { DEFAULT_JOB, compileJobOptions, intOption, parseBackend } from '../domain/job-options.ts';
 import { createLogger } from '../common/logging.ts';
 import { WorkerNode } from '../worker/worker-node.ts';
 import { CoordinatorSession, reportLines } from './coordinator-session.ts';
@@ -21,6 +21,7 @@ import { joinHint } from './join-hint.ts';
 import { hostOf } from '../domain/host-port.ts';
 import { ListenError } from '../common/proto.ts';
 import { NodeSupervisor } from './node-supervisor.ts';
+import { standBy, tellAgent } from './agent-channel.ts';
 import { LISTEN_FLAG_ENV, joinFailureCode, waitingLines, writeExitNote } from './join-failure.ts';
 import { resolveCoordinatorHost } from '../worker/coordinator-link.ts';
 import { SnapshotManager } from '../snapshot-manager/snapshot-manager.ts';
@@ -74,16 +75,17 @@ const runCommand = addDashboardFlags(
       .command('run')
       .description('train on a local cluster: a coordinator and one node process per stage on 127.0.0.1, with a live dashboard')
       .option('--respawn <n>', 'replace up to N lost nodes with new node processes, as a spot fleet replaces reclaimed instances', '0')
-      .option('--port <n>', 'coordinator port (0 picks a free one)', '0'),
+      .option('--port <n>', 'coordinator port (0 picks a free one)', '0')
+      .option('--no-standby', 'nodes keep no warm standby worker: a crashed worker is restarted cold (`ftrain node --no-standby`)'),
   ),
 );
-runCommand.action(async (flags: JobFlagValues & DashboardFlagValues & { port: string; respawn: string }) => {
+runCommand.action(async (flags: JobFlagValues & DashboardFlagValues & { port: string; respawn: string; standby: boolean }) => {
   try {
     const job = compileJobOptions(rawJobOptions(flags));
     const port = parsePort('--port', flags.port);
     const respawn = intOption('--respawn', flags.respawn, 0, 0, 10_000);
     const dashboard = dashboardSettings(runCommand, flags);
-    const code = await runLocalCluster({ job, respawn, reportPath: flags.report ?? null, logFile: flags.logFile ?? null, logLevel: flags.logLevel, port, dashboard });
+    const code = await runLocalCluster({ job, respawn, standby: flags.standby, reportPath: flags.report ?? null, logFile: flags.logFile ?? null, logLevel: flags.logLevel, port, dashboard });
     process.exit(code);
   } catch (err) {
     fail(err instanceof ListenError ? err.toOptionError('--port') : err);
@@ -196,8 +198,9 @@ addWorkerFlags(
     .description("run a node that joins a job: its snapshot manager and its worker as two processes, restarting a crashed worker")
     .option('--snapshot-dir <dir>', 'tmpfs directory for the in-memory snapshots (default: /dev/shm/ftrain-NODE_ID)')
     .option('--max-restarts <n>', 'worker restarts before the node gives up', '20')
-    .option('--snapshot-manager-port <n>', "port of the node's snapshot manager, on the --listen host (peers send it erasure shards); 0 picks a free one", '0'),
-).action(async (flags: WorkerFlags & { snapshotDir?: string; maxRestarts: string; snapshotManagerPort: string }) => {
+    .option('--snapshot-manager-port <n>', "port of the node's snapshot manager, on the --listen host (peers send it erasure shards); 0 picks a free one", '0')
+    .option('--no-standby', 'keep no warm standby worker (one idle worker process) to take over at once when the worker crashes: restart it cold'),
+).action(async (flags: WorkerFlags & { snapshotDir?: string; maxRestarts: string; snapshotManagerPort: string; standby: boolean }) => {
   try {
     const coordinator = checkHostPort('--coordinator', flags.coordinator);
     const listen = checkHostPort('--listen', flags.listen);
@@ -217,7 +220,7 @@ addWorkerFlags(
     const listenHost = hostOf(listen);
     const smpPort = intOption('--snapshot-manager-port', flags.snapshotManagerPort, 0, 0, 65535);
     const smpArgs = ['--listen', `${listenHost}:${smpPort}`, '--coordinator', coordinator, ...(flags.advertise ? ['--advertise', flags.advertise] : [])];
-    const supervisor = new NodeSupervisor({ nodeId, workerArgs, smpArgs, snapshotDir: resolve(flags.snapshotDir ?? defaultSnapshotDir(nodeId)), maxRestarts, logLevel: flags.logLevel, logger });
+    const supervisor = new NodeSupervisor({ nodeId, workerArgs, smpArgs, snapshotDir: resolve(flags.snapshotDir ?? defaultSnapshotDir(nodeId)), maxRestarts, standby: flags.standby, logLevel: flags.logLevel, logger });
     if (!watchParent(() => supervisor.end(1, 0))) process.on('SIGINT', () => supervisor.end(130));
     process.on('SIGTERM', () => supervisor.depart(graceSeconds * 1000));
     try {
@@ -239,8 +242,10 @@ addWorkerFlags(
   program
     .command('worker')
     .description('run only the worker of a node (where something else, e.g. the kubelet, restarts it)')
-    .option('--snapshot-dir <dir>', "the snapshot manager's slot directory (omit to run without snapshots)"),
-).action(async (flags: WorkerFlags & { snapshotDir?: string }) => {
+    .option('--snapshot-dir <dir>', "the snapshot manager's slot directory (omit to run without snapshots)")
+    // The node agent's own: a worker started warm that waits for the agent to tell it to take over.
+    .addOption(new Option('--standby', "warm up, then wait (not listening, not registered) until the node agent says to take over").hideHelp()),
+).action(async (flags: WorkerFlags & { snapshotDir?: string; standby?: boolean }) => {
   try {
     const coordinator = checkHostPort('--coordinator', flags.coordinator);
     const listen = checkHostPort('--listen', flags.listen);
@@ -255,9 +260,11 @@ addWorkerFlags(
       if (writeExitNote(message)) process.exit(code);
       return sayAndExit(prefix, code, message);
     };
-    await resolveOrGiveUp(coordinator, prefix, giveUp);
     const managed = process.env.FTRAIN_MANAGED === '1';
     const logger = createLogger({ name: 'worker', file: flags.logFile ?? null, level: flags.logLevel, pretty: !managed && !flags.logFile && process.stderr.isTTY }).child({ nodeId });
+    // A standby goes on from here, as a worker just started, once its node agent says so.
+    if (flags.standby) await standBy(backend ?? DEFAULT_JOB.backend, logger);
+    await resolveOrGiveUp(coordinator, prefix, giveUp);
     const node = new WorkerNode({
       coordinator,
       nodeId,
@@ -272,11 +279,13 @@ addWorkerFlags(
       faults: workerInjector(),
       protocol: { registerTimeoutMs: connectTimeout * 1000 },
       onRegisterWait: waitingLines(prefix, (l) => process.stderr.write(`${l}\n`)).registerWait,
+      onTraining: (stage) => tellAgent({ type: 'training', stage }),
     });
     if (!watchParent(() => node.shutdown(1, 'the parent process exited'))) process.on('SIGINT', () => node.shutdown(130, 'interrupted'));
     process.on('SIGTERM', () => node.depart(graceSeconds * 1000, 'SIGTERM'));
     try {
       await node.start();
+      tellAgent({ type: 'registered', address: node.address });
     } catch (err) {
       if (err instanceof RunEndedError) {
         process.stderr.write(`${prefix}: ${err.message}\n`);

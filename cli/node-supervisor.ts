@@ -6,14 +6,23 @@
 // the node ends at once with that code and the worker's exit note as its one line. On Kubernetes
 // the kubelet plays this part and runs `ftrain worker` and `ftrain snapshot-manager` as two
 // containers.
+//
+// A warm standby (unless `standby` is off): once the active worker trains, the agent starts a
+// second worker with the same flags and `--standby` (agent-channel.ts): it loads
+// everything and initialises the tfjs backend, then waits without listening or registering. When
+// the active worker crashes, the standby is told to take over at once (no RESTART_DELAY_MS, no
+// process or tfjs start): it listens, registers with the snapshots of this node, and is restored
+// as a restarted worker would be. A promotion counts as a restart. With no live standby, the
+// worker is restarted as before. The standby goes whenever the node ends or departs.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import type { Logger } from '../common/logging.ts';
 import { FTRAIN_BIN } from '../common/ftrain-bin.ts';
 import { EXIT_USAGE, EXIT_FENCED, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_UNRESOLVED, FINAL_WORKER_EXITS } from '../domain/exit-codes.ts';
 import { EXIT_NOTE_FD, EXIT_NOTE_FD_ENV, LISTEN_FLAG_ENV, exitNoteOf } from './join-failure.ts';
 import { SnapshotDirLock } from './snapshot-dir-lock.ts';
+import { AGENT_CHANNEL_STDIO, tellTakeOver, workerMessageOf, type WorkerMessage } from './agent-channel.ts';
 
 /** Pause before a crashed worker is started again. */
 export const RESTART_DELAY_MS = 50;
@@ -43,8 +52,24 @@ export interface SupervisorOptions {
   readonly smpArgs: readonly string[];
   readonly snapshotDir: string;
   readonly maxRestarts: number;
+  /** Keep a warm standby worker that takes over when the worker crashes. */
+  readonly standby: boolean;
   readonly logLevel: string;
   readonly logger: Logger;
+}
+
+/** A worker process of this agent: the active one, or the standby waiting to take over. */
+interface WorkerProcess {
+  readonly child: ChildProcess;
+  readonly exitNote: (waitMs: number) => Promise<string | null>;
+  /** A standby that said it is warm (and listens for `take-over`). */
+  ready: boolean;
+  /** A standby promoted before it was ready: told to take over as soon as it is. */
+  takeOverPending: boolean;
+}
+
+function running(c: ChildProcess): boolean {
+  return c.exitCode === null && c.signalCode === null;
 }
 
 function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
@@ -53,7 +78,10 @@ function describeExit(code: number | null, signal: NodeJS.Signals | null): strin
 
 export class NodeSupervisor {
   private smp: ChildProcess | null = null;
-  private worker: ChildProcess | null = null;
+  private worker: WorkerProcess | null = null;
+  private standby: WorkerProcess | null = null;
+  /** When the last worker died (performance.now()), until its successor has registered; how it came. */
+  private replacing: { readonly diedAtMs: number; readonly via: 'standby' | 'restart' } | null = null;
   private restarts = 0;
   private ending = false;
   private departing = false;
@@ -64,12 +92,17 @@ export class NodeSupervisor {
 
   constructor(private readonly o: SupervisorOptions) {}
 
-  private spawnChild(args: string[], exitNote = false, extraEnv: NodeJS.ProcessEnv = {}): ChildProcess {
+  private spawnChild(args: string[], exitNote = false, extraEnv: NodeJS.ProcessEnv = {}, channel = false, ownGroup = false): ChildProcess {
     // stdin is a pipe that is never written: the child exits when it closes (this process died).
-    // The worker and the snapshot manager get a pipe more, for their exit note.
+    // The worker and the snapshot manager get a pipe more, for their exit note; a worker also the
+    // channel to this agent (agent-channel.ts).
     const env: NodeJS.ProcessEnv = { ...process.env, ...extraEnv, FTRAIN_MANAGED: '1', FTRAIN_NODE_AGENT_PID: String(process.pid) };
     if (exitNote) env[EXIT_NOTE_FD_ENV] = String(EXIT_NOTE_FD);
-    return spawn(process.execPath, [FTRAIN_BIN, ...args], { stdio: exitNote ? ['pipe', 'inherit', 'inherit', 'pipe'] : ['pipe', 'inherit', 'inherit'], env });
+    const stdio: StdioOptions = exitNote ? ['pipe', 'inherit', 'inherit', 'pipe'] : ['pipe', 'inherit', 'inherit'];
+    if (channel) stdio.push(AGENT_CHANNEL_STDIO);
+    // `ownGroup`: a process group of its own, out of reach of a terminal's Ctrl-C to the group
+    // (which a managed process ignores only once its code runs; a standby may still be loading).
+    return spawn(process.execPath, [FTRAIN_BIN, ...args], { stdio, env, detached: ownGroup });
   }
 
   /**
@@ -98,42 +131,111 @@ export class NodeSupervisor {
     this.startWorker();
   }
 
-  private startWorker(): void {
-    const worker = this.spawnChild(['worker', ...this.o.workerArgs, '--snapshot-dir', this.o.snapshotDir], true);
-    this.worker = worker;
-    const exitNote = exitNoteOf(worker.stdio[EXIT_NOTE_FD] as Readable);
-    this.o.logger.info({ pid: worker.pid, restarts: this.restarts }, 'worker started');
-    worker.on('exit', async (code, signal) => {
-      if (this.ending) return;
-      if (this.departing) {
-        this.end(143);
-        return;
-      }
-      if (code === 0) {
-        this.end(0);
-        return;
-      }
-      if (code !== null && FINAL_WORKER_EXITS.has(code)) {
-        // Fenced (declared lost while frozen or cut off: its snapshots are stale), refused, or
-        // no coordinator to join: a new worker would meet the same, so the node goes now.
-        const note = await exitNote(EXIT_NOTE_WAIT_MS);
-        if (this.ending) return;
-        // The note itself is the node's last line (the caller prints it): not logged twice.
-        this.o.logger.info({ detail: describeExit(code, signal) }, 'the worker cannot join or rejoin: the node ends');
-        this.finalWords = note ?? FINAL_EXIT_WORDS[code] ?? describeExit(code, signal);
-        this.end(code);
-        return;
-      }
-      const detail = describeExit(code, signal);
-      if (this.restarts >= this.o.maxRestarts) {
-        this.o.logger.error({ detail, restarts: this.restarts }, 'worker failed too often; giving up');
-        this.end(1);
-        return;
-      }
-      this.restarts += 1;
-      this.o.logger.warn({ detail, restart: this.restarts }, 'worker died; restarting it beside its snapshots');
-      setTimeout(() => this.startWorker(), RESTART_DELAY_MS);
+  /** Starts a worker process: the active one, or (`standby`) one that waits to take over. */
+  private spawnWorker(standby: boolean): WorkerProcess {
+    const child = this.spawnChild(['worker', ...this.o.workerArgs, '--snapshot-dir', this.o.snapshotDir, ...(standby ? ['--standby'] : [])], true, {}, true, standby);
+    const w: WorkerProcess = { child, exitNote: exitNoteOf(child.stdio[EXIT_NOTE_FD] as Readable), ready: false, takeOverPending: false };
+    child.on('message', (raw) => {
+      const m = workerMessageOf(raw);
+      if (m) this.onMessage(w, m);
     });
+    child.on('exit', (code, signal) => {
+      if (w === this.worker) void this.onWorkerExit(w, code, signal);
+      else if (w === this.standby) this.onStandbyExit(code, signal);
+    });
+    return w;
+  }
+
+  private startWorker(): void {
+    this.worker = this.spawnWorker(false);
+    this.o.logger.info({ pid: this.worker.child.pid, restarts: this.restarts }, 'worker started');
+  }
+
+  /**
+   * Once the active worker trains: a standby, unless there is one or the node is going. Not
+   * sooner: its start would take CPU from the worker's restore and the node's recovery.
+   */
+  private startStandby(): void {
+    if (!this.o.standby || this.standby || this.ending || this.departing) return;
+    this.standby = this.spawnWorker(true);
+    this.o.logger.debug({ pid: this.standby.child.pid }, 'standby worker started');
+  }
+
+  private onMessage(w: WorkerProcess, m: WorkerMessage): void {
+    if (m.type === 'standby-ready') {
+      w.ready = true;
+      this.o.logger.debug({ pid: w.child.pid, warmUpMs: Math.round(m.warmUpMs), rssBytes: m.rssBytes, failure: m.failure }, 'standby worker ready');
+      if (w.takeOverPending) this.takeOver(w);
+      return;
+    }
+    if (w !== this.worker) return;
+    if (m.type === 'training') {
+      this.startStandby();
+      return;
+    }
+    if (this.replacing) {
+      // From the death of the last worker to its successor's registration: what a standby saves.
+      const afterDeathMs = Math.round(performance.now() - this.replacing.diedAtMs);
+      this.o.logger.info({ pid: w.child.pid, address: m.address, via: this.replacing.via, afterDeathMs }, 'worker registered after the last one died');
+      this.replacing = null;
+    }
+  }
+
+  private takeOver(w: WorkerProcess): void {
+    w.takeOverPending = false;
+    // A failed send means the standby is dying: its exit, as the active worker's, restarts one.
+    tellTakeOver(w.child, (err) => this.o.logger.warn({ pid: w.child.pid, err: err.message }, 'could not tell the standby worker to take over'));
+  }
+
+  private onStandbyExit(code: number | null, signal: NodeJS.Signals | null): void {
+    this.standby = null;
+    if (this.ending || this.departing) return;
+    // Not started again until a worker starts training anew: a standby that cannot start does not spin.
+    this.o.logger.warn({ detail: describeExit(code, signal) }, 'standby worker died; the next worker restart starts cold');
+  }
+
+  private async onWorkerExit(w: WorkerProcess, code: number | null, signal: NodeJS.Signals | null): Promise<void> {
+    if (this.ending) return;
+    if (this.departing) {
+      this.end(143);
+      return;
+    }
+    if (code === 0) {
+      this.end(0);
+      return;
+    }
+    if (code !== null && FINAL_WORKER_EXITS.has(code)) {
+      // Fenced (declared lost while frozen or cut off: its snapshots are stale), refused, or
+      // no coordinator to join: a new worker would meet the same, so the node goes now.
+      const note = await w.exitNote(EXIT_NOTE_WAIT_MS);
+      if (this.ending) return;
+      // The note itself is the node's last line (the caller prints it): not logged twice.
+      this.o.logger.info({ detail: describeExit(code, signal) }, 'the worker cannot join or rejoin: the node ends');
+      this.finalWords = note ?? FINAL_EXIT_WORDS[code] ?? describeExit(code, signal);
+      this.end(code);
+      return;
+    }
+    const detail = describeExit(code, signal);
+    if (this.restarts >= this.o.maxRestarts) {
+      this.o.logger.error({ detail, restarts: this.restarts }, 'worker failed too often; giving up');
+      this.end(1);
+      return;
+    }
+    this.restarts += 1;
+    const diedAtMs = performance.now();
+    const standby = this.standby;
+    if (standby && running(standby.child)) {
+      this.standby = null;
+      this.worker = standby;
+      this.replacing = { diedAtMs, via: 'standby' };
+      this.o.logger.warn({ detail, restart: this.restarts, pid: standby.child.pid, ready: standby.ready }, 'worker died; its standby takes over beside its snapshots');
+      if (standby.ready) this.takeOver(standby);
+      else standby.takeOverPending = true;
+      return;
+    }
+    this.replacing = { diedAtMs, via: 'restart' };
+    this.o.logger.warn({ detail, restart: this.restarts }, 'worker died; restarting it beside its snapshots');
+    setTimeout(() => this.startWorker(), RESTART_DELAY_MS);
   }
 
   /**
@@ -143,30 +245,34 @@ export class NodeSupervisor {
    */
   depart(graceMs: number): void {
     if (this.ending || this.departing) return;
-    const worker = this.worker;
-    if (!worker || worker.exitCode !== null || worker.signalCode !== null || graceMs <= 0) {
+    const worker = this.worker?.child;
+    if (!worker || !running(worker) || graceMs <= 0) {
       this.end(143);
       return;
     }
     this.departing = true;
     this.o.logger.warn({ graceMs }, 'preemption notice: the worker hands its stage over');
     worker.kill('SIGTERM');
+    // A standby has nothing to hand over, and no stage left to take over here.
+    this.standby?.child.kill('SIGKILL');
     // The worker exits by itself within the grace period; if not, everything goes now.
     setTimeout(() => this.end(143, 0), graceMs + 1000).unref();
   }
 
   /**
-   * Stops both processes, removes the node's snapshot directory if this agent still owns it (the
-   * node is leaving; a killed manager cannot do it) and settles `done`.
+   * Stops every process (worker, standby, snapshot manager), removes the node's snapshot
+   * directory if this agent still owns it (the node is leaving; a killed manager cannot do it)
+   * and settles `done`.
    */
   end(code: number, graceMs = 3000): void {
     if (this.ending) return;
     this.ending = true;
-    const alive = [this.worker, this.smp].filter((c): c is ChildProcess => !!c && c.exitCode === null && c.signalCode === null);
-    // The worker goes at once: SIGTERM would be a preemption notice, a handover this node can no
+    const workers = [this.worker?.child, this.standby?.child].filter((c): c is ChildProcess => !!c && running(c));
+    const alive = [...workers, ...(this.smp && running(this.smp) ? [this.smp] : [])];
+    // The workers go at once: SIGTERM would be a preemption notice, a handover this node can no
     // longer make (its snapshot manager is gone, or the node is ending). The snapshot manager
     // gets SIGTERM and removes its slots; SIGKILL follows after `graceMs`.
-    if (this.worker && alive.includes(this.worker)) this.worker.kill('SIGKILL');
+    for (const w of workers) w.kill('SIGKILL');
     if (this.smp && alive.includes(this.smp)) this.smp.kill('SIGTERM');
     const timer = setTimeout(() => alive.forEach((c) => c.kill('SIGKILL')), graceMs);
     void Promise.all(alive.map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.once('exit', r))))).then(() => {

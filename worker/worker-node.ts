@@ -30,6 +30,7 @@ import { receivePipeChunks, type PipeTarget } from './pipe-receiver.ts';
 import { PipeBrokenError } from './pipe-sender.ts';
 import { CoordinatorLink, type RegisterWait } from './coordinator-link.ts';
 import { SnapshotLink } from './snapshot-link.ts';
+import { RestoreClock } from './restore-trace.ts';
 import { StageSnapshots } from './stage-snapshots.ts';
 import { exportStageState, importStageState, stageStateBytes } from './stage-state.ts';
 import { StageTrainer } from './stage-trainer.ts';
@@ -59,6 +60,8 @@ export interface WorkerNodeOptions {
   readonly faults?: WorkerFaults;
   /** Hears of each failed registration attempt while the coordinator cannot be reached (a progress line). */
   readonly onRegisterWait?: (w: RegisterWait) => void;
+  /** Hears when the node starts (or resumes) training a stage: its node agent may then warm a standby. */
+  readonly onTraining?: (stage: number) => void;
 }
 
 export type NodeExit = { readonly code: number; readonly reason: string };
@@ -177,6 +180,7 @@ export class WorkerNode {
       case 'start-training':
         try {
           this.startTraining(a.fromStep, a.restoreCheckpointStep, a.fromScratch);
+          this.options.onTraining?.(this.held!.stage);
         } catch (err) {
           this.fault(err);
         }
@@ -240,14 +244,9 @@ export class WorkerNode {
     const stage = a.stage;
     const checkfree = a.checkfree ?? null;
     let trainer: StageTrainer;
-    const trace = { buildMs: 0, rebuildFetchMs: 0, rebuildDecodeMs: 0, rebuildMs: 0, restoreMs: 0, prepareMs: 0, connectMs: 0, bytes: 0 };
-    let t = performance.now();
-    const lap = () => {
-      const now = performance.now();
-      const ms = now - t;
-      t = now;
-      return ms;
-    };
+    const clock = new RestoreClock();
+    const { trace } = clock;
+    const lap = () => clock.lap();
     if (prev && prev.stage === stage && !checkfree) {
       trainer = prev.trainer;
     } else {

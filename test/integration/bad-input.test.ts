@@ -22,6 +22,7 @@ describe('bad command lines', () => {
     [['run', '--data', '/no/such/corpus.txt'], /data file \/no\/such\/corpus.txt does not exist/],
     [['node'], /required option '--coordinator <host:port>' not specified/],
     [['node', '--coordinator', 'nohostport'], /--coordinator: must be HOST:PORT/],
+    [['worker', '--coordinator', '127.0.0.1:1', '--standby'], /--standby: is for the node agent's own use/],
   ])('ftrain %j fails with a clear message', async (args, message) => {
     const res = await runCli(args, { timeoutMs: 30_000 });
     expect(res.code).not.toBe(0);

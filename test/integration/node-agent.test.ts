@@ -1,8 +1,10 @@
 // `ftrain node` turned away: nothing at the coordinator's address, a name that does not resolve,
 // a node id already in use (on this machine, in the same snapshot directory; or elsewhere). Each
 // ends the node at once with one line and its own exit code, and never restarts the worker; a
-// duplicate touches nothing of the live node's.
+// duplicate touches nothing of the live node's. And the warm standby worker: it takes a killed
+// worker's place on the node's fixed port, and dies with its agent.
 
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -206,5 +208,109 @@ describe('a duplicate node id', () => {
     expect(existsSync(otherDir)).toBe(false);
     expect(listing(liveDir)).toEqual(before);
     expect(isAlive(live.child.pid!)).toBe(true);
+  });
+});
+
+/** The JSON log lines of a node agent and its processes (on stderr) whose message is `msg`. */
+function logLines(stderr: string, msg: string): Record<string, unknown>[] {
+  return stderr
+    .split('\n')
+    .filter((l) => l.includes(`"msg":"${msg}"`))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/** The command lines of the processes `pid` started. */
+function childArgs(pid: number): Map<number, string> {
+  try {
+    const out = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(pid)], { encoding: 'utf8' });
+    return new Map([...out.matchAll(/^\s*(\d+)\s+(.*)$/gm)].map((m) => [Number(m[1]), m[2]!]));
+  } catch {
+    return new Map(); // ps exits 1 when nothing matches
+  }
+}
+
+/** Polls `probe` every 50 ms until it gives a value, for at most `ms`. */
+async function until<T>(what: string, ms: number, probe: () => T | null | undefined | false): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = probe();
+    if (v !== null && v !== undefined && v !== false) return v;
+    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('the warm standby worker of a node', () => {
+  it('takes over a killed worker at once (warm or still starting), on the same fixed --listen port; a new standby follows; all go with the agent', async () => {
+    const job = compileJobOptions({ nodes: 1, backend: 'cpu', dModel: 32, heads: 2, seqLen: 32, microBatchSize: 2, microBatches: 2 });
+    const server = new CoordinatorServer({ job, dataSha256: '', listen: '127.0.0.1:0', logger: pino({ level: 'silent' }) });
+    const coordinator = `127.0.0.1:${await server.start()}`;
+    const port = await closedPort();
+    const node = startCli(['node', '--coordinator', coordinator, '--node-id', 'w1', '--listen', `127.0.0.1:${port}`, '--snapshot-dir', join(dir, 'standby'), '--log-level', 'debug'], { timeoutMs: 170_000 });
+    let stderr = '';
+    node.child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const agentPid = node.child.pid!;
+    try {
+      const me = () => server.status().nodes.find((n) => n.nodeId === 'w1');
+      // Once the worker trains, the agent starts a standby, which warms up and says so.
+      const first = await until('a ready standby', 90_000, () => logLines(stderr, 'standby worker ready')[0]);
+      const standbyPid = first.pid as number;
+      const registered = me()!;
+      expect(registered.address).toBe(`127.0.0.1:${port}`);
+      expect(standbyPid).not.toBe(registered.pid);
+      // Started by the agent with --standby, neither registered nor in the worker's place.
+      expect(childArgs(agentPid).get(standbyPid)).toMatch(/ worker .*--standby/);
+      expect(server.status().nodes.map((n) => n.pid)).not.toContain(standbyPid);
+      // A snapshot to come back to: killed before the first, the stage could not be recovered.
+      await until('a committed snapshot', 60_000, () => server.status().globalCommitStep >= 1);
+      const stepsAtKill = server.status().completedSteps;
+
+      process.kill(registered.pid, 'SIGKILL');
+      // The standby registers in its place, on the port the dead worker held.
+      const after = await until('the standby registered', 30_000, () => (me()?.pid === standbyPid ? me() : null));
+      expect(after.address).toBe(`127.0.0.1:${port}`);
+      expect(logLines(stderr, 'worker died; its standby takes over beside its snapshots')).toEqual([expect.objectContaining({ pid: standbyPid, restart: 1 })]);
+      // The agent hears of the registration over its channel, a moment after the coordinator.
+      const timed = await until("the agent's timing", 10_000, () => logLines(stderr, 'worker registered after the last one died')[0]);
+      expect(timed).toMatchObject({ pid: standbyPid, via: 'standby', address: `127.0.0.1:${port}` });
+      // No cold start: the agent started no worker but the first.
+      expect(workerStarts(stderr)).toBe(1);
+      // Once the new worker trains, a new standby is started.
+      const next = await until('a second standby', 60_000, () => logLines(stderr, 'standby worker started').find((l) => l.pid !== standbyPid));
+      const nextPid = next.pid as number;
+
+      // Killed again at once, while that standby is still starting (nearly always: a process start
+      // takes far longer than this poll): it is promoted all the same, and takes over once warm.
+      process.kill(standbyPid, 'SIGKILL');
+      await until('the second standby registered', 30_000, () => me()?.pid === nextPid);
+      expect(me()!.address).toBe(`127.0.0.1:${port}`);
+      const agentLines = stderr.split('\n').filter((l) => l.includes('"name":"node"'));
+      const promoted = agentLines.findIndex((l) => l.includes('"msg":"worker died; its standby takes over') && l.includes(`"pid":${nextPid},`));
+      const warm = agentLines.findIndex((l) => l.includes('"msg":"standby worker ready"') && l.includes(`"pid":${nextPid},`));
+      expect(promoted, stderr).toBeGreaterThan(0);
+      const promotion = JSON.parse(agentLines[promoted]!) as { restart: number; ready: boolean };
+      expect(promotion.restart).toBe(2);
+      // Promoted cold, it said it was warm after; promoted warm, before.
+      expect(warm).toBeGreaterThan(0);
+      expect(warm > promoted).toBe(!promotion.ready);
+      expect(workerStarts(stderr)).toBe(1);
+
+      // Training goes on, and a third standby is warmed.
+      await until('training resumed', 60_000, () => server.status().completedSteps >= stepsAtKill + 3);
+      const smpPid = me()!.smpPid;
+      expect(smpPid).toBeGreaterThan(0);
+      await until('a third standby', 60_000, () => logLines(stderr, 'standby worker started').length === 3);
+
+      // The agent is killed: the worker, the standby and the snapshot manager go with it.
+      const pids = [...logLines(stderr, 'standby worker started').map((l) => l.pid as number), smpPid];
+      node.child.kill('SIGKILL');
+      await node.result;
+      const left = await until('no process left', 10_000, () => (pids.some(isAlive) ? null : []));
+      expect(left).toEqual([]);
+    } finally {
+      if (isAlive(agentPid)) node.child.kill('SIGKILL');
+      server.requestStop('test over', false);
+      await server.close();
+    }
   });
 });

@@ -23,6 +23,15 @@ function newestCommonCheckpoint(root: string): number {
   return common.length === 0 ? -1 : Math.max(...common);
 }
 
+/** The JSON log lines of one node agent (`ftrain node`) in a run's log file. */
+function agentLog(file: string, nodeId: string): { msg: string; pid: number; via?: string }[] {
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as { name: string; nodeId?: string; msg: string; pid: number; via?: string })
+    .filter((l) => l.name === 'node' && l.nodeId === nodeId);
+}
+
 async function train(name: string, extra: string[]): Promise<RunReport> {
   const report = join(dir, `${name}.json`);
   const res = await runCli(['run', ...BASE, ...STEPS, ...extra, '--report', report, '--log-file', join(dir, `${name}.log`)]);
@@ -60,6 +69,35 @@ describe('recovery from in-memory snapshots', () => {
       expect(f.detectMs!).toBeLessThan(2000);
       expect(f.recoverMs).toBeLessThan(10_000);
     });
+  });
+
+  it("hands a killed worker's place to the standby its node agent warmed before the kill, and warms the next", async () => {
+    const r = await train('standby', ['--inject', '5:1:worker-kill', '--log-level', 'debug']);
+    expect(r.weightsDigest).toBe(baseline.weightsDigest);
+    expect(r.failures).toEqual([expect.objectContaining({ stage: 1, kind: 'worker-kill', method: 'local-snapshot' })]);
+    const agent = agentLog(join(dir, 'standby.log'), 'node-1');
+    const kill = agent.findIndex((l) => l.msg === 'worker died; its standby takes over beside its snapshots');
+    expect(kill, 'the standby took over').toBeGreaterThan(0);
+    // The standby that took over is the one the agent started before the kill.
+    const standbys = agent.filter((l) => l.msg === 'standby worker started').map((l) => ({ pid: l.pid, before: agent.indexOf(l) < kill }));
+    const taker = agent[kill]!.pid;
+    expect(standbys[0]).toEqual({ pid: taker, before: true });
+    expect(agent.find((l) => l.msg === 'worker registered after the last one died')).toMatchObject({ pid: taker, via: 'standby' });
+    // The coordinator took it as node-1's worker, and a new standby was warmed after it.
+    const registered = readFileSync(join(dir, 'standby.log'), 'utf8').split('\n').filter((l) => l.includes('"msg":"node registered"') && l.includes('"nodeId":"node-1"'));
+    expect(registered.map((l) => (JSON.parse(l) as { pid: number }).pid).at(-1)).toBe(taker);
+    expect(standbys.slice(1)).toEqual([{ pid: expect.any(Number), before: false }]);
+    expect(standbys[1]!.pid).not.toBe(taker);
+    expect(agent.filter((l) => l.msg === 'worker started')).toHaveLength(1);
+  });
+
+  it('restarts a killed worker cold with --no-standby, to the same weights', async () => {
+    const r = await train('no-standby', ['--inject', '3:1:worker-kill', '--no-standby', '--log-level', 'debug']);
+    expect(r.weightsDigest).toBe(baseline.weightsDigest);
+    const agent = agentLog(join(dir, 'no-standby.log'), 'node-1');
+    expect(agent.filter((l) => l.msg === 'standby worker started')).toEqual([]);
+    expect(agent.find((l) => l.msg === 'worker registered after the last one died')).toMatchObject({ via: 'restart' });
+    expect(agent.filter((l) => l.msg === 'worker started')).toHaveLength(2);
   });
 
   it('never restores a snapshot torn by a kill in the middle of writing it', async () => {

@@ -2,7 +2,7 @@
 // dies. No process may outlive the run.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -68,9 +68,10 @@ function ftrainTree(pid: number): number[] {
 describe('failures of real processes', () => {
   it('reports the killed node and stage within 2 s and ends the run with a clear error, leaving no process', async () => {
     const { run, pids } = await startRun('sigkill');
-    // launcher -> 3 node agents -> a worker and a snapshot manager each
+    // launcher -> 3 node agents -> a worker, its warm standby (started once the worker trains) and
+    // a snapshot manager each
     const tree = descendantsOf(run.child.pid!);
-    expect(ftrainTree(run.child.pid!)).toHaveLength(9);
+    expect(ftrainTree(run.child.pid!)).toHaveLength(12);
     expect(tree).toEqual(expect.arrayContaining(pids));
     // Stage 0, with snapshots off and no disk checkpoint: nothing can bring it back (CheckFree
     // rebuilds only intermediate stages), so the run must end at once, saying why.
@@ -128,6 +129,8 @@ describe('failures of real processes', () => {
     expect(res.code, res.stdout + res.stderr).toBe(0);
     expect(res.stdout).not.toMatch(/RECOVERING|FAILED/);
     expect(res.stdout).toMatch(/^finished: training complete/m);
+    // Not even a standby worker died of it.
+    expect(readFileSync(join(dir, 'group-sigint.log'), 'utf8')).not.toContain('killed by SIGINT');
     expect(await waitDead(tree)).toEqual([]);
   });
 
