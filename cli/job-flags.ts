@@ -21,11 +21,12 @@ export function addJobFlags(cmd: Command): Command {
     .option('--data <file>', 'UTF-8 text to train on, or "moby-dick" (bundled)', DEFAULT_JOB.data)
     .option('--backend <name>', 'tfjs backend: wasm, cpu (deterministic) or tensorflow (needs @tensorflow/tfjs-node[-gpu])', DEFAULT_JOB.backend)
     .option('--micro-batches <n>', 'micro-batches per step', String(DEFAULT_JOB.microBatches))
-    .option('--micro-batch-size <n>', 'sequences per micro-batch', String(DEFAULT_JOB.microBatchSize))
-    .option('--seq-len <n>', 'tokens (bytes) per sequence', String(DEFAULT_JOB.seqLen))
-    .option('--d-model <n>', 'model width', String(DEFAULT_JOB.dModel))
-    .option('--heads <n>', 'attention heads', String(DEFAULT_JOB.heads))
-    .option('--layers-per-stage <n>', 'transformer blocks per stage', String(DEFAULT_JOB.layersPerStage))
+    .option('--model <preset>', 'model shape preset: default, or wide (257 MiB of training state per stage: --d-model 968 --heads 8 --layers-per-stage 2 --seq-len 16 --micro-batch-size 1); shape flags given override it', 'default')
+    .option('--micro-batch-size <n>', `sequences per micro-batch (default: ${DEFAULT_JOB.microBatchSize}, or the --model preset's)`)
+    .option('--seq-len <n>', `tokens (bytes) per sequence (default: ${DEFAULT_JOB.seqLen}, or the --model preset's)`)
+    .option('--d-model <n>', `model width (default: ${DEFAULT_JOB.dModel}, or the --model preset's)`)
+    .option('--heads <n>', `attention heads (default: ${DEFAULT_JOB.heads}, or the --model preset's)`)
+    .option('--layers-per-stage <n>', `transformer blocks per stage (default: ${DEFAULT_JOB.layersPerStage}, or the --model preset's)`)
     .option('--ffn-mult <n>', 'MLP width as a multiple of --d-model', String(DEFAULT_JOB.ffnMult))
     .option('--lr <x>', 'Adam learning rate', String(DEFAULT_JOB.lr))
     .option('--clip-norm <x>', 'per-stage gradient clipping norm', String(DEFAULT_JOB.clipNorm))
@@ -57,11 +58,12 @@ export interface JobFlagValues {
   readonly data: string;
   readonly backend: string;
   readonly microBatches: string;
-  readonly microBatchSize: string;
-  readonly seqLen: string;
-  readonly dModel: string;
-  readonly heads: string;
-  readonly layersPerStage: string;
+  readonly model: string;
+  readonly microBatchSize?: string;
+  readonly seqLen?: string;
+  readonly dModel?: string;
+  readonly heads?: string;
+  readonly layersPerStage?: string;
   readonly ffnMult: string;
   readonly lr: string;
   readonly clipNorm: string;
@@ -90,6 +92,7 @@ export function rawJobOptions(v: JobFlagValues): RawJobOptions {
     data: v.data,
     backend: v.backend,
     microBatches: v.microBatches,
+    model: v.model,
     microBatchSize: v.microBatchSize,
     seqLen: v.seqLen,
     dModel: v.dModel,

@@ -421,6 +421,48 @@ bench
   });
 
 bench
+  .command('scale')
+  .description('ftrain at a real stage size, in one run: snapshot stall vs a warm memcpy, overhead under --snapshot-every auto, a node kill and a worker kill traced by phase against floors measured in the same run, peak RAM per node vs the formula (needs about 8x the state per node, 5 nodes: ~11 GiB at 256 MiB)')
+  .option('--state-mb <n>', 'MiB of training state (parameters and Adam moments) per stage', '256')
+  .option('--nodes <n>', 'pipeline stages', '4')
+  .option('--spares <n>', 'spare nodes (one takes the lost stage)', '1')
+  .option('--layers-per-stage <n>', 'transformer blocks per stage; the width follows from --state-mb', '2')
+  .option('--backend <name>', 'tfjs backend', 'wasm')
+  .option('--node-kill <step:stage>', 'the node of STAGE is killed as STEP begins', '4:1')
+  .option('--worker-kill <step:stage>', 'the worker of STAGE is killed as STEP begins', '7:2')
+  .option('--repeats <n>', 'repetitions of each bandwidth measurement (medians)', '5')
+  .option('--json', 'print only the JSON (progress goes to stderr either way)')
+  .action(async (flags: { stateMb: string; nodes: string; spares: string; layersPerStage: string; backend: string; nodeKill: string; workerKill: string; repeats: string }) => {
+    try {
+      const stages = intOption('--nodes', flags.nodes, 4, 2, 64);
+      const at = (flag: string, v: string) => {
+        const m = /^(\d+):(\d+)$/.exec(v.trim());
+        if (!m || Number(m[2]) >= stages || Number(m[1]) < 1) throw new OptionError(flag, `must be STEP:STAGE with STEP >= 1 and STAGE below --nodes (${stages}), got "${v}"`);
+        return { step: Number(m[1]), stage: Number(m[2]) };
+      };
+      const nodeKill = at('--node-kill', flags.nodeKill);
+      const workerKill = at('--worker-kill', flags.workerKill);
+      const { runScaleBench } = await import('../bench/scale-bench.ts');
+      const result = await runScaleBench({
+        stateMib: intOption('--state-mb', flags.stateMb, 256, 1, 65_536),
+        stages,
+        spares: intOption('--spares', flags.spares, 1, 1, 16),
+        layersPerStage: intOption('--layers-per-stage', flags.layersPerStage, 2, 1, 64),
+        backend: parseBackend('--backend', flags.backend),
+        nodeKillStage: nodeKill.stage,
+        nodeKillStep: nodeKill.step,
+        workerKillStage: workerKill.stage,
+        workerKillStep: workerKill.step,
+        repeats: positiveInt('--repeats', flags.repeats),
+        progress: (l) => process.stderr.write(`${l}\n`),
+      });
+      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    } catch (err) {
+      fail(err);
+    }
+  });
+
+bench
   .command('recovery')
   .description('a node kill recovered by erasure rebuild vs the same kill recovered from a disk checkpoint every 50 steps: lost seconds side by side (medians of --runs)')
   .option('--runs <n>', 'repetitions; figures are medians', '3')

@@ -95,7 +95,7 @@ export type RawJobOptions = Partial<Record<
   | 'nodes' | 'steps' | 'seed' | 'data' | 'backend' | 'microBatches' | 'microBatchSize'
   | 'seqLen' | 'dModel' | 'heads' | 'layersPerStage' | 'ffnMult' | 'lr' | 'clipNorm'
   | 'heartbeatMs' | 'leaseMs' | 'dumpGrads' | 'snapshotEvery' | 'inject' | 'recoveryTimeoutMs'
-  | 'checkpointEvery' | 'checkpointDir' | 'ec' | 'spares' | 'recovery' | 'checkfreeLrScale',
+  | 'checkpointEvery' | 'checkpointDir' | 'ec' | 'spares' | 'recovery' | 'checkfreeLrScale' | 'model',
   unknown
 >>;
 
@@ -121,6 +121,32 @@ export const DEFAULT_JOB = {
 
 /** The longest fixed `--snapshot-every N`. */
 export const MAX_SNAPSHOT_EVERY = 1_000_000;
+
+/**
+ * Model presets (`--model`): the shape flags a preset gives when they are not given themselves.
+ * `wide`: 257 MiB of training state per stage (parameters and both Adam moments, 22.5 M
+ * parameters in two blocks of width 968) that still steps in seconds on a CPU: short sequences
+ * and one sequence per micro-batch keep the compute small beside the state.
+ */
+export const MODEL_PRESETS = {
+  default: { microBatchSize: DEFAULT_JOB.microBatchSize, seqLen: DEFAULT_JOB.seqLen, dModel: DEFAULT_JOB.dModel, heads: DEFAULT_JOB.heads, layersPerStage: DEFAULT_JOB.layersPerStage },
+  wide: { microBatchSize: 1, seqLen: 16, dModel: 968, heads: 8, layersPerStage: 2 },
+} as const;
+export type ModelPreset = keyof typeof MODEL_PRESETS;
+
+/** Bytes of training state per transformer block (parameters and two Adam moments, float32). */
+export function blockStateBytes(dModel: number, ffnMult: number): number {
+  // Two layer norms (gain and bias), attention's q, k, v and o, the MLP's two weights (no biases).
+  const params = 4 * dModel + 4 * dModel * dModel + 2 * ffnMult * dModel * dModel;
+  return params * 3 * 4;
+}
+
+/** The smallest width (a multiple of 8) whose `layersPerStage` blocks hold at least `mib` MiB of state. */
+export function widthForStateMib(mib: number, layersPerStage: number, ffnMult: number = DEFAULT_JOB.ffnMult): number {
+  let d = 8;
+  while (layersPerStage * blockStateBytes(d, ffnMult) < mib * 2 ** 20) d += 8;
+  return d;
+}
 
 /** Maximum pipeline stages: more processes than this on one coordinator is untested. */
 export const MAX_STAGES = 64;
@@ -201,12 +227,15 @@ export function compileJobOptions(raw: RawJobOptions): JobOptions {
   const data = dataRaw === DEFAULT_CORPUS ? dataRaw : resolve(dataRaw);
   const backend = raw.backend === undefined ? DEFAULT_JOB.backend : parseBackend('--backend', raw.backend);
   const microBatches = intOption('--micro-batches', raw.microBatches, DEFAULT_JOB.microBatches, 1, 1024);
-  const microBatchSize = intOption('--micro-batch-size', raw.microBatchSize, DEFAULT_JOB.microBatchSize, 1, 4096);
-  const seqLen = intOption('--seq-len', raw.seqLen, DEFAULT_JOB.seqLen, 2, 8192);
-  const dModel = intOption('--d-model', raw.dModel, DEFAULT_JOB.dModel, 4, 8192);
-  const heads = intOption('--heads', raw.heads, DEFAULT_JOB.heads, 1, 256);
+  const presetName = raw.model === undefined || raw.model === null ? 'default' : String(raw.model);
+  if (!Object.hasOwn(MODEL_PRESETS, presetName)) throw new OptionError('--model', `must be one of ${Object.keys(MODEL_PRESETS).join(', ')}, got "${presetName}"`);
+  const preset = MODEL_PRESETS[presetName as ModelPreset];
+  const microBatchSize = intOption('--micro-batch-size', raw.microBatchSize, preset.microBatchSize, 1, 4096);
+  const seqLen = intOption('--seq-len', raw.seqLen, preset.seqLen, 2, 8192);
+  const dModel = intOption('--d-model', raw.dModel, preset.dModel, 4, 8192);
+  const heads = intOption('--heads', raw.heads, preset.heads, 1, 256);
   if (dModel % heads !== 0) throw new OptionError('--heads', `must divide --d-model (${dModel}), got ${heads}`);
-  const layersPerStage = intOption('--layers-per-stage', raw.layersPerStage, DEFAULT_JOB.layersPerStage, 1, 256);
+  const layersPerStage = intOption('--layers-per-stage', raw.layersPerStage, preset.layersPerStage, 1, 256);
   const ffnMult = intOption('--ffn-mult', raw.ffnMult, DEFAULT_JOB.ffnMult, 1, 16);
   const learningRate = numberOption('--lr', raw.lr, DEFAULT_JOB.lr, 0, 10);
   const clipNorm = numberOption('--clip-norm', raw.clipNorm, DEFAULT_JOB.clipNorm, 0, 1e9);

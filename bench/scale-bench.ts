@@ -1,0 +1,235 @@
+// `ftrain bench scale`: ftrain at a real stage size, in one invocation. A 4-stage run with one
+// spare on a model whose stages each hold --state-mb MiB of training state (the `wide` preset
+// at 256) snapshots every step it can, loses a whole node and then a worker, and reports:
+//   - the snapshot stall against a memcpy of the same bytes into warm memory;
+//   - the snapshot overhead per step under `--snapshot-every auto`;
+//   - erasure encode throughput;
+//   - for each kill, every phase of the recovery, the total, and its floor: detection plus the
+//     bytes over the bandwidths measured here, in this run (loopback gRPC stream to a real
+//     snapshot manager process, Reed-Solomon coding, tmpfs write and read);
+//   - each node's peak RAM (worker + snapshot manager + slots on tmpfs) against the state and
+//     against the README's formula (domain/memory-budget.ts).
+// Prints JSON; progress goes to stderr. Memory: about 8x the state per node, 5 nodes.
+
+import * as grpc from '@grpc/grpc-js';
+import { spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+import { FTRAIN_BIN } from '../common/ftrain-bin.ts';
+import { GRPC_CHANNEL_OPTIONS, deadline, loadProto } from '../common/proto.ts';
+import { blockStateBytes, widthForStateMib } from '../domain/job-options.ts';
+import { memoryBudget } from '../domain/memory-budget.ts';
+import type { RecoveredFailure, RecoveryPhases } from '../domain/run-status.ts';
+import { readSmpInfo } from '../domain/snapshot-slots.ts';
+import type { RunReport } from '../observability/run-report.ts';
+import { encodeShards, oneStripeBytes } from '../snapshot-manager/erasure-codec.ts';
+import { writeShard } from '../snapshot-manager/shard-transfer.ts';
+import { runOnce } from './pipeline-bench.ts';
+import { gbps, median, sig } from './stats.ts';
+
+export interface ScaleBenchOptions {
+  readonly stateMib: number;
+  readonly stages: number;
+  readonly spares: number;
+  readonly layersPerStage: number;
+  readonly backend: string;
+  /** The node of this stage is killed as step nodeKillStep begins, the worker of workerKillStage at workerKillStep. */
+  readonly nodeKillStage: number;
+  readonly nodeKillStep: number;
+  readonly workerKillStage: number;
+  readonly workerKillStep: number;
+  /** Repetitions of each bandwidth measurement (medians). */
+  readonly repeats: number;
+  readonly progress: (line: string) => void;
+}
+
+/** Bandwidths of this machine, measured on `bytes` bytes: milliseconds per pass. */
+export interface Floors {
+  readonly bytes: number;
+  readonly memcpyMs: number;
+  readonly tmpfsWriteMs: number;
+  readonly tmpfsReadMs: number;
+  readonly grpcStreamMs: number;
+  readonly encodeMs: number;
+  readonly encodeGBps: number;
+}
+
+const SHM = '/dev/shm';
+
+function timeIt(repeats: number, f: () => void): number {
+  const ms: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const t0 = performance.now();
+    f();
+    ms.push(performance.now() - t0);
+  }
+  return median(ms);
+}
+
+/** Copies and codes of `bytes` bytes in this process; tmpfs through a file in /dev/shm. */
+function localFloors(bytes: number, k: number, m: number, repeats: number): Omit<Floors, 'grpcStreamMs'> {
+  const src = Buffer.allocUnsafeSlow(bytes);
+  for (let i = 0; i < bytes; i += 4096) src[i] = i & 0xff;
+  const dst = Buffer.allocUnsafeSlow(bytes).fill(1);
+  const memcpyMs = timeIt(repeats, () => src.copy(dst));
+  const dir = mkdtempSync(join(SHM, 'ftrain-bench-scale-'));
+  try {
+    const fd = openSync(join(dir, 'slot.bin'), 'w+');
+    try {
+      const write = () => {
+        for (let off = 0; off < bytes; ) off += writeSync(fd, src, off, bytes - off, off);
+      };
+      write(); // pages in place, as a slot's are
+      const tmpfsWriteMs = timeIt(repeats, write);
+      const tmpfsReadMs = timeIt(repeats, () => {
+        for (let off = 0; off < bytes; ) off += readSync(fd, dst, off, bytes - off, off);
+      });
+      const encodeMs = timeIt(Math.min(repeats, 3), () => encodeShards(src, { dataShards: k, parityShards: m }, oneStripeBytes(bytes, k), { dataShards: 'view' }));
+      return { bytes, memcpyMs, tmpfsWriteMs, tmpfsReadMs, encodeMs, encodeGBps: gbps(bytes, encodeMs) };
+    } finally {
+      closeSync(fd);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** One shard of `bytes` bytes streamed to a real snapshot manager process over loopback gRPC, as a rebuild fetches them. */
+async function grpcStreamMs(bytes: number, repeats: number): Promise<number> {
+  const dir = mkdtempSync(join(SHM, 'ftrain-bench-scale-smp-'));
+  const smp = spawn(process.execPath, [FTRAIN_BIN, 'snapshot-manager', '--dir', dir, '--listen', '127.0.0.1:0', '--node-id', 'bench-sink', '--log-level', 'error'], { stdio: 'ignore' });
+  try {
+    let info = readSmpInfo(dir);
+    for (let i = 0; !info && i < 300; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      info = readSmpInfo(dir);
+    }
+    if (!info) throw new Error('the snapshot manager of the gRPC measurement did not start within 30 s');
+    const proto = loadProto();
+    const client = new proto.ftrain.v1.SnapshotManager(info.address, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS);
+    const data = new Uint8Array(bytes).fill(7);
+    const crc = crc32(data);
+    const ms: number[] = [];
+    try {
+      for (let r = 0; r < repeats; r++) {
+        const header = {
+          ownerNodeId: 'bench-source',
+          stage: 0,
+          step: r,
+          epoch: 0,
+          index: 0,
+          crc32: crc,
+          bytes,
+          layout: { dataShards: 1, parityShards: 1, totalBytes: bytes, stripeBytes: bytes, stripes: 1 },
+          snapshot: { stage: 0, step: r, tensors: [], scalars: {} },
+          protectedCommitStep: r,
+        };
+        const t0 = performance.now();
+        await new Promise<void>((resolve, reject) => {
+          const call = client.PutShard({ deadline: deadline(120_000) }, (err) => (err ? reject(new Error(err.details || err.message)) : resolve()));
+          writeShard(call, header, data).then(() => call.end(), reject);
+        });
+        ms.push(performance.now() - t0);
+      }
+    } finally {
+      client.close();
+    }
+    return median(ms);
+  } finally {
+    smp.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function failureOf(report: RunReport, kind: string): RecoveredFailure {
+  const f = report.failures.find((x) => x.kind === kind);
+  if (!f) throw new Error(`the run reports no recovered ${kind} (failures: ${report.failures.map((x) => x.kind).join(', ') || 'none'})`);
+  return f;
+}
+
+function killFigures(f: RecoveredFailure, floorMs: number, floorParts: Record<string, number>) {
+  const phases: RecoveryPhases | null = f.phases ?? null;
+  return {
+    method: f.method,
+    recoverMs: sig(f.recoverMs),
+    floorMs: sig(floorMs),
+    recoverVsFloor: sig(f.recoverMs / floorMs),
+    lostSteps: f.lostSteps,
+    phases: phases ? Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, v === null ? null : sig(v)])) : null,
+    floorParts: Object.fromEntries(Object.entries(floorParts).map(([k, v]) => [k, sig(v)])),
+  };
+}
+
+export async function runScaleBench(o: ScaleBenchOptions) {
+  const dModel = widthForStateMib(o.stateMib, o.layersPerStage);
+  const stateBytesPerBlockStage = o.layersPerStage * blockStateBytes(dModel, 4);
+  const steps = Math.max(o.nodeKillStep, o.workerKillStep) + 3;
+  const model = ['--d-model', String(dModel), '--heads', '8', '--layers-per-stage', String(o.layersPerStage), '--seq-len', '16', '--micro-batch-size', '1'];
+  o.progress(`bench scale: ${o.stages} stages + ${o.spares} spare, ${(stateBytesPerBlockStage / 2 ** 20).toFixed(1)} MiB of state per stage (--d-model ${dModel}, ${o.layersPerStage} blocks), ${steps} steps on ${o.backend}`);
+  const inject = `${o.nodeKillStep}:${o.nodeKillStage}:node-kill,${o.workerKillStep}:${o.workerKillStage}:worker-kill`;
+  const started = performance.now();
+  const report = await runOnce([
+    '--nodes', String(o.stages), '--spares', String(o.spares), '--steps', String(steps), '--backend', o.backend, ...model,
+    '--snapshot-every', 'auto', '--inject', inject, '--no-dashboard',
+  ]);
+  o.progress(`  run done in ${((performance.now() - started) / 1000).toFixed(0)} s: ${report.status}`);
+  const k = report.erasure.dataShards ?? 1;
+  const m = report.erasure.parityShards ?? 1;
+  const stateBytes = Math.max(...report.snapshots.bytesPerStage);
+  o.progress(`bench scale: bandwidths of this machine on ${(stateBytes / 2 ** 20).toFixed(0)} MiB (memcpy, tmpfs, RS(${k},${m}), loopback gRPC)`);
+  const local = localFloors(stateBytes, k, m, o.repeats);
+  const floors: Floors = { ...local, grpcStreamMs: await grpcStreamMs(stateBytes, o.repeats) };
+
+  const nodeKill = failureOf(report, 'node-kill');
+  const workerKill = failureOf(report, 'worker-kill');
+  // A node's loss: detection, the state's bytes over loopback gRPC from its holders, one coding
+  // pass, the rebuilt snapshot written into a slot and read back into the backend.
+  const nodeParts = { detectMs: nodeKill.detectMs ?? 0, fetchMs: floors.grpcStreamMs, decodeMs: floors.encodeMs, commitMs: floors.tmpfsWriteMs, restoreMs: floors.tmpfsReadMs };
+  // A worker's crash: detection, and the snapshot read from its slot into the backend.
+  const workerParts = { detectMs: workerKill.detectMs ?? 0, restoreMs: floors.tmpfsReadMs };
+  const sum = (p: Record<string, number>) => Object.values(p).reduce((a, b) => a + b, 0);
+
+  const stageNodes = report.memory.filter((n) => n.stage !== null);
+  const peakRamPerNodeBytes = Math.max(0, ...stageNodes.map((n) => n.peakTotalBytes ?? 0));
+  const budget = memoryBudget({ stateBytes, dataShards: k, parityShards: m, stages: o.stages, nodes: o.stages + o.spares });
+  return {
+    bench: 'scale',
+    settings: {
+      stages: o.stages,
+      spares: o.spares,
+      backend: o.backend,
+      steps,
+      model: { dModel, heads: 8, layersPerStage: o.layersPerStage, seqLen: 16, microBatchSize: 1 },
+      inject,
+      erasureCode: report.erasure.code,
+      repeats: o.repeats,
+      floor: 'detection (measured in the run) + the bytes over the bandwidths measured here: node kill = gRPC stream of the state + one coding pass + tmpfs write + tmpfs read; worker kill = tmpfs read',
+      peakRam: 'per stage node: the largest sampled sum of worker RSS, snapshot manager RSS and slot files on tmpfs (the node agent is not counted)',
+    },
+    stateBytesPerStage: stateBytes,
+    stepSecondsP50: report.stepSecondsP50,
+    stallMsP50: report.snapshots.stallMsP50,
+    warmMemcpyMs: sig(floors.memcpyMs),
+    stallVsWarmMemcpy: report.snapshots.stallMsP50 === null ? null : sig(report.snapshots.stallMsP50 / floors.memcpyMs),
+    snapshotOverheadPct: report.snapshots.overheadPctPerStep ?? report.snapshots.overheadPct,
+    snapshotInterval: { mode: report.snapshots.intervalMode, everySteps: report.snapshots.everySteps, changes: report.snapshots.intervalChanges },
+    encodeGBps: sig(floors.encodeGBps),
+    bandwidths: {
+      memcpyGBps: sig(gbps(stateBytes, floors.memcpyMs)),
+      tmpfsWriteGBps: sig(gbps(stateBytes, floors.tmpfsWriteMs)),
+      tmpfsReadGBps: sig(gbps(stateBytes, floors.tmpfsReadMs)),
+      grpcStreamGBps: sig(gbps(stateBytes, floors.grpcStreamMs)),
+      encodeGBps: sig(floors.encodeGBps),
+    },
+    nodeKill: killFigures(nodeKill, sum(nodeParts), nodeParts),
+    workerKill: killFigures(workerKill, sum(workerParts), workerParts),
+    peakRamPerNodeBytes,
+    peakRamPerNodeVsState: sig(peakRamPerNodeBytes / stateBytes),
+    formulaRamPerNodeBytes: budget.stageNodeBytes,
+    peakRamVsFormula: sig(peakRamPerNodeBytes / budget.stageNodeBytes),
+    formula: budget,
+    memoryPerNode: report.memory,
+    weightsDigest: report.weightsDigest,
+  };
+}
