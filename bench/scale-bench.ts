@@ -9,7 +9,8 @@
 //     snapshot manager process, Reed-Solomon coding, tmpfs write and read);
 //   - each node's peak RAM (worker + snapshot manager + slots on tmpfs) against the state and
 //     against the README's formula (domain/memory-budget.ts).
-// Prints JSON; progress goes to stderr. Memory: about 8x the state per node, 5 nodes.
+// Prints JSON; progress goes to stderr. Memory: the run's nodes (see peakRamPerNodeBytes), plus
+// twice the state in this process for the copies it times.
 
 import * as grpc from '@grpc/grpc-js';
 import { spawn } from 'node:child_process';
@@ -142,6 +143,43 @@ async function grpcStreamMs(bytes: number, repeats: number): Promise<number> {
   }
 }
 
+/**
+ * Copies of `bytes` bytes made while the run trains, every `everyMs`, until `until` settles: a
+ * memcpy into warm memory and a write into a tmpfs file whose pages are in place, under the same
+ * load as the workers' snapshots (two cores shared by every stage). Their medians are what a
+ * snapshot's stall is compared with.
+ */
+async function copiesDuringRun(bytes: number, until: Promise<unknown>, everyMs: number): Promise<{ memcpyMs: number[]; tmpfsWriteMs: number[] }> {
+  const src = Buffer.allocUnsafeSlow(bytes).fill(3);
+  const dst = Buffer.allocUnsafeSlow(bytes).fill(1);
+  const dir = mkdtempSync(join(SHM, 'ftrain-bench-scale-copy-'));
+  const fd = openSync(join(dir, 'slot.bin'), 'w+');
+  const write = () => {
+    for (let off = 0; off < bytes; ) off += writeSync(fd, src, off, bytes - off, off);
+  };
+  write();
+  let done = false;
+  void until.finally(() => (done = true)).catch(() => undefined);
+  const memcpyMs: number[] = [];
+  const tmpfsWriteMs: number[] = [];
+  try {
+    while (!done) {
+      await new Promise((r) => setTimeout(r, everyMs));
+      if (done) break;
+      let t0 = performance.now();
+      src.copy(dst);
+      memcpyMs.push(performance.now() - t0);
+      t0 = performance.now();
+      write();
+      tmpfsWriteMs.push(performance.now() - t0);
+    }
+  } finally {
+    closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return { memcpyMs, tmpfsWriteMs };
+}
+
 function failureOf(report: RunReport, kind: string): RecoveredFailure {
   const f = report.failures.find((x) => x.kind === kind);
   if (!f) throw new Error(`the run reports no recovered ${kind} (failures: ${report.failures.map((x) => x.kind).join(', ') || 'none'})`);
@@ -169,10 +207,12 @@ export async function runScaleBench(o: ScaleBenchOptions) {
   o.progress(`bench scale: ${o.stages} stages + ${o.spares} spare, ${(stateBytesPerBlockStage / 2 ** 20).toFixed(1)} MiB of state per stage (--d-model ${dModel}, ${o.layersPerStage} blocks), ${steps} steps on ${o.backend}`);
   const inject = `${o.nodeKillStep}:${o.nodeKillStage}:node-kill,${o.workerKillStep}:${o.workerKillStage}:worker-kill`;
   const started = performance.now();
-  const report = await runOnce([
+  const run = runOnce([
     '--nodes', String(o.stages), '--spares', String(o.spares), '--steps', String(steps), '--backend', o.backend, ...model,
     '--snapshot-every', 'auto', '--inject', inject, '--no-dashboard',
   ]);
+  const during = await copiesDuringRun(stateBytesPerBlockStage, run, 3000);
+  const report = await run;
   o.progress(`  run done in ${((performance.now() - started) / 1000).toFixed(0)} s: ${report.status}`);
   const k = report.erasure.dataShards ?? 1;
   const m = report.erasure.parityShards ?? 1;
@@ -181,6 +221,8 @@ export async function runScaleBench(o: ScaleBenchOptions) {
   const local = localFloors(stateBytes, k, m, o.repeats);
   const floors: Floors = { ...local, grpcStreamMs: await grpcStreamMs(stateBytes, o.repeats) };
 
+  // The snapshot's stall is compared with copies made under the same load, while the run trained.
+  const duringMemcpyMs = during.memcpyMs.length > 0 ? median(during.memcpyMs) : floors.memcpyMs;
   const nodeKill = failureOf(report, 'node-kill');
   const workerKill = failureOf(report, 'worker-kill');
   // A node's loss: detection, the state's bytes over loopback gRPC from its holders, one coding
@@ -204,14 +246,22 @@ export async function runScaleBench(o: ScaleBenchOptions) {
       inject,
       erasureCode: report.erasure.code,
       repeats: o.repeats,
+      stall: 'the median snapshot stall of the run against a memcpy of the same bytes into warm memory made by this process every 3 s while the run trained (the same load); copiesDuringRun.idleMemcpyMs is the same copy on an idle machine',
       floor: 'detection (measured in the run) + the bytes over the bandwidths measured here: node kill = gRPC stream of the state + one coding pass + tmpfs write + tmpfs read; worker kill = tmpfs read',
       peakRam: 'per stage node: the largest sampled sum of worker RSS, snapshot manager RSS and slot files on tmpfs (the node agent is not counted)',
     },
     stateBytesPerStage: stateBytes,
     stepSecondsP50: report.stepSecondsP50,
     stallMsP50: report.snapshots.stallMsP50,
-    warmMemcpyMs: sig(floors.memcpyMs),
-    stallVsWarmMemcpy: report.snapshots.stallMsP50 === null ? null : sig(report.snapshots.stallMsP50 / floors.memcpyMs),
+    warmMemcpyMs: sig(duringMemcpyMs),
+    stallVsWarmMemcpy: report.snapshots.stallMsP50 === null ? null : sig(report.snapshots.stallMsP50 / duringMemcpyMs),
+    copiesDuringRun: {
+      samples: during.memcpyMs.length,
+      memcpyMsP50: sig(duringMemcpyMs),
+      tmpfsWriteMsP50: sig(median(during.tmpfsWriteMs)),
+      stallVsTmpfsWrite: report.snapshots.stallMsP50 === null ? null : sig(report.snapshots.stallMsP50 / median(during.tmpfsWriteMs)),
+      idleMemcpyMs: sig(floors.memcpyMs),
+    },
     snapshotOverheadPct: report.snapshots.overheadPctPerStep ?? report.snapshots.overheadPct,
     snapshotInterval: { mode: report.snapshots.intervalMode, everySteps: report.snapshots.everySteps, changes: report.snapshots.intervalChanges },
     encodeGBps: sig(floors.encodeGBps),

@@ -36,7 +36,18 @@ export interface CommitRequest {
   readonly header: SnapshotHeader;
 }
 
+/** Readies the slots for states of `bytes` bytes (SnapshotSlots.prepare), off the training loop. */
+export interface PrepareRequest {
+  readonly type: 'prepare';
+  readonly id: number;
+  readonly dir: string;
+  readonly slotCount: number;
+  readonly bytes: number;
+  readonly slots: number;
+}
+
 export type WriteResult =
+  | { readonly type: 'prepared'; readonly id: number }
   | { readonly type: 'committed'; readonly id: number; readonly record: SnapshotRecord; readonly commitMs: number }
   | { readonly type: 'sealed'; readonly id: number; readonly record: SnapshotRecord; readonly sealMs: number }
   | { readonly type: 'failed'; readonly id: number; readonly message: string };
@@ -71,10 +82,15 @@ function commitWritten(req: CommitRequest): void {
   parentPort!.postMessage({ type: 'sealed', id: req.id, record: sealed, sealMs: performance.now() - committedAt } satisfies WriteResult);
 }
 
-parentPort!.on('message', (req: WriteRequest | CommitRequest) => {
+parentPort!.on('message', (req: WriteRequest | CommitRequest | PrepareRequest) => {
   const started = performance.now();
   try {
     if (req.type === 'commit') return commitWritten(req);
+    if (req.type === 'prepare') {
+      slotsOf(req.dir, req.slotCount).prepare(req.bytes, req.slots);
+      parentPort!.postMessage({ type: 'prepared', id: req.id } satisfies WriteResult);
+      return;
+    }
     const slots = slotsOf(req.dir, req.slotCount);
     const slot = slots.chooseSlot(new Set(req.protectedSteps));
     const chunks = req.buffers.map((b) => new Uint8Array(b));

@@ -6,7 +6,7 @@ import type { Worker } from 'node:worker_threads';
 import { runtimeModule } from '../common/package-root.ts';
 import { startTsThread } from '../common/ts-thread.ts';
 import type { SnapshotHeader, SnapshotRecord } from '../domain/snapshot-slots.ts';
-import type { CommitRequest, WriteRequest, WriteResult } from './snapshot-writer-thread.ts';
+import type { CommitRequest, PrepareRequest, WriteRequest, WriteResult } from './snapshot-writer-thread.ts';
 import type { WriterThreadHooks } from './fault-port.ts';
 
 export interface PendingSnapshot {
@@ -41,6 +41,7 @@ export class SnapshotWriter {
   private readonly thread: Worker;
   private nextId = 1;
   private readonly pending = new Map<number, Waiters>();
+  private readonly preparing = new Map<number, Deferred<void>>();
 
   /** `hooks`: a module the thread loads and calls between a snapshot's bytes and its commit (fault injection); null: none. */
   constructor(
@@ -52,6 +53,12 @@ export class SnapshotWriter {
     const threadData = hooks ? { hooksModule: runtimeModule(hooks.module).href, hooksData: hooks.data } : {};
     this.thread = startTsThread(new URL('./snapshot-writer-thread.ts', import.meta.url), threadData);
     this.thread.on('message', (m: WriteResult) => {
+      if (m.type === 'prepared') {
+        this.preparing.get(m.id)?.resolve();
+        this.preparing.delete(m.id);
+        if (this.pending.size === 0 && this.preparing.size === 0) this.thread.unref();
+        return;
+      }
       const p = this.pending.get(m.id);
       if (!p) return;
       if (m.type === 'committed') {
@@ -106,7 +113,19 @@ export class SnapshotWriter {
     return { committed: waiters.committed.promise, sealed: waiters.sealed.promise };
   }
 
+  /** Readies the slots for states of `bytes` bytes in the thread (SnapshotSlots.prepare); resolves when done. */
+  prepare(bytes: number, slots: number): Promise<void> {
+    const id = this.nextId++;
+    const done = deferred<void>();
+    this.preparing.set(id, done);
+    this.thread.ref();
+    this.thread.postMessage({ type: 'prepare', id, dir: this.dir, slotCount: this.slotCount, bytes, slots } satisfies PrepareRequest);
+    return done.promise;
+  }
+
   private failAll(err: Error): void {
+    for (const p of this.preparing.values()) p.reject(err);
+    this.preparing.clear();
     for (const p of this.pending.values()) {
       p.committed.reject(err);
       p.sealed.reject(err);

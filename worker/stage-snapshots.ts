@@ -27,8 +27,10 @@ export class StageSnapshots {
   /** The snapshot being written, awaited before the next optimizer update. */
   private pending: Promise<void> | null = null;
   last: SnapshotFigures = { step: -1, stallMs: 0, copyMs: 0, bytes: 0 };
-  /** Snapshots skipped because every slot held a step consistency still needs. */
+  /** Snapshots skipped because every slot held a step consistency still needs, or the slots were being prepared. */
   skipped = 0;
+  /** The slots' preparation under way, if any. */
+  private preparing: Promise<void> | null = null;
 
   constructor(
     dir: string,
@@ -79,7 +81,18 @@ export class StageSnapshots {
    * free slot gets its pages now, so a snapshot's copy lands in memory already in place.
    */
   prepare(bytes: number): void {
-    if (this.writer) this.slots.prepare(bytes, IN_PLACE_SLOTS);
+    const writer = this.writer;
+    if (!writer) return;
+    // In the writer thread, so a recovery does not wait for it. A slot being prepared must not
+    // take a snapshot meanwhile: take() skips until the preparation is done (it takes a fraction
+    // of a step).
+    const preparing: Promise<void> = writer
+      .prepare(bytes, IN_PLACE_SLOTS)
+      .catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'snapshot slots not prepared'))
+      .finally(() => {
+        if (this.preparing === preparing) this.preparing = null;
+      });
+    this.preparing = preparing;
   }
 
   /**
@@ -98,6 +111,11 @@ export class StageSnapshots {
   take(trainer: StageTrainer, gradNorm: number, at: FaultPoint, epoch: number, protectedCommitStep: number): void {
     const writer = this.writer;
     if (!writer) return;
+    if (this.preparing) {
+      this.skipped += 1;
+      this.log.warn({ step: trainer.completedSteps }, 'snapshot skipped: the slots are still being prepared');
+      return;
+    }
     const t0 = performance.now();
     const held = this.slots.records().map((r) => r.step);
     const state = stageStateViews(trainer, gradNorm);

@@ -69,8 +69,10 @@ export class StageTrainer {
     readonly job: JobOptions,
     readonly stage: number,
     private readonly corpus: Corpus | null,
+    /** 'zeros': the stage is restored from a snapshot at once, so its initial weights are not made. */
+    weights: 'initial' | 'zeros' = 'initial',
   ) {
-    this.model = new GptStage({ stage, numStages: job.stages }, job.model, job.seed);
+    this.model = new GptStage({ stage, numStages: job.stages }, job.model, job.seed, weights);
     this.adam = new Adam(this.model.variables, job);
     const outOfOrder = job.recovery === 'checkfree-plus';
     this.routes = Array.from({ length: job.microBatches }, (_, mb) => microBatchRoute(job.stages, mb, outOfOrder));

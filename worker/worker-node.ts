@@ -260,7 +260,7 @@ export class WorkerNode {
           throw new Error(`training text ${job.data} on this node differs from the coordinator's (sha256 ${corpus.sha256.slice(0, 12)} vs ${a.dataSha256.slice(0, 12)}); give every node the same file`);
         }
       }
-      trainer = new StageTrainer(job, stage, corpus);
+      trainer = new StageTrainer(job, stage, corpus, a.restoreStep >= 0 && !checkfree ? 'zeros' : 'initial');
       trace.buildMs = lap();
     }
     if (a.plan) await this.smp?.configure(a.plan, -1);
