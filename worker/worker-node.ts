@@ -13,7 +13,6 @@ import { refusalOf } from '../common/wire/refusal-wire.ts';
 import { encodeStatus } from '../common/wire/snapshot-manager-wire.ts';
 import { WireError } from '../common/wire/wire-check.ts';
 import type { ReceivedAssign } from '../domain/commands.ts';
-import { checkCorpusFits, loadCorpus, type Corpus } from '../domain/corpus.ts';
 import { ProtocolError, errorMessage } from '../domain/errors.ts';
 import type { Backend, JobOptions } from '../domain/job-options.ts';
 import { DEFAULT_SLOT_COUNT } from '../domain/snapshot-slots.ts';
@@ -30,11 +29,11 @@ import { receivePipeChunks, type PipeTarget } from './pipe-receiver.ts';
 import { PipeBrokenError } from './pipe-sender.ts';
 import { CoordinatorLink, type RegisterWait } from './coordinator-link.ts';
 import { SnapshotLink } from './snapshot-link.ts';
-import { RestoreClock } from './restore-trace.ts';
+import { RestoreClock, buildStage } from './stage-assignment.ts';
 import { StageSnapshots } from './stage-snapshots.ts';
 import { exportStageState, importStageState, stageStateBytes } from './stage-state.ts';
-import { StageTrainer } from './stage-trainer.ts';
-import { tf, useBackend } from './tfjs-backend.ts';
+import type { StageTrainer } from './stage-trainer.ts';
+import { tf } from './tfjs-backend.ts';
 import { serveWeights, type EdgeCopy } from './weights-service.ts';
 import { hostOf } from '../domain/host-port.ts';
 
@@ -247,28 +246,29 @@ export class WorkerNode {
     const clock = new RestoreClock();
     const { trace } = clock;
     const lap = () => clock.lap();
+    if (a.plan) await this.smp?.configure(a.plan, -1);
+    // The snapshot manager rebuilds the snapshot from erasure shards (another process) while
+    // this one builds the stage: the request goes out before the build blocks the event loop.
+    let rebuilt: Promise<{ ms: number; reply: Awaited<ReturnType<SnapshotLink['rebuild']>> }> | null = null;
+    if (a.rebuild) {
+      if (!this.smp) throw new Error(`told to rebuild step ${a.restoreStep} from erasure shards, but this node runs no snapshot manager`);
+      const t0 = performance.now();
+      rebuilt = this.smp.rebuild(a.rebuild, this.protocol.rebuildTimeoutMs).then((reply) => ({ ms: performance.now() - t0, reply }));
+      rebuilt.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    lap();
     if (prev && prev.stage === stage && !checkfree) {
       trainer = prev.trainer;
     } else {
       prev?.trainer.dispose();
-      await useBackend(job.backend);
-      let corpus: Corpus | null = null;
-      if (stage === 0 || stage === job.stages - 1) {
-        corpus = loadCorpus(job.data);
-        checkCorpusFits(corpus, job.model.seqLen);
-        if (a.dataSha256 && corpus.sha256 !== a.dataSha256) {
-          throw new Error(`training text ${job.data} on this node differs from the coordinator's (sha256 ${corpus.sha256.slice(0, 12)} vs ${a.dataSha256.slice(0, 12)}); give every node the same file`);
-        }
-      }
-      trainer = new StageTrainer(job, stage, corpus, a.restoreStep >= 0 && !checkfree ? 'zeros' : 'initial');
+      trainer = await buildStage(job, stage, a.dataSha256 || null, a.restoreStep >= 0 && !checkfree ? 'zeros' : 'initial');
       trace.buildMs = lap();
     }
-    if (a.plan) await this.smp?.configure(a.plan, -1);
-    lap();
-    if (a.rebuild) {
-      if (!this.smp) throw new Error(`told to rebuild step ${a.restoreStep} from erasure shards, but this node runs no snapshot manager`);
-      const reply = await this.smp.rebuild(a.rebuild, this.protocol.rebuildTimeoutMs);
-      trace.rebuildMs = lap();
+    if (rebuilt) {
+      const { ms, reply } = await rebuilt;
+      lap();
+      trace.rebuildMs = ms;
       trace.rebuildFetchMs = reply.fetchMs;
       trace.rebuildDecodeMs = reply.decodeMs;
       this.log.info({ step: a.restoreStep, bytes: reply.bytes, used: reply.usedShards, corrupt: reply.corruptShards, ms: trace.rebuildMs, fetchMs: reply.fetchMs, decodeMs: reply.decodeMs }, 'snapshot rebuilt by the snapshot manager');

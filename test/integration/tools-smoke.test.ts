@@ -149,3 +149,45 @@ describe('ftrain bench recovery', () => {
     expect(readdirSync(diskDir)).toEqual([]);
   }, 180_000);
 });
+
+describe('ftrain bench scale', () => {
+  it('at 2 MiB per stage: both kills recovered and traced by phase, floors from measured bandwidths, memory against the formula', async () => {
+    const res = await runCli(['bench', 'scale', '--json', '--state-mb', '2', '--node-kill', '3:1', '--worker-kill', '5:2', '--repeats', '2'], { timeoutMs: 240_000 });
+    expect(res.code, res.stderr).toBe(0);
+    const r = JSON.parse(res.stdout) as Record<string, unknown> & {
+      nodeKill: Record<string, unknown> & { phases: Record<string, unknown>; floorParts: Record<string, number> };
+      workerKill: Record<string, unknown> & { phases: Record<string, unknown>; floorParts: Record<string, number> };
+      memoryPerNode: { peakTotalBytes: number; stage: number | null }[];
+      formula: { stageNodeBytes: number };
+    };
+    const state = expectPositive(r.stateBytesPerStage, 'stateBytesPerStage');
+    expect(state).toBeGreaterThanOrEqual(2 * 2 ** 20);
+    expect(state).toBeLessThan(3 * 2 ** 20);
+    expectPositive(r.stallVsWarmMemcpy, 'stallVsWarmMemcpy');
+    expectFinite(r.snapshotOverheadPct, 'snapshotOverheadPct');
+    expectPositive(r.encodeGBps, 'encodeGBps');
+    for (const [name, kill, method, parts] of [
+      ['nodeKill', r.nodeKill, 'erasure-rebuild', ['detectMs', 'fetchMs', 'decodeMs', 'commitMs', 'restoreMs']],
+      ['workerKill', r.workerKill, 'local-snapshot', ['detectMs', 'restoreMs']],
+    ] as const) {
+      expect(kill.method, name).toBe(method);
+      const recover = expectPositive(kill.recoverMs, `${name}.recoverMs`);
+      const floor = expectPositive(kill.floorMs, `${name}.floorMs`);
+      expectNear(expectPositive(kill.recoverVsFloor, `${name}.recoverVsFloor`), recover / floor, `${name}.recoverVsFloor`);
+      expect(Object.keys(kill.floorParts).sort(), name).toEqual([...parts].sort());
+      expectNear(floor, Object.values(kill.floorParts).reduce((a, b) => a + b, 0), `${name}.floorMs`, 0.01, 0.01);
+      // The phases add up to the time to training resumed.
+      const p = kill.phases;
+      expectNear(expectFinite(p.detectMs, 'detectMs') + expectFinite(p.replaceMs, 'replaceMs') + expectFinite(p.readyMs, 'readyMs'), recover, `${name} phases`, 0.01, 2);
+      expectFinite(p.restoreMs, `${name}.phases.restoreMs`);
+      expectPositive(p.firstStepMs, `${name}.phases.firstStepMs`);
+    }
+    expect(r.workerKill.lostSteps).toBe(0);
+    expect(expectPositive(r.nodeKill.phases.fetchMs, 'nodeKill.phases.fetchMs')).toBeGreaterThan(0);
+    expect(r.workerKill.phases.fetchMs).toBe(0);
+    const peak = expectPositive(r.peakRamPerNodeBytes, 'peakRamPerNodeBytes');
+    expect(peak).toBe(Math.max(...r.memoryPerNode.filter((n) => n.stage !== null).map((n) => n.peakTotalBytes)));
+    expectNear(expectPositive(r.peakRamPerNodeVsState, 'peakRamPerNodeVsState'), peak / state, 'peakRamPerNodeVsState');
+    expect(r.formulaRamPerNodeBytes).toBe(r.formula.stageNodeBytes);
+  }, 300_000);
+});
