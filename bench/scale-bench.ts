@@ -234,7 +234,8 @@ export async function runScaleBench(o: ScaleBenchOptions) {
 
   const stageNodes = report.memory.filter((n) => n.stage !== null);
   const peakRamPerNodeBytes = Math.max(0, ...stageNodes.map((n) => n.peakTotalBytes ?? 0));
-  const budget = memoryBudget({ stateBytes, dataShards: k, parityShards: m, stages: o.stages, nodes: o.stages + o.spares });
+  // After the node kill one node fewer holds shards (no replacement joins): each holds more of them.
+  const budget = memoryBudget({ stateBytes, dataShards: k, parityShards: m, stages: o.stages, nodes: o.stages + o.spares - 1 });
   return {
     bench: 'scale',
     settings: {
@@ -248,7 +249,7 @@ export async function runScaleBench(o: ScaleBenchOptions) {
       repeats: o.repeats,
       stall: 'the median snapshot stall of the run against a memcpy of the same bytes into warm memory made by this process every 3 s while the run trained (the same load); copiesDuringRun.idleMemcpyMs is the same copy on an idle machine',
       floor: 'detection (measured in the run) + the bytes over the bandwidths measured here: node kill = gRPC stream of the state + one coding pass + tmpfs write + tmpfs read; worker kill = tmpfs read',
-      peakRam: 'per stage node: the largest sampled sum of worker RSS, snapshot manager RSS and slot files on tmpfs (the node agent is not counted)',
+      peakRam: 'per stage node: the largest sampled sum of worker RSS, snapshot manager RSS and slot files on tmpfs (the node agent and the standby worker are not counted); the formula is taken with the nodes left after the node kill',
     },
     stateBytesPerStage: stateBytes,
     stepSecondsP50: report.stepSecondsP50,

@@ -247,16 +247,6 @@ export class WorkerNode {
     const { trace } = clock;
     const lap = () => clock.lap();
     if (a.plan) await this.smp?.configure(a.plan, -1);
-    // The snapshot manager rebuilds the snapshot from erasure shards (another process) while
-    // this one builds the stage: the request goes out before the build blocks the event loop.
-    let rebuilt: Promise<{ ms: number; reply: Awaited<ReturnType<SnapshotLink['rebuild']>> }> | null = null;
-    if (a.rebuild) {
-      if (!this.smp) throw new Error(`told to rebuild step ${a.restoreStep} from erasure shards, but this node runs no snapshot manager`);
-      const t0 = performance.now();
-      rebuilt = this.smp.rebuild(a.rebuild, this.protocol.rebuildTimeoutMs).then((reply) => ({ ms: performance.now() - t0, reply }));
-      rebuilt.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
-      await new Promise((resolve) => setImmediate(resolve));
-    }
     lap();
     if (prev && prev.stage === stage && !checkfree) {
       trainer = prev.trainer;
@@ -265,10 +255,13 @@ export class WorkerNode {
       trainer = await buildStage(job, stage, a.dataSha256 || null, a.restoreStep >= 0 && !checkfree ? 'zeros' : 'initial');
       trace.buildMs = lap();
     }
-    if (rebuilt) {
-      const { ms, reply } = await rebuilt;
+    // The rebuild (in the snapshot manager's process) after the build, not beside it: on two
+    // cores the build's compute slowed the shards' transfer more than it saved.
+    if (a.rebuild) {
+      if (!this.smp) throw new Error(`told to rebuild step ${a.restoreStep} from erasure shards, but this node runs no snapshot manager`);
       lap();
-      trace.rebuildMs = ms;
+      const reply = await this.smp.rebuild(a.rebuild, this.protocol.rebuildTimeoutMs);
+      trace.rebuildMs = lap();
       trace.rebuildFetchMs = reply.fetchMs;
       trace.rebuildDecodeMs = reply.decodeMs;
       this.log.info({ step: a.restoreStep, bytes: reply.bytes, used: reply.usedShards, corrupt: reply.corruptShards, ms: trace.rebuildMs, fetchMs: reply.fetchMs, decodeMs: reply.decodeMs }, 'snapshot rebuilt by the snapshot manager');
