@@ -279,20 +279,47 @@ export class SnapshotManager {
 
   /** Fetches shards of one version from every source, then rebuilds and commits the snapshot. */
   async rebuild(order: RebuildOrder): Promise<{ bytes: number; used: number[]; corrupt: number[]; fetchMs: number; decodeMs: number }> {
-    const t0 = performance.now();
-    const n = order.code.dataShards + order.code.parityShards;
     const found: ReceivedShard[] = [];
     const failures: string[] = [];
-    await Promise.all(
-      order.sources.map(async (address) => {
+    // k sources first (each holder has one shard of a version, as placed): the bytes of the
+    // snapshot, not k + m shards of it. The others only when those are not enough.
+    const rest = [...order.sources];
+    let fetchMs = await this.gather(order, rest, order.code.dataShards, found, failures);
+    try {
+      return await this.rebuildFrom(order, found, failures, fetchMs);
+    } catch (err) {
+      if (rest.length === 0) throw err;
+      this.log.warn({ stage: order.stage, step: order.step, err: errorMessage(err), more: rest.length }, 'rebuild from the first shards failed: fetching the rest');
+      fetchMs += await this.gather(order, rest, Infinity, found, failures);
+      return this.rebuildFrom(order, found, failures, fetchMs);
+    }
+  }
+
+  /**
+   * Fetches shards of the order's version from `sources` (taking them off the list), `need`
+   * sources at a time, until `need` distinct shards are in `found` or no source is left; returns
+   * the milliseconds it took.
+   */
+  private async gather(order: RebuildOrder, sources: string[], need: number, found: ReceivedShard[], failures: string[]): Promise<number> {
+    const t0 = performance.now();
+    const distinct = () => new Set(found.map((s) => s.index)).size;
+    const next = async (): Promise<void> => {
+      while (sources.length > 0 && distinct() < need) {
+        const address = sources.shift()!;
         try {
           found.push(...(await this.fetchShards(address, order)));
         } catch (err) {
           failures.push(`${address}: ${errorMessage(err)}`);
         }
-      }),
-    );
-    const fetchMs = performance.now() - t0;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(need, Math.max(1, sources.length)) }, next));
+    return performance.now() - t0;
+  }
+
+  /** Decodes the version from the shards fetched, into a slot, and commits it. */
+  private async rebuildFrom(order: RebuildOrder, found: readonly ReceivedShard[], failures: readonly string[], fetchMs: number): Promise<{ bytes: number; used: number[]; corrupt: number[]; fetchMs: number; decodeMs: number }> {
+    const n = order.code.dataShards + order.code.parityShards;
     const shards: (Shard | null)[] = Array.from({ length: n }, () => null);
     let layout: ShardLayout | null = null;
     let header: ShardHeader | null = null;
