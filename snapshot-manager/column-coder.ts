@@ -25,7 +25,7 @@ import { closeSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs
 import { crc32 } from 'node:zlib';
 import type { ShardLayout } from '../domain/erasure-protection.ts';
 import { crc32Combine } from './crc32-combine.ts';
-import { ErasureCodecError, censusOfShards, kernelFor, type CodecOptions, type Shard } from './erasure-codec.ts';
+import { ErasureCodecError, censusOfShards, dataRuns, kernelFor, type CodecOptions, type Shard } from './erasure-codec.ts';
 
 /** Columns [from, from + bytes) of every shard of a one-stripe encode of a file. */
 export interface CodedColumns {
@@ -111,27 +111,6 @@ export interface FileRebuild {
   /** Shards that were present but failed their checksum (treated as missing). */
   readonly corrupt: number[];
   readonly missing: number[];
-}
-
-/**
- * Calls `visit` for each run of columns [from, from + bytes) of data shard i that lies in the
- * data: its offset in the piece, its offset in the data, its length. Column s*S + c of shard i is
- * data byte (s*k + i)*S + c (S = stripeBytes); past the data's end, all columns are padding.
- */
-function dataRuns(layout: ShardLayout, i: number, from: number, bytes: number, visit: (pieceAt: number, dataAt: number, length: number) => void): void {
-  const { dataShards: k, stripeBytes: S, totalBytes } = layout;
-  let done = 0;
-  while (done < bytes) {
-    const column = from + done;
-    const stripe = Math.floor(column / S);
-    const c = column - stripe * S;
-    const run = Math.min(S - c, bytes - done);
-    const at = (stripe * k + i) * S + c;
-    const have = Math.max(0, Math.min(run, totalBytes - at));
-    if (have > 0) visit(done, at, have);
-    if (have < run) return;
-    done += run;
-  }
 }
 
 function writeFully(fd: number, bytes: Uint8Array, position: number): void {

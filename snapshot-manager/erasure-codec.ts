@@ -140,39 +140,42 @@ function stripesFor(totalBytes: number, dataShards: number, stripeBytes: number)
 }
 
 /**
- * Copies columns [from, from + bytes) of data shard i out of the data into `into`, with zeros past
- * the data's end. Column s*stripeBytes + c of shard i is data byte (s*k + i)*stripeBytes + c.
+ * Calls `visit` for each run of columns [from, from + bytes) of data shard i that lies in the
+ * data: its offset in the piece, its offset in the data, its length. Column s*S + c of shard i is
+ * data byte (s*k + i)*S + c (S = stripeBytes); past the data's end, all columns are padding.
  */
-function gatherColumns(data: Uint8Array, k: number, stripeBytes: number, i: number, from: number, bytes: number, into: Uint8Array): void {
+export function dataRuns(layout: ShardLayout, i: number, from: number, bytes: number, visit: (pieceAt: number, dataAt: number, length: number) => void): void {
+  const { dataShards: k, stripeBytes: S, totalBytes } = layout;
   let done = 0;
   while (done < bytes) {
     const column = from + done;
-    const stripe = Math.floor(column / stripeBytes);
-    const c = column - stripe * stripeBytes;
-    const run = Math.min(stripeBytes - c, bytes - done);
-    const at = (stripe * k + i) * stripeBytes + c;
-    const have = Math.max(0, Math.min(run, data.length - at));
-    if (have > 0) into.set(data.subarray(at, at + have), done);
-    // Later columns of the shard lie further into the data: past its end, all are padding.
-    if (have < run) return void into.fill(0, done + have, bytes);
+    const stripe = Math.floor(column / S);
+    const c = column - stripe * S;
+    const run = Math.min(S - c, bytes - done);
+    const at = (stripe * k + i) * S + c;
+    const have = Math.max(0, Math.min(run, totalBytes - at));
+    if (have > 0) visit(done, at, have);
+    if (have < run) return;
     done += run;
   }
 }
 
+/** Copies columns [from, from + bytes) of data shard i out of the data into `into`, with zeros past the data's end. */
+function gatherColumns(data: Uint8Array, k: number, stripeBytes: number, i: number, from: number, bytes: number, into: Uint8Array): void {
+  let covered = 0;
+  dataRuns({ dataShards: k, parityShards: 0, stripeBytes, totalBytes: data.length, stripes: 0 }, i, from, bytes, (pieceAt, dataAt, length) => {
+    into.set(data.subarray(dataAt, dataAt + length), pieceAt);
+    covered = pieceAt + length;
+  });
+  // Later columns of the shard lie further into the data: past its end, all are padding.
+  if (covered < bytes) into.fill(0, covered, bytes);
+}
+
 /** The inverse of gatherColumns: writes `piece`, columns [from, from + piece.length) of data shard i, into the data. */
 function scatterColumns(piece: Uint8Array, k: number, stripeBytes: number, i: number, from: number, data: Uint8Array): void {
-  let done = 0;
-  while (done < piece.length) {
-    const column = from + done;
-    const stripe = Math.floor(column / stripeBytes);
-    const c = column - stripe * stripeBytes;
-    const run = Math.min(stripeBytes - c, piece.length - done);
-    const at = (stripe * k + i) * stripeBytes + c;
-    const have = Math.max(0, Math.min(run, data.length - at));
-    if (have > 0) data.set(piece.subarray(done, done + have), at);
-    if (have < run) return;
-    done += run;
-  }
+  dataRuns({ dataShards: k, parityShards: 0, stripeBytes, totalBytes: data.length, stripes: 0 }, i, from, piece.length, (pieceAt, dataAt, length) => {
+    data.set(piece.subarray(pieceAt, pieceAt + length), dataAt);
+  });
 }
 
 /**

@@ -1,5 +1,5 @@
-// On the wasm backend a snapshot's state is copied straight out of the wasm heap into a staging
-// buffer touched beforehand. A worker restored from such a snapshot, and a node rebuilt from its
+// On the wasm backend a snapshot's state is copied straight out of the wasm heap into a slot on
+// tmpfs, and restored straight into it. A worker restored from such a snapshot, and a node rebuilt from its
 // erasure shards, end with the weights of the uninterrupted wasm run, bit for bit.
 
 import { mkdtempSync, readFileSync } from 'node:fs';
