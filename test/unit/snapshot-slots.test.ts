@@ -62,6 +62,29 @@ describe('snapshot slots', () => {
     expect(() => slots.read(slots.records()[0]!)).toThrow(CorruptSnapshotError);
   });
 
+  it('reads a snapshot straight into the targets, checking size and checksum on the way', () => {
+    const slots = fresh();
+    const n = slots.writeData(1, [bytes(3), bytes(4)]);
+    const record = slots.sealFromFile(slots.commit(1, header(3), n));
+    const a = new Uint8Array(16);
+    const b = new Uint8Array(16);
+    slots.readInto(record, [a, b]);
+    expect(new Float32Array(a.buffer)).toEqual(new Float32Array([3, 4, 5, 6]));
+    expect(new Float32Array(b.buffer)).toEqual(new Float32Array([4, 5, 6, 7]));
+    // Targets that do not cover the snapshot: refused before anything is read.
+    expect(() => slots.readInto(record, [new Uint8Array(16)])).toThrow(/the state takes 16 bytes, the snapshot holds 32/);
+    // A flipped byte: the checksum fails.
+    const bad = new Uint8Array(32);
+    bad.set(bytes(3));
+    bad.set(bytes(4), 16);
+    bad[20] = bad[20]! ^ 1;
+    writeFileSync(join(slots.dir, 'slot-1.bin'), bad);
+    expect(() => slots.readInto(record, [new Uint8Array(16), new Uint8Array(16)])).toThrow(CorruptSnapshotError);
+    // A short file: its size fails.
+    writeFileSync(join(slots.dir, 'slot-1.bin'), bad.subarray(0, 24));
+    expect(() => slots.readInto(record, [new Uint8Array(16), new Uint8Array(16)])).toThrow(/24 bytes, record says 32/);
+  });
+
   it('overwrites the oldest unprotected slot', () => {
     const slots = fresh();
     for (const step of [1, 2, 3]) slots.write(slots.chooseSlot(), header(step), [bytes(step)]);
