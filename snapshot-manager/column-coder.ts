@@ -25,7 +25,7 @@ import { closeSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs
 import { crc32 } from 'node:zlib';
 import type { ShardLayout } from '../domain/erasure-protection.ts';
 import { crc32Combine } from './crc32-combine.ts';
-import { ErasureCodecError, censusOfShards, dataRuns, kernelFor, type CodecOptions, type Shard } from './erasure-codec.ts';
+import { ErasureCodecError, dataRuns, decodeDataShards, kernelFor, type CodecOptions, type Shard } from './erasure-codec.ts';
 
 /** Columns [from, from + bytes) of every shard of a one-stripe encode of a file. */
 export interface CodedColumns {
@@ -125,40 +125,29 @@ function writeFully(fd: number, bytes: Uint8Array, position: number): void {
  * NotEnoughShardsError before the file is touched).
  */
 export function rebuildIntoFile(layout: ShardLayout, shards: readonly (Shard | null)[], path: string, options: CodecOptions = {}): FileRebuild {
-  const { present, lost, corrupt, missing } = censusOfShards(layout, shards);
-  const { dataShards: k, parityShards: m, stripeBytes, stripes } = layout;
-  const shardBytes = stripes * stripeBytes;
+  const { dataShards: k, stripeBytes, stripes } = layout;
   // The file's pieces in file order are segments s*k + i (stripe s of data shard i): each one's
   // bytes are written in order, its crc32 running along; then the segments' crc32s are chained.
   const segments = Array.from({ length: stripes * k }, () => ({ crc: 0, bytes: 0 }));
-  const fd = openSync(path, 'w');
+  // Made at the first bytes: decodeDataShards checks every shard before it emits any, so a
+  // NotEnoughShardsError leaves the file untouched.
+  let fd: number | null = null;
+  const file = () => (fd ??= openSync(path, 'w'));
   try {
     const put = (i: number, piece: Uint8Array, from: number) =>
       dataRuns(layout, i, from, piece.length, (pieceAt, dataAt, length) => {
         const run = piece.subarray(pieceAt, pieceAt + length);
-        writeFully(fd, run, dataAt);
+        writeFully(file(), run, dataAt);
         const segment = segments[Math.floor(dataAt / stripeBytes)]!;
         segment.crc = crc32(run, segment.crc);
         segment.bytes += length;
       });
-    if (lost.length === 0) {
-      for (let i = 0; i < k; i++) put(i, shards[i]!.bytes, 0);
-    } else {
-      const coder = kernelFor(options.kernel).decoder(k, m, present, lost, shardBytes);
-      for (let from = 0; from < shardBytes; from += coder.chunkBytes) {
-        const bytes = Math.min(coder.chunkBytes, shardBytes - from);
-        present.forEach((s, at) => coder.input(at).set(shards[s]!.bytes.subarray(from, from + bytes)));
-        coder.run(bytes);
-        for (let i = 0, l = 0; i < k; i++) {
-          put(i, lost.includes(i) ? coder.output(l++).subarray(0, bytes) : shards[i]!.bytes.subarray(from, from + bytes), from);
-        }
-      }
-    }
-    ftruncateSync(fd, layout.totalBytes);
+    const { corrupt, missing } = decodeDataShards(layout, shards, options, put);
+    ftruncateSync(file(), layout.totalBytes);
+    let crc = 0;
+    for (const s of segments) crc = crc32Combine(crc, s.crc, s.bytes);
+    return { crc32: crc, corrupt, missing };
   } finally {
-    closeSync(fd);
+    if (fd !== null) closeSync(fd);
   }
-  let crc = 0;
-  for (const s of segments) crc = crc32Combine(crc, s.crc, s.bytes);
-  return { crc32: crc, corrupt, missing };
 }

@@ -273,17 +273,24 @@ export function censusOfShards(layout: ShardLayout, shards: readonly (Shard | nu
 }
 
 /**
- * Rebuilds the data, in a new buffer, from any k intact shards; `shards[i]` is shard i or null
- * when lost. Every shard given is checked, so that `corrupt` names all the bad ones.
+ * The data shards of `layout` from any k intact shards (`shards[i]` is shard i or null when
+ * lost): `emit(i, piece, from)` gets columns [from, from + piece.length) of data shard i, each
+ * column once (whole intact shards as they are, lost ones decoded chunk by chunk). Every shard
+ * given is checked first (censusOfShards: NotEnoughShardsError before anything is emitted), so
+ * that `corrupt` names all the bad ones.
  */
-export function rebuildFromShards(layout: ShardLayout, shards: readonly (Shard | null)[], options: CodecOptions = {}): RebuildResult {
+export function decodeDataShards(
+  layout: ShardLayout,
+  shards: readonly (Shard | null)[],
+  options: CodecOptions,
+  emit: (i: number, piece: Uint8Array, from: number) => void,
+): { corrupt: number[]; missing: number[] } {
   const { present, lost, corrupt, missing } = censusOfShards(layout, shards);
-  const { dataShards: k, parityShards: m, stripeBytes, stripes, totalBytes } = layout;
+  const { dataShards: k, parityShards: m, stripeBytes, stripes } = layout;
   const shardBytes = stripes * stripeBytes;
-  const data = new Uint8Array(totalBytes);
   if (lost.length === 0) {
-    for (let i = 0; i < k; i++) scatterColumns(shards[i]!.bytes, k, stripeBytes, i, 0, data);
-    return { data, corrupt, missing };
+    for (let i = 0; i < k; i++) emit(i, shards[i]!.bytes, 0);
+    return { corrupt, missing };
   }
   const coder = kernelFor(options.kernel).decoder(k, m, present, lost, shardBytes);
   for (let from = 0; from < shardBytes; from += coder.chunkBytes) {
@@ -291,9 +298,18 @@ export function rebuildFromShards(layout: ShardLayout, shards: readonly (Shard |
     present.forEach((s, at) => coder.input(at).set(shards[s]!.bytes.subarray(from, from + bytes)));
     coder.run(bytes);
     for (let i = 0, l = 0; i < k; i++) {
-      const piece = lost.includes(i) ? coder.output(l++).subarray(0, bytes) : shards[i]!.bytes.subarray(from, from + bytes);
-      scatterColumns(piece, k, stripeBytes, i, from, data);
+      emit(i, lost.includes(i) ? coder.output(l++).subarray(0, bytes) : shards[i]!.bytes.subarray(from, from + bytes), from);
     }
   }
+  return { corrupt, missing };
+}
+
+/**
+ * Rebuilds the data, in a new buffer, from any k intact shards; `shards[i]` is shard i or null
+ * when lost. Every shard given is checked, so that `corrupt` names all the bad ones.
+ */
+export function rebuildFromShards(layout: ShardLayout, shards: readonly (Shard | null)[], options: CodecOptions = {}): RebuildResult {
+  const data = new Uint8Array(layout.totalBytes);
+  const { corrupt, missing } = decodeDataShards(layout, shards, options, (i, piece, from) => scatterColumns(piece, layout.dataShards, layout.stripeBytes, i, from, data));
   return { data, corrupt, missing };
 }
