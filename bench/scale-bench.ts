@@ -58,6 +58,11 @@ export interface Floors {
 
 const SHM = '/dev/shm';
 
+/** Writes the first `bytes` of `src` at the start of the file (in place: its pages are kept). */
+function writeWhole(fd: number, src: Uint8Array, bytes: number): void {
+  for (let off = 0; off < bytes; ) off += writeSync(fd, src, off, bytes - off, off);
+}
+
 function timeIt(repeats: number, f: () => void): number {
   const ms: number[] = [];
   for (let i = 0; i < repeats; i++) {
@@ -78,9 +83,7 @@ function localFloors(bytes: number, k: number, m: number, repeats: number): Omit
   try {
     const fd = openSync(join(dir, 'slot.bin'), 'w+');
     try {
-      const write = () => {
-        for (let off = 0; off < bytes; ) off += writeSync(fd, src, off, bytes - off, off);
-      };
+      const write = () => writeWhole(fd, src, bytes);
       write(); // pages in place, as a slot's are
       const tmpfsWriteMs = timeIt(repeats, write);
       const tmpfsReadMs = timeIt(repeats, () => {
@@ -154,9 +157,7 @@ async function copiesDuringRun(bytes: number, until: Promise<unknown>, everyMs: 
   const dst = Buffer.allocUnsafeSlow(bytes).fill(1);
   const dir = mkdtempSync(join(SHM, 'ftrain-bench-scale-copy-'));
   const fd = openSync(join(dir, 'slot.bin'), 'w+');
-  const write = () => {
-    for (let off = 0; off < bytes; ) off += writeSync(fd, src, off, bytes - off, off);
-  };
+  const write = () => writeWhole(fd, src, bytes);
   write();
   let done = false;
   void until.finally(() => (done = true)).catch(() => undefined);

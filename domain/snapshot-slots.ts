@@ -52,8 +52,6 @@ export const DEFAULT_SLOT_COUNT = 3;
 /** Slots whose memory stays in place between snapshots. */
 export const IN_PLACE_SLOTS = 2;
 
-/** Bytes written or read per call when slots are prepared or checksummed from their files. */
-const PREPARE_CHUNK_BYTES = 8 << 20;
 
 export interface TensorEntry {
   readonly name: string;
@@ -117,7 +115,7 @@ export function stepsToKeep(held: readonly number[], protectedCommitStep: number
   if (protectedCommitStep < 0) return new Set(sorted.slice(-2));
   return new Set([...sorted.filter((s) => s >= protectedCommitStep), ...sorted.slice(-1)]);
 }
-/** Bytes verify reads at a time. */
+/** Bytes read or written at a time when a slot file is checksummed, verified or prepared. */
 export const VERIFY_CHUNK_BYTES = 8 * 1024 * 1024;
 
 export class SnapshotSlots {
@@ -259,7 +257,7 @@ export class SnapshotSlots {
   prepare(bytes: number, slots = this.slotCount): void {
     const held = new Set(this.records().map((r) => r.slot));
     let prepared = held.size;
-    const zeros = new Uint8Array(Math.min(bytes, PREPARE_CHUNK_BYTES));
+    const zeros = new Uint8Array(Math.min(bytes, VERIFY_CHUNK_BYTES));
     for (let slot = 0; slot < this.slotCount; slot++) {
       if (held.has(slot)) continue;
       if (prepared >= slots) break;
@@ -279,17 +277,13 @@ export class SnapshotSlots {
    * Seals a committed record with the checksum of the slot's data as it is in the file, read in
    * chunks of `chunkBytes` into one buffer (unless the slot has moved on meanwhile).
    */
-  sealFromFile(record: SnapshotRecord, chunkBytes = PREPARE_CHUNK_BYTES): SnapshotRecord {
-    const buffer = new Uint8Array(Math.max(1, Math.min(chunkBytes, record.bytes)));
+  sealFromFile(record: SnapshotRecord, chunkBytes = VERIFY_CHUNK_BYTES): SnapshotRecord {
     const fd = openSync(this.dataPath(record.slot), constants.O_RDONLY);
     let crc = 0;
     try {
-      for (let off = 0; off < record.bytes; ) {
-        const n = readSync(fd, buffer, 0, Math.min(buffer.byteLength, record.bytes - off), off);
-        if (n === 0) throw new CorruptSnapshotError(record.slot, record.step, `data file ends at ${off} bytes, record says ${record.bytes}`);
-        crc = crc32(buffer.subarray(0, n), crc);
-        off += n;
-      }
+      const read = this.crcOfFile(fd, record.bytes, chunkBytes);
+      if (read.bytes < record.bytes) throw new CorruptSnapshotError(record.slot, record.step, `data file ends at ${read.bytes} bytes, record says ${record.bytes}`);
+      crc = read.crc;
     } finally {
       closeSync(fd);
     }
@@ -361,6 +355,25 @@ export class SnapshotSlots {
    * read in chunks of VERIFY_CHUNK_BYTES into one buffer this object keeps, and checksummed as it
    * goes. Throws CorruptSnapshotError with read's messages.
    */
+  /**
+   * The crc32 of a file's first `limit` bytes (or all of it), read from the start in chunks of
+   * `chunkBytes` into one buffer: the one this object keeps, unless a smaller size is asked for.
+   */
+  private crcOfFile(fd: number, limit: number, chunkBytes = VERIFY_CHUNK_BYTES): { crc: number; bytes: number } {
+    this.verifyBuffer ??= Buffer.allocUnsafeSlow(VERIFY_CHUNK_BYTES);
+    const buffer = chunkBytes >= VERIFY_CHUNK_BYTES ? this.verifyBuffer : this.verifyBuffer.subarray(0, Math.max(1, chunkBytes));
+    let bytes = 0;
+    let crc = 0;
+    // Bounded: every round reads at least one byte, or ends at the file's end or the limit.
+    while (bytes < limit) {
+      const n = readSync(fd, buffer, 0, Math.min(buffer.length, limit - bytes), bytes);
+      if (n === 0) break;
+      crc = crc32(buffer.subarray(0, n), crc);
+      bytes += n;
+    }
+    return { crc, bytes };
+  }
+
   verify(record: SnapshotRecord): void {
     let fd: number;
     try {
@@ -374,15 +387,7 @@ export class SnapshotSlots {
       const size = fstatSync(fd).size;
       if (size !== record.bytes) throw new CorruptSnapshotError(record.slot, record.step, `${size} bytes, record says ${record.bytes}`);
       if (record.crc32 === null) return;
-      this.verifyBuffer ??= Buffer.allocUnsafeSlow(VERIFY_CHUNK_BYTES);
-      const buffer = this.verifyBuffer;
-      // Bounded: every round reads at least one byte, or ends at the file's end.
-      for (;;) {
-        const n = readSync(fd, buffer, 0, buffer.length, bytes);
-        if (n === 0) break;
-        crc = crc32(buffer.subarray(0, n), crc);
-        bytes += n;
-      }
+      ({ crc, bytes } = this.crcOfFile(fd, Infinity));
     } catch (err) {
       if (err instanceof CorruptSnapshotError) throw err;
       throw new CorruptSnapshotError(record.slot, record.step, `data file unreadable (${(err as Error).message})`);
