@@ -27,8 +27,6 @@ export class StageSnapshots {
   /** The snapshot being written, awaited before the next optimizer update. */
   private pending: Promise<void> | null = null;
   last: SnapshotFigures = { step: -1, stallMs: 0, copyMs: 0, bytes: 0 };
-  /** Snapshots skipped because every slot held a step consistency still needs, or the slots were being prepared. */
-  skipped = 0;
   /** The slots' preparation under way, if any. */
   private preparing: Promise<void> | null = null;
 
@@ -77,8 +75,8 @@ export class StageSnapshots {
   }
 
   /**
-   * Readies the slots for states of `bytes` bytes (at assignment, off the training loop): every
-   * free slot gets its pages now, so a snapshot's copy lands in memory already in place.
+   * Readies the slots for states of `bytes` bytes (at assignment, off the training loop): up to
+   * IN_PLACE_SLOTS slots get their pages now, so a snapshot's copy lands in memory already in place.
    */
   prepare(bytes: number): void {
     const writer = this.writer;
@@ -112,7 +110,6 @@ export class StageSnapshots {
     const writer = this.writer;
     if (!writer) return;
     if (this.preparing) {
-      this.skipped += 1;
       this.log.warn({ step: trainer.completedSteps }, 'snapshot skipped: the slots are still being prepared');
       return;
     }
@@ -121,7 +118,6 @@ export class StageSnapshots {
     const state = stageStateViews(trainer, gradNorm);
     const slot = this.slots.freeSlot(stepsToKeep(held, protectedCommitStep), state.values.reduce((n, v) => n + v.byteLength, 0));
     if (slot === null) {
-      this.skipped += 1;
       this.log.warn({ step: trainer.completedSteps, held, protectedCommitStep }, 'snapshot skipped: every slot holds a step recovery may need');
       return;
     }
