@@ -237,6 +237,16 @@ export async function runScaleBench(o: ScaleBenchOptions) {
   const peakRamPerNodeBytes = Math.max(0, ...stageNodes.map((n) => n.peakTotalBytes ?? 0));
   // After the node kill one node fewer holds shards (no replacement joins): each holds more of them.
   const budget = memoryBudget({ stateBytes, dataShards: k, parityShards: m, stages: o.stages, nodes: o.stages + o.spares - 1 });
+  // Each node against the formula of its role: the node that runs the killed node's stage now
+  // took it over; every other stage node is a stage node.
+  const vsFormula = Object.fromEntries(
+    stageNodes.map((n) => {
+      const role = n.stage === o.nodeKillStage ? 'takeOver' : 'stage';
+      const formula = role === 'takeOver' ? budget.takeOverNodeBytes : budget.stageNodeBytes;
+      return [n.nodeId, { role, peakBytes: n.peakTotalBytes, formulaBytes: formula, peakVsFormula: n.peakTotalBytes === null ? null : sig(n.peakTotalBytes / formula) }];
+    }),
+  );
+  const busiest = stageNodes.reduce<(typeof stageNodes)[number] | null>((a, n) => ((n.peakTotalBytes ?? 0) > (a?.peakTotalBytes ?? -1) ? n : a), null);
   return {
     bench: 'scale',
     settings: {
@@ -250,7 +260,7 @@ export async function runScaleBench(o: ScaleBenchOptions) {
       repeats: o.repeats,
       stall: 'the median snapshot stall of the run against a memcpy of the same bytes into warm memory made by this process every 3 s while the run trained (the same load); copiesDuringRun.idleMemcpyMs is the same copy on an idle machine',
       floor: 'detection (measured in the run) + the bytes over the bandwidths measured here: node kill = gRPC stream of the state + one coding pass + tmpfs write + tmpfs read; worker kill = tmpfs read',
-      peakRam: 'per stage node: the largest sampled sum of worker RSS, snapshot manager RSS and slot files on tmpfs (the node agent and the standby worker are not counted); the formula is taken with the nodes left after the node kill',
+      peakRam: 'per stage node: the largest sampled sum of worker RSS, snapshot manager RSS and slot files on tmpfs (the node agent and the standby worker are not counted); the formula is taken with the nodes left after the node kill, for each node by its role (the node that took the killed stage over: takeOverNodeBytes; the others: stageNodeBytes); peakRamVsFormula is the busiest node\'s',
     },
     stateBytesPerStage: stateBytes,
     stepSecondsP50: report.stepSecondsP50,
@@ -279,7 +289,8 @@ export async function runScaleBench(o: ScaleBenchOptions) {
     peakRamPerNodeBytes,
     peakRamPerNodeVsState: sig(peakRamPerNodeBytes / stateBytes),
     formulaRamPerNodeBytes: budget.stageNodeBytes,
-    peakRamVsFormula: sig(peakRamPerNodeBytes / budget.stageNodeBytes),
+    peakRamVsFormula: busiest ? vsFormula[busiest.nodeId]!.peakVsFormula : null,
+    peakRamVsFormulaPerNode: vsFormula,
     formula: budget,
     memoryPerNode: report.memory,
     weightsDigest: report.weightsDigest,

@@ -265,7 +265,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
       ReportFault: unary((r) => ({ type: 'fault', ...decodeFault(r) }), ack),
       ReportHalted: unary((r) => ({ type: 'halted', ...decodeHalted(r) }), ack),
       ReportProtection: unary((r) => ({ type: 'protection', ...decodeProtectionReport(r) }), (reply) => ({ protectedCommitStep: reply.protectedCommitStep })),
-      ReportMemory: unary((r) => ({ type: 'memory', ...decodeMemoryReport(r) }), ack),
+      ReportMemory: unary((r) => ({ type: 'memory', ...decodeMemoryReport(r) }), (reply) => ({ protectedCommitStep: reply.protectedCommitStep })),
       ReportInjection: unary((r) => ({ type: 'injection', ...decodeInjection(r) }), ack),
       Leave: unary((r) => ({ type: 'leave', ...decodeLeave(r) }), ack),
       Status: (call, callback) => {

@@ -1,28 +1,30 @@
 // The RAM a node needs, as one formula of the stage's state size S, the erasure code (k, m), and
 // the versions consistency keeps. Per stage node (worker + snapshot manager + slots on tmpfs):
 //
-//   base + S x (WORKER + IN_PLACE_SLOTS + SHARD_VERSIONS x held / k + SMP_WORK)
+//   base + S x (WORKER + IN_PLACE_SLOTS + SHARD_VERSIONS x held / k + 1 / k)
 //
-//   WORKER          the worker's backend heap at its high-water mark: the state (parameters and
-//                   two Adam moments), the running sum of the gradients and one micro-batch's
-//                   (a third of the state each), and what the update's temporaries and the wasm
-//                   allocator leave in use (measured: 3.2-3.3 x S in all, at 257 MiB per stage)
+//   WORKER          the worker's backend heap at its high-water mark, in states: the state
+//                   (parameters and two Adam moments), the running sum of the gradients and one
+//                   micro-batch's (a third of the state each), the matrix kernels' packed copy of
+//                   the weights (about a third more, kept from the forward pass to the update),
+//                   and what the allocator leaves between them (measured: 2.3-2.4 x S in all, at
+//                   257 MiB per stage)
 //   IN_PLACE_SLOTS  snapshot slots whose memory stays in place: the protected commit step and the
 //                   one being written (a third slot fills only while erasure coding lags)
 //   SHARD_VERSIONS  versions of other stages' shards held: the protected commit step's, and the
 //                   next one arriving before it replaces it
 //   held            shards of one version a node holds: each of the other stages spreads k + m
 //                   shards over the other nodes, so ceil((stages - 1)(k + m) / (nodes - 1))
-//   SMP_WORK        the snapshot manager's memory besides the shards it keeps: shards being
-//                   received, rebuilt or sent (measured: 0.85-1.26 x S)
+//   1 / k           the snapshot manager's working set: a shard being received, before it counts
+//                   as held (coding and rebuilding stream in pieces of a few MiB)
 //   base            the processes themselves: a worker with its backend ready and a snapshot
 //                   manager, without state
 //
-// The measured factors are what the code does today, not the design's floor: the worker's heap
-// holds about 1.7 x S more than the state and two sets of gradients (see README, "Memory per
-// node and sizing"). A spare node holds no stage: base + S x (SHARD_VERSIONS x
-// ceil(stages (k + m) / (nodes - 1)) / k + SMP_WORK). The node agent and the warm standby worker
-// are not in it (about 100 MiB each).
+// A spare holds no stage: base + S x (SHARD_VERSIONS x ceil(stages (k + m) / (nodes - 1)) / k +
+// 1 / k). The node that takes over a lost stage holds, for a step, one version more of the
+// others' shards: the newest, coded again under the new plan while the two before it are still
+// held (S x held / k more than a stage node). The node agent and the warm standby worker are
+// not in it (about 100 MiB each).
 
 import { IN_PLACE_SLOTS } from './snapshot-slots.ts';
 
@@ -33,9 +35,7 @@ export const WORKER_BASE_BYTES = 140 * 2 ** 20;
 /** A snapshot manager process holding nothing (measured: 90-110 MB). */
 export const SMP_BASE_BYTES = 100 * 2 ** 20;
 /** The worker's backend heap at its high-water mark, in states (measured at 257 MiB per stage). */
-export const WORKER_STATE_FACTOR = 3.3;
-/** The snapshot manager's working memory besides the shards it keeps, in states (measured). */
-export const SMP_WORK_FACTOR = 1;
+export const WORKER_STATE_FACTOR = 2.35;
 
 export interface MemoryBudgetInput {
   readonly stateBytes: number;
@@ -52,10 +52,13 @@ export interface MemoryBudget {
   readonly slotBytes: number;
   readonly shardsHeldPerVersion: number;
   readonly shardBytes: number;
+  /** A shard being received: S / k. */
   readonly smpWorkBytes: number;
   /** The sum: a node that holds a stage. */
   readonly stageNodeBytes: number;
   readonly spareNodeBytes: number;
+  /** A stage node plus one more version of the shards it holds: the node that took over a lost stage, for a step. */
+  readonly takeOverNodeBytes: number;
   /** stageNodeBytes / stateBytes. */
   readonly stageNodeVsState: number;
 }
@@ -66,11 +69,12 @@ export function memoryBudget(i: MemoryBudgetInput): MemoryBudget {
   const others = Math.max(1, i.nodes - 1);
   const held = Math.ceil(((i.stages - 1) * n) / others);
   const spareHeld = Math.ceil((i.stages * n) / others);
-  const shardBytes = SHARD_VERSIONS * held * Math.ceil(S / i.dataShards);
+  const shard = Math.ceil(S / i.dataShards);
+  const shardBytes = SHARD_VERSIONS * held * shard;
   const baseBytes = WORKER_BASE_BYTES + SMP_BASE_BYTES;
   const workerBytes = Math.round(WORKER_STATE_FACTOR * S);
   const slotBytes = IN_PLACE_SLOTS * S;
-  const smpWorkBytes = Math.round(SMP_WORK_FACTOR * S);
+  const smpWorkBytes = shard;
   const stageNodeBytes = baseBytes + workerBytes + slotBytes + shardBytes + smpWorkBytes;
   return {
     baseBytes,
@@ -80,7 +84,8 @@ export function memoryBudget(i: MemoryBudgetInput): MemoryBudget {
     shardBytes,
     smpWorkBytes,
     stageNodeBytes,
-    spareNodeBytes: baseBytes + SHARD_VERSIONS * spareHeld * Math.ceil(S / i.dataShards) + smpWorkBytes,
+    spareNodeBytes: baseBytes + SHARD_VERSIONS * spareHeld * shard + smpWorkBytes,
+    takeOverNodeBytes: stageNodeBytes + held * shard,
     stageNodeVsState: stageNodeBytes / S,
   };
 }

@@ -16,6 +16,7 @@ import {
   type ShardLayout,
 } from './erasure-codec.ts';
 import { codeFileColumns, rebuildIntoFile, type CodedColumns } from './column-coder.ts';
+import { collectGarbage } from './collect-garbage.ts';
 
 export type PoolRequest =
   | {
@@ -92,6 +93,8 @@ parentPort!.on('message', (req: PoolRequest) => {
     } else if (req.type === 'rebuild-into') {
       const { crc32, corrupt, missing } = rebuildIntoFile(req.layout, req.shards, req.path, req.codec);
       parentPort!.postMessage({ type: 'rebuilt-into', id: req.id, crc32, corrupt, missing, threadMs: performance.now() - started } satisfies PoolReply);
+      // The shards were handed over to this thread, which may now idle for the rest of the run.
+      collectGarbage();
     } else {
       const { data, corrupt, missing } = rebuildFromShards(req.layout, req.shards, req.codec);
       const reply: PoolReply = { type: 'rebuilt', id: req.id, data, corrupt, missing, threadMs: performance.now() - started };

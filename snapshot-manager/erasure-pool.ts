@@ -225,7 +225,14 @@ export class ErasurePool {
       // Held while the thread has work, so the process waits for it; unref'd when idle.
       if (thread.jobs.size === 0) thread.worker.ref();
       thread.jobs.set(id, { what, resolve, reject });
-      thread.worker.postMessage(request(id), [...transfer]);
+      try {
+        thread.worker.postMessage(request(id), [...transfer]);
+      } catch (err) {
+        // Nothing was sent (a buffer already handed off, say): the job is not the thread's.
+        thread.jobs.delete(id);
+        if (thread.jobs.size === 0) thread.worker.unref();
+        reject(new ErasurePoolError(`${what}: could not hand the job to the thread: ${err instanceof Error ? err.message : String(err)}`, thread.index));
+      }
     });
   }
 

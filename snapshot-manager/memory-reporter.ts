@@ -32,6 +32,8 @@ export class SmpMemoryReporter {
     private readonly coordinator: Pick<CoordinatorClient, 'ReportMemory'> | null,
     private readonly log: Logger,
     process = new ProcessMemorySampler(),
+    /** The protected commit step each reply carries. */
+    private readonly onProtectedCommitStep: (step: number) => void = () => {},
   ) {
     this.process = process;
   }
@@ -58,10 +60,11 @@ export class SmpMemoryReporter {
     const report = this.sample(nowMs);
     if (!this.coordinator || this.sending) return;
     this.sending = true;
-    this.coordinator.ReportMemory(encodeMemoryReport(report), { deadline: deadline() }, (err) => {
+    this.coordinator.ReportMemory(encodeMemoryReport(report), { deadline: deadline() }, (err, reply) => {
       this.sending = false;
       // Before its worker registers the node is unknown to the coordinator: the next tick says it again.
       if (err) this.log.debug({ err: err.details || err.message }, 'memory report not taken');
+      else if (reply) this.onProtectedCommitStep(Number(reply.protectedCommitStep));
     });
   }
 }

@@ -23,7 +23,8 @@ export class ShardStore {
     return `${stage}:${step}:${epoch}`;
   }
 
-  put(header: ShardHeader, bytes: Uint8Array): void {
+  /** Stores a shard and frees what its header says is no longer needed; returns the bytes freed. */
+  put(header: ShardHeader, bytes: Uint8Array): number {
     const key = ShardStore.key(header.stage, header.step, header.epoch);
     let v = this.versions.get(key);
     if (!v) {
@@ -31,7 +32,7 @@ export class ShardStore {
       this.versions.set(key, v);
     }
     v.shards.set(header.index, { header, bytes });
-    this.free(header.stage, header.protectedCommitStep, header.epoch);
+    return this.free(header.stage, header.protectedCommitStep, header.epoch);
   }
 
   /** Every shard held of one version. */
@@ -39,19 +40,43 @@ export class ShardStore {
     return [...(this.versions.get(ShardStore.key(stage, step, epoch))?.shards.values() ?? [])];
   }
 
-  /** Frees what `stage` no longer needs once `commitStep` is protected in `epoch`. */
-  free(stage: number, commitStep: number, epoch: number): void {
-    const mine = [...this.versions.entries()].filter(([, v]) => v.stage === stage);
-    for (const [key, v] of mine) {
-      const stale = v.step < commitStep || (v.epoch < epoch && v.step > commitStep);
-      if (stale) this.versions.delete(key);
-    }
+  /** Frees what `stage` no longer needs once `commitStep` is protected in `epoch`; returns the bytes freed. */
+  free(stage: number, commitStep: number, epoch: number): number {
+    let freed = this.drop((v) => v.stage === stage && (v.step < commitStep || (v.epoch < epoch && v.step > commitStep)));
     const left = [...this.versions.entries()].filter(([, v]) => v.stage === stage);
     if (left.length > MAX_VERSIONS_PER_STAGE) {
       // Keep the commit step's version, then the newest; drop the rest.
       left.sort(([, a], [, b]) => Number(b.step === commitStep) - Number(a.step === commitStep) || b.epoch - a.epoch || b.step - a.step);
-      for (const [key] of left.slice(MAX_VERSIONS_PER_STAGE)) this.versions.delete(key);
+      const extra = new Set(left.slice(MAX_VERSIONS_PER_STAGE).map(([key]) => key));
+      freed += this.drop((v) => extra.has(ShardStore.key(v.stage, v.step, v.epoch)));
     }
+    return freed;
+  }
+
+  /**
+   * Frees, of every stage, the versions older than `commitStep`: the protected commit step is the
+   * one every stage can go back to, so no rollback needs an older one. Returns the bytes freed.
+   */
+  freeBelow(commitStep: number): number {
+    return this.drop((v) => v.step < commitStep);
+  }
+
+  /**
+   * Frees every version of `stage`: the node now runs that stage, and its own shards would be
+   * lost with it, so a rebuild of the stage never uses them. Returns the bytes freed.
+   */
+  dropStage(stage: number): number {
+    return this.drop((v) => v.stage === stage);
+  }
+
+  private drop(which: (v: { stage: number; step: number; epoch: number }) => boolean): number {
+    let freed = 0;
+    for (const [key, v] of this.versions) {
+      if (!which(v)) continue;
+      for (const s of v.shards.values()) freed += s.bytes.byteLength;
+      this.versions.delete(key);
+    }
+    return freed;
   }
 
   get heldBytes(): number {

@@ -75,7 +75,11 @@ export class ShardAssembler {
   private current: { header: ShardHeader; data: Uint8Array; got: number } | null = null;
   private done: ReceivedShard[] = [];
 
-  constructor(private readonly maxShardBytes = MAX_SHARD_BYTES) {}
+  constructor(
+    private readonly maxShardBytes = MAX_SHARD_BYTES,
+    /** Called with each valid header before the shard's memory is allocated (to free what it makes stale first). */
+    private readonly beforeAllocating: (header: ShardHeader) => void = () => {},
+  ) {}
 
   add(msg: ShardChunk__Output): void {
     const { header, data } = decodeShardChunk(msg);
@@ -84,6 +88,7 @@ export class ShardAssembler {
       if (header.bytes > this.maxShardBytes) {
         throw new WireError('header.bytes', `shard ${header.index} of stage ${header.stage} step ${header.step} claims ${header.bytes} bytes, more than the ${this.maxShardBytes} a snapshot manager takes`);
       }
+      this.beforeAllocating(header);
       this.current = { header, data: new Uint8Array(header.bytes), got: 0 };
       return;
     }

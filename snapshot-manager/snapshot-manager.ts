@@ -31,6 +31,7 @@ import { NotEnoughShardsError, oneStripeLayout, type Shard, type ShardLayout } f
 import { ErasurePool } from './erasure-pool.ts';
 import type { FileRebuild } from './column-coder.ts';
 import { ShardStore } from './shard-store.ts';
+import { collectGarbage } from './collect-garbage.ts';
 import { SmpMemoryReporter } from './memory-reporter.ts';
 import { describeCode, type ProtectedVersion, type ProtectionPlan, type ProtectionStatus, type RebuildOrder, type ShardHeader } from '../domain/erasure-protection.ts';
 import { CorruptSnapshotError, SnapshotSlots, writeSmpInfo, type SnapshotRecord } from '../domain/snapshot-slots.ts';
@@ -100,7 +101,9 @@ export class SnapshotManager {
     writeSmpInfo(this.slots.dir, { address: this.address, pid: process.pid });
     void this.pool; // the coding thread starts now: a rebuild must not wait for it
     const sources = { nodeId: this.nodeId, address: () => this.address, slotBytes: () => this.slots.residentBytes(), shardBytes: () => this.store.heldBytes };
-    this.memory = new SmpMemoryReporter(sources, this.coordinator, this.log);
+    this.memory = new SmpMemoryReporter(sources, this.coordinator, this.log, undefined, (step) => {
+      if (step > this.protectedCommitStep) this.configure(null, step);
+    });
     this.watcher = watch(this.slots.dir, () => this.scan());
     this.timer = setInterval(() => {
       this.scan();
@@ -263,6 +266,8 @@ export class SnapshotManager {
           { stage: plan.stage, code: describeCode(plan.code), holders: plan.holders.map((h) => h.nodeId), degraded: plan.degraded },
           plan.degraded ? 'erasure protection plan (degraded: too few nodes for distinct holders)' : 'erasure protection plan',
         );
+        // The shards this node holds of its new stage stay until it is rebuilt here: they may be
+        // among the k the rebuild needs.
         if (this.plan?.stage !== plan.stage) this.versions = [];
         this.plan = plan;
         // Protect the newest snapshot again under the new plan: shards on lost holders are re-created.
@@ -273,26 +278,50 @@ export class SnapshotManager {
     if (protectedCommitStep >= 0 && protectedCommitStep !== this.protectedCommitStep) {
       this.protectedCommitStep = protectedCommitStep;
       this.versions = this.versions.filter((v) => v.step >= protectedCommitStep);
+      // As soon as the step moves, not when the next version's shards arrive: until then the
+      // node would hold three versions of every stage it holds shards of.
+      this.released(this.store.freeBelow(protectedCommitStep));
     }
     this.maybeProtect();
   }
 
+  /** After the store let go of `bytes` of shards: their memory goes back now, not at some later collection. */
+  private released(bytes: number): void {
+    if (bytes > 0) collectGarbage();
+  }
+
   /** Fetches shards of one version from every source, then rebuilds and commits the snapshot. */
   async rebuild(order: RebuildOrder): Promise<{ bytes: number; used: number[]; corrupt: number[]; fetchMs: number; decodeMs: number }> {
+    // k shards first (each holder has one shard of a version, as placed): the bytes of the
+    // snapshot, not k + m shards of it. All of them only when those do not decode; the decode
+    // took the first ones' buffers over, so that second try fetches them again.
+    const first = await this.collect(order, order.code.dataShards);
+    try {
+      return await this.rebuildFrom(order, first.found, first.failures, first.fetchMs);
+    } catch (err) {
+      if (first.askedAll) throw err;
+      this.log.warn({ stage: order.stage, step: order.step, err: errorMessage(err) }, 'rebuild from the first shards failed: fetching them all');
+      const all = await this.collect(order, Infinity);
+      return this.rebuildFrom(order, all.found, all.failures, first.fetchMs + all.fetchMs);
+    }
+  }
+
+  /**
+   * Shards of the order's version: the ones this manager holds itself first, which cost no
+   * transfer (a spare held some of the stage it now takes), then from the other sources until
+   * `need` distinct shards are in hand or no source is left.
+   */
+  private async collect(order: RebuildOrder, need: number): Promise<{ found: ReceivedShard[]; failures: string[]; fetchMs: number; askedAll: boolean }> {
     const found: ReceivedShard[] = [];
     const failures: string[] = [];
-    // k sources first (each holder has one shard of a version, as placed): the bytes of the
-    // snapshot, not k + m shards of it. The others only when those are not enough.
-    const rest = [...order.sources];
-    let fetchMs = await this.gather(order, rest, order.code.dataShards, found, failures);
-    try {
-      return await this.rebuildFrom(order, found, failures, fetchMs);
-    } catch (err) {
-      if (rest.length === 0) throw err;
-      this.log.warn({ stage: order.stage, step: order.step, err: errorMessage(err), more: rest.length }, 'rebuild from the first shards failed: fetching the rest');
-      fetchMs += await this.gather(order, rest, Infinity, found, failures);
-      return this.rebuildFrom(order, found, failures, fetchMs);
+    const sources = order.sources.filter((a) => a !== this.address);
+    if (sources.length < order.sources.length) {
+      // Copies: the decode takes its shards' buffers over, and the store keeps serving these
+      // until the node's plan says it runs the stage.
+      found.push(...this.store.get(order.stage, order.step, order.epoch).map((s) => ({ ...s.header, data: s.bytes.slice() })));
     }
+    const fetchMs = await this.gather(order, sources, need, found, failures);
+    return { found, failures, fetchMs, askedAll: sources.length === 0 };
   }
 
   /**
@@ -303,17 +332,23 @@ export class SnapshotManager {
   private async gather(order: RebuildOrder, sources: string[], need: number, found: ReceivedShard[], failures: string[]): Promise<number> {
     const t0 = performance.now();
     const distinct = () => new Set(found.map((s) => s.index)).size;
+    // A source in flight counts as the shard it will most likely bring: no source is asked
+    // while enough are on their way.
+    let inFlight = 0;
     const next = async (): Promise<void> => {
-      while (sources.length > 0 && distinct() < need) {
+      while (sources.length > 0 && distinct() + inFlight < need) {
         const address = sources.shift()!;
+        inFlight += 1;
         try {
           found.push(...(await this.fetchShards(address, order)));
         } catch (err) {
           failures.push(`${address}: ${errorMessage(err)}`);
+        } finally {
+          inFlight -= 1;
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(need, Math.max(1, sources.length)) }, next));
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(need - distinct(), sources.length)) }, next));
     return performance.now() - t0;
   }
 
@@ -352,6 +387,9 @@ export class SnapshotManager {
     const bytes = layout.totalBytes;
     const used = given.filter((i) => !result.corrupt.includes(i));
     this.log.info({ stage: order.stage, step: order.step, bytes, used, corrupt: result.corrupt, fetchMs, decodeMs }, 'snapshot rebuilt from erasure shards');
+    // This node runs the stage now: its own shards of it would be lost with it, so no rebuild of
+    // the stage will use them. Freed before its worker fills its memory.
+    this.released(this.store.dropStage(order.stage));
     return { bytes, used, corrupt: result.corrupt, fetchMs, decodeMs };
   }
 
@@ -368,7 +406,8 @@ export class SnapshotManager {
         callback(null, { status: encodeStatus(this.status()) });
       },
       PutShard: (call, callback) => {
-        const assembler = new ShardAssembler();
+        // Versions the new shard's header makes stale are freed before its memory is taken.
+        const assembler = new ShardAssembler(undefined, (h) => this.released(this.store.free(h.stage, h.protectedCommitStep, h.epoch)));
         let failed = false;
         const refuse = (err: unknown) => {
           if (failed) return;
@@ -397,7 +436,7 @@ export class SnapshotManager {
           if (shards.length !== 1) return refuse(new WireError('header', `a PutShard stream carries one shard, this one ${shards.length}`));
           const { data, ...header } = shards[0]!;
           // The checksum is checked when the shard is used: a corrupt one counts as missing then.
-          this.store.put(header, data);
+          this.released(this.store.put(header, data));
           this.log.debug({ stage: header.stage, step: header.step, index: header.index, bytes: data.byteLength, heldBytes: this.store.heldBytes }, 'shard stored');
           callback(null, {});
         });

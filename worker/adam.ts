@@ -31,20 +31,22 @@ export class Adam {
     this.t += 1;
     const bc1 = 1 - Math.pow(beta1, this.t);
     const bc2 = 1 - Math.pow(beta2, this.t);
-    // A tidy per parameter and per moment: the temporaries of one update (up to six tensors of
-    // its size) are freed before the next starts, so the backend's heap grows by a few times
-    // the largest parameter, not by every temporary of every parameter at once. The operations
-    // and their order are unchanged.
+    // Per parameter, each intermediate is freed as soon as the next operation has used it: the
+    // backend's heap grows by about three tensors of the largest parameter's size, not by every
+    // temporary of every parameter at once. The operations and their order are the maths' own.
     this.params.forEach((p, i) => {
       const g = grads[i]!;
       const m = this.m[i]!;
       const v = this.v[i]!;
-      tf.tidy(() => m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1))));
-      tf.tidy(() => v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2))));
+      tf.tidy(() => m.assign(sum(tf.mul(m, beta1), tf.mul(g, 1 - beta1))));
+      tf.tidy(() => v.assign(sum(tf.mul(v, beta2), then(tf.square(g), (sq) => tf.mul(sq, 1 - beta2)))));
       tf.tidy(() => {
         const mHat = tf.div(m, bc1);
-        const vHat = tf.div(v, bc2);
-        p.assign(tf.sub(p, tf.mul(tf.div(mHat, tf.add(tf.sqrt(vHat), epsilon)), learningRate)));
+        const denominator = then(then(tf.div(v, bc2), tf.sqrt), (root) => tf.add(root, epsilon));
+        const ratio = tf.div(mHat, denominator);
+        mHat.dispose();
+        denominator.dispose();
+        p.assign(then(then(ratio, (r) => tf.mul(r, learningRate)), (update) => tf.sub(p, update)));
       });
     });
   }
@@ -58,4 +60,19 @@ export class Adam {
   dispose(): void {
     for (const t of [...this.m, ...this.v]) t.dispose();
   }
+}
+
+/** `op` applied to `input`, an intermediate no one else holds, which is freed at once. */
+function then(input: tf.Tensor, op: (t: tf.Tensor) => tf.Tensor): tf.Tensor {
+  const out = op(input);
+  input.dispose();
+  return out;
+}
+
+/** a + b, both intermediates, freed at once. */
+function sum(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  const out = tf.add(a, b);
+  a.dispose();
+  b.dispose();
+  return out;
 }

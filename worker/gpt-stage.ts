@@ -8,7 +8,7 @@ import { VOCAB_SIZE } from '../domain/corpus.ts';
 import type { ModelOptions } from '../domain/job-options.ts';
 import { Prng, hashString, mixSeed } from '../domain/prng.ts';
 import type { StageOp } from '../domain/pipeline-route.ts';
-import { assignOwned, tf, variableOf } from './tfjs-backend.ts';
+import { assignOwned, tf, valuesToWriteNow, variableOf } from './tfjs-backend.ts';
 
 const INIT_STD = 0.02;
 const LAYER_NORM_EPS = 1e-5;
@@ -77,15 +77,29 @@ export function edgeParamSpecs(layout: StageLayout, m: ModelOptions, op: 'embed'
   return stageParamSpecs(layout, m).filter((s) => opOfParam(s.name) === op);
 }
 
-function initialValues(spec: ParamSpec, seed: number): Float32Array {
-  const size = spec.shape.reduce((a, b) => a * b, 1);
-  const values = new Float32Array(size);
+/** Writes a parameter's initial values (a function of seed and name) into `values`, which holds zeros. */
+function fillInitialValues(spec: ParamSpec, seed: number, values: Float32Array): void {
   if (spec.init === 'ones') values.fill(1);
   else if (spec.init === 'normal') {
     const rng = new Prng(mixSeed(seed, hashString(spec.name)));
-    for (let i = 0; i < size; i++) values[i] = rng.nextNormal() * spec.std;
+    for (let i = 0; i < values.length; i++) values[i] = rng.nextNormal() * spec.std;
   }
-  return values;
+}
+
+/**
+ * Gives `v`, which holds zeros, its initial values: written straight into its own storage where
+ * the backend allows it, so no copy of them is made in JS memory (a third of the stage's state,
+ * which the process would keep after it is freed); assigned from a fresh tensor elsewhere.
+ */
+function setInitialValues(v: tf.Variable, spec: ParamSpec, seed: number): void {
+  const own = valuesToWriteNow(v);
+  if (own) {
+    fillInitialValues(spec, seed, own);
+    return;
+  }
+  const values = new Float32Array(spec.shape.reduce((a, b) => a * b, 1));
+  fillInitialValues(spec, seed, values);
+  assignOwned(v, tf.tensor(values, spec.shape, 'float32'));
 }
 
 export interface StageGradients {
@@ -120,7 +134,11 @@ export class GptStage {
     this.names = specs.map((s) => s.name);
     // Generating the initial values costs about a second per 20 M parameters: a stage that is
     // restored next has no use for them.
-    this.variables = specs.map((s) => variableOf(weights === 'zeros' ? tf.zeros(s.shape, 'float32') : tf.tensor(initialValues(s, seed), s.shape, 'float32'), true, `${s.name}`));
+    this.variables = specs.map((s) => {
+      const v = variableOf(tf.zeros(s.shape, 'float32'), true, `${s.name}`);
+      if (weights === 'initial') setInitialValues(v, s, seed);
+      return v;
+    });
     this.byName = new Map(this.names.map((n, i) => [n, this.variables[i]!]));
     const t = model.seqLen;
     const mask = new Float32Array(t * t);
@@ -244,12 +262,10 @@ export class GptStage {
 
   /** Back to the initial weights (a function of seed and name, as at construction). */
   resetWeights(): void {
-    this.specs.forEach((s, i) => assignOwned(this.variables[i]!, tf.tensor(initialValues(s, this.seed), s.shape, 'float32')));
-  }
-
-  /** Copies of every parameter, in variable order. */
-  readWeights(): Float32Array[] {
-    return this.variables.map((v) => v.dataSync() as Float32Array).map((a) => new Float32Array(a));
+    this.specs.forEach((s, i) => {
+      assignOwned(this.variables[i]!, tf.zeros(s.shape, 'float32'));
+      setInitialValues(this.variables[i]!, s, this.seed);
+    });
   }
 
   dispose(): void {

@@ -25,7 +25,33 @@ export async function useBackend(backend: Backend): Promise<typeof tf> {
   const ok = await tf.setBackend(backend);
   if (!ok) throw new BackendUnavailableError(backend, `tfjs could not initialise backend "${backend}"`);
   await tf.ready();
+  if (backend === 'wasm') shareOnIdentity();
   return tf;
+}
+
+interface WasmData {
+  readonly dataId: object;
+  readonly shape: number[];
+  readonly dtype: tf.DataType;
+}
+
+/**
+ * The wasm backend's Identity copies its input; tfjs clones every tensor it saves for a backward
+ * pass with it, the weights of each matMul included, so a backward held a copy of every weight
+ * of the stage (a third of the training state) until it ended. Tensors are immutable, and the
+ * cpu backend's Identity shares the data: so does this one, counting the reference as Reshape
+ * does. The values are the same bytes; only the copy goes.
+ */
+function shareOnIdentity(): void {
+  if (tf.getKernel('Identity', 'wasm')?.kernelFunc === shareData) return;
+  tf.unregisterKernel('Identity', 'wasm');
+  tf.registerKernel({ kernelName: 'Identity', backendName: 'wasm', kernelFunc: shareData as unknown as tf.KernelFunc });
+}
+
+function shareData(args: { inputs: { x: WasmData }; backend: { incRef(dataId: object): void } }): WasmData {
+  const { x } = args.inputs;
+  args.backend.incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
 }
 
 /**
@@ -64,8 +90,11 @@ export function assignOwned(v: tf.Variable, value: tf.Tensor): void {
 export function valuesToWriteNow(tensor: tf.Tensor): Float32Array | null {
   if (tensor.dtype !== 'float32') return null;
   const name = tf.getBackend();
-  if (name === 'wasm' || name === 'cpu') return valuesToReadNow(tensor);
-  return null;
+  if (name !== 'wasm' && name !== 'cpu') return null;
+  // Shared data (a clone or a reshape alive somewhere) would change under the write.
+  const backend = tf.backend() as unknown as { refCount(dataId: object): number };
+  if (backend.refCount(tensor.dataId) !== 1) return null;
+  return valuesToReadNow(tensor);
 }
 
 export { tf };

@@ -13,6 +13,7 @@ import type { FetchWeightsRequest__Output } from '../proto/generated/ftrain/v1/F
 import type { TensorChunk } from '../proto/generated/ftrain/v1/TensorChunk.ts';
 import { edgeParamSpecs } from './gpt-stage.ts';
 import type { StageTrainer } from './stage-trainer.ts';
+import { tf, valuesToReadNow } from './tfjs-backend.ts';
 
 /** The newest copy of an edge stage's embedding or head this node keeps. */
 export interface EdgeCopy {
@@ -23,16 +24,35 @@ export interface EdgeCopy {
 
 type WeightsCall = grpc.ServerWritableStream<FetchWeightsRequest__Output, TensorChunk>;
 
-/** Streams tensors with back-pressure, then ends the call. */
-async function streamTensors(call: WeightsCall, tensors: Iterable<{ name: string; shape: number[]; values: Float32Array }>, step: number): Promise<void> {
+/** A tensor to stream: `values` gives its values at the moment of the call (a view may not outlive an await). */
+interface StreamedTensor {
+  readonly name: string;
+  readonly shape: number[];
+  values(): Float32Array;
+}
+
+/** Streams tensors chunk by chunk with back-pressure, then ends the call. */
+async function streamTensors(call: WeightsCall, tensors: Iterable<StreamedTensor>, step: number): Promise<void> {
   for (const t of tensors) {
-    const chunks = chunkFloat32(t.values);
-    for (let c = 0; c < chunks.length; c++) {
-      const ok = call.write({ name: t.name, shape: t.shape, chunkIndex: c, chunkCount: chunks.length, data: chunks[c], step });
+    const count = chunkFloat32(t.values()).length;
+    for (let c = 0; c < count; c++) {
+      // Taken again for every chunk: a view of the backend's heap goes stale when the heap grows.
+      const data = chunkFloat32(t.values())[c]!;
+      const ok = call.write({ name: t.name, shape: t.shape, chunkIndex: c, chunkCount: count, data, step });
       if (!ok) await once(call, 'drain');
     }
   }
   call.end();
+}
+
+/**
+ * A tensor's values as streamTensors asks for them: on wasm a fresh view of the heap each time
+ * (no copy); elsewhere read once (the native backend gives a copy).
+ */
+function valuesOf(t: tf.Tensor): () => Float32Array {
+  if (tf.getBackend() === 'wasm') return () => valuesToReadNow(t);
+  let values: Float32Array | null = null;
+  return () => (values ??= valuesToReadNow(t));
 }
 
 /** Serves one FetchWeights call from the stage this node holds now (null: none yet). */
@@ -57,7 +77,7 @@ export function serveWeights(call: WeightsCall, held: { trainer: StageTrainer; e
       const size = spec.shape.reduce((x, y) => x * y, 1);
       const values = copy.data.subarray(at, at + size);
       at += size;
-      return { name: spec.name, shape: spec.shape, values };
+      return { name: spec.name, shape: spec.shape, values: () => values };
     });
     streamTensors(call, tensors, copy.step).catch(failed);
     return;
@@ -66,9 +86,15 @@ export function serveWeights(call: WeightsCall, held: { trainer: StageTrainer; e
     call.emit('error', statusError(grpc.status.INVALID_ARGUMENT, `this node holds stage ${trainer.stage}, not stage ${request.stage}`));
     return;
   }
-  // Read now, between updates (RPC handlers run only at await points of the training loop).
-  const weights = trainer.model.readWeights();
+  // Taken now, between updates (RPC handlers run only at await points of the training loop), and
+  // without a copy: tfjs tensors never change (an update gives a variable new data), and a clone
+  // shares its source's data, so the clones keep these values while the stream sends them.
+  const clones = trainer.model.variables.map((v) => tf.clone(v));
   const step = trainer.completedSteps;
-  const tensors = weights.map((values, i) => ({ name: trainer.model.names[i]!, shape: trainer.model.variables[i]!.shape, values }));
-  streamTensors(call, tensors, step).catch(failed);
+  const tensors = clones.map((t, i) => ({ name: trainer.model.names[i]!, shape: t.shape, values: valuesOf(t) }));
+  streamTensors(call, tensors, step)
+    .catch(failed)
+    .finally(() => {
+      for (const t of clones) t.dispose();
+    });
 }

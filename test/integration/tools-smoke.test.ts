@@ -158,7 +158,8 @@ describe('ftrain bench scale', () => {
       nodeKill: Record<string, unknown> & { phases: Record<string, unknown>; floorParts: Record<string, number> };
       workerKill: Record<string, unknown> & { phases: Record<string, unknown>; floorParts: Record<string, number> };
       memoryPerNode: { peakTotalBytes: number; stage: number | null }[];
-      formula: { stageNodeBytes: number };
+      formula: { stageNodeBytes: number; takeOverNodeBytes: number };
+      peakRamVsFormulaPerNode: Record<string, { role: string; peakBytes: number; formulaBytes: number; peakVsFormula: number }>;
     };
     const state = expectPositive(r.stateBytesPerStage, 'stateBytesPerStage');
     expect(state).toBeGreaterThanOrEqual(2 * 2 ** 20);
@@ -189,5 +190,13 @@ describe('ftrain bench scale', () => {
     expect(peak).toBe(Math.max(...r.memoryPerNode.filter((n) => n.stage !== null).map((n) => n.peakTotalBytes)));
     expectNear(expectPositive(r.peakRamPerNodeVsState, 'peakRamPerNodeVsState'), peak / state, 'peakRamPerNodeVsState');
     expect(r.formulaRamPerNodeBytes).toBe(r.formula.stageNodeBytes);
+    // Every stage node against its role's formula: exactly one took the killed stage over.
+    const perNode = Object.values(r.peakRamVsFormulaPerNode);
+    expect(perNode).toHaveLength(r.memoryPerNode.filter((n) => n.stage !== null).length);
+    expect(perNode.filter((n) => n.role === 'takeOver')).toHaveLength(1);
+    for (const n of perNode) {
+      expect(n.formulaBytes).toBe(n.role === 'takeOver' ? r.formula.takeOverNodeBytes : r.formula.stageNodeBytes);
+      expectNear(n.peakVsFormula, n.peakBytes / n.formulaBytes, 'peakVsFormula');
+    }
   }, 300_000);
 });

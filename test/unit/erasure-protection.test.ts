@@ -72,4 +72,35 @@ describe('shard store', () => {
     expect(store.get(1, 7, 0)).toHaveLength(1);
     expect(store.heldBytes).toBe(8);
   });
+
+  it('says how many bytes each rule freed', () => {
+    const store = new ShardStore();
+    expect(store.put(header(1, 5, 0, 0, -1), new Uint8Array(4))).toBe(0);
+    expect(store.put(header(1, 6, 0, 0, -1), new Uint8Array(4))).toBe(0);
+    expect(store.put(header(1, 7, 0, 0, 6), new Uint8Array(4))).toBe(4);
+    expect(store.free(1, 7, 0)).toBe(4);
+    expect(store.free(1, 7, 0)).toBe(0);
+  });
+
+  it('frees every stage\'s versions below the protected commit step as soon as it moves', () => {
+    const store = new ShardStore();
+    for (const stage of [0, 2]) for (const step of [3, 4]) store.put(header(stage, step, 0, 1, 3), new Uint8Array(4));
+    expect(store.heldShards).toBe(4);
+    expect(store.freeBelow(4)).toBe(8);
+    expect(store.get(0, 3, 0)).toHaveLength(0);
+    expect(store.get(2, 3, 0)).toHaveLength(0);
+    expect(store.get(0, 4, 0)).toHaveLength(1);
+    expect(store.get(2, 4, 0)).toHaveLength(1);
+    expect(store.freeBelow(4)).toBe(0);
+  });
+
+  it('drops every version of the stage the node takes over, and only those', () => {
+    const store = new ShardStore();
+    store.put(header(1, 3, 0, 0, -1), new Uint8Array(4));
+    store.put(header(1, 4, 0, 0, -1), new Uint8Array(4));
+    store.put(header(2, 4, 0, 0, -1), new Uint8Array(4));
+    expect(store.dropStage(1)).toBe(8);
+    expect(store.heldShards).toBe(1);
+    expect(store.get(2, 4, 0)).toHaveLength(1);
+  });
 });

@@ -7,19 +7,21 @@ import { MODEL_PRESETS, blockStateBytes, compileJobOptions, widthForStateMib } f
 const MiB = 2 ** 20;
 
 describe('memory budget', () => {
-  it('adds the parts: base, worker, two slots, two versions of the shards held, the manager’s working set', () => {
+  it('adds the parts: base, worker, two slots, two versions of the shards held, a shard being received', () => {
     const b = memoryBudget({ stateBytes: 300 * MiB, dataShards: 3, parityShards: 1, stages: 4, nodes: 5 });
     // Each of the 3 other stages spreads 4 shards over the 4 other nodes: 3 per version.
     expect(b.shardsHeldPerVersion).toBe(3);
     expect(b.shardBytes).toBe(2 * 3 * 100 * MiB);
     expect(b.slotBytes).toBe(600 * MiB);
-    expect(b.workerBytes).toBe(990 * MiB);
-    expect(b.smpWorkBytes).toBe(300 * MiB);
+    expect(b.workerBytes).toBe(705 * MiB);
+    expect(b.smpWorkBytes).toBe(100 * MiB);
     expect(b.baseBytes).toBe(240 * MiB);
-    expect(b.stageNodeBytes).toBe((240 + 990 + 600 + 600 + 300) * MiB);
-    expect(b.stageNodeVsState).toBeCloseTo(2730 / 300, 10);
+    expect(b.stageNodeBytes).toBe((240 + 705 + 600 + 600 + 100) * MiB);
+    expect(b.stageNodeVsState).toBeCloseTo(2245 / 300, 10);
     // A spare holds one shard of each of the 4 stages per version, and no stage.
-    expect(b.spareNodeBytes).toBe((240 + 2 * 4 * 100 + 300) * MiB);
+    expect(b.spareNodeBytes).toBe((240 + 2 * 4 * 100 + 100) * MiB);
+    // The node that takes a lost stage over holds a third version of its 3 shards for a step.
+    expect(b.takeOverNodeBytes).toBe(b.stageNodeBytes + 3 * 100 * MiB);
   });
 
   it('holds more shards per node with fewer nodes to spread them over', () => {

@@ -120,6 +120,19 @@ describe("a snapshot manager's memory report", () => {
     // The sample taken while the first report was under way still counts for the peak.
     expect(reporter.sample(3000)).toMatchObject({ slotBytes: 20, peakSlotBytes: 50 });
   });
+
+  it('passes on the protected commit step each reply carries, and nothing from a refused report', () => {
+    const calls: ((err: Error | null, reply?: { protectedCommitStep: number }) => void)[] = [];
+    const client = { ReportMemory: (_r: unknown, _o: unknown, cb: (typeof calls)[number]) => (calls.push(cb), {}) };
+    const sources = { nodeId: 'n1', address: () => 'a:1', slotBytes: () => 0, shardBytes: () => 0 };
+    const steps: number[] = [];
+    const reporter = new SmpMemoryReporter(sources, client as never, createLogger({ name: 'test', level: 'silent' }), undefined, (s) => steps.push(s));
+    reporter.report(0);
+    calls[0]!(null, { protectedCommitStep: 7 });
+    reporter.report(1000);
+    calls[1]!(new Error('unknown node'));
+    expect(steps).toEqual([7]);
+  });
 });
 
 describe('memory per node in the coordinator', () => {

@@ -81,14 +81,14 @@ export interface CoordinatorClient extends grpc.Client {
   reportInjection(argument: _ftrain_v1_InjectionReport, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
   reportInjection(argument: _ftrain_v1_InjectionReport, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
   
-  ReportMemory(argument: _ftrain_v1_MemoryReport, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
-  ReportMemory(argument: _ftrain_v1_MemoryReport, metadata: grpc.Metadata, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
-  ReportMemory(argument: _ftrain_v1_MemoryReport, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
-  ReportMemory(argument: _ftrain_v1_MemoryReport, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
-  reportMemory(argument: _ftrain_v1_MemoryReport, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
-  reportMemory(argument: _ftrain_v1_MemoryReport, metadata: grpc.Metadata, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
-  reportMemory(argument: _ftrain_v1_MemoryReport, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
-  reportMemory(argument: _ftrain_v1_MemoryReport, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
+  ReportMemory(argument: _ftrain_v1_MemoryReport, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_StepReply__Output>): grpc.ClientUnaryCall;
+  ReportMemory(argument: _ftrain_v1_MemoryReport, metadata: grpc.Metadata, callback: grpc.requestCallback<_ftrain_v1_StepReply__Output>): grpc.ClientUnaryCall;
+  ReportMemory(argument: _ftrain_v1_MemoryReport, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_StepReply__Output>): grpc.ClientUnaryCall;
+  ReportMemory(argument: _ftrain_v1_MemoryReport, callback: grpc.requestCallback<_ftrain_v1_StepReply__Output>): grpc.ClientUnaryCall;
+  reportMemory(argument: _ftrain_v1_MemoryReport, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_StepReply__Output>): grpc.ClientUnaryCall;
+  reportMemory(argument: _ftrain_v1_MemoryReport, metadata: grpc.Metadata, callback: grpc.requestCallback<_ftrain_v1_StepReply__Output>): grpc.ClientUnaryCall;
+  reportMemory(argument: _ftrain_v1_MemoryReport, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_StepReply__Output>): grpc.ClientUnaryCall;
+  reportMemory(argument: _ftrain_v1_MemoryReport, callback: grpc.requestCallback<_ftrain_v1_StepReply__Output>): grpc.ClientUnaryCall;
   
   ReportProtection(argument: _ftrain_v1_ProtectionReport, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_StepReply__Output>): grpc.ClientUnaryCall;
   ReportProtection(argument: _ftrain_v1_ProtectionReport, metadata: grpc.Metadata, callback: grpc.requestCallback<_ftrain_v1_StepReply__Output>): grpc.ClientUnaryCall;
@@ -143,7 +143,7 @@ export interface CoordinatorHandlers extends grpc.UntypedServiceImplementation {
   
   ReportInjection: grpc.handleUnaryCall<_ftrain_v1_InjectionReport__Output, _ftrain_v1_Ack>;
   
-  ReportMemory: grpc.handleUnaryCall<_ftrain_v1_MemoryReport__Output, _ftrain_v1_Ack>;
+  ReportMemory: grpc.handleUnaryCall<_ftrain_v1_MemoryReport__Output, _ftrain_v1_StepReply>;
   
   ReportProtection: grpc.handleUnaryCall<_ftrain_v1_ProtectionReport__Output, _ftrain_v1_StepReply>;
   
@@ -163,7 +163,7 @@ export interface CoordinatorDefinition extends grpc.ServiceDefinition {
   ReportFault: MethodDefinition<_ftrain_v1_FaultReport, _ftrain_v1_Ack, _ftrain_v1_FaultReport__Output, _ftrain_v1_Ack__Output>
   ReportHalted: MethodDefinition<_ftrain_v1_HaltedReport, _ftrain_v1_Ack, _ftrain_v1_HaltedReport__Output, _ftrain_v1_Ack__Output>
   ReportInjection: MethodDefinition<_ftrain_v1_InjectionReport, _ftrain_v1_Ack, _ftrain_v1_InjectionReport__Output, _ftrain_v1_Ack__Output>
-  ReportMemory: MethodDefinition<_ftrain_v1_MemoryReport, _ftrain_v1_Ack, _ftrain_v1_MemoryReport__Output, _ftrain_v1_Ack__Output>
+  ReportMemory: MethodDefinition<_ftrain_v1_MemoryReport, _ftrain_v1_StepReply, _ftrain_v1_MemoryReport__Output, _ftrain_v1_StepReply__Output>
   ReportProtection: MethodDefinition<_ftrain_v1_ProtectionReport, _ftrain_v1_StepReply, _ftrain_v1_ProtectionReport__Output, _ftrain_v1_StepReply__Output>
   ReportReady: MethodDefinition<_ftrain_v1_ReadyReport, _ftrain_v1_Ack, _ftrain_v1_ReadyReport__Output, _ftrain_v1_Ack__Output>
   ReportStep: MethodDefinition<_ftrain_v1_StepReport, _ftrain_v1_StepReply, _ftrain_v1_StepReport__Output, _ftrain_v1_StepReply__Output>
