@@ -10,6 +10,9 @@ import { runInNewContext } from 'node:vm';
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
+/** Bytes let go of at once that are worth a full collection; V8's own collections see to less. */
+export const COLLECT_AFTER_BYTES = 16 * 2 ** 20;
+
 export function collectGarbage(): void {
   gc();
 }

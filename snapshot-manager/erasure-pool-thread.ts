@@ -16,7 +16,7 @@ import {
   type ShardLayout,
 } from './erasure-codec.ts';
 import { codeFileColumns, rebuildIntoFile, type CodedColumns } from './column-coder.ts';
-import { collectGarbage } from './collect-garbage.ts';
+import { COLLECT_AFTER_BYTES, collectGarbage } from './collect-garbage.ts';
 
 export type PoolRequest =
   | {
@@ -94,7 +94,7 @@ parentPort!.on('message', (req: PoolRequest) => {
       const { crc32, corrupt, missing } = rebuildIntoFile(req.layout, req.shards, req.path, req.codec);
       parentPort!.postMessage({ type: 'rebuilt-into', id: req.id, crc32, corrupt, missing, threadMs: performance.now() - started } satisfies PoolReply);
       // The shards were handed over to this thread, which may now idle for the rest of the run.
-      collectGarbage();
+      if (req.layout.totalBytes >= COLLECT_AFTER_BYTES) collectGarbage();
     } else {
       const { data, corrupt, missing } = rebuildFromShards(req.layout, req.shards, req.codec);
       const reply: PoolReply = { type: 'rebuilt', id: req.id, data, corrupt, missing, threadMs: performance.now() - started };

@@ -31,7 +31,7 @@ import { NotEnoughShardsError, oneStripeLayout, type Shard, type ShardLayout } f
 import { ErasurePool } from './erasure-pool.ts';
 import type { FileRebuild } from './column-coder.ts';
 import { ShardStore } from './shard-store.ts';
-import { collectGarbage } from './collect-garbage.ts';
+import { COLLECT_AFTER_BYTES, collectGarbage } from './collect-garbage.ts';
 import { SmpMemoryReporter } from './memory-reporter.ts';
 import { describeCode, type ProtectedVersion, type ProtectionPlan, type ProtectionStatus, type RebuildOrder, type ShardHeader } from '../domain/erasure-protection.ts';
 import { CorruptSnapshotError, SnapshotSlots, writeSmpInfo, type SnapshotRecord } from '../domain/snapshot-slots.ts';
@@ -285,9 +285,13 @@ export class SnapshotManager {
     this.maybeProtect();
   }
 
-  /** After the store let go of `bytes` of shards: their memory goes back now, not at some later collection. */
+  /**
+   * After the store let go of `bytes` of shards: their memory goes back now, not at some later
+   * collection. Small shards are left to V8's own collections (a full one per version freed
+   * would cost the default model's few-MiB snapshots more time than it saves memory).
+   */
   private released(bytes: number): void {
-    if (bytes > 0) collectGarbage();
+    if (bytes >= COLLECT_AFTER_BYTES) collectGarbage();
   }
 
   /** Fetches shards of one version from every source, then rebuilds and commits the snapshot. */

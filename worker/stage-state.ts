@@ -3,7 +3,7 @@
 
 import type { SnapshotHeader, TensorEntry } from '../domain/snapshot-slots.ts';
 import type { StageTrainer } from './stage-trainer.ts';
-import { tf, valuesToReadNow, valuesToWriteNow } from './tfjs-backend.ts';
+import { assignOwned, tf, valuesToReadNow, valuesToWriteNow } from './tfjs-backend.ts';
 
 /** Thrown when a snapshot does not fit the stage it is restored into. */
 export class SnapshotMismatchError extends Error {
@@ -85,6 +85,13 @@ function matchingTensors(trainer: StageTrainer, header: SnapshotHeader): { name:
  */
 export function importStageStateInPlace(trainer: StageTrainer, header: SnapshotHeader, readInto: (targets: Uint8Array[]) => void): boolean {
   const entries = matchingTensors(trainer, header);
+  if (!entries.every((e) => valuesToWriteNow(e.tensor) !== null)) return false;
+  // The wasm backend's matrix kernel keeps a packed copy of each weight it multiplies by, keyed by
+  // the weight's storage and dropped only when that storage is freed: values written into the
+  // storage a weight already had would leave the packed copy of the old values in use (a stage
+  // rolled back to an older step would go on computing with its newer weights). So the
+  // parameters get fresh storage first, one at a time: the old is freed, and its packed copy with it.
+  for (const v of trainer.model.variables) assignOwned(v, tf.zeros(v.shape, 'float32'));
   const targets: Uint8Array[] = [];
   for (const e of entries) {
     const values = valuesToWriteNow(e.tensor);
