@@ -320,8 +320,8 @@ export class SnapshotManager {
     const failures: string[] = [];
     const sources = order.sources.filter((a) => a !== this.address);
     if (sources.length < order.sources.length) {
-      // Copies: the decode takes its shards' buffers over, and the store keeps serving these
-      // until the node's plan says it runs the stage.
+      // Copies: the decode takes its shards' buffers over, and the store keeps these until the
+      // rebuild has succeeded (a failed one leaves the stage's shards where they were).
       found.push(...this.store.get(order.stage, order.step, order.epoch).map((s) => ({ ...s.header, data: s.bytes.slice() })));
     }
     const fetchMs = await this.gather(order, sources, need, found, failures);
