@@ -195,11 +195,11 @@ export class WorkerNode {
       case 'report-halted': {
         const held = this.snapshots?.held();
         const steps = held && held.stage === a.stage ? held.steps : [];
-        this.coordinator.reportHalted(a.stage, a.epoch, steps).catch((err: unknown) => this.fault(err));
+        this.coordinator.reportHalted(a.stage, a.epoch, steps).catch((err: unknown) => this.fault(new Error(`ReportHalted to the coordinator: ${errorMessage(err)}`)));
         return;
       }
       case 'configure-smp':
-        this.smp?.configure(a.plan, a.protectedCommitStep).catch((err: unknown) => this.fault(err));
+        this.smp?.configure(a.plan, a.protectedCommitStep).catch((err: unknown) => this.fault(new Error(`Configure to the snapshot manager: ${errorMessage(err)}`)));
         return;
       case 'leave':
         void this.coordinator.leave(a.graceMs, a.reason).then((taken) => {
@@ -218,11 +218,11 @@ export class WorkerNode {
     }
   }
 
-  /** A report the coordinator refused goes to the core; any other failure is a fault. */
+  /** A report the coordinator refused goes to the core; any other failure is a fault, named by its call. */
   private refusedOrFault(rpc: string, err: unknown): void {
     const refusal = refusalOf(err as grpc.ServiceError);
     if (refusal) this.feed({ type: 'report-refused', rpc, refusal });
-    else this.fault(err);
+    else this.fault(new Error(`${rpc} to the coordinator: ${errorMessage(err)}`));
   }
 
   private onCommand(c: Command__Output): void {
