@@ -13,7 +13,7 @@
 // fetched and decodes them straight into a file (rebuild).
 
 import * as grpc from '@grpc/grpc-js';
-import { rmSync, watch, type FSWatcher } from 'node:fs';
+import { watch, type FSWatcher } from 'node:fs';
 import { hostname } from 'node:os';
 import { errorMessage } from '../domain/errors.ts';
 import type { Logger } from '../common/logging.ts';
@@ -27,10 +27,10 @@ import { ShardAssembler, ShardStreamClosedError, readShards, writeShard, type Re
 import { ShardUpload } from './shard-upload.ts';
 import { ColumnsChangedError, SlotEncoder, SnapshotOverwrittenError } from './slot-encoder.ts';
 import type { SnapshotManagerClient, SnapshotManagerHandlers } from '../proto/generated/ftrain/v1/SnapshotManager.ts';
-import { NotEnoughShardsError, oneStripeLayout, type Shard, type ShardLayout } from './erasure-codec.ts';
+import { NotEnoughShardsError, oneStripeLayout } from './erasure-codec.ts';
 import { ErasurePool } from './erasure-pool.ts';
-import type { FileRebuild } from './column-coder.ts';
 import { ShardStore } from './shard-store.ts';
+import { rebuildSnapshot, type RebuildOutcome } from './shard-rebuild.ts';
 import { COLLECT_AFTER_BYTES, collectGarbage } from './collect-garbage.ts';
 import { SmpMemoryReporter } from './memory-reporter.ts';
 import { describeCode, type ProtectedVersion, type ProtectionPlan, type ProtectionStatus, type RebuildOrder, type ShardHeader } from '../domain/erasure-protection.ts';
@@ -294,111 +294,20 @@ export class SnapshotManager {
     if (bytes >= COLLECT_AFTER_BYTES) collectGarbage();
   }
 
-  /** Fetches shards of one version from every source, then rebuilds and commits the snapshot. */
-  async rebuild(order: RebuildOrder): Promise<{ bytes: number; used: number[]; corrupt: number[]; fetchMs: number; decodeMs: number }> {
-    // k shards first (each holder has one shard of a version, as placed): the bytes of the
-    // snapshot, not k + m shards of it. All of them only when those do not decode; the decode
-    // took the first ones' buffers over, so that second try fetches them again.
-    const first = await this.collect(order, order.code.dataShards);
-    try {
-      return await this.rebuildFrom(order, first.found, first.failures, first.fetchMs);
-    } catch (err) {
-      if (first.askedAll) throw err;
-      this.log.warn({ stage: order.stage, step: order.step, err: errorMessage(err) }, 'rebuild from the first shards failed: fetching them all');
-      const all = await this.collect(order, Infinity);
-      return this.rebuildFrom(order, all.found, all.failures, first.fetchMs + all.fetchMs);
-    }
-  }
-
-  /**
-   * Shards of the order's version: the ones this manager holds itself first, which cost no
-   * transfer (a spare held some of the stage it now takes), then from the other sources until
-   * `need` distinct shards are in hand or no source is left.
-   */
-  private async collect(order: RebuildOrder, need: number): Promise<{ found: ReceivedShard[]; failures: string[]; fetchMs: number; askedAll: boolean }> {
-    const found: ReceivedShard[] = [];
-    const failures: string[] = [];
-    const sources = order.sources.filter((a) => a !== this.address);
-    if (sources.length < order.sources.length) {
-      // Copies: the decode takes its shards' buffers over, and the store keeps these until the
-      // rebuild has succeeded (a failed one leaves the stage's shards where they were).
-      found.push(...this.store.get(order.stage, order.step, order.epoch).map((s) => ({ ...s.header, data: s.bytes.slice() })));
-    }
-    const fetchMs = await this.gather(order, sources, need, found, failures);
-    return { found, failures, fetchMs, askedAll: sources.length === 0 };
-  }
-
-  /**
-   * Fetches shards of the order's version from `sources` (taking them off the list), `need`
-   * sources at a time, until `need` distinct shards are in `found` or no source is left; returns
-   * the milliseconds it took.
-   */
-  private async gather(order: RebuildOrder, sources: string[], need: number, found: ReceivedShard[], failures: string[]): Promise<number> {
-    const t0 = performance.now();
-    const distinct = () => new Set(found.map((s) => s.index)).size;
-    // A source in flight counts as the shard it will most likely bring: no source is asked
-    // while enough are on their way.
-    let inFlight = 0;
-    const next = async (): Promise<void> => {
-      while (sources.length > 0 && distinct() + inFlight < need) {
-        const address = sources.shift()!;
-        inFlight += 1;
-        try {
-          found.push(...(await this.fetchShards(address, order)));
-        } catch (err) {
-          failures.push(`${address}: ${errorMessage(err)}`);
-        } finally {
-          inFlight -= 1;
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.max(1, Math.min(need - distinct(), sources.length)) }, next));
-    return performance.now() - t0;
-  }
-
-  /** Decodes the version from the shards fetched, into a slot, and commits it. */
-  private async rebuildFrom(order: RebuildOrder, found: readonly ReceivedShard[], failures: readonly string[], fetchMs: number): Promise<{ bytes: number; used: number[]; corrupt: number[]; fetchMs: number; decodeMs: number }> {
-    const n = order.code.dataShards + order.code.parityShards;
-    const shards: (Shard | null)[] = Array.from({ length: n }, () => null);
-    let layout: ShardLayout | null = null;
-    let header: ShardHeader | null = null;
-    for (const s of found) {
-      if (s.index < 0 || s.index >= n || shards[s.index]) continue;
-      shards[s.index] = { index: s.index, bytes: s.data, crc32: s.crc32 };
-      layout ??= s.layout;
-      header ??= s;
-    }
-    const have = shards.filter(Boolean).length;
-    if (!layout || !header) {
-      throw new NotEnoughShardsError(0, order.code.dataShards, []);
-    }
-    this.log.info({ stage: order.stage, step: order.step, found: have, of: n, unreachable: failures }, 'shards fetched for rebuild');
-    const t1 = performance.now();
-    // Decoded by the coding thread straight into a file beside the slot (the shards go to it, and
-    // no buffer of the snapshot's size is made), then moved into the slot and committed.
-    const given = shards.flatMap((s, i) => (s ? [i] : []));
-    const slot = this.slots.chooseSlot();
-    const staged = this.slots.stagingFile(slot);
-    let result: FileRebuild;
-    try {
-      result = await this.pool.rebuildInto(staged, layout, shards);
-    } catch (err) {
-      rmSync(staged, { force: true });
-      throw err;
-    }
-    const decodeMs = performance.now() - t1;
-    this.slots.commitFile(slot, header.snapshot, staged, layout.totalBytes, result.crc32);
-    const bytes = layout.totalBytes;
-    const used = given.filter((i) => !result.corrupt.includes(i));
-    this.log.info({ stage: order.stage, step: order.step, bytes, used, corrupt: result.corrupt, fetchMs, decodeMs }, 'snapshot rebuilt from erasure shards');
-    // This node runs the stage now: its own shards of it would be lost with it, so no rebuild of
-    // the stage will use them. Freed before its worker fills its memory.
-    this.released(this.store.dropStage(order.stage));
-    return { bytes, used, corrupt: result.corrupt, fetchMs, decodeMs };
-  }
-
-  private fetchShards(address: string, order: RebuildOrder): Promise<ReceivedShard[]> {
-    return readShards(this.peer(address).FetchShards({ stage: order.stage, step: order.step, epoch: order.epoch }, { deadline: deadline(SHARD_TRANSFER_TIMEOUT_MS) }));
+  /** Fetches shards of one version from its holders, then rebuilds and commits the snapshot (shard-rebuild.ts). */
+  rebuild(order: RebuildOrder): Promise<RebuildOutcome> {
+    return rebuildSnapshot(
+      {
+        address: this.address,
+        store: this.store,
+        slots: this.slots,
+        pool: this.pool,
+        log: this.log,
+        fetchShards: (address) => readShards(this.peer(address).FetchShards({ stage: order.stage, step: order.step, epoch: order.epoch }, { deadline: deadline(SHARD_TRANSFER_TIMEOUT_MS) })),
+        released: (bytes) => this.released(bytes),
+      },
+      order,
+    );
   }
 
   private handlers(): SnapshotManagerHandlers {
