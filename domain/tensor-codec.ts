@@ -9,15 +9,20 @@ export const TENSOR_CHUNK_BYTES = 1 << 20;
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 if (!LITTLE_ENDIAN) throw new Error('ftrain needs a little-endian machine (float32 wire format)');
 
+/** How many chunks a float32 array is sent in (one, empty, for an empty array). */
+export function float32ChunkCount(values: Float32Array, chunkBytes = TENSOR_CHUNK_BYTES): number {
+  return Math.max(1, Math.ceil(values.byteLength / chunkBytes));
+}
+
+/** Chunk `index` of a float32 array's bytes: a view of `values`, not a copy. */
+export function float32Chunk(values: Float32Array, index: number, chunkBytes = TENSOR_CHUNK_BYTES): Buffer {
+  const from = Math.min(index * chunkBytes, values.byteLength);
+  return Buffer.from(values.buffer, values.byteOffset + from, Math.min(chunkBytes, values.byteLength - from));
+}
+
 /** Splits a float32 array into byte chunks. The chunks view `values`: do not mutate it until sent. */
 export function chunkFloat32(values: Float32Array, chunkBytes = TENSOR_CHUNK_BYTES): Buffer[] {
-  const bytes = Buffer.from(values.buffer, values.byteOffset, values.byteLength);
-  const chunks: Buffer[] = [];
-  for (let off = 0; off < bytes.length; off += chunkBytes) {
-    chunks.push(bytes.subarray(off, Math.min(off + chunkBytes, bytes.length)));
-  }
-  if (chunks.length === 0) chunks.push(Buffer.alloc(0));
-  return chunks;
+  return Array.from({ length: float32ChunkCount(values, chunkBytes) }, (_, i) => float32Chunk(values, i, chunkBytes));
 }
 
 /**

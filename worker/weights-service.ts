@@ -8,7 +8,7 @@ import { statusError } from '../common/proto.ts';
 import { decodeOrRefuse } from '../common/wire/refusal-wire.ts';
 import { decodeFetchWeights } from '../common/wire/worker-wire.ts';
 import { errorMessage } from '../domain/errors.ts';
-import { chunkFloat32 } from '../domain/tensor-codec.ts';
+import { float32Chunk, float32ChunkCount } from '../domain/tensor-codec.ts';
 import type { FetchWeightsRequest__Output } from '../proto/generated/ftrain/v1/FetchWeightsRequest.ts';
 import type { TensorChunk } from '../proto/generated/ftrain/v1/TensorChunk.ts';
 import { edgeParamSpecs } from './gpt-stage.ts';
@@ -34,10 +34,10 @@ interface StreamedTensor {
 /** Streams tensors chunk by chunk with back-pressure, then ends the call. */
 async function streamTensors(call: WeightsCall, tensors: Iterable<StreamedTensor>, step: number): Promise<void> {
   for (const t of tensors) {
-    const count = chunkFloat32(t.values()).length;
+    const count = float32ChunkCount(t.values());
     for (let c = 0; c < count; c++) {
       // Taken again for every chunk: a view of the backend's heap goes stale when the heap grows.
-      const data = chunkFloat32(t.values())[c]!;
+      const data = float32Chunk(t.values(), c);
       const ok = call.write({ name: t.name, shape: t.shape, chunkIndex: c, chunkCount: count, data, step });
       if (!ok) await once(call, 'drain');
     }
