@@ -22,6 +22,13 @@ import { warmUp } from '../worker/warm-up.ts';
 /** The stdio entry that opens the channel: spawn's fd 4, after the exit note's fd 3. */
 export const AGENT_CHANNEL_STDIO = 'ipc';
 
+/**
+ * Set (to 1) for a worker the agent starts after the last one died: like a standby that took
+ * over, it builds and restores the stage its predecessor held while the coordinator halts the
+ * other stages (WorkerNodeOptions.successor).
+ */
+export const SUCCESSOR_ENV = 'FTRAIN_WORKER_SUCCESSOR';
+
 /** What a worker tells its node agent. */
 export type WorkerMessage =
   /** A standby is warm and listens for `take-over`. */

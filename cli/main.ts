@@ -21,7 +21,7 @@ import { joinHint } from './join-hint.ts';
 import { hostOf } from '../domain/host-port.ts';
 import { ListenError } from '../common/proto.ts';
 import { NodeSupervisor } from './node-supervisor.ts';
-import { standBy, tellAgent } from './agent-channel.ts';
+import { SUCCESSOR_ENV, standBy, tellAgent } from './agent-channel.ts';
 import { LISTEN_FLAG_ENV, joinFailureCode, waitingLines, writeExitNote } from './join-failure.ts';
 import { resolveCoordinatorHost } from '../worker/coordinator-link.ts';
 import { SnapshotManager } from '../snapshot-manager/snapshot-manager.ts';
@@ -280,6 +280,7 @@ addWorkerFlags(
       protocol: { registerTimeoutMs: connectTimeout * 1000 },
       onRegisterWait: waitingLines(prefix, (l) => process.stderr.write(`${l}\n`)).registerWait,
       onTraining: (stage) => tellAgent({ type: 'training', stage }),
+      successor: flags.standby === true || process.env[SUCCESSOR_ENV] === '1',
     });
     if (!watchParent(() => node.shutdown(1, 'the parent process exited'))) process.on('SIGINT', () => node.shutdown(130, 'interrupted'));
     process.on('SIGTERM', () => node.depart(graceSeconds * 1000, 'SIGTERM'));
@@ -431,8 +432,9 @@ bench
   .option('--node-kill <step:stage>', 'the node of STAGE is killed as STEP begins', '4:1')
   .option('--worker-kill <step:stage>', 'the worker of STAGE is killed as STEP begins', '7:2')
   .option('--repeats <n>', 'repetitions of each bandwidth measurement (medians)', '5')
+  .option('--log-file <file>', "keep the run's JSON log here (every recovery step with its time)")
   .option('--json', 'print only the JSON (progress goes to stderr either way)')
-  .action(async (flags: { stateMb: string; nodes: string; spares: string; layersPerStage: string; backend: string; nodeKill: string; workerKill: string; repeats: string }) => {
+  .action(async (flags: { stateMb: string; nodes: string; spares: string; layersPerStage: string; backend: string; nodeKill: string; workerKill: string; repeats: string; logFile?: string }) => {
     try {
       const stages = intOption('--nodes', flags.nodes, 4, 2, 64);
       const at = (flag: string, v: string) => {
@@ -454,6 +456,7 @@ bench
         workerKillStage: workerKill.stage,
         workerKillStep: workerKill.step,
         repeats: positiveInt('--repeats', flags.repeats),
+        logFile: flags.logFile ? resolve(flags.logFile) : null,
         progress: (l) => process.stderr.write(`${l}\n`),
       });
       process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

@@ -22,7 +22,7 @@ import { FTRAIN_BIN } from '../common/ftrain-bin.ts';
 import { EXIT_USAGE, EXIT_FENCED, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_UNRESOLVED, FINAL_WORKER_EXITS } from '../domain/exit-codes.ts';
 import { EXIT_NOTE_FD, EXIT_NOTE_FD_ENV, LISTEN_FLAG_ENV, exitNoteOf } from './join-failure.ts';
 import { SnapshotDirLock } from './snapshot-dir-lock.ts';
-import { AGENT_CHANNEL_STDIO, tellTakeOver, workerMessageOf, type WorkerMessage } from './agent-channel.ts';
+import { AGENT_CHANNEL_STDIO, SUCCESSOR_ENV, tellTakeOver, workerMessageOf, type WorkerMessage } from './agent-channel.ts';
 
 /** Pause before a crashed worker is started again. */
 export const RESTART_DELAY_MS = 50;
@@ -133,7 +133,10 @@ export class NodeSupervisor {
 
   /** Starts a worker process: the active one, or (`standby`) one that waits to take over. */
   private spawnWorker(standby: boolean): WorkerProcess {
-    const child = this.spawnChild(['worker', ...this.o.workerArgs, '--snapshot-dir', this.o.snapshotDir, ...(standby ? ['--standby'] : [])], true, {}, true, standby);
+    // A worker started after the last one died (not a standby, which is told at take-over)
+    // builds the stage its predecessor held ahead of its assignment.
+    const env = !standby && this.restarts > 0 ? { [SUCCESSOR_ENV]: '1' } : {};
+    const child = this.spawnChild(['worker', ...this.o.workerArgs, '--snapshot-dir', this.o.snapshotDir, ...(standby ? ['--standby'] : [])], true, env, true, standby);
     const w: WorkerProcess = { child, exitNote: exitNoteOf(child.stdio[EXIT_NOTE_FD] as Readable), ready: false, takeOverPending: false };
     child.on('message', (raw) => {
       const m = workerMessageOf(raw);

@@ -46,6 +46,11 @@ export interface HaltCommand {
   readonly kind: 'halt';
   readonly epoch: number;
   readonly reason: string;
+  /**
+   * Training resumes from this step or an earlier one (the fewest steps a failed stage had
+   * reported): a stage whose update would complete a later step may abandon it.
+   */
+  readonly resumeAtMost: number;
 }
 
 export interface StopCommand {

@@ -27,27 +27,48 @@ export class Adam {
 
   /** Applies one update. `grads` are in parameter order; the caller keeps ownership of them. */
   apply(grads: readonly tf.Tensor[], learningRate = this.options.learningRate): void {
-    const { beta1, beta2, epsilon } = this.options;
+    const corrections = this.begin();
+    this.params.forEach((_, i) => this.applyOne(i, grads[i]!, learningRate, corrections));
+  }
+
+  /**
+   * The same update, bit for bit, with `between()` awaited after each parameter, so that the
+   * event loop runs (a Halt is heard within one parameter's update, not the whole stage's). If
+   * `between` throws, the update stops there and the error propagates: the parameters before it
+   * and the step count are updated, the rest not. Such a half-applied state must be replaced
+   * (restored from a snapshot) before anything reads it.
+   */
+  async applyYielding(grads: readonly tf.Tensor[], learningRate: number, between: () => Promise<void>): Promise<void> {
+    const corrections = this.begin();
+    for (let i = 0; i < this.params.length; i++) {
+      this.applyOne(i, grads[i]!, learningRate, corrections);
+      if (i + 1 < this.params.length) await between();
+    }
+  }
+
+  private begin(): { bc1: number; bc2: number } {
+    const { beta1, beta2 } = this.options;
     this.t += 1;
-    const bc1 = 1 - Math.pow(beta1, this.t);
-    const bc2 = 1 - Math.pow(beta2, this.t);
-    // Per parameter, each intermediate is freed as soon as the next operation has used it: the
-    // backend's heap grows by about three tensors of the largest parameter's size, not by every
-    // temporary of every parameter at once. The operations and their order are the maths' own.
-    this.params.forEach((p, i) => {
-      const g = grads[i]!;
-      const m = this.m[i]!;
-      const v = this.v[i]!;
-      tf.tidy(() => m.assign(sum(tf.mul(m, beta1), tf.mul(g, 1 - beta1))));
-      tf.tidy(() => v.assign(sum(tf.mul(v, beta2), then(tf.square(g), (sq) => tf.mul(sq, 1 - beta2)))));
-      tf.tidy(() => {
-        const mHat = tf.div(m, bc1);
-        const denominator = then(then(tf.div(v, bc2), tf.sqrt), (root) => tf.add(root, epsilon));
-        const ratio = tf.div(mHat, denominator);
-        mHat.dispose();
-        denominator.dispose();
-        p.assign(then(then(ratio, (r) => tf.mul(r, learningRate)), (update) => tf.sub(p, update)));
-      });
+    return { bc1: 1 - Math.pow(beta1, this.t), bc2: 1 - Math.pow(beta2, this.t) };
+  }
+
+  // Per parameter, each intermediate is freed as soon as the next operation has used it: the
+  // backend's heap grows by about three tensors of the largest parameter's size, not by every
+  // temporary of every parameter at once. The operations and their order are the maths' own.
+  private applyOne(i: number, g: tf.Tensor, learningRate: number, { bc1, bc2 }: { bc1: number; bc2: number }): void {
+    const { beta1, beta2, epsilon } = this.options;
+    const p = this.params[i]!;
+    const m = this.m[i]!;
+    const v = this.v[i]!;
+    tf.tidy(() => m.assign(sum(tf.mul(m, beta1), tf.mul(g, 1 - beta1))));
+    tf.tidy(() => v.assign(sum(tf.mul(v, beta2), then(tf.square(g), (sq) => tf.mul(sq, 1 - beta2)))));
+    tf.tidy(() => {
+      const mHat = tf.div(m, bc1);
+      const denominator = then(then(tf.div(v, bc2), tf.sqrt), (root) => tf.add(root, epsilon));
+      const ratio = tf.div(mHat, denominator);
+      mHat.dispose();
+      denominator.dispose();
+      p.assign(then(then(ratio, (r) => tf.mul(r, learningRate)), (update) => tf.sub(p, update)));
     });
   }
 

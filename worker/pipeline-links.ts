@@ -27,6 +27,7 @@ export class PipelineLinks {
   private epoch = -1;
   private clients: WorkerClient[] = [];
   private closed = false;
+  private halted = false;
 
   constructor(
     private readonly log: Logger,
@@ -36,6 +37,7 @@ export class PipelineLinks {
   /** Drops the links of the previous epoch and connects to the neighbours of `stage` in `epoch`. */
   async connect(stage: number, epoch: number, prevAddress: string, nextAddress: string): Promise<void> {
     this.reset('a new epoch began');
+    this.halted = false;
     // This epoch's mailbox: a connection of an earlier epoch that breaks late must not fail it.
     const mailbox = this.mailbox;
     const onBroken = (err: Error) => {
@@ -51,8 +53,14 @@ export class PipelineLinks {
     if (this.prevClient) this.toPrev = new PipeSender(this.prevClient, stage, epoch, onBroken);
   }
 
+  /** The coordinator said to halt in this epoch (a new epoch's links clear it). */
+  get haltRequested(): boolean {
+    return this.halted;
+  }
+
   /** Fails every tensor still awaited (a Halt): the step under way is abandoned. */
   halt(reason: string): void {
+    this.halted = true;
     this.mailbox.fail(new HaltedError(reason));
   }
 

@@ -3,6 +3,8 @@
 // are in place; a writer thread commits and seals it while the next step computes, and the next
 // optimizer update waits for the commit), and restoring a committed snapshot into the stage.
 
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { SnapshotHeader } from '../domain/snapshot-slots.ts';
 import { IN_PLACE_SLOTS, SnapshotSlots, stepsToKeep } from '../domain/snapshot-slots.ts';
 import { errorMessage } from '../domain/errors.ts';
@@ -21,6 +23,15 @@ export interface SnapshotFigures {
   bytes: number;
 }
 
+/** The stage a node's worker holds, for its successor (StageSnapshots.rememberAssignment). */
+export interface RememberedAssignment {
+  readonly stage: number;
+  readonly job: JobOptions;
+  readonly dataSha256: string | null;
+}
+
+const ASSIGNMENT_FILE = 'stage-assignment.json';
+
 export class StageSnapshots {
   readonly slots: SnapshotSlots;
   private writer: SnapshotWriter | null = null;
@@ -29,6 +40,13 @@ export class StageSnapshots {
   last: SnapshotFigures = { step: -1, stallMs: 0, copyMs: 0, bytes: 0 };
   /** The slots' preparation under way, if any. */
   private preparing: Promise<void> | null = null;
+  /**
+   * The stage and step whose snapshot was last taken from, or restored into, its tensors; null when
+   * they were changed otherwise since (CheckFree, a disk checkpoint, a reset). While the stage's
+   * completed steps and optimizer steps still equal the snapshot's, its tensors hold exactly the
+   * snapshot's values: only an optimizer update changes them.
+   */
+  private inMemory: { readonly trainer: StageTrainer; readonly step: number; readonly adamT: number } | null = null;
 
   constructor(
     dir: string,
@@ -51,27 +69,75 @@ export class StageSnapshots {
     return { stage, steps: records.filter((r) => r.header.stage === stage).map((r) => r.step) };
   }
 
+  /**
+   * Writes down the stage this node's worker now holds and the job it is built for, beside the
+   * slots, so that a worker which replaces it (after a crash) can build the same stage at once.
+   */
+  rememberAssignment(a: RememberedAssignment): void {
+    const path = join(this.slots.dir, ASSIGNMENT_FILE);
+    writeFileSync(`${path}.tmp`, JSON.stringify(a));
+    renameSync(`${path}.tmp`, path);
+  }
+
+  /** What rememberAssignment wrote, or null (none, or unreadable). */
+  rememberedAssignment(): RememberedAssignment | null {
+    try {
+      const a = JSON.parse(readFileSync(join(this.slots.dir, ASSIGNMENT_FILE), 'utf8')) as RememberedAssignment;
+      return Number.isInteger(a.stage) && typeof a.job === 'object' && a.job !== null ? a : null;
+    } catch {
+      return null;
+    }
+  }
+
   /** Starts the writer thread (once), for a job that snapshots. */
   startWriter(job: JobOptions): void {
     this.writer ??= new SnapshotWriter(this.slots.dir, this.slots.slotCount, this.faults.writerThreadHooks(job));
   }
 
-  /** Loads the stage's committed snapshot of `step`; later snapshots belong to an abandoned timeline. */
-  restore(trainer: StageTrainer, step: number): void {
+  /**
+   * Loads the stage's committed snapshot of `step`; later snapshots belong to an abandoned
+   * timeline. A stage whose tensors already hold that snapshot (it took or restored it and has
+   * applied no update since: a survivor halted within the next step) keeps them: nothing is read.
+   * Returns whether the snapshot was read.
+   */
+  restore(trainer: StageTrainer, step: number): boolean {
     const record = this.slots.find(step);
     if (!record) throw new Error(`no committed snapshot of step ${step} in ${this.slots.dir}`);
     const started = performance.now();
-    if (!importStageStateInPlace(trainer, record.header, (targets) => this.slots.readInto(record, targets))) {
-      importStageState(trainer, record.header, this.slots.read(record));
+    const held = this.holds(trainer, step);
+    if (!held) {
+      if (!importStageStateInPlace(trainer, record.header, (targets) => this.slots.readInto(record, targets))) {
+        importStageState(trainer, record.header, this.slots.read(record));
+      }
+      this.inMemory = { trainer, step, adamT: trainer.adam.t };
     }
     this.slots.dropAfter(step);
     this.last = { step, stallMs: 0, copyMs: 0, bytes: record.bytes };
-    this.log.info({ step, bytes: record.bytes, ms: performance.now() - started }, 'restored snapshot');
+    if (held) this.log.info({ step, bytes: record.bytes }, 'snapshot already in memory: kept, nothing read');
+    else this.log.info({ step, bytes: record.bytes, ms: performance.now() - started }, 'restored snapshot');
+    return !held;
+  }
+
+  /** Whether the stage's tensors hold its snapshot of `step` as it is (see inMemory). */
+  holds(trainer: StageTrainer, step: number): boolean {
+    const m = this.inMemory;
+    return m !== null && !trainer.torn && m.trainer === trainer && m.step === step && trainer.completedSteps === step && trainer.adam.t === m.adamT;
+  }
+
+  /** Whether a committed snapshot of `step` is held (one a torn stage can go back to). */
+  hasCommitted(step: number): boolean {
+    return this.slots.find(step) !== null;
+  }
+
+  /** The stage's tensors were changed other than by a step or a snapshot (CheckFree, a checkpoint, a reset). */
+  forgetInMemory(): void {
+    this.inMemory = null;
   }
 
   /** A fresh start: snapshots of an earlier run must never be restored. */
   destroy(): void {
     this.slots.destroy();
+    this.inMemory = null;
   }
 
   /**
@@ -126,6 +192,7 @@ export class StageSnapshots {
       slot,
       state.values.map((v) => new Uint8Array(v.buffer, v.byteOffset, v.byteLength)),
     );
+    this.inMemory = { trainer, step: header.step, adamT: trainer.adam.t };
     const figures: SnapshotFigures = { step: this.last.step, stallMs: performance.now() - t0, copyMs: 0, bytes };
     const started = performance.now();
     const write = (async () => {

@@ -101,6 +101,7 @@ export function importStageStateInPlace(trainer: StageTrainer, header: SnapshotH
   readInto(targets);
   trainer.adam.t = header.scalars.adamT ?? 0;
   trainer.completedSteps = header.step;
+  trainer.repaired();
   return true;
 }
 
@@ -119,4 +120,5 @@ export function importStageState(trainer: StageTrainer, header: SnapshotHeader, 
   });
   trainer.adam.t = header.scalars.adamT ?? 0;
   trainer.completedSteps = header.step;
+  trainer.repaired();
 }

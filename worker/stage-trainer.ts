@@ -6,8 +6,10 @@
 // backward phase, taken in micro-batch order and, within one, in reverse route order.
 //
 // Ordering contract: the optimizer update happens after the last backward and before the next
-// step's first forward is taken from the pipe, and it is synchronous, so any await point (where
-// RPC handlers run) sees the weights of a completed step.
+// step's first forward is taken from the pipe. With a `yieldInUpdate` hook it yields between
+// parameters (so a Halt is heard at once); meanwhile the stage's tensors are half-updated, and
+// whatever reads them (FetchWeights) first awaits `consistent()`. An update abandoned half-way
+// leaves the stage `torn` until a snapshot is restored into it (`repaired()`).
 
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -53,6 +55,11 @@ export interface StepHooks {
   readonly midStep?: (step: number) => Promise<void>;
   /** Right before the optimizer update: the previous snapshot's copy must be complete. */
   readonly beforeUpdate?: () => Promise<void>;
+  /**
+   * Awaited between the phases of the update and between its parameters. Throwing abandons the
+   * step there: before the first parameter is touched, nothing changed; after, the stage is torn.
+   */
+  readonly yieldInUpdate?: () => Promise<void>;
 }
 
 export class StageTrainer {
@@ -60,6 +67,13 @@ export class StageTrainer {
   readonly adam: Adam;
   /** Steps completed (the next step to run). */
   completedSteps = 0;
+  /**
+   * An update was abandoned half-way: some parameters and moments hold the next step's values.
+   * Nothing may read the tensors until a snapshot is restored into them (`repaired()`).
+   */
+  torn = false;
+  /** Closed while the tensors are not those of a completed step (an update under way, or torn). */
+  private gate: { readonly promise: Promise<void>; readonly open: () => void } | null = null;
   /** Multiplies the job's learning rate: a stage rebuilt by CheckFree trains a little faster. */
   learningRateScale = 1;
   /** Micro-batch routes: out of order on odd micro-batches under CheckFree+. */
@@ -79,6 +93,22 @@ export class StageTrainer {
     if ((this.model.isFirst || this.model.isLast) && !corpus) {
       throw new Error(`stage ${stage} needs the training text`);
     }
+  }
+
+  /** Resolves once the tensors hold a completed step: no update under way, none half-applied. */
+  consistent(): Promise<void> {
+    return this.gate?.promise ?? Promise.resolve();
+  }
+
+  /** A whole state was loaded into the tensors (a snapshot restored): no longer torn. */
+  repaired(): void {
+    this.torn = false;
+    this.openGate();
+  }
+
+  private openGate(): void {
+    this.gate?.open();
+    this.gate = null;
   }
 
   /** The state of a fresh start: initial weights, fresh Adam, no step done. */
@@ -195,11 +225,26 @@ export class StageTrainer {
         sums[i] = next;
       };
       sums.forEach((s, i) => replace(i, tf.div(s, mbs)));
+      await hooks.yieldInUpdate?.();
       const norm = Math.sqrt(sums.reduce((acc, g) => acc + tf.tidy(() => (tf.sum(tf.square(g)).dataSync() as Float32Array)[0]!), 0));
       if (step === this.completedSteps && step === 0 && this.job.dumpGradsDir) this.dumpGradients(sums);
       const scale = norm > this.job.clipNorm ? this.job.clipNorm / norm : 1;
       if (scale !== 1) sums.forEach((g, i) => replace(i, tf.mul(g, scale)));
-      this.adam.apply(sums, this.job.learningRate * this.learningRateScale);
+      const learningRate = this.job.learningRate * this.learningRateScale;
+      if (hooks.yieldInUpdate) {
+        await hooks.yieldInUpdate();
+        let open!: () => void;
+        this.gate = { promise: new Promise<void>((resolve) => (open = resolve)), open };
+        try {
+          await this.adam.applyYielding(sums, learningRate, hooks.yieldInUpdate);
+        } catch (err) {
+          this.torn = true;
+          throw err;
+        }
+        this.openGate();
+      } else {
+        this.adam.apply(sums, learningRate);
+      }
       const gradNorm = norm;
       const clippedGradNorm = norm * scale;
       this.completedSteps = step + 1;
@@ -230,8 +275,13 @@ export class StageTrainer {
     writeFileSync(join(dir, `stage-${this.stage}.json`), JSON.stringify(out));
   }
 
+  /** Its tensors were freed (the node dropped the stage). */
+  disposed = false;
+
   dispose(): void {
+    this.disposed = true;
     this.model.dispose();
     this.adam.dispose();
+    this.openGate();
   }
 }

@@ -86,15 +86,22 @@ export function serveWeights(call: WeightsCall, held: { trainer: StageTrainer; e
     call.emit('error', statusError(grpc.status.INVALID_ARGUMENT, `this node holds stage ${trainer.stage}, not stage ${request.stage}`));
     return;
   }
-  // Taken now, between updates (RPC handlers run only at await points of the training loop), and
-  // without a copy: tfjs tensors never change (an update gives a variable new data), and a clone
-  // shares its source's data, so the clones keep these values while the stream sends them.
-  const clones = trainer.model.variables.map((v) => tf.clone(v));
-  const step = trainer.completedSteps;
-  const tensors = clones.map((t, i) => ({ name: trainer.model.names[i]!, shape: t.shape, values: valuesOf(t) }));
-  streamTensors(call, tensors, step)
-    .catch(failed)
-    .finally(() => {
-      for (const t of clones) t.dispose();
-    });
+  // Taken once the stage holds a completed step (not during an update, which yields between
+  // parameters, nor after one abandoned half-way, until it is restored), and without a copy: tfjs
+  // tensors never change (an update gives a variable new data), and a clone shares its source's
+  // data, so the clones keep these values while the stream sends them.
+  void trainer.consistent().then(() => {
+    if (trainer.disposed) {
+      call.emit('error', statusError(grpc.status.FAILED_PRECONDITION, `this node no longer holds stage ${trainer.stage}`));
+      return;
+    }
+    const clones = trainer.model.variables.map((v) => tf.clone(v));
+    const step = trainer.completedSteps;
+    const tensors = clones.map((t, i) => ({ name: trainer.model.names[i]!, shape: t.shape, values: valuesOf(t) }));
+    streamTensors(call, tensors, step)
+      .catch(failed)
+      .finally(() => {
+        for (const t of clones) t.dispose();
+      });
+  });
 }

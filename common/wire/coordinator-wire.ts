@@ -105,7 +105,7 @@ export function encodeCommand(command: Command, job: JobOptions, dataSha256: str
     case 'protect':
       return { protect: { plan: command.plan ? encodePlan(command.plan) : null } };
     case 'halt':
-      return { halt: { epoch: command.epoch, reason: command.reason } };
+      return { halt: { epoch: command.epoch, reason: command.reason, resumeAtMost: command.resumeAtMost } };
     case 'start':
       return { start: { fromStep: command.fromStep, toStep: command.toStep, restoreCheckpointStep: command.restoreCheckpointStep, fromScratch: command.fromScratch ?? false } };
     case 'limit':
@@ -145,7 +145,7 @@ export function decodeCommand(c: Command__Output): ReceivedCommand {
     }
     case 'halt': {
       const h = present('halt', c.halt);
-      return { kind: 'halt', epoch: int('halt.epoch', h.epoch, 0), reason: str('halt.reason', h.reason, { maxChars: MAX_TEXT_CHARS }) };
+      return { kind: 'halt', epoch: int('halt.epoch', h.epoch, 0), reason: str('halt.reason', h.reason, { maxChars: MAX_TEXT_CHARS }), resumeAtMost: int('halt.resume_at_most', h.resumeAtMost, 0) };
     }
     case 'start': {
       const s = present('start', c.start);

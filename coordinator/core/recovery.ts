@@ -140,7 +140,7 @@ export class Recovery {
         for (const n of this.members.all()) {
           if (n.stage === null || n.state === NodeState.lost || n.state === NodeState.stopped || n.state === NodeState.recovering) continue;
           this.members.move(n, NodeState.recovering);
-          out.push({ type: 'send', nodeId: n.nodeId, command: { kind: 'halt', epoch, reason: `stage ${stage} failed` } });
+          out.push({ type: 'send', nodeId: n.nodeId, command: { kind: 'halt', epoch, reason: `stage ${stage} failed`, resumeAtMost: this.resumeAtMost() } });
         }
       }
     } else {
@@ -157,7 +157,7 @@ export class Recovery {
           if (n.stage === null || n.state === NodeState.lost || n.state === NodeState.stopped) continue;
           if (n.state !== NodeState.recovering) this.members.move(n, NodeState.recovering);
           r.snapshotSteps.delete(n.stage);
-          out.push({ type: 'send', nodeId: n.nodeId, command: { kind: 'halt', epoch: r.epoch, reason: `stage ${stage} failed` } });
+          out.push({ type: 'send', nodeId: n.nodeId, command: { kind: 'halt', epoch: r.epoch, reason: `stage ${stage} failed`, resumeAtMost: this.resumeAtMost() } });
         }
       }
     }
@@ -166,6 +166,15 @@ export class Recovery {
     out.push({ type: 'recovery-started', stage, nodeId: node.nodeId, detail });
     out.push({ type: 'log', level: 'warn', msg: `recovering stage ${stage} from snapshots`, fields: { nodeId: node.nodeId, detail } });
     this.fillVacancies(out);
+  }
+
+  /**
+   * The latest step training can resume from: no stage goes on past what a failed stage had
+   * completed (its later snapshots were never reported, so never committed).
+   */
+  private resumeAtMost(): number {
+    const r = this.r!;
+    return Math.min(...[r.failure, ...r.others].map((f) => this.commits.stage(f.stage).lastStep + 1));
   }
 
   /** A halted survivor says which snapshots it holds; false when no recovery of that epoch is under way. */
@@ -266,16 +275,15 @@ export class Recovery {
     this.ctx.setPhase(RunPhase.starting);
     const lost = [...new Set([r.failure, ...r.others].map((f) => f.stage))].sort((a, b) => a - b);
     const aliveShards = (v: ProtectedVersion) => v.holders.filter((h) => this.members.holderAlive(h)).length;
-    // A stage on a node of its own restores what it holds locally, or what enough live shards rebuild.
+    // Every stage restores what its node holds locally, or what enough live shards rebuild. A
+    // survivor's own snapshot of a step can be gone while its shards live on: a worker reuses the
+    // slot of a snapshot it does not yet know to be protected everywhere (its shards were still
+    // being placed), and then the survivor rebuilds that step from its shards like a lost stage.
     const fromShards = this.commits.stages.map((_, s) => {
-      const local = r.filled.get(s);
-      if (!local) return new Map<number, ProtectedVersion>();
+      const local = r.filled.get(s) ?? r.snapshotSteps.get(s) ?? [];
       return new Map([...this.shards.rebuildableVersions(s)].filter(([step]) => !local.includes(step)));
     });
-    const restorable = this.commits.stages.map((_, s) => {
-      const local = r.filled.get(s);
-      return local ? [...local, ...fromShards[s]!.keys()] : (r.snapshotSteps.get(s) ?? []);
-    });
+    const restorable = this.commits.stages.map((_, s) => [...(r.filled.get(s) ?? r.snapshotSteps.get(s) ?? []), ...fromShards[s]!.keys()]);
     const decision = planRecovery({
       policy: this.job.recovery,
       stages: this.job.stages,

@@ -23,13 +23,13 @@ function newestCommonCheckpoint(root: string): number {
   return common.length === 0 ? -1 : Math.max(...common);
 }
 
-/** The JSON log lines of one node agent (`ftrain node`) in a run's log file. */
-function agentLog(file: string, nodeId: string): { msg: string; pid: number; via?: string }[] {
+/** The JSON log lines of one node's agent (`ftrain node`), or of its workers, in a run's log file. */
+function agentLog(file: string, nodeId: string, name: 'node' | 'worker' = 'node'): { msg: string; pid: number; via?: string; step?: number; stage?: number }[] {
   return readFileSync(file, 'utf8')
     .split('\n')
     .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as { name: string; nodeId?: string; msg: string; pid: number; via?: string })
-    .filter((l) => l.name === 'node' && l.nodeId === nodeId);
+    .map((l) => JSON.parse(l) as { name: string; nodeId?: string; msg: string; pid: number; via?: string; step?: number; stage?: number })
+    .filter((l) => l.name === name && l.nodeId === nodeId);
 }
 
 async function train(name: string, extra: string[]): Promise<RunReport> {
@@ -45,9 +45,17 @@ describe('recovery from in-memory snapshots', () => {
   beforeAll(async () => {
     baseline = await train('baseline', []);
     expect(baseline.failures).toEqual([]);
-    expect(baseline.snapshots.count).toBe(3 * 7); // snapshots 1..7 committed and reported by 3 stages
-    // --snapshot-every auto (the default) keeps every step on this model: its stall is far below 2% of a step.
-    expect(baseline.snapshots).toMatchObject({ intervalMode: 'auto', everySteps: 1, intervalChanges: [] });
+    // --snapshot-every auto is the default. On this model a snapshot usually costs well under 2% of
+    // a step, so every step is snapshotted; on a loaded machine a few slow snapshots can stretch
+    // the interval for a while (what auto is for), and the digests below hold either way.
+    expect(baseline.snapshots.intervalMode).toBe('auto');
+    expect(baseline.snapshots.count % 3, 'every stage snapshots the same steps').toBe(0);
+    if (baseline.snapshots.intervalChanges.length === 0) {
+      expect(baseline.snapshots).toMatchObject({ everySteps: 1, count: 3 * 7 }); // snapshots 1..7 committed and reported by 3 stages
+    } else {
+      console.log(`recovery: auto changed the interval on this machine: ${JSON.stringify(baseline.snapshots.intervalChanges.map((c) => c.reason))}`);
+      expect(baseline.snapshots.count).toBeGreaterThanOrEqual(3 * 4);
+    }
   });
 
   it.each([
@@ -65,7 +73,8 @@ describe('recovery from in-memory snapshots', () => {
       expect(f.kind).toBe('worker-kill');
       expect(f.method).toBe('local-snapshot');
       expect(f.lostSteps).toBeGreaterThanOrEqual(0);
-      expect(f.lostSteps).toBeLessThanOrEqual(1);
+      // A snapshot every step loses at most the step under way (auto may have stretched the interval under load).
+      expect(f.lostSteps).toBeLessThanOrEqual(Math.max(1, ...r.snapshots.intervalChanges.map((c) => c.every)));
       expect(f.detectMs!).toBeLessThan(2000);
       expect(f.recoverMs).toBeLessThan(10_000);
     });
@@ -89,6 +98,16 @@ describe('recovery from in-memory snapshots', () => {
     expect(standbys.slice(1)).toEqual([{ pid: expect.any(Number), before: false }]);
     expect(standbys[1]!.pid).not.toBe(taker);
     expect(agent.filter((l) => l.msg === 'worker started')).toHaveLength(1);
+    // The standby built stage 1 and restored its newest snapshot while the other stages halted.
+    const takerLog = agentLog(join(dir, 'standby.log'), 'node-1', 'worker').filter((l) => l.pid === taker);
+    expect(takerLog.find((l) => l.msg === "built its predecessor's stage ahead of the assignment")).toMatchObject({ stage: 1 });
+    // Stage 0 cannot finish the step its neighbour died in (it waits for its gradients), so with a
+    // snapshot every step it already holds the step every stage goes back to: nothing is read.
+    if (r.snapshots.intervalChanges.length === 0) {
+      const first = agentLog(join(dir, 'standby.log'), 'node-0', 'worker');
+      expect(first.find((l) => l.msg === 'snapshot already in memory: kept, nothing read')).toMatchObject({ step: r.failures[0]!.restoredStep });
+      expect(first.filter((l) => l.msg === 'restored snapshot')).toEqual([]);
+    }
   });
 
   it('restarts a killed worker cold with --no-standby, to the same weights', async () => {

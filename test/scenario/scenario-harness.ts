@@ -100,7 +100,7 @@ function formatCommand(c: Command): string {
     case 'limit':
       return `limit to=${c.toStep}${c.pause ? ' pause' : ''}`;
     case 'halt':
-      return `halt epoch=${c.epoch}: ${c.reason}`;
+      return `halt epoch=${c.epoch} resume<=${c.resumeAtMost}: ${c.reason}`;
     case 'stop':
       return `stop${c.failed ? ' failed' : ''}: ${c.reason}`;
     case 'protect':

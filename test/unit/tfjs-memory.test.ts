@@ -64,6 +64,43 @@ describe.each(['cpu', 'wasm'] as const)('Adam on %s', (backend) => {
     for (const x of [...ours, ...theirs, ...m, ...v]) x.dispose();
     adam.dispose();
   });
+
+  it('yielding between parameters gives the same bytes, and stopping half-way leaves the rest untouched', async () => {
+    const shapes = [[7, 5], [5], [3, 4, 2]];
+    const make = () => shapes.map((s, i) => variableOf(tf.tensor(random(i + 1, s.reduce((a, b) => a * b, 1)), s), true));
+    const sync = make();
+    const yielding = make();
+    const a = new Adam(sync, OPTIONS);
+    const b = new Adam(yielding, OPTIONS);
+    let yields = 0;
+    for (let step = 1; step <= 3; step++) {
+      const grads = shapes.map((s, i) => tf.tensor(random(100 * step + i, s.reduce((x, y) => x * y, 1)), s));
+      a.apply(grads);
+      await b.applyYielding(grads, OPTIONS.learningRate, async () => {
+        yields += 1;
+      });
+      for (const g of grads) g.dispose();
+    }
+    expect(yields).toBe(3 * (shapes.length - 1));
+    sync.forEach((p, i) => expect(bytes(p).equals(bytes(yielding[i]!))).toBe(true));
+    a.m.forEach((x, i) => expect(bytes(x).equals(bytes(b.m[i]!))).toBe(true));
+    expect(b.t).toBe(a.t);
+
+    // Stopped after the first parameter: it moved, the others did not, and the step count did.
+    const before = yielding.map(bytes);
+    const grads = shapes.map((s, i) => tf.tensor(random(900 + i, s.reduce((x, y) => x * y, 1)), s));
+    await expect(
+      b.applyYielding(grads, OPTIONS.learningRate, async () => {
+        throw new Error('halt');
+      }),
+    ).rejects.toThrow('halt');
+    expect(bytes(yielding[0]!).equals(before[0]!)).toBe(false);
+    expect(yielding.slice(1).map((p, i) => bytes(p).equals(before[i + 1]!))).toEqual([true, true]);
+    expect(b.t).toBe(4);
+    for (const x of [...sync, ...yielding, ...grads]) x.dispose();
+    a.dispose();
+    b.dispose();
+  });
 });
 
 describe('the wasm backend', () => {

@@ -59,7 +59,7 @@ describe('worker core', () => {
 
   it('halts, reports the halt in its epoch, and takes the next assignment', () => {
     const { core, feed } = training();
-    expect(kinds(feed({ type: 'command', command: { kind: 'halt', epoch: 1, reason: 'stage 0 failed' } }))).toEqual(['halt-training']);
+    expect(kinds(feed({ type: 'command', command: { kind: 'halt', epoch: 1, reason: 'stage 0 failed', resumeAtMost: 3 } }))).toEqual(['halt-training']);
     expect(core.mayStartStep(1)).toBe(false);
     expect(feed({ type: 'halted' })).toEqual([{ type: 'report-halted', stage: 1, epoch: 1 }]);
     expect(kinds(feed(assign(1)))).toEqual(['apply-assign']);
@@ -69,14 +69,14 @@ describe('worker core', () => {
     const core = new WorkerCore(compileWorkerOptions());
     core.handle({ type: 'registered' }, 0);
     core.handle(assign(1), 0);
-    expect(core.handle({ type: 'command', command: { kind: 'halt', epoch: 2, reason: 'again' } }, 0)).toEqual([]);
+    expect(core.handle({ type: 'command', command: { kind: 'halt', epoch: 2, reason: 'again', resumeAtMost: 3 } }, 0)).toEqual([]);
     expect(kinds(core.handle({ type: 'assign-applied', epoch: 1 }, 0))).toEqual(['halt-training']);
     expect(core.handle({ type: 'halted' }, 0)).toEqual([{ type: 'report-halted', stage: 1, epoch: 2 }]);
   });
 
   it('refuses an assignment of an epoch that is not newer, as a fault', () => {
     const { feed } = training();
-    feed({ type: 'command', command: { kind: 'halt', epoch: 1, reason: 'x' } });
+    feed({ type: 'command', command: { kind: 'halt', epoch: 1, reason: 'x', resumeAtMost: 3 } });
     feed({ type: 'halted' });
     const stale = feed(assign(0));
     expect(kinds(stale)).toEqual(['report-fault']);
@@ -89,7 +89,7 @@ describe('worker core', () => {
     expect(out).toEqual([{ type: 'exit', code: EXIT_FENCED, reason: 'fenced: the coordinator no longer knows this node (node n1 is not registered)' }]);
     expect(core.state).toBe(WorkerState.stopped);
     // Nothing happens after the exit.
-    expect(feed({ type: 'command', command: { kind: 'halt', epoch: 1, reason: 'x' } })).toEqual([]);
+    expect(feed({ type: 'command', command: { kind: 'halt', epoch: 1, reason: 'x', resumeAtMost: 3 } })).toEqual([]);
     const hb = training();
     expect(kinds(hb.feed({ type: 'heartbeat-refused', refusal: { reason: 'fenced', message: 'gone' } }))).toEqual(['exit']);
   });
@@ -107,7 +107,7 @@ describe('worker core', () => {
 
     const halted = training();
     halted.feed({ type: 'report-refused', rpc: 'a step report', refusal: { reason: 'not-training', message: 'no training is under way (phase recovering)' } }, 100);
-    halted.feed({ type: 'command', command: { kind: 'halt', epoch: 1, reason: 'x' } }, 200);
+    halted.feed({ type: 'command', command: { kind: 'halt', epoch: 1, reason: 'x', resumeAtMost: 3 } }, 200);
     expect(kinds(halted.feed({ type: 'tick' }, 5000))).toEqual([]);
   });
 
@@ -151,7 +151,7 @@ describe('worker core', () => {
     // A new Start (after a recovery) begins at every step again.
     const again = training();
     again.feed({ type: 'report-accepted', protectedCommitStep: -1, snapshotInterval: { fromStep: 2, every: 5 } });
-    again.feed({ type: 'command', command: { kind: 'halt', epoch: 1, reason: 'x' } });
+    again.feed({ type: 'command', command: { kind: 'halt', epoch: 1, reason: 'x', resumeAtMost: 3 } });
     again.feed({ type: 'halted' });
     again.feed(assign(1));
     again.feed({ type: 'assign-applied', epoch: 1 });

@@ -45,7 +45,7 @@ export type WorkerAction =
   | { type: 'report-ready'; stage: number; epoch: number }
   | { type: 'start-training'; fromStep: number; restoreCheckpointStep: number; fromScratch: boolean }
   /** Abandon the step under way, wait for the last snapshot, then feed `halted`. */
-  | { type: 'halt-training'; reason: string }
+  | { type: 'halt-training'; reason: string; resumeAtMost: number }
   | { type: 'report-halted'; stage: number; epoch: number }
   | { type: 'configure-smp'; plan: ProtectionPlan | null; protectedCommitStep: number }
   | { type: 'leave'; graceMs: number; reason: string }
@@ -70,7 +70,7 @@ export class WorkerCore {
   /** The limit is a pause (a stage is about to move), not the end of the run. */
   private paused = false;
   /** A Halt that came while an assignment was being applied: carried out once it is. */
-  private pendingHalt: { readonly epoch: number; readonly reason: string } | null = null;
+  private pendingHalt: { readonly epoch: number; readonly reason: string; readonly resumeAtMost: number } | null = null;
   /** The epoch the Halt under way reports in. */
   private haltEpoch = 0;
   /** Newest step every stage holds locally and erasure-coded; its slot is kept. */
@@ -141,7 +141,7 @@ export class WorkerCore {
         const halt = this.pendingHalt;
         if (halt) {
           this.pendingHalt = null;
-          this.halt(halt.epoch, halt.reason, out);
+          this.halt(halt.epoch, halt.reason, halt.resumeAtMost, out);
           return;
         }
         this.move(WorkerState.ready);
@@ -233,7 +233,7 @@ export class WorkerCore {
       case 'halt':
         this.haltExpected = null;
         if (this.current === WorkerState.assigning) {
-          this.pendingHalt = { epoch: c.epoch, reason: c.reason };
+          this.pendingHalt = { epoch: c.epoch, reason: c.reason, resumeAtMost: c.resumeAtMost };
           return;
         }
         if (this.current === WorkerState.halting) {
@@ -241,7 +241,7 @@ export class WorkerCore {
           return;
         }
         if (this.current === WorkerState.ready || this.current === WorkerState.training || this.current === WorkerState.halted) {
-          this.halt(c.epoch, c.reason, out);
+          this.halt(c.epoch, c.reason, c.resumeAtMost, out);
           return;
         }
         out.push({ type: 'log', level: 'warn', msg: 'a halt came before this node held a stage: nothing to halt', fields: { epoch: c.epoch, state: this.current } });
@@ -266,11 +266,11 @@ export class WorkerCore {
     return this.stopAfterCurrent || (!this.paused && this.limit !== 0 && step + 1 >= this.limit);
   }
 
-  private halt(epoch: number, reason: string, out: WorkerAction[]): void {
+  private halt(epoch: number, reason: string, resumeAtMost: number, out: WorkerAction[]): void {
     this.haltEpoch = epoch;
     this.move(WorkerState.halting);
     out.push({ type: 'log', level: 'warn', msg: 'halting', fields: { epoch, reason } });
-    out.push({ type: 'halt-training', reason: `halted: ${reason}` });
+    out.push({ type: 'halt-training', reason: `halted: ${reason}`, resumeAtMost });
   }
 
   private onRefused(rpc: string, refusal: Refusal, now: number, out: WorkerAction[]): void {
