@@ -8,6 +8,12 @@
 // model and the wait for the previous commit), of the worst stage: the median of each stage's
 // recent snapshots, the largest of those. Step: the median of the stages' recent step times.
 //
+// Protection: a snapshot is worth taking only if its snapshot manager can erasure-code it and
+// place its shards before the next one comes. When that (encode + place, the worst stage's
+// median) takes longer than the interval's steps, the interval grows to ceil(protect / step):
+// otherwise each manager skips to its newest snapshot, the stages' protected steps drift apart,
+// and no step is left that every stage could be rebuilt at.
+//
 // Consistency: every stage must snapshot the same steps (domain/snapshot-schedule.ts). Each
 // training segment (epoch) starts with a snapshot of every step, which every stage derives from
 // its Start; a change is announced in the step replies as "every N from step E", with
@@ -55,10 +61,17 @@ export function snapshotInterval(costMs: number, stepMs: number): number {
  * The interval to follow `current`: longer at once when the cost calls for it, shorter only as
  * far as keeps the cost 20% under the target. Either way the cost stays within 2% of a step.
  */
-export function nextInterval(current: number, costMs: number, stepMs: number): number {
-  const wanted = snapshotInterval(costMs, stepMs);
-  if (wanted >= current || !(costMs >= STALL_NOISE_FLOOR_MS)) return wanted;
-  return Math.min(current, snapshotInterval(costMs / SHORTEN_HEADROOM, stepMs));
+export function nextInterval(current: number, costMs: number, stepMs: number, protectMs: number | null = null): number {
+  const wanted = Math.max(snapshotInterval(costMs, stepMs), protectInterval(protectMs, stepMs));
+  if (wanted >= current) return wanted;
+  const shorter = Math.max(costMs >= STALL_NOISE_FLOOR_MS ? snapshotInterval(costMs / SHORTEN_HEADROOM, stepMs) : 1, protectInterval(protectMs === null ? null : protectMs / SHORTEN_HEADROOM, stepMs));
+  return Math.min(current, shorter);
+}
+
+/** Steps between snapshots so that protecting one (`protectMs`) ends before the next is taken. */
+export function protectInterval(protectMs: number | null, stepMs: number): number {
+  if (protectMs === null || !(protectMs > 0) || !(stepMs > 0)) return 1;
+  return Math.min(MAX_AUTO_INTERVAL, Math.max(1, Math.ceil(protectMs / stepMs)));
 }
 
 export function median(values: readonly number[]): number | null {
@@ -86,6 +99,9 @@ export class SnapshotIntervals {
   private readonly auto: boolean;
   private readonly stallMs: number[][];
   private readonly stepMs: number[][];
+  /** Per stage: recent protection times (encode + place), and the step of the version each was last seen for. */
+  private readonly protectMs: number[][];
+  private readonly protectedStep: number[];
   /** The segment's intervals, newest last (auto: every step from its start, then each change). */
   private intervals: SnapshotInterval[];
   /** Stages that have had a reply carrying the newest interval. */
@@ -95,6 +111,8 @@ export class SnapshotIntervals {
     this.auto = job.snapshotEvery === SNAPSHOT_EVERY_AUTO;
     this.stallMs = Array.from({ length: job.stages }, () => []);
     this.stepMs = Array.from({ length: job.stages }, () => []);
+    this.protectMs = Array.from({ length: job.stages }, () => []);
+    this.protectedStep = Array.from({ length: job.stages }, () => -1);
     this.intervals = segmentStart(job.snapshotEvery, 0);
     for (let s = 0; s < job.stages; s++) this.told.add(s);
   }
@@ -135,6 +153,13 @@ export class SnapshotIntervals {
     if (snapshotStallMs !== null && Number.isFinite(snapshotStallMs) && snapshotStallMs >= 0) push(this.stallMs[stage]!, snapshotStallMs);
   }
 
+  /** A stage's snapshot manager protected the version of `step` in `ms` (encode + place); counted once per version. */
+  observeProtection(stage: number, step: number, ms: number): void {
+    if (!this.auto || step === this.protectedStep[stage] || !Number.isFinite(ms) || ms < 0) return;
+    this.protectedStep[stage] = step;
+    push(this.protectMs[stage]!, ms);
+  }
+
   /**
    * After a stage's step report was taken (`stepUnderWay`: the newest step any stage has
    * completed, plus one): announces a new interval when the measurements call for one. `hold`:
@@ -157,11 +182,15 @@ export class SnapshotIntervals {
     const costMs = Math.max(...this.stallMs.map((w) => median(w)!));
     const stepMs = median(this.stepMs.flat())!;
     const current = this.intervals.at(-1)?.every ?? 1;
-    const every = nextInterval(current, costMs, stepMs);
+    const measured = this.protectMs.filter((w) => w.length > 0);
+    const protectMs = measured.length > 0 ? Math.max(...measured.map((w) => median(w)!)) : null;
+    const every = nextInterval(current, costMs, stepMs, protectMs);
     if (every === current) return null;
     const pct = ((costMs / stepMs) * 100).toFixed(2);
-    const reason =
-      costMs < STALL_NOISE_FLOOR_MS
+    const byProtection = protectMs !== null && protectInterval(protectMs, stepMs) === every && every > snapshotInterval(costMs, stepMs);
+    const reason = byProtection
+      ? `protecting a snapshot takes ${(protectMs / 1000).toFixed(2)} s (erasure coding and placing its shards), ${(stepMs / 1000).toFixed(2)} s a step: every ${every} steps, so each is protected before the next`
+      : costMs < STALL_NOISE_FLOOR_MS
         ? `a snapshot stalls training ${costMs.toFixed(2)} ms, under the ${STALL_NOISE_FLOOR_MS} ms noise floor: every step`
         : every === 1
           ? `a snapshot costs ${pct}% of a step (${costMs.toFixed(1)} of ${stepMs.toFixed(0)} ms), within ${SNAPSHOT_OVERHEAD_TARGET * 100}%: every step`

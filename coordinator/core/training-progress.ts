@@ -135,6 +135,8 @@ export class TrainingProgress {
   recordProtection(stage: number, nodeId: string, status: ProtectionStatus, out: Action[]): void {
     this.shards.heldBytes.set(nodeId, status.heldBytes);
     if (status.stage === stage && status.encodeMs !== null) out.push({ type: 'encode-reported', stage, encodeMs: status.encodeMs });
+    const newest = status.versions.at(-1);
+    if (status.stage === stage && newest && status.encodeMs !== null && status.placeMs !== null) this.intervals.observeProtection(stage, newest.step, status.encodeMs + status.placeMs);
     this.commits.recordProtection(stage, status);
   }
 }

@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CoordinatorCore } from '../../coordinator/core/coordinator-core.ts';
 import type { Action } from '../../coordinator/core/core-events.ts';
-import { MAX_AUTO_INTERVAL, SNAPSHOT_OVERHEAD_TARGET, STALL_NOISE_FLOOR_MS, SnapshotIntervals, median, nextInterval, snapshotInterval } from '../../coordinator/core/snapshot-interval.ts';
+import { MAX_AUTO_INTERVAL, SNAPSHOT_OVERHEAD_TARGET, STALL_NOISE_FLOOR_MS, SnapshotIntervals, median, nextInterval, protectInterval, snapshotInterval } from '../../coordinator/core/snapshot-interval.ts';
 import { compileJobOptions } from '../../domain/job-options.ts';
 import { SnapshotSchedule, isSnapshotStep, nextSnapshotStep, type SnapshotInterval } from '../../domain/snapshot-schedule.ts';
 
@@ -36,9 +36,42 @@ describe('the interval rule', () => {
         const n = snapshotInterval(costMs, stepMs);
         const share = (k: number) => costMs / (k * stepMs);
         expect(share(n)).toBeLessThanOrEqual(SNAPSHOT_OVERHEAD_TARGET * (1 + 1e-12));
-        if (n > 1) expect(share(n - 1)).toBeGreaterThan(SNAPSHOT_OVERHEAD_TARGET);
+        // (Within float rounding: cost / budget can land a hair above a whole number.)
+        if (n > 1) expect(share(n - 1)).toBeGreaterThan(SNAPSHOT_OVERHEAD_TARGET * (1 - 1e-12));
       }),
     );
+  });
+
+  it('gives each snapshot time to be protected before the next: ceil(protect / step), with the same headroom to shrink', () => {
+    expect(protectInterval(null, 100)).toBe(1);
+    expect(protectInterval(90, 100)).toBe(1);
+    expect(protectInterval(4400, 5500)).toBe(1);
+    expect(protectInterval(6000, 5500)).toBe(2);
+    expect(protectInterval(12_000, 5500)).toBe(3);
+    // The stall alone would keep every step; protection asks for 2.
+    expect(nextInterval(1, 0.5, 5500, 6000)).toBe(2);
+    // Whichever asks for more wins.
+    expect(nextInterval(1, 10, 100, 250)).toBe(5);
+    expect(nextInterval(1, 3, 100, 450)).toBe(5);
+    // Shrinking waits for 20% headroom on protection too: 4.5 s in 5.5 s steps is not enough.
+    expect(nextInterval(2, 0.5, 5500, 4500)).toBe(2);
+    expect(nextInterval(2, 0.5, 5500, 4000)).toBe(1);
+  });
+
+  it('counts one protection time per protected version', () => {
+    const job = compileJobOptions({ nodes: 2, snapshotEvery: 'auto' });
+    const intervals = new SnapshotIntervals(job);
+    const out: Action[] = [];
+    for (let step = 0; step < 4; step++) {
+      for (const stage of [0, 1]) {
+        intervals.observe(stage, 1000, 1);
+        // The same version reported with every step: its 3 s count once.
+        intervals.observeProtection(stage, 0, 3000);
+        intervals.afterReport(stage, step + 1, false, step, out);
+      }
+    }
+    const changes = out.filter((a) => a.type === 'snapshot-interval');
+    expect(changes).toEqual([expect.objectContaining({ every: 3, reason: expect.stringMatching(/^protecting a snapshot takes 3\.00 s/) })]);
   });
 
   it('grows the interval at once, and shrinks it only with 20% headroom so it does not flap at the boundary', () => {
