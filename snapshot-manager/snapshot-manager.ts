@@ -59,6 +59,8 @@ export class SnapshotManager {
   private readonly checked = new Map<number, string>();
   private plan: ProtectionPlan | null = null;
   private protectedCommitStep = -1;
+  /** The newest step of any snapshot in the slots or shard stored that this manager has seen (Configure is checked against it). */
+  private newestStepSeen = -1;
   /**
    * The newest snapshot taken up under the current plan, as (epoch, step): a snapshot is newer
    * when its epoch is, so after a rollback the steps of the new timeline are protected again.
@@ -119,6 +121,7 @@ export class SnapshotManager {
     if (this.closed) return;
     for (const record of this.slots.records()) {
       if (record.crc32 === null) continue; // its writer seals it within milliseconds
+      this.newestStepSeen = Math.max(this.newestStepSeen, record.step);
       const key = `${record.step}:${record.crc32}`;
       if (this.checked.get(record.slot) === key) continue;
       this.checked.set(record.slot, key);
@@ -315,6 +318,22 @@ export class SnapshotManager {
       Configure: (call, callback) => {
         const request = decodeOrRefuse(() => decodeConfigure(call.request), callback);
         if (!request) return;
+        // A newer protected step frees every older shard version: the manager takes it only from
+        // the coordinator. Told of one by a caller, it asks the coordinator (whose reply moves
+        // the step) and frees nothing on the caller's word. Without a coordinator (a manager run
+        // on its own), a step beyond every snapshot and shard it has seen is refused.
+        if (request.plan === null && request.protectedCommitStep > this.protectedCommitStep) {
+          if (this.coordinator) {
+            this.lastReported = '';
+            this.reportProtection();
+            callback(null, { status: encodeStatus(this.status()) });
+            return;
+          }
+          if (request.protectedCommitStep > this.newestStepSeen) {
+            callback(statusError(grpc.status.FAILED_PRECONDITION, `protected_commit_step ${request.protectedCommitStep} is beyond every snapshot and shard this node has seen (newest step ${this.newestStepSeen}): refused, nothing freed`));
+            return;
+          }
+        }
         this.configure(request.plan, request.protectedCommitStep);
         callback(null, { status: encodeStatus(this.status()) });
       },
@@ -350,6 +369,7 @@ export class SnapshotManager {
           const { data, ...header } = shards[0]!;
           // The checksum is checked when the shard is used: a corrupt one counts as missing then.
           this.released(this.store.put(header, data));
+          this.newestStepSeen = Math.max(this.newestStepSeen, header.step);
           this.log.debug({ stage: header.stage, step: header.step, index: header.index, bytes: data.byteLength, heldBytes: this.store.heldBytes }, 'shard stored');
           callback(null, {});
         });

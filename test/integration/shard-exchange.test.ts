@@ -73,6 +73,21 @@ describe('shard exchange between snapshot managers', () => {
 
   const order = (): RebuildOrder => ({ stage: STAGE, step: STEP, epoch: 0, code, sources: holders.map((h) => h.address) });
 
+  it('refuses a Configure naming a protected step beyond every snapshot and shard it has seen, and frees nothing', async () => {
+    const holder = holders[0]!;
+    const client = new (loadProto().ftrain.v1.SnapshotManager)(holder.address, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS);
+    const configure = (protectedCommitStep: number) =>
+      new Promise<grpc.ServiceError | null>((resolve) => client.Configure({ protectedCommitStep }, (err) => resolve(err)));
+    const err = await configure(1_000_000);
+    expect(err?.code).toBe(grpc.status.FAILED_PRECONDITION);
+    expect(err?.details).toMatch(/^protected_commit_step 1000000 is beyond every snapshot and shard this node has seen \(newest step 7\): refused, nothing freed$/);
+    expect(holder.store.heldShards).toBe(1);
+    // The step of the shard it holds is one it may take: nothing older than it is held.
+    expect(await configure(STEP)).toBeNull();
+    expect(holder.store.heldShards).toBe(1);
+    client.close();
+  });
+
   it('rebuilds around a shard corrupted in a holder\'s memory, and commits the snapshot for restore', async () => {
     const shard = holders[0]!.store.peek(STAGE, STEP, 0, 0)!;
     const saved = shard[100]!;
