@@ -39,12 +39,16 @@ export interface PipelineCase {
 }
 
 
-/** Runs `ftrain run ARGS` as a child process and returns its report; a failed run rejects, naming its logs. */
-export function runOnce(args: string[]): Promise<RunReport> {
+/**
+ * Runs `ftrain run ARGS` as a child process and returns its report; a failed run rejects, naming
+ * its logs. `logFile`: the run's JSON log goes there and stays (else into the run's own folder,
+ * removed after a run that succeeded).
+ */
+export function runOnce(args: string[], logFile: string | null = null): Promise<RunReport> {
   const dir = mkdtempSync(join(tmpdir(), 'ftrain-bench-'));
   const report = join(dir, 'report.json');
   return new Promise<RunReport>((resolve, reject) => {
-    const child = spawn(process.execPath, [FTRAIN_BIN, 'run', ...args, '--report', report, '--log-file', join(dir, 'run.log')], { stdio: 'ignore' });
+    const child = spawn(process.execPath, [FTRAIN_BIN, 'run', ...args, '--report', report, '--log-file', logFile ?? join(dir, 'run.log')], { stdio: 'ignore' });
     child.on('exit', (code) => {
       try {
         if (code !== 0) throw new Error(`ftrain run ${args.join(' ')} exited with ${code}; logs in ${dir}`);

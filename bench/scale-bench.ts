@@ -42,6 +42,8 @@ export interface ScaleBenchOptions {
   readonly workerKillStep: number;
   /** Repetitions of each bandwidth measurement (medians). */
   readonly repeats: number;
+  /** Where the run's JSON log is kept (its phases in detail); null: not kept. */
+  readonly logFile: string | null;
   readonly progress: (line: string) => void;
 }
 
@@ -211,7 +213,7 @@ export async function runScaleBench(o: ScaleBenchOptions) {
   const run = runOnce([
     '--nodes', String(o.stages), '--spares', String(o.spares), '--steps', String(steps), '--backend', o.backend, ...model,
     '--snapshot-every', 'auto', '--inject', inject, '--no-dashboard',
-  ]);
+  ], o.logFile);
   const during = await copiesDuringRun(stateBytesPerBlockStage, run, 3000);
   const report = await run;
   o.progress(`  run done in ${((performance.now() - started) / 1000).toFixed(0)} s: ${report.status}`);
