@@ -318,21 +318,14 @@ export class SnapshotManager {
       Configure: (call, callback) => {
         const request = decodeOrRefuse(() => decodeConfigure(call.request), callback);
         if (!request) return;
-        // A newer protected step frees every older shard version: the manager takes it only from
-        // the coordinator. Told of one by a caller, it asks the coordinator (whose reply moves
-        // the step) and frees nothing on the caller's word. Without a coordinator (a manager run
-        // on its own), a step beyond every snapshot and shard it has seen is refused.
-        if (request.plan === null && request.protectedCommitStep > this.protectedCommitStep) {
-          if (this.coordinator) {
-            this.lastReported = '';
-            this.reportProtection();
-            callback(null, { status: encodeStatus(this.status()) });
-            return;
-          }
-          if (request.protectedCommitStep > this.newestStepSeen) {
-            callback(statusError(grpc.status.FAILED_PRECONDITION, `protected_commit_step ${request.protectedCommitStep} is beyond every snapshot and shard this node has seen (newest step ${this.newestStepSeen}): refused, nothing freed`));
-            return;
-          }
+        // A newer protected step frees every older shard version. It comes from the coordinator
+        // through the node's worker at once (the headers of the shards this manager sends carry
+        // it, and holders keep versions by it), so it is taken as given; but a step beyond every
+        // snapshot and shard this node has seen cannot be the job's (the node verified its own
+        // stage's version of that step, or holds a shard of it): refused, and nothing freed.
+        if (request.plan === null && request.protectedCommitStep > Math.max(this.protectedCommitStep, this.newestStepSeen)) {
+          callback(statusError(grpc.status.FAILED_PRECONDITION, `protected_commit_step ${request.protectedCommitStep} is beyond every snapshot and shard this node has seen (newest step ${this.newestStepSeen}): refused, nothing freed`));
+          return;
         }
         this.configure(request.plan, request.protectedCommitStep);
         callback(null, { status: encodeStatus(this.status()) });

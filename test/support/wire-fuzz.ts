@@ -119,8 +119,9 @@ function probes(t: FuzzTargets, rand: Prng): Probe[] {
     // by a harmless read. (Register only gets the unparseable kind: random bytes that parse could
     // be a new node, which is not malformed.)
     add(rpc, 'unparseable bytes', 'invalid', Buffer.concat([Buffer.from([0xff]), junk()]));
-    // (Configure too: bytes that parse as one are a status request, or a protected step the
-    // manager checks with the coordinator rather than taking it.)
+    // (Configure too: bytes that parse as one are a status request, or a protected step no
+    // further than the steps the manager has seen, which it takes from its node's worker;
+    // authenticating that caller is issue 16's. A step beyond them is refused, below.)
     if (rpc !== 'Register') add(rpc, 'random bytes', rpc === 'Status' || rpc === 'FetchShards' || rpc === 'FetchWeights' || rpc === 'Configure' ? 'read' : 'refused', junk());
   }
   add('Register', 'empty node id', 'invalid', { nodeId: '', address: 'a:1' });
@@ -171,9 +172,8 @@ function probes(t: FuzzTargets, rand: Prng): Probe[] {
   add('FetchWeights', 'stage of another node', 'refused', { stage: other });
   add('FetchWeights', 'an edge copy it does not keep', 'refused', { stage: node.stage, edgeCopy: true });
   add('Configure', 'negative commit step', 'invalid', { protectedCommitStep: -7 });
-  // Were it taken at its word, the manager would free every shard version it holds: it asks the
-  // coordinator instead, and answers with its status (the weights digest shows nothing was lost).
-  add('Configure', 'commit step beyond every snapshot', 'read', { protectedCommitStep: 1_000_000 });
+  // Were it taken, the manager would free every shard version it holds.
+  add('Configure', 'commit step beyond every snapshot', 'refused', { protectedCommitStep: 1_000_000 });
   add('Configure', 'plan without holders', 'invalid', { plan: { stage: 0, code: { dataShards: 2, parityShards: 1 } }, protectedCommitStep: -1 });
   add('PutShard', 'bytes before a header', 'invalid', [{ data: Buffer.alloc(8) }]);
   add('PutShard', 'index past the code', 'invalid', [{ header: { ownerNodeId: 'fuzz', stage: 0, step: 1, index: 9, bytes: 1, layout: { dataShards: 1, parityShards: 1, totalBytes: 1, stripeBytes: 1, stripes: 1 }, snapshot: { stage: 0, step: 1 } } }]);
