@@ -2,7 +2,7 @@
 // is explicit, so a restored stage continues bit for bit. Bias corrections are computed in
 // float64 from the step count, never from a running product.
 
-import { assignOwned, tf, variableOf } from './tfjs-backend.ts';
+import { assignOwned, tf, unwritten, variableOf } from './tfjs-backend.ts';
 
 export interface AdamOptions {
   readonly learningRate: number;
@@ -17,12 +17,15 @@ export class Adam {
   readonly m: tf.Variable[];
   readonly v: tf.Variable[];
 
+  /** `moments` 'unwritten': the state is restored from a snapshot at once (see `unwritten`). */
   constructor(
     private readonly params: readonly tf.Variable[],
     readonly options: AdamOptions,
+    moments: 'zeros' | 'unwritten' = 'zeros',
   ) {
-    this.m = params.map((p) => variableOf(tf.zerosLike(p), false));
-    this.v = params.map((p) => variableOf(tf.zerosLike(p), false));
+    const make = (p: tf.Variable) => (moments === 'zeros' ? tf.zerosLike(p) : unwritten(p.shape));
+    this.m = params.map((p) => variableOf(make(p), false));
+    this.v = params.map((p) => variableOf(make(p), false));
   }
 
   /** Applies one update. `grads` are in parameter order; the caller keeps ownership of them. */

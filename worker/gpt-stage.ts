@@ -8,7 +8,7 @@ import { VOCAB_SIZE } from '../domain/corpus.ts';
 import type { ModelOptions } from '../domain/job-options.ts';
 import { Prng, hashString, mixSeed } from '../domain/prng.ts';
 import type { StageOp } from '../domain/pipeline-route.ts';
-import { assignOwned, tf, valuesToWriteNow, variableOf } from './tfjs-backend.ts';
+import { assignOwned, tf, unwritten, valuesToWriteNow, variableOf } from './tfjs-backend.ts';
 
 const INIT_STD = 0.02;
 const LAYER_NORM_EPS = 1e-5;
@@ -124,7 +124,10 @@ export class GptStage {
     readonly layout: StageLayout,
     readonly model: ModelOptions,
     private readonly seed: number,
-    /** 'initial': the initial weights (a function of seed and name); 'zeros': a stage about to be restored, whose weights are overwritten at once. */
+    /**
+     * 'initial': the initial weights (a function of seed and name); 'zeros': a stage about to be
+     * restored, whose weights are overwritten at once (on wasm not even zeroed: `unwritten`).
+     */
     weights: 'initial' | 'zeros' = 'initial',
   ) {
     this.isFirst = layout.stage === 0;
@@ -135,7 +138,7 @@ export class GptStage {
     // Generating the initial values costs about a second per 20 M parameters: a stage that is
     // restored next has no use for them.
     this.variables = specs.map((s) => {
-      const v = variableOf(tf.zeros(s.shape, 'float32'), true, `${s.name}`);
+      const v = variableOf(weights === 'initial' ? tf.zeros(s.shape, 'float32') : unwritten(s.shape), true, `${s.name}`);
       if (weights === 'initial') setInitialValues(v, s, seed);
       return v;
     });
@@ -165,7 +168,14 @@ export class GptStage {
     return tf.add(tf.mul(normed, this.v(`${prefix}.gain`)), this.v(`${prefix}.bias`));
   }
 
+  /**
+   * The weights have been computed with since their storage was made (or last made anew): the
+   * wasm backend may hold packed copies of them keyed by that storage (see importStageStateInPlace).
+   */
+  computed = false;
+
   private block(x: tf.Tensor, b: number, rows: number): tf.Tensor {
+    this.computed = true;
     const { seqLen: t, dModel: d, heads: h } = this.model;
     const dh = d / h;
     const p = `block${b}`;
@@ -198,6 +208,7 @@ export class GptStage {
    * activations -> activations. The head is applied by `loss`.
    */
   applyOps(ops: readonly StageOp[], input: tf.Tensor, rows: number): tf.Tensor {
+    this.computed = true;
     const { seqLen: t, dModel: d, layersPerStage } = this.model;
     let x = input;
     if (ops.includes('embed')) {
@@ -220,6 +231,7 @@ export class GptStage {
 
   /** Mean next-token cross-entropy of the last stage's output. */
   loss(hidden: tf.Tensor, targets: tf.Tensor, rows: number): tf.Scalar {
+    this.computed = true;
     const { seqLen: t, dModel: d } = this.model;
     const normed = tf.reshape(this.layerNorm(hidden, 'ln_f'), [rows * t, d]);
     const logits = tf.matMul(normed, this.v('head'));
@@ -258,6 +270,77 @@ export class GptStage {
     const grads = result.grads;
     const dInput = takesInput ? grads.shift()! : null;
     return { dInput, grads, loss: lossValue };
+  }
+
+  /**
+   * `backward`, the same gradients bit for bit, one piece of the model at a time (the embedding,
+   * each block, the head with the loss), last first, with `between()` awaited after each piece:
+   * the event loop runs (a Halt is heard) within one block's backward rather than the stage's.
+   * Each piece's input comes from a forward pass outside the tape; each piece differentiates its
+   * own ops from that input, seeded with the gradient of its output from the piece after it. A
+   * tensor a piece hands on has that one consumer, so no gradient is summed across pieces, and
+   * each piece records the ops of `backward`'s tape in the same order. If `between` throws, the
+   * pieces' tensors are freed and nothing is returned.
+   */
+  async backwardInPieces(
+    input: tf.Tensor,
+    rows: number,
+    from: { dOutput: tf.Tensor } | { targets: tf.Tensor },
+    ops: readonly StageOp[],
+    between: () => Promise<void>,
+  ): Promise<StageGradients> {
+    if (ops.includes('head') !== 'targets' in from) throw new Error(`backward of [${ops.join(' ')}] needs ${ops.includes('head') ? 'targets' : 'dOutput'}`);
+    type Piece = { readonly names: readonly string[]; readonly apply: (x: tf.Tensor) => tf.Tensor };
+    const { layersPerStage } = this.model;
+    const pieces: Piece[] = [];
+    if (ops.includes('embed')) pieces.push({ names: this.names.filter((n) => opOfParam(n) === 'embed'), apply: (x) => this.applyOps(['embed'], x, rows) });
+    if (ops.includes('blocks')) {
+      const first = this.layout.stage * layersPerStage;
+      for (let b = first; b < first + layersPerStage; b++) pieces.push({ names: this.names.filter((n) => n.startsWith(`block${b}.`)), apply: (x) => this.block(x, b, rows) });
+    }
+    const withHead = 'targets' in from;
+    // The inputs of the pieces, made outside the tape; the first is the caller's.
+    const inputs: tf.Tensor[] = [input];
+    for (const piece of pieces.slice(0, withHead ? pieces.length : pieces.length - 1)) inputs.push(tf.tidy(() => piece.apply(inputs.at(-1)!)));
+    const owned = inputs.slice(1);
+    const grads = new Map<string, tf.Tensor>();
+    let lossValue: number | null = null;
+    let dy: tf.Tensor | null = null;
+    try {
+      if (withHead) {
+        const x = inputs.at(-1)!;
+        const headVars = this.names.filter((n) => opOfParam(n) === 'head');
+        const r = tf.engine().gradients(() => this.loss(x, from.targets, rows), [x, ...headVars.map((n) => this.v(n))]);
+        lossValue = (r.value.dataSync() as Float32Array)[0]!;
+        r.value.dispose();
+        dy = r.grads[0]!;
+        headVars.forEach((n, i) => grads.set(n, r.grads[i + 1]!));
+        await between();
+      } else {
+        dy = from.dOutput;
+      }
+      for (let i = pieces.length - 1; i >= 0; i--) {
+        const piece = pieces[i]!;
+        const x = inputs[i]!;
+        const takesInput = !(i === 0 && ops.includes('embed'));
+        const vars = piece.names.map((n) => this.v(n));
+        const seed: tf.Tensor = dy!;
+        const r: { value: tf.Tensor; grads: tf.Tensor[] } = tf.engine().gradients(() => piece.apply(x), takesInput ? [x, ...vars] : vars, seed);
+        r.value.dispose();
+        if (seed !== ('dOutput' in from ? from.dOutput : null)) seed.dispose();
+        dy = takesInput ? r.grads[0]! : null;
+        piece.names.forEach((n, j) => grads.set(n, r.grads[j + (takesInput ? 1 : 0)]!));
+        if (i > 0) await between();
+      }
+    } catch (err) {
+      for (const g of grads.values()) g.dispose();
+      if (dy && dy !== ('dOutput' in from ? from.dOutput : null)) dy.dispose();
+      throw err;
+    } finally {
+      for (const t of owned) t.dispose();
+    }
+    const order = this.varIndices(ops).map((i) => this.names[i]!);
+    return { dInput: ops.includes('embed') ? null : dy, grads: order.map((n) => grads.get(n)!), loss: lossValue };
   }
 
   /** Back to the initial weights (a function of seed and name, as at construction). */

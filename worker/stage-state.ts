@@ -3,7 +3,7 @@
 
 import type { SnapshotHeader, TensorEntry } from '../domain/snapshot-slots.ts';
 import type { StageTrainer } from './stage-trainer.ts';
-import { assignOwned, tf, valuesToReadNow, valuesToWriteNow } from './tfjs-backend.ts';
+import { assignOwned, tf, unwritten, valuesToReadNow, valuesToWriteNow } from './tfjs-backend.ts';
 
 /** Thrown when a snapshot does not fit the stage it is restored into. */
 export class SnapshotMismatchError extends Error {
@@ -90,8 +90,12 @@ export function importStageStateInPlace(trainer: StageTrainer, header: SnapshotH
   // the weight's storage and dropped only when that storage is freed: values written into the
   // storage a weight already had would leave the packed copy of the old values in use (a stage
   // rolled back to an older step would go on computing with its newer weights). So the
-  // parameters get fresh storage first, one at a time: the old is freed, and its packed copy with it.
-  for (const v of trainer.model.variables) assignOwned(v, tf.zeros(v.shape, 'float32'));
+  // parameters get fresh storage first, one at a time: the old is freed, and its packed copy with
+  // it. A stage that has not computed since its storage was made (just built) has no packed copy.
+  if (trainer.model.computed) {
+    for (const v of trainer.model.variables) assignOwned(v, unwritten(v.shape));
+    trainer.model.computed = false;
+  }
   const targets: Uint8Array[] = [];
   for (const e of entries) {
     const values = valuesToWriteNow(e.tensor);

@@ -60,6 +60,11 @@ export interface StepHooks {
    * step there: before the first parameter is touched, nothing changed; after, the stage is torn.
    */
   readonly yieldInUpdate?: () => Promise<void>;
+  /**
+   * Awaited between the pieces of each backward pass (GptStage.backwardInPieces): throwing
+   * abandons the step, which has changed nothing yet. Without it, each backward is one block.
+   */
+  readonly betweenPieces?: () => Promise<void>;
 }
 
 export class StageTrainer {
@@ -87,7 +92,7 @@ export class StageTrainer {
     weights: 'initial' | 'zeros' = 'initial',
   ) {
     this.model = new GptStage({ stage, numStages: job.stages }, job.model, job.seed, weights);
-    this.adam = new Adam(this.model.variables, job);
+    this.adam = new Adam(this.model.variables, job, weights === 'zeros' ? 'unwritten' : 'zeros');
     const outOfOrder = job.recovery === 'checkfree-plus';
     this.routes = Array.from({ length: job.microBatches }, (_, mb) => microBatchRoute(job.stages, mb, outOfOrder));
     if ((this.model.isFirst || this.model.isLast) && !corpus) {
@@ -184,8 +189,10 @@ export class StageTrainer {
           inputs.set(`${mb}:${index}`, input);
           if (hop.ops.includes('head')) {
             const targets = tf.tensor1d(this.batch(step, mb).targets, 'int32');
-            const result = this.model.backward(input, rows, { targets }, hop.ops);
-            targets.dispose();
+            const result = hooks.betweenPieces
+              ? await this.model.backwardInPieces(input, rows, { targets }, hop.ops, hooks.betweenPieces).finally(() => targets.dispose())
+              : this.model.backward(input, rows, { targets }, hop.ops);
+            if (!hooks.betweenPieces) targets.dispose();
             losses.push(result.loss!);
             accumulate(this.model.varIndices(hop.ops), result.grads);
             await sendBack(route, mb, index, result.dInput);
@@ -209,8 +216,10 @@ export class StageTrainer {
             continue;
           }
           const dOutput = tf.tensor(received.data, [...received.shape], 'float32');
-          const result = this.model.backward(inputs.get(`${mb}:${index}`)!, rows, { dOutput }, hop.ops);
-          dOutput.dispose();
+          const result = hooks.betweenPieces
+            ? await this.model.backwardInPieces(inputs.get(`${mb}:${index}`)!, rows, { dOutput }, hop.ops, hooks.betweenPieces).finally(() => dOutput.dispose())
+            : this.model.backward(inputs.get(`${mb}:${index}`)!, rows, { dOutput }, hop.ops);
+          if (!hooks.betweenPieces) dOutput.dispose();
           accumulate(this.model.varIndices(hop.ops), result.grads);
           await sendBack(route, mb, index, result.dInput);
         }

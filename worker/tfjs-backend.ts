@@ -55,6 +55,17 @@ function shareData(args: { inputs: { x: WasmData }; backend: { incRef(dataId: ob
 }
 
 /**
+ * A float32 tensor whose values are about to be overwritten in full (a stage restored from a
+ * snapshot at once): on wasm its heap memory is allocated and not written, so the restore's read
+ * is the first and only touch of it; elsewhere zeros.
+ */
+export function unwritten(shape: readonly number[]): tf.Tensor {
+  const backend = tf.backend() as unknown as { makeOutput?: (shape: number[], dtype: 'float32') => tf.TensorInfo };
+  if (tf.getBackend() !== 'wasm' || typeof backend.makeOutput !== 'function') return tf.zeros([...shape], 'float32');
+  return tf.engine().makeTensorFromTensorInfo(backend.makeOutput([...shape], 'float32'));
+}
+
+/**
  * A float32 tensor's values, to be read at once (before tfjs runs anything else): on the wasm
  * backend a view of its heap, not a copy (the one copy is the caller's); elsewhere what
  * dataSync gives (the cpu backend's own array; a copy on the native one).

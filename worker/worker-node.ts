@@ -415,6 +415,7 @@ export class WorkerNode {
           midStep: (st) => this.faults.midStep(this.faultPoint(h, st)),
           beforeUpdate: () => snapshots?.beforeUpdate() ?? Promise.resolve(),
           yieldInUpdate: () => this.yieldInUpdate(h),
+          betweenPieces: () => this.betweenPieces(),
         });
         if (this.stopping || this.held !== h) break;
         await this.sendEdgeCopy(h);
@@ -487,6 +488,12 @@ export class WorkerNode {
     if (h.job.recovery !== RecoveryPolicy.auto && h.job.recovery !== RecoveryPolicy.snapshot) return;
     if (!this.snapshots.hasCommitted(h.trainer.completedSteps)) return;
     throw new HaltedError(`halted during the optimizer update of step ${h.trainer.completedSteps}: abandoned, the stage goes back to its snapshot of it`);
+  }
+
+  /** Between the pieces of a backward pass: lets the event loop run, and abandons the step on a Halt. */
+  private async betweenPieces(): Promise<void> {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (this.links.haltRequested) throw new HaltedError('halted during a backward pass: the step is abandoned');
   }
 
   private handlers(): WorkerHandlers {
