@@ -14,7 +14,7 @@ import { encodeStatus } from '../common/wire/snapshot-manager-wire.ts';
 import { WireError } from '../common/wire/wire-check.ts';
 import type { ReceivedAssign } from '../domain/commands.ts';
 import { ProtocolError, errorMessage } from '../domain/errors.ts';
-import { RecoveryPolicy, type Backend, type JobOptions } from '../domain/job-options.ts';
+import type { Backend, JobOptions } from '../domain/job-options.ts';
 import { DEFAULT_SLOT_COUNT } from '../domain/snapshot-slots.ts';
 import { snapshotsOn } from '../domain/snapshot-schedule.ts';
 import type { Command__Output } from '../proto/generated/ftrain/v1/Command.ts';
@@ -30,7 +30,9 @@ import { PipeBrokenError } from './pipe-sender.ts';
 import { CoordinatorLink, type RegisterWait } from './coordinator-link.ts';
 import { SnapshotLink } from './snapshot-link.ts';
 import { RestoreClock, buildStage } from './stage-assignment.ts';
-import { StageSnapshots, type RememberedAssignment } from './stage-snapshots.ts';
+import { HaltPoints } from './halt-points.ts';
+import { StageAhead } from './stage-ahead.ts';
+import { StageSnapshots } from './stage-snapshots.ts';
 import { exportStageState, importStageState, stageStateBytes } from './stage-state.ts';
 import type { StageTrainer } from './stage-trainer.ts';
 import { tf } from './tfjs-backend.ts';
@@ -69,12 +71,6 @@ export interface WorkerNodeOptions {
   readonly successor?: boolean;
 }
 
-/** A stage a successor built ahead of its assignment (WorkerNodeOptions.successor). */
-interface Prebuilt {
-  readonly assignment: RememberedAssignment;
-  readonly trainer: StageTrainer;
-}
-
 export type NodeExit = { readonly code: number; readonly reason: string };
 
 /** The stage this node holds. */
@@ -96,10 +92,10 @@ export class WorkerNode {
   private lastTrace: RestoreTrace | null = null;
   private readonly links: PipelineLinks;
   private training: Promise<void> | null = null;
-  /** The latest step training resumes from after the last Halt (an update past it may be abandoned). */
-  private resumeAtMost = -1;
-  /** A successor's stage, being built or built, until its first assignment takes or drops it. */
-  private prebuilt: Promise<Prebuilt | null> | null = null;
+  /** Where the training loop hears a Halt. */
+  private readonly haltPoints: HaltPoints;
+  /** A successor's stage, built ahead of its first assignment. */
+  private readonly ahead: StageAhead;
   /** CheckFree+: the newest copy of the embedding or head of the edge stage this one partners. */
   private edgeCopy: EdgeCopy | null = null;
   private ticker: NodeJS.Timeout | null = null;
@@ -117,7 +113,9 @@ export class WorkerNode {
     this.exited = new Promise((resolve) => (this.exitWith = resolve));
     this.server.addService(this.proto.ftrain.v1.Worker.service, this.handlers());
     this.links = new PipelineLinks(options.logger, this.protocol.peerConnectTimeoutMs);
+    this.ahead = new StageAhead(options.logger);
     this.snapshots = options.snapshotDir ? new StageSnapshots(options.snapshotDir, DEFAULT_SLOT_COUNT, this.faults, options.logger) : null;
+    this.haltPoints = new HaltPoints(this.links, this.snapshots);
   }
 
   private get log(): Logger {
@@ -149,7 +147,7 @@ export class WorkerNode {
       };
     }, this.options.onRegisterWait);
     this.feed({ type: 'registered' });
-    if (this.options.successor) this.prebuilt = this.prebuild();
+    if (this.options.successor && this.snapshots) this.ahead.start(this.snapshots);
     this.coordinator.startHeartbeats(reply.heartbeatMs, (refusal) => this.feed({ type: 'heartbeat-refused', refusal }));
     this.coordinator.openCommands(
       (c) => this.onCommand(c),
@@ -202,24 +200,13 @@ export class WorkerNode {
         }
         return;
       case 'halt-training':
-        this.resumeAtMost = a.resumeAtMost;
-        this.links.halt(a.reason);
+        this.haltPoints.halt(a.reason, a.resumeAtMost);
         void (async () => {
           await this.training?.catch(() => undefined);
           await this.snapshots?.settle();
-          // An update abandoned half-way: back to the snapshot of the step the stage completed,
-          // before anything (a neighbour's FetchWeights, the halted report) sees the stage.
-          const h = this.held;
-          if (h?.trainer.torn) {
-            try {
-              this.snapshots!.restore(h.trainer, h.trainer.completedSteps);
-            } catch (err) {
-              this.fault(new Error(`after an abandoned update, the snapshot of step ${h.trainer.completedSteps} could not be restored: ${errorMessage(err)}`));
-              return;
-            }
-          }
+          this.haltPoints.repair(this.held?.trainer);
           this.feed({ type: 'halted' });
-        })();
+        })().catch((err: unknown) => this.fault(err));
         return;
       case 'report-halted': {
         const held = this.snapshots?.held();
@@ -265,45 +252,6 @@ export class WorkerNode {
     this.feed({ type: 'command', command });
   }
 
-  /**
-   * A successor's head start: the stage its predecessor held (as that worker wrote it down),
-   * built and restored to its newest committed snapshot. Runs after registration, beside the
-   * coordinator's halting of the other stages; null when there is nothing to build ahead.
-   */
-  private async prebuild(): Promise<Prebuilt | null> {
-    const snapshots = this.snapshots;
-    const assignment = snapshots?.rememberedAssignment() ?? null;
-    const held = snapshots?.held() ?? null;
-    if (!snapshots || !assignment || !held || held.stage !== assignment.stage) return null;
-    const step = Math.max(...held.steps);
-    const started = performance.now();
-    let trainer: StageTrainer | null = null;
-    try {
-      trainer = await buildStage(assignment.job, assignment.stage, assignment.dataSha256, 'zeros');
-      snapshots.restore(trainer, step);
-      this.log.info({ stage: assignment.stage, step, ms: performance.now() - started }, "built its predecessor's stage ahead of the assignment");
-      return { assignment, trainer };
-    } catch (err) {
-      trainer?.dispose();
-      this.log.warn({ stage: assignment.stage, step, err: errorMessage(err) }, "could not build its predecessor's stage ahead: the assignment builds it");
-      return null;
-    }
-  }
-
-  /** The stage built ahead when it is the one `a` assigns, for the same job; else null (and it is freed). */
-  private async takePrebuilt(a: ReceivedAssign, job: JobOptions): Promise<StageTrainer | null> {
-    const pending = this.prebuilt;
-    if (!pending) return null;
-    this.prebuilt = null;
-    const pre = await pending;
-    if (!pre) return null;
-    const { assignment } = pre;
-    if (assignment.stage === a.stage && !a.checkfree && assignment.dataSha256 === (a.dataSha256 || null) && JSON.stringify(assignment.job) === JSON.stringify(job)) return pre.trainer;
-    this.log.info({ built: assignment.stage, assigned: a.stage }, 'the stage built ahead is not the one assigned: dropped');
-    pre.trainer.dispose();
-    return null;
-  }
-
   /** Builds (or keeps) the stage, restores or rebuilds its state, and connects to its neighbours. */
   private async applyAssign(a: ReceivedAssign): Promise<void> {
     const prev = this.held;
@@ -317,7 +265,7 @@ export class WorkerNode {
     if (a.plan) await this.smp?.configure(a.plan, -1);
     lap();
     // Waiting for a build ahead still under way counts as building.
-    const prebuilt = await this.takePrebuilt(a, job);
+    const prebuilt = await this.ahead.take(a, job);
     trace.buildMs = lap();
     if (prev && prev.stage === stage && !checkfree) {
       trainer = prev.trainer;
@@ -414,8 +362,8 @@ export class WorkerNode {
         const s = await h.trainer.runStep(step, io, {
           midStep: (st) => this.faults.midStep(this.faultPoint(h, st)),
           beforeUpdate: () => snapshots?.beforeUpdate() ?? Promise.resolve(),
-          yieldInUpdate: () => this.yieldInUpdate(h),
-          betweenPieces: () => this.betweenPieces(),
+          yieldInUpdate: () => this.haltPoints.inUpdate(h.trainer, h.job),
+          betweenPieces: () => this.haltPoints.betweenPieces(),
         });
         if (this.stopping || this.held !== h) break;
         await this.sendEdgeCopy(h);
@@ -472,28 +420,6 @@ export class WorkerNode {
       }
       this.fault(err);
     }
-  }
-
-  /**
-   * Between the parts of an optimizer update: lets the event loop run, and abandons the update
-   * when the coordinator has said to halt and the stage can go back to a snapshot of the step it
-   * completed (every recovery then restores it: the update would be undone anyway). Without such
-   * a snapshot, or when the policy keeps the survivors' weights (CheckFree, disk checkpoints),
-   * the update runs to its end.
-   */
-  private async yieldInUpdate(h: Held): Promise<void> {
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    // The update completes step completedSteps + 1; worth keeping when training may resume there.
-    if (!this.links.haltRequested || !this.snapshots || h.trainer.completedSteps < this.resumeAtMost) return;
-    if (h.job.recovery !== RecoveryPolicy.auto && h.job.recovery !== RecoveryPolicy.snapshot) return;
-    if (!this.snapshots.hasCommitted(h.trainer.completedSteps)) return;
-    throw new HaltedError(`halted during the optimizer update of step ${h.trainer.completedSteps}: abandoned, the stage goes back to its snapshot of it`);
-  }
-
-  /** Between the pieces of a backward pass: lets the event loop run, and abandons the step on a Halt. */
-  private async betweenPieces(): Promise<void> {
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    if (this.links.haltRequested) throw new HaltedError('halted during a backward pass: the step is abandoned');
   }
 
   private handlers(): WorkerHandlers {
