@@ -221,7 +221,11 @@ export class CoordinatorLink {
         refusalTrailer: REFUSAL_TRAILER,
       },
     });
-    thread.on('message', (m: { type: 'failed'; code: grpc.status; details: string; refusal: Uint8Array | null }) => {
+    thread.on('message', (m: { type: 'taken' } | { type: 'failed'; code: grpc.status; details: string; refusal: Uint8Array | null }) => {
+      if (m.type === 'taken') {
+        this.log.info({ intervalMs }, 'first heartbeat taken: the lease runs');
+        return;
+      }
       const refusal = m.refusal ? refusalFromTrailer(m.refusal, m.details) : null;
       if (refusal) onRefused(refusal);
       else this.log.warn({ code: m.code, details: m.details }, 'heartbeat failed');

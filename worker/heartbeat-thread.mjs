@@ -50,9 +50,16 @@ function sampleMemory() {
   return memory;
 }
 
+let taken = false;
+
 function beat() {
   client.Heartbeat({ nodeId, memory: sampleMemory() }, { deadline: new Date(Date.now() + deadlineMs) }, (err) => {
-    if (!err) return;
+    if (!err) {
+      // The first heartbeat the coordinator took: from now on the node's lease is the short one.
+      if (!taken) parentPort.postMessage({ type: 'taken' });
+      taken = true;
+      return;
+    }
     const trailer = err.metadata?.get(refusalTrailer)[0];
     parentPort.postMessage({ type: 'failed', code: err.code, details: err.details || err.message, refusal: Buffer.isBuffer(trailer) ? trailer : null });
   });

@@ -94,6 +94,12 @@ describe('failures of real processes', () => {
     const { match } = await run.waitForLine(/^  stage 1 -> node-1 \(pid (\d+),/);
     const frozen = Number(match[1]);
     await run.waitForLine(/^step \d+  loss/);
+    // Until its first heartbeat a node has a long grace (its heartbeat thread may start slowly on
+    // a loaded machine): freeze it only once the lease runs.
+    const beating = () => readFileSync(join(dir, 'freeze.log'), 'utf8').split('\n').some((l) => l.includes('"nodeId":"node-1"') && l.includes('first heartbeat taken'));
+    const until = Date.now() + 15_000;
+    while (!beating() && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    expect(beating(), 'node-1 sent a heartbeat before the freeze').toBe(true);
     const stoppedAt = Date.now();
     process.kill(frozen, 'SIGSTOP');
     const { line, atMs } = await run.waitForLine(/^FAILED: /, 15_000);
