@@ -19,7 +19,7 @@ import type { JobOptions } from '../domain/job-options.ts';
 import { Adam } from './adam.ts';
 import { GptStage } from './gpt-stage.ts';
 import { tf } from './tfjs-backend.ts';
-import { hopsOf, microBatchRoute, type Hop } from '../domain/pipeline-route.ts';
+import { hopsOf, microBatchRoute, type Hop, type StageOp } from '../domain/pipeline-route.ts';
 
 export interface PipeTensor {
   readonly shape: readonly number[];
@@ -189,10 +189,7 @@ export class StageTrainer {
           inputs.set(`${mb}:${index}`, input);
           if (hop.ops.includes('head')) {
             const targets = tf.tensor1d(this.batch(step, mb).targets, 'int32');
-            const result = hooks.betweenPieces
-              ? await this.model.backwardInPieces(input, rows, { targets }, hop.ops, hooks.betweenPieces).finally(() => targets.dispose())
-              : this.model.backward(input, rows, { targets }, hop.ops);
-            if (!hooks.betweenPieces) targets.dispose();
+            const result = await this.backward(input, { targets }, hop.ops, hooks);
             losses.push(result.loss!);
             accumulate(this.model.varIndices(hop.ops), result.grads);
             await sendBack(route, mb, index, result.dInput);
@@ -216,10 +213,7 @@ export class StageTrainer {
             continue;
           }
           const dOutput = tf.tensor(received.data, [...received.shape], 'float32');
-          const result = hooks.betweenPieces
-            ? await this.model.backwardInPieces(inputs.get(`${mb}:${index}`)!, rows, { dOutput }, hop.ops, hooks.betweenPieces).finally(() => dOutput.dispose())
-            : this.model.backward(inputs.get(`${mb}:${index}`)!, rows, { dOutput }, hop.ops);
-          if (!hooks.betweenPieces) dOutput.dispose();
+          const result = await this.backward(inputs.get(`${mb}:${index}`)!, { dOutput }, hop.ops, hooks);
           accumulate(this.model.varIndices(hop.ops), result.grads);
           await sendBack(route, mb, index, result.dInput);
         }
@@ -271,6 +265,16 @@ export class StageTrainer {
       };
     } finally {
       for (const t of [...inputs.values(), ...sums]) t.dispose();
+    }
+  }
+
+  /** A hop's backward pass, in pieces when the hooks ask for it; frees `from`'s tensor either way. */
+  private async backward(input: tf.Tensor, from: { dOutput: tf.Tensor } | { targets: tf.Tensor }, ops: readonly StageOp[], hooks: StepHooks) {
+    const rows = this.job.microBatchSize;
+    try {
+      return hooks.betweenPieces ? await this.model.backwardInPieces(input, rows, from, ops, hooks.betweenPieces) : this.model.backward(input, rows, from, ops);
+    } finally {
+      ('targets' in from ? from.targets : from.dOutput).dispose();
     }
   }
 
