@@ -98,24 +98,40 @@ export interface Placement {
  * Places the k + m shards of each stage's snapshots on k + m distinct nodes other than the
  * stage's own. Stages are placed in order; each takes the least-loaded other nodes, ties going
  * to the nearest after the owner in node order, so with every node holding a stage each node
- * ends up with the same number of shards. With too few other nodes the shards go round the
- * ones there are (degraded: losing one of them may cost more than one shard).
+ * ends up with the same number of shards. With too few other nodes (degraded: losing one of them
+ * may cost more than one shard) every stage first takes each other node once, data shards first;
+ * its remaining shards are placed after that, each on the least-loaded of its other nodes then,
+ * so that the doubled shards spread over the nodes too (placed stage by stage, the first stages'
+ * extra shards would pile onto nodes the last stages cannot use, their own).
  */
 export function placeShards(owners: ReadonlyMap<number, string>, nodes: readonly PlacedNode[], code: ErasureCode): Placement {
   const n = code.dataShards + code.parityShards;
   const sorted = [...nodes].sort((a, b) => a.nodeId.localeCompare(b.nodeId, 'en', { numeric: true }));
   const load = new Map(sorted.map((node) => [node.nodeId, 0]));
-  const plans = new Map<number, ProtectionPlan>();
-  let anyDegraded = false;
+  const placing: { stage: number; others: { node: PlacedNode; distance: number }[]; holders: PlacedNode[] }[] = [];
+  const byLoad = (others: { node: PlacedNode; distance: number }[]) => others.sort((a, b) => load.get(a.node.nodeId)! - load.get(b.node.nodeId)! || a.distance - b.distance);
   for (const [stage, ownerId] of [...owners].sort((a, b) => a[0] - b[0])) {
     const ownerAt = sorted.findIndex((node) => node.nodeId === ownerId);
     const others = sorted
       .map((node, i) => ({ node, distance: (i - ownerAt + sorted.length) % sorted.length }))
       .filter(({ node }) => node.nodeId !== ownerId);
     if (others.length === 0) continue;
-    others.sort((a, b) => load.get(a.node.nodeId)! - load.get(b.node.nodeId)! || a.distance - b.distance);
-    const holders = Array.from({ length: n }, (_, i) => others[i % others.length]!.node);
+    const holders = byLoad(others)
+      .slice(0, n)
+      .map(({ node }) => node);
     for (const h of holders) load.set(h.nodeId, load.get(h.nodeId)! + 1);
+    placing.push({ stage, others, holders });
+  }
+  for (const p of placing) {
+    while (p.holders.length < n) {
+      const node = byLoad(p.others)[0]!.node;
+      p.holders.push(node);
+      load.set(node.nodeId, load.get(node.nodeId)! + 1);
+    }
+  }
+  const plans = new Map<number, ProtectionPlan>();
+  let anyDegraded = false;
+  for (const { stage, others, holders } of placing) {
     const degraded = others.length < n;
     anyDegraded ||= degraded;
     plans.set(stage, { stage, code, holders, degraded });

@@ -175,6 +175,11 @@ export class GptStage {
   computed = false;
 
   private block(x: tf.Tensor, b: number, rows: number): tf.Tensor {
+    return this.mlpHalf(this.attentionHalf(x, b, rows), b, rows);
+  }
+
+  /** A block's first half: x + attention(ln1(x)). Its input has no consumer outside it. */
+  private attentionHalf(x: tf.Tensor, b: number, rows: number): tf.Tensor {
     this.computed = true;
     const { seqLen: t, dModel: d, heads: h } = this.model;
     const dh = d / h;
@@ -187,7 +192,14 @@ export class GptStage {
     const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(dh)), this.causalMask);
     const attended = tf.matMul(tf.softmax(scores), val);
     const merged = tf.reshape(tf.transpose(attended, [0, 2, 1, 3]), [rows * t, d]);
-    const afterAttn = tf.add(x, tf.reshape(tf.matMul(merged, this.v(`${p}.attn.wo`)), [rows, t, d]));
+    return tf.add(x, tf.reshape(tf.matMul(merged, this.v(`${p}.attn.wo`)), [rows, t, d]));
+  }
+
+  /** A block's second half: y + mlp(ln2(y)). Its input has no consumer outside it. */
+  private mlpHalf(afterAttn: tf.Tensor, b: number, rows: number): tf.Tensor {
+    this.computed = true;
+    const { seqLen: t, dModel: d } = this.model;
+    const p = `block${b}`;
     const flat2 = tf.reshape(this.layerNorm(afterAttn, `${p}.ln2`), [rows * t, d]);
     const hidden = gelu(tf.matMul(flat2, this.v(`${p}.mlp.w1`)));
     return tf.add(afterAttn, tf.reshape(tf.matMul(hidden, this.v(`${p}.mlp.w2`)), [rows, t, d]));
@@ -274,13 +286,18 @@ export class GptStage {
 
   /**
    * `backward`, the same gradients bit for bit, one piece of the model at a time (the embedding,
-   * each block, the head with the loss), last first, with `between()` awaited after each piece:
-   * the event loop runs (a Halt is heard) within one block's backward rather than the stage's.
+   * each block's attention half and MLP half, the head with the loss), last first, with
+   * `between()` awaited after each piece: the event loop runs (a Halt is heard) within half a
+   * block's backward rather than the stage's.
    * Each piece's input comes from a forward pass outside the tape; each piece differentiates its
    * own ops from that input, seeded with the gradient of its output from the piece after it. A
    * tensor a piece hands on has that one consumer, so no gradient is summed across pieces, and
    * each piece records the ops of `backward`'s tape in the same order. If `between` throws, the
    * pieces' tensors are freed and nothing is returned.
+   *
+   * With `take`, each piece's gradients go to it as soon as the piece is done (by variable index,
+   * the caller owning them) and `grads` comes back empty: one piece's gradients are alive at a
+   * time, not the whole hop's.
    */
   async backwardInPieces(
     input: tf.Tensor,
@@ -288,6 +305,7 @@ export class GptStage {
     from: { dOutput: tf.Tensor } | { targets: tf.Tensor },
     ops: readonly StageOp[],
     between: () => Promise<void>,
+    take?: (varIndex: number, grad: tf.Tensor) => void,
   ): Promise<StageGradients> {
     if (ops.includes('head') !== 'targets' in from) throw new Error(`backward of [${ops.join(' ')}] needs ${ops.includes('head') ? 'targets' : 'dOutput'}`);
     type Piece = { readonly names: readonly string[]; readonly apply: (x: tf.Tensor) => tf.Tensor };
@@ -296,7 +314,11 @@ export class GptStage {
     if (ops.includes('embed')) pieces.push({ names: this.names.filter((n) => opOfParam(n) === 'embed'), apply: (x) => this.applyOps(['embed'], x, rows) });
     if (ops.includes('blocks')) {
       const first = this.layout.stage * layersPerStage;
-      for (let b = first; b < first + layersPerStage; b++) pieces.push({ names: this.names.filter((n) => n.startsWith(`block${b}.`)), apply: (x) => this.block(x, b, rows) });
+      for (let b = first; b < first + layersPerStage; b++) {
+        const of = (parts: readonly string[]) => this.names.filter((n) => parts.some((part) => n.startsWith(`block${b}.${part}.`)));
+        pieces.push({ names: of(['ln1', 'attn']), apply: (x) => this.attentionHalf(x, b, rows) });
+        pieces.push({ names: of(['ln2', 'mlp']), apply: (x) => this.mlpHalf(x, b, rows) });
+      }
     }
     const withHead = 'targets' in from;
     // The inputs of the pieces, made outside the tape; the first is the caller's.
@@ -304,6 +326,13 @@ export class GptStage {
     for (const piece of pieces.slice(0, withHead ? pieces.length : pieces.length - 1)) inputs.push(tf.tidy(() => piece.apply(inputs.at(-1)!)));
     const owned = inputs.slice(1);
     const grads = new Map<string, tf.Tensor>();
+    const index = new Map(this.names.map((n, i) => [n, i]));
+    // With `take`, the gradients made so far go to it (and leave the map).
+    const handOver = () => {
+      if (!take) return;
+      for (const [n, g] of grads) take(index.get(n)!, g);
+      grads.clear();
+    };
     let lossValue: number | null = null;
     let dy: tf.Tensor | null = null;
     try {
@@ -315,6 +344,7 @@ export class GptStage {
         r.value.dispose();
         dy = r.grads[0]!;
         headVars.forEach((n, i) => grads.set(n, r.grads[i + 1]!));
+        handOver();
         await between();
       } else {
         dy = from.dOutput;
@@ -330,6 +360,7 @@ export class GptStage {
         if (seed !== ('dOutput' in from ? from.dOutput : null)) seed.dispose();
         dy = takesInput ? r.grads[0]! : null;
         piece.names.forEach((n, j) => grads.set(n, r.grads[j + (takesInput ? 1 : 0)]!));
+        handOver();
         if (i > 0) await between();
       }
     } catch (err) {
@@ -339,7 +370,7 @@ export class GptStage {
     } finally {
       for (const t of owned) t.dispose();
     }
-    const order = this.varIndices(ops).map((i) => this.names[i]!);
+    const order = take ? [] : this.varIndices(ops).map((i) => this.names[i]!);
     return { dInput: ops.includes('embed') ? null : dy, grads: order.map((n) => grads.get(n)!), loss: lossValue };
   }
 

@@ -144,14 +144,12 @@ export class StageTrainer {
     const losses: number[] = [];
     const shape = this.model.activationShape(rows);
 
-    const accumulate = (indices: readonly number[], grads: tf.Tensor[]) => {
-      grads.forEach((g, j) => {
-        const i = indices[j]!;
-        const next = tf.add(sums[i]!, g);
-        sums[i]!.dispose();
-        g.dispose();
-        sums[i] = next;
-      });
+    /** Adds a gradient of variable i into its sum (and frees it). */
+    const accumulate = (i: number, g: tf.Tensor) => {
+      const next = tf.add(sums[i]!, g);
+      sums[i]!.dispose();
+      g.dispose();
+      sums[i] = next;
     };
     /** Sends the gradient of a hop's input back to the hop before it (none before the first). */
     const sendBack = async (route: readonly Hop[], mb: number, index: number, dInput: tf.Tensor | PipeTensor | null) => {
@@ -189,9 +187,8 @@ export class StageTrainer {
           inputs.set(`${mb}:${index}`, input);
           if (hop.ops.includes('head')) {
             const targets = tf.tensor1d(this.batch(step, mb).targets, 'int32');
-            const result = await this.backward(input, { targets }, hop.ops, hooks);
+            const result = await this.backward(input, { targets }, hop.ops, hooks, accumulate);
             losses.push(result.loss!);
-            accumulate(this.model.varIndices(hop.ops), result.grads);
             await sendBack(route, mb, index, result.dInput);
           } else {
             const out = this.model.forward(input, rows, hop.ops);
@@ -213,8 +210,7 @@ export class StageTrainer {
             continue;
           }
           const dOutput = tf.tensor(received.data, [...received.shape], 'float32');
-          const result = await this.backward(inputs.get(`${mb}:${index}`)!, { dOutput }, hop.ops, hooks);
-          accumulate(this.model.varIndices(hop.ops), result.grads);
+          const result = await this.backward(inputs.get(`${mb}:${index}`)!, { dOutput }, hop.ops, hooks, accumulate);
           await sendBack(route, mb, index, result.dInput);
         }
       }
@@ -268,11 +264,19 @@ export class StageTrainer {
     }
   }
 
-  /** A hop's backward pass, in pieces when the hooks ask for it; frees `from`'s tensor either way. */
-  private async backward(input: tf.Tensor, from: { dOutput: tf.Tensor } | { targets: tf.Tensor }, ops: readonly StageOp[], hooks: StepHooks) {
+  /**
+   * A hop's backward pass, in pieces when the hooks ask for it (each piece's gradients added to
+   * the sums as soon as it is done: one piece's are alive at a time); frees `from`'s tensor
+   * either way. The gradients go to `add`, not back to the caller.
+   */
+  private async backward(input: tf.Tensor, from: { dOutput: tf.Tensor } | { targets: tf.Tensor }, ops: readonly StageOp[], hooks: StepHooks, add: (i: number, g: tf.Tensor) => void) {
     const rows = this.job.microBatchSize;
     try {
-      return hooks.betweenPieces ? await this.model.backwardInPieces(input, rows, from, ops, hooks.betweenPieces) : this.model.backward(input, rows, from, ops);
+      if (hooks.betweenPieces) return await this.model.backwardInPieces(input, rows, from, ops, hooks.betweenPieces, add);
+      const result = this.model.backward(input, rows, from, ops);
+      const indices = this.model.varIndices(ops);
+      result.grads.forEach((g, j) => add(indices[j]!, g));
+      return result;
     } finally {
       ('targets' in from ? from.targets : from.dOutput).dispose();
     }

@@ -39,8 +39,9 @@ describe.each(['cpu', 'wasm'] as const)('backward in pieces on %s', (backend) =>
       const pieces = await m.backwardInPieces(input, ROWS, from, m.inOrderOps, async () => {
         awaits += 1;
       });
-      // The pieces: the embedding (stage 0), two blocks, the head (stage 2); an await between each two.
-      expect(awaits).toBe(2 + (stage === 0 || stage === 2 ? 1 : 0) - 1);
+      // The pieces: the embedding (stage 0), two blocks in two halves each, the head (stage 2); an
+      // await between each two.
+      expect(awaits).toBe(2 * 2 + (stage === 0 || stage === 2 ? 1 : 0) - 1);
       expect(pieces.loss).toBe(one.loss);
       expect(bytes(pieces.dInput).equals(bytes(one.dInput))).toBe(true);
       expect(pieces.grads.length).toBe(one.grads.length);

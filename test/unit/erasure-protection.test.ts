@@ -39,6 +39,21 @@ describe('shard placement', () => {
     expect(holders).not.toContain('n0');
     expect(holders).toHaveLength(3);
   });
+
+  it('degraded, spreads the doubled shards too: 4 stages in RS(3,1) on 4 nodes hold 4 shards each', () => {
+    // A node lost from 4 stages and a spare: the spare (n4) took the lost node's stage over.
+    const owners = new Map([[0, 'n0'], [1, 'n4'], [2, 'n2'], [3, 'n3']]);
+    const nodes = ['n0', 'n2', 'n3', 'n4'].map((nodeId) => ({ nodeId, address: `${nodeId}:1` }));
+    const { plans, load, degraded } = placeShards(owners, nodes, { dataShards: 3, parityShards: 1 });
+    expect(degraded).toBe(true);
+    expect([...load.values()]).toEqual([4, 4, 4, 4]);
+    for (const [stage, plan] of plans) {
+      const holders = plan.holders.map((h) => h.nodeId);
+      expect(holders).not.toContain(owners.get(stage));
+      // The data shards on three distinct nodes; the parity shard doubles one of them.
+      expect(new Set(holders.slice(0, 3)).size).toBe(3);
+    }
+  });
 });
 
 describe('shard store', () => {
