@@ -4,11 +4,12 @@
 //   base + S x (WORKER + IN_PLACE_SLOTS + SHARD_VERSIONS x held / k + 1 / k)
 //
 //   WORKER          the worker's backend heap at its high-water mark, in states: the state
-//                   (parameters and two Adam moments), the running sum of the gradients and one
-//                   micro-batch's (a third of the state each), the matrix kernels' packed copy of
-//                   the weights (about a third more, kept from the forward pass to the update),
-//                   and what the allocator leaves between them (measured: 2.3-2.4 x S in all, at
-//                   257 MiB per stage)
+//                   (parameters and two Adam moments), the running sum of the gradients (a third
+//                   of the state) and one piece of the model's gradients (each piece's are added
+//                   to the sum as soon as it is done: half a block's, a ninth of the state with
+//                   2 blocks a stage), the matrix kernels' packed copy of the weights (about a
+//                   third more, kept from the forward pass to the update), and what the allocator
+//                   leaves between them (measured: 2.1-2.3 x S in all, at 257 MiB per stage)
 //   IN_PLACE_SLOTS  snapshot slots whose memory stays in place: the protected commit step and the
 //                   one being written (a third slot fills only while erasure coding lags)
 //   SHARD_VERSIONS  versions of other stages' shards held: the protected commit step's, and the
@@ -21,10 +22,10 @@
 //                   manager, without state
 //
 // A spare holds no stage: base + S x (SHARD_VERSIONS x ceil(stages (k + m) / (nodes - 1)) / k +
-// 1 / k). The node that takes over a lost stage holds, for a step, one version more of the
-// others' shards: the newest, coded again under the new plan while the two before it are still
-// held (S x held / k more than a stage node). The node agent and the warm standby worker are
-// not in it (about 100 MiB each).
+// 1 / k). The node that takes over a lost stage peaks as a stage node: the versions coded under
+// the old plan are freed as the new plan's replace them, and its rebuild holds the k shards it
+// decodes (S) only while its worker is still empty. The node agent and the warm standby worker
+// are not in it (about 100 MiB each).
 
 import { IN_PLACE_SLOTS } from './snapshot-slots.ts';
 
@@ -35,7 +36,7 @@ export const WORKER_BASE_BYTES = 140 * 2 ** 20;
 /** A snapshot manager process holding nothing (measured: 90-110 MB). */
 export const SMP_BASE_BYTES = 100 * 2 ** 20;
 /** The worker's backend heap at its high-water mark, in states (measured at 257 MiB per stage). */
-export const WORKER_STATE_FACTOR = 2.35;
+export const WORKER_STATE_FACTOR = 2.2;
 
 export interface MemoryBudgetInput {
   readonly stateBytes: number;
@@ -57,7 +58,7 @@ export interface MemoryBudget {
   /** The sum: a node that holds a stage. */
   readonly stageNodeBytes: number;
   readonly spareNodeBytes: number;
-  /** A stage node plus one more version of the shards it holds: the node that took over a lost stage, for a step. */
+  /** The node that took over a lost stage: as a stage node (see above). */
   readonly takeOverNodeBytes: number;
   /** stageNodeBytes / stateBytes. */
   readonly stageNodeVsState: number;
@@ -85,7 +86,7 @@ export function memoryBudget(i: MemoryBudgetInput): MemoryBudget {
     smpWorkBytes,
     stageNodeBytes,
     spareNodeBytes: baseBytes + SHARD_VERSIONS * spareHeld * shard + smpWorkBytes,
-    takeOverNodeBytes: stageNodeBytes + held * shard,
+    takeOverNodeBytes: stageNodeBytes,
     stageNodeVsState: stageNodeBytes / S,
   };
 }
