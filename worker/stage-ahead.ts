@@ -1,7 +1,7 @@
 // A successor's head start. A worker that replaces a dead one on its node (the standby taking
 // over, or a restart) builds the stage its predecessor held (as that worker wrote it down beside
-// the slots) and restores that stage's newest committed snapshot right after registering, while
-// the coordinator halts the other stages. Its first assignment takes the stage when it is the one
+// the slots) and restores that stage's newest committed snapshot as soon as the coordinator holds
+// its command stream, while the coordinator halts the other stages. Its first assignment takes the stage when it is the one
 // assigned, for the same job, and frees it otherwise.
 
 import type { Logger } from '../common/logging.ts';
@@ -23,8 +23,12 @@ export class StageAhead {
 
   constructor(private readonly log: Logger) {}
 
-  /** Starts building the predecessor's stage, when the slots say which and hold a snapshot of it. */
+  /** Whether the first assignment came: a build started after it would be of no use. */
+  private taken = false;
+
+  /** Starts building the predecessor's stage, when the slots say which and hold a snapshot of it (not after the first assignment). */
   start(snapshots: StageSnapshots): void {
+    if (this.taken || this.pending) return;
     this.pending = this.build(snapshots);
   }
 
@@ -49,6 +53,7 @@ export class StageAhead {
 
   /** The stage built ahead when it is the one `a` assigns, for `job`; else null (and it is freed). Once only. */
   async take(a: ReceivedAssign, job: JobOptions): Promise<StageTrainer | null> {
+    this.taken = true;
     const pending = this.pending;
     if (!pending) return null;
     this.pending = null;

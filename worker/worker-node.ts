@@ -64,9 +64,10 @@ export interface WorkerNodeOptions {
   /** Hears when the node starts (or resumes) training a stage: its node agent may then warm a standby. */
   readonly onTraining?: (stage: number) => void;
   /**
-   * This worker replaces one of its node that died: once registered, it builds the stage its
-   * predecessor held and restores that stage's newest snapshot, while the coordinator halts the
-   * other stages; its assignment then finds the stage ready (or drops it when told otherwise).
+   * This worker replaces one of its node that died: once its command stream is taken, it builds
+   * the stage its predecessor held and restores that stage's newest snapshot, while the
+   * coordinator halts the other stages; its assignment then finds the stage ready (or drops it
+   * when told otherwise).
    */
   readonly successor?: boolean;
 }
@@ -147,11 +148,15 @@ export class WorkerNode {
       };
     }, this.options.onRegisterWait);
     this.feed({ type: 'registered' });
-    if (this.options.successor && this.snapshots) this.ahead.start(this.snapshots);
     this.coordinator.startHeartbeats(reply.heartbeatMs, (refusal) => this.feed({ type: 'heartbeat-refused', refusal }));
+    // A successor builds ahead once the coordinator holds its command stream: the restore blocks
+    // this thread, and the coordinator places a node only when its stream is open.
+    const snapshots = this.snapshots;
+    const buildAhead = this.options.successor && snapshots ? () => this.ahead.start(snapshots) : () => {};
     this.coordinator.openCommands(
       (c) => this.onCommand(c),
       (why) => this.feed({ type: 'commands-lost', why }),
+      buildAhead,
     );
     this.ticker = setInterval(() => this.feed({ type: 'tick' }), this.protocol.tickMs);
     this.ticker.unref();
