@@ -1,8 +1,8 @@
 // A successor's head start. A worker that replaces a dead one on its node (the standby taking
 // over, or a restart) builds the stage its predecessor held (as that worker wrote it down beside
 // the slots) and restores that stage's newest committed snapshot as soon as the coordinator holds
-// its command stream, while the coordinator halts the other stages. Its first assignment takes the stage when it is the one
-// assigned, for the same job, and frees it otherwise.
+// its command stream, while the coordinator halts the other stages. Its first assignment takes
+// the stage when it is the one assigned, for the same job, and frees it otherwise.
 
 import type { Logger } from '../common/logging.ts';
 import type { ReceivedAssign } from '../domain/commands.ts';
@@ -26,7 +26,10 @@ export class StageAhead {
   /** Whether the first assignment came: a build started after it would be of no use. */
   private taken = false;
 
-  /** Starts building the predecessor's stage, when the slots say which and hold a snapshot of it (not after the first assignment). */
+  /**
+   * Starts building the predecessor's stage, when the slots say which and hold a snapshot of it;
+   * once only, and not after the first assignment.
+   */
   start(snapshots: StageSnapshots): void {
     if (this.taken || this.pending) return;
     this.pending = this.build(snapshots);
