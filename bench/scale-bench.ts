@@ -53,6 +53,8 @@ export interface Floors {
   readonly memcpyMs: number;
   readonly tmpfsWriteMs: number;
   readonly tmpfsReadMs: number;
+  /** The same read into memory never touched before (a new process's). */
+  readonly tmpfsReadFreshMs: number;
   readonly grpcStreamMs: number;
   readonly encodeMs: number;
   readonly encodeGBps: number;
@@ -91,8 +93,14 @@ function localFloors(bytes: number, k: number, m: number, repeats: number): Omit
       const tmpfsReadMs = timeIt(repeats, () => {
         for (let off = 0; off < bytes; ) off += readSync(fd, dst, off, bytes - off, off);
       });
+      // A process that did not hold the state (a standby, a spare) reads it into memory it never
+      // touched: the read takes the page faults of that memory too. A new buffer each time.
+      const tmpfsReadFreshMs = timeIt(repeats, () => {
+        const fresh = Buffer.allocUnsafeSlow(bytes);
+        for (let off = 0; off < bytes; ) off += readSync(fd, fresh, off, bytes - off, off);
+      });
       const encodeMs = timeIt(Math.min(repeats, 3), () => encodeShards(src, { dataShards: k, parityShards: m }, oneStripeBytes(bytes, k), { dataShards: 'view' }));
-      return { bytes, memcpyMs, tmpfsWriteMs, tmpfsReadMs, encodeMs, encodeGBps: gbps(bytes, encodeMs) };
+      return { bytes, memcpyMs, tmpfsWriteMs, tmpfsReadMs, tmpfsReadFreshMs, encodeMs, encodeGBps: gbps(bytes, encodeMs) };
     } finally {
       closeSync(fd);
     }
@@ -229,10 +237,12 @@ export async function runScaleBench(o: ScaleBenchOptions) {
   const nodeKill = failureOf(report, 'node-kill');
   const workerKill = failureOf(report, 'worker-kill');
   // A node's loss: detection, the state's bytes over loopback gRPC from its holders, one coding
-  // pass, the rebuilt snapshot written into a slot and read back into the backend.
-  const nodeParts = { detectMs: nodeKill.detectMs ?? 0, fetchMs: floors.grpcStreamMs, decodeMs: floors.encodeMs, commitMs: floors.tmpfsWriteMs, restoreMs: floors.tmpfsReadMs };
-  // A worker's crash: detection, and the snapshot read from its slot into the backend.
-  const workerParts = { detectMs: workerKill.detectMs ?? 0, restoreMs: floors.tmpfsReadMs };
+  // pass, the rebuilt snapshot written into a slot and read into the backend of a worker that did
+  // not hold it (memory it never touched).
+  const nodeParts = { detectMs: nodeKill.detectMs ?? 0, fetchMs: floors.grpcStreamMs, decodeMs: floors.encodeMs, commitMs: floors.tmpfsWriteMs, restoreMs: floors.tmpfsReadFreshMs };
+  // A worker's crash: detection, and the snapshot read from its slot into the backend of the
+  // worker that replaces it (a new process: memory it never touched).
+  const workerParts = { detectMs: workerKill.detectMs ?? 0, restoreMs: floors.tmpfsReadFreshMs };
   const sum = (p: Record<string, number>) => Object.values(p).reduce((a, b) => a + b, 0);
 
   const stageNodes = report.memory.filter((n) => n.stage !== null);
@@ -261,7 +271,7 @@ export async function runScaleBench(o: ScaleBenchOptions) {
       erasureCode: report.erasure.code,
       repeats: o.repeats,
       stall: 'the median snapshot stall of the run against a memcpy of the same bytes into warm memory made by this process every 3 s while the run trained (the same load); copiesDuringRun.idleMemcpyMs is the same copy on an idle machine',
-      floor: 'detection (measured in the run) + the bytes over the bandwidths measured here: node kill = gRPC stream of the state + one coding pass + tmpfs write + tmpfs read; worker kill = tmpfs read',
+      floor: 'detection (measured in the run) + the bytes over the bandwidths measured here: node kill = gRPC stream of the state + one coding pass + tmpfs write + tmpfs read; worker kill = tmpfs read; each tmpfs read of a restore into memory never touched (the page faults of the worker that loads it: bandwidths.tmpfsReadFreshGBps), as loading the state into a process that did not hold it costs at least that',
       peakRam: 'per stage node: the largest sampled sum of worker RSS, snapshot manager RSS and slot files on tmpfs (the node agent and the standby worker are not counted); the formula is taken with the nodes left after the node kill, for each node by its role (the node that took the killed stage over: takeOverNodeBytes; the others: stageNodeBytes); peakRamVsFormula is the busiest node\'s',
     },
     stateBytesPerStage: stateBytes,
@@ -283,6 +293,7 @@ export async function runScaleBench(o: ScaleBenchOptions) {
       memcpyGBps: sig(gbps(stateBytes, floors.memcpyMs)),
       tmpfsWriteGBps: sig(gbps(stateBytes, floors.tmpfsWriteMs)),
       tmpfsReadGBps: sig(gbps(stateBytes, floors.tmpfsReadMs)),
+      tmpfsReadFreshGBps: sig(gbps(stateBytes, floors.tmpfsReadFreshMs)),
       grpcStreamGBps: sig(gbps(stateBytes, floors.grpcStreamMs)),
       encodeGBps: sig(floors.encodeGBps),
     },

@@ -4,7 +4,9 @@
 // node has been declared lost) and `preempt` (SIGTERM to the node agent: a spot preemption
 // notice). Those of step S happen together, the moment every stage has finished step S - 1, so
 // the events of one step happen at once. Wired in by the command line beside the coordinator; it
-// signals processes by pid, so it reaches nodes on this machine only.
+// signals processes by pid, so it reaches nodes on this machine only. A `worker-kill` happens
+// inside its worker (worker-injector.ts), which announces it first: on this machine the driver
+// kills that worker the moment the announcement is recorded.
 
 import { spawn } from 'node:child_process';
 import { hostname } from 'node:os';
@@ -35,10 +37,15 @@ export class InjectionDriver {
     private readonly log: Logger,
   ) {
     this.pending = injections.filter((i) => NODE_INJECTION_KINDS.has(i.kind));
-    if (this.pending.length > 0) target.on('action', (a) => this.onAction(a));
+    const workerKills = injections.some((i) => i.kind === InjectionKind.workerKill);
+    if (this.pending.length > 0 || workerKills) target.on('action', (a) => this.onAction(a));
   }
 
   private onAction(a: Action): void {
+    if (a.type === 'injection-announced') {
+      this.killAnnouncedWorker(a.nodeId, a.kind);
+      return;
+    }
     if (a.type !== 'step-completed') return;
     const step = a.step + 1;
     const due = this.pending.filter((i) => i.step === step);
@@ -58,6 +65,19 @@ export class InjectionDriver {
       this.log.warn({ nodeId, stage: i.stage, step, kind: i.kind }, `injecting ${i.kind} on stage ${i.stage} (${nodeId}) in step ${step}`);
       this.hit(node, i.kind);
     }
+  }
+
+  /**
+   * A worker announced its `worker-kill` and waits for the answer to kill itself: when it runs on
+   * this machine it is killed here at once, so the failure happens when the coordinator records
+   * it, not an answer's trip later (under load that trip took 0.2 s, during which the worker sat
+   * idle and the recovery clock already ran). On another machine it kills itself on the answer.
+   */
+  private killAnnouncedWorker(nodeId: string, kind: InjectionKind): void {
+    if (kind !== InjectionKind.workerKill) return;
+    const node = this.target.status().nodes.find((n) => n.nodeId === nodeId);
+    if (!node || node.pid <= 0 || node.hostname !== hostname()) return;
+    sendSignal(node.pid, 'SIGKILL');
   }
 
   private hit(node: NodeSummary, kind: InjectionKind): void {

@@ -260,9 +260,6 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
           call.emit('error', refusalStatus(reply.refusal));
           return;
         }
-        // The response headers tell the node its stream is taken (a replacement then starts its
-        // restore); a no-op when a command already went out with them.
-        call.sendMetadata(new grpc.Metadata());
       },
       ReportReady: unary((r) => ({ type: 'ready', ...decodeReady(r) }), ack),
       ReportStep: unary((r) => ({ type: 'step', report: decodeStepReport(r) }), encodeStepReply),

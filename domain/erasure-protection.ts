@@ -83,7 +83,10 @@ export interface ProtectionPlan {
   readonly stage: number;
   readonly code: ErasureCode;
   readonly holders: readonly PlacedNode[];
-  /** Fewer distinct other nodes than shards: some node holds two shards of one snapshot. */
+  /**
+   * Fewer other nodes than k + m: only `holders.length` shards are placed (all k data shards and
+   * the parity that fits, on distinct nodes; with fewer other nodes than k, some hold two).
+   */
   readonly degraded: boolean;
 }
 
@@ -98,14 +101,29 @@ export interface Placement {
  * Places the k + m shards of each stage's snapshots on k + m distinct nodes other than the
  * stage's own. Stages are placed in order; each takes the least-loaded other nodes, ties going
  * to the nearest after the owner in node order, so with every node holding a stage each node
- * ends up with the same number of shards. With too few other nodes (degraded: losing one of them
- * may cost more than one shard) every stage first takes each other node once, data shards first;
- * its remaining shards are placed after that, each on the least-loaded of its other nodes then,
- * so that the doubled shards spread over the nodes too (placed stage by stage, the first stages'
- * extra shards would pile onto nodes the last stages cannot use, their own).
+ * ends up with the same number of shards. With too few other nodes (degraded) a stage places
+ * only as many shards as it has other nodes, each on a distinct one: the data shards and as much
+ * parity as fits, never two shards on one node. One node loss is still recovered from memory
+ * (the stage's own node: its shards all survive; a holder: the stage's node lives on), and no
+ * node holds more than in the full plan, which parity doubled onto nodes already holding a shard
+ * of the same snapshot would have cost (a third more memory per version for RS(3,1) on four
+ * nodes) for a second loss it only sometimes covered. With fewer other nodes than k, the k data
+ * shards must double up: every stage first takes each other node once, and its remaining data
+ * shards are placed after that, each on the least-loaded of its other nodes then, so that the
+ * doubled shards spread over the nodes too.
  */
+/**
+ * Shards of each snapshot a stage places when it has `others` other nodes: all k + m when they are
+ * enough, else one per other node (the k data shards first), and never fewer than k.
+ */
+export function shardsPlaced(code: ErasureCode, others: number): number {
+  return Math.max(code.dataShards, Math.min(code.dataShards + code.parityShards, others));
+}
+
 export function placeShards(owners: ReadonlyMap<number, string>, nodes: readonly PlacedNode[], code: ErasureCode): Placement {
   const n = code.dataShards + code.parityShards;
+  /** Shards a stage with `others` other nodes places (shardsPlaced). */
+  const placed = (others: number) => shardsPlaced(code, others);
   const sorted = [...nodes].sort((a, b) => a.nodeId.localeCompare(b.nodeId, 'en', { numeric: true }));
   const load = new Map(sorted.map((node) => [node.nodeId, 0]));
   const placing: { stage: number; others: { node: PlacedNode; distance: number }[]; holders: PlacedNode[] }[] = [];
@@ -117,13 +135,13 @@ export function placeShards(owners: ReadonlyMap<number, string>, nodes: readonly
       .filter(({ node }) => node.nodeId !== ownerId);
     if (others.length === 0) continue;
     const holders = byLoad(others)
-      .slice(0, n)
+      .slice(0, Math.min(n, placed(others.length)))
       .map(({ node }) => node);
     for (const h of holders) load.set(h.nodeId, load.get(h.nodeId)! + 1);
     placing.push({ stage, others, holders });
   }
   for (const p of placing) {
-    while (p.holders.length < n) {
+    while (p.holders.length < placed(p.others.length)) {
       const node = byLoad(p.others)[0]!.node;
       p.holders.push(node);
       load.set(node.nodeId, load.get(node.nodeId)! + 1);
@@ -168,7 +186,7 @@ export interface ShardHeader {
   readonly protectedCommitStep: number;
 }
 
-/** A snapshot whose k + m shards all reached their holders. */
+/** A snapshot whose shards all reached their holders (k + m of them, fewer in a degraded plan). */
 export interface ProtectedVersion {
   readonly step: number;
   readonly epoch: number;

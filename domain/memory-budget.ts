@@ -14,8 +14,9 @@
 //                   one being written (a third slot fills only while erasure coding lags)
 //   SHARD_VERSIONS  versions of other stages' shards held: the protected commit step's, and the
 //                   next one arriving before it replaces it
-//   held            shards of one version a node holds: each of the other stages spreads k + m
-//                   shards over the other nodes, so ceil((stages - 1)(k + m) / (nodes - 1))
+//   held            shards of one version a node holds: each of the other stages spreads n = k + m
+//                   shards over the other nodes, so ceil((stages - 1) n / (nodes - 1)); with fewer
+//                   other nodes than k + m (degraded) n is one per other node, never below k
 //   1 / k           the snapshot manager's working set: a shard being received, before it counts
 //                   as held (coding and rebuilding stream in pieces of a few MiB)
 //   base            the processes themselves: a worker with its backend ready and a snapshot
@@ -27,6 +28,7 @@
 // decodes (S) only while its worker is still empty. The node agent and the warm standby worker
 // are not in it (about 100 MiB each).
 
+import { shardsPlaced } from './erasure-protection.ts';
 import { IN_PLACE_SLOTS } from './snapshot-slots.ts';
 
 /** Versions of a stage's shards a holder keeps at its peak. */
@@ -66,8 +68,9 @@ export interface MemoryBudget {
 
 export function memoryBudget(i: MemoryBudgetInput): MemoryBudget {
   const S = i.stateBytes;
-  const n = i.dataShards + i.parityShards;
   const others = Math.max(1, i.nodes - 1);
+  // Shards each stage places: k + m, or one per other node in a degraded plan (shardsPlaced).
+  const n = shardsPlaced({ dataShards: i.dataShards, parityShards: i.parityShards }, others);
   const held = Math.ceil(((i.stages - 1) * n) / others);
   const spareHeld = Math.ceil((i.stages * n) / others);
   const shard = Math.ceil(S / i.dataShards);

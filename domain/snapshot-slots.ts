@@ -38,6 +38,7 @@ import {
   writeFileSync,
   writeSync,
 } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 
@@ -49,9 +50,12 @@ import { crc32 } from 'node:zlib';
  */
 export const DEFAULT_SLOT_COUNT = 3;
 
+/** readIntoAsync: the piece each pool thread reads at a time, and how many read at once (libuv's pool has 4 threads). */
+const READ_PIECE_BYTES = 8 * 2 ** 20;
+const READS_AT_ONCE = 4;
+
 /** Slots whose memory stays in place between snapshots. */
 export const IN_PLACE_SLOTS = 2;
-
 
 export interface TensorEntry {
   readonly name: string;
@@ -433,6 +437,81 @@ export class SnapshotSlots {
       }
     } finally {
       closeSync(fd);
+    }
+  }
+
+  /**
+   * readInto on the thread pool: the same checks and the one copy, in pieces of READ_PIECE_BYTES
+   * read by up to READS_AT_ONCE pool threads at once, so the calling thread stays free (a
+   * replacement worker answers the coordinator and its neighbours while its state loads) and the
+   * copy runs on every core. The checksum follows the pieces in file order on the calling thread,
+   * a piece at a time. Nothing may move or free the targets' memory until it settles.
+   */
+  async readIntoAsync(record: SnapshotRecord, targets: readonly Uint8Array[]): Promise<void> {
+    let handle: FileHandle;
+    try {
+      handle = await open(this.dataPath(record.slot), constants.O_RDONLY);
+    } catch (err) {
+      throw new CorruptSnapshotError(record.slot, record.step, `data file unreadable (${(err as Error).message})`);
+    }
+    let reads: Promise<void>[] = [];
+    try {
+      const size = (await handle.stat()).size;
+      const wanted = targets.reduce((n, t) => n + t.byteLength, 0);
+      if (size !== record.bytes) throw new CorruptSnapshotError(record.slot, record.step, `${size} bytes, record says ${record.bytes}`);
+      if (wanted !== record.bytes) throw new CorruptSnapshotError(record.slot, record.step, `the state takes ${wanted} bytes, the snapshot holds ${record.bytes}`);
+      const pieces: { view: Uint8Array; at: number }[] = [];
+      let at = 0;
+      for (const t of targets) {
+        for (let off = 0; off < t.byteLength; off += READ_PIECE_BYTES) {
+          pieces.push({ view: t.subarray(off, Math.min(t.byteLength, off + READ_PIECE_BYTES)), at: at + off });
+        }
+        at += t.byteLength;
+      }
+      const readPiece = async (p: { view: Uint8Array; at: number }): Promise<void> => {
+        for (let off = 0; off < p.view.byteLength; ) {
+          const { bytesRead } = await handle.read(p.view, off, p.view.byteLength - off, p.at + off);
+          if (bytesRead === 0) throw new CorruptSnapshotError(record.slot, record.step, `data file ends at ${p.at + off} bytes, record says ${record.bytes}`);
+          off += bytesRead;
+        }
+      };
+      // At most READS_AT_ONCE reads under way, taken in file order.
+      let active = 0;
+      const waiting: (() => void)[] = [];
+      const acquire = (): Promise<void> | void => {
+        if (active < READS_AT_ONCE) {
+          active += 1;
+          return;
+        }
+        return new Promise<void>((resolve) => waiting.push(resolve));
+      };
+      const release = (): void => {
+        const nextRead = waiting.shift();
+        if (nextRead) nextRead();
+        else active -= 1;
+      };
+      reads = pieces.map(async (p) => {
+        await acquire();
+        try {
+          await readPiece(p);
+        } finally {
+          release();
+        }
+      });
+      // Each failure is thrown below, in file order; none goes unhandled meanwhile.
+      for (const r of reads) r.catch(() => undefined);
+      let crc = 0;
+      for (let i = 0; i < pieces.length; i++) {
+        await reads[i];
+        if (record.crc32 !== null) crc = crc32(pieces[i]!.view, crc);
+      }
+      if (record.crc32 !== null && crc !== record.crc32) {
+        throw new CorruptSnapshotError(record.slot, record.step, `crc32 ${crc.toString(16)}, record says ${record.crc32.toString(16)}`);
+      }
+    } finally {
+      // No read may still write into the targets, or use the file, once this settles.
+      await Promise.allSettled(reads);
+      await handle.close();
     }
   }
 

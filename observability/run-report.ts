@@ -282,7 +282,9 @@ function erasureFigures(status: CoordinatorStatus, ledger: RunLedger): RunReport
     placement,
     shardsPerNode: { ...e.shardsPerNode },
     heldBytesPerNode: { ...e.heldBytesPerNode },
-    memoryOverhead: code ? (code.dataShards + code.parityShards) / code.dataShards : null,
+    // Shard bytes in peers' RAM per byte of snapshot: (k + m) / k, or as many shards as a degraded
+    // plan places (the most of any stage) over k.
+    memoryOverhead: code ? Math.max(0, ...e.placement.map((p) => p.holders.length)) / code.dataShards || (code.dataShards + code.parityShards) / code.dataShards : null,
     encodeMsP50: percentile(ledger.encodeMs, 50),
   };
 }

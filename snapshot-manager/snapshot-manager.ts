@@ -33,6 +33,7 @@ import { ShardStore } from './shard-store.ts';
 import { rebuildSnapshot, type RebuildOutcome } from './shard-rebuild.ts';
 import { COLLECT_AFTER_BYTES, collectGarbage } from './collect-garbage.ts';
 import { SmpMemoryReporter } from './memory-reporter.ts';
+import { ProtectionHold } from './protection-hold.ts';
 import { describeCode, type ProtectedVersion, type ProtectionPlan, type ProtectionStatus, type RebuildOrder, type ShardHeader } from '../domain/erasure-protection.ts';
 import { CorruptSnapshotError, SnapshotSlots, writeSmpInfo, type SnapshotRecord } from '../domain/snapshot-slots.ts';
 import { hostOf } from '../domain/host-port.ts';
@@ -76,6 +77,8 @@ export class SnapshotManager {
   private coordinator: CoordinatorClient | null = null;
   private lastReported = '';
   private memory: SmpMemoryReporter | null = null;
+  /** Held while a recovery on this node needs the CPU: no shard is coded or sent (protection-hold.ts). */
+  private readonly hold = new ProtectionHold();
   verified = 0;
   corrupt = 0;
   address = '';
@@ -176,6 +179,7 @@ export class SnapshotManager {
     const path = this.slots.dataFile(record.slot);
     const encoder = new SlotEncoder((from, bytes, keep) => this.pool.codeColumns(path, layout, from, bytes, keep), layout);
     const committed = () => this.slots.records().some((r) => r.slot === record.slot && r.step === record.step && r.crc32 === record.crc32);
+    await this.hold.pass();
     const t0 = performance.now();
     const sums = await encoder.checksums();
     if (sums.fileCrc !== record.crc32 || !committed()) throw new SnapshotOverwrittenError(record, 'before its shards were sent');
@@ -197,6 +201,7 @@ export class SnapshotManager {
     });
     try {
       await encoder.stream(sums, async ({ pieces, bytes }) => {
+        await this.hold.pass();
         await Promise.all(uploads.map((u, i) => u.write(pieces.subarray(i * bytes, (i + 1) * bytes))));
       });
       await Promise.all(uploads.map((u) => u.finish()));
@@ -328,6 +333,7 @@ export class SnapshotManager {
           return;
         }
         this.configure(request.plan, request.protectedCommitStep);
+        this.hold.set(request.holdMs);
         callback(null, { status: encodeStatus(this.status()) });
       },
       PutShard: (call, callback) => {
@@ -405,6 +411,7 @@ export class SnapshotManager {
   close(removeSlots: boolean): void {
     this.closed = true;
     this.watcher?.close();
+    this.hold.release();
     if (this.timer) clearInterval(this.timer);
     this.server.forceShutdown();
     for (const c of this.peers.values()) c.close();

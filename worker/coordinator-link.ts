@@ -235,14 +235,10 @@ export class CoordinatorLink {
     this.heartbeats = thread;
   }
 
-  /**
-   * Opens this node's command stream; `onOpen` once the coordinator has taken it (its response
-   * headers came: it may now place this node), `onLost` when it ends or fails.
-   */
-  openCommands(onCommand: (c: Command__Output) => void, onLost: (why: string) => void, onOpen: () => void = () => {}): void {
+  /** Opens this node's command stream; `onLost` when it ends or fails. */
+  openCommands(onCommand: (c: Command__Output) => void, onLost: (why: string) => void): void {
     const stream = this.client.Commands({ nodeId: this.nodeId });
     this.commands = stream;
-    stream.once('metadata', () => onOpen());
     stream.on('data', onCommand);
     stream.on('error', (err: grpc.ServiceError) => onLost(err.details || err.message));
     stream.on('end', () => onLost('it closed the command stream'));

@@ -170,7 +170,7 @@ export class GptStage {
 
   /**
    * The weights have been computed with since their storage was made (or last made anew): the
-   * wasm backend may hold packed copies of them keyed by that storage (see importStageStateInPlace).
+   * wasm backend may hold packed copies of them keyed by that storage (see inPlaceTargets).
    */
   computed = false;
 

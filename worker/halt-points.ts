@@ -66,7 +66,7 @@ export class HaltPoints {
   repair(trainer: StageTrainer | undefined): void {
     if (!trainer?.torn) return;
     try {
-      this.snapshots!.restore(trainer, trainer.completedSteps);
+      this.snapshots!.restoreNow(trainer, trainer.completedSteps);
     } catch (err) {
       throw new Error(`after an abandoned update, the snapshot of step ${trainer.completedSteps} could not be restored: ${(err as Error).message}`, { cause: err });
     }

@@ -10,6 +10,9 @@ import type { ProtectionPlan, ProtectionStatus, RebuildOrder } from '../domain/e
 import { SMP_INFO_FILE, readSmpInfo, type SmpInfo } from '../domain/snapshot-slots.ts';
 import type { SnapshotManagerClient } from '../proto/generated/ftrain/v1/SnapshotManager.ts';
 
+/** The longest a recovery holds its node's protection back; it lets go sooner when training resumes. */
+export const PROTECTION_HOLD_MS = 5000;
+
 /** How often smp.json is looked for while the snapshot manager starts. */
 const SMP_INFO_POLL_MS = 50;
 
@@ -39,10 +42,13 @@ export class SnapshotLink {
     return new SnapshotLink(info, new (loadProto().ftrain.v1.SnapshotManager)(info.address, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS));
   }
 
-  /** Hands the manager a protection plan (null: keep the current one) and the protected commit step; keeps its status. */
-  configure(plan: ProtectionPlan | null, protectedCommitStep: number): Promise<void> {
+  /**
+   * Hands the manager a protection plan (null: keep the current one) and the protected commit step;
+   * keeps its status. `holdMs` > 0: it sends no shards for at most that long; -1: it sends again.
+   */
+  configure(plan: ProtectionPlan | null, protectedCommitStep: number, holdMs = 0): Promise<void> {
     return new Promise((resolve, reject) =>
-      this.client.Configure({ plan: plan ? encodePlan(plan) : null, protectedCommitStep }, { deadline: deadline() }, (err, res) => {
+      this.client.Configure({ plan: plan ? encodePlan(plan) : null, protectedCommitStep, holdMs }, { deadline: deadline() }, (err, res) => {
         if (err || !res) return reject(new Error(`snapshot manager refused its configuration: ${err?.details ?? 'no reply'}`));
         try {
           this.protection = decodeStatus('status', res.status);
@@ -52,6 +58,15 @@ export class SnapshotLink {
         resolve();
       }),
     );
+  }
+
+  /**
+   * A recovery is under way on this node (true: for at most PROTECTION_HOLD_MS) or over (false):
+   * the manager holds back its shards meanwhile, leaving the CPU to the recovery. Not awaited;
+   * a failure only costs that CPU.
+   */
+  holdProtection(on: boolean): void {
+    this.configure(null, -1, on ? PROTECTION_HOLD_MS : -1).catch(() => undefined);
   }
 
   /** Rebuilds the ordered snapshot from peers' shards into this node's slots. */

@@ -1,7 +1,7 @@
 // A successor's head start. A worker that replaces a dead one on its node (the standby taking
 // over, or a restart) builds the stage its predecessor held (as that worker wrote it down beside
-// the slots) and restores that stage's newest committed snapshot as soon as the coordinator holds
-// its command stream, while the coordinator halts the other stages. Its first assignment takes
+// the slots) and restores that stage's newest committed snapshot as it starts (the bytes are read
+// on the thread pool), while the coordinator halts the other stages. Its first assignment takes
 // the stage when it is the one assigned, for the same job, and frees it otherwise.
 
 import type { Logger } from '../common/logging.ts';
@@ -44,7 +44,7 @@ export class StageAhead {
     let trainer: StageTrainer | null = null;
     try {
       trainer = await buildStage(assignment.job, assignment.stage, assignment.dataSha256, 'zeros');
-      snapshots.restore(trainer, step);
+      await snapshots.restore(trainer, step);
       this.log.info({ stage: assignment.stage, step, ms: performance.now() - started }, "built its predecessor's stage ahead of the assignment");
       return { assignment, trainer };
     } catch (err) {

@@ -5,14 +5,14 @@
 
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { SnapshotHeader } from '../domain/snapshot-slots.ts';
+import type { SnapshotHeader, SnapshotRecord } from '../domain/snapshot-slots.ts';
 import { IN_PLACE_SLOTS, SnapshotSlots, stepsToKeep } from '../domain/snapshot-slots.ts';
 import { errorMessage } from '../domain/errors.ts';
 import type { Logger } from '../common/logging.ts';
 import type { JobOptions } from '../domain/job-options.ts';
 import type { FaultPoint, WorkerFaults } from './fault-port.ts';
 import { SnapshotWriter } from './snapshot-writer.ts';
-import { importStageState, importStageStateInPlace, stageStateViews } from './stage-state.ts';
+import { importStageState, importedInPlace, inPlaceTargets, stageStateViews } from './stage-state.ts';
 import type { StageTrainer } from './stage-trainer.ts';
 
 /** Figures of the last snapshot, sent with the next step report. */
@@ -98,19 +98,47 @@ export class StageSnapshots {
    * Loads the stage's committed snapshot of `step`; later snapshots belong to an abandoned
    * timeline. A stage whose tensors already hold that snapshot (it took or restored it and has
    * applied no update since: a survivor halted within the next step) keeps them: nothing is read.
-   * Returns whether the snapshot was read.
+   * The bytes are read on the thread pool (SnapshotSlots.readIntoAsync): this thread stays free,
+   * and nothing else may use the stage until it settles. Returns whether the snapshot was read.
    */
-  restore(trainer: StageTrainer, step: number): boolean {
-    const record = this.slots.find(step);
-    if (!record) throw new Error(`no committed snapshot of step ${step} in ${this.slots.dir}`);
-    const started = performance.now();
-    const held = this.holds(trainer, step);
+  async restore(trainer: StageTrainer, step: number): Promise<boolean> {
+    const { record, held, started } = this.beginRestore(trainer, step);
     if (!held) {
-      if (!importStageStateInPlace(trainer, record.header, (targets) => this.slots.readInto(record, targets))) {
+      const targets = inPlaceTargets(trainer, record.header);
+      if (targets) {
+        await this.slots.readIntoAsync(record, targets);
+        importedInPlace(trainer, record.header);
+      } else {
         importStageState(trainer, record.header, this.slots.read(record));
       }
-      this.inMemory = { trainer, step, adamT: trainer.adam.t };
     }
+    return this.endRestore(trainer, record, held, started);
+  }
+
+  /** restore, reading on this thread: for a repair that must be done before anything else runs. */
+  restoreNow(trainer: StageTrainer, step: number): boolean {
+    const { record, held, started } = this.beginRestore(trainer, step);
+    if (!held) {
+      const targets = inPlaceTargets(trainer, record.header);
+      if (targets) {
+        this.slots.readInto(record, targets);
+        importedInPlace(trainer, record.header);
+      } else {
+        importStageState(trainer, record.header, this.slots.read(record));
+      }
+    }
+    return this.endRestore(trainer, record, held, started);
+  }
+
+  private beginRestore(trainer: StageTrainer, step: number): { record: SnapshotRecord; held: boolean; started: number } {
+    const record = this.slots.find(step);
+    if (!record) throw new Error(`no committed snapshot of step ${step} in ${this.slots.dir}`);
+    return { record, held: this.holds(trainer, step), started: performance.now() };
+  }
+
+  private endRestore(trainer: StageTrainer, record: SnapshotRecord, held: boolean, started: number): boolean {
+    const step = record.step;
+    if (!held) this.inMemory = { trainer, step, adamT: trainer.adam.t };
     this.slots.dropAfter(step);
     this.last = { step, stallMs: 0, copyMs: 0, bytes: record.bytes };
     if (held) this.log.info({ step, bytes: record.bytes }, 'snapshot already in memory: kept, nothing read');

@@ -78,14 +78,14 @@ function matchingTensors(trainer: StageTrainer, header: SnapshotHeader): { name:
 }
 
 /**
- * Loads a snapshot with one copy: `readInto` fills the state tensors' own storage in place (on
- * wasm its heap, on cpu the backend's arrays) and checks the checksum as it goes. False, with
- * nothing read, when the backend keeps no storage that can be written (the native one): use
- * importStageState then.
+ * Where a snapshot's bytes go when it is loaded with one copy: the state tensors' own storage (on
+ * wasm its heap, on cpu the backend's arrays), in the snapshot's order. Null, with nothing
+ * changed, when the backend keeps no storage that can be written (the native one): use
+ * importStageState then. Fill them before tfjs runs anything else, then call importedInPlace.
  */
-export function importStageStateInPlace(trainer: StageTrainer, header: SnapshotHeader, readInto: (targets: Uint8Array[]) => void): boolean {
+export function inPlaceTargets(trainer: StageTrainer, header: SnapshotHeader): Uint8Array[] | null {
   const entries = matchingTensors(trainer, header);
-  if (!entries.every((e) => valuesToWriteNow(e.tensor) !== null)) return false;
+  if (!entries.every((e) => valuesToWriteNow(e.tensor) !== null)) return null;
   // The wasm backend's matrix kernel keeps a packed copy of each weight it multiplies by, keyed by
   // the weight's storage and dropped only when that storage is freed: values written into the
   // storage a weight already had would leave the packed copy of the old values in use (a stage
@@ -99,14 +99,17 @@ export function importStageStateInPlace(trainer: StageTrainer, header: SnapshotH
   const targets: Uint8Array[] = [];
   for (const e of entries) {
     const values = valuesToWriteNow(e.tensor);
-    if (!values) return false;
+    if (!values) return null;
     targets.push(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
   }
-  readInto(targets);
+  return targets;
+}
+
+/** The targets of inPlaceTargets hold the snapshot `header` describes: the stage is at its step. */
+export function importedInPlace(trainer: StageTrainer, header: SnapshotHeader): void {
   trainer.adam.t = header.scalars.adamT ?? 0;
   trainer.completedSteps = header.step;
   trainer.repaired();
-  return true;
 }
 
 /** Loads a snapshot (already checksum-verified) into the trainer. */

@@ -64,9 +64,9 @@ export interface WorkerNodeOptions {
   /** Hears when the node starts (or resumes) training a stage: its node agent may then warm a standby. */
   readonly onTraining?: (stage: number) => void;
   /**
-   * This worker replaces one of its node that died: once its command stream is taken, it builds
-   * the stage its predecessor held and restores that stage's newest snapshot, while the
-   * coordinator halts the other stages; its assignment then finds the stage ready (or drops it
+   * This worker replaces one of its node that died: as it starts, it builds the stage its
+   * predecessor held and restores that stage's newest snapshot, while the coordinator halts the
+   * other stages; its assignment then finds the stage ready (or drops it
    * when told otherwise).
    */
   readonly successor?: boolean;
@@ -124,6 +124,9 @@ export class WorkerNode {
   }
 
   async start(): Promise<void> {
+    // A successor starts on its predecessor's stage at once: the state loads on the thread pool
+    // while this thread listens, registers and answers the coordinator.
+    if (this.options.successor && this.snapshots) this.ahead.start(this.snapshots);
     const port = await bindServer(this.server, this.options.listen);
     const listenHost = hostOf(this.options.listen);
     const host = this.options.advertiseHost ?? (listenHost === '0.0.0.0' || listenHost === '' ? hostname() : listenHost);
@@ -132,6 +135,8 @@ export class WorkerNode {
     if (this.snapshots) {
       this.smp = await SnapshotLink.find(this.snapshots.slots.dir, this.options.managed, this.protocol.smpInfoTimeoutMs);
       if (this.smp) this.log.info({ smp: this.smp.info.address }, 'snapshot manager found');
+      // A successor is a recovery under way on this node.
+      if (this.options.successor) this.smp?.holdProtection(true);
     }
     const reply = await this.coordinator.register(() => {
       const held = this.snapshots?.held() ?? null;
@@ -149,14 +154,9 @@ export class WorkerNode {
     }, this.options.onRegisterWait);
     this.feed({ type: 'registered' });
     this.coordinator.startHeartbeats(reply.heartbeatMs, (refusal) => this.feed({ type: 'heartbeat-refused', refusal }));
-    // A successor builds ahead once the coordinator holds its command stream: the restore blocks
-    // this thread, and the coordinator places a node only when its stream is open.
-    const snapshots = this.snapshots;
-    const buildAhead = this.options.successor && snapshots ? () => this.ahead.start(snapshots) : () => {};
     this.coordinator.openCommands(
       (c) => this.onCommand(c),
       (why) => this.feed({ type: 'commands-lost', why }),
-      buildAhead,
     );
     this.ticker = setInterval(() => this.feed({ type: 'tick' }), this.protocol.tickMs);
     this.ticker.unref();
@@ -199,6 +199,7 @@ export class WorkerNode {
       case 'start-training':
         try {
           this.startTraining(a.fromStep, a.restoreCheckpointStep, a.fromScratch);
+          this.smp?.holdProtection(false);
           this.options.onTraining?.(this.held!.stage);
         } catch (err) {
           this.fault(err);
@@ -206,6 +207,7 @@ export class WorkerNode {
         return;
       case 'halt-training':
         this.haltPoints.halt(a.reason, a.resumeAtMost);
+        this.smp?.holdProtection(true);
         void (async () => {
           await this.training?.catch(() => undefined);
           await this.snapshots?.settle();
@@ -296,7 +298,10 @@ export class WorkerNode {
     }
     if (a.restoreStep >= 0) {
       if (!this.snapshots) throw new Error(`told to restore step ${a.restoreStep}, but this node keeps no snapshots`);
-      this.snapshots.restore(trainer, a.restoreStep);
+      // The stage held until now is read by its neighbours (FetchWeights) and must never be seen
+      // half restored: it is restored on this thread. A stage no one sees yet, on the pool.
+      if (trainer === prev?.trainer) this.snapshots.restoreNow(trainer, a.restoreStep);
+      else await this.snapshots.restore(trainer, a.restoreStep);
       trace.restoreMs = lap();
       trace.bytes = this.snapshots.last.bytes;
     } else {

@@ -5,7 +5,7 @@
 // a received one, naming the field of the first problem (WireError).
 
 import type { CheckfreeOrder, StageSource } from '../../domain/checkfree.ts';
-import type { ErasureCode, ErasureSetting, PlacedNode, ProtectedVersion, ProtectionPlan, ProtectionStatus, RebuildOrder } from '../../domain/erasure-protection.ts';
+import { describeCode, type ErasureCode, type ErasureSetting, type PlacedNode, type ProtectedVersion, type ProtectionPlan, type ProtectionStatus, type RebuildOrder } from '../../domain/erasure-protection.ts';
 import { InjectionKind, type Injection } from '../../domain/inject-spec.ts';
 import { Backend, MAX_SNAPSHOT_EVERY, MAX_STAGES, RecoveryPolicy, type JobOptions } from '../../domain/job-options.ts';
 import { SNAPSHOT_EVERY_AUTO, type SnapshotEvery } from '../../domain/snapshot-schedule.ts';
@@ -59,8 +59,12 @@ export function decodePlan(field: string, p: ProtectionPlan__Output | null | und
   const v = present(field, p);
   const code = decodeCode(`${field}.code`, v.code);
   const holders = list(`${field}.holders`, v.holders, (h, f): PlacedNode => ({ nodeId: str(`${f}.node_id`, h.nodeId, { nonEmpty: true }), address: str(`${f}.address`, h.address, { nonEmpty: true }) }), MAX_SHARDS);
-  if (holders.length !== code.dataShards + code.parityShards) {
-    throw new WireError(`${field}.holders`, `has ${holders.length} holders for ${code.dataShards + code.parityShards} shards`);
+  // A full plan places every shard; a degraded one places the k data shards and the parity that
+  // fits on its distinct other nodes (placeShards).
+  const n = code.dataShards + code.parityShards;
+  if (v.degraded ? holders.length < code.dataShards || holders.length > n : holders.length !== n) {
+    const wanted = v.degraded ? `${code.dataShards} to ${n} holders (degraded)` : `${n} holders`;
+    throw new WireError(`${field}.holders`, `has ${holders.length} holders: a plan of ${describeCode(code)} places ${wanted}`);
   }
   return { stage: int(`${field}.stage`, v.stage, 0, MAX_STAGES - 1), code, holders, degraded: v.degraded };
 }

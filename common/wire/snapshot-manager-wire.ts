@@ -19,9 +19,16 @@ export { decodeStatus, encodePlan, encodeRebuild, encodeStatus } from './plan-wi
 /** Most tensors one snapshot holds. */
 export const MAX_SNAPSHOT_TENSORS = 1 << 16;
 
-export function decodeConfigure(msg: ConfigureRequest__Output | MalformedMessage): { plan: ProtectionPlan | null; protectedCommitStep: number } {
+/** The longest a Configure may hold a manager's shards back (hold_ms). */
+export const MAX_HOLD_MS = 60_000;
+
+export function decodeConfigure(msg: ConfigureRequest__Output | MalformedMessage): { plan: ProtectionPlan | null; protectedCommitStep: number; holdMs: number } {
   const r = parsed(msg, 'ConfigureRequest');
-  return { plan: r.plan ? decodePlan('plan', r.plan) : null, protectedCommitStep: int('protected_commit_step', r.protectedCommitStep, -1) };
+  return {
+    plan: r.plan ? decodePlan('plan', r.plan) : null,
+    protectedCommitStep: int('protected_commit_step', r.protectedCommitStep, -1),
+    holdMs: int('hold_ms', r.holdMs ?? 0, -1, MAX_HOLD_MS),
+  };
 }
 
 export function decodeRebuildRequest(msg: RebuildRequest__Output | MalformedMessage): RebuildOrder {

@@ -161,6 +161,7 @@ export class CoordinatorCore {
           return { reason: RefusalReason.duplicate, message: `${e.kind} of stage ${e.stage} at step ${e.step} was announced before` };
         }
         out.push({ type: 'log', level: 'warn', msg: `injecting ${e.kind} on stage ${e.stage} (${e.nodeId}) at step ${e.step}` });
+        out.push({ type: 'injection-announced', nodeId: e.nodeId, stage: e.stage, step: e.step, kind: e.kind });
         return null;
       }
       case 'step':

@@ -87,6 +87,8 @@ export type Action =
   | { type: 'encode-reported'; stage: number; encodeMs: number }
   /** Ask the failed node's snapshot manager whether it is still there; answer with `smp-probed`. */
   | { type: 'probe-smp'; nodeId: string; address: string }
+  /** A worker announced a failure it is about to cause on itself (--inject); it happens once this is out. */
+  | { type: 'injection-announced'; nodeId: string; stage: number; step: number; kind: InjectionKind }
   | { type: 'run-stopped'; reason: string }
   | { type: 'run-finished'; steps: number };
 

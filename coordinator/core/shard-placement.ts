@@ -2,7 +2,7 @@
 // (re-placed when membership changes), which versions of a stage enough live holders can still
 // rebuild, and the shard memory each node's snapshot manager holds for others.
 
-import { chooseErasureCode, describeCode, placeShards, type ErasureCode, type Placement, type ProtectedVersion, type ProtectionPlan } from '../../domain/erasure-protection.ts';
+import { chooseErasureCode, describeCode, placeShards, shardsPlaced, type ErasureCode, type Placement, type ProtectedVersion, type ProtectionPlan } from '../../domain/erasure-protection.ts';
 import type { JobOptions } from '../../domain/job-options.ts';
 import type { Action } from './core-events.ts';
 import type { CommitTracker } from './commit-tracker.ts';
@@ -61,10 +61,17 @@ export class ShardPlacement {
     this.placement = placement;
     const n = code.dataShards + code.parityShards;
     if (placement.degraded && !before?.degraded) {
+      const others = holders.length - 1;
+      const placed = shardsPlaced(code, others);
+      const parity = placed - code.dataShards;
+      const where =
+        others >= code.dataShards
+          ? `each snapshot in ${placed} shard${placed === 1 ? '' : 's'} on as many distinct nodes, ${parity > 0 ? `${parity} of them parity` : 'no parity'}`
+          : `each snapshot's ${code.dataShards} data shards on ${others} node${others === 1 ? '' : 's'}, some two on one, no parity`;
       out.push({
         type: 'notice',
         level: 'warn',
-        msg: `erasure protection degraded: ${describeCode(code)} needs ${n} other nodes per stage, only ${holders.length - 1} are left; some nodes hold two shards of one snapshot, so losing one of them may lose the snapshot`,
+        msg: `erasure protection degraded: ${describeCode(code)} needs ${n} other nodes per stage, only ${others} ${others === 1 ? 'is' : 'are'} left: ${where}; until nodes join, ${lossesAtOnce(Math.max(1, placed - code.dataShards + 1))} recovered from memory (${code.parityShards + 1} at once with every shard placed)`,
       });
     } else if (before?.degraded && !placement.degraded) {
       out.push({ type: 'notice', level: 'info', msg: `erasure protection restored: every stage's ${n} shards are on ${n} distinct other nodes again` });
@@ -101,6 +108,10 @@ export class ShardPlacement {
     });
     return parts.length > 0 ? `; ${parts.join('; ')}` : '';
   }
+}
+
+function lossesAtOnce(t: number): string {
+  return t === 1 ? 'any one node loss at a time is' : `any ${t} node losses at once are`;
 }
 
 /** What can still bring a lost node's stage back when no shards are kept, under the job's policy. */

@@ -235,4 +235,44 @@ describe('a shard upload that is abandoned', () => {
     await new Promise((r) => setTimeout(r, 200));
     for (const h of real) expect(h.store.heldShards).toBe(0);
   });
+  it('sends no shard while a recovery holds protection (Configure hold_ms), and sends them once it lets go', async () => {
+    const data = snapshotBytes(3 * 1024 * 1024 + 5);
+    const owner = await manager('held-owner');
+    const real = [await manager('held-a'), await manager('held-b'), await manager('held-c')];
+    owner.configure({ stage: STAGE, code, holders: real.map((h) => ({ nodeId: h.slots.dir, address: h.address })), degraded: false }, -1);
+    const client = new (proto.ftrain.v1.SnapshotManager)(owner.address, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS);
+    const hold = (holdMs: number) => new Promise<grpc.ServiceError | null>((resolve) => client.Configure({ protectedCommitStep: -1, holdMs }, (err) => resolve(err)));
+    try {
+      expect(await hold(60_000)).toBeNull();
+      const header: SnapshotHeader = { stage: STAGE, step: 4, tensors: [], scalars: {}, epoch: 0 };
+      owner.slots.seal(owner.slots.write(0, header, [data]), [data]);
+      owner.scan();
+      await new Promise((r) => setTimeout(r, 500));
+      for (const h of real) expect(h.store.heldShards).toBe(0);
+      expect(owner.status().versions).toEqual([]);
+      expect(await hold(-1)).toBeNull();
+      await until('the owner to place its shards once let go', () => owner.status().versions.some((v) => v.step === 4));
+      for (const h of real) expect(h.store.heldShards).toBe(1);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('places a degraded plan\'s shards on its fewer holders, one each, and rebuilds from them', async () => {
+    const data = snapshotBytes(3 * 1024 * 1024 + 5);
+    const owner = await manager('degraded-owner');
+    const real = [await manager('degraded-a'), await manager('degraded-b')];
+    // RS(2,1) with two other nodes: the two data shards, no parity (placeShards).
+    owner.configure({ stage: STAGE, code, holders: real.map((h) => ({ nodeId: h.slots.dir, address: h.address })), degraded: true }, -1);
+    const header: SnapshotHeader = { stage: STAGE, step: 5, tensors: [], scalars: {}, epoch: 0 };
+    owner.slots.seal(owner.slots.write(0, header, [data]), [data]);
+    owner.scan();
+    await until('the owner to place its shards', () => owner.status().versions.some((v) => v.step === 5));
+    expect(owner.status().versions.find((v) => v.step === 5)!.holders).toEqual(real.map((h) => h.slots.dir));
+    for (const h of real) expect(h.store.heldShards).toBe(1);
+    const fresh = await manager('degraded-fresh');
+    const r = await fresh.rebuild({ stage: STAGE, step: 5, epoch: 0, code, sources: real.map((h) => h.address) });
+    expect(r.used).toEqual([0, 1]);
+    expect(Buffer.compare(fresh.slots.read(fresh.slots.find(5)!), Buffer.from(data))).toBe(0);
+  });
 });

@@ -145,6 +145,7 @@ export function formatAction(a: Action): string | null {
       return `run-finished steps=${a.steps}`;
     case 'step-reported':
     case 'encode-reported':
+    case 'injection-announced':
       return null;
   }
 }

@@ -2,7 +2,7 @@
 // recovery of a lost node from shards is scripted in test/scenario/coordinator/erasure-recovery.txt.
 
 import { describe, expect, it } from 'vitest';
-import { autoErasureCode, placeShards, type ShardHeader } from '../../domain/erasure-protection.ts';
+import { autoErasureCode, placeShards, shardsPlaced, type ShardHeader } from '../../domain/erasure-protection.ts';
 import { ShardStore } from '../../snapshot-manager/shard-store.ts';
 
 const ids = (n: number) => Array.from({ length: n }, (_, i) => ({ nodeId: `n${i}`, address: `smp${i}:1` }));
@@ -31,28 +31,51 @@ describe('shard placement', () => {
     expect(autoErasureCode(1)).toBeNull();
   });
 
-  it('says it is degraded when there are fewer other nodes than shards', () => {
+  it('says it is degraded when there are fewer other nodes than shards, and places one shard per other node', () => {
     const owners = new Map([[0, 'n0'], [1, 'n1']]);
     const { plans, degraded } = placeShards(owners, ids(3), { dataShards: 2, parityShards: 1 });
     expect(degraded).toBe(true);
     const holders = plans.get(0)!.holders.map((h) => h.nodeId);
     expect(holders).not.toContain('n0');
-    expect(holders).toHaveLength(3);
+    // Two other nodes: the two data shards, one on each; the parity shard is not placed.
+    expect(holders).toHaveLength(2);
+    expect(new Set(holders).size).toBe(2);
+    expect(plans.get(0)!.degraded).toBe(true);
   });
 
-  it('degraded, spreads the doubled shards too: 4 stages in RS(3,1) on 4 nodes hold 4 shards each', () => {
+  it('degraded, never holds more per node than the full plan: 4 stages in RS(3,1) on 4 nodes hold 3 shards each, on distinct nodes', () => {
     // A node lost from 4 stages and a spare: the spare (n4) took the lost node's stage over.
     const owners = new Map([[0, 'n0'], [1, 'n4'], [2, 'n2'], [3, 'n3']]);
     const nodes = ['n0', 'n2', 'n3', 'n4'].map((nodeId) => ({ nodeId, address: `${nodeId}:1` }));
     const { plans, load, degraded } = placeShards(owners, nodes, { dataShards: 3, parityShards: 1 });
     expect(degraded).toBe(true);
-    expect([...load.values()]).toEqual([4, 4, 4, 4]);
+    expect([...load.values()]).toEqual([3, 3, 3, 3]);
     for (const [stage, plan] of plans) {
       const holders = plan.holders.map((h) => h.nodeId);
       expect(holders).not.toContain(owners.get(stage));
-      // The data shards on three distinct nodes; the parity shard doubles one of them.
-      expect(new Set(holders.slice(0, 3)).size).toBe(3);
+      // The three data shards, each on a distinct other node: the loss of any one node leaves
+      // every stage whose node survives in place, and the lost node's stage all of its shards.
+      expect(holders).toHaveLength(3);
+      expect(new Set(holders).size).toBe(3);
     }
+  });
+
+  it('degraded below k other nodes, doubles up only the data shards, spread over the nodes', () => {
+    // RS(3,1) with 3 stages on 3 nodes: 2 other nodes per stage for 3 data shards.
+    const owners = new Map([[0, 'n0'], [1, 'n1'], [2, 'n2']]);
+    const { plans, load } = placeShards(owners, ids(3), { dataShards: 3, parityShards: 1 });
+    for (const [stage, plan] of plans) {
+      const holders = plan.holders.map((h) => h.nodeId);
+      expect(holders).toHaveLength(3);
+      expect(holders).not.toContain(owners.get(stage));
+      expect(new Set(holders).size).toBe(2);
+    }
+    expect([...load.values()].sort()).toEqual([3, 3, 3]);
+  });
+
+  it('places as many shards as shardsPlaced says', () => {
+    const code = { dataShards: 3, parityShards: 2 };
+    expect([1, 2, 3, 4, 5, 6].map((others) => shardsPlaced(code, others))).toEqual([3, 3, 3, 4, 5, 5]);
   });
 });
 

@@ -1,4 +1,4 @@
-// A successor's build ahead starts once (when the coordinator holds its command stream), and never
+// A successor's build ahead starts once (as the worker starts), and never
 // after its first assignment came: that assignment built its own stage, and a second one would
 // hold the stage's memory twice. (Builds themselves run in test/integration/recovery.test.ts.)
 

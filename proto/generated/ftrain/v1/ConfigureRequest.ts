@@ -6,9 +6,11 @@ import type { Long } from '@grpc/proto-loader';
 export interface ConfigureRequest {
   'plan'?: (_ftrain_v1_ProtectionPlan | null);
   'protectedCommitStep'?: (number | string | Long);
+  'holdMs'?: (number);
 }
 
 export interface ConfigureRequest__Output {
   'plan': (_ftrain_v1_ProtectionPlan__Output | null);
   'protectedCommitStep': (number);
+  'holdMs': (number);
 }
