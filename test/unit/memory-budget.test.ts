@@ -30,6 +30,15 @@ describe('memory budget', () => {
     expect(wide.shardsHeldPerVersion).toBe(2);
     expect(tight.shardsHeldPerVersion).toBe(3);
   });
+
+  it('after a node loss with too few nodes left, counts one shard per other node (a degraded plan), not k + m', () => {
+    // 4 stages and a spare in RS(3,1), one node lost: 3 other nodes per stage, 3 shards each.
+    const left = memoryBudget({ stateBytes: 300 * MiB, dataShards: 3, parityShards: 1, stages: 4, nodes: 4 });
+    expect(left.shardsHeldPerVersion).toBe(3);
+    expect(left.stageNodeBytes).toBe(memoryBudget({ stateBytes: 300 * MiB, dataShards: 3, parityShards: 1, stages: 4, nodes: 5 }).stageNodeBytes);
+    // Fewer other nodes than k: the k data shards double up.
+    expect(memoryBudget({ stateBytes: 300 * MiB, dataShards: 3, parityShards: 1, stages: 3, nodes: 3 }).shardsHeldPerVersion).toBe(3);
+  });
 });
 
 describe('model sizing', () => {
