@@ -70,8 +70,8 @@ export class InjectionDriver {
   /**
    * A worker announced its `worker-kill` and waits for the answer to kill itself: when it runs on
    * this machine it is killed here at once, so the failure happens when the coordinator records
-   * it, not an answer's trip later (under load that trip took 0.2 s, during which the worker sat
-   * idle and the recovery clock already ran). On another machine it kills itself on the answer.
+   * it (the recovery's clock starts there), not an answer's trip later. On another machine it
+   * kills itself on the answer.
    */
   private killAnnouncedWorker(nodeId: string, kind: InjectionKind): void {
     if (kind !== InjectionKind.workerKill) return;

@@ -128,6 +128,13 @@ export function stepsToKeep(held: readonly number[], protectedCommitStep: number
 /** Bytes read or written at a time when a slot file is checksummed, verified or prepared. */
 export const VERIFY_CHUNK_BYTES = 8 * 1024 * 1024;
 
+/** readInto's checks before a byte is read: the file is the record's size, and the targets cover it exactly. */
+function checkFits(record: SnapshotRecord, fileBytes: number, targets: readonly Uint8Array[]): void {
+  const wanted = targets.reduce((n, t) => n + t.byteLength, 0);
+  if (fileBytes !== record.bytes) throw new CorruptSnapshotError(record.slot, record.step, `${fileBytes} bytes, record says ${record.bytes}`);
+  if (wanted !== record.bytes) throw new CorruptSnapshotError(record.slot, record.step, `the state takes ${wanted} bytes, the snapshot holds ${record.bytes}`);
+}
+
 export class SnapshotSlots {
   /** verify's one read buffer, made on first use. */
   private verifyBuffer: Buffer | null = null;
@@ -423,10 +430,7 @@ export class SnapshotSlots {
       throw new CorruptSnapshotError(record.slot, record.step, `data file unreadable (${(err as Error).message})`);
     }
     try {
-      const size = fstatSync(fd).size;
-      const wanted = targets.reduce((n, t) => n + t.byteLength, 0);
-      if (size !== record.bytes) throw new CorruptSnapshotError(record.slot, record.step, `${size} bytes, record says ${record.bytes}`);
-      if (wanted !== record.bytes) throw new CorruptSnapshotError(record.slot, record.step, `the state takes ${wanted} bytes, the snapshot holds ${record.bytes}`);
+      checkFits(record, fstatSync(fd).size, targets);
       let crc = 0;
       let at = 0;
       for (const t of targets) {
@@ -462,10 +466,7 @@ export class SnapshotSlots {
     }
     let reads: Promise<void>[] = [];
     try {
-      const size = (await handle.stat()).size;
-      const wanted = targets.reduce((n, t) => n + t.byteLength, 0);
-      if (size !== record.bytes) throw new CorruptSnapshotError(record.slot, record.step, `${size} bytes, record says ${record.bytes}`);
-      if (wanted !== record.bytes) throw new CorruptSnapshotError(record.slot, record.step, `the state takes ${wanted} bytes, the snapshot holds ${record.bytes}`);
+      checkFits(record, (await handle.stat()).size, targets);
       const pieces: { view: Uint8Array; at: number }[] = [];
       let at = 0;
       for (const t of targets) {
