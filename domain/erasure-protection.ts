@@ -135,7 +135,7 @@ export function placeShards(owners: ReadonlyMap<number, string>, nodes: readonly
       .filter(({ node }) => node.nodeId !== ownerId);
     if (others.length === 0) continue;
     const holders = byLoad(others)
-      .slice(0, Math.min(n, placed(others.length)))
+      .slice(0, placed(others.length))
       .map(({ node }) => node);
     for (const h of holders) load.set(h.nodeId, load.get(h.nodeId)! + 1);
     placing.push({ stage, others, holders });
