@@ -459,6 +459,7 @@ export class WorkerNode {
         });
       },
       FetchWeights: (call) => serveWeights(call, this.held ? { trainer: this.held.trainer, edgeCopy: this.edgeCopy } : null),
+      AllReduce: (_call, callback) => callback({ code: grpc.status.UNIMPLEMENTED, details: 'this worker does not take part in gradient all-reduces yet' }),
     };
   }
 

@@ -41,6 +41,7 @@ import type { RebuildOrder as _ftrain_v1_RebuildOrder, RebuildOrder__Output as _
 import type { RebuildReply as _ftrain_v1_RebuildReply, RebuildReply__Output as _ftrain_v1_RebuildReply__Output } from './ftrain/v1/RebuildReply';
 import type { RebuildRequest as _ftrain_v1_RebuildRequest, RebuildRequest__Output as _ftrain_v1_RebuildRequest__Output } from './ftrain/v1/RebuildRequest';
 import type { RecoveredFailure as _ftrain_v1_RecoveredFailure, RecoveredFailure__Output as _ftrain_v1_RecoveredFailure__Output } from './ftrain/v1/RecoveredFailure';
+import type { ReduceChunk as _ftrain_v1_ReduceChunk, ReduceChunk__Output as _ftrain_v1_ReduceChunk__Output } from './ftrain/v1/ReduceChunk';
 import type { Refusal as _ftrain_v1_Refusal, Refusal__Output as _ftrain_v1_Refusal__Output } from './ftrain/v1/Refusal';
 import type { RegisterReply as _ftrain_v1_RegisterReply, RegisterReply__Output as _ftrain_v1_RegisterReply__Output } from './ftrain/v1/RegisterReply';
 import type { RegisterRequest as _ftrain_v1_RegisterRequest, RegisterRequest__Output as _ftrain_v1_RegisterRequest__Output } from './ftrain/v1/RegisterRequest';
@@ -117,6 +118,7 @@ export interface ProtoGrpcType {
       RecoveredFailure: MessageTypeDefinition<_ftrain_v1_RecoveredFailure, _ftrain_v1_RecoveredFailure__Output>
       RecoveryMethod: EnumTypeDefinition
       RecoveryPolicy: EnumTypeDefinition
+      ReduceChunk: MessageTypeDefinition<_ftrain_v1_ReduceChunk, _ftrain_v1_ReduceChunk__Output>
       Refusal: MessageTypeDefinition<_ftrain_v1_Refusal, _ftrain_v1_Refusal__Output>
       RefusalReason: EnumTypeDefinition
       RegisterReply: MessageTypeDefinition<_ftrain_v1_RegisterReply, _ftrain_v1_RegisterReply__Output>

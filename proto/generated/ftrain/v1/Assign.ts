@@ -18,6 +18,8 @@ export interface Assign {
   'plan'?: (_ftrain_v1_ProtectionPlan | null);
   'rebuild'?: (_ftrain_v1_RebuildOrder | null);
   'checkfree'?: (_ftrain_v1_CheckfreeOrder | null);
+  'replica'?: (number);
+  'replicaAddresses'?: (string)[];
 }
 
 export interface Assign__Output {
@@ -32,4 +34,6 @@ export interface Assign__Output {
   'plan': (_ftrain_v1_ProtectionPlan__Output | null);
   'rebuild': (_ftrain_v1_RebuildOrder__Output | null);
   'checkfree': (_ftrain_v1_CheckfreeOrder__Output | null);
+  'replica': (number);
+  'replicaAddresses': (string)[];
 }

@@ -7,10 +7,12 @@ export interface Injection {
   'step'?: (number | string | Long);
   'stage'?: (number);
   'kind'?: (_ftrain_v1_InjectionKind);
+  'replica'?: (number);
 }
 
 export interface Injection__Output {
   'step': (number);
   'stage': (number);
   'kind': (_ftrain_v1_InjectionKind__Output);
+  'replica': (number);
 }

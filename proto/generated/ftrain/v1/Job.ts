@@ -33,6 +33,7 @@ export interface Job {
   'spares'?: (number);
   'recovery'?: (_ftrain_v1_RecoveryPolicy);
   'checkfreeLrScale'?: (number | string);
+  'replicas'?: (number);
 }
 
 export interface Job__Output {
@@ -61,4 +62,5 @@ export interface Job__Output {
   'spares': (number);
   'recovery': (_ftrain_v1_RecoveryPolicy__Output);
   'checkfreeLrScale': (number);
+  'replicas': (number);
 }

@@ -5,9 +5,19 @@ import type { MethodDefinition } from '@grpc/proto-loader'
 import type { Ack as _ftrain_v1_Ack, Ack__Output as _ftrain_v1_Ack__Output } from '../../ftrain/v1/Ack';
 import type { FetchWeightsRequest as _ftrain_v1_FetchWeightsRequest, FetchWeightsRequest__Output as _ftrain_v1_FetchWeightsRequest__Output } from '../../ftrain/v1/FetchWeightsRequest';
 import type { PipeChunk as _ftrain_v1_PipeChunk, PipeChunk__Output as _ftrain_v1_PipeChunk__Output } from '../../ftrain/v1/PipeChunk';
+import type { ReduceChunk as _ftrain_v1_ReduceChunk, ReduceChunk__Output as _ftrain_v1_ReduceChunk__Output } from '../../ftrain/v1/ReduceChunk';
 import type { TensorChunk as _ftrain_v1_TensorChunk, TensorChunk__Output as _ftrain_v1_TensorChunk__Output } from '../../ftrain/v1/TensorChunk';
 
 export interface WorkerClient extends grpc.Client {
+  AllReduce(metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientWritableStream<_ftrain_v1_ReduceChunk>;
+  AllReduce(metadata: grpc.Metadata, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientWritableStream<_ftrain_v1_ReduceChunk>;
+  AllReduce(options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientWritableStream<_ftrain_v1_ReduceChunk>;
+  AllReduce(callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientWritableStream<_ftrain_v1_ReduceChunk>;
+  allReduce(metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientWritableStream<_ftrain_v1_ReduceChunk>;
+  allReduce(metadata: grpc.Metadata, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientWritableStream<_ftrain_v1_ReduceChunk>;
+  allReduce(options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientWritableStream<_ftrain_v1_ReduceChunk>;
+  allReduce(callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientWritableStream<_ftrain_v1_ReduceChunk>;
+  
   FetchWeights(argument: _ftrain_v1_FetchWeightsRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_ftrain_v1_TensorChunk__Output>;
   FetchWeights(argument: _ftrain_v1_FetchWeightsRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_ftrain_v1_TensorChunk__Output>;
   fetchWeights(argument: _ftrain_v1_FetchWeightsRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_ftrain_v1_TensorChunk__Output>;
@@ -34,6 +44,8 @@ export interface WorkerClient extends grpc.Client {
 }
 
 export interface WorkerHandlers extends grpc.UntypedServiceImplementation {
+  AllReduce: grpc.handleClientStreamingCall<_ftrain_v1_ReduceChunk__Output, _ftrain_v1_Ack>;
+  
   FetchWeights: grpc.handleServerStreamingCall<_ftrain_v1_FetchWeightsRequest__Output, _ftrain_v1_TensorChunk>;
   
   KeepEdgeCopy: grpc.handleClientStreamingCall<_ftrain_v1_PipeChunk__Output, _ftrain_v1_Ack>;
@@ -43,6 +55,7 @@ export interface WorkerHandlers extends grpc.UntypedServiceImplementation {
 }
 
 export interface WorkerDefinition extends grpc.ServiceDefinition {
+  AllReduce: MethodDefinition<_ftrain_v1_ReduceChunk, _ftrain_v1_Ack, _ftrain_v1_ReduceChunk__Output, _ftrain_v1_Ack__Output>
   FetchWeights: MethodDefinition<_ftrain_v1_FetchWeightsRequest, _ftrain_v1_TensorChunk, _ftrain_v1_FetchWeightsRequest__Output, _ftrain_v1_TensorChunk__Output>
   KeepEdgeCopy: MethodDefinition<_ftrain_v1_PipeChunk, _ftrain_v1_Ack, _ftrain_v1_PipeChunk__Output, _ftrain_v1_Ack__Output>
   Pipe: MethodDefinition<_ftrain_v1_PipeChunk, _ftrain_v1_Ack, _ftrain_v1_PipeChunk__Output, _ftrain_v1_Ack__Output>
