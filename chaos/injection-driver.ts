@@ -15,6 +15,7 @@ import type { CoordinatorStatus } from '../coordinator/core/coordinator-status.t
 import type { Logger } from '../common/logging.ts';
 import { FREEZE_SECONDS, InjectionKind, type Injection } from '../domain/inject-spec.ts';
 import type { NodeSummary } from '../domain/run-status.ts';
+import { slotName, slotOf, type ReplicaShape } from '../domain/replica-slots.ts';
 import { sendSignal } from './process-control.ts';
 
 /** Injection kinds this driver causes; the others happen inside a worker (worker-injector.ts). */
@@ -33,9 +34,10 @@ export class InjectionDriver {
 
   constructor(
     private readonly target: InjectionTarget,
-    injections: readonly Injection[],
+    private readonly job: ReplicaShape & { readonly injections: readonly Injection[] },
     private readonly log: Logger,
   ) {
+    const injections = job.injections;
     this.pending = injections.filter((i) => NODE_INJECTION_KINDS.has(i.kind));
     const workerKills = injections.some((i) => i.kind === InjectionKind.workerKill);
     if (this.pending.length > 0 || workerKills) target.on('action', (a) => this.onAction(a));
@@ -53,16 +55,18 @@ export class InjectionDriver {
     this.pending = this.pending.filter((i) => !due.includes(i));
     const status = this.target.status();
     for (const i of due) {
-      const nodeId = status.stages[i.stage]?.nodeId;
+      const slot = slotOf(this.job, i.replica, i.stage);
+      const where = slotName(this.job, slot);
+      const nodeId = status.stages[slot]?.nodeId;
       const node = status.nodes.find((n) => n.nodeId === nodeId);
       if (!nodeId || !node) continue;
       if (node.hostname !== hostname()) {
-        this.log.error({ nodeId, host: node.hostname }, `cannot inject ${i.kind} on stage ${i.stage}: node ${nodeId} runs on ${node.hostname}, not on this machine; use ftrain chaos there`);
+        this.log.error({ nodeId, host: node.hostname }, `cannot inject ${i.kind} on ${where}: node ${nodeId} runs on ${node.hostname}, not on this machine; use ftrain chaos there`);
         continue;
       }
       // A preemption is not a failure until its notice arrives (Leave); the others are one now.
-      if (i.kind !== InjectionKind.preempt && !this.target.announceInjection(nodeId, i.stage, step, i.kind)) continue;
-      this.log.warn({ nodeId, stage: i.stage, step, kind: i.kind }, `injecting ${i.kind} on stage ${i.stage} (${nodeId}) in step ${step}`);
+      if (i.kind !== InjectionKind.preempt && !this.target.announceInjection(nodeId, slot, step, i.kind)) continue;
+      this.log.warn({ nodeId, stage: i.stage, replica: i.replica, step, kind: i.kind }, `injecting ${i.kind} on ${where} (${nodeId}) in step ${step}`);
       this.hit(node, i.kind);
     }
   }

@@ -12,7 +12,7 @@ import type { JobOptions } from '../domain/job-options.ts';
 import type { FaultPoint, WorkerFaults } from '../worker/fault-port.ts';
 
 function planned(at: FaultPoint, kind: InjectionKind): boolean {
-  return at.job.injections.some((i) => i.kind === kind && i.stage === at.stage && i.step === at.step);
+  return at.job.injections.some((i) => i.kind === kind && i.stage === at.stage && i.replica === at.replica && i.step === at.step);
 }
 
 export function workerInjector(): WorkerFaults {

@@ -14,6 +14,7 @@ import { buildRunReport, type RunReport, type StoredRunReport } from '../observa
 import { RunLedger } from '../observability/run-ledger.ts';
 import { InjectionDriver } from '../chaos/injection-driver.ts';
 import { ProgressPrinter } from './progress.ts';
+import { slotCount } from '../domain/replica-slots.ts';
 
 export interface SessionOptions {
   readonly job: JobOptions;
@@ -63,9 +64,9 @@ export class CoordinatorSession {
     this.dashboard = d ? new DashboardServer({ coordinator: this.server, host: d.host, port: d.port, fallbackToFreePort: d.fallbackToFreePort, logger: options.logger }) : null;
     const progress = new ProgressPrinter(options.job.steps, tokensPerStep(options.job), options.print, options.job.snapshotEvery);
     this.progress = progress;
-    this.ledger = new RunLedger(options.job.stages);
+    this.ledger = new RunLedger(slotCount(options.job));
     // `--inject` kinds that hit whole nodes, at their step (the worker causes the others).
-    new InjectionDriver(this.server, options.job.injections, options.logger);
+    new InjectionDriver(this.server, options.job, options.logger);
     this.server.on('action', (a) => {
       this.ledger.onAction(a);
       if (a.type === 'training-started') this.times.trainingStartedAtMs = a.atMs;

@@ -10,17 +10,18 @@ import type { DashboardSettings } from './coordinator-session.ts';
 /** `--inject`'s help: every kind the domain knows, so the list cannot fall behind it. */
 export function injectHelp(): string {
   const kinds = INJECTION_KINDS.map((k) => `${k} (${INJECTION_KIND_SUMMARY[k]})`);
-  return `failures to cause: STEP:STAGE:KIND,... with STEP below --steps and KIND one of ${kinds.join(', ')}`;
+  return `failures to cause: STEP:STAGE:KIND,... (STEP:STAGE@REPLICA:KIND for one replica's stage; replica 0 when not given) with STEP below --steps and KIND one of ${kinds.join(', ')}`;
 }
 
 export function addJobFlags(cmd: Command): Command {
   return cmd
-    .option('--nodes <n>', 'pipeline stages, one node each', String(DEFAULT_JOB.nodes))
+    .option('--nodes <n>', 'pipeline stages, one node each (in each replica)', String(DEFAULT_JOB.nodes))
+    .option('--replicas <n>', 'data-parallel replicas of the pipeline: --nodes x --replicas nodes; each step trains --micro-batches per replica, and the replicas of a stage sum their gradients with a ring all-reduce', '1')
     .option('--steps <n>', 'optimizer steps to train (default: until Ctrl-C)')
     .option('--seed <n>', 'seed of weights and batches', String(DEFAULT_JOB.seed))
     .option('--data <file>', 'UTF-8 text to train on, or "moby-dick" (bundled)', DEFAULT_JOB.data)
     .option('--backend <name>', 'tfjs backend: wasm, cpu (deterministic) or tensorflow (needs @tensorflow/tfjs-node[-gpu])', DEFAULT_JOB.backend)
-    .option('--micro-batches <n>', 'micro-batches per step', String(DEFAULT_JOB.microBatches))
+    .option('--micro-batches <n>', 'micro-batches per step (of each replica)', String(DEFAULT_JOB.microBatches))
     .option('--model <preset>', 'model shape preset: default, or wide (257 MiB of training state per stage: --d-model 968 --heads 8 --layers-per-stage 2 --seq-len 16 --micro-batch-size 1); shape flags given override it', 'default')
     .option('--micro-batch-size <n>', `sequences per micro-batch (default: ${DEFAULT_JOB.microBatchSize}, or the --model preset's)`)
     .option('--seq-len <n>', `tokens (bytes) per sequence (default: ${DEFAULT_JOB.seqLen}, or the --model preset's)`)
@@ -53,6 +54,7 @@ export function addJobFlags(cmd: Command): Command {
 
 export interface JobFlagValues {
   readonly nodes: string;
+  readonly replicas: string;
   readonly steps?: string;
   readonly seed: string;
   readonly data: string;
@@ -87,6 +89,7 @@ export interface JobFlagValues {
 export function rawJobOptions(v: JobFlagValues): RawJobOptions {
   return {
     nodes: v.nodes,
+    replicas: v.replicas,
     steps: v.steps,
     seed: v.seed,
     data: v.data,

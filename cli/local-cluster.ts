@@ -14,6 +14,7 @@ import { FTRAIN_BIN } from '../common/ftrain-bin.ts';
 import { survivabilityLines } from '../coordinator/core/survivability.ts';
 
 import { CoordinatorSession, type DashboardSettings } from './coordinator-session.ts';
+import { slotCount } from '../domain/replica-slots.ts';
 
 /** How long children get to exit after Stop before they get SIGTERM, and then SIGKILL. */
 export const CHILD_EXIT_GRACE_MS = 5000;
@@ -66,9 +67,10 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<num
   const logger = createLogger({ name: 'coordinator', file: logFile, level: options.logLevel });
   const session = new CoordinatorSession({ job, listen: `127.0.0.1:${options.port}`, reportPath: options.reportPath, logger, print, dashboard: options.dashboard, nodesOnThisMachine: true });
   const port = await session.start();
-  const nodeCount = job.stages + job.spares;
+  const nodeCount = slotCount(job) + job.spares;
   const spareText = job.spares ? ` + ${job.spares} spare(s)` : '';
-  print(`ftrain: coordinator on 127.0.0.1:${port}, ${job.stages} nodes${spareText}, backend ${job.backend}, data ${job.data}`);
+  const replicaText = job.replicas > 1 ? ` (${job.replicas} replicas of ${job.stages} stages)` : '';
+  print(`ftrain: coordinator on 127.0.0.1:${port}, ${slotCount(job)} nodes${replicaText}${spareText}, backend ${job.backend}, data ${job.data}`);
   for (const line of survivabilityLines(job)) print(line);
   print(`  logs: ${logFile}`);
   print(session.dashboardLine());

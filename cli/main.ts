@@ -27,6 +27,7 @@ import { resolveCoordinatorHost } from '../worker/coordinator-link.ts';
 import { SnapshotManager } from '../snapshot-manager/snapshot-manager.ts';
 import { DEFAULT_SLOT_COUNT } from '../domain/snapshot-slots.ts';
 import { survivabilityLines } from '../coordinator/core/survivability.ts';
+import { slotCount } from '../domain/replica-slots.ts';
 
 function fail(err: unknown): never {
   const known = err instanceof OptionError || err instanceof DataError || err instanceof BackendUnavailableError;
@@ -110,7 +111,7 @@ coordinatorCommand.action(async (flags: JobFlagValues & DashboardFlagValues & { 
     const print = (l: string) => process.stdout.write(`${l}\n`);
     const session = new CoordinatorSession({ job, listen, reportPath: flags.report ?? null, logger, print, dashboard });
     const port = await session.start();
-    print(`ftrain coordinator on ${hostOf(listen)}:${port}: waiting for ${job.stages + job.spares} nodes`);
+    print(`ftrain coordinator on ${hostOf(listen)}:${port}: waiting for ${slotCount(job) + job.spares} nodes`);
     print(`  ${joinHint(hostOf(listen), port, hostname())}`);
     print(`  logs: ${logFile}`);
     print(session.dashboardLine());

@@ -29,6 +29,7 @@ import type { InjectionKind } from '../domain/inject-spec.ts';
 import type { JobOptions } from '../domain/job-options.ts';
 import type { Failure } from '../domain/run-status.ts';
 import { weightsDigest } from '../domain/weights-digest.ts';
+import { slotOf } from '../domain/replica-slots.ts';
 import type { Command as CommandProto } from '../proto/generated/ftrain/v1/Command.ts';
 import type { CoordinatorHandlers } from '../proto/generated/ftrain/v1/Coordinator.ts';
 import { CoordinatorCore } from './core/coordinator-core.ts';
@@ -48,6 +49,8 @@ export interface RunResult {
   readonly status: RunStatus;
   readonly steps: number;
   readonly weightsDigest: string | null;
+  /** With replicas: each replica's weights digest (the same definition), by replica; else empty. */
+  readonly replicaDigests?: readonly string[];
   readonly failure: Failure | null;
   readonly reason: string;
 }
@@ -76,6 +79,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
   private settle!: (r: RunResult) => void;
   private settled = false;
   private digest: string | null = null;
+  private replicaDigests: string[] = [];
 
   constructor(private readonly options: CoordinatorServerOptions) {
     super();
@@ -178,7 +182,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
         this.finishRun({ status: 'stopped', steps: this.core.status().completedSteps, weightsDigest: null, failure: null, reason: action.reason });
         break;
       case 'run-finished':
-        this.finishRun({ status: 'finished', steps: action.steps, weightsDigest: this.digest, failure: null, reason: 'training complete' });
+        this.finishRun({ status: 'finished', steps: action.steps, weightsDigest: this.digest, replicaDigests: this.replicaDigests, failure: null, reason: 'training complete' });
         break;
       default:
         break;
@@ -201,16 +205,26 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
     this.settle(result);
   }
 
-  /** Reads every stage's weights in stage order and digests them, then finishes the run. */
+  /**
+   * Reads every stage's weights in stage order and digests them, then finishes the run. With
+   * replicas, each replica's stages are digested alike, and the run's digest is replica 0's.
+   */
   private async collectWeights(): Promise<void> {
     try {
       const status = this.core.status();
-      const all: Float32Array[] = [];
-      for (const stage of status.stages) {
-        const node = status.nodes.find((n) => n.nodeId === stage.nodeId)!;
-        all.push(...(await fetchStageWeights(node.address, stage.stage)).map((w) => w.values));
+      const job = this.options.job;
+      const digests: string[] = [];
+      for (let replica = 0; replica < job.replicas; replica++) {
+        const all: Float32Array[] = [];
+        for (let stage = 0; stage < job.stages; stage++) {
+          const slot = status.stages[slotOf(job, replica, stage)]!;
+          const node = status.nodes.find((n) => n.nodeId === slot.nodeId)!;
+          all.push(...(await fetchStageWeights(node.address, slot.stage)).map((w) => w.values));
+        }
+        digests.push(weightsDigest(all));
       }
-      this.digest = weightsDigest(all);
+      this.digest = digests[0]!;
+      this.replicaDigests = job.replicas > 1 ? digests : [];
       this.feed({ type: 'finish' });
     } catch (err) {
       this.options.logger.error({ err }, 'could not read the final weights');

@@ -21,6 +21,10 @@ export interface AssignCommand {
   readonly rebuild: RebuildOrder | null;
   /** Rebuild the stage from its neighbours' weights (CheckFree) instead of restoring. */
   readonly checkfree?: CheckfreeOrder | null;
+  /** The replica of the pipeline the stage belongs to (0 with one): the node's slot is replica * numStages + stage. */
+  readonly replica: number;
+  /** This stage's address in each replica, by replica, for the gradient all-reduce; empty with one replica. */
+  readonly replicaAddresses: readonly string[];
 }
 
 /** Train steps [fromStep, toStep); toStep 0: until stopped. */

@@ -1,4 +1,5 @@
-// `--inject STEP:STAGE:KIND,...`: failures to cause on purpose, for tests and demos.
+// `--inject STEP:STAGE:KIND,...`: failures to cause on purpose, for tests and demos. With
+// `--replicas`, `STEP:STAGE@REPLICA:KIND` targets one replica's stage (replica 0 when not given).
 
 import { OptionError } from './errors.ts';
 import { SNAPSHOT_EVERY_AUTO, type SnapshotEvery } from './snapshot-schedule.ts';
@@ -43,12 +44,15 @@ export const INJECTION_KIND_SUMMARY: Readonly<Record<InjectionKind, string>> = {
 export interface Injection {
   readonly step: number;
   readonly stage: number;
+  /** Which replica's stage (`STEP:STAGE@REPLICA:KIND`); 0 when not given. */
+  readonly replica: number;
   readonly kind: InjectionKind;
 }
 
 /** What of the job an injection must fit in to happen at all. */
 export interface InjectionLimits {
   readonly stages: number;
+  readonly replicas: number;
   /** `--steps`: steps 0 to steps - 1 run; null: until stopped. */
   readonly steps: number | null;
   /** `--snapshot-every`: a snapshot after every N-th step; 0: none; auto: chosen while training. */
@@ -61,17 +65,22 @@ export interface InjectionLimits {
  */
 export function parseInjections(raw: string | undefined | null, limits: InjectionLimits): Injection[] {
   if (raw === undefined || raw === null || raw.trim() === '') return [];
-  const { stages, steps, snapshotEvery } = limits;
+  const { stages, replicas, steps, snapshotEvery } = limits;
   const kinds = INJECTION_KINDS as readonly string[];
   return raw.split(',').map((item) => {
     const parts = item.trim().split(':');
-    const [stepText, stageText, kind] = parts;
+    const [stepText, target, kind] = parts;
+    const [stageText, replicaText, ...rest] = (target ?? '').split('@');
     const step = Number(stepText);
     const stage = Number(stageText);
-    if (parts.length !== 3 || !Number.isInteger(step) || step < 0 || !Number.isInteger(stage)) {
-      throw new OptionError('--inject', `"${item}" is not STEP:STAGE:KIND (e.g. 5:1:worker-kill)`);
+    const replica = replicaText === undefined ? 0 : Number(replicaText);
+    if (parts.length !== 3 || rest.length > 0 || !Number.isInteger(step) || step < 0 || stageText!.trim() === '' || !Number.isInteger(stage) || replicaText?.trim() === '' || !Number.isInteger(replica)) {
+      throw new OptionError('--inject', `"${item}" is not STEP:STAGE:KIND or STEP:STAGE@REPLICA:KIND (e.g. 5:1:worker-kill, 5:1@1:node-kill)`);
     }
     if (stage < 0 || stage >= stages) throw new OptionError('--inject', `"${item}": stage ${stage} is out of range 0..${stages - 1}`);
+    if (replica < 0 || replica >= replicas) {
+      throw new OptionError('--inject', `"${item}": replica ${replica} is out of range 0..${replicas - 1}${replicas === 1 ? ' (one replica: set --replicas to have more)' : ''}`);
+    }
     if (!kinds.includes(kind!)) throw new OptionError('--inject', `"${item}": kind must be one of ${kinds.join(', ')}`);
     if ((kind === InjectionKind.nodeKill || kind === InjectionKind.freeze || kind === InjectionKind.preempt) && step < 1) {
       throw new OptionError('--inject', `"${item}": ${kind} needs STEP >= 1 (it fires once step STEP - 1 is done)`);
@@ -93,6 +102,6 @@ export function parseInjections(raw: string | undefined | null, limits: Injectio
         throw new OptionError('--inject', `"${item}": no snapshot is taken of the state after ${step} step(s) with --snapshot-every ${snapshotEvery}; use a STEP that is a multiple of ${snapshotEvery}, from ${snapshotEvery} up`);
       }
     }
-    return { step, stage, kind: kind as InjectionKind };
+    return { step, stage, replica, kind: kind as InjectionKind };
   });
 }

@@ -28,8 +28,14 @@ export interface ModelOptions {
 }
 
 export interface JobOptions {
-  /** Pipeline stages; one node per stage. */
+  /** Pipeline stages; one node per stage of each replica. */
   readonly stages: number;
+  /**
+   * Data-parallel replicas of the pipeline (`--replicas`): stages x replicas nodes, each step's
+   * batch is replicas x microBatches micro-batches, and the replicas of a stage sum their
+   * gradients (domain/replica-slots.ts).
+   */
+  readonly replicas: number;
   /** Steps to train, or null to train until stopped. */
   readonly steps: number | null;
   readonly seed: number;
@@ -95,7 +101,7 @@ export type RawJobOptions = Partial<Record<
   | 'nodes' | 'steps' | 'seed' | 'data' | 'backend' | 'microBatches' | 'microBatchSize'
   | 'seqLen' | 'dModel' | 'heads' | 'layersPerStage' | 'ffnMult' | 'lr' | 'clipNorm'
   | 'heartbeatMs' | 'leaseMs' | 'dumpGrads' | 'snapshotEvery' | 'inject' | 'recoveryTimeoutMs'
-  | 'checkpointEvery' | 'checkpointDir' | 'ec' | 'spares' | 'recovery' | 'checkfreeLrScale' | 'model',
+  | 'checkpointEvery' | 'checkpointDir' | 'ec' | 'spares' | 'recovery' | 'checkfreeLrScale' | 'model' | 'replicas',
   unknown
 >>;
 
@@ -150,6 +156,12 @@ export function widthForStateMib(mib: number, layersPerStage: number, ffnMult: n
 
 /** Maximum pipeline stages: more processes than this on one coordinator is untested. */
 export const MAX_STAGES = 64;
+
+/** Maximum replicas of the pipeline. */
+export const MAX_REPLICAS = 64;
+
+/** Maximum stage slots (stages x replicas): one node each. */
+export const MAX_SLOTS = 256;
 
 /** An integer flag in [min, max], or `fallback` when absent; any other value is an OptionError naming the flag. */
 export function intOption(field: string, raw: unknown, fallback: number, min: number, max: number): number {
@@ -209,17 +221,19 @@ export function parseErasureSetting(field: string, raw: unknown): ErasureSetting
  * `--ec` as the job can honour it: an explicit code needs snapshots to protect and room for its
  * k + m shards on nodes other than each stage's own (the placement rule of placeShards).
  */
-function erasureSetting(raw: unknown, snapshotEvery: SnapshotEvery, stages: number, spares: number): ErasureSetting {
+function erasureSetting(raw: unknown, snapshotEvery: SnapshotEvery, stages: number, replicas: number, spares: number): ErasureSetting {
   const setting = parseErasureSetting('--ec', raw);
   if (typeof setting !== 'object') return snapshotEvery === 0 ? 'off' : setting;
   if (snapshotEvery === 0) throw new OptionError('--ec', 'erasure coding protects snapshots, and --snapshot-every 0 turns them off: drop one of the two');
-  const tooBig = codeDoesNotFit(setting, stages + spares, `--nodes ${stages} --spares ${spares}`);
+  const tooBig = codeDoesNotFit(setting, stages * replicas + spares, `--nodes ${stages}${replicas > 1 ? ` --replicas ${replicas}` : ''} --spares ${spares}`);
   if (tooBig) throw new OptionError('--ec', tooBig);
   return setting;
 }
 
 export function compileJobOptions(raw: RawJobOptions): JobOptions {
   const stages = intOption('--nodes', raw.nodes, DEFAULT_JOB.nodes, 1, MAX_STAGES);
+  const replicas = intOption('--replicas', raw.replicas, 1, 1, MAX_REPLICAS);
+  if (stages * replicas > MAX_SLOTS) throw new OptionError('--replicas', `${replicas} replicas of ${stages} stages need ${stages * replicas} nodes; at most ${MAX_SLOTS} are supported`);
   const steps = raw.steps === undefined || raw.steps === null ? null : intOption('--steps', raw.steps, 0, 1, Number.MAX_SAFE_INTEGER);
   const seed = intOption('--seed', raw.seed, DEFAULT_JOB.seed, 0, 0xffff_ffff);
   const dataRaw = raw.data === undefined ? DEFAULT_JOB.data : String(raw.data);
@@ -249,7 +263,7 @@ export function compileJobOptions(raw: RawJobOptions): JobOptions {
   const checkpointEvery = intOption('--checkpoint-every', raw.checkpointEvery, 0, 0, 1_000_000);
   const checkpointDir = raw.checkpointDir === undefined || raw.checkpointDir === null || String(raw.checkpointDir) === '' ? null : resolve(String(raw.checkpointDir));
   if (checkpointEvery > 0 && checkpointDir === null) throw new OptionError('--checkpoint-every', 'needs --checkpoint-dir DIR');
-  const injections = parseInjections(raw.inject === undefined || raw.inject === null ? null : String(raw.inject), { stages, steps, snapshotEvery });
+  const injections = parseInjections(raw.inject === undefined || raw.inject === null ? null : String(raw.inject), { stages, replicas, steps, snapshotEvery });
   const recoveryText = raw.recovery === undefined || raw.recovery === null ? RecoveryPolicy.auto : String(raw.recovery);
   if (!(Object.values(RecoveryPolicy) as string[]).includes(recoveryText)) {
     throw new OptionError('--recovery', `must be one of ${Object.values(RecoveryPolicy).join(', ')}, got "${recoveryText}"`);
@@ -264,6 +278,13 @@ export function compileJobOptions(raw: RawJobOptions): JobOptions {
   if (recovery === RecoveryPolicy.checkfree && stages < 3) {
     throw new OptionError('--recovery', `checkfree rebuilds a lost stage from its neighbours on both sides, which no stage of a ${stages}-stage pipeline has: it needs --nodes 3 or more, got ${stages}`);
   }
+  if (replicas > 1 && (recovery === RecoveryPolicy.checkfree || recovery === RecoveryPolicy.checkfreePlus)) {
+    // A stage rebuilt by CheckFree in one replica would differ from its live replicas.
+    throw new OptionError('--recovery', `${recovery} rebuilds a stage from its neighbours, and then its replicas would hold different weights: with --replicas ${replicas} use auto, snapshot or checkpoint`);
+  }
+  if (replicas > 1 && checkpointDir !== null) {
+    throw new OptionError('--checkpoint-dir', `disk checkpoints are not supported with --replicas ${replicas} yet: drop --checkpoint-dir or use one replica`);
+  }
   if (recovery === RecoveryPolicy.checkpoint && checkpointDir === null) {
     throw new OptionError('--recovery', 'checkpoint recovery needs --checkpoint-dir DIR and --checkpoint-every K');
   }
@@ -273,9 +294,10 @@ export function compileJobOptions(raw: RawJobOptions): JobOptions {
     if (edge) throw new OptionError('--inject', `"${edge.step}:${edge.stage}:${edge.kind}": with snapshots off only CheckFree can recover, and it cannot rebuild stage 0 or the last stage`);
   }
   const spares = intOption('--spares', raw.spares, 0, 0, MAX_STAGES);
-  const ec = erasureSetting(raw.ec, snapshotEvery, stages, spares);
+  const ec = erasureSetting(raw.ec, snapshotEvery, stages, replicas, spares);
   return {
     stages,
+    replicas,
     steps,
     seed,
     data,
@@ -303,9 +325,9 @@ export function compileJobOptions(raw: RawJobOptions): JobOptions {
   };
 }
 
-/** Tokens one step trains on across the whole pipeline. */
+/** Tokens one step trains on across the whole pipeline, every replica's. */
 export function tokensPerStep(job: JobOptions): number {
-  return job.microBatches * job.microBatchSize * job.model.seqLen;
+  return job.replicas * job.microBatches * job.microBatchSize * job.model.seqLen;
 }
 
 /** Parses the job JSON sent with a stage assignment; the object was compiled by the coordinator. */

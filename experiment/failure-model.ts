@@ -43,7 +43,7 @@ export function failureSchedule(o: ScheduleOptions): Injection[] {
   const end = o.steps - (o.quietSteps ?? 3);
   for (let step = first; step < end; step++) {
     for (let stage = 0; stage < o.stages; stage++) {
-      if (rng.next() < o.probability) out.push({ step, stage, kind: 'node-kill' });
+      if (rng.next() < o.probability) out.push({ step, stage, replica: 0, kind: 'node-kill' });
     }
   }
   return out;

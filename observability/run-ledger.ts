@@ -27,6 +27,8 @@ export class RunLedger {
   trainingStartedAtMs: number | null = null;
   /** Loss of each completed step (a step computed again after a rollback has its newest loss). */
   readonly losses: number[] = [];
+  /** Micro-batches trained in each step (every replica's), by step. */
+  readonly microBatches: number[] = [];
   /** When each step was first completed (a step computed again after a rollback keeps its first time). */
   readonly stepDoneAtMs: number[] = [];
   /** Every step completion in order, recomputed steps included: loss against wall-clock time. */
@@ -66,6 +68,7 @@ export class RunLedger {
       }
       case 'step-completed':
         this.losses[a.step] = a.loss;
+        this.microBatches[a.step] = a.microBatches;
         this.stepDoneAtMs[a.step] ??= a.atMs;
         if (this.timeline.length < MAX_TIMELINE) this.timeline.push({ atMs: a.atMs, step: a.step, loss: a.loss ?? null });
         break;

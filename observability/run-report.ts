@@ -3,6 +3,7 @@
 import { DataError } from '../domain/errors.ts';
 import { dashboardSnapshot } from './dashboard-data.ts';
 import { tokensPerStep, type JobOptions } from '../domain/job-options.ts';
+import { slotCount } from '../domain/replica-slots.ts';
 import type { Failure, NodeSummary, RecoveredFailure } from '../domain/run-status.ts';
 import type { CoordinatorStatus } from '../coordinator/core/coordinator-status.ts';
 import type { RunLedger } from './run-ledger.ts';
@@ -50,7 +51,13 @@ export interface RunReport {
   readonly trainingSeconds: number | null;
   readonly backend: string;
   readonly stages: number;
+  /** Replicas of the pipeline (`--replicas`). */
+  readonly replicas: number;
   readonly weightsDigest: string | null;
+  /** Each replica's weights digest (the same definition as weightsDigest), by replica; with one replica, [weightsDigest]. */
+  readonly replicaDigests: readonly string[];
+  /** Micro-batches trained in each step (every replica's), in step order. */
+  readonly microBatchesPerStep: readonly number[];
   readonly seed: number;
   readonly data: string;
   readonly dataSha256: string;
@@ -127,7 +134,7 @@ export interface RunReport {
 }
 
 /** Fields added after the first reports were written: a report read from a file may lack them. */
-type NewerReportFields = 'trainingStartedAtMs' | 'recovery' | 'spares' | 'survives' | 'nodes' | 'snapshotLog' | 'memory' | 'peakRamPerNodeBytes';
+type NewerReportFields = 'trainingStartedAtMs' | 'recovery' | 'spares' | 'survives' | 'nodes' | 'snapshotLog' | 'memory' | 'peakRamPerNodeBytes' | 'replicas' | 'replicaDigests' | 'microBatchesPerStep';
 
 /** A run report as read back from a file. */
 export type StoredRunReport = Omit<RunReport, NewerReportFields> & Partial<Pick<RunReport, NewerReportFields>>;
@@ -220,7 +227,10 @@ export function buildRunReport(
     trainingSeconds,
     backend,
     stages: job.stages,
+    replicas: job.replicas,
     weightsDigest: result.weightsDigest,
+    replicaDigests: result.replicaDigests && result.replicaDigests.length > 0 ? [...result.replicaDigests] : result.weightsDigest ? [result.weightsDigest] : [],
+    microBatchesPerStep: ledger.microBatches.slice(ledger.firstStep, steps),
     seed: job.seed,
     data: job.data,
     dataSha256,
@@ -254,7 +264,7 @@ export function buildRunReport(
       stallMsP50,
       copyMsP50: percentile(ledger.snapshots.copyMs, 50),
       overheadPct,
-      overheadPctPerStep: overheadPct !== null && stepsTrained > 0 ? (overheadPct * ledger.snapshots.count) / job.stages / stepsTrained : null,
+      overheadPctPerStep: overheadPct !== null && stepsTrained > 0 ? (overheadPct * ledger.snapshots.count) / slotCount(job) / stepsTrained : null,
     },
     erasure: erasureFigures(status, ledger),
     memory: status.memory.map((m) => ({ ...m })),

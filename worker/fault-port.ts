@@ -7,7 +7,9 @@ import type { JobOptions } from '../domain/job-options.ts';
 
 /** Where in a step or snapshot a hook is called, with what an injector needs there. */
 export interface FaultPoint {
+  /** The stage within its replica, and the replica (`--inject STEP:STAGE@REPLICA:KIND`). */
   readonly stage: number;
+  readonly replica: number;
   readonly step: number;
   readonly job: JobOptions;
   /**

@@ -8,6 +8,7 @@ import type { Logger } from '../common/logging.ts';
 import type { ReceivedAssign } from '../domain/commands.ts';
 import { errorMessage } from '../domain/errors.ts';
 import type { JobOptions } from '../domain/job-options.ts';
+import { slotOf } from '../domain/replica-slots.ts';
 import { buildStage } from './stage-assignment.ts';
 import type { RememberedAssignment, StageSnapshots } from './stage-snapshots.ts';
 import type { StageTrainer } from './stage-trainer.ts';
@@ -63,7 +64,8 @@ export class StageAhead {
     const built = await pending;
     if (!built) return null;
     const { assignment } = built;
-    if (assignment.stage === a.stage && !a.checkfree && assignment.dataSha256 === (a.dataSha256 || null) && JSON.stringify(assignment.job) === JSON.stringify(job)) return built.trainer;
+    // The slots know the stage by its slot (domain/replica-slots.ts).
+    if (assignment.stage === slotOf(job, a.replica, a.stage) && !a.checkfree && assignment.dataSha256 === (a.dataSha256 || null) && JSON.stringify(assignment.job) === JSON.stringify(job)) return built.trainer;
     this.log.info({ built: assignment.stage, assigned: a.stage }, 'the stage built ahead is not the one assigned: dropped');
     built.trainer.dispose();
     return null;

@@ -4,6 +4,7 @@
 import { checkCorpusFits, loadCorpus, type Corpus } from '../domain/corpus.ts';
 import type { JobOptions } from '../domain/job-options.ts';
 import type { RestoreTrace } from '../domain/node-reports.ts';
+import { stageOfSlot } from '../domain/replica-slots.ts';
 import { StageTrainer } from './stage-trainer.ts';
 import { useBackend } from './tfjs-backend.ts';
 
@@ -34,8 +35,9 @@ export class RestoreClock {
  * (checked against the coordinator's), and the model with its optimizer. `weights` 'zeros': the
  * stage is restored from a snapshot at once, so its initial values are not made.
  */
-export async function buildStage(job: JobOptions, stage: number, dataSha256: string | null, weights: 'initial' | 'zeros'): Promise<StageTrainer> {
+export async function buildStage(job: JobOptions, slot: number, dataSha256: string | null, weights: 'initial' | 'zeros'): Promise<StageTrainer> {
   await useBackend(job.backend);
+  const stage = stageOfSlot(job, slot);
   let corpus: Corpus | null = null;
   if (stage === 0 || stage === job.stages - 1) {
     corpus = loadCorpus(job.data);
@@ -44,5 +46,5 @@ export async function buildStage(job: JobOptions, stage: number, dataSha256: str
       throw new Error(`training text ${job.data} on this node differs from the coordinator's (sha256 ${corpus.sha256.slice(0, 12)} vs ${dataSha256.slice(0, 12)}); give every node the same file`);
     }
   }
-  return new StageTrainer(job, stage, corpus, weights);
+  return new StageTrainer(job, slot, corpus, weights);
 }

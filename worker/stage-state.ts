@@ -40,7 +40,7 @@ export function stageStateViews(trainer: StageTrainer, gradNorm: number): { head
     offset += v.length;
   }
   return {
-    header: { stage: trainer.stage, step: trainer.completedSteps, tensors, scalars: { adamT: trainer.adam.t, seed: trainer.job.seed, gradNorm } },
+    header: { stage: trainer.slot, step: trainer.completedSteps, tensors, scalars: { adamT: trainer.adam.t, seed: trainer.job.seed, gradNorm } },
     values,
   };
 }
@@ -61,7 +61,7 @@ export function exportStageState(trainer: StageTrainer, gradNorm: number): { hea
 
 /** The stage's state tensors, checked against a snapshot's layout (same names, sizes, order, back to back). */
 function matchingTensors(trainer: StageTrainer, header: SnapshotHeader): { name: string; tensor: tf.Variable }[] {
-  if (header.stage !== trainer.stage) throw new SnapshotMismatchError(`snapshot is of stage ${header.stage}, not stage ${trainer.stage}`);
+  if (header.stage !== trainer.slot) throw new SnapshotMismatchError(`snapshot is of stage ${header.stage}, not stage ${trainer.slot}`);
   const entries = stateTensors(trainer);
   if (entries.length !== header.tensors.length) {
     throw new SnapshotMismatchError(`snapshot has ${header.tensors.length} tensors, stage ${trainer.stage} has ${entries.length}`);

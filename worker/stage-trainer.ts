@@ -20,6 +20,7 @@ import { Adam } from './adam.ts';
 import { GptStage } from './gpt-stage.ts';
 import { tf } from './tfjs-backend.ts';
 import { hopsOf, microBatchRoute, type Hop, type StageOp } from '../domain/pipeline-route.ts';
+import { batchMicroBatch, replicaOfSlot, stageOfSlot } from '../domain/replica-slots.ts';
 
 export interface PipeTensor {
   readonly shape: readonly number[];
@@ -56,6 +57,12 @@ export interface StepHooks {
   /** Right before the optimizer update: the previous snapshot's copy must be complete. */
   readonly beforeUpdate?: () => Promise<void>;
   /**
+   * With replicas: sums this stage's flat gradient (its micro-batches' sum, variables in order)
+   * with the other replicas' of the stage; every replica gets the same bits back
+   * (worker/replica-ring.ts). Throwing abandons the step, which has changed nothing yet.
+   */
+  readonly allReduce?: (step: number, flat: Float32Array) => Promise<Float32Array>;
+  /**
    * Awaited between the phases of the update and between its parameters. Throwing abandons the
    * step there: before the first parameter is touched, nothing changed; after, the stage is torn.
    */
@@ -65,6 +72,17 @@ export interface StepHooks {
    * abandons the step, which has changed nothing yet. Without it, each backward is one block.
    */
   readonly betweenPieces?: () => Promise<void>;
+}
+
+/** The gradients of a stage in one flat vector, variables in order. */
+function flattenGradients(grads: readonly tf.Tensor[]): Float32Array {
+  const flat = new Float32Array(grads.reduce((n, g) => n + g.size, 0));
+  let at = 0;
+  for (const g of grads) {
+    flat.set(g.dataSync() as Float32Array, at);
+    at += g.size;
+  }
+  return flat;
 }
 
 export class StageTrainer {
@@ -83,14 +101,21 @@ export class StageTrainer {
   learningRateScale = 1;
   /** Micro-batch routes: out of order on odd micro-batches under CheckFree+. */
   readonly routes: readonly (readonly Hop[])[];
+  /** The stage within its replica, and the replica (domain/replica-slots.ts). */
+  readonly stage: number;
+  readonly replica: number;
 
   constructor(
     readonly job: JobOptions,
-    readonly stage: number,
+    /** The stage slot: replica * stages + stage (the stage itself with one replica). */
+    readonly slot: number,
     private readonly corpus: Corpus | null,
     /** 'zeros': the stage is restored from a snapshot at once, so its initial weights are not made. */
     weights: 'initial' | 'zeros' = 'initial',
   ) {
+    const stage = stageOfSlot(job, slot);
+    this.stage = stage;
+    this.replica = replicaOfSlot(job, slot);
     this.model = new GptStage({ stage, numStages: job.stages }, job.model, job.seed, weights);
     this.adam = new Adam(this.model.variables, job, weights === 'zeros' ? 'unwritten' : 'zeros');
     const outOfOrder = job.recovery === 'checkfree-plus';
@@ -124,8 +149,10 @@ export class StageTrainer {
     this.learningRateScale = 1;
   }
 
+  /** This replica's micro-batch `mb` of the step: replica r trains the step's micro-batches r*M ... (r+1)*M-1. */
   private batch(step: number, mb: number) {
-    return microBatchFor(this.corpus!, this.job.seed, step, mb, this.job.microBatchSize, this.job.model.seqLen);
+    const index = batchMicroBatch(this.job.microBatches, this.replica, mb);
+    return microBatchFor(this.corpus!, this.job.seed, step, index, this.job.microBatchSize, this.job.model.seqLen);
   }
 
   async runStep(step: number, io: PipeIO, hooks: StepHooks = {}): Promise<StepStats> {
@@ -215,15 +242,26 @@ export class StageTrainer {
         }
       }
 
-      if (hooks.beforeUpdate) await hooks.beforeUpdate();
-      // Mean over micro-batches, then per-stage clipping and the update. Each result replaces
-      // its input in `sums` at once, so one set of gradients is alive at a time (the state's
-      // third, not a multiple of it); the operations and their order are those of the maths.
+      // Each result replaces its input in `sums` at once, so one set of gradients is alive at a
+      // time (the state's third, not a multiple of it); the operations and their order are those
+      // of the maths.
       const replace = (i: number, next: tf.Tensor) => {
         sums[i]!.dispose();
         sums[i] = next;
       };
-      sums.forEach((s, i) => replace(i, tf.div(s, mbs)));
+      const replicas = this.job.replicas;
+      if (replicas > 1) {
+        if (!hooks.allReduce) throw new Error(`stage ${this.stage} of replica ${this.replica} has no all-reduce to sum its gradients with its ${replicas - 1} other replica(s)`);
+        const total = await hooks.allReduce(step, flattenGradients(sums));
+        let at = 0;
+        sums.forEach((s, i) => {
+          replace(i, tf.tensor(total.subarray(at, at + s.size), s.shape, 'float32'));
+          at += s.size;
+        });
+      }
+      if (hooks.beforeUpdate) await hooks.beforeUpdate();
+      // Mean over the step's micro-batches (every replica's), then per-stage clipping and the update.
+      sums.forEach((s, i) => replace(i, tf.div(s, mbs * replicas)));
       await hooks.yieldInUpdate?.();
       const norm = Math.sqrt(sums.reduce((acc, g) => acc + tf.tidy(() => (tf.sum(tf.square(g)).dataSync() as Float32Array)[0]!), 0));
       if (step === this.completedSteps && step === 0 && this.job.dumpGradsDir) this.dumpGradients(sums);

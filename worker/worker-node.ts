@@ -38,6 +38,7 @@ import type { StageTrainer } from './stage-trainer.ts';
 import { tf } from './tfjs-backend.ts';
 import { serveWeights, type EdgeCopy } from './weights-service.ts';
 import { hostOf } from '../domain/host-port.ts';
+import { slotOf } from '../domain/replica-slots.ts';
 
 export interface WorkerNodeOptions {
   readonly coordinator: string;
@@ -74,8 +75,9 @@ export interface WorkerNodeOptions {
 
 export type NodeExit = { readonly code: number; readonly reason: string };
 
-/** The stage this node holds. */
+/** The stage this node holds (`stage` within its replica; the coordinator knows it by `slot`). */
 interface Held extends PipeTarget {
+  readonly slot: number;
   readonly checkpoints: DiskCheckpoints | null;
 }
 
@@ -200,7 +202,7 @@ export class WorkerNode {
         try {
           this.startTraining(a.fromStep, a.restoreCheckpointStep, a.fromScratch);
           this.smp?.holdProtection(false);
-          this.options.onTraining?.(this.held!.stage);
+          this.options.onTraining?.(this.held!.slot);
         } catch (err) {
           this.fault(err);
         }
@@ -264,6 +266,7 @@ export class WorkerNode {
     const prev = this.held;
     const job: JobOptions = this.options.backend ? { ...a.job, backend: this.options.backend } : a.job;
     const stage = a.stage;
+    const slot = slotOf(job, a.replica, stage);
     const checkfree = a.checkfree ?? null;
     let trainer: StageTrainer;
     const clock = new RestoreClock();
@@ -274,17 +277,17 @@ export class WorkerNode {
     // Waiting for a build ahead still under way counts as building.
     const prebuilt = await this.ahead.take(a, job);
     trace.buildMs = lap();
-    if (prev && prev.stage === stage && !checkfree) {
+    if (prev && prev.slot === slot && !checkfree) {
       trainer = prev.trainer;
     } else if (prebuilt && !prev) {
       trainer = prebuilt;
     } else {
       prev?.trainer.dispose();
       prebuilt?.dispose();
-      trainer = await buildStage(job, stage, a.dataSha256 || null, a.restoreStep >= 0 && !checkfree ? 'zeros' : 'initial');
+      trainer = await buildStage(job, slot, a.dataSha256 || null, a.restoreStep >= 0 && !checkfree ? 'zeros' : 'initial');
       trace.buildMs += lap();
     }
-    this.snapshots?.rememberAssignment({ stage, job, dataSha256: a.dataSha256 || null });
+    this.snapshots?.rememberAssignment({ stage: slot, job, dataSha256: a.dataSha256 || null });
     // The rebuild (in the snapshot manager's process) after the build, not beside it: on two
     // cores the build's compute slowed the shards' transfer more than it saved.
     if (a.rebuild) {
@@ -324,7 +327,7 @@ export class WorkerNode {
       checkpoints = new DiskCheckpoints(job.checkpointDir, stage);
     }
     const source = edgeCopySource(stage, job);
-    this.held = { stage, epoch: a.epoch, job, trainer, checkpoints, edgeCopySource: source, edgeCopySize: source === null ? 0 : edgeCopySize(source, job) };
+    this.held = { stage, slot, epoch: a.epoch, job, trainer, checkpoints, edgeCopySource: source, edgeCopySize: source === null ? 0 : edgeCopySize(source, job) };
     await this.links.connect(stage, a.epoch, a.prevAddress, a.nextAddress);
     trace.connectMs = lap();
     this.lastTrace = trace;
@@ -360,7 +363,7 @@ export class WorkerNode {
 
   /** Where the fault port is called: the stage, the step, and how to announce a failure. */
   private faultPoint(h: Held, step: number): FaultPoint {
-    return { stage: h.stage, step, job: h.job, announce: (kind) => this.coordinator.announce(h.stage, step, kind) };
+    return { stage: h.stage, replica: h.trainer.replica, step, job: h.job, announce: (kind) => this.coordinator.announce(h.slot, step, kind) };
   }
 
   private async train(h: Held, fromStep: number): Promise<void> {
@@ -382,7 +385,7 @@ export class WorkerNode {
         const protection = this.smp?.protection ?? null;
         try {
           const reply = await this.coordinator.reportStep({
-            stage: h.stage,
+            stage: h.slot,
             step,
             loss: s.loss ?? 0,
             gradNorm: s.gradNorm,

@@ -5,7 +5,7 @@
 import type { Command, ReceivedCommand } from '../../domain/commands.ts';
 import type { InjectionKind } from '../../domain/inject-spec.ts';
 import type { JobOptions } from '../../domain/job-options.ts';
-import { MAX_SNAPSHOT_EVERY, MAX_STAGES } from '../../domain/job-options.ts';
+import { MAX_SLOTS, MAX_SNAPSHOT_EVERY, MAX_STAGES } from '../../domain/job-options.ts';
 import type { ProcessMemory, Registration, RestoreTrace, SmpMemoryReport, StepReport } from '../../domain/node-reports.ts';
 import { NodeState, RecoveryMethod, RunPhase, type Failure, type NodeSummary, type RecoveredFailure, type RunSummary } from '../../domain/run-status.ts';
 import type { Command as CommandProto, Command__Output } from '../../proto/generated/ftrain/v1/Command.ts';
@@ -78,7 +78,7 @@ function nodeId(field: string, v: unknown): string {
 }
 
 function stage(field: string, v: unknown): number {
-  return int(field, v, 0, MAX_STAGES - 1);
+  return int(field, v, 0, MAX_SLOTS - 1);
 }
 
 // --- commands: coordinator -> node ---------------------------------------------------------
@@ -100,6 +100,8 @@ export function encodeCommand(command: Command, job: JobOptions, dataSha256: str
           plan: command.plan ? encodePlan(command.plan) : null,
           rebuild: command.rebuild ? encodeRebuild(command.rebuild) : null,
           checkfree: command.checkfree ? encodeCheckfree(command.checkfree) : null,
+          replica: command.replica,
+          replicaAddresses: [...command.replicaAddresses],
         },
       };
     case 'protect':
@@ -124,6 +126,11 @@ export function decodeCommand(c: Command__Output): ReceivedCommand {
       const job = decodeJob('assign.job', a.job);
       if (job.stages !== numStages) throw new WireError('assign.num_stages', `is ${numStages}, but the job has ${job.stages} stages`);
       const st = int('assign.stage', a.stage, 0, numStages - 1);
+      const replica = int('assign.replica', a.replica, 0, job.replicas - 1);
+      const replicaAddresses = list('assign.replica_addresses', a.replicaAddresses, (v, f) => str(f, v, { nonEmpty: true }));
+      if (replicaAddresses.length !== (job.replicas > 1 ? job.replicas : 0)) {
+        throw new WireError('assign.replica_addresses', `has ${replicaAddresses.length} addresses, but the job has ${job.replicas} replica(s) (one address each, none with one)`);
+      }
       return {
         kind: 'assign',
         stage: st,
@@ -135,6 +142,8 @@ export function decodeCommand(c: Command__Output): ReceivedCommand {
         plan: a.plan ? decodePlan('assign.plan', a.plan) : null,
         rebuild: a.rebuild ? decodeRebuild('assign.rebuild', a.rebuild) : null,
         checkfree: a.checkfree ? decodeCheckfree('assign.checkfree', a.checkfree) : null,
+        replica,
+        replicaAddresses,
         job,
         dataSha256: str('assign.data_sha256', a.dataSha256),
       };
@@ -174,7 +183,7 @@ export function decodeCommand(c: Command__Output): ReceivedCommand {
 
 export function decodeRegister(msg: RegisterRequest__Output | MalformedMessage): Registration {
   const r = parsed(msg, 'RegisterRequest');
-  const snapshotStage = int('snapshot_stage', r.snapshotStage, -1, MAX_STAGES - 1);
+  const snapshotStage = int('snapshot_stage', r.snapshotStage, -1, MAX_SLOTS - 1);
   return {
     nodeId: nodeId('node_id', r.nodeId),
     address: str('address', r.address, { nonEmpty: true, maxChars: MAX_NODE_ID_CHARS }),
@@ -264,7 +273,7 @@ export function decodeStepReply(msg: StepReply__Output | null | undefined): Step
 export function decodeFault(msg: FaultReport__Output | MalformedMessage): { nodeId: string; stage: number; message: string } {
   const r = parsed(msg, 'FaultReport');
   // A node that faults before it holds a stage says -1; the coordinator then refuses the stage.
-  return { nodeId: nodeId('node_id', r.nodeId), stage: int('stage', r.stage, -1, MAX_STAGES - 1), message: str('message', r.message, { maxChars: MAX_TEXT_CHARS }) };
+  return { nodeId: nodeId('node_id', r.nodeId), stage: int('stage', r.stage, -1, MAX_SLOTS - 1), message: str('message', r.message, { maxChars: MAX_TEXT_CHARS }) };
 }
 
 export function decodeHalted(msg: HaltedReport__Output | MalformedMessage): { nodeId: string; stage: number; epoch: number; snapshotSteps: number[] } {
@@ -380,7 +389,7 @@ const orNull = (v: number): number | null => (v < 0 ? null : v);
 
 export function decodeRunStatus(reply: StatusReply__Output): { nodes: NodeSummary[]; run: RunSummary } {
   const nodes = list('nodes', reply.nodes, (n, f): NodeSummary => {
-    const st = int(`${f}.stage`, n.stage, -1, MAX_STAGES - 1);
+    const st = int(`${f}.stage`, n.stage, -1, MAX_SLOTS - 1);
     return {
       nodeId: nodeId(`${f}.node_id`, n.nodeId),
       state: enumOf(`${f}.state`, n.state, NODE_STATES),

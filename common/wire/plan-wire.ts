@@ -7,7 +7,7 @@
 import type { CheckfreeOrder, StageSource } from '../../domain/checkfree.ts';
 import { describeCode, type ErasureCode, type ErasureSetting, type PlacedNode, type ProtectedVersion, type ProtectionPlan, type ProtectionStatus, type RebuildOrder } from '../../domain/erasure-protection.ts';
 import { InjectionKind, type Injection } from '../../domain/inject-spec.ts';
-import { Backend, MAX_SNAPSHOT_EVERY, MAX_STAGES, RecoveryPolicy, type JobOptions } from '../../domain/job-options.ts';
+import { Backend, MAX_REPLICAS, MAX_SLOTS, MAX_SNAPSHOT_EVERY, MAX_STAGES, RecoveryPolicy, type JobOptions } from '../../domain/job-options.ts';
 import { SNAPSHOT_EVERY_AUTO, type SnapshotEvery } from '../../domain/snapshot-schedule.ts';
 import type { CheckfreeOrder as CheckfreeOrderProto, CheckfreeOrder__Output } from '../../proto/generated/ftrain/v1/CheckfreeOrder.ts';
 import type { ErasureCode as ErasureCodeProto, ErasureCode__Output } from '../../proto/generated/ftrain/v1/ErasureCode.ts';
@@ -66,7 +66,7 @@ export function decodePlan(field: string, p: ProtectionPlan__Output | null | und
     const wanted = v.degraded ? `${code.dataShards} to ${n} holders (degraded)` : `${n} holders`;
     throw new WireError(`${field}.holders`, `has ${holders.length} holders: a plan of ${describeCode(code)} places ${wanted}`);
   }
-  return { stage: int(`${field}.stage`, v.stage, 0, MAX_STAGES - 1), code, holders, degraded: v.degraded };
+  return { stage: int(`${field}.stage`, v.stage, 0, MAX_SLOTS - 1), code, holders, degraded: v.degraded };
 }
 
 /** A time in ms, or null sent as a negative number. */
@@ -88,7 +88,7 @@ export function encodeStatus(s: ProtectionStatus): ProtectionStatusProto {
 
 export function decodeStatus(field: string, s: ProtectionStatus__Output | null | undefined): ProtectionStatus {
   const v = present(field, s);
-  const stage = int(`${field}.stage`, v.stage, -1, MAX_STAGES - 1);
+  const stage = int(`${field}.stage`, v.stage, -1, MAX_SLOTS - 1);
   return {
     stage: stage < 0 ? null : stage,
     versions: list(
@@ -116,7 +116,7 @@ export function encodeRebuild(o: RebuildOrder): RebuildOrderProto {
 export function decodeRebuild(field: string, o: RebuildOrder__Output | null | undefined): RebuildOrder {
   const v = present(field, o);
   return {
-    stage: int(`${field}.stage`, v.stage, 0, MAX_STAGES - 1),
+    stage: int(`${field}.stage`, v.stage, 0, MAX_SLOTS - 1),
     step: int(`${field}.step`, v.step, 0),
     epoch: int(`${field}.epoch`, v.epoch, 0),
     code: decodeCode(`${field}.code`, v.code),
@@ -126,7 +126,7 @@ export function decodeRebuild(field: string, o: RebuildOrder__Output | null | un
 
 function decodeSource(field: string, s: StageSource__Output | null | undefined): StageSource {
   const v = present(field, s);
-  return { stage: int(`${field}.stage`, v.stage, 0, MAX_STAGES - 1), address: str(`${field}.address`, v.address, { nonEmpty: true }) };
+  return { stage: int(`${field}.stage`, v.stage, 0, MAX_SLOTS - 1), address: str(`${field}.address`, v.address, { nonEmpty: true }) };
 }
 
 export function encodeCheckfree(o: CheckfreeOrder): CheckfreeOrderProto {
@@ -153,7 +153,7 @@ export function decodeCheckfree(field: string, o: CheckfreeOrder__Output | null 
 }
 
 export function encodeInjection(i: Injection): InjectionProto {
-  return { step: i.step, stage: i.stage, kind: enumName(INJECTION_KINDS, i.kind) };
+  return { step: i.step, stage: i.stage, replica: i.replica, kind: enumName(INJECTION_KINDS, i.kind) };
 }
 
 /** Job.snapshot_every of `--snapshot-every auto`. */
@@ -168,6 +168,7 @@ export function encodeJob(job: JobOptions): Job {
   const ec = job.ec;
   return {
     stages: job.stages,
+    replicas: job.replicas,
     steps: job.steps ?? 0,
     seed: job.seed,
     data: job.data,
@@ -198,6 +199,9 @@ export function encodeJob(job: JobOptions): Job {
 export function decodeJob(field: string, j: Job__Output | null | undefined): JobOptions {
   const v = present(field, j);
   const stages = int(`${field}.stages`, v.stages, 1, MAX_STAGES);
+  // 0 is what an older coordinator leaves unset: one replica.
+  const replicas = v.replicas === 0 ? 1 : int(`${field}.replicas`, v.replicas, 1, MAX_REPLICAS);
+  if (stages * replicas > MAX_SLOTS) throw new WireError(`${field}.replicas`, `${replicas} replicas of ${stages} stages exceed ${MAX_SLOTS} slots`);
   const model = present(`${field}.model`, v.model);
   const ecField = present(`${field}.ec`, v.ec);
   let ec: ErasureSetting;
@@ -211,6 +215,7 @@ export function decodeJob(field: string, j: Job__Output | null | undefined): Job
   if (dModel % heads !== 0) throw new WireError(`${field}.model.heads`, `must divide d_model (${dModel}), got ${heads}`);
   return {
     stages,
+    replicas,
     steps: steps === 0 ? null : steps,
     seed: int(`${field}.seed`, v.seed, 0, 0xffff_ffff),
     data: str(`${field}.data`, v.data, { nonEmpty: true }),
@@ -236,6 +241,7 @@ export function decodeJob(field: string, j: Job__Output | null | undefined): Job
     injections: list(`${field}.injections`, v.injections, (i, f) => ({
       step: int(`${f}.step`, i.step, 0),
       stage: int(`${f}.stage`, i.stage, 0, stages - 1),
+      replica: int(`${f}.replica`, i.replica, 0, replicas - 1),
       kind: enumOf(`${f}.kind`, i.kind, INJECTION_KINDS),
     })),
     recoveryTimeoutMs: int(`${field}.recovery_timeout_ms`, v.recoveryTimeoutMs, 1),

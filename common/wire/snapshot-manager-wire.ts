@@ -3,7 +3,7 @@
 // (WireError names the field).
 
 import type { ProtectionPlan, RebuildOrder, ShardHeader, ShardLayout } from '../../domain/erasure-protection.ts';
-import { MAX_STAGES } from '../../domain/job-options.ts';
+import { MAX_SLOTS } from '../../domain/job-options.ts';
 import type { SnapshotHeader } from '../../domain/snapshot-slots.ts';
 import type { ConfigureRequest__Output } from '../../proto/generated/ftrain/v1/ConfigureRequest.ts';
 import type { FetchShardsRequest__Output } from '../../proto/generated/ftrain/v1/FetchShardsRequest.ts';
@@ -37,7 +37,7 @@ export function decodeRebuildRequest(msg: RebuildRequest__Output | MalformedMess
 
 export function decodeFetchShards(msg: FetchShardsRequest__Output | MalformedMessage): { stage: number; step: number; epoch: number } {
   const r = parsed(msg, 'FetchShardsRequest');
-  return { stage: int('stage', r.stage, 0, MAX_STAGES - 1), step: int('step', r.step, 0), epoch: int('epoch', r.epoch, 0) };
+  return { stage: int('stage', r.stage, 0, MAX_SLOTS - 1), step: int('step', r.step, 0), epoch: int('epoch', r.epoch, 0) };
 }
 
 function encodeSnapshotHeader(h: SnapshotHeader): ShardHeaderProto['snapshot'] {
@@ -55,7 +55,7 @@ function decodeSnapshotHeader(field: string, h: SnapshotHeader__Output | null | 
   const scalars: Record<string, number> = {};
   for (const [name, value] of Object.entries(v.scalars ?? {})) scalars[str(`${field}.scalars`, name, { nonEmpty: true, maxChars: 256 })] = num(`${field}.scalars[${name}]`, value);
   return {
-    stage: int(`${field}.stage`, v.stage, 0, MAX_STAGES - 1),
+    stage: int(`${field}.stage`, v.stage, 0, MAX_SLOTS - 1),
     step: int(`${field}.step`, v.step, 0),
     tensors: list(
       `${field}.tensors`,
@@ -99,7 +99,7 @@ export function decodeShardHeader(field: string, h: ShardHeader__Output | null |
     stripeBytes: int(`${field}.layout.stripe_bytes`, l.stripeBytes, 1),
     stripes: int(`${field}.layout.stripes`, l.stripes, 0),
   };
-  const stage = int(`${field}.stage`, v.stage, 0, MAX_STAGES - 1);
+  const stage = int(`${field}.stage`, v.stage, 0, MAX_SLOTS - 1);
   const step = int(`${field}.step`, v.step, 0);
   const snapshot = decodeSnapshotHeader(`${field}.snapshot`, v.snapshot);
   if (snapshot.stage !== stage || snapshot.step !== step) throw new WireError(`${field}.snapshot`, `is of stage ${snapshot.stage} step ${snapshot.step}, not stage ${stage} step ${step}`);

@@ -2,7 +2,7 @@
 // converted and checked here (WireError names the field). Whether a chunk belongs to the
 // receiver's epoch, stage and route is the receiver's question (worker/pipe-receiver.ts).
 
-import { MAX_STAGES } from '../../domain/job-options.ts';
+import { MAX_SLOTS, MAX_STAGES } from '../../domain/job-options.ts';
 import type { PipeChunk as PipeChunkProto, PipeChunk__Output } from '../../proto/generated/ftrain/v1/PipeChunk.ts';
 import type { FetchWeightsRequest__Output } from '../../proto/generated/ftrain/v1/FetchWeightsRequest.ts';
 import { enumName, enumOf, int, list, parsed, type MalformedMessage } from './wire-check.ts';
@@ -57,5 +57,5 @@ export function decodePipeChunk(msg: PipeChunk__Output | MalformedMessage): Pipe
 
 export function decodeFetchWeights(msg: FetchWeightsRequest__Output | MalformedMessage): { stage: number; edgeCopy: boolean } {
   const r = parsed(msg, 'FetchWeightsRequest');
-  return { stage: int('stage', r.stage, 0, MAX_STAGES - 1), edgeCopy: r.edgeCopy };
+  return { stage: int('stage', r.stage, 0, MAX_SLOTS - 1), edgeCopy: r.edgeCopy };
 }

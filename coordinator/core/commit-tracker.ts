@@ -29,8 +29,11 @@ export class CommitTracker {
   private readonly restorePoints: { epoch: number; step: number }[] = [];
   /** Disk checkpoints each stage can load, as reported when it became ready. */
   private readonly checkpointSteps = new Map<number, readonly number[]>();
-  /** Loss of each step the last stage reported that not every stage has completed yet. */
-  private readonly pendingLosses = new Map<number, number>();
+  /**
+   * Of each step not every stage has completed yet, as its last stages reported it: each
+   * replica's loss, and the micro-batches trained.
+   */
+  private readonly pendingLosses = new Map<number, { losses: number[]; microBatches: number }>();
 
   constructor(stages: number) {
     this.stages = Array.from({ length: stages }, () => ({ nodeId: null, lastStep: -1, lastNorms: null, snapshotStep: -1, protectedVersions: new Map() }));
@@ -70,16 +73,27 @@ export class CommitTracker {
     return Math.max(...this.stages.map((s) => s.lastStep)) + 1;
   }
 
-  /** Takes in an accepted step report; returns the steps it completed for every stage, with their losses. */
-  recordStep(r: StepReport, lastStage: boolean): { step: number; loss: number }[] {
+  /**
+   * Takes in an accepted step report; returns the steps it completed for every stage, with their
+   * losses and micro-batches. `lossOfReplica`: the replica whose loss the report carries (a last
+   * stage's, which trained `microBatches`), or null. A step's loss is the mean of its replicas'
+   * (each over as many micro-batches), added up in replica order.
+   */
+  recordStep(r: StepReport, lossOfReplica: number | null, replicas: number, microBatches: number): { step: number; loss: number; microBatches: number }[] {
     const stage = this.stages[r.stage]!;
     const before = this.completedSteps;
     stage.lastStep = r.step;
     stage.lastNorms = { gradNorm: r.gradNorm, clippedGradNorm: r.clippedGradNorm ?? r.gradNorm };
-    if (lastStage) this.pendingLosses.set(r.step, r.loss);
-    const done: { step: number; loss: number }[] = [];
+    if (lossOfReplica !== null) {
+      const pending = this.pendingLosses.get(r.step) ?? { losses: Array.from({ length: replicas }, () => 0), microBatches: 0 };
+      pending.losses[lossOfReplica] = r.loss;
+      pending.microBatches += microBatches;
+      this.pendingLosses.set(r.step, pending);
+    }
+    const done: { step: number; loss: number; microBatches: number }[] = [];
     for (let s = before; s < this.completedSteps; s++) {
-      done.push({ step: s, loss: this.pendingLosses.get(s)! });
+      const { losses, microBatches: trained } = this.pendingLosses.get(s)!;
+      done.push({ step: s, loss: losses.length === 1 ? losses[0]! : losses.reduce((a, b) => a + b, 0) / losses.length, microBatches: trained });
       this.pendingLosses.delete(s);
     }
     return done;

@@ -25,6 +25,7 @@ import { ShardPlacement } from './shard-placement.ts';
 import { SnapshotIntervals } from './snapshot-interval.ts';
 import { StagePlacement } from './stage-placement.ts';
 import { TrainingProgress } from './training-progress.ts';
+import { slotCount, slotsOfStage } from '../../domain/replica-slots.ts';
 
 export class CoordinatorCore {
   private phase: RunPhase = RunPhase.waiting;
@@ -44,12 +45,12 @@ export class CoordinatorCore {
 
   constructor(readonly job: JobOptions) {
     this.members = new Membership(job.leaseMs);
-    this.commits = new CommitTracker(job.stages);
+    this.commits = new CommitTracker(slotCount(job));
     this.intervals = new SnapshotIntervals(job);
     this.shards = new ShardPlacement(job, this.members, this.commits);
     this.placement = new StagePlacement(job, this.members, this.commits, this.shards, () => this.epoch);
     const core = this;
-    this.departures = new Departures(this.members, this.commits, this.failures, {
+    this.departures = new Departures(job, this.members, this.commits, this.failures, {
       get phase() {
         return core.phase;
       },
@@ -290,8 +291,10 @@ export class CoordinatorCore {
   }
 
   private checkStage(nodeId: string, stage: number): Refusal | null {
-    if (!Number.isInteger(stage) || stage < 0 || stage >= this.job.stages) {
-      return { reason: RefusalReason.invalid, message: `stage ${stage} is out of range: this job has stages 0..${this.job.stages - 1}` };
+    const slots = slotCount(this.job);
+    if (!Number.isInteger(stage) || stage < 0 || stage >= slots) {
+      const what = this.job.replicas > 1 ? `stage slots 0..${slots - 1} (${this.job.replicas} replicas of ${this.job.stages} stages)` : `stages 0..${slots - 1}`;
+      return { reason: RefusalReason.invalid, message: `stage ${stage} is out of range: this job has ${what}` };
     }
     const node = this.members.live(nodeId);
     if (!node) return this.members.notLive(nodeId);
@@ -302,8 +305,11 @@ export class CoordinatorCore {
   private onStopRequested(reason: string, graceful: boolean, out: Action[]): void {
     if (graceful && this.phase === RunPhase.training && !this.recovery.active) {
       // Only stage 0 starts steps, and only it knows which step is under way: it finishes that
-      // step and marks its report `last`; the other stages follow the data.
-      out.push({ type: 'send', nodeId: this.commits.stage(0).nodeId!, command: { kind: 'limit', toStep: 0 } });
+      // step and marks its report `last`; the other stages follow the data. Replicas must end
+      // after the same step (their all-reduce waits for each other): no stage 0 has started a
+      // step past the one after the newest reported (each reports before it starts the next).
+      const toStep = this.job.replicas > 1 ? this.commits.stepUnderWay + 1 : 0;
+      for (const slot of slotsOfStage(this.job, 0)) out.push({ type: 'send', nodeId: this.commits.stage(slot).nodeId!, command: { kind: 'limit', toStep } });
       out.push({ type: 'log', level: 'info', msg: `stopping after the step under way (${reason})` });
       return;
     }

@@ -10,6 +10,7 @@ import type { CommitTracker } from './commit-tracker.ts';
 import type { Action } from './core-events.ts';
 import type { FailureLog } from './failure-log.ts';
 import type { Membership } from './membership.ts';
+import { slotsOfStage, type ReplicaShape } from '../../domain/replica-slots.ts';
 
 /** How long before a departing node's deadline its stage is moved even if not yet protected. */
 export const DEPARTURE_MARGIN_MS = 2000;
@@ -41,6 +42,7 @@ export class Departures {
   private readonly leaving = new Map<string, Departure>();
 
   constructor(
+    private readonly job: ReplicaShape,
     private readonly members: Membership,
     private readonly commits: CommitTracker,
     private readonly failures: FailureLog,
@@ -73,7 +75,9 @@ export class Departures {
     // At a step boundary whose snapshot every stage takes, so the move loses nothing.
     const pauseAt = pausing ?? this.ctx.nextSnapshotStep(stage0.lastStep + 2);
     this.leaving.set(nodeId, { nodeId, stage, reason: why, noticeAtMs: now, deadlineMs: now + graceMs, pauseAt });
-    if (pausing === undefined) out.push({ type: 'send', nodeId: stage0.nodeId!, command: { kind: 'limit', toStep: pauseAt, pause: true } });
+    if (pausing === undefined) {
+      for (const slot of slotsOfStage(this.job, 0)) out.push({ type: 'send', nodeId: this.commits.stage(slot).nodeId!, command: { kind: 'limit', toStep: pauseAt, pause: true } });
+    }
     out.push({
       type: 'notice',
       level: 'warn',

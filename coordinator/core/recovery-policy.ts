@@ -16,6 +16,8 @@ import type { SnapshotEvery } from '../../domain/snapshot-schedule.ts';
 export interface RecoveryView {
   readonly policy: RecoveryPolicy;
   readonly stages: number;
+  /** Replicas of the pipeline: with more than one, the lists below are by slot (domain/replica-slots.ts). */
+  readonly replicas: number;
   /** Stages whose node was lost, in order. */
   readonly lost: readonly number[];
   /** Per stage: the snapshot steps it can restore, locally or from enough erasure shards. */
@@ -63,7 +65,8 @@ export interface RecoveryDecision {
 }
 
 /** Why CheckFree (or CheckFree+ under that policy) cannot rebuild these lost stages, or null when it can. */
-export function checkfreeObstacle(policy: RecoveryPolicy, stages: number, lost: readonly number[], reported: readonly boolean[]): string | null {
+export function checkfreeObstacle(policy: RecoveryPolicy, stages: number, lost: readonly number[], reported: readonly boolean[], replicas = 1): string | null {
+  if (replicas > 1) return 'CheckFree would rebuild a stage unlike its live replicas (--replicas)';
   if (policy === 'checkfree-plus') {
     for (const stage of lost) {
       const partner = swapPartner(stages, stage);
@@ -95,15 +98,15 @@ export function checkfreeObstacle(policy: RecoveryPolicy, stages: number, lost: 
  * why not, for the failure message.
  */
 export function unrecoverable(
-  job: { readonly snapshotEvery: SnapshotEvery; readonly checkpointDir: string | null; readonly recovery: RecoveryPolicy; readonly stages: number },
+  job: { readonly snapshotEvery: SnapshotEvery; readonly checkpointDir: string | null; readonly recovery: RecoveryPolicy; readonly stages: number; readonly replicas: number },
   stage: number,
   reported: readonly boolean[],
 ): string | null {
-  const checkfreeCan = job.recovery === 'checkfree-plus' || (job.recovery !== 'snapshot' && job.recovery !== 'checkpoint' && stage > 0 && stage < job.stages - 1);
+  const checkfreeCan = job.replicas === 1 && (job.recovery === 'checkfree-plus' || (job.recovery !== 'snapshot' && job.recovery !== 'checkpoint' && stage > 0 && stage < job.stages - 1));
   if (job.snapshotEvery !== 0 || job.checkpointDir !== null || checkfreeCan) return null;
   const checkfree =
     job.recovery === 'auto' || job.recovery === 'checkfree'
-      ? (checkfreeObstacle(job.recovery, job.stages, [stage], reported) ?? 'CheckFree cannot rebuild it')
+      ? (checkfreeObstacle(job.recovery, job.stages, [stage], reported, job.replicas) ?? 'CheckFree cannot rebuild it')
       : `--recovery ${job.recovery} rules out CheckFree`;
   return `nothing can bring stage ${stage} back: snapshots are off (--snapshot-every 0), there is no disk checkpoint (--checkpoint-dir), and ${checkfree}`;
 }
@@ -118,7 +121,7 @@ export function planRecovery(v: RecoveryView): RecoveryDecision {
       : { plan: { tier: 'fail' }, reason: { kind, text: `${why}; no disk checkpoint to fall back to (--checkpoint-dir)` }, fallback: why };
   if (v.policy === 'checkpoint') return toDisk(ReasonKind.policy, '--recovery checkpoint');
   if (v.policy === 'checkfree' || v.policy === 'checkfree-plus' || (common.length === 0 && v.policy === 'auto')) {
-    const cannot = checkfreeObstacle(v.policy, v.stages, v.lost, v.reported);
+    const cannot = checkfreeObstacle(v.policy, v.stages, v.lost, v.reported, v.replicas);
     if (cannot === null) {
       const tier = v.policy === 'checkfree-plus' ? 'checkfree-plus' : 'checkfree';
       const why = v.policy === 'auto' ? 'no snapshot step is held by every stage, and CheckFree can rebuild the lost stages' : `--recovery ${v.policy}`;
@@ -128,7 +131,7 @@ export function planRecovery(v: RecoveryView): RecoveryDecision {
   }
   if (common.length === 0) {
     const have = lists.map((l, s) => `stage ${s}: [${[...l].join(', ')}]`).join('; ');
-    const checkfree = v.policy === 'auto' ? `; ${checkfreeObstacle(v.policy, v.stages, v.lost, v.reported)}` : '';
+    const checkfree = v.policy === 'auto' ? `; ${checkfreeObstacle(v.policy, v.stages, v.lost, v.reported, v.replicas)}` : '';
     const why = `no snapshot step is held by every stage, locally or in enough erasure shards (${have})${v.shardShortfall}${checkfree}`;
     if (v.policy === 'snapshot') return { plan: { tier: 'fail' }, reason: { kind: ReasonKind.noCommonSnapshot, text: `${why} (--recovery snapshot)` }, fallback: why };
     return toDisk(ReasonKind.noCommonSnapshot, why);
@@ -149,6 +152,7 @@ export function planRecovery(v: RecoveryView): RecoveryDecision {
 export interface OutlookView {
   readonly policy: RecoveryPolicy;
   readonly stages: number;
+  readonly replicas: number;
   /** Every stage lost in this recovery, in order. */
   readonly lost: readonly number[];
   /** Per stage: the steps it can restore once a node takes it, or null when not known yet. */
@@ -175,6 +179,7 @@ export function recoveryOutlook(v: OutlookView): { readonly kind: ReasonKind; re
   const decision = planRecovery({
     policy: v.policy,
     stages: v.stages,
+    replicas: v.replicas,
     lost: v.lost,
     restorable: best,
     fromShards: best.map(() => new Map()),
@@ -193,7 +198,7 @@ export function recoveryOutlook(v: OutlookView): { readonly kind: ReasonKind; re
       : `no snapshot of ${stages} is left to restore or rebuild${v.shardShortfall === '' ? '' : `: ${v.shardShortfall.replace(/^; /, '')}`}`;
   const checkfree =
     v.policy === 'auto' || v.policy === 'checkfree' || v.policy === 'checkfree-plus'
-      ? (checkfreeObstacle(v.policy, v.stages, v.lost, v.reported) ?? 'CheckFree cannot rebuild it')
+      ? (checkfreeObstacle(v.policy, v.stages, v.lost, v.reported, v.replicas) ?? 'CheckFree cannot rebuild it')
       : `--recovery ${v.policy} rules out CheckFree`;
   const disk = v.policy === 'snapshot' ? '--recovery snapshot rules out the disk tier' : 'there is no disk checkpoint (--checkpoint-dir)';
   const saved = [

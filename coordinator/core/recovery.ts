@@ -17,6 +17,7 @@ import type { Membership, NodeRecord } from './membership.ts';
 import { planRecovery, recoveryOutlook, type RecoveryDecision } from './recovery-policy.ts';
 import type { ShardPlacement } from './shard-placement.ts';
 import type { StagePlacement } from './stage-placement.ts';
+import { slotCount } from '../../domain/replica-slots.ts';
 
 /** What the recovery needs from the rest of the core. */
 export interface RecoveryContext {
@@ -252,6 +253,7 @@ export class Recovery {
     const hopeless = recoveryOutlook({
       policy: this.job.recovery,
       stages: this.job.stages,
+      replicas: this.job.replicas,
       lost,
       restorable,
       dataShards: this.shards.code?.dataShards ?? null,
@@ -268,7 +270,7 @@ export class Recovery {
   /** Once every stage has a node and a list of snapshots, the policy chooses how to go on. */
   private maybeRestore(out: Action[]): void {
     const r = this.r;
-    if (!r || r.decision !== null || r.vacant.size > 0 || r.snapshotSteps.size < this.job.stages) return;
+    if (!r || r.decision !== null || r.vacant.size > 0 || r.snapshotSteps.size < slotCount(this.job)) return;
     this.shards.replan(out, false);
     const nodes = this.commits.stages.map((s) => this.members.get(s.nodeId!)!);
     for (const node of nodes) this.members.move(node, NodeState.assigned);
@@ -287,6 +289,7 @@ export class Recovery {
     const decision = planRecovery({
       policy: this.job.recovery,
       stages: this.job.stages,
+      replicas: this.job.replicas,
       lost,
       restorable,
       fromShards: fromShards.map((m) => new Map([...m].map(([step, v]) => [step, aliveShards(v)]))),

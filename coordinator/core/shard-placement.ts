@@ -115,9 +115,11 @@ function lossesAtOnce(t: number): string {
 }
 
 /** What can still bring a lost node's stage back when no shards are kept, under the job's policy. */
-export function withoutShards(job: Pick<JobOptions, 'stages' | 'recovery' | 'checkpointDir'>): string {
+export function withoutShards(job: Pick<JobOptions, 'stages' | 'replicas' | 'recovery' | 'checkpointDir'>): string {
   const ways: string[] = [];
-  if (job.recovery === 'checkfree-plus') ways.push('by CheckFree+ (any stage whose swap partner survives, a middle stage whose two neighbours do)');
+  if (job.replicas > 1) {
+    // CheckFree is off with replicas.
+  } else if (job.recovery === 'checkfree-plus') ways.push('by CheckFree+ (any stage whose swap partner survives, a middle stage whose two neighbours do)');
   else if ((job.recovery === 'auto' || job.recovery === 'checkfree') && job.stages >= 3) ways.push('by CheckFree (an intermediate stage whose two neighbours survive)');
   if (job.checkpointDir !== null && job.recovery !== 'snapshot') ways.push('from a disk checkpoint');
   return ways.length > 0 ? `a lost node's stage can come back only ${ways.join(' or ')}` : 'a lost node ends the run (no CheckFree for this job and no --checkpoint-dir)';

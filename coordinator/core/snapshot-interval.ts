@@ -26,6 +26,7 @@
 import type { JobOptions } from '../../domain/job-options.ts';
 import { SNAPSHOT_EVERY_AUTO, nextSnapshotStep, segmentStart, type SnapshotInterval } from '../../domain/snapshot-schedule.ts';
 import type { Action } from './core-events.ts';
+import { slotCount } from '../../domain/replica-slots.ts';
 
 /** The share of a step snapshots may take. */
 export const SNAPSHOT_OVERHEAD_TARGET = 0.02;
@@ -106,15 +107,18 @@ export class SnapshotIntervals {
   private intervals: SnapshotInterval[];
   /** Stages that have had a reply carrying the newest interval. */
   private readonly told = new Set<number>();
+  /** Stage slots: every replica's stages. */
+  private readonly slots: number;
 
   constructor(private readonly job: JobOptions) {
     this.auto = job.snapshotEvery === SNAPSHOT_EVERY_AUTO;
-    this.stallMs = Array.from({ length: job.stages }, () => []);
-    this.stepMs = Array.from({ length: job.stages }, () => []);
-    this.protectMs = Array.from({ length: job.stages }, () => []);
-    this.protectedStep = Array.from({ length: job.stages }, () => -1);
+    this.slots = slotCount(job);
+    this.stallMs = Array.from({ length: this.slots }, () => []);
+    this.stepMs = Array.from({ length: this.slots }, () => []);
+    this.protectMs = Array.from({ length: this.slots }, () => []);
+    this.protectedStep = Array.from({ length: this.slots }, () => -1);
     this.intervals = segmentStart(job.snapshotEvery, 0);
-    for (let s = 0; s < job.stages; s++) this.told.add(s);
+    for (let s = 0; s < this.slots; s++) this.told.add(s);
   }
 
   status(): IntervalStatus {
@@ -140,7 +144,7 @@ export class SnapshotIntervals {
     if (!this.auto) return;
     const before = this.intervals.at(-1)?.every ?? 1;
     this.intervals = segmentStart(this.job.snapshotEvery, fromStep);
-    for (let s = 0; s < this.job.stages; s++) this.told.add(s);
+    for (let s = 0; s < this.slots; s++) this.told.add(s);
     if (before !== 1) {
       out.push({ type: 'snapshot-interval', fromStep, every: 1, costMs: null, stepMs: null, reason: 'training (re)started: a snapshot every step until measured again', atMs: now });
     }
@@ -168,7 +172,7 @@ export class SnapshotIntervals {
    */
   afterReport(stage: number, stepUnderWay: number, hold: boolean, now: number, out: Action[]): void {
     if (!this.auto) return;
-    const change = hold || this.told.size < this.job.stages ? null : this.proposal(stepUnderWay);
+    const change = hold || this.told.size < this.slots ? null : this.proposal(stepUnderWay);
     if (change) {
       this.intervals.push({ fromStep: change.fromStep, every: change.every });
       this.told.clear();

@@ -1,10 +1,12 @@
-// Stage placement: once enough nodes can take commands, stage i goes to the i-th of them by node
-// id and the rest are spares; every assignment wires a stage to its neighbours' addresses and
+// Stage placement: once enough nodes can take commands, stage slot i (replica * stages + stage,
+// domain/replica-slots.ts) goes to the i-th of them by node id and the rest are spares; every
+// assignment wires a stage to its neighbours' addresses in its replica and to its replicas, and
 // carries its shard plan, and, in a recovery, what to restore or rebuild.
 
 import type { CheckfreeOrder } from '../../domain/checkfree.ts';
 import type { RebuildOrder } from '../../domain/erasure-protection.ts';
 import type { JobOptions } from '../../domain/job-options.ts';
+import { replicaOfSlot, slotCount, slotsOfStage, stageOfSlot } from '../../domain/replica-slots.ts';
 import { NodeState } from '../../domain/run-status.ts';
 import type { CommitTracker } from './commit-tracker.ts';
 import type { Action } from './core-events.ts';
@@ -26,22 +28,24 @@ export class StagePlacement {
    */
   tryAssign(out: Action[]): boolean {
     const candidates = this.members.available(NodeState.registered);
-    const wanted = this.job.stages + this.job.spares;
+    const slots = slotCount(this.job);
+    const wanted = slots + this.job.spares;
     if (candidates.length < wanted) {
+      const stages = this.job.replicas > 1 ? `${this.job.replicas} replicas x ${this.job.stages} stages` : `${this.job.stages} stages`;
       out.push({
         type: 'log',
         level: 'info',
-        msg: `waiting for nodes: ${candidates.length} of ${wanted} connected${this.job.spares > 0 ? ` (${this.job.stages} stages + ${this.job.spares} spares)` : ''}`,
+        msg: `waiting for nodes: ${candidates.length} of ${wanted} connected${this.job.spares > 0 || this.job.replicas > 1 ? ` (${stages}${this.job.spares > 0 ? ` + ${this.job.spares} spares` : ''})` : ''}`,
       });
       return false;
     }
-    const placed = candidates.slice(0, this.job.stages);
-    placed.forEach((node, stage) => {
+    const placed = candidates.slice(0, slots);
+    placed.forEach((node, slot) => {
       this.members.move(node, NodeState.assigned);
-      node.stage = stage;
-      this.commits.stage(stage).nodeId = node.nodeId;
+      node.stage = slot;
+      this.commits.stage(slot).nodeId = node.nodeId;
     });
-    for (const node of candidates.slice(this.job.stages)) this.members.move(node, NodeState.spare);
+    for (const node of candidates.slice(slots)) this.members.move(node, NodeState.spare);
     placed.forEach((node, stage) => out.push({ type: 'stage-assigned', stage, nodeId: node.nodeId, address: node.address, pid: node.pid }));
     this.shards.chooseCode(candidates, out);
     this.shards.replan(out, false);
@@ -49,7 +53,10 @@ export class StagePlacement {
     return true;
   }
 
-  /** Assigns stage i to nodes[i], wiring each to its neighbours, in the current epoch. */
+  /**
+   * Assigns slot i to nodes[i] (domain/replica-slots.ts), wiring each stage to its neighbours in
+   * its replica and to its replicas, in the current epoch.
+   */
   sendAssignments(
     nodes: readonly NodeRecord[],
     restoreStep: number,
@@ -57,21 +64,26 @@ export class StagePlacement {
     rebuild: ReadonlyMap<number, RebuildOrder> = new Map(),
     checkfree: ReadonlyMap<number, CheckfreeOrder> = new Map(),
   ): void {
-    nodes.forEach((node, stage) => {
+    const job = this.job;
+    nodes.forEach((node, slot) => {
+      const stage = stageOfSlot(job, slot);
+      const replica = replicaOfSlot(job, slot);
       out.push({
         type: 'send',
         nodeId: node.nodeId,
         command: {
           kind: 'assign',
           stage,
-          numStages: this.job.stages,
-          prevAddress: stage > 0 ? nodes[stage - 1]!.address : '',
-          nextAddress: stage < this.job.stages - 1 ? nodes[stage + 1]!.address : '',
+          numStages: job.stages,
+          prevAddress: stage > 0 ? nodes[slot - 1]!.address : '',
+          nextAddress: stage < job.stages - 1 ? nodes[slot + 1]!.address : '',
           epoch: this.epoch(),
           restoreStep,
-          plan: this.shards.plan(stage),
-          rebuild: rebuild.get(stage) ?? null,
-          ...(checkfree.has(stage) ? { checkfree: checkfree.get(stage)! } : {}),
+          plan: this.shards.plan(slot),
+          rebuild: rebuild.get(slot) ?? null,
+          ...(checkfree.has(slot) ? { checkfree: checkfree.get(slot)! } : {}),
+          replica,
+          replicaAddresses: job.replicas > 1 ? slotsOfStage(job, stage).map((s) => nodes[s]!.address) : [],
         },
       });
     });

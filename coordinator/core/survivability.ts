@@ -9,11 +9,12 @@
 
 import { chooseErasureCode, describeCode, placeShards, type ErasureCode, type Placement } from '../../domain/erasure-protection.ts';
 import type { JobOptions } from '../../domain/job-options.ts';
+import { slotCount } from '../../domain/replica-slots.ts';
 import { snapshotsOn } from '../../domain/snapshot-schedule.ts';
 import { ReasonKind, planRecovery, unrecoverable, type RecoveryDecision } from './recovery-policy.ts';
 
 /** The options the statement depends on. */
-export type SurvivalJob = Pick<JobOptions, 'stages' | 'spares' | 'snapshotEvery' | 'ec' | 'recovery' | 'checkpointDir' | 'checkpointEvery' | 'recoveryTimeoutMs'>;
+export type SurvivalJob = Pick<JobOptions, 'stages' | 'replicas' | 'spares' | 'snapshotEvery' | 'ec' | 'recovery' | 'checkpointDir' | 'checkpointEvery' | 'recoveryTimeoutMs'>;
 
 /** How many losses at once are always recovered: a count, or any number. */
 export type LossCount = number | 'any';
@@ -95,6 +96,7 @@ function decideLoss(c: SteadyCluster, lost: readonly number[], kind: 'worker' | 
   return planRecovery({
     policy: job.recovery,
     stages: job.stages,
+    replicas: job.replicas,
     lost: lostStages,
     restorable,
     fromShards,
@@ -146,9 +148,10 @@ function fatalAlone(c: SteadyCluster, kind: 'worker' | 'node', diskTier: boolean
 }
 
 /** What the job survives on `nodes` nodes (by default the stages and spares it waits for). */
-export function survivability(job: SurvivalJob, nodes = job.stages + job.spares): Survivability {
+export function survivability(job: SurvivalJob, nodes = slotCount(job) + job.spares): Survivability {
   const choice = chooseErasureCode(job.ec, job.snapshotEvery, nodes);
-  const c = steadyCluster(job, nodes, choice.code);
+  // With replicas every slot is a stage of its own here: a node holds one, and CheckFree is off.
+  const c = steadyCluster({ ...job, stages: slotCount(job) }, nodes, choice.code);
   const disk = job.checkpointDir !== null;
   const node = worstCase(c, 'node', disk);
   return {
@@ -189,6 +192,7 @@ function whyNodeLossEnds(job: SurvivalJob, s: Survivability): string[] {
     );
   }
   if (job.recovery === 'snapshot') why.push('--recovery snapshot rules out CheckFree');
+  else if (job.replicas > 1) why.push('CheckFree is off with --replicas');
   else if (job.recovery === 'auto' || job.recovery === 'checkfree') {
     why.push(job.stages <= 2 ? 'CheckFree needs a neighbour on both sides of a stage' : 'CheckFree cannot rebuild stage 0 or the last stage');
   }
@@ -221,7 +225,7 @@ export function survivabilityLines(job: SurvivalJob, s: Survivability = survivab
     const n = k + s.code.parityShards;
     tiers.push(`erasure rebuild: ${losses(s.nodeLossesWithoutDisk, 'node loss')} (${describeCode(s.code)}: a lost stage is rebuilt from any ${k} of its ${n} shards on other nodes)`);
   }
-  if ((job.recovery === 'auto' || job.recovery === 'checkfree') && job.stages >= 3) {
+  if ((job.recovery === 'auto' || job.recovery === 'checkfree') && job.stages >= 3 && job.replicas === 1) {
     tiers.push(`CheckFree: the loss of an intermediate stage (${job.stages === 3 ? 'stage 1' : `1..${job.stages - 2}`}) whose two neighbours survive${job.recovery === 'auto' && snapshotsOn(job.snapshotEvery) ? ', when no snapshot is left to restore' : ''}`);
   }
   if (job.recovery === 'checkfree-plus') tiers.push(`CheckFree+: ${losses(s.nodeLossesWithoutDisk, 'node loss')}, any stage whose swap partner (or, in the middle, both neighbours) survives`);
@@ -232,7 +236,7 @@ export function survivabilityLines(job: SurvivalJob, s: Survivability = survivab
   const lines = tiers.length > 0 ? ['  survives, by tier:', ...tiers.map((t) => `    ${t}`)] : ['  survives: no failure'];
   const worker = s.fatalWorkerCrash.length === 0 ? '' : `; so does a worker crash on ${listStages(s.fatalWorkerCrash)}`;
   if (s.nodeLosses === 0) {
-    const which = s.fatalNodeLoss.length === job.stages ? 'a lost node ends the run' : `losing the node of ${listStages(s.fatalNodeLoss)} ends the run`;
+    const which = s.fatalNodeLoss.length === slotCount(job) ? 'a lost node ends the run' : `losing the node of ${listStages(s.fatalNodeLoss)} ends the run`;
     lines.push(`  cannot survive: ${which}: ${whyNodeLossEnds(job, s).join(', ')}${worker}${advice(job, s)}`);
   } else if (s.fatal) {
     lines.push(`  cannot survive: ${s.fatal.nodes.length} node losses at once, e.g. ${s.fatal.what}${worker}${advice(job, s)}`);

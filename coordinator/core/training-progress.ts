@@ -15,6 +15,7 @@ import type { Membership } from './membership.ts';
 import type { Recovery } from './recovery.ts';
 import type { ShardPlacement } from './shard-placement.ts';
 import type { SnapshotIntervals } from './snapshot-interval.ts';
+import { replicaOfSlot, stageOfSlot } from '../../domain/replica-slots.ts';
 
 /** What training progress needs from the rest of the core. */
 export interface ProgressContext {
@@ -111,15 +112,18 @@ export class TrainingProgress {
     }
     if (r.protection) this.recordProtection(r.stage, r.nodeId, r.protection, out);
     out.push({ type: 'step-reported', stage: r.stage, step: r.step, computeMs: r.computeMs, waitMs: r.waitMs, stepMs: r.stepMs, gradNorm: r.gradNorm });
-    const completed = this.commits.recordStep(r, r.stage === this.job.stages - 1);
+    const last = stageOfSlot(this.job, r.stage) === this.job.stages - 1;
+    // The last stage computes the loss of every micro-batch it trained: its tokens say how many.
+    const microBatches = Math.round(r.tokens / (this.job.microBatchSize * this.job.model.seqLen));
+    const completed = this.commits.recordStep(r, last ? replicaOfSlot(this.job, r.stage) : null, this.job.replicas, microBatches);
     this.intervals.observe(r.stage, r.stepMs, newSnapshot ? (r.snapshotStallMs ?? 0) : null);
     this.intervals.afterReport(r.stage, this.commits.stepUnderWay, this.ctx.departing, now, out);
-    if (r.stage === 0 && r.last && (this.toStep === null || r.step + 1 < this.toStep)) {
+    if (stageOfSlot(this.job, r.stage) === 0 && r.last && (this.toStep === null || r.step + 1 < this.toStep)) {
       this.toStep = r.step + 1;
       out.push({ type: 'log', level: 'info', msg: `the run ends after step ${r.step}` });
     }
-    for (const { step, loss } of completed) {
-      out.push({ type: 'step-completed', step, loss, atMs: now, commitStep: this.commits.globalCommitStep });
+    for (const { step, loss, microBatches: trained } of completed) {
+      out.push({ type: 'step-completed', step, loss, microBatches: trained, atMs: now, commitStep: this.commits.globalCommitStep });
       this.failures.stepCompleted(step, now);
     }
     this.ctx.afterSteps(now, out);

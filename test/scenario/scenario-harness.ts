@@ -3,7 +3,7 @@
 // blank line. `runScenarioFile` replays a file against a fresh core and returns the file as it
 // should read; the test compares, and FTRAIN_REWRITE=1 writes it back when a change is intended.
 //
-//   job nodes=2 steps=2 lease=1000        a fresh core for this job (compileJobOptions flags)
+//   job nodes=2 steps=2 lease=1000        a fresh core for this job (compileJobOptions flags; replicas=2 too)
 //   at 1500                               the time of the following events, in ms (no ---- follows)
 //   register n0 [addr=a:1] [smp=s0:1] [pid=1] [snapshots=STAGE:S1,S2]
 //   open n0 n1 / close n1 / heartbeat n0 n1 / exit n1 [detail...]
@@ -18,7 +18,7 @@
 //   tick / stop [graceful] [reason=...] / finish / status
 
 import { readFileSync, writeFileSync } from 'node:fs';
-import { compileJobOptions, type RawJobOptions } from '../../domain/job-options.ts';
+import { compileJobOptions, type JobOptions, type RawJobOptions } from '../../domain/job-options.ts';
 import type { InjectionKind } from '../../domain/inject-spec.ts';
 import type { ProtectionStatus } from '../../domain/erasure-protection.ts';
 import { CoordinatorCore } from '../../coordinator/core/coordinator-core.ts';
@@ -28,6 +28,7 @@ import type { Command } from '../../domain/commands.ts';
 /** Job flags a scenario's `job` line takes, by their short name. */
 const JOB_KEYS: Record<string, keyof RawJobOptions> = {
   nodes: 'nodes',
+  replicas: 'replicas',
   steps: 'steps',
   lease: 'leaseMs',
   heartbeat: 'heartbeatMs',
@@ -93,6 +94,7 @@ function formatCommand(c: Command): string {
       const cf = c.checkfree;
       if (cf?.kind === 'average') parts.push(`checkfree=average(${cf.prev.stage},${cf.next.stage} a=${cf.weights.a.toFixed(4)} b=${cf.weights.b.toFixed(4)}) lr=${cf.learningRateScale}`);
       if (cf?.kind === 'copy') parts.push(`checkfree=copy(${cf.from.stage}) lr=${cf.learningRateScale}`);
+      if (c.replicaAddresses.length > 0) parts.push(`replica=${c.replica} ring=${c.replicaAddresses.join(',')}`);
       return parts.join(' ');
     }
     case 'start':
@@ -122,7 +124,7 @@ export function formatAction(a: Action): string | null {
     case 'training-started':
       return `training-started from=${a.fromStep} to=${a.toStep ?? '-'}${a.resumedFromCheckpoint ? ' resumed' : ''}`;
     case 'step-completed':
-      return `step-completed ${a.step} loss=${a.loss} commit=${a.commitStep}`;
+      return `step-completed ${a.step} loss=${a.loss} mb=${a.microBatches} commit=${a.commitStep}`;
     case 'training-complete':
       return `training-complete steps=${a.steps}`;
     case 'run-failed':
@@ -152,6 +154,7 @@ export function formatAction(a: Action): string | null {
 
 class Scenario {
   private core: CoordinatorCore | null = null;
+  private job: JobOptions | null = null;
   private now = 0;
   /** Auto: the snapshot interval each node was last told (by its Start or a step reply). */
   private readonly interval = new Map<string, string>();
@@ -189,7 +192,8 @@ class Scenario {
           if (!key) throw new Error(`unknown job key ${k}`);
           raw[key] = v;
         }
-        this.core = new CoordinatorCore(compileJobOptions(raw as RawJobOptions));
+        this.job = compileJobOptions(raw as RawJobOptions);
+        this.core = new CoordinatorCore(this.job);
         this.interval.clear();
         this.now = 0;
         break;
@@ -304,7 +308,8 @@ class Scenario {
           computeMs: 10,
           waitMs: 5,
           stepMs: num(a, 'stepms', 15),
-          tokens: 64,
+          // Every stage trains its replica's micro-batches.
+          tokens: this.job!.microBatches * this.job!.microBatchSize * this.job!.model.seqLen,
           last: a.flags.has('last'),
           epoch: num(a, 'epoch', 0),
           ...(snap === undefined ? {} : { snapshotStep: Number(snap), snapshotBytes: 100, snapshotStallMs: num(a, 'stall', 1), snapshotCopyMs: 2 }),

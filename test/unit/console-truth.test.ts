@@ -14,10 +14,10 @@ describe('progress lines', () => {
     const p = new ProgressPrinter(20, 1000, (l) => lines.push(l));
     // Resumed from the checkpoint of step 15: the first step trained is index 15, one second later.
     p.onAction({ type: 'training-started', fromStep: 15, toStep: 20, resumedFromCheckpoint: true, atMs: 100_000 });
-    p.onAction({ type: 'step-completed', step: 15, loss: 2.5, atMs: 101_000, commitStep: -1 });
+    p.onAction({ type: 'step-completed', step: 15, loss: 2.5, microBatches: 4, atMs: 101_000, commitStep: -1 });
     expect(lines.at(-1)).toBe('step 16/20  loss 2.5000  1,000 tok/s  1.00 s/step');
-    p.onAction({ type: 'step-completed', step: 16, loss: 2.4, atMs: 103_000, commitStep: -1 });
-    p.onAction({ type: 'step-completed', step: 17, loss: 2.3, atMs: 105_000, commitStep: -1 });
+    p.onAction({ type: 'step-completed', step: 16, loss: 2.4, microBatches: 4, atMs: 103_000, commitStep: -1 });
+    p.onAction({ type: 'step-completed', step: 17, loss: 2.3, microBatches: 4, atMs: 105_000, commitStep: -1 });
     // Over the window of completions: two steps in four seconds.
     expect(lines.at(-1)).toBe('step 18/20  loss 2.3000  500 tok/s  2.00 s/step');
   });
@@ -26,7 +26,7 @@ describe('progress lines', () => {
     const lines: string[] = [];
     const p = new ProgressPrinter(null, 1000, (l) => lines.push(l));
     p.onAction({ type: 'training-started', fromStep: 0, toStep: null, resumedFromCheckpoint: false, atMs: 0 });
-    p.onAction({ type: 'step-completed', step: 0, loss: 5, atMs: 2000, commitStep: -1 });
+    p.onAction({ type: 'step-completed', step: 0, loss: 5, microBatches: 4, atMs: 2000, commitStep: -1 });
     expect(lines.at(-1)).toBe('step 1  loss 5.0000  500 tok/s  2.00 s/step');
   });
 
@@ -34,14 +34,14 @@ describe('progress lines', () => {
     const lines: string[] = [];
     const p = new ProgressPrinter(null, 1000, (l) => lines.push(l), 'auto');
     p.onAction({ type: 'training-started', fromStep: 0, toStep: null, resumedFromCheckpoint: false, atMs: 0 });
-    p.onAction({ type: 'step-completed', step: 0, loss: 5, atMs: 2000, commitStep: 1 });
+    p.onAction({ type: 'step-completed', step: 0, loss: 5, microBatches: 4, atMs: 2000, commitStep: 1 });
     expect(lines.at(-1)).toBe('step 1  loss 5.0000  500 tok/s  2.00 s/step  snapshot 1 (every step, auto)');
     p.onAction({ type: 'snapshot-interval', fromStep: 3, every: 4, costMs: 7, stepMs: 100, reason: 'a snapshot costs 7.0% of a step', atMs: 2500 });
     expect(lines.at(-1)).toBe('snapshots every 4 steps from step 3: a snapshot costs 7.0% of a step');
-    p.onAction({ type: 'step-completed', step: 1, loss: 4, atMs: 4000, commitStep: 2 });
+    p.onAction({ type: 'step-completed', step: 1, loss: 4, microBatches: 4, atMs: 4000, commitStep: 2 });
     expect(lines.at(-1)).toMatch(/  snapshot 2 \(every 4 steps, auto\)$/);
     const fixed = new ProgressPrinter(null, 1000, (l) => lines.push(l), 2);
-    fixed.onAction({ type: 'step-completed', step: 1, loss: 4, atMs: 4000, commitStep: 2 });
+    fixed.onAction({ type: 'step-completed', step: 1, loss: 4, microBatches: 4, atMs: 4000, commitStep: 2 });
     expect(lines.at(-1)).toMatch(/  snapshot 2 \(every 2 steps\)$/);
   });
 

@@ -14,13 +14,13 @@ function refusal(fn: () => unknown): OptionError {
   throw new Error('no OptionError thrown');
 }
 
-const LIMITS = { stages: 4, steps: 10, snapshotEvery: 1 };
+const LIMITS = { stages: 4, replicas: 1, steps: 10, snapshotEvery: 1 };
 
 describe('parseInjections', () => {
   it('accepts the last step of the run and any step of an endless run', () => {
     expect(parseInjections('9:1:worker-kill,9:2:node-kill', LIMITS)).toEqual([
-      { step: 9, stage: 1, kind: 'worker-kill' },
-      { step: 9, stage: 2, kind: 'node-kill' },
+      { step: 9, stage: 1, replica: 0, kind: 'worker-kill' },
+      { step: 9, stage: 2, replica: 0, kind: 'node-kill' },
     ]);
     expect(parseInjections('500:1:worker-kill', { ...LIMITS, steps: null })).toHaveLength(1);
   });

@@ -8,6 +8,7 @@ function view(over: Partial<RecoveryView> = {}): RecoveryView {
   return {
     policy: 'auto',
     stages: 4,
+    replicas: 1,
     lost: [1],
     restorable: [[3, 4], [3, 4], [3, 4], [3, 4]],
     fromShards: [new Map(), new Map(), new Map(), new Map()],
@@ -85,7 +86,7 @@ describe('checkfreeObstacle and unrecoverable', () => {
   });
 
   it('says at once when nothing can bring a stage back', () => {
-    const job = { snapshotEvery: 0, checkpointDir: null, recovery: 'auto' as const, stages: 4 };
+    const job = { snapshotEvery: 0, checkpointDir: null, recovery: 'auto' as const, stages: 4, replicas: 1 };
     expect(unrecoverable(job, 1, [true, true, true, true])).toBeNull();
     expect(unrecoverable(job, 0, [true, true, true, true])).toMatch(/^nothing can bring stage 0 back: snapshots are off/);
     expect(unrecoverable({ ...job, snapshotEvery: 1 }, 0, [true, true, true, true])).toBeNull();
@@ -98,6 +99,7 @@ describe('recoveryOutlook: fail at once or wait for a node', () => {
     return {
       policy: 'auto',
       stages: 2,
+      replicas: 1,
       lost: [1],
       restorable: [null, []],
       dataShards: null,

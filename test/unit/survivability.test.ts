@@ -34,6 +34,7 @@ function recovered(job: JobOptions, nodes: number, lost: ReadonlySet<number>, ki
   const d = planRecovery({
     policy: job.recovery,
     stages: job.stages,
+    replicas: 1,
     lost: lostStages,
     restorable,
     fromShards,

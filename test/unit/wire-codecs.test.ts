@@ -64,7 +64,7 @@ describe('wire codecs', () => {
   it('carry every command', () => {
     const plan = { stage: 1, code: { dataShards: 2, parityShards: 1 }, holders: [{ nodeId: 'n0', address: 's0:1' }, { nodeId: 'n2', address: 's2:1' }, { nodeId: 'n3', address: 's3:1' }], degraded: false };
     const commands: Command[] = [
-      { kind: 'assign', stage: 1, numStages: 4, prevAddress: 'a:1', nextAddress: 'c:3', epoch: 2, restoreStep: 7, plan, rebuild: { stage: 1, step: 7, epoch: 1, code: plan.code, sources: ['s0:1', 's2:1'] }, checkfree: { kind: 'average', prev: { stage: 0, address: 'a:1' }, next: { stage: 2, address: 'c:3' }, weights: { a: 0.4001, b: 0.2001 }, learningRateScale: 1.1 } },
+      { kind: 'assign', stage: 1, numStages: 4, prevAddress: 'a:1', nextAddress: 'c:3', epoch: 2, restoreStep: 7, plan, rebuild: { stage: 1, step: 7, epoch: 1, code: plan.code, sources: ['s0:1', 's2:1'] }, checkfree: { kind: 'average', prev: { stage: 0, address: 'a:1' }, next: { stage: 2, address: 'c:3' }, weights: { a: 0.4001, b: 0.2001 }, learningRateScale: 1.1 }, replica: 0, replicaAddresses: [] },
       { kind: 'start', fromStep: 3, toStep: 30, restoreCheckpointStep: -1, fromScratch: false },
       { kind: 'limit', toStep: 0, pause: false },
       { kind: 'halt', epoch: 3, reason: 'stage 2 failed', resumeAtMost: 3 },
@@ -82,7 +82,7 @@ describe('wire codecs', () => {
     expect(decodeStepReport(wire('StepReport', report))).toMatchObject({ nodeId: 'n0', stage: 1, step: 3, protection: null });
     expect(() => decodeStepReport(wire('StepReport', { ...report, step: -1 }))).toThrow(new WireError('step', 'must be an integer from 0 to 9007199254740991, got -1'));
     expect(() => decodeStepReport(wire('StepReport', { ...report, nodeId: '' }))).toThrow(/^node_id: must not be empty$/);
-    expect(() => decodeStepReport(wire('StepReport', { ...report, stage: 99 }))).toThrow(/^stage: must be an integer from 0 to 63/);
+    expect(() => decodeStepReport(wire('StepReport', { ...report, stage: 999 }))).toThrow(/^stage: must be an integer from 0 to 255/);
     expect(() => decodeStepReport(wire('StepReport', { ...report, loss: Number.NaN }))).toThrow(/^loss: must be a finite number/);
     expect(() => decodeRegister({ [MALFORMED]: 'index out of range' })).toThrow(/^RegisterRequest: is not a valid ftrain.v1.RegisterRequest message \(index out of range\)$/);
     expect(() => decodeRegister(wire('RegisterRequest', { nodeId: 'x'.repeat(300), address: 'a:1' }))).toThrow(/^node_id: is 300 characters long/);

@@ -14,7 +14,7 @@ const job = compileJobOptions({ nodes: 2, steps: 10 });
 function assign(epoch: number, stage = 1): { type: 'command'; command: ReceivedAssign } {
   return {
     type: 'command',
-    command: { kind: 'assign', stage, numStages: 2, prevAddress: 'a:1', nextAddress: '', epoch, restoreStep: -1, plan: null, rebuild: null, checkfree: null, job, dataSha256: '' },
+    command: { kind: 'assign', stage, numStages: 2, prevAddress: 'a:1', nextAddress: '', epoch, restoreStep: -1, plan: null, rebuild: null, checkfree: null, replica: 0, replicaAddresses: [], job, dataSha256: '' },
   };
 }
 

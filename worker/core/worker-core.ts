@@ -12,6 +12,7 @@ import type { ProtectionPlan } from '../../domain/erasure-protection.ts';
 import type { ReceivedAssign, ReceivedCommand } from '../../domain/commands.ts';
 import { EXIT_FENCED } from '../../domain/exit-codes.ts';
 import { RefusalReason, type Refusal } from '../../domain/refusal.ts';
+import { slotOf } from '../../domain/replica-slots.ts';
 import { SnapshotSchedule, type SnapshotEvery, type SnapshotInterval } from '../../domain/snapshot-schedule.ts';
 import type { WorkerOptions } from './worker-options.ts';
 import { WorkerState, transitionWorker } from './worker-state.ts';
@@ -212,7 +213,8 @@ export class WorkerCore {
         }
         this.haltExpected = null;
         this.move(WorkerState.assigning);
-        this.assignment = { stage: c.stage, epoch: c.epoch };
+        // The coordinator knows the stage by its slot (domain/replica-slots.ts).
+        this.assignment = { stage: slotOf(c.job, c.replica, c.stage), epoch: c.epoch };
         this.snapshotEvery = c.job.snapshotEvery;
         out.push({ type: 'log', level: 'info', msg: 'assigned stage', fields: { stage: c.stage, of: c.numStages, epoch: c.epoch, restoreStep: c.restoreStep } });
         out.push({ type: 'apply-assign', assign: c });
