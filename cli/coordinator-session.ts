@@ -140,6 +140,11 @@ export function summaryLines(report: StoredRunReport, reportPath: string | null,
       `${report.tokensPerSecond === null ? '-' : Math.round(report.tokensPerSecond).toLocaleString('en-US')} tok/s, ${report.wallSeconds.toFixed(1)} s`,
   ];
   if (report.weightsDigest) lines.push(`  weights sha256 ${report.weightsDigest}`);
+  const replicaDigests = report.replicaDigests ?? [];
+  if (replicaDigests.length > 1) {
+    const same = replicaDigests.every((d) => d === replicaDigests[0]);
+    lines.push(same ? `  replicas: ${replicaDigests.length}, every one with these weights` : `  replicas DIFFER: ${replicaDigests.map((d, r) => `replica ${r} ${d.slice(0, 12)}`).join(', ')}`);
+  }
   if (reportPath) lines.push(`  report: ${reportPath}`);
   return lines;
 }

@@ -82,8 +82,9 @@ export function serveWeights(call: WeightsCall, held: { trainer: StageTrainer; e
     streamTensors(call, tensors, copy.step).catch(failed);
     return;
   }
-  if (request.stage !== trainer.stage) {
-    call.emit('error', statusError(grpc.status.INVALID_ARGUMENT, `this node holds stage ${trainer.stage}, not stage ${request.stage}`));
+  // Asked by slot (domain/replica-slots.ts): the stage itself with one replica.
+  if (request.stage !== trainer.slot) {
+    call.emit('error', statusError(grpc.status.INVALID_ARGUMENT, `this node holds stage ${trainer.slot}, not stage ${request.stage}`));
     return;
   }
   // Taken once the stage holds a completed step (not during an update, which yields between

@@ -31,6 +31,7 @@ import { CoordinatorLink, type RegisterWait } from './coordinator-link.ts';
 import { SnapshotLink } from './snapshot-link.ts';
 import { RestoreClock, buildStage } from './stage-assignment.ts';
 import { HaltPoints } from './halt-points.ts';
+import { ReplicaRing } from './replica-ring.ts';
 import { StageAhead } from './stage-ahead.ts';
 import { StageSnapshots } from './stage-snapshots.ts';
 import { exportStageState, importStageState, stageStateBytes } from './stage-state.ts';
@@ -94,6 +95,8 @@ export class WorkerNode {
   /** Where the last assignment's time went, sent with the ready report. */
   private lastTrace: RestoreTrace | null = null;
   private readonly links: PipelineLinks;
+  /** With replicas: the all-reduce ring of this stage's replicas. */
+  private readonly ring: ReplicaRing;
   private training: Promise<void> | null = null;
   /** Where the training loop hears a Halt. */
   private readonly haltPoints: HaltPoints;
@@ -116,6 +119,7 @@ export class WorkerNode {
     this.exited = new Promise((resolve) => (this.exitWith = resolve));
     this.server.addService(this.proto.ftrain.v1.Worker.service, this.handlers());
     this.links = new PipelineLinks(options.logger, this.protocol.peerConnectTimeoutMs);
+    this.ring = new ReplicaRing(options.logger, this.protocol.peerConnectTimeoutMs);
     this.ahead = new StageAhead(options.logger);
     this.snapshots = options.snapshotDir ? new StageSnapshots(options.snapshotDir, DEFAULT_SLOT_COUNT, this.faults, options.logger) : null;
     this.haltPoints = new HaltPoints(this.links, this.snapshots);
@@ -209,6 +213,7 @@ export class WorkerNode {
         return;
       case 'halt-training':
         this.haltPoints.halt(a.reason, a.resumeAtMost);
+        this.ring.halt(new HaltedError(`halted: ${a.reason}`));
         this.smp?.holdProtection(true);
         void (async () => {
           await this.training?.catch(() => undefined);
@@ -329,6 +334,7 @@ export class WorkerNode {
     const source = edgeCopySource(stage, job);
     this.held = { stage, slot, epoch: a.epoch, job, trainer, checkpoints, edgeCopySource: source, edgeCopySize: source === null ? 0 : edgeCopySize(source, job) };
     await this.links.connect(stage, a.epoch, a.prevAddress, a.nextAddress);
+    if (job.replicas > 1) await this.ring.connect({ stage, replica: a.replica, replicas: job.replicas, epoch: a.epoch, addresses: a.replicaAddresses });
     trace.connectMs = lap();
     this.lastTrace = trace;
     if (this.edgeCopy && this.edgeCopy.stage !== source) this.edgeCopy = null;
@@ -375,6 +381,7 @@ export class WorkerNode {
         const s = await h.trainer.runStep(step, io, {
           midStep: (st) => this.faults.midStep(this.faultPoint(h, st)),
           beforeUpdate: () => snapshots?.beforeUpdate() ?? Promise.resolve(),
+          allReduce: (st, flat) => this.ring.allReduce(st, flat),
           yieldInUpdate: () => this.haltPoints.inUpdate(h.trainer, h.job),
           betweenPieces: () => this.haltPoints.betweenPieces(),
         });
@@ -462,7 +469,7 @@ export class WorkerNode {
         });
       },
       FetchWeights: (call) => serveWeights(call, this.held ? { trainer: this.held.trainer, edgeCopy: this.edgeCopy } : null),
-      AllReduce: (_call, callback) => callback({ code: grpc.status.UNIMPLEMENTED, details: 'this worker does not take part in gradient all-reduces yet' }),
+      AllReduce: (call, callback) => this.ring.handle(call, callback),
     };
   }
 
@@ -472,6 +479,7 @@ export class WorkerNode {
     this.stopping = true;
     if (this.ticker) clearInterval(this.ticker);
     this.links.close();
+    this.ring.close();
     this.snapshots?.close();
     this.coordinator.close();
     this.smp?.close();
