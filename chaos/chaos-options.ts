@@ -26,7 +26,8 @@ export const DEFAULT_CHAOS_SPARES = 1;
 
 /** Job flags `ftrain chaos` passes to the `ftrain run` it starts (local mode only). */
 const JOB_FLAGS = [
-  ['nodes', '--nodes <n>', 'pipeline stages, one node each', String(DEFAULT_JOB.nodes)],
+  ['nodes', '--nodes <n>', 'pipeline stages, one node each (in each replica)', String(DEFAULT_JOB.nodes)],
+  ['replicas', '--replicas <n>', 'data-parallel replicas of the pipeline (--nodes x --replicas nodes)', '1'],
   ['spares', '--spares <n>', 'spare nodes beyond one per stage', String(DEFAULT_CHAOS_SPARES)],
   ['backend', '--backend <name>', 'tfjs backend: wasm, cpu or tensorflow', DEFAULT_JOB.backend],
   ['ec', '--ec <k,m>', 'erasure code of snapshots: K,M, auto or off', 'auto'],

@@ -62,7 +62,7 @@ export class CoordinatorSession {
     this.server = new CoordinatorServer({ job: options.job, dataSha256: corpus.sha256, listen: options.listen, logger: options.logger });
     const d = options.dashboard;
     this.dashboard = d ? new DashboardServer({ coordinator: this.server, host: d.host, port: d.port, fallbackToFreePort: d.fallbackToFreePort, logger: options.logger }) : null;
-    const progress = new ProgressPrinter(options.job.steps, tokensPerStep(options.job), options.print, options.job.snapshotEvery);
+    const progress = new ProgressPrinter(options.job.steps, tokensPerStep(options.job), options.print, options.job.snapshotEvery, options.job);
     this.progress = progress;
     this.ledger = new RunLedger(slotCount(options.job));
     // `--inject` kinds that hit whole nodes, at their step (the worker causes the others).

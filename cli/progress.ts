@@ -3,6 +3,7 @@
 // `--snapshot-every auto` gets a line of its own, with the reason.
 
 import type { Action } from '../coordinator/core/core-events.ts';
+import { slotName, type ReplicaShape } from '../domain/replica-slots.ts';
 import { SNAPSHOT_EVERY_AUTO, type SnapshotEvery } from '../domain/snapshot-schedule.ts';
 
 /** Minimum time between two progress lines. */
@@ -28,15 +29,22 @@ export class ProgressPrinter {
     private readonly tokensPerStep: number,
     private readonly write: (line: string) => void = (l) => process.stdout.write(`${l}\n`),
     snapshotEvery: SnapshotEvery = 0,
+    /** With replicas, stages are named by slot (`stage 1@1`). */
+    private readonly shape: ReplicaShape = { stages: 1, replicas: 1 },
   ) {
     this.auto = snapshotEvery === SNAPSHOT_EVERY_AUTO;
     this.every = snapshotEvery === SNAPSHOT_EVERY_AUTO ? 1 : snapshotEvery;
   }
 
+  /** A stage slot as people read it. */
+  private stage(slot: number): string {
+    return this.shape.replicas > 1 ? slotName(this.shape, slot) : `stage ${slot}`;
+  }
+
   onAction(a: Action): void {
     switch (a.type) {
       case 'stage-assigned':
-        this.write(`  stage ${a.stage} -> ${a.nodeId} (pid ${a.pid}, ${a.address})`);
+        this.write(`  ${this.stage(a.stage)} -> ${a.nodeId} (pid ${a.pid}, ${a.address})`);
         break;
       case 'training-started':
         this.origin = { step: a.fromStep - 1, atMs: a.atMs };
@@ -48,12 +56,12 @@ export class ProgressPrinter {
         this.onStep(a.step, a.loss, a.atMs, a.commitStep);
         break;
       case 'recovery-started':
-        this.write(`RECOVERING: stage ${a.stage} (${a.nodeId}) failed: ${a.detail}`);
+        this.write(`RECOVERING: ${this.stage(a.stage)} (${a.nodeId}) failed: ${a.detail}`);
         break;
       case 'recovered': {
         const f = a.failure;
         this.write(
-          `recovered stage ${f.stage} by ${f.method} of step ${f.restoredStep} in ${(f.recoverMs / 1000).toFixed(2)} s` +
+          `recovered ${this.stage(f.stage)} by ${f.method} of step ${f.restoredStep} in ${(f.recoverMs / 1000).toFixed(2)} s` +
             `${f.detectMs === null ? '' : ` (detected in ${f.detectMs} ms)`}, ${f.lostSteps} step(s) lost`,
         );
         // Training goes on from the restored step: the window starts over there and now.
@@ -70,7 +78,7 @@ export class ProgressPrinter {
         break;
       case 'run-failed':
         this.failurePrinted = true;
-        this.write(`FAILED: node ${a.failure.nodeId}${a.failure.stage === null ? '' : ` (stage ${a.failure.stage})`} failed: ${a.failure.detail}`);
+        this.write(`FAILED: node ${a.failure.nodeId}${a.failure.stage === null ? '' : ` (${this.stage(a.failure.stage)})`} failed: ${a.failure.detail}`);
         break;
       default:
         break;

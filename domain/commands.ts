@@ -2,7 +2,7 @@
 // core emits these; the worker's core takes them in.
 
 import type { CheckfreeOrder } from './checkfree.ts';
-import type { ProtectionPlan, RebuildOrder } from './erasure-protection.ts';
+import type { ProtectionPlan, RebuildOrder, ReplicaCopyOrder } from './erasure-protection.ts';
 import type { JobOptions } from './job-options.ts';
 
 /** Run one stage of the job, wired to its neighbours, in `epoch`. */
@@ -19,6 +19,8 @@ export interface AssignCommand {
   readonly plan: ProtectionPlan | null;
   /** Rebuild `restoreStep` from peers' shards first (the node took over a lost stage). */
   readonly rebuild: RebuildOrder | null;
+  /** Copy `restoreStep` from a live replica's snapshot manager first (the node took over a lost stage whose replica lives). */
+  readonly replicaCopy?: ReplicaCopyOrder | null;
   /** Rebuild the stage from its neighbours' weights (CheckFree) instead of restoring. */
   readonly checkfree?: CheckfreeOrder | null;
   /** The replica of the pipeline the stage belongs to (0 with one): the node's slot is replica * numStages + stage. */

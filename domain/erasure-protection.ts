@@ -219,3 +219,16 @@ export interface RebuildOrder {
   /** SnapshotManager addresses of every live node; each sends whichever shards it holds. */
   readonly sources: readonly string[];
 }
+
+/**
+ * Told to a node that takes over a lost stage whose replica lives (`--replicas`): copy that
+ * replica's committed snapshot of `step` into its own slots, as the snapshot of `stage`.
+ */
+export interface ReplicaCopyOrder {
+  /** The slot this node takes over. */
+  readonly stage: number;
+  readonly step: number;
+  /** The live replica's slot, and its snapshot manager's address. */
+  readonly fromStage: number;
+  readonly fromAddress: string;
+}

@@ -43,6 +43,8 @@ export type RunPhase = (typeof RunPhase)[keyof typeof RunPhase];
 export const RecoveryMethod = {
   localSnapshot: 'local-snapshot',
   erasureRebuild: 'erasure-rebuild',
+  /** From a live replica of the stage (`--replicas`). */
+  replicaCopy: 'replica-copy',
   checkfree: 'checkfree',
   checkfreePlus: 'checkfree-plus',
   diskCheckpoint: 'disk-checkpoint',

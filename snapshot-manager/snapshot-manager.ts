@@ -20,7 +20,8 @@ import type { Logger } from '../common/logging.ts';
 import { GRPC_CHANNEL_OPTIONS, GRPC_SERVER_OPTIONS, bindServer, deadline, loadProto, statusError } from '../common/proto.ts';
 import type { CoordinatorClient } from '../proto/generated/ftrain/v1/Coordinator.ts';
 import type { ShardChunk__Output } from '../proto/generated/ftrain/v1/ShardChunk.ts';
-import { decodeConfigure, decodeFetchShards, decodeRebuildRequest, encodeStatus } from '../common/wire/snapshot-manager-wire.ts';
+import { decodeConfigure, decodeFetchShards, decodeFetchSnapshot, decodeRebuildRequest, encodeStatus } from '../common/wire/snapshot-manager-wire.ts';
+import { copySnapshot, serveSnapshot, type CopyOutcome } from './snapshot-copy.ts';
 import { decodeOrRefuse, invalidStatus } from '../common/wire/refusal-wire.ts';
 import { WireError } from '../common/wire/wire-check.ts';
 import { ShardAssembler, ShardStreamClosedError, readShards, writeShard, type ReceivedShard } from './shard-transfer.ts';
@@ -34,7 +35,7 @@ import { rebuildSnapshot, type RebuildOutcome } from './shard-rebuild.ts';
 import { COLLECT_AFTER_BYTES, collectGarbage } from './collect-garbage.ts';
 import { SmpMemoryReporter } from './memory-reporter.ts';
 import { ProtectionHold } from './protection-hold.ts';
-import { describeCode, type ProtectedVersion, type ProtectionPlan, type ProtectionStatus, type RebuildOrder, type ShardHeader } from '../domain/erasure-protection.ts';
+import { describeCode, type ProtectedVersion, type ProtectionPlan, type ProtectionStatus, type RebuildOrder, type ReplicaCopyOrder, type ShardHeader } from '../domain/erasure-protection.ts';
 import { CorruptSnapshotError, SnapshotSlots, writeSmpInfo, type SnapshotRecord } from '../domain/snapshot-slots.ts';
 import { hostOf } from '../domain/host-port.ts';
 
@@ -318,6 +319,12 @@ export class SnapshotManager {
     );
   }
 
+  /** Copies a live replica's committed snapshot into a slot, as this node's stage's (snapshot-copy.ts). */
+  copyFromReplica(order: ReplicaCopyOrder): Promise<CopyOutcome> {
+    const stream = this.peer(order.fromAddress).FetchSnapshot({ stage: order.fromStage, step: order.step }, { deadline: deadline(SHARD_TRANSFER_TIMEOUT_MS) });
+    return copySnapshot(this.slots, this.log, order, stream);
+  }
+
   private handlers(): SnapshotManagerHandlers {
     return {
       Configure: (call, callback) => {
@@ -392,9 +399,26 @@ export class SnapshotManager {
           call.emit('error', statusError(grpc.status.INTERNAL, errorMessage(err)));
         });
       },
+      FetchSnapshot: (call) => {
+        const request = decodeOrRefuse(() => decodeFetchSnapshot(call.request), (status) => call.emit('error', status));
+        if (!request) return;
+        serveSnapshot(call, this.slots, request.stage, request.step).catch((err: unknown) => call.emit('error', statusError(grpc.status.INTERNAL, errorMessage(err))));
+      },
       Rebuild: (call, callback) => {
-        const order = decodeOrRefuse(() => decodeRebuildRequest(call.request), callback);
-        if (!order) return;
+        const request = decodeOrRefuse(() => decodeRebuildRequest(call.request), callback);
+        if (!request) return;
+        if ('copy' in request) {
+          const copy = request.copy;
+          this.copyFromReplica(copy).then(
+            (r) => callback(null, { bytes: r.bytes, usedShards: [], corruptShards: [], fetchMs: r.fetchMs, decodeMs: 0 }),
+            (err: unknown) => {
+              this.log.error({ stage: copy.stage, step: copy.step, from: copy.fromStage, err: errorMessage(err) }, 'copy from a live replica failed');
+              callback(statusError(grpc.status.FAILED_PRECONDITION, `copying stage ${copy.stage} step ${copy.step} from replica stage ${copy.fromStage} at ${copy.fromAddress}: ${errorMessage(err)}`));
+            },
+          );
+          return;
+        }
+        const order = request.order;
         this.rebuild(order).then(
           (r) => callback(null, { bytes: r.bytes, usedShards: r.used, corruptShards: r.corrupt, fetchMs: r.fetchMs, decodeMs: r.decodeMs }),
           (err: unknown) => {

@@ -5,8 +5,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { join } from 'node:path';
 import { GRPC_CHANNEL_OPTIONS, deadline, loadProto } from '../common/proto.ts';
-import { decodeStatus, encodePlan, encodeRebuild } from '../common/wire/snapshot-manager-wire.ts';
-import type { ProtectionPlan, ProtectionStatus, RebuildOrder } from '../domain/erasure-protection.ts';
+import { decodeStatus, encodePlan, encodeRebuild, encodeReplicaCopy } from '../common/wire/snapshot-manager-wire.ts';
+import type { ProtectionPlan, ProtectionStatus, RebuildOrder, ReplicaCopyOrder } from '../domain/erasure-protection.ts';
 import { SMP_INFO_FILE, readSmpInfo, type SmpInfo } from '../domain/snapshot-slots.ts';
 import type { SnapshotManagerClient } from '../proto/generated/ftrain/v1/SnapshotManager.ts';
 
@@ -73,6 +73,13 @@ export class SnapshotLink {
   rebuild(order: RebuildOrder, timeoutMs: number): Promise<{ bytes: number; usedShards: number[]; corruptShards: number[]; fetchMs: number; decodeMs: number }> {
     return new Promise((resolve, reject) =>
       this.client.Rebuild({ order: encodeRebuild(order) }, { deadline: deadline(timeoutMs) }, (err, res) => (err || !res ? reject(new Error(err?.details ?? 'no reply')) : resolve(res))),
+    );
+  }
+
+  /** Copies the ordered snapshot from a live replica's snapshot manager into this node's slots. */
+  copyFromReplica(copy: ReplicaCopyOrder, timeoutMs: number): Promise<{ bytes: number; fetchMs: number }> {
+    return new Promise((resolve, reject) =>
+      this.client.Rebuild({ copy: encodeReplicaCopy(copy) }, { deadline: deadline(timeoutMs) }, (err, res) => (err || !res ? reject(new Error(err?.details ?? 'no reply')) : resolve(res))),
     );
   }
 

@@ -304,6 +304,14 @@ export class WorkerNode {
       trace.rebuildDecodeMs = reply.decodeMs;
       this.log.info({ step: a.restoreStep, bytes: reply.bytes, used: reply.usedShards, corrupt: reply.corruptShards, ms: trace.rebuildMs, fetchMs: reply.fetchMs, decodeMs: reply.decodeMs }, 'snapshot rebuilt by the snapshot manager');
     }
+    if (a.replicaCopy) {
+      if (!this.smp) throw new Error(`told to copy step ${a.restoreStep} from a live replica, but this node runs no snapshot manager`);
+      lap();
+      const reply = await this.smp.copyFromReplica(a.replicaCopy, this.protocol.rebuildTimeoutMs);
+      trace.rebuildMs = lap();
+      trace.rebuildFetchMs = reply.fetchMs;
+      this.log.info({ step: a.restoreStep, bytes: reply.bytes, from: a.replicaCopy.fromStage, ms: trace.rebuildMs }, 'snapshot copied from a live replica by the snapshot manager');
+    }
     if (a.restoreStep >= 0) {
       if (!this.snapshots) throw new Error(`told to restore step ${a.restoreStep}, but this node keeps no snapshots`);
       // The stage held until now is read by its neighbours (FetchWeights) and must never be seen

@@ -30,11 +30,13 @@ import {
   decodeJob,
   decodePlan,
   decodeRebuild,
+  decodeReplicaCopy,
   decodeStatus,
   encodeCheckfree,
   encodeJob,
   encodePlan,
   encodeRebuild,
+  encodeReplicaCopy,
 } from './plan-wire.ts';
 import { WireError, enumName, enumOf, int, list, num, present, str, type MalformedMessage, parsed } from './wire-check.ts';
 
@@ -71,6 +73,7 @@ const RECOVERY_METHODS = {
   RECOVERY_METHOD_CHECKFREE: RecoveryMethod.checkfree,
   RECOVERY_METHOD_CHECKFREE_PLUS: RecoveryMethod.checkfreePlus,
   RECOVERY_METHOD_DISK_CHECKPOINT: RecoveryMethod.diskCheckpoint,
+  RECOVERY_METHOD_REPLICA_COPY: RecoveryMethod.replicaCopy,
 } as const satisfies Readonly<Record<string, RecoveryMethod>>;
 
 function nodeId(field: string, v: unknown): string {
@@ -102,6 +105,7 @@ export function encodeCommand(command: Command, job: JobOptions, dataSha256: str
           checkfree: command.checkfree ? encodeCheckfree(command.checkfree) : null,
           replica: command.replica,
           replicaAddresses: [...command.replicaAddresses],
+          replicaCopy: command.replicaCopy ? encodeReplicaCopy(command.replicaCopy) : null,
         },
       };
     case 'protect':
@@ -144,6 +148,7 @@ export function decodeCommand(c: Command__Output): ReceivedCommand {
         checkfree: a.checkfree ? decodeCheckfree('assign.checkfree', a.checkfree) : null,
         replica,
         replicaAddresses,
+        ...(a.replicaCopy ? { replicaCopy: decodeReplicaCopy('assign.replica_copy', a.replicaCopy) } : {}),
         job,
         dataSha256: str('assign.data_sha256', a.dataSha256),
       };

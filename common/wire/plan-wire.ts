@@ -5,7 +5,7 @@
 // a received one, naming the field of the first problem (WireError).
 
 import type { CheckfreeOrder, StageSource } from '../../domain/checkfree.ts';
-import { describeCode, type ErasureCode, type ErasureSetting, type PlacedNode, type ProtectedVersion, type ProtectionPlan, type ProtectionStatus, type RebuildOrder } from '../../domain/erasure-protection.ts';
+import { describeCode, type ErasureCode, type ErasureSetting, type PlacedNode, type ProtectedVersion, type ProtectionPlan, type ProtectionStatus, type RebuildOrder, type ReplicaCopyOrder } from '../../domain/erasure-protection.ts';
 import { InjectionKind, type Injection } from '../../domain/inject-spec.ts';
 import { Backend, MAX_REPLICAS, MAX_SLOTS, MAX_SNAPSHOT_EVERY, MAX_STAGES, RecoveryPolicy, type JobOptions } from '../../domain/job-options.ts';
 import { SNAPSHOT_EVERY_AUTO, type SnapshotEvery } from '../../domain/snapshot-schedule.ts';
@@ -16,6 +16,7 @@ import type { Injection as InjectionProto } from '../../proto/generated/ftrain/v
 import type { ProtectionPlan as ProtectionPlanProto, ProtectionPlan__Output } from '../../proto/generated/ftrain/v1/ProtectionPlan.ts';
 import type { ProtectionStatus as ProtectionStatusProto, ProtectionStatus__Output } from '../../proto/generated/ftrain/v1/ProtectionStatus.ts';
 import type { RebuildOrder as RebuildOrderProto, RebuildOrder__Output } from '../../proto/generated/ftrain/v1/RebuildOrder.ts';
+import type { ReplicaCopyOrder as ReplicaCopyOrderProto, ReplicaCopyOrder__Output } from '../../proto/generated/ftrain/v1/ReplicaCopyOrder.ts';
 import type { StageSource__Output } from '../../proto/generated/ftrain/v1/StageSource.ts';
 import { WireError, enumName, enumOf, int, list, num, present, str } from './wire-check.ts';
 
@@ -107,6 +108,18 @@ export function decodeStatus(field: string, s: ProtectionStatus__Output | null |
     placeMs: optionalMs(`${field}.place_ms`, v.placeMs),
     lastError: v.lastError === '' ? null : str(`${field}.last_error`, v.lastError),
   };
+}
+
+export function encodeReplicaCopy(o: ReplicaCopyOrder): ReplicaCopyOrderProto {
+  return { stage: o.stage, step: o.step, fromStage: o.fromStage, fromAddress: o.fromAddress };
+}
+
+export function decodeReplicaCopy(field: string, o: ReplicaCopyOrder__Output | null | undefined): ReplicaCopyOrder {
+  const v = present(field, o);
+  const stage = int(`${field}.stage`, v.stage, 0, MAX_SLOTS - 1);
+  const fromStage = int(`${field}.from_stage`, v.fromStage, 0, MAX_SLOTS - 1);
+  if (fromStage === stage) throw new WireError(`${field}.from_stage`, `is the stage being copied into (${stage}): a replica copies from another replica`);
+  return { stage, step: int(`${field}.step`, v.step, 0), fromStage, fromAddress: str(`${field}.from_address`, v.fromAddress, { nonEmpty: true }) };
 }
 
 export function encodeRebuild(o: RebuildOrder): RebuildOrderProto {

@@ -1,20 +1,23 @@
 // The SnapshotManager service on the wire: protection plans and statuses (Configure), shard
-// headers (PutShard, FetchShards) and rebuild orders (Rebuild), converted and checked here
+// headers (PutShard, FetchShards), rebuild and replica copy orders (Rebuild) and whole snapshots
+// (FetchSnapshot), converted and checked here
 // (WireError names the field).
 
-import type { ProtectionPlan, RebuildOrder, ShardHeader, ShardLayout } from '../../domain/erasure-protection.ts';
+import type { ProtectionPlan, RebuildOrder, ReplicaCopyOrder, ShardHeader, ShardLayout } from '../../domain/erasure-protection.ts';
 import { MAX_SLOTS } from '../../domain/job-options.ts';
 import type { SnapshotHeader } from '../../domain/snapshot-slots.ts';
 import type { ConfigureRequest__Output } from '../../proto/generated/ftrain/v1/ConfigureRequest.ts';
 import type { FetchShardsRequest__Output } from '../../proto/generated/ftrain/v1/FetchShardsRequest.ts';
+import type { FetchSnapshotRequest__Output } from '../../proto/generated/ftrain/v1/FetchSnapshotRequest.ts';
+import type { SnapshotChunk, SnapshotChunk__Output } from '../../proto/generated/ftrain/v1/SnapshotChunk.ts';
 import type { RebuildRequest__Output } from '../../proto/generated/ftrain/v1/RebuildRequest.ts';
 import type { ShardChunk__Output } from '../../proto/generated/ftrain/v1/ShardChunk.ts';
 import type { ShardHeader as ShardHeaderProto, ShardHeader__Output } from '../../proto/generated/ftrain/v1/ShardHeader.ts';
 import type { SnapshotHeader__Output } from '../../proto/generated/ftrain/v1/SnapshotHeader.ts';
-import { MAX_SHARDS, decodePlan, decodeRebuild } from './plan-wire.ts';
+import { MAX_SHARDS, decodePlan, decodeRebuild, decodeReplicaCopy } from './plan-wire.ts';
 import { WireError, int, list, num, parsed, present, str, type MalformedMessage } from './wire-check.ts';
 
-export { decodeStatus, encodePlan, encodeRebuild, encodeStatus } from './plan-wire.ts';
+export { decodeStatus, encodePlan, encodeRebuild, encodeReplicaCopy, encodeStatus } from './plan-wire.ts';
 
 /** Most tensors one snapshot holds. */
 export const MAX_SNAPSHOT_TENSORS = 1 << 16;
@@ -31,8 +34,32 @@ export function decodeConfigure(msg: ConfigureRequest__Output | MalformedMessage
   };
 }
 
-export function decodeRebuildRequest(msg: RebuildRequest__Output | MalformedMessage): RebuildOrder {
-  return decodeRebuild('order', parsed(msg, 'RebuildRequest').order);
+/** A Rebuild request: from erasure shards, or a copy from a live replica. */
+export function decodeRebuildRequest(msg: RebuildRequest__Output | MalformedMessage): { readonly order: RebuildOrder } | { readonly copy: ReplicaCopyOrder } {
+  const r = parsed(msg, 'RebuildRequest');
+  if (r.copy && r.order) throw new WireError('copy', 'a rebuild is from shards (order) or from a replica (copy), not both');
+  return r.copy ? { copy: decodeReplicaCopy('copy', r.copy) } : { order: decodeRebuild('order', r.order) };
+}
+
+export function decodeFetchSnapshot(msg: FetchSnapshotRequest__Output | MalformedMessage): { stage: number; step: number } {
+  const r = parsed(msg, 'FetchSnapshotRequest');
+  return { stage: int('stage', r.stage, 0, MAX_SLOTS - 1), step: int('step', r.step, 0) };
+}
+
+/** The first chunk of a FetchSnapshot stream: the header, the data's crc32 and length. */
+export function encodeSnapshotStart(header: SnapshotHeader, crc32: number, bytes: number): SnapshotChunk {
+  return { header: encodeSnapshotHeader(header), crc32, bytes };
+}
+
+/** A FetchSnapshot chunk: the first carries the header (and no data), the later ones data only. */
+export function decodeSnapshotChunk(msg: SnapshotChunk__Output | MalformedMessage, first: boolean): { header: SnapshotHeader; crc32: number; bytes: number } | { data: Uint8Array } {
+  const c = parsed(msg, 'SnapshotChunk');
+  if (first) {
+    if (c.data.length > 0) throw new WireError('data', 'the first chunk of a snapshot carries its header, not data');
+    return { header: decodeSnapshotHeader('header', c.header), crc32: int('crc32', c.crc32, 0, 0xffff_ffff), bytes: int('bytes', c.bytes, 0) };
+  }
+  if (c.header) throw new WireError('header', 'only the first chunk of a snapshot carries a header');
+  return { data: c.data };
 }
 
 export function decodeFetchShards(msg: FetchShardsRequest__Output | MalformedMessage): { stage: number; step: number; epoch: number } {

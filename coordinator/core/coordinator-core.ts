@@ -176,7 +176,7 @@ export class CoordinatorCore {
         if (rebuilding !== null) {
           // The node is fine; the snapshot it was to rebuild is not (shards corrupt or gone).
           const f = this.recovery.failureDetail();
-          this.failRun({ nodeId: e.nodeId, stage: e.stage, detail: `${f.detail}; rebuilding stage ${e.stage} at step ${rebuilding} from erasure shards failed: ${e.message}`, detectedAtMs: now }, out);
+          this.failRun({ nodeId: e.nodeId, stage: e.stage, detail: `${f.detail}; rebuilding stage ${e.stage} at step ${rebuilding.step} from ${rebuilding.from} failed: ${e.message}`, detectedAtMs: now }, out);
           return null;
         }
         this.nodeFailed(e.nodeId, `reported a fault: ${e.message}`, now, out);

@@ -2,6 +2,7 @@
 // the reason in words. Nothing here changes state; recovery.ts carries the plan out.
 //
 //   local-snapshot   every stage holds a common step in its snapshot manager
+//   replica-copy     the same, some lost stages copied from a live replica's snapshot (--replicas)
 //   erasure-rebuild  the same, some lost stages rebuilt from erasure shards on peers
 //   checkfree        lost intermediate stages averaged from their neighbours (no rollback)
 //   checkfree-plus   lost stages copied from their swap partner, edges included (no rollback)
@@ -24,6 +25,12 @@ export interface RecoveryView {
   readonly restorable: readonly (readonly number[])[];
   /** Per stage: the steps of `restorable` that only erasure shards hold, with the live shard count. */
   readonly fromShards: readonly ReadonlyMap<number, number>[];
+  /**
+   * Per stage slot: the steps of `restorable` it does not hold itself that a live replica of the
+   * stage holds, with that replica's slot (copied, not decoded: preferred to shards). Empty lists
+   * with one replica.
+   */
+  readonly fromReplicas: readonly ReadonlyMap<number, number>[];
   /** k of the erasure code, or null without erasure coding. */
   readonly dataShards: number | null;
   /** Per stage: whether it has reported a step (CheckFree needs its gradient norm). */
@@ -35,8 +42,16 @@ export interface RecoveryView {
 }
 
 export type RecoveryPlan =
-  /** Every stage restores `step`; `rebuilt` lists the stages that rebuild it from shards first. */
-  | { readonly tier: 'local-snapshot' | 'erasure-rebuild'; readonly step: number; readonly rebuilt: readonly number[] }
+  /**
+   * Every stage restores `step`; `rebuilt` lists the stages that rebuild it from shards first,
+   * `copied` those that copy it from a live replica first (with the replica's slot).
+   */
+  | {
+      readonly tier: 'local-snapshot' | 'replica-copy' | 'erasure-rebuild';
+      readonly step: number;
+      readonly rebuilt: readonly number[];
+      readonly copied: ReadonlyMap<number, number>;
+    }
   | { readonly tier: 'checkfree' | 'checkfree-plus'; readonly lost: readonly number[] }
   | { readonly tier: 'disk-checkpoint' }
   | { readonly tier: 'fail' };
@@ -137,10 +152,15 @@ export function planRecovery(v: RecoveryView): RecoveryDecision {
     return toDisk(ReasonKind.noCommonSnapshot, why);
   }
   const step = Math.max(...common);
-  const rebuilt = v.fromShards.flatMap((m, stage) => (m.has(step) ? [stage] : []));
-  const from = rebuilt.map((s) => `stage ${s} from ${v.fromShards[s]!.get(step)} live shards (k=${v.dataShards})`);
+  const copied = new Map(v.fromReplicas.flatMap((m, stage) => (m.has(step) ? [[stage, m.get(step)!] as const] : [])));
+  const rebuilt = v.fromShards.flatMap((m, stage) => (m.has(step) && !copied.has(stage) ? [stage] : []));
+  const from = [
+    ...[...copied].map(([s, replica]) => `stage ${s} copied from its replica, stage ${replica}`),
+    ...rebuilt.map((s) => `stage ${s} from ${v.fromShards[s]!.get(step)} live shards (k=${v.dataShards})`),
+  ];
   const text = `every stage holds step ${step}${from.length > 0 ? `; ${from.join(', ')}` : ' in its snapshot manager'}`;
-  return { plan: { tier: rebuilt.length > 0 ? 'erasure-rebuild' : 'local-snapshot', step, rebuilt }, reason: { kind: ReasonKind.commonSnapshot, text }, fallback: null };
+  const tier = rebuilt.length > 0 ? 'erasure-rebuild' : copied.size > 0 ? 'replica-copy' : 'local-snapshot';
+  return { plan: { tier, step, rebuilt, copied }, reason: { kind: ReasonKind.commonSnapshot, text }, fallback: null };
 }
 
 /**
@@ -183,6 +203,7 @@ export function recoveryOutlook(v: OutlookView): { readonly kind: ReasonKind; re
     lost: v.lost,
     restorable: best,
     fromShards: best.map(() => new Map()),
+    fromReplicas: best.map(() => new Map()),
     dataShards: v.dataShards,
     reported: v.reported,
     diskTier: v.diskTier,

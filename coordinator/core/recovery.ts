@@ -5,7 +5,7 @@
 // failure was recovered.
 
 import { checkfreeWeights, type CheckfreeOrder } from '../../domain/checkfree.ts';
-import type { ProtectedVersion, RebuildOrder } from '../../domain/erasure-protection.ts';
+import type { ProtectedVersion, RebuildOrder, ReplicaCopyOrder } from '../../domain/erasure-protection.ts';
 import type { RestoreTrace } from '../../domain/node-reports.ts';
 import type { JobOptions } from '../../domain/job-options.ts';
 import { swapPartner } from '../../domain/pipeline-route.ts';
@@ -17,7 +17,7 @@ import type { Membership, NodeRecord } from './membership.ts';
 import { planRecovery, recoveryOutlook, type RecoveryDecision } from './recovery-policy.ts';
 import type { ShardPlacement } from './shard-placement.ts';
 import type { StagePlacement } from './stage-placement.ts';
-import { slotCount } from '../../domain/replica-slots.ts';
+import { slotCount, slotsOfStage, stageOfSlot } from '../../domain/replica-slots.ts';
 
 /** What the recovery needs from the rest of the core. */
 export interface RecoveryContext {
@@ -94,11 +94,12 @@ export class Recovery {
     this.r = null;
   }
 
-  /** The snapshot step a stage that is being rebuilt from shards was to restore, if any. */
-  rebuildingAt(stage: number): number | null {
+  /** The snapshot step a stage that is being rebuilt from shards (or copied from a replica) was to restore, and from what, if any. */
+  rebuildingAt(stage: number): { step: number; from: string } | null {
     const r = this.r;
     const plan = r?.decision?.plan;
-    return plan?.tier === 'erasure-rebuild' && plan.rebuilt.includes(stage) ? plan.step : null;
+    if ((plan?.tier === 'erasure-rebuild' || plan?.tier === 'replica-copy') && plan.copied.has(stage)) return { step: plan.step, from: `a copy from its replica, stage ${plan.copied.get(stage)}` };
+    return plan?.tier === 'erasure-rebuild' && plan.rebuilt.includes(stage) ? { step: plan.step, from: 'erasure shards' } : null;
   }
 
   /** The first failure's detail and detection, for a run that fails during the recovery. */
@@ -281,11 +282,23 @@ export class Recovery {
     // survivor's own snapshot of a step can be gone while its shards live on: a worker reuses the
     // slot of a snapshot it does not yet know to be protected everywhere (its shards were still
     // being placed), and then the survivor rebuilds that step from its shards like a lost stage.
+    const held = (s: number) => r.filled.get(s) ?? r.snapshotSteps.get(s) ?? [];
     const fromShards = this.commits.stages.map((_, s) => {
-      const local = r.filled.get(s) ?? r.snapshotSteps.get(s) ?? [];
+      const local = held(s);
       return new Map([...this.shards.rebuildableVersions(s)].filter(([step]) => !local.includes(step)));
     });
-    const restorable = this.commits.stages.map((_, s) => [...(r.filled.get(s) ?? r.snapshotSteps.get(s) ?? []), ...fromShards[s]!.keys()]);
+    // A lost slot can copy what a live replica of its stage holds (that replica was not lost, so
+    // its node and snapshot manager are the ones that reported): steps it does not hold itself.
+    const fromReplicas = this.commits.stages.map((_, s) => {
+      const found = new Map<number, number>();
+      if (!lost.includes(s)) return found;
+      for (const p of slotsOfStage(this.job, stageOfSlot(this.job, s))) {
+        if (p === s || lost.includes(p) || !this.members.get(this.commits.stage(p).nodeId ?? '')?.smpAddress) continue;
+        for (const step of held(p)) if (!held(s).includes(step) && !found.has(step)) found.set(step, p);
+      }
+      return found;
+    });
+    const restorable = this.commits.stages.map((_, s) => [...new Set([...held(s), ...fromShards[s]!.keys(), ...fromReplicas[s]!.keys()])]);
     const decision = planRecovery({
       policy: this.job.recovery,
       stages: this.job.stages,
@@ -293,6 +306,7 @@ export class Recovery {
       lost,
       restorable,
       fromShards: fromShards.map((m) => new Map([...m].map(([step, v]) => [step, aliveShards(v)]))),
+      fromReplicas,
       dataShards: this.shards.code?.dataShards ?? null,
       reported: this.commits.stages.map((s) => s.lastNorms !== null),
       diskTier: this.job.checkpointDir !== null,
@@ -315,6 +329,7 @@ export class Recovery {
         this.startCheckfree(r, plan.lost, nodes, out);
         return;
       case 'local-snapshot':
+      case 'replica-copy':
       case 'erasure-rebuild': {
         r.decision = decision;
         const step = plan.step;
@@ -324,9 +339,15 @@ export class Recovery {
           const v = fromShards[stage]!.get(step)!;
           orders.set(stage, { stage, step, epoch: v.epoch, code: this.shards.code!, sources: this.members.shardHolders().map((h) => h.address) });
         }
-        this.placement.sendAssignments(nodes, step, out, orders);
+        const copies = new Map<number, ReplicaCopyOrder>();
+        for (const [stage, from] of plan.copied) {
+          copies.set(stage, { stage, step, fromStage: from, fromAddress: this.members.get(this.commits.stage(from).nodeId!)!.smpAddress });
+        }
+        this.placement.sendAssignments(nodes, step, out, orders, new Map(), copies);
         r.assignedAtMs = this.nowMs;
-        const how = orders.size > 0 ? `; stage(s) ${[...orders.keys()].join(', ')} rebuilt from erasure shards` : '';
+        const how =
+          (orders.size > 0 ? `; stage(s) ${[...orders.keys()].join(', ')} rebuilt from erasure shards` : '') +
+          (copies.size > 0 ? `; stage(s) ${[...copies.keys()].join(', ')} copied from a live replica` : '');
         out.push({ type: 'log', level: 'info', msg: `restoring every stage to step ${step} (epoch ${this.ctx.epoch})${how}` });
         return;
       }
@@ -420,7 +441,9 @@ export class Recovery {
             ? plan.tier
             : plan?.tier === 'erasure-rebuild' && plan.rebuilt.includes(f.stage)
               ? 'erasure-rebuild'
-              : 'local-snapshot';
+              : (plan?.tier === 'erasure-rebuild' || plan?.tier === 'replica-copy') && plan.copied.has(f.stage)
+                ? 'replica-copy'
+                : 'local-snapshot';
       const fallback = r.decision?.fallback ?? null;
       const phases = this.phases(r, f, now);
       const failure: RecoveredFailure = this.failures.recover(

@@ -4,7 +4,7 @@
 // carries its shard plan, and, in a recovery, what to restore or rebuild.
 
 import type { CheckfreeOrder } from '../../domain/checkfree.ts';
-import type { RebuildOrder } from '../../domain/erasure-protection.ts';
+import type { RebuildOrder, ReplicaCopyOrder } from '../../domain/erasure-protection.ts';
 import type { JobOptions } from '../../domain/job-options.ts';
 import { replicaOfSlot, slotCount, slotsOfStage, stageOfSlot } from '../../domain/replica-slots.ts';
 import { NodeState } from '../../domain/run-status.ts';
@@ -63,6 +63,7 @@ export class StagePlacement {
     out: Action[],
     rebuild: ReadonlyMap<number, RebuildOrder> = new Map(),
     checkfree: ReadonlyMap<number, CheckfreeOrder> = new Map(),
+    copies: ReadonlyMap<number, ReplicaCopyOrder> = new Map(),
   ): void {
     const job = this.job;
     nodes.forEach((node, slot) => {
@@ -82,6 +83,7 @@ export class StagePlacement {
           plan: this.shards.plan(slot),
           rebuild: rebuild.get(slot) ?? null,
           ...(checkfree.has(slot) ? { checkfree: checkfree.get(slot)! } : {}),
+          ...(copies.has(slot) ? { replicaCopy: copies.get(slot)! } : {}),
           replica,
           replicaAddresses: job.replicas > 1 ? slotsOfStage(job, stage).map((s) => nodes[s]!.address) : [],
         },

@@ -9,7 +9,7 @@
 
 import { chooseErasureCode, describeCode, placeShards, type ErasureCode, type Placement } from '../../domain/erasure-protection.ts';
 import type { JobOptions } from '../../domain/job-options.ts';
-import { slotCount } from '../../domain/replica-slots.ts';
+import { slotCount, slotsOfStage, stageOfSlot, type ReplicaShape } from '../../domain/replica-slots.ts';
 import { snapshotsOn } from '../../domain/snapshot-schedule.ts';
 import { ReasonKind, planRecovery, unrecoverable, type RecoveryDecision } from './recovery-policy.ts';
 
@@ -53,16 +53,18 @@ const STEADY_STEP = 1;
 
 /** Stage i on node i, every stage reported and snapshotted, its newest snapshot's shards placed. */
 interface SteadyCluster {
+  /** The job with every slot a stage of its own (domain/replica-slots.ts); `pipeline`: its real shape. */
   readonly job: SurvivalJob;
+  readonly pipeline: ReplicaShape;
   readonly nodes: number;
   readonly code: ErasureCode | null;
   readonly placement: Placement | null;
 }
 
-function steadyCluster(job: SurvivalJob, nodes: number, code: ErasureCode | null): SteadyCluster {
+function steadyCluster(job: SurvivalJob, pipeline: ReplicaShape, nodes: number, code: ErasureCode | null): SteadyCluster {
   const ids = Array.from({ length: nodes }, (_, i) => ({ nodeId: `n${i}`, address: `n${i}` }));
   const owners = new Map(Array.from({ length: job.stages }, (_, s) => [s, `n${s}`] as const));
-  return { job, nodes, code, placement: code ? placeShards(owners, ids, code) : null };
+  return { job, pipeline, nodes, code, placement: code ? placeShards(owners, ids, code) : null };
 }
 
 /**
@@ -83,9 +85,14 @@ function decideLoss(c: SteadyCluster, lost: readonly number[], kind: 'worker' | 
   }
   const snapshots = snapshotsOn(job.snapshotEvery);
   const fromShards = Array.from({ length: job.stages }, () => new Map<number, number>());
+  // A lost node's slot whose replica's node lives is copied from that replica's snapshot.
+  const fromReplicas = Array.from({ length: job.stages }, (_, s) => {
+    const live = slotsOfStage(c.pipeline, stageOfSlot(c.pipeline, s)).find((p) => p !== s && !lost.includes(p));
+    return new Map<number, number>(snapshots && kind === 'node' && lostStages.includes(s) && live !== undefined ? [[STEADY_STEP, live]] : []);
+  });
   const restorable = Array.from({ length: job.stages }, (_, s): number[] => {
     if (!snapshots) return [];
-    if (!lostStages.includes(s) || kind === 'worker') return [STEADY_STEP];
+    if (!lostStages.includes(s) || kind === 'worker' || fromReplicas[s]!.size > 0) return [STEADY_STEP];
     const plan = c.placement?.plans.get(s);
     if (!code || !plan) return [];
     const live = plan.holders.filter((h) => !lost.includes(Number(h.nodeId.slice(1)))).length;
@@ -100,6 +107,7 @@ function decideLoss(c: SteadyCluster, lost: readonly number[], kind: 'worker' | 
     lost: lostStages,
     restorable,
     fromShards,
+    fromReplicas,
     dataShards: code?.dataShards ?? null,
     reported,
     diskTier,
@@ -151,7 +159,7 @@ function fatalAlone(c: SteadyCluster, kind: 'worker' | 'node', diskTier: boolean
 export function survivability(job: SurvivalJob, nodes = slotCount(job) + job.spares): Survivability {
   const choice = chooseErasureCode(job.ec, job.snapshotEvery, nodes);
   // With replicas every slot is a stage of its own here: a node holds one, and CheckFree is off.
-  const c = steadyCluster({ ...job, stages: slotCount(job) }, nodes, choice.code);
+  const c = steadyCluster({ ...job, stages: slotCount(job) }, job, nodes, choice.code);
   const disk = job.checkpointDir !== null;
   const node = worstCase(c, 'node', disk);
   return {

@@ -14,6 +14,7 @@ import type { ErasureCode as _ftrain_v1_ErasureCode, ErasureCode__Output as _ftr
 import type { ErasureSetting as _ftrain_v1_ErasureSetting, ErasureSetting__Output as _ftrain_v1_ErasureSetting__Output } from './ftrain/v1/ErasureSetting';
 import type { FaultReport as _ftrain_v1_FaultReport, FaultReport__Output as _ftrain_v1_FaultReport__Output } from './ftrain/v1/FaultReport';
 import type { FetchShardsRequest as _ftrain_v1_FetchShardsRequest, FetchShardsRequest__Output as _ftrain_v1_FetchShardsRequest__Output } from './ftrain/v1/FetchShardsRequest';
+import type { FetchSnapshotRequest as _ftrain_v1_FetchSnapshotRequest, FetchSnapshotRequest__Output as _ftrain_v1_FetchSnapshotRequest__Output } from './ftrain/v1/FetchSnapshotRequest';
 import type { FetchWeightsRequest as _ftrain_v1_FetchWeightsRequest, FetchWeightsRequest__Output as _ftrain_v1_FetchWeightsRequest__Output } from './ftrain/v1/FetchWeightsRequest';
 import type { Halt as _ftrain_v1_Halt, Halt__Output as _ftrain_v1_Halt__Output } from './ftrain/v1/Halt';
 import type { HaltedReport as _ftrain_v1_HaltedReport, HaltedReport__Output as _ftrain_v1_HaltedReport__Output } from './ftrain/v1/HaltedReport';
@@ -45,12 +46,14 @@ import type { ReduceChunk as _ftrain_v1_ReduceChunk, ReduceChunk__Output as _ftr
 import type { Refusal as _ftrain_v1_Refusal, Refusal__Output as _ftrain_v1_Refusal__Output } from './ftrain/v1/Refusal';
 import type { RegisterReply as _ftrain_v1_RegisterReply, RegisterReply__Output as _ftrain_v1_RegisterReply__Output } from './ftrain/v1/RegisterReply';
 import type { RegisterRequest as _ftrain_v1_RegisterRequest, RegisterRequest__Output as _ftrain_v1_RegisterRequest__Output } from './ftrain/v1/RegisterRequest';
+import type { ReplicaCopyOrder as _ftrain_v1_ReplicaCopyOrder, ReplicaCopyOrder__Output as _ftrain_v1_ReplicaCopyOrder__Output } from './ftrain/v1/ReplicaCopyOrder';
 import type { RestoreTrace as _ftrain_v1_RestoreTrace, RestoreTrace__Output as _ftrain_v1_RestoreTrace__Output } from './ftrain/v1/RestoreTrace';
 import type { RunFailure as _ftrain_v1_RunFailure, RunFailure__Output as _ftrain_v1_RunFailure__Output } from './ftrain/v1/RunFailure';
 import type { RunSummary as _ftrain_v1_RunSummary, RunSummary__Output as _ftrain_v1_RunSummary__Output } from './ftrain/v1/RunSummary';
 import type { ShardChunk as _ftrain_v1_ShardChunk, ShardChunk__Output as _ftrain_v1_ShardChunk__Output } from './ftrain/v1/ShardChunk';
 import type { ShardHeader as _ftrain_v1_ShardHeader, ShardHeader__Output as _ftrain_v1_ShardHeader__Output } from './ftrain/v1/ShardHeader';
 import type { ShardLayout as _ftrain_v1_ShardLayout, ShardLayout__Output as _ftrain_v1_ShardLayout__Output } from './ftrain/v1/ShardLayout';
+import type { SnapshotChunk as _ftrain_v1_SnapshotChunk, SnapshotChunk__Output as _ftrain_v1_SnapshotChunk__Output } from './ftrain/v1/SnapshotChunk';
 import type { SnapshotHeader as _ftrain_v1_SnapshotHeader, SnapshotHeader__Output as _ftrain_v1_SnapshotHeader__Output } from './ftrain/v1/SnapshotHeader';
 import type { SnapshotInterval as _ftrain_v1_SnapshotInterval, SnapshotInterval__Output as _ftrain_v1_SnapshotInterval__Output } from './ftrain/v1/SnapshotInterval';
 import type { SnapshotManagerClient as _ftrain_v1_SnapshotManagerClient, SnapshotManagerDefinition as _ftrain_v1_SnapshotManagerDefinition } from './ftrain/v1/SnapshotManager';
@@ -86,6 +89,7 @@ export interface ProtoGrpcType {
       ErasureSetting: MessageTypeDefinition<_ftrain_v1_ErasureSetting, _ftrain_v1_ErasureSetting__Output>
       FaultReport: MessageTypeDefinition<_ftrain_v1_FaultReport, _ftrain_v1_FaultReport__Output>
       FetchShardsRequest: MessageTypeDefinition<_ftrain_v1_FetchShardsRequest, _ftrain_v1_FetchShardsRequest__Output>
+      FetchSnapshotRequest: MessageTypeDefinition<_ftrain_v1_FetchSnapshotRequest, _ftrain_v1_FetchSnapshotRequest__Output>
       FetchWeightsRequest: MessageTypeDefinition<_ftrain_v1_FetchWeightsRequest, _ftrain_v1_FetchWeightsRequest__Output>
       Halt: MessageTypeDefinition<_ftrain_v1_Halt, _ftrain_v1_Halt__Output>
       HaltedReport: MessageTypeDefinition<_ftrain_v1_HaltedReport, _ftrain_v1_HaltedReport__Output>
@@ -123,6 +127,7 @@ export interface ProtoGrpcType {
       RefusalReason: EnumTypeDefinition
       RegisterReply: MessageTypeDefinition<_ftrain_v1_RegisterReply, _ftrain_v1_RegisterReply__Output>
       RegisterRequest: MessageTypeDefinition<_ftrain_v1_RegisterRequest, _ftrain_v1_RegisterRequest__Output>
+      ReplicaCopyOrder: MessageTypeDefinition<_ftrain_v1_ReplicaCopyOrder, _ftrain_v1_ReplicaCopyOrder__Output>
       RestoreTrace: MessageTypeDefinition<_ftrain_v1_RestoreTrace, _ftrain_v1_RestoreTrace__Output>
       RunFailure: MessageTypeDefinition<_ftrain_v1_RunFailure, _ftrain_v1_RunFailure__Output>
       RunPhase: EnumTypeDefinition
@@ -130,6 +135,7 @@ export interface ProtoGrpcType {
       ShardChunk: MessageTypeDefinition<_ftrain_v1_ShardChunk, _ftrain_v1_ShardChunk__Output>
       ShardHeader: MessageTypeDefinition<_ftrain_v1_ShardHeader, _ftrain_v1_ShardHeader__Output>
       ShardLayout: MessageTypeDefinition<_ftrain_v1_ShardLayout, _ftrain_v1_ShardLayout__Output>
+      SnapshotChunk: MessageTypeDefinition<_ftrain_v1_SnapshotChunk, _ftrain_v1_SnapshotChunk__Output>
       SnapshotHeader: MessageTypeDefinition<_ftrain_v1_SnapshotHeader, _ftrain_v1_SnapshotHeader__Output>
       SnapshotInterval: MessageTypeDefinition<_ftrain_v1_SnapshotInterval, _ftrain_v1_SnapshotInterval__Output>
       SnapshotManager: SubtypeConstructor<typeof grpc.Client, _ftrain_v1_SnapshotManagerClient> & { service: _ftrain_v1_SnapshotManagerDefinition }

@@ -26,8 +26,8 @@ function model(microBatches: number): string[] {
 }
 
 describe('replicas', () => {
-  it('two replicas of one micro-batch each train bit for bit what one pipeline of two micro-batches does, every replica ending identical', async () => {
-    const common = ['--nodes', '2', '--steps', '3', '--seed', '3', '--backend', 'cpu'];
+  it('two replicas of one micro-batch each train bit for bit what one pipeline of two micro-batches does, every replica ending identical, a lost node of one copied from the other', async () => {
+    const common = ['--nodes', '2', '--steps', '4', '--seed', '3', '--backend', 'cpu', '--snapshot-every', '1'];
     const a = await train('d2-a', [...common, '--replicas', '2', ...model(1)]);
     const b = await train('d2-b', [...common, '--replicas', '2', ...model(1)]);
     const single = await train('d1', [...common, ...model(2)]);
@@ -35,8 +35,8 @@ describe('replicas', () => {
     expect(a.replicas).toBe(2);
     expect(a.nodes).toHaveLength(4);
     // Replica r trains micro-batch r of each step: two per step, as the single pipeline does.
-    expect(a.microBatchesPerStep).toEqual([2, 2, 2]);
-    expect(single.microBatchesPerStep).toEqual([2, 2, 2]);
+    expect(a.microBatchesPerStep).toEqual([2, 2, 2, 2]);
+    expect(single.microBatchesPerStep).toEqual([2, 2, 2, 2]);
     expect(a.replicaDigests).toEqual([a.weightsDigest, a.weightsDigest]);
     expect(a.weightsDigest).toMatch(/^[0-9a-f]{64}$/);
     // The same run twice: the same bits.
@@ -47,5 +47,13 @@ describe('replicas', () => {
     expect(a.weightsDigest).toBe(single.weightsDigest);
     expect(single.replicaDigests).toEqual([single.weightsDigest]);
     expect(a.finalLoss!).toBeLessThan(a.initialLoss!);
+
+    // A whole node of replica 1 lost: its stage is copied from the live replica's snapshot, no
+    // step is lost, and the run ends with the weights of the run without the loss.
+    const killed = await train('d2-node-kill', [...common, '--replicas', '2', ...model(1), '--spares', '1', '--inject', '2:1@1:node-kill']);
+    expect(killed.failures.map((f) => [f.stage, f.kind, f.method, f.lostSteps])).toEqual([[3, 'node-kill', 'replica-copy', 0]]);
+    expect(killed.weightsDigest).toBe(a.weightsDigest);
+    expect(killed.replicaDigests).toEqual([a.weightsDigest, a.weightsDigest]);
+    expect(killed.microBatchesPerStep).toEqual([2, 2, 2, 2]);
   });
 });

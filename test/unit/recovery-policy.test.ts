@@ -12,6 +12,7 @@ function view(over: Partial<RecoveryView> = {}): RecoveryView {
     lost: [1],
     restorable: [[3, 4], [3, 4], [3, 4], [3, 4]],
     fromShards: [new Map(), new Map(), new Map(), new Map()],
+    fromReplicas: [new Map(), new Map(), new Map(), new Map()],
     dataShards: 2,
     reported: [true, true, true, true],
     diskTier: false,
@@ -23,15 +24,36 @@ function view(over: Partial<RecoveryView> = {}): RecoveryView {
 describe('planRecovery', () => {
   it('restores the newest step every stage holds, locally', () => {
     const d = planRecovery(view());
-    expect(d.plan).toEqual({ tier: 'local-snapshot', step: 4, rebuilt: [] });
+    expect(d.plan).toEqual({ tier: 'local-snapshot', step: 4, rebuilt: [], copied: new Map() });
     expect(d.reason.kind).toBe(ReasonKind.commonSnapshot);
     expect(d.fallback).toBeNull();
   });
 
   it('rebuilds from erasure shards the stages whose node is gone, and says how many shards live', () => {
     const d = planRecovery(view({ restorable: [[3, 4], [3, 4], [3, 4], [3, 4]], fromShards: [new Map(), new Map([[3, 3], [4, 2]]), new Map(), new Map()] }));
-    expect(d.plan).toEqual({ tier: 'erasure-rebuild', step: 4, rebuilt: [1] });
+    expect(d.plan).toEqual({ tier: 'erasure-rebuild', step: 4, rebuilt: [1], copied: new Map() });
     expect(d.reason.text).toContain('stage 1 from 2 live shards (k=2)');
+  });
+
+  it('copies from a live replica rather than decoding shards, and only where the step is not held locally', () => {
+    // Two replicas of two stages: slot 1 (stage 1 of replica 0) lost with its node; slot 3 is its replica.
+    const replicas = {
+      stages: 2,
+      replicas: 2,
+      lost: [1],
+      restorable: [[4], [4], [4], [4]],
+      fromShards: [new Map(), new Map([[4, 2]]), new Map(), new Map()],
+      fromReplicas: [new Map(), new Map([[4, 3]]), new Map(), new Map()],
+    };
+    const d = planRecovery(view(replicas));
+    expect(d.plan).toEqual({ tier: 'replica-copy', step: 4, rebuilt: [], copied: new Map([[1, 3]]) });
+    expect(d.reason.text).toContain('stage 1 copied from its replica, stage 3');
+    // A replica that holds only an older step: the newest common step comes from shards.
+    const older = planRecovery(view({ ...replicas, restorable: [[3, 4], [3, 4], [3, 4], [3, 4]], fromReplicas: [new Map(), new Map([[3, 3]]), new Map(), new Map()] }));
+    expect(older.plan).toEqual({ tier: 'erasure-rebuild', step: 4, rebuilt: [1], copied: new Map() });
+    // With a replica and no shards at all (a whole zone lost), the copy alone brings it back.
+    const noShards = planRecovery(view({ ...replicas, fromShards: [new Map(), new Map(), new Map(), new Map()] }));
+    expect(noShards.plan).toMatchObject({ tier: 'replica-copy', step: 4 });
   });
 
   it('falls to CheckFree under auto when no step is common, and to the disk tier when CheckFree cannot', () => {

@@ -38,6 +38,7 @@ function recovered(job: JobOptions, nodes: number, lost: ReadonlySet<number>, ki
     lost: lostStages,
     restorable,
     fromShards,
+    fromReplicas: fromShards.map(() => new Map()),
     dataShards: code?.dataShards ?? null,
     reported,
     diskTier: job.checkpointDir !== null,

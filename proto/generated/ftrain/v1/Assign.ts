@@ -4,6 +4,7 @@ import type { Job as _ftrain_v1_Job, Job__Output as _ftrain_v1_Job__Output } fro
 import type { ProtectionPlan as _ftrain_v1_ProtectionPlan, ProtectionPlan__Output as _ftrain_v1_ProtectionPlan__Output } from '../../ftrain/v1/ProtectionPlan';
 import type { RebuildOrder as _ftrain_v1_RebuildOrder, RebuildOrder__Output as _ftrain_v1_RebuildOrder__Output } from '../../ftrain/v1/RebuildOrder';
 import type { CheckfreeOrder as _ftrain_v1_CheckfreeOrder, CheckfreeOrder__Output as _ftrain_v1_CheckfreeOrder__Output } from '../../ftrain/v1/CheckfreeOrder';
+import type { ReplicaCopyOrder as _ftrain_v1_ReplicaCopyOrder, ReplicaCopyOrder__Output as _ftrain_v1_ReplicaCopyOrder__Output } from '../../ftrain/v1/ReplicaCopyOrder';
 import type { Long } from '@grpc/proto-loader';
 
 export interface Assign {
@@ -20,6 +21,7 @@ export interface Assign {
   'checkfree'?: (_ftrain_v1_CheckfreeOrder | null);
   'replica'?: (number);
   'replicaAddresses'?: (string)[];
+  'replicaCopy'?: (_ftrain_v1_ReplicaCopyOrder | null);
 }
 
 export interface Assign__Output {
@@ -36,4 +38,5 @@ export interface Assign__Output {
   'checkfree': (_ftrain_v1_CheckfreeOrder__Output | null);
   'replica': (number);
   'replicaAddresses': (string)[];
+  'replicaCopy': (_ftrain_v1_ReplicaCopyOrder__Output | null);
 }

@@ -7,6 +7,7 @@ export const RecoveryMethod = {
   RECOVERY_METHOD_CHECKFREE: 'RECOVERY_METHOD_CHECKFREE',
   RECOVERY_METHOD_CHECKFREE_PLUS: 'RECOVERY_METHOD_CHECKFREE_PLUS',
   RECOVERY_METHOD_DISK_CHECKPOINT: 'RECOVERY_METHOD_DISK_CHECKPOINT',
+  RECOVERY_METHOD_REPLICA_COPY: 'RECOVERY_METHOD_REPLICA_COPY',
 } as const;
 
 export type RecoveryMethod =
@@ -22,5 +23,7 @@ export type RecoveryMethod =
   | 4
   | 'RECOVERY_METHOD_DISK_CHECKPOINT'
   | 5
+  | 'RECOVERY_METHOD_REPLICA_COPY'
+  | 6
 
 export type RecoveryMethod__Output = typeof RecoveryMethod[keyof typeof RecoveryMethod]

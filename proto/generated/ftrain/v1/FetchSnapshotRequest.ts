@@ -1,0 +1,13 @@
+// Original file: proto/ftrain.proto
+
+import type { Long } from '@grpc/proto-loader';
+
+export interface FetchSnapshotRequest {
+  'stage'?: (number);
+  'step'?: (number | string | Long);
+}
+
+export interface FetchSnapshotRequest__Output {
+  'stage': (number);
+  'step': (number);
+}
