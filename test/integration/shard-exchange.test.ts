@@ -3,6 +3,7 @@
 // snapshot from whatever the holders send. A shard corrupted in a holder's memory is caught by
 // its checksum and left out; with too few intact shards the rebuild refuses and restores nothing.
 // A snapshot overwritten while its shards stream out is given up, and no holder keeps a shard.
+// A whole snapshot copied from a replica's manager (`--replicas`) is checked like a rebuilt one.
 
 import * as grpc from '@grpc/grpc-js';
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
@@ -114,6 +115,34 @@ describe('shard exchange between snapshot managers', () => {
     await expect(fresh.rebuild(order())).rejects.toThrow(NotEnoughShardsError);
     await expect(fresh.rebuild(order())).rejects.toThrow(/only 1 intact shard\(s\) of the 2 needed \(shard\(s\) 0, 1 failed their checksum\)/);
     expect(fresh.slots.records()).toEqual([]);
+  });
+
+  it("copies a replica's whole committed snapshot, checked, as its own stage's; refuses a corrupt or missing one and keeps nothing", async () => {
+    const target = new SnapshotManager(join(root, 'copy-target'), 4, 'copy-target', log);
+    await target.start('127.0.0.1:0');
+    smps.push(target);
+    const order = { stage: 5, step: STEP, fromStage: STAGE, fromAddress: owner.address };
+    // More than one chunk (1 MiB) of bytes, not a multiple of it.
+    const r = await target.copyFromReplica(order);
+    expect(r.bytes).toBe(data.length);
+    const rec = target.slots.find(STEP)!;
+    expect(rec.header).toMatchObject({ stage: 5, step: STEP });
+    expect(Buffer.compare(target.slots.read(rec), Buffer.from(data))).toBe(0);
+    target.slots.dropOne(rec);
+    // A step the replica does not hold.
+    await expect(target.copyFromReplica({ ...order, step: STEP + 1 })).rejects.toThrow(/no committed snapshot of stage 1 step 8 here/);
+    // A byte of the replica's slot file flipped after it was committed: the crc32 says so.
+    const file = owner.slots.dataFile(owner.slots.find(STEP)!.slot);
+    const fd = openSync(file, 'r+');
+    const flip = (v: number) => writeSync(fd, Buffer.from([v]), 0, 1, 2_000_000);
+    try {
+      flip(data[2_000_000]! ^ 0x10);
+      await expect(target.copyFromReplica(order)).rejects.toThrow(/crc32 [0-9a-f]+ of the bytes copied, the source committed [0-9a-f]+/);
+    } finally {
+      flip(data[2_000_000]!);
+      closeSync(fd);
+    }
+    expect(target.slots.records()).toEqual([]);
   });
 
   it('refuses malformed shard streams with a clear status and keeps nothing of them', async () => {

@@ -75,6 +75,13 @@ describe('wire codecs', () => {
       const back = decodeCommand(wire('Command', encodeCommand(c, job, 'abc')));
       expect(back).toEqual(c.kind === 'assign' ? { ...c, job, dataSha256: 'abc' } : c);
     }
+    // A replica's stage, taking over with a copy from its live replica.
+    const replicated = compileJobOptions({ nodes: '2', replicas: '2' });
+    const copy: Command = { kind: 'assign', stage: 1, numStages: 2, prevAddress: 'a:1', nextAddress: '', epoch: 3, restoreStep: 7, plan: null, rebuild: null, checkfree: null, replica: 1, replicaAddresses: ['a:2', 'b:2'], replicaCopy: { stage: 3, step: 7, fromStage: 1, fromAddress: 's1:1' } };
+    expect(decodeCommand(wire('Command', encodeCommand(copy, replicated, 'abc')))).toEqual({ ...copy, job: replicated, dataSha256: 'abc' });
+    // One address per replica, and a copy from another slot than its own.
+    expect(() => decodeCommand(wire('Command', encodeCommand({ ...copy, replicaAddresses: ['a:2'] }, replicated, 'abc')))).toThrow(/^assign.replica_addresses: has 1 addresses, but the job has 2 replica\(s\)/);
+    expect(() => decodeCommand(wire('Command', encodeCommand({ ...copy, replicaCopy: { stage: 3, step: 7, fromStage: 3, fromAddress: 's1:1' } }, replicated, 'abc')))).toThrow(/^assign.replica_copy.from_stage: is the stage being copied into/);
   });
 
   it('refuse malformed requests, naming the field', () => {
