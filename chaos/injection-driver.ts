@@ -14,12 +14,12 @@ import type { Action } from '../coordinator/core/core-events.ts';
 import type { CoordinatorStatus } from '../coordinator/core/coordinator-status.ts';
 import type { Logger } from '../common/logging.ts';
 import { FREEZE_SECONDS, InjectionKind, type Injection } from '../domain/inject-spec.ts';
-import type { NodeSummary } from '../domain/run-status.ts';
+import { NodeState, type NodeSummary } from '../domain/run-status.ts';
 import { slotName, slotOf, type ReplicaShape } from '../domain/replica-slots.ts';
 import { sendSignal } from './process-control.ts';
 
 /** Injection kinds this driver causes; the others happen inside a worker (worker-injector.ts). */
-export const NODE_INJECTION_KINDS: ReadonlySet<InjectionKind> = new Set([InjectionKind.nodeKill, InjectionKind.freeze, InjectionKind.preempt]);
+export const NODE_INJECTION_KINDS: ReadonlySet<InjectionKind> = new Set([InjectionKind.nodeKill, InjectionKind.freeze, InjectionKind.preempt, InjectionKind.zoneKill]);
 
 /** The coordinator as the driver sees it. */
 export interface InjectionTarget {
@@ -64,6 +64,10 @@ export class InjectionDriver {
         this.log.error({ nodeId, host: node.hostname }, `cannot inject ${i.kind} on ${where}: node ${nodeId} runs on ${node.hostname}, not on this machine; use ftrain chaos there`);
         continue;
       }
+      if (i.kind === InjectionKind.zoneKill) {
+        this.killZone(status, node, where, step);
+        continue;
+      }
       // A preemption is not a failure until its notice arrives (Leave); the others are one now.
       if (i.kind !== InjectionKind.preempt && !this.target.announceInjection(nodeId, slot, step, i.kind)) continue;
       this.log.warn({ nodeId, stage: i.stage, replica: i.replica, step, kind: i.kind }, `injecting ${i.kind} on ${where} (${nodeId}) in step ${step}`);
@@ -82,6 +86,20 @@ export class InjectionDriver {
     const node = this.target.status().nodes.find((n) => n.nodeId === nodeId);
     if (!node || node.pid <= 0 || node.hostname !== hostname()) return;
     sendSignal(node.pid, 'SIGKILL');
+  }
+
+  /** zone-kill: every live node of `node`'s zone on this machine, at once, as node-kill does to one. */
+  private killZone(status: CoordinatorStatus, node: NodeSummary, where: string, step: number): void {
+    if (node.zone === '') {
+      this.log.error({ nodeId: node.nodeId }, `cannot inject zone-kill on ${where}: node ${node.nodeId} has no zone (ftrain node --zone, ftrain run --zones N)`);
+      return;
+    }
+    const zone = status.nodes.filter((n) => n.zone === node.zone && n.state !== NodeState.lost && n.state !== NodeState.stopped && n.hostname === hostname());
+    this.log.warn({ zone: node.zone, nodes: zone.map((n) => n.nodeId), step }, `injecting zone-kill of zone ${node.zone} (${zone.length} node(s)) in step ${step}`);
+    for (const n of zone) {
+      if (n.stage !== null) this.target.announceInjection(n.nodeId, n.stage, step, InjectionKind.zoneKill);
+    }
+    for (const n of zone) this.hit(n, InjectionKind.nodeKill);
   }
 
   private hit(node: NodeSummary, kind: InjectionKind): void {

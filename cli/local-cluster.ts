@@ -8,6 +8,7 @@ import { closeSync, existsSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { JobOptions } from '../domain/job-options.ts';
+import { localZone } from '../domain/zones.ts';
 import { NATIVE_BACKEND_PACKAGES, nativeBackendMissing } from '../common/native-backend.ts';
 import { createLogger } from '../common/logging.ts';
 import { FTRAIN_BIN } from '../common/ftrain-bin.ts';
@@ -26,6 +27,8 @@ export interface LocalClusterOptions {
   readonly respawn?: number;
   /** Nodes keep a warm standby worker (`ftrain node`'s default); false: `--no-standby`. */
   readonly standby?: boolean;
+  /** Spread the nodes over this many zones (`--zone z0`, `z1`, ... in turn); 0: none. */
+  readonly zones?: number;
   readonly reportPath: string | null;
   readonly logFile: string | null;
   readonly logLevel: string;
@@ -86,6 +89,7 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<num
   let nextIndex = 0;
   let respawnsLeft = options.respawn ?? 0;
   const startNode = () => {
+    const zone = localZone(nextIndex, options.zones ?? 0);
     const nodeId = `node-${nextIndex++}`;
     dirs.add(snapshotDir(nodeId));
     const child = spawn(
@@ -104,6 +108,7 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<num
         '--snapshot-dir',
         snapshotDir(nodeId),
         ...(options.standby === false ? ['--no-standby'] : []),
+        ...(zone ? ['--zone', zone] : []),
       ],
       { stdio: ['pipe', logFd, logFd], env: { ...process.env, FTRAIN_MANAGED: '1' } },
     );

@@ -8,7 +8,7 @@ import { errorMessage, OptionError, DataError, BackendUnavailableError } from '.
 import { RunEndedError } from '../domain/refusal.ts';
 import { EXIT_USAGE, FINAL_WORKER_EXITS } from '../domain/exit-codes.ts';
 import { workerInjector } from '../chaos/worker-injector.ts';
-import { DEFAULT_JOB, compileJobOptions, intOption, parseBackend } from '../domain/job-options.ts';
+import { DEFAULT_JOB, MAX_SLOTS, compileJobOptions, intOption, parseBackend } from '../domain/job-options.ts';
 import { createLogger } from '../common/logging.ts';
 import { WorkerNode } from '../worker/worker-node.ts';
 import { CoordinatorSession, reportLines } from './coordinator-session.ts';
@@ -28,6 +28,7 @@ import { SnapshotManager } from '../snapshot-manager/snapshot-manager.ts';
 import { DEFAULT_SLOT_COUNT } from '../domain/snapshot-slots.ts';
 import { survivabilityLines } from '../coordinator/core/survivability.ts';
 import { slotCount } from '../domain/replica-slots.ts';
+import { parseZone } from '../domain/zones.ts';
 
 function fail(err: unknown): never {
   const known = err instanceof OptionError || err instanceof DataError || err instanceof BackendUnavailableError;
@@ -77,16 +78,18 @@ const runCommand = addDashboardFlags(
       .description('train on a local cluster: a coordinator and one node process per stage on 127.0.0.1, with a live dashboard')
       .option('--respawn <n>', 'replace up to N lost nodes with new node processes, as a spot fleet replaces reclaimed instances', '0')
       .option('--port <n>', 'coordinator port (0 picks a free one)', '0')
-      .option('--no-standby', 'nodes keep no warm standby worker: a crashed worker is restarted cold (`ftrain node --no-standby`)'),
+      .option('--no-standby', 'nodes keep no warm standby worker: a crashed worker is restarted cold (`ftrain node --no-standby`)')
+      .option('--zones <n>', 'spread the nodes over N failure domains (`ftrain node --zone z0`, z1, ... in turn; 0: none): see --inject zone-kill', '0'),
   ),
 );
-runCommand.action(async (flags: JobFlagValues & DashboardFlagValues & { port: string; respawn: string; standby: boolean }) => {
+runCommand.action(async (flags: JobFlagValues & DashboardFlagValues & { port: string; respawn: string; standby: boolean; zones: string }) => {
   try {
     const job = compileJobOptions(rawJobOptions(flags));
     const port = parsePort('--port', flags.port);
     const respawn = intOption('--respawn', flags.respawn, 0, 0, 10_000);
     const dashboard = dashboardSettings(runCommand, flags);
-    const code = await runLocalCluster({ job, respawn, standby: flags.standby, reportPath: flags.report ?? null, logFile: flags.logFile ?? null, logLevel: flags.logLevel, port, dashboard });
+    const zones = intOption('--zones', flags.zones, 0, 0, MAX_SLOTS);
+    const code = await runLocalCluster({ job, respawn, zones, standby: flags.standby, reportPath: flags.report ?? null, logFile: flags.logFile ?? null, logLevel: flags.logLevel, port, dashboard });
     process.exit(code);
   } catch (err) {
     fail(err instanceof ListenError ? err.toOptionError('--port') : err);
@@ -158,6 +161,7 @@ interface WorkerFlags {
   backend?: string;
   logFile?: string;
   logLevel: string;
+  zone?: string;
 }
 
 function addWorkerFlags(cmd: Command): Command {
@@ -167,6 +171,7 @@ function addWorkerFlags(cmd: Command): Command {
     .option('--listen <host:port>', 'address for pipeline traffic (use 0.0.0.0:PORT across machines)', '127.0.0.1:0')
     .option('--advertise <host>', 'host name other nodes use to reach this one (default: the listen host, or this hostname for 0.0.0.0)')
     .addOption(new Option('--backend <name>', "override the job's tfjs backend on this node"))
+    .option('--zone <zone>', "this node's failure domain (a cloud zone, an instance type): a stage's replicas go to different zones and its erasure shards are spread so that a whole zone lost costs at most M of them")
     .option('--log-file <file>', 'write JSON logs here (default: stderr)')
     .option('--log-level <level>', 'trace, debug, info, warn or error', 'info')
     .option('--grace-seconds <n>', 'on SIGTERM (a spot preemption notice), seconds the node has to hand its stage over before it exits (0: exit at once)', String(DEFAULT_GRACE_SECONDS))
@@ -217,6 +222,7 @@ addWorkerFlags(
     const workerArgs = ['--coordinator', coordinator, '--node-id', nodeId, '--listen', listen, '--log-level', flags.logLevel, '--grace-seconds', String(graceSeconds), '--connect-timeout', String(connectTimeout)];
     if (flags.advertise) workerArgs.push('--advertise', flags.advertise);
     if (flags.backend) workerArgs.push('--backend', flags.backend);
+    if (flags.zone !== undefined) workerArgs.push('--zone', parseZone('--zone', flags.zone));
     if (flags.logFile) workerArgs.push('--log-file', flags.logFile);
     const listenHost = hostOf(listen);
     const smpPort = intOption('--snapshot-manager-port', flags.snapshotManagerPort, 0, 0, 65535);
@@ -275,6 +281,7 @@ addWorkerFlags(
       snapshotDir: flags.snapshotDir ? resolve(flags.snapshotDir) : null,
       managed,
       agentPid: positivePid(process.env.FTRAIN_NODE_AGENT_PID),
+      zone: parseZone('--zone', flags.zone),
       logger,
       // `--inject` failures inside the worker, when the job has them; nothing otherwise.
       faults: workerInjector(),

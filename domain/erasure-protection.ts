@@ -95,6 +95,8 @@ export interface Placement {
   /** Shards each node holds per snapshot version, by node id. */
   readonly load: Map<string, number>;
   readonly degraded: boolean;
+  /** With zones: stages some zone holds more than m shards of (too few zones or nodes), so losing it loses the snapshot. */
+  readonly unspread: readonly number[];
 }
 
 /**
@@ -120,8 +122,33 @@ export function shardsPlaced(code: ErasureCode, others: number): number {
   return Math.max(code.dataShards, Math.min(code.dataShards + code.parityShards, others));
 }
 
-export function placeShards(owners: ReadonlyMap<number, string>, nodes: readonly PlacedNode[], code: ErasureCode): Placement {
+export function placeShards(owners: ReadonlyMap<number, string>, nodes: readonly PlacedNode[], code: ErasureCode, zoneOf: (nodeId: string) => string = () => ''): Placement {
   const n = code.dataShards + code.parityShards;
+  /**
+   * The first `count` of `others` (in load order) such that no zone gets more than m shards, so a
+   * whole zone lost leaves k (nodes without a zone count alone); then any, when that falls short.
+   */
+  const pick = (others: { node: PlacedNode; distance: number }[], count: number): PlacedNode[] => {
+    const inZone = new Map<string, number>();
+    const chosen: PlacedNode[] = [];
+    spread = true;
+    for (const { node } of others) {
+      if (chosen.length === count) break;
+      const zone = zoneOf(node.nodeId);
+      if (zone !== '' && (inZone.get(zone) ?? 0) >= code.parityShards) continue;
+      inZone.set(zone, (inZone.get(zone) ?? 0) + 1);
+      chosen.push(node);
+    }
+    for (const { node } of others) {
+      if (chosen.length < count && !chosen.includes(node)) {
+        chosen.push(node);
+        spread = false;
+      }
+    }
+    return chosen;
+  };
+  let spread = true;
+  const unspread: number[] = [];
   /** Shards a stage with `others` other nodes places (shardsPlaced). */
   const placed = (others: number) => shardsPlaced(code, others);
   const sorted = [...nodes].sort((a, b) => a.nodeId.localeCompare(b.nodeId, 'en', { numeric: true }));
@@ -134,9 +161,8 @@ export function placeShards(owners: ReadonlyMap<number, string>, nodes: readonly
       .map((node, i) => ({ node, distance: (i - ownerAt + sorted.length) % sorted.length }))
       .filter(({ node }) => node.nodeId !== ownerId);
     if (others.length === 0) continue;
-    const holders = byLoad(others)
-      .slice(0, placed(others.length))
-      .map(({ node }) => node);
+    const holders = pick(byLoad(others), placed(others.length));
+    if (!spread) unspread.push(stage);
     for (const h of holders) load.set(h.nodeId, load.get(h.nodeId)! + 1);
     placing.push({ stage, others, holders });
   }
@@ -154,7 +180,7 @@ export function placeShards(owners: ReadonlyMap<number, string>, nodes: readonly
     anyDegraded ||= degraded;
     plans.set(stage, { stage, code, holders, degraded });
   }
-  return { plans, load, degraded: anyDegraded };
+  return { plans, load, degraded: anyDegraded, unspread };
 }
 
 /** How a snapshot was cut into shards: everything needed to rebuild it besides the shards. */

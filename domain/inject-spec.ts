@@ -23,6 +23,11 @@ export const InjectionKind = {
   freeze: 'freeze',
   /** SIGTERM to the stage's node during step STEP (sent like node-kill): a spot preemption notice. */
   preempt: 'preempt',
+  /**
+   * SIGKILL to every node of the zone the stage's node is in (`ftrain node --zone`), as node-kill
+   * does to one, all at once during step STEP: the zone's capacity is reclaimed.
+   */
+  zoneKill: 'zone-kill',
 } as const;
 export type InjectionKind = (typeof InjectionKind)[keyof typeof InjectionKind];
 
@@ -39,6 +44,7 @@ export const INJECTION_KIND_SUMMARY: Readonly<Record<InjectionKind, string>> = {
   [InjectionKind.nodeKill]: "SIGKILL to the node's worker, snapshot manager and agent at once",
   [InjectionKind.freeze]: `SIGSTOP to the same three, SIGCONT ${FREEZE_SECONDS} s later`,
   [InjectionKind.preempt]: 'SIGTERM to the node, a spot preemption notice',
+  [InjectionKind.zoneKill]: "SIGKILL to every node of the stage's node's zone at once",
 };
 
 export interface Injection {
@@ -82,7 +88,7 @@ export function parseInjections(raw: string | undefined | null, limits: Injectio
       throw new OptionError('--inject', `"${item}": replica ${replica} is out of range 0..${replicas - 1}${replicas === 1 ? ' (one replica: set --replicas to have more)' : ''}`);
     }
     if (!kinds.includes(kind!)) throw new OptionError('--inject', `"${item}": kind must be one of ${kinds.join(', ')}`);
-    if ((kind === InjectionKind.nodeKill || kind === InjectionKind.freeze || kind === InjectionKind.preempt) && step < 1) {
+    if ((kind === InjectionKind.nodeKill || kind === InjectionKind.freeze || kind === InjectionKind.preempt || kind === InjectionKind.zoneKill) && step < 1) {
       throw new OptionError('--inject', `"${item}": ${kind} needs STEP >= 1 (it fires once step STEP - 1 is done)`);
     }
     if (steps !== null && step >= steps) {

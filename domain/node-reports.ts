@@ -16,6 +16,8 @@ export interface Registration {
   /** Process ids of its snapshot manager and node agent; 0 or absent: none or unknown. */
   readonly smpPid?: number;
   readonly agentPid?: number;
+  /** Its failure domain (`ftrain node --zone`); empty or absent: none given. */
+  readonly zone?: string;
 }
 
 /**

@@ -64,6 +64,8 @@ export interface NodeSummary {
   readonly address: string;
   /** Its snapshot manager's address; empty: none. */
   readonly smpAddress: string;
+  /** Its failure domain (`ftrain node --zone`); empty: none given. */
+  readonly zone: string;
 }
 
 /** The failure that ended a run. */

@@ -56,6 +56,8 @@ export interface WorkerNodeOptions {
   readonly managed: boolean;
   /** The node agent's pid (0: none), sent at registration for tools. */
   readonly agentPid: number;
+  /** The node's failure domain (`--zone`), sent at registration; '' or absent: none. */
+  readonly zone?: string;
   readonly logger: Logger;
   /** Timeouts and retry delays; defaults where absent. */
   readonly protocol?: Partial<WorkerOptions>;
@@ -156,6 +158,7 @@ export class WorkerNode {
         smpAddress: this.smp?.info.address ?? '',
         smpPid: this.smp?.info.pid ?? 0,
         agentPid: this.options.agentPid,
+        zone: this.options.zone ?? '',
       };
     }, this.options.onRegisterWait);
     this.feed({ type: 'registered' });

@@ -6,6 +6,7 @@ import type { Command, ReceivedCommand } from '../../domain/commands.ts';
 import type { InjectionKind } from '../../domain/inject-spec.ts';
 import type { JobOptions } from '../../domain/job-options.ts';
 import { MAX_SLOTS, MAX_SNAPSHOT_EVERY, MAX_STAGES } from '../../domain/job-options.ts';
+import { ZONE_PATTERN } from '../../domain/zones.ts';
 import type { ProcessMemory, Registration, RestoreTrace, SmpMemoryReport, StepReport } from '../../domain/node-reports.ts';
 import { NodeState, RecoveryMethod, RunPhase, type Failure, type NodeSummary, type RecoveredFailure, type RunSummary } from '../../domain/run-status.ts';
 import type { Command as CommandProto, Command__Output } from '../../proto/generated/ftrain/v1/Command.ts';
@@ -198,7 +199,15 @@ export function decodeRegister(msg: RegisterRequest__Output | MalformedMessage):
     smpAddress: str('smp_address', r.smpAddress, { maxChars: MAX_NODE_ID_CHARS }),
     smpPid: int('smp_pid', r.smpPid, 0),
     agentPid: int('agent_pid', r.agentPid, 0),
+    zone: zoneOf('zone', r.zone ?? ''),
   };
+}
+
+/** A zone label: letters, digits, '.', '_' and '-', at most 64; empty: none given. */
+function zoneOf(field: string, v: string): string {
+  const zone = str(field, v, { maxChars: 64 });
+  if (zone !== '' && !ZONE_PATTERN.test(zone)) throw new WireError(field, `must be letters, digits, '.', '_' or '-', got "${zone}"`);
+  return zone;
 }
 
 /** The node id of a request that carries nothing else (Heartbeat, Commands). */
@@ -405,6 +414,7 @@ export function decodeRunStatus(reply: StatusReply__Output): { nodes: NodeSummar
       hostname: str(`${f}.hostname`, n.hostname),
       address: str(`${f}.address`, n.address),
       smpAddress: str(`${f}.smp_address`, n.smpAddress),
+      zone: zoneOf(`${f}.zone`, n.zone ?? ''),
     };
   });
   const r = present('run', reply.run);

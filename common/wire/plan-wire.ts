@@ -29,6 +29,7 @@ export const INJECTION_KINDS = {
   INJECTION_KIND_NODE_KILL: InjectionKind.nodeKill,
   INJECTION_KIND_FREEZE: InjectionKind.freeze,
   INJECTION_KIND_PREEMPT: InjectionKind.preempt,
+  INJECTION_KIND_ZONE_KILL: InjectionKind.zoneKill,
 } as const satisfies Readonly<Record<string, InjectionKind>>;
 
 const BACKENDS = { BACKEND_WASM: Backend.wasm, BACKEND_CPU: Backend.cpu, BACKEND_TENSORFLOW: Backend.tensorflow } as const satisfies Readonly<Record<string, Backend>>;

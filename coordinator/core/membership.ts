@@ -15,6 +15,8 @@ export interface NodeRecord {
   readonly address: string;
   readonly pid: number;
   readonly hostname: string;
+  /** Its failure domain (`ftrain node --zone`); empty: none given. */
+  readonly zone: string;
   state: NodeState;
   stage: number | null;
   commandsOpen: boolean;
@@ -86,6 +88,7 @@ export class Membership {
       address: reg.address,
       pid: reg.pid,
       hostname: reg.hostname,
+      zone: reg.zone ?? '',
       state: NodeState.registered,
       stage: null,
       commandsOpen: false,
@@ -157,6 +160,6 @@ export class Membership {
   }
 
   summaries(): NodeSummary[] {
-    return [...this.nodes.values()].map((n) => ({ nodeId: n.nodeId, state: n.state, stage: n.stage, pid: n.pid, smpPid: n.smpPid, agentPid: n.agentPid, hostname: n.hostname, address: n.address, smpAddress: n.smpAddress }));
+    return [...this.nodes.values()].map((n) => ({ nodeId: n.nodeId, state: n.state, stage: n.stage, pid: n.pid, smpPid: n.smpPid, agentPid: n.agentPid, hostname: n.hostname, address: n.address, smpAddress: n.smpAddress, zone: n.zone }));
   }
 }

@@ -18,6 +18,7 @@ import { planRecovery, recoveryOutlook, type RecoveryDecision } from './recovery
 import type { ShardPlacement } from './shard-placement.ts';
 import type { StagePlacement } from './stage-placement.ts';
 import { slotCount, slotsOfStage, stageOfSlot } from '../../domain/replica-slots.ts';
+import { pickForSlot } from '../../domain/zones.ts';
 
 /** What the recovery needs from the rest of the core. */
 export interface RecoveryContext {
@@ -192,6 +193,12 @@ export class Recovery {
    * died (its snapshot manager still answers) and restores locally; when the whole node is gone,
    * a spare or newly joined node takes the stage and rebuilds it from erasure shards.
    */
+  /** The zones of the nodes that hold the other replicas of a slot's stage. */
+  private replicaZones(slot: number): Set<string> {
+    const others = slotsOfStage(this.job, stageOfSlot(this.job, slot)).filter((s) => s !== slot);
+    return new Set(others.map((s) => this.members.get(this.commits.stage(s).nodeId ?? '')?.zone ?? '').filter((z) => z !== ''));
+  }
+
   fillVacancies(out: Action[]): void {
     const r = this.r;
     if (!r) return;
@@ -208,7 +215,7 @@ export class Recovery {
       const node =
         candidates.find((n) => n.nodeId === formerId) ??
         candidates.find((n) => n.snapshots?.stage === stage) ??
-        ((formerGone && !probing) || anyNode ? candidates[0] : undefined);
+        ((formerGone && !probing) || anyNode ? pickForSlot(candidates, this.replicaZones(stage)) : undefined);
       if (!node) {
         if ((formerGone && !probing) || anyNode) waiting.push(stage);
         continue;

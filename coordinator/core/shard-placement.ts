@@ -57,8 +57,15 @@ export class ShardPlacement {
     });
     const before = this.placement;
     const holders = this.members.shardHolders();
-    const placement = placeShards(owners, holders, code);
+    const placement = placeShards(owners, holders, code, (nodeId) => this.members.get(nodeId)?.zone ?? '');
     this.placement = placement;
+    if (placement.unspread.length > 0 && JSON.stringify(placement.unspread) !== JSON.stringify(before?.unspread ?? [])) {
+      out.push({
+        type: 'notice',
+        level: 'warn',
+        msg: `too few zones to spread every snapshot's shards: a zone holds more than ${code.parityShards} of the ${code.dataShards + code.parityShards} shards of stage(s) ${placement.unspread.join(', ')}, so losing that zone leaves erasure coding unable to rebuild them (a live replica or an older tier still can)`,
+      });
+    }
     const n = code.dataShards + code.parityShards;
     if (placement.degraded && !before?.degraded) {
       const others = holders.length - 1;

@@ -6,7 +6,8 @@
 import type { CheckfreeOrder } from '../../domain/checkfree.ts';
 import type { RebuildOrder, ReplicaCopyOrder } from '../../domain/erasure-protection.ts';
 import type { JobOptions } from '../../domain/job-options.ts';
-import { replicaOfSlot, slotCount, slotsOfStage, stageOfSlot } from '../../domain/replica-slots.ts';
+import { replicaOfSlot, slotCount, slotName, slotsOfStage, stageOfSlot } from '../../domain/replica-slots.ts';
+import { placeSlots } from '../../domain/zones.ts';
 import { NodeState } from '../../domain/run-status.ts';
 import type { CommitTracker } from './commit-tracker.ts';
 import type { Action } from './core-events.ts';
@@ -39,13 +40,21 @@ export class StagePlacement {
       });
       return false;
     }
-    const placed = candidates.slice(0, slots);
+    const { placed, spares, together } = placeSlots(candidates.slice(0, wanted), this.job);
     placed.forEach((node, slot) => {
       this.members.move(node, NodeState.assigned);
       node.stage = slot;
       this.commits.stage(slot).nodeId = node.nodeId;
     });
-    for (const node of candidates.slice(slots)) this.members.move(node, NodeState.spare);
+    for (const node of [...spares, ...candidates.slice(wanted)]) this.members.move(node, NodeState.spare);
+    if (together.length > 0) {
+      const zones = new Set(candidates.map((n) => n.zone)).size;
+      out.push({
+        type: 'notice',
+        level: 'warn',
+        msg: `${together.map((s) => slotName(this.job, s)).join(', ')} share a zone with another replica of the same stage (${zones} zone(s) for ${this.job.replicas} replicas): losing that zone loses both`,
+      });
+    }
     placed.forEach((node, stage) => out.push({ type: 'stage-assigned', stage, nodeId: node.nodeId, address: node.address, pid: node.pid }));
     this.shards.chooseCode(candidates, out);
     this.shards.replan(out, false);

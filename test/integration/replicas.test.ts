@@ -26,8 +26,11 @@ function model(microBatches: number): string[] {
 }
 
 describe('replicas', () => {
+  const common = ['--nodes', '2', '--steps', '4', '--seed', '3', '--backend', 'cpu', '--snapshot-every', '1'];
+  /** The weights digest of two replicas trained without failures (the first test's run). */
+  let clean = '';
+
   it('two replicas of one micro-batch each train bit for bit what one pipeline of two micro-batches does, every replica ending identical, a lost node of one copied from the other', async () => {
-    const common = ['--nodes', '2', '--steps', '4', '--seed', '3', '--backend', 'cpu', '--snapshot-every', '1'];
     const a = await train('d2-a', [...common, '--replicas', '2', ...model(1)]);
     const b = await train('d2-b', [...common, '--replicas', '2', ...model(1)]);
     const single = await train('d1', [...common, ...model(2)]);
@@ -39,6 +42,7 @@ describe('replicas', () => {
     expect(single.microBatchesPerStep).toEqual([2, 2, 2, 2]);
     expect(a.replicaDigests).toEqual([a.weightsDigest, a.weightsDigest]);
     expect(a.weightsDigest).toMatch(/^[0-9a-f]{64}$/);
+    clean = a.weightsDigest!;
     // The same run twice: the same bits.
     expect(b.weightsDigest).toBe(a.weightsDigest);
     // Summing two micro-batches' gradients is one addition, in whichever order the ring adds
@@ -55,5 +59,18 @@ describe('replicas', () => {
     expect(killed.weightsDigest).toBe(a.weightsDigest);
     expect(killed.replicaDigests).toEqual([a.weightsDigest, a.weightsDigest]);
     expect(killed.microBatchesPerStep).toEqual([2, 2, 2, 2]);
+  });
+
+  it("loses a whole zone without falling back past the replicas: each lost slot is copied from its replica in another zone", async () => {
+    expect(clean).not.toBe('');
+    // Six nodes in three zones: each stage's two replicas in two zones, two spares.
+    const r = await train('d2-zone-kill', [...common, '--replicas', '2', ...model(1), '--spares', '2', '--zones', '3', '--inject', '2:0:zone-kill']);
+    expect(r.failures).toHaveLength(2);
+    for (const f of r.failures) expect([f.kind, f.method, f.lostSteps]).toEqual(['zone-kill', 'replica-copy', 0]);
+    const zoneOf = new Map(r.nodes.map((n) => [n.nodeId, n.zone]));
+    const lostZones = new Set(r.failures.map((f) => zoneOf.get(f.nodeId)));
+    expect(lostZones.size).toBe(1);
+    expect(r.weightsDigest).toBe(clean);
+    expect(r.replicaDigests).toEqual([clean, clean]);
   });
 });

@@ -7,7 +7,7 @@ import { parseStatus, type StatusNode } from '../../chaos/coordinator-status.ts'
 
 function node(nodeId: string, over: Partial<StatusNode> = {}): StatusNode {
   const i = Number(nodeId.replace(/\D/g, '')) || 0;
-  return { nodeId, state: 'training', stage: i, pid: 1000 + i, smpPid: 2000 + i, agentPid: 3000 + i, hostname: 'here', address: `127.0.0.1:${5000 + i}`, smpAddress: `127.0.0.1:${6000 + i}`, ...over };
+  return { nodeId, state: 'training', stage: i, pid: 1000 + i, smpPid: 2000 + i, agentPid: 3000 + i, hostname: 'here', address: `127.0.0.1:${5000 + i}`, smpAddress: `127.0.0.1:${6000 + i}`, zone: '', ...over };
 }
 
 describe('signalPlan', () => {
@@ -62,13 +62,13 @@ describe('pickTarget', () => {
 });
 
 describe('parseStatus', () => {
-  const node = { nodeId: 'node-0', state: 'NODE_STATE_TRAINING', stage: 0, pid: 11, smpPid: 12, agentPid: 13, hostname: 'h', address: 'a:1', smpAddress: 's:1' } as const;
+  const node = { nodeId: 'node-0', state: 'NODE_STATE_TRAINING', stage: 0, pid: 11, smpPid: 12, agentPid: 13, hostname: 'h', address: 'a:1', smpAddress: 's:1', zone: '' } as const;
   const failure = { step: 4, stage: 1, nodeId: 'node-1', kind: 'node-kill', method: 'RECOVERY_METHOD_ERASURE_REBUILD', detail: 'd', detectMs: -1, detectedAtMs: 5, recoverMs: 9, handoverMs: -1, lostSteps: 0, restoredStep: 4, caughtUpMs: 20 } as const;
   const run = { phase: 'RUN_PHASE_TRAINING' as const, epoch: 2, completedSteps: 17, failure: null, failures: [{ ...failure }] };
 
   it('types the reply of Coordinator.Status', () => {
     const s = parseStatus({ nodes: [node], run });
-    expect(s.nodes[0]).toEqual({ nodeId: 'node-0', state: 'training', stage: 0, pid: 11, smpPid: 12, agentPid: 13, hostname: 'h', address: 'a:1', smpAddress: 's:1' });
+    expect(s.nodes[0]).toEqual({ nodeId: 'node-0', state: 'training', stage: 0, pid: 11, smpPid: 12, agentPid: 13, hostname: 'h', address: 'a:1', smpAddress: 's:1', zone: '' });
     expect(s).toMatchObject({ phase: 'training', epoch: 2, completedSteps: 17, failure: null });
     expect(s.failures).toEqual([{ ...failure, method: 'erasure-rebuild', detectMs: null, handoverMs: null }]);
   });

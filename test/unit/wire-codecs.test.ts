@@ -138,7 +138,7 @@ describe('wire codecs', () => {
   });
 
   it('carry the run status', () => {
-    const nodes = [{ nodeId: 'n0', state: 'training' as const, stage: 0, pid: 10, smpPid: 11, agentPid: 12, hostname: 'h', address: 'a:1', smpAddress: 's:1' }, { nodeId: 'n9', state: 'spare' as const, stage: null, pid: 0, smpPid: 0, agentPid: 0, hostname: 'h', address: 'z:9', smpAddress: '' }];
+    const nodes = [{ nodeId: 'n0', state: 'training' as const, stage: 0, pid: 10, smpPid: 11, agentPid: 12, hostname: 'h', address: 'a:1', smpAddress: 's:1', zone: 'z1' }, { nodeId: 'n9', state: 'spare' as const, stage: null, pid: 0, smpPid: 0, agentPid: 0, hostname: 'h', address: 'z:9', smpAddress: '', zone: '' }];
     const run = {
       phase: 'recovering' as const,
       epoch: 2,

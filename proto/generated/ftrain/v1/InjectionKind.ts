@@ -7,6 +7,7 @@ export const InjectionKind = {
   INJECTION_KIND_NODE_KILL: 'INJECTION_KIND_NODE_KILL',
   INJECTION_KIND_FREEZE: 'INJECTION_KIND_FREEZE',
   INJECTION_KIND_PREEMPT: 'INJECTION_KIND_PREEMPT',
+  INJECTION_KIND_ZONE_KILL: 'INJECTION_KIND_ZONE_KILL',
 } as const;
 
 export type InjectionKind =
@@ -22,5 +23,7 @@ export type InjectionKind =
   | 4
   | 'INJECTION_KIND_PREEMPT'
   | 5
+  | 'INJECTION_KIND_ZONE_KILL'
+  | 6
 
 export type InjectionKind__Output = typeof InjectionKind[keyof typeof InjectionKind]

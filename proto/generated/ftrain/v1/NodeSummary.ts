@@ -12,6 +12,7 @@ export interface NodeSummary {
   'hostname'?: (string);
   'address'?: (string);
   'smpAddress'?: (string);
+  'zone'?: (string);
 }
 
 export interface NodeSummary__Output {
@@ -24,4 +25,5 @@ export interface NodeSummary__Output {
   'hostname': (string);
   'address': (string);
   'smpAddress': (string);
+  'zone': (string);
 }

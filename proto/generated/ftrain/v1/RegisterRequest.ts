@@ -12,6 +12,7 @@ export interface RegisterRequest {
   'smpAddress'?: (string);
   'smpPid'?: (number);
   'agentPid'?: (number);
+  'zone'?: (string);
 }
 
 export interface RegisterRequest__Output {
@@ -24,4 +25,5 @@ export interface RegisterRequest__Output {
   'smpAddress': (string);
   'smpPid': (number);
   'agentPid': (number);
+  'zone': (string);
 }
