@@ -168,10 +168,8 @@ describe('replica ring over gRPC', () => {
     const want = ringSumReference(parts.map((p) => Float32Array.from(p)));
     const own0 = parts[0]!;
     const method = loadProto().ftrain.v1.Worker.service.AllReduce;
-    const original = grpc.Client.prototype.makeClientStreamRequest;
     let overwritten = 0;
-    const spy = function (this: grpc.Client, ...args: unknown[]) {
-      const call = (original as (...a: unknown[]) => grpc.ClientWritableStream<unknown>).apply(this, args);
+    const watch = (call: grpc.ClientWritableStream<unknown>) => {
       const write = call.write.bind(call) as (m: unknown) => boolean;
       call.write = ((m: unknown) => {
         const ok = write(m);
@@ -184,11 +182,20 @@ describe('replica ring over gRPC', () => {
       }) as typeof call.write;
       return call;
     };
-    grpc.Client.prototype.makeClientStreamRequest = spy as typeof original;
+    // Whichever way the ring opens its stream: the generic client stream or the generated method.
+    const generic = grpc.Client.prototype.makeClientStreamRequest;
+    const generated = loadProto().ftrain.v1.Worker.prototype.AllReduce;
+    grpc.Client.prototype.makeClientStreamRequest = function (this: grpc.Client, ...args: unknown[]) {
+      return watch((generic as (...a: unknown[]) => grpc.ClientWritableStream<unknown>).apply(this, args));
+    } as typeof generic;
+    loadProto().ftrain.v1.Worker.prototype.AllReduce = function (this: grpc.Client, ...args: unknown[]) {
+      return watch((generated as (...a: unknown[]) => grpc.ClientWritableStream<unknown>).apply(this, args));
+    } as typeof generated;
     try {
       await connectAll(ranks, 2);
     } finally {
-      grpc.Client.prototype.makeClientStreamRequest = original;
+      grpc.Client.prototype.makeClientStreamRequest = generic;
+      loadProto().ftrain.v1.Worker.prototype.AllReduce = generated;
     }
     const [, got1] = await Promise.all([ranks[0]!.ring.allReduce(0, own0), ranks[1]!.ring.allReduce(0, parts[1]!)]);
     expect(overwritten).toBe(Math.ceil(ringChunks(length, 2)[0]!.to / RING_PIECE_VALUES));
