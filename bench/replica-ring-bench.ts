@@ -5,7 +5,10 @@
 // vector's bytes over the time of the whole all-reduce (each ring link carries 2 (D - 1) / D of
 // them: all of them for D = 2). The baseline: one raw AllReduce stream of the same bytes in
 // ~1 MiB chunks, with back-pressure, from one party to another whose server only counts them.
-// Medians of `repeat` runs after one to warm up, in MB/s (1e6 B/s).
+// And the physical bound of a ring on this machine: two raw streams of the same bytes at once, one
+// each way between two parties, which is the traffic a ring of two makes (each rank sends and
+// receives the whole vector); CPU cores, not loopback, bound it. Medians of `repeat` runs after
+// one to warm up, in MB/s (1e6 B/s).
 
 import type { Worker } from 'node:worker_threads';
 import { startTsThread } from '../common/ts-thread.ts';
@@ -38,7 +41,12 @@ export interface AllReduceBenchResult {
   readonly rawStreamMBps: number;
   /** allReduceMBps / rawStreamMBps (the issue asks for at least 0.5). */
   readonly ratio: number;
-  readonly runsMs: { readonly allReduce: number[]; readonly rawStream: number[] };
+  /** Median time of two raw streams of `bytes` at once, one each way (the slower of the two), and the bytes of one over it. */
+  readonly bothWaysMs: number;
+  readonly bothWaysMBps: number;
+  /** allReduceMBps / bothWaysMBps: how close the ring comes to the traffic it must carry (D = 2). */
+  readonly ratioToBothWays: number;
+  readonly runsMs: { readonly allReduce: number[]; readonly rawStream: number[]; readonly bothWays: number[] };
 }
 
 const MB = 1e6;
@@ -105,6 +113,13 @@ export async function measureAllReduce(opts: AllReduceBenchOptions = {}): Promis
       if (counted !== bytes) throw new Error(`the raw stream's sink counted ${counted} bytes, not ${bytes}`);
       if (run > 0) rawStream.push(ms);
     }
+    const bothWays: number[] = [];
+    for (let run = 0; run <= repeat; run++) {
+      const ms = (await Promise.all([parties[1]!.call('stream', parties[0]!.address, length, run), parties[0]!.call('stream', parties[1]!.address, length, run)])) as number[];
+      const counted = (await Promise.all([parties[0]!.call('takeCounted'), parties[1]!.call('takeCounted')])) as number[];
+      if (counted.some((n) => n !== bytes)) throw new Error(`the raw streams' sinks counted ${counted.join(' and ')} bytes, not ${bytes} each`);
+      if (run > 0) bothWays.push(Math.max(...ms));
+    }
     const addresses = parties.map((p) => p.address);
     await Promise.all(parties.map((p, replica) => p.call('connect', replica, addresses, length)));
     const allReduce: number[] = [];
@@ -117,6 +132,8 @@ export async function measureAllReduce(opts: AllReduceBenchOptions = {}): Promis
     const rawStreamMs = median(rawStream);
     const allReduceMBps = bytes / MB / (allReduceMs / 1000);
     const rawStreamMBps = bytes / MB / (rawStreamMs / 1000);
+    const bothWaysMs = median(bothWays);
+    const bothWaysMBps = bytes / MB / (bothWaysMs / 1000);
     return {
       replicas,
       bytes,
@@ -128,7 +145,10 @@ export async function measureAllReduce(opts: AllReduceBenchOptions = {}): Promis
       rawStreamMs: sig(rawStreamMs),
       rawStreamMBps: sig(rawStreamMBps),
       ratio: sig(allReduceMBps / rawStreamMBps),
-      runsMs: { allReduce: allReduce.map(sig), rawStream: rawStream.map(sig) },
+      bothWaysMs: sig(bothWaysMs),
+      bothWaysMBps: sig(bothWaysMBps),
+      ratioToBothWays: sig(allReduceMBps / bothWaysMBps),
+      runsMs: { allReduce: allReduce.map(sig), rawStream: rawStream.map(sig), bothWays: bothWays.map(sig) },
     };
   } finally {
     await Promise.all(parties.map((p) => p.stop()));

@@ -507,6 +507,28 @@ bench
     }
   });
 
+bench
+  .command('replicas')
+  .description("what replicas cost and buy, as one JSON object of sections; for now the ring all-reduce of the replicas' gradients against a raw gRPC stream of the same bytes on loopback, and against two at once, one each way (medians of --repeat runs)")
+  .option('--megabytes <n>', 'MiB of float32 values the all-reduce sums (and each raw stream carries)', '64')
+  .option('--replicas <n>', 'replicas in the ring, each a thread with its own gRPC server', '2')
+  .option('--repeat <n>', 'timed runs of each measurement, after one untimed; figures are medians', '3')
+  .option('--json', 'print only the JSON (progress goes to stderr either way)')
+  .action(async (flags: { megabytes: string; replicas: string; repeat: string }) => {
+    try {
+      const { runReplicasBench } = await import('../bench/replicas-bench.ts');
+      const result = await runReplicasBench({
+        megabytes: intOption('--megabytes', flags.megabytes, 64, 1, 4096),
+        replicas: intOption('--replicas', flags.replicas, 2, 2, 16),
+        repeat: intOption('--repeat', flags.repeat, 3, 1, 100),
+        progress: (l) => process.stderr.write(`${l}\n`),
+      });
+      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    } catch (err) {
+      fail(err);
+    }
+  });
+
 program
   .command('report')
   .description("print a finished run's report (the JSON a run wrote with --report), or render it as a static dashboard page")

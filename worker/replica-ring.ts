@@ -1,31 +1,39 @@
 // The replicas' ring all-reduce over gRPC: the adapter that carries worker/ring-all-reduce.ts's
-// messages between the D replicas of one stage. Rank r holds one long-lived AllReduce stream to
-// rank r + 1 (mod D) and serves the one from rank r - 1. A ring message goes out in chunks of at
-// most ~1 MiB, written with back-pressure; one that arrives before its all-reduce asks for it (a
-// faster neighbour) waits in the epoch's inbox (worker/ring-inbox.ts).
+// pieces between the D replicas of one stage. Rank r holds one long-lived AllReduce stream to
+// rank r + 1 (mod D) and serves the one from rank r - 1. A ring message goes out in pieces of at
+// most ~1 MiB, written in order with back-pressure. A piece received for the all-reduce under way
+// is added into the sum in the stream's handler as it arrives, and the piece of the next message
+// it makes is queued to go on at once: summing overlaps the transfer, and with D > 2 a piece
+// travels on round the ring without waiting for the rest of its message. One that arrives before
+// its all-reduce begins (a faster neighbour) waits in the epoch's inbox (worker/ring-inbox.ts).
+//
+// Pieces are serialized by this adapter when it writes them (the stream's own serializer is the
+// identity), because grpc-js serializes only the first of several writes inside `write`: the
+// others wait in the stream's buffer as the objects given, and a view queued there would be read
+// after its values changed. So a piece may view the vector it comes from, and no copy is made
+// besides the one into the message's bytes.
 //
 // Everything belongs to one epoch: `connect` drops the previous epoch's stream and inbox, failing
-// its waits, so no message of an abandoned timeline is ever summed. The stream to the next rank
-// breaking, or the previous rank's stream ending while its message is awaited, fails the
-// all-reduce with PipeBrokenError: the peer died, the coordinator recovers. A peer alive but
+// its waits, so no piece of an abandoned timeline is ever summed. The stream to the next rank
+// breaking, or the previous rank's stream ending (or being refused) while pieces are awaited, fails
+// the all-reduce with PipeBrokenError: the peer died, the coordinator recovers. A peer alive but
 // silent is the coordinator's to find (its lease); it then halts this ring.
 
 import * as grpc from '@grpc/grpc-js';
 import { once } from 'node:events';
 import type { Logger } from '../common/logging.ts';
 import { GRPC_CHANNEL_OPTIONS, deadline, loadProto } from '../common/proto.ts';
-import { ReduceAssembler, decodeReduceChunk, encodeReduceChunk, type ReduceChunk } from '../common/wire/reduce-wire.ts';
+import { ReduceSequence, decodeReduceChunk, encodeReduceChunk, float32Values, type ReduceChunk } from '../common/wire/reduce-wire.ts';
 import { invalidStatus, refusalStatus } from '../common/wire/refusal-wire.ts';
 import { WireError, type MalformedMessage } from '../common/wire/wire-check.ts';
 import { ProtocolError, errorMessage } from '../domain/errors.ts';
 import { RefusalReason } from '../domain/refusal.ts';
-import { chunkFloat32 } from '../domain/tensor-codec.ts';
-import type { Ack } from '../proto/generated/ftrain/v1/Ack.ts';
-import type { ReduceChunk as ReduceChunkProto, ReduceChunk__Output } from '../proto/generated/ftrain/v1/ReduceChunk.ts';
+import type { Ack, Ack__Output } from '../proto/generated/ftrain/v1/Ack.ts';
+import type { ReduceChunk__Output } from '../proto/generated/ftrain/v1/ReduceChunk.ts';
 import type { WorkerClient } from '../proto/generated/ftrain/v1/Worker.ts';
 import { PipeBrokenError } from './pipe-sender.ts';
 import { HaltedError } from './pipeline-links.ts';
-import { RingAllReduce, ringSteps, type RingMessage } from './ring-all-reduce.ts';
+import { RingAllReduce, ringSteps, type RingPiece } from './ring-all-reduce.ts';
 import { RingInbox, RingRefusedError } from './ring-inbox.ts';
 
 /** This worker's place in its stage's ring for one epoch; `addresses[r]`: replica r's worker. */
@@ -43,8 +51,14 @@ interface EpochRing {
   /** The rank whose stream this one serves. */
   readonly prev: number;
   readonly inbox: RingInbox;
-  call: grpc.ClientWritableStream<ReduceChunkProto> | null;
+  /** Writes serialized ReduceChunks (see the top of this file). */
+  call: grpc.ClientWritableStream<Buffer> | null;
   running: boolean;
+}
+
+/** A ReduceChunk's protobuf bytes, as grpc-js would make them, made now. */
+function serializeChunk(c: ReduceChunk): Buffer {
+  return loadProto().ftrain.v1.Worker.service.AllReduce.requestSerialize(encodeReduceChunk(c));
 }
 
 export class ReplicaRing {
@@ -83,14 +97,16 @@ export class ReplicaRing {
       this.log.warn({ err: err.message, stage: place.stage, replica }, 'stream to the next replica broke');
       ring.inbox.fail(new PipeBrokenError(err));
     };
-    ring.call = client.AllReduce((err) => err && onBroken(err));
+    const method = loadProto().ftrain.v1.Worker.service.AllReduce;
+    ring.call = client.makeClientStreamRequest<Buffer, Ack__Output>(method.path, (b: Buffer) => b, method.responseDeserialize, (err) => err && onBroken(err));
     ring.call.on('error', onBroken);
   }
 
   /**
    * This rank's part in the all-reduce of `step`: resolves with the sum of every replica's `own`,
-   * the same bits on every rank. `own` is left as it is (the sum is a new array), except with one
-   * replica, where `own` itself is the result. One at a time, steps increasing within an epoch.
+   * the same bits on every rank, in a new array; `own` is never written, and must not change until
+   * the promise settles (it is read as the ring goes). With one replica `own` itself is the result.
+   * One at a time, steps increasing within an epoch.
    */
   async allReduce(step: number, own: Float32Array): Promise<Float32Array> {
     const ring = this.ring;
@@ -98,16 +114,34 @@ export class ReplicaRing {
     if (ring.inbox.failedWith) throw ring.inbox.failedWith;
     if (ring.place.replicas === 1) return own;
     if (ring.running) throw new ProtocolError(`an all-reduce is under way; step ${step} must wait for it`);
-    ring.inbox.begin(step);
     ring.running = true;
     try {
       const rank = new RingAllReduce(ring.place.replica, ring.place.replicas, own);
-      for (let out = rank.start(); out; ) {
-        await this.send(ring, step, out);
-        out = rank.receive(await ring.inbox.take(step, out.step));
+      // Pieces to send, in order: the first message's, then each forwarded as its piece came in.
+      const queue: (RingPiece | undefined)[] = rank.start();
+      let sent = 0;
+      const scratch = { buffer: new ArrayBuffer(0) };
+      ring.inbox.begin(step, {
+        receive: (c) => {
+          const out = rank.receive({ step: c.ringStep, chunk: c.ringChunk, index: c.chunkIndex, count: c.chunkCount, values: float32Values(c.data, scratch) });
+          if (out) queue.push(out);
+        },
+        get ringStep() {
+          return rank.ringStep;
+        },
+      });
+      while (!rank.done || sent < queue.length) {
+        if (sent < queue.length) {
+          const piece = queue[sent]!;
+          queue[sent++] = undefined; // the view is not needed once its bytes are serialized
+          await this.send(ring, step, piece);
+        } else {
+          await ring.inbox.next();
+        }
       }
       return rank.result;
     } finally {
+      ring.inbox.end();
       ring.running = false;
     }
   }
@@ -119,7 +153,7 @@ export class ReplicaRing {
    * nothing the ring holds is touched.
    */
   handle(call: grpc.ServerReadableStream<ReduceChunk__Output, Ack>, callback: grpc.sendUnaryData<Ack>): void {
-    const assembler = new ReduceAssembler();
+    const sequence = new ReduceSequence();
     let accepted: EpochRing | null = null;
     let over = false;
     call.on('data', (msg: ReduceChunk__Output | MalformedMessage) => {
@@ -127,13 +161,16 @@ export class ReplicaRing {
       try {
         const c = decodeReduceChunk(msg);
         const ring = this.check(c);
+        sequence.add(c);
         accepted = ring;
-        const m = assembler.add(c);
-        if (m) ring.inbox.put(m.step, m.ringStep, { step: m.ringStep, chunk: m.ringChunk, values: m.values });
+        ring.inbox.put(c);
       } catch (err) {
         over = true;
         this.log.warn({ err: errorMessage(err) }, 'rejected an all-reduce stream');
         callback(err instanceof RingRefusedError ? refusalStatus(err.refusal) : invalidStatus(err));
+        // The previous rank's own stream, refused: nothing more of it will be summed.
+        const ring: EpochRing | null = accepted;
+        if (ring && ring === this.ring) ring.inbox.senderGone(new PipeBrokenError(err instanceof Error ? err : new Error(String(err))));
       }
     });
     // The previous rank's stream ends only when it leaves the epoch or dies (grpc-js may say
@@ -145,7 +182,7 @@ export class ReplicaRing {
     };
     call.on('end', () => {
       if (over) return;
-      const partial = assembler.partial;
+      const partial = sequence.partial;
       ended(partial ? 'ended inside a ring message' : 'ended');
       callback(partial ? invalidStatus(new WireError('chunk_count', 'the stream ended inside a ring message')) : null, partial ? undefined : {});
     });
@@ -181,21 +218,22 @@ export class ReplicaRing {
     return ring;
   }
 
-  /** One ring message to the next rank. Its chunks view `m.values`, which nothing else holds. */
-  private async send(ring: EpochRing, step: number, m: RingMessage): Promise<void> {
+  /**
+   * One piece to the next rank, serialized here (a copy of its values: the piece may view a vector
+   * that changes later); waits for 'drain' when the stream's buffer is full.
+   */
+  private async send(ring: EpochRing, step: number, p: RingPiece): Promise<void> {
     const call = ring.call;
     if (!call) throw ring.inbox.failedWith ?? new ProtocolError('the stream to the next replica is not open');
+    if (ring.inbox.failedWith) throw ring.inbox.failedWith;
     const { epoch, stage, replica } = ring.place;
-    const chunks = chunkFloat32(m.values);
-    for (let i = 0; i < chunks.length; i++) {
-      if (ring.inbox.failedWith) throw ring.inbox.failedWith;
-      const chunk: ReduceChunk = { epoch, stage, fromReplica: replica, step, ringStep: m.step, ringChunk: m.chunk, chunkIndex: i, chunkCount: chunks.length, data: chunks[i]! };
-      if (call.write(encodeReduceChunk(chunk))) continue;
-      try {
-        await Promise.race([once(call, 'drain'), ring.inbox.failed]);
-      } catch (err) {
-        throw ring.inbox.failedWith ?? new PipeBrokenError(err instanceof Error ? err : new Error(String(err)));
-      }
+    const data = Buffer.from(p.values.buffer, p.values.byteOffset, p.values.byteLength);
+    const chunk: ReduceChunk = { epoch, stage, fromReplica: replica, step, ringStep: p.step, ringChunk: p.chunk, chunkIndex: p.index, chunkCount: p.count, data };
+    if (call.write(serializeChunk(chunk))) return;
+    try {
+      await Promise.race([once(call, 'drain'), ring.inbox.failed]);
+    } catch (err) {
+      throw ring.inbox.failedWith ?? new PipeBrokenError(err instanceof Error ? err : new Error(String(err)));
     }
   }
 

@@ -1,6 +1,6 @@
-// The ring all-reduce the D replicas of a stage will average their gradients with (`--replicas`,
-// not wired in yet), as a pure state machine per rank: chunks in, chunks out, no sockets and no
-// clock. The gRPC streams between the replicas' workers are an adapter that carries its messages.
+// The ring all-reduce the D replicas of a stage sum their gradients with (`--replicas`), as a pure
+// state machine per rank: pieces of messages in, pieces out, no sockets and no clock. The gRPC
+// streams between the replicas' workers (worker/replica-ring.ts) are the adapter that carries them.
 //
 // The flat gradient of a stage is cut into D contiguous chunks. Ranks form the ring 0 -> 1 -> ...
 // -> D-1 -> 0. Reduce-scatter, D - 1 steps: at step t rank r sends chunk (r - t) mod D to rank
@@ -15,6 +15,8 @@
 // of two float32 values once, as float32 addition does (double has more than 2 x 24 + 2 bits).
 // Each link carries 2 (D - 1) / D of the vector: the bandwidth a ring all-reduce is known for.
 
+import { TENSOR_CHUNK_BYTES } from '../domain/tensor-codec.ts';
+
 /** Thrown when a rank is fed a message that is not the one its schedule expects next. */
 export class RingOrderError extends Error {
   override readonly name = 'RingOrderError';
@@ -26,12 +28,21 @@ export interface ChunkRange {
   readonly to: number;
 }
 
-/** One message of the ring: chunk `chunk` at step `step` (0 .. 2(D - 1) - 1), sent to the next rank. */
-export interface RingMessage {
+/**
+ * One piece of a ring message: the message of ring step `step` (0 .. 2(D - 1) - 1) carries chunk
+ * `chunk` of the vector to the next rank, in `count` pieces sent in order (at least one, empty for
+ * an empty chunk); piece `index` holds the values that follow those of the pieces before it.
+ */
+export interface RingPiece {
   readonly step: number;
   readonly chunk: number;
+  readonly index: number;
+  readonly count: number;
   readonly values: Float32Array;
 }
+
+/** Values per piece a rank cuts its own chunk into: ~1 MiB of float32, what one gRPC message carries. */
+export const RING_PIECE_VALUES = TENSOR_CHUNK_BYTES / 4;
 
 /** D contiguous chunks of a vector of `length` values, their sizes differing by at most one. */
 export function ringChunks(length: number, ranks: number): ChunkRange[] {
@@ -62,63 +73,120 @@ export function ringSteps(ranks: number): number {
 }
 
 /**
- * One rank's part in one all-reduce. `start()` gives its first message; each message received
- * from the previous rank, fed to `receive`, gives the next one to send (null after the last step).
- * When `done`, `result` holds the sum of every rank's vector, identical on every rank.
+ * One rank's part in one all-reduce, a piece at a time. `start()` gives the pieces of its first
+ * message (views of `own`). Each piece received from the previous rank, fed to `receive` in the
+ * order it was sent, is added into `result` (reduce-scatter) or copied there (all-gather) at once,
+ * and gives the piece of the next message that covers the same values, ready to be forwarded:
+ * a rank sends at step t + 1 exactly the chunk it received at step t, so a piece can go on as soon
+ * as it is in, and the ring is a pipeline of pieces rather than of whole messages. When `done`,
+ * `result` holds the sum of every rank's vector, identical on every rank.
+ *
+ * Buffers: `own` is never written, and is read until `done` (its chunk is sent from it, and it is
+ * the other operand of every sum), so it must not change meanwhile. `result` is a new array; it is
+ * never copied from `own`: in reduce-scatter each value is summed into exactly once (a rank sums a
+ * different chunk at each step and never its own chunk), so `received + own` is the very operation,
+ * operands and order, that `received + result` was when `result` began as a copy of `own`. A piece
+ * returned views `result`; its values change again only when the same values come back round the
+ * ring, which they can only after the next rank received that piece: a sender that copies a piece
+ * when it writes it may queue the view until then.
  */
 export class RingAllReduce {
   readonly chunks: readonly ChunkRange[];
-  /** This rank's values, summed into and then overwritten by totals as the ring goes. */
+  /** The sum, filled in chunk by chunk as the ring goes. */
   readonly result: Float32Array;
+  /** The ring step whose message is being received; `ringSteps(ranks)` once done. */
   private step = 0;
+  /** The next piece of that message, the pieces it comes in (known from its first), the values in so far. */
+  private index = 0;
+  private count = 0;
+  private offset = 0;
   private started = false;
 
   constructor(
     readonly rank: number,
     readonly ranks: number,
-    own: Float32Array,
+    private readonly own: Float32Array,
+    /** Values per piece of this rank's own chunk; the pieces it forwards are those it received. */
+    readonly pieceValues: number = RING_PIECE_VALUES,
   ) {
     if (!Number.isInteger(rank) || rank < 0 || rank >= ranks) throw new RangeError(`rank ${rank} is not one of the ${ranks} ranks`);
+    if (!Number.isInteger(pieceValues) || pieceValues < 1) throw new RangeError(`pieceValues must be a positive integer, not ${pieceValues}`);
     this.chunks = ringChunks(own.length, ranks);
-    this.result = Float32Array.from(own);
+    // One rank adds nothing: its sum is its own values, in a new array as for any D.
+    this.result = ranks === 1 ? Float32Array.from(own) : new Float32Array(own.length);
   }
 
   get done(): boolean {
     return this.step >= ringSteps(this.ranks);
   }
 
-  /** The first message to send (null with one rank: there is nothing to add). Once only. */
-  start(): RingMessage | null {
+  /** The ring step whose pieces `receive` expects next (`ringSteps(ranks)` once done). */
+  get ringStep(): number {
+    return this.step;
+  }
+
+  /** The pieces of the first message, views of `own` (none with one rank: there is nothing to add). Once only. */
+  start(): RingPiece[] {
     if (this.started) throw new RingOrderError(`rank ${this.rank} started twice`);
     this.started = true;
-    return this.done ? null : this.message(0);
+    if (this.done) return [];
+    const chunk = chunkSent(this.rank, 0, this.ranks);
+    const { from, to } = this.chunks[chunk]!;
+    const count = Math.max(1, Math.ceil((to - from) / this.pieceValues));
+    return Array.from({ length: count }, (_, index) => {
+      const at = from + index * this.pieceValues;
+      return { step: 0, chunk, index, count, values: this.own.subarray(at, Math.min(to, at + this.pieceValues)) };
+    });
   }
 
-  /** Takes the previous rank's message of the current step; gives this rank's next message, or null when done. */
-  receive(m: RingMessage): RingMessage | null {
+  /**
+   * Takes the previous rank's next piece, adds it in (or keeps it, in all-gather) and gives the
+   * piece of the next message over the same values (a view of `result`), or null at the last step.
+   * RingOrderError for a piece that is not the next one, or does not fit its chunk; nothing is
+   * changed then.
+   */
+  receive(p: RingPiece): RingPiece | null {
     if (!this.started) throw new RingOrderError(`rank ${this.rank} received before it started`);
-    if (this.done) throw new RingOrderError(`rank ${this.rank} received step ${m.step} after the last step`);
-    const from = mod(this.rank - 1, this.ranks);
-    const chunk = chunkSent(from, this.step, this.ranks);
-    if (m.step !== this.step || m.chunk !== chunk) {
-      throw new RingOrderError(`rank ${this.rank} expected chunk ${chunk} of step ${this.step} from rank ${from}, got chunk ${m.chunk} of step ${m.step}`);
+    if (this.done) throw new RingOrderError(`rank ${this.rank} received step ${p.step} after the last step`);
+    const prev = mod(this.rank - 1, this.ranks);
+    const chunk = chunkSent(prev, this.step, this.ranks);
+    if (p.step !== this.step || p.chunk !== chunk) {
+      throw new RingOrderError(`rank ${this.rank} expected chunk ${chunk} of step ${this.step} from rank ${prev}, got chunk ${p.chunk} of step ${p.step}`);
     }
-    const { from: at, to } = this.chunks[chunk]!;
-    if (m.values.length !== to - at) throw new RingOrderError(`rank ${this.rank}: chunk ${chunk} has ${to - at} values, the message ${m.values.length}`);
+    const count = this.index === 0 ? p.count : this.count;
+    if (p.index !== this.index || p.count !== count || count < 1) {
+      throw new RingOrderError(`rank ${this.rank} expected piece ${this.index}${this.index === 0 ? '' : ` of ${count}`} of step ${this.step}, got piece ${p.index} of ${p.count}`);
+    }
+    const { from, to } = this.chunks[chunk]!;
+    const at = from + this.offset;
+    const n = p.values.length;
+    const last = p.index === count - 1;
+    if (last ? at + n !== to : at + n >= to) {
+      throw new RingOrderError(`rank ${this.rank}: chunk ${chunk} has ${to - from} values, the message ${last ? at + n - from : `more than ${to - from}`}`);
+    }
+    const v = p.values;
+    const out = this.result;
     if (this.step < this.ranks - 1) {
       // Reduce-scatter: what came (the ranks before, in ring order) plus this rank's own values.
-      for (let i = 0; i < m.values.length; i++) this.result[at + i] = m.values[i]! + this.result[at + i]!;
+      const own = this.own;
+      for (let i = 0; i < n; i++) out[at + i] = v[i]! + own[at + i]!;
     } else {
-      this.result.set(m.values, at);
+      out.set(v, at);
     }
-    this.step += 1;
-    return this.done ? null : this.message(this.step);
-  }
-
-  private message(step: number): RingMessage {
-    const chunk = chunkSent(this.rank, step, this.ranks);
-    const { from, to } = this.chunks[chunk]!;
-    return { step, chunk, values: this.result.slice(from, to) };
+    const step = this.step;
+    if (last) {
+      this.step += 1;
+      this.index = 0;
+      this.count = 0;
+      this.offset = 0;
+    } else {
+      this.index += 1;
+      this.count = count;
+      this.offset += n;
+    }
+    // The next message carries the chunk just received: chunkSent(rank, t + 1) = chunkSent(rank - 1, t).
+    if (step + 1 >= ringSteps(this.ranks)) return null;
+    return { step: step + 1, chunk, index: p.index, count, values: out.subarray(at, at + n) };
   }
 }
 

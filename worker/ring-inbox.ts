@@ -1,13 +1,14 @@
-// The ring messages one rank receives from the previous rank in one epoch: each awaited by the
-// all-reduce under way, or kept until it asks (a faster neighbour sends a step early). Keyed by
-// (training step, ring step); each is taken once. No sockets: worker/replica-ring.ts feeds it.
+// The pieces one rank receives from the previous rank in one epoch: handed at once to the
+// all-reduce under way (which adds each into its sum as it comes), or kept, in the order they came,
+// until the all-reduce of their step begins (a faster neighbour sends a step early). No sockets:
+// worker/replica-ring.ts feeds it.
 
+import type { ReduceChunk } from '../common/wire/reduce-wire.ts';
 import { RefusalReason, type Refusal } from '../domain/refusal.ts';
-import type { RingMessage } from './ring-all-reduce.ts';
 
 /**
- * Thrown when a well-formed message is not one this ring can take: of a step or ring step already
- * past, or sent twice. The handler answers it with FAILED_PRECONDITION and the refusal.
+ * Thrown when a well-formed piece is not one this ring can take: of a step or ring step already
+ * past. The handler answers it with FAILED_PRECONDITION and the refusal.
  */
 export class RingRefusedError extends Error {
   override readonly name = 'RingRefusedError';
@@ -16,20 +17,29 @@ export class RingRefusedError extends Error {
   }
 }
 
-const key = (step: number, ringStep: number) => `${step}:${ringStep}`;
+/** The all-reduce under way, as the inbox sees it. */
+export interface PieceSink {
+  /** Adds a piece in; throws (and changes nothing) for one that is not the next it expects. */
+  receive(c: ReduceChunk): void;
+  /** The ring step whose pieces it expects next: pieces of earlier ring steps are stale. */
+  readonly ringStep: number;
+}
 
 export class RingInbox {
-  private readonly kept = new Map<string, RingMessage>();
-  private waiter: { key: string; resolve(m: RingMessage): void; reject(err: Error): void } | null = null;
+  /** Pieces of steps whose all-reduce has not begun, by step, in the order they came. */
+  private readonly kept = new Map<number, ReduceChunk[]>();
+  private sink: PieceSink | null = null;
+  /** The sink of the current step once it has finished or failed: it only says what is stale. */
+  private last: PieceSink | null = null;
+  private waiter: { resolve(): void; reject(err: Error): void } | null = null;
   private failure: Error | null = null;
-  /** Set when the previous rank's stream ended: what it sent can still be taken, nothing more comes. */
+  /** Set when the previous rank's stream ended: what it sent is still used, nothing more comes. */
   private gone: Error | null = null;
   /** Rejects with the failure, so that a send waiting for 'drain' hears it too. */
   readonly failed: Promise<never>;
   private rejectFailed!: (err: Error) => void;
-  /** Every message before (step, ringStep) was taken: a copy of one is stale. */
+  /** The step of the last all-reduce begun: pieces of earlier steps are stale. */
   private step = -1;
-  private ringStep = 0;
 
   constructor() {
     this.failed = new Promise<never>((_, reject) => (this.rejectFailed = reject));
@@ -41,12 +51,26 @@ export class RingInbox {
     return this.failure;
   }
 
-  /** The all-reduce of `step` begins: steps only increase; messages of earlier steps are dropped. */
-  begin(step: number): void {
+  /**
+   * The all-reduce of `step` begins: steps only increase; pieces of earlier steps are dropped, and
+   * those of `step` already here go to `sink` in the order they came (what a kept piece throws,
+   * `begin` throws). Until `end`, each piece of `step` that comes goes to `sink` at once.
+   */
+  begin(step: number, sink: PieceSink): void {
     if (step <= this.step) throw new RangeError(`all-reduce of step ${step} after step ${this.step}`);
     this.step = step;
-    this.ringStep = 0;
-    for (const k of [...this.kept.keys()]) if (Number(k.split(':')[0]) < step) this.kept.delete(k);
+    this.sink = null;
+    this.last = sink;
+    for (const s of [...this.kept.keys()]) if (s < step) this.kept.delete(s);
+    const early = this.kept.get(step) ?? [];
+    this.kept.delete(step);
+    for (const c of early) sink.receive(c);
+    this.sink = sink;
+  }
+
+  /** The all-reduce of the current step has finished or failed: its sink takes no more pieces. */
+  end(): void {
+    this.sink = null;
   }
 
   /** Fails the wait under way and every later one. The first reason stays. */
@@ -58,51 +82,53 @@ export class RingInbox {
     this.waiter = null;
   }
 
-  /** The previous rank's stream ended (it left the epoch or died): a wait for a message not yet here fails. */
+  /** The previous rank's stream ended (it left the epoch or died): a wait for a piece not yet here fails. */
   senderGone(err: Error): void {
     this.gone ??= err;
     this.waiter?.reject(err);
     this.waiter = null;
   }
 
-  /** The previous rank's message of (step, ringStep), now or once it arrives. One wait at a time. */
-  take(step: number, ringStep: number): Promise<RingMessage> {
+  /**
+   * Resolves once the next piece has gone to the sink; rejects with the failure, or, the previous
+   * rank being gone, at once: nothing more will come. One wait at a time.
+   */
+  next(): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
-    const k = key(step, ringStep);
-    const ready = this.kept.get(k);
-    if (ready) {
-      this.kept.delete(k);
-      this.ringStep = ringStep + 1;
-      return Promise.resolve(ready);
-    }
     if (this.gone) return Promise.reject(this.gone);
-    return new Promise((resolve, reject) => (this.waiter = { key: k, resolve, reject }));
+    return new Promise((resolve, reject) => (this.waiter = { resolve, reject }));
   }
 
-  /** A whole message from the previous rank. Throws RingRefusedError for one already past or sent twice. */
-  put(step: number, ringStep: number, m: RingMessage): void {
-    this.refuseStale(step, ringStep);
-    const k = key(step, ringStep);
-    if (this.waiter?.key === k) {
+  /**
+   * A piece from the previous rank: to the sink if its all-reduce is under way (what the sink
+   * throws, `put` throws), else kept. RingRefusedError for one already past.
+   */
+  put(c: ReduceChunk): void {
+    this.refuseStale(c.step, c.ringStep);
+    if (this.sink && c.step === this.step) {
+      this.sink.receive(c);
       const w = this.waiter;
       this.waiter = null;
-      this.ringStep = ringStep + 1;
-      w.resolve(m);
+      w?.resolve();
       return;
     }
-    if (this.kept.has(k)) throw new RingRefusedError({ reason: RefusalReason.wrongStep, message: `ring message ${ringStep} of step ${step} arrived twice` });
-    this.kept.set(k, m);
+    const list = this.kept.get(c.step);
+    if (list) list.push(c);
+    else this.kept.set(c.step, [c]);
   }
 
-  /** Throws RingRefusedError for a message of (step, ringStep) when that one was taken already. */
+  /** Throws RingRefusedError for a piece of (step, ringStep) when that ring step is past. */
   refuseStale(step: number, ringStep: number): void {
-    if (step < this.step || (step === this.step && ringStep < this.ringStep)) {
-      throw new RingRefusedError({ reason: RefusalReason.wrongStep, message: `ring message ${ringStep} of step ${step} is stale: this replica is at message ${this.ringStep} of step ${this.step}` });
+    const at = step === this.step ? (this.last?.ringStep ?? 0) : 0;
+    if (step < this.step || (step === this.step && ringStep < at)) {
+      throw new RingRefusedError({ reason: RefusalReason.wrongStep, message: `ring message ${ringStep} of step ${step} is stale: this replica is at message ${at} of step ${this.step}` });
     }
   }
 
-  /** Messages kept, not yet taken. */
+  /** Pieces kept, not yet handed over. */
   get pending(): number {
-    return this.kept.size;
+    let n = 0;
+    for (const list of this.kept.values()) n += list.length;
+    return n;
   }
 }

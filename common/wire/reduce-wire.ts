@@ -1,11 +1,10 @@
 // The replicas' ring all-reduce on the wire (Worker.AllReduce): one ring message of
 // worker/ring-all-reduce.ts travels as chunks of at most ~1 MiB of float32 bytes, in order, on
-// the sender's one stream. Each field is checked here (WireError names it), and the chunks are
-// put back together into the message; whether a chunk belongs to the receiver's epoch, stage and
+// the sender's one stream. Each field is checked here (WireError names it), and so is the order of
+// the chunks on a stream; whether a chunk belongs to the receiver's epoch, stage and
 // ring is the receiver's question (worker/replica-ring.ts).
 
 import { MAX_STAGES } from '../../domain/job-options.ts';
-import { joinFloat32 } from '../../domain/tensor-codec.ts';
 import type { ReduceChunk as ReduceChunkProto, ReduceChunk__Output } from '../../proto/generated/ftrain/v1/ReduceChunk.ts';
 import { int, parsed, WireError, type MalformedMessage } from './wire-check.ts';
 import { MAX_TENSOR_CHUNKS } from './worker-wire.ts';
@@ -22,7 +21,7 @@ export interface ReduceChunk {
   readonly ringChunk: number;
   readonly chunkIndex: number;
   readonly chunkCount: number;
-  /** Little-endian float32 bytes, at any byte offset (the receiver copies them before viewing). */
+  /** Little-endian float32 bytes, at any byte offset (see float32Values). */
   readonly data: Uint8Array;
 }
 
@@ -48,38 +47,43 @@ export function decodeReduceChunk(msg: ReduceChunk__Output | MalformedMessage): 
   };
 }
 
-/** A ring message put back together: its training step, ring step, chunk of the vector and values. */
-export interface ReduceMessage {
-  readonly step: number;
-  readonly ringStep: number;
-  readonly ringChunk: number;
-  readonly values: Float32Array;
-}
-
-/** Puts the ring messages of one stream back together from their chunks, which come in order. */
-export class ReduceAssembler {
-  private current: { step: number; ringStep: number; ringChunk: number; count: number; chunks: Uint8Array[]; bytes: number } | null = null;
+/**
+ * Checks that the chunks of one stream come as its sender writes them: the ring messages one after
+ * another, each as chunks 0 .. count - 1 in order. Nothing is put back together: the receiver adds
+ * each chunk into its sum as it comes (worker/ring-all-reduce.ts); whether a chunk is the one its
+ * ring expects next, and fits its part of the vector, is the ring's question.
+ */
+export class ReduceSequence {
+  private current: { step: number; ringStep: number; ringChunk: number; count: number; next: number } | null = null;
 
   /** A message is under way: the stream may not end here. */
   get partial(): boolean {
     return this.current !== null;
   }
 
-  /** The whole message once its last chunk is in, else null; WireError for a chunk out of order. */
-  add(c: ReduceChunk): ReduceMessage | null {
+  /** WireError for a chunk out of order; otherwise notes it. */
+  add(c: ReduceChunk): void {
     if (c.chunkIndex === 0) {
       if (this.current) throw new WireError('chunk_index', `ring message ${c.ringStep} of step ${c.step} began before message ${this.current.ringStep} of step ${this.current.step} was complete`);
-      this.current = { step: c.step, ringStep: c.ringStep, ringChunk: c.ringChunk, count: c.chunkCount, chunks: [], bytes: 0 };
+      this.current = { step: c.step, ringStep: c.ringStep, ringChunk: c.ringChunk, count: c.chunkCount, next: 0 };
     }
     const m = this.current;
-    if (!m || m.step !== c.step || m.ringStep !== c.ringStep || m.ringChunk !== c.ringChunk || m.count !== c.chunkCount || m.chunks.length !== c.chunkIndex) {
+    if (!m || m.step !== c.step || m.ringStep !== c.ringStep || m.ringChunk !== c.ringChunk || m.count !== c.chunkCount || m.next !== c.chunkIndex) {
       throw new WireError('chunk_index', `chunk ${c.chunkIndex} of ring message ${c.ringStep} of step ${c.step} is out of order`);
     }
-    m.chunks.push(c.data);
-    m.bytes += c.data.byteLength;
-    if (m.chunks.length < m.count) return null;
-    this.current = null;
-    // Received bytes may sit at any offset: joinFloat32 copies them into an aligned array.
-    return { step: m.step, ringStep: m.ringStep, ringChunk: m.ringChunk, values: joinFloat32(m.chunks, [m.bytes / 4]) };
+    m.next += 1;
+    if (m.next === m.count) this.current = null;
   }
+}
+
+/**
+ * A chunk's bytes as float32 values. Received bytes may sit at any byte offset: an aligned chunk is
+ * viewed where it lies; any other is copied into `scratch` (grown as needed, and valid only until
+ * the next call), so the values must be used before then.
+ */
+export function float32Values(data: Uint8Array, scratch: { buffer: ArrayBuffer }): Float32Array {
+  if (data.byteOffset % 4 === 0) return new Float32Array(data.buffer, data.byteOffset, data.byteLength / 4);
+  if (scratch.buffer.byteLength < data.byteLength) scratch.buffer = new ArrayBuffer(Math.max(data.byteLength, 2 * scratch.buffer.byteLength));
+  new Uint8Array(scratch.buffer, 0, data.byteLength).set(data);
+  return new Float32Array(scratch.buffer, 0, data.byteLength / 4);
 }

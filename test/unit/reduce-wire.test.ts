@@ -1,11 +1,11 @@
 // The all-reduce chunk on the wire: a chunk survives real protobuf bytes, every field out of range
-// is refused naming it, and a ring message comes back together bit for bit from chunks at any
-// byte offset, refused when its chunks come out of order.
+// is refused naming it, chunks out of order on a stream are refused, and a chunk's bytes at any
+// byte offset read back as the same float32 values.
 
 import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
 import { PROTO_LOADER_OPTIONS, PROTO_PATH } from '../../common/proto.ts';
-import { ReduceAssembler, decodeReduceChunk, encodeReduceChunk, type ReduceChunk } from '../../common/wire/reduce-wire.ts';
+import { ReduceSequence, decodeReduceChunk, encodeReduceChunk, float32Values, type ReduceChunk } from '../../common/wire/reduce-wire.ts';
 import { MALFORMED, WireError } from '../../common/wire/wire-check.ts';
 import type { ReduceChunk__Output } from '../../proto/generated/ftrain/v1/ReduceChunk.ts';
 
@@ -53,25 +53,37 @@ describe('reduce wire', () => {
     expect(() => decodeReduceChunk({ [MALFORMED]: 'index out of range' })).toThrow(/^ReduceChunk: is not a valid ftrain.v1.ReduceChunk/);
   });
 
-  it('puts a message back together from chunks at odd byte offsets, and refuses chunks out of order', () => {
-    // Bytes that start one past an aligned offset, as a received buffer may.
-    const raw = new Uint8Array(1 + values.byteLength);
-    raw.set(new Uint8Array(values.buffer), 1);
-    const a = new ReduceAssembler();
+  it('takes the chunks of a stream in order, message after message, and refuses any out of order', () => {
     const head = { ...good, chunkCount: 2 };
-    expect(a.add({ ...head, chunkIndex: 0, data: raw.subarray(1, 9) })).toBeNull();
+    const a = new ReduceSequence();
+    a.add({ ...head, chunkIndex: 0 });
     expect(a.partial).toBe(true);
-    const m = a.add({ ...head, chunkIndex: 1, data: raw.subarray(9) })!;
+    a.add({ ...head, chunkIndex: 1 });
     expect(a.partial).toBe(false);
-    expect({ step: m.step, ringStep: m.ringStep, ringChunk: m.ringChunk }).toEqual({ step: 40, ringStep: 3, ringChunk: 1 });
-    expect(Buffer.from(m.values.buffer).equals(Buffer.from(values.buffer))).toBe(true);
+    a.add({ ...head, ringStep: 4, chunkIndex: 0, chunkCount: 1 });
+    expect(a.partial).toBe(false);
 
-    expect(() => new ReduceAssembler().add({ ...head, chunkIndex: 1 })).toThrow(/^chunk_index: chunk 1 of ring message 3 of step 40 is out of order/);
-    const b = new ReduceAssembler();
+    expect(() => new ReduceSequence().add({ ...head, chunkIndex: 1 })).toThrow(/^chunk_index: chunk 1 of ring message 3 of step 40 is out of order/);
+    const b = new ReduceSequence();
     b.add({ ...head, chunkIndex: 0 });
     expect(() => b.add({ ...head, chunkIndex: 1, ringStep: 4 })).toThrow(WireError);
-    const c = new ReduceAssembler();
+    const c = new ReduceSequence();
     c.add({ ...head, chunkIndex: 0 });
     expect(() => c.add({ ...head, chunkIndex: 0 })).toThrow(/began before message 3 of step 40 was complete/);
+    const d = new ReduceSequence();
+    d.add({ ...head, chunkIndex: 0 });
+    expect(() => d.add({ ...head, chunkIndex: 1, chunkCount: 3 })).toThrow(/out of order/);
+  });
+
+  it('reads a chunk at any byte offset as its float32 values: a view when aligned, else a copy into the scratch', () => {
+    const scratch = { buffer: new ArrayBuffer(0) };
+    for (const at of [0, 1, 2, 3, 4]) {
+      const raw = new Uint8Array(at + values.byteLength);
+      raw.set(new Uint8Array(values.buffer), at);
+      const v = float32Values(raw.subarray(at), scratch);
+      expect(Buffer.from(v.buffer, v.byteOffset, v.byteLength).equals(Buffer.from(values.buffer))).toBe(true);
+      expect(v.buffer === raw.buffer).toBe(at % 4 === 0);
+    }
+    expect(scratch.buffer.byteLength).toBeGreaterThanOrEqual(values.byteLength);
   });
 });

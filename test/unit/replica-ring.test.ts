@@ -1,5 +1,6 @@
 // The replicas' ring all-reduce over real gRPC on 127.0.0.1: every rank ends with the ring's sum
-// bit for bit, messages are chunked and may arrive before their all-reduce asks; a stray or
+// bit for bit, messages are chunked and may arrive before their all-reduce asks; what is sent is
+// what the vector held when it was written, though grpc-js reads a write's object later; a stray or
 // malformed stream is refused with its status and costs the ring nothing; a dead peer, a cut
 // stream or a halt fails the all-reduce under way instead of hanging it.
 
@@ -14,7 +15,7 @@ import type { WorkerClient, WorkerHandlers } from '../../proto/generated/ftrain/
 import { PipeBrokenError } from '../../worker/pipe-sender.ts';
 import { HaltedError } from '../../worker/pipeline-links.ts';
 import { ReplicaRing, type RingPlace } from '../../worker/replica-ring.ts';
-import { ringSumReference } from '../../worker/ring-all-reduce.ts';
+import { RING_PIECE_VALUES, ringChunks, ringSumReference } from '../../worker/ring-all-reduce.ts';
 
 const log = createLogger({ name: 'test', level: process.env.RING_LOG ?? 'silent' });
 const STAGE = 2;
@@ -113,7 +114,7 @@ function rawCall(address: string, chunks: readonly ReduceChunk[]): Promise<grpc.
 const chunk = (over: Partial<ReduceChunk>): ReduceChunk => ({ epoch: 1, stage: STAGE, fromReplica: 0, step: 0, ringStep: 0, ringChunk: 0, chunkIndex: 0, chunkCount: 1, data: new Uint8Array(8), ...over });
 
 describe('replica ring over gRPC', () => {
-  it.each([2, 3])('gives each of %i ranks the ring sum bit for bit, in chunks of ~1 MiB, twice on one connection', async (D) => {
+  it.each([2, 3, 4])('gives each of %i ranks the ring sum bit for bit, in chunks of ~1 MiB, twice on one connection', async (D) => {
     const ranks = await startRing(D);
     // More than 1 MiB of floats, not a multiple of D: each ring message goes in several chunks.
     const length = (1 << 20) + 7;
@@ -121,7 +122,85 @@ describe('replica ring over gRPC', () => {
     // D ranks x 2(D - 1) messages of 4 length / D bytes each, at most 1 MiB a chunk.
     expect(ranks.reduce((n, r) => n + r.received.chunks, 0)).toBeGreaterThanOrEqual(D * 2 * (D - 1) * Math.ceil((4 * length) / D / (1 << 20)));
     // The next step on the same streams; the last rank starts late, so its messages wait in an inbox.
-    await reduceAndCheck(ranks, 1, partsOf(D + 10, D, 1001), [0, 0, 150].slice(3 - D));
+    await reduceAndCheck(ranks, 1, partsOf(D + 10, D, 1001), [...new Array<number>(D - 1).fill(0), 150]);
+  });
+
+  it('grpc-js serializes only the first of several writes inside write(): a view written after it is read later', async () => {
+    // Why ReplicaRing serializes its pieces itself: with grpc-js's own serializer, bytes changed
+    // after write() returned reach the peer for every write but the first of a burst.
+    const got: number[] = [];
+    const server = new grpc.Server(GRPC_SERVER_OPTIONS);
+    const unimplemented = (_call: unknown, callback: grpc.sendUnaryData<never>) => callback({ code: grpc.status.UNIMPLEMENTED });
+    server.addService(loadProto().ftrain.v1.Worker.service, {
+      Pipe: unimplemented,
+      KeepEdgeCopy: unimplemented,
+      FetchWeights: (call) => call.emit('error', { code: grpc.status.UNIMPLEMENTED }),
+      AllReduce: (call, callback) => {
+        call.on('data', (c: { data: Buffer }) => got.push(c.data[0]!));
+        call.on('end', () => callback(null, {}));
+      },
+    } satisfies WorkerHandlers);
+    const port = await bindServer(server, '127.0.0.1:0');
+    try {
+      const bytes = new Uint8Array(4096);
+      await new Promise<void>((resolve, reject) => {
+        const call = rawClient(`127.0.0.1:${port}`).AllReduce((err) => (err ? reject(err) : resolve()));
+        for (let i = 0; i < 4; i++) {
+          bytes[0] = i;
+          call.write(encodeReduceChunk(chunk({ chunkIndex: i, chunkCount: 4, data: bytes })));
+          bytes[0] = 255;
+        }
+        call.end();
+      });
+      expect(got).toEqual([0, 255, 255, 255]);
+    } finally {
+      server.forceShutdown();
+    }
+  });
+
+  it('sends each piece as the vector held it when written: changing it afterwards changes nothing sent', async () => {
+    // After each write of one of rank 0's first pieces returns, the values that piece came from are
+    // overwritten (a breach of allReduce's contract, to see when the bytes are read). Rank 1's chunk
+    // 0 is rank 0's first message plus its own: it must be the ring's sum all the same.
+    const ranks = await startRing(2);
+    const length = 4 * RING_PIECE_VALUES + 10;
+    const parts = partsOf(21, 2, length);
+    const want = ringSumReference(parts.map((p) => Float32Array.from(p)));
+    const own0 = parts[0]!;
+    const method = loadProto().ftrain.v1.Worker.service.AllReduce;
+    let overwritten = 0;
+    const watch = (call: grpc.ClientWritableStream<unknown>) => {
+      const write = call.write.bind(call) as (m: unknown) => boolean;
+      call.write = ((m: unknown) => {
+        const ok = write(m);
+        const c = Buffer.isBuffer(m) ? method.requestDeserialize(m) : (m as ReduceChunk);
+        if (c.fromReplica === 0 && c.ringStep === 0) {
+          own0.subarray(c.chunkIndex * RING_PIECE_VALUES, (c.chunkIndex + 1) * RING_PIECE_VALUES).fill(Number.NaN);
+          overwritten += 1;
+        }
+        return ok;
+      }) as typeof call.write;
+      return call;
+    };
+    // Whichever way the ring opens its stream: the generic client stream or the generated method.
+    const generic = grpc.Client.prototype.makeClientStreamRequest;
+    const generated = loadProto().ftrain.v1.Worker.prototype.AllReduce;
+    grpc.Client.prototype.makeClientStreamRequest = function (this: grpc.Client, ...args: unknown[]) {
+      return watch((generic as (...a: unknown[]) => grpc.ClientWritableStream<unknown>).apply(this, args));
+    } as typeof generic;
+    loadProto().ftrain.v1.Worker.prototype.AllReduce = function (this: grpc.Client, ...args: unknown[]) {
+      return watch((generated as (...a: unknown[]) => grpc.ClientWritableStream<unknown>).apply(this, args));
+    } as typeof generated;
+    try {
+      await connectAll(ranks, 2);
+    } finally {
+      grpc.Client.prototype.makeClientStreamRequest = generic;
+      loadProto().ftrain.v1.Worker.prototype.AllReduce = generated;
+    }
+    const [, got1] = await Promise.all([ranks[0]!.ring.allReduce(0, own0), ranks[1]!.ring.allReduce(0, parts[1]!)]);
+    expect(overwritten).toBe(Math.ceil(ringChunks(length, 2)[0]!.to / RING_PIECE_VALUES));
+    const { to } = ringChunks(length, 2)[0]!;
+    expect(Buffer.from(bits(got1.subarray(0, to))).equals(Buffer.from(bits(want.subarray(0, to))))).toBe(true);
   });
 
   it('with one replica returns its own array, bits unchanged, without any server', async () => {
@@ -191,6 +270,16 @@ describe('replica ring over gRPC', () => {
     await sleep(100);
     call.cancel();
     await expect(within(waiting)).rejects.toBeInstanceOf(PipeBrokenError);
+  });
+
+  it("fails the all-reduce at once when the previous rank's own stream is refused half way, and refuses it", async () => {
+    const ranks = await startRing(2);
+    const waiting = ranks[1]!.ring.allReduce(0, new Float32Array(2 * RING_PIECE_VALUES + 2));
+    // The first piece of the previous rank's first message fits; the second claims more values than the chunk has.
+    const status = rawCall(ranks[1]!.address, [chunk({ chunkCount: 2, data: new Uint8Array(4 * RING_PIECE_VALUES) }), chunk({ chunkIndex: 1, chunkCount: 2, data: new Uint8Array(8) })]);
+    await expect(within(waiting)).rejects.toBeInstanceOf(PipeBrokenError);
+    expect((await status)?.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect((await status)?.details).toMatch(/chunk 0 has 262145 values, the message 262146/);
   });
 
   it('halt() fails the all-reduce under way and the later ones, until the next connect', async () => {

@@ -1,27 +1,32 @@
-// The ring all-reduce the replicas of a stage will average gradients with: every rank ends with
-// the same bits, the sum of each chunk taken in the one order the ring fixes, whatever the values;
-// each link carries 2 (D - 1) / D of the vector; a message out of order is refused.
+// The ring all-reduce the replicas of a stage sum gradients with: every rank ends with the same
+// bits, the sum of each chunk taken in the one order the ring fixes, whatever the values and
+// whatever the interleaving of the links, with pieces forwarded as they come; each link carries
+// 2 (D - 1) / D of the vector; a piece out of order is refused; `own` is never written.
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Prng } from '../../domain/prng.ts';
-import { RingAllReduce, RingOrderError, ringChunks, ringSteps, ringSumReference, type RingMessage } from '../../worker/ring-all-reduce.ts';
+import { RingAllReduce, RingOrderError, ringChunks, ringSteps, ringSumReference, type RingPiece } from '../../worker/ring-all-reduce.ts';
 
-/** Runs D ranks to the end, delivering each message to the next rank; returns the ranks and what each sent. */
-function runRing(parts: readonly Float32Array[]): { ranks: RingAllReduce[]; sent: number[] } {
+/**
+ * Runs D ranks to the end: each link is a FIFO of pieces from rank r to rank r + 1, and each turn
+ * `pick` chooses which link delivers its next piece (any interleaving a network may make). A piece
+ * stays a view of its sender's arrays until it is delivered, the latest a sender could copy it:
+ * if the values of a view in flight changed, the sums would. Returns the ranks and the values each sent.
+ */
+function runRing(parts: readonly Float32Array[], pieceValues?: number, pick: (links: number) => number = () => 0): { ranks: RingAllReduce[]; sent: number[] } {
   const D = parts.length;
-  const ranks = parts.map((p, r) => new RingAllReduce(r, D, p));
+  const ranks = parts.map((p, r) => new RingAllReduce(r, D, p, pieceValues));
   const sent = new Array<number>(D).fill(0);
-  let outbox: (RingMessage | null)[] = ranks.map((r) => r.start());
-  while (outbox.some((m) => m !== null)) {
-    // Every rank sends at once; rank r's message goes to rank r + 1.
-    const next: (RingMessage | null)[] = new Array(D).fill(null);
-    outbox.forEach((m, r) => {
-      if (!m) return;
-      sent[r]! += m.values.length;
-      next[(r + 1) % D] = ranks[(r + 1) % D]!.receive(m);
-    });
-    outbox = next;
+  const links: RingPiece[][] = ranks.map((r) => r.start());
+  for (;;) {
+    const busy = links.flatMap((l, r) => (l.length > 0 ? [r] : []));
+    if (busy.length === 0) break;
+    const r = busy[pick(busy.length)]!;
+    const piece = links[r]!.shift()!;
+    sent[r]! += piece.values.length;
+    const out = ranks[(r + 1) % D]!.receive(piece);
+    if (out) links[(r + 1) % D]!.push(out);
   }
   return { ranks, sent };
 }
@@ -48,15 +53,48 @@ describe('ring all-reduce', () => {
   it('gives every rank the same bits: each chunk summed once, in the order the ring fixes', () => {
     for (const D of [1, 2, 3, 4, 5]) {
       for (const length of [0, 1, 7, 64, 1001]) {
-        const parts = partsOf(D * 1000 + length, D, length);
-        const { ranks } = runRing(parts);
-        const want = bits(ringSumReference(parts));
-        for (const r of ranks) {
-          expect(r.done).toBe(true);
-          expect(bits(r.result).equals(want)).toBe(true);
+        for (const pieceValues of [undefined, 1, 5]) {
+          const parts = partsOf(D * 1000 + length, D, length);
+          const copies = parts.map((p) => Float32Array.from(p));
+          const { ranks } = runRing(parts, pieceValues);
+          const want = bits(ringSumReference(parts));
+          for (const r of ranks) {
+            expect(r.done).toBe(true);
+            expect(bits(r.result).equals(want)).toBe(true);
+          }
+          // `own` is read, never written.
+          parts.forEach((p, i) => expect(bits(p).equals(bits(copies[i]!))).toBe(true));
         }
       }
     }
+  });
+
+  it('gives the same bits whatever the order the links deliver in, pieces forwarded as they come', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 2, max: 5 }), fc.integer({ min: 0, max: 200 }), fc.integer({ min: 1, max: 9 }), fc.integer(), (D, length, pieceValues, seed) => {
+        const parts = partsOf(seed, D, length);
+        const rng = new Prng(seed ^ 0x5bd1e995);
+        const { ranks } = runRing(parts, pieceValues, (n) => Math.floor(rng.next() * n));
+        const want = bits(ringSumReference(parts));
+        for (const r of ranks) expect(bits(r.result).equals(want)).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('forwards a piece as soon as it is in: the next message over the same values, before the rest of its message', () => {
+    const parts = partsOf(4, 3, 30);
+    const r1 = new RingAllReduce(1, 3, parts[1]!, 4);
+    r1.start();
+    const first = new RingAllReduce(0, 3, parts[0]!, 4).start();
+    expect(first.map((p) => [p.step, p.chunk, p.index, p.count, p.values.length])).toEqual([
+      [0, 0, 0, 3, 4],
+      [0, 0, 1, 3, 4],
+      [0, 0, 2, 3, 2],
+    ]);
+    const out = r1.receive(first[0]!)!;
+    expect([out.step, out.chunk, out.index, out.count]).toEqual([1, 0, 0, 3]);
+    expect(Array.from(out.values)).toEqual(Array.from(parts[0]!.subarray(0, 4), (x, i) => Math.fround(x + parts[1]![i]!)));
   });
 
   it('with two ranks is the plain float32 sum, and with more the order is the ring\'s (not left to right)', () => {
@@ -93,14 +131,23 @@ describe('ring all-reduce', () => {
     );
   });
 
-  it('refuses a message out of order, of the wrong chunk or size, or before it started', () => {
+  it('refuses a piece out of order, of the wrong chunk or size, or before it started, and changes nothing then', () => {
     const parts = partsOf(3, 3, 9);
     const r1 = new RingAllReduce(1, 3, parts[1]!);
-    expect(() => r1.receive({ step: 0, chunk: 0, values: new Float32Array(3) })).toThrow(/before it started/);
+    const piece = (over: Partial<RingPiece>): RingPiece => ({ step: 0, chunk: 0, index: 0, count: 1, values: new Float32Array(3), ...over });
+    expect(() => r1.receive(piece({}))).toThrow(/before it started/);
     r1.start();
-    expect(() => r1.receive({ step: 1, chunk: 0, values: new Float32Array(3) })).toThrow(RingOrderError);
-    expect(() => r1.receive({ step: 0, chunk: 2, values: new Float32Array(3) })).toThrow(/expected chunk 0 of step 0 from rank 0, got chunk 2 of step 0/);
-    expect(() => r1.receive({ step: 0, chunk: 0, values: new Float32Array(2) })).toThrow(/chunk 0 has 3 values, the message 2/);
+    expect(() => r1.receive(piece({ step: 1 }))).toThrow(RingOrderError);
+    expect(() => r1.receive(piece({ chunk: 2 }))).toThrow(/expected chunk 0 of step 0 from rank 0, got chunk 2 of step 0/);
+    expect(() => r1.receive(piece({ values: new Float32Array(2) }))).toThrow(/chunk 0 has 3 values, the message 2/);
+    expect(() => r1.receive(piece({ index: 1, count: 2 }))).toThrow(/expected piece 0 of step 0, got piece 1 of 2/);
+    expect(() => r1.receive(piece({ count: 2 }))).toThrow(/chunk 0 has 3 values, the message more than 3/);
+    r1.receive(piece({ count: 2, values: new Float32Array(1) }));
+    expect(() => r1.receive(piece({ index: 1, count: 3, values: new Float32Array(2) }))).toThrow(/expected piece 1 of 2 of step 0, got piece 1 of 3/);
+    expect(() => r1.receive(piece({ index: 1, count: 2, values: new Float32Array(1) }))).toThrow(/chunk 0 has 3 values, the message 2/);
+    expect(r1.ringStep).toBe(0);
+    expect(r1.receive(piece({ index: 1, count: 2, values: new Float32Array(2) }))).toMatchObject({ step: 1, chunk: 0, index: 1, count: 2 });
+    expect(r1.ringStep).toBe(1);
     expect(() => r1.start()).toThrow(/started twice/);
     expect(() => new RingAllReduce(3, 3, parts[0]!)).toThrow(RangeError);
   });
