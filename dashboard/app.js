@@ -15,6 +15,7 @@
   const METHOD_COLORS = {
     'local-snapshot': '#2a7ab8',
     'erasure-rebuild': '#8e44ad',
+    'replica-copy': '#c0392b',
     'checkfree': '#e67e22',
     'checkfree-plus': '#16a085',
     'disk-checkpoint': '#8b5a2b',
@@ -495,8 +496,9 @@
     renderConnection(data);
 
     const job = data.job;
+    const replicas = job.replicas || 1;
     $('job').textContent =
-      job.stages + ' stage' + (job.stages === 1 ? '' : 's') + (job.spares ? ' + ' + job.spares + ' spare' + (job.spares === 1 ? '' : 's') : '') +
+      (replicas > 1 ? replicas + ' replicas × ' : '') + job.stages + ' stage' + (job.stages === 1 ? '' : 's') + (job.spares ? ' + ' + job.spares + ' spare' + (job.spares === 1 ? '' : 's') : '') +
       ' · recovery ' + job.recovery + ' · backend ' + job.backend + ' · seed ' + job.seed;
 
     $('steps').textContent = st.completedSteps + ' / ' + (job.steps === null ? '∞' : job.steps);
@@ -608,9 +610,46 @@
     return group(a) - group(b) || (a.stage ?? Infinity) - (b.stage ?? Infinity) || compareIds(a.nodeId, b.nodeId);
   }
 
-  function stageLabel(n) {
-    if (n.stage !== null) return String(n.stage);
+  /** A stage slot as people read it: the stage, or STAGE@REPLICA with replicas. */
+  function slotLabel(slot, job) {
+    const replicas = job.replicas || 1;
+    return replicas > 1 ? (slot % job.stages) + '@' + Math.floor(slot / job.stages) : String(slot);
+  }
+
+  function stageLabel(n, job) {
+    if (n.stage !== null) return slotLabel(n.stage, job);
     return n.state === 'spare' ? 'spare' : '—';
+  }
+
+  /** With replicas: a replica × stage grid, each cell the node that holds the slot, its state and zone. */
+  function renderReplicaGrid(data) {
+    const box = $('replica-grid-box');
+    const job = data.job;
+    const replicas = job.replicas || 1;
+    box.hidden = replicas <= 1;
+    if (replicas <= 1) return;
+    const bySlot = new Map(data.nodes.filter((n) => n.stage !== null && n.state !== 'lost' && n.state !== 'stopped').map((n) => [n.stage, n]));
+    const ended = data.nodes.filter((n) => n.stage !== null);
+    for (const n of ended) if (!bySlot.has(n.stage)) bySlot.set(n.stage, n);
+    const table = $('replica-grid');
+    const head = el('tr', null, [el('th', { text: 'replica' }), ...Array.from({ length: job.stages }, (_, s) => el('th', { text: 'stage ' + s }))]);
+    table.tHead.replaceChildren(head);
+    const rows = Array.from({ length: replicas }, (_, r) =>
+      el('tr', { 'data-replica': r }, [
+        el('th', { text: String(r) }),
+        ...Array.from({ length: job.stages }, (_, s) => {
+          const n = bySlot.get(r * job.stages + s);
+          if (!n) return el('td', { class: 'none', 'data-slot': r * job.stages + s, text: '—' });
+          return el('td', { 'data-slot': r * job.stages + s, 'data-node-id': n.nodeId, 'data-state': n.state }, [
+            el('span', { class: 'mono', text: n.nodeId }),
+            ' ',
+            el('span', { class: 'chip chip-' + n.state, text: n.state }),
+            n.zone ? el('span', { class: 'sub', text: ' ' + n.zone }) : '',
+          ]);
+        }),
+      ]),
+    );
+    table.tBodies[0].replaceChildren(...rows);
   }
 
   function renderNodes(data) {
@@ -621,7 +660,7 @@
         el('td', { class: 'mono', text: n.nodeId }),
         el('td', { text: n.hostname }),
         el('td', { class: 'mono', text: n.address }),
-        el('td', { text: stageLabel(n) }),
+        el('td', { text: stageLabel(n, data.job) }),
         el('td', null, [el('span', { class: 'chip chip-' + n.state, text: n.state })]),
         el('td', { class: 'num mono', text: n.pid ? n.pid : '—' }),
         el('td', { class: 'num', text: n.shards }),
@@ -719,6 +758,7 @@
     renderBanners(data);
     renderFailureTable(data);
     renderNodes(data);
+    renderReplicaGrid(data);
     renderPlacement(data);
     renderMemory(data);
     if (window.Chart) {

@@ -55,6 +55,8 @@ export interface StepReport {
   readonly computeMs: number;
   readonly waitMs: number;
   readonly stepMs: number;
+  /** With replicas: time of the step's gradient all-reduce (part of computeMs). */
+  readonly allReduceMs?: number;
   readonly tokens: number;
   /** Stage 0 starts no step after this one. */
   readonly last?: boolean;

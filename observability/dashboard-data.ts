@@ -64,6 +64,8 @@ export interface DashboardNode {
   readonly shards: number;
   /** Shard bytes its snapshot manager holds for others, as it last said; null: not reported. */
   readonly heldBytes: number | null;
+  /** Its failure domain ('' when none was given). */
+  readonly zone: string;
 }
 
 /**
@@ -101,6 +103,8 @@ export interface DashboardStatus {
 
 export interface DashboardJob {
   readonly stages: number;
+  /** Replicas of the pipeline: a node's `stage` is then its slot, replica x stages + stage. */
+  readonly replicas: number;
   /** Steps the run trains; null: until stopped. */
   readonly steps: number | null;
   /** `--snapshot-every`: N (0: off) or `auto` (the status says the interval in force). */
@@ -157,7 +161,7 @@ export function dashboardNodeState(state: NodeState): DashboardNodeState {
 }
 
 /** `heldBytes`: as the node's snapshot manager last said; a lost node's word is stale (its shards are gone). */
-export function dashboardNode(n: Pick<NodeSummary, 'nodeId' | 'hostname' | 'address' | 'pid' | 'stage' | 'state'>, shards: number, heldBytes: number | undefined): DashboardNode {
+export function dashboardNode(n: Pick<NodeSummary, 'nodeId' | 'hostname' | 'address' | 'pid' | 'stage' | 'state'> & { readonly zone?: string }, shards: number, heldBytes: number | undefined): DashboardNode {
   return {
     nodeId: n.nodeId,
     hostname: n.hostname,
@@ -167,6 +171,7 @@ export function dashboardNode(n: Pick<NodeSummary, 'nodeId' | 'hostname' | 'addr
     state: dashboardNodeState(n.state),
     shards,
     heldBytes: n.state === 'lost' ? null : (heldBytes ?? null),
+    zone: n.zone ?? '',
   };
 }
 
@@ -202,7 +207,7 @@ export function dashboardFailure(f: RecoveredFailure, originMs: number): Dashboa
 }
 
 export function dashboardJob(j: JobOptions): DashboardJob {
-  return { stages: j.stages, steps: j.steps, snapshotEvery: j.snapshotEvery, recovery: j.recovery, backend: j.backend, seed: j.seed, spares: j.spares };
+  return { stages: j.stages, replicas: j.replicas, steps: j.steps, snapshotEvery: j.snapshotEvery, recovery: j.recovery, backend: j.backend, seed: j.seed, spares: j.spares };
 }
 
 /**

@@ -41,6 +41,7 @@ export class CoordinatorMetrics {
   private readonly recoveryDuration: Histogram;
   private readonly detection: Histogram;
   private readonly stepsLost: Counter;
+  private readonly allReduce: Histogram;
 
   /** `status`: the coordinator's read-only view, read when Prometheus scrapes. */
   constructor(status: () => CoordinatorStatus) {
@@ -157,6 +158,13 @@ export class CoordinatorMetrics {
       buckets: DETECTION_BUCKETS_S,
       registers,
     });
+    this.allReduce = new Histogram({
+      name: 'ftrain_all_reduce_seconds',
+      help: "With --replicas: time of each step's gradient all-reduce, by stage slot (replica x stages + stage).",
+      labelNames: ['stage'],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers,
+    });
     this.stepsLost = new Counter({ name: 'ftrain_steps_lost_total', help: 'Completed steps that failures made the run compute again.', registers });
   }
 
@@ -206,6 +214,9 @@ export class CoordinatorMetrics {
 
   onAction(a: Action): void {
     switch (a.type) {
+      case 'step-reported':
+        if (a.allReduceMs > 0) this.allReduce.observe({ stage: String(a.stage) }, a.allReduceMs / 1000);
+        break;
       case 'step-completed':
         this.stepCompletions.inc();
         if (Number.isFinite(a.loss)) this.loss.set(a.loss);

@@ -14,6 +14,8 @@ export function reportDashboardData(report: StoredRunReport): DashboardData {
     live: false,
     job: {
       stages: report.stages,
+      // Reports written before replicas existed have one.
+      replicas: report.replicas ?? 1,
       steps: report.steps,
       // Reports written before auto existed have no intervalMode: their interval was fixed.
       snapshotEvery: report.snapshots.intervalMode === 'auto' ? 'auto' : report.snapshots.everySteps,

@@ -16,6 +16,7 @@ export interface StageTimingSums {
   computeMs: number;
   waitMs: number;
   stepMs: number;
+  allReduceMs: number;
   /** Gradient norm of the stage's last step report; null before any. */
   lastGradNorm: number | null;
 }
@@ -43,7 +44,7 @@ export class RunLedger {
   readonly intervalChanges: Omit<Extract<Action, { type: 'snapshot-interval' }>, 'type'>[] = [];
 
   constructor(stages: number) {
-    this.stageTiming = Array.from({ length: stages }, () => ({ steps: 0, computeMs: 0, waitMs: 0, stepMs: 0, lastGradNorm: null }));
+    this.stageTiming = Array.from({ length: stages }, () => ({ steps: 0, computeMs: 0, waitMs: 0, stepMs: 0, allReduceMs: 0, lastGradNorm: null }));
     this.snapshots.bytesPerStage = Array.from({ length: stages }, () => 0);
   }
 
@@ -63,6 +64,7 @@ export class RunLedger {
           t.computeMs += a.computeMs;
           t.waitMs += a.waitMs;
           t.stepMs += a.stepMs;
+          t.allReduceMs += a.allReduceMs;
         }
         break;
       }

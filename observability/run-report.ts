@@ -20,6 +20,8 @@ export interface StageTiming {
   readonly stage: number;
   readonly nodeId: string | null;
   readonly computeMsMean: number | null;
+  /** With replicas: mean time of the stage's gradient all-reduce per step (inside computeMsMean); null with one replica. */
+  readonly allReduceMsMean: number | null;
   readonly waitMsMean: number | null;
   readonly stepMsMean: number | null;
   readonly lastGradNorm: number | null;
@@ -202,6 +204,7 @@ export function buildRunReport(
     stage,
     nodeId: status.stages[stage]?.nodeId ?? null,
     computeMsMean: mean(t.computeMs, t.steps),
+    allReduceMsMean: job.replicas > 1 ? mean(t.allReduceMs, t.steps) : null,
     waitMsMean: mean(t.waitMs, t.steps),
     stepMsMean: mean(t.stepMs, t.steps),
     lastGradNorm: t.lastGradNorm,

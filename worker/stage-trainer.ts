@@ -47,6 +47,8 @@ export interface StepStats {
   readonly computeMs: number;
   readonly waitMs: number;
   readonly stepMs: number;
+  /** Time in the gradient all-reduce (replicas; 0 with one). */
+  readonly allReduceMs: number;
   readonly tokens: number;
 }
 
@@ -250,7 +252,9 @@ export class StageTrainer {
         sums[i] = next;
       };
       const replicas = this.job.replicas;
+      let allReduceMs = 0;
       if (replicas > 1) {
+        const t0 = performance.now();
         if (!hooks.allReduce) throw new Error(`stage ${this.stage} of replica ${this.replica} has no all-reduce to sum its gradients with its ${replicas - 1} other replica(s)`);
         const total = await hooks.allReduce(step, flattenGradients(sums));
         let at = 0;
@@ -258,6 +262,7 @@ export class StageTrainer {
           replace(i, tf.tensor(total.subarray(at, at + s.size), s.shape, 'float32'));
           at += s.size;
         });
+        allReduceMs = performance.now() - t0;
       }
       if (hooks.beforeUpdate) await hooks.beforeUpdate();
       // Mean over the step's micro-batches (every replica's), then per-stage clipping and the update.
@@ -295,6 +300,7 @@ export class StageTrainer {
         computeMs: stepMs - waitMs,
         waitMs,
         stepMs,
+        allReduceMs,
         tokens: mbs * rows * this.job.model.seqLen,
       };
     } finally {

@@ -411,6 +411,7 @@ export class WorkerNode {
             computeMs: s.computeMs,
             waitMs: s.waitMs,
             stepMs: s.stepMs,
+            allReduceMs: s.allReduceMs,
             tokens: s.tokens,
             last,
             epoch: h.epoch,

@@ -253,6 +253,7 @@ export function decodeStepReport(msg: StepReport__Output | MalformedMessage): St
     computeMs: num('compute_ms', r.computeMs, 0),
     waitMs: num('wait_ms', r.waitMs, 0),
     stepMs: num('step_ms', r.stepMs, 0),
+    allReduceMs: num('all_reduce_ms', r.allReduceMs ?? 0, 0),
     tokens: int('tokens', r.tokens, 0),
     last: r.last,
     epoch: int('epoch', r.epoch, 0),

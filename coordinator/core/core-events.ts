@@ -68,7 +68,7 @@ export type Action =
   /** `atMs`: the origin of every "seconds since training started" (report, dashboard). */
   | { type: 'training-started'; fromStep: number; toStep: number | null; resumedFromCheckpoint: boolean; atMs: number }
   /** A stage's step report was taken: its timing, for the report. */
-  | { type: 'step-reported'; stage: number; step: number; computeMs: number; waitMs: number; stepMs: number; gradNorm: number }
+  | { type: 'step-reported'; stage: number; step: number; computeMs: number; waitMs: number; stepMs: number; gradNorm: number; allReduceMs: number }
   /** `microBatches`: trained in the step, every replica's (replicas x micro-batches when none was lost). */
   | { type: 'step-completed'; step: number; loss: number; microBatches: number; atMs: number; commitStep: number }
   /** Every stage has finished the last step: read the weights, then send `finish`. */

@@ -111,7 +111,7 @@ export class TrainingProgress {
       });
     }
     if (r.protection) this.recordProtection(r.stage, r.nodeId, r.protection, out);
-    out.push({ type: 'step-reported', stage: r.stage, step: r.step, computeMs: r.computeMs, waitMs: r.waitMs, stepMs: r.stepMs, gradNorm: r.gradNorm });
+    out.push({ type: 'step-reported', stage: r.stage, step: r.step, computeMs: r.computeMs, waitMs: r.waitMs, stepMs: r.stepMs, gradNorm: r.gradNorm, allReduceMs: r.allReduceMs ?? 0 });
     const last = stageOfSlot(this.job, r.stage) === this.job.stages - 1;
     // The last stage computes the loss of every micro-batch it trained: its tokens say how many.
     const microBatches = Math.round(r.tokens / (this.job.microBatchSize * this.job.model.seqLen));

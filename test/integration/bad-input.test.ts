@@ -49,6 +49,11 @@ describe('bad command lines', () => {
     [['run', '--ec', '0,2'], /--ec: must be K,M/],
     [['run', '--spares', '-1'], /--spares: must be an integer from 0/],
     [['run', '--inject', '0:1:node-kill'], /node-kill needs STEP >= 1/],
+    [['run', '--replicas', '0'], /--replicas: must be an integer from 1 to 64, got "0"/],
+    [['run', '--replicas', '2', '--recovery', 'checkfree'], /--recovery: checkfree rebuilds a stage from its neighbours, and then its replicas would hold different weights/],
+    [['run', '--replicas', '2', '--steps', '9', '--inject', '3:1@2:node-kill'], /--inject: "3:1@2:node-kill": replica 2 is out of range 0\.\.1/],
+    [['run', '--zones', '-1'], /--zones: must be an integer from 0 to 256/],
+    [['node', '--coordinator', '127.0.0.1:1', '--zone', 'us east'], /--zone: must be 1 to 64 letters, digits/],
   ])('refuses %j with a clear message', async (args, message) => {
     const res = await runCli(args, { timeoutMs: 30_000 });
     expect(res.code).toBe(2);

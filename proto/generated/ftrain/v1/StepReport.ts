@@ -21,6 +21,7 @@ export interface StepReport {
   'snapshotCopyMs'?: (number | string);
   'snapshotBytes'?: (number | string | Long);
   'protection'?: (_ftrain_v1_ProtectionStatus | null);
+  'allReduceMs'?: (number | string);
 }
 
 export interface StepReport__Output {
@@ -41,4 +42,5 @@ export interface StepReport__Output {
   'snapshotCopyMs': (number);
   'snapshotBytes': (number);
   'protection': (_ftrain_v1_ProtectionStatus__Output | null);
+  'allReduceMs': (number);
 }
