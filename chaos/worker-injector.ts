@@ -23,6 +23,10 @@ export function workerInjector(): WorkerFaults {
       if (!planned(at, 'worker-kill') || !(await at.announce('worker-kill'))) return;
       process.kill(process.pid, 'SIGKILL');
     },
+    async afterStep(at) {
+      if (!planned(at, 'corrupt') || !at.corruptWeights || !(await at.announce('corrupt'))) return;
+      at.corruptWeights();
+    },
     async beforeSnapshot(at) {
       if (!planned(at, 'worker-kill-mid-snapshot') || !(await at.announce('worker-kill-mid-snapshot'))) return;
       Atomics.store(dieBeforeCommit, 0, at.step + 1);

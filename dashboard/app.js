@@ -697,7 +697,7 @@
         const now = (v) => (m.state === 'lost' ? null : v);
         return el('tr', { 'data-node-id': m.nodeId, 'data-stage': m.stage === null ? 'none' : m.stage, 'data-peak-total': m.peakTotalBytes === null ? '' : m.peakTotalBytes, class: 'state-' + m.state }, [
           el('td', { class: 'mono', text: m.nodeId }),
-          el('td', { text: stageLabel(m) }),
+          el('td', { text: stageLabel(m, data.job) }),
           memoryCell(now(m.workerRssBytes), m.workerPeakRssBytes, 'data-worker-rss'),
           memoryCell(now(m.smpRssBytes), m.smpPeakRssBytes, 'data-smp-rss'),
           memoryCell(now(m.slotBytes), m.peakSlotBytes, 'data-slot-bytes'),

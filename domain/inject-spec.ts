@@ -28,6 +28,11 @@ export const InjectionKind = {
    * does to one, all at once during step STEP: the zone's capacity is reclaimed.
    */
   zoneKill: 'zone-kill',
+  /**
+   * Flips the sign of one weight of the stage's replica at the end of step STEP (after its
+   * update): silent data corruption, for the replicas' consistency check (`--check-every`) to catch.
+   */
+  corrupt: 'corrupt',
 } as const;
 export type InjectionKind = (typeof InjectionKind)[keyof typeof InjectionKind];
 
@@ -45,6 +50,7 @@ export const INJECTION_KIND_SUMMARY: Readonly<Record<InjectionKind, string>> = {
   [InjectionKind.freeze]: `SIGSTOP to the same three, SIGCONT ${FREEZE_SECONDS} s later`,
   [InjectionKind.preempt]: 'SIGTERM to the node, a spot preemption notice',
   [InjectionKind.zoneKill]: "SIGKILL to every node of the stage's node's zone at once",
+  [InjectionKind.corrupt]: "a flipped sign in one weight of the stage's replica (needs --replicas 3 or more to be repaired)",
 };
 
 export interface Injection {

@@ -36,6 +36,8 @@ export interface JobOptions {
    * gradients (domain/replica-slots.ts).
    */
   readonly replicas: number;
+  /** With replicas: compare the replicas' weight digests after every K-th step (`--check-every`); 0: never. */
+  readonly replicaCheckEvery: number;
   /** Steps to train, or null to train until stopped. */
   readonly steps: number | null;
   readonly seed: number;
@@ -101,7 +103,7 @@ export type RawJobOptions = Partial<Record<
   | 'nodes' | 'steps' | 'seed' | 'data' | 'backend' | 'microBatches' | 'microBatchSize'
   | 'seqLen' | 'dModel' | 'heads' | 'layersPerStage' | 'ffnMult' | 'lr' | 'clipNorm'
   | 'heartbeatMs' | 'leaseMs' | 'dumpGrads' | 'snapshotEvery' | 'inject' | 'recoveryTimeoutMs'
-  | 'checkpointEvery' | 'checkpointDir' | 'ec' | 'spares' | 'recovery' | 'checkfreeLrScale' | 'model' | 'replicas',
+  | 'checkpointEvery' | 'checkpointDir' | 'ec' | 'spares' | 'recovery' | 'checkfreeLrScale' | 'model' | 'replicas' | 'checkEvery',
   unknown
 >>;
 
@@ -123,6 +125,7 @@ export const DEFAULT_JOB = {
   leaseMs: 2500,
   snapshotEvery: SNAPSHOT_EVERY_AUTO,
   recoveryTimeoutMs: 60_000,
+  checkEvery: 10,
 } as const;
 
 /** The longest fixed `--snapshot-every N`. */
@@ -293,11 +296,17 @@ export function compileJobOptions(raw: RawJobOptions): JobOptions {
     const edge = injections.find((i) => i.stage === 0 || i.stage === stages - 1);
     if (edge) throw new OptionError('--inject', `"${edge.step}:${edge.stage}:${edge.kind}": with snapshots off only CheckFree can recover, and it cannot rebuild stage 0 or the last stage`);
   }
+  const corrupt = injections.find((i) => i.kind === 'corrupt');
+  const checkEvery = intOption('--check-every', raw.checkEvery, DEFAULT_JOB.checkEvery, 0, 1_000_000);
+  if (corrupt && (replicas < 2 || checkEvery === 0)) {
+    throw new OptionError('--inject', `"${corrupt.step}:${corrupt.stage}@${corrupt.replica}:corrupt": corruption is caught by comparing replicas' weights: it needs --replicas 2 or more (3 or more to repair it) and --check-every above 0`);
+  }
   const spares = intOption('--spares', raw.spares, 0, 0, MAX_STAGES);
   const ec = erasureSetting(raw.ec, snapshotEvery, stages, replicas, spares);
   return {
     stages,
     replicas,
+    replicaCheckEvery: checkEvery,
     steps,
     seed,
     data,

@@ -57,6 +57,8 @@ export interface StepReport {
   readonly stepMs: number;
   /** With replicas: time of the step's gradient all-reduce (part of computeMs). */
   readonly allReduceMs?: number;
+  /** With replicas, after every K-th step: crc32 (8 hex digits) of the stage's parameters; absent otherwise. */
+  readonly weightsDigest?: string;
   readonly tokens: number;
   /** Stage 0 starts no step after this one. */
   readonly last?: boolean;

@@ -18,11 +18,15 @@ export interface FaultPoint {
    * again (its step is trained again after a rollback).
    */
   announce(kind: InjectionKind): Promise<boolean>;
+  /** Flips the sign of one weight of the stage in memory (silent data corruption); absent where there is no stage. */
+  corruptWeights?: () => void;
 }
 
 export interface WorkerFaults {
   /** After the first micro-batch's forward of a step. */
   midStep(at: FaultPoint): Promise<void>;
+  /** After a step's update, before its report. */
+  afterStep(at: FaultPoint): Promise<void>;
   /** Before a snapshot of the state after `step` steps is handed to the writer thread. */
   beforeSnapshot(at: FaultPoint): Promise<void>;
   /**
@@ -42,6 +46,7 @@ export interface WriterThreadHooks {
 /** No failures: the production default. */
 export const NO_FAULTS: WorkerFaults = {
   midStep: () => Promise.resolve(),
+  afterStep: () => Promise.resolve(),
   beforeSnapshot: () => Promise.resolve(),
   writerThreadHooks: () => null,
 };

@@ -12,6 +12,7 @@
 // leaves the stage `torn` until a snapshot is restored into it (`repaired()`).
 
 import { writeFileSync, mkdirSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
 import { join } from 'node:path';
 import type { Corpus } from '../domain/corpus.ts';
 import { microBatchFor } from '../domain/corpus.ts';
@@ -334,6 +335,27 @@ export class StageTrainer {
       out[this.model.names[i]!] = Array.from(g.dataSync() as Float32Array);
     });
     writeFileSync(join(dir, `stage-${this.stage}.json`), JSON.stringify(out));
+  }
+
+  /**
+   * crc32 of the stage's parameters (little-endian float32, variable order): what the replicas of
+   * a stage compare (`--check-every`).
+   */
+  weightsCrc(): number {
+    let crc = 0;
+    for (const v of this.model.variables) {
+      const data = v.dataSync() as Float32Array;
+      crc = crc32(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), crc);
+    }
+    return crc;
+  }
+
+  /** The fault port's silent corruption: the sign of the first parameter's first value flipped in place. */
+  flipFirstWeight(): void {
+    const v = this.model.variables[0]!;
+    const values = Float32Array.from(v.dataSync() as Float32Array);
+    values[0] = -values[0]! || 1;
+    v.assign(tf.tensor(values, v.shape, 'float32'));
   }
 
   /** Its tensors were freed (the node dropped the stage). */

@@ -380,7 +380,14 @@ export class WorkerNode {
 
   /** Where the fault port is called: the stage, the step, and how to announce a failure. */
   private faultPoint(h: Held, step: number): FaultPoint {
-    return { stage: h.stage, replica: h.trainer.replica, step, job: h.job, announce: (kind) => this.coordinator.announce(h.slot, step, kind) };
+    return {
+      stage: h.stage,
+      replica: h.trainer.replica,
+      step,
+      job: h.job,
+      announce: (kind) => this.coordinator.announce(h.slot, step, kind),
+      corruptWeights: () => h.trainer.flipFirstWeight(),
+    };
   }
 
   private async train(h: Held, fromStep: number): Promise<void> {
@@ -397,7 +404,9 @@ export class WorkerNode {
           betweenPieces: () => this.haltPoints.betweenPieces(),
         });
         if (this.stopping || this.held !== h) break;
+        await this.faults.afterStep(this.faultPoint(h, step));
         await this.sendEdgeCopy(h);
+        const check = h.job.replicas > 1 && h.job.replicaCheckEvery > 0 && (step + 1) % h.job.replicaCheckEvery === 0;
         const snap = snapshots?.last ?? { step: -1, stallMs: 0, copyMs: 0, bytes: 0 };
         const last = this.core.isLast(step);
         const protection = this.smp?.protection ?? null;
@@ -412,6 +421,7 @@ export class WorkerNode {
             waitMs: s.waitMs,
             stepMs: s.stepMs,
             allReduceMs: s.allReduceMs,
+            weightsDigest: check ? h.trainer.weightsCrc().toString(16).padStart(8, '0') : '',
             tokens: s.tokens,
             last,
             epoch: h.epoch,

@@ -203,6 +203,12 @@ export function decodeRegister(msg: RegisterRequest__Output | MalformedMessage):
   };
 }
 
+/** crc32 as 8 lowercase hex digits. */
+function hexDigest(field: string, v: string): string {
+  if (!/^[0-9a-f]{8}$/.test(v)) throw new WireError(field, `must be 8 hex digits (a crc32), got "${v.slice(0, 40)}"`);
+  return v;
+}
+
 /** A zone label: letters, digits, '.', '_' and '-', at most 64; empty: none given. */
 function zoneOf(field: string, v: string): string {
   const zone = str(field, v, { maxChars: 64 });
@@ -254,6 +260,7 @@ export function decodeStepReport(msg: StepReport__Output | MalformedMessage): St
     waitMs: num('wait_ms', r.waitMs, 0),
     stepMs: num('step_ms', r.stepMs, 0),
     allReduceMs: num('all_reduce_ms', r.allReduceMs ?? 0, 0),
+    ...(r.weightsDigest ? { weightsDigest: hexDigest('weights_digest', r.weightsDigest) } : {}),
     tokens: int('tokens', r.tokens, 0),
     last: r.last,
     epoch: int('epoch', r.epoch, 0),

@@ -30,6 +30,7 @@ export const INJECTION_KINDS = {
   INJECTION_KIND_FREEZE: InjectionKind.freeze,
   INJECTION_KIND_PREEMPT: InjectionKind.preempt,
   INJECTION_KIND_ZONE_KILL: InjectionKind.zoneKill,
+  INJECTION_KIND_CORRUPT: InjectionKind.corrupt,
 } as const satisfies Readonly<Record<string, InjectionKind>>;
 
 const BACKENDS = { BACKEND_WASM: Backend.wasm, BACKEND_CPU: Backend.cpu, BACKEND_TENSORFLOW: Backend.tensorflow } as const satisfies Readonly<Record<string, Backend>>;
@@ -183,6 +184,7 @@ export function encodeJob(job: JobOptions): Job {
   return {
     stages: job.stages,
     replicas: job.replicas,
+    replicaCheckEvery: job.replicaCheckEvery,
     steps: job.steps ?? 0,
     seed: job.seed,
     data: job.data,
@@ -230,6 +232,7 @@ export function decodeJob(field: string, j: Job__Output | null | undefined): Job
   return {
     stages,
     replicas,
+    replicaCheckEvery: int(`${field}.replica_check_every`, v.replicaCheckEvery ?? 0, 0, 1_000_000),
     steps: steps === 0 ? null : steps,
     seed: int(`${field}.seed`, v.seed, 0, 0xffff_ffff),
     data: str(`${field}.data`, v.data, { nonEmpty: true }),

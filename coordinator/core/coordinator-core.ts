@@ -81,6 +81,15 @@ export class CoordinatorCore {
       },
       failRun: (failure, out) => this.failRun(failure, out),
       afterSteps: (now, out) => this.departures.maybeMove(now, out),
+      replicaDiverged: (slot, trustUpTo, detail, now, out) => {
+        const nodeId = this.commits.stage(slot).nodeId;
+        if (!nodeId) return;
+        this.recovery.distrust(slot, trustUpTo);
+        // Its node is not waited for (its snapshot manager still answers, but holds what diverged):
+        // a spare takes the stage over from a live replica, and the node itself is fenced.
+        this.members.markSmp(nodeId, 'lost');
+        this.nodeFailed(nodeId, detail, now, out, 'replica-mismatch');
+      },
       get departing() {
         return core.departures.pending;
       },

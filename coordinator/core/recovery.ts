@@ -58,6 +58,8 @@ interface RecoveryState {
 
 export class Recovery {
   private r: RecoveryState | null = null;
+  /** Slots whose snapshots after a step are not trusted (a replica that diverged), until the recovery completes. */
+  private readonly distrusted = new Map<number, number>();
   /** The time of the event being handled (the core sets it): when the plan's assignments go out. */
   nowMs = 0;
 
@@ -93,6 +95,15 @@ export class Recovery {
 
   abandon(): void {
     this.r = null;
+    this.distrusted.clear();
+  }
+
+  /**
+   * A slot whose weights were found unlike its replicas': its snapshots (local or as shards) of
+   * states after `upTo` steps are not restored, until the recovery under way completes.
+   */
+  distrust(slot: number, upTo: number): void {
+    this.distrusted.set(slot, Math.min(upTo, this.distrusted.get(slot) ?? Infinity));
   }
 
   /** The snapshot step a stage that is being rebuilt from shards (or copied from a replica) was to restore, and from what, if any. */
@@ -289,10 +300,12 @@ export class Recovery {
     // survivor's own snapshot of a step can be gone while its shards live on: a worker reuses the
     // slot of a snapshot it does not yet know to be protected everywhere (its shards were still
     // being placed), and then the survivor rebuilds that step from its shards like a lost stage.
-    const held = (s: number) => r.filled.get(s) ?? r.snapshotSteps.get(s) ?? [];
+    // A replica caught with weights unlike its replicas' restores nothing it took after they last agreed.
+    const trusted = (s: number, step: number) => step <= (this.distrusted.get(s) ?? Infinity);
+    const held = (s: number) => (r.filled.get(s) ?? r.snapshotSteps.get(s) ?? []).filter((step) => trusted(s, step));
     const fromShards = this.commits.stages.map((_, s) => {
       const local = held(s);
-      return new Map([...this.shards.rebuildableVersions(s)].filter(([step]) => !local.includes(step)));
+      return new Map([...this.shards.rebuildableVersions(s)].filter(([step]) => !local.includes(step) && trusted(s, step)));
     });
     // A lost slot can copy what a live replica of its stage holds (that replica was not lost, so
     // its node and snapshot manager are the ones that reported): steps it does not hold itself.
@@ -476,5 +489,6 @@ export class Recovery {
       out.push({ type: 'log', level: 'info', msg: 'recovered', fields: { ...failure } });
     }
     this.r = null;
+    this.distrusted.clear();
   }
 }

@@ -15,7 +15,8 @@ import type { Membership } from './membership.ts';
 import type { Recovery } from './recovery.ts';
 import type { ShardPlacement } from './shard-placement.ts';
 import type { SnapshotIntervals } from './snapshot-interval.ts';
-import { replicaOfSlot, stageOfSlot } from '../../domain/replica-slots.ts';
+import { replicaOfSlot, slotName, stageOfSlot } from '../../domain/replica-slots.ts';
+import { ReplicaCheck } from './replica-check.ts';
 
 /** What training progress needs from the rest of the core. */
 export interface ProgressContext {
@@ -27,11 +28,18 @@ export interface ProgressContext {
   afterSteps(now: number, out: Action[]): void;
   /** A stage's node is leaving: the snapshot interval holds still until its stage has moved. */
   readonly departing: boolean;
+  /**
+   * A replica's weights differ from its stage's other replicas: a failure of its node, whose
+   * snapshots of states after `trustUpTo` steps (the newest its replicas agreed on) are not used.
+   */
+  replicaDiverged(slot: number, trustUpTo: number, detail: string, now: number, out: Action[]): void;
 }
 
 export class TrainingProgress {
   /** Exclusive step limit, or null to run until stopped. */
   toStep: number | null;
+  /** The replicas' weight digests, compared every `--check-every` steps. */
+  private readonly checks: ReplicaCheck;
 
   constructor(
     private readonly job: JobOptions,
@@ -44,6 +52,7 @@ export class TrainingProgress {
     private readonly ctx: ProgressContext,
   ) {
     this.toStep = job.steps;
+    this.checks = new ReplicaCheck(job);
   }
 
   /** A node applied its assignment; once every stage is ready, all start (again). */
@@ -132,7 +141,31 @@ export class TrainingProgress {
       this.ctx.setPhase(RunPhase.complete);
       out.push({ type: 'training-complete', steps: after });
     }
+    if (r.weightsDigest) this.compareReplicas(r.stage, r.step, r.weightsDigest, now, out);
     return null;
+  }
+
+  /** A replica's digest of its weights: once its stage's replicas have all given theirs, they must agree. */
+  private compareReplicas(slot: number, step: number, digest: string, now: number, out: Action[]): void {
+    const v = this.checks.record(slot, step, digest);
+    if (!v) return;
+    const stage = `stage ${v.stage}`;
+    if (v.kind === 'agree') {
+      out.push({ type: 'log', level: 'info', msg: `the replicas of ${stage} agree after step ${step}` });
+      return;
+    }
+    const digests = v.digests.map((d, r) => `replica ${r} ${d}`).join(', ');
+    if (v.kind === 'undecided') {
+      const failure = { nodeId: this.commits.stage(slot).nodeId ?? '', stage: slot, detectedAtMs: now };
+      this.ctx.failRun({ ...failure, detail: `the replicas of ${stage} hold different weights after step ${step} (${digests}) and no majority says which are right: with --replicas 3 or more the odd one is repaired from the others` }, out);
+      return;
+    }
+    const trust = this.checks.agreedState(v.stage);
+    for (const odd of v.odd) {
+      const detail = `its weights differ from the other replicas of ${stage} after step ${step} (${digests}): silent corruption; its snapshots after step ${trust} are not used`;
+      out.push({ type: 'notice', level: 'error', msg: `${slotName(this.job, odd)}: ${detail}` });
+      this.ctx.replicaDiverged(odd, trust, detail, now, out);
+    }
   }
 
   /** A stage's snapshot manager on the protection of its snapshots (with a step report, or on its own). */

@@ -32,7 +32,6 @@ describe('replicas', () => {
 
   it('two replicas of one micro-batch each train bit for bit what one pipeline of two micro-batches does, every replica ending identical, a lost node of one copied from the other', async () => {
     const a = await train('d2-a', [...common, '--replicas', '2', ...model(1)]);
-    const b = await train('d2-b', [...common, '--replicas', '2', ...model(1)]);
     const single = await train('d1', [...common, ...model(2)]);
     expect(a.status).toBe('finished');
     expect(a.replicas).toBe(2);
@@ -43,8 +42,6 @@ describe('replicas', () => {
     expect(a.replicaDigests).toEqual([a.weightsDigest, a.weightsDigest]);
     expect(a.weightsDigest).toMatch(/^[0-9a-f]{64}$/);
     clean = a.weightsDigest!;
-    // The same run twice: the same bits.
-    expect(b.weightsDigest).toBe(a.weightsDigest);
     // Summing two micro-batches' gradients is one addition, in whichever order the ring adds
     // them: the data-parallel run equals the single pipeline exactly, loss and weights.
     expect(a.losses).toEqual(single.losses);
@@ -56,6 +53,7 @@ describe('replicas', () => {
     // step is lost, and the run ends with the weights of the run without the loss.
     const killed = await train('d2-node-kill', [...common, '--replicas', '2', ...model(1), '--spares', '1', '--inject', '2:1@1:node-kill']);
     expect(killed.failures.map((f) => [f.stage, f.kind, f.method, f.lostSteps])).toEqual([[3, 'node-kill', 'replica-copy', 0]]);
+    // Another run of the same job, through a failure: the same bits.
     expect(killed.weightsDigest).toBe(a.weightsDigest);
     expect(killed.replicaDigests).toEqual([a.weightsDigest, a.weightsDigest]);
     expect(killed.microBatchesPerStep).toEqual([2, 2, 2, 2]);
@@ -72,5 +70,19 @@ describe('replicas', () => {
     expect(lostZones.size).toBe(1);
     expect(r.weightsDigest).toBe(clean);
     expect(r.replicaDigests).toEqual([clean, clean]);
+  });
+
+  it("catches one replica's silently corrupted weights at the next check and repairs it from the other two", async () => {
+    // Three replicas of a one-stage pipeline; a sign flipped in replica 1's weights after step 2,
+    // compared after every second step (steps 1, 3, 5).
+    const three = ['--nodes', '1', '--replicas', '3', '--steps', '6', '--seed', '3', '--backend', 'cpu', '--snapshot-every', '1', '--check-every', '2', ...model(1)];
+    const reference = await train('d3-clean', three);
+    expect(reference.replicaDigests).toEqual([reference.weightsDigest, reference.weightsDigest, reference.weightsDigest]);
+    const r = await train('d3-corrupt', [...three, '--spares', '1', '--inject', '2:0@1:corrupt']);
+    expect(r.failures.map((f) => [f.stage, f.kind, f.method])).toEqual([[1, 'corrupt', 'replica-copy']]);
+    // Caught at the first check after it: step 3, within --check-every steps.
+    expect(r.failures[0]!.detail).toMatch(/its weights differ from the other replicas of stage 0 after step 3 .*its snapshots after step 2 are not used/);
+    expect(r.weightsDigest).toBe(reference.weightsDigest);
+    expect(r.replicaDigests).toEqual(reference.replicaDigests);
   });
 });

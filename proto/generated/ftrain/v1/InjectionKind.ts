@@ -8,6 +8,7 @@ export const InjectionKind = {
   INJECTION_KIND_FREEZE: 'INJECTION_KIND_FREEZE',
   INJECTION_KIND_PREEMPT: 'INJECTION_KIND_PREEMPT',
   INJECTION_KIND_ZONE_KILL: 'INJECTION_KIND_ZONE_KILL',
+  INJECTION_KIND_CORRUPT: 'INJECTION_KIND_CORRUPT',
 } as const;
 
 export type InjectionKind =
@@ -25,5 +26,7 @@ export type InjectionKind =
   | 5
   | 'INJECTION_KIND_ZONE_KILL'
   | 6
+  | 'INJECTION_KIND_CORRUPT'
+  | 7
 
 export type InjectionKind__Output = typeof InjectionKind[keyof typeof InjectionKind]

@@ -34,6 +34,7 @@ export interface Job {
   'recovery'?: (_ftrain_v1_RecoveryPolicy);
   'checkfreeLrScale'?: (number | string);
   'replicas'?: (number);
+  'replicaCheckEvery'?: (number);
 }
 
 export interface Job__Output {
@@ -63,4 +64,5 @@ export interface Job__Output {
   'recovery': (_ftrain_v1_RecoveryPolicy__Output);
   'checkfreeLrScale': (number);
   'replicas': (number);
+  'replicaCheckEvery': (number);
 }

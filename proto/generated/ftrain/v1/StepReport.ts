@@ -22,6 +22,7 @@ export interface StepReport {
   'snapshotBytes'?: (number | string | Long);
   'protection'?: (_ftrain_v1_ProtectionStatus | null);
   'allReduceMs'?: (number | string);
+  'weightsDigest'?: (string);
 }
 
 export interface StepReport__Output {
@@ -43,4 +44,5 @@ export interface StepReport__Output {
   'snapshotBytes': (number);
   'protection': (_ftrain_v1_ProtectionStatus__Output | null);
   'allReduceMs': (number);
+  'weightsDigest': (string);
 }
