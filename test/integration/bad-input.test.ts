@@ -53,6 +53,7 @@ describe('bad command lines', () => {
     [['run', '--replicas', '2', '--recovery', 'checkfree'], /--recovery: checkfree rebuilds a stage from its neighbours, and then its replicas would hold different weights/],
     [['run', '--replicas', '2', '--steps', '9', '--inject', '3:1@2:node-kill'], /--inject: "3:1@2:node-kill": replica 2 is out of range 0\.\.1/],
     [['run', '--zones', '-1'], /--zones: must be an integer from 0 to 256/],
+    [['run', '--replicas', '2', '--steps', '9', '--inject', '3:1@1:corrupt', '--check-every', '0'], /--inject: "3:1@1:corrupt": corruption is caught by comparing replicas' weights/],
     [['node', '--coordinator', '127.0.0.1:1', '--zone', 'us east'], /--zone: must be 1 to 64 letters, digits/],
   ])('refuses %j with a clear message', async (args, message) => {
     const res = await runCli(args, { timeoutMs: 30_000 });
