@@ -30,7 +30,7 @@ export interface RecoveryBenchOptions {
 /** The ratio the issue asks for: diskLostSeconds / erasureLostSeconds. */
 export const RATIO_TARGET = 10;
 
-interface SideFigures {
+export interface SideFigures {
   readonly method: string;
   readonly detectSeconds: number;
   readonly restoreSeconds: number;
@@ -45,7 +45,7 @@ interface SideFigures {
 }
 
 /** Lost time of the one failure in a run: detection + restore + lost steps x the run's step time. */
-function side(report: RunReport, expectedMethod: RecoveredFailure['method']): SideFigures {
+export function side(report: RunReport, expectedMethod: RecoveredFailure['method']): SideFigures {
   if (report.failures.length !== 1) throw new Error(`expected one recovered failure, the run reports ${report.failures.length}`);
   const f = report.failures[0]!;
   if (f.method !== expectedMethod) throw new Error(`expected recovery by ${expectedMethod}, the run used ${f.method}: ${f.detail}`);
@@ -67,7 +67,7 @@ function side(report: RunReport, expectedMethod: RecoveredFailure['method']): Si
   };
 }
 
-function medianSide(xs: SideFigures[]): Record<string, number | string> {
+export function medianSide(xs: SideFigures[]): Record<string, number | string> {
   const pick = (f: (s: SideFigures) => number) => sig(median(xs.map(f)));
   return {
     method: xs[0]!.method,

@@ -4,9 +4,13 @@
 // loopback (bench/replica-ring-bench.ts). Later sections (`snapshotBytes`, `timeLost`) are added
 // beside it as named keys; a reader looks sections up by name and ignores those it does not know.
 
+import { mkdirSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
+import { resolve } from 'node:path';
+import { runOnce } from './pipeline-bench.ts';
+import { medianSide, side, type SideFigures } from './recovery-bench.ts';
 import { measureAllReduce, type AllReduceBenchResult } from './replica-ring-bench.ts';
-import { sig } from './stats.ts';
+import { median, sig } from './stats.ts';
 
 export interface ReplicasBenchOptions {
   /** MiB of float32 values the all-reduce sums (and each raw stream carries). */
@@ -14,7 +18,79 @@ export interface ReplicasBenchOptions {
   readonly replicas: number;
   /** Timed runs of each measurement, after one untimed; figures are medians. */
   readonly repeat: number;
+  /** Runs of each recovery tier for `timeLost`; 0 leaves the section out. */
+  readonly timeLostRuns: number;
+  /** Where the disk restart's checkpoints go: a real disk, not tmpfs. */
+  readonly diskDir: string;
   readonly progress: (line: string) => void;
+}
+
+/** The pipeline the time-lost runs train (the default model, wasm) and where its node is killed. */
+const TIME_LOST = { stages: 2, killStep: 75, stage: 1, checkpointEvery: 50, backend: 'wasm' } as const;
+
+/** `timeLost`: one whole node lost, recovered by each tier, medians of the runs. */
+export interface TimeLostSection {
+  readonly settings: Readonly<Record<string, number | string>>;
+  /** Seconds lost per tier (measured: kill until the interrupted step is done again, less one step). */
+  readonly lostSeconds: { readonly replicaCopy: number; readonly erasureRebuild: number; readonly diskRestart: number };
+  readonly ratios: { readonly erasureRebuildToReplicaCopy: number; readonly diskRestartToReplicaCopy: number };
+  readonly replicaCopy: Record<string, number | string>;
+  readonly erasureRebuild: Record<string, number | string>;
+  readonly diskRestart: Record<string, number | string>;
+}
+
+/**
+ * The node of stage 1 killed at the start of step 75, recovered three ways: by a copy from its
+ * live replica (two replicas), by an erasure rebuild (one replica: the copy is not there) and by
+ * a restart from the disk checkpoint of step 50 (one replica). Each run forces nothing but what
+ * it needs: `--recovery snapshot` leaves the erasure rebuild as the only tier for a lost node,
+ * `checkpoint` the disk.
+ */
+async function measureTimeLost(o: ReplicasBenchOptions): Promise<TimeLostSection> {
+  const t = TIME_LOST;
+  const steps = t.killStep + 3;
+  const common = ['--nodes', String(t.stages), '--spares', '1', '--steps', String(steps), '--backend', t.backend];
+  const copy: SideFigures[] = [];
+  const erasure: SideFigures[] = [];
+  const disk: SideFigures[] = [];
+  for (let r = 0; r < o.timeLostRuns; r++) {
+    const seed = ['--seed', String(r)];
+    const say = (what: string, s: SideFigures) => o.progress(`bench replicas: run ${r + 1}/${o.timeLostRuns}: ${what} lost ${s.lostSeconds.toFixed(2)} s (detect ${s.detectSeconds.toFixed(3)} s, restore ${s.restoreSeconds.toFixed(2)} s, ${s.lostSteps} step(s) again, step ${s.stepSeconds.toFixed(2)} s)`);
+    o.progress(`bench replicas: run ${r + 1}/${o.timeLostRuns}: node of stage ${t.stage} killed at step ${t.killStep} (${steps} steps), 2 replicas: replica copy`);
+    const c = side(await runOnce([...common, ...seed, '--replicas', '2', '--inject', `${t.killStep}:${t.stage}@1:node-kill`]), 'replica-copy');
+    say('replica copy', c);
+    o.progress(`bench replicas: run ${r + 1}/${o.timeLostRuns}: the same, 1 replica: erasure rebuild`);
+    const e = side(await runOnce([...common, ...seed, '--recovery', 'snapshot', '--inject', `${t.killStep}:${t.stage}:node-kill`]), 'erasure-rebuild');
+    say('erasure rebuild', e);
+    const dir = resolve(o.diskDir, `replicas-${process.pid}-${r}`);
+    mkdirSync(dir, { recursive: true });
+    o.progress(`bench replicas: run ${r + 1}/${o.timeLostRuns}: the same, 1 replica: restart from the disk checkpoint of step ${t.checkpointEvery}`);
+    try {
+      const d = side(await runOnce([...common, ...seed, '--ec', 'off', '--recovery', 'checkpoint', '--checkpoint-every', String(t.checkpointEvery), '--checkpoint-dir', dir, '--inject', `${t.killStep}:${t.stage}:node-kill`]), 'disk-checkpoint');
+      say('disk restart', d);
+      disk.push(d);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    copy.push(c);
+    erasure.push(e);
+  }
+  const lost = (xs: SideFigures[]) => median(xs.map((s) => s.lostSeconds));
+  const [c, e, d] = [lost(copy), lost(erasure), lost(disk)];
+  return {
+    settings: {
+      ...t,
+      steps,
+      runs: o.timeLostRuns,
+      spares: 1,
+      lostSeconds: `from the kill until the step under way then is complete again, less one median step time; replica copy with 2 replicas (its steps take about twice as long on 2 cores: 4 node processes), erasure rebuild and disk restart (a checkpoint every ${t.checkpointEvery} steps) with 1`,
+    },
+    lostSeconds: { replicaCopy: sig(c), erasureRebuild: sig(e), diskRestart: sig(d) },
+    ratios: { erasureRebuildToReplicaCopy: sig(e / c), diskRestartToReplicaCopy: sig(d / c) },
+    replicaCopy: medianSide(copy),
+    erasureRebuild: medianSide(erasure),
+    diskRestart: medianSide(disk),
+  };
 }
 
 /** The all-reduce section: the issue's figure (`ratio`, at least 0.5 asked) and what bounds it. */
@@ -49,6 +125,8 @@ export interface ReplicasBenchResult {
   };
   readonly definitions: Readonly<Record<string, string>>;
   readonly allReduce: AllReduceSection;
+  /** Absent when `timeLostRuns` is 0. */
+  readonly timeLost?: TimeLostSection;
 }
 
 /** The ratio issue 14 asks of the all-reduce against one raw stream. */
@@ -59,6 +137,7 @@ export async function runReplicasBench(o: ReplicasBenchOptions): Promise<Replica
   o.progress(`bench replicas: all-reduce of ${o.megabytes} MiB over ${o.replicas} replicas (a thread each) against raw gRPC streams of the same bytes, ${o.repeat} timed run(s) each`);
   const r = await measureAllReduce({ megabytes: o.megabytes, replicas: o.replicas, repeat: o.repeat });
   o.progress(`bench replicas: all-reduce ${r.allReduceMBps} MB/s, raw stream ${r.rawStreamMBps} MB/s (ratio ${r.ratio}), both ways at once ${r.bothWaysMBps} MB/s (ratio ${r.ratioToBothWays})`);
+  const timeLost = o.timeLostRuns > 0 ? await measureTimeLost(o) : null;
   return {
     machine: {
       cpus: availableParallelism(),
@@ -85,5 +164,6 @@ export async function runReplicasBench(o: ReplicasBenchOptions): Promise<Replica
       target: { minRatio: ALL_REDUCE_MIN_RATIO, met: r.ratio >= ALL_REDUCE_MIN_RATIO },
       runs: r.runsMs,
     },
+    ...(timeLost ? { timeLost } : {}),
   };
 }
