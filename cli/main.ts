@@ -565,7 +565,7 @@ experiment
   .command('churn')
   .description('the same training under each recovery strategy and hourly node failure rate: loss against wall-clock time, time to a target loss, and a PNG of the curves')
   .option('--rates <list>', 'hourly failure rates in percent, comma-separated', '0,5,10,16')
-  .option('--strategies <list>', 'recovery strategies, comma-separated: checkfree, checkfree-plus (needs 4 nodes or more), snapshot, checkpoint', 'checkfree,checkfree-plus,snapshot,checkpoint')
+  .option('--strategies <list>', 'recovery strategies, comma-separated: checkfree, checkfree-plus (needs 4 nodes or more), snapshot, checkpoint, replicas (2 replicas of half the micro-batches each: the same batch on twice the nodes, snapshots and replica copies)', 'checkfree,checkfree-plus,snapshot,checkpoint,replicas')
   .option('--steps <n>', 'steps per run', '200')
   .option('--nodes <n>', 'pipeline stages', '6')
   .option('--seed <n>', 'seed of the model, the batches and the failure schedules', '0')

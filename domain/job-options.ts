@@ -283,10 +283,7 @@ export function compileJobOptions(raw: RawJobOptions): JobOptions {
   }
   if (replicas > 1 && (recovery === RecoveryPolicy.checkfree || recovery === RecoveryPolicy.checkfreePlus)) {
     // A stage rebuilt by CheckFree in one replica would differ from its live replicas.
-    throw new OptionError('--recovery', `${recovery} rebuilds a stage from its neighbours, and then its replicas would hold different weights: with --replicas ${replicas} use auto or snapshot`);
-  }
-  if (replicas > 1 && checkpointDir !== null) {
-    throw new OptionError('--checkpoint-dir', `disk checkpoints are not supported with --replicas ${replicas} yet: drop --checkpoint-dir or use one replica`);
+    throw new OptionError('--recovery', `${recovery} rebuilds a stage from its neighbours, and then its replicas would hold different weights: with --replicas ${replicas} use auto, snapshot or checkpoint`);
   }
   if (recovery === RecoveryPolicy.checkpoint && checkpointDir === null) {
     throw new OptionError('--recovery', 'checkpoint recovery needs --checkpoint-dir DIR and --checkpoint-every K');

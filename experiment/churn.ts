@@ -16,7 +16,15 @@ import { plotLossPanels, type LossPanel } from './loss-plot.ts';
 import { MIN_STAGES_OUT_OF_ORDER } from '../domain/pipeline-route.ts';
 
 /** The strategies a run can be forced to (see README, "Failures and recovery"). */
-export const CHURN_STRATEGIES = ['checkfree', 'checkfree-plus', 'snapshot', 'checkpoint'] as const;
+export const CHURN_STRATEGIES = ['checkfree', 'checkfree-plus', 'snapshot', 'checkpoint', 'replicas'] as const;
+
+/**
+ * The `replicas` strategy: two replicas of the pipeline, each training half the micro-batches of
+ * the others' step (the same global batch on twice the nodes), snapshots and replica copies first.
+ */
+export const CHURN_REPLICAS = 2;
+/** Micro-batches per step of the other strategies (the job's default); `replicas` gives each replica its share. */
+const CHURN_MICRO_BATCHES = 4;
 export type ChurnStrategy = (typeof CHURN_STRATEGIES)[number];
 
 export interface ChurnOptions {
@@ -83,6 +91,8 @@ function strategyArgs(strategy: ChurnStrategy, o: ChurnOptions, ckptDir: string)
       return ['--recovery', 'checkfree-plus', '--snapshot-every', '0', ...disk];
     case 'checkpoint':
       return ['--recovery', 'checkpoint', '--snapshot-every', '0', ...disk];
+    case 'replicas':
+      return ['--replicas', String(CHURN_REPLICAS), '--micro-batches', String(CHURN_MICRO_BATCHES / CHURN_REPLICAS), '--recovery', 'snapshot', '--ec', 'auto'];
   }
 }
 
@@ -108,7 +118,9 @@ export async function runChurnExperiment(o: ChurnOptions) {
         if (rate > 0 && stepSeconds === null) throw new Error('no step time measured');
         const p = rate === 0 ? 0 : perStepFailureProbability(rate, stepSeconds!, o.hourSeconds);
         if (!schedules.has(rate)) schedules.set(rate, failureSchedule({ stages: o.stages, steps: o.steps, probability: p, seed: o.seed * 1000 + Math.round(rate * 1000) }));
-        const schedule = schedules.get(rate)!;
+        // Every node fails at the same rate: twice the nodes, twice the losses. The first replica's
+        // stages keep the others' schedule; the second's have one of their own.
+        const schedule = strategy === 'replicas' ? replicaSchedule(schedules.get(rate)!, o, p, rate) : schedules.get(rate)!;
         const ckpt = join(work, `ckpt-${strategy}-${rate}`);
         mkdirSync(ckpt, { recursive: true });
         const args = [
@@ -179,6 +191,7 @@ export async function runChurnExperiment(o: ChurnOptions) {
         checkfreeFasterThanCheckpointPct: faster('checkfree'),
         checkfreePlusFasterThanCheckpointPct: faster('checkfree-plus'),
         snapshotFasterThanCheckpointPct: faster('snapshot'),
+        replicasFasterThanCheckpointPct: faster('replicas'),
       };
     });
 
@@ -211,6 +224,14 @@ export async function runChurnExperiment(o: ChurnOptions) {
     });
   }
   return result;
+}
+
+/** The others' schedule for replica 0, and a schedule of its own (another seed) for each further replica. */
+function replicaSchedule(first: ReturnType<typeof failureSchedule>, o: ChurnOptions, p: number, rate: number): ReturnType<typeof failureSchedule> {
+  const more = Array.from({ length: CHURN_REPLICAS - 1 }, (_, r) =>
+    failureSchedule({ stages: o.stages, steps: o.steps, probability: p, seed: o.seed * 1000 + Math.round(rate * 1000) + 7919 * (r + 1) }).map((i) => ({ ...i, replica: r + 1 })),
+  );
+  return [...first, ...more.flat()].sort((a, b) => a.step - b.step || a.replica - b.replica || a.stage - b.stage);
 }
 
 function writeAtomically(path: string, text: string): void {

@@ -51,5 +51,5 @@ export function failureSchedule(o: ScheduleOptions): Injection[] {
 
 /** The `--inject` text of a schedule. */
 export function injectSpec(schedule: readonly Injection[]): string {
-  return schedule.map((i) => `${i.step}:${i.stage}:${i.kind}`).join(',');
+  return schedule.map((i) => `${i.step}:${i.stage}${i.replica > 0 ? `@${i.replica}` : ''}:${i.kind}`).join(',');
 }

@@ -364,7 +364,9 @@ export class WorkerNode {
       if (!h.checkpoints) throw new ProtocolError(`told to load disk checkpoint ${restoreCheckpointStep}, but no checkpoint directory is set`);
       const started = performance.now();
       const { header, data } = h.checkpoints.read(restoreCheckpointStep);
-      importStageState(h.trainer, header, data);
+      // A checkpoint is of a stage, whichever replica wrote it: every replica of the stage loads it.
+      if (header.stage !== h.stage) throw new ProtocolError(`disk checkpoint ${restoreCheckpointStep} in ${h.checkpoints.dir} is of stage ${header.stage}, not ${h.stage}`);
+      importStageState(h.trainer, { ...header, stage: h.slot }, data);
       this.log.info({ step: restoreCheckpointStep, bytes: data.length, ms: performance.now() - started, dir: h.checkpoints.dir }, 'resumed from disk checkpoint');
     }
     // After CheckFree the stages go on from one step whatever each had finished.
@@ -441,14 +443,15 @@ export class WorkerNode {
         // Not awaited: the status it brings back goes with the next report.
         this.smp?.configure(null, this.core.protectedCommitStep).catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'snapshot manager status failed'));
         this.log.debug({ step, loss: s.loss, gradNorm: s.gradNorm, stepMs: s.stepMs, rssBytes: process.memoryUsage.rss(), backendBytes: tf.memory().numBytes }, 'step done');
-        const checkpointDue = h.checkpoints !== null && h.job.checkpointEvery > 0 && (step + 1) % h.job.checkpointEvery === 0;
+        // The replicas of a stage hold the same bits: the first one writes the stage's checkpoint.
+        const checkpointDue = h.checkpoints !== null && h.job.checkpointEvery > 0 && (step + 1) % h.job.checkpointEvery === 0 && h.trainer.replica === 0;
         const snapshotDue = this.core.snapshotDue(step + 1) && snapshots?.writing === true;
         if (checkpointDue || snapshotDue) {
           if (checkpointDue) {
             // The baseline: a copy out of tfjs into a buffer of its own, and a synchronous,
             // durable write on the training loop.
             const state = exportStageState(h.trainer, s.gradNorm);
-            const ms = h.checkpoints!.write(state.header, new Uint8Array(state.buffer));
+            const ms = h.checkpoints!.write({ ...state.header, stage: h.stage }, new Uint8Array(state.buffer));
             this.log.debug({ step: state.header.step, ms }, 'disk checkpoint written');
           }
           if (snapshotDue) snapshots!.take(h.trainer, s.gradNorm, this.faultPoint(h, h.trainer.completedSteps), h.epoch, this.core.protectedCommitStep);

@@ -50,7 +50,7 @@ describe('ftrain experiment churn', () => {
   it('refuses unknown strategies, checkfree-plus on 3 stages and bad rates with a clear message', async () => {
     const unknown = await runCli(['experiment', 'churn', '--strategies', 'checkfree,pray'], { timeoutMs: 30_000 });
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toMatch(/--strategies: must be among checkfree, checkfree-plus, snapshot, checkpoint, got "pray"/);
+    expect(unknown.stderr).toMatch(/--strategies: must be among checkfree, checkfree-plus, snapshot, checkpoint, replicas, got "pray"/);
     const plus = await runCli(['experiment', 'churn', '--strategies', 'checkfree-plus', '--nodes', '3'], { timeoutMs: 30_000 });
     expect(plus.code).toBe(2);
     expect(plus.stderr).toMatch(/--nodes: checkfree-plus swaps the first two and the last two stages: it needs --nodes 4 or more, got 3/);

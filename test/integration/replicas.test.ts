@@ -57,6 +57,12 @@ describe('replicas', () => {
     expect(killed.weightsDigest).toBe(a.weightsDigest);
     expect(killed.replicaDigests).toEqual([a.weightsDigest, a.weightsDigest]);
     expect(killed.microBatchesPerStep).toEqual([2, 2, 2, 2]);
+
+    // The disk tier with replicas: replica 0 writes each stage's checkpoint, every replica loads it.
+    const disk = await train('d2-disk', [...common, '--replicas', '2', ...model(1), '--spares', '1', '--recovery', 'checkpoint', '--checkpoint-every', '2', '--checkpoint-dir', join(dir, 'ck'), '--inject', '3:1@1:node-kill']);
+    expect(disk.failures.map((f) => [f.stage, f.method, f.restoredStep])).toEqual([[3, 'disk-checkpoint', 2]]);
+    expect(disk.weightsDigest).toBe(a.weightsDigest);
+    expect(disk.replicaDigests).toEqual([a.weightsDigest, a.weightsDigest]);
   });
 
   it("loses a whole zone without falling back past the replicas: each lost slot is copied from its replica in another zone", async () => {

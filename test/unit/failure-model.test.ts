@@ -27,6 +27,8 @@ describe('failure model', () => {
     expect(Math.max(...a.map((i) => i.step))).toBeLessThan(1997);
     expect(new Set(a.map((i) => `${i.step}:${i.stage}`)).size).toBe(a.length);
     expect(injectSpec(a.slice(0, 2))).toMatch(/^\d+:\d:node-kill,\d+:\d:node-kill$/);
+    // A replica's stage is written STAGE@REPLICA (replica 0 as the stage alone), as --inject reads it.
+    expect(injectSpec([{ step: 3, stage: 1, replica: 1, kind: 'node-kill' }, { step: 4, stage: 0, replica: 0, kind: 'node-kill' }])).toBe('3:1@1:node-kill,4:0:node-kill');
     expect(failureSchedule({ ...o, probability: 0 })).toEqual([]);
   });
 });

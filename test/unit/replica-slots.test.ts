@@ -64,13 +64,13 @@ describe('--replicas', () => {
     expect(refusal(() => compileJobOptions({ nodes: '64', replicas: '8' })).message).toMatch(/8 replicas of 64 stages need 512 nodes; at most 256/);
   });
 
-  it('refuses CheckFree, which would leave replicas unlike each other, and disk checkpoints (not yet)', () => {
+  it('refuses CheckFree, which would leave replicas unlike each other; takes disk checkpoints', () => {
     for (const recovery of ['checkfree', 'checkfree-plus']) {
       const e = refusal(() => compileJobOptions({ nodes: '4', replicas: '2', recovery }));
       expect(e.field).toBe('--recovery');
       expect(e.message).toMatch(/replicas would hold different weights/);
     }
-    expect(refusal(() => compileJobOptions({ nodes: '2', replicas: '2', checkpointDir: '/tmp/x' })).field).toBe('--checkpoint-dir');
+    expect(compileJobOptions({ nodes: '2', replicas: '2', checkpointDir: '/tmp/x', checkpointEvery: '5', recovery: 'checkpoint' }).recovery).toBe('checkpoint');
   });
 
   it('counts every replica in the nodes an erasure code must fit on', () => {
