@@ -303,6 +303,18 @@
         },
       }),
     });
+    charts.allReduce = new Chart($('chart-all-reduce'), {
+      type: 'line',
+      data: { datasets: [] },
+      options: lineOptions(TIME_AXIS, 'all-reduce (ms)', {
+        scales: { x: axis(TIME_AXIS), y: axis('all-reduce (ms)', { beginAtZero: true }) },
+        plugins: {
+          legend: { position: 'bottom', labels: { boxWidth: 18, boxHeight: 2 } },
+          decimation: { enabled: true, algorithm: 'lttb', samples: 1000 },
+          tooltip: { callbacks: { title: () => '', label: (c) => c.dataset.label + ': ' + c.raw.y.toFixed(1) + ' ms at ' + c.raw.x.toFixed(1) + ' s (step ' + c.raw.step + ')' } },
+        },
+      }),
+    });
     charts.failures = new Chart($('chart-failures'), {
       type: 'scatter',
       data: { datasets: [] },
@@ -459,6 +471,24 @@
     setChart(charts.snapshotLatency, key, datasets, '');
   }
 
+  /** With replicas: each slot's all-reduce time per step; the card is hidden with one replica. */
+  function renderAllReduceChart(data, range) {
+    const replicas = data.job.replicas || 1;
+    $('all-reduce-card').hidden = replicas <= 1;
+    if (replicas <= 1) return;
+    const points = data.allReduce || [];
+    const last = points[points.length - 1];
+    const key = points.length + ':' + (last ? last.seconds : '') + ':' + setTimeAxis(charts.allReduce, range);
+    if (!points.length) return setChart(charts.allReduce, key, [], data.live ? 'times appear once the replicas train' : 'per-step times are not kept in the report');
+    const bySlot = new Map();
+    for (const p of points) {
+      if (!bySlot.has(p.stage)) bySlot.set(p.stage, []);
+      bySlot.get(p.stage).push({ x: p.seconds, y: p.ms, step: p.step });
+    }
+    const datasets = [...bySlot].sort((a, b) => a[0] - b[0]).map(([slot, list]) => lineDataset('stage ' + slotLabel(slot, data.job), stageColor(slot), list));
+    setChart(charts.allReduce, key, datasets, '');
+  }
+
   function renderFailureCharts(data, range) {
     const failures = data.failures;
     const key = JSON.stringify(failures.map((f) => [f.seconds, f.recoverMs, f.method])) + ':' + setTimeAxis(charts.failures, { min: 0, max: range.max });
@@ -591,7 +621,7 @@
           el('td', { class: 'num', text: f.seconds.toFixed(1) }),
           el('td', { class: 'num', text: f.step }),
           el('td', { text: f.kind }),
-          el('td', { class: 'num', text: f.stage }),
+          el('td', { class: 'num', text: slotLabel(f.stage, data.job) }),
           el('td', { text: f.nodeId }),
           methodCell(f.method),
           el('td', { class: 'num', text: f.detectMs === null ? '—' : Math.round(f.detectMs) }),
@@ -765,6 +795,7 @@
       const range = timeRange(data);
       renderLossCharts(data, range);
       renderSnapshotCharts(data, range);
+      renderAllReduceChart(data, range);
       renderFailureCharts(data, range);
     }
     dash.renders++;
@@ -806,6 +837,7 @@
     data.memory = u.memory;
     appendCapped(data.loss, u.loss);
     appendCapped(data.snapshots, u.snapshots);
+    if (u.allReduce) appendCapped((data.allReduce = data.allReduce || []), u.allReduce);
     scheduleRender();
   }
 

@@ -36,6 +36,16 @@ export interface DashboardSnapshot {
   readonly bytes: number;
 }
 
+/** With replicas: one stage slot's gradient all-reduce of one step. */
+export interface DashboardAllReduce {
+  /** The slot: replica x stages + stage. */
+  readonly stage: number;
+  /** Steps completed with it (the page's step numbering, from 1). */
+  readonly step: number;
+  readonly seconds: number;
+  readonly ms: number;
+}
+
 export interface DashboardFailure {
   readonly step: number;
   readonly stage: number;
@@ -128,6 +138,8 @@ export interface DashboardData {
   memory: DashboardMemory[];
   readonly loss: DashboardLossPoint[];
   readonly snapshots: DashboardSnapshot[];
+  /** With replicas: every step's all-reduce time per slot (absent from static pages of reports, which keep only means). */
+  readonly allReduce?: DashboardAllReduce[];
 }
 
 /**
@@ -143,6 +155,7 @@ export interface DashboardUpdate {
   readonly memory: DashboardMemory[];
   readonly loss: DashboardLossPoint[];
   readonly snapshots: DashboardSnapshot[];
+  readonly allReduce: DashboardAllReduce[];
 }
 
 const NODE_STATE_NAMES: Record<NodeState, DashboardNodeState> = {

@@ -20,6 +20,7 @@ import {
   dashboardSnapshot,
   liveStatus,
   secondsSince,
+  type DashboardAllReduce,
   type DashboardData,
   type DashboardLossPoint,
   type DashboardSnapshot,
@@ -102,9 +103,11 @@ export class DashboardServer {
   private originMs: number | null = null;
   private readonly loss = new RecentSeries<{ step: number; atMs: number; loss: number }>(MAX_DASHBOARD_POINTS);
   private readonly snapshots = new RecentSeries<SnapshotCommit>(MAX_DASHBOARD_POINTS);
-  /** Counts of loss points and snapshots every connected page has. */
+  private readonly allReduce = new RecentSeries<{ stage: number; step: number; atMs: number; ms: number }>(MAX_DASHBOARD_POINTS);
+  /** Counts of loss points, snapshots and all-reduce times every connected page has. */
   private lossSent = 0;
   private snapshotsSent = 0;
+  private allReduceSent = 0;
   private dirty = false;
   private lastPushMs = 0;
   private timer: NodeJS.Timeout | null = null;
@@ -116,6 +119,7 @@ export class DashboardServer {
       if (a.type === 'training-started' && this.originMs === null) this.originMs = a.atMs;
       if (a.type === 'step-completed' && Number.isFinite(a.loss)) this.loss.push({ step: a.step, atMs: a.atMs, loss: a.loss });
       if (a.type === 'snapshot-committed') this.snapshots.push(a.snapshot);
+      if (a.type === 'step-reported' && a.allReduceMs > 0) this.allReduce.push({ stage: a.stage, step: a.step, atMs: this.now(), ms: a.allReduceMs });
       this.metrics.onAction(a);
       if (a.type !== 'log' && a.type !== 'send') this.dirty = true;
     });
@@ -161,7 +165,7 @@ export class DashboardServer {
    * The whole page's data. `upTo`: the counts of loss points and snapshots to include (a page that
    * subscribes gets what the others have; the next push brings the rest); default: all.
    */
-  data(upTo: { loss: number; snapshots: number } = { loss: this.loss.total, snapshots: this.snapshots.total }): DashboardData {
+  data(upTo: { loss: number; snapshots: number; allReduce: number } = { loss: this.loss.total, snapshots: this.snapshots.total, allReduce: this.allReduce.total }): DashboardData {
     const source = this.options.coordinator;
     return {
       schema: DASHBOARD_SCHEMA,
@@ -170,7 +174,13 @@ export class DashboardServer {
       ...liveStatus(source.status(), this.originMs, this.now()),
       loss: this.lossPoints(this.loss.between(0, upTo.loss)),
       snapshots: this.snapshotPoints(this.snapshots.between(0, upTo.snapshots)),
+      allReduce: this.allReducePoints(this.allReduce.between(0, upTo.allReduce)),
     };
+  }
+
+  private allReducePoints(points: readonly { stage: number; step: number; atMs: number; ms: number }[]): DashboardAllReduce[] {
+    const origin = this.originMs ?? 0;
+    return points.map((p) => ({ stage: p.stage, step: p.step + 1, seconds: secondsSince(p.atMs, origin), ms: p.ms }));
   }
 
   private listen(host: string, port: number): Promise<number> {
@@ -206,9 +216,11 @@ export class DashboardServer {
       ...liveStatus(this.options.coordinator.status(), this.originMs, this.now()),
       loss: this.lossPoints(this.loss.between(this.lossSent, this.loss.total)),
       snapshots: this.snapshotPoints(this.snapshots.between(this.snapshotsSent, this.snapshots.total)),
+      allReduce: this.allReducePoints(this.allReduce.between(this.allReduceSent, this.allReduce.total)),
     };
     this.lossSent = this.loss.total;
     this.snapshotsSent = this.snapshots.total;
+    this.allReduceSent = this.allReduce.total;
     this.dirty = false;
     this.lastPushMs = this.now();
     const frame = `event: update\ndata: ${JSON.stringify(update)}\n\n`;
@@ -256,7 +268,7 @@ export class DashboardServer {
   /** A page's stream: the whole data first, then every push (see DashboardUpdate). */
   private openEvents(res: ServerResponse): void {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
-    res.write(`retry: 1000\nevent: state\ndata: ${JSON.stringify(this.data({ loss: this.lossSent, snapshots: this.snapshotsSent }))}\n\n`);
+    res.write(`retry: 1000\nevent: state\ndata: ${JSON.stringify(this.data({ loss: this.lossSent, snapshots: this.snapshotsSent, allReduce: this.allReduceSent }))}\n\n`);
     this.clients.add(res);
     res.on('close', () => this.clients.delete(res));
   }
