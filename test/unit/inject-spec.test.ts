@@ -1,18 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { OptionError } from '../../domain/errors.ts';
+import { refusal } from '../support/refusal.ts';
 import { INJECTION_KINDS, INJECTION_KIND_SUMMARY, InjectionKind, parseInjections } from '../../domain/inject-spec.ts';
 import { compileJobOptions } from '../../domain/job-options.ts';
 import { injectHelp } from '../../cli/job-flags.ts';
 
-function refusal(fn: () => unknown): OptionError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof OptionError) return err;
-    throw err;
-  }
-  throw new Error('no OptionError thrown');
-}
 
 const LIMITS = { stages: 4, replicas: 1, steps: 10, snapshotEvery: 1 };
 

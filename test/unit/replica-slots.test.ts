@@ -3,20 +3,11 @@
 // micro-batches r*M .. (r+1)*M-1, and `--inject STEP:STAGE@REPLICA:KIND` targets one replica.
 
 import { describe, expect, it } from 'vitest';
-import { OptionError } from '../../domain/errors.ts';
+import { refusal } from '../support/refusal.ts';
 import { parseInjections } from '../../domain/inject-spec.ts';
 import { compileJobOptions, tokensPerStep } from '../../domain/job-options.ts';
 import { batchMicroBatch, replicaOfSlot, slotCount, slotName, slotOf, slotsOfStage, stageOfSlot } from '../../domain/replica-slots.ts';
 
-function refusal(fn: () => unknown): OptionError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof OptionError) return err;
-    throw err;
-  }
-  throw new Error('no OptionError thrown');
-}
 
 describe('replica slots', () => {
   const job = { stages: 3, replicas: 2 };
