@@ -4,7 +4,10 @@
 import { checkCorpusFits, loadCorpus, type Corpus } from '../domain/corpus.ts';
 import type { JobOptions } from '../domain/job-options.ts';
 import type { RestoreTrace } from '../domain/node-reports.ts';
+import type { Logger } from '../common/logging.ts';
+import type { ReceivedAssign } from '../domain/commands.ts';
 import { stageOfSlot } from '../domain/replica-slots.ts';
+import type { SnapshotLink } from './snapshot-link.ts';
 import { StageTrainer } from './stage-trainer.ts';
 import { useBackend } from './tfjs-backend.ts';
 
@@ -47,4 +50,30 @@ export async function buildStage(job: JobOptions, slot: number, dataSha256: stri
     }
   }
   return new StageTrainer(job, slot, corpus, weights);
+}
+
+/**
+ * Brings the snapshot an assignment restores into this node's slots when the node does not hold
+ * it: rebuilt from erasure shards on peers, or copied from a live replica's snapshot manager, by
+ * the node's own snapshot manager. Its time goes into the clock's trace. Nothing to do otherwise.
+ */
+export async function fetchSnapshot(smp: SnapshotLink | null, a: ReceivedAssign, clock: RestoreClock, timeoutMs: number, log: Logger): Promise<void> {
+  const { trace } = clock;
+  if (a.rebuild) {
+    if (!smp) throw new Error(`told to rebuild step ${a.restoreStep} from erasure shards, but this node runs no snapshot manager`);
+    clock.lap();
+    const reply = await smp.rebuild(a.rebuild, timeoutMs);
+    trace.rebuildMs = clock.lap();
+    trace.rebuildFetchMs = reply.fetchMs;
+    trace.rebuildDecodeMs = reply.decodeMs;
+    log.info({ step: a.restoreStep, bytes: reply.bytes, used: reply.usedShards, corrupt: reply.corruptShards, ms: trace.rebuildMs, fetchMs: reply.fetchMs, decodeMs: reply.decodeMs }, 'snapshot rebuilt by the snapshot manager');
+  }
+  if (a.replicaCopy) {
+    if (!smp) throw new Error(`told to copy step ${a.restoreStep} from a live replica, but this node runs no snapshot manager`);
+    clock.lap();
+    const reply = await smp.copyFromReplica(a.replicaCopy, timeoutMs);
+    trace.rebuildMs = clock.lap();
+    trace.rebuildFetchMs = reply.fetchMs;
+    log.info({ step: a.restoreStep, bytes: reply.bytes, from: a.replicaCopy.fromStage, ms: trace.rebuildMs }, 'snapshot copied from a live replica by the snapshot manager');
+  }
 }

@@ -29,7 +29,7 @@ import { receivePipeChunks, type PipeTarget } from './pipe-receiver.ts';
 import { PipeBrokenError } from './pipe-sender.ts';
 import { CoordinatorLink, type RegisterWait } from './coordinator-link.ts';
 import { SnapshotLink } from './snapshot-link.ts';
-import { RestoreClock, buildStage } from './stage-assignment.ts';
+import { RestoreClock, buildStage, fetchSnapshot } from './stage-assignment.ts';
 import { HaltPoints } from './halt-points.ts';
 import { ReplicaRing } from './replica-ring.ts';
 import { StageAhead } from './stage-ahead.ts';
@@ -298,23 +298,7 @@ export class WorkerNode {
     this.snapshots?.rememberAssignment({ stage: slot, job, dataSha256: a.dataSha256 || null });
     // The rebuild (in the snapshot manager's process) after the build, not beside it: on two
     // cores the build's compute slowed the shards' transfer more than it saved.
-    if (a.rebuild) {
-      if (!this.smp) throw new Error(`told to rebuild step ${a.restoreStep} from erasure shards, but this node runs no snapshot manager`);
-      lap();
-      const reply = await this.smp.rebuild(a.rebuild, this.protocol.rebuildTimeoutMs);
-      trace.rebuildMs = lap();
-      trace.rebuildFetchMs = reply.fetchMs;
-      trace.rebuildDecodeMs = reply.decodeMs;
-      this.log.info({ step: a.restoreStep, bytes: reply.bytes, used: reply.usedShards, corrupt: reply.corruptShards, ms: trace.rebuildMs, fetchMs: reply.fetchMs, decodeMs: reply.decodeMs }, 'snapshot rebuilt by the snapshot manager');
-    }
-    if (a.replicaCopy) {
-      if (!this.smp) throw new Error(`told to copy step ${a.restoreStep} from a live replica, but this node runs no snapshot manager`);
-      lap();
-      const reply = await this.smp.copyFromReplica(a.replicaCopy, this.protocol.rebuildTimeoutMs);
-      trace.rebuildMs = lap();
-      trace.rebuildFetchMs = reply.fetchMs;
-      this.log.info({ step: a.restoreStep, bytes: reply.bytes, from: a.replicaCopy.fromStage, ms: trace.rebuildMs }, 'snapshot copied from a live replica by the snapshot manager');
-    }
+    await fetchSnapshot(this.smp, a, clock, this.protocol.rebuildTimeoutMs, this.log);
     if (a.restoreStep >= 0) {
       if (!this.snapshots) throw new Error(`told to restore step ${a.restoreStep}, but this node keeps no snapshots`);
       // The stage held until now is read by its neighbours (FetchWeights) and must never be seen

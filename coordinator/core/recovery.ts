@@ -199,17 +199,17 @@ export class Recovery {
     return true;
   }
 
-  /**
-   * Places a node on each vacant stage. The node that held it comes back when only its worker
-   * died (its snapshot manager still answers) and restores locally; when the whole node is gone,
-   * a spare or newly joined node takes the stage and rebuilds it from erasure shards.
-   */
   /** The zones of the nodes that hold the other replicas of a slot's stage. */
   private replicaZones(slot: number): Set<string> {
     const others = slotsOfStage(this.job, stageOfSlot(this.job, slot)).filter((s) => s !== slot);
     return new Set(others.map((s) => this.members.get(this.commits.stage(s).nodeId ?? '')?.zone ?? '').filter((z) => z !== ''));
   }
 
+  /**
+   * Places a node on each vacant stage. The node that held it comes back when only its worker
+   * died (its snapshot manager still answers) and restores locally; when the whole node is gone,
+   * a spare or newly joined node takes the stage and rebuilds it from erasure shards.
+   */
   fillVacancies(out: Action[]): void {
     const r = this.r;
     if (!r) return;
