@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { RebuildMismatchError, runErasureBench } from '../../bench/erasure-bench.ts';
 import { runCli } from '../support/cli.ts';
+import { expectPositive } from '../support/expect-positive.ts';
 
 const CASE_RATES = [
   'encodeCopyGBps',
@@ -18,10 +19,6 @@ const CASE_RATES = [
 ] as const;
 const TOP_RATES = ['encodeCopyGBps', 'encodeGBps', 'rebuildGBps', 'memcpyGBps', 'memcpyWarmGBps', 'encodeCopyFractionOfMemcpy', 'encodeFractionOfWarmMemcpy', 'encodeFractionOfMemcpy', 'simdSpeedupOverReference'] as const;
 
-function expectPositive(value: unknown, field: string): void {
-  expect(typeof value, field).toBe('number');
-  expect(Number.isFinite(value as number) && (value as number) > 0, `${field} = ${String(value)}`).toBe(true);
-}
 
 describe('ftrain bench erasure', () => {
   it('measures both kernels against memcpy on the same 4 MiB, with every rebuild checked', async () => {

@@ -4,11 +4,8 @@
 
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.ts';
+import { expectPositive } from '../support/expect-positive.ts';
 
-function expectPositive(value: unknown, field: string): void {
-  expect(typeof value, field).toBe('number');
-  expect(Number.isFinite(value as number) && (value as number) > 0, `${field} = ${String(value)}`).toBe(true);
-}
 
 describe('ftrain bench replicas', () => {
   it('measures the all-reduce of 4 MiB over two replicas against raw streams of the same bytes', async () => {

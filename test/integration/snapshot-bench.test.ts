@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isAlive, runCli } from '../support/cli.ts';
+import { expectPositive } from '../support/expect-positive.ts';
 
 // Fresh directories of this test only, so runs of other tests that share /dev/shm do not matter.
 const shmDir = mkdtempSync(join('/dev/shm', 'ftrain-bench-test-'));
@@ -36,10 +37,6 @@ const POSITIVE_FIELDS = [
 
 const RAW_FIELDS = ['stallMs', 'snapshotMs', 'stallMsWithCopyOut', 'diskStallMs', 'memcpyMs', 'socketMs', 'socketStallMsWorker', 'socketStallMsInline', 'stepMsWithout', 'stepMsWith', 'stepOverheadPct'] as const;
 
-function expectPositive(value: unknown, field: string): void {
-  expect(typeof value, field).toBe('number');
-  expect(Number.isFinite(value as number) && (value as number) > 0, `${field} = ${String(value)}`).toBe(true);
-}
 
 describe('ftrain bench snapshot', () => {
   it('measures snapshot, disk checkpoint, memcpy and socket on the same 16 MiB, and cleans up', async () => {

@@ -16,10 +16,10 @@ import {
   type CheckpointDirView,
   type CheckpointManifest,
 } from '../../domain/checkpoint-manifest.ts';
-import { OptionError } from '../../domain/errors.ts';
 import { compileJobOptions, type JobOptions, type RawJobOptions } from '../../domain/job-options.ts';
 import type { SnapshotHeader } from '../../domain/snapshot-slots.ts';
 import { stageParamSpecs } from '../../worker/gpt-stage.ts';
+import { refusal } from '../support/refusal.ts';
 
 const SHA = 'a'.repeat(64);
 
@@ -159,16 +159,6 @@ describe('checkCheckpointDir (files)', () => {
   const root = mkdtempSync(join(tmpdir(), 'ftrain-ckdir-'));
   const local = { nodesOnThisMachine: true };
 
-  function thrown(fn: () => unknown): OptionError {
-    try {
-      fn();
-    } catch (err) {
-      if (err instanceof OptionError) return err;
-      throw err;
-    }
-    throw new Error('nothing thrown');
-  }
-
   /** A directory as a run of `writer` leaves it (records only: the data files are not read). */
   function writeDir(name: string, writer: JobOptions, steps: number[], manifest = true): string {
     const dir = join(root, name);
@@ -189,12 +179,12 @@ describe('checkCheckpointDir (files)', () => {
     const file = join(root, 'file');
     writeFileSync(file, 'x');
     for (const dir of [file, join(file, 'ck')]) {
-      const err = thrown(() => checkCheckpointDir(job({ checkpointDir: dir }), SHA, local));
+      const err = refusal(() => checkCheckpointDir(job({ checkpointDir: dir }), SHA, local));
       expect(err.field).toBe('--checkpoint-dir');
       expect(err.message).toMatch(/is a file, not a directory/);
     }
     // The coordinator of remote nodes still refuses a file it sees at the path.
-    expect(thrown(() => checkCheckpointDir(job({ checkpointDir: file }), SHA, { nodesOnThisMachine: false })).field).toBe('--checkpoint-dir');
+    expect(refusal(() => checkCheckpointDir(job({ checkpointDir: file }), SHA, { nodesOnThisMachine: false })).field).toBe('--checkpoint-dir');
   });
 
   it('accepts a path that does not exist yet, and one the coordinator of remote nodes cannot see', () => {
@@ -206,7 +196,7 @@ describe('checkCheckpointDir (files)', () => {
     const dir = writeDir('two-stage', job(), [4, 6]);
     expect(readCheckpointDir(dir).stages.map((s) => s.steps)).toEqual([[4, 6], [4, 6]]);
     expect(checkCheckpointDir(job({ checkpointDir: dir }), SHA, local)).toEqual([]);
-    const err = thrown(() => checkCheckpointDir(job({ checkpointDir: dir, dModel: 64 }), SHA, local));
+    const err = refusal(() => checkCheckpointDir(job({ checkpointDir: dir, dModel: 64 }), SHA, local));
     expect(err.message).toBe(`--checkpoint-dir: ${dir} holds checkpoints of another model: --d-model 32 there, 64 here (start a new directory, or resume with the same shape)`);
   });
 
@@ -224,6 +214,6 @@ describe('checkCheckpointDir (files)', () => {
   it('refuses a manifest that cannot be read, naming its file', () => {
     const dir = writeDir('bad-manifest', job(), [2], false);
     writeFileSync(join(dir, 'job.json'), 'not json');
-    expect(thrown(() => checkCheckpointDir(job({ checkpointDir: dir }), SHA, local)).message).toMatch(/job\.json is not a readable ftrain checkpoint manifest: not JSON/);
+    expect(refusal(() => checkCheckpointDir(job({ checkpointDir: dir }), SHA, local)).message).toMatch(/job\.json is not a readable ftrain checkpoint manifest: not JSON/);
   });
 });
