@@ -17,6 +17,7 @@ export function addJobFlags(cmd: Command): Command {
   return cmd
     .option('--nodes <n>', 'pipeline stages, one node each (in each replica)', String(DEFAULT_JOB.nodes))
     .option('--check-every <k>', 'with --replicas: the replicas of each stage compare a digest of their weights after every K-th step; one that differs from the others (silent corruption) is repaired from them (0: never)', '10')
+    .option('--on-replica-loss <policy>', 'with --replicas, while a lost replica is rebuilt: keep (the others train on and one of them trains its micro-batches too: the same maths as without the loss), shrink (the others train on with their own micro-batches only) or stop (every replica waits)', 'keep')
     .option('--replicas <n>', 'data-parallel replicas of the pipeline: --nodes x --replicas nodes; each step trains --micro-batches per replica, and the replicas of a stage sum their gradients with a ring all-reduce', '1')
     .option('--steps <n>', 'optimizer steps to train (default: until Ctrl-C)')
     .option('--seed <n>', 'seed of weights and batches', String(DEFAULT_JOB.seed))
@@ -57,6 +58,7 @@ export interface JobFlagValues {
   readonly nodes: string;
   readonly replicas: string;
   readonly checkEvery: string;
+  readonly onReplicaLoss: string;
   readonly steps?: string;
   readonly seed: string;
   readonly data: string;
@@ -93,6 +95,7 @@ export function rawJobOptions(v: JobFlagValues): RawJobOptions {
     nodes: v.nodes,
     replicas: v.replicas,
     checkEvery: v.checkEvery,
+    onReplicaLoss: v.onReplicaLoss,
     steps: v.steps,
     seed: v.seed,
     data: v.data,

@@ -27,6 +27,14 @@ export interface AssignCommand {
   readonly replica: number;
   /** This stage's address in each replica, by replica, for the gradient all-reduce; empty with one replica. */
   readonly replicaAddresses: readonly string[];
+  /**
+   * While a replica is out (`--on-replica-loss keep`): the replicas whose micro-batches this
+   * replica trains as well, ascending; this worker plays their ranks in the ring too (their
+   * addresses are this node's). Absent or empty: none.
+   */
+  readonly guestReplicas?: readonly number[];
+  /** While a replica is out (`--on-replica-loss shrink`): the replicas out of the ring and the batch, ascending (their addresses are empty). */
+  readonly outReplicas?: readonly number[];
 }
 
 /** Train steps [fromStep, toStep); toStep 0: until stopped. */

@@ -38,6 +38,8 @@ export interface JobOptions {
   readonly replicas: number;
   /** With replicas: compare the replicas' weight digests after every K-th step (`--check-every`); 0: never. */
   readonly replicaCheckEvery: number;
+  /** With replicas: what the other replicas do while a lost one is rebuilt (`--on-replica-loss`). */
+  readonly onReplicaLoss: ReplicaLossPolicy;
   /** Steps to train, or null to train until stopped. */
   readonly steps: number | null;
   readonly seed: number;
@@ -98,12 +100,22 @@ export const RecoveryPolicy = {
 } as const;
 export type RecoveryPolicy = (typeof RecoveryPolicy)[keyof typeof RecoveryPolicy];
 
+/**
+ * `--on-replica-loss`, with replicas: `keep` (the default) trains on while a lost replica is
+ * rebuilt, a live replica training the lost one's micro-batches too, each replica's partial sum
+ * kept apart and reduced in the same order, so the run stays bit-identical to one without the
+ * loss; `shrink` trains on with the live replicas' micro-batches only; `stop` halts every replica
+ * until the lost one is back.
+ */
+export const ReplicaLossPolicy = { keep: 'keep', shrink: 'shrink', stop: 'stop' } as const;
+export type ReplicaLossPolicy = (typeof ReplicaLossPolicy)[keyof typeof ReplicaLossPolicy];
+
 /** Options as they come from a command line or a config: any field may be missing or a string. */
 export type RawJobOptions = Partial<Record<
   | 'nodes' | 'steps' | 'seed' | 'data' | 'backend' | 'microBatches' | 'microBatchSize'
   | 'seqLen' | 'dModel' | 'heads' | 'layersPerStage' | 'ffnMult' | 'lr' | 'clipNorm'
   | 'heartbeatMs' | 'leaseMs' | 'dumpGrads' | 'snapshotEvery' | 'inject' | 'recoveryTimeoutMs'
-  | 'checkpointEvery' | 'checkpointDir' | 'ec' | 'spares' | 'recovery' | 'checkfreeLrScale' | 'model' | 'replicas' | 'checkEvery',
+  | 'checkpointEvery' | 'checkpointDir' | 'ec' | 'spares' | 'recovery' | 'checkfreeLrScale' | 'model' | 'replicas' | 'checkEvery' | 'onReplicaLoss',
   unknown
 >>;
 
@@ -304,6 +316,7 @@ export function compileJobOptions(raw: RawJobOptions): JobOptions {
     stages,
     replicas,
     replicaCheckEvery: checkEvery,
+    onReplicaLoss: replicaLossPolicy(raw.onReplicaLoss),
     steps,
     seed,
     data,
@@ -329,6 +342,15 @@ export function compileJobOptions(raw: RawJobOptions): JobOptions {
     recovery,
     checkfreeLrScale: numberOption('--checkfree-lr-scale', raw.checkfreeLrScale, 1.1, 0, 100),
   };
+}
+
+/** `--on-replica-loss`: keep (the default), shrink or stop. */
+function replicaLossPolicy(raw: unknown): ReplicaLossPolicy {
+  const text = raw === undefined || raw === null ? ReplicaLossPolicy.keep : String(raw);
+  if (!(Object.values(ReplicaLossPolicy) as string[]).includes(text)) {
+    throw new OptionError('--on-replica-loss', `must be one of ${Object.values(ReplicaLossPolicy).join(', ')}, got "${text}"`);
+  }
+  return text as ReplicaLossPolicy;
 }
 
 /** Tokens one step trains on across the whole pipeline, every replica's. */

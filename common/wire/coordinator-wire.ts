@@ -107,6 +107,8 @@ export function encodeCommand(command: Command, job: JobOptions, dataSha256: str
           replica: command.replica,
           replicaAddresses: [...command.replicaAddresses],
           replicaCopy: command.replicaCopy ? encodeReplicaCopy(command.replicaCopy) : null,
+          guestReplicas: [...(command.guestReplicas ?? [])],
+          outReplicas: [...(command.outReplicas ?? [])],
         },
       };
     case 'protect':
@@ -132,10 +134,27 @@ export function decodeCommand(c: Command__Output): ReceivedCommand {
       if (job.stages !== numStages) throw new WireError('assign.num_stages', `is ${numStages}, but the job has ${job.stages} stages`);
       const st = int('assign.stage', a.stage, 0, numStages - 1);
       const replica = int('assign.replica', a.replica, 0, job.replicas - 1);
-      const replicaAddresses = list('assign.replica_addresses', a.replicaAddresses, (v, f) => str(f, v, { nonEmpty: true }));
+      const replicaList = (field: string, v: readonly unknown[]): number[] => {
+        const out: number[] = list(field, v, (x, f) => int(f, x, 0, job.replicas - 1));
+        out.forEach((r, i) => {
+          if (r === replica) throw new WireError(field, `names replica ${r}, the node's own`);
+          if (i > 0 && r <= out[i - 1]!) throw new WireError(field, 'must be ascending, without repeats');
+        });
+        return out;
+      };
+      const guestReplicas = replicaList('assign.guest_replicas', a.guestReplicas ?? []);
+      const outReplicas = replicaList('assign.out_replicas', a.outReplicas ?? []);
+      if (guestReplicas.length > 0 && outReplicas.length > 0) throw new WireError('assign.out_replicas', 'a replica is either trained by a guest host (keep) or out (shrink), not both kinds at once');
+      // An out replica has no address; every other needs one.
+      const replicaAddresses = list('assign.replica_addresses', a.replicaAddresses, (v, f) => str(f, v));
       if (replicaAddresses.length !== (job.replicas > 1 ? job.replicas : 0)) {
         throw new WireError('assign.replica_addresses', `has ${replicaAddresses.length} addresses, but the job has ${job.replicas} replica(s) (one address each, none with one)`);
       }
+      replicaAddresses.forEach((address, r) => {
+        if ((address === '') !== outReplicas.includes(r)) {
+          throw new WireError(`assign.replica_addresses[${r}]`, address === '' ? 'must not be empty' : `must be empty: replica ${r} is out`);
+        }
+      });
       return {
         kind: 'assign',
         stage: st,
@@ -149,6 +168,8 @@ export function decodeCommand(c: Command__Output): ReceivedCommand {
         checkfree: a.checkfree ? decodeCheckfree('assign.checkfree', a.checkfree) : null,
         replica,
         replicaAddresses,
+        ...(guestReplicas.length > 0 ? { guestReplicas } : {}),
+        ...(outReplicas.length > 0 ? { outReplicas } : {}),
         ...(a.replicaCopy ? { replicaCopy: decodeReplicaCopy('assign.replica_copy', a.replicaCopy) } : {}),
         job,
         dataSha256: str('assign.data_sha256', a.dataSha256),

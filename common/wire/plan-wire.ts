@@ -7,7 +7,7 @@
 import type { CheckfreeOrder, StageSource } from '../../domain/checkfree.ts';
 import { describeCode, type ErasureCode, type ErasureSetting, type PlacedNode, type ProtectedVersion, type ProtectionPlan, type ProtectionStatus, type RebuildOrder, type ReplicaCopyOrder } from '../../domain/erasure-protection.ts';
 import { InjectionKind, type Injection } from '../../domain/inject-spec.ts';
-import { Backend, MAX_REPLICAS, MAX_SLOTS, MAX_SNAPSHOT_EVERY, MAX_STAGES, RecoveryPolicy, type JobOptions } from '../../domain/job-options.ts';
+import { Backend, MAX_REPLICAS, MAX_SLOTS, MAX_SNAPSHOT_EVERY, MAX_STAGES, RecoveryPolicy, ReplicaLossPolicy, type JobOptions } from '../../domain/job-options.ts';
 import { SNAPSHOT_EVERY_AUTO, type SnapshotEvery } from '../../domain/snapshot-schedule.ts';
 import type { CheckfreeOrder as CheckfreeOrderProto, CheckfreeOrder__Output } from '../../proto/generated/ftrain/v1/CheckfreeOrder.ts';
 import type { ErasureCode as ErasureCodeProto, ErasureCode__Output } from '../../proto/generated/ftrain/v1/ErasureCode.ts';
@@ -185,6 +185,7 @@ export function encodeJob(job: JobOptions): Job {
     stages: job.stages,
     replicas: job.replicas,
     replicaCheckEvery: job.replicaCheckEvery,
+    onReplicaLoss: job.onReplicaLoss,
     steps: job.steps ?? 0,
     seed: job.seed,
     data: job.data,
@@ -233,6 +234,8 @@ export function decodeJob(field: string, j: Job__Output | null | undefined): Job
     stages,
     replicas,
     replicaCheckEvery: int(`${field}.replica_check_every`, v.replicaCheckEvery ?? 0, 0, 1_000_000),
+    // '' is what an older coordinator leaves unset: keep.
+    onReplicaLoss: v.onReplicaLoss ? enumOf(`${field}.on_replica_loss`, v.onReplicaLoss, ReplicaLossPolicy) : ReplicaLossPolicy.keep,
     steps: steps === 0 ? null : steps,
     seed: int(`${field}.seed`, v.seed, 0, 0xffff_ffff),
     data: str(`${field}.data`, v.data, { nonEmpty: true }),

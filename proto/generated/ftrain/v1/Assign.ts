@@ -22,6 +22,8 @@ export interface Assign {
   'replica'?: (number);
   'replicaAddresses'?: (string)[];
   'replicaCopy'?: (_ftrain_v1_ReplicaCopyOrder | null);
+  'guestReplicas'?: (number)[];
+  'outReplicas'?: (number)[];
 }
 
 export interface Assign__Output {
@@ -39,4 +41,6 @@ export interface Assign__Output {
   'replica': (number);
   'replicaAddresses': (string)[];
   'replicaCopy': (_ftrain_v1_ReplicaCopyOrder__Output | null);
+  'guestReplicas': (number)[];
+  'outReplicas': (number)[];
 }

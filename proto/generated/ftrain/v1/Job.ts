@@ -35,6 +35,7 @@ export interface Job {
   'checkfreeLrScale'?: (number | string);
   'replicas'?: (number);
   'replicaCheckEvery'?: (number);
+  'onReplicaLoss'?: (string);
 }
 
 export interface Job__Output {
@@ -65,4 +66,5 @@ export interface Job__Output {
   'checkfreeLrScale': (number);
   'replicas': (number);
   'replicaCheckEvery': (number);
+  'onReplicaLoss': (string);
 }
