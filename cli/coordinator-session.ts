@@ -142,8 +142,11 @@ export function summaryLines(report: StoredRunReport, reportPath: string | null,
   if (report.weightsDigest) lines.push(`  weights sha256 ${report.weightsDigest}`);
   const replicaDigests = report.replicaDigests ?? [];
   if (replicaDigests.length > 1) {
-    const same = replicaDigests.every((d) => d === replicaDigests[0]);
-    lines.push(same ? `  replicas: ${replicaDigests.length}, every one with these weights` : `  replicas DIFFER: ${replicaDigests.map((d, r) => `replica ${r} ${d.slice(0, 12)}`).join(', ')}`);
+    const held = replicaDigests.filter((d) => d !== '');
+    const same = held.every((d) => d === held[0]);
+    const out = replicaDigests.flatMap((d, r) => (d === '' ? [r] : []));
+    const count = out.length > 0 ? `${held.length} of ${replicaDigests.length} (replica ${out.join(', ')} was out at the end)` : `${replicaDigests.length}`;
+    lines.push(same ? `  replicas: ${count}, every one with these weights` : `  replicas DIFFER: ${replicaDigests.map((d, r) => `replica ${r} ${d.slice(0, 12) || 'out'}`).join(', ')}`);
   }
   if (reportPath) lines.push(`  report: ${reportPath}`);
   return lines;

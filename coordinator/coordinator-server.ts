@@ -207,7 +207,8 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
 
   /**
    * Reads every stage's weights in stage order and digests them, then finishes the run. With
-   * replicas, each replica's stages are digested alike, and the run's digest is replica 0's.
+   * replicas, each replica's stages are digested alike, and the run's digest is replica 0's (the
+   * first replica's that trained to the end).
    */
   private async collectWeights(): Promise<void> {
     try {
@@ -215,6 +216,11 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
       const job = this.options.job;
       const digests: string[] = [];
       for (let replica = 0; replica < job.replicas; replica++) {
+        // A replica out when the run ended (the others trained on without it) holds no final weights: ''.
+        if (status.stages[slotOf(job, replica, 0)]!.out) {
+          digests.push('');
+          continue;
+        }
         const all: Float32Array[] = [];
         for (let stage = 0; stage < job.stages; stage++) {
           const slot = status.stages[slotOf(job, replica, stage)]!;
@@ -223,7 +229,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
         }
         digests.push(weightsDigest(all));
       }
-      this.digest = digests[0]!;
+      this.digest = digests.find((d) => d !== '')!;
       this.replicaDigests = job.replicas > 1 ? digests : [];
       this.feed({ type: 'finish' });
     } catch (err) {

@@ -139,6 +139,27 @@ export interface RecoveredFailure {
   readonly caughtUpMs: number | null;
   /** Where the time to training resumed went; absent when the workers did not trace it. */
   readonly phases?: RecoveryPhases;
+  /**
+   * A replica's loss the other replicas trained on through (`--on-replica-loss keep` or
+   * `shrink`): `recoverMs` is until they trained again; the replica joined later.
+   */
+  readonly trainedOn?: TrainedOn;
+}
+
+/** How the other replicas trained on while a lost replica was rebuilt. */
+export interface TrainedOn {
+  /** The replica that was out. */
+  readonly replica: number;
+  /** The replica that trained its micro-batches too (keep); null under shrink. */
+  readonly host: number | null;
+  /** Steps the others completed while it was out. */
+  readonly steps: number;
+  /** From the failure until the replica trained again (it joined). */
+  readonly rejoinMs: number;
+  /** The pause at its join: from the others' stop at the step boundary until every replica trained again. */
+  readonly joinPauseMs: number;
+  /** The step it joined at (the others' snapshot of it, copied). */
+  readonly joinedAtStep: number;
 }
 
 /** The run so far, as Coordinator.Status gives it. */

@@ -18,6 +18,24 @@ export interface StageRecord {
   readonly protectedVersions: Map<number, ProtectedVersion>;
 }
 
+/**
+ * A step's loss from its replicas' last stages: the mean of their losses in replica order when
+ * every replica trained its own micro-batches; while a replica is out, the mean over the
+ * micro-batches trained (a replica that trained another's too weighs as much as both).
+ */
+function stepLoss(losses: readonly (number | undefined)[], trained: readonly number[]): number {
+  if (losses.length === 1) return losses[0] ?? 0;
+  if (losses.every((l) => l !== undefined) && trained.every((t) => t === trained[0])) return (losses as number[]).reduce((a, b) => a + b, 0) / losses.length;
+  let sum = 0;
+  let count = 0;
+  losses.forEach((l, r) => {
+    if (l === undefined) return;
+    sum += l * trained[r]!;
+    count += trained[r]!;
+  });
+  return count === 0 ? 0 : sum / count;
+}
+
 export class CommitTracker {
   readonly stages: StageRecord[];
   /**
@@ -33,7 +51,14 @@ export class CommitTracker {
    * Of each step not every stage has completed yet, as its last stages reported it: each
    * replica's loss, and the micro-batches trained.
    */
-  private readonly pendingLosses = new Map<number, { losses: number[]; microBatches: number }>();
+  private readonly pendingLosses = new Map<number, { losses: (number | undefined)[]; trained: number[] }>();
+
+  /**
+   * Slots of a replica that is out while it is rebuilt (`--on-replica-loss keep` or `shrink`):
+   * they train nothing, so the steps completed, the commit steps and the coded versions are those
+   * of the other slots until the replica joins again.
+   */
+  private readonly parked = new Set<number>();
 
   constructor(stages: number) {
     this.stages = Array.from({ length: stages }, () => ({ nodeId: null, lastStep: -1, lastNorms: null, snapshotStep: -1, protectedVersions: new Map() }));
@@ -43,6 +68,26 @@ export class CommitTracker {
     return this.stages[stage]!;
   }
 
+  /** The slots that train: every slot but those of a replica that is out. */
+  private get active(): StageRecord[] {
+    return this.parked.size === 0 ? this.stages : this.stages.filter((_, s) => !this.parked.has(s));
+  }
+
+  /** Slot indices that train, in order. */
+  activeSlots(): number[] {
+    return this.stages.flatMap((_, s) => (this.parked.has(s) ? [] : [s]));
+  }
+
+  isParked(slot: number): boolean {
+    return this.parked.has(slot);
+  }
+
+  /** A replica's slots are out (`slots`), or all are back (`[]`). */
+  park(slots: readonly number[]): void {
+    this.parked.clear();
+    for (const s of slots) this.parked.add(s);
+  }
+
   /**
    * The step every stage can restore: the minimum of their latest committed snapshots. A snapshot
    * manager codes only snapshots its worker committed, so a stage's protected version counts as
@@ -50,7 +95,7 @@ export class CommitTracker {
    * behind the coded one, and a worker told the coded step may let older slots go.
    */
   get globalCommitStep(): number {
-    return Math.min(...this.stages.map((s) => Math.max(s.snapshotStep, ...s.protectedVersions.keys())));
+    return Math.min(...this.active.map((s) => Math.max(s.snapshotStep, ...s.protectedVersions.keys())));
   }
 
   /**
@@ -65,12 +110,12 @@ export class CommitTracker {
 
   /** Steps every stage has completed. */
   get completedSteps(): number {
-    return Math.min(...this.stages.map((s) => s.lastStep)) + 1;
+    return Math.min(...this.active.map((s) => s.lastStep)) + 1;
   }
 
   /** The newest step any stage has completed, plus one: the step under way. */
   get stepUnderWay(): number {
-    return Math.max(...this.stages.map((s) => s.lastStep)) + 1;
+    return Math.max(...this.active.map((s) => s.lastStep)) + 1;
   }
 
   /**
@@ -85,15 +130,15 @@ export class CommitTracker {
     stage.lastStep = r.step;
     stage.lastNorms = { gradNorm: r.gradNorm, clippedGradNorm: r.clippedGradNorm ?? r.gradNorm };
     if (lossOfReplica !== null) {
-      const pending = this.pendingLosses.get(r.step) ?? { losses: Array.from({ length: replicas }, () => 0), microBatches: 0 };
+      const pending = this.pendingLosses.get(r.step) ?? { losses: Array.from({ length: replicas }, () => undefined), trained: Array.from({ length: replicas }, () => 0) };
       pending.losses[lossOfReplica] = r.loss;
-      pending.microBatches += microBatches;
+      pending.trained[lossOfReplica] = microBatches;
       this.pendingLosses.set(r.step, pending);
     }
     const done: { step: number; loss: number; microBatches: number }[] = [];
     for (let s = before; s < this.completedSteps; s++) {
-      const { losses, microBatches: trained } = this.pendingLosses.get(s)!;
-      done.push({ step: s, loss: losses.length === 1 ? losses[0]! : losses.reduce((a, b) => a + b, 0) / losses.length, microBatches: trained });
+      const { losses, trained } = this.pendingLosses.get(s)!;
+      done.push({ step: s, loss: stepLoss(losses, trained), microBatches: trained.reduce((a, b) => a + b, 0) });
       this.pendingLosses.delete(s);
     }
     return done;
@@ -125,7 +170,7 @@ export class CommitTracker {
 
   /** The newest version every stage holds erasure-coded; -1: none. */
   private newestCommonVersion(): number {
-    const sets = this.stages.map((x) => new Set(x.protectedVersions.keys()));
+    const sets = this.active.map((x) => new Set(x.protectedVersions.keys()));
     const common = [...sets[0]!].filter((step) => sets.every((set) => set.has(step)));
     return common.length === 0 ? -1 : Math.max(...common);
   }

@@ -70,6 +70,7 @@ export class CoordinatorCore {
       },
       nextEpoch: () => ++this.epoch,
       failRun: (failure, out) => this.failRun(failure, out),
+      nextSnapshotStep: (step) => this.intervals.nextSnapshotStep(step),
     });
     this.progress = new TrainingProgress(job, this.members, this.commits, this.failures, this.recovery, this.shards, this.intervals, {
       get phase() {
@@ -80,7 +81,10 @@ export class CoordinatorCore {
         return core.epoch;
       },
       failRun: (failure, out) => this.failRun(failure, out),
-      afterSteps: (now, out) => this.departures.maybeMove(now, out),
+      afterSteps: (now, out) => {
+        this.departures.maybeMove(now, out);
+        this.recovery.maybeJoin(out);
+      },
       replicaDiverged: (slot, trustUpTo, detail, now, out) => {
         const nodeId = this.commits.stage(slot).nodeId;
         if (!nodeId) return;
@@ -144,7 +148,7 @@ export class CoordinatorCore {
         if (!node) return this.members.notLive(e.nodeId);
         if (node.commandsOpen) return { reason: RefusalReason.duplicate, message: `node ${e.nodeId} already has a command stream` };
         node.commandsOpen = true;
-        if (this.phase === RunPhase.recovering) this.recovery.fillVacancies(out);
+        if (this.phase === RunPhase.recovering || this.recovery.trainingOn) this.recovery.fillVacancies(out);
         else if (this.phase === RunPhase.waiting && this.placement.tryAssign(out)) this.setPhase(RunPhase.starting);
         return null;
       }
@@ -268,7 +272,8 @@ export class CoordinatorCore {
     }
     this.departures.maybeMove(now, out);
     const current = this.recovery.active ? this.recovery.failureDetail() : null;
-    if (current && now - current.detectedAtMs > this.job.recoveryTimeoutMs) {
+    const heldSince = this.recovery.heldSinceMs();
+    if (current && heldSince !== null && now - heldSince > this.job.recoveryTimeoutMs) {
       const waiting = this.recovery.vacancies().map(([stage, id]) =>
         this.members.smpLost(id) ? `stage ${stage} (no node joined to take it)` : `stage ${stage} (node ${id}'s worker did not come back)`,
       );
@@ -318,7 +323,10 @@ export class CoordinatorCore {
       // after the same step (their all-reduce waits for each other): no stage 0 has started a
       // step past the one after the newest reported (each reports before it starts the next).
       const toStep = this.job.replicas > 1 ? this.commits.stepUnderWay + 1 : 0;
-      for (const slot of slotsOfStage(this.job, 0)) out.push({ type: 'send', nodeId: this.commits.stage(slot).nodeId!, command: { kind: 'limit', toStep } });
+      // A replica that is out (the others train on without it) has no step to stop.
+      for (const slot of slotsOfStage(this.job, 0)) {
+        if (!this.commits.isParked(slot)) out.push({ type: 'send', nodeId: this.commits.stage(slot).nodeId!, command: { kind: 'limit', toStep } });
+      }
       out.push({ type: 'log', level: 'info', msg: `stopping after the step under way (${reason})` });
       return;
     }

@@ -18,6 +18,8 @@ export interface StageStatus {
   readonly lastStep: number;
   /** Latest committed snapshot, -1 for none. */
   readonly snapshotStep: number;
+  /** A slot of a replica that is out while the others train on (`--on-replica-loss`): it trains nothing until it joins. */
+  readonly out: boolean;
 }
 
 export interface ErasureStatus {
@@ -89,7 +91,7 @@ export function coordinatorStatus(parts: {
     protectedCommitStep: commits.protectedCommitStep,
     toStep: parts.toStep,
     nodes,
-    stages: commits.stages.map((s, stage) => ({ stage, nodeId: s.nodeId, lastStep: s.lastStep, snapshotStep: s.snapshotStep })),
+    stages: commits.stages.map((s, stage) => ({ stage, nodeId: s.nodeId, lastStep: s.lastStep, snapshotStep: s.snapshotStep, out: commits.isParked(stage) })),
     erasure: {
       code: shards.code ? { ...shards.code } : null,
       codeName: shards.code ? describeCode(shards.code) : null,

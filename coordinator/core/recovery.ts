@@ -4,60 +4,27 @@
 // (recovery-policy.ts), send the assignments, and, once every stage is ready, say how each
 // failure was recovered.
 
-import { checkfreeWeights, type CheckfreeOrder } from '../../domain/checkfree.ts';
 import type { ProtectedVersion, RebuildOrder, ReplicaCopyOrder } from '../../domain/erasure-protection.ts';
 import type { RestoreTrace } from '../../domain/node-reports.ts';
 import type { JobOptions } from '../../domain/job-options.ts';
-import { swapPartner } from '../../domain/pipeline-route.ts';
-import { NodeState, RunPhase, type Failure, type RecoveredFailure, type RecoveryMethod, type RecoveryPhases } from '../../domain/run-status.ts';
+import { NodeState, RunPhase, type Failure, type RecoveredFailure } from '../../domain/run-status.ts';
 import type { CommitTracker } from './commit-tracker.ts';
 import type { Action } from './core-events.ts';
 import type { FailureInfo, FailureLog } from './failure-log.ts';
 import type { Membership, NodeRecord } from './membership.ts';
 import { planRecovery, recoveryOutlook, type RecoveryDecision } from './recovery-policy.ts';
+import { recoveredRecord } from './recovery-outcome.ts';
+import { checkfreeOrders } from './checkfree-orders.ts';
 import type { ShardPlacement } from './shard-placement.ts';
 import type { StagePlacement } from './stage-placement.ts';
-import { slotCount, slotsOfStage, stageOfSlot } from '../../domain/replica-slots.ts';
+import { slotCount, slotName, slotsOfStage, stageOfSlot } from '../../domain/replica-slots.ts';
 import { pickForSlot } from '../../domain/zones.ts';
-
-/** What the recovery needs from the rest of the core. */
-export interface RecoveryContext {
-  readonly phase: RunPhase;
-  setPhase(to: RunPhase): void;
-  readonly epoch: number;
-  /** Starts a new epoch: traffic of the old one is refused from now on. */
-  nextEpoch(): number;
-  failRun(failure: Failure, out: Action[]): void;
-}
-
-interface RecoveryState {
-  epoch: number;
-  /** Stages without a node, and the node that held each. */
-  readonly vacant: Map<number, string>;
-  /**
-   * Stages placed on a node of their own (a returning worker or a node that takes over), with the
-   * snapshot steps that node holds locally. What shards can rebuild is worked out when the plan is
-   * chosen: holders found lost meanwhile no longer count.
-   */
-  readonly filled: Map<number, readonly number[]>;
-  /** What each stage can restore: its halted report, or its new node's snapshots and shards. */
-  readonly snapshotSteps: Map<number, readonly number[]>;
-  readonly failure: FailureInfo;
-  /** Further failures during the same recovery (several nodes lost at once). */
-  readonly others: FailureInfo[];
-  readonly completedAtFailure: number;
-  /** The plan in force once chosen; null while stages are still vacant or unreported. */
-  decision: RecoveryDecision | null;
-  /** Vacant stages for which the run has said it waits for a node. */
-  readonly waitingSaid: Set<number>;
-  /** When the assignments of the plan went out; null before. */
-  assignedAtMs: number | null;
-  /** Each stage's worker trace from its assignment to ready. */
-  readonly traces: Map<number, RestoreTrace>;
-}
+import { ReplicaAwayFlow, replicaAway } from './replica-away.ts';
+import type { RecoveryContext, RecoveryState } from './recovery-state.ts';
 
 export class Recovery {
   private r: RecoveryState | null = null;
+  private readonly awayFlow: ReplicaAwayFlow;
   /** Slots whose snapshots after a step are not trusted (a replica that diverged), until the recovery completes. */
   private readonly distrusted = new Map<number, number>();
   /** The time of the event being handled (the core sets it): when the plan's assignments go out. */
@@ -71,10 +38,41 @@ export class Recovery {
     private readonly placement: StagePlacement,
     private readonly failures: FailureLog,
     private readonly ctx: RecoveryContext,
-  ) {}
+  ) {
+    const self = this;
+    this.awayFlow = new ReplicaAwayFlow(job, members, commits, placement, ctx, {
+      state: () => self.r,
+      trainingOn: () => self.trainingOn,
+      trustedUpTo: (slot) => self.distrusted.get(slot) ?? Infinity,
+      nowMs: () => self.nowMs,
+    });
+  }
 
+  /** After step reports: once the live replicas have paused where a replica that is out joins, every replica restores that step. */
+  maybeJoin(out: Action[]): void {
+    this.awayFlow.maybeJoin(out);
+  }
+
+  /** A recovery holds the run: the replicas wait for it (not while they train on without one). */
   get active(): boolean {
-    return this.r !== null;
+    return this.r !== null && !this.trainingOn;
+  }
+
+  /** The live replicas train on while a replica that is out waits to join (replica-away.ts). */
+  get trainingOn(): boolean {
+    const a = this.r?.away;
+    return !!a && a.resumed !== null && a.restoringSinceMs === null;
+  }
+
+  /** The slots of a replica that is out while the others train on; empty when none is. */
+  awaySlots(): readonly number[] {
+    return this.trainingOn ? this.r!.away!.slots : [];
+  }
+
+  /** Since when the recovery under way has held the run (a join counts from its pause); null when none does. */
+  heldSinceMs(): number | null {
+    if (!this.active) return null;
+    return this.r!.away?.restoringSinceMs ?? this.r!.failure.detectedAtMs;
   }
 
   /** The recovery restores from the disk tier (the start must load checkpoints). */
@@ -135,6 +133,17 @@ export class Recovery {
       detectedAtMs: now,
       handoverMs: announced?.handoverMs ?? null,
     };
+    const away = this.r?.away;
+    if (this.r && away && this.trainingOn && away.slots.includes(stage)) {
+      // Another slot of the replica that is out: one more to fill before it joins; the others train on.
+      this.r.others.push(info);
+      this.r.filled.delete(stage);
+      this.r.vacant.set(stage, node.nodeId);
+      out.push({ type: 'recovery-started', stage, nodeId: node.nodeId, detail });
+      out.push({ type: 'log', level: 'warn', msg: `${slotName(this.job, stage)} lost while its replica is out: it joins once a node holds each of its stages`, fields: { nodeId: node.nodeId, detail } });
+      this.fillVacancies(out);
+      return;
+    }
     if (!this.r) {
       const epoch = this.ctx.nextEpoch();
       this.r = {
@@ -149,6 +158,7 @@ export class Recovery {
         waitingSaid: new Set(),
         assignedAtMs: null,
         traces: new Map(),
+        away: this.ctx.phase === RunPhase.training ? replicaAway(this.job, stage, this.commits.stages.map((s) => this.members.get(s.nodeId ?? '')?.state ?? null)) : null,
       };
       if (this.ctx.phase === RunPhase.training) {
         for (const n of this.members.all()) {
@@ -164,6 +174,11 @@ export class Recovery {
       r.others.push(info);
       r.snapshotSteps.delete(stage);
       r.filled.delete(stage);
+      // A live replica lost too while one is out: every replica restores the same step now, the
+      // one that is out copying it from a live replica where one is left.
+      const restoreAll = r.away !== null && r.away.resumed !== null && r.away.restoringSinceMs === null;
+      // Before the others trained on, the replica that was to go out is a survivor like any.
+      if (r.away?.resumed === null) r.away = null;
       if (r.decision !== null) {
         r.decision = null;
         r.epoch = this.ctx.nextEpoch();
@@ -174,6 +189,7 @@ export class Recovery {
           out.push({ type: 'send', nodeId: n.nodeId, command: { kind: 'halt', epoch: r.epoch, reason: `stage ${stage} failed`, resumeAtMost: this.resumeAtMost() } });
         }
       }
+      if (restoreAll) this.awayFlow.restoreAll(r, `${slotName(this.job, stage)} lost while replica ${r.away!.replica} is out`, out);
     }
     this.ctx.setPhase(RunPhase.recovering);
     this.r.vacant.set(stage, node.nodeId);
@@ -188,7 +204,10 @@ export class Recovery {
    */
   private resumeAtMost(): number {
     const r = this.r!;
-    return Math.min(...[r.failure, ...r.others].map((f) => this.commits.stage(f.stage).lastStep + 1));
+    // A slot of a replica the others trained on without is not what they wait for.
+    const waitedFor = [r.failure, ...r.others].filter((f) => !(r.away?.resumed && r.away.slots.includes(f.stage)));
+    if (waitedFor.length === 0) return this.commits.stepUnderWay;
+    return Math.min(...waitedFor.map((f) => this.commits.stage(f.stage).lastStep + 1));
   }
 
   /** A halted survivor says which snapshots it holds; false when no recovery of that epoch is under way. */
@@ -197,6 +216,12 @@ export class Recovery {
     this.r.snapshotSteps.set(stage, snapshotSteps);
     this.maybeRestore(out);
     return true;
+  }
+
+  /** Whether a replica of a slot's stage lives (it is not lost, and its snapshot manager answers). */
+  private liveReplicaOf(slot: number, lost: readonly number[]): boolean {
+    const away = this.r?.away?.resumed ? this.r.away.slots : [];
+    return slotsOfStage(this.job, stageOfSlot(this.job, slot)).some((p) => p !== slot && !lost.includes(p) && !away.includes(p) && !!this.members.get(this.commits.stage(p).nodeId ?? '')?.smpAddress);
   }
 
   /** The zones of the nodes that hold the other replicas of a slot's stage. */
@@ -248,9 +273,11 @@ export class Recovery {
     for (const stage of waiting) {
       if (r.waitingSaid.has(stage)) continue;
       r.waitingSaid.add(stage);
-      out.push({ type: 'notice', level: 'warn', msg: `stage ${stage} is vacant and no spare is left: waiting for a node to join (ftrain node --coordinator HOST:PORT)` });
+      const meanwhile = this.trainingOn ? ' (the other replicas train on meanwhile)' : '';
+      out.push({ type: 'notice', level: 'warn', msg: `stage ${stage} is vacant and no spare is left: waiting for a node to join (ftrain node --coordinator HOST:PORT)${meanwhile}` });
     }
     this.maybeRestore(out);
+    this.awayFlow.scheduleJoin(out);
   }
 
   /**
@@ -265,6 +292,8 @@ export class Recovery {
       if (filled) return [...filled, ...[...this.shards.rebuildableVersions(s).keys()].filter((step) => !filled.includes(step))];
       const formerId = r.vacant.get(s);
       if (formerId === undefined) return null;
+      // A live replica of its stage can give whatever it holds to the node that joins.
+      if (this.liveReplicaOf(s, lost)) return null;
       // Only a snapshot manager known lost is gone: a node without one (\`ftrain worker\`) may
       // come back with the snapshots it keeps.
       return !probing && this.members.smpLost(formerId) ? [...this.shards.rebuildableVersions(s).keys()] : null;
@@ -289,12 +318,17 @@ export class Recovery {
   /** Once every stage has a node and a list of snapshots, the policy chooses how to go on. */
   private maybeRestore(out: Action[]): void {
     const r = this.r;
-    if (!r || r.decision !== null || r.vacant.size > 0 || r.snapshotSteps.size < slotCount(this.job)) return;
+    if (!r || r.decision !== null) return;
+    if (r.away && r.away.resumed === null && this.awayFlow.trainOnWithout(r, r.away, out)) return;
+    if (r.vacant.size > 0 || r.snapshotSteps.size < slotCount(this.job)) return;
+    // A replica that was out has nothing of its own to restore: it copies the step from a live replica.
+    const awaySlots = r.away?.resumed ? r.away.slots : [];
+    this.commits.park([]);
     this.shards.replan(out, false);
     const nodes = this.commits.stages.map((s) => this.members.get(s.nodeId!)!);
     for (const node of nodes) this.members.move(node, NodeState.assigned);
     this.ctx.setPhase(RunPhase.starting);
-    const lost = [...new Set([r.failure, ...r.others].map((f) => f.stage))].sort((a, b) => a - b);
+    const lost = [...new Set([...[r.failure, ...r.others].map((f) => f.stage), ...awaySlots])].sort((a, b) => a - b);
     const aliveShards = (v: ProtectedVersion) => v.holders.filter((h) => this.members.holderAlive(h)).length;
     // Every stage restores what its node holds locally, or what enough live shards rebuild. A
     // survivor's own snapshot of a step can be gone while its shards live on: a worker reuses the
@@ -302,18 +336,20 @@ export class Recovery {
     // being placed), and then the survivor rebuilds that step from its shards like a lost stage.
     // A replica caught with weights unlike its replicas' restores nothing it took after they last agreed.
     const trusted = (s: number, step: number) => step <= (this.distrusted.get(s) ?? Infinity);
-    const held = (s: number) => (r.filled.get(s) ?? r.snapshotSteps.get(s) ?? []).filter((step) => trusted(s, step));
+    const held = (s: number) => (awaySlots.includes(s) ? [] : (r.filled.get(s) ?? r.snapshotSteps.get(s) ?? []).filter((step) => trusted(s, step)));
     const fromShards = this.commits.stages.map((_, s) => {
       const local = held(s);
       return new Map([...this.shards.rebuildableVersions(s)].filter(([step]) => !local.includes(step) && trusted(s, step)));
     });
-    // A lost slot can copy what a live replica of its stage holds (that replica was not lost, so
-    // its node and snapshot manager are the ones that reported): steps it does not hold itself.
+    // A lost slot can copy what a replica of its stage holds in its snapshot manager, steps it does
+    // not hold itself: a replica that was not lost (its node and snapshot manager are the ones that
+    // reported), or one whose worker came back beside its snapshot manager (what it holds locally).
+    const copyable = (p: number) => !awaySlots.includes(p) && (!lost.includes(p) || (r.filled.get(p)?.length ?? 0) > 0);
     const fromReplicas = this.commits.stages.map((_, s) => {
       const found = new Map<number, number>();
       if (!lost.includes(s)) return found;
       for (const p of slotsOfStage(this.job, stageOfSlot(this.job, s))) {
-        if (p === s || lost.includes(p) || !this.members.get(this.commits.stage(p).nodeId ?? '')?.smpAddress) continue;
+        if (p === s || !copyable(p) || !this.members.get(this.commits.stage(p).nodeId ?? '')?.smpAddress) continue;
         for (const step of held(p)) if (!held(s).includes(step) && !found.has(step)) found.set(step, p);
       }
       return found;
@@ -382,32 +418,18 @@ export class Recovery {
   private startCheckfree(r: RecoveryState, lost: readonly number[], nodes: readonly NodeRecord[], out: Action[]): void {
     const fromStep = r.completedAtFailure;
     this.commits.continueWithoutRollBack(this.ctx.epoch, fromStep);
-    const orders = new Map<number, CheckfreeOrder>();
-    const plus = this.job.recovery === 'checkfree-plus';
-    const scale = this.job.checkfreeLrScale;
-    const source = (stage: number) => ({ stage, address: this.members.get(this.commits.stage(stage).nodeId!)!.address });
-    for (const stage of lost) {
-      const partner = plus ? swapPartner(this.job.stages, stage) : null;
-      if (partner !== null) {
-        orders.set(stage, { kind: 'copy', from: source(partner), learningRateScale: scale });
-        const edge = stage === 0 ? ' and its embedding from the copy stage 1 keeps' : stage === this.job.stages - 1 ? ` and its head from the copy stage ${partner} keeps` : '';
-        out.push({
-          type: 'notice',
-          level: 'warn',
-          msg: `CheckFree+: stage ${stage} rebuilt with the blocks of its swap partner (stage ${partner})${edge}, learning rate x${scale}; the other stages keep their weights; training goes on from step ${fromStep}`,
-        });
-        continue;
-      }
-      const prev = this.commits.stage(stage - 1).lastNorms!;
-      const next = this.commits.stage(stage + 1).lastNorms!;
-      const weights = checkfreeWeights(next.clippedGradNorm, prev.clippedGradNorm);
-      orders.set(stage, { kind: 'average', prev: source(stage - 1), next: source(stage + 1), weights, learningRateScale: scale });
-      out.push({
-        type: 'notice',
-        level: 'warn',
-        msg: `${plus ? 'CheckFree+' : 'CheckFree'}: stage ${stage} rebuilt from stages ${stage - 1} and ${stage + 1} (weights ${weights.b.toFixed(4)} : ${weights.a.toFixed(4)}), learning rate x${scale}; the other stages keep their weights; training goes on from step ${fromStep}`,
-      });
-    }
+    const { orders, notices } = checkfreeOrders(
+      {
+        stages: this.job.stages,
+        plus: this.job.recovery === 'checkfree-plus',
+        learningRateScale: this.job.checkfreeLrScale,
+        fromStep,
+        source: (stage) => ({ stage, address: this.members.get(this.commits.stage(stage).nodeId!)!.address }),
+        clippedGradNorm: (stage) => this.commits.stage(stage).lastNorms!.clippedGradNorm,
+      },
+      lost,
+    );
+    for (const msg of notices) out.push({ type: 'notice', level: 'warn', msg });
     this.placement.sendAssignments(nodes, -1, out, new Map(), orders);
   }
 
@@ -426,65 +448,22 @@ export class Recovery {
     this.r?.traces.set(stage, trace);
   }
 
-  /** The phases of one failure of the recovery now complete, from the workers' traces; null without them. */
-  private phases(r: RecoveryState, f: FailureInfo, now: number): RecoveryPhases | null {
-    const own = r.traces.get(f.stage);
-    if (r.assignedAtMs === null || !own) return null;
-    const failedAt = f.failedAtMs ?? f.detectedAtMs;
-    const others = [...r.traces].filter(([stage]) => stage !== f.stage).map(([, t]) => t.restoreMs);
-    return {
-      detectMs: f.detectedAtMs - failedAt,
-      replaceMs: r.assignedAtMs - f.detectedAtMs,
-      readyMs: now - r.assignedAtMs,
-      buildMs: own.buildMs,
-      fetchMs: own.rebuildFetchMs,
-      decodeMs: own.rebuildDecodeMs,
-      commitMs: Math.max(0, own.rebuildMs - own.rebuildFetchMs - own.rebuildDecodeMs),
-      restoreMs: own.restoreMs,
-      prepareMs: own.prepareMs,
-      connectMs: own.connectMs,
-      rollbackMs: others.length > 0 ? Math.max(...others) : 0,
-      firstStepMs: null,
-    };
-  }
-
   /** Training resumed from `fromStep` at `now`: each failure of this recovery is recovered. */
   complete(fromStep: number, now: number, out: Action[]): void {
     const r = this.r;
     if (!r) return;
-    const plan = r.decision?.plan;
+    const away = r.away;
+    if (away && away.resumed === null) {
+      // The others train on; the failure is recovered once the replica that is out joins.
+      away.resumed = { step: fromStep, atMs: now };
+      out.push({ type: 'log', level: 'info', msg: `training goes on from step ${fromStep} without replica ${away.replica}`, fields: { resumedAfterMs: now - (r.failure.failedAtMs ?? r.failure.detectedAtMs) } });
+      this.awayFlow.scheduleJoin(out);
+      return;
+    }
+    const end = { decision: r.decision, completedAtFailure: r.completedAtFailure, traces: r.traces, assignedAtMs: r.assignedAtMs, away, fromStep, now };
     for (const f of [r.failure, ...r.others]) {
-      const method: RecoveryMethod =
-        plan?.tier === 'disk-checkpoint'
-          ? 'disk-checkpoint'
-          : plan?.tier === 'checkfree' || plan?.tier === 'checkfree-plus'
-            ? plan.tier
-            : plan?.tier === 'erasure-rebuild' && plan.rebuilt.includes(f.stage)
-              ? 'erasure-rebuild'
-              : (plan?.tier === 'erasure-rebuild' || plan?.tier === 'replica-copy') && plan.copied.has(f.stage)
-                ? 'replica-copy'
-                : 'local-snapshot';
-      const fallback = r.decision?.fallback ?? null;
-      const phases = this.phases(r, f, now);
-      const failure: RecoveredFailure = this.failures.recover(
-        {
-          step: r.completedAtFailure,
-          stage: f.stage,
-          nodeId: f.nodeId,
-          kind: f.kind,
-          method,
-          detail: fallback ? `${f.detail}; ${fallback}` : f.detail,
-          detectMs: f.failedAtMs === null ? null : f.detectedAtMs - f.failedAtMs,
-          detectedAtMs: f.detectedAtMs,
-          recoverMs: now - (f.failedAtMs ?? f.detectedAtMs),
-          handoverMs: f.handoverMs,
-          lostSteps: r.completedAtFailure - fromStep,
-          restoredStep: fromStep,
-          ...(phases ? { phases } : {}),
-        },
-        f.failedAtMs ?? f.detectedAtMs,
-        now,
-      );
+      const { record, failedAtMs, resumedAtMs } = recoveredRecord(end, f);
+      const failure: RecoveredFailure = this.failures.recover(record, failedAtMs, resumedAtMs);
       out.push({ type: 'recovered', failure });
       out.push({ type: 'log', level: 'info', msg: 'recovered', fields: { ...failure } });
     }

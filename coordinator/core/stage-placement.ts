@@ -6,13 +6,23 @@
 import type { CheckfreeOrder } from '../../domain/checkfree.ts';
 import type { RebuildOrder, ReplicaCopyOrder } from '../../domain/erasure-protection.ts';
 import type { JobOptions } from '../../domain/job-options.ts';
-import { replicaOfSlot, slotCount, slotName, slotsOfStage, stageOfSlot } from '../../domain/replica-slots.ts';
+import { replicaOfSlot, slotCount, slotName, slotOf, slotsOfStage, stageOfSlot } from '../../domain/replica-slots.ts';
 import { placeSlots } from '../../domain/zones.ts';
 import { NodeState } from '../../domain/run-status.ts';
 import type { CommitTracker } from './commit-tracker.ts';
 import type { Action } from './core-events.ts';
 import type { Membership, NodeRecord } from './membership.ts';
 import type { ShardPlacement } from './shard-placement.ts';
+
+/**
+ * A replica out while it is rebuilt (`--on-replica-loss`): its slots get no assignment. Under
+ * keep, replica `host` trains its micro-batches too and plays its ranks in the rings; under
+ * shrink (`host` null) the rings and the batch go without it.
+ */
+export interface ReplicaOut {
+  readonly replica: number;
+  readonly host: number | null;
+}
 
 export class StagePlacement {
   constructor(
@@ -64,7 +74,8 @@ export class StagePlacement {
 
   /**
    * Assigns slot i to nodes[i] (domain/replica-slots.ts), wiring each stage to its neighbours in
-   * its replica and to its replicas, in the current epoch.
+   * its replica and to its replicas, in the current epoch. With a replica `away`, its slots are
+   * holes in `nodes` and get nothing.
    */
   sendAssignments(
     nodes: readonly NodeRecord[],
@@ -73,11 +84,17 @@ export class StagePlacement {
     rebuild: ReadonlyMap<number, RebuildOrder> = new Map(),
     checkfree: ReadonlyMap<number, CheckfreeOrder> = new Map(),
     copies: ReadonlyMap<number, ReplicaCopyOrder> = new Map(),
+    away: ReplicaOut | null = null,
   ): void {
     const job = this.job;
     nodes.forEach((node, slot) => {
       const stage = stageOfSlot(job, slot);
       const replica = replicaOfSlot(job, slot);
+      if (away?.replica === replica) return;
+      const ringAddress = (s: number) => {
+        if (replicaOfSlot(job, s) !== away?.replica) return nodes[s]!.address;
+        return away.host === null ? '' : nodes[slotOf(job, away.host, stage)]!.address;
+      };
       out.push({
         type: 'send',
         nodeId: node.nodeId,
@@ -94,7 +111,9 @@ export class StagePlacement {
           ...(checkfree.has(slot) ? { checkfree: checkfree.get(slot)! } : {}),
           ...(copies.has(slot) ? { replicaCopy: copies.get(slot)! } : {}),
           replica,
-          replicaAddresses: job.replicas > 1 ? slotsOfStage(job, stage).map((s) => nodes[s]!.address) : [],
+          replicaAddresses: job.replicas > 1 ? slotsOfStage(job, stage).map(ringAddress) : [],
+          ...(away && away.host === replica ? { guestReplicas: [away.replica] } : {}),
+          ...(away && away.host === null ? { outReplicas: [away.replica] } : {}),
         },
       });
     });

@@ -65,7 +65,8 @@ export class TrainingProgress {
     this.members.move(node, NodeState.ready);
     this.commits.setCheckpointSteps(stage, checkpointSteps);
     if (trace) this.recovery.stageReady(stage, trace);
-    const placed = this.commits.stages.map((s) => this.members.get(s.nodeId ?? ''));
+    // Every slot, but those of a replica that is out while the others train on.
+    const placed = this.commits.activeSlots().map((s) => this.members.get(this.commits.stage(s).nodeId ?? ''));
     if (this.ctx.phase !== RunPhase.starting || !placed.every((n) => n?.state === NodeState.ready)) return null;
     const toStep = this.toStep ?? 0;
     let restoreCheckpointStep = -1;
@@ -108,6 +109,9 @@ export class TrainingProgress {
       return { reason: RefusalReason.wrongStep, message: `stage ${r.stage} reported step ${r.step}, but its next step is ${stage.lastStep + 1}` };
     }
     if (this.ctx.phase !== RunPhase.training) return { reason: RefusalReason.notTraining, message: `no training is under way (phase ${this.ctx.phase})` };
+    if (this.commits.isParked(r.stage)) {
+      return { reason: RefusalReason.notTraining, message: `replica ${replicaOfSlot(this.job, r.stage)} is out while a stage of it is rebuilt: ${slotName(this.job, r.stage)} trains nothing until it joins` };
+    }
     const epoch = r.epoch ?? 0;
     if (epoch !== this.ctx.epoch) {
       return { reason: RefusalReason.staleEpoch, message: `step report of epoch ${epoch}, but the run is in epoch ${this.ctx.epoch}`, runEpoch: this.ctx.epoch, givenEpoch: epoch };

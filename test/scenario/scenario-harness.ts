@@ -29,6 +29,7 @@ import type { Command } from '../../domain/commands.ts';
 const JOB_KEYS: Record<string, keyof RawJobOptions> = {
   nodes: 'nodes',
   replicas: 'replicas',
+  'on-replica-loss': 'onReplicaLoss',
   steps: 'steps',
   lease: 'leaseMs',
   heartbeat: 'heartbeatMs',
@@ -94,7 +95,10 @@ function formatCommand(c: Command): string {
       const cf = c.checkfree;
       if (cf?.kind === 'average') parts.push(`checkfree=average(${cf.prev.stage},${cf.next.stage} a=${cf.weights.a.toFixed(4)} b=${cf.weights.b.toFixed(4)}) lr=${cf.learningRateScale}`);
       if (cf?.kind === 'copy') parts.push(`checkfree=copy(${cf.from.stage}) lr=${cf.learningRateScale}`);
-      if (c.replicaAddresses.length > 0) parts.push(`replica=${c.replica} ring=${c.replicaAddresses.join(',')}`);
+      if (c.replicaCopy) parts.push(`copy=slot${c.replicaCopy.fromStage}@${c.replicaCopy.fromAddress}`);
+      if (c.replicaAddresses.length > 0) parts.push(`replica=${c.replica} ring=${c.replicaAddresses.map((a) => a || '-').join(',')}`);
+      if (c.guestReplicas?.length) parts.push(`guests=${c.guestReplicas.join(',')}`);
+      if (c.outReplicas?.length) parts.push(`out=${c.outReplicas.join(',')}`);
       return parts.join(' ');
     }
     case 'start':
@@ -133,7 +137,7 @@ export function formatAction(a: Action): string | null {
       return `recovery-started stage=${a.stage} ${a.nodeId}: ${a.detail}`;
     case 'recovered': {
       const f = a.failure;
-      return `recovered stage=${f.stage} ${f.nodeId} kind=${f.kind} method=${f.method} step=${f.step} restored=${f.restoredStep} lost=${f.lostSteps} detect=${f.detectMs ?? '-'} recover=${f.recoverMs}${f.handoverMs != null ? ` handover=${f.handoverMs}` : ''}`;
+      return `recovered stage=${f.stage} ${f.nodeId} kind=${f.kind} method=${f.method} step=${f.step} restored=${f.restoredStep} lost=${f.lostSteps} detect=${f.detectMs ?? '-'} recover=${f.recoverMs}${f.handoverMs != null ? ` handover=${f.handoverMs}` : ''}${f.trainedOn ? ` trained-on: replica=${f.trainedOn.replica} host=${f.trainedOn.host ?? '-'} steps=${f.trainedOn.steps} rejoin=${f.trainedOn.rejoinMs} pause=${f.trainedOn.joinPauseMs} joined=${f.trainedOn.joinedAtStep}` : ''}`;
     }
     case 'snapshot-committed':
       return `snapshot-committed stage=${a.snapshot.stage} step=${a.snapshot.step}`;
@@ -238,7 +242,9 @@ class Scenario {
         break;
       case 'steps': {
         const [from, to] = id.split('..').map(Number) as [number, number];
-        const stages = this.c.status().stages.map((s) => ({ stage: s.stage, nodeId: s.nodeId! }));
+        // `slots=0,1`: only these (a replica is out); else every slot.
+        const only = a.kv.has('slots') ? steps(a.kv.get('slots')) : null;
+        const stages = this.c.status().stages.filter((s) => !only || only.includes(s.stage)).map((s) => ({ stage: s.stage, nodeId: s.nodeId! }));
         if (a.flags.has('reverse')) stages.reverse();
         for (let step = from; step <= to; step++) {
           for (const s of stages) {
@@ -308,8 +314,8 @@ class Scenario {
           computeMs: 10,
           waitMs: 5,
           stepMs: num(a, 'stepms', 15),
-          // Every stage trains its replica's micro-batches.
-          tokens: this.job!.microBatches * this.job!.microBatchSize * this.job!.model.seqLen,
+          // Every stage trains its replica's micro-batches (`mb=`: as many as said, a host's with a guest's).
+          tokens: num(a, 'mb', this.job!.microBatches) * this.job!.microBatchSize * this.job!.model.seqLen,
           last: a.flags.has('last'),
           epoch: num(a, 'epoch', 0),
           ...(snap === undefined ? {} : { snapshotStep: Number(snap), snapshotBytes: 100, snapshotStallMs: num(a, 'stall', 1), snapshotCopyMs: 2 }),

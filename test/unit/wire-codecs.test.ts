@@ -82,6 +82,20 @@ describe('wire codecs', () => {
     // One address per replica, and a copy from another slot than its own.
     expect(() => decodeCommand(wire('Command', encodeCommand({ ...copy, replicaAddresses: ['a:2'] }, replicated, 'abc')))).toThrow(/^assign.replica_addresses: has 1 addresses, but the job has 2 replica\(s\)/);
     expect(() => decodeCommand(wire('Command', encodeCommand({ ...copy, replicaCopy: { stage: 3, step: 7, fromStage: 3, fromAddress: 's1:1' } }, replicated, 'abc')))).toThrow(/^assign.replica_copy.from_stage: is the stage being copied into/);
+    // While a replica is out: a host plays its guest's rank (keep), or the ring goes without it (shrink).
+    const three = compileJobOptions({ nodes: '2', replicas: '3' });
+    const host: Command = { kind: 'assign', stage: 0, numStages: 2, prevAddress: '', nextAddress: 'b:1', epoch: 2, restoreStep: 5, plan: null, rebuild: null, checkfree: null, replica: 0, replicaAddresses: ['a:1', 'a:1', 'c:1'], guestReplicas: [1] };
+    expect(decodeCommand(wire('Command', encodeCommand(host, three, 'abc')))).toEqual({ ...host, job: three, dataSha256: 'abc' });
+    const shrunk: Command = { ...host, replicaAddresses: ['a:1', '', 'c:1'], guestReplicas: [], outReplicas: [1] };
+    const { guestReplicas: _, ...shrunkBack } = shrunk;
+    expect(decodeCommand(wire('Command', encodeCommand(shrunk, three, 'abc')))).toEqual({ ...shrunkBack, job: three, dataSha256: 'abc' });
+    const bad = (c: Partial<typeof host>) => () => decodeCommand(wire('Command', encodeCommand({ ...host, ...c } as Command, three, 'abc')));
+    expect(bad({ guestReplicas: [0] })).toThrow(/^assign.guest_replicas: names replica 0, the node's own/);
+    expect(bad({ guestReplicas: [2, 1] })).toThrow(/^assign.guest_replicas: must be ascending, without repeats/);
+    expect(bad({ guestReplicas: [3] })).toThrow(/^assign.guest_replicas\[0\]: must be an integer from 0 to 2, got 3/);
+    expect(bad({ guestReplicas: [], outReplicas: [1] })).toThrow(/^assign.replica_addresses\[1\]: must be empty: replica 1 is out/);
+    expect(bad({ guestReplicas: [], replicaAddresses: ['a:1', '', 'c:1'] })).toThrow(/^assign.replica_addresses\[1\]: must not be empty/);
+    expect(bad({ guestReplicas: [1], outReplicas: [2] })).toThrow(/^assign.out_replicas: a replica is either/);
   });
 
   it('refuse malformed requests, naming the field', () => {

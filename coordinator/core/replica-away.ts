@@ -1,0 +1,157 @@
+// A replica out while one of its stages is rebuilt (`--on-replica-loss keep` or `shrink`): the
+// other replicas train on instead of waiting. Under keep a live replica, the host, trains the
+// lost replica's micro-batches as well as its own and plays its ranks in the rings, one partial
+// gradient sum per replica reduced in the usual order, so the maths is that of a run without the
+// loss; under shrink the step trains the live replicas' micro-batches only. Once a node holds
+// every slot of the replica again, the live replicas pause at a snapshot step and every slot of
+// the replica copies that step from a live replica (the replica-copy tier): it joins at a step
+// boundary. `replicaAway` and `awayResumeStep` are pure; `ReplicaAwayFlow` carries the flow out
+// on the recovery's state (recovery.ts owns it).
+
+import type { JobOptions } from '../../domain/job-options.ts';
+import { replicaOfSlot, slotName, slotOf, slotsOfStage } from '../../domain/replica-slots.ts';
+import { NodeState, RunPhase } from '../../domain/run-status.ts';
+import type { CommitTracker } from './commit-tracker.ts';
+import type { Action } from './core-events.ts';
+import type { Membership, NodeRecord } from './membership.ts';
+import type { AwayReplica, RecoveryContext, RecoveryState } from './recovery-state.ts';
+import type { StagePlacement } from './stage-placement.ts';
+
+
+/** The node of each slot, as the coordinator knows it: its state, or null without a node. */
+export type SlotStates = readonly (NodeState | null)[];
+
+/**
+ * Whether the other replicas can train on without the replica of `slot`, and how: null when the
+ * job wants every replica to wait (one replica, `--on-replica-loss stop`, snapshots off: the live
+ * replicas could not go back to the step they all hold) or no other replica trains whole.
+ */
+export function replicaAway(job: JobOptions, slot: number, states: SlotStates): AwayReplica | null {
+  if (job.replicas < 2 || job.onReplicaLoss === 'stop' || job.snapshotEvery === 0) return null;
+  const replica = replicaOfSlot(job, slot);
+  const whole = (r: number) => Array.from({ length: job.stages }, (_, stage) => states[slotOf(job, r, stage)]).every((s) => s === NodeState.training);
+  // The host: the first whole replica after the lost one in ring order.
+  let host: number | null = null;
+  for (let k = 1; k < job.replicas && host === null; k++) {
+    const r = (replica + k) % job.replicas;
+    if (whole(r)) host = r;
+  }
+  if (host === null) return null;
+  const slots = Array.from({ length: job.stages }, (_, stage) => slotOf(job, replica, stage));
+  return { replica, host: job.onReplicaLoss === 'keep' ? host : null, slots, resumed: null, joinAt: null, restoringSinceMs: null };
+}
+
+/**
+ * The step the live slots restore to train on: the newest snapshot every one of them holds (a
+ * live replica's stage may have finished the step under way, another not), or null when they
+ * hold none in common.
+ */
+export function awayResumeStep(held: readonly (readonly number[])[]): number | null {
+  if (held.length === 0) return null;
+  const common = held[0]!.filter((step) => held.every((h) => h.includes(step)));
+  return common.length === 0 ? null : Math.max(...common);
+}
+
+/** What the flow reads of the recovery it belongs to. */
+export interface AwayRecovery {
+  state(): RecoveryState | null;
+  /** The live replicas train on while the replica that is out waits to join. */
+  trainingOn(): boolean;
+  /** The newest state of a slot whose snapshots are trusted (a replica that diverged: not after it). */
+  trustedUpTo(slot: number): number;
+  /** The time of the event being handled. */
+  nowMs(): number;
+}
+
+/** The steps of a replica that is out: the others train on, then it joins (see the top of this file). */
+export class ReplicaAwayFlow {
+  constructor(
+    private readonly job: JobOptions,
+    private readonly members: Membership,
+    private readonly commits: CommitTracker,
+    private readonly placement: StagePlacement,
+    private readonly ctx: RecoveryContext,
+    private readonly rec: AwayRecovery,
+  ) {}
+
+  /**
+   * The first part of a recovery the other replicas do not wait for: once every live slot has
+   * said what it holds, they restore the newest step they all hold and train on without the
+   * replica that is out (its slots get nothing; under keep the host trains its micro-batches
+   * too). False when they hold no step in common: then every replica waits after all.
+   */
+  trainOnWithout(r: RecoveryState, away: AwayReplica, out: Action[]): boolean {
+    const live = this.commits.stages.flatMap((_, s) => (away.slots.includes(s) ? [] : [s]));
+    if (live.some((s) => !r.snapshotSteps.has(s))) return true;
+    const trusted = (s: number) => r.snapshotSteps.get(s)!.filter((step) => step <= this.rec.trustedUpTo(s));
+    const step = awayResumeStep(live.map(trusted));
+    if (step === null) {
+      out.push({ type: 'log', level: 'warn', msg: `replica ${away.replica} is out, but the live replicas hold no snapshot step in common: every replica waits for the recovery` });
+      r.away = null;
+      return false;
+    }
+    const plan = { tier: 'local-snapshot', step, rebuilt: [], copied: new Map() } as const;
+    r.decision = { plan, reason: { kind: 'common-snapshot', text: `the live replicas hold step ${step}` }, fallback: null };
+    this.commits.rollBack(this.ctx.epoch, step, step);
+    this.commits.park(away.slots);
+    const nodes: NodeRecord[] = [];
+    for (const s of live) {
+      nodes[s] = this.members.get(this.commits.stage(s).nodeId!)!;
+      this.members.move(nodes[s]!, NodeState.assigned);
+    }
+    this.ctx.setPhase(RunPhase.starting);
+    this.placement.sendAssignments(nodes, step, out, new Map(), new Map(), new Map(), { replica: away.replica, host: away.host });
+    r.assignedAtMs = this.rec.nowMs();
+    const how = away.host === null ? 'the others train on with their own micro-batches (--on-replica-loss shrink)' : `replica ${away.host} trains its micro-batches as well as its own (--on-replica-loss keep)`;
+    out.push({ type: 'notice', level: 'warn', msg: `replica ${away.replica} is out until ${slotName(this.job, r.failure.stage)} is back: ${how}, from step ${step}` });
+    return true;
+  }
+
+  /** Every replica restores the same step now, a replica that is out copying it from a live one (its join, or a further failure). */
+  restoreAll(r: RecoveryState, why: string, out: Action[]): void {
+    const away = r.away!;
+    away.restoringSinceMs = this.rec.nowMs();
+    for (const s of away.slots) {
+      if (r.vacant.has(s)) continue;
+      r.filled.set(s, []);
+      r.snapshotSteps.set(s, []);
+    }
+    out.push({ type: 'log', level: 'info', msg: `${why}: every replica restores the same step, replica ${away.replica} copying it from a live replica` });
+  }
+
+  /**
+   * While the others train on: once a node holds every slot of the replica that is out, they
+   * pause at the next step boundary whose snapshot every stage takes (`limit`), and there the
+   * replica joins.
+   */
+  scheduleJoin(out: Action[]): void {
+    const r = this.rec.state();
+    const away = r?.away;
+    if (!r || !away || !this.rec.trainingOn() || away.joinAt !== null || r.vacant.size > 0) return;
+    const joinAt = this.ctx.nextSnapshotStep(this.commits.stepUnderWay + 1);
+    away.joinAt = joinAt;
+    for (const slot of slotsOfStage(this.job, 0)) {
+      if (!away.slots.includes(slot)) out.push({ type: 'send', nodeId: this.commits.stage(slot).nodeId!, command: { kind: 'limit', toStep: joinAt, pause: true } });
+    }
+    out.push({ type: 'log', level: 'info', msg: `replica ${away.replica} has a node for each stage again: it joins after step ${joinAt}` });
+  }
+
+  /** After step reports: once the live replicas have paused at the join step, every replica restores it. */
+  maybeJoin(out: Action[]): void {
+    const r = this.rec.state();
+    const away = r?.away;
+    if (!r || !away || !this.rec.trainingOn() || away.joinAt === null || r.vacant.size > 0) return;
+    const live = this.commits.activeSlots();
+    if (!live.every((s) => this.commits.stage(s).lastStep === away.joinAt! - 1)) return;
+    this.restoreAll(r, `replica ${away.replica} joins after step ${away.joinAt}`, out);
+    r.decision = null;
+    r.epoch = this.ctx.nextEpoch();
+    this.ctx.setPhase(RunPhase.recovering);
+    for (const s of live) {
+      const n = this.members.get(this.commits.stage(s).nodeId!)!;
+      this.members.move(n, NodeState.recovering);
+      r.snapshotSteps.delete(s);
+      out.push({ type: 'send', nodeId: n.nodeId, command: { kind: 'halt', epoch: r.epoch, reason: `replica ${away.replica} joins after step ${away.joinAt}`, resumeAtMost: away.joinAt } });
+    }
+  }
+}
