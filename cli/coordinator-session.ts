@@ -167,7 +167,8 @@ export function reportLines(report: StoredRunReport): string[] {
   if (memory) lines.push(memory);
   if (report.failures.length === 0) lines.push('  failures: none');
   for (const f of report.failures) {
-    lines.push(`  failure at step ${f.step}: ${f.kind} of stage ${f.stage} (${f.nodeId}), ${f.method} in ${(f.recoverMs / 1000).toFixed(2)} s, ${f.lostSteps} step(s) lost`);
+    const on = f.trainedOn ? `, the others trained on (${f.trainedOn.steps} step(s); replica ${f.trainedOn.replica} joined at step ${f.trainedOn.joinedAtStep} after ${(f.trainedOn.rejoinMs / 1000).toFixed(2)} s)` : '';
+    lines.push(`  failure at step ${f.step}: ${f.kind} of stage ${f.stage} (${f.nodeId}), ${f.method} in ${(f.recoverMs / 1000).toFixed(2)} s${on}, ${f.lostSteps} step(s) lost`);
   }
   if (report.failure) lines.push(`  ended by: node ${report.failure.nodeId}: ${report.failure.detail}`);
   return lines;

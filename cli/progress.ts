@@ -60,12 +60,17 @@ export class ProgressPrinter {
         break;
       case 'recovered': {
         const f = a.failure;
+        const on = f.trainedOn;
         this.write(
-          `recovered ${this.stage(f.stage)} by ${f.method} of step ${f.restoredStep} in ${(f.recoverMs / 1000).toFixed(2)} s` +
-            `${f.detectMs === null ? '' : ` (detected in ${f.detectMs} ms)`}, ${f.lostSteps} step(s) lost`,
+          on
+            ? `recovered ${this.stage(f.stage)}: the other replicas trained on after ${(f.recoverMs / 1000).toFixed(2)} s` +
+                `${on.host === null ? ' with their own micro-batches' : ` (replica ${on.host} trained replica ${on.replica}'s micro-batches too)`}, ${on.steps} step(s) meanwhile; ` +
+                `replica ${on.replica} joined by ${f.method} of step ${on.joinedAtStep} after ${(on.rejoinMs / 1000).toFixed(2)} s (a pause of ${(on.joinPauseMs / 1000).toFixed(2)} s), ${f.lostSteps} step(s) lost`
+            : `recovered ${this.stage(f.stage)} by ${f.method} of step ${f.restoredStep} in ${(f.recoverMs / 1000).toFixed(2)} s` +
+                `${f.detectMs === null ? '' : ` (detected in ${f.detectMs} ms)`}, ${f.lostSteps} step(s) lost`,
         );
         // Training goes on from the restored step: the window starts over there and now.
-        this.origin = { step: f.restoredStep - 1, atMs: Date.now() };
+        this.origin = { step: (on?.joinedAtStep ?? f.restoredStep) - 1, atMs: Date.now() };
         this.completions.length = 0;
         break;
       }

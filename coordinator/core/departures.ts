@@ -61,8 +61,9 @@ export class Departures {
     if (this.leaving.has(nodeId)) return null;
     const stage = node.stage;
     const why = reason || 'preemption notice';
-    if (stage === null || this.ctx.phase !== RunPhase.training) {
-      // Nothing to hand over at a step boundary: a spare, or a run that is not training.
+    if (stage === null || this.ctx.phase !== RunPhase.training || this.commits.isParked(stage)) {
+      // Nothing to hand over at a step boundary: a spare, a run that is not training, or a slot
+      // of a replica that is out (it copies its state from a live replica when it joins).
       out.push({ type: 'notice', level: 'warn', msg: `node ${nodeId}${stage === null ? '' : ` (stage ${stage})`} is leaving (${why})` });
       this.members.markSmp(nodeId, 'lost');
       if (stage !== null) this.failures.announce(stage, { step: this.commits.completedSteps, kind: 'preempt', atMs: now });
@@ -76,7 +77,10 @@ export class Departures {
     const pauseAt = pausing ?? this.ctx.nextSnapshotStep(stage0.lastStep + 2);
     this.leaving.set(nodeId, { nodeId, stage, reason: why, noticeAtMs: now, deadlineMs: now + graceMs, pauseAt });
     if (pausing === undefined) {
-      for (const slot of slotsOfStage(this.job, 0)) out.push({ type: 'send', nodeId: this.commits.stage(slot).nodeId!, command: { kind: 'limit', toStep: pauseAt, pause: true } });
+      // A replica that is out (the others train on without it) starts no step anyway.
+      for (const slot of slotsOfStage(this.job, 0)) {
+        if (!this.commits.isParked(slot)) out.push({ type: 'send', nodeId: this.commits.stage(slot).nodeId!, command: { kind: 'limit', toStep: pauseAt, pause: true } });
+      }
     }
     out.push({
       type: 'notice',
@@ -98,7 +102,7 @@ export class Departures {
       // Paused: every stage has finished the same steps, at least up to the pause (stage 0 may have
       // started one more step before the pause reached it).
       const done = this.commits.completedSteps;
-      const paused = this.ctx.phase === RunPhase.training && done >= d.pauseAt && this.commits.stages.every((st) => st.lastStep === done - 1);
+      const paused = this.ctx.phase === RunPhase.training && done >= d.pauseAt && this.commits.activeSlots().every((s) => this.commits.stage(s).lastStep === done - 1);
       const coded = this.commits.stage(d.stage).protectedVersions.has(done);
       // Without erasure coding there is nothing to wait for: the other tiers take over.
       const ready = paused && (coded || !this.ctx.erasureCoded);
