@@ -329,7 +329,7 @@ export class WorkerNode {
     const source = edgeCopySource(stage, job);
     this.held = { stage, slot, epoch: a.epoch, job, trainer, checkpoints, edgeCopySource: source, edgeCopySize: source === null ? 0 : edgeCopySize(source, job) };
     await this.links.connect(stage, a.epoch, a.prevAddress, a.nextAddress);
-    if (job.replicas > 1) await this.ring.connect({ stage, replica: a.replica, replicas: job.replicas, epoch: a.epoch, addresses: a.replicaAddresses });
+    if (job.replicas > 1) await this.ring.connect({ stage, ranks: [a.replica], size: job.replicas, epoch: a.epoch, addresses: a.replicaAddresses });
     trace.connectMs = lap();
     this.lastTrace = trace;
     if (this.edgeCopy && this.edgeCopy.stage !== source) this.edgeCopy = null;
@@ -385,7 +385,7 @@ export class WorkerNode {
         const s = await h.trainer.runStep(step, io, {
           midStep: (st) => this.faults.midStep(this.faultPoint(h, st)),
           beforeUpdate: () => snapshots?.beforeUpdate() ?? Promise.resolve(),
-          allReduce: (st, flat) => this.ring.allReduce(st, flat),
+          allReduce: (st, flat) => this.ring.allReduce(st, [flat]),
           yieldInUpdate: () => this.haltPoints.inUpdate(h.trainer, h.job),
           betweenPieces: () => this.haltPoints.betweenPieces(),
         });
