@@ -385,7 +385,7 @@ export class WorkerNode {
         const s = await h.trainer.runStep(step, io, {
           midStep: (st) => this.faults.midStep(this.faultPoint(h, st)),
           beforeUpdate: () => snapshots?.beforeUpdate() ?? Promise.resolve(),
-          allReduce: (st, flat) => this.ring.allReduce(st, [flat]),
+          allReduce: (st, parts) => this.ring.allReduce(st, parts),
           yieldInUpdate: () => this.haltPoints.inUpdate(h.trainer, h.job),
           betweenPieces: () => this.haltPoints.betweenPieces(),
         });
