@@ -34,7 +34,7 @@ import { HaltPoints } from './halt-points.ts';
 import { ReplicaRing } from './replica-ring.ts';
 import { StageAhead } from './stage-ahead.ts';
 import { StageSnapshots } from './stage-snapshots.ts';
-import { exportStageState, importStageState, stageStateBytes } from './stage-state.ts';
+import { exportStageState, stageStateBytes } from './stage-state.ts';
 import type { StageTrainer } from './stage-trainer.ts';
 import { tf } from './tfjs-backend.ts';
 import { serveWeights, type EdgeCopy } from './weights-service.ts';
@@ -346,12 +346,8 @@ export class WorkerNode {
     }
     if (restoreCheckpointStep >= 0) {
       if (!h.checkpoints) throw new ProtocolError(`told to load disk checkpoint ${restoreCheckpointStep}, but no checkpoint directory is set`);
-      const started = performance.now();
-      const { header, data } = h.checkpoints.read(restoreCheckpointStep);
-      // A checkpoint is of a stage, whichever replica wrote it: every replica of the stage loads it.
-      if (header.stage !== h.stage) throw new ProtocolError(`disk checkpoint ${restoreCheckpointStep} in ${h.checkpoints.dir} is of stage ${header.stage}, not ${h.stage}`);
-      importStageState(h.trainer, { ...header, stage: h.slot }, data);
-      this.log.info({ step: restoreCheckpointStep, bytes: data.length, ms: performance.now() - started, dir: h.checkpoints.dir }, 'resumed from disk checkpoint');
+      const { bytes, ms } = h.checkpoints.restore(h.trainer, restoreCheckpointStep);
+      this.log.info({ step: restoreCheckpointStep, bytes, ms, dir: h.checkpoints.dir }, 'resumed from disk checkpoint');
     }
     // After CheckFree the stages go on from one step whatever each had finished.
     h.trainer.completedSteps = fromStep;
