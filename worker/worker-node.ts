@@ -32,6 +32,7 @@ import { SnapshotLink } from './snapshot-link.ts';
 import { RestoreClock, buildStage, fetchSnapshot } from './stage-assignment.ts';
 import { HaltPoints } from './halt-points.ts';
 import { ReplicaRing } from './replica-ring.ts';
+import { replicaWorkOf } from './replica-work.ts';
 import { StageAhead } from './stage-ahead.ts';
 import { StageSnapshots } from './stage-snapshots.ts';
 import { exportStageState, stageStateBytes } from './stage-state.ts';
@@ -327,9 +328,10 @@ export class WorkerNode {
       checkpoints = new DiskCheckpoints(job.checkpointDir, stage);
     }
     const source = edgeCopySource(stage, job);
-    this.held = { stage, slot, epoch: a.epoch, job, trainer, checkpoints, edgeCopySource: source, edgeCopySize: source === null ? 0 : edgeCopySize(source, job) };
+    const { work, place } = replicaWorkOf(a, job.replicas);
+    this.held = { stage, slot, epoch: a.epoch, job, trainer, work, checkpoints, edgeCopySource: source, edgeCopySize: source === null ? 0 : edgeCopySize(source, job) };
     await this.links.connect(stage, a.epoch, a.prevAddress, a.nextAddress);
-    if (job.replicas > 1) await this.ring.connect({ stage, ranks: [a.replica], size: job.replicas, epoch: a.epoch, addresses: a.replicaAddresses });
+    if (place) await this.ring.connect(place);
     trace.connectMs = lap();
     this.lastTrace = trace;
     if (this.edgeCopy && this.edgeCopy.stage !== source) this.edgeCopy = null;
@@ -384,7 +386,7 @@ export class WorkerNode {
           allReduce: (st, parts) => this.ring.allReduce(st, parts),
           yieldInUpdate: () => this.haltPoints.inUpdate(h.trainer, h.job),
           betweenPieces: () => this.haltPoints.betweenPieces(),
-        });
+        }, h.work);
         if (this.stopping || this.held !== h) break;
         await this.faults.afterStep(this.faultPoint(h, step));
         await this.sendEdgeCopy(h);
