@@ -60,13 +60,13 @@ export class BenchParty {
   async connect(replica: number, addresses: readonly string[], length: number): Promise<void> {
     this.connected = true;
     this.own = vector(length, replica);
-    await this.ring.connect({ stage: 0, replica, replicas: addresses.length, epoch: 0, addresses });
+    await this.ring.connect({ stage: 0, ranks: [replica], size: addresses.length, epoch: 0, addresses });
   }
 
   /** This rank's all-reduce of `step`; resolves with its time in ms. */
   async reduce(step: number): Promise<number> {
     const t0 = performance.now();
-    await this.ring.allReduce(step, this.own!);
+    await this.ring.allReduce(step, [this.own!]);
     return performance.now() - t0;
   }
 

@@ -6,8 +6,11 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { CHECKPOINT_README_FILE, checkpointBaseOf, completeCheckpointSteps, stageDirOf, writeCheckpointManifest } from '../common/checkpoint-dir.ts';
 import { checkpointManifestOf } from '../domain/checkpoint-manifest.ts';
+import { ProtocolError } from '../domain/errors.ts';
 import type { JobOptions } from '../domain/job-options.ts';
 import { CorruptSnapshotError, writeFileDurably, type SnapshotHeader } from '../domain/snapshot-slots.ts';
+import { importStageState } from './stage-state.ts';
+import type { StageTrainer } from './stage-trainer.ts';
 
 /** Checkpoints kept per stage. */
 export const CHECKPOINTS_KEPT = 2;
@@ -62,6 +65,19 @@ export class DiskCheckpoints {
       throw new CorruptSnapshotError(-1, step, `disk checkpoint ${base}.bin does not match its record`);
     }
     return { header: record.header, data };
+  }
+
+  /**
+   * Loads checkpoint `step` into `trainer`, a replica of this stage: a checkpoint is of a stage,
+   * whichever replica wrote it, and every replica of the stage loads it. ProtocolError for a
+   * checkpoint of another stage. Returns its bytes and the time it took.
+   */
+  restore(trainer: StageTrainer, step: number): { bytes: number; ms: number } {
+    const started = performance.now();
+    const { header, data } = this.read(step);
+    if (header.stage !== this.stage) throw new ProtocolError(`disk checkpoint ${step} in ${this.dir} is of stage ${header.stage}, not ${this.stage}`);
+    importStageState(trainer, { ...header, stage: trainer.slot }, data);
+    return { bytes: data.length, ms: performance.now() - started };
   }
 }
 

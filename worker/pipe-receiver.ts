@@ -16,7 +16,7 @@ import type { JobOptions } from '../domain/job-options.ts';
 import { senderOf } from '../domain/pipeline-route.ts';
 import { joinFloat32, shapeSize } from '../domain/tensor-codec.ts';
 import type { PipeDirection } from './pipe-mailbox.ts';
-import type { PipeTensor, StageTrainer } from './stage-trainer.ts';
+import type { PipeTensor, StageTrainer, StepWork } from './stage-trainer.ts';
 
 /** What a pipe stream is checked against: the stage this node holds now. */
 export interface PipeTarget {
@@ -24,6 +24,8 @@ export interface PipeTarget {
   readonly epoch: number;
   readonly job: JobOptions;
   readonly trainer: StageTrainer;
+  /** Whose micro-batches the stage trains: a tensor's micro-batch is its key in the step's work list (StageTrainer.runStep). */
+  readonly work: StepWork;
   /** The edge stage whose embedding or head this stage keeps a copy of (CheckFree+), or null. */
   readonly edgeCopySource: number | null;
   /** Values in that copy. */
@@ -73,8 +75,9 @@ export class PipeReceiver {
       if (done.tensor.data.length !== a.edgeCopySize) throw new ProtocolError(`copy of stage ${a.edgeCopySource}'s parameters has ${done.tensor.data.length} values, not ${a.edgeCopySize}`);
       return { kind: 'edge-copy', from: a.edgeCopySource, step: done.step, data: done.tensor.data };
     }
-    if (c.microBatch >= a.job.microBatches) throw new WireError('micro_batch', `must be an integer from 0 to ${a.job.microBatches - 1}, got ${c.microBatch}`);
-    const route = a.trainer.routes[c.microBatch]!;
+    const keys = a.work.owners.length * a.job.microBatches;
+    if (c.microBatch >= keys) throw new WireError('micro_batch', `must be an integer from 0 to ${keys - 1}, got ${c.microBatch}`);
+    const route = a.trainer.routes[c.microBatch % a.job.microBatches]!;
     if (c.hop >= route.length || route[c.hop]!.stage !== a.stage) {
       throw new ProtocolError(`hop ${c.hop} of micro-batch ${c.microBatch} is not stage ${a.stage}'s`);
     }

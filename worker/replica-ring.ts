@@ -7,6 +7,13 @@
 // travels on round the ring without waiting for the rest of its message. One that arrives before
 // its all-reduce begins (a faster neighbour) waits in the epoch's inbox (worker/ring-inbox.ts).
 //
+// A worker may play several ranks (`--on-replica-loss keep`: a replica trains a lost one's
+// micro-batches and plays its rank too). Each rank it plays has its own state machine, inbox and
+// stream to the next rank's address, which may be this worker's own: the ring is the same ring of
+// D ranks, each chunk summed in the same order. A stream served is routed to the hosted rank whose
+// previous rank sent it. Ranks are positions in the ring: replicas, or under `shrink` the
+// positions of the replicas left in it (worker/replica-work.ts).
+//
 // Pieces are serialized by this adapter when it writes them (the stream's own serializer is the
 // identity), because grpc-js serializes only the first of several writes inside `write`: the
 // others wait in the stream's buffer as the objects given, and a view queued there would be read
@@ -36,25 +43,39 @@ import { HaltedError } from './pipeline-links.ts';
 import { RingAllReduce, ringSteps, type RingPiece } from './ring-all-reduce.ts';
 import { RingInbox, RingRefusedError } from './ring-inbox.ts';
 
-/** This worker's place in its stage's ring for one epoch; `addresses[r]`: replica r's worker. */
+/** This worker's place in its stage's ring for one epoch; `addresses[r]`: the worker playing rank r. */
 export interface RingPlace {
   readonly stage: number;
-  readonly replica: number;
-  readonly replicas: number;
+  /**
+   * The ranks this worker plays, distinct, its own first; `allReduce` takes one vector per rank,
+   * in this order. One rank but under `--on-replica-loss keep`.
+   */
+  readonly ranks: readonly number[];
+  /** Ranks in the ring. */
+  readonly size: number;
   readonly epoch: number;
   readonly addresses: readonly string[];
 }
 
-/** One epoch's ring: where this rank is, its stream to the next rank, what the previous one sent. */
-interface EpochRing {
-  readonly place: RingPlace;
+/** One rank this worker plays in one epoch: its stream to the next rank, what the previous one sent. */
+interface HostedRank {
+  readonly rank: number;
   /** The rank whose stream this one serves. */
   readonly prev: number;
   readonly inbox: RingInbox;
   /** Writes serialized ReduceChunks (see the top of this file). */
   call: grpc.ClientWritableStream<Buffer> | null;
+}
+
+/** One epoch's ring: where this worker is, the ranks it plays. */
+interface EpochRing {
+  readonly place: RingPlace;
+  readonly hosts: readonly HostedRank[];
   running: boolean;
 }
+
+/** `ranks` as people read them: `rank 1`, `ranks 1, 0`. */
+const ranksNamed = (ranks: readonly number[]) => `${ranks.length === 1 ? 'rank' : 'ranks'} ${ranks.join(', ')}`;
 
 /** A ReduceChunk's protobuf bytes, as grpc-js would make them, made now. */
 function serializeChunk(c: ReduceChunk): Buffer {
@@ -70,58 +91,89 @@ export class ReplicaRing {
     private readonly connectTimeoutMs: number,
   ) {}
 
-  /** Drops the previous epoch's ring (failing its waits); with more than one replica, opens the stream to the next rank. */
+  /**
+   * Drops the previous epoch's ring (failing its waits); in a ring of more than one rank, opens the
+   * stream of each rank played to the next rank.
+   */
   async connect(place: RingPlace): Promise<void> {
-    const { replica, replicas, addresses } = place;
-    if (!Number.isInteger(replicas) || replicas < 1 || replica < 0 || replica >= replicas || addresses.length !== replicas) {
-      throw new ProtocolError(`replica ${replica} of ${replicas} with ${addresses.length} addresses is no place in a ring`);
-    }
+    const { ranks, size, addresses } = place;
+    const valid = Number.isInteger(size) && size >= 1 && addresses.length === size && ranks.length >= 1 && ranks.every((r, i) => Number.isInteger(r) && r >= 0 && r < size && ranks.indexOf(r) === i);
+    if (!valid) throw new ProtocolError(`${ranksNamed(ranks)} of ${size} with ${addresses.length} addresses is no place in a ring`);
     this.reset(new HaltedError(`the replica ring of epoch ${place.epoch} replaces the last one`));
-    const ring: EpochRing = { place, prev: (replica - 1 + replicas) % replicas, inbox: new RingInbox(), call: null, running: false };
+    const hosts = ranks.map((rank): HostedRank => ({ rank, prev: (rank - 1 + size) % size, inbox: new RingInbox(), call: null }));
+    const ring: EpochRing = { place, hosts, running: false };
     this.ring = ring;
-    if (replicas === 1) return;
-    const address = addresses[(replica + 1) % replicas]!;
-    const client = new (loadProto().ftrain.v1.Worker)(address, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS);
-    this.clients.push(client);
+    if (size === 1) return;
     try {
-      await new Promise<void>((resolve, reject) =>
-        client.waitForReady(deadline(this.connectTimeoutMs), (err) => (err ? reject(new PipeBrokenError(new Error(`next replica ${address} unreachable: ${err.message}`))) : resolve())),
-      );
+      await Promise.all(hosts.map((host) => this.open(ring, host)));
     } catch (err) {
-      ring.inbox.fail(err as Error);
+      for (const host of hosts) host.inbox.fail(err as Error);
       throw err;
     }
+  }
+
+  /** The stream of `host` to the next rank's worker (this one's own, for a rank it plays too). */
+  private async open(ring: EpochRing, host: HostedRank): Promise<void> {
+    const { place } = ring;
+    const address = place.addresses[(host.rank + 1) % place.size]!;
+    const client = new (loadProto().ftrain.v1.Worker)(address, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS);
+    this.clients.push(client);
+    await new Promise<void>((resolve, reject) =>
+      client.waitForReady(deadline(this.connectTimeoutMs), (err) => (err ? reject(new PipeBrokenError(new Error(`next replica ${address} unreachable: ${err.message}`))) : resolve())),
+    );
     if (this.ring !== ring) return; // a later connect or a close came first
     const onBroken = (err: Error) => {
-      if (this.ring !== ring || ring.inbox.failedWith) return;
-      this.log.warn({ err: err.message, stage: place.stage, replica }, 'stream to the next replica broke');
-      ring.inbox.fail(new PipeBrokenError(err));
+      if (this.ring !== ring || host.inbox.failedWith) return;
+      this.log.warn({ err: err.message, stage: place.stage, rank: host.rank }, 'stream to the next replica broke');
+      host.inbox.fail(new PipeBrokenError(err));
     };
     const method = loadProto().ftrain.v1.Worker.service.AllReduce;
-    ring.call = client.makeClientStreamRequest<Buffer, Ack__Output>(method.path, (b: Buffer) => b, method.responseDeserialize, (err) => err && onBroken(err));
-    ring.call.on('error', onBroken);
+    host.call = client.makeClientStreamRequest<Buffer, Ack__Output>(method.path, (b: Buffer) => b, method.responseDeserialize, (err) => err && onBroken(err));
+    host.call.on('error', onBroken);
   }
 
   /**
-   * This rank's part in the all-reduce of `step`: resolves with the sum of every replica's `own`,
-   * the same bits on every rank, in a new array; `own` is never written, and must not change until
-   * the promise settles (it is read as the ring goes). With one replica `own` itself is the result.
-   * One at a time, steps increasing within an epoch.
+   * The part in the all-reduce of `step` of the ranks this worker plays, `parts[i]` rank
+   * `ranks[i]`'s vector: resolves with the sum of every rank's, the same bits on every rank, in a
+   * new array; `parts` are never written, and must not change until the promise settles (they are
+   * read as the ring goes). In a ring of one rank its vector itself is the result. One at a time,
+   * steps increasing within an epoch. The ranks played run at once; when one fails, the others
+   * are failed with it (the ring cannot complete) and the first failure is thrown.
    */
-  async allReduce(step: number, own: Float32Array): Promise<Float32Array> {
+  async allReduce(step: number, parts: readonly Float32Array[]): Promise<Float32Array> {
     const ring = this.ring;
     if (!ring) throw new ProtocolError('the replica ring is not connected');
-    if (ring.inbox.failedWith) throw ring.inbox.failedWith;
-    if (ring.place.replicas === 1) return own;
+    const failed = ring.hosts.find((h) => h.inbox.failedWith);
+    if (failed) throw failed.inbox.failedWith!;
+    if (parts.length !== ring.hosts.length) throw new ProtocolError(`${parts.length} vector(s) to reduce for the ${ring.hosts.length} rank(s) this worker plays`);
+    if (ring.place.size === 1) return parts[0]!;
     if (ring.running) throw new ProtocolError(`an all-reduce is under way; step ${step} must wait for it`);
     ring.running = true;
     try {
-      const rank = new RingAllReduce(ring.place.replica, ring.place.replicas, own);
+      const runs = ring.hosts.map((host, i) =>
+        this.reduceRank(ring, host, step, parts[i]!).catch((err: unknown) => {
+          for (const other of ring.hosts) if (other !== host) other.inbox.fail(err instanceof Error ? err : new Error(String(err)));
+          throw err;
+        }),
+      );
+      const settled = await Promise.allSettled(runs);
+      const rejected = settled.find((r) => r.status === 'rejected');
+      if (rejected) throw rejected.reason;
+      return (settled[0] as PromiseFulfilledResult<Float32Array>).value;
+    } finally {
+      ring.running = false;
+    }
+  }
+
+  /** One played rank's part in the all-reduce of `step`: its sum, once its ring steps are done. */
+  private async reduceRank(ring: EpochRing, host: HostedRank, step: number, own: Float32Array): Promise<Float32Array> {
+    try {
+      const rank = new RingAllReduce(host.rank, ring.place.size, own);
       // Pieces to send, in order: the first message's, then each forwarded as its piece came in.
       const queue: (RingPiece | undefined)[] = rank.start();
       let sent = 0;
       const scratch = { buffer: new ArrayBuffer(0) };
-      ring.inbox.begin(step, {
+      host.inbox.begin(step, {
         receive: (c) => {
           const out = rank.receive({ step: c.ringStep, chunk: c.ringChunk, index: c.chunkIndex, count: c.chunkCount, values: float32Values(c.data, scratch) });
           if (out) queue.push(out);
@@ -134,51 +186,51 @@ export class ReplicaRing {
         if (sent < queue.length) {
           const piece = queue[sent]!;
           queue[sent++] = undefined; // the view is not needed once its bytes are serialized
-          await this.send(ring, step, piece);
+          await this.send(ring, host, step, piece);
         } else {
-          await ring.inbox.next();
+          await host.inbox.next();
         }
       }
       return rank.result;
     } finally {
-      ring.inbox.end();
-      ring.running = false;
+      host.inbox.end();
     }
   }
 
   /**
-   * Serves Worker.AllReduce: the previous rank's stream, for the ring in force. A chunk that does
-   * not decode ends the call with INVALID_ARGUMENT naming the field; one of another epoch, stage
-   * or sender, or of a step already past, with FAILED_PRECONDITION and its refusal. Either way
-   * nothing the ring holds is touched.
+   * Serves Worker.AllReduce: the stream of the rank before one this worker plays, for the ring in
+   * force. A chunk that does not decode ends the call with INVALID_ARGUMENT naming the field; one
+   * of another epoch, stage or sender, or of a step already past, with FAILED_PRECONDITION and its
+   * refusal. Either way nothing the ring holds is touched. A stream carries one sender's chunks.
    */
   handle(call: grpc.ServerReadableStream<ReduceChunk__Output, Ack>, callback: grpc.sendUnaryData<Ack>): void {
     const sequence = new ReduceSequence();
-    let accepted: EpochRing | null = null;
+    let accepted: { readonly ring: EpochRing; readonly host: HostedRank } | null = null;
     let over = false;
+    /** The hosted rank the stream feeds, while its ring is in force. */
+    const fed = (): HostedRank | null => (accepted && accepted.ring === this.ring ? accepted.host : null);
     call.on('data', (msg: ReduceChunk__Output | MalformedMessage) => {
       if (over) return;
       try {
         const c = decodeReduceChunk(msg);
-        const ring = this.check(c);
+        const { ring, host } = this.check(c, fed());
         sequence.add(c);
-        accepted = ring;
-        ring.inbox.put(c);
+        accepted = { ring, host };
+        host.inbox.put(c);
       } catch (err) {
         over = true;
         this.log.warn({ err: errorMessage(err) }, 'rejected an all-reduce stream');
         callback(err instanceof RingRefusedError ? refusalStatus(err.refusal) : invalidStatus(err));
         // The previous rank's own stream, refused: nothing more of it will be summed.
-        const ring: EpochRing | null = accepted;
-        if (ring && ring === this.ring) ring.inbox.senderGone(new PipeBrokenError(err instanceof Error ? err : new Error(String(err))));
+        fed()?.inbox.senderGone(new PipeBrokenError(err instanceof Error ? err : new Error(String(err))));
       }
     });
     // The previous rank's stream ends only when it leaves the epoch or dies (grpc-js may say
     // 'end' before 'cancelled' for a cut stream): a wait for a message not yet here is in vain.
     const ended = (how: string) => {
       over = true;
-      const ring = accepted;
-      if (ring && ring === this.ring) ring.inbox.senderGone(new PipeBrokenError(new Error(`the stream from replica ${ring.prev} of stage ${ring.place.stage} ${how}`)));
+      const host = fed();
+      if (host) host.inbox.senderGone(new PipeBrokenError(new Error(`the stream from rank ${host.prev} of stage ${accepted!.ring.place.stage} ${how}`)));
     };
     call.on('end', () => {
       if (over) return;
@@ -192,7 +244,7 @@ export class ReplicaRing {
 
   /** Fails the all-reduce under way and every later one until the next `connect`. */
   halt(reason: Error): void {
-    this.ring?.inbox.fail(reason);
+    for (const host of this.ring?.hosts ?? []) host.inbox.fail(reason);
   }
 
   /** Ends the stream and fails every wait: the node's end. */
@@ -200,48 +252,57 @@ export class ReplicaRing {
     this.reset(new HaltedError('node is shutting down'));
   }
 
-  /** The ring a chunk belongs to; RingRefusedError says why it is not this ring's, WireError what is out of range. */
-  private check(c: ReduceChunk): EpochRing {
+  /**
+   * The ring and hosted rank a chunk belongs to: the one whose previous rank sent it, and on a
+   * stream already feeding a rank, that rank. RingRefusedError says why it is not this ring's,
+   * WireError what is out of range.
+   */
+  private check(c: ReduceChunk, feeding: HostedRank | null): { ring: EpochRing; host: HostedRank } {
     const ring = this.ring;
     if (!ring) throw new RingRefusedError({ reason: RefusalReason.wrongState, message: 'this worker is in no replica ring yet' });
-    const { stage, epoch, replica, replicas } = ring.place;
+    const { stage, epoch, size } = ring.place;
     if (c.epoch !== epoch) {
       throw new RingRefusedError({ reason: RefusalReason.staleEpoch, message: `all-reduce chunk of epoch ${c.epoch}; this ring is in epoch ${epoch}`, runEpoch: epoch, givenEpoch: c.epoch });
     }
     if (c.stage !== stage) throw new RingRefusedError({ reason: RefusalReason.wrongStage, message: `all-reduce chunk for stage ${c.stage}; this worker holds stage ${stage}` });
-    if (replicas === 1 || c.fromReplica !== ring.prev) {
-      throw new RingRefusedError({ reason: RefusalReason.wrongStage, message: `replica ${replica} of stage ${stage} takes all-reduce chunks only from replica ${ring.prev} of ${replicas}, not from replica ${c.fromReplica}` });
+    const host = size === 1 ? undefined : ring.hosts.find((h) => h.prev === c.fromReplica);
+    if (!host || (feeding && feeding !== host)) {
+      const played = ring.hosts.map((h) => h.rank);
+      const prevs = ring.hosts.map((h) => h.prev);
+      throw new RingRefusedError({ reason: RefusalReason.wrongStage, message: `${ranksNamed(played)} of stage ${stage} take${played.length === 1 ? 's' : ''} all-reduce chunks only from ${ranksNamed(prevs)} of ${size}${feeding ? ` (this stream: rank ${feeding.prev})` : ''}, not from rank ${c.fromReplica}` });
     }
-    if (c.ringStep >= ringSteps(replicas)) throw new WireError('ring_step', `must be below ${ringSteps(replicas)} in a ring of ${replicas}, got ${c.ringStep}`);
-    if (c.ringChunk >= replicas) throw new WireError('ring_chunk', `must be below ${replicas} in a ring of ${replicas}, got ${c.ringChunk}`);
-    ring.inbox.refuseStale(c.step, c.ringStep);
-    return ring;
+    if (c.ringStep >= ringSteps(size)) throw new WireError('ring_step', `must be below ${ringSteps(size)} in a ring of ${size}, got ${c.ringStep}`);
+    if (c.ringChunk >= size) throw new WireError('ring_chunk', `must be below ${size} in a ring of ${size}, got ${c.ringChunk}`);
+    host.inbox.refuseStale(c.step, c.ringStep);
+    return { ring, host };
   }
 
   /**
    * One piece to the next rank, serialized here (a copy of its values: the piece may view a vector
    * that changes later); waits for 'drain' when the stream's buffer is full.
    */
-  private async send(ring: EpochRing, step: number, p: RingPiece): Promise<void> {
-    const call = ring.call;
-    if (!call) throw ring.inbox.failedWith ?? new ProtocolError('the stream to the next replica is not open');
-    if (ring.inbox.failedWith) throw ring.inbox.failedWith;
-    const { epoch, stage, replica } = ring.place;
+  private async send(ring: EpochRing, host: HostedRank, step: number, p: RingPiece): Promise<void> {
+    const call = host.call;
+    if (!call) throw host.inbox.failedWith ?? new ProtocolError('the stream to the next replica is not open');
+    if (host.inbox.failedWith) throw host.inbox.failedWith;
+    const { epoch, stage } = ring.place;
     const data = Buffer.from(p.values.buffer, p.values.byteOffset, p.values.byteLength);
-    const chunk: ReduceChunk = { epoch, stage, fromReplica: replica, step, ringStep: p.step, ringChunk: p.chunk, chunkIndex: p.index, chunkCount: p.count, data };
+    const chunk: ReduceChunk = { epoch, stage, fromReplica: host.rank, step, ringStep: p.step, ringChunk: p.chunk, chunkIndex: p.index, chunkCount: p.count, data };
     if (call.write(serializeChunk(chunk))) return;
     try {
-      await Promise.race([once(call, 'drain'), ring.inbox.failed]);
+      await Promise.race([once(call, 'drain'), host.inbox.failed]);
     } catch (err) {
-      throw ring.inbox.failedWith ?? new PipeBrokenError(err instanceof Error ? err : new Error(String(err)));
+      throw host.inbox.failedWith ?? new PipeBrokenError(err instanceof Error ? err : new Error(String(err)));
     }
   }
 
   private reset(reason: Error): void {
     const ring = this.ring;
     this.ring = null;
-    ring?.inbox.fail(reason);
-    ring?.call?.end();
+    for (const host of ring?.hosts ?? []) {
+      host.inbox.fail(reason);
+      host.call?.end();
+    }
     for (const c of this.clients) c.close();
     this.clients = [];
   }

@@ -3,7 +3,9 @@
 // follows its route (pipeline-route.ts): in order, one hop per stage; under CheckFree+ the odd
 // ones visit some stages twice. The hop that computes the loss runs its backward right after its
 // forward, so gradients start flowing back early; every other hop's backward waits for the
-// backward phase, taken in micro-batch order and, within one, in reverse route order.
+// backward phase, taken in micro-batch order and, within one, in reverse route order. A replica
+// that trains a lost replica's micro-batches as well (`StepWork`) runs them after its own, as
+// items of one longer list, and keeps each owner's gradient sum apart for the all-reduce.
 //
 // Ordering contract: the optimizer update happens after the last backward and before the next
 // step's first forward is taken from the pipe. With a `yieldInUpdate` hook it yields between
@@ -41,7 +43,7 @@ export interface PipeIO {
 
 export interface StepStats {
   readonly step: number;
-  /** Mean loss over micro-batches; null except on the last stage. */
+  /** Mean loss over the step's micro-batches (every owner's); null except on the last stage. */
   readonly loss: number | null;
   readonly gradNorm: number;
   readonly clippedGradNorm: number;
@@ -60,11 +62,14 @@ export interface StepHooks {
   /** Right before the optimizer update: the previous snapshot's copy must be complete. */
   readonly beforeUpdate?: () => Promise<void>;
   /**
-   * With replicas: sums this stage's flat gradient (its micro-batches' sum, variables in order)
-   * with the other replicas' of the stage; every replica gets the same bits back
-   * (worker/replica-ring.ts). Throwing abandons the step, which has changed nothing yet.
+   * With replicas: sums this stage's flat gradients with the other replicas' of the stage; every
+   * replica gets the same bits back (worker/replica-ring.ts). `parts` holds one flat vector per
+   * owner of the step's work (`StepWork.owners`, in that order): the sum of that owner's
+   * micro-batches, variables in order, as that owner's own replica would have made it. The parts
+   * are not written, and are read until the promise settles. Throwing abandons the step, which
+   * has changed nothing yet.
    */
-  readonly allReduce?: (step: number, flat: Float32Array) => Promise<Float32Array>;
+  readonly allReduce?: (step: number, parts: readonly Float32Array[]) => Promise<Float32Array>;
   /**
    * Awaited between the phases of the update and between its parameters. Throwing abandons the
    * step there: before the first parameter is touched, nothing changed; after, the stage is torn.
@@ -75,6 +80,17 @@ export interface StepHooks {
    * abandons the step, which has changed nothing yet. Without it, each backward is one block.
    */
   readonly betweenPieces?: () => Promise<void>;
+}
+
+/**
+ * Whose micro-batches a stage trains in a step, and what the step's mean divides by. `owners[0]`
+ * is the stage's own replica; the others are guests (`--on-replica-loss keep`: replicas out of
+ * the ring whose micro-batches this replica trains for them). `replicasInBatch`: the replicas
+ * whose micro-batches make the step's batch (all D under keep, the D' in the ring under shrink).
+ */
+export interface StepWork {
+  readonly owners: readonly number[];
+  readonly replicasInBatch: number;
 }
 
 /** The gradients of a stage in one flat vector, variables in order. */
@@ -152,14 +168,40 @@ export class StageTrainer {
     this.learningRateScale = 1;
   }
 
-  /** This replica's micro-batch `mb` of the step: replica r trains the step's micro-batches r*M ... (r+1)*M-1. */
-  private batch(step: number, mb: number) {
-    const index = batchMicroBatch(this.job.microBatches, this.replica, mb);
+  /** Replica `owner`'s micro-batch `mb` of the step: replica r trains the step's micro-batches r*M ... (r+1)*M-1. */
+  private batch(step: number, owner: number, mb: number) {
+    const index = batchMicroBatch(this.job.microBatches, owner, mb);
     return microBatchFor(this.corpus!, this.job.seed, step, index, this.job.microBatchSize, this.job.model.seqLen);
   }
 
-  async runStep(step: number, io: PipeIO, hooks: StepHooks = {}): Promise<StepStats> {
+  /** The work of a step without guests: this replica's own micro-batches, every replica in the batch. */
+  get ownWork(): StepWork {
+    return { owners: [this.replica], replicasInBatch: this.job.replicas };
+  }
+
+  /** Throws for work this stage cannot train: the owners must start with its own replica, the others distinct replicas of the job. */
+  private checkWork(work: StepWork): void {
+    const { owners, replicasInBatch } = work;
+    const { replicas } = this.job;
+    const known = owners.every((o, i) => Number.isInteger(o) && o >= 0 && o < replicas && owners.indexOf(o) === i);
+    if (owners[0] !== this.replica || !known) throw new RangeError(`replica ${this.replica} of ${replicas} cannot train the micro-batches of replicas [${owners.join(', ')}]: its own must come first, then distinct others`);
+    if (!Number.isInteger(replicasInBatch) || replicasInBatch < owners.length || replicasInBatch > replicas) {
+      throw new RangeError(`a step's batch of ${replicasInBatch} replica(s) cannot hold the ${owners.length} this one trains, of ${replicas}`);
+    }
+  }
+
+  /**
+   * One step. `work` (default: `ownWork`) says whose micro-batches it trains. The work list is
+   * owner-major: owner k's micro-batch mb is item k*M + mb, the key of its tensors in every PipeIO
+   * call (every stage of the replica is given the same owners, so the keys agree), and follows
+   * route `routes[mb]`. Each owner has its own gradient sums, added to in that owner's micro-batch
+   * order, so each part handed to `allReduce` is, operands and order, what the owner's own replica
+   * computes in a step without guests.
+   */
+  async runStep(step: number, io: PipeIO, hooks: StepHooks = {}, work: StepWork = this.ownWork): Promise<StepStats> {
+    this.checkWork(work);
     const { microBatches: mbs, microBatchSize: rows } = this.job;
+    const { owners, replicasInBatch } = work;
     const started = performance.now();
     let waitMs = 0;
     const wait = async <T>(p: Promise<T>): Promise<T> => {
@@ -170,18 +212,21 @@ export class StageTrainer {
         waitMs += performance.now() - t0;
       }
     };
-    const sums: tf.Tensor[] = this.model.variables.map((v) => tf.zerosLike(v));
+    /** The gradient sums, one set per owner; after the all-reduce, the first set holds the total. */
+    const sumsOf: tf.Tensor[][] = owners.map(() => this.model.variables.map((v) => tf.zerosLike(v)));
+    const sums = sumsOf[0]!;
     const losses: number[] = [];
     const shape = this.model.activationShape(rows);
 
-    /** Adds a gradient of variable i into its sum (and frees it). */
-    const accumulate = (i: number, g: tf.Tensor) => {
-      const next = tf.add(sums[i]!, g);
-      sums[i]!.dispose();
+    /** Adds a gradient of variable i into owner k's sum (and frees it). */
+    const accumulateInto = (k: number) => (i: number, g: tf.Tensor) => {
+      const into = sumsOf[k]!;
+      const next = tf.add(into[i]!, g);
+      into[i]!.dispose();
       g.dispose();
-      sums[i] = next;
+      into[i] = next;
     };
-    /** Sends the gradient of a hop's input back to the hop before it (none before the first). */
+    /** Sends the gradient of a hop's input back to the hop before it (none before the first); `mb` is the pipe key. */
     const sendBack = async (route: readonly Hop[], mb: number, index: number, dInput: tf.Tensor | PipeTensor | null) => {
       if (!dInput || index === 0) return;
       let tensor: PipeTensor;
@@ -193,55 +238,60 @@ export class StageTrainer {
       }
       await io.sendGradient(route[index - 1]!.stage, step, mb, index - 1, tensor);
     };
-    /** Every hop's input, by micro-batch and hop: the backward phase recomputes from them. */
+    /** Every hop's input, by work item and hop: the backward phase recomputes from them. */
     const inputs = new Map<string, tf.Tensor>();
+    const items = owners.length * mbs;
 
     try {
-      // Forward pass over all micro-batches; the hop with the loss also runs its backward at once.
-      for (let mb = 0; mb < mbs; mb++) {
+      // Forward pass over all work items (owner-major); the hop with the loss also runs its backward at once.
+      for (let key = 0; key < items; key++) {
+        const k = Math.floor(key / mbs);
+        const owner = owners[k]!;
+        const mb = key % mbs;
         const route = this.routes[mb]!;
         for (const { index, hop } of hopsOf(route, this.stage)) {
           if (hop.ops.length === 0) {
             // Passing through: on to the next hop, untouched.
-            const received = await wait(io.recvActivation(step, mb, index));
-            await io.sendActivation(route[index + 1]!.stage, step, mb, index + 1, received);
+            const received = await wait(io.recvActivation(step, key, index));
+            await io.sendActivation(route[index + 1]!.stage, step, key, index + 1, received);
             continue;
           }
           let input: tf.Tensor;
           if (hop.ops.includes('embed')) {
-            input = tf.tensor1d(this.batch(step, mb).inputs, 'int32');
+            input = tf.tensor1d(this.batch(step, owner, mb).inputs, 'int32');
           } else {
-            const received = await wait(io.recvActivation(step, mb, index));
+            const received = await wait(io.recvActivation(step, key, index));
             input = tf.tensor(received.data, [...received.shape], 'float32');
           }
-          inputs.set(`${mb}:${index}`, input);
+          inputs.set(`${key}:${index}`, input);
           if (hop.ops.includes('head')) {
-            const targets = tf.tensor1d(this.batch(step, mb).targets, 'int32');
-            const result = await this.backward(input, { targets }, hop.ops, hooks, accumulate);
+            const targets = tf.tensor1d(this.batch(step, owner, mb).targets, 'int32');
+            const result = await this.backward(input, { targets }, hop.ops, hooks, accumulateInto(k));
             losses.push(result.loss!);
-            await sendBack(route, mb, index, result.dInput);
+            await sendBack(route, key, index, result.dInput);
           } else {
             const out = this.model.forward(input, rows, hop.ops);
             const data = out.dataSync() as Float32Array;
             out.dispose();
-            await io.sendActivation(route[index + 1]!.stage, step, mb, index + 1, { shape, data });
+            await io.sendActivation(route[index + 1]!.stage, step, key, index + 1, { shape, data });
           }
         }
-        if (mb === 0 && hooks.midStep) await hooks.midStep(step);
+        if (key === 0 && hooks.midStep) await hooks.midStep(step);
       }
-      // Backward pass in micro-batch order, each micro-batch's hops in reverse route order.
-      for (let mb = 0; mb < mbs; mb++) {
-        const route = this.routes[mb]!;
+      // Backward pass in work-item order, each item's hops in reverse route order.
+      for (let key = 0; key < items; key++) {
+        const k = Math.floor(key / mbs);
+        const route = this.routes[key % mbs]!;
         for (const { index, hop } of hopsOf(route, this.stage).reverse()) {
           if (hop.ops.includes('head')) continue; // done in the forward pass
-          const received = await wait(io.recvGradient(step, mb, index));
+          const received = await wait(io.recvGradient(step, key, index));
           if (hop.ops.length === 0) {
-            await sendBack(route, mb, index, received);
+            await sendBack(route, key, index, received);
             continue;
           }
           const dOutput = tf.tensor(received.data, [...received.shape], 'float32');
-          const result = await this.backward(inputs.get(`${mb}:${index}`)!, { dOutput }, hop.ops, hooks, accumulate);
-          await sendBack(route, mb, index, result.dInput);
+          const result = await this.backward(inputs.get(`${key}:${index}`)!, { dOutput }, hop.ops, hooks, accumulateInto(k));
+          await sendBack(route, key, index, result.dInput);
         }
       }
 
@@ -252,12 +302,13 @@ export class StageTrainer {
         sums[i]!.dispose();
         sums[i] = next;
       };
-      const replicas = this.job.replicas;
       let allReduceMs = 0;
-      if (replicas > 1) {
+      if (this.job.replicas > 1) {
         const t0 = performance.now();
-        if (!hooks.allReduce) throw new Error(`stage ${this.stage} of replica ${this.replica} has no all-reduce to sum its gradients with its ${replicas - 1} other replica(s)`);
-        const total = await hooks.allReduce(step, flattenGradients(sums));
+        if (!hooks.allReduce) throw new Error(`stage ${this.stage} of replica ${this.replica} has no all-reduce to sum its gradients with its ${this.job.replicas - 1} other replica(s)`);
+        const total = await hooks.allReduce(step, sumsOf.map((set) => flattenGradients(set)));
+        // The guests' sums are in the total now.
+        for (const t of sumsOf.splice(1).flat()) t.dispose();
         let at = 0;
         sums.forEach((s, i) => {
           replace(i, tf.tensor(total.subarray(at, at + s.size), s.shape, 'float32'));
@@ -266,8 +317,8 @@ export class StageTrainer {
         allReduceMs = performance.now() - t0;
       }
       if (hooks.beforeUpdate) await hooks.beforeUpdate();
-      // Mean over the step's micro-batches (every replica's), then per-stage clipping and the update.
-      sums.forEach((s, i) => replace(i, tf.div(s, mbs * replicas)));
+      // Mean over the step's micro-batches (every replica's in the batch), then per-stage clipping and the update.
+      sums.forEach((s, i) => replace(i, tf.div(s, mbs * replicasInBatch)));
       await hooks.yieldInUpdate?.();
       const norm = Math.sqrt(sums.reduce((acc, g) => acc + tf.tidy(() => (tf.sum(tf.square(g)).dataSync() as Float32Array)[0]!), 0));
       if (step === this.completedSteps && step === 0 && this.job.dumpGradsDir) this.dumpGradients(sums);
@@ -302,10 +353,10 @@ export class StageTrainer {
         waitMs,
         stepMs,
         allReduceMs,
-        tokens: mbs * rows * this.job.model.seqLen,
+        tokens: items * rows * this.job.model.seqLen,
       };
     } finally {
-      for (const t of [...inputs.values(), ...sums]) t.dispose();
+      for (const t of [...inputs.values(), ...sumsOf.flat()]) t.dispose();
     }
   }
 

@@ -32,9 +32,10 @@ import { SnapshotLink } from './snapshot-link.ts';
 import { RestoreClock, buildStage, fetchSnapshot } from './stage-assignment.ts';
 import { HaltPoints } from './halt-points.ts';
 import { ReplicaRing } from './replica-ring.ts';
+import { replicaWorkOf } from './replica-work.ts';
 import { StageAhead } from './stage-ahead.ts';
 import { StageSnapshots } from './stage-snapshots.ts';
-import { exportStageState, importStageState, stageStateBytes } from './stage-state.ts';
+import { exportStageState, stageStateBytes } from './stage-state.ts';
 import type { StageTrainer } from './stage-trainer.ts';
 import { tf } from './tfjs-backend.ts';
 import { serveWeights, type EdgeCopy } from './weights-service.ts';
@@ -327,9 +328,10 @@ export class WorkerNode {
       checkpoints = new DiskCheckpoints(job.checkpointDir, stage);
     }
     const source = edgeCopySource(stage, job);
-    this.held = { stage, slot, epoch: a.epoch, job, trainer, checkpoints, edgeCopySource: source, edgeCopySize: source === null ? 0 : edgeCopySize(source, job) };
+    const { work, place } = replicaWorkOf(a, job.replicas);
+    this.held = { stage, slot, epoch: a.epoch, job, trainer, work, checkpoints, edgeCopySource: source, edgeCopySize: source === null ? 0 : edgeCopySize(source, job) };
     await this.links.connect(stage, a.epoch, a.prevAddress, a.nextAddress);
-    if (job.replicas > 1) await this.ring.connect({ stage, replica: a.replica, replicas: job.replicas, epoch: a.epoch, addresses: a.replicaAddresses });
+    if (place) await this.ring.connect(place);
     trace.connectMs = lap();
     this.lastTrace = trace;
     if (this.edgeCopy && this.edgeCopy.stage !== source) this.edgeCopy = null;
@@ -346,12 +348,8 @@ export class WorkerNode {
     }
     if (restoreCheckpointStep >= 0) {
       if (!h.checkpoints) throw new ProtocolError(`told to load disk checkpoint ${restoreCheckpointStep}, but no checkpoint directory is set`);
-      const started = performance.now();
-      const { header, data } = h.checkpoints.read(restoreCheckpointStep);
-      // A checkpoint is of a stage, whichever replica wrote it: every replica of the stage loads it.
-      if (header.stage !== h.stage) throw new ProtocolError(`disk checkpoint ${restoreCheckpointStep} in ${h.checkpoints.dir} is of stage ${header.stage}, not ${h.stage}`);
-      importStageState(h.trainer, { ...header, stage: h.slot }, data);
-      this.log.info({ step: restoreCheckpointStep, bytes: data.length, ms: performance.now() - started, dir: h.checkpoints.dir }, 'resumed from disk checkpoint');
+      const { bytes, ms } = h.checkpoints.restore(h.trainer, restoreCheckpointStep);
+      this.log.info({ step: restoreCheckpointStep, bytes, ms, dir: h.checkpoints.dir }, 'resumed from disk checkpoint');
     }
     // After CheckFree the stages go on from one step whatever each had finished.
     h.trainer.completedSteps = fromStep;
@@ -385,10 +383,10 @@ export class WorkerNode {
         const s = await h.trainer.runStep(step, io, {
           midStep: (st) => this.faults.midStep(this.faultPoint(h, st)),
           beforeUpdate: () => snapshots?.beforeUpdate() ?? Promise.resolve(),
-          allReduce: (st, flat) => this.ring.allReduce(st, flat),
+          allReduce: (st, parts) => this.ring.allReduce(st, parts),
           yieldInUpdate: () => this.haltPoints.inUpdate(h.trainer, h.job),
           betweenPieces: () => this.haltPoints.betweenPieces(),
-        });
+        }, h.work);
         if (this.stopping || this.held !== h) break;
         await this.faults.afterStep(this.faultPoint(h, step));
         await this.sendEdgeCopy(h);

@@ -6,79 +6,33 @@
 
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger } from '../../common/logging.ts';
 import { GRPC_SERVER_OPTIONS, bindServer, loadProto } from '../../common/proto.ts';
 import { encodeReduceChunk, type ReduceChunk } from '../../common/wire/reduce-wire.ts';
 import { refusalOf } from '../../common/wire/refusal-wire.ts';
-import { Prng } from '../../domain/prng.ts';
-import type { WorkerClient, WorkerHandlers } from '../../proto/generated/ftrain/v1/Worker.ts';
+import type { WorkerHandlers } from '../../proto/generated/ftrain/v1/Worker.ts';
 import { PipeBrokenError } from '../../worker/pipe-sender.ts';
 import { HaltedError } from '../../worker/pipeline-links.ts';
 import { ReplicaRing, type RingPlace } from '../../worker/replica-ring.ts';
 import { RING_PIECE_VALUES, ringChunks, ringSumReference } from '../../worker/ring-all-reduce.ts';
+import { bits, keepClient, partsOf, rawCall, rawClient, ringLog as log, startRingServer, stopRingServers, type RingServer as Rank } from '../support/ring-servers.ts';
 
-const log = createLogger({ name: 'test', level: process.env.RING_LOG ?? 'silent' });
 const STAGE = 2;
 
-interface Rank {
-  readonly ring: ReplicaRing;
-  readonly server: grpc.Server;
-  readonly address: string;
-  /** AllReduce chunks this rank's server received. */
-  readonly received: { chunks: number };
-}
-
-const started: Rank[] = [];
-const clients: grpc.Client[] = [];
-
-afterEach(() => {
-  for (const r of started.splice(0)) {
-    r.ring.close();
-    r.server.forceShutdown();
-  }
-  for (const c of clients.splice(0)) c.close();
-});
-
-async function startRank(): Promise<Rank> {
-  const ring = new ReplicaRing(log, 2000);
-  const server = new grpc.Server(GRPC_SERVER_OPTIONS);
-  const unimplemented = (_call: unknown, callback: grpc.sendUnaryData<never>) => callback({ code: grpc.status.UNIMPLEMENTED });
-  const received = { chunks: 0 };
-  const handlers: WorkerHandlers = {
-    Pipe: unimplemented,
-    KeepEdgeCopy: unimplemented,
-    FetchWeights: (call) => call.emit('error', { code: grpc.status.UNIMPLEMENTED }),
-    AllReduce: (call, callback) => {
-      call.on('data', () => (received.chunks += 1));
-      ring.handle(call, callback);
-    },
-  };
-  server.addService(loadProto().ftrain.v1.Worker.service, handlers);
-  const port = await bindServer(server, '127.0.0.1:0');
-  const rank: Rank = { ring, server, address: `127.0.0.1:${port}`, received };
-  started.push(rank);
-  return rank;
-}
+afterEach(stopRingServers);
 
 /** D ranks of one stage, each with its server, connected in `epoch`. */
 async function startRing(D: number, epoch = 1): Promise<Rank[]> {
-  const ranks = await Promise.all(Array.from({ length: D }, () => startRank()));
+  const ranks = await Promise.all(Array.from({ length: D }, () => startRingServer()));
   await connectAll(ranks, epoch);
   return ranks;
 }
 
-const placeOf = (ranks: readonly Rank[], replica: number, epoch: number): RingPlace => ({ stage: STAGE, replica, replicas: ranks.length, epoch, addresses: ranks.map((r) => r.address) });
+const placeOf = (ranks: readonly Rank[], replica: number, epoch: number): RingPlace => ({ stage: STAGE, ranks: [replica], size: ranks.length, epoch, addresses: ranks.map((r) => r.address) });
 
 function connectAll(ranks: readonly Rank[], epoch: number): Promise<void[]> {
   return Promise.all(ranks.map((r, i) => r.ring.connect(placeOf(ranks, i, epoch))));
 }
 
-function partsOf(seed: number, D: number, length: number): Float32Array[] {
-  const rng = new Prng(seed);
-  return Array.from({ length: D }, () => Float32Array.from({ length }, () => (rng.next() - 0.5) * 10 ** Math.floor(rng.next() * 8 - 4)));
-}
-
-const bits = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** `p`, or a rejection saying it hung, after `ms`: a failure must end a wait, not leave it pending. */
@@ -89,26 +43,11 @@ function within<T>(p: Promise<T>, ms = 5000): Promise<T> {
 /** Every rank's all-reduce of `step`, rank r starting `delayMs[r]` late; checks each result against the reference. */
 async function reduceAndCheck(ranks: readonly Rank[], step: number, parts: readonly Float32Array[], delayMs: readonly number[] = []): Promise<void> {
   const copies = parts.map((p) => Float32Array.from(p));
-  const results = await Promise.all(ranks.map(async (r, i) => (await sleep(delayMs[i] ?? 0), r.ring.allReduce(step, parts[i]!))));
+  const results = await Promise.all(ranks.map(async (r, i) => (await sleep(delayMs[i] ?? 0), r.ring.allReduce(step, [parts[i]!]))));
   const want = bits(ringSumReference(copies));
   for (const got of results) expect(Buffer.from(bits(got)).equals(want)).toBe(true);
   // The inputs are left as they were.
   parts.forEach((p, i) => expect(Buffer.from(bits(p)).equals(bits(copies[i]!))).toBe(true));
-}
-
-function rawClient(address: string): WorkerClient {
-  const client = new (loadProto().ftrain.v1.Worker)(address, grpc.credentials.createInsecure());
-  clients.push(client);
-  return client;
-}
-
-/** Writes `chunks` on a raw AllReduce call and resolves with the status it ends with. */
-function rawCall(address: string, chunks: readonly ReduceChunk[]): Promise<grpc.ServiceError | null> {
-  return new Promise((resolve) => {
-    const call = rawClient(address).AllReduce((err) => resolve(err));
-    for (const c of chunks) call.write(encodeReduceChunk(c));
-    call.end();
-  });
 }
 
 const chunk = (over: Partial<ReduceChunk>): ReduceChunk => ({ epoch: 1, stage: STAGE, fromReplica: 0, step: 0, ringStep: 0, ringChunk: 0, chunkIndex: 0, chunkCount: 1, data: new Uint8Array(8), ...over });
@@ -197,7 +136,7 @@ describe('replica ring over gRPC', () => {
       grpc.Client.prototype.makeClientStreamRequest = generic;
       loadProto().ftrain.v1.Worker.prototype.AllReduce = generated;
     }
-    const [, got1] = await Promise.all([ranks[0]!.ring.allReduce(0, own0), ranks[1]!.ring.allReduce(0, parts[1]!)]);
+    const [, got1] = await Promise.all([ranks[0]!.ring.allReduce(0, [own0]), ranks[1]!.ring.allReduce(0, [parts[1]!])]);
     expect(overwritten).toBe(Math.ceil(ringChunks(length, 2)[0]!.to / RING_PIECE_VALUES));
     const { to } = ringChunks(length, 2)[0]!;
     expect(Buffer.from(bits(got1.subarray(0, to))).equals(Buffer.from(bits(want.subarray(0, to))))).toBe(true);
@@ -205,10 +144,10 @@ describe('replica ring over gRPC', () => {
 
   it('with one replica returns its own array, bits unchanged, without any server', async () => {
     const ring = new ReplicaRing(log, 100);
-    await ring.connect({ stage: 0, replica: 0, replicas: 1, epoch: 0, addresses: ['127.0.0.1:1'] });
+    await ring.connect({ stage: 0, ranks: [0], size: 1, epoch: 0, addresses: ['127.0.0.1:1'] });
     const own = partsOf(1, 1, 999)[0]!;
     const copy = Float32Array.from(own);
-    const got = await ring.allReduce(0, own);
+    const got = await ring.allReduce(0, [own]);
     expect(got).toBe(own);
     expect(Buffer.from(bits(got)).equals(bits(copy))).toBe(true);
     ring.close();
@@ -218,7 +157,7 @@ describe('replica ring over gRPC', () => {
     const ranks = await startRing(2);
     const parts = partsOf(5, 2, 3001);
     // Rank 1 waits on rank 0 while strangers write to its server.
-    const waiting = ranks[1]!.ring.allReduce(0, parts[1]!);
+    const waiting = ranks[1]!.ring.allReduce(0, [parts[1]!]);
     const at = ranks[1]!.address;
     const malformed = await rawCall(at, [chunk({ data: new Uint8Array(6) })]);
     expect(malformed?.code).toBe(grpc.status.INVALID_ARGUMENT);
@@ -227,8 +166,7 @@ describe('replica ring over gRPC', () => {
     expect(outOfRange?.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(outOfRange?.details).toMatch(/^chunk_index:/);
     const notProtobuf = await new Promise<grpc.ServiceError | null>((resolve) => {
-      const raw = new grpc.Client(at, grpc.credentials.createInsecure());
-      clients.push(raw);
+      const raw = keepClient(new grpc.Client(at, grpc.credentials.createInsecure()));
       const call = raw.makeClientStreamRequest('/ftrain.v1.Worker/AllReduce', (b: Buffer) => b, (b: Buffer) => b, (err) => resolve(err));
       call.write(Buffer.from([0xff, 0xff, 0xff]));
       call.end();
@@ -241,8 +179,8 @@ describe('replica ring over gRPC', () => {
     expect(refusalOf(otherStage)).toMatchObject({ reason: 'wrong-stage' });
     const notPrevious = await rawCall(at, [chunk({ fromReplica: 1 })]);
     expect(notPrevious?.code).toBe(grpc.status.FAILED_PRECONDITION);
-    expect(notPrevious?.details).toMatch(/only from replica 0 of 2, not from replica 1/);
-    const [got0, got1] = await Promise.all([ranks[0]!.ring.allReduce(0, parts[0]!), waiting]);
+    expect(notPrevious?.details).toMatch(/rank 1 of stage 2 takes all-reduce chunks only from rank 0 of 2, not from rank 1/);
+    const [got0, got1] = await Promise.all([ranks[0]!.ring.allReduce(0, [parts[0]!]), waiting]);
     const want = bits(ringSumReference(parts));
     expect(Buffer.from(bits(got0)).equals(want)).toBe(true);
     expect(Buffer.from(bits(got1)).equals(want)).toBe(true);
@@ -253,16 +191,16 @@ describe('replica ring over gRPC', () => {
 
   it.each([2, 3])('fails the all-reduce of the rank before a dead peer (of %i) with PipeBrokenError, promptly', async (D) => {
     const ranks = await startRing(D);
-    const waiting = ranks[0]!.ring.allReduce(0, partsOf(3, 1, 5000)[0]!);
+    const waiting = ranks[0]!.ring.allReduce(0, [partsOf(3, 1, 5000)[0]!]);
     ranks[1]!.server.forceShutdown();
     await expect(within(waiting)).rejects.toBeInstanceOf(PipeBrokenError);
     // Every later all-reduce of this epoch fails too, until the next connect.
-    await expect(ranks[0]!.ring.allReduce(1, new Float32Array(10))).rejects.toBeInstanceOf(PipeBrokenError);
+    await expect(ranks[0]!.ring.allReduce(1, [new Float32Array(10)])).rejects.toBeInstanceOf(PipeBrokenError);
   });
 
   it('fails the all-reduce waiting on a stream from the previous rank that is cut off mid-message', async () => {
     const ranks = await startRing(2);
-    const waiting = ranks[1]!.ring.allReduce(0, new Float32Array((1 << 20) + 1));
+    const waiting = ranks[1]!.ring.allReduce(0, [new Float32Array((1 << 20) + 1)]);
     // The previous rank's first chunk of a two-chunk message, then its stream is cut (as when it dies).
     const call = rawClient(ranks[1]!.address).AllReduce(() => {});
     call.on('error', () => {});
@@ -274,7 +212,7 @@ describe('replica ring over gRPC', () => {
 
   it("fails the all-reduce at once when the previous rank's own stream is refused half way, and refuses it", async () => {
     const ranks = await startRing(2);
-    const waiting = ranks[1]!.ring.allReduce(0, new Float32Array(2 * RING_PIECE_VALUES + 2));
+    const waiting = ranks[1]!.ring.allReduce(0, [new Float32Array(2 * RING_PIECE_VALUES + 2)]);
     // The first piece of the previous rank's first message fits; the second claims more values than the chunk has.
     const status = rawCall(ranks[1]!.address, [chunk({ chunkCount: 2, data: new Uint8Array(4 * RING_PIECE_VALUES) }), chunk({ chunkIndex: 1, chunkCount: 2, data: new Uint8Array(8) })]);
     await expect(within(waiting)).rejects.toBeInstanceOf(PipeBrokenError);
@@ -284,11 +222,11 @@ describe('replica ring over gRPC', () => {
 
   it('halt() fails the all-reduce under way and the later ones, until the next connect', async () => {
     const ranks = await startRing(2);
-    const waiting = ranks[0]!.ring.allReduce(0, new Float32Array(100));
+    const waiting = ranks[0]!.ring.allReduce(0, [new Float32Array(100)]);
     const reason = new HaltedError('a recovery began');
     ranks[0]!.ring.halt(reason);
     await expect(within(waiting)).rejects.toBe(reason);
-    await expect(ranks[0]!.ring.allReduce(1, new Float32Array(100))).rejects.toBe(reason);
+    await expect(ranks[0]!.ring.allReduce(1, [new Float32Array(100)])).rejects.toBe(reason);
     await connectAll(ranks, 2);
     await reduceAndCheck(ranks, 1, partsOf(9, 2, 777));
   });
