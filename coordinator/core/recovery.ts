@@ -40,7 +40,7 @@ export class Recovery {
     private readonly ctx: RecoveryContext,
   ) {
     const self = this;
-    this.awayFlow = new ReplicaAwayFlow(job, members, commits, placement, ctx, {
+    this.awayFlow = new ReplicaAwayFlow(job, members, commits, placement, shards, ctx, {
       state: () => self.r,
       trainingOn: () => self.trainingOn,
       trustedUpTo: (slot) => self.distrusted.get(slot) ?? Infinity,
@@ -134,10 +134,12 @@ export class Recovery {
       handoverMs: announced?.handoverMs ?? null,
     };
     const away = this.r?.away;
-    if (this.r && away && this.trainingOn && away.slots.includes(stage)) {
-      // Another slot of the replica that is out: one more to fill before it joins; the others train on.
+    if (this.r && away && away.restoringSinceMs === null && away.slots.includes(stage)) {
+      // Another slot of the replica that is out (before or after the others went on): one more to
+      // fill before it joins; the others do not wait for it.
       this.r.others.push(info);
       this.r.filled.delete(stage);
+      this.r.snapshotSteps.delete(stage);
       this.r.vacant.set(stage, node.nodeId);
       out.push({ type: 'recovery-started', stage, nodeId: node.nodeId, detail });
       out.push({ type: 'log', level: 'warn', msg: `${slotName(this.job, stage)} lost while its replica is out: it joins once a node holds each of its stages`, fields: { nodeId: node.nodeId, detail } });

@@ -15,6 +15,7 @@ import type { CommitTracker } from './commit-tracker.ts';
 import type { Action } from './core-events.ts';
 import type { Membership, NodeRecord } from './membership.ts';
 import type { AwayReplica, RecoveryContext, RecoveryState } from './recovery-state.ts';
+import type { ShardPlacement } from './shard-placement.ts';
 import type { StagePlacement } from './stage-placement.ts';
 
 
@@ -23,11 +24,13 @@ export type SlotStates = readonly (NodeState | null)[];
 
 /**
  * Whether the other replicas can train on without the replica of `slot`, and how: null when the
- * job wants every replica to wait (one replica, `--on-replica-loss stop`, snapshots off: the live
- * replicas could not go back to the step they all hold) or no other replica trains whole.
+ * job wants every replica to wait (one replica, `--on-replica-loss stop`, `--recovery checkpoint`,
+ * snapshots off: the live replicas could not go back to the step they all hold) or no other
+ * replica trains whole.
  */
 export function replicaAway(job: JobOptions, slot: number, states: SlotStates): AwayReplica | null {
-  if (job.replicas < 2 || job.onReplicaLoss === 'stop' || job.snapshotEvery === 0) return null;
+  // `--recovery checkpoint` sends every stage back to the disk tier, whatever else survives.
+  if (job.replicas < 2 || job.onReplicaLoss === 'stop' || job.snapshotEvery === 0 || job.recovery === 'checkpoint') return null;
   const replica = replicaOfSlot(job, slot);
   const whole = (r: number) => Array.from({ length: job.stages }, (_, stage) => states[slotOf(job, r, stage)]).every((s) => s === NodeState.training);
   // The host: the first whole replica after the lost one in ring order.
@@ -70,6 +73,7 @@ export class ReplicaAwayFlow {
     private readonly members: Membership,
     private readonly commits: CommitTracker,
     private readonly placement: StagePlacement,
+    private readonly shards: ShardPlacement,
     private readonly ctx: RecoveryContext,
     private readonly rec: AwayRecovery,
   ) {}
@@ -94,6 +98,8 @@ export class ReplicaAwayFlow {
     r.decision = { plan, reason: { kind: 'common-snapshot', text: `the live replicas hold step ${step}` }, fallback: null };
     this.commits.rollBack(this.ctx.epoch, step, step);
     this.commits.park(away.slots);
+    // Shards go to live nodes only (the lost node held some).
+    this.shards.replan(out, false);
     const nodes: NodeRecord[] = [];
     for (const s of live) {
       nodes[s] = this.members.get(this.commits.stage(s).nodeId!)!;

@@ -65,6 +65,39 @@ describe('replicas', () => {
     expect(disk.replicaDigests).toEqual([a.weightsDigest, a.weightsDigest]);
   });
 
+  it('a lost replica stops only itself: the other trains on (keep: both replicas\' micro-batches, bit for bit the run without the loss; shrink: its own only) and the lost one joins by replica-copy', async () => {
+    const ten = ['--nodes', '2', '--steps', '12', '--seed', '3', '--backend', 'cpu', '--snapshot-every', '1', '--replicas', '2', ...model(1)];
+    const reference = await train('d2-clean12', ten);
+    // Replica 1 loses the worker of stage 1 (it restarts beside its snapshot manager), and after
+    // it joined, the whole node of stage 0 (a spare takes it): each time replica 0 trains its
+    // micro-batches too until it joins.
+    const keep = await train('d2-keep', [...ten, '--spares', '1', '--inject', '1:1@1:worker-kill,8:0@1:node-kill']);
+    expect(keep.failures.map((f) => [f.stage, f.kind, f.method, f.lostSteps]).sort()).toEqual([
+      [2, 'node-kill', 'replica-copy', 0],
+      [3, 'worker-kill', 'replica-copy', 0],
+    ]);
+    for (const f of keep.failures) {
+      expect(f.trainedOn).toMatchObject({ replica: 1, host: 0 });
+      // Replica 0 completed steps while replica 1 was out, then replica 1 joined at a step boundary.
+      expect(f.trainedOn!.steps).toBeGreaterThan(0);
+      expect(f.trainedOn!.joinedAtStep).toBeLessThan(12);
+    }
+    expect(keep.microBatchesPerStep).toEqual(Array.from({ length: 12 }, () => 2));
+    expect(keep.weightsDigest).toBe(reference.weightsDigest);
+    expect(keep.replicaDigests).toEqual([reference.weightsDigest, reference.weightsDigest]);
+
+    // Shrink: while replica 1 is out, each step trains replica 0's micro-batch only.
+    const shrink = await train('d2-shrink', [...ten, '--spares', '1', '--on-replica-loss', 'shrink', '--inject', '2:1@1:node-kill']);
+    expect(shrink.failures.map((f) => [f.stage, f.kind, f.method, f.lostSteps])).toEqual([[3, 'node-kill', 'replica-copy', 0]]);
+    const meanwhile = shrink.failures[0]!.trainedOn!;
+    expect(meanwhile).toMatchObject({ replica: 1, host: null });
+    expect(meanwhile.steps).toBeGreaterThan(0);
+    expect(shrink.microBatchesPerStep.filter((m) => m === 1)).toHaveLength(meanwhile.steps);
+    expect(shrink.microBatchesPerStep.filter((m) => m === 2)).toHaveLength(12 - meanwhile.steps);
+    expect(shrink.replicaDigests).toEqual([shrink.weightsDigest, shrink.weightsDigest]);
+    expect(shrink.weightsDigest).not.toBe(reference.weightsDigest);
+  });
+
   it("loses a whole zone without falling back past the replicas: each lost slot is copied from its replica in another zone", async () => {
     expect(clean).not.toBe('');
     // Six nodes in three zones: each stage's two replicas in two zones, two spares.
