@@ -37,7 +37,7 @@ export interface SideFigures {
   readonly lostSteps: number;
   readonly stepSeconds: number;
   readonly recomputeSeconds: number;
-  /** Measured: kill to the interrupted step done again, less one step. */
+  /** Measured: kill to the interrupted step done again, less one step (plus the join's pause, for a replica the others trained on without). */
   readonly lostSeconds: number;
   /** The same from the parts: detection + restore + lost steps x step time. */
   readonly lostSecondsFromParts: number;
@@ -61,7 +61,8 @@ export function side(report: RunReport, expectedMethod: RecoveredFailure['method
     lostSteps: f.lostSteps,
     stepSeconds,
     recomputeSeconds,
-    lostSeconds: f.caughtUpMs / 1000 - stepSeconds,
+    // With replicas training on (keep), the lost replica's join pauses every replica once more.
+    lostSeconds: f.caughtUpMs / 1000 - stepSeconds + (f.trainedOn?.joinPauseMs ?? 0) / 1000,
     lostSecondsFromParts: detectSeconds + restoreSeconds + recomputeSeconds,
     weightsDigest: report.weightsDigest,
   };

@@ -65,9 +65,13 @@ export class FailureLog {
     return a;
   }
 
-  /** A failure the run survived; its caught-up time follows when its step completes again. */
-  recover(failure: Omit<RecoveredFailure, 'caughtUpMs'>, failedAtMs: number, resumedAtMs: number = failedAtMs + failure.recoverMs): RecoveredFailure {
-    const entry: RecoveredEntry = { failure: { ...failure, caughtUpMs: null }, failedAtMs, caughtUpMs: null, resumedAtMs, firstStepMs: null };
+  /**
+   * A failure the run survived; its caught-up time follows when its step completes again, unless
+   * that happened before (`caughtUpAtMs`: the others trained on while its replica was out).
+   */
+  recover(failure: Omit<RecoveredFailure, 'caughtUpMs'>, failedAtMs: number, resumedAtMs: number = failedAtMs + failure.recoverMs, caughtUpAtMs?: number): RecoveredFailure {
+    const caughtUpMs = caughtUpAtMs === undefined ? null : caughtUpAtMs - failedAtMs;
+    const entry: RecoveredEntry = { failure: { ...failure, caughtUpMs }, failedAtMs, caughtUpMs, resumedAtMs, firstStepMs: null };
     if (this.recovered.length < MAX_RECOVERED) this.recovered.push(entry);
     return entry.failure;
   }

@@ -60,4 +60,6 @@ export interface AwayReplica {
   joinAt: number | null;
   /** Every replica restores the same step now (the join, or a further failure): when that began; null before. */
   restoringSinceMs: number | null;
+  /** When the others completed again the step under way at the failure; null before. */
+  caughtUpAtMs: number | null;
 }

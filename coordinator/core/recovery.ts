@@ -445,6 +445,12 @@ export class Recovery {
     out.push({ type: 'log', level: 'warn', msg: resume === null ? 'every stage starts again from step 0' : `every stage goes back to the disk checkpoint of step ${resume}` });
   }
 
+  /** Step `step` completed at `now`: the others training on without a replica have caught up once it is the step under way at the failure. */
+  stepCompleted(step: number, now: number): void {
+    const away = this.r?.away;
+    if (away?.resumed && away.caughtUpAtMs === null && step >= this.r!.completedAtFailure) away.caughtUpAtMs = now;
+  }
+
   /** A stage's worker is ready after an assignment of this recovery, having spent `trace`. */
   stageReady(stage: number, trace: RestoreTrace): void {
     this.r?.traces.set(stage, trace);
@@ -465,7 +471,8 @@ export class Recovery {
     const end = { decision: r.decision, completedAtFailure: r.completedAtFailure, traces: r.traces, assignedAtMs: r.assignedAtMs, away, fromStep, now };
     for (const f of [r.failure, ...r.others]) {
       const { record, failedAtMs, resumedAtMs } = recoveredRecord(end, f);
-      const failure: RecoveredFailure = this.failures.recover(record, failedAtMs, resumedAtMs);
+      const caughtUpAtMs = record.trainedOn ? away?.caughtUpAtMs : undefined;
+      const failure: RecoveredFailure = this.failures.recover(record, failedAtMs, resumedAtMs, caughtUpAtMs ?? undefined);
       out.push({ type: 'recovered', failure });
       out.push({ type: 'log', level: 'info', msg: 'recovered', fields: { ...failure } });
     }

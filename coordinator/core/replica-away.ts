@@ -41,7 +41,7 @@ export function replicaAway(job: JobOptions, slot: number, states: SlotStates): 
   }
   if (host === null) return null;
   const slots = Array.from({ length: job.stages }, (_, stage) => slotOf(job, replica, stage));
-  return { replica, host: job.onReplicaLoss === 'keep' ? host : null, slots, resumed: null, joinAt: null, restoringSinceMs: null };
+  return { replica, host: job.onReplicaLoss === 'keep' ? host : null, slots, resumed: null, joinAt: null, restoringSinceMs: null, caughtUpAtMs: null };
 }
 
 /**

@@ -138,6 +138,7 @@ export class TrainingProgress {
     for (const { step, loss, microBatches: trained } of completed) {
       out.push({ type: 'step-completed', step, loss, microBatches: trained, atMs: now, commitStep: this.commits.globalCommitStep });
       this.failures.stepCompleted(step, now);
+      this.recovery.stepCompleted(step, now);
     }
     this.ctx.afterSteps(now, out);
     const after = this.commits.completedSteps;

@@ -15,7 +15,7 @@ describe('replicaAway', () => {
   const job = compileJobOptions({ nodes: '2', replicas: '3' });
 
   it('keeps by default: the first whole replica after the lost one in ring order hosts it', () => {
-    expect(replicaAway(job, 3, [T, T, T, null, T, T])).toEqual({ replica: 1, host: 2, slots: [2, 3], resumed: null, joinAt: null, restoringSinceMs: null });
+    expect(replicaAway(job, 3, [T, T, T, null, T, T])).toEqual({ replica: 1, host: 2, slots: [2, 3], resumed: null, joinAt: null, restoringSinceMs: null, caughtUpAtMs: null });
     // Replica 0 lost: replica 1 hosts it; if replica 1 is not whole, replica 2 does.
     expect(replicaAway(job, 0, [null, T, T, T, T, T])?.host).toBe(1);
     expect(replicaAway(job, 0, [null, T, T, R, T, T])?.host).toBe(2);
