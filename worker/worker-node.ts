@@ -83,6 +83,8 @@ export type NodeExit = { readonly code: number; readonly reason: string };
 interface Held extends PipeTarget {
   readonly slot: number;
   readonly checkpoints: DiskCheckpoints | null;
+  /** This stage writes the disk checkpoints of its replicas (replica-work.ts). */
+  readonly writesCheckpoints: boolean;
 }
 
 export class WorkerNode {
@@ -328,8 +330,8 @@ export class WorkerNode {
       checkpoints = new DiskCheckpoints(job.checkpointDir, stage);
     }
     const source = edgeCopySource(stage, job);
-    const { work, place } = replicaWorkOf(a, job.replicas);
-    this.held = { stage, slot, epoch: a.epoch, job, trainer, work, checkpoints, edgeCopySource: source, edgeCopySize: source === null ? 0 : edgeCopySize(source, job) };
+    const { work, place, writesCheckpoints } = replicaWorkOf(a, job.replicas);
+    this.held = { stage, slot, epoch: a.epoch, job, trainer, work, writesCheckpoints, checkpoints, edgeCopySource: source, edgeCopySize: source === null ? 0 : edgeCopySize(source, job) };
     await this.links.connect(stage, a.epoch, a.prevAddress, a.nextAddress);
     if (place) await this.ring.connect(place);
     trace.connectMs = lap();
@@ -425,8 +427,8 @@ export class WorkerNode {
         // Not awaited: the status it brings back goes with the next report.
         this.smp?.configure(null, this.core.protectedCommitStep).catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'snapshot manager status failed'));
         this.log.debug({ step, loss: s.loss, gradNorm: s.gradNorm, stepMs: s.stepMs, rssBytes: process.memoryUsage.rss(), backendBytes: tf.memory().numBytes }, 'step done');
-        // The replicas of a stage hold the same bits: the first one writes the stage's checkpoint.
-        const checkpointDue = h.checkpoints !== null && h.job.checkpointEvery > 0 && (step + 1) % h.job.checkpointEvery === 0 && h.trainer.replica === 0;
+        // The replicas of a stage hold the same bits: one of them writes the stage's checkpoint.
+        const checkpointDue = h.checkpoints !== null && h.job.checkpointEvery > 0 && (step + 1) % h.job.checkpointEvery === 0 && h.writesCheckpoints;
         const snapshotDue = this.core.snapshotDue(step + 1) && snapshots?.writing === true;
         if (checkpointDue || snapshotDue) {
           if (checkpointDue) {

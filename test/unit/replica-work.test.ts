@@ -18,13 +18,18 @@ describe('replicaWorkOf', () => {
     expect(replicaWorkOf({ ...base, replica: 1, replicaAddresses: ['a', 'b', 'c'] }, 3)).toEqual({
       work: { owners: [1], replicasInBatch: 3 },
       place: { stage: 2, epoch: 7, ranks: [1], size: 3, addresses: ['a', 'b', 'c'] },
+      // Replica 0 writes the disk checkpoints.
+      writesCheckpoints: false,
     });
+    expect(replicaWorkOf({ ...base, replica: 0, replicaAddresses: ['a', 'b', 'c'] }, 3).writesCheckpoints).toBe(true);
   });
 
   it('keep: the guests\' micro-batches after its own, their ranks in the ring of D at its address', () => {
     expect(replicaWorkOf({ ...base, replica: 2, guestReplicas: [0, 1], replicaAddresses: ['c', 'c', 'c', 'd'] }, 4)).toEqual({
       work: { owners: [2, 0, 1], replicasInBatch: 4 },
       place: { stage: 2, epoch: 7, ranks: [2, 0, 1], size: 4, addresses: ['c', 'c', 'c', 'd'] },
+      // Replica 0 is out: its host writes them.
+      writesCheckpoints: true,
     });
   });
 
@@ -32,15 +37,18 @@ describe('replicaWorkOf', () => {
     expect(replicaWorkOf({ ...base, replica: 2, outReplicas: [1], replicaAddresses: ['a', '', 'c'] }, 3)).toEqual({
       work: { owners: [2], replicasInBatch: 2 },
       place: { stage: 2, epoch: 7, ranks: [1], size: 2, addresses: ['a', 'c'] },
+      writesCheckpoints: false,
     });
     expect(replicaWorkOf({ ...base, replica: 1, outReplicas: [0], replicaAddresses: ['', 'b'] }, 2)).toEqual({
       work: { owners: [1], replicasInBatch: 1 },
       place: { stage: 2, epoch: 7, ranks: [0], size: 1, addresses: ['b'] },
+      // Replica 0 is out: the lowest replica left writes them.
+      writesCheckpoints: true,
     });
   });
 
   it('no ring with one replica', () => {
-    expect(replicaWorkOf({ ...base, replica: 0, replicaAddresses: [] }, 1)).toEqual({ work: { owners: [0], replicasInBatch: 1 }, place: null });
+    expect(replicaWorkOf({ ...base, replica: 0, replicaAddresses: [] }, 1)).toEqual({ work: { owners: [0], replicasInBatch: 1 }, place: null, writesCheckpoints: true });
   });
 
   it('refuses a guest that is out', () => {
