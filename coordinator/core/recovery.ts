@@ -275,8 +275,8 @@ export class Recovery {
     for (const stage of waiting) {
       if (r.waitingSaid.has(stage)) continue;
       r.waitingSaid.add(stage);
-      const meanwhile = this.trainingOn ? ' (the other replicas train on meanwhile)' : '';
-      out.push({ type: 'notice', level: 'warn', msg: `stage ${stage} is vacant and no spare is left: waiting for a node to join (ftrain node --coordinator HOST:PORT)${meanwhile}` });
+      const meanwhile = r.away ? ' (the other replicas train on meanwhile)' : '';
+      out.push({ type: 'notice', level: 'warn', msg: `${slotName(this.job, stage)} is vacant and no spare is left: waiting for a node to join (ftrain node --coordinator HOST:PORT)${meanwhile}` });
     }
     this.maybeRestore(out);
     this.awayFlow.scheduleJoin(out);
