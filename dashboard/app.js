@@ -346,11 +346,19 @@
   }
 
   function failureLines(f) {
-    return [
+    const lines = [
       f.kind + ' · stage ' + f.stage + ' · ' + f.nodeId,
       'method ' + f.method + ' · recovery ' + (f.recoverMs / 1000).toFixed(2) + ' s',
       'at ' + f.seconds.toFixed(1) + ' s, step ' + f.step + ' · steps lost ' + f.lostSteps,
     ];
+    if (f.trainedOn) lines.push(trainedOnText(f.trainedOn));
+    return lines;
+  }
+
+  /** A replica the others trained on without: what they did meanwhile, and its join. */
+  function trainedOnText(t) {
+    const host = t.host === null ? 'their own micro-batches only' : 'replica ' + t.host + ' took its micro-batches';
+    return 'replica ' + t.replica + ' out: ' + t.steps + ' step(s) trained meanwhile (' + host + '), joined at step ' + t.joinedAtStep + ' after ' + (t.rejoinMs / 1000).toFixed(2) + ' s';
   }
 
   /** Draws `datasets` (or the empty-state text) and records how many points are drawn. */
@@ -617,7 +625,7 @@
     const failures = data.failures.slice().sort((a, b) => b.seconds - a.seconds);
     for (const f of failures) {
       rows.push(
-        el('tr', { 'data-kind': f.kind, 'data-stage': f.stage, 'data-method': f.method, 'data-recover-ms': f.recoverMs, 'data-node-id': f.nodeId, title: f.detail }, [
+        el('tr', { 'data-kind': f.kind, 'data-stage': f.stage, 'data-method': f.method, 'data-recover-ms': f.recoverMs, 'data-node-id': f.nodeId, title: f.trainedOn ? f.detail + '; ' + trainedOnText(f.trainedOn) : f.detail }, [
           el('td', { class: 'num', text: f.seconds.toFixed(1) }),
           el('td', { class: 'num', text: f.step }),
           el('td', { text: f.kind }),

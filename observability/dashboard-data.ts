@@ -2,7 +2,7 @@
 // HTTP server streams it) and the static page of a finished run (`ftrain report --html`, built
 // from the run report). Times are seconds since training started, on the coordinator's clock.
 
-import type { NodeState, NodeSummary, RecoveredFailure } from '../domain/run-status.ts';
+import type { NodeState, NodeSummary, RecoveredFailure, TrainedOn } from '../domain/run-status.ts';
 import type { SnapshotCommit } from '../coordinator/core/core-events.ts';
 import type { CoordinatorStatus } from '../coordinator/core/coordinator-status.ts';
 import type { NodeMemory } from '../coordinator/core/node-memory.ts';
@@ -60,6 +60,8 @@ export interface DashboardFailure {
   readonly recoverMs: number;
   readonly lostSteps: number;
   readonly restoredStep: number;
+  /** With replicas: how the others trained on while the lost replica was out; null when they waited. */
+  readonly trainedOn: TrainedOn | null;
 }
 
 export interface DashboardNode {
@@ -216,6 +218,7 @@ export function dashboardFailure(f: RecoveredFailure, originMs: number): Dashboa
     recoverMs: f.recoverMs,
     lostSteps: f.lostSteps,
     restoredStep: f.restoredStep,
+    trainedOn: f.trainedOn ?? null,
   };
 }
 
