@@ -148,7 +148,9 @@ export class CoordinatorCore {
         if (!node) return this.members.notLive(e.nodeId);
         if (node.commandsOpen) return { reason: RefusalReason.duplicate, message: `node ${e.nodeId} already has a command stream` };
         node.commandsOpen = true;
-        if (this.phase === RunPhase.recovering || this.recovery.trainingOn) this.recovery.fillVacancies(out);
+        // A vacant slot takes it: in a recovery, or while the others train on without its replica
+        // (from their restore on: the node may be back before they are).
+        if (this.phase === RunPhase.recovering || this.recovery.vacancies().length > 0) this.recovery.fillVacancies(out);
         else if (this.phase === RunPhase.waiting && this.placement.tryAssign(out)) this.setPhase(RunPhase.starting);
         return null;
       }
