@@ -280,6 +280,8 @@ export class Recovery {
     }
     this.maybeRestore(out);
     this.awayFlow.scheduleJoin(out);
+    // The others may have paused for the join already, waiting for this slot.
+    this.awayFlow.maybeJoin(out);
   }
 
   /**
@@ -289,13 +291,14 @@ export class Recovery {
    */
   private failIfHopeless(r: RecoveryState, probing: boolean, out: Action[]): boolean {
     const lost = [...new Set([r.failure, ...r.others].map((f) => f.stage))].sort((a, b) => a - b);
+    const away = r.away?.resumed ? r.away.slots : [];
     const restorable = this.commits.stages.map((_, s): readonly number[] | null => {
+      // A lost slot (or one of a replica that was out) with a live replica: it copies whatever that one holds.
+      if ((lost.includes(s) || away.includes(s)) && this.liveReplicaOf(s, lost)) return null;
       const filled = r.filled.get(s);
       if (filled) return [...filled, ...[...this.shards.rebuildableVersions(s).keys()].filter((step) => !filled.includes(step))];
       const formerId = r.vacant.get(s);
       if (formerId === undefined) return null;
-      // A live replica of its stage can give whatever it holds to the node that joins.
-      if (this.liveReplicaOf(s, lost)) return null;
       // Only a snapshot manager known lost is gone: a node without one (\`ftrain worker\`) may
       // come back with the snapshots it keeps.
       return !probing && this.members.smpLost(formerId) ? [...this.shards.rebuildableVersions(s).keys()] : null;
