@@ -12,7 +12,7 @@ import type { Logger } from '../common/logging.ts';
 import { decodeSnapshotChunk, encodeSnapshotStart } from '../common/wire/snapshot-manager-wire.ts';
 import { WireError, type MalformedMessage } from '../common/wire/wire-check.ts';
 import type { ReplicaCopyOrder } from '../domain/erasure-protection.ts';
-import type { SnapshotHeader, SnapshotSlots } from '../domain/snapshot-slots.ts';
+import type { SnapshotHeader, SnapshotRecord, SnapshotSlots } from '../domain/snapshot-slots.ts';
 import type { SnapshotChunk, SnapshotChunk__Output } from '../proto/generated/ftrain/v1/SnapshotChunk.ts';
 
 /** Snapshot bytes per gRPC message. */
@@ -31,13 +31,32 @@ export interface SnapshotSink {
 }
 
 /**
- * Serves one FetchSnapshot: the committed snapshot of (stage, step) this manager holds, read from
- * its slot file a chunk at a time. NOT_FOUND when none is held.
+ * How long a copy waits for the snapshot it asks for to be sealed: its writer adds the crc32 to
+ * the commit record right after the commit, which takes a few milliseconds for a small stage and
+ * a good part of a second for hundreds of megabytes (a replica joining the moment its live
+ * replicas paused asks for the snapshot they have just committed).
  */
-export async function serveSnapshot(sink: SnapshotSink & { emit(event: 'error', err: unknown): unknown; end(): void }, slots: SnapshotSlots, stage: number, step: number): Promise<void> {
-  const record = slots.records().find((r) => r.crc32 !== null && r.header.stage === stage && r.step === step);
+export const SEAL_WAIT_MS = 30_000;
+
+/** The sealed record of (stage, step), waiting for its seal if it is committed but not sealed yet; null when not held. */
+async function sealedRecord(slots: SnapshotSlots, stage: number, step: number, sink: SnapshotSink, waitMs: number): Promise<SnapshotRecord | null> {
+  const until = Date.now() + waitMs;
+  for (;;) {
+    const record = slots.records().find((r) => r.header.stage === stage && r.step === step);
+    if (!record || record.crc32 !== null || sink.destroyed || Date.now() >= until) return record?.crc32 === null ? null : (record ?? null);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/**
+ * Serves one FetchSnapshot: the committed snapshot of (stage, step) this manager holds, read from
+ * its slot file a chunk at a time (once sealed: see SEAL_WAIT_MS). NOT_FOUND when none is held.
+ */
+export async function serveSnapshot(sink: SnapshotSink & { emit(event: 'error', err: unknown): unknown; end(): void }, slots: SnapshotSlots, stage: number, step: number, sealWaitMs = SEAL_WAIT_MS): Promise<void> {
+  const record = await sealedRecord(slots, stage, step, sink, sealWaitMs);
   if (!record) {
-    sink.emit('error', { code: grpc.status.NOT_FOUND, details: `no committed snapshot of stage ${stage} step ${step} here` });
+    const unsealed = slots.records().some((r) => r.header.stage === stage && r.step === step);
+    sink.emit('error', { code: grpc.status.NOT_FOUND, details: unsealed ? `the snapshot of stage ${stage} step ${step} here was not sealed within ${sealWaitMs} ms` : `no committed snapshot of stage ${stage} step ${step} here` });
     return;
   }
   const fd = openSync(slots.dataFile(record.slot), 'r');
