@@ -167,7 +167,9 @@ export function reportLines(report: StoredRunReport): string[] {
   if (memory) lines.push(memory);
   if (report.failures.length === 0) lines.push('  failures: none');
   for (const f of report.failures) {
-    const on = f.trainedOn ? `, the others trained on (${f.trainedOn.steps} step(s); replica ${f.trainedOn.replica} joined at step ${f.trainedOn.joinedAtStep} after ${(f.trainedOn.rejoinMs / 1000).toFixed(2)} s)` : '';
+    const t = f.trainedOn;
+    const joined = t?.joinedAtStep == null ? 'the run ended before it joined' : `replica ${t.replica} joined at step ${t.joinedAtStep} after ${((t.rejoinMs ?? 0) / 1000).toFixed(2)} s`;
+    const on = t ? `, the others trained on (${t.steps} step(s); ${joined})` : '';
     lines.push(`  failure at step ${f.step}: ${f.kind} of stage ${f.stage} (${f.nodeId}), ${f.method} in ${(f.recoverMs / 1000).toFixed(2)} s${on}, ${f.lostSteps} step(s) lost`);
   }
   if (report.failure) lines.push(`  ended by: node ${report.failure.nodeId}: ${report.failure.detail}`);

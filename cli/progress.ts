@@ -65,7 +65,9 @@ export class ProgressPrinter {
           on
             ? `recovered ${this.stage(f.stage)}: the other replicas trained on after ${(f.recoverMs / 1000).toFixed(2)} s` +
                 `${on.host === null ? ' with their own micro-batches' : ` (replica ${on.host} trained replica ${on.replica}'s micro-batches too)`}, ${on.steps} step(s) meanwhile; ` +
-                `replica ${on.replica} joined by ${f.method} of step ${on.joinedAtStep} after ${(on.rejoinMs / 1000).toFixed(2)} s (a pause of ${(on.joinPauseMs / 1000).toFixed(2)} s), ${f.lostSteps} step(s) lost`
+                (on.joinedAtStep === null
+                  ? `the run ended before replica ${on.replica} joined, ${f.lostSteps} step(s) lost`
+                  : `replica ${on.replica} joined by ${f.method} of step ${on.joinedAtStep} after ${((on.rejoinMs ?? 0) / 1000).toFixed(2)} s (a pause of ${((on.joinPauseMs ?? 0) / 1000).toFixed(2)} s), ${f.lostSteps} step(s) lost`)
             : `recovered ${this.stage(f.stage)} by ${f.method} of step ${f.restoredStep} in ${(f.recoverMs / 1000).toFixed(2)} s` +
                 `${f.detectMs === null ? '' : ` (detected in ${f.detectMs} ms)`}, ${f.lostSteps} step(s) lost`,
         );

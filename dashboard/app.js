@@ -16,6 +16,7 @@
     'local-snapshot': '#2a7ab8',
     'erasure-rebuild': '#8e44ad',
     'replica-copy': '#c0392b',
+    'replica-out': '#7f8c8d',
     'checkfree': '#e67e22',
     'checkfree-plus': '#16a085',
     'disk-checkpoint': '#8b5a2b',
@@ -358,7 +359,8 @@
   /** A replica the others trained on without: what they did meanwhile, and its join. */
   function trainedOnText(t) {
     const host = t.host === null ? 'their own micro-batches only' : 'replica ' + t.host + ' took its micro-batches';
-    return 'replica ' + t.replica + ' out: ' + t.steps + ' step(s) trained meanwhile (' + host + '), joined at step ' + t.joinedAtStep + ' after ' + (t.rejoinMs / 1000).toFixed(2) + ' s';
+    const joined = t.joinedAtStep === null ? 'the run ended before it joined' : 'joined at step ' + t.joinedAtStep + ' after ' + (t.rejoinMs / 1000).toFixed(2) + ' s';
+    return 'replica ' + t.replica + ' out: ' + t.steps + ' step(s) trained meanwhile (' + host + '), ' + joined;
   }
 
   /** Draws `datasets` (or the empty-state text) and records how many points are drawn. */

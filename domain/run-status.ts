@@ -45,6 +45,8 @@ export const RecoveryMethod = {
   erasureRebuild: 'erasure-rebuild',
   /** From a live replica of the stage (`--replicas`). */
   replicaCopy: 'replica-copy',
+  /** The other replicas trained on without its replica, and the run ended before it joined (`--on-replica-loss`). */
+  replicaOut: 'replica-out',
   checkfree: 'checkfree',
   checkfreePlus: 'checkfree-plus',
   diskCheckpoint: 'disk-checkpoint',
@@ -154,12 +156,12 @@ export interface TrainedOn {
   readonly host: number | null;
   /** Steps the others completed while it was out. */
   readonly steps: number;
-  /** From the failure until the replica trained again (it joined). */
-  readonly rejoinMs: number;
+  /** From the failure until the replica trained again (it joined); null: the run ended first. */
+  readonly rejoinMs: number | null;
   /** The pause at its join: from the others' stop at the step boundary until every replica trained again. */
-  readonly joinPauseMs: number;
-  /** The step it joined at (the others' snapshot of it, copied). */
-  readonly joinedAtStep: number;
+  readonly joinPauseMs: number | null;
+  /** The step it joined at (the others' snapshot of it, copied); null: the run ended first. */
+  readonly joinedAtStep: number | null;
 }
 
 /** The run so far, as Coordinator.Status gives it. */

@@ -81,10 +81,7 @@ export class CoordinatorCore {
         return core.epoch;
       },
       failRun: (failure, out) => this.failRun(failure, out),
-      afterSteps: (now, out) => {
-        this.departures.maybeMove(now, out);
-        this.recovery.maybeJoin(out);
-      },
+      afterSteps: (now, out) => this.departures.maybeMove(now, out),
       replicaDiverged: (slot, trustUpTo, detail, now, out) => {
         const nodeId = this.commits.stage(slot).nodeId;
         if (!nodeId) return;

@@ -49,6 +49,8 @@ export interface RecoveryEnd {
   readonly away: AwayReplica | null;
   readonly fromStep: number;
   readonly now: number;
+  /** The run ended while a replica was out, before it joined (`fromStep`: the steps done). */
+  readonly endedOut?: boolean;
 }
 
 /**
@@ -68,7 +70,7 @@ export function recoveredRecord(end: RecoveryEnd, f: FailureInfo): { record: Omi
     stage: f.stage,
     nodeId: f.nodeId,
     kind: f.kind,
-    method: recoveryMethod(end.decision?.plan, f.stage),
+    method: trainedOn && end.endedOut ? 'replica-out' : recoveryMethod(end.decision?.plan, f.stage),
     detail: fallback ? `${f.detail}; ${fallback}` : f.detail,
     detectMs: f.failedAtMs === null ? null : f.detectedAtMs - f.failedAtMs,
     detectedAtMs: f.detectedAtMs,
@@ -78,7 +80,11 @@ export function recoveredRecord(end: RecoveryEnd, f: FailureInfo): { record: Omi
     restoredStep: trainedOn?.step ?? fromStep,
     ...(phases ? { phases } : {}),
     ...(trainedOn && away
-      ? { trainedOn: { replica: away.replica, host: away.host, steps: fromStep - trainedOn.step, rejoinMs: now - failedAtMs, joinPauseMs: now - (away.restoringSinceMs ?? now), joinedAtStep: fromStep } }
+      ? {
+          trainedOn: end.endedOut
+            ? { replica: away.replica, host: away.host, steps: fromStep - trainedOn.step, rejoinMs: null, joinPauseMs: null, joinedAtStep: null }
+            : { replica: away.replica, host: away.host, steps: fromStep - trainedOn.step, rejoinMs: now - failedAtMs, joinPauseMs: now - (away.restoringSinceMs ?? now), joinedAtStep: fromStep },
+        }
       : {}),
   };
   return { record, failedAtMs, resumedAtMs };

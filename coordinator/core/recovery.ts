@@ -448,6 +448,11 @@ export class Recovery {
     out.push({ type: 'log', level: 'warn', msg: resume === null ? 'every stage starts again from step 0' : `every stage goes back to the disk checkpoint of step ${resume}` });
   }
 
+  /** The run ended (`steps` done) while the others trained on without a replica: its failures are told as survived, the replica out. */
+  endedWhileOut(steps: number, now: number, out: Action[]): void {
+    if (this.trainingOn) this.complete(steps, now, out, true);
+  }
+
   /** Step `step` completed at `now`: the others training on without a replica have caught up once it is the step under way at the failure. */
   stepCompleted(step: number, now: number): void {
     const away = this.r?.away;
@@ -460,18 +465,18 @@ export class Recovery {
   }
 
   /** Training resumed from `fromStep` at `now`: each failure of this recovery is recovered. */
-  complete(fromStep: number, now: number, out: Action[]): void {
+  complete(fromStep: number, now: number, out: Action[], endedOut = false): void {
     const r = this.r;
     if (!r) return;
     const away = r.away;
-    if (away && away.resumed === null) {
+    if (away && away.resumed === null && !endedOut) {
       // The others train on; the failure is recovered once the replica that is out joins.
       away.resumed = { step: fromStep, atMs: now };
       out.push({ type: 'log', level: 'info', msg: `training goes on from step ${fromStep} without replica ${away.replica}`, fields: { resumedAfterMs: now - (r.failure.failedAtMs ?? r.failure.detectedAtMs) } });
       this.awayFlow.scheduleJoin(out);
       return;
     }
-    const end = { decision: r.decision, completedAtFailure: r.completedAtFailure, traces: r.traces, assignedAtMs: r.assignedAtMs, away, fromStep, now };
+    const end = { decision: r.decision, completedAtFailure: r.completedAtFailure, traces: r.traces, assignedAtMs: r.assignedAtMs, away, fromStep, now, endedOut };
     for (const f of [r.failure, ...r.others]) {
       const { record, failedAtMs, resumedAtMs } = recoveredRecord(end, f);
       const caughtUpAtMs = record.trainedOn ? away?.caughtUpAtMs : undefined;

@@ -144,8 +144,11 @@ export class TrainingProgress {
     const after = this.commits.completedSteps;
     if (this.toStep !== null && after >= this.toStep) {
       this.ctx.setPhase(RunPhase.complete);
+      this.recovery.endedWhileOut(after, now, out);
       out.push({ type: 'training-complete', steps: after });
     }
+    // A replica that is out joins once the others paused for it, unless the run has just ended.
+    if (this.ctx.phase === RunPhase.training) this.recovery.maybeJoin(out);
     if (r.weightsDigest) this.compareReplicas(r.stage, r.step, r.weightsDigest, now, out);
     return null;
   }
