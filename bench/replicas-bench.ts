@@ -1,8 +1,9 @@
 // `ftrain bench replicas`: what replicas of the pipeline cost and buy, in one invocation, as one
-// JSON object with a section per question (issue 14's acceptance). For now the one section is
-// `allReduce`: the replicas' ring all-reduce against a raw gRPC stream of the same bytes on
-// loopback (bench/replica-ring-bench.ts). Later sections (`snapshotBytes`, `timeLost`) are added
-// beside it as named keys; a reader looks sections up by name and ignores those it does not know.
+// JSON object with a section per question (issue 14's acceptance): `allReduce`, the replicas' ring
+// all-reduce against a raw gRPC stream of the same bytes on loopback (bench/replica-ring-bench.ts);
+// `snapshotBytes`, the snapshot bytes a node holds with one replica and with two; `timeLost`, the
+// time a lost node costs by tier. A reader looks sections up by name and ignores those it does
+// not know.
 
 import { mkdirSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
@@ -20,6 +21,8 @@ export interface ReplicasBenchOptions {
   readonly repeat: number;
   /** Runs of each recovery tier for `timeLost`; 0 leaves the section out. */
   readonly timeLostRuns: number;
+  /** Runs of each replica count for `snapshotBytes`; 0 leaves the section out. */
+  readonly snapshotBytesRuns: number;
   /** Where the disk restart's checkpoints go: a real disk, not tmpfs. */
   readonly diskDir: string;
   readonly progress: (line: string) => void;
@@ -93,6 +96,71 @@ async function measureTimeLost(o: ReplicasBenchOptions): Promise<TimeLostSection
   };
 }
 
+/** The pipeline the snapshot-bytes runs train: the default model, wasm, a snapshot every step. */
+const SNAPSHOT_BYTES = { stages: 2, steps: 8, backend: 'wasm' } as const;
+
+/** Snapshot bytes per node that holds a stage: its own snapshots (slot files) and the shards it holds for others. */
+export interface SnapshotBytesPerNode {
+  readonly slotBytes: number;
+  readonly shardBytes: number;
+  readonly totalBytes: number;
+}
+
+/** `snapshotBytes`: what a node holds of snapshots with one replica and with two of the same pipeline. */
+export interface SnapshotBytesSection {
+  readonly settings: Readonly<Record<string, number | string>>;
+  readonly oneReplica: SnapshotBytesPerNode;
+  readonly twoReplicas: SnapshotBytesPerNode;
+  /** oneReplica.totalBytes / twoReplicas.totalBytes: about 2 once snapshots are sharded across replicas. */
+  readonly ratio: number;
+  /** Whether each replica snapshots only its share of the stage's state. */
+  readonly sharded: boolean;
+}
+
+/** The peaks of the nodes that held a stage at the end of a run, averaged. */
+export function bytesPerNode(report: Awaited<ReturnType<typeof runOnce>>): SnapshotBytesPerNode {
+  const staged = new Set(report.nodes.filter((n) => n.stage !== null).map((n) => n.nodeId));
+  const nodes = report.memory.filter((m) => staged.has(m.nodeId));
+  if (nodes.length === 0) throw new Error('no node reported its memory');
+  const mean = (f: (m: (typeof nodes)[number]) => number | null) => nodes.reduce((n, m) => n + (f(m) ?? 0), 0) / nodes.length;
+  const slotBytes = mean((m) => m.peakSlotBytes);
+  const shardBytes = mean((m) => m.peakShardBytes);
+  return { slotBytes: Math.round(slotBytes), shardBytes: Math.round(shardBytes), totalBytes: Math.round(slotBytes + shardBytes) };
+}
+
+/**
+ * The default model's 2 stages with a spare, once with one replica and once with two (erasure
+ * coding as `auto` chooses it for each node count), a snapshot every step: the mean over the
+ * nodes holding a stage of their peak slot-file bytes and of the shard bytes their snapshot
+ * manager held for others, medians of the runs.
+ */
+async function measureSnapshotBytes(o: ReplicasBenchOptions): Promise<SnapshotBytesSection> {
+  const t = SNAPSHOT_BYTES;
+  const common = ['--nodes', String(t.stages), '--spares', '1', '--steps', String(t.steps), '--backend', t.backend, '--snapshot-every', '1'];
+  const one: SnapshotBytesPerNode[] = [];
+  const two: SnapshotBytesPerNode[] = [];
+  for (let r = 0; r < o.snapshotBytesRuns; r++) {
+    o.progress(`bench replicas: snapshot bytes, run ${r + 1}/${o.snapshotBytesRuns}: ${t.stages} stages, 1 replica, then 2`);
+    one.push(bytesPerNode(await runOnce([...common, '--seed', String(r)])));
+    two.push(bytesPerNode(await runOnce([...common, '--seed', String(r), '--replicas', '2'])));
+  }
+  const med = (xs: SnapshotBytesPerNode[]): SnapshotBytesPerNode => ({
+    slotBytes: median(xs.map((x) => x.slotBytes)),
+    shardBytes: median(xs.map((x) => x.shardBytes)),
+    totalBytes: median(xs.map((x) => x.totalBytes)),
+  });
+  const [a, b] = [med(one), med(two)];
+  o.progress(`bench replicas: snapshot bytes per node ${a.totalBytes} with 1 replica, ${b.totalBytes} with 2`);
+  return {
+    settings: { ...t, spares: 1, runs: o.snapshotBytesRuns, snapshotEvery: 1 },
+    oneReplica: a,
+    twoReplicas: b,
+    ratio: sig(a.totalBytes / b.totalBytes),
+    // Each replica snapshots its whole stage today.
+    sharded: false,
+  };
+}
+
 /** The all-reduce section: the issue's figure (`ratio`, at least 0.5 asked) and what bounds it. */
 export interface AllReduceSection {
   readonly megabytes: number;
@@ -125,6 +193,8 @@ export interface ReplicasBenchResult {
   };
   readonly definitions: Readonly<Record<string, string>>;
   readonly allReduce: AllReduceSection;
+  /** Absent when `snapshotBytesRuns` is 0. */
+  readonly snapshotBytes?: SnapshotBytesSection;
   /** Absent when `timeLostRuns` is 0. */
   readonly timeLost?: TimeLostSection;
 }
@@ -137,6 +207,7 @@ export async function runReplicasBench(o: ReplicasBenchOptions): Promise<Replica
   o.progress(`bench replicas: all-reduce of ${o.megabytes} MiB over ${o.replicas} replicas (a thread each) against raw gRPC streams of the same bytes, ${o.repeat} timed run(s) each`);
   const r = await measureAllReduce({ megabytes: o.megabytes, replicas: o.replicas, repeat: o.repeat });
   o.progress(`bench replicas: all-reduce ${r.allReduceMBps} MB/s, raw stream ${r.rawStreamMBps} MB/s (ratio ${r.ratio}), both ways at once ${r.bothWaysMBps} MB/s (ratio ${r.ratioToBothWays})`);
+  const snapshotBytes = o.snapshotBytesRuns > 0 ? await measureSnapshotBytes(o) : null;
   const timeLost = o.timeLostRuns > 0 ? await measureTimeLost(o) : null;
   return {
     machine: {
@@ -151,6 +222,7 @@ export async function runReplicasBench(o: ReplicasBenchOptions): Promise<Replica
       allReduceMBps: 'the vector bytes over the median wall time of one all-reduce on every replica (each a thread with its own gRPC server, as each worker has a process), on loopback; MB = 1e6 bytes',
       rawStreamMBps: 'the same bytes over the median time of one raw Worker.AllReduce stream from one party to another, in ~1 MiB messages with back-pressure, until the receiver answered',
       bothWaysMBps: 'the same bytes over the median time of two such streams at once, one each way between two parties (the slower of the two): the traffic of a ring of two replicas, which bounds it when the cores, not the loopback, are the limit',
+      snapshotBytes: 'per node that holds a stage, the mean of its peak bytes in snapshot slot files (its own snapshots) and of the erasure shards its snapshot manager held for other nodes, with 1 and with 2 replicas of the same pipeline; ratio: 1 replica over 2 (sharded snapshots would make it about 2)',
     },
     allReduce: {
       megabytes: o.megabytes,
@@ -164,6 +236,7 @@ export async function runReplicasBench(o: ReplicasBenchOptions): Promise<Replica
       target: { minRatio: ALL_REDUCE_MIN_RATIO, met: r.ratio >= ALL_REDUCE_MIN_RATIO },
       runs: r.runsMs,
     },
+    ...(snapshotBytes ? { snapshotBytes } : {}),
     ...(timeLost ? { timeLost } : {}),
   };
 }
