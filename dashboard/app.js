@@ -590,7 +590,10 @@
     if (st.recovering) {
       const r = st.recovering;
       const sofar = Math.max(0, st.seconds - r.sinceSeconds);
-      rec.textContent = 'recovering stage ' + r.stage + ' (node ' + r.nodeId + '): ' + r.detail + ', since ' + r.sinceSeconds.toFixed(1) + ' s (' + sofar.toFixed(1) + ' s so far)';
+      const label = 'stage ' + slotLabel(r.stage, data.job);
+      rec.textContent =
+        'recovering ' + label + ' (node ' + r.nodeId + '): ' + r.detail + ', since ' + r.sinceSeconds.toFixed(1) + ' s (' + sofar.toFixed(1) + ' s so far)' +
+        (r.othersTrainOn ? '; the other replicas train on meanwhile' : '');
     }
     const fatal = $('fatal-banner');
     fatal.hidden = !st.fatal;

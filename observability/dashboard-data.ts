@@ -102,7 +102,7 @@ export interface DashboardStatus {
   /** Newest step every stage holds erasure-coded on other nodes; -1: none yet. */
   readonly protectedCommitStep: number;
   /** A recovery under way: what failed, and since when. */
-  readonly recovering: { readonly stage: number; readonly nodeId: string; readonly detail: string; readonly sinceSeconds: number } | null;
+  readonly recovering: { readonly stage: number; readonly nodeId: string; readonly detail: string; readonly sinceSeconds: number; readonly othersTrainOn: boolean } | null;
   /** The failure that ended the run, if one did. */
   readonly fatal: { readonly stage: number | null; readonly nodeId: string; readonly detail: string } | null;
   /** Seconds since training started, as of this status (0 before it starts). */
@@ -242,7 +242,9 @@ export function liveStatus(status: CoordinatorStatus, originMs: number | null, n
       completedSteps: status.completedSteps,
       globalCommitStep: status.globalCommitStep,
       protectedCommitStep: status.protectedCommitStep,
-      recovering: recovering ? { stage: recovering.stage, nodeId: recovering.nodeId, detail: recovering.detail, sinceSeconds: secondsSince(recovering.atMs, origin) } : null,
+      recovering: recovering
+        ? { stage: recovering.stage, nodeId: recovering.nodeId, detail: recovering.detail, sinceSeconds: secondsSince(recovering.atMs, origin), othersTrainOn: recovering.othersTrainOn ?? false }
+        : null,
       fatal: failure ? { stage: failure.stage, nodeId: failure.nodeId, detail: failure.detail } : null,
       seconds: originMs === null ? 0 : secondsSince(nowMs, originMs),
       erasure: { code: e.codeName, degraded: e.degraded, disabledReason: e.disabledReason },

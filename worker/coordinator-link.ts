@@ -27,6 +27,9 @@ import type { StepReport } from '../proto/generated/ftrain/v1/StepReport.ts';
 import type { StepReply__Output } from '../proto/generated/ftrain/v1/StepReply.ts';
 import type { WorkerOptions } from './core/worker-options.ts';
 
+/** ReportReady's deadline (see reportReady). */
+const READY_DEADLINE_MS = 30_000;
+
 type Callback<T> = (err: grpc.ServiceError | null, res?: T) => void;
 
 /** How long a host name may keep failing to resolve with a temporary error before the node gives up. */
@@ -244,8 +247,15 @@ export class CoordinatorLink {
     stream.on('end', () => onLost('it closed the command stream'));
   }
 
+  /**
+   * The last stage's ReportReady is answered after the coordinator has started every stage, and
+   * the reply can then wait behind all of them taking their first step on the same cores (8
+   * replica workers and their snapshot managers on 2 cores took over 5 s): a timeout here would
+   * end the run, so this call waits longer than the others. A coordinator that is gone is found
+   * by the command stream breaking.
+   */
   reportReady(stage: number, epoch: number, checkpointSteps: number[], trace: RestoreTrace | null = null): Promise<unknown> {
-    return unary((cb) => this.client.ReportReady({ nodeId: this.nodeId, stage, epoch, checkpointSteps, ...(trace ? { trace } : {}) }, { deadline: deadline() }, cb));
+    return unary((cb) => this.client.ReportReady({ nodeId: this.nodeId, stage, epoch, checkpointSteps, ...(trace ? { trace } : {}) }, { deadline: deadline(READY_DEADLINE_MS) }, cb));
   }
 
   reportHalted(stage: number, epoch: number, snapshotSteps: number[]): Promise<unknown> {

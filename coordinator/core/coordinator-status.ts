@@ -49,7 +49,14 @@ export interface CoordinatorStatus {
   readonly stages: readonly StageStatus[];
   readonly erasure: ErasureStatus;
   /** The failure a recovery under way is for; null when none is. */
-  readonly recovering: { readonly stage: number; readonly nodeId: string; readonly detail: string; readonly atMs: number } | null;
+  readonly recovering: {
+    readonly stage: number;
+    readonly nodeId: string;
+    readonly detail: string;
+    readonly atMs: number;
+    /** The other replicas train on meanwhile (`--on-replica-loss keep|shrink`): the replica that is out of it is what is recovering. */
+    readonly othersTrainOn?: boolean;
+  } | null;
   /** The failure that ended the run. */
   readonly failure: Failure | null;
   /** The failures survived so far. */

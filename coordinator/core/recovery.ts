@@ -81,9 +81,9 @@ export class Recovery {
   }
 
   /** The failure a recovery under way is for (the first, when several nodes went at once); null when none is. */
-  current(): { stage: number; nodeId: string; detail: string; atMs: number } | null {
+  current(): { stage: number; nodeId: string; detail: string; atMs: number; othersTrainOn?: boolean } | null {
     const f = this.r?.failure;
-    return f ? { stage: f.stage, nodeId: f.nodeId, detail: f.detail, atMs: f.detectedAtMs } : null;
+    return f ? { stage: f.stage, nodeId: f.nodeId, detail: f.detail, atMs: f.detectedAtMs, ...(this.trainingOn ? { othersTrainOn: true } : {}) } : null;
   }
 
   /** Stages still without a node, with the node that held each. */
