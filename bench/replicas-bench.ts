@@ -115,6 +115,8 @@ export interface SnapshotBytesSection {
   readonly ratio: number;
   /** Whether each replica snapshots only its share of the stage's state. */
   readonly sharded: boolean;
+  /** What the figures are. */
+  readonly definition: string;
 }
 
 /** The peaks of the nodes that held a stage at the end of a run, averaged. */
@@ -158,6 +160,8 @@ async function measureSnapshotBytes(o: ReplicasBenchOptions): Promise<SnapshotBy
     ratio: sig(a.totalBytes / b.totalBytes),
     // Each replica snapshots its whole stage today.
     sharded: false,
+    definition:
+      'per node that holds a stage, the mean of its peak bytes in snapshot slot files (its own snapshots) and of the erasure shards its snapshot manager held for other nodes, with 1 and with 2 replicas of the same pipeline; ratio: 1 replica over 2 (sharded snapshots would make it about 2)',
   };
 }
 
@@ -222,7 +226,6 @@ export async function runReplicasBench(o: ReplicasBenchOptions): Promise<Replica
       allReduceMBps: 'the vector bytes over the median wall time of one all-reduce on every replica (each a thread with its own gRPC server, as each worker has a process), on loopback; MB = 1e6 bytes',
       rawStreamMBps: 'the same bytes over the median time of one raw Worker.AllReduce stream from one party to another, in ~1 MiB messages with back-pressure, until the receiver answered',
       bothWaysMBps: 'the same bytes over the median time of two such streams at once, one each way between two parties (the slower of the two): the traffic of a ring of two replicas, which bounds it when the cores, not the loopback, are the limit',
-      snapshotBytes: 'per node that holds a stage, the mean of its peak bytes in snapshot slot files (its own snapshots) and of the erasure shards its snapshot manager held for other nodes, with 1 and with 2 replicas of the same pipeline; ratio: 1 replica over 2 (sharded snapshots would make it about 2)',
     },
     allReduce: {
       megabytes: o.megabytes,
