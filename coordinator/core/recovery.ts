@@ -64,11 +64,6 @@ export class Recovery {
     return !!a && a.resumed !== null && a.restoringSinceMs === null;
   }
 
-  /** The slots of a replica that is out while the others train on; empty when none is. */
-  awaySlots(): readonly number[] {
-    return this.trainingOn ? this.r!.away!.slots : [];
-  }
-
   /** Since when the recovery under way has held the run (a join counts from its pause); null when none does. */
   heldSinceMs(): number | null {
     if (!this.active) return null;
