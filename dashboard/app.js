@@ -292,30 +292,8 @@
         },
       }),
     });
-    charts.snapshotLatency = new Chart($('chart-snapshot-latency'), {
-      type: 'line',
-      data: { datasets: [] },
-      options: lineOptions(TIME_AXIS, 'latency (ms)', {
-        scales: { x: axis(TIME_AXIS), y: axis('latency (ms)', { beginAtZero: true }) },
-        plugins: {
-          legend: { position: 'bottom', labels: { boxWidth: 18, boxHeight: 2 } },
-          decimation: { enabled: true, algorithm: 'lttb', samples: 1000 },
-          tooltip: { callbacks: { title: () => '', label: (c) => c.dataset.label + ': ' + c.raw.y.toFixed(1) + ' ms at ' + c.raw.x.toFixed(1) + ' s (step ' + c.raw.step + ')' } },
-        },
-      }),
-    });
-    charts.allReduce = new Chart($('chart-all-reduce'), {
-      type: 'line',
-      data: { datasets: [] },
-      options: lineOptions(TIME_AXIS, 'all-reduce (ms)', {
-        scales: { x: axis(TIME_AXIS), y: axis('all-reduce (ms)', { beginAtZero: true }) },
-        plugins: {
-          legend: { position: 'bottom', labels: { boxWidth: 18, boxHeight: 2 } },
-          decimation: { enabled: true, algorithm: 'lttb', samples: 1000 },
-          tooltip: { callbacks: { title: () => '', label: (c) => c.dataset.label + ': ' + c.raw.y.toFixed(1) + ' ms at ' + c.raw.x.toFixed(1) + ' s (step ' + c.raw.step + ')' } },
-        },
-      }),
-    });
+    charts.snapshotLatency = msPerSlotChart('chart-snapshot-latency', 'latency (ms)');
+    charts.allReduce = msPerSlotChart('chart-all-reduce', 'all-reduce (ms)');
     charts.failures = new Chart($('chart-failures'), {
       type: 'scatter',
       data: { datasets: [] },
@@ -343,6 +321,22 @@
         },
         plugins: { legend: { position: 'bottom', labels: { boxWidth: 12, boxHeight: 8 } } },
       },
+    });
+  }
+
+  /** A line per stage slot of milliseconds over the run's time (snapshot latency, all-reduce time). */
+  function msPerSlotChart(id, label) {
+    return new Chart($(id), {
+      type: 'line',
+      data: { datasets: [] },
+      options: lineOptions(TIME_AXIS, label, {
+        scales: { x: axis(TIME_AXIS), y: axis(label, { beginAtZero: true }) },
+        plugins: {
+          legend: { position: 'bottom', labels: { boxWidth: 18, boxHeight: 2 } },
+          decimation: { enabled: true, algorithm: 'lttb', samples: 1000 },
+          tooltip: { callbacks: { title: () => '', label: (c) => c.dataset.label + ': ' + c.raw.y.toFixed(1) + ' ms at ' + c.raw.x.toFixed(1) + ' s (step ' + c.raw.step + ')' } },
+        },
+      }),
     });
   }
 
