@@ -258,8 +258,8 @@ export class CoordinatorLink {
     return unary((cb) => this.client.ReportReady({ nodeId: this.nodeId, stage, epoch, checkpointSteps, ...(trace ? { trace } : {}) }, { deadline: deadline(READY_DEADLINE_MS) }, cb));
   }
 
-  reportHalted(stage: number, epoch: number, snapshotSteps: number[]): Promise<unknown> {
-    return unary((cb) => this.client.ReportHalted({ nodeId: this.nodeId, stage, epoch, snapshotSteps }, { deadline: deadline() }, cb));
+  reportHalted(stage: number, epoch: number, snapshotSteps: number[], memoryStep: number): Promise<unknown> {
+    return unary((cb) => this.client.ReportHalted({ nodeId: this.nodeId, stage, epoch, snapshotSteps, memoryStep }, { deadline: deadline() }, cb));
   }
 
   reportStep(report: Omit<StepReport, 'nodeId'>): Promise<StepReply__Output | undefined> {

@@ -72,3 +72,11 @@ export class HaltPoints {
     }
   }
 }
+
+/**
+ * The step a halted stage's tensors hold as they are (ReportHalted's memory_step): its completed
+ * steps, unless an update was abandoned half way; -1 when the node holds no stage of that slot.
+ */
+export function memoryStep(held: { readonly slot: number; readonly trainer: StageTrainer } | null, slot: number): number {
+  return held?.slot === slot && !held.trainer.torn ? held.trainer.completedSteps : -1;
+}

@@ -103,7 +103,7 @@ export class StageSnapshots {
    */
   async restore(trainer: StageTrainer, step: number): Promise<boolean> {
     const { record, held, started } = this.beginRestore(trainer, step);
-    if (!held) {
+    if (!held && record) {
       const targets = inPlaceTargets(trainer, record.header);
       if (targets) {
         await this.slots.readIntoAsync(record, targets);
@@ -112,13 +112,13 @@ export class StageSnapshots {
         importStageState(trainer, record.header, this.slots.read(record));
       }
     }
-    return this.endRestore(trainer, record, held, started);
+    return this.endRestore(trainer, step, record, held, started);
   }
 
   /** restore, reading on this thread: for a repair that must be done before anything else runs. */
   restoreNow(trainer: StageTrainer, step: number): boolean {
     const { record, held, started } = this.beginRestore(trainer, step);
-    if (!held) {
+    if (!held && record) {
       const targets = inPlaceTargets(trainer, record.header);
       if (targets) {
         this.slots.readInto(record, targets);
@@ -127,22 +127,32 @@ export class StageSnapshots {
         importStageState(trainer, record.header, this.slots.read(record));
       }
     }
-    return this.endRestore(trainer, record, held, started);
+    return this.endRestore(trainer, step, record, held, started);
   }
 
-  private beginRestore(trainer: StageTrainer, step: number): { record: SnapshotRecord; held: boolean; started: number } {
+  /**
+   * The record to read, or none when the stage's tensors hold the step already. Without a
+   * committed snapshot of the step, a stage whose tensors are whole at that step keeps them: the
+   * live replicas go on from the step they hold in memory (ReportHalted's memory_step).
+   */
+  private beginRestore(trainer: StageTrainer, step: number): { record: SnapshotRecord; held: boolean; started: number } | { record: null; held: true; started: number } {
     const record = this.slots.find(step);
-    if (!record) throw new Error(`no committed snapshot of step ${step} in ${this.slots.dir}`);
-    return { record, held: this.holds(trainer, step), started: performance.now() };
+    const started = performance.now();
+    if (!record) {
+      if (!trainer.torn && trainer.completedSteps === step) return { record: null, held: true, started };
+      throw new Error(`no committed snapshot of step ${step} in ${this.slots.dir}`);
+    }
+    return { record, held: this.holds(trainer, step), started };
   }
 
-  private endRestore(trainer: StageTrainer, record: SnapshotRecord, held: boolean, started: number): boolean {
-    const step = record.step;
+  private endRestore(trainer: StageTrainer, step: number, record: SnapshotRecord | null, held: boolean, started: number): boolean {
+    const bytes = record?.bytes ?? 0;
     if (!held) this.inMemory = { trainer, step, adamT: trainer.adam.t };
     this.slots.dropAfter(step);
-    this.last = { step, stallMs: 0, copyMs: 0, bytes: record.bytes };
-    if (held) this.log.info({ step, bytes: record.bytes }, 'snapshot already in memory: kept, nothing read');
-    else this.log.info({ step, bytes: record.bytes, ms: performance.now() - started }, 'restored snapshot');
+    this.last = { step, stallMs: 0, copyMs: 0, bytes };
+    if (!record) this.log.info({ step }, 'the stage holds the step in memory (no snapshot of it): kept, nothing read');
+    else if (held) this.log.info({ step, bytes }, 'snapshot already in memory: kept, nothing read');
+    else this.log.info({ step, bytes, ms: performance.now() - started }, 'restored snapshot');
     return !held;
   }
 

@@ -30,7 +30,7 @@ import { PipeBrokenError } from './pipe-sender.ts';
 import { CoordinatorLink, type RegisterWait } from './coordinator-link.ts';
 import { SnapshotLink } from './snapshot-link.ts';
 import { RestoreClock, buildStage, fetchSnapshot } from './stage-assignment.ts';
-import { HaltPoints } from './halt-points.ts';
+import { HaltPoints, memoryStep } from './halt-points.ts';
 import { ReplicaRing } from './replica-ring.ts';
 import { replicaWorkOf } from './replica-work.ts';
 import { StageAhead } from './stage-ahead.ts';
@@ -231,7 +231,7 @@ export class WorkerNode {
       case 'report-halted': {
         const held = this.snapshots?.held();
         const steps = held && held.stage === a.stage ? held.steps : [];
-        this.coordinator.reportHalted(a.stage, a.epoch, steps).catch((err: unknown) => this.fault(new Error(`ReportHalted to the coordinator: ${errorMessage(err)}`)));
+        this.coordinator.reportHalted(a.stage, a.epoch, steps, memoryStep(this.held, a.stage)).catch((err: unknown) => this.fault(new Error(`ReportHalted to the coordinator: ${errorMessage(err)}`)));
         return;
       }
       case 'configure-smp':

@@ -319,13 +319,14 @@ export function decodeFault(msg: FaultReport__Output | MalformedMessage): { node
   return { nodeId: nodeId('node_id', r.nodeId), stage: int('stage', r.stage, -1, MAX_SLOTS - 1), message: str('message', r.message, { maxChars: MAX_TEXT_CHARS }) };
 }
 
-export function decodeHalted(msg: HaltedReport__Output | MalformedMessage): { nodeId: string; stage: number; epoch: number; snapshotSteps: number[] } {
+export function decodeHalted(msg: HaltedReport__Output | MalformedMessage): { nodeId: string; stage: number; epoch: number; snapshotSteps: number[]; memoryStep: number } {
   const r = parsed(msg, 'HaltedReport');
   return {
     nodeId: nodeId('node_id', r.nodeId),
     stage: stage('stage', r.stage),
     epoch: int('epoch', r.epoch, 0),
     snapshotSteps: list('snapshot_steps', r.snapshotSteps, (s, f) => int(f, s, 0), 64),
+    memoryStep: int('memory_step', r.memoryStep, -1),
   };
 }
 

@@ -162,7 +162,7 @@ export class CoordinatorCore {
       case 'halted': {
         const refused = this.checkStage(e.nodeId, e.stage);
         if (refused) return refused;
-        if (!this.recovery.halted(e.stage, e.epoch, e.snapshotSteps, out)) {
+        if (!this.recovery.halted(e.stage, e.epoch, e.snapshotSteps, e.memoryStep, out)) {
           return { reason: RefusalReason.staleEpoch, message: `no recovery of epoch ${e.epoch} is under way`, runEpoch: this.epoch, givenEpoch: e.epoch };
         }
         return null;

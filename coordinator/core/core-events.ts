@@ -17,7 +17,7 @@ export type CoordinatorEvent =
   | { type: 'protection'; nodeId: string; status: ProtectionStatus; /** The reporting snapshot manager's address; '' when not given. */ smpAddress?: string }
   /** Whether a failed node's snapshot manager still answers (the adapter probes it). */
   | { type: 'smp-probed'; nodeId: string; alive: boolean; detail: string }
-  | { type: 'halted'; nodeId: string; stage: number; epoch: number; snapshotSteps: readonly number[] }
+  | { type: 'halted'; nodeId: string; stage: number; epoch: number; snapshotSteps: readonly number[]; memoryStep: number }
   /**
    * A failure is about to be caused on purpose (`--inject`): the report names its kind and
    * measures its detection. Announced once; a second announcement of the same one is refused.

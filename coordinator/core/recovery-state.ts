@@ -31,6 +31,8 @@ export interface RecoveryState {
   readonly filled: Map<number, readonly number[]>;
   /** What each stage can restore: its halted report, or its new node's snapshots and shards. */
   readonly snapshotSteps: Map<number, readonly number[]>;
+  /** The step each halted survivor's tensors hold as they are, whatever its snapshots (-1: none). */
+  readonly memorySteps: Map<number, number>;
   readonly failure: FailureInfo;
   /** Further failures during the same recovery (several nodes lost at once). */
   readonly others: FailureInfo[];

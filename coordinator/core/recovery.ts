@@ -147,6 +147,7 @@ export class Recovery {
         epoch,
         vacant: new Map(),
         snapshotSteps: new Map(),
+        memorySteps: new Map(),
         filled: new Map(),
         failure: info,
         others: [],
@@ -207,10 +208,11 @@ export class Recovery {
     return Math.min(...waitedFor.map((f) => this.commits.stage(f.stage).lastStep + 1));
   }
 
-  /** A halted survivor says which snapshots it holds; false when no recovery of that epoch is under way. */
-  halted(stage: number, epoch: number, snapshotSteps: readonly number[], out: Action[]): boolean {
+  /** A halted survivor says which snapshots it holds and the step its tensors hold; false when no recovery of that epoch is under way. */
+  halted(stage: number, epoch: number, snapshotSteps: readonly number[], memoryStep: number, out: Action[]): boolean {
     if (!this.r || epoch !== this.r.epoch) return false;
     this.r.snapshotSteps.set(stage, snapshotSteps);
+    this.r.memorySteps.set(stage, memoryStep);
     this.maybeRestore(out);
     return true;
   }

@@ -45,9 +45,9 @@ export function replicaAway(job: JobOptions, slot: number, states: SlotStates): 
 }
 
 /**
- * The step the live slots restore to train on: the newest snapshot every one of them holds (a
- * live replica's stage may have finished the step under way, another not), or null when they
- * hold none in common.
+ * The step the live slots go on from: the newest step every one of them holds, in a snapshot or
+ * in its tensors (a live replica's stage may have finished the step under way, another not), or
+ * null when they hold none in common.
  */
 export function awayResumeStep(held: readonly (readonly number[])[]): number | null {
   if (held.length === 0) return null;
@@ -80,23 +80,28 @@ export class ReplicaAwayFlow {
 
   /**
    * The first part of a recovery the other replicas do not wait for: once every live slot has
-   * said what it holds, they restore the newest step they all hold and train on without the
+   * said what it holds, they go on from the newest step they all hold and train on without the
    * replica that is out (its slots get nothing; under keep the host trains its micro-batches
    * too). False when they hold no step in common: then every replica waits after all.
    */
   trainOnWithout(r: RecoveryState, away: AwayReplica, out: Action[]): boolean {
     const live = this.commits.stages.flatMap((_, s) => (away.slots.includes(s) ? [] : [s]));
     if (live.some((s) => !r.snapshotSteps.has(s))) return true;
-    const trusted = (s: number) => r.snapshotSteps.get(s)!.filter((step) => step <= this.rec.trustedUpTo(s));
-    const step = awayResumeStep(live.map(trusted));
+    // A live slot goes on from a step its tensors hold as they are, or from a snapshot it holds:
+    // where the snapshots lag (their commits were slow, or a step's was skipped), no step is
+    // trained again.
+    const trustedOf = (s: number, steps: readonly number[]) => steps.filter((step) => step >= 0 && step <= this.rec.trustedUpTo(s));
+    const snapshots = (s: number) => trustedOf(s, r.snapshotSteps.get(s)!);
+    const step = awayResumeStep(live.map((s) => trustedOf(s, [...r.snapshotSteps.get(s)!, r.memorySteps.get(s) ?? -1])));
     if (step === null) {
-      out.push({ type: 'log', level: 'warn', msg: `replica ${away.replica} is out, but the live replicas hold no snapshot step in common: every replica waits for the recovery` });
+      out.push({ type: 'log', level: 'warn', msg: `replica ${away.replica} is out, but the live replicas hold no step in common: every replica waits for the recovery` });
       r.away = null;
       return false;
     }
     const plan = { tier: 'local-snapshot', step, rebuilt: [], copied: new Map() } as const;
     r.decision = { plan, reason: { kind: 'common-snapshot', text: `the live replicas hold step ${step}` }, fallback: null };
-    this.commits.rollBack(this.ctx.epoch, step, step);
+    // The newest snapshot every live slot holds up to that step stays the commit step.
+    this.commits.rollBack(this.ctx.epoch, step, awayResumeStep(live.map((s) => snapshots(s).filter((x) => x <= step))) ?? -1);
     this.commits.park(away.slots);
     // Shards go to live nodes only (the lost node held some).
     this.shards.replan(out, false);

@@ -256,7 +256,7 @@ class Scenario {
         break;
       }
       case 'halted':
-        this.feed({ type: 'halted', nodeId: id, stage: num(a, 'stage'), epoch: num(a, 'epoch'), snapshotSteps: steps(a.kv.get('steps')) }, out);
+        this.feed({ type: 'halted', nodeId: id, stage: num(a, 'stage'), epoch: num(a, 'epoch'), snapshotSteps: steps(a.kv.get('steps')), memoryStep: num(a, 'memory', -1) }, out);
         break;
       case 'inject':
         this.feed({ type: 'injection', nodeId: id, stage: num(a, 'stage'), step: num(a, 'step'), kind: a.kv.get('kind') as InjectionKind }, out);

@@ -9,6 +9,13 @@ import { PipeMailbox } from '../../worker/pipe-mailbox.ts';
 import { exportStageState, importStageState } from '../../worker/stage-state.ts';
 import { StageTrainer, type PipeIO, type StepHooks } from '../../worker/stage-trainer.ts';
 import { useBackend } from '../../worker/tfjs-backend.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLogger } from '../../common/logging.ts';
+import { memoryStep } from '../../worker/halt-points.ts';
+import { StageSnapshots } from '../../worker/stage-snapshots.ts';
+import type { WorkerFaults } from '../../worker/fault-port.ts';
 
 function digest(t: StageTrainer): Buffer {
   return Buffer.from(exportStageState(t, 0).buffer);
@@ -85,5 +92,31 @@ describe('an optimizer update that yields', () => {
     expect(t.torn).toBe(false);
     expect(await read).toBe('consistent');
     expect(digest(t).equals(Buffer.from(snapshot.buffer))).toBe(true);
+  });
+
+  it('a halted stage says the step its tensors hold, and keeps them when told to restore it without a snapshot; a torn one holds none', async () => {
+    for (const x of made) if (!x.disposed) x.dispose();
+    const pair = pipeline();
+    for (const n of [0, 1]) await step(pair, n, {});
+    const t = pair[1]!;
+    const before = digest(t);
+    const dir = mkdtempSync(join(tmpdir(), 'ftrain-memory-step-'));
+    try {
+      const snapshots = new StageSnapshots(dir, 2, {} as WorkerFaults, createLogger({ name: 'test', level: 'silent' }));
+      expect(memoryStep({ slot: 1, trainer: t }, 1)).toBe(2);
+      expect(memoryStep({ slot: 1, trainer: t }, 3)).toBe(-1);
+      expect(memoryStep(null, 1)).toBe(-1);
+      // No snapshot of step 2 is committed: the tensors are kept, nothing read.
+      expect(snapshots.restoreNow(t, 2)).toBe(false);
+      expect(digest(t).equals(before)).toBe(true);
+      // Another step needs its snapshot.
+      expect(() => snapshots.restoreNow(t, 1)).toThrow(/no committed snapshot of step 1/);
+      t.torn = true;
+      expect(memoryStep({ slot: 1, trainer: t }, 1)).toBe(-1);
+      await expect(snapshots.restore(t, 2)).rejects.toThrow(/no committed snapshot of step 2/);
+    } finally {
+      for (const x of pair) x.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

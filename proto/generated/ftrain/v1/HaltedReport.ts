@@ -7,6 +7,7 @@ export interface HaltedReport {
   'stage'?: (number);
   'epoch'?: (number | string | Long);
   'snapshotSteps'?: (number | string | Long)[];
+  'memoryStep'?: (number | string | Long);
 }
 
 export interface HaltedReport__Output {
@@ -14,4 +15,5 @@ export interface HaltedReport__Output {
   'stage': (number);
   'epoch': (number);
   'snapshotSteps': (number)[];
+  'memoryStep': (number);
 }
