@@ -35,6 +35,17 @@ export interface AssignCommand {
   readonly guestReplicas?: readonly number[];
   /** While a replica is out (`--on-replica-loss shrink`): the replicas out of the ring and the batch, ascending (their addresses are empty). */
   readonly outReplicas?: readonly number[];
+  /** Sharded snapshots (`--snapshot-shares on`): the share of the stage's state this slot snapshots, index of count; absent, or count 1: the whole state. */
+  readonly shareIndex?: number;
+  readonly shareCount?: number;
+  /** Restoring `restoreStep` from shares: the other slots that wrote its shares, and their snapshot managers. */
+  readonly shareSources?: readonly ShareSource[];
+}
+
+/** A snapshot manager that holds a share of the snapshot a worker restores. */
+export interface ShareSource {
+  readonly slot: number;
+  readonly smpAddress: string;
 }
 
 /** Train steps [fromStep, toStep); toStep 0: until stopped. */

@@ -40,6 +40,12 @@ export interface JobOptions {
   readonly replicaCheckEvery: number;
   /** With replicas: what the other replicas do while a lost one is rebuilt (`--on-replica-loss`). */
   readonly onReplicaLoss: ReplicaLossPolicy;
+  /**
+   * With replicas and snapshots: each replica slot snapshots only its share of the stage's state
+   * (`--snapshot-shares on`, the default), so a node holds about 1/D of the snapshot bytes; a
+   * restore gathers the shares from the replicas' snapshot managers.
+   */
+  readonly snapshotShares: boolean;
   /** Steps to train, or null to train until stopped. */
   readonly steps: number | null;
   readonly seed: number;
@@ -115,7 +121,7 @@ export type RawJobOptions = Partial<Record<
   | 'nodes' | 'steps' | 'seed' | 'data' | 'backend' | 'microBatches' | 'microBatchSize'
   | 'seqLen' | 'dModel' | 'heads' | 'layersPerStage' | 'ffnMult' | 'lr' | 'clipNorm'
   | 'heartbeatMs' | 'leaseMs' | 'dumpGrads' | 'snapshotEvery' | 'inject' | 'recoveryTimeoutMs'
-  | 'checkpointEvery' | 'checkpointDir' | 'ec' | 'spares' | 'recovery' | 'checkfreeLrScale' | 'model' | 'replicas' | 'checkEvery' | 'onReplicaLoss',
+  | 'checkpointEvery' | 'checkpointDir' | 'ec' | 'spares' | 'recovery' | 'checkfreeLrScale' | 'model' | 'replicas' | 'checkEvery' | 'onReplicaLoss' | 'snapshotShares',
   unknown
 >>;
 
@@ -317,6 +323,7 @@ export function compileJobOptions(raw: RawJobOptions): JobOptions {
     replicas,
     replicaCheckEvery: checkEvery,
     onReplicaLoss: replicaLossPolicy(raw.onReplicaLoss),
+    snapshotShares: snapshotShares(raw.snapshotShares, replicas, snapshotEvery, ec),
     steps,
     seed,
     data,
@@ -342,6 +349,31 @@ export function compileJobOptions(raw: RawJobOptions): JobOptions {
     recovery,
     checkfreeLrScale: numberOption('--checkfree-lr-scale', raw.checkfreeLrScale, 1.1, 0, 100),
   };
+}
+
+/**
+ * `--snapshot-shares`: on by default where it applies (replicas, snapshots, erasure coding). A
+ * replica's share lives only in its own slot and in erasure shards: without erasure coding a lost
+ * node's share could not be rebuilt, so asking for shares then is refused.
+ */
+function snapshotShares(raw: unknown, replicas: number, snapshotEvery: SnapshotEvery, ec: ErasureSetting): boolean {
+  const asked = onOff('--snapshot-shares', raw, true);
+  const explicit = raw !== undefined && raw !== null;
+  if (!asked || replicas < 2 || snapshotEvery === 0) return false;
+  if (ec === 'off') {
+    if (explicit) throw new OptionError('--snapshot-shares', 'on needs erasure coding (--ec auto or K,M): a replica\'s share of a snapshot is held only by its node and by the erasure shards');
+    return false;
+  }
+  return true;
+}
+
+/** An on|off option (a boolean from a config too). */
+function onOff(flag: string, raw: unknown, fallback: boolean): boolean {
+  if (raw === undefined || raw === null) return fallback;
+  if (typeof raw === 'boolean') return raw;
+  const text = String(raw);
+  if (text !== 'on' && text !== 'off') throw new OptionError(flag, `must be on or off, got "${text}"`);
+  return text === 'on';
 }
 
 /** `--on-replica-loss`: keep (the default), shrink or stop. */

@@ -55,6 +55,8 @@ export interface RunReport {
   readonly stages: number;
   /** Replicas of the pipeline (`--replicas`). */
   readonly replicas: number;
+  /** Each replica snapshotted only its share of its stage (`--snapshot-shares`, with replicas and an erasure code). */
+  readonly snapshotShares: boolean;
   readonly weightsDigest: string | null;
   /** Each replica's weights digest (the same definition as weightsDigest), by replica; with one replica, [weightsDigest]. */
   readonly replicaDigests: readonly string[];
@@ -231,6 +233,7 @@ export function buildRunReport(
     backend,
     stages: job.stages,
     replicas: job.replicas,
+    snapshotShares: job.snapshotShares && status.erasure.code !== null,
     weightsDigest: result.weightsDigest,
     replicaDigests: result.replicaDigests && result.replicaDigests.length > 0 ? [...result.replicaDigests] : result.weightsDigest ? [result.weightsDigest] : [],
     microBatchesPerStep: ledger.microBatches.slice(ledger.firstStep, steps),

@@ -186,6 +186,7 @@ export function encodeJob(job: JobOptions): Job {
     replicas: job.replicas,
     replicaCheckEvery: job.replicaCheckEvery,
     onReplicaLoss: job.onReplicaLoss,
+    snapshotShares: job.snapshotShares ? 'on' : 'off',
     steps: job.steps ?? 0,
     seed: job.seed,
     data: job.data,
@@ -236,6 +237,8 @@ export function decodeJob(field: string, j: Job__Output | null | undefined): Job
     replicaCheckEvery: int(`${field}.replica_check_every`, v.replicaCheckEvery ?? 0, 0, 1_000_000),
     // '' is what an older coordinator leaves unset: keep.
     onReplicaLoss: v.onReplicaLoss ? enumOf(`${field}.on_replica_loss`, v.onReplicaLoss, ReplicaLossPolicy) : ReplicaLossPolicy.keep,
+    // '' as well: on wherever shares apply (replicas and snapshots).
+    snapshotShares: v.snapshotShares ? enumOf(`${field}.snapshot_shares`, v.snapshotShares, { on: 'on', off: 'off' }) === 'on' : replicas > 1 && decodeSnapshotEvery(`${field}.snapshot_every`, v.snapshotEvery) !== 0,
     steps: steps === 0 ? null : steps,
     seed: int(`${field}.seed`, v.seed, 0, 0xffff_ffff),
     data: str(`${field}.data`, v.data, { nonEmpty: true }),

@@ -23,6 +23,7 @@ import { unrecoverable } from './recovery-policy.ts';
 import { hasEnded, transitionPhase } from './run-phase.ts';
 import { ShardPlacement } from './shard-placement.ts';
 import { SnapshotIntervals } from './snapshot-interval.ts';
+import { ShareLayouts } from './share-layouts.ts';
 import { StagePlacement } from './stage-placement.ts';
 import { TrainingProgress } from './training-progress.ts';
 import { slotCount, slotsOfStage } from '../../domain/replica-slots.ts';
@@ -36,6 +37,7 @@ export class CoordinatorCore {
   private readonly commits: CommitTracker;
   private readonly shards: ShardPlacement;
   private readonly placement: StagePlacement;
+  private readonly layouts: ShareLayouts;
   private readonly failures = new FailureLog();
   private readonly memory = new NodeMemoryTracker();
   private readonly departures: Departures;
@@ -48,7 +50,8 @@ export class CoordinatorCore {
     this.commits = new CommitTracker(slotCount(job));
     this.intervals = new SnapshotIntervals(job);
     this.shards = new ShardPlacement(job, this.members, this.commits);
-    this.placement = new StagePlacement(job, this.members, this.commits, this.shards, () => this.epoch);
+    this.layouts = new ShareLayouts(job.stages);
+    this.placement = new StagePlacement(job, this.members, this.commits, this.shards, () => this.epoch, this.layouts);
     const core = this;
     this.departures = new Departures(job, this.members, this.commits, this.failures, {
       get phase() {
@@ -68,6 +71,7 @@ export class CoordinatorCore {
       get epoch() {
         return core.epoch;
       },
+      shareLayout: (stage, step) => this.layouts.of(stage, step),
       nextEpoch: () => ++this.epoch,
       failRun: (failure, out) => this.failRun(failure, out),
       nextSnapshotStep: (step) => this.intervals.nextSnapshotStep(step),

@@ -17,6 +17,8 @@ export interface RecoveryContext {
   failRun(failure: Failure, out: Action[]): void;
   /** The first step at or after `step` whose snapshot every stage takes. */
   nextSnapshotStep(step: number): number;
+  /** Sharded snapshots: the slots that wrote the shares of `stage`'s snapshot of `step`, or null (share-layouts.ts). */
+  shareLayout(stage: number, step: number): readonly number[] | null;
 }
 
 export interface RecoveryState {

@@ -19,6 +19,7 @@ import type { ShardPlacement } from './shard-placement.ts';
 import type { StagePlacement } from './stage-placement.ts';
 import { slotCount, slotName, slotsOfStage, stageOfSlot } from '../../domain/replica-slots.ts';
 import { pickForSlot } from '../../domain/zones.ts';
+import { shareViews } from './share-layouts.ts';
 import { ReplicaAwayFlow, replicaAway } from './replica-away.ts';
 import type { RecoveryContext, RecoveryState } from './recovery-state.ts';
 
@@ -356,15 +357,19 @@ export class Recovery {
       }
       return found;
     });
-    const restorable = this.commits.stages.map((_, s) => [...new Set([...held(s), ...fromShards[s]!.keys(), ...fromReplicas[s]!.keys()])]);
+    // Sharded snapshots: a step needs every share, each from the slot that wrote it.
+    const views = this.shards.sharesSnapshots
+      ? shareViews(Array.from({ length: this.job.stages }, (_, st) => slotsOfStage(this.job, st)), this.ctx.shareLayout, held, fromShards, lost)
+      : { restorable: this.commits.stages.map((_, s) => [...new Set([...held(s), ...fromShards[s]!.keys(), ...fromReplicas[s]!.keys()])]), fromShards, fromReplicas };
+    const restorable = views.restorable;
     const decision = planRecovery({
       policy: this.job.recovery,
       stages: this.job.stages,
       replicas: this.job.replicas,
       lost,
       restorable,
-      fromShards: fromShards.map((m) => new Map([...m].map(([step, v]) => [step, aliveShards(v)]))),
-      fromReplicas,
+      fromShards: views.fromShards.map((m) => new Map([...m].map(([step, v]) => [step, aliveShards(v)]))),
+      fromReplicas: views.fromReplicas,
       dataShards: this.shards.code?.dataShards ?? null,
       reported: this.commits.stages.map((s) => s.lastNorms !== null),
       diskTier: this.job.checkpointDir !== null,
@@ -394,18 +399,19 @@ export class Recovery {
         this.commits.rollBack(this.ctx.epoch, step, step);
         const orders = new Map<number, RebuildOrder>();
         for (const stage of plan.rebuilt) {
-          const v = fromShards[stage]!.get(step)!;
+          const v = views.fromShards[stage]!.get(step)!;
           orders.set(stage, { stage, step, epoch: v.epoch, code: this.shards.code!, sources: this.members.shardHolders().map((h) => h.address) });
         }
         const copies = new Map<number, ReplicaCopyOrder>();
-        for (const [stage, from] of plan.copied) {
+        // Shares are gathered by the restoring workers themselves (stage-placement.ts): nothing to copy first.
+        for (const [stage, from] of this.shards.sharesSnapshots ? [] : plan.copied) {
           copies.set(stage, { stage, step, fromStage: from, fromAddress: this.members.get(this.commits.stage(from).nodeId!)!.smpAddress });
         }
         this.placement.sendAssignments(nodes, step, out, orders, new Map(), copies);
         r.assignedAtMs = this.nowMs;
         const how =
           (orders.size > 0 ? `; stage(s) ${[...orders.keys()].join(', ')} rebuilt from erasure shards` : '') +
-          (copies.size > 0 ? `; stage(s) ${[...copies.keys()].join(', ')} copied from a live replica` : '');
+          (plan.copied.size > 0 ? `; stage(s) ${[...plan.copied.keys()].join(', ')} ${copies.size > 0 ? 'copied from a live replica' : "gathered from the live replicas' shares"}` : '');
         out.push({ type: 'log', level: 'info', msg: `restoring every stage to step ${step} (epoch ${this.ctx.epoch})${how}` });
         return;
       }

@@ -9,13 +9,14 @@
 // on the recovery's state (recovery.ts owns it).
 
 import type { JobOptions } from '../../domain/job-options.ts';
-import { replicaOfSlot, slotName, slotOf, slotsOfStage } from '../../domain/replica-slots.ts';
+import { replicaOfSlot, slotName, slotOf, slotsOfStage, stageOfSlot } from '../../domain/replica-slots.ts';
 import { NodeState, RunPhase } from '../../domain/run-status.ts';
 import type { CommitTracker } from './commit-tracker.ts';
 import type { Action } from './core-events.ts';
 import type { Membership, NodeRecord } from './membership.ts';
 import type { AwayReplica, RecoveryContext, RecoveryState } from './recovery-state.ts';
 import type { ShardPlacement } from './shard-placement.ts';
+import { restorableShares } from './share-layouts.ts';
 import type { StagePlacement } from './stage-placement.ts';
 
 
@@ -91,8 +92,11 @@ export class ReplicaAwayFlow {
     // where the snapshots lag (their commits were slow, or a step's was skipped), no step is
     // trained again.
     const trustedOf = (s: number, steps: readonly number[]) => steps.filter((step) => step >= 0 && step <= this.rec.trustedUpTo(s));
-    const snapshots = (s: number) => trustedOf(s, r.snapshotSteps.get(s)!);
-    const step = awayResumeStep(live.map((s) => trustedOf(s, [...r.snapshotSteps.get(s)!, r.memorySteps.get(s) ?? -1])));
+    // Sharded snapshots: a snapshot step serves only where every share of it is held by a slot that reported.
+    const reported = (p: number) => r.snapshotSteps.get(p) ?? [];
+    const sharedSteps = (s: number) => restorableShares((step) => this.ctx.shareLayout(stageOfSlot(this.job, s), step), reported(s), reported, () => new Set());
+    const snapshots = (s: number) => trustedOf(s, this.shards.sharesSnapshots ? sharedSteps(s) : r.snapshotSteps.get(s)!);
+    const step = awayResumeStep(live.map((s) => [...snapshots(s), ...trustedOf(s, [r.memorySteps.get(s) ?? -1])]));
     if (step === null) {
       out.push({ type: 'log', level: 'warn', msg: `replica ${away.replica} is out, but the live replicas hold no step in common: every replica waits for the recovery` });
       r.away = null;

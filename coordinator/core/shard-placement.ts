@@ -29,6 +29,14 @@ export class ShardPlacement {
   }
 
   /** Picks the erasure code once, at the first assignment, from the nodes there are then. */
+  /**
+   * Whether each replica snapshots only its share of its stage (`--snapshot-shares`): only with
+   * an erasure code, which is what rebuilds a lost node's share.
+   */
+  get sharesSnapshots(): boolean {
+    return this.job.snapshotShares && this.code !== null;
+  }
+
   chooseCode(nodes: readonly NodeRecord[], out: Action[]): void {
     const withSmp = nodes.filter((n) => n.smpAddress !== '');
     const choice = chooseErasureCode(this.job.ec, this.job.snapshotEvery, nodes.length, nodes.length - withSmp.length);

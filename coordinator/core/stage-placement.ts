@@ -4,6 +4,7 @@
 // carries its shard plan, and, in a recovery, what to restore or rebuild.
 
 import type { CheckfreeOrder } from '../../domain/checkfree.ts';
+import type { ShareSource } from '../../domain/commands.ts';
 import type { RebuildOrder, ReplicaCopyOrder } from '../../domain/erasure-protection.ts';
 import type { JobOptions } from '../../domain/job-options.ts';
 import { replicaOfSlot, slotCount, slotName, slotOf, slotsOfStage, stageOfSlot } from '../../domain/replica-slots.ts';
@@ -13,6 +14,7 @@ import type { CommitTracker } from './commit-tracker.ts';
 import type { Action } from './core-events.ts';
 import type { Membership, NodeRecord } from './membership.ts';
 import type { ShardPlacement } from './shard-placement.ts';
+import type { ShareLayouts } from './share-layouts.ts';
 
 /**
  * A replica out while it is rebuilt (`--on-replica-loss`): its slots get no assignment. Under
@@ -31,6 +33,7 @@ export class StagePlacement {
     private readonly commits: CommitTracker,
     private readonly shards: ShardPlacement,
     private readonly epoch: () => number,
+    private readonly layouts: ShareLayouts,
   ) {}
 
   /**
@@ -87,6 +90,16 @@ export class StagePlacement {
     away: ReplicaOut | null = null,
   ): void {
     const job = this.job;
+    // Sharded snapshots: the slots that train write the shares, in slot order. A restore gathers
+    // the step's shares from the slots that wrote them (their nodes' snapshot managers).
+    const writers = Array.from({ length: job.stages }, (_, stage) => (this.shards.sharesSnapshots ? slotsOfStage(job, stage).filter((s) => replicaOfSlot(job, s) !== away?.replica) : []));
+    const sources = (slot: number): ShareSource[] => {
+      if (!this.shards.sharesSnapshots || restoreStep < 0 || checkfree.has(slot)) return [];
+      return (this.layouts.of(stageOfSlot(job, slot), restoreStep) ?? []).flatMap((p) => {
+        const holder = this.members.get(this.commits.stage(p).nodeId ?? '');
+        return p === slot || !holder?.smpAddress || holder.state === NodeState.lost ? [] : [{ slot: p, smpAddress: holder.smpAddress }];
+      });
+    };
     nodes.forEach((node, slot) => {
       const stage = stageOfSlot(job, slot);
       const replica = replicaOfSlot(job, slot);
@@ -114,8 +127,10 @@ export class StagePlacement {
           replicaAddresses: job.replicas > 1 ? slotsOfStage(job, stage).map(ringAddress) : [],
           ...(away && away.host === replica ? { guestReplicas: [away.replica] } : {}),
           ...(away && away.host === null ? { outReplicas: [away.replica] } : {}),
+          ...(this.shards.sharesSnapshots ? { shareIndex: writers[stage]!.indexOf(slot), shareCount: writers[stage]!.length, shareSources: sources(slot) } : {}),
         },
       });
     });
+    if (this.shards.sharesSnapshots) this.layouts.begin(restoreStep, writers);
   }
 }

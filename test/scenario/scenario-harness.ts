@@ -30,6 +30,7 @@ const JOB_KEYS: Record<string, keyof RawJobOptions> = {
   nodes: 'nodes',
   replicas: 'replicas',
   'on-replica-loss': 'onReplicaLoss',
+  'snapshot-shares': 'snapshotShares',
   steps: 'steps',
   lease: 'leaseMs',
   heartbeat: 'heartbeatMs',
@@ -99,6 +100,8 @@ function formatCommand(c: Command): string {
       if (c.replicaAddresses.length > 0) parts.push(`replica=${c.replica} ring=${c.replicaAddresses.map((a) => a || '-').join(',')}`);
       if (c.guestReplicas?.length) parts.push(`guests=${c.guestReplicas.join(',')}`);
       if (c.outReplicas?.length) parts.push(`out=${c.outReplicas.join(',')}`);
+      if (c.shareCount !== undefined) parts.push(`share=${c.shareIndex}/${c.shareCount}`);
+      if (c.shareSources?.length) parts.push(`sources=${c.shareSources.map((x) => `slot${x.slot}@${x.smpAddress}`).join(',')}`);
       return parts.join(' ');
     }
     case 'start':

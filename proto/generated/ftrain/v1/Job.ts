@@ -36,6 +36,7 @@ export interface Job {
   'replicas'?: (number);
   'replicaCheckEvery'?: (number);
   'onReplicaLoss'?: (string);
+  'snapshotShares'?: (string);
 }
 
 export interface Job__Output {
@@ -67,4 +68,5 @@ export interface Job__Output {
   'replicas': (number);
   'replicaCheckEvery': (number);
   'onReplicaLoss': (string);
+  'snapshotShares': (string);
 }
