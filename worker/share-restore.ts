@@ -12,7 +12,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { crc32 } from 'node:zlib';
 import { GRPC_CHANNEL_OPTIONS, deadline, loadProto } from '../common/proto.ts';
-import { decodeSnapshotChunk } from '../common/wire/snapshot-manager-wire.ts';
+import { MAX_FETCH_WAIT_MS, decodeSnapshotChunk } from '../common/wire/snapshot-manager-wire.ts';
 import type { MalformedMessage } from '../common/wire/wire-check.ts';
 import type { ShareSource } from '../domain/commands.ts';
 import { errorMessage } from '../domain/errors.ts';
@@ -211,7 +211,7 @@ export async function gatherShares(g: ShareGather): Promise<GatheredState> {
 export function grpcShareFetch(timeoutMs: number, waitMs = SHARE_WAIT_MS): ShareFetch {
   return (source, step) => {
     const client = new (loadProto().ftrain.v1.SnapshotManager)(source.smpAddress, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS);
-    const call = client.FetchSnapshot({ stage: source.slot, step, waitMs: Math.min(waitMs, timeoutMs) }, { deadline: deadline(timeoutMs) });
+    const call = client.FetchSnapshot({ stage: source.slot, step, waitMs: Math.min(waitMs, timeoutMs, MAX_FETCH_WAIT_MS) }, { deadline: deadline(timeoutMs) });
     call.on('status', () => client.close());
     return call;
   };

@@ -176,6 +176,9 @@ describe('wire codecs', () => {
       protectedCommitStep: 3,
     };
     expect(decodeShardChunk(wire('ShardChunk', { header: encodeShardHeader(header) })).header).toEqual(header);
+    // A share's shards carry its share: a rebuild commits it as the share it was.
+    const ofShare: ShardHeader = { ...header, snapshot: { ...header.snapshot, share: { index: 1, count: 3, offset: 1000, wholeBytes: 3000 } } };
+    expect(decodeShardChunk(wire('ShardChunk', { header: encodeShardHeader(ofShare) })).header).toEqual(ofShare);
     expect(() => decodeShardChunk(wire('ShardChunk', { header: encodeShardHeader({ ...header, index: 4 }) }))).toThrow(/^header.index: must be an integer from 0 to 3/);
     expect(() => decodeShardChunk(wire('ShardChunk', { header: encodeShardHeader({ ...header, snapshot: { ...header.snapshot, step: 5 } }) }))).toThrow(/^header.snapshot: is of stage 1 step 5, not stage 1 step 4/);
   });
