@@ -35,16 +35,23 @@ export interface AssignCommand {
   readonly guestReplicas?: readonly number[];
   /** While a replica is out (`--on-replica-loss shrink`): the replicas out of the ring and the batch, ascending (their addresses are empty). */
   readonly outReplicas?: readonly number[];
-  /** Sharded snapshots (`--snapshot-shares on`): the share of the stage's state this slot snapshots, index of count; absent, or count 1: the whole state. */
+  /**
+   * Sharded snapshots: the slot snapshots share `shareIndex` of `shareCount` of the stage's state
+   * (domain/share-layout.ts). Absent (or a count of 1): the whole state.
+   */
   readonly shareIndex?: number;
   readonly shareCount?: number;
-  /** Restoring `restoreStep` from shares: the other slots that wrote its shares, and their snapshot managers. */
+  /**
+   * The snapshot managers that hold the stage's other shares of `restoreStep`; the restore gathers
+   * them with this node's own. Absent or empty: restore from this node's slots alone.
+   */
   readonly shareSources?: readonly ShareSource[];
 }
 
-/** A snapshot manager that holds a share of the snapshot a worker restores. */
+/** A replica slot of the stage and the snapshot manager that serves its snapshots (FetchSnapshot, stage = slot). */
 export interface ShareSource {
   readonly slot: number;
+  /** host:port of its SnapshotManager service. */
   readonly smpAddress: string;
 }
 

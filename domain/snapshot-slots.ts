@@ -42,6 +42,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
+import type { SnapshotShare } from './share-layout.ts';
 
 /**
  * Slots per stage, at most: the protected commit step (held by every stage, locally and
@@ -81,6 +82,12 @@ export interface SnapshotHeader {
   readonly scalars: Readonly<Record<string, number>>;
   /** The coordinator's epoch when it was taken: the same step of another epoch is another state. */
   readonly epoch?: number;
+  /**
+   * A sharded snapshot (`--replicas`): the slot's data is this share of the whole state's data
+   * only, while `tensors` still describe the whole state's layout (offsets into the whole data).
+   * Absent: the data is the whole state.
+   */
+  readonly share?: SnapshotShare;
 }
 
 export interface SnapshotRecord {

@@ -38,6 +38,22 @@ export interface SnapshotSink {
  */
 export const SEAL_WAIT_MS = 30_000;
 
+/** How often a snapshot not held yet (FetchSnapshot's wait_ms) is looked for in the slots. */
+const APPEAR_POLL_MS = 20;
+
+/**
+ * The committed record of (stage, step), looked for until it appears or `waitMs` passes (0: once),
+ * or the copier goes away; null when not held by then.
+ */
+async function committedRecord(slots: SnapshotSlots, stage: number, step: number, sink: SnapshotSink, waitMs: number): Promise<SnapshotRecord | null> {
+  const until = Date.now() + waitMs;
+  for (;;) {
+    const record = slots.records().find((r) => r.header.stage === stage && r.step === step);
+    if (record || sink.destroyed || Date.now() >= until) return record ?? null;
+    await new Promise((resolve) => setTimeout(resolve, APPEAR_POLL_MS));
+  }
+}
+
 /** The sealed record of (stage, step), waiting for its seal if it is committed but not sealed yet; null when not held. */
 async function sealedRecord(slots: SnapshotSlots, stage: number, step: number, sink: SnapshotSink, waitMs: number): Promise<SnapshotRecord | null> {
   const until = Date.now() + waitMs;
@@ -50,13 +66,19 @@ async function sealedRecord(slots: SnapshotSlots, stage: number, step: number, s
 
 /**
  * Serves one FetchSnapshot: the committed snapshot of (stage, step) this manager holds, read from
- * its slot file a chunk at a time (once sealed: see SEAL_WAIT_MS). NOT_FOUND when none is held.
+ * its slot file a chunk at a time (once sealed: see SEAL_WAIT_MS). A sharded snapshot is served
+ * as any other: its header says which share it is. With `waitMs` > 0, a snapshot not held yet is
+ * waited for that long (this node's own rebuild of it may be under way). NOT_FOUND when none is
+ * held by then.
  */
-export async function serveSnapshot(sink: SnapshotSink & { emit(event: 'error', err: unknown): unknown; end(): void }, slots: SnapshotSlots, stage: number, step: number, sealWaitMs = SEAL_WAIT_MS): Promise<void> {
+export async function serveSnapshot(sink: SnapshotSink & { emit(event: 'error', err: unknown): unknown; end(): void }, slots: SnapshotSlots, stage: number, step: number, sealWaitMs = SEAL_WAIT_MS, waitMs = 0): Promise<void> {
+  const appeared = waitMs > 0 ? await committedRecord(slots, stage, step, sink, waitMs) : null;
+  if (sink.destroyed) return;
   const record = await sealedRecord(slots, stage, step, sink, sealWaitMs);
   if (!record) {
     const unsealed = slots.records().some((r) => r.header.stage === stage && r.step === step);
-    sink.emit('error', { code: grpc.status.NOT_FOUND, details: unsealed ? `the snapshot of stage ${stage} step ${step} here was not sealed within ${sealWaitMs} ms` : `no committed snapshot of stage ${stage} step ${step} here` });
+    const waited = waitMs > 0 && !appeared ? ` (waited ${waitMs} ms for it)` : '';
+    sink.emit('error', { code: grpc.status.NOT_FOUND, details: unsealed ? `the snapshot of stage ${stage} step ${step} here was not sealed within ${sealWaitMs} ms` : `no committed snapshot of stage ${stage} step ${step} here${waited}` });
     return;
   }
   const fd = openSync(slots.dataFile(record.slot), 'r');

@@ -21,7 +21,7 @@ import { GRPC_CHANNEL_OPTIONS, GRPC_SERVER_OPTIONS, bindServer, deadline, loadPr
 import type { CoordinatorClient } from '../proto/generated/ftrain/v1/Coordinator.ts';
 import type { ShardChunk__Output } from '../proto/generated/ftrain/v1/ShardChunk.ts';
 import { decodeConfigure, decodeFetchShards, decodeFetchSnapshot, decodeRebuildRequest, encodeStatus } from '../common/wire/snapshot-manager-wire.ts';
-import { copySnapshot, serveSnapshot, type CopyOutcome } from './snapshot-copy.ts';
+import { SEAL_WAIT_MS, copySnapshot, serveSnapshot, type CopyOutcome } from './snapshot-copy.ts';
 import { decodeOrRefuse, invalidStatus } from '../common/wire/refusal-wire.ts';
 import { WireError } from '../common/wire/wire-check.ts';
 import { ShardAssembler, ShardStreamClosedError, readShards, writeShard, type ReceivedShard } from './shard-transfer.ts';
@@ -402,7 +402,7 @@ export class SnapshotManager {
       FetchSnapshot: (call) => {
         const request = decodeOrRefuse(() => decodeFetchSnapshot(call.request), (status) => call.emit('error', status));
         if (!request) return;
-        serveSnapshot(call, this.slots, request.stage, request.step).catch((err: unknown) => call.emit('error', statusError(grpc.status.INTERNAL, errorMessage(err))));
+        serveSnapshot(call, this.slots, request.stage, request.step, SEAL_WAIT_MS, request.waitMs).catch((err: unknown) => call.emit('error', statusError(grpc.status.INTERNAL, errorMessage(err))));
       },
       Rebuild: (call, callback) => {
         const request = decodeOrRefuse(() => decodeRebuildRequest(call.request), callback);

@@ -41,6 +41,8 @@ export class StageAhead {
     const held = snapshots.held();
     if (!assignment || !held || held.stage !== assignment.stage) return null;
     const step = Math.max(...held.steps);
+    // A share is restored with its replicas' other shares, which only the assignment names.
+    if (!snapshots.hasCommitted(step)) return null;
     const started = performance.now();
     let trainer: StageTrainer | null = null;
     try {

@@ -1,5 +1,7 @@
-// An assignment's work and where its time goes: building the stage, and the trace of phases sent
-// with the ready report (the coordinator builds each recovery's phases from them).
+// An assignment's work and where its time goes: building the stage, bringing its snapshot in and
+// restoring it (whole, or gathered from its replicas' shares), readying the slots for the share it
+// snapshots, and the trace of phases sent with the ready report (the coordinator builds each
+// recovery's phases from them).
 
 import { checkCorpusFits, loadCorpus, type Corpus } from '../domain/corpus.ts';
 import type { JobOptions } from '../domain/job-options.ts';
@@ -7,7 +9,11 @@ import type { RestoreTrace } from '../domain/node-reports.ts';
 import type { Logger } from '../common/logging.ts';
 import type { ReceivedAssign } from '../domain/commands.ts';
 import { stageOfSlot } from '../domain/replica-slots.ts';
+import { snapshotsOn } from '../domain/snapshot-schedule.ts';
+import { grpcShareFetch } from './share-restore.ts';
 import type { SnapshotLink } from './snapshot-link.ts';
+import type { StageSnapshots } from './stage-snapshots.ts';
+import { stageStateBytes } from './stage-state.ts';
 import { StageTrainer } from './stage-trainer.ts';
 import { useBackend } from './tfjs-backend.ts';
 
@@ -76,4 +82,35 @@ export async function fetchSnapshot(smp: SnapshotLink | null, a: ReceivedAssign,
     trace.rebuildFetchMs = reply.fetchMs;
     log.info({ step: a.restoreStep, bytes: reply.bytes, from: a.replicaCopy.fromStage, ms: trace.rebuildMs }, 'snapshot copied from a live replica by the snapshot manager');
   }
+}
+
+/**
+ * Restores the snapshot an assignment names (restore_step) into its stage, after fetchSnapshot:
+ * from this node's slots, or gathered from the shares of the stage's replicas (this node's own and
+ * the assignment's share sources). Without one, the slots of an earlier run are dropped. `seen`:
+ * the stage was held until now, so its neighbours read it (FetchWeights) and must never see it
+ * half restored; a whole snapshot is then read on this thread, and shares are gathered first and
+ * copied in with no await between. A stage no one sees yet reads on the pool.
+ */
+export async function restoreAssigned(snapshots: StageSnapshots | null, trainer: StageTrainer, seen: boolean, a: ReceivedAssign, clock: RestoreClock, timeoutMs: number): Promise<void> {
+  if (a.restoreStep < 0) {
+    snapshots?.destroy();
+    return;
+  }
+  if (!snapshots) throw new Error(`told to restore step ${a.restoreStep}, but this node keeps no snapshots`);
+  const sources = a.shareSources ?? [];
+  const fromShares = snapshots.restoresFromShares(a.restoreStep, sources);
+  if (seen && !fromShares) snapshots.restoreNow(trainer, a.restoreStep);
+  else await snapshots.restore(trainer, a.restoreStep, { sources, fetch: grpcShareFetch(timeoutMs) });
+  clock.trace.restoreMs = clock.lap();
+  clock.trace.bytes = fromShares ? stageStateBytes(trainer) : snapshots.last.bytes;
+}
+
+/** After an assignment: the share of the state the slot snapshots from now on, and its slots readied for that many bytes. */
+export function readySnapshots(snapshots: StageSnapshots | null, trainer: StageTrainer, a: ReceivedAssign, job: JobOptions): void {
+  if (!snapshots) return;
+  snapshots.setShare(a.shareIndex ?? 0, a.shareCount ?? 0);
+  if (!snapshotsOn(job.snapshotEvery)) return;
+  snapshots.startWriter(job);
+  snapshots.prepare(snapshots.snapshotBytes(stageStateBytes(trainer)));
 }

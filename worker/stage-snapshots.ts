@@ -12,8 +12,11 @@ import type { Logger } from '../common/logging.ts';
 import type { JobOptions } from '../domain/job-options.ts';
 import type { FaultPoint, WorkerFaults } from './fault-port.ts';
 import { SnapshotWriter } from './snapshot-writer.ts';
-import { importStageState, importedInPlace, inPlaceTargets, stageStateViews } from './stage-state.ts';
+import { importStageState, importedInPlace, inPlaceTargets, stageStateLayout, stageStateViews } from './stage-state.ts';
 import type { StageTrainer } from './stage-trainer.ts';
+import type { ShareSource } from '../domain/commands.ts';
+import { shareRange, sliceChunks } from '../domain/share-layout.ts';
+import { gatherShares, type ShareFetch } from './share-restore.ts';
 
 /** Figures of the last snapshot, sent with the next step report. */
 export interface SnapshotFigures {
@@ -32,6 +35,12 @@ export interface RememberedAssignment {
 
 const ASSIGNMENT_FILE = 'stage-assignment.json';
 
+/** Where a restore finds the stage's other shares of its step (share-restore.ts), and how it asks. */
+export interface ShareSources {
+  readonly sources: readonly ShareSource[];
+  readonly fetch: ShareFetch;
+}
+
 export class StageSnapshots {
   readonly slots: SnapshotSlots;
   private writer: SnapshotWriter | null = null;
@@ -47,6 +56,8 @@ export class StageSnapshots {
    * snapshot's values: only an optimizer update changes them.
    */
   private inMemory: { readonly trainer: StageTrainer; readonly step: number; readonly adamT: number } | null = null;
+  /** The share of the state this slot snapshots (`--replicas`, sharded); null: the whole state. */
+  private share: { readonly index: number; readonly count: number } | null = null;
 
   constructor(
     dir: string,
@@ -101,7 +112,10 @@ export class StageSnapshots {
    * The bytes are read on the thread pool (SnapshotSlots.readIntoAsync): this thread stays free,
    * and nothing else may use the stage until it settles. Returns whether the snapshot was read.
    */
-  async restore(trainer: StageTrainer, step: number): Promise<boolean> {
+  async restore(trainer: StageTrainer, step: number, shares: ShareSources | null = null): Promise<boolean> {
+    // A stage whose tensors hold the step, of which no snapshot is held here, keeps them (beginRestore).
+    const keeps = this.slots.find(step) === null && !trainer.torn && trainer.completedSteps === step;
+    if (!keeps && this.restoresFromShares(step, shares?.sources ?? [])) return this.restoreFromShares(trainer, step, shares);
     const { record, held, started } = this.beginRestore(trainer, step);
     if (!held && record) {
       const targets = inPlaceTargets(trainer, record.header);
@@ -115,9 +129,15 @@ export class StageSnapshots {
     return this.endRestore(trainer, step, record, held, started);
   }
 
-  /** restore, reading on this thread: for a repair that must be done before anything else runs. */
+  /**
+   * restore, reading on this thread: for a repair that must be done before anything else runs.
+   * A share cannot be restored alone: its other shares are fetched by `restore`.
+   */
   restoreNow(trainer: StageTrainer, step: number): boolean {
     const { record, held, started } = this.beginRestore(trainer, step);
+    if (!held && record.header.share) {
+      throw new Error(`the snapshot of step ${step} in ${this.slots.dir} is share ${record.header.share.index} of ${record.header.share.count}: it is restored with its other shares, not alone`);
+    }
     if (!held && record) {
       const targets = inPlaceTargets(trainer, record.header);
       if (targets) {
@@ -128,6 +148,60 @@ export class StageSnapshots {
       }
     }
     return this.endRestore(trainer, step, record, held, started);
+  }
+
+  /** Whether a restore of `step` gathers shares: this node's record of it is a share, or `sources` are given and it holds no whole one. */
+  restoresFromShares(step: number, sources: readonly ShareSource[]): boolean {
+    const local = this.slots.find(step);
+    if (local) return local.header.share !== undefined;
+    return sources.length > 0;
+  }
+
+  /**
+   * restore from the shares of `step`: this node's own (if it holds one) and those the sources
+   * serve, gathered into one buffer of the whole state (share-restore.ts), then copied into the
+   * stage's tensors on this thread with no await between: a stage others can read is never seen
+   * half restored, and one whose shares cannot all be had is left as it was. The slots keep only
+   * this node's own share; `last` is its record's figures.
+   */
+  private async restoreFromShares(trainer: StageTrainer, step: number, shares: ShareSources | null): Promise<boolean> {
+    const local = this.slots.find(step);
+    const own = local && local.header.stage === trainer.slot ? local : null;
+    const started = performance.now();
+    const held = this.holds(trainer, step);
+    let wholeBytes = 0;
+    if (!held) {
+      const gathered = await gatherShares({
+        slot: trainer.slot,
+        step,
+        layout: stageStateLayout(trainer),
+        local: own,
+        localDir: this.slots.dir,
+        readLocal: (record, target) => this.slots.readIntoAsync(record, [target]),
+        sources: shares?.sources ?? [],
+        fetch: shares?.fetch ?? (() => {
+          throw new Error('no way to fetch shares was given');
+        }),
+      });
+      wholeBytes = gathered.data.byteLength;
+      const targets = inPlaceTargets(trainer, gathered.header);
+      if (targets) {
+        let at = 0;
+        for (const t of targets) {
+          t.set(gathered.data.subarray(at, at + t.byteLength));
+          at += t.byteLength;
+        }
+        importedInPlace(trainer, gathered.header);
+      } else {
+        importStageState(trainer, gathered.header, gathered.data);
+      }
+      this.inMemory = { trainer, step, adamT: trainer.adam.t };
+    }
+    this.slots.dropAfter(step);
+    if (own) this.last = { step, stallMs: 0, copyMs: 0, bytes: own.bytes };
+    if (held) this.log.info({ step, bytes: own?.bytes ?? 0 }, 'snapshot already in memory: kept, nothing read');
+    else this.log.info({ step, bytes: wholeBytes, ownShareBytes: own?.bytes ?? 0, sources: shares?.sources.length ?? 0, ms: performance.now() - started }, 'restored snapshot from its shares');
+    return !held;
   }
 
   /**
@@ -162,9 +236,24 @@ export class StageSnapshots {
     return m !== null && !trainer.torn && m.trainer === trainer && m.step === step && trainer.completedSteps === step && trainer.adam.t === m.adamT;
   }
 
-  /** Whether a committed snapshot of `step` is held (one a torn stage can go back to). */
+  /**
+   * Whether a committed snapshot of `step` this node can restore alone is held (one a torn stage
+   * can go back to): a whole one, not a share.
+   */
   hasCommitted(step: number): boolean {
-    return this.slots.find(step) !== null;
+    const record = this.slots.find(step);
+    return record !== null && record.header.share === undefined;
+  }
+
+  /** The share of the state this slot snapshots from now on (from its assignment); a count of 0 or 1: the whole state. */
+  setShare(index: number, count: number): void {
+    if (count > 1 && !(Number.isInteger(index) && index >= 0 && index < count)) throw new RangeError(`share ${index} of ${count} does not exist`);
+    this.share = count > 1 ? { index, count } : null;
+  }
+
+  /** Bytes a snapshot of a state of `wholeBytes` bytes takes in a slot: the share's when sharded. */
+  snapshotBytes(wholeBytes: number): number {
+    return this.share ? shareRange(wholeBytes, this.share.index, this.share.count).bytes : wholeBytes;
   }
 
   /** The stage's tensors were changed other than by a step or a snapshot (CheckFree, a checkpoint, a reset). */
@@ -220,16 +309,18 @@ export class StageSnapshots {
     const t0 = performance.now();
     const held = this.slots.records().map((r) => r.step);
     const state = stageStateViews(trainer, gradNorm);
-    const slot = this.slots.freeSlot(stepsToKeep(held, protectedCommitStep), state.values.reduce((n, v) => n + v.byteLength, 0));
+    const wholeBytes = state.values.reduce((n, v) => n + v.byteLength, 0);
+    const share = this.share;
+    const range = share ? shareRange(wholeBytes, share.index, share.count) : null;
+    const slot = this.slots.freeSlot(stepsToKeep(held, protectedCommitStep), range ? range.bytes : wholeBytes);
     if (slot === null) {
       this.log.warn({ step: trainer.completedSteps, held, protectedCommitStep }, 'snapshot skipped: every slot holds a step recovery may need');
       return;
     }
-    const header: SnapshotHeader = { ...state.header, epoch };
-    const bytes = this.slots.writeData(
-      slot,
-      state.values.map((v) => new Uint8Array(v.buffer, v.byteOffset, v.byteLength)),
-    );
+    const views = state.values.map((v) => new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+    // Sharded: only the share's range of the whole state's bytes, cut across the tensors' views.
+    const header: SnapshotHeader = share && range ? { ...state.header, epoch, share: { index: share.index, count: share.count, offset: range.offset, wholeBytes } } : { ...state.header, epoch };
+    const bytes = this.slots.writeData(slot, range ? sliceChunks(views, range.offset, range.bytes) : views);
     this.inMemory = { trainer, step: header.step, adamT: trainer.adam.t };
     const figures: SnapshotFigures = { step: this.last.step, stallMs: performance.now() - t0, copyMs: 0, bytes };
     const started = performance.now();

@@ -24,6 +24,16 @@ export function stageStateBytes(trainer: StageTrainer): number {
   return stateTensors(trainer).reduce((n, e) => n + e.tensor.size, 0) * 4;
 }
 
+/** The layout of the stage's state as a snapshot header gives it (names, shapes, byte offsets), reading no values. */
+export function stageStateLayout(trainer: StageTrainer): TensorEntry[] {
+  let offset = 0;
+  return stateTensors(trainer).map((e) => {
+    const t = { name: e.name, shape: e.tensor.shape, offset, length: e.tensor.size };
+    offset += e.tensor.size * 4;
+    return t;
+  });
+}
+
 /**
  * The state as the backend holds it: the snapshot header (tensor layout, scalars) and each
  * tensor's values in order, as given by valuesToReadNow (on wasm, views of its heap). The views

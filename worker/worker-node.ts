@@ -16,7 +16,6 @@ import type { ReceivedAssign } from '../domain/commands.ts';
 import { ProtocolError, errorMessage } from '../domain/errors.ts';
 import type { Backend, JobOptions } from '../domain/job-options.ts';
 import { DEFAULT_SLOT_COUNT } from '../domain/snapshot-slots.ts';
-import { snapshotsOn } from '../domain/snapshot-schedule.ts';
 import type { Command__Output } from '../proto/generated/ftrain/v1/Command.ts';
 import type { WorkerHandlers } from '../proto/generated/ftrain/v1/Worker.ts';
 import { compileWorkerOptions, type WorkerOptions } from './core/worker-options.ts';
@@ -29,13 +28,13 @@ import { receivePipeChunks, type PipeTarget } from './pipe-receiver.ts';
 import { PipeBrokenError } from './pipe-sender.ts';
 import { CoordinatorLink, type RegisterWait } from './coordinator-link.ts';
 import { SnapshotLink } from './snapshot-link.ts';
-import { RestoreClock, buildStage, fetchSnapshot } from './stage-assignment.ts';
+import { RestoreClock, buildStage, fetchSnapshot, readySnapshots, restoreAssigned } from './stage-assignment.ts';
 import { HaltPoints, memoryStep } from './halt-points.ts';
 import { ReplicaRing } from './replica-ring.ts';
 import { replicaWorkOf } from './replica-work.ts';
 import { StageAhead } from './stage-ahead.ts';
 import { StageSnapshots } from './stage-snapshots.ts';
-import { exportStageState, stageStateBytes } from './stage-state.ts';
+import { exportStageState } from './stage-state.ts';
 import type { StageTrainer } from './stage-trainer.ts';
 import { tf } from './tfjs-backend.ts';
 import { serveWeights, type EdgeCopy } from './weights-service.ts';
@@ -302,27 +301,14 @@ export class WorkerNode {
     // The rebuild (in the snapshot manager's process) after the build, not beside it: on two
     // cores the build's compute slowed the shards' transfer more than it saved.
     await fetchSnapshot(this.smp, a, clock, this.protocol.rebuildTimeoutMs, this.log);
-    if (a.restoreStep >= 0) {
-      if (!this.snapshots) throw new Error(`told to restore step ${a.restoreStep}, but this node keeps no snapshots`);
-      // The stage held until now is read by its neighbours (FetchWeights) and must never be seen
-      // half restored: it is restored on this thread. A stage no one sees yet, on the pool.
-      if (trainer === prev?.trainer) this.snapshots.restoreNow(trainer, a.restoreStep);
-      else await this.snapshots.restore(trainer, a.restoreStep);
-      trace.restoreMs = lap();
-      trace.bytes = this.snapshots.last.bytes;
-    } else {
-      this.snapshots?.destroy();
-    }
+    await restoreAssigned(this.snapshots, trainer, trainer === prev?.trainer, a, clock, this.protocol.rebuildTimeoutMs);
     if (checkfree) {
       this.snapshots?.forgetInMemory();
       const figures = await rebuildByCheckfree(trainer, checkfree);
       this.log.warn(figures, checkfree.kind === 'average' ? "stage rebuilt by CheckFree from its neighbours' weights (fresh optimizer state)" : "stage rebuilt by CheckFree+ from its swap partner's weights (fresh optimizer state)");
     }
     lap();
-    if (snapshotsOn(job.snapshotEvery)) {
-      this.snapshots?.startWriter(job);
-      this.snapshots?.prepare(stageStateBytes(trainer));
-    }
+    readySnapshots(this.snapshots, trainer, a, job);
     trace.prepareMs = lap();
     let checkpoints = prev?.checkpoints ?? null;
     if (job.checkpointDir && checkpoints?.stage !== stage) {

@@ -2,11 +2,12 @@
 // coordinator receives, and its Status reply, each converted to domain types and checked here
 // (WireError names the field). The coordinator's adapter and the node's worker both use it.
 
-import type { Command, ReceivedCommand } from '../../domain/commands.ts';
+import type { Command, ReceivedCommand, ShareSource } from '../../domain/commands.ts';
 import type { InjectionKind } from '../../domain/inject-spec.ts';
 import type { JobOptions } from '../../domain/job-options.ts';
 import { MAX_SLOTS, MAX_SNAPSHOT_EVERY, MAX_STAGES } from '../../domain/job-options.ts';
 import { ZONE_PATTERN } from '../../domain/zones.ts';
+import { slotName, slotOf, slotsOfStage } from '../../domain/replica-slots.ts';
 import type { ProcessMemory, Registration, RestoreTrace, SmpMemoryReport, StepReport } from '../../domain/node-reports.ts';
 import { NodeState, RecoveryMethod, RunPhase, type Failure, type NodeSummary, type RecoveredFailure, type RunSummary } from '../../domain/run-status.ts';
 import type { Command as CommandProto, Command__Output } from '../../proto/generated/ftrain/v1/Command.ts';
@@ -39,7 +40,8 @@ import {
   encodeRebuild,
   encodeReplicaCopy,
 } from './plan-wire.ts';
-import { WireError, enumName, enumOf, int, list, num, present, str, type MalformedMessage, parsed } from './wire-check.ts';
+import { WireError, enumName, enumOf, hostPort, int, list, num, present, str, type MalformedMessage, parsed } from './wire-check.ts';
+import type { ShareSource__Output } from '../../proto/generated/ftrain/v1/ShareSource.ts';
 
 /** Longest node id accepted. */
 export const MAX_NODE_ID_CHARS = 256;
@@ -109,6 +111,9 @@ export function encodeCommand(command: Command, job: JobOptions, dataSha256: str
           replicaCopy: command.replicaCopy ? encodeReplicaCopy(command.replicaCopy) : null,
           guestReplicas: [...(command.guestReplicas ?? [])],
           outReplicas: [...(command.outReplicas ?? [])],
+          shareIndex: command.shareIndex ?? 0,
+          shareCount: command.shareCount ?? 0,
+          shareSources: (command.shareSources ?? []).map((s) => ({ slot: s.slot, smpAddress: s.smpAddress })),
         },
       };
     case 'protect':
@@ -155,6 +160,9 @@ export function decodeCommand(c: Command__Output): ReceivedCommand {
           throw new WireError(`assign.replica_addresses[${r}]`, address === '' ? 'must not be empty' : `must be empty: replica ${r} is out`);
         }
       });
+      const restoreStep = int('assign.restore_step', a.restoreStep, -1);
+      const share = shareFields(a.shareIndex ?? 0, a.shareCount ?? 0, job.replicas);
+      const shareSources = shareSourceList(a.shareSources ?? [], job, st, replica, restoreStep);
       return {
         kind: 'assign',
         stage: st,
@@ -162,7 +170,7 @@ export function decodeCommand(c: Command__Output): ReceivedCommand {
         prevAddress: str('assign.prev_address', a.prevAddress, { nonEmpty: st > 0 }),
         nextAddress: str('assign.next_address', a.nextAddress, { nonEmpty: st < numStages - 1 }),
         epoch: int('assign.epoch', a.epoch, 0),
-        restoreStep: int('assign.restore_step', a.restoreStep, -1),
+        restoreStep,
         plan: a.plan ? decodePlan('assign.plan', a.plan) : null,
         rebuild: a.rebuild ? decodeRebuild('assign.rebuild', a.rebuild) : null,
         checkfree: a.checkfree ? decodeCheckfree('assign.checkfree', a.checkfree) : null,
@@ -171,6 +179,8 @@ export function decodeCommand(c: Command__Output): ReceivedCommand {
         ...(guestReplicas.length > 0 ? { guestReplicas } : {}),
         ...(outReplicas.length > 0 ? { outReplicas } : {}),
         ...(a.replicaCopy ? { replicaCopy: decodeReplicaCopy('assign.replica_copy', a.replicaCopy) } : {}),
+        ...share,
+        ...(shareSources.length > 0 ? { shareSources } : {}),
         job,
         dataSha256: str('assign.data_sha256', a.dataSha256),
       };
@@ -204,6 +214,37 @@ export function decodeCommand(c: Command__Output): ReceivedCommand {
     default:
       throw new WireError('command.kind', `is not a command this node knows (${String(c.kind)})`);
   }
+}
+
+/** An Assign's share of the stage's snapshots: none (the whole state) for a count of 0 or 1. */
+function shareFields(index: number, count: number, replicas: number): { shareIndex?: number; shareCount?: number } {
+  const c = int('assign.share_count', count, 0, replicas);
+  if (c <= 1) {
+    int('assign.share_index', index, 0, 0);
+    return {};
+  }
+  return { shareIndex: int('assign.share_index', index, 0, c - 1), shareCount: c };
+}
+
+/**
+ * An Assign's share sources: other replica slots of the assigned stage (never the node's own),
+ * each once, each with its snapshot manager's HOST:PORT; only beside a restore_step.
+ */
+function shareSourceList(v: readonly ShareSource__Output[], job: JobOptions, stage: number, replica: number, restoreStep: number): ShareSource[] {
+  const field = 'assign.share_sources';
+  const own = slotOf(job, replica, stage);
+  const replicaSlots = slotsOfStage(job, stage);
+  const out = list(field, v, (s, f): ShareSource => {
+    const slot = int(`${f}.slot`, s.slot, 0, MAX_SLOTS - 1);
+    if (slot === own) throw new WireError(`${f}.slot`, `is ${slot}, the node's own slot: its share is read from its own slots`);
+    if (!replicaSlots.includes(slot)) throw new WireError(`${f}.slot`, `is ${slot}, not a replica of stage ${stage} (its slots are ${replicaSlots.join(', ')})`);
+    return { slot, smpAddress: hostPort(`${f}.smp_address`, s.smpAddress) };
+  });
+  out.forEach((s, i) => {
+    if (out.findIndex((o) => o.slot === s.slot) !== i) throw new WireError(`${field}[${i}].slot`, `names ${slotName(job, s.slot)} (slot ${s.slot}) twice`);
+  });
+  if (out.length > 0 && restoreStep < 0) throw new WireError(field, 'are given without a restore_step: they are where a restore finds its shares');
+  return out;
 }
 
 // --- requests: node -> coordinator ---------------------------------------------------------

@@ -6,6 +6,8 @@
 import type { ProtectionPlan, RebuildOrder, ReplicaCopyOrder, ShardHeader, ShardLayout } from '../../domain/erasure-protection.ts';
 import { MAX_SLOTS } from '../../domain/job-options.ts';
 import type { SnapshotHeader } from '../../domain/snapshot-slots.ts';
+import { shareRange, type SnapshotShare } from '../../domain/share-layout.ts';
+import type { SnapshotShare__Output } from '../../proto/generated/ftrain/v1/SnapshotShare.ts';
 import type { ConfigureRequest__Output } from '../../proto/generated/ftrain/v1/ConfigureRequest.ts';
 import type { FetchShardsRequest__Output } from '../../proto/generated/ftrain/v1/FetchShardsRequest.ts';
 import type { FetchSnapshotRequest__Output } from '../../proto/generated/ftrain/v1/FetchSnapshotRequest.ts';
@@ -25,6 +27,12 @@ export const MAX_SNAPSHOT_TENSORS = 1 << 16;
 /** The longest a Configure may hold a manager's shards back (hold_ms). */
 export const MAX_HOLD_MS = 60_000;
 
+/** The longest a FetchSnapshot may wait for its snapshot to appear (wait_ms). */
+export const MAX_FETCH_WAIT_MS = 60_000;
+
+/** Most shares a stage's state is cut into (one per replica). */
+export const MAX_SHARES = MAX_SLOTS;
+
 export function decodeConfigure(msg: ConfigureRequest__Output | MalformedMessage): { plan: ProtectionPlan | null; protectedCommitStep: number; holdMs: number } {
   const r = parsed(msg, 'ConfigureRequest');
   return {
@@ -41,9 +49,9 @@ export function decodeRebuildRequest(msg: RebuildRequest__Output | MalformedMess
   return r.copy ? { copy: decodeReplicaCopy('copy', r.copy) } : { order: decodeRebuild('order', r.order) };
 }
 
-export function decodeFetchSnapshot(msg: FetchSnapshotRequest__Output | MalformedMessage): { stage: number; step: number } {
+export function decodeFetchSnapshot(msg: FetchSnapshotRequest__Output | MalformedMessage): { stage: number; step: number; waitMs: number } {
   const r = parsed(msg, 'FetchSnapshotRequest');
-  return { stage: int('stage', r.stage, 0, MAX_SLOTS - 1), step: int('step', r.step, 0) };
+  return { stage: int('stage', r.stage, 0, MAX_SLOTS - 1), step: int('step', r.step, 0), waitMs: int('wait_ms', r.waitMs ?? 0, 0, MAX_FETCH_WAIT_MS) };
 }
 
 /** The first chunk of a FetchSnapshot stream: the header, the data's crc32 and length. */
@@ -74,14 +82,26 @@ function encodeSnapshotHeader(h: SnapshotHeader): ShardHeaderProto['snapshot'] {
     tensors: h.tensors.map((t) => ({ name: t.name, shape: [...t.shape], offset: t.offset, length: t.length })),
     scalars: { ...h.scalars },
     epoch: h.epoch ?? 0,
+    share: h.share ? { index: h.share.index, count: h.share.count, offset: h.share.offset, wholeBytes: h.share.wholeBytes } : null,
   };
+}
+
+/** A header's share: its offset is the one shareRange gives, and the tensors fit the whole it is a share of. */
+function decodeShare(field: string, v: SnapshotShare__Output, tensorBytes: number): SnapshotShare {
+  const count = int(`${field}.count`, v.count, 2, MAX_SHARES);
+  const index = int(`${field}.index`, v.index, 0, count - 1);
+  const wholeBytes = int(`${field}.whole_bytes`, v.wholeBytes, 0);
+  if (wholeBytes !== tensorBytes) throw new WireError(`${field}.whole_bytes`, `is ${wholeBytes}, but the tensors take ${tensorBytes} bytes`);
+  const want = shareRange(wholeBytes, index, count).offset;
+  if (v.offset !== want) throw new WireError(`${field}.offset`, `must be ${want} for share ${index} of ${count} of ${wholeBytes} bytes, got ${String(v.offset)}`);
+  return { index, count, offset: want, wholeBytes };
 }
 
 function decodeSnapshotHeader(field: string, h: SnapshotHeader__Output | null | undefined): SnapshotHeader {
   const v = present(field, h);
   const scalars: Record<string, number> = {};
   for (const [name, value] of Object.entries(v.scalars ?? {})) scalars[str(`${field}.scalars`, name, { nonEmpty: true, maxChars: 256 })] = num(`${field}.scalars[${name}]`, value);
-  return {
+  const header = {
     stage: int(`${field}.stage`, v.stage, 0, MAX_SLOTS - 1),
     step: int(`${field}.step`, v.step, 0),
     tensors: list(
@@ -98,6 +118,9 @@ function decodeSnapshotHeader(field: string, h: SnapshotHeader__Output | null | 
     scalars,
     epoch: int(`${field}.epoch`, v.epoch, 0),
   };
+  if (!v.share) return header;
+  const tensorBytes = header.tensors.reduce((n, t) => n + t.length * 4, 0);
+  return { ...header, share: decodeShare(`${field}.share`, v.share, tensorBytes) };
 }
 
 export function encodeShardHeader(h: ShardHeader): ShardHeaderProto {

@@ -82,3 +82,15 @@ export function enumName<K extends string, D>(table: Readonly<Record<K, D>>, val
   for (const [name, v] of Object.entries(table) as [K, D][]) if (v === value) return name;
   throw new RangeError(`no enum name for ${String(value)}`);
 }
+
+/** A HOST:PORT address: a host, then a port from 1 to 65535 (an IPv6 host in brackets). */
+export function hostPort(field: string, v: unknown): string {
+  const s = str(field, v, { nonEmpty: true, maxChars: 1024 });
+  const colon = s.lastIndexOf(':');
+  const host = s.slice(0, Math.max(0, colon));
+  const port = s.slice(colon + 1);
+  if (colon <= 0 || host.trim() === '' || /\s/.test(s) || !/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535) {
+    throw new WireError(field, `must be HOST:PORT with a port from 1 to 65535, got "${s.slice(0, 80)}"`);
+  }
+  return s;
+}

@@ -53,10 +53,12 @@ import type { RunSummary as _ftrain_v1_RunSummary, RunSummary__Output as _ftrain
 import type { ShardChunk as _ftrain_v1_ShardChunk, ShardChunk__Output as _ftrain_v1_ShardChunk__Output } from './ftrain/v1/ShardChunk';
 import type { ShardHeader as _ftrain_v1_ShardHeader, ShardHeader__Output as _ftrain_v1_ShardHeader__Output } from './ftrain/v1/ShardHeader';
 import type { ShardLayout as _ftrain_v1_ShardLayout, ShardLayout__Output as _ftrain_v1_ShardLayout__Output } from './ftrain/v1/ShardLayout';
+import type { ShareSource as _ftrain_v1_ShareSource, ShareSource__Output as _ftrain_v1_ShareSource__Output } from './ftrain/v1/ShareSource';
 import type { SnapshotChunk as _ftrain_v1_SnapshotChunk, SnapshotChunk__Output as _ftrain_v1_SnapshotChunk__Output } from './ftrain/v1/SnapshotChunk';
 import type { SnapshotHeader as _ftrain_v1_SnapshotHeader, SnapshotHeader__Output as _ftrain_v1_SnapshotHeader__Output } from './ftrain/v1/SnapshotHeader';
 import type { SnapshotInterval as _ftrain_v1_SnapshotInterval, SnapshotInterval__Output as _ftrain_v1_SnapshotInterval__Output } from './ftrain/v1/SnapshotInterval';
 import type { SnapshotManagerClient as _ftrain_v1_SnapshotManagerClient, SnapshotManagerDefinition as _ftrain_v1_SnapshotManagerDefinition } from './ftrain/v1/SnapshotManager';
+import type { SnapshotShare as _ftrain_v1_SnapshotShare, SnapshotShare__Output as _ftrain_v1_SnapshotShare__Output } from './ftrain/v1/SnapshotShare';
 import type { StageSource as _ftrain_v1_StageSource, StageSource__Output as _ftrain_v1_StageSource__Output } from './ftrain/v1/StageSource';
 import type { Start as _ftrain_v1_Start, Start__Output as _ftrain_v1_Start__Output } from './ftrain/v1/Start';
 import type { StatusReply as _ftrain_v1_StatusReply, StatusReply__Output as _ftrain_v1_StatusReply__Output } from './ftrain/v1/StatusReply';
@@ -135,10 +137,12 @@ export interface ProtoGrpcType {
       ShardChunk: MessageTypeDefinition<_ftrain_v1_ShardChunk, _ftrain_v1_ShardChunk__Output>
       ShardHeader: MessageTypeDefinition<_ftrain_v1_ShardHeader, _ftrain_v1_ShardHeader__Output>
       ShardLayout: MessageTypeDefinition<_ftrain_v1_ShardLayout, _ftrain_v1_ShardLayout__Output>
+      ShareSource: MessageTypeDefinition<_ftrain_v1_ShareSource, _ftrain_v1_ShareSource__Output>
       SnapshotChunk: MessageTypeDefinition<_ftrain_v1_SnapshotChunk, _ftrain_v1_SnapshotChunk__Output>
       SnapshotHeader: MessageTypeDefinition<_ftrain_v1_SnapshotHeader, _ftrain_v1_SnapshotHeader__Output>
       SnapshotInterval: MessageTypeDefinition<_ftrain_v1_SnapshotInterval, _ftrain_v1_SnapshotInterval__Output>
       SnapshotManager: SubtypeConstructor<typeof grpc.Client, _ftrain_v1_SnapshotManagerClient> & { service: _ftrain_v1_SnapshotManagerDefinition }
+      SnapshotShare: MessageTypeDefinition<_ftrain_v1_SnapshotShare, _ftrain_v1_SnapshotShare__Output>
       StageSource: MessageTypeDefinition<_ftrain_v1_StageSource, _ftrain_v1_StageSource__Output>
       Start: MessageTypeDefinition<_ftrain_v1_Start, _ftrain_v1_Start__Output>
       StatusReply: MessageTypeDefinition<_ftrain_v1_StatusReply, _ftrain_v1_StatusReply__Output>

@@ -1,7 +1,8 @@
 // Serving a whole snapshot to a copier (FetchSnapshot): a snapshot committed but not yet sealed
 // (its writer is still adding the crc32, which takes a good part of a second at hundreds of
 // megabytes) is served once sealed, not refused; one never committed, or never sealed in time, is
-// NOT_FOUND, saying which.
+// NOT_FOUND, saying which. With wait_ms, a snapshot not held yet (a rebuild of it under way) is
+// waited for that long.
 
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -59,5 +60,29 @@ describe('serveSnapshot', () => {
     await serveSnapshot(late.s, slots, 1, 5, 50);
     expect(late.errors[0]).toMatchObject({ code: 5, details: 'the snapshot of stage 1 step 5 here was not sealed within 50 ms' });
     expect(late.written).toHaveLength(0);
+  });
+
+  it('with wait_ms, serves a snapshot that appears and is sealed while it waits; NOT_FOUND after the wait when none does', async () => {
+    const slots = new SnapshotSlots(mkdtempSync(join(tmpdir(), 'ftrain-serve-')), 2);
+    const out = sink();
+    const t0 = Date.now();
+    const served = serveSnapshot(out.s, slots, 1, 5, 5_000, 5_000);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(out.written).toHaveLength(0);
+    expect(out.errors).toEqual([]); // without wait_ms it would have been NOT_FOUND by now
+    const slot = slots.chooseSlot();
+    const record = slots.commit(slot, header(5), slots.writeData(slot, [data]));
+    slots.seal(record, [data]);
+    await served;
+    expect(Date.now() - t0).toBeLessThan(2_000);
+    expect(out.errors).toEqual([]);
+    expect(out.ended()).toBe(true);
+    expect([...Buffer.concat(out.written.filter((c) => c.data).map((c) => c.data as Buffer))]).toEqual([...data]);
+
+    const never = sink();
+    const t1 = Date.now();
+    await serveSnapshot(never.s, slots, 1, 6, 50, 120);
+    expect(Date.now() - t1).toBeGreaterThanOrEqual(115);
+    expect(never.errors[0]).toMatchObject({ code: 5, details: 'no committed snapshot of stage 1 step 6 here (waited 120 ms for it)' });
   });
 });

@@ -20,7 +20,8 @@ import {
 import type { SmpMemoryReport } from '../../domain/node-reports.ts';
 import { decodeJob, encodeJob } from '../../common/wire/plan-wire.ts';
 import { callError, refusalOf, refusalStatus } from '../../common/wire/refusal-wire.ts';
-import { decodeShardChunk, encodeShardHeader } from '../../common/wire/snapshot-manager-wire.ts';
+import { decodeFetchSnapshot, decodeShardChunk, decodeSnapshotChunk, encodeShardHeader, encodeSnapshotStart } from '../../common/wire/snapshot-manager-wire.ts';
+import type { SnapshotHeader } from '../../domain/snapshot-slots.ts';
 import { decodePipeChunk } from '../../common/wire/worker-wire.ts';
 import { MALFORMED, WireError } from '../../common/wire/wire-check.ts';
 import type { Command } from '../../domain/commands.ts';
@@ -98,6 +99,54 @@ describe('wire codecs', () => {
     expect(bad({ guestReplicas: [1], outReplicas: [2] })).toThrow(/^assign.out_replicas: a replica is either/);
   });
 
+  it("carry an assignment's share of the stage's snapshots and the sources of its other shares, and refuse ones that cannot be", () => {
+    // Three replicas of two stages: stage 1's slots are 1, 3 and 5; this node is replica 0 (slot 1).
+    const three = compileJobOptions({ nodes: '2', replicas: '3' });
+    const sharded: Command = {
+      kind: 'assign', stage: 1, numStages: 2, prevAddress: 'a:1', nextAddress: '', epoch: 4, restoreStep: 9, plan: null, rebuild: null, checkfree: null,
+      replica: 0, replicaAddresses: ['a:2', 'b:2', 'c:2'], shareIndex: 0, shareCount: 3,
+      shareSources: [{ slot: 3, smpAddress: 'b:7' }, { slot: 5, smpAddress: '[::1]:7' }],
+    };
+    expect(decodeCommand(wire('Command', encodeCommand(sharded, three, 'abc')))).toEqual({ ...sharded, job: three, dataSha256: 'abc' });
+    // A count of 0 or 1 is the whole state: nothing of it in the decoded assignment, as before.
+    const { shareIndex: _i, shareCount: _c, shareSources: _s, ...whole } = sharded;
+    expect(decodeCommand(wire('Command', encodeCommand(whole, three, 'abc')))).toEqual({ ...whole, job: three, dataSha256: 'abc' });
+    expect(decodeCommand(wire('Command', encodeCommand({ ...whole, shareIndex: 0, shareCount: 1 }, three, 'abc')))).toEqual({ ...whole, job: three, dataSha256: 'abc' });
+    const bad = (c: Partial<typeof sharded>) => () => decodeCommand(wire('Command', encodeCommand({ ...sharded, ...c } as Command, three, 'abc')));
+    expect(bad({ shareIndex: 3 })).toThrow(/^assign.share_index: must be an integer from 0 to 2, got 3$/);
+    expect(bad({ shareCount: 4 })).toThrow(/^assign.share_count: must be an integer from 0 to 3, got 4$/);
+    expect(bad({ shareIndex: 1, shareCount: 1 })).toThrow(/^assign.share_index: must be an integer from 0 to 0, got 1$/);
+    expect(bad({ shareSources: [{ slot: 1, smpAddress: 'a:7' }] })).toThrow(/^assign.share_sources\[0\].slot: is 1, the node's own slot/);
+    expect(bad({ shareSources: [{ slot: 2, smpAddress: 'a:7' }] })).toThrow(/^assign.share_sources\[0\].slot: is 2, not a replica of stage 1 \(its slots are 1, 3, 5\)$/);
+    expect(bad({ shareSources: [{ slot: 3, smpAddress: 'b:7' }, { slot: 3, smpAddress: 'c:7' }] })).toThrow(/^assign.share_sources\[1\].slot: names stage 1@1 \(slot 3\) twice$/);
+    for (const address of ['b', 'b:', ':7', 'b:0', 'b:70000', 'b:7x', '']) {
+      expect(bad({ shareSources: [{ slot: 3, smpAddress: address }] })).toThrow(/^assign.share_sources\[0\].smp_address: must (be HOST:PORT|not be empty)/);
+    }
+    expect(bad({ restoreStep: -1 })).toThrow(/^assign.share_sources: are given without a restore_step/);
+  });
+
+  it("carry a snapshot header's share, keep a whole snapshot's header as it was, and refuse a share that does not fit its header", () => {
+    const tensors = [{ name: 'w', shape: [10, 75], offset: 0, length: 750 }, { name: 'b', shape: [3], offset: 3000, length: 3 }];
+    const whole: SnapshotHeader = { stage: 3, step: 4, tensors, scalars: { adamT: 4, gradNorm: 0.5 }, epoch: 2 };
+    const share: SnapshotHeader = { ...whole, share: { index: 1, count: 2, offset: 1508, wholeBytes: 3012 } };
+    const back = (h: SnapshotHeader) => decodeSnapshotChunk(wire('SnapshotChunk', encodeSnapshotStart(h, 0xdeadbeef, 1504)), true);
+    expect(back(share)).toEqual({ header: share, crc32: 0xdeadbeef, bytes: 1504 });
+    const plain = back(whole);
+    expect(plain).toEqual({ header: whole, crc32: 0xdeadbeef, bytes: 1504 });
+    expect('header' in plain && 'share' in plain.header).toBe(false);
+    expect(() => back({ ...share, share: { ...share.share!, offset: 1500 } })).toThrow(/^header.share.offset: must be 1508 for share 1 of 2 of 3012 bytes, got 1500$/);
+    expect(() => back({ ...share, share: { ...share.share!, wholeBytes: 4000 } })).toThrow(/^header.share.whole_bytes: is 4000, but the tensors take 3012 bytes$/);
+    expect(() => back({ ...share, share: { ...share.share!, index: 2 } })).toThrow(/^header.share.index: must be an integer from 0 to 1, got 2$/);
+    expect(() => back({ ...share, share: { ...share.share!, count: 1, index: 0 } })).toThrow(/^header.share.count: must be an integer from 2 to/);
+  });
+
+  it('carry how long a FetchSnapshot waits for its snapshot, at most a minute', () => {
+    expect(decodeFetchSnapshot(wire('FetchSnapshotRequest', { stage: 3, step: 7 }))).toEqual({ stage: 3, step: 7, waitMs: 0 });
+    expect(decodeFetchSnapshot(wire('FetchSnapshotRequest', { stage: 3, step: 7, waitMs: 5000 }))).toEqual({ stage: 3, step: 7, waitMs: 5000 });
+    expect(() => decodeFetchSnapshot(wire('FetchSnapshotRequest', { stage: 3, step: 7, waitMs: 60_001 }))).toThrow(/^wait_ms: must be an integer from 0 to 60000, got 60001$/);
+    expect(() => decodeFetchSnapshot(wire('FetchSnapshotRequest', { stage: 3, step: 7, waitMs: -1 }))).toThrow(/^wait_ms: must be an integer from 0 to 60000, got -1$/);
+  });
+
   it('refuse malformed requests, naming the field', () => {
     const report = { nodeId: 'n0', stage: 1, step: 3, loss: 1, gradNorm: 0.5, clippedGradNorm: 0.5, computeMs: 1, waitMs: 1, stepMs: 2, tokens: 8, epoch: 0, snapshotStep: 2 };
     expect(decodeStepReport(wire('StepReport', report))).toMatchObject({ nodeId: 'n0', stage: 1, step: 3, protection: null });
@@ -127,6 +176,9 @@ describe('wire codecs', () => {
       protectedCommitStep: 3,
     };
     expect(decodeShardChunk(wire('ShardChunk', { header: encodeShardHeader(header) })).header).toEqual(header);
+    // A share's shards carry its share: a rebuild commits it as the share it was.
+    const ofShare: ShardHeader = { ...header, snapshot: { ...header.snapshot, share: { index: 1, count: 3, offset: 1000, wholeBytes: 3000 } } };
+    expect(decodeShardChunk(wire('ShardChunk', { header: encodeShardHeader(ofShare) })).header).toEqual(ofShare);
     expect(() => decodeShardChunk(wire('ShardChunk', { header: encodeShardHeader({ ...header, index: 4 }) }))).toThrow(/^header.index: must be an integer from 0 to 3/);
     expect(() => decodeShardChunk(wire('ShardChunk', { header: encodeShardHeader({ ...header, snapshot: { ...header.snapshot, step: 5 } }) }))).toThrow(/^header.snapshot: is of stage 1 step 5, not stage 1 step 4/);
   });

@@ -5,6 +5,7 @@ import type { ProtectionPlan as _ftrain_v1_ProtectionPlan, ProtectionPlan__Outpu
 import type { RebuildOrder as _ftrain_v1_RebuildOrder, RebuildOrder__Output as _ftrain_v1_RebuildOrder__Output } from '../../ftrain/v1/RebuildOrder';
 import type { CheckfreeOrder as _ftrain_v1_CheckfreeOrder, CheckfreeOrder__Output as _ftrain_v1_CheckfreeOrder__Output } from '../../ftrain/v1/CheckfreeOrder';
 import type { ReplicaCopyOrder as _ftrain_v1_ReplicaCopyOrder, ReplicaCopyOrder__Output as _ftrain_v1_ReplicaCopyOrder__Output } from '../../ftrain/v1/ReplicaCopyOrder';
+import type { ShareSource as _ftrain_v1_ShareSource, ShareSource__Output as _ftrain_v1_ShareSource__Output } from '../../ftrain/v1/ShareSource';
 import type { Long } from '@grpc/proto-loader';
 
 export interface Assign {
@@ -24,6 +25,9 @@ export interface Assign {
   'replicaCopy'?: (_ftrain_v1_ReplicaCopyOrder | null);
   'guestReplicas'?: (number)[];
   'outReplicas'?: (number)[];
+  'shareIndex'?: (number);
+  'shareCount'?: (number);
+  'shareSources'?: (_ftrain_v1_ShareSource)[];
 }
 
 export interface Assign__Output {
@@ -43,4 +47,7 @@ export interface Assign__Output {
   'replicaCopy': (_ftrain_v1_ReplicaCopyOrder__Output | null);
   'guestReplicas': (number)[];
   'outReplicas': (number)[];
+  'shareIndex': (number);
+  'shareCount': (number);
+  'shareSources': (_ftrain_v1_ShareSource__Output)[];
 }
