@@ -96,17 +96,21 @@ export async function gatherShares(g: ShareGather): Promise<GatheredState> {
   const doneFrom = new Map<number, string>();
   const duplicates: string[] = [];
 
+  /**
+   * A snapshot's share; a whole snapshot is the one share of one (a replica that trained alone
+   * while the others were out wrote the whole state).
+   */
+  const shareOfHeader = (h: SnapshotHeader) => h.share ?? { index: 0, count: 1, offset: 0, wholeBytes };
   /** Checks a share's header against the step, the layout and the shares before it, and claims its index. */
   const accept = (h: SnapshotHeader, slot: number, from: string): ShareRange => {
-    const s = h.share;
+    const s = shareOfHeader(h);
     if (h.stage !== slot) throw new ShareRefusedError(`is the snapshot of slot ${h.stage}, not slot ${slot}`);
     if (h.step !== g.step) throw new ShareRefusedError(`is of step ${h.step}, not step ${g.step}`);
-    if (!s) throw new ShareRefusedError('is a whole snapshot, not a share');
     if (s.wholeBytes !== wholeBytes) throw new ShareRefusedError(`is a share of ${s.wholeBytes} bytes, the stage's state takes ${wholeBytes}`);
     if (!sameLayout(h.tensors, g.layout)) throw new ShareRefusedError("describes another tensor layout than the stage's");
     if (first) {
       if ((h.epoch ?? 0) !== (first.epoch ?? 0)) throw new ShareRefusedError(`was taken in epoch ${h.epoch ?? 0}, the other shares in epoch ${first.epoch ?? 0}`);
-      if (s.count !== first.share!.count) throw new ShareRefusedError(`is one of ${s.count} shares, the others of ${first.share!.count}`);
+      if (s.count !== shareOfHeader(first).count) throw new ShareRefusedError(`is one of ${s.count} shares, the others of ${shareOfHeader(first).count}`);
       if (h.scalars.adamT !== first.scalars.adamT) throw new ShareRefusedError(`has adamT ${h.scalars.adamT}, the others ${first.scalars.adamT}`);
     }
     const other = taken.get(s.index);
@@ -124,15 +128,15 @@ export async function gatherShares(g: ShareGather): Promise<GatheredState> {
   if (g.local) {
     const record = g.local;
     const from = `this node's slots (${g.localDir})`;
-    const at = asked.push(`${from}: share ${record.header.share?.index ?? '?'}`) - 1;
+    const at = asked.push(`${from}: share ${shareOfHeader(record.header).index}`) - 1;
     try {
       const range = accept(record.header, g.slot, from);
       if (record.bytes !== range.bytes) throw new ShareRefusedError(`holds ${record.bytes} bytes, its range ${range.bytes}`);
       tasks.push(
         g.readLocal(record, data.subarray(range.offset, range.offset + range.bytes)).then(
-          () => void doneFrom.set(record.header.share!.index, from),
+          () => void doneFrom.set(shareOfHeader(record.header).index, from),
           (err: unknown) => {
-            taken.delete(record.header.share!.index);
+            taken.delete(shareOfHeader(record.header).index);
             asked[at] = `${from}: ${errorMessage(err)}`;
           },
         ),
@@ -158,7 +162,7 @@ export async function gatherShares(g: ShareGather): Promise<GatheredState> {
             const c = decodeSnapshotChunk(msg, start === null);
             if ('header' in c) {
               range = accept(c.header, source.slot, from);
-              claimed = c.header.share!.index;
+              claimed = shareOfHeader(c.header).index;
               if (c.bytes !== range.bytes) throw new ShareRefusedError(`announces ${c.bytes} bytes, its range is ${range.bytes}`);
               start = c;
               asked[at] = `${from}: share ${claimed}`;
@@ -184,7 +188,8 @@ export async function gatherShares(g: ShareGather): Promise<GatheredState> {
   }
   await Promise.all(tasks);
 
-  const count = (first as SnapshotHeader | null)?.share?.count ?? 0;
+  const firstHeader = first as SnapshotHeader | null;
+  const count = firstHeader ? shareOfHeader(firstHeader).count : 0;
   const missing = Array.from({ length: count }, (_, i) => i).filter((i) => !doneFrom.has(i));
   if (count === 0 || missing.length > 0 || duplicates.length > 0) {
     const what =

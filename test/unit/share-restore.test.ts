@@ -107,4 +107,11 @@ describe('gatherShares', () => {
     const none = gather([], {}, null);
     await expect(none).rejects.toThrow(/^cannot restore slot 1 from shares: no share of step 7 could be used; asked nowhere: this node holds no share of it and the assignment names no source$/);
   });
+
+  it('takes a whole snapshot as the one share of one (a replica that trained alone wrote it), and refuses it beside shares of three', async () => {
+    const alone = await gather([{ slot: 3, smpAddress: 'a:1' }], { 'a:1': streamOf(headerOf(3, 0, { share: undefined }), whole) }, null);
+    expect(Buffer.from(alone.data).equals(Buffer.from(whole))).toBe(true);
+    const mixed = gather([{ slot: 3, smpAddress: 'a:1' }], { 'a:1': streamOf(headerOf(3, 0, { share: undefined }), whole) }, 0);
+    await expect(mixed).rejects.toThrow(/slot 3 at a:1: is one of 1 shares, the others of 3|this node's slots \(\/shm\/n1\): is one of 3 shares, the others of 1/);
+  });
 });
