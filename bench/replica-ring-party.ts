@@ -45,6 +45,7 @@ export class BenchParty {
       Pipe: unimplemented,
       KeepEdgeCopy: unimplemented,
       FetchWeights: (call) => call.emit('error', { code: grpc.status.UNIMPLEMENTED }),
+      FetchState: (call) => call.emit('error', { code: grpc.status.UNIMPLEMENTED }),
       AllReduce: (call, callback) => {
         if (party?.connected) return party.ring.handle(call, callback);
         call.on('data', (c: ReduceChunk__Output) => party && (party.counted += c.data.byteLength));

@@ -46,6 +46,18 @@ export interface AssignCommand {
    * them with this node's own. Absent or empty: restore from this node's slots alone.
    */
   readonly shareSources?: readonly ShareSource[];
+  /**
+   * Sharded snapshots: restore `restoreStep` from a live replica's worker, which holds it in its
+   * tensors (a lost slot whose own share of the step is gone), not from shares.
+   */
+  readonly stateSource?: StateSource;
+}
+
+/** A live replica's worker that serves its stage's whole state (Worker.FetchState). */
+export interface StateSource {
+  readonly slot: number;
+  /** host:port of its Worker service. */
+  readonly address: string;
 }
 
 /** A replica slot of the stage and the snapshot manager that serves its snapshots (FetchSnapshot, stage = slot). */

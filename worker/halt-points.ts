@@ -78,5 +78,5 @@ export class HaltPoints {
  * steps, unless an update was abandoned half way; -1 when the node holds no stage of that slot.
  */
 export function memoryStep(held: { readonly slot: number; readonly trainer: StageTrainer } | null, slot: number): number {
-  return held?.slot === slot && !held.trainer.torn ? held.trainer.completedSteps : -1;
+  return held?.slot === slot && !held.trainer.torn && !held.trainer.unwritten ? held.trainer.completedSteps : -1;
 }

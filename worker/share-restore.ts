@@ -221,3 +221,16 @@ export function grpcShareFetch(timeoutMs: number, waitMs = SHARE_WAIT_MS): Share
     return call;
   };
 }
+
+/**
+ * Fetches a live replica's whole state from its worker (Worker.FetchState), in the form of a
+ * snapshot: `source.smpAddress` is then the worker's address. One client per call, a deadline on it.
+ */
+export function grpcStateFetch(timeoutMs: number): ShareFetch {
+  return (source, step) => {
+    const client = new (loadProto().ftrain.v1.Worker)(source.smpAddress, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS);
+    const call = client.FetchState({ slot: source.slot, step }, { deadline: deadline(timeoutMs) });
+    call.on('status', () => client.close());
+    return call;
+  };
+}

@@ -10,7 +10,7 @@ import type { Logger } from '../common/logging.ts';
 import type { ReceivedAssign } from '../domain/commands.ts';
 import { stageOfSlot } from '../domain/replica-slots.ts';
 import { snapshotsOn } from '../domain/snapshot-schedule.ts';
-import { grpcShareFetch } from './share-restore.ts';
+import { grpcShareFetch, grpcStateFetch } from './share-restore.ts';
 import type { SnapshotLink } from './snapshot-link.ts';
 import type { StageSnapshots } from './stage-snapshots.ts';
 import { stageStateBytes } from './stage-state.ts';
@@ -98,10 +98,11 @@ export async function restoreAssigned(snapshots: StageSnapshots | null, trainer:
     return;
   }
   if (!snapshots) throw new Error(`told to restore step ${a.restoreStep}, but this node keeps no snapshots`);
-  const sources = a.shareSources ?? [];
+  const state = a.stateSource;
+  const sources = state ? [{ slot: state.slot, smpAddress: state.address }] : (a.shareSources ?? []);
   const fromShares = snapshots.restoresFromShares(a.restoreStep, sources);
   if (seen && !fromShares) snapshots.restoreNow(trainer, a.restoreStep);
-  else await snapshots.restore(trainer, a.restoreStep, { sources, fetch: grpcShareFetch(timeoutMs) });
+  else await snapshots.restore(trainer, a.restoreStep, state ? { sources, fetch: grpcStateFetch(timeoutMs), whole: true } : { sources, fetch: grpcShareFetch(timeoutMs) });
   clock.trace.restoreMs = clock.lap();
   clock.trace.bytes = fromShares ? stageStateBytes(trainer) : snapshots.last.bytes;
 }

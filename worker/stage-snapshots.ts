@@ -39,6 +39,8 @@ const ASSIGNMENT_FILE = 'stage-assignment.json';
 export interface ShareSources {
   readonly sources: readonly ShareSource[];
   readonly fetch: ShareFetch;
+  /** The one source serves the whole state (a live replica's worker, Worker.FetchState): this node's own share is not used. */
+  readonly whole?: boolean;
 }
 
 export class StageSnapshots {
@@ -113,8 +115,11 @@ export class StageSnapshots {
    * and nothing else may use the stage until it settles. Returns whether the snapshot was read.
    */
   async restore(trainer: StageTrainer, step: number, shares: ShareSources | null = null): Promise<boolean> {
-    // A stage whose tensors hold the step, of which no snapshot is held here, keeps them (beginRestore).
-    const keeps = this.slots.find(step) === null && !trainer.torn && trainer.completedSteps === step;
+    // A stage whose tensors hold the step keeps them (the coordinator names no sources then): with
+    // no snapshot of it here (beginRestore), or only its own share of it.
+    const local = this.slots.find(step);
+    const keeps = (local === null || (local.header.share !== undefined && (shares?.sources.length ?? 0) === 0)) && !trainer.torn && !trainer.unwritten && trainer.completedSteps === step;
+    if (keeps && local) return this.keepInMemory(trainer, step, local.bytes);
     if (!keeps && this.restoresFromShares(step, shares?.sources ?? [])) return this.restoreFromShares(trainer, step, shares);
     const { record, held, started } = this.beginRestore(trainer, step);
     if (!held && record) {
@@ -127,6 +132,15 @@ export class StageSnapshots {
       }
     }
     return this.endRestore(trainer, step, record, held, started);
+  }
+
+  /** A stage whose tensors hold `step` (untorn) and whose slots hold only its own share of it: nothing read. */
+  private keepInMemory(trainer: StageTrainer, step: number, ownShareBytes: number): boolean {
+    if (!this.holds(trainer, step)) this.inMemory = { trainer, step, adamT: trainer.adam.t };
+    this.slots.dropAfter(step);
+    this.last = { step, stallMs: 0, copyMs: 0, bytes: ownShareBytes };
+    this.log.info({ step }, 'the stage holds the step in memory: kept, no share gathered');
+    return false;
   }
 
   /**
@@ -166,7 +180,7 @@ export class StageSnapshots {
    */
   private async restoreFromShares(trainer: StageTrainer, step: number, shares: ShareSources | null): Promise<boolean> {
     const local = this.slots.find(step);
-    const own = local && local.header.stage === trainer.slot ? local : null;
+    const own = local && local.header.stage === trainer.slot && !shares?.whole ? local : null;
     const started = performance.now();
     const held = this.holds(trainer, step);
     let wholeBytes = 0;
@@ -213,7 +227,7 @@ export class StageSnapshots {
     const record = this.slots.find(step);
     const started = performance.now();
     if (!record) {
-      if (!trainer.torn && trainer.completedSteps === step) return { record: null, held: true, started };
+      if (!trainer.torn && !trainer.unwritten && trainer.completedSteps === step) return { record: null, held: true, started };
       throw new Error(`no committed snapshot of step ${step} in ${this.slots.dir}`);
     }
     return { record, held: this.holds(trainer, step), started };

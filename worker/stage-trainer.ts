@@ -114,6 +114,8 @@ export class StageTrainer {
    * Nothing may read the tensors until a snapshot is restored into them (`repaired()`).
    */
   torn = false;
+  /** Built with zeros, to be restored at once: no state is held until one is loaded (`repaired()`). */
+  unwritten: boolean;
   /** Closed while the tensors are not those of a completed step (an update under way, or torn). */
   private gate: { readonly promise: Promise<void>; readonly open: () => void } | null = null;
   /** Multiplies the job's learning rate: a stage rebuilt by CheckFree trains a little faster. */
@@ -135,6 +137,7 @@ export class StageTrainer {
     const stage = stageOfSlot(job, slot);
     this.stage = stage;
     this.replica = replicaOfSlot(job, slot);
+    this.unwritten = weights === 'zeros';
     this.model = new GptStage({ stage, numStages: job.stages }, job.model, job.seed, weights);
     this.adam = new Adam(this.model.variables, job, weights === 'zeros' ? 'unwritten' : 'zeros');
     const outOfOrder = job.recovery === 'checkfree-plus';
@@ -152,6 +155,7 @@ export class StageTrainer {
   /** A whole state was loaded into the tensors (a snapshot restored): no longer torn. */
   repaired(): void {
     this.torn = false;
+    this.unwritten = false;
     this.openGate();
   }
 

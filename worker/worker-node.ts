@@ -38,6 +38,7 @@ import { exportStageState } from './stage-state.ts';
 import type { StageTrainer } from './stage-trainer.ts';
 import { tf } from './tfjs-backend.ts';
 import { serveWeights, type EdgeCopy } from './weights-service.ts';
+import { serveState } from './state-service.ts';
 import { hostOf } from '../domain/host-port.ts';
 import { slotOf } from '../domain/replica-slots.ts';
 
@@ -464,6 +465,7 @@ export class WorkerNode {
         });
       },
       FetchWeights: (call) => serveWeights(call, this.held ? { trainer: this.held.trainer, edgeCopy: this.edgeCopy } : null),
+      FetchState: (call) => serveState(call, this.held ?? null),
       AllReduce: (call, callback) => this.ring.handle(call, callback),
     };
   }

@@ -2,7 +2,7 @@
 // coordinator receives, and its Status reply, each converted to domain types and checked here
 // (WireError names the field). The coordinator's adapter and the node's worker both use it.
 
-import type { Command, ReceivedCommand, ShareSource } from '../../domain/commands.ts';
+import type { Command, ReceivedCommand, ShareSource, StateSource } from '../../domain/commands.ts';
 import type { InjectionKind } from '../../domain/inject-spec.ts';
 import type { JobOptions } from '../../domain/job-options.ts';
 import { MAX_SLOTS, MAX_SNAPSHOT_EVERY, MAX_STAGES } from '../../domain/job-options.ts';
@@ -42,6 +42,7 @@ import {
 } from './plan-wire.ts';
 import { WireError, enumName, enumOf, hostPort, int, list, num, present, str, type MalformedMessage, parsed } from './wire-check.ts';
 import type { ShareSource__Output } from '../../proto/generated/ftrain/v1/ShareSource.ts';
+import type { StateSource__Output } from '../../proto/generated/ftrain/v1/StateSource.ts';
 
 /** Longest node id accepted. */
 export const MAX_NODE_ID_CHARS = 256;
@@ -114,6 +115,7 @@ export function encodeCommand(command: Command, job: JobOptions, dataSha256: str
           shareIndex: command.shareIndex ?? 0,
           shareCount: command.shareCount ?? 0,
           shareSources: (command.shareSources ?? []).map((s) => ({ slot: s.slot, smpAddress: s.smpAddress })),
+          stateSource: command.stateSource ? { slot: command.stateSource.slot, address: command.stateSource.address } : null,
         },
       };
     case 'protect':
@@ -163,6 +165,7 @@ export function decodeCommand(c: Command__Output): ReceivedCommand {
       const restoreStep = int('assign.restore_step', a.restoreStep, -1);
       const share = shareFields(a.shareIndex ?? 0, a.shareCount ?? 0, job.replicas);
       const shareSources = shareSourceList(a.shareSources ?? [], job, st, replica, restoreStep);
+      const stateSource = a.stateSource ? stateSourceOf(a.stateSource, job, st, replica, restoreStep, shareSources.length) : null;
       return {
         kind: 'assign',
         stage: st,
@@ -181,6 +184,7 @@ export function decodeCommand(c: Command__Output): ReceivedCommand {
         ...(a.replicaCopy ? { replicaCopy: decodeReplicaCopy('assign.replica_copy', a.replicaCopy) } : {}),
         ...share,
         ...(shareSources.length > 0 ? { shareSources } : {}),
+        ...(stateSource ? { stateSource } : {}),
         job,
         dataSha256: str('assign.data_sha256', a.dataSha256),
       };
@@ -245,6 +249,17 @@ function shareSourceList(v: readonly ShareSource__Output[], job: JobOptions, sta
   });
   if (out.length > 0 && restoreStep < 0) throw new WireError(field, 'are given without a restore_step: they are where a restore finds its shares');
   return out;
+}
+
+/** An Assign's state source: another replica slot of the stage and its worker's HOST:PORT; only beside a restore_step, never with share sources. */
+function stateSourceOf(v: StateSource__Output, job: JobOptions, stage: number, replica: number, restoreStep: number, shareSources: number): StateSource {
+  const field = 'assign.state_source';
+  const slot = int(`${field}.slot`, v.slot, 0, MAX_SLOTS - 1);
+  if (slot === slotOf(job, replica, stage)) throw new WireError(`${field}.slot`, `is ${slot}, the node's own slot`);
+  if (!slotsOfStage(job, stage).includes(slot)) throw new WireError(`${field}.slot`, `is ${slot}, not a replica of stage ${stage} (its slots are ${slotsOfStage(job, stage).join(', ')})`);
+  if (restoreStep < 0) throw new WireError(field, 'is given without a restore_step: it is where the restore finds the state');
+  if (shareSources > 0) throw new WireError(field, 'is given with share_sources: the state comes whole from one, or in shares from the others');
+  return { slot, address: hostPort(`${field}.address`, v.address) };
 }
 
 // --- requests: node -> coordinator ---------------------------------------------------------

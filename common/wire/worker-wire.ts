@@ -5,6 +5,7 @@
 import { MAX_SLOTS, MAX_STAGES } from '../../domain/job-options.ts';
 import type { PipeChunk as PipeChunkProto, PipeChunk__Output } from '../../proto/generated/ftrain/v1/PipeChunk.ts';
 import type { FetchWeightsRequest__Output } from '../../proto/generated/ftrain/v1/FetchWeightsRequest.ts';
+import type { FetchStateRequest__Output } from '../../proto/generated/ftrain/v1/FetchStateRequest.ts';
 import { enumName, enumOf, int, list, parsed, type MalformedMessage } from './wire-check.ts';
 
 export type PipeKind = 'activation' | 'gradient' | 'edge-copy';
@@ -58,4 +59,9 @@ export function decodePipeChunk(msg: PipeChunk__Output | MalformedMessage): Pipe
 export function decodeFetchWeights(msg: FetchWeightsRequest__Output | MalformedMessage): { stage: number; edgeCopy: boolean } {
   const r = parsed(msg, 'FetchWeightsRequest');
   return { stage: int('stage', r.stage, 0, MAX_SLOTS - 1), edgeCopy: r.edgeCopy };
+}
+
+export function decodeFetchState(msg: FetchStateRequest__Output | MalformedMessage): { slot: number; step: number } {
+  const r = parsed(msg, 'FetchStateRequest');
+  return { slot: int('slot', r.slot, 0, MAX_SLOTS - 1), step: int('step', r.step, 0) };
 }

@@ -19,7 +19,7 @@ import type { ShardPlacement } from './shard-placement.ts';
 import type { StagePlacement } from './stage-placement.ts';
 import { slotCount, slotName, slotsOfStage, stageOfSlot } from '../../domain/replica-slots.ts';
 import { pickForSlot } from '../../domain/zones.ts';
-import { shareViews } from './share-layouts.ts';
+import { shareViews, withMemory } from './share-layouts.ts';
 import { ReplicaAwayFlow, replicaAway } from './replica-away.ts';
 import type { RecoveryContext, RecoveryState } from './recovery-state.ts';
 
@@ -357,10 +357,13 @@ export class Recovery {
       }
       return found;
     });
-    // Sharded snapshots: a step needs every share, each from the slot that wrote it.
-    const views = this.shards.sharesSnapshots
-      ? shareViews(Array.from({ length: this.job.stages }, (_, st) => slotsOfStage(this.job, st)), this.ctx.shareLayout, held, fromShards, lost)
-      : { restorable: this.commits.stages.map((_, s) => [...new Set([...held(s), ...fromShards[s]!.keys(), ...fromReplicas[s]!.keys()])]), fromShards, fromReplicas };
+    // Sharded snapshots: a step needs every share, each from the slot that wrote it, or a live
+    // replica's tensors (the survivors' memory steps) copied whole.
+    const stageSlots = Array.from({ length: this.job.stages }, (_, st) => slotsOfStage(this.job, st));
+    const memory = (s: number) => (awaySlots.includes(s) || !trusted(s, r.memorySteps.get(s) ?? -1) ? -1 : (r.memorySteps.get(s) ?? -1));
+    const { views, fromMemory } = this.shards.sharesSnapshots
+      ? withMemory(shareViews(stageSlots, this.ctx.shareLayout, held, fromShards, lost), stageSlots, memory, lost)
+      : { views: { restorable: this.commits.stages.map((_, s) => [...new Set([...held(s), ...fromShards[s]!.keys(), ...fromReplicas[s]!.keys()])]), fromShards, fromReplicas }, fromMemory: new Map<number, ReadonlyMap<number, number>>() };
     const restorable = views.restorable;
     const decision = planRecovery({
       policy: this.job.recovery,
@@ -403,15 +406,20 @@ export class Recovery {
           orders.set(stage, { stage, step, epoch: v.epoch, code: this.shards.code!, sources: this.members.shardHolders().map((h) => h.address) });
         }
         const copies = new Map<number, ReplicaCopyOrder>();
-        // Shares are gathered by the restoring workers themselves (stage-placement.ts): nothing to copy first.
-        for (const [stage, from] of this.shards.sharesSnapshots ? [] : plan.copied) {
-          copies.set(stage, { stage, step, fromStage: from, fromAddress: this.members.get(this.commits.stage(from).nodeId!)!.smpAddress });
+        // Shares are gathered by the restoring workers themselves (stage-placement.ts); a state
+        // copied from a live replica's tensors comes from its worker.
+        for (const [stage, from] of plan.copied) {
+          const node = this.members.get(this.commits.stage(from).nodeId!)!;
+          if (!this.shards.sharesSnapshots) copies.set(stage, { stage, step, fromStage: from, fromAddress: node.smpAddress });
+          else if (fromMemory.get(stage)?.get(step) === from) copies.set(stage, { stage, step, fromStage: from, fromAddress: node.address });
         }
-        this.placement.sendAssignments(nodes, step, out, orders, new Map(), copies);
+        const inMemory = new Set(this.commits.stages.flatMap((_, s) => (!lost.includes(s) && memory(s) === step ? [s] : [])));
+        this.placement.sendAssignments(nodes, step, out, orders, new Map(), copies, null, inMemory);
         r.assignedAtMs = this.nowMs;
         const how =
           (orders.size > 0 ? `; stage(s) ${[...orders.keys()].join(', ')} rebuilt from erasure shards` : '') +
-          (plan.copied.size > 0 ? `; stage(s) ${[...plan.copied.keys()].join(', ')} ${copies.size > 0 ? 'copied from a live replica' : "gathered from the live replicas' shares"}` : '');
+          (copies.size > 0 ? `; stage(s) ${[...copies.keys()].join(', ')} copied from a live replica${this.shards.sharesSnapshots ? "'s tensors" : ''}` : '') +
+          (plan.copied.size > copies.size ? `; stage(s) ${[...plan.copied.keys()].filter((s) => !copies.has(s)).join(', ')} gathered from the live replicas' shares` : '');
         out.push({ type: 'log', level: 'info', msg: `restoring every stage to step ${step} (epoch ${this.ctx.epoch})${how}` });
         return;
       }

@@ -115,7 +115,8 @@ export class ReplicaAwayFlow {
       this.members.move(nodes[s]!, NodeState.assigned);
     }
     this.ctx.setPhase(RunPhase.starting);
-    this.placement.sendAssignments(nodes, step, out, new Map(), new Map(), new Map(), { replica: away.replica, host: away.host });
+    const inMemory = new Set(live.filter((s) => r.memorySteps.get(s) === step));
+    this.placement.sendAssignments(nodes, step, out, new Map(), new Map(), new Map(), { replica: away.replica, host: away.host }, inMemory);
     r.assignedAtMs = this.rec.nowMs();
     const how = away.host === null ? 'the others train on with their own micro-batches (--on-replica-loss shrink)' : `replica ${away.host} trains its micro-batches as well as its own (--on-replica-loss keep)`;
     out.push({ type: 'notice', level: 'warn', msg: `replica ${away.replica} is out until ${slotName(this.job, r.failure.stage)} is back: ${how}, from step ${step}` });

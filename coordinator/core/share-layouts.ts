@@ -94,3 +94,39 @@ export function shareViews<V>(
   });
   return { restorable, fromShards: shards, fromReplicas: replicas };
 }
+
+/**
+ * Adds to a sharded job's views what the survivors hold in their tensors (their halted reports'
+ * memory steps, -1: none): a survivor can go on from that step as it is, and a lost slot can copy
+ * it whole from a live replica's worker (Worker.FetchState) where no share gathering offers it:
+ * `fromMemory` names the replica for each (slot, step). The copy needs no erasure decode and no
+ * snapshot of the step: the snapshots' shards lag the step under way.
+ */
+export function withMemory<V>(
+  views: SlotViews<V>,
+  stageSlots: readonly (readonly number[])[],
+  memory: (slot: number) => number,
+  lost: readonly number[],
+): { readonly views: SlotViews<V>; readonly fromMemory: ReadonlyMap<number, ReadonlyMap<number, number>> } {
+  const restorable = views.restorable.map((steps) => new Set(steps));
+  const fromReplicas = views.fromReplicas.map((m) => new Map(m));
+  const fromMemory = new Map<number, Map<number, number>>();
+  for (const slots of stageSlots) {
+    const live = slots.filter((p) => !lost.includes(p) && memory(p) >= 0);
+    for (const s of slots) {
+      if (!lost.includes(s)) {
+        if (memory(s) >= 0) restorable[s]!.add(memory(s));
+        continue;
+      }
+      for (const p of live) {
+        const step = memory(p);
+        restorable[s]!.add(step);
+        if (fromReplicas[s]!.has(step)) continue;
+        fromReplicas[s]!.set(step, p);
+        if (!fromMemory.has(s)) fromMemory.set(s, new Map());
+        fromMemory.get(s)!.set(step, p);
+      }
+    }
+  }
+  return { views: { restorable: restorable.map((s) => [...s].sort((a, b) => a - b)), fromShards: views.fromShards, fromReplicas }, fromMemory };
+}

@@ -88,13 +88,15 @@ export class StagePlacement {
     checkfree: ReadonlyMap<number, CheckfreeOrder> = new Map(),
     copies: ReadonlyMap<number, ReplicaCopyOrder> = new Map(),
     away: ReplicaOut | null = null,
+    /** Sharded: slots whose tensors hold `restoreStep` (their halted reports said so): they keep them and gather nothing. */
+    inMemory: ReadonlySet<number> = new Set(),
   ): void {
     const job = this.job;
     // Sharded snapshots: the slots that train write the shares, in slot order. A restore gathers
     // the step's shares from the slots that wrote them (their nodes' snapshot managers).
     const writers = Array.from({ length: job.stages }, (_, stage) => (this.shards.sharesSnapshots ? slotsOfStage(job, stage).filter((s) => replicaOfSlot(job, s) !== away?.replica) : []));
     const sources = (slot: number): ShareSource[] => {
-      if (!this.shards.sharesSnapshots || restoreStep < 0 || checkfree.has(slot)) return [];
+      if (!this.shards.sharesSnapshots || restoreStep < 0 || checkfree.has(slot) || inMemory.has(slot)) return [];
       return (this.layouts.of(stageOfSlot(job, slot), restoreStep) ?? []).flatMap((p) => {
         const holder = this.members.get(this.commits.stage(p).nodeId ?? '');
         return p === slot || !holder?.smpAddress || holder.state === NodeState.lost ? [] : [{ slot: p, smpAddress: holder.smpAddress }];
@@ -122,12 +124,14 @@ export class StagePlacement {
           plan: this.shards.plan(slot),
           rebuild: rebuild.get(slot) ?? null,
           ...(checkfree.has(slot) ? { checkfree: checkfree.get(slot)! } : {}),
-          ...(copies.has(slot) ? { replicaCopy: copies.get(slot)! } : {}),
+          // Sharded: a copy is of a live replica's tensors, from its worker (fromAddress).
+          ...(copies.has(slot) && !this.shards.sharesSnapshots ? { replicaCopy: copies.get(slot)! } : {}),
+          ...(copies.has(slot) && this.shards.sharesSnapshots ? { stateSource: { slot: copies.get(slot)!.fromStage, address: copies.get(slot)!.fromAddress } } : {}),
           replica,
           replicaAddresses: job.replicas > 1 ? slotsOfStage(job, stage).map(ringAddress) : [],
           ...(away && away.host === replica ? { guestReplicas: [away.replica] } : {}),
           ...(away && away.host === null ? { outReplicas: [away.replica] } : {}),
-          ...(this.shards.sharesSnapshots ? { shareIndex: writers[stage]!.indexOf(slot), shareCount: writers[stage]!.length, shareSources: sources(slot) } : {}),
+          ...(this.shards.sharesSnapshots ? { shareIndex: writers[stage]!.indexOf(slot), shareCount: writers[stage]!.length, shareSources: copies.has(slot) ? [] : sources(slot) } : {}),
         },
       });
     });

@@ -15,6 +15,7 @@ import type { ErasureSetting as _ftrain_v1_ErasureSetting, ErasureSetting__Outpu
 import type { FaultReport as _ftrain_v1_FaultReport, FaultReport__Output as _ftrain_v1_FaultReport__Output } from './ftrain/v1/FaultReport';
 import type { FetchShardsRequest as _ftrain_v1_FetchShardsRequest, FetchShardsRequest__Output as _ftrain_v1_FetchShardsRequest__Output } from './ftrain/v1/FetchShardsRequest';
 import type { FetchSnapshotRequest as _ftrain_v1_FetchSnapshotRequest, FetchSnapshotRequest__Output as _ftrain_v1_FetchSnapshotRequest__Output } from './ftrain/v1/FetchSnapshotRequest';
+import type { FetchStateRequest as _ftrain_v1_FetchStateRequest, FetchStateRequest__Output as _ftrain_v1_FetchStateRequest__Output } from './ftrain/v1/FetchStateRequest';
 import type { FetchWeightsRequest as _ftrain_v1_FetchWeightsRequest, FetchWeightsRequest__Output as _ftrain_v1_FetchWeightsRequest__Output } from './ftrain/v1/FetchWeightsRequest';
 import type { Halt as _ftrain_v1_Halt, Halt__Output as _ftrain_v1_Halt__Output } from './ftrain/v1/Halt';
 import type { HaltedReport as _ftrain_v1_HaltedReport, HaltedReport__Output as _ftrain_v1_HaltedReport__Output } from './ftrain/v1/HaltedReport';
@@ -61,6 +62,7 @@ import type { SnapshotManagerClient as _ftrain_v1_SnapshotManagerClient, Snapsho
 import type { SnapshotShare as _ftrain_v1_SnapshotShare, SnapshotShare__Output as _ftrain_v1_SnapshotShare__Output } from './ftrain/v1/SnapshotShare';
 import type { StageSource as _ftrain_v1_StageSource, StageSource__Output as _ftrain_v1_StageSource__Output } from './ftrain/v1/StageSource';
 import type { Start as _ftrain_v1_Start, Start__Output as _ftrain_v1_Start__Output } from './ftrain/v1/Start';
+import type { StateSource as _ftrain_v1_StateSource, StateSource__Output as _ftrain_v1_StateSource__Output } from './ftrain/v1/StateSource';
 import type { StatusReply as _ftrain_v1_StatusReply, StatusReply__Output as _ftrain_v1_StatusReply__Output } from './ftrain/v1/StatusReply';
 import type { StatusRequest as _ftrain_v1_StatusRequest, StatusRequest__Output as _ftrain_v1_StatusRequest__Output } from './ftrain/v1/StatusRequest';
 import type { StepReply as _ftrain_v1_StepReply, StepReply__Output as _ftrain_v1_StepReply__Output } from './ftrain/v1/StepReply';
@@ -92,6 +94,7 @@ export interface ProtoGrpcType {
       FaultReport: MessageTypeDefinition<_ftrain_v1_FaultReport, _ftrain_v1_FaultReport__Output>
       FetchShardsRequest: MessageTypeDefinition<_ftrain_v1_FetchShardsRequest, _ftrain_v1_FetchShardsRequest__Output>
       FetchSnapshotRequest: MessageTypeDefinition<_ftrain_v1_FetchSnapshotRequest, _ftrain_v1_FetchSnapshotRequest__Output>
+      FetchStateRequest: MessageTypeDefinition<_ftrain_v1_FetchStateRequest, _ftrain_v1_FetchStateRequest__Output>
       FetchWeightsRequest: MessageTypeDefinition<_ftrain_v1_FetchWeightsRequest, _ftrain_v1_FetchWeightsRequest__Output>
       Halt: MessageTypeDefinition<_ftrain_v1_Halt, _ftrain_v1_Halt__Output>
       HaltedReport: MessageTypeDefinition<_ftrain_v1_HaltedReport, _ftrain_v1_HaltedReport__Output>
@@ -145,6 +148,7 @@ export interface ProtoGrpcType {
       SnapshotShare: MessageTypeDefinition<_ftrain_v1_SnapshotShare, _ftrain_v1_SnapshotShare__Output>
       StageSource: MessageTypeDefinition<_ftrain_v1_StageSource, _ftrain_v1_StageSource__Output>
       Start: MessageTypeDefinition<_ftrain_v1_Start, _ftrain_v1_Start__Output>
+      StateSource: MessageTypeDefinition<_ftrain_v1_StateSource, _ftrain_v1_StateSource__Output>
       StatusReply: MessageTypeDefinition<_ftrain_v1_StatusReply, _ftrain_v1_StatusReply__Output>
       StatusRequest: MessageTypeDefinition<_ftrain_v1_StatusRequest, _ftrain_v1_StatusRequest__Output>
       StepReply: MessageTypeDefinition<_ftrain_v1_StepReply, _ftrain_v1_StepReply__Output>

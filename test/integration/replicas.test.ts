@@ -98,16 +98,15 @@ describe('replicas', () => {
     expect(shrink.weightsDigest).not.toBe(reference.weightsDigest);
   });
 
-  it('loses a whole zone without falling back to CheckFree or disk: each lost slot rebuilds its share from erasure shards in the other zones', async () => {
+  it('loses a whole zone without falling back past the replicas: each lost slot copies the step from the tensors of its replica in another zone', async () => {
     expect(clean).not.toBe('');
     // Six nodes in three zones: each stage's two replicas in two zones, two spares. Snapshots are
-    // shared out between the replicas (the default): a lost slot's own share is held only by its
-    // node and by erasure shards, at most m of them in one zone; the other share is its replica's.
+    // shared out between the replicas (the default), so a lost slot's own share of the step went
+    // with its node; its live replica holds the step whole in its tensors (Worker.FetchState).
     const r = await train('d2-zone-kill', [...common, '--replicas', '2', ...model(1), '--spares', '2', '--zones', '3', '--inject', '2:0:zone-kill']);
     expect(r.snapshotShares).toBe(true);
     expect(r.failures).toHaveLength(2);
-    // The shards lag the local snapshots by up to a step (they are placed while the next step trains).
-    for (const f of r.failures) expect([f.kind, f.method, f.lostSteps <= 1]).toEqual(['zone-kill', 'erasure-rebuild', true]);
+    for (const f of r.failures) expect([f.kind, f.method, f.lostSteps]).toEqual(['zone-kill', 'replica-copy', 0]);
     const zoneOf = new Map(r.nodes.map((n) => [n.nodeId, n.zone]));
     const lostZones = new Set(r.failures.map((f) => zoneOf.get(f.nodeId)));
     expect(lostZones.size).toBe(1);

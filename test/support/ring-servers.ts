@@ -40,6 +40,7 @@ export async function startRingServer(): Promise<RingServer> {
     Pipe: unimplemented,
     KeepEdgeCopy: unimplemented,
     FetchWeights: (call) => call.emit('error', { code: grpc.status.UNIMPLEMENTED }),
+    FetchState: (call) => call.emit('error', { code: grpc.status.UNIMPLEMENTED }),
     AllReduce: (call, callback) => {
       call.on('data', () => (received.chunks += 1));
       ring.handle(call, callback);

@@ -74,6 +74,7 @@ describe('replica ring over gRPC', () => {
       Pipe: unimplemented,
       KeepEdgeCopy: unimplemented,
       FetchWeights: (call) => call.emit('error', { code: grpc.status.UNIMPLEMENTED }),
+      FetchState: (call) => call.emit('error', { code: grpc.status.UNIMPLEMENTED }),
       AllReduce: (call, callback) => {
         call.on('data', (c: { data: Buffer }) => got.push(c.data[0]!));
         call.on('end', () => callback(null, {}));

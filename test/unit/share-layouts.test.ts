@@ -3,7 +3,7 @@
 // `--snapshot-shares` as a job option.
 
 import { describe, expect, it } from 'vitest';
-import { ShareLayouts, restorableShares, shareViews } from '../../coordinator/core/share-layouts.ts';
+import { ShareLayouts, restorableShares, shareViews, withMemory } from '../../coordinator/core/share-layouts.ts';
 import { compileJobOptions } from '../../domain/job-options.ts';
 
 describe('share layouts', () => {
@@ -50,6 +50,30 @@ describe('share layouts', () => {
     expect([...v.fromReplicas[2]!]).toEqual([[5, 0]]);
     expect(v.fromShards[0]!.size).toBe(0);
     expect(v.fromReplicas[0]!.size).toBe(0);
+  });
+});
+
+describe("the survivors' tensors", () => {
+  it('let a survivor keep its step and a lost slot copy a live replica whole, where no share gathering offers it', () => {
+    // Stage 0 on slots 0 and 2, stage 1 on slots 1 and 3; slot 3 lost, the others hold step 5 in
+    // their tensors; slot 3's share survives in erasure shards for step 4 only.
+    const layoutOf = () => [0, 2];
+    const layout1 = () => [1, 3];
+    const held = (s: number) => (s === 3 ? [] : [3, 4]);
+    const fromShards = [new Map<number, string>(), new Map<number, string>(), new Map<number, string>(), new Map([[4, 'v']])];
+    const base = shareViews([[0, 2], [1, 3]], (st, step) => (st === 0 ? layoutOf() : layout1()) as readonly number[] | null, held, fromShards, [3]);
+    expect(base.restorable).toEqual([[3, 4], [4], [3, 4], [4]]);
+    const { views, fromMemory } = withMemory(base, [[0, 2], [1, 3]], (s) => (s === 3 ? -1 : 5), [3]);
+    expect(views.restorable).toEqual([[3, 4, 5], [4, 5], [3, 4, 5], [4, 5]]);
+    // Slot 3 copies step 5 from slot 1's tensors; at 4 it still rebuilds its share.
+    expect([...fromMemory.get(3)!]).toEqual([[5, 1]]);
+    expect(views.fromReplicas[3]!.get(5)).toBe(1);
+    expect([...views.fromShards[3]!.keys()]).toEqual([4]);
+    expect(fromMemory.has(0)).toBe(false);
+    // A survivor without a whole state (torn) offers nothing.
+    const none = withMemory(base, [[0, 2], [1, 3]], (s) => (s === 1 || s === 3 ? -1 : 5), [3]);
+    expect(none.views.restorable[3]).toEqual([4]);
+    expect(none.fromMemory.size).toBe(0);
   });
 });
 

@@ -123,6 +123,15 @@ describe('wire codecs', () => {
       expect(bad({ shareSources: [{ slot: 3, smpAddress: address }] })).toThrow(/^assign.share_sources\[0\].smp_address: must (be HOST:PORT|not be empty)/);
     }
     expect(bad({ restoreStep: -1 })).toThrow(/^assign.share_sources: are given without a restore_step/);
+    // A lost slot's own share is gone: the state comes whole from a live replica's worker instead.
+    const { shareSources: _t, ...fromState } = { ...sharded, stateSource: { slot: 3, address: 'b:2' } };
+    expect(decodeCommand(wire('Command', encodeCommand(fromState, three, 'abc')))).toEqual({ ...fromState, job: three, dataSha256: 'abc' });
+    const badState = (c: Partial<typeof sharded>) => () => decodeCommand(wire('Command', encodeCommand({ ...fromState, ...c } as Command, three, 'abc')));
+    expect(badState({ stateSource: { slot: 1, address: 'a:2' } })).toThrow(/^assign.state_source.slot: is 1, the node's own slot$/);
+    expect(badState({ stateSource: { slot: 4, address: 'a:2' } })).toThrow(/^assign.state_source.slot: is 4, not a replica of stage 1 \(its slots are 1, 3, 5\)$/);
+    expect(badState({ stateSource: { slot: 3, address: 'b' } })).toThrow(/^assign.state_source.address: must be HOST:PORT/);
+    expect(badState({ restoreStep: -1 })).toThrow(/^assign.state_source: is given without a restore_step/);
+    expect(badState({ shareSources: [{ slot: 5, smpAddress: 'c:7' }] })).toThrow(/^assign.state_source: is given with share_sources/);
   });
 
   it("carry a snapshot header's share, keep a whole snapshot's header as it was, and refuse a share that does not fit its header", () => {

@@ -6,6 +6,7 @@ import type { RebuildOrder as _ftrain_v1_RebuildOrder, RebuildOrder__Output as _
 import type { CheckfreeOrder as _ftrain_v1_CheckfreeOrder, CheckfreeOrder__Output as _ftrain_v1_CheckfreeOrder__Output } from '../../ftrain/v1/CheckfreeOrder';
 import type { ReplicaCopyOrder as _ftrain_v1_ReplicaCopyOrder, ReplicaCopyOrder__Output as _ftrain_v1_ReplicaCopyOrder__Output } from '../../ftrain/v1/ReplicaCopyOrder';
 import type { ShareSource as _ftrain_v1_ShareSource, ShareSource__Output as _ftrain_v1_ShareSource__Output } from '../../ftrain/v1/ShareSource';
+import type { StateSource as _ftrain_v1_StateSource, StateSource__Output as _ftrain_v1_StateSource__Output } from '../../ftrain/v1/StateSource';
 import type { Long } from '@grpc/proto-loader';
 
 export interface Assign {
@@ -28,6 +29,7 @@ export interface Assign {
   'shareIndex'?: (number);
   'shareCount'?: (number);
   'shareSources'?: (_ftrain_v1_ShareSource)[];
+  'stateSource'?: (_ftrain_v1_StateSource | null);
 }
 
 export interface Assign__Output {
@@ -50,4 +52,5 @@ export interface Assign__Output {
   'shareIndex': (number);
   'shareCount': (number);
   'shareSources': (_ftrain_v1_ShareSource__Output)[];
+  'stateSource': (_ftrain_v1_StateSource__Output | null);
 }
