@@ -92,8 +92,10 @@ export class ReplicaAwayFlow {
     // where the snapshots lag (their commits were slow, or a step's was skipped), no step is
     // trained again.
     const trustedOf = (s: number, steps: readonly number[]) => steps.filter((step) => step >= 0 && step <= this.rec.trustedUpTo(s));
-    // Sharded snapshots: a snapshot step serves only where every share of it is held by a slot that reported.
-    const reported = (p: number) => r.snapshotSteps.get(p) ?? [];
+    // Sharded snapshots: a snapshot step serves only where every share of it is held locally: by a
+    // live slot (its halted report), or by the node of a slot that is out (what it holds itself;
+    // nothing is rebuilt for the others to go on).
+    const reported = (p: number) => (away.slots.includes(p) ? (r.filled.get(p) ?? []) : (r.snapshotSteps.get(p) ?? []));
     const sharedSteps = (s: number) => restorableShares((step) => this.ctx.shareLayout(stageOfSlot(this.job, s), step), reported(s), reported, () => new Set());
     const snapshots = (s: number) => trustedOf(s, this.shards.sharesSnapshots ? sharedSteps(s) : r.snapshotSteps.get(s)!);
     const step = awayResumeStep(live.map((s) => [...snapshots(s), ...trustedOf(s, [r.memorySteps.get(s) ?? -1])]));
