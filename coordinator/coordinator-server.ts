@@ -91,7 +91,15 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
 
   async start(): Promise<number> {
     this.port = await bindServer(this.server, this.options.listen);
-    this.tickTimer = setInterval(() => this.feed({ type: 'tick' }), TICK_MS);
+    let lastTickMs = this.now();
+    this.tickTimer = setInterval(() => {
+      // A timer that fires late says the process did not run meanwhile (an overloaded machine, a
+      // long pause): timers run before the poll phase that reads the heartbeats of that time.
+      const now = this.now();
+      const lateMs = now - lastTickMs - TICK_MS;
+      lastTickMs = now;
+      this.feed({ type: 'tick', ...(lateMs > TICK_MS ? { stalledMs: lateMs } : {}) });
+    }, TICK_MS);
     this.tickTimer.unref();
     return this.port;
   }

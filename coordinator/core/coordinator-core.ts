@@ -231,7 +231,7 @@ export class CoordinatorCore {
         return null;
       }
       case 'tick':
-        this.onTick(now, out);
+        this.onTick(now, out, e.stalledMs ?? 0);
         return null;
       case 'stop-requested':
         this.onStopRequested(e.reason, e.graceful, out);
@@ -267,7 +267,12 @@ export class CoordinatorCore {
     return null;
   }
 
-  private onTick(now: number, out: Action[]): void {
+  private onTick(now: number, out: Action[], stalledMs: number): void {
+    if (stalledMs > 0) {
+      // The heartbeats of that time are in the sockets, read after this tick: no lease runs out for it.
+      this.members.extendLeases(stalledMs);
+      if (stalledMs >= this.job.leaseMs / 4) out.push({ type: 'log', level: 'warn', msg: 'the coordinator did not run for a while (a busy machine): every lease is extended by that time', fields: { stalledMs } });
+    }
     for (const node of this.members.expired(now)) {
       // Frozen or cut off: whatever still answers on that machine cannot be waited for.
       this.members.markSmp(node.nodeId, 'lost');

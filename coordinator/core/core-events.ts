@@ -33,7 +33,12 @@ export type CoordinatorEvent =
   | { type: 'step'; report: StepReport }
   | { type: 'fault'; nodeId: string; stage: number; message: string }
   | { type: 'process-exited'; nodeId: string; detail: string }
-  | { type: 'tick' }
+  /**
+   * The clock, every few hundred ms. `stalledMs`: how long before this tick the coordinator's
+   * process did not run (its timer fired that late): heartbeats sent meanwhile may still be
+   * unread, so that time counts against no lease.
+   */
+  | { type: 'tick'; stalledMs?: number }
   /** Graceful: finish the step under way, then complete. Not graceful: stop now. */
   | { type: 'stop-requested'; reason: string; graceful: boolean }
   /** The adapter has read the final weights; stop the nodes. */

@@ -110,6 +110,11 @@ export class Membership {
     return null;
   }
 
+  /** Every live node's lease runs `ms` longer: time the coordinator did not run, and so could not hear them. */
+  extendLeases(ms: number): void {
+    for (const n of this.nodes.values()) if (isLive(n.state)) n.leaseUntilMs += ms;
+  }
+
   /** The live nodes whose lease has run out. */
   expired(now: number): NodeRecord[] {
     return [...this.nodes.values()].filter((n) => isLive(n.state) && now > n.leaseUntilMs);

@@ -278,7 +278,7 @@ class Scenario {
         this.feed({ type: 'leave', nodeId: id, graceMs: num(a, 'grace'), reason: a.kv.get('reason') ?? '' }, out);
         break;
       case 'tick':
-        this.feed({ type: 'tick' }, out);
+        this.feed({ type: 'tick', ...(a.kv.has('stalled') ? { stalledMs: num(a, 'stalled') } : {}) }, out);
         break;
       case 'stop':
         this.feed({ type: 'stop-requested', reason: a.kv.get('reason') ?? 'test', graceful: a.flags.has('graceful') }, out);
