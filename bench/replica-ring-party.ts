@@ -83,7 +83,7 @@ export class BenchParty {
         void (async () => {
           for (let i = 0; i < chunks.length; i++) {
             const data = chunks[i]!;
-            const ok = call.write(encodeReduceChunk({ epoch: 0, stage: 0, fromReplica: 0, step: run, ringStep: 0, ringChunk: 0, chunkIndex: i, chunkCount: chunks.length, data }));
+            const ok = call.write(encodeReduceChunk({ epoch: 0, stage: 0, fromReplica: 0, step: run, bucket: 0, ringStep: 0, ringChunk: 0, chunkIndex: i, chunkCount: chunks.length, data }));
             if (!ok) await once(call, 'drain');
           }
           call.end();

@@ -23,6 +23,8 @@ export interface ReplicasBenchOptions {
   readonly timeLostRuns: number;
   /** Runs of each replica count for `snapshotBytes`; 0 leaves the section out. */
   readonly snapshotBytesRuns: number;
+  /** Runs of each setting of `--overlap-reduce` for `overlap`; 0 leaves the section out. */
+  readonly overlapRuns: number;
   /** Where the disk restart's checkpoints go: a real disk, not tmpfs. */
   readonly diskDir: string;
   readonly progress: (line: string) => void;
@@ -168,6 +170,67 @@ async function measureSnapshotBytes(o: ReplicasBenchOptions): Promise<SnapshotBy
   };
 }
 
+/**
+ * The pipeline the overlap runs train: 2 replicas of 2 stages, each stage 2 blocks of width 512
+ * (about 6.3 M parameters, 25 MiB of gradient: 6 buckets), one micro-batch per replica so the
+ * backward pass is short beside the all-reduce, the cpu backend (deterministic).
+ */
+const OVERLAP = { stages: 2, replicas: 2, steps: 6, backend: 'cpu', dModel: 512, layersPerStage: 2, microBatches: 1, microBatchSize: 2, seqLen: 32 } as const;
+
+/** One side of the overlap comparison: medians of its runs. */
+export interface OverlapSide {
+  /** Median of the runs' median step time. */
+  readonly stepSeconds: number;
+  /** The time a step waited for its all-reduce after its backward pass, mean over the stages, median of the runs. */
+  readonly allReduceWaitMs: number;
+  readonly weightsDigest: string;
+}
+
+/** `overlap`: the same job with the all-reduce overlapped with the backward pass and after it. */
+export interface OverlapSection {
+  readonly settings: Readonly<Record<string, number | string>>;
+  readonly on: OverlapSide;
+  readonly off: OverlapSide;
+  /** off.stepSeconds / on.stepSeconds: above 1 when the overlap pays. */
+  readonly speedup: number;
+  /** The digests of every run agree: the overlap changes no bit. */
+  readonly sameDigest: boolean;
+}
+
+async function measureOverlap(o: ReplicasBenchOptions): Promise<OverlapSection> {
+  const t = OVERLAP;
+  const common = ['--nodes', String(t.stages), '--replicas', String(t.replicas), '--steps', String(t.steps), '--backend', t.backend, '--d-model', String(t.dModel), '--layers-per-stage', String(t.layersPerStage), '--micro-batches', String(t.microBatches), '--micro-batch-size', String(t.microBatchSize), '--seq-len', String(t.seqLen), '--seed', '1'];
+  const runs: Record<'on' | 'off', Awaited<ReturnType<typeof runOnce>>[]> = { on: [], off: [] };
+  for (let r = 0; r < o.overlapRuns; r++) {
+    // Alternate which goes first, so a drift in the machine's speed falls on both.
+    for (const setting of r % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const)) {
+      const report = await runOnce([...common, '--overlap-reduce', setting]);
+      runs[setting].push(report);
+      o.progress(`bench replicas: overlap, run ${r + 1}/${o.overlapRuns}, --overlap-reduce ${setting}: step ${report.stepSecondsP50?.toFixed(3)} s, all-reduce wait ${waitMs(report).toFixed(0)} ms`);
+    }
+  }
+  const sideOf = (xs: Awaited<ReturnType<typeof runOnce>>[]): OverlapSide => ({
+    stepSeconds: sig(median(xs.map((x) => x.stepSecondsP50 ?? Number.NaN))),
+    allReduceWaitMs: sig(median(xs.map(waitMs))),
+    weightsDigest: xs[0]?.weightsDigest ?? '',
+  });
+  const [on, off] = [sideOf(runs.on), sideOf(runs.off)];
+  const digests = new Set([...runs.on, ...runs.off].map((x) => x.weightsDigest));
+  return {
+    settings: { ...t, runs: o.overlapRuns, gradientBytesPerStage: 'see the run report', allReduceWaitMs: 'the time a step waited for the all-reduce once its backward pass was over (the whole all-reduce with --overlap-reduce off)' },
+    on,
+    off,
+    speedup: sig(off.stepSeconds / on.stepSeconds),
+    sameDigest: digests.size === 1,
+  };
+}
+
+/** The mean over a report's stages of the time a step waited for the all-reduce after its backward pass. */
+function waitMs(report: Awaited<ReturnType<typeof runOnce>>): number {
+  const xs = report.stageTiming.map((s) => s.allReduceMsMean ?? 0);
+  return xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+}
+
 /** The all-reduce section: the issue's figure (`ratio`, at least 0.5 asked) and what bounds it. */
 export interface AllReduceSection {
   readonly megabytes: number;
@@ -204,6 +267,8 @@ export interface ReplicasBenchResult {
   readonly snapshotBytes?: SnapshotBytesSection;
   /** Absent when `timeLostRuns` is 0. */
   readonly timeLost?: TimeLostSection;
+  /** Absent when `overlapRuns` is 0. */
+  readonly overlap?: OverlapSection;
 }
 
 /** The ratio issue 14 asks of the all-reduce against one raw stream. */
@@ -216,6 +281,7 @@ export async function runReplicasBench(o: ReplicasBenchOptions): Promise<Replica
   o.progress(`bench replicas: all-reduce ${r.allReduceMBps} MB/s, raw stream ${r.rawStreamMBps} MB/s (ratio ${r.ratio}), both ways at once ${r.bothWaysMBps} MB/s (ratio ${r.ratioToBothWays})`);
   const snapshotBytes = o.snapshotBytesRuns > 0 ? await measureSnapshotBytes(o) : null;
   const timeLost = o.timeLostRuns > 0 ? await measureTimeLost(o) : null;
+  const overlap = o.overlapRuns > 0 ? await measureOverlap(o) : null;
   return {
     machine: {
       cpus: availableParallelism(),
@@ -244,5 +310,6 @@ export async function runReplicasBench(o: ReplicasBenchOptions): Promise<Replica
     },
     ...(snapshotBytes ? { snapshotBytes } : {}),
     ...(timeLost ? { timeLost } : {}),
+    ...(overlap ? { overlap } : {}),
   };
 }

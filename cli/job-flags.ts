@@ -19,6 +19,7 @@ export function addJobFlags(cmd: Command): Command {
     .option('--check-every <k>', 'with --replicas: the replicas of each stage compare a digest of their weights after every K-th step; one that differs from the others (silent corruption) is repaired from them (0: never)', '10')
     .option('--on-replica-loss <policy>', 'with --replicas, while a lost replica is rebuilt: keep (the others train on and one of them trains its micro-batches too: the same maths as without the loss), shrink (the others train on with their own micro-batches only) or stop (every replica waits)', 'keep')
     .option('--snapshot-shares <on|off>', 'with --replicas and erasure coding: each replica snapshots only its share of its stage (about 1/D of the bytes per node), and a restore gathers the shares from the replicas; off: every replica snapshots its whole stage (default: on where it applies)')
+    .option('--overlap-reduce <on|off>', 'with --replicas: sum the gradients in buckets of whole variables, each as soon as the backward pass has finished it, while the pass goes on; off: all at once after it (the same bits either way; tfjs computes on the thread that carries the streams, so on measured no faster)', 'off')
     .option('--replicas <n>', 'data-parallel replicas of the pipeline: --nodes x --replicas nodes; each step trains --micro-batches per replica, and the replicas of a stage sum their gradients with a ring all-reduce', '1')
     .option('--steps <n>', 'optimizer steps to train (default: until Ctrl-C)')
     .option('--seed <n>', 'seed of weights and batches', String(DEFAULT_JOB.seed))
@@ -61,6 +62,7 @@ export interface JobFlagValues {
   readonly checkEvery: string;
   readonly onReplicaLoss: string;
   readonly snapshotShares?: string;
+  readonly overlapReduce?: string;
   readonly steps?: string;
   readonly seed: string;
   readonly data: string;
@@ -99,6 +101,7 @@ export function rawJobOptions(v: JobFlagValues): RawJobOptions {
     checkEvery: v.checkEvery,
     onReplicaLoss: v.onReplicaLoss,
     snapshotShares: v.snapshotShares,
+    overlapReduce: v.overlapReduce,
     steps: v.steps,
     seed: v.seed,
     data: v.data,

@@ -509,15 +509,16 @@ bench
 
 bench
   .command('replicas')
-  .description("what replicas cost and buy, as one JSON object of sections: the ring all-reduce of the replicas' gradients against a raw gRPC stream of the same bytes on loopback and against two at once, one each way (medians of --repeat runs); the snapshot bytes a node holds with 1 and 2 replicas; the time a lost node costs by tier")
+  .description("what replicas cost and buy, as one JSON object of sections: the ring all-reduce of the replicas' gradients against a raw gRPC stream of the same bytes on loopback and against two at once, one each way (medians of --repeat runs); the snapshot bytes a node holds with 1 and 2 replicas; the time a lost node costs by tier; the step time with the all-reduce overlapped with the backward pass and after it")
   .option('--megabytes <n>', 'MiB of float32 values the all-reduce sums (and each raw stream carries)', '64')
   .option('--replicas <n>', 'replicas in the ring, each a thread with its own gRPC server', '2')
   .option('--repeat <n>', 'timed runs of each measurement, after one untimed; figures are medians', '3')
   .option('--snapshot-bytes-runs <n>', 'runs of the same pipeline with 1 and with 2 replicas for the snapshot bytes a node holds, about 30 s each on 2 cores; 0: leave it out', '1')
   .option('--time-lost-runs <n>', 'runs of each recovery tier (replica copy, erasure rebuild, disk restart) for the time a lost node costs, about 80 s each on 2 cores; 0: leave it out', '3')
+  .option('--overlap-runs <n>', 'runs of a 2 x 2 pipeline of wider stages with --overlap-reduce on and off, for the step time each gives; 0: leave it out', '1')
   .option('--disk-dir <dir>', "directory on a real disk for the disk restart's checkpoints", '.ftrain/bench')
   .option('--json', 'print only the JSON (progress goes to stderr either way)')
-  .action(async (flags: { megabytes: string; replicas: string; repeat: string; timeLostRuns: string; snapshotBytesRuns: string; diskDir: string }) => {
+  .action(async (flags: { megabytes: string; replicas: string; repeat: string; timeLostRuns: string; snapshotBytesRuns: string; overlapRuns: string; diskDir: string }) => {
     try {
       const { runReplicasBench } = await import('../bench/replicas-bench.ts');
       const result = await runReplicasBench({
@@ -526,6 +527,7 @@ bench
         repeat: intOption('--repeat', flags.repeat, 3, 1, 100),
         timeLostRuns: intOption('--time-lost-runs', flags.timeLostRuns, 3, 0, 100),
         snapshotBytesRuns: intOption('--snapshot-bytes-runs', flags.snapshotBytesRuns, 1, 0, 100),
+        overlapRuns: intOption('--overlap-runs', flags.overlapRuns, 1, 0, 100),
         diskDir: resolve(flags.diskDir),
         progress: (l) => process.stderr.write(`${l}\n`),
       });

@@ -46,6 +46,14 @@ export interface JobOptions {
    * restore gathers the shares from the replicas' snapshot managers.
    */
   readonly snapshotShares: boolean;
+  /**
+   * With replicas: the all-reduce sums the gradient in buckets, each as soon as the backward pass
+   * has finished its variables, while the pass goes on (`--overlap-reduce on`); off (the default):
+   * the whole vector once the pass is over. The same bits either way. Off by default because tfjs
+   * computes on the thread that carries the ring's streams: they move only between the pieces of
+   * the backward pass, and measured no faster (`ftrain bench replicas`, `overlap`).
+   */
+  readonly overlapReduce: boolean;
   /** Steps to train, or null to train until stopped. */
   readonly steps: number | null;
   readonly seed: number;
@@ -121,7 +129,7 @@ export type RawJobOptions = Partial<Record<
   | 'nodes' | 'steps' | 'seed' | 'data' | 'backend' | 'microBatches' | 'microBatchSize'
   | 'seqLen' | 'dModel' | 'heads' | 'layersPerStage' | 'ffnMult' | 'lr' | 'clipNorm'
   | 'heartbeatMs' | 'leaseMs' | 'dumpGrads' | 'snapshotEvery' | 'inject' | 'recoveryTimeoutMs'
-  | 'checkpointEvery' | 'checkpointDir' | 'ec' | 'spares' | 'recovery' | 'checkfreeLrScale' | 'model' | 'replicas' | 'checkEvery' | 'onReplicaLoss' | 'snapshotShares',
+  | 'checkpointEvery' | 'checkpointDir' | 'ec' | 'spares' | 'recovery' | 'checkfreeLrScale' | 'model' | 'replicas' | 'checkEvery' | 'onReplicaLoss' | 'snapshotShares' | 'overlapReduce',
   unknown
 >>;
 
@@ -144,6 +152,7 @@ export const DEFAULT_JOB = {
   snapshotEvery: SNAPSHOT_EVERY_AUTO,
   recoveryTimeoutMs: 60_000,
   checkEvery: 10,
+  overlapReduce: false,
 } as const;
 
 /** The longest fixed `--snapshot-every N`. */
@@ -324,6 +333,7 @@ export function compileJobOptions(raw: RawJobOptions): JobOptions {
     replicaCheckEvery: checkEvery,
     onReplicaLoss: replicaLossPolicy(raw.onReplicaLoss),
     snapshotShares: snapshotShares(raw.snapshotShares, replicas, snapshotEvery, ec),
+    overlapReduce: onOff('--overlap-reduce', raw.overlapReduce, DEFAULT_JOB.overlapReduce),
     steps,
     seed,
     data,

@@ -62,6 +62,42 @@ export function ringChunks(length: number, ranks: number): ChunkRange[] {
 
 const mod = (a: number, n: number) => ((a % n) + n) % n;
 
+/**
+ * An all-reduce summed in buckets (overlapped with the backward pass): the buckets, in the order
+ * they are summed, each a ring of its own over its range (`RingAllReduce`'s `bucket`); bucket b
+ * begins once `ready(b)` resolves, the values of its range being final in every part by then. A
+ * rejection of `ready` abandons the all-reduce with that error.
+ */
+export interface ReducePlan {
+  readonly buckets: readonly ChunkRange[];
+  ready(bucket: number): Promise<void>;
+}
+
+/** Values a bucket of an overlapped all-reduce holds at least (but the first, which takes what is left): 4 MiB of float32. */
+export const BUCKET_VALUES = (4 << 20) / 4;
+
+/**
+ * The buckets an all-reduce overlapped with the backward pass cuts a flat gradient into: runs of
+ * whole variables (`sizes`, in the vector's order), each of at least `minValues` values but the
+ * one at the front, listed from the back of the vector, the order a backward pass finishes the
+ * variables in (the head's first, the embedding's last). Every replica cuts the same.
+ */
+export function reduceBuckets(sizes: readonly number[], minValues: number = BUCKET_VALUES): ChunkRange[] {
+  if (!Number.isInteger(minValues) || minValues < 1) throw new RangeError(`minValues must be a positive integer, not ${minValues}`);
+  const out: ChunkRange[] = [];
+  let to = sizes.reduce((n, s) => n + s, 0);
+  let from = to;
+  for (let i = sizes.length - 1; i >= 0; i--) {
+    from -= sizes[i]!;
+    if (to - from >= minValues) {
+      out.push({ from, to });
+      to = from;
+    }
+  }
+  if (to > 0 || out.length === 0) out.push({ from: 0, to });
+  return out;
+}
+
 /** The chunk rank `rank` sends at step `step` of a ring of `ranks` (reduce-scatter, then all-gather). */
 export function chunkSent(rank: number, step: number, ranks: number): number {
   return step < ranks - 1 ? mod(rank - step, ranks) : mod(rank + 1 - (step - (ranks - 1)), ranks);
@@ -108,12 +144,34 @@ export class RingAllReduce {
     private readonly own: Float32Array,
     /** Values per piece of this rank's own chunk; the pieces it forwards are those it received. */
     readonly pieceValues: number = RING_PIECE_VALUES,
+    /**
+     * Only the values of `bucket.range` (a bucket of the vector, summed on its own), into
+     * `bucket.into` (the whole vector's result, of own's length; nothing outside the range is
+     * written). Chunk c is then chunk c of the whole vector cut to the range, so each value is
+     * summed in the order it would be in one all-reduce of the whole vector: the same bits.
+     */
+    bucket?: { readonly range: ChunkRange; readonly into: Float32Array },
   ) {
     if (!Number.isInteger(rank) || rank < 0 || rank >= ranks) throw new RangeError(`rank ${rank} is not one of the ${ranks} ranks`);
     if (!Number.isInteger(pieceValues) || pieceValues < 1) throw new RangeError(`pieceValues must be a positive integer, not ${pieceValues}`);
-    this.chunks = ringChunks(own.length, ranks);
-    // One rank adds nothing: its sum is its own values, in a new array as for any D.
-    this.result = ranks === 1 ? Float32Array.from(own) : new Float32Array(own.length);
+    const whole = ringChunks(own.length, ranks);
+    if (!bucket) {
+      this.chunks = whole;
+      // One rank adds nothing: its sum is its own values, in a new array as for any D.
+      this.result = ranks === 1 ? Float32Array.from(own) : new Float32Array(own.length);
+      return;
+    }
+    const { range, into } = bucket;
+    if (!(Number.isInteger(range.from) && Number.isInteger(range.to) && range.from >= 0 && range.from <= range.to && range.to <= own.length)) {
+      throw new RangeError(`bucket [${range.from}, ${range.to}) is not a range of a vector of ${own.length} values`);
+    }
+    if (into.length !== own.length) throw new RangeError(`a bucket's result has ${into.length} values, its vector ${own.length}`);
+    this.chunks = whole.map((c) => {
+      const from = Math.min(Math.max(c.from, range.from), range.to);
+      return { from, to: Math.max(from, Math.min(c.to, range.to)) };
+    });
+    this.result = into;
+    if (ranks === 1) into.set(own.subarray(range.from, range.to), range.from);
   }
 
   get done(): boolean {
@@ -168,8 +226,7 @@ export class RingAllReduce {
     const out = this.result;
     if (this.step < this.ranks - 1) {
       // Reduce-scatter: what came (the ranks before, in ring order) plus this rank's own values.
-      const own = this.own;
-      for (let i = 0; i < n; i++) out[at + i] = v[i]! + own[at + i]!;
+      addInto(out.subarray(at, at + n), v, this.own.subarray(at, at + n));
     } else {
       out.set(v, at);
     }
@@ -188,6 +245,15 @@ export class RingAllReduce {
     if (step + 1 >= ringSteps(this.ranks)) return null;
     return { step: step + 1, chunk, index: p.index, count, values: out.subarray(at, at + n) };
   }
+}
+
+/**
+ * `out[i] = received[i] + own[i]` in float32, on views of one length. A function of its own, this
+ * small, is compiled to a tight loop at once; inlined in `receive` the loop ran several times slower.
+ */
+function addInto(out: Float32Array, received: Float32Array, own: Float32Array): void {
+  const n = out.length;
+  for (let i = 0; i < n; i++) out[i] = received[i]! + own[i]!;
 }
 
 /**

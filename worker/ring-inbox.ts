@@ -1,7 +1,7 @@
 // The pieces one rank receives from the previous rank in one epoch: handed at once to the
 // all-reduce under way (which adds each into its sum as it comes), or kept, in the order they came,
-// until the all-reduce of their step begins (a faster neighbour sends a step early). No sockets:
-// worker/replica-ring.ts feeds it.
+// until the all-reduce of their step (or of their bucket of it) begins (a faster neighbour sends a
+// step early). No sockets: worker/replica-ring.ts feeds it.
 
 import type { ReduceChunk } from '../common/wire/reduce-wire.ts';
 import { RefusalReason, type Refusal } from '../domain/refusal.ts';
@@ -25,11 +25,23 @@ export interface PieceSink {
   readonly ringStep: number;
 }
 
+/** One all-reduce of one step: the whole vector (bucket 0), or one of its buckets, summed one after another. */
+export interface ReduceRound {
+  readonly step: number;
+  readonly bucket: number;
+}
+
+/** Whether round `a` comes before round `b`: steps increase, and within a step the buckets. */
+const before = (a: ReduceRound, b: ReduceRound) => a.step < b.step || (a.step === b.step && a.bucket < b.bucket);
+const same = (a: ReduceRound, b: ReduceRound) => a.step === b.step && a.bucket === b.bucket;
+const named = (r: ReduceRound) => (r.bucket === 0 ? `step ${r.step}` : `bucket ${r.bucket} of step ${r.step}`);
+const keyOf = (r: ReduceRound) => `${r.step}/${r.bucket}`;
+
 export class RingInbox {
-  /** Pieces of steps whose all-reduce has not begun, by step, in the order they came. */
-  private readonly kept = new Map<number, ReduceChunk[]>();
+  /** Pieces of rounds that have not begun, by round, in the order they came. */
+  private readonly kept = new Map<string, { readonly round: ReduceRound; readonly pieces: ReduceChunk[] }>();
   private sink: PieceSink | null = null;
-  /** The sink of the current step once it has finished or failed: it only says what is stale. */
+  /** The sink of the current round once it has finished or failed: it only says what is stale. */
   private last: PieceSink | null = null;
   private waiter: { resolve(): void; reject(err: Error): void } | null = null;
   private failure: Error | null = null;
@@ -38,8 +50,8 @@ export class RingInbox {
   /** Rejects with the failure, so that a send waiting for 'drain' hears it too. */
   readonly failed: Promise<never>;
   private rejectFailed!: (err: Error) => void;
-  /** The step of the last all-reduce begun: pieces of earlier steps are stale. */
-  private step = -1;
+  /** The last round begun: pieces of earlier rounds are stale. */
+  private round: ReduceRound = { step: -1, bucket: 0 };
 
   constructor() {
     this.failed = new Promise<never>((_, reject) => (this.rejectFailed = reject));
@@ -52,18 +64,20 @@ export class RingInbox {
   }
 
   /**
-   * The all-reduce of `step` begins: steps only increase; pieces of earlier steps are dropped, and
-   * those of `step` already here go to `sink` in the order they came (what a kept piece throws,
-   * `begin` throws). Until `end`, each piece of `step` that comes goes to `sink` at once.
+   * The all-reduce of `step` (of its bucket `bucket`) begins: rounds only go forward; pieces of
+   * earlier rounds are dropped, and those of this one already here go to `sink` in the order they
+   * came (what a kept piece throws, `begin` throws). Until `end`, each piece of this round that
+   * comes goes to `sink` at once.
    */
-  begin(step: number, sink: PieceSink): void {
-    if (step <= this.step) throw new RangeError(`all-reduce of step ${step} after step ${this.step}`);
-    this.step = step;
+  begin(step: number, sink: PieceSink, bucket = 0): void {
+    const round = { step, bucket };
+    if (!before(this.round, round)) throw new RangeError(`all-reduce of ${named(round)} after ${named(this.round)}`);
+    this.round = round;
     this.sink = null;
     this.last = sink;
-    for (const s of [...this.kept.keys()]) if (s < step) this.kept.delete(s);
-    const early = this.kept.get(step) ?? [];
-    this.kept.delete(step);
+    for (const [key, k] of [...this.kept]) if (before(k.round, round)) this.kept.delete(key);
+    const early = this.kept.get(keyOf(round))?.pieces ?? [];
+    this.kept.delete(keyOf(round));
     for (const c of early) sink.receive(c);
     this.sink = sink;
   }
@@ -104,31 +118,33 @@ export class RingInbox {
    * throws, `put` throws), else kept. RingRefusedError for one already past.
    */
   put(c: ReduceChunk): void {
-    this.refuseStale(c.step, c.ringStep);
-    if (this.sink && c.step === this.step) {
+    this.refuseStale(c.step, c.ringStep, c.bucket);
+    if (this.sink && same(c, this.round)) {
       this.sink.receive(c);
       const w = this.waiter;
       this.waiter = null;
       w?.resolve();
       return;
     }
-    const list = this.kept.get(c.step);
-    if (list) list.push(c);
-    else this.kept.set(c.step, [c]);
+    const key = keyOf(c);
+    const k = this.kept.get(key);
+    if (k) k.pieces.push(c);
+    else this.kept.set(key, { round: { step: c.step, bucket: c.bucket }, pieces: [c] });
   }
 
-  /** Throws RingRefusedError for a piece of (step, ringStep) when that ring step is past. */
-  refuseStale(step: number, ringStep: number): void {
-    const at = step === this.step ? (this.last?.ringStep ?? 0) : 0;
-    if (step < this.step || (step === this.step && ringStep < at)) {
-      throw new RingRefusedError({ reason: RefusalReason.wrongStep, message: `ring message ${ringStep} of step ${step} is stale: this replica is at message ${at} of step ${this.step}` });
+  /** Throws RingRefusedError for a piece of (step, bucket, ringStep) when that ring step is past. */
+  refuseStale(step: number, ringStep: number, bucket = 0): void {
+    const round = { step, bucket };
+    const at = same(round, this.round) ? (this.last?.ringStep ?? 0) : 0;
+    if (before(round, this.round) || (same(round, this.round) && ringStep < at)) {
+      throw new RingRefusedError({ reason: RefusalReason.wrongStep, message: `ring message ${ringStep} of ${named(round)} is stale: this replica is at message ${at} of ${named(this.round)}` });
     }
   }
 
   /** Pieces kept, not yet handed over. */
   get pending(): number {
     let n = 0;
-    for (const list of this.kept.values()) n += list.length;
+    for (const k of this.kept.values()) n += k.pieces.length;
     return n;
   }
 }

@@ -24,6 +24,8 @@ import { GptStage } from './gpt-stage.ts';
 import { tf } from './tfjs-backend.ts';
 import { hopsOf, microBatchRoute, type Hop, type StageOp } from '../domain/pipeline-route.ts';
 import { batchMicroBatch, replicaOfSlot, stageOfSlot } from '../domain/replica-slots.ts';
+import { GradientFlats } from './gradient-flats.ts';
+import type { ReducePlan } from './ring-all-reduce.ts';
 
 export interface PipeTensor {
   readonly shape: readonly number[];
@@ -67,9 +69,11 @@ export interface StepHooks {
    * owner of the step's work (`StepWork.owners`, in that order): the sum of that owner's
    * micro-batches, variables in order, as that owner's own replica would have made it. The parts
    * are not written, and are read until the promise settles. Throwing abandons the step, which
-   * has changed nothing yet.
+   * has changed nothing yet. With `--overlap-reduce on` it is called when the step begins, with a
+   * plan: the parts are filled in as the backward pass finishes each variable, and each bucket is
+   * summed once the plan says it is ready (worker/gradient-flats.ts).
    */
-  readonly allReduce?: (step: number, parts: readonly Float32Array[]) => Promise<Float32Array>;
+  readonly allReduce?: (step: number, parts: readonly Float32Array[], plan?: ReducePlan) => Promise<Float32Array>;
   /**
    * Awaited between the phases of the update and between its parameters. Throwing abandons the
    * step there: before the first parameter is touched, nothing changed; after, the stage is torn.
@@ -93,9 +97,8 @@ export interface StepWork {
   readonly replicasInBatch: number;
 }
 
-/** The gradients of a stage in one flat vector, variables in order. */
-function flattenGradients(grads: readonly tf.Tensor[]): Float32Array {
-  const flat = new Float32Array(grads.reduce((n, g) => n + g.size, 0));
+/** The gradients of a stage in one flat vector, variables in order, written into `flat`. */
+function flattenGradients(grads: readonly tf.Tensor[], flat: Float32Array): Float32Array {
   let at = 0;
   for (const g of grads) {
     flat.set(g.dataSync() as Float32Array, at);
@@ -118,6 +121,11 @@ export class StageTrainer {
   unwritten: boolean;
   /** Closed while the tensors are not those of a completed step (an update under way, or torn). */
   private gate: { readonly promise: Promise<void>; readonly open: () => void } | null = null;
+  /**
+   * The flat gradient vectors handed to the all-reduce, one per owner, kept from step to step: a
+   * new array of the stage's gradient every step costs a page fault per 4 KiB written.
+   */
+  private readonly flatParts: Float32Array[] = [];
   /** Multiplies the job's learning rate: a stage rebuilt by CheckFree trains a little faster. */
   learningRateScale = 1;
   /** Micro-batch routes: out of order on odd micro-batches under CheckFree+. */
@@ -245,6 +253,25 @@ export class StageTrainer {
     /** Every hop's input, by work item and hop: the backward phase recomputes from them. */
     const inputs = new Map<string, tf.Tensor>();
     const items = owners.length * mbs;
+    // Overlapped with the backward pass: the all-reduce begins now and sums each bucket of the
+    // gradient once every owner's last backward call has added into all of its variables.
+    const flats = this.job.replicas > 1 && this.job.overlapReduce && hooks.allReduce ? new GradientFlats(this.model.variables.map((v) => v.size), this.partsFor(owners.length)) : null;
+    const lastCalls = flats ? this.lastBackwardCalls(owners.length) : [];
+    /** Where a backward call's gradients go: into owner k's sums and, from its last call on, into its flat part as well. */
+    const addFor = (k: number, key: number, index: number) => {
+      const add = accumulateInto(k);
+      if (!flats || lastCalls[k] !== `${key}:${index}`) return add;
+      return (i: number, g: tf.Tensor) => {
+        add(i, g);
+        flats.finalize(k, i, sumsOf[k]![i]!.dataSync() as Float32Array);
+      };
+    };
+    /** After a backward call: once it was owner k's last, every variable of its part is final (those it did not touch too). */
+    const afterCall = (k: number, key: number, index: number) => {
+      if (flats && lastCalls[k] === `${key}:${index}`) flats.finalizeAll(k, (i) => sumsOf[k]![i]!.dataSync() as Float32Array);
+    };
+    const reducing = flats ? hooks.allReduce!(step, flats.parts, flats.plan) : null;
+    reducing?.catch(() => {}); // awaited below; a step abandoned before then fails it (abandon)
 
     try {
       // Forward pass over all work items (owner-major); the hop with the loss also runs its backward at once.
@@ -270,7 +297,8 @@ export class StageTrainer {
           inputs.set(`${key}:${index}`, input);
           if (hop.ops.includes('head')) {
             const targets = tf.tensor1d(this.batch(step, owner, mb).targets, 'int32');
-            const result = await this.backward(input, { targets }, hop.ops, hooks, accumulateInto(k));
+            const result = await this.backward(input, { targets }, hop.ops, hooks, addFor(k, key, index));
+            afterCall(k, key, index);
             losses.push(result.loss!);
             await sendBack(route, key, index, result.dInput);
           } else {
@@ -294,7 +322,8 @@ export class StageTrainer {
             continue;
           }
           const dOutput = tf.tensor(received.data, [...received.shape], 'float32');
-          const result = await this.backward(inputs.get(`${key}:${index}`)!, { dOutput }, hop.ops, hooks, accumulateInto(k));
+          const result = await this.backward(inputs.get(`${key}:${index}`)!, { dOutput }, hop.ops, hooks, addFor(k, key, index));
+          afterCall(k, key, index);
           await sendBack(route, key, index, result.dInput);
         }
       }
@@ -306,11 +335,14 @@ export class StageTrainer {
         sums[i]!.dispose();
         sums[i] = next;
       };
+      // The time the step waits for the all-reduce once its backward pass is over.
       let allReduceMs = 0;
       if (this.job.replicas > 1) {
         const t0 = performance.now();
         if (!hooks.allReduce) throw new Error(`stage ${this.stage} of replica ${this.replica} has no all-reduce to sum its gradients with its ${this.job.replicas - 1} other replica(s)`);
-        const total = await hooks.allReduce(step, sumsOf.map((set) => flattenGradients(set)));
+        sumsOf.forEach((set, k) => flats?.finalizeAll(k, (i) => set[i]!.dataSync() as Float32Array));
+        const parts = this.partsFor(sumsOf.length);
+        const total = await (reducing ?? hooks.allReduce(step, sumsOf.map((set, k) => flattenGradients(set, parts[k]!))));
         // The guests' sums are in the total now.
         for (const t of sumsOf.splice(1).flat()) t.dispose();
         let at = 0;
@@ -359,9 +391,39 @@ export class StageTrainer {
         allReduceMs,
         tokens: items * rows * this.job.model.seqLen,
       };
+    } catch (err) {
+      flats?.abandon(err instanceof Error ? err : new Error(String(err)));
+      throw err;
     } finally {
       for (const t of [...inputs.values(), ...sumsOf.flat()]) t.dispose();
     }
+  }
+
+  /** `owners` flat vectors of the stage's gradient, reused from the last step where they fit. */
+  private partsFor(owners: number): Float32Array[] {
+    const length = this.model.variables.reduce((n, v) => n + v.size, 0);
+    for (let k = 0; k < owners; k++) if (this.flatParts[k]?.length !== length) this.flatParts[k] = new Float32Array(length);
+    return this.flatParts.slice(0, owners);
+  }
+
+  /**
+   * The last backward call of each owner's micro-batches on this stage, as `key:hop index`: the
+   * calls of the hops with the loss come in the forward phase, the others after, in work-item
+   * order and each item's hops in reverse route order (see `runStep`).
+   */
+  private lastBackwardCalls(owners: number): string[] {
+    const mbs = this.job.microBatches;
+    const last: string[] = [];
+    const items = owners * mbs;
+    for (let key = 0; key < items; key++) {
+      for (const { index, hop } of hopsOf(this.routes[key % mbs]!, this.stage)) if (hop.ops.includes('head')) last[Math.floor(key / mbs)] = `${key}:${index}`;
+    }
+    for (let key = 0; key < items; key++) {
+      for (const { index, hop } of hopsOf(this.routes[key % mbs]!, this.stage).reverse()) {
+        if (!hop.ops.includes('head') && hop.ops.length > 0) last[Math.floor(key / mbs)] = `${key}:${index}`;
+      }
+    }
+    return last;
   }
 
   /**

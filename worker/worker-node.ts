@@ -372,7 +372,7 @@ export class WorkerNode {
         const s = await h.trainer.runStep(step, io, {
           midStep: (st) => this.faults.midStep(this.faultPoint(h, st)),
           beforeUpdate: () => snapshots?.beforeUpdate() ?? Promise.resolve(),
-          allReduce: (st, parts) => this.ring.allReduce(st, parts),
+          allReduce: (st, parts, plan) => this.ring.allReduce(st, parts, plan),
           yieldInUpdate: () => this.haltPoints.inUpdate(h.trainer, h.job),
           betweenPieces: () => this.haltPoints.betweenPieces(),
         }, h.work);

@@ -7,7 +7,7 @@
 import type { CheckfreeOrder, StageSource } from '../../domain/checkfree.ts';
 import { describeCode, type ErasureCode, type ErasureSetting, type PlacedNode, type ProtectedVersion, type ProtectionPlan, type ProtectionStatus, type RebuildOrder, type ReplicaCopyOrder } from '../../domain/erasure-protection.ts';
 import { InjectionKind, type Injection } from '../../domain/inject-spec.ts';
-import { Backend, MAX_REPLICAS, MAX_SLOTS, MAX_SNAPSHOT_EVERY, MAX_STAGES, RecoveryPolicy, ReplicaLossPolicy, type JobOptions } from '../../domain/job-options.ts';
+import { Backend, DEFAULT_JOB, MAX_REPLICAS, MAX_SLOTS, MAX_SNAPSHOT_EVERY, MAX_STAGES, RecoveryPolicy, ReplicaLossPolicy, type JobOptions } from '../../domain/job-options.ts';
 import { SNAPSHOT_EVERY_AUTO, type SnapshotEvery } from '../../domain/snapshot-schedule.ts';
 import type { CheckfreeOrder as CheckfreeOrderProto, CheckfreeOrder__Output } from '../../proto/generated/ftrain/v1/CheckfreeOrder.ts';
 import type { ErasureCode as ErasureCodeProto, ErasureCode__Output } from '../../proto/generated/ftrain/v1/ErasureCode.ts';
@@ -187,6 +187,7 @@ export function encodeJob(job: JobOptions): Job {
     replicaCheckEvery: job.replicaCheckEvery,
     onReplicaLoss: job.onReplicaLoss,
     snapshotShares: job.snapshotShares ? 'on' : 'off',
+    overlapReduce: job.overlapReduce ? 'on' : 'off',
     steps: job.steps ?? 0,
     seed: job.seed,
     data: job.data,
@@ -239,6 +240,7 @@ export function decodeJob(field: string, j: Job__Output | null | undefined): Job
     onReplicaLoss: v.onReplicaLoss ? enumOf(`${field}.on_replica_loss`, v.onReplicaLoss, ReplicaLossPolicy) : ReplicaLossPolicy.keep,
     // '' as well: on wherever shares apply (replicas and snapshots).
     snapshotShares: v.snapshotShares ? enumOf(`${field}.snapshot_shares`, v.snapshotShares, { on: 'on', off: 'off' }) === 'on' : replicas > 1 && decodeSnapshotEvery(`${field}.snapshot_every`, v.snapshotEvery) !== 0,
+    overlapReduce: v.overlapReduce ? enumOf(`${field}.overlap_reduce`, v.overlapReduce, { on: 'on', off: 'off' }) === 'on' : DEFAULT_JOB.overlapReduce,
     steps: steps === 0 ? null : steps,
     seed: int(`${field}.seed`, v.seed, 0, 0xffff_ffff),
     data: str(`${field}.data`, v.data, { nonEmpty: true }),

@@ -9,6 +9,9 @@ import type { ReduceChunk as ReduceChunkProto, ReduceChunk__Output } from '../..
 import { int, parsed, WireError, type MalformedMessage } from './wire-check.ts';
 import { MAX_TENSOR_CHUNKS } from './worker-wire.ts';
 
+/** Most buckets a stage's gradient is summed in: far more than the variables of a stage. */
+export const MAX_BUCKETS = 4096;
+
 /** One chunk of ring message (`ringStep`, `ringChunk`) of the all-reduce of training step `step`. */
 export interface ReduceChunk {
   readonly epoch: number;
@@ -16,6 +19,8 @@ export interface ReduceChunk {
   /** The sender's rank: the replica index of the stage it holds. */
   readonly fromReplica: number;
   readonly step: number;
+  /** Which bucket of the vector (summed one after another, each a ring of its own); 0 for one bucket. */
+  readonly bucket: number;
   /** The ring's step, 0 .. 2(D - 1) - 1, and the chunk of the vector its message carries. */
   readonly ringStep: number;
   readonly ringChunk: number;
@@ -39,6 +44,7 @@ export function decodeReduceChunk(msg: ReduceChunk__Output | MalformedMessage): 
     stage: int('stage', c.stage, 0, MAX_STAGES - 1),
     fromReplica: int('from_replica', c.fromReplica, 0),
     step: int('step', c.step, 0),
+    bucket: int('bucket', c.bucket, 0, MAX_BUCKETS - 1),
     ringStep: int('ring_step', c.ringStep, 0),
     ringChunk: int('ring_chunk', c.ringChunk, 0),
     chunkIndex: int('chunk_index', c.chunkIndex, 0, chunkCount - 1),
@@ -54,7 +60,7 @@ export function decodeReduceChunk(msg: ReduceChunk__Output | MalformedMessage): 
  * ring expects next, and fits its part of the vector, is the ring's question.
  */
 export class ReduceSequence {
-  private current: { step: number; ringStep: number; ringChunk: number; count: number; next: number } | null = null;
+  private current: { step: number; bucket: number; ringStep: number; ringChunk: number; count: number; next: number } | null = null;
 
   /** A message is under way: the stream may not end here. */
   get partial(): boolean {
@@ -65,10 +71,10 @@ export class ReduceSequence {
   add(c: ReduceChunk): void {
     if (c.chunkIndex === 0) {
       if (this.current) throw new WireError('chunk_index', `ring message ${c.ringStep} of step ${c.step} began before message ${this.current.ringStep} of step ${this.current.step} was complete`);
-      this.current = { step: c.step, ringStep: c.ringStep, ringChunk: c.ringChunk, count: c.chunkCount, next: 0 };
+      this.current = { step: c.step, bucket: c.bucket, ringStep: c.ringStep, ringChunk: c.ringChunk, count: c.chunkCount, next: 0 };
     }
     const m = this.current;
-    if (!m || m.step !== c.step || m.ringStep !== c.ringStep || m.ringChunk !== c.ringChunk || m.count !== c.chunkCount || m.next !== c.chunkIndex) {
+    if (!m || m.step !== c.step || m.bucket !== c.bucket || m.ringStep !== c.ringStep || m.ringChunk !== c.ringChunk || m.count !== c.chunkCount || m.next !== c.chunkIndex) {
       throw new WireError('chunk_index', `chunk ${c.chunkIndex} of ring message ${c.ringStep} of step ${c.step} is out of order`);
     }
     m.next += 1;

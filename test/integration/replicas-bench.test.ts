@@ -9,7 +9,7 @@ import { expectPositive } from '../support/expect-positive.ts';
 
 describe('ftrain bench replicas', () => {
   it('measures the all-reduce of 4 MiB over two replicas against raw streams of the same bytes', async () => {
-    const res = await runCli(['bench', 'replicas', '--json', '--megabytes', '4', '--repeat', '1', '--time-lost-runs', '0', '--snapshot-bytes-runs', '0'], { timeoutMs: 90_000 });
+    const res = await runCli(['bench', 'replicas', '--json', '--megabytes', '4', '--repeat', '1', '--time-lost-runs', '0', '--snapshot-bytes-runs', '0', '--overlap-runs', '0'], { timeoutMs: 90_000 });
     expect(res.code, res.stderr).toBe(0);
     expect(res.stderr).toMatch(/bench replicas: all-reduce of 4 MiB over 2 replicas/);
     const r = JSON.parse(res.stdout) as { machine: Record<string, unknown>; definitions: Record<string, unknown>; allReduce: Record<string, unknown> & { target: Record<string, unknown>; runs: Record<string, unknown[]> } };

@@ -18,7 +18,7 @@ function wire(value: object): ReduceChunk__Output {
 }
 
 const values = Float32Array.from([1.5, -2.25, 3e-30, Number.NaN, -0]);
-const good: ReduceChunk = { epoch: 3, stage: 1, fromReplica: 2, step: 40, ringStep: 3, ringChunk: 1, chunkIndex: 0, chunkCount: 1, data: new Uint8Array(values.buffer) };
+const good: ReduceChunk = { epoch: 3, stage: 1, fromReplica: 2, step: 40, bucket: 0, ringStep: 3, ringChunk: 1, chunkIndex: 0, chunkCount: 1, data: new Uint8Array(values.buffer) };
 
 describe('reduce wire', () => {
   it('carries a chunk through protobuf bytes', () => {

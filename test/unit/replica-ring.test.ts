@@ -13,7 +13,8 @@ import type { WorkerHandlers } from '../../proto/generated/ftrain/v1/Worker.ts';
 import { PipeBrokenError } from '../../worker/pipe-sender.ts';
 import { HaltedError } from '../../worker/pipeline-links.ts';
 import { ReplicaRing, type RingPlace } from '../../worker/replica-ring.ts';
-import { RING_PIECE_VALUES, ringChunks, ringSumReference } from '../../worker/ring-all-reduce.ts';
+import { RING_PIECE_VALUES, ringChunks, ringSumReference, type ReducePlan } from '../../worker/ring-all-reduce.ts';
+import { GradientFlats } from '../../worker/gradient-flats.ts';
 import { bits, keepClient, partsOf, rawCall, rawClient, ringLog as log, startRingServer, stopRingServers, type RingServer as Rank } from '../support/ring-servers.ts';
 
 const STAGE = 2;
@@ -50,7 +51,7 @@ async function reduceAndCheck(ranks: readonly Rank[], step: number, parts: reado
   parts.forEach((p, i) => expect(Buffer.from(bits(p)).equals(bits(copies[i]!))).toBe(true));
 }
 
-const chunk = (over: Partial<ReduceChunk>): ReduceChunk => ({ epoch: 1, stage: STAGE, fromReplica: 0, step: 0, ringStep: 0, ringChunk: 0, chunkIndex: 0, chunkCount: 1, data: new Uint8Array(8), ...over });
+const chunk = (over: Partial<ReduceChunk>): ReduceChunk => ({ epoch: 1, stage: STAGE, fromReplica: 0, step: 0, bucket: 0, ringStep: 0, ringChunk: 0, chunkIndex: 0, chunkCount: 1, data: new Uint8Array(8), ...over });
 
 describe('replica ring over gRPC', () => {
   it.each([2, 3, 4])('gives each of %i ranks the ring sum bit for bit, in chunks of ~1 MiB, twice on one connection', async (D) => {
@@ -230,5 +231,48 @@ describe('replica ring over gRPC', () => {
     await expect(ranks[0]!.ring.allReduce(1, [new Float32Array(100)])).rejects.toBe(reason);
     await connectAll(ranks, 2);
     await reduceAndCheck(ranks, 1, partsOf(9, 2, 777));
+  });
+
+  it.each([2, 3])('in buckets (%i ranks), sums each once its values are final, and gives the bits of one all-reduce', async (D) => {
+    const ranks = await startRing(D);
+    const sizes = [300_000, 5, 200_000, 0, 123_457, 70_000];
+    const length = sizes.reduce((n, x) => n + x, 0);
+    const parts = partsOf(21, D, length);
+    // Each rank fills its part variable by variable from the back, as a backward pass does,
+    // pausing between variables; rank r starts r x 40 ms late.
+    const flats = parts.map(() => new GradientFlats(sizes, [new Float32Array(length)], 150_000));
+    expect(flats[0]!.plan.buckets.length).toBe(3);
+    const offsets = sizes.map((_, i) => sizes.slice(0, i).reduce((n, x) => n + x, 0));
+    const running = ranks.map((r, i) => r.ring.allReduce(3, flats[i]!.parts, flats[i]!.plan));
+    await Promise.all(
+      flats.map(async (f, r) => {
+        await sleep(40 * r);
+        for (let v = sizes.length - 1; v >= 0; v--) {
+          f.finalize(0, v, parts[r]!.subarray(offsets[v]!, offsets[v]! + sizes[v]!));
+          await sleep(10);
+        }
+      }),
+    );
+    const want = bits(ringSumReference(parts));
+    for (const got of await within(Promise.all(running))) expect(Buffer.from(bits(got)).equals(want)).toBe(true);
+    // The next step, one bucket, on the same streams.
+    await reduceAndCheck(ranks, 4, partsOf(5, D, 999));
+  });
+
+  it('an all-reduce in buckets fails when its step is abandoned before a bucket is ready, and the ring goes on', async () => {
+    const ranks = await startRing(2);
+    const plans = ranks.map(() => new GradientFlats([50, 50], [new Float32Array(100)], 50));
+    const running = ranks.map((r, i) => r.ring.allReduce(0, plans[i]!.parts, plans[i]!.plan));
+    plans.forEach((p) => p.finalize(0, 1, new Float32Array(50).fill(1)));
+    const reason = new HaltedError('halted during a backward pass');
+    plans[0]!.abandon(reason);
+    await expect(within(running[0]!)).rejects.toBe(reason);
+    ranks[1]!.ring.halt(reason);
+    await expect(within(running[1]!)).rejects.toBe(reason);
+    await connectAll(ranks, 2);
+    const plan: ReducePlan = { buckets: [{ from: 0, to: 10 }], ready: async () => {} };
+    const parts = partsOf(8, 2, 10);
+    const sums = await within(Promise.all(ranks.map((r, i) => r.ring.allReduce(0, [parts[i]!], plan))));
+    for (const got of sums) expect(Buffer.from(bits(got)).equals(bits(ringSumReference(parts)))).toBe(true);
   });
 });

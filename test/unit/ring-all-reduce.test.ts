@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Prng } from '../../domain/prng.ts';
-import { RingAllReduce, RingOrderError, ringChunks, ringSteps, ringSumReference, type RingPiece } from '../../worker/ring-all-reduce.ts';
+import { RingAllReduce, RingOrderError, reduceBuckets, ringChunks, ringSteps, ringSumReference, type ChunkRange, type RingPiece } from '../../worker/ring-all-reduce.ts';
 
 /**
  * Runs D ranks to the end: each link is a FIFO of pieces from rank r to rank r + 1, and each turn
@@ -14,9 +14,9 @@ import { RingAllReduce, RingOrderError, ringChunks, ringSteps, ringSumReference,
  * stays a view of its sender's arrays until it is delivered, the latest a sender could copy it:
  * if the values of a view in flight changed, the sums would. Returns the ranks and the values each sent.
  */
-function runRing(parts: readonly Float32Array[], pieceValues?: number, pick: (links: number) => number = () => 0): { ranks: RingAllReduce[]; sent: number[] } {
+function runRing(parts: readonly Float32Array[], pieceValues?: number, pick: (links: number) => number = () => 0, bucket?: { range: ChunkRange; into: readonly Float32Array[] }): { ranks: RingAllReduce[]; sent: number[] } {
   const D = parts.length;
-  const ranks = parts.map((p, r) => new RingAllReduce(r, D, p, pieceValues));
+  const ranks = parts.map((p, r) => new RingAllReduce(r, D, p, pieceValues, bucket && { range: bucket.range, into: bucket.into[r]! }));
   const sent = new Array<number>(D).fill(0);
   const links: RingPiece[][] = ranks.map((r) => r.start());
   for (;;) {
@@ -129,6 +129,50 @@ describe('ring all-reduce', () => {
       }),
       { numRuns: 200 },
     );
+  });
+
+  it('cuts a gradient into buckets of whole variables from the back, each of at least the minimum but the front one', () => {
+    expect(reduceBuckets([3, 5, 2, 4], 6)).toEqual([
+      { from: 8, to: 14 },
+      { from: 0, to: 8 },
+    ]);
+    expect(reduceBuckets([3, 5, 2, 4], 100)).toEqual([{ from: 0, to: 14 }]);
+    expect(reduceBuckets([3, 5, 2, 4], 1)).toEqual([
+      { from: 10, to: 14 },
+      { from: 8, to: 10 },
+      { from: 3, to: 8 },
+      { from: 0, to: 3 },
+    ]);
+    expect(reduceBuckets([], 4)).toEqual([{ from: 0, to: 0 }]);
+  });
+
+  it('summed bucket by bucket, gives the bits of one all-reduce of the whole vector, for any buckets and interleaving', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 5 }), fc.array(fc.integer({ min: 0, max: 40 }), { minLength: 1, maxLength: 8 }), fc.integer({ min: 1, max: 60 }), fc.integer({ min: 1, max: 9 }), fc.integer(), (D, sizes, minValues, pieceValues, seed) => {
+        const length = sizes.reduce((n, x) => n + x, 0);
+        const parts = partsOf(seed, D, length);
+        const into = parts.map(() => new Float32Array(length).fill(Number.NaN));
+        const rng = new Prng(seed ^ 0x1234567);
+        for (const range of reduceBuckets(sizes, minValues)) runRing(parts, pieceValues, (n) => Math.floor(rng.next() * n), { range, into });
+        const want = bits(ringSumReference(parts));
+        for (const r of into) expect(bits(r).equals(want)).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('a bucket writes only its range of the result', () => {
+    const parts = partsOf(5, 3, 20);
+    const into = parts.map(() => new Float32Array(20).fill(7));
+    runRing(parts, 3, () => 0, { range: { from: 5, to: 12 }, into });
+    const want = ringSumReference(parts);
+    for (const r of into) {
+      expect(Array.from(r.subarray(0, 5))).toEqual([7, 7, 7, 7, 7]);
+      expect(Array.from(r.subarray(12))).toEqual(new Array(8).fill(7));
+      expect(bits(r.subarray(5, 12)).equals(bits(want.subarray(5, 12)))).toBe(true);
+    }
+    expect(() => new RingAllReduce(0, 2, parts[0]!, 4, { range: { from: 5, to: 21 }, into: into[0]! })).toThrow(RangeError);
+    expect(() => new RingAllReduce(0, 2, parts[0]!, 4, { range: { from: 0, to: 5 }, into: new Float32Array(3) })).toThrow(RangeError);
   });
 
   it('refuses a piece out of order, of the wrong chunk or size, or before it started, and changes nothing then', () => {

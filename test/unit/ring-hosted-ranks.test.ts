@@ -60,7 +60,7 @@ function within<T>(p: Promise<T>, ms = 5000): Promise<T> {
   return Promise.race([p, sleep(ms).then(() => Promise.reject(new Error(`still pending after ${ms} ms`)))]);
 }
 
-const chunk = (over: Partial<ReduceChunk>): ReduceChunk => ({ epoch: EPOCH, stage: STAGE, fromReplica: 0, step: 0, ringStep: 0, ringChunk: 0, chunkIndex: 0, chunkCount: 1, data: new Uint8Array(8), ...over });
+const chunk = (over: Partial<ReduceChunk>): ReduceChunk => ({ epoch: EPOCH, stage: STAGE, fromReplica: 0, step: 0, bucket: 0, ringStep: 0, ringChunk: 0, chunkIndex: 0, chunkCount: 1, data: new Uint8Array(8), ...over });
 
 describe('a worker that plays its guests\' ranks (keep)', () => {
   it.each([

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { ReduceChunk } from '../../common/wire/reduce-wire.ts';
 import { RingInbox, RingRefusedError, type PieceSink } from '../../worker/ring-inbox.ts';
 
-const piece = (step: number, ringStep: number, chunkIndex = 0): ReduceChunk => ({ epoch: 0, stage: 0, fromReplica: 0, step, ringStep, ringChunk: 0, chunkIndex, chunkCount: 2, data: new Uint8Array(4) });
+const piece = (step: number, ringStep: number, chunkIndex = 0): ReduceChunk => ({ epoch: 0, stage: 0, fromReplica: 0, step, bucket: 0, ringStep, ringChunk: 0, chunkIndex, chunkCount: 2, data: new Uint8Array(4) });
 
 /** A sink that notes what it took as "step:ringStep:index" and is at `ringStep`. */
 function sink(ringStep = 0): PieceSink & { got: string[]; ringStep: number } {

@@ -37,6 +37,7 @@ export interface Job {
   'replicaCheckEvery'?: (number);
   'onReplicaLoss'?: (string);
   'snapshotShares'?: (string);
+  'overlapReduce'?: (string);
 }
 
 export interface Job__Output {
@@ -69,4 +70,5 @@ export interface Job__Output {
   'replicaCheckEvery': (number);
   'onReplicaLoss': (string);
   'snapshotShares': (string);
+  'overlapReduce': (string);
 }

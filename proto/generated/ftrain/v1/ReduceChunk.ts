@@ -12,6 +12,7 @@ export interface ReduceChunk {
   'chunkIndex'?: (number);
   'chunkCount'?: (number);
   'data'?: (Buffer | Uint8Array | string);
+  'bucket'?: (number);
 }
 
 export interface ReduceChunk__Output {
@@ -24,4 +25,5 @@ export interface ReduceChunk__Output {
   'chunkIndex': (number);
   'chunkCount': (number);
   'data': (Buffer);
+  'bucket': (number);
 }
