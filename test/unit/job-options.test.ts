@@ -10,6 +10,7 @@ describe('compileJobOptions', () => {
     expect(job.backend).toBe('wasm');
     expect(job.data).toBe('moby-dick');
     expect(job.snapshotEvery).toBe('auto');
+    expect(job.overlapReduce).toBe(false);
     expect(tokensPerStep(job)).toBe(DEFAULT_JOB.microBatches * DEFAULT_JOB.microBatchSize * DEFAULT_JOB.seqLen);
   });
 
@@ -25,6 +26,7 @@ describe('compileJobOptions', () => {
     [{ data: '' }, '--data'],
     [{ recovery: 'sometimes' }, '--recovery'],
     [{ snapshotEvery: 'often' }, '--snapshot-every'],
+    [{ overlapReduce: 'yes' }, '--overlap-reduce'],
     [{ snapshotEvery: '-1' }, '--snapshot-every'],
     [{ snapshotEvery: '2.5' }, '--snapshot-every'],
     [{ nodes: '3', recovery: 'checkfree-plus' }, '--recovery'],

@@ -52,6 +52,11 @@ describe('wire codecs', () => {
       expect(decodeJob('job', wire('Job', encodeJob(j))).snapshotEvery).toBe(j.snapshotEvery);
     }
     expect(() => decodeJob('job', wire('Job', { ...encodeJob(open), snapshotEvery: -2 }))).toThrow(/^job.snapshot_every: must be an integer from -1 to 1000000, got -2$/);
+    // --overlap-reduce travels as on|off; unset (an older coordinator) is off; another word is refused.
+    const overlapped = compileJobOptions({ nodes: 2, replicas: 2, overlapReduce: 'on' });
+    expect(decodeJob('job', wire('Job', encodeJob(overlapped))).overlapReduce).toBe(true);
+    expect(decodeJob('job', wire('Job', { ...encodeJob(overlapped), overlapReduce: '' })).overlapReduce).toBe(false);
+    expect(() => decodeJob('job', wire('Job', { ...encodeJob(overlapped), overlapReduce: 'sometimes' }))).toThrow(/job.overlap_reduce/);
   });
 
   it('carry the snapshot interval of a step reply, and refuse one that is not an interval', () => {
