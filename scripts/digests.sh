@@ -23,7 +23,7 @@ CASES=(
   "one-replica-preempt|5686496b|--nodes 4 --steps 10 --seed 1 --backend cpu --spares 1 --inject 4:2:preempt"
   "one-replica-node-kill|5686496b|--nodes 4 --steps 10 --seed 1 --backend cpu --spares 1 --recovery snapshot --inject 5:1:node-kill"
   "one-replica-disk-restart|5686496b|--nodes 4 --steps 10 --seed 1 --backend cpu --spares 1 --ec off --recovery checkpoint --checkpoint-every 3 --checkpoint-dir CKDIR --inject 5:1:node-kill"
-  "one-replica-checkfree|RECORD|--nodes 4 --steps 10 --seed 1 --backend cpu --spares 1 --recovery checkfree --inject 5:1:node-kill"
+  "one-replica-checkfree|9de797f4|--nodes 4 --steps 10 --seed 1 --backend cpu --spares 1 --recovery checkfree --inject 5:1:node-kill"
   "two-replicas|237e0a0c|--replicas 2 --nodes 2 --spares 1 --steps 10 --backend cpu --seed 1 --snapshot-every 1"
   "two-replicas-node-kill|237e0a0c|--replicas 2 --nodes 2 --spares 1 --steps 10 --backend cpu --seed 1 --snapshot-every 1 --inject 4:1@1:node-kill"
   "three-replicas|6d57a332|--replicas 3 --nodes 2 --spares 1 --steps 8 --backend cpu --seed 2 --snapshot-every 1"
