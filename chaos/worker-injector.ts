@@ -1,11 +1,12 @@
 // `--inject` inside a worker: the worker's fault port (worker/fault-port.ts), wired in by the
 // command line. A `worker-kill` of step S SIGKILLs the worker after the first micro-batch's
-// forward of step S (on the coordinator's machine its injection driver kills it the moment the
-// announcement is recorded; elsewhere it kills itself on the answer); a
-// `worker-kill-mid-snapshot` of step S kills it after its snapshot of the state after S steps is
-// written and before it is committed (in the writer thread, through writer-kill-hook.ts). Each is
-// announced to the coordinator first and happens once: a step trained again after a rollback is
-// not hit again.
+// forward of step S; on the last stage, whose forward runs with its backward, before that call,
+// so no gradient of the step has left the worker. On the coordinator's machine its injection
+// driver kills it the moment the announcement is recorded; elsewhere it kills itself on the
+// answer. A `worker-kill-mid-snapshot` of step S kills it after its snapshot of the state after S
+// steps is written and before it is committed (in the writer thread, through
+// writer-kill-hook.ts). Each is announced to the coordinator first and happens once: a step
+// trained again after a rollback is not hit again.
 
 import type { InjectionKind } from '../domain/inject-spec.ts';
 import type { JobOptions } from '../domain/job-options.ts';

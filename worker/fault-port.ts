@@ -23,7 +23,7 @@ export interface FaultPoint {
 }
 
 export interface WorkerFaults {
-  /** After the first micro-batch's forward of a step. */
+  /** After the first micro-batch's forward of a step (the last stage: before its fused forward and backward). */
   midStep(at: FaultPoint): Promise<void>;
   /** After a step's update, before its report. */
   afterStep(at: FaultPoint): Promise<void>;

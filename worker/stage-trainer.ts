@@ -59,7 +59,10 @@ export interface StepStats {
 
 /** Calls into the worker at fixed points of a step. */
 export interface StepHooks {
-  /** After the first micro-batch's forward (failure injection). */
+  /**
+   * After the first micro-batch's forward (failure injection); on the stage with the loss, whose
+   * forward runs with its backward, before that call: no gradient of the step has left the stage.
+   */
   readonly midStep?: (step: number) => Promise<void>;
   /** Right before the optimizer update: the previous snapshot's copy must be complete. */
   readonly beforeUpdate?: () => Promise<void>;
@@ -273,6 +276,7 @@ export class StageTrainer {
     const reducing = flats ? hooks.allReduce!(step, flats.parts, flats.plan) : null;
     reducing?.catch(() => {}); // awaited below; a step abandoned before then fails it (abandon)
 
+    let midStepDone = false;
     try {
       // Forward pass over all work items (owner-major); the hop with the loss also runs its backward at once.
       for (let key = 0; key < items; key++) {
@@ -296,6 +300,12 @@ export class StageTrainer {
           }
           inputs.set(`${key}:${index}`, input);
           if (hop.ops.includes('head')) {
+            // The hop with the loss runs its forward with its backward: the failure point comes
+            // before both, so no gradient of the step has left the stage when it is hit.
+            if (key === 0 && hooks.midStep && !midStepDone) {
+              midStepDone = true;
+              await hooks.midStep(step);
+            }
             const targets = tf.tensor1d(this.batch(step, owner, mb).targets, 'int32');
             const result = await this.backward(input, { targets }, hop.ops, hooks, addFor(k, key, index));
             afterCall(k, key, index);
@@ -308,7 +318,10 @@ export class StageTrainer {
             await io.sendActivation(route[index + 1]!.stage, step, key, index + 1, { shape, data });
           }
         }
-        if (key === 0 && hooks.midStep) await hooks.midStep(step);
+        if (key === 0 && hooks.midStep && !midStepDone) {
+          midStepDone = true;
+          await hooks.midStep(step);
+        }
       }
       // Backward pass in work-item order, each item's hops in reverse route order.
       for (let key = 0; key < items; key++) {

@@ -94,11 +94,18 @@ export class ReplicaAwayFlow {
     const trustedOf = (s: number, steps: readonly number[]) => steps.filter((step) => step >= 0 && step <= this.rec.trustedUpTo(s));
     // Sharded snapshots: a snapshot step serves only where every share of it is held locally: by a
     // live slot (its halted report), or by the node of a slot that is out (what it holds itself;
-    // nothing is rebuilt for the others to go on).
-    const reported = (p: number) => (away.slots.includes(p) ? (r.filled.get(p) ?? []) : (r.snapshotSteps.get(p) ?? []));
-    const sharedSteps = (s: number) => restorableShares((step) => this.ctx.shareLayout(stageOfSlot(this.job, s), step), reported(s), reported, () => new Set());
-    const snapshots = (s: number) => trustedOf(s, this.shards.sharesSnapshots ? sharedSteps(s) : r.snapshotSteps.get(s)!);
-    const step = awayResumeStep(live.map((s) => [...snapshots(s), ...trustedOf(s, [r.memorySteps.get(s) ?? -1])]));
+    // nothing is rebuilt for the others to go on). A node of the replica that is out may not have
+    // said yet: the others wait for it only where what it holds could change the step.
+    const own = away.slots.map((p) => this.heldByOwnNode(r, p));
+    const snapshotsIf = (unsaid: readonly number[]) => (s: number) => {
+      if (!this.shards.sharesSnapshots) return trustedOf(s, r.snapshotSteps.get(s)!);
+      const reported = (p: number) => (away.slots.includes(p) ? (own[away.slots.indexOf(p)] ?? unsaid) : (r.snapshotSteps.get(p) ?? []));
+      return trustedOf(s, restorableShares((step) => this.ctx.shareLayout(stageOfSlot(this.job, s), step), reported(s), reported, () => new Set()));
+    };
+    const resumeIf = (snapshots: (s: number) => number[]) => awayResumeStep(live.map((s) => [...snapshots(s), ...trustedOf(s, [r.memorySteps.get(s) ?? -1])]));
+    const snapshots = snapshotsIf([]);
+    const step = resumeIf(snapshots);
+    if (own.some((steps) => steps === null) && resumeIf(snapshotsIf([...new Set([...r.snapshotSteps.values()].flat())])) !== step) return true;
     if (step === null) {
       out.push({ type: 'log', level: 'warn', msg: `replica ${away.replica} is out, but the live replicas hold no step in common: every replica waits for the recovery` });
       r.away = null;
@@ -123,6 +130,21 @@ export class ReplicaAwayFlow {
     const how = away.host === null ? 'the others train on with their own micro-batches (--on-replica-loss shrink)' : `replica ${away.host} trains its micro-batches as well as its own (--on-replica-loss keep)`;
     out.push({ type: 'notice', level: 'warn', msg: `replica ${away.replica} is out until ${slotName(this.job, r.failure.stage)} is back: ${how}, from step ${step}` });
     return true;
+  }
+
+  /**
+   * What the node of a slot that is out holds in its own snapshot manager, or null until it says:
+   * a node that stayed, by its halted report; a node whose worker died beside a snapshot manager
+   * that answers (or is not yet probed), once the worker registers again; a node that took the
+   * slot, at once. A node whose snapshot manager is gone holds nothing.
+   */
+  private heldByOwnNode(r: RecoveryState, slot: number): readonly number[] | null {
+    const filled = r.filled.get(slot);
+    if (filled) return filled;
+    const formerId = r.vacant.get(slot);
+    if (formerId === undefined) return r.snapshotSteps.get(slot) ?? null;
+    const former = this.members.get(formerId);
+    return !former || former.smpAddress === '' || this.members.smpLost(formerId) ? [] : null;
   }
 
   /** Every replica restores the same step now, a replica that is out copying it from a live one (its join, or a further failure). */
