@@ -17,7 +17,6 @@ import type { ChildProcess } from 'node:child_process';
 import type { Logger } from '../common/logging.ts';
 import { OptionError } from '../domain/errors.ts';
 import type { Backend } from '../domain/job-options.ts';
-import { warmUp } from '../worker/warm-up.ts';
 
 /** The stdio entry that opens the channel: spawn's fd 4, after the exit note's fd 3. */
 export const AGENT_CHANNEL_STDIO = 'ipc';
@@ -90,6 +89,8 @@ export async function standBy(backend: Backend, logger: Logger): Promise<void> {
   process.stdin.on('end', agentGone);
   process.stdin.on('close', agentGone);
   process.stdin.resume();
+  // Loaded here: the node agent, which reads this module too, does not load tfjs.
+  const { warmUp } = await import('../worker/warm-up.ts');
   const warm = await warmUp(backend);
   logger.debug({ backend, warmUpMs: Math.round(warm.ms), failure: warm.failure }, 'standby worker warm: waiting to take over');
   tellAgent({ type: 'standby-ready', warmUpMs: warm.ms, rssBytes: process.memoryUsage().rss, failure: warm.failure });

@@ -7,28 +7,22 @@ import { dirname, join, resolve } from 'node:path';
 import { errorMessage, OptionError, DataError, BackendUnavailableError } from '../domain/errors.ts';
 import { RunEndedError } from '../domain/refusal.ts';
 import { EXIT_USAGE, FINAL_WORKER_EXITS } from '../domain/exit-codes.ts';
-import { workerInjector } from '../chaos/worker-injector.ts';
 import { DEFAULT_JOB, MAX_SLOTS, compileJobOptions, intOption, parseBackend } from '../domain/job-options.ts';
 import { createLogger } from '../common/logging.ts';
-import { WorkerNode } from '../worker/worker-node.ts';
-import { CoordinatorSession, reportLines } from './coordinator-session.ts';
-import { parseRunReport } from '../observability/run-report.ts';
-import { reportDashboardData } from '../observability/report-dashboard.ts';
-import { staticDashboardHtml } from '../observability/static-dashboard.ts';
 import { addDashboardFlags, addJobFlags, dashboardSettings, rawJobOptions, type DashboardFlagValues, type JobFlagValues } from './job-flags.ts';
-import { defaultLogFile, runLocalCluster } from './local-cluster.ts';
 import { joinHint } from './join-hint.ts';
 import { hostOf } from '../domain/host-port.ts';
 import { ListenError } from '../common/proto.ts';
-import { NodeSupervisor } from './node-supervisor.ts';
 import { SUCCESSOR_ENV, standBy, tellAgent } from './agent-channel.ts';
 import { LISTEN_FLAG_ENV, joinFailureCode, waitingLines, writeExitNote } from './join-failure.ts';
 import { resolveCoordinatorHost } from '../worker/coordinator-link.ts';
-import { SnapshotManager } from '../snapshot-manager/snapshot-manager.ts';
 import { DEFAULT_SLOT_COUNT } from '../domain/snapshot-slots.ts';
 import { survivabilityLines } from '../coordinator/core/survivability.ts';
 import { slotCount } from '../domain/replica-slots.ts';
 import { parseZone } from '../domain/zones.ts';
+// Each command loads what it runs when it runs (`await import`): a node agent or a snapshot
+// manager does not load tfjs, the coordinator does not load the worker. A cluster starts several
+// processes per node on few cores, so what each one loads is start-up time.
 
 function fail(err: unknown): never {
   const known = err instanceof OptionError || err instanceof DataError || err instanceof BackendUnavailableError;
@@ -89,6 +83,7 @@ runCommand.action(async (flags: JobFlagValues & DashboardFlagValues & { port: st
     const respawn = intOption('--respawn', flags.respawn, 0, 0, 10_000);
     const dashboard = dashboardSettings(runCommand, flags);
     const zones = intOption('--zones', flags.zones, 0, 0, MAX_SLOTS);
+    const { runLocalCluster } = await import('./local-cluster.ts');
     const code = await runLocalCluster({ job, respawn, zones, standby: flags.standby, reportPath: flags.report ?? null, logFile: flags.logFile ?? null, logLevel: flags.logLevel, port, dashboard });
     process.exit(code);
   } catch (err) {
@@ -109,6 +104,8 @@ coordinatorCommand.action(async (flags: JobFlagValues & DashboardFlagValues & { 
     const job = compileJobOptions(rawJobOptions(flags));
     const listen = checkHostPort('--listen', flags.listen);
     const dashboard = dashboardSettings(coordinatorCommand, flags);
+    const { defaultLogFile } = await import('./local-cluster.ts');
+    const { CoordinatorSession } = await import('./coordinator-session.ts');
     const logFile = resolve(flags.logFile ?? defaultLogFile('coordinator'));
     const logger = createLogger({ name: 'coordinator', file: logFile, level: flags.logLevel });
     const print = (l: string) => process.stdout.write(`${l}\n`);
@@ -227,6 +224,7 @@ addWorkerFlags(
     const listenHost = hostOf(listen);
     const smpPort = intOption('--snapshot-manager-port', flags.snapshotManagerPort, 0, 0, 65535);
     const smpArgs = ['--listen', `${listenHost}:${smpPort}`, '--coordinator', coordinator, ...(flags.advertise ? ['--advertise', flags.advertise] : [])];
+    const { NodeSupervisor } = await import('./node-supervisor.ts');
     const supervisor = new NodeSupervisor({ nodeId, workerArgs, smpArgs, snapshotDir: resolve(flags.snapshotDir ?? defaultSnapshotDir(nodeId)), maxRestarts, standby: flags.standby, logLevel: flags.logLevel, logger });
     if (!watchParent(() => supervisor.end(1, 0))) process.on('SIGINT', () => supervisor.end(130));
     process.on('SIGTERM', () => supervisor.depart(graceSeconds * 1000));
@@ -272,6 +270,8 @@ addWorkerFlags(
     // A standby goes on from here, as a worker just started, once its node agent says so.
     if (flags.standby) await standBy(backend ?? DEFAULT_JOB.backend, logger);
     await resolveOrGiveUp(coordinator, prefix, giveUp);
+    const { WorkerNode } = await import('../worker/worker-node.ts');
+    const { workerInjector } = await import('../chaos/worker-injector.ts');
     const node = new WorkerNode({
       coordinator,
       nodeId,
@@ -330,6 +330,7 @@ program
       const slots = intOption('--slots', flags.slots, DEFAULT_SLOT_COUNT, 2, 64);
       const listen = checkHostPort('--listen', flags.listen);
       const logger = createLogger({ name: 'snapshot-manager', file: flags.logFile ?? null, level: flags.logLevel }).child({ nodeId: flags.nodeId });
+      const { SnapshotManager } = await import('../snapshot-manager/snapshot-manager.ts');
       const smp = new SnapshotManager(resolve(flags.dir), slots, flags.nodeId, logger);
       await smp.start(listen, flags.advertise ?? null, flags.coordinator ? checkHostPort('--coordinator', flags.coordinator) : null);
       logger.info({ dir: smp.slots.dir, slots, address: smp.address }, 'snapshot manager ready');
@@ -542,8 +543,10 @@ program
   .description("print a finished run's report (the JSON a run wrote with --report), or render it as a static dashboard page")
   .argument('<file>', 'the run report (JSON)')
   .option('--html <out>', 'write a self-contained HTML page with the dashboard charts of the run (opens from disk, no network)')
-  .action((file: string, flags: { html?: string }) => {
+  .action(async (file: string, flags: { html?: string }) => {
     try {
+      const { parseRunReport } = await import('../observability/run-report.ts');
+      const { reportLines } = await import('./coordinator-session.ts');
       let text: string;
       try {
         text = readFileSync(file, 'utf8');
@@ -553,6 +556,8 @@ program
       const report = parseRunReport(file, text);
       if (flags.html) {
         mkdirSync(dirname(resolve(flags.html)), { recursive: true });
+        const { reportDashboardData } = await import('../observability/report-dashboard.ts');
+        const { staticDashboardHtml } = await import('../observability/static-dashboard.ts');
         writeFileSync(flags.html, staticDashboardHtml(reportDashboardData(report)));
         process.stdout.write(`wrote ${flags.html}: ${report.steps} steps, ${report.failures.length} failure(s) recovered, status ${report.status}\n`);
         return;
