@@ -85,9 +85,28 @@ function sameLayout(a: readonly TensorEntry[], b: readonly TensorEntry[]): boole
 /**
  * Gathers the shares of `g.step` into one buffer of the whole state. Throws ShareGatherError,
  * saying which shares of which step were missing and where they were asked for, unless every
- * share came exactly once, whole and checked.
+ * share came exactly once, whole and checked. This node's own share of the step gives way to a
+ * source's of a newer epoch: the step was trained again after a rollback (by a replica that
+ * trained alone while this one was out, in another layout), and the old share belongs to a
+ * timeline that was left; the gather then starts over without it.
  */
 export async function gatherShares(g: ShareGather): Promise<GatheredState> {
+  const stale: { newerEpoch: number | null } = { newerEpoch: null };
+  try {
+    return await gatherOnce(g, stale);
+  } catch (err) {
+    if (!(err instanceof ShareGatherError) || stale.newerEpoch === null) throw err;
+    try {
+      return await gatherOnce({ ...g, local: null }, stale);
+    } catch (again) {
+      if (!(again instanceof ShareGatherError)) throw again;
+      const why = `this node's own share was taken in epoch ${g.local!.header.epoch ?? 0}, a source's in epoch ${stale.newerEpoch}: left out as a timeline that was left`;
+      throw new ShareGatherError(again.step, again.missing, [...again.asked, why], `${again.message}; ${why}`);
+    }
+  }
+}
+
+async function gatherOnce(g: ShareGather, stale: { newerEpoch: number | null }): Promise<GatheredState> {
   const wholeBytes = g.layout.reduce((n, t) => n + t.length * 4, 0);
   const data = new Uint8Array(wholeBytes);
   /** The first share accepted: every other must agree with it. */
@@ -109,6 +128,7 @@ export async function gatherShares(g: ShareGather): Promise<GatheredState> {
     if (s.wholeBytes !== wholeBytes) throw new ShareRefusedError(`is a share of ${s.wholeBytes} bytes, the stage's state takes ${wholeBytes}`);
     if (!sameLayout(h.tensors, g.layout)) throw new ShareRefusedError("describes another tensor layout than the stage's");
     if (first) {
+      if (first === g.local?.header && (h.epoch ?? 0) > (first.epoch ?? 0)) stale.newerEpoch = h.epoch ?? 0;
       if ((h.epoch ?? 0) !== (first.epoch ?? 0)) throw new ShareRefusedError(`was taken in epoch ${h.epoch ?? 0}, the other shares in epoch ${first.epoch ?? 0}`);
       if (s.count !== shareOfHeader(first).count) throw new ShareRefusedError(`is one of ${s.count} shares, the others of ${shareOfHeader(first).count}`);
       if (h.scalars.adamT !== first.scalars.adamT) throw new ShareRefusedError(`has adamT ${h.scalars.adamT}, the others ${first.scalars.adamT}`);

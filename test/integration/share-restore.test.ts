@@ -175,7 +175,7 @@ describe('a stage restored from the shares of its replicas', () => {
     c.dispose();
   });
 
-  it('refuses a share of another epoch', async () => {
+  it("refuses a share of another epoch, leaving out its own share when the source's is newer", async () => {
     // Replica 1's share of the same step, but as another epoch's timeline wrote it.
     const other = new SnapshotSlots(dirOf('other-epoch'), SLOTS);
     const rec = records[1]!;
@@ -185,7 +185,7 @@ describe('a stage restored from the shares of its replicas', () => {
     const c = emptyStage();
     const snaps = new StageSnapshots(dirOf('replica0'), SLOTS, NO_FAULTS, log);
     await expect(snaps.restore(c, STEP, from({ slot: slot1(), smpAddress: smp.address }))).rejects.toThrow(
-      /share\(s\) 1 of 2 of step 3 missing; asked this node's slots \(.*\): share 0; slot 3 at 127.0.0.1:\d+: was taken in epoch 2, the other shares in epoch 1$/,
+      /share\(s\) 0 of 2 of step 3 missing; asked slot 3 at 127.0.0.1:\d+: share 1; this node's own share was taken in epoch 1, a source's in epoch 2: left out as a timeline that was left$/,
     );
     expect(c.completedSteps).toBe(0);
     c.dispose();

@@ -114,4 +114,17 @@ describe('gatherShares', () => {
     const mixed = gather([{ slot: 3, smpAddress: 'a:1' }], { 'a:1': streamOf(headerOf(3, 0, { share: undefined }), whole) }, 0);
     await expect(mixed).rejects.toThrow(/slot 3 at a:1: is one of 1 shares, the others of 3|this node's slots \(\/shm\/n1\): is one of 3 shares, the others of 1/);
   });
+
+  it("leaves out this node's own share when a source's is of a newer epoch (the step was trained again after a rollback), and not otherwise", async () => {
+    // The replica that trained alone took the step again in epoch 3, whole; this node's share is of epoch 2.
+    const newer = await gather([{ slot: 3, smpAddress: 'a:1' }], { 'a:1': streamOf(headerOf(3, 0, { share: undefined, epoch: 3 }), whole) }, 0);
+    expect(Buffer.from(newer.data).equals(Buffer.from(whole))).toBe(true);
+    expect(newer.header.epoch).toBe(3);
+    // Left out, and the newer shares are not all there: both reasons are said.
+    const short = gather([{ slot: 3, smpAddress: 'a:1' }], { 'a:1': streamOf(headerOf(3, 1, { epoch: 3 }), bytesOf(1)) }, 0);
+    await expect(short).rejects.toThrow(/^cannot restore slot 1 from shares: share\(s\) 0, 2 of 3 of step 7 missing; asked slot 3 at a:1: share 1; this node's own share was taken in epoch 2, a source's in epoch 3: left out as a timeline that was left$/);
+    // A source's share of an older epoch than this node's is refused, as before.
+    const older = gather([{ slot: 3, smpAddress: 'a:1' }, { slot: 5, smpAddress: 'b:1' }], { 'a:1': streamOf(headerOf(3, 1, { epoch: 1 }), bytesOf(1)), 'b:1': streamOf(headerOf(5, 2), bytesOf(2)) }, 0);
+    await expect(older).rejects.toThrow(/share\(s\) 1 of 3 of step 7 missing; .*slot 3 at a:1: was taken in epoch 1, the other shares in epoch 2/);
+  });
 });
