@@ -276,7 +276,13 @@ export class StageTrainer {
     const reducing = flats ? hooks.allReduce!(step, flats.parts, flats.plan) : null;
     reducing?.catch(() => {}); // awaited below; a step abandoned before then fails it (abandon)
 
+    /** The failure point of the step (hooks.midStep), once. */
     let midStepDone = false;
+    const midStep = async () => {
+      if (midStepDone || !hooks.midStep) return;
+      midStepDone = true;
+      await hooks.midStep(step);
+    };
     try {
       // Forward pass over all work items (owner-major); the hop with the loss also runs its backward at once.
       for (let key = 0; key < items; key++) {
@@ -302,10 +308,7 @@ export class StageTrainer {
           if (hop.ops.includes('head')) {
             // The hop with the loss runs its forward with its backward: the failure point comes
             // before both, so no gradient of the step has left the stage when it is hit.
-            if (key === 0 && hooks.midStep && !midStepDone) {
-              midStepDone = true;
-              await hooks.midStep(step);
-            }
+            if (key === 0) await midStep();
             const targets = tf.tensor1d(this.batch(step, owner, mb).targets, 'int32');
             const result = await this.backward(input, { targets }, hop.ops, hooks, addFor(k, key, index));
             afterCall(k, key, index);
@@ -318,10 +321,7 @@ export class StageTrainer {
             await io.sendActivation(route[index + 1]!.stage, step, key, index + 1, { shape, data });
           }
         }
-        if (key === 0 && hooks.midStep && !midStepDone) {
-          midStepDone = true;
-          await hooks.midStep(step);
-        }
+        if (key === 0) await midStep();
       }
       // Backward pass in work-item order, each item's hops in reverse route order.
       for (let key = 0; key < items; key++) {
