@@ -14,7 +14,10 @@ export const MAX_VERSIONS_PER_STAGE = 4;
 /**
  * The shards one snapshot manager holds for other nodes' stages, by stage, step and epoch.
  * Versions older than the protected commit step are freed; so are versions of an abandoned
- * timeline (an older epoch, past the commit step) once a newer epoch's shard arrives.
+ * timeline: an older epoch's version of a step a newer epoch has written again, or of a later
+ * step. A newer epoch alone abandons nothing: a replica that joins, or replicas that train on
+ * without a lost one, start an epoch without going back, and the older epoch's newest version
+ * is still the one a rebuild needs.
  */
 export class ShardStore {
   private readonly versions = new Map<string, { stage: number; step: number; epoch: number; shards: Map<number, StoredShard> }>();
@@ -32,7 +35,7 @@ export class ShardStore {
       this.versions.set(key, v);
     }
     v.shards.set(header.index, { header, bytes });
-    return this.free(header.stage, header.protectedCommitStep, header.epoch);
+    return this.free(header);
   }
 
   /** Every shard held of one version. */
@@ -40,13 +43,18 @@ export class ShardStore {
     return [...(this.versions.get(ShardStore.key(stage, step, epoch))?.shards.values() ?? [])];
   }
 
-  /** Frees what `stage` no longer needs once `commitStep` is protected in `epoch`; returns the bytes freed. */
-  free(stage: number, commitStep: number, epoch: number): number {
-    let freed = this.drop((v) => v.stage === stage && (v.step < commitStep || (v.epoch < epoch && v.step > commitStep)));
+  /**
+   * Frees what the stage of a new shard's version no longer needs: versions older than its
+   * protected commit step, and older epochs' versions of its step or later ones (the new epoch
+   * went back before them). Returns the bytes freed.
+   */
+  free(incoming: Pick<ShardHeader, 'stage' | 'step' | 'epoch' | 'protectedCommitStep'>): number {
+    const { stage, step, epoch, protectedCommitStep: commitStep } = incoming;
+    let freed = this.drop((v) => v.stage === stage && (v.step < commitStep || (v.epoch < epoch && v.step >= step)));
     const left = [...this.versions.entries()].filter(([, v]) => v.stage === stage);
     if (left.length > MAX_VERSIONS_PER_STAGE) {
-      // Keep the commit step's version, then the newest; drop the rest.
-      left.sort(([, a], [, b]) => Number(b.step === commitStep) - Number(a.step === commitStep) || b.epoch - a.epoch || b.step - a.step);
+      // Keep the commit step's version, then the newest steps; drop the rest.
+      left.sort(([, a], [, b]) => Number(b.step === commitStep) - Number(a.step === commitStep) || b.step - a.step || b.epoch - a.epoch);
       const extra = new Set(left.slice(MAX_VERSIONS_PER_STAGE).map(([key]) => key));
       freed += this.drop((v) => extra.has(ShardStore.key(v.stage, v.step, v.epoch)));
     }

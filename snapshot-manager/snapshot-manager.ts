@@ -345,7 +345,7 @@ export class SnapshotManager {
       },
       PutShard: (call, callback) => {
         // Versions the new shard's header makes stale are freed before its memory is taken.
-        const assembler = new ShardAssembler(undefined, (h) => this.released(this.store.free(h.stage, h.protectedCommitStep, h.epoch)));
+        const assembler = new ShardAssembler(undefined, (h) => this.released(this.store.free(h)));
         let failed = false;
         const refuse = (err: unknown) => {
           if (failed) return;

@@ -111,13 +111,31 @@ describe('shard store', () => {
     expect(store.heldBytes).toBe(8);
   });
 
+  it('keeps an older epoch\'s version when the newer epoch did not go back before it', () => {
+    // A replica joined after step 9 (epoch 1 starts there, nothing rolled back): step 9 of epoch
+    // 0 is the newest version a rebuild has until step 10 of epoch 1 is protected everywhere.
+    const store = new ShardStore();
+    store.put(header(1, 8, 0, 0, 7), new Uint8Array(4));
+    store.put(header(1, 9, 0, 0, 7), new Uint8Array(4));
+    store.put(header(1, 10, 1, 0, 7), new Uint8Array(4));
+    expect(store.get(1, 8, 0)).toHaveLength(1);
+    expect(store.get(1, 9, 0)).toHaveLength(1);
+    expect(store.get(1, 10, 1)).toHaveLength(1);
+    // Epoch 2 went back to step 8: its step 9 makes epoch 0's and epoch 1's later versions stale.
+    store.put(header(1, 9, 2, 0, 7), new Uint8Array(4));
+    expect(store.get(1, 9, 0)).toHaveLength(0);
+    expect(store.get(1, 10, 1)).toHaveLength(0);
+    expect(store.get(1, 8, 0)).toHaveLength(1);
+    expect(store.get(1, 9, 2)).toHaveLength(1);
+  });
+
   it('says how many bytes each rule freed', () => {
     const store = new ShardStore();
     expect(store.put(header(1, 5, 0, 0, -1), new Uint8Array(4))).toBe(0);
     expect(store.put(header(1, 6, 0, 0, -1), new Uint8Array(4))).toBe(0);
     expect(store.put(header(1, 7, 0, 0, 6), new Uint8Array(4))).toBe(4);
-    expect(store.free(1, 7, 0)).toBe(4);
-    expect(store.free(1, 7, 0)).toBe(0);
+    expect(store.free({ stage: 1, step: 7, epoch: 0, protectedCommitStep: 7 })).toBe(4);
+    expect(store.free({ stage: 1, step: 7, epoch: 0, protectedCommitStep: 7 })).toBe(0);
   });
 
   it('frees every stage\'s versions below the protected commit step as soon as it moves', () => {
