@@ -36,6 +36,16 @@ function stepLoss(losses: readonly (number | undefined)[], trained: readonly num
   return count === 0 ? 0 : sum / count;
 }
 
+/** The commit tracker as the coordinator's store keeps it. */
+export interface DurableCommits {
+  readonly stages: readonly (Omit<StageRecord, 'protectedVersions'> & { readonly protectedVersions: readonly ProtectedVersion[] })[];
+  readonly codedCommitStep: number;
+  readonly restorePoints: readonly { readonly epoch: number; readonly step: number }[];
+  readonly checkpointSteps: readonly (readonly [number, readonly number[]])[];
+  readonly pendingLosses: readonly (readonly [number, { readonly losses: readonly (number | null)[]; readonly trained: readonly number[] }])[];
+  readonly parked: readonly number[];
+}
+
 export class CommitTracker {
   readonly stages: StageRecord[];
   /**
@@ -62,6 +72,31 @@ export class CommitTracker {
 
   constructor(stages: number) {
     this.stages = Array.from({ length: stages }, () => ({ nodeId: null, lastStep: -1, lastNorms: null, snapshotStep: -1, protectedVersions: new Map() }));
+  }
+
+  durable(): DurableCommits {
+    return {
+      stages: this.stages.map((s) => ({ ...s, protectedVersions: [...s.protectedVersions.values()] })),
+      codedCommitStep: this.codedCommitStep,
+      restorePoints: [...this.restorePoints],
+      checkpointSteps: [...this.checkpointSteps],
+      // JSON has no undefined: a replica's loss not reported yet is null there.
+      pendingLosses: [...this.pendingLosses].map(([step, p]) => [step, { losses: p.losses.map((l) => l ?? null), trained: [...p.trained] }] as const),
+      parked: [...this.parked],
+    };
+  }
+
+  restore(d: DurableCommits): void {
+    d.stages.forEach((s, i) => {
+      this.stages[i] = { ...s, protectedVersions: new Map(s.protectedVersions.map((v) => [v.step, v])) };
+    });
+    this.codedCommitStep = d.codedCommitStep;
+    this.restorePoints.splice(0, this.restorePoints.length, ...d.restorePoints.map((p) => ({ ...p })));
+    this.checkpointSteps.clear();
+    for (const [slot, steps] of d.checkpointSteps) this.checkpointSteps.set(slot, steps);
+    this.pendingLosses.clear();
+    for (const [step, p] of d.pendingLosses) this.pendingLosses.set(step, { losses: p.losses.map((l) => l ?? undefined), trained: [...p.trained] });
+    this.park(d.parked);
   }
 
   stage(stage: number): StageRecord {

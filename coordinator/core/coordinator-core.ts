@@ -11,6 +11,7 @@ import type { StepReport } from '../../domain/node-reports.ts';
 import { RefusalReason, type Refusal } from '../../domain/refusal.ts';
 import { NodeState, RunPhase, type Failure } from '../../domain/run-status.ts';
 import { CommitTracker } from './commit-tracker.ts';
+import { DURABLE_STATE_VERSION, type DurableCoordinatorState } from './durable-state.ts';
 import type { Action, CoordinatorEvent, Outcome, Reply } from './core-events.ts';
 import { coordinatorStatus, type CoordinatorStatus } from './coordinator-status.ts';
 import { Departures } from './departures.ts';
@@ -124,6 +125,47 @@ export class CoordinatorCore {
       memory: this.memory,
       snapshotInterval: this.intervals.status(),
     });
+  }
+
+  /** What a new leader needs to go on from here (durable-state.ts says what is left out). */
+  durable(): DurableCoordinatorState {
+    return {
+      version: DURABLE_STATE_VERSION,
+      job: this.job,
+      phase: this.phase,
+      epoch: this.epoch,
+      failure: this.failure,
+      recovering: this.recovery.active ? this.recovery.failureDetail() : null,
+      nodes: this.members.durable(),
+      commits: this.commits.durable(),
+      shards: this.shards.durable(),
+      layouts: this.layouts.durable(),
+      intervals: this.intervals.durable(),
+      failures: this.failures.durable(),
+      departures: this.departures.durable(),
+      progress: this.progress.durable(),
+    };
+  }
+
+  /**
+   * A core that goes on from a stored state (a new leader's), at `nowMs`. Every live node has a
+   * fresh lease to be heard from again. Throws when the state is of another shape or job.
+   */
+  static restore(job: JobOptions, state: DurableCoordinatorState, nowMs: number): CoordinatorCore {
+    if (state.version !== DURABLE_STATE_VERSION) throw new Error(`the stored coordinator state is of version ${state.version}, this coordinator reads version ${DURABLE_STATE_VERSION}: run the same ftrain version on every coordinator`);
+    const core = new CoordinatorCore(job);
+    core.phase = state.phase;
+    core.epoch = state.epoch;
+    core.failure = state.failure;
+    core.members.restore(state.nodes, nowMs);
+    core.commits.restore(state.commits);
+    core.shards.restore(state.shards);
+    core.layouts.restore(state.layouts);
+    core.intervals.restore(state.intervals);
+    core.failures.restore(state.failures);
+    core.departures.restore(state.departures);
+    core.progress.restore(state.progress);
+    return core;
   }
 
   private setPhase(to: RunPhase): void {

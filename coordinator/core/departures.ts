@@ -16,7 +16,7 @@ import { slotsOfStage, type ReplicaShape } from '../../domain/replica-slots.ts';
 export const DEPARTURE_MARGIN_MS = 2000;
 
 /** A node leaving with notice, until its stage is moved. */
-interface Departure {
+export interface Departure {
   readonly nodeId: string;
   readonly stage: number;
   readonly reason: string;
@@ -48,6 +48,16 @@ export class Departures {
     private readonly failures: FailureLog,
     private readonly ctx: DepartureContext,
   ) {}
+
+  /** The departures under way, as the coordinator's store keeps them. */
+  durable(): Departure[] {
+    return [...this.leaving.values()];
+  }
+
+  restore(d: readonly Departure[]): void {
+    this.leaving.clear();
+    for (const x of d) this.leaving.set(x.nodeId, x);
+  }
 
   /** Whether a stage's node is leaving and its stage has not moved yet (the snapshot interval then holds still). */
   get pending(): boolean {

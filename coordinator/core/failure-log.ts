@@ -14,6 +14,13 @@ export interface AnnouncedFailure {
   readonly handoverMs?: number;
 }
 
+/** The failure log as the coordinator's store keeps it. */
+export interface DurableFailureLog {
+  readonly announced: readonly (readonly [number, AnnouncedFailure])[];
+  readonly injections: readonly string[];
+  readonly recovered: readonly RecoveredEntry[];
+}
+
 interface RecoveredEntry {
   readonly failure: RecoveredFailure;
   readonly failedAtMs: number;
@@ -43,6 +50,18 @@ export class FailureLog {
   /** Injections announced so far, as "step:stage:kind": each is announced once. */
   private readonly injections = new Set<string>();
   private readonly recovered: RecoveredEntry[] = [];
+
+  durable(): DurableFailureLog {
+    return { announced: [...this.announced], injections: [...this.injections], recovered: this.recovered.map((e) => ({ ...e })) };
+  }
+
+  restore(d: DurableFailureLog): void {
+    this.announced.clear();
+    for (const [stage, a] of d.announced) this.announced.set(stage, a);
+    this.injections.clear();
+    for (const i of d.injections) this.injections.add(i);
+    this.recovered.splice(0, this.recovered.length, ...d.recovered.map((e) => ({ ...e })));
+  }
 
   /** Records an injection about to happen; false if it was announced before (its step is trained again). */
   announceInjection(stage: number, step: number, kind: InjectionKind, atMs: number): boolean {

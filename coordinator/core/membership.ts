@@ -30,6 +30,9 @@ export interface NodeRecord {
   readonly agentPid: number;
 }
 
+/** A node as the coordinator's store keeps it: no lease, no stream (a new leader hears them anew). */
+export type DurableNode = Omit<NodeRecord, 'commandsOpen' | 'leaseUntilMs'> & { readonly smp: 'alive' | 'lost' | null };
+
 /** Node ids in node order ("n2" before "n10"). */
 export function byNodeId(a: { nodeId: string }, b: { nodeId: string }): number {
   return a.nodeId.localeCompare(b.nodeId, 'en', { numeric: true });
@@ -162,6 +165,24 @@ export class Membership {
     if (nodeId === '' || this.smpLost(nodeId)) return false;
     const node = this.nodes.get(nodeId);
     return !!node && (isLive(node.state) || this.smpAlive(nodeId));
+  }
+
+  /** Every node, in registration order, as the store keeps it. */
+  durable(): DurableNode[] {
+    return [...this.nodes.values()].map(({ commandsOpen: _open, leaseUntilMs: _lease, ...n }) => ({ ...n, smp: this.smpState.get(n.nodeId) ?? null }));
+  }
+
+  /**
+   * Takes the nodes of a stored state over, at a leader's takeover: no command stream is open yet,
+   * and each live node has as long as a node that just registered to be heard from again.
+   */
+  restore(nodes: readonly DurableNode[], now: number): void {
+    this.nodes.clear();
+    this.smpState.clear();
+    for (const { smp, ...n } of nodes) {
+      this.nodes.set(n.nodeId, { ...n, commandsOpen: false, leaseUntilMs: now + Math.max(this.leaseMs, FIRST_HEARTBEAT_GRACE_MS) });
+      if (smp) this.smpState.set(n.nodeId, smp);
+    }
   }
 
   summaries(): NodeSummary[] {

@@ -43,6 +43,18 @@ export class ReplicaCheck {
     return { kind: 'odd', stage, step, odd, digests: all };
   }
 
+  /** Digests waiting for their replicas', and each stage's agreed state, as the store keeps them. */
+  durable(): { pending: [string, (string | null)[]][]; agreed: [number, number][] } {
+    return { pending: [...this.pending].map(([k, d]) => [k, d.map((x) => x ?? null)]), agreed: [...this.agreed] };
+  }
+
+  restore(d: { readonly pending: readonly (readonly [string, readonly (string | null)[]])[]; readonly agreed: readonly (readonly [number, number])[] }): void {
+    this.pending.clear();
+    for (const [k, digests] of d.pending) this.pending.set(k, digests.map((x) => x ?? undefined));
+    this.agreed.clear();
+    for (const [stage, step] of d.agreed) this.agreed.set(stage, step);
+  }
+
   /** The newest state (steps completed) a stage's replicas agreed on, or -1. */
   agreedState(stage: number): number {
     return this.agreed.get(stage) ?? -1;

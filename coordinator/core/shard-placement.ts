@@ -28,7 +28,19 @@ export class ShardPlacement {
     return this.placement?.plans.get(stage) ?? null;
   }
 
-  /** Picks the erasure code once, at the first assignment, from the nodes there are then. */
+  /** The code chosen (the placement follows from it and the membership), as the store keeps it. */
+  durable(): { code: ErasureCode | null; disabledReason: string | null } {
+    return { code: this.code, disabledReason: this.disabledReason };
+  }
+
+  /** Takes a stored code over and places the shards again from the membership restored beside it. */
+  restore(d: { readonly code: ErasureCode | null; readonly disabledReason: string | null }): void {
+    this.code = d.code;
+    this.disabledReason = d.disabledReason;
+    this.placement = null;
+    if (this.code) this.replan([], false);
+  }
+
   /**
    * Whether each replica snapshots only its share of its stage (`--snapshot-shares`): only with
    * an erasure code, which is what rebuilds a lost node's share.

@@ -27,6 +27,15 @@ export class ShareLayouts {
     });
   }
 
+  /** Every stage's layouts, as the coordinator's store keeps them. */
+  durable(): { afterStep: number; slots: readonly number[] }[][] {
+    return this.layouts.map((list) => list.map((l) => ({ afterStep: l.afterStep, slots: [...l.slots] })));
+  }
+
+  restore(d: readonly (readonly { afterStep: number; slots: readonly number[] }[])[]): void {
+    d.forEach((list, stage) => this.layouts[stage]!.splice(0, this.layouts[stage]!.length, ...list.map((l) => ({ ...l }))));
+  }
+
   /** The slots that wrote the shares of `stage`'s snapshot of `step`, in share order; null when not known. */
   of(stage: number, step: number): readonly number[] | null {
     const list = this.layouts[stage]!;

@@ -96,6 +96,16 @@ export interface IntervalStatus {
   readonly fromStep: number;
 }
 
+/** The snapshot intervals' state as the coordinator's store keeps it. */
+export interface DurableIntervals {
+  readonly stallMs: readonly (readonly number[])[];
+  readonly stepMs: readonly (readonly number[])[];
+  readonly protectMs: readonly (readonly number[])[];
+  readonly protectedStep: readonly number[];
+  readonly intervals: readonly SnapshotInterval[];
+  readonly told: readonly number[];
+}
+
 export class SnapshotIntervals {
   private readonly auto: boolean;
   private readonly stallMs: number[][];
@@ -129,6 +139,29 @@ export class SnapshotIntervals {
   /** What step replies carry: the newest interval (auto only; a fixed one every stage knows). */
   get announced(): SnapshotInterval | null {
     return this.auto ? (this.intervals.at(-1) ?? null) : null;
+  }
+
+  /** The measurements and the intervals announced, as the coordinator's store keeps them. */
+  durable(): DurableIntervals {
+    return {
+      stallMs: this.stallMs.map((w) => [...w]),
+      stepMs: this.stepMs.map((w) => [...w]),
+      protectMs: this.protectMs.map((w) => [...w]),
+      protectedStep: [...this.protectedStep],
+      intervals: this.intervals.map((i) => ({ ...i })),
+      told: [...this.told],
+    };
+  }
+
+  restore(d: DurableIntervals): void {
+    const fill = (into: number[][], from: readonly (readonly number[])[]) => from.forEach((w, s) => into[s]!.splice(0, into[s]!.length, ...w));
+    fill(this.stallMs, d.stallMs);
+    fill(this.stepMs, d.stepMs);
+    fill(this.protectMs, d.protectMs);
+    this.protectedStep.splice(0, this.protectedStep.length, ...d.protectedStep);
+    this.intervals = d.intervals.map((i) => ({ ...i }));
+    this.told.clear();
+    for (const s of d.told) this.told.add(s);
   }
 
   /** The first snapshot step at or after `step` as announced so far (`step` itself without snapshots). */

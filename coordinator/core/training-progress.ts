@@ -56,6 +56,16 @@ export class TrainingProgress {
   }
 
   /** A node applied its assignment; once every stage is ready, all start (again). */
+  /** The step to stop at and the replicas' check, as the coordinator's store keeps them. */
+  durable(): { toStep: number | null; checks: ReturnType<ReplicaCheck['durable']> } {
+    return { toStep: this.toStep, checks: this.checks.durable() };
+  }
+
+  restore(d: { readonly toStep: number | null; readonly checks: Parameters<ReplicaCheck['restore']>[0] }): void {
+    this.toStep = d.toStep;
+    this.checks.restore(d.checks);
+  }
+
   ready(nodeId: string, stage: number, epoch: number, checkpointSteps: readonly number[], now: number, out: Action[], trace?: RestoreTrace): Refusal | null {
     if (epoch !== this.ctx.epoch) {
       return { reason: RefusalReason.staleEpoch, message: `ready for epoch ${epoch}, but the run is in epoch ${this.ctx.epoch}`, runEpoch: this.ctx.epoch, givenEpoch: epoch };

@@ -22,6 +22,8 @@ import { compileJobOptions, type JobOptions, type RawJobOptions } from '../../do
 import type { InjectionKind } from '../../domain/inject-spec.ts';
 import type { ProtectionStatus } from '../../domain/erasure-protection.ts';
 import { CoordinatorCore } from '../../coordinator/core/coordinator-core.ts';
+import { isLive } from '../../coordinator/core/node-lifecycle.ts';
+import { RunPhase } from '../../domain/run-status.ts';
 import type { Action, CoordinatorEvent } from '../../coordinator/core/core-events.ts';
 import type { Command } from '../../domain/commands.ts';
 
@@ -160,7 +162,7 @@ export function formatAction(a: Action): string | null {
   }
 }
 
-class Scenario {
+export class Scenario {
   private core: CoordinatorCore | null = null;
   private job: JobOptions | null = null;
   private now = 0;
@@ -303,6 +305,33 @@ class Scenario {
     return out;
   }
 
+  /** Whether a new leader could take over here: training, no recovery under way. */
+  get steady(): boolean {
+    const s = this.core?.status();
+    return !!s && s.phase === RunPhase.training && s.recovering === null;
+  }
+
+  /** Every live node beats now: its lease runs from here, as after a takeover. */
+  heartbeatAll(): string[] {
+    const out: string[] = [];
+    for (const n of this.c.status().nodes) if (isLive(n.state)) this.feed({ type: 'heartbeat', nodeId: n.nodeId }, out);
+    return out;
+  }
+
+  /**
+   * A new leader takes over: its core is restored from the old one's durable state (through
+   * JSON, as a store keeps it), and every live node re-attaches (opens its command stream,
+   * beats).
+   */
+  takeover(): string[] {
+    const state = JSON.parse(JSON.stringify(this.c.durable()));
+    this.core = CoordinatorCore.restore(this.job!, state, this.now);
+    const out: string[] = [];
+    for (const n of this.c.status().nodes) if (isLive(n.state)) this.feed({ type: 'commands-opened', nodeId: n.nodeId }, out);
+    out.push(...this.heartbeatAll());
+    return out;
+  }
+
   private report(nodeId: string, stage: number, step: number, a: Args, out: string[]): void {
     const snap = a.kv.get('snap');
     this.feed(
@@ -382,6 +411,13 @@ export function runScenarioFile(path: string): { expected: string; actual: strin
     outLines.push(...produced);
   }
   return { expected, actual: outLines.join('\n') };
+}
+
+/** The commands of a scenario file, in order (`at` lines too), without their expectations. */
+export function scenarioCommands(path: string): string[] {
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((line, i, all) => line.trim() !== '' && !line.startsWith('#') && (all[i + 1] === '----' || /^at \d+$/.test(line.trim())));
 }
 
 export function rewriteScenarioFile(path: string, text: string): void {
