@@ -311,6 +311,11 @@ export class Scenario {
     return !!s && s.phase === RunPhase.training && s.recovering === null;
   }
 
+  /** The core's durable state now. */
+  durable(): ReturnType<CoordinatorCore['durable']> {
+    return this.c.durable();
+  }
+
   /** Every live node beats now: its lease runs from here, as after a takeover. */
   heartbeatAll(): string[] {
     const out: string[] = [];
