@@ -1,6 +1,13 @@
 // The coordinator's gRPC adapter: decodes RPCs (common/wire/coordinator-wire.ts), feeds them,
 // command-stream closures, process exits and clock ticks into the core, answers with the core's
 // reply (a refusal carries its typed reason) and carries out the actions it returns.
+//
+// With a state store (`ha`), several coordinators serve one job and one of them leads: a standby
+// refuses every node request with NOT_LEADER (naming the leader) until it is elected; then it
+// builds its core from the state the store holds (the old leader's, or a fresh one for the first
+// leader) and leads. A leader's commands go out only once the store holds the state they follow
+// from (state-writer.ts); a leader whose write is fenced, or whose lease ran out, stops deciding,
+// ends every command stream (its nodes look for the new leader) and stands again.
 
 import * as grpc from '@grpc/grpc-js';
 import { EventEmitter } from 'node:events';
@@ -27,12 +34,16 @@ import {
 import { decodeOrRefuse, refusalStatus } from '../common/wire/refusal-wire.ts';
 import type { InjectionKind } from '../domain/inject-spec.ts';
 import type { JobOptions } from '../domain/job-options.ts';
-import type { Failure } from '../domain/run-status.ts';
+import { RunPhase, type Failure } from '../domain/run-status.ts';
 import { weightsDigest } from '../domain/weights-digest.ts';
 import { slotOf } from '../domain/replica-slots.ts';
 import type { Command as CommandProto } from '../proto/generated/ftrain/v1/Command.ts';
 import type { CoordinatorHandlers } from '../proto/generated/ftrain/v1/Coordinator.ts';
 import { CoordinatorCore } from './core/coordinator-core.ts';
+import { RefusalReason, type Refusal } from '../domain/refusal.ts';
+import { StateWriter } from './state-writer.ts';
+import { stateFromRecords } from './state-records.ts';
+import { CampaignAbortedError, type LeaderInfo, type Leadership, type StateStore } from './store/state-store.ts';
 import type { CoordinatorStatus } from './core/coordinator-status.ts';
 import type { Action, CoordinatorEvent, Reply } from './core/core-events.ts';
 
@@ -55,6 +66,17 @@ export interface RunResult {
   readonly reason: string;
 }
 
+/** A coordinator that shares its job with standbys through a store. */
+export interface HaOptions {
+  readonly store: StateStore;
+  /** This coordinator's id among the job's coordinators. */
+  readonly id: string;
+  /** host:port nodes reach this coordinator at; `PORT` 0 in it is replaced by the port bound. */
+  readonly advertise: string;
+  /** A leader that stops renewing its lease (dead, frozen, cut off) loses the leadership this long after. */
+  readonly leaseMs: number;
+}
+
 export interface CoordinatorServerOptions {
   readonly job: JobOptions;
   readonly dataSha256: string;
@@ -62,14 +84,26 @@ export interface CoordinatorServerOptions {
   readonly listen: string;
   readonly logger: Logger;
   readonly now?: () => number;
+  /** Leader and standbys through a state store; absent: this coordinator alone, its state in its process. */
+  readonly ha?: HaOptions;
 }
 
 export interface CoordinatorServerEvents {
   action: [Action];
+  /** This coordinator leads (`term`), or stands by (`leader`: who leads, null when no one does). */
+  role: [{ leading: true; term: number; tookOver: boolean } | { leading: false; leader: LeaderInfo | null }];
 }
 
 export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
-  private readonly core: CoordinatorCore;
+  private core: CoordinatorCore;
+  /** With a store: the leadership held, null while standing by. */
+  private leadership: Leadership | null = null;
+  private writer: StateWriter | null = null;
+  /** With a store: who leads, as the store last said. */
+  private knownLeader: LeaderInfo | null = null;
+  private campaignAbort: AbortController | null = null;
+  private stopWatchingLeader: (() => void) | null = null;
+  private closing = false;
   port = 0;
   readonly done: Promise<RunResult>;
   private readonly server = new grpc.Server(GRPC_SERVER_OPTIONS);
@@ -91,8 +125,10 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
 
   async start(): Promise<number> {
     this.port = await bindServer(this.server, this.options.listen);
+    if (this.options.ha) this.stand(this.options.ha);
     let lastTickMs = this.now();
     this.tickTimer = setInterval(() => {
+      if (!this.leads) return;
       // A timer that fires late says the process did not run meanwhile (an overloaded machine, a
       // long pause): timers run before the poll phase that reads the heartbeats of that time.
       const now = this.now();
@@ -106,6 +142,105 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
 
   get job(): JobOptions {
     return this.options.job;
+  }
+
+  /** Whether this coordinator decides: always without a store; with one, while it leads. */
+  get leads(): boolean {
+    return !this.options.ha || this.leadership !== null;
+  }
+
+  /** With a store: who leads as far as this coordinator knows (itself included); null without one. */
+  get leader(): LeaderInfo | null {
+    return this.knownLeader;
+  }
+
+  /** The address nodes reach this coordinator at. */
+  private get advertised(): string {
+    const a = this.options.ha?.advertise ?? this.options.listen;
+    return a.replace(/:0$/, `:${this.port}`);
+  }
+
+  /** Stands for leader until elected, then leads (see the top of this file). */
+  private stand(ha: HaOptions): void {
+    if (this.closing) return;
+    this.stopWatchingLeader ??= ha.store.watchLeader((l) => {
+      this.knownLeader = l;
+      if (!this.leadership) this.emit('role', { leading: false, leader: l });
+    });
+    const abort = new AbortController();
+    this.campaignAbort = abort;
+    ha.store.campaign({ id: ha.id, address: this.advertised }, ha.leaseMs, abort.signal).then(
+      (leadership) => this.lead(ha, leadership),
+      (err: unknown) => {
+        if (err instanceof CampaignAbortedError) return;
+        this.options.logger.error({ err: (err as Error).message }, 'standing for leader failed: trying again');
+        setTimeout(() => this.stand(ha), ha.leaseMs / 2).unref();
+      },
+    );
+  }
+
+  private async lead(ha: HaOptions, leadership: Leadership): Promise<void> {
+    const log = this.options.logger;
+    let records: Map<string, string>;
+    try {
+      records = await ha.store.read('');
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'elected, but the state could not be read: giving the leadership up');
+      await leadership.resign().catch(() => {});
+      setTimeout(() => this.stand(ha), ha.leaseMs / 2).unref();
+      return;
+    }
+    const tookOver = records.size > 0;
+    if (tookOver) {
+      const state = stateFromRecords(records);
+      this.core = CoordinatorCore.restore(state.job, state, this.now());
+      log.warn({ term: leadership.term, phase: state.phase, epoch: state.epoch, nodes: state.nodes.length }, `coordinator ${ha.id} took over as leader (term ${leadership.term}): every node has ${state.job.leaseMs} ms to re-attach`);
+    } else {
+      log.info({ term: leadership.term }, `coordinator ${ha.id} leads (term ${leadership.term}): no earlier state, a new run`);
+    }
+    this.leadership = leadership;
+    this.knownLeader = { id: ha.id, address: this.advertised, term: leadership.term };
+    this.writer = new StateWriter({
+      store: ha.store,
+      term: leadership.term,
+      state: () => this.core.durable(),
+      onFenced: (err) => this.stepDown(ha, leadership, `its write was refused: ${err.message}`),
+      onReachable: (err) =>
+        err ? log.error({ err: err.message }, 'the store cannot be reached: decisions that need it wait (training goes on while nothing fails)') : log.info({}, 'the store answers again'),
+    });
+    this.writer.startFrom(records);
+    // The first leader writes the new run's state before anything is decided.
+    await this.writer.drain();
+    void leadership.lost.then((loss) => this.stepDown(ha, leadership, `${loss.reason}: ${loss.detail}`));
+    this.emit('role', { leading: true, term: leadership.term, tookOver });
+    // The run ended under the old leader: nothing is left to decide.
+    const s = this.core.status();
+    if (s.phase === RunPhase.finished || s.phase === RunPhase.stopped || s.phase === RunPhase.failed) {
+      this.finishRun({ status: s.phase, steps: s.completedSteps, weightsDigest: null, failure: s.failure, reason: s.failure ? `node ${s.failure.nodeId} failed: ${s.failure.detail}` : `the run had ${s.phase} under the previous leader` });
+    }
+  }
+
+  /** This coordinator no longer leads: it stops deciding, ends its command streams, and stands again. */
+  private stepDown(ha: HaOptions, leadership: Leadership, why: string): void {
+    if (this.leadership !== leadership) return;
+    this.leadership = null;
+    this.writer = null;
+    this.options.logger.warn({ term: leadership.term, why }, `coordinator ${ha.id} no longer leads (term ${leadership.term}): ${why}; standing by`);
+    for (const s of this.streams.values()) s.end();
+    this.streams.clear();
+    this.emit('role', { leading: false, leader: this.knownLeader?.term === leadership.term ? null : this.knownLeader });
+    this.stand(ha);
+  }
+
+  /** The refusal a standby answers node requests with. */
+  private notLeader(): Refusal {
+    const l = this.knownLeader && this.knownLeader.id !== this.options.ha?.id ? this.knownLeader : null;
+    return {
+      reason: RefusalReason.notLeader,
+      message: l ? `this coordinator (${this.options.ha?.id}) is a standby: coordinator ${l.id} at ${l.address} leads (term ${l.term})` : `this coordinator (${this.options.ha?.id}) is a standby and no coordinator leads yet: try again shortly`,
+      leaderAddress: l?.address ?? '',
+      leaderTerm: l?.term ?? 0,
+    };
   }
 
   /** The run as it stands (a frozen copy). */
@@ -127,8 +262,12 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
     return this.feed({ type: 'injection', nodeId, stage, step, kind }).ok;
   }
 
-  /** Stops serving; command streams are ended. */
+  /** Stops serving; command streams are ended. A leader lets its lease run out (a standby takes over then). */
   async close(): Promise<void> {
+    this.closing = true;
+    this.campaignAbort?.abort();
+    this.stopWatchingLeader?.();
+    await this.writer?.drain();
     if (this.tickTimer) clearInterval(this.tickTimer);
     for (const s of this.streams.values()) s.end();
     this.streams.clear();
@@ -144,8 +283,19 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
   }
 
   private feed(event: CoordinatorEvent): Reply {
+    if (!this.leads) return { ok: false, refusal: this.notLeader() };
     const { reply, actions } = this.core.handle(event, this.now());
-    for (const a of actions) this.execute(a);
+    const writer = this.writer;
+    if (!writer) {
+      for (const a of actions) this.execute(a);
+      return reply;
+    }
+    // Logs at once; everything else once the store holds the state it follows from.
+    const later = actions.filter((a) => a.type !== 'log' && a.type !== 'notice');
+    for (const a of actions) if (a.type === 'log' || a.type === 'notice') this.execute(a);
+    writer.afterEvent(() => {
+      for (const a of later) this.execute(a);
+    });
     return reply;
   }
 
@@ -276,6 +426,8 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
           if (closed) return;
           closed = true;
           if (this.streams.get(nodeId) === call) this.streams.delete(nodeId);
+          // This coordinator ending its own streams (closing, or no longer leading) loses no node.
+          if (this.closing || !this.leads) return;
           this.feed({ type: 'commands-closed', nodeId });
         };
         call.on('cancelled', onClose);
@@ -299,6 +451,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
       Leave: unary((r) => ({ type: 'leave', ...decodeLeave(r) }), ack),
       Status: (call, callback) => {
         if (!decodeOrRefuse(() => (decodeStatusRequest(call.request), {}), callback)) return;
+        if (!this.leads) return callback(refusalStatus(this.notLeader()));
         const s = this.core.status();
         callback(null, encodeRunStatus(s.nodes, { phase: s.phase, epoch: s.epoch, completedSteps: s.completedSteps, failure: s.failure, failures: s.failures }));
       },

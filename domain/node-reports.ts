@@ -18,6 +18,8 @@ export interface Registration {
   readonly agentPid?: number;
   /** Its failure domain (`ftrain node --zone`); empty or absent: none given. */
   readonly zone?: string;
+  /** It was attached to a coordinator that no longer leads, and attaches to the new leader. */
+  readonly reattach?: boolean;
 }
 
 /**

@@ -23,6 +23,8 @@ export const RefusalReason = {
   wrongStep: 'wrong-step',
   /** The node is in a state that does not take this request. */
   wrongState: 'wrong-state',
+  /** This coordinator does not lead: `leaderAddress` does (or no one yet, when it is ''). */
+  notLeader: 'not-leader',
   /** The refusal carried no reason this build knows (an older or newer peer). */
   unknown: 'unknown',
 } as const;
@@ -35,6 +37,9 @@ export interface Refusal {
   /** stale-epoch: the run's epoch and the one the request carried. */
   readonly runEpoch?: number;
   readonly givenEpoch?: number;
+  /** not-leader: the leader's address ('' when no one leads) and term. */
+  readonly leaderAddress?: string;
+  readonly leaderTerm?: number;
 }
 
 /** Thrown by a caller whose request was refused; `reason` says why, `message` for people. */

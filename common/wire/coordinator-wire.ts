@@ -277,6 +277,7 @@ export function decodeRegister(msg: RegisterRequest__Output | MalformedMessage):
     smpPid: int('smp_pid', r.smpPid, 0),
     agentPid: int('agent_pid', r.agentPid, 0),
     zone: zoneOf('zone', r.zone ?? ''),
+    ...(r.reattach ? { reattach: true } : {}),
   };
 }
 

@@ -22,6 +22,7 @@ const REASON_NAMES: Readonly<Record<RefusalReason, string>> = {
   'wrong-stage': 'REFUSAL_REASON_WRONG_STAGE',
   'wrong-step': 'REFUSAL_REASON_WRONG_STEP',
   'wrong-state': 'REFUSAL_REASON_WRONG_STATE',
+  'not-leader': 'REFUSAL_REASON_NOT_LEADER',
   unknown: 'REFUSAL_REASON_UNSPECIFIED',
 };
 const REASONS_BY_NAME = new Map(Object.entries(REASON_NAMES).map(([reason, name]) => [name, reason as RefusalReason]));
@@ -38,6 +39,7 @@ export const REFUSAL_CODES: Readonly<Record<RefusalReason, grpc.status>> = {
   'wrong-stage': grpc.status.FAILED_PRECONDITION,
   'wrong-step': grpc.status.FAILED_PRECONDITION,
   'wrong-state': grpc.status.FAILED_PRECONDITION,
+  'not-leader': grpc.status.UNAVAILABLE,
   unknown: grpc.status.UNKNOWN,
 };
 
@@ -59,6 +61,8 @@ export function refusalStatus(refusal: Refusal): grpc.ServiceError {
         message: refusal.message,
         runEpoch: refusal.runEpoch ?? 0,
         givenEpoch: refusal.givenEpoch ?? 0,
+        leaderAddress: refusal.leaderAddress ?? '',
+        leaderTerm: refusal.leaderTerm ?? 0,
       }),
     )
     .finish();
@@ -100,7 +104,7 @@ export function refusalOf(err: grpc.ServiceError | null | undefined): Refusal | 
 
 /** The refusal in a trailer's bytes (as a thread passed them on), or null when they do not decode. */
 export function refusalFromTrailer(raw: Uint8Array, details: string): Refusal | null {
-  let decoded: { reason?: string; message?: string; runEpoch?: number; givenEpoch?: number };
+  let decoded: { reason?: string; message?: string; runEpoch?: number; givenEpoch?: number; leaderAddress?: string; leaderTerm?: number };
   try {
     const type = messageType();
     decoded = type.toObject(type.decode(raw), { enums: String, longs: Number, defaults: true }) as typeof decoded;
@@ -112,6 +116,7 @@ export function refusalFromTrailer(raw: Uint8Array, details: string): Refusal | 
     reason,
     message: decoded.message || details,
     ...(reason === RefusalReason.staleEpoch ? { runEpoch: decoded.runEpoch ?? 0, givenEpoch: decoded.givenEpoch ?? 0 } : {}),
+    ...(reason === RefusalReason.notLeader ? { leaderAddress: decoded.leaderAddress ?? '', leaderTerm: decoded.leaderTerm ?? 0 } : {}),
   };
 }
 

@@ -290,6 +290,13 @@ export class CoordinatorCore {
   private onRegister(e: Extract<CoordinatorEvent, { type: 'register' }>, now: number, out: Action[]): Refusal | null {
     if (e.nodeId.trim() === '') return { reason: RefusalReason.invalid, message: 'node id must not be empty' };
     if (e.address.trim() === '') return { reason: RefusalReason.invalid, message: `node ${e.nodeId} gave no address` };
+    const known = this.members.live(e.nodeId);
+    if (e.reattach && known && !known.commandsOpen && known.address === e.address && known.smpAddress === (e.smpAddress ?? '')) {
+      // A new leader's node, attached to the old one: it keeps its place, and its lease runs.
+      this.members.heartbeat(e.nodeId, now);
+      out.push({ type: 'log', level: 'info', msg: 'node re-attached', fields: { nodeId: e.nodeId, stage: known.stage } });
+      return null;
+    }
     const duplicate = this.members.duplicate(e);
     if (duplicate) {
       out.push({ type: 'log', level: 'warn', msg: 'refused duplicate registration', fields: { nodeId: e.nodeId, address: e.address } });

@@ -199,6 +199,8 @@ export class EtcdStore implements StateStore {
         w.on('put', (kv: IKeyValue) => !stopped && onChange(leaderOf(kv)));
         w.on('delete', () => !stopped && onChange(null));
         w.on('connected', () => void refresh());
+        // The leader as it is now: the watch reports changes only.
+        void refresh();
       })
       .catch(() => {});
     const stop = () => {

@@ -146,6 +146,7 @@ export class InProcessStore implements StateStore {
 
   watchLeader(onChange: (leader: LeaderInfo | null) => void): () => void {
     this.state.leaderWatchers.add(onChange);
+    queueMicrotask(() => this.state.leaderWatchers.has(onChange) && onChange(this.state.leaderInfo()));
     const stop = () => {
       this.state.leaderWatchers.delete(onChange);
       this.closers.delete(stop);

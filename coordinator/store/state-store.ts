@@ -58,7 +58,7 @@ export interface StateStore {
   campaign(candidate: Candidate, leaseMs: number, signal?: AbortSignal): Promise<Leadership>;
   /** The leader now, or null when no one leads. */
   leader(): Promise<LeaderInfo | null>;
-  /** Calls `onChange` whenever the leader changes (null: no one leads); returns the unsubscribe. */
+  /** Calls `onChange` with the leader now, then whenever it changes (null: no one leads); returns the unsubscribe. */
   watchLeader(onChange: (leader: LeaderInfo | null) => void): () => void;
   /** Every key under `prefix` ('' for all) with its value. */
   read(prefix: string): Promise<Map<string, string>>;

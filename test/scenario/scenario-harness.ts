@@ -16,6 +16,8 @@
 //   protection n1 stage=1 versions=4@0:n2,n3,n4,n0;5@0:... [held=100] [encode=5] [smp=ADDR]
 //   probe n1 alive|dead / fault n1 stage=1 MESSAGE... / leave n1 grace=25000 [reason=SIGTERM]
 //   tick / stop [graceful] [reason=...] / finish / status
+//   register n0 ... reattach              a node of the old leader attaches to the new one
+//   restore                               a new leader: a core built from this one's durable state (through JSON)
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { compileJobOptions, type JobOptions, type RawJobOptions } from '../../domain/job-options.ts';
@@ -223,11 +225,16 @@ export class Scenario {
             hostname: 'h',
             snapshots: snap ? { stage: Number(st), steps: steps(list) } : null,
             smpAddress: a.kv.get('smp') ?? '',
+            ...(a.flags.has('reattach') ? { reattach: true } : {}),
           },
           out,
         );
         break;
       }
+      case 'restore':
+        this.core = CoordinatorCore.restore(this.job!, JSON.parse(JSON.stringify(this.c.durable())), this.now);
+        out.push(...this.c.status().nodes.map((n) => `node ${n.nodeId} ${n.state} stage=${n.stage ?? '-'}`));
+        break;
       case 'open':
         for (const n of a.words) this.feed({ type: 'commands-opened', nodeId: n }, out);
         break;

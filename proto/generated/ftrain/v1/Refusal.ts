@@ -8,6 +8,8 @@ export interface Refusal {
   'message'?: (string);
   'runEpoch'?: (number | string | Long);
   'givenEpoch'?: (number | string | Long);
+  'leaderAddress'?: (string);
+  'leaderTerm'?: (number | string | Long);
 }
 
 export interface Refusal__Output {
@@ -15,4 +17,6 @@ export interface Refusal__Output {
   'message': (string);
   'runEpoch': (number);
   'givenEpoch': (number);
+  'leaderAddress': (string);
+  'leaderTerm': (number);
 }

@@ -12,6 +12,7 @@ export const RefusalReason = {
   REFUSAL_REASON_WRONG_STAGE: 'REFUSAL_REASON_WRONG_STAGE',
   REFUSAL_REASON_WRONG_STEP: 'REFUSAL_REASON_WRONG_STEP',
   REFUSAL_REASON_WRONG_STATE: 'REFUSAL_REASON_WRONG_STATE',
+  REFUSAL_REASON_NOT_LEADER: 'REFUSAL_REASON_NOT_LEADER',
 } as const;
 
 export type RefusalReason =
@@ -37,5 +38,7 @@ export type RefusalReason =
   | 9
   | 'REFUSAL_REASON_WRONG_STATE'
   | 10
+  | 'REFUSAL_REASON_NOT_LEADER'
+  | 11
 
 export type RefusalReason__Output = typeof RefusalReason[keyof typeof RefusalReason]

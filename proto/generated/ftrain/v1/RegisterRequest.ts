@@ -13,6 +13,7 @@ export interface RegisterRequest {
   'smpPid'?: (number);
   'agentPid'?: (number);
   'zone'?: (string);
+  'reattach'?: (boolean);
 }
 
 export interface RegisterRequest__Output {
@@ -26,4 +27,5 @@ export interface RegisterRequest__Output {
   'smpPid': (number);
   'agentPid': (number);
   'zone': (string);
+  'reattach': (boolean);
 }

@@ -1,0 +1,123 @@
+// Two coordinators of one job on a real local etcd, and a node speaking the real protocol over
+// gRPC: the standby refuses the node and names the leader; when the leader goes (its lease runs
+// out), the standby takes over with the state the leader wrote, and the node re-attaches to it in
+// its place.
+
+import * as grpc from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../common/logging.ts';
+import { GRPC_CHANNEL_OPTIONS, loadProto } from '../../common/proto.ts';
+import { refusalOf } from '../../common/wire/refusal-wire.ts';
+import { CoordinatorServer } from '../../coordinator/coordinator-server.ts';
+import { EtcdStore, parseEtcdUrl } from '../../coordinator/store/etcd-store.ts';
+import { startLocalEtcd, type LocalEtcd } from '../../coordinator/store/local-etcd.ts';
+import { compileJobOptions } from '../../domain/job-options.ts';
+import { RefusalReason } from '../../domain/refusal.ts';
+import type { CoordinatorClient } from '../../proto/generated/ftrain/v1/Coordinator.ts';
+import type { RegisterRequest } from '../../proto/generated/ftrain/v1/RegisterRequest.ts';
+
+const LEASE_MS = 2000;
+const job = compileJobOptions({ nodes: 2, steps: 4, leaseMs: 3000, heartbeatMs: 100 });
+const logger = createLogger({ name: 'ha-test', level: process.env.HA_LOG ?? 'silent' });
+
+let etcd: LocalEtcd;
+beforeAll(async () => {
+  etcd = await startLocalEtcd();
+});
+afterAll(async () => {
+  await etcd?.stop();
+});
+
+function coordinator(id: string, jobName: string): { server: CoordinatorServer; store: EtcdStore; roles: string[] } {
+  const store = new EtcdStore({ endpoints: parseEtcdUrl(etcd.url), job: jobName });
+  const server = new CoordinatorServer({ job, dataSha256: 'x'.repeat(64), listen: '127.0.0.1:0', logger, ha: { store, id, advertise: '127.0.0.1:0', leaseMs: LEASE_MS } });
+  const roles: string[] = [];
+  server.on('role', (r) => roles.push(r.leading ? `lead:${r.term}:${r.tookOver}` : `standby:${r.leader?.id ?? '-'}`));
+  return { server, store, roles };
+}
+
+function client(port: number): CoordinatorClient {
+  return new (loadProto().ftrain.v1.Coordinator)(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS);
+}
+
+function register(c: CoordinatorClient, extra: Partial<RegisterRequest> = {}): Promise<grpc.ServiceError | null> {
+  return new Promise((resolve) =>
+    c.Register({ nodeId: 'n1', address: '127.0.0.1:9', pid: 1, hostname: 'h', snapshotStage: -1, snapshotSteps: [], smpAddress: '', ...extra }, { deadline: Date.now() + 3000 }, (err) => resolve(err)),
+  );
+}
+
+async function until(check: () => boolean, timeoutMs: number): Promise<number> {
+  const t0 = Date.now();
+  while (!check()) {
+    if (Date.now() - t0 > timeoutMs) throw new Error(`not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return Date.now() - t0;
+}
+
+describe('coordinator leader and standby', () => {
+  it('refuses nodes on the standby, naming the leader; takes over with the leader\'s state when it goes; the node re-attaches in its place', async () => {
+    const a = coordinator('c1', `ha-${process.pid}-1`);
+    const b = coordinator('c2', `ha-${process.pid}-1`);
+    const clients: CoordinatorClient[] = [];
+    try {
+      const portA = await a.server.start();
+      await until(() => a.server.leads, 5000);
+      const portB = await b.server.start();
+      await until(() => b.server.leader?.id === 'c1', 5000);
+      expect(b.server.leads).toBe(false);
+
+      // The standby turns the node away and says where the leader is.
+      const cb = client(portB);
+      clients.push(cb);
+      const refused = await register(cb);
+      expect(refused?.code).toBe(grpc.status.UNAVAILABLE);
+      const refusal = refusalOf(refused);
+      expect(refusal?.reason).toBe(RefusalReason.notLeader);
+      expect(refusal?.leaderAddress).toBe(`127.0.0.1:${portA}`);
+      expect(refusal?.message).toMatch(/standby: coordinator c1 at 127\.0\.0\.1:\d+ leads \(term \d+\)/);
+
+      // The leader takes the node, and its command stream.
+      const ca = client(portA);
+      clients.push(ca);
+      expect(await register(ca)).toBeNull();
+      const streamA = ca.Commands({ nodeId: 'n1' });
+      let streamAEnded = false;
+      streamA.on('error', () => (streamAEnded = true));
+      streamA.on('end', () => (streamAEnded = true));
+      streamA.on('data', () => {});
+      await until(() => a.server.status().nodes.some((n) => n.nodeId === 'n1'), 3000);
+
+      // The leader's process goes: it stops renewing its lease. The standby leads within the lease.
+      const t0 = Date.now();
+      await a.server.close();
+      await a.store.close();
+      await until(() => b.server.leads, LEASE_MS * 3);
+      const takeoverMs = Date.now() - t0;
+      expect(takeoverMs).toBeLessThan(LEASE_MS * 3);
+      expect(b.roles.at(-1)).toMatch(/^lead:\d+:true$/);
+      await until(() => streamAEnded, 3000);
+
+      // The new leader knows the node from the old one's state; a plain registration is refused
+      // as a duplicate, a re-attachment is taken, and the node keeps its state.
+      const before = b.server.status().nodes.find((n) => n.nodeId === 'n1');
+      expect(before?.state).toBe('registered');
+      expect(refusalOf(await register(cb))?.reason).toBe(RefusalReason.duplicate);
+      expect(await register(cb, { reattach: true })).toBeNull();
+      const streamB = cb.Commands({ nodeId: 'n1' });
+      streamB.on('data', () => {});
+      streamB.on('error', () => {});
+      const beat = await new Promise<grpc.ServiceError | null>((resolve) => cb.Heartbeat({ nodeId: 'n1' }, { deadline: Date.now() + 3000 }, (err) => resolve(err)));
+      expect(beat).toBeNull();
+      // A node at another address cannot re-attach under its id.
+      expect(refusalOf(await register(cb, { reattach: true, address: '127.0.0.1:10' }))?.reason).toBe(RefusalReason.duplicate);
+      streamB.cancel();
+    } finally {
+      for (const c of clients) c.close();
+      await b.server.close();
+      await b.store.close();
+      await a.server.close().catch(() => {});
+      await a.store.close();
+    }
+  });
+});
