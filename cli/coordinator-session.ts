@@ -8,7 +8,7 @@ import { loadCorpus, checkCorpusFits } from '../domain/corpus.ts';
 import { tokensPerStep, type JobOptions } from '../domain/job-options.ts';
 import type { Logger } from '../common/logging.ts';
 import { checkCheckpointDir } from '../common/checkpoint-dir.ts';
-import { CoordinatorServer, type RunResult } from '../coordinator/coordinator-server.ts';
+import { CoordinatorServer, type HaOptions, type RunResult } from '../coordinator/coordinator-server.ts';
 import { DashboardServer } from '../observability/dashboard-server.ts';
 import { buildRunReport, type RunReport, type StoredRunReport } from '../observability/run-report.ts';
 import { RunLedger } from '../observability/run-ledger.ts';
@@ -26,6 +26,8 @@ export interface SessionOptions {
   readonly dashboard: DashboardSettings | null;
   /** The nodes run on this machine (`ftrain run`): they see the --checkpoint-dir the coordinator sees. */
   readonly nodesOnThisMachine?: boolean;
+  /** A leader and standbys sharing the job's state through a store. */
+  readonly ha?: HaOptions;
 }
 
 export interface DashboardSettings {
@@ -59,7 +61,14 @@ export class CoordinatorSession {
     this.dataSha256 = corpus.sha256;
     // And the checkpoints a resume would load: a mismatch is refused here, before any node starts.
     for (const line of checkCheckpointDir(options.job, corpus.sha256, { nodesOnThisMachine: options.nodesOnThisMachine ?? false })) options.print(line);
-    this.server = new CoordinatorServer({ job: options.job, dataSha256: corpus.sha256, listen: options.listen, logger: options.logger });
+    this.server = new CoordinatorServer({ job: options.job, dataSha256: corpus.sha256, listen: options.listen, logger: options.logger, ...(options.ha ? { ha: options.ha } : {}) });
+    if (options.ha) {
+      const id = options.ha.id;
+      this.server.on('role', (r) => {
+        if (r.leading) options.print(r.tookOver ? `LEADING: coordinator ${id} took over the run (term ${r.term}): its nodes re-attach` : `LEADING: coordinator ${id} leads a new run (term ${r.term})`);
+        else options.print(r.leader ? `standby: coordinator ${r.leader.id} at ${r.leader.address} leads (term ${r.leader.term})` : 'standby: no coordinator leads right now');
+      });
+    }
     const d = options.dashboard;
     this.dashboard = d ? new DashboardServer({ coordinator: this.server, host: d.host, port: d.port, fallbackToFreePort: d.fallbackToFreePort, logger: options.logger }) : null;
     const progress = new ProgressPrinter(options.job.steps, tokensPerStep(options.job), options.print, options.job.snapshotEvery, options.job);

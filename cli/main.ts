@@ -95,22 +95,29 @@ const coordinatorCommand = addDashboardFlags(
   addJobFlags(
     program
       .command('coordinator')
-      .description('run the coordinator of a job, with its dashboard; nodes join with `ftrain node --coordinator HOST:PORT`')
-      .option('--listen <host:port>', 'address to serve gRPC on', '0.0.0.0:7070'),
+      .description('run the coordinator of a job, with its dashboard; nodes join with `ftrain node --coordinator HOST:PORT`. With --store, start it on two or more machines: one leads, the others stand by and take over when it goes')
+      .option('--listen <host:port>', 'address to serve gRPC on', '0.0.0.0:7070')
+      .option('--store <url>', "where the coordinator's state lives: 'memory' (this process; the default) or etcd://HOST:PORT[,HOST:PORT...] for a leader and standbys sharing it", 'memory')
+      .option('--store-job <name>', 'the job\'s name in the store: coordinators of one job give the same name', 'default')
+      .option('--coordinator-id <id>', 'this coordinator\'s name among the job\'s coordinators (default: HOSTNAME-PID)')
+      .option('--advertise <host:port>', 'address nodes reach this coordinator at (default: --listen, with this host\'s name for 0.0.0.0)')
+      .option('--leader-lease <ms>', 'a leader that stops renewing its lease (dead, frozen, cut off) loses the leadership this long after; etcd counts whole seconds, at least 2', '3000'),
   ),
 );
-coordinatorCommand.action(async (flags: JobFlagValues & DashboardFlagValues & { listen: string }) => {
+coordinatorCommand.action(async (flags: JobFlagValues & DashboardFlagValues & { listen: string; store: string; storeJob: string; coordinatorId?: string; advertise?: string; leaderLease: string }) => {
   try {
     const job = compileJobOptions(rawJobOptions(flags));
     const listen = checkHostPort('--listen', flags.listen);
+    const ha = await haOptions(flags, listen);
     const dashboard = dashboardSettings(coordinatorCommand, flags);
     const { defaultLogFile } = await import('./local-cluster.ts');
     const { CoordinatorSession } = await import('./coordinator-session.ts');
     const logFile = resolve(flags.logFile ?? defaultLogFile('coordinator'));
     const logger = createLogger({ name: 'coordinator', file: logFile, level: flags.logLevel });
     const print = (l: string) => process.stdout.write(`${l}\n`);
-    const session = new CoordinatorSession({ job, listen, reportPath: flags.report ?? null, logger, print, dashboard });
+    const session = new CoordinatorSession({ job, listen, reportPath: flags.report ?? null, logger, print, dashboard, ...(ha ? { ha } : {}) });
     const port = await session.start();
+    if (ha) print(`ftrain coordinator ${ha.id} on ${hostOf(listen)}:${port}, state in ${ha.store.description} (job "${flags.storeJob}"): standing for leader`);
     print(`ftrain coordinator on ${hostOf(listen)}:${port}: waiting for ${slotCount(job) + job.spares} nodes`);
     print(`  ${joinHint(hostOf(listen), port, hostname())}`);
     print(`  logs: ${logFile}`);
@@ -121,11 +128,30 @@ coordinatorCommand.action(async (flags: JobFlagValues & DashboardFlagValues & { 
     const { result, report } = await session.finish();
     for (const line of session.summaryLines(report)) print(line);
     await session.close();
+    await ha?.store.close();
     process.exit(result.status === 'failed' ? 1 : 0);
   } catch (err) {
     fail(err instanceof ListenError ? err.toOptionError('--listen') : err);
   }
 });
+
+/** `--store` and its companions: null for the in-process default (one coordinator). */
+async function haOptions(flags: { store: string; storeJob: string; coordinatorId?: string; advertise?: string; leaderLease: string }, listen: string) {
+  if (flags.store === 'memory') return null;
+  const { EtcdStore, parseEtcdUrl } = await import('../coordinator/store/etcd-store.ts');
+  let endpoints: string[];
+  try {
+    endpoints = parseEtcdUrl(flags.store);
+  } catch (err) {
+    throw new OptionError('--store', `${errorMessage(err)}, or 'memory'`);
+  }
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(flags.storeJob)) throw new OptionError('--store-job', `must be 1 to 64 letters, digits, '.', '_' or '-', got "${flags.storeJob}"`);
+  const leaseMs = intOption('--leader-lease', flags.leaderLease, 3000, 2000, 60_000);
+  const id = flags.coordinatorId ?? `${hostname()}-${process.pid}`;
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(id)) throw new OptionError('--coordinator-id', `must be 1 to 64 letters, digits, '.', '_' or '-', got "${id}"`);
+  const advertise = flags.advertise ? checkHostPort('--advertise', flags.advertise) : listen.replace(/^0\.0\.0\.0:/, `${hostname()}:`);
+  return { store: new EtcdStore({ endpoints, job: flags.storeJob }), id, advertise, leaseMs };
+}
 
 /** Ctrl-C and a closed stdin, for processes that `ftrain run` or `ftrain node` started. */
 function watchParent(onParentGone: () => void): boolean {

@@ -165,7 +165,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
     if (this.closing) return;
     this.stopWatchingLeader ??= ha.store.watchLeader((l) => {
       this.knownLeader = l;
-      if (!this.leadership) this.emit('role', { leading: false, leader: l });
+      if (!this.leadership && l?.id !== ha.id) this.emit('role', { leading: false, leader: l });
     });
     const abort = new AbortController();
     this.campaignAbort = abort;
