@@ -38,6 +38,13 @@ function parsePort(field: string, raw: string): number {
   return port;
 }
 
+/** `--coordinator A[,B...]`: each a host:port; returned as the list the node's link takes. */
+function checkCoordinators(raw: string): string {
+  const list = raw.split(',').map((a) => a.trim()).filter((a) => a !== '');
+  if (list.length === 0) throw new OptionError('--coordinator', 'must name at least one coordinator as HOST:PORT');
+  return list.map((a) => checkHostPort('--coordinator', a)).join(',');
+}
+
 function checkHostPort(field: string, raw: string): string {
   const i = raw.lastIndexOf(':');
   if (i <= 0) throw new OptionError(field, `must be HOST:PORT, got "${raw}"`);
@@ -189,7 +196,7 @@ interface WorkerFlags {
 
 function addWorkerFlags(cmd: Command): Command {
   return cmd
-    .requiredOption('--coordinator <host:port>', 'address of the coordinator')
+    .requiredOption('--coordinator <host:port[,host:port...]>', 'address of the coordinator; with a leader and standbys (`ftrain coordinator --store`), each of them: the node follows whichever leads')
     .option('--node-id <id>', 'unique id of this node (default: HOSTNAME-PID)')
     .option('--listen <host:port>', 'address for pipeline traffic (use 0.0.0.0:PORT across machines)', '127.0.0.1:0')
     .option('--advertise <host>', 'host name other nodes use to reach this one (default: the listen host, or this hostname for 0.0.0.0)')
@@ -213,7 +220,7 @@ function sayAndExit(prefix: string, code: number, message: string): never {
  */
 async function resolveOrGiveUp(coordinator: string, prefix: string, giveUp: (code: number, message: string) => never): Promise<void> {
   try {
-    await resolveCoordinatorHost(coordinator, { onWait: waitingLines(prefix, (l) => process.stderr.write(`${l}\n`)).resolveWait });
+    for (const address of coordinator.split(',')) await resolveCoordinatorHost(address, { onWait: waitingLines(prefix, (l) => process.stderr.write(`${l}\n`)).resolveWait });
   } catch (err) {
     const code = joinFailureCode(err);
     if (code === null) throw err;
@@ -231,7 +238,7 @@ addWorkerFlags(
     .option('--no-standby', 'keep no warm standby worker (one idle worker process) to take over at once when the worker crashes: restart it cold'),
 ).action(async (flags: WorkerFlags & { snapshotDir?: string; maxRestarts: string; snapshotManagerPort: string; standby: boolean }) => {
   try {
-    const coordinator = checkHostPort('--coordinator', flags.coordinator);
+    const coordinator = checkCoordinators(flags.coordinator);
     const listen = checkHostPort('--listen', flags.listen);
     if (flags.backend !== undefined) parseBackend('--backend', flags.backend);
     const maxRestarts = intOption('--max-restarts', flags.maxRestarts, 0, 0, 1_000_000);
@@ -278,7 +285,7 @@ addWorkerFlags(
     .addOption(new Option('--standby', "warm up, then wait (not listening, not registered) until the node agent says to take over").hideHelp()),
 ).action(async (flags: WorkerFlags & { snapshotDir?: string; standby?: boolean }) => {
   try {
-    const coordinator = checkHostPort('--coordinator', flags.coordinator);
+    const coordinator = checkCoordinators(flags.coordinator);
     const listen = checkHostPort('--listen', flags.listen);
     const nodeId = flags.nodeId ?? `${hostname()}-${process.pid}`;
     const backend = flags.backend === undefined ? null : parseBackend('--backend', flags.backend);
@@ -346,7 +353,7 @@ program
   .option('--slots <n>', 'snapshot slots', String(DEFAULT_SLOT_COUNT))
   .option('--node-id <id>', 'the node this manager belongs to', hostname())
   .option('--listen <host:port>', 'address of its SnapshotManager service (peers send erasure shards here; port 0 picks one)', '127.0.0.1:0')
-  .option('--coordinator <host:port>', 'the coordinator to tell when a snapshot is protected (default: only through the worker)')
+  .option('--coordinator <host:port[,host:port...]>', 'the coordinator (or each of a leader and standbys) to tell when a snapshot is protected (default: only through the worker)')
   .option('--advertise <host>', 'host name other nodes use to reach it (default: the listen host)')
   .option('--keep', 'keep the snapshots when this process exits')
   .option('--log-file <file>', 'write JSON logs here (default: stderr)')
@@ -358,7 +365,7 @@ program
       const logger = createLogger({ name: 'snapshot-manager', file: flags.logFile ?? null, level: flags.logLevel }).child({ nodeId: flags.nodeId });
       const { SnapshotManager } = await import('../snapshot-manager/snapshot-manager.ts');
       const smp = new SnapshotManager(resolve(flags.dir), slots, flags.nodeId, logger);
-      await smp.start(listen, flags.advertise ?? null, flags.coordinator ? checkHostPort('--coordinator', flags.coordinator) : null);
+      await smp.start(listen, flags.advertise ?? null, flags.coordinator ? checkCoordinators(flags.coordinator) : null);
       logger.info({ dir: smp.slots.dir, slots, address: smp.address }, 'snapshot manager ready');
       const stop = (code: number) => {
         smp.close(!flags.keep);

@@ -140,8 +140,9 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
     return this.port;
   }
 
+  /** The job: as given, or as the store held it when this coordinator took a run over. */
   get job(): JobOptions {
-    return this.options.job;
+    return this.core.job;
   }
 
   /** Whether this coordinator decides: always without a store; with one, while it leads. */
@@ -165,7 +166,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
     if (this.closing) return;
     this.stopWatchingLeader ??= ha.store.watchLeader((l) => {
       this.knownLeader = l;
-      if (!this.leadership && l?.id !== ha.id) this.emit('role', { leading: false, leader: l });
+      if (!this.closing && !this.leadership && l?.id !== ha.id) this.emit('role', { leading: false, leader: l });
     });
     const abort = new AbortController();
     this.campaignAbort = abort;
@@ -308,7 +309,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
           log.warn({ nodeId: action.nodeId, command: action.command.kind }, 'no command stream for node');
           break;
         }
-        stream.write(encodeCommand(action.command, this.options.job, this.options.dataSha256));
+        stream.write({ ...encodeCommand(action.command, this.core.job, this.options.dataSha256), term: this.leadership?.term ?? 0 });
         if (action.command.kind === 'stop') {
           stream.end();
           this.streams.delete(action.nodeId);
@@ -371,7 +372,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
   private async collectWeights(): Promise<void> {
     try {
       const status = this.core.status();
-      const job = this.options.job;
+      const job = this.core.job;
       const digests: string[] = [];
       for (let replica = 0; replica < job.replicas; replica++) {
         // A replica out when the run ended (the others trained on without it) holds no final weights: ''.
@@ -408,10 +409,9 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
         else callback(refusalStatus(reply.refusal));
       };
     const ack = () => ({});
-    const job = this.options.job;
     return {
-      Register: unary((r) => ({ type: 'register', ...decodeRegister(r) }), () => ({ leaseMs: job.leaseMs, heartbeatMs: job.heartbeatMs })),
-      Heartbeat: unary((r) => ({ type: 'heartbeat', ...decodeHeartbeat(r) }), () => ({ leaseMs: job.leaseMs })),
+      Register: unary((r) => ({ type: 'register', ...decodeRegister(r) }), () => ({ leaseMs: this.core.job.leaseMs, heartbeatMs: this.core.job.heartbeatMs, term: this.leadership?.term ?? 0 })),
+      Heartbeat: unary((r) => ({ type: 'heartbeat', ...decodeHeartbeat(r) }), () => ({ leaseMs: this.core.job.leaseMs })),
       Commands: (call) => {
         const request = decodeOrRefuse(() => ({ nodeId: decodeNodeId(call.request, 'CommandsRequest') }), (status) => call.emit('error', status));
         if (!request) return;

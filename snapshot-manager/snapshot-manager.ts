@@ -19,6 +19,7 @@ import { errorMessage } from '../domain/errors.ts';
 import type { Logger } from '../common/logging.ts';
 import { GRPC_CHANNEL_OPTIONS, GRPC_SERVER_OPTIONS, bindServer, deadline, loadProto, statusError } from '../common/proto.ts';
 import type { CoordinatorClient } from '../proto/generated/ftrain/v1/Coordinator.ts';
+import { LeaderFollower } from '../common/leader-follower.ts';
 import type { ShardChunk__Output } from '../proto/generated/ftrain/v1/ShardChunk.ts';
 import { decodeConfigure, decodeFetchShards, decodeFetchSnapshot, decodeRebuildRequest, encodeStatus } from '../common/wire/snapshot-manager-wire.ts';
 import { SEAL_WAIT_MS, copySnapshot, serveSnapshot, type CopyOutcome } from './snapshot-copy.ts';
@@ -75,7 +76,7 @@ export class SnapshotManager {
   private lastError: string | null = null;
   private closed = false;
   /** Where protection is reported as soon as a snapshot is placed (null: only through the worker). */
-  private coordinator: CoordinatorClient | null = null;
+  private coordinator: LeaderReports | null = null;
   private lastReported = '';
   private memory: SmpMemoryReporter | null = null;
   /** Held while a recovery on this node needs the CPU: no shard is coded or sent (protection-hold.ts). */
@@ -99,7 +100,7 @@ export class SnapshotManager {
    * smp.json in the slot directory; then watches the slots.
    */
   async start(listen = '127.0.0.1:0', advertiseHost: string | null = null, coordinator: string | null = null): Promise<void> {
-    if (coordinator) this.coordinator = new this.proto.ftrain.v1.Coordinator(coordinator, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS);
+    if (coordinator) this.coordinator = reportsToLeader(new LeaderFollower(coordinator));
     const port = await bindServer(this.server, listen);
     const listenHost = hostOf(listen);
     const host = advertiseHost ?? (listenHost === '0.0.0.0' || listenHost === '' ? hostname() : listenHost);
@@ -443,4 +444,22 @@ export class SnapshotManager {
     void this.poolInstance?.close();
     if (removeSlots) this.slots.remove();
   }
+}
+
+/** The two reports a snapshot manager sends its coordinator, to whichever coordinator leads. */
+type LeaderReports = Pick<CoordinatorClient, 'ReportProtection' | 'ReportMemory'> & { close(): void };
+
+/** Reports that follow the leader: a failed one moves the follower on; the next report goes there. */
+function reportsToLeader(follower: LeaderFollower): LeaderReports {
+  const observed =
+    <T>(cb: (err: grpc.ServiceError | null, reply?: T) => void) =>
+    (err: grpc.ServiceError | null, reply?: T) => {
+      if (err) follower.observe(err);
+      cb(err, reply);
+    };
+  return {
+    ReportProtection: ((req: never, options: never, cb: never) => follower.client.ReportProtection(req, options, observed(cb))) as unknown as CoordinatorClient['ReportProtection'],
+    ReportMemory: ((req: never, options: never, cb: never) => follower.client.ReportMemory(req, options, observed(cb))) as unknown as CoordinatorClient['ReportMemory'],
+    close: () => follower.close(),
+  };
 }

@@ -4,6 +4,12 @@
 // refusals; what they mean is the core's business. A node that cannot join at all fails with an
 // error class per reason (refused, unreachable, unresolved), which the command line turns into
 // an exit code its node agent does not restart on.
+//
+// With several coordinators (`--coordinator A,B`: a leader and standbys), the link follows the
+// leader: a standby's NOT_LEADER names it; a command stream that breaks, a NOT_LEADER refusal
+// or heartbeats that keep failing make the node re-attach (Register with `reattach`) to whichever
+// coordinator leads now, with what it holds, while training goes on. Commands of a term older
+// than the newest the node has heard are dropped: a deposed leader changes nothing.
 
 import * as grpc from '@grpc/grpc-js';
 import { lookup } from 'node:dns/promises';
@@ -12,7 +18,8 @@ import { Worker as Thread } from 'node:worker_threads';
 import type { RestoreTrace } from '../domain/node-reports.ts';
 import type { Logger } from '../common/logging.ts';
 import { packageUrl } from '../common/package-root.ts';
-import { GRPC_CHANNEL_OPTIONS, PROTO_PATH, UNARY_DEADLINE_MS, deadline, loadProto } from '../common/proto.ts';
+import { GRPC_CHANNEL_OPTIONS, PROTO_PATH, UNARY_DEADLINE_MS, deadline } from '../common/proto.ts';
+import { LeaderFollower } from '../common/leader-follower.ts';
 import { encodeInjectionKind } from '../common/wire/coordinator-wire.ts';
 import { REFUSAL_TRAILER, refusalFromTrailer, refusalOf } from '../common/wire/refusal-wire.ts';
 import { Backoff, type BackoffOptions } from '../domain/backoff.ts';
@@ -160,18 +167,38 @@ function unary<T>(call: (cb: Callback<T>) => unknown): Promise<T | undefined> {
   return new Promise((resolve, reject) => call((err, res) => (err ? reject(err) : resolve(res))));
 }
 
+/** Heartbeats that fail in a row before a node with several coordinators looks for the leader. */
+const FAILED_BEATS_BEFORE_REATTACH = 3;
+
 export class CoordinatorLink {
-  private readonly client: CoordinatorClient;
+  private readonly leaders: LeaderFollower;
   private heartbeats: Thread | null = null;
   private commands: grpc.ClientReadableStream<Command__Output> | null = null;
+  /** The registration, for a re-attachment to a new leader. */
+  private request: (() => RegisterRequest) | null = null;
+  private streamHandlers: { onCommand: (c: Command__Output) => void; onLost: (why: string) => void } | null = null;
+  private reattaching: Promise<boolean> | null = null;
+  private failedBeats = 0;
+  /** The newest leader term heard: commands of older terms are dropped. */
+  private term = 0;
+  private closed = false;
 
   constructor(
-    readonly address: string,
+    address: string,
     private readonly nodeId: string,
     private readonly protocol: Pick<WorkerOptions, 'registerTimeoutMs' | 'registerBackoff'>,
     private readonly log: Logger,
   ) {
-    this.client = new (loadProto().ftrain.v1.Coordinator)(address, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS);
+    this.leaders = new LeaderFollower(address);
+  }
+
+  /** The coordinator this node talks to now (the leader, as far as it knows). */
+  get address(): string {
+    return this.leaders.address;
+  }
+
+  private get client(): CoordinatorClient {
+    return this.leaders.client;
   }
 
   /**
@@ -182,6 +209,7 @@ export class CoordinatorLink {
    * CoordinatorUnreachableError when the time is up.
    */
   async register(request: () => RegisterRequest, onWait?: (w: RegisterWait) => void): Promise<{ heartbeatMs: number }> {
+    this.request = request;
     const timeoutMs = this.protocol.registerTimeoutMs;
     const started = Date.now();
     const backoff = new Backoff(this.protocol.registerBackoff);
@@ -190,19 +218,26 @@ export class CoordinatorLink {
       try {
         const attemptMs = Math.max(MIN_ATTEMPT_MS, Math.min(UNARY_DEADLINE_MS, leftMs));
         const reply = await unary<RegisterReply__Output>((cb) => this.client.Register(request(), { deadline: deadline(attemptMs) }, cb));
+        this.term = Math.max(this.term, Number(reply!.term ?? 0));
         return { heartbeatMs: reply!.heartbeatMs };
       } catch (err) {
         const e = err as grpc.ServiceError;
+        const at = this.address;
         const refusal = refusalOf(e);
+        // A standby names the leader: ask it at once. No leader yet, or a coordinator that cannot
+        // be reached: the next of the list, after the backoff below.
+        this.leaders.observe(e);
+        const noLeader = refusal?.reason === RefusalReason.notLeader;
+        if (noLeader && refusal.leaderAddress) continue;
         if (refusal?.reason === RefusalReason.runEnded) throw new RunEndedError({ ...refusal, message: `not joining: ${refusal.message}` }, 'Register', e);
-        if (refusal) throw refusedError({ ...refusal, message: `refused by the coordinator at ${this.address}: ${refusal.message}` }, 'Register', e);
-        const failure = connectFailure(e);
+        if (refusal && !noLeader) throw refusedError({ ...refusal, message: `refused by the coordinator at ${at}: ${refusal.message}` }, 'Register', e);
+        const failure = noLeader ? 'no coordinator leads yet' : connectFailure(e);
         if (failure === null) {
-          const message = `what answers at ${this.address} is not an ftrain coordinator (${grpc.status[e.code] ?? e.code}: ${e.details || e.message}); check the address in --coordinator`;
+          const message = `what answers at ${at} is not an ftrain coordinator (${grpc.status[e.code] ?? e.code}: ${e.details || e.message}); check the address in --coordinator`;
           throw new RefusedError({ reason: RefusalReason.unknown, message }, 'Register', { cause: err });
         }
         const waitedMs = Date.now() - started;
-        if (waitedMs >= timeoutMs) throw new CoordinatorUnreachableError(this.address, timeoutMs, failure, { cause: err });
+        if (waitedMs >= timeoutMs) throw new CoordinatorUnreachableError(this.leaders.all.join(','), timeoutMs, failure, { cause: err });
         const retryInMs = Math.min(backoff.next(), timeoutMs - waitedMs);
         if (attempt === 1) this.log.info({ coordinator: this.address }, 'waiting for the coordinator');
         onWait?.({ address: this.address, attempt, failure, waitedMs, timeoutMs, retryInMs });
@@ -224,27 +259,128 @@ export class CoordinatorLink {
         refusalTrailer: REFUSAL_TRAILER,
       },
     });
-    thread.on('message', (m: { type: 'taken' } | { type: 'failed'; code: grpc.status; details: string; refusal: Uint8Array | null }) => {
+    thread.on('message', (m: { type: 'taken' } | { type: 'beat' } | { type: 'failed'; code: grpc.status; details: string; refusal: Uint8Array | null }) => {
       if (m.type === 'taken') {
         this.log.info({ intervalMs }, 'first heartbeat taken: the lease runs');
         return;
       }
+      if (m.type === 'beat') {
+        this.failedBeats = 0;
+        return;
+      }
       const refusal = m.refusal ? refusalFromTrailer(m.refusal, m.details) : null;
+      if (refusal?.reason === RefusalReason.notLeader) {
+        // The coordinator beaten to no longer leads: find the one that does.
+        void this.reattach(`the coordinator at ${this.address} no longer leads`);
+        return;
+      }
       if (refusal) onRefused(refusal);
-      else this.log.warn({ code: m.code, details: m.details }, 'heartbeat failed');
+      else {
+        this.log.warn({ code: m.code, details: m.details }, 'heartbeat failed');
+        // A leader that does not answer (frozen, cut off) while others may: look for the leader.
+        this.failedBeats += 1;
+        if (this.leaders.several && this.failedBeats >= FAILED_BEATS_BEFORE_REATTACH) void this.reattach(`${this.failedBeats} heartbeats to ${this.address} failed (${m.details})`);
+      }
     });
     thread.on('error', (err) => this.log.error({ err }, 'heartbeat thread failed'));
     thread.unref();
     this.heartbeats = thread;
   }
 
-  /** Opens this node's command stream; `onLost` when it ends or fails. */
+  /**
+   * Opens this node's command stream; `onLost` when it ends or fails and, with several
+   * coordinators, no coordinator takes the node back (see reattach).
+   */
   openCommands(onCommand: (c: Command__Output) => void, onLost: (why: string) => void): void {
+    this.streamHandlers = { onCommand, onLost };
     const stream = this.client.Commands({ nodeId: this.nodeId });
     this.commands = stream;
-    stream.on('data', onCommand);
-    stream.on('error', (err: grpc.ServiceError) => onLost(err.details || err.message));
-    stream.on('end', () => onLost('it closed the command stream'));
+    const lost = (why: string) => {
+      if (this.commands !== stream || this.closed) return;
+      if (this.leaders.several) void this.reattach(`the command stream from ${this.address} broke: ${why}`);
+      else onLost(why);
+    };
+    stream.on('data', (c: Command__Output) => {
+      const term = Number(c.term ?? 0);
+      if (term < this.term) {
+        this.log.warn({ term, newest: this.term, command: c.kind }, 'a command of an older leader refused: a deposed coordinator changes nothing');
+        return;
+      }
+      this.term = term;
+      onCommand(c);
+    });
+    stream.on('error', (err: grpc.ServiceError) => lost(err.details || err.message));
+    stream.on('end', () => lost('it closed the command stream'));
+  }
+
+  /**
+   * Attaches this node to whichever coordinator leads now, in its place: Register with
+   * `reattach` (each coordinator of the list in turn, the leader a standby names first), then the
+   * heartbeats and the command stream go there. One attempt at a time; resolves false, after
+   * telling `onLost`, when no coordinator takes the node back within the connect timeout or one
+   * refuses it (it no longer knows the node, or another holds its id).
+   */
+  reattach(why: string): Promise<boolean> {
+    if (this.closed || !this.request || !this.streamHandlers) return Promise.resolve(false);
+    this.reattaching ??= this.attachAgain(why).finally(() => (this.reattaching = null));
+    return this.reattaching;
+  }
+
+  private async attachAgain(why: string): Promise<boolean> {
+    const handlers = this.streamHandlers!;
+    const old = this.commands;
+    this.commands = null;
+    old?.cancel();
+    this.log.warn({ coordinator: this.address, why }, 'looking for the leader to re-attach to');
+    const started = Date.now();
+    const timeoutMs = this.protocol.registerTimeoutMs;
+    const backoff = new Backoff(this.protocol.registerBackoff);
+    for (;;) {
+      if (this.closed) return false;
+      const at = this.address;
+      try {
+        const reply = await unary<RegisterReply__Output>((cb) => this.client.Register({ ...this.request!(), reattach: true }, { deadline: deadline() }, cb));
+        this.term = Math.max(this.term, Number(reply!.term ?? 0));
+        this.failedBeats = 0;
+        this.heartbeats?.postMessage({ type: 'coordinator', address: at });
+        this.log.warn({ coordinator: at, term: this.term, afterMs: Date.now() - started }, 're-attached to the leader');
+        this.openCommands(handlers.onCommand, handlers.onLost);
+        return true;
+      } catch (err) {
+        const e = err as grpc.ServiceError;
+        const refusal = refusalOf(e);
+        this.leaders.observe(e);
+        if (refusal && refusal.reason !== RefusalReason.notLeader) {
+          handlers.onLost(`the coordinator at ${at} did not take this node back: ${refusal.message} (${why})`);
+          return false;
+        }
+        if (refusal?.reason === RefusalReason.notLeader && refusal.leaderAddress) continue;
+        if (!refusal && e.code !== grpc.status.UNAVAILABLE && e.code !== grpc.status.DEADLINE_EXCEEDED) this.leaders.next();
+        if (Date.now() - started >= timeoutMs) {
+          handlers.onLost(`no coordinator of ${this.leaders.all.join(', ')} took this node back within ${seconds(timeoutMs)} s (${why})`);
+          return false;
+        }
+        await new Promise((r) => setTimeout(r, Math.min(backoff.next(), 1000)));
+      }
+    }
+  }
+
+  /**
+   * A unary report to the leader. With several coordinators, one that fails because the
+   * coordinator does not lead or cannot be reached is sent again once the node has re-attached.
+   */
+  private async toLeader<T>(call: (client: CoordinatorClient) => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await call(this.client);
+      } catch (err) {
+        const e = err as grpc.ServiceError;
+        const refusal = refusalOf(e);
+        const leaderGone = refusal?.reason === RefusalReason.notLeader || (!refusal && (e.code === grpc.status.UNAVAILABLE || e.code === grpc.status.DEADLINE_EXCEEDED));
+        if (!this.leaders.several || !leaderGone || attempt >= 2 || this.closed) throw err;
+        if (!(await this.reattach(`a report to ${this.address} failed: ${e.details || e.message}`))) throw err;
+      }
+    }
   }
 
   /**
@@ -255,15 +391,15 @@ export class CoordinatorLink {
    * by the command stream breaking.
    */
   reportReady(stage: number, epoch: number, checkpointSteps: number[], trace: RestoreTrace | null = null): Promise<unknown> {
-    return unary((cb) => this.client.ReportReady({ nodeId: this.nodeId, stage, epoch, checkpointSteps, ...(trace ? { trace } : {}) }, { deadline: deadline(READY_DEADLINE_MS) }, cb));
+    return this.toLeader((c) => unary((cb) => c.ReportReady({ nodeId: this.nodeId, stage, epoch, checkpointSteps, ...(trace ? { trace } : {}) }, { deadline: deadline(READY_DEADLINE_MS) }, cb)));
   }
 
   reportHalted(stage: number, epoch: number, snapshotSteps: number[], memoryStep: number): Promise<unknown> {
-    return unary((cb) => this.client.ReportHalted({ nodeId: this.nodeId, stage, epoch, snapshotSteps, memoryStep }, { deadline: deadline() }, cb));
+    return this.toLeader((c) => unary((cb) => c.ReportHalted({ nodeId: this.nodeId, stage, epoch, snapshotSteps, memoryStep }, { deadline: deadline() }, cb)));
   }
 
   reportStep(report: Omit<StepReport, 'nodeId'>): Promise<StepReply__Output | undefined> {
-    return unary<StepReply__Output>((cb) => this.client.ReportStep({ ...report, nodeId: this.nodeId }, { deadline: deadline() }, cb));
+    return this.toLeader((c) => unary<StepReply__Output>((cb) => c.ReportStep({ ...report, nodeId: this.nodeId }, { deadline: deadline() }, cb)));
   }
 
   /** Not awaited by anyone: the coordinator answers a fault with Stop. */
@@ -282,8 +418,9 @@ export class CoordinatorLink {
   }
 
   close(): void {
+    this.closed = true;
     this.heartbeats?.postMessage('stop');
     this.commands?.cancel();
-    this.client.close();
+    this.leaders.close();
   }
 }

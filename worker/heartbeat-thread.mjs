@@ -12,7 +12,9 @@
 // workerData: { protoPath, coordinator, nodeId, intervalMs, deadlineMs, channelOptions, refusalTrailer }.
 // Posts { type: 'failed', code, details, refusal } for each failed heartbeat (`refusal`: the bytes of
 // the typed refusal trailer, decoded by the main thread; null when the call failed otherwise).
-// Message 'stop' ends it.
+// Posts { type: 'beat' } for a heartbeat taken after one or more that failed. Message 'stop' ends
+// it; { type: 'coordinator', address } sends the heartbeats to another coordinator from then on
+// (the node re-attached to a new leader).
 
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -22,7 +24,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 const { protoPath, coordinator, nodeId, intervalMs, deadlineMs, channelOptions, refusalTrailer } = workerData;
 const definition = protoLoader.loadSync(protoPath, { keepCase: false, longs: Number, enums: String, defaults: true, oneofs: true });
 const proto = grpc.loadPackageDefinition(definition);
-const client = new proto.ftrain.v1.Coordinator(coordinator, grpc.credentials.createInsecure(), channelOptions);
+let client = new proto.ftrain.v1.Coordinator(coordinator, grpc.credentials.createInsecure(), channelOptions);
 
 /** Shortest time between two readings of the process's memory (common/process-memory.ts MEMORY_SAMPLE_MS). */
 const MEMORY_SAMPLE_MS = 1000;
@@ -51,15 +53,19 @@ function sampleMemory() {
 }
 
 let taken = false;
+let failing = false;
 
 function beat() {
   client.Heartbeat({ nodeId, memory: sampleMemory() }, { deadline: new Date(Date.now() + deadlineMs) }, (err) => {
     if (!err) {
       // The first heartbeat the coordinator took: from now on the node's lease is the short one.
       if (!taken) parentPort.postMessage({ type: 'taken' });
+      else if (failing) parentPort.postMessage({ type: 'beat' });
       taken = true;
+      failing = false;
       return;
     }
+    failing = true;
     const trailer = err.metadata?.get(refusalTrailer)[0];
     parentPort.postMessage({ type: 'failed', code: err.code, details: err.details || err.message, refusal: Buffer.isBuffer(trailer) ? trailer : null });
   });
@@ -68,6 +74,12 @@ function beat() {
 const timer = setInterval(beat, intervalMs);
 beat();
 parentPort.on('message', (m) => {
+  if (m?.type === 'coordinator') {
+    client.close();
+    client = new proto.ftrain.v1.Coordinator(m.address, grpc.credentials.createInsecure(), channelOptions);
+    beat();
+    return;
+  }
   if (m === 'stop') {
     clearInterval(timer);
     client.close();

@@ -115,6 +115,9 @@ export class TrainingProgress {
   /** A stage finished a step. The caller has checked that the node holds the stage. */
   step(r: StepReport, now: number, out: Action[]): Refusal | null {
     const stage = this.commits.stage(r.stage);
+    // The same report again, in the same epoch: a node re-sent it to a new leader that had taken
+    // it in before the old one went (the reply was lost with it). Taken, changing nothing.
+    if (r.step === stage.lastStep && (r.epoch ?? 0) === this.ctx.epoch && this.ctx.phase === RunPhase.training) return null;
     if (!Number.isInteger(r.step) || r.step !== stage.lastStep + 1) {
       return { reason: RefusalReason.wrongStep, message: `stage ${r.stage} reported step ${r.step}, but its next step is ${stage.lastStep + 1}` };
     }

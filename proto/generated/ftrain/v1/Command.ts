@@ -6,6 +6,7 @@ import type { Stop as _ftrain_v1_Stop, Stop__Output as _ftrain_v1_Stop__Output }
 import type { Limit as _ftrain_v1_Limit, Limit__Output as _ftrain_v1_Limit__Output } from '../../ftrain/v1/Limit';
 import type { Halt as _ftrain_v1_Halt, Halt__Output as _ftrain_v1_Halt__Output } from '../../ftrain/v1/Halt';
 import type { Protect as _ftrain_v1_Protect, Protect__Output as _ftrain_v1_Protect__Output } from '../../ftrain/v1/Protect';
+import type { Long } from '@grpc/proto-loader';
 
 export interface Command {
   'assign'?: (_ftrain_v1_Assign | null);
@@ -14,6 +15,7 @@ export interface Command {
   'limit'?: (_ftrain_v1_Limit | null);
   'halt'?: (_ftrain_v1_Halt | null);
   'protect'?: (_ftrain_v1_Protect | null);
+  'term'?: (number | string | Long);
   'kind'?: "assign"|"start"|"stop"|"limit"|"halt"|"protect";
 }
 
@@ -24,5 +26,6 @@ export interface Command__Output {
   'limit'?: (_ftrain_v1_Limit__Output | null);
   'halt'?: (_ftrain_v1_Halt__Output | null);
   'protect'?: (_ftrain_v1_Protect__Output | null);
+  'term': (number);
   'kind'?: "assign"|"start"|"stop"|"limit"|"halt"|"protect";
 }

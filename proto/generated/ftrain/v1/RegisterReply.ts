@@ -6,10 +6,12 @@ export interface RegisterReply {
   'nodeId'?: (string);
   'leaseMs'?: (number | string | Long);
   'heartbeatMs'?: (number | string | Long);
+  'term'?: (number | string | Long);
 }
 
 export interface RegisterReply__Output {
   'nodeId': (string);
   'leaseMs': (number);
   'heartbeatMs': (number);
+  'term': (number);
 }

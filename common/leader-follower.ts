@@ -1,0 +1,98 @@
+// Which of a job's coordinators to talk to: `--coordinator A,B,C` names them all, one leads. A
+// standby refuses with NOT_LEADER and names the leader, which is followed at once; a coordinator
+// that cannot be reached gives way to the next in the list. Shared by the worker's link and the
+// snapshot manager's reports; with one address it never moves.
+
+import * as grpc from '@grpc/grpc-js';
+import { RefusalReason } from '../domain/refusal.ts';
+import type { CoordinatorClient } from '../proto/generated/ftrain/v1/Coordinator.ts';
+import { GRPC_CHANNEL_OPTIONS, loadProto } from './proto.ts';
+import { refusalOf } from './wire/refusal-wire.ts';
+
+/** The coordinator addresses of `--coordinator A,B,C`, trimmed; at least one. */
+export function coordinatorAddresses(list: string): string[] {
+  const out = list
+    .split(',')
+    .map((a) => a.trim())
+    .filter((a) => a !== '');
+  if (out.length === 0) throw new Error('no coordinator address given');
+  return [...new Set(out)];
+}
+
+export class LeaderFollower {
+  private readonly addresses: string[];
+  private index = 0;
+  private readonly clients = new Map<string, CoordinatorClient>();
+
+  constructor(list: string) {
+    this.addresses = coordinatorAddresses(list);
+  }
+
+  /** More than one coordinator: a leader and standbys. */
+  get several(): boolean {
+    return this.addresses.length > 1;
+  }
+
+  /** The coordinator talked to now. */
+  get address(): string {
+    return this.addresses[this.index]!;
+  }
+
+  get all(): readonly string[] {
+    return this.addresses;
+  }
+
+  get client(): CoordinatorClient {
+    return this.clientFor(this.address);
+  }
+
+  clientFor(address: string): CoordinatorClient {
+    let c = this.clients.get(address);
+    if (!c) {
+      c = new (loadProto().ftrain.v1.Coordinator)(address, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS);
+      this.clients.set(address, c);
+    }
+    return c;
+  }
+
+  /** Talks to `address` from now on (a leader a standby named may be missing from the list). */
+  follow(address: string): void {
+    let i = this.addresses.indexOf(address);
+    if (i < 0) {
+      this.addresses.push(address);
+      i = this.addresses.length - 1;
+    }
+    this.index = i;
+  }
+
+  /** The next coordinator in the list. */
+  next(): string {
+    this.index = (this.index + 1) % this.addresses.length;
+    return this.address;
+  }
+
+  /**
+   * After a failed call: follows the leader a standby named, or moves on to the next coordinator
+   * when this one cannot be reached or no one leads. Returns whether the call is worth trying
+   * again elsewhere (false for a refusal of the request itself, or with one coordinator).
+   */
+  observe(err: grpc.ServiceError): boolean {
+    const refusal = refusalOf(err);
+    if (refusal?.reason === RefusalReason.notLeader) {
+      if (refusal.leaderAddress) this.follow(refusal.leaderAddress);
+      else if (this.several) this.next();
+      return true;
+    }
+    if (refusal || !this.several) return false;
+    if (err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.DEADLINE_EXCEEDED) {
+      this.next();
+      return true;
+    }
+    return false;
+  }
+
+  close(): void {
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+  }
+}
