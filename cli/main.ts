@@ -80,12 +80,24 @@ const runCommand = addDashboardFlags(
       .option('--respawn <n>', 'replace up to N lost nodes with new node processes, as a spot fleet replaces reclaimed instances', '0')
       .option('--port <n>', 'coordinator port (0 picks a free one)', '0')
       .option('--no-standby', 'nodes keep no warm standby worker: a crashed worker is restarted cold (`ftrain node --no-standby`)')
-      .option('--zones <n>', 'spread the nodes over N failure domains (`ftrain node --zone z0`, z1, ... in turn; 0: none): see --inject zone-kill', '0'),
+      .option('--zones <n>', 'spread the nodes over N failure domains (`ftrain node --zone z0`, z1, ... in turn; 0: none): see --inject zone-kill', '0')
+      .option('--ha', "no single point of failure: a local etcd (the `etcd` on PATH) and two coordinators, one leading, the other standing by; --inject STEP:coordinator:kill|freeze hits the leader")
+      .option('--etcd-members <n>', 'with --ha: members of the local etcd, 1 or 3 (one of 3 may be lost with no effect)', '1'),
   ),
 );
-runCommand.action(async (flags: JobFlagValues & DashboardFlagValues & { port: string; respawn: string; standby: boolean; zones: string }) => {
+runCommand.action(async (flags: JobFlagValues & DashboardFlagValues & { port: string; respawn: string; standby: boolean; zones: string; ha?: boolean; etcdMembers: string }) => {
   try {
-    const job = compileJobOptions(rawJobOptions(flags));
+    const { splitCoordinatorInjections, runHaCluster } = await import('./ha-cluster.ts');
+    const split = splitCoordinatorInjections(flags.inject);
+    if (split.coordinator.length > 0 && !flags.ha) throw new OptionError('--inject', 'STEP:coordinator:kill|freeze needs --ha (a standby coordinator to take over)');
+    const job = compileJobOptions(rawJobOptions({ ...flags, inject: split.rest }));
+    if (flags.ha) {
+      const members = intOption('--etcd-members', flags.etcdMembers, 1, 1, 3);
+      if (members !== 1 && members !== 3) throw new OptionError('--etcd-members', `must be 1 or 3, got ${members}`);
+      if (Number(flags.respawn ?? 0) > 0 || Number(flags.zones ?? 0) > 0) throw new OptionError('--ha', '--respawn and --zones are not supported with --ha yet');
+      const code = await runHaCluster({ job, injections: split.coordinator, etcdMembers: members, standby: flags.standby, reportPath: flags.report ?? null, logFile: flags.logFile ?? null, logLevel: flags.logLevel });
+      process.exit(code);
+    }
     const port = parsePort('--port', flags.port);
     const respawn = intOption('--respawn', flags.respawn, 0, 0, 10_000);
     const dashboard = dashboardSettings(runCommand, flags);
@@ -108,12 +120,14 @@ const coordinatorCommand = addDashboardFlags(
       .option('--store-job <name>', 'the job\'s name in the store: coordinators of one job give the same name', 'default')
       .option('--coordinator-id <id>', 'this coordinator\'s name among the job\'s coordinators (default: HOSTNAME-PID)')
       .option('--advertise <host:port>', 'address nodes reach this coordinator at (default: --listen, with this host\'s name for 0.0.0.0)')
-      .option('--leader-lease <ms>', 'a leader that stops renewing its lease (dead, frozen, cut off) loses the leadership this long after; etcd counts whole seconds, at least 2', '3000'),
+      .option('--leader-lease <ms>', 'a leader that stops renewing its lease (dead, frozen, cut off) loses the leadership this long after; etcd counts whole seconds, at least 2', '3000')
+      // `ftrain run --ha`'s own: the job as the launcher compiled it.
+      .addOption(new Option('--job-json <file>', 'the compiled job, as JSON').hideHelp()),
   ),
 );
-coordinatorCommand.action(async (flags: JobFlagValues & DashboardFlagValues & { listen: string; store: string; storeJob: string; coordinatorId?: string; advertise?: string; leaderLease: string }) => {
+coordinatorCommand.action(async (flags: JobFlagValues & DashboardFlagValues & { listen: string; store: string; storeJob: string; coordinatorId?: string; advertise?: string; leaderLease: string; jobJson?: string }) => {
   try {
-    const job = compileJobOptions(rawJobOptions(flags));
+    const job = flags.jobJson ? (JSON.parse(readFileSync(flags.jobJson, 'utf8')) as ReturnType<typeof compileJobOptions>) : compileJobOptions(rawJobOptions(flags));
     const listen = checkHostPort('--listen', flags.listen);
     const ha = await haOptions(flags, listen);
     const dashboard = dashboardSettings(coordinatorCommand, flags);
@@ -130,8 +144,14 @@ coordinatorCommand.action(async (flags: JobFlagValues & DashboardFlagValues & { 
     print(`  logs: ${logFile}`);
     print(session.dashboardLine());
     for (const line of survivabilityLines(job)) print(line);
-    process.on('SIGINT', () => session.interrupt());
-    process.on('SIGTERM', () => session.server.requestStop('terminated (SIGTERM)', false));
+    // A standby has no run to stop: it leaves at once (its lease goes with it).
+    const standbyLeaves = async () => {
+      await session.close();
+      await ha?.store.close();
+      process.exit(0);
+    };
+    process.on('SIGINT', () => (ha && !session.server.leads ? void standbyLeaves() : session.interrupt()));
+    process.on('SIGTERM', () => (ha && !session.server.leads ? void standbyLeaves() : session.server.requestStop('terminated (SIGTERM)', false)));
     const { result, report } = await session.finish();
     for (const line of session.summaryLines(report)) print(line);
     await session.close();

@@ -40,6 +40,7 @@ import { slotOf } from '../domain/replica-slots.ts';
 import type { Command as CommandProto } from '../proto/generated/ftrain/v1/Command.ts';
 import type { CoordinatorHandlers } from '../proto/generated/ftrain/v1/Coordinator.ts';
 import { CoordinatorCore } from './core/coordinator-core.ts';
+import { FIRST_HEARTBEAT_GRACE_MS } from './core/membership.ts';
 import { RefusalReason, type Refusal } from '../domain/refusal.ts';
 import { StateWriter } from './state-writer.ts';
 import { stateFromRecords } from './state-records.ts';
@@ -195,7 +196,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
     if (tookOver) {
       const state = stateFromRecords(records);
       this.core = CoordinatorCore.restore(state.job, state, this.now());
-      log.warn({ term: leadership.term, phase: state.phase, epoch: state.epoch, nodes: state.nodes.length }, `coordinator ${ha.id} took over as leader (term ${leadership.term}): every node has ${state.job.leaseMs} ms to re-attach`);
+      log.warn({ term: leadership.term, phase: state.phase, epoch: state.epoch, nodes: state.nodes.length }, `coordinator ${ha.id} took over as leader (term ${leadership.term}): every node has ${Math.max(state.job.leaseMs, FIRST_HEARTBEAT_GRACE_MS)} ms to re-attach`);
     } else {
       log.info({ term: leadership.term }, `coordinator ${ha.id} leads (term ${leadership.term}): no earlier state, a new run`);
     }
@@ -226,6 +227,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
     if (this.leadership !== leadership) return;
     this.leadership = null;
     this.writer = null;
+    if (this.closing) return;
     this.options.logger.warn({ term: leadership.term, why }, `coordinator ${ha.id} no longer leads (term ${leadership.term}): ${why}; standing by`);
     for (const s of this.streams.values()) s.end();
     this.streams.clear();
@@ -284,20 +286,36 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
   }
 
   private feed(event: CoordinatorEvent): Reply {
-    if (!this.leads) return { ok: false, refusal: this.notLeader() };
+    let answer: Reply | null = null;
+    this.feedThen(event, (r) => (answer = r));
+    // Without a store, the answer is there at once; with one it may wait for the write: the
+    // callers that cannot wait (process exits, ticks, the launcher) need no answer.
+    return answer ?? { ok: true, protectedCommitStep: -1, snapshotInterval: null };
+  }
+
+  /**
+   * Feeds an event; `answer` gets the reply. A leader with a store answers, and carries out the
+   * actions (but logs), only once the store holds the state after the event: a reply or a
+   * command never tells of a decision a new leader would not know. A leader fenced meanwhile
+   * answers NOT_LEADER and carries out nothing.
+   */
+  private feedThen(event: CoordinatorEvent, answer: (reply: Reply) => void): void {
+    if (!this.leads) return answer({ ok: false, refusal: this.notLeader() });
     const { reply, actions } = this.core.handle(event, this.now());
     const writer = this.writer;
     if (!writer) {
       for (const a of actions) this.execute(a);
-      return reply;
+      return answer(reply);
     }
-    // Logs at once; everything else once the store holds the state it follows from.
     const later = actions.filter((a) => a.type !== 'log' && a.type !== 'notice');
     for (const a of actions) if (a.type === 'log' || a.type === 'notice') this.execute(a);
-    writer.afterEvent(() => {
-      for (const a of later) this.execute(a);
-    });
-    return reply;
+    writer.afterEvent(
+      () => {
+        for (const a of later) this.execute(a);
+        answer(reply);
+      },
+      () => answer({ ok: false, refusal: this.notLeader() }),
+    );
   }
 
   private execute(action: Action): void {
@@ -404,9 +422,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
       (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>): void => {
         const event = decodeOrRefuse(() => toEvent(call.request), callback);
         if (!event) return;
-        const reply = this.feed(event);
-        if (reply.ok) callback(null, toReply(reply));
-        else callback(refusalStatus(reply.refusal));
+        this.feedThen(event, (reply) => (reply.ok ? callback(null, toReply(reply)) : callback(refusalStatus(reply.refusal))));
       };
     const ack = () => ({});
     return {
@@ -433,13 +449,12 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
         call.on('cancelled', onClose);
         call.on('error', onClose);
         call.on('close', onClose);
-        const reply = this.feed({ type: 'commands-opened', nodeId });
-        if (!reply.ok) {
+        this.feedThen({ type: 'commands-opened', nodeId }, (reply) => {
+          if (reply.ok) return;
           closed = true;
-          this.streams.delete(nodeId);
+          if (this.streams.get(nodeId) === call) this.streams.delete(nodeId);
           call.emit('error', refusalStatus(reply.refusal));
-          return;
-        }
+        });
       },
       ReportReady: unary((r) => ({ type: 'ready', ...decodeReady(r) }), ack),
       ReportStep: unary((r) => ({ type: 'step', report: decodeStepReport(r) }), encodeStepReply),

@@ -28,8 +28,8 @@ export interface StateWriterOptions {
 export class StateWriter {
   /** The records as the store holds them, after the last write that succeeded. */
   private written = new Map<string, string>();
-  /** What runs once the state after its event is in the store, in event order. */
-  private waiting: (() => void)[] = [];
+  /** What runs once the state after its event is in the store, in event order, and what runs instead if this leader is fenced first. */
+  private waiting: { then: () => void; otherwise?: () => void }[] = [];
   /** `drain()` calls waiting: they end when this leader is fenced too. */
   private readonly drainers = new Set<() => void>();
   private writing = false;
@@ -57,10 +57,16 @@ export class StateWriter {
     return this.unreachable;
   }
 
-  /** After an event: `then` (its commands) runs once the state after it is in the store. */
-  afterEvent(then: () => void): void {
-    if (this.fenced) return;
-    this.waiting.push(then);
+  /**
+   * After an event: `then` (its commands, its reply) runs once the state after it is in the
+   * store; `otherwise`, if this leader is fenced first (at once when it already was).
+   */
+  afterEvent(then: () => void, otherwise?: () => void): void {
+    if (this.fenced) {
+      otherwise?.();
+      return;
+    }
+    this.waiting.push({ then, ...(otherwise ? { otherwise } : {}) });
     this.schedule(0);
   }
 
@@ -107,11 +113,13 @@ export class StateWriter {
         this.unreachable = null;
         this.options.onReachable?.(null);
       }
-      for (const then of batch) then();
+      for (const w of batch) w.then();
     } catch (err) {
       if (err instanceof FencedError) {
         this.fenced = true;
         this.options.onFenced(err);
+        for (const w of [...batch, ...this.waiting]) w.otherwise?.();
+        this.waiting = [];
         for (const resolve of this.drainers) resolve();
         this.drainers.clear();
       } else {

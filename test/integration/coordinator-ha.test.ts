@@ -15,6 +15,7 @@ import { compileJobOptions } from '../../domain/job-options.ts';
 import { RefusalReason } from '../../domain/refusal.ts';
 import type { CoordinatorClient } from '../../proto/generated/ftrain/v1/Coordinator.ts';
 import type { RegisterRequest } from '../../proto/generated/ftrain/v1/RegisterRequest.ts';
+import { runCli, SMALL_MODEL, startCli } from '../support/cli.ts';
 
 const LEASE_MS = 2000;
 const job = compileJobOptions({ nodes: 2, steps: 4, leaseMs: 3000, heartbeatMs: 100 });
@@ -119,5 +120,50 @@ describe('coordinator leader and standby', () => {
       await a.server.close().catch(() => {});
       await a.store.close();
     }
+  });
+});
+
+// The acceptance runs: `ftrain run --ha`, 4 stages on the cpu backend, against the same job with
+// one coordinator and no failure. Each run is a real etcd, two coordinator processes and four
+// node processes.
+describe('ftrain run --ha', () => {
+  const JOB = ['--nodes', '4', '--steps', '16', '--backend', 'cpu', '--no-dashboard', ...SMALL_MODEL];
+  let cleanDigest: string;
+
+  beforeAll(async () => {
+    const clean = await runCli(['run', ...JOB]);
+    expect(clean.code, clean.stdout + clean.stderr).toBe(0);
+    cleanDigest = /weights sha256 ([0-9a-f]{64})/.exec(clean.stdout)![1]!;
+  });
+
+  it('goes on when the leader is SIGKILLed at step 6: a standby leads within 5 s, and the run ends with the clean run\'s weights', async () => {
+    const run = startCli(['run', '--ha', ...JOB, '--inject', '6:coordinator:kill']);
+    const killed = await run.waitForLine(/injecting coordinator kill: SIGKILL to the leader (coord-\d)/);
+    const took = await run.waitForLine(/\[(coord-\d)\] LEADING: coordinator coord-\d took over the run/);
+    expect(took.match[1]).not.toBe(killed.match[1]);
+    expect(took.atMs - killed.atMs).toBeLessThan(5000);
+    const r = await run.result;
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/finished: training complete/);
+    expect(/weights sha256 ([0-9a-f]{64})/.exec(r.stdout)?.[1]).toBe(cleanDigest);
+  });
+
+  it('fences a frozen leader that wakes after a standby took over: it steps down, and the weights are the clean run\'s', async () => {
+    const run = startCli(['run', '--ha', ...JOB, '--inject', '6:coordinator:freeze']);
+    const frozen = await run.waitForLine(/injecting coordinator freeze: SIGSTOP to the leader (coord-\d)/);
+    const took = await run.waitForLine(/\[(coord-\d)\] LEADING: coordinator coord-\d took over the run/);
+    expect(took.match[1]).not.toBe(frozen.match[1]);
+    expect(took.atMs - frozen.atMs).toBeLessThan(5000);
+    // Woken, the old leader finds another leading and stands by.
+    await run.waitForLine(new RegExp(`\\[${frozen.match[1]}\\] standby: coordinator ${took.match[1]} at 127\\.0\\.0\\.1:\\d+ leads`));
+    const r = await run.result;
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(/weights sha256 ([0-9a-f]{64})/.exec(r.stdout)?.[1]).toBe(cleanDigest);
+  });
+
+  it('refuses a coordinator injection without --ha, saying what it needs', async () => {
+    const r = await runCli(['run', ...JOB, '--inject', '6:coordinator:kill']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--inject.*needs --ha/);
   });
 });

@@ -1,0 +1,240 @@
+// `ftrain run --ha`: the local cluster with a coordinator that is not a single point of failure.
+// A local etcd (1 or 3 members, from PATH), two `ftrain coordinator --store` child processes (one
+// leads, the other stands by) and one `ftrain node` per slot that knows both. The console shows
+// the leading coordinator's progress; the run ends when a coordinator ends it. `--inject
+// STEP:coordinator:kill|freeze` hits the leader when the run has completed STEP steps: SIGKILL,
+// or SIGSTOP and SIGCONT well after its lease ran out (it then finds itself deposed).
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import * as grpc from '@grpc/grpc-js';
+import { FTRAIN_BIN } from '../common/ftrain-bin.ts';
+import { GRPC_CHANNEL_OPTIONS, loadProto } from '../common/proto.ts';
+import { startLocalEtcd } from '../coordinator/store/local-etcd.ts';
+import { OptionError } from '../domain/errors.ts';
+import type { JobOptions } from '../domain/job-options.ts';
+import { slotCount } from '../domain/replica-slots.ts';
+import type { CoordinatorClient } from '../proto/generated/ftrain/v1/Coordinator.ts';
+import { defaultLogFile } from './local-cluster.ts';
+
+/** Coordinators `--ha` starts: a leader and one standby. */
+export const HA_COORDINATORS = 2;
+/** The coordinators' leader lease under `--ha`: a standby leads within about this long. */
+export const HA_LEADER_LEASE_MS = 2000;
+/** A frozen leader stays stopped this long: well past its lease, so a standby has taken over. */
+export const COORDINATOR_FREEZE_MS = 3 * HA_LEADER_LEASE_MS;
+/** How often the launcher asks the leader how far the run is (for `--inject ...:coordinator:...`). */
+const POLL_MS = 100;
+
+export type CoordinatorInjectionKind = 'kill' | 'freeze';
+
+export interface CoordinatorInjection {
+  readonly step: number;
+  readonly kind: CoordinatorInjectionKind;
+}
+
+/**
+ * Takes the `STEP:coordinator:KIND` items out of an `--inject` value: they are the launcher's
+ * (it owns the coordinators' processes); the rest goes to the job as before.
+ */
+export function splitCoordinatorInjections(raw: string | undefined): { coordinator: CoordinatorInjection[]; rest: string | undefined } {
+  if (!raw) return { coordinator: [], rest: raw };
+  const coordinator: CoordinatorInjection[] = [];
+  const rest: string[] = [];
+  for (const item of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const m = /^(\d+):coordinator:(\w+)$/.exec(item);
+    if (!m) {
+      if (/:coordinator:/.test(item)) throw new OptionError('--inject', `"${item}" is not STEP:coordinator:kill or STEP:coordinator:freeze`);
+      rest.push(item);
+      continue;
+    }
+    const kind = m[2]!;
+    if (kind !== 'kill' && kind !== 'freeze') throw new OptionError('--inject', `"${item}": a coordinator can be hit with kill or freeze, not "${kind}"`);
+    coordinator.push({ step: Number(m[1]), kind });
+  }
+  return { coordinator, rest: rest.length > 0 ? rest.join(',') : undefined };
+}
+
+export interface HaClusterOptions {
+  readonly job: JobOptions;
+  readonly injections: readonly CoordinatorInjection[];
+  /** etcd members: 1, or 3 (one may be killed without effect). */
+  readonly etcdMembers: 1 | 3;
+  readonly standby: boolean;
+  readonly reportPath: string | null;
+  readonly logFile: string | null;
+  readonly logLevel: string;
+  readonly print?: (line: string) => void;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolvePort(port));
+    });
+  });
+}
+
+interface CoordinatorProcess {
+  readonly id: string;
+  readonly address: string;
+  readonly child: ChildProcess;
+  readonly client: CoordinatorClient;
+  exited: { code: number | null; signal: NodeJS.Signals | null } | null;
+}
+
+export async function runHaCluster(options: HaClusterOptions): Promise<number> {
+  const print = options.print ?? ((l: string) => process.stdout.write(`${l}\n`));
+  const job = options.job;
+  const logFile = resolve(options.logFile ?? defaultLogFile());
+  mkdirSync(dirname(logFile), { recursive: true });
+  const logFd = openSync(logFile, 'a');
+  const etcd = await startLocalEtcd({ size: options.etcdMembers });
+  const runId = `ftrain-run-${process.pid}-${Date.now()}`;
+  const base = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+  const jobFile = join(base, `${runId}-job.json`);
+  writeFileSync(jobFile, JSON.stringify(job));
+  const ports = [];
+  for (let i = 0; i < HA_COORDINATORS; i++) ports.push(await freePort());
+  const addresses = ports.map((p) => `127.0.0.1:${p}`);
+  const nodeCount = slotCount(job) + job.spares;
+  print(`ftrain: ${HA_COORDINATORS} coordinators (${addresses.join(', ')}, one leads), their state in a local etcd of ${options.etcdMembers} member(s) (${etcd.url}), ${nodeCount} nodes, backend ${job.backend}`);
+  print(`  logs: ${logFile}`);
+
+  const coordinators: CoordinatorProcess[] = [];
+  let leaderId: string | null = null;
+  let ended: { code: number } | null = null;
+  let settle!: () => void;
+  const done = new Promise<void>((r) => (settle = r));
+  for (let i = 0; i < HA_COORDINATORS; i++) {
+    const id = `coord-${i + 1}`;
+    const child = spawn(
+      process.execPath,
+      [
+        FTRAIN_BIN, 'coordinator',
+        '--job-json', jobFile,
+        '--listen', addresses[i]!,
+        '--store', etcd.url,
+        '--store-job', runId,
+        '--coordinator-id', id,
+        '--leader-lease', String(HA_LEADER_LEASE_MS),
+        '--no-dashboard',
+        '--log-file', logFile,
+        '--log-level', options.logLevel,
+        ...(options.reportPath ? ['--report', options.reportPath] : []),
+      ],
+      { stdio: ['ignore', 'pipe', logFd], env: { ...process.env, FTRAIN_MANAGED: '1' } },
+    );
+    const c: CoordinatorProcess = { id, address: addresses[i]!, child, client: new (loadProto().ftrain.v1.Coordinator)(addresses[i]!, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS), exited: null };
+    coordinators.push(c);
+    // The leader's lines are the run's progress; a standby says only what its role is.
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (line.startsWith('LEADING:')) leaderId = id;
+      if (line.startsWith('LEADING:') || line.startsWith('standby:')) print(`[${id}] ${line}`);
+      else if (leaderId === id && !/^(ftrain coordinator|  nodes join with|  logs:|  dashboard:|  survives|    |  cannot survive)/.test(line)) print(line);
+    });
+    child.on('exit', (code, signal) => {
+      c.exited = { code, signal };
+      // A coordinator that ends on its own ends the run (the leader finished it, or failed).
+      if (signal === null && !ended && leaderId === id) {
+        ended = { code: code ?? 1 };
+        settle();
+      }
+    });
+  }
+
+  const children = new Map<string, ChildProcess>();
+  const dirs: string[] = [];
+  let stopping = false;
+  for (let i = 0; i < nodeCount; i++) {
+    const nodeId = `node-${i}`;
+    const dir = join(base, `${runId}-${nodeId}`);
+    dirs.push(dir);
+    const child = spawn(
+      process.execPath,
+      [FTRAIN_BIN, 'node', '--coordinator', addresses.join(','), '--node-id', nodeId, '--listen', '127.0.0.1:0', '--log-level', options.logLevel, '--snapshot-dir', dir, ...(options.standby ? [] : ['--no-standby'])],
+      { stdio: ['pipe', logFd, logFd], env: { ...process.env, FTRAIN_MANAGED: '1' } },
+    );
+    children.set(nodeId, child);
+    child.on('exit', () => children.delete(nodeId));
+  }
+
+  // The injections: the leader's completed steps, asked of each coordinator (a standby refuses).
+  const pending = [...options.injections].sort((a, b) => a.step - b.step);
+  const poll = setInterval(() => {
+    const next = pending[0];
+    if (!next || stopping) return;
+    const leader = coordinators.find((c) => c.id === leaderId && !c.exited);
+    if (!leader) return;
+    leader.client.Status({}, { deadline: Date.now() + 1000 }, (err, s) => {
+      if (err || !s?.run || pending[0] !== next || Number(s.run.completedSteps) < next.step) return;
+      pending.shift();
+      const pid = leader.child.pid!;
+      if (next.kind === 'kill') {
+        print(`[launcher] injecting coordinator kill: SIGKILL to the leader ${leader.id} (pid ${pid}) at step ${next.step}`);
+        leader.child.kill('SIGKILL');
+      } else {
+        print(`[launcher] injecting coordinator freeze: SIGSTOP to the leader ${leader.id} (pid ${pid}) at step ${next.step}, SIGCONT in ${COORDINATOR_FREEZE_MS / 1000} s`);
+        leader.child.kill('SIGSTOP');
+        setTimeout(() => leader.child.kill('SIGCONT'), COORDINATOR_FREEZE_MS).unref();
+      }
+      leaderId = null;
+    });
+  }, POLL_MS);
+  // A killed leader leaves the run to the standby; if every coordinator is gone, the run is over.
+  const allGone = setInterval(() => {
+    if (!ended && coordinators.every((c) => c.exited)) {
+      ended = { code: 1 };
+      print('FAILED: every coordinator is gone');
+      settle();
+    }
+  }, 500);
+
+  const onSignal = (signal: NodeJS.Signals) => () => {
+    for (const c of coordinators) if (!c.exited) c.child.kill(signal);
+  };
+  const onSigint = onSignal('SIGINT');
+  const onSigterm = onSignal('SIGTERM');
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigterm);
+  try {
+    await done;
+    return (ended as { code: number } | null)?.code ?? 1;
+  } finally {
+    stopping = true;
+    clearInterval(poll);
+    clearInterval(allGone);
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigterm);
+    for (const c of coordinators) {
+      c.client.close();
+      if (!c.exited) {
+        c.child.kill('SIGCONT');
+        c.child.kill('SIGTERM');
+      }
+    }
+    await stopAll([...children.values(), ...coordinators.map((c) => c.child)]);
+    await etcd.stop();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    rmSync(jobFile, { force: true });
+    closeSync(logFd);
+  }
+}
+
+/** Waits for children to exit; SIGTERM after 5 s, SIGKILL after 9 s. */
+async function stopAll(children: ChildProcess[]): Promise<void> {
+  const running = (c: ChildProcess) => c.exitCode === null && c.signalCode === null;
+  const exits = children.map((c) => new Promise<void>((r) => (running(c) ? c.once('exit', () => r()) : r())));
+  const term = setTimeout(() => children.filter(running).forEach((c) => c.kill('SIGTERM')), 5000);
+  const kill = setTimeout(() => children.filter(running).forEach((c) => c.kill('SIGKILL')), 9000);
+  await Promise.all(exits);
+  clearTimeout(term);
+  clearTimeout(kill);
+}
