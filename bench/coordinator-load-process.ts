@@ -19,6 +19,7 @@ import { GRPC_CHANNEL_OPTIONS, deadline, loadProto } from '../common/proto.ts';
 import { decodeCommand } from '../common/wire/coordinator-wire.ts';
 import { refusalOf } from '../common/wire/refusal-wire.ts';
 import type { ReceivedCommand } from '../domain/commands.ts';
+import { DEFAULT_JOB } from '../domain/job-options.ts';
 import type { Command__Output } from '../proto/generated/ftrain/v1/Command.ts';
 import type { CoordinatorClient } from '../proto/generated/ftrain/v1/Coordinator.ts';
 
@@ -186,7 +187,9 @@ function register(n: SimNode, attempt = 1): Promise<void> {
       { nodeId: n.id, address: `127.0.0.1:${20000 + Number(n.id.replace(/\D/g, '')) % 40000}`, pid: process.pid, hostname: 'bench', snapshotStage: -1, snapshotSteps: [], smpAddress: `127.0.0.1:9`, smpPid: 0, agentPid: 0, zone: '' },
       { deadline: deadline() },
       (err, reply) => {
-        if (err || !reply) {
+        // An earlier attempt that timed out on this side may have landed: the node is registered.
+        const landed = attempt > 1 && err !== null && refusalOf(err)?.reason === 'duplicate';
+        if ((err || !reply) && !landed) {
           countError(err ? errorKey(err) : 'no reply');
           if (attempt >= REGISTER_ATTEMPTS) {
             failed = `node ${n.id} could not register: ${err?.message ?? 'no reply'}`;
@@ -197,7 +200,7 @@ function register(n: SimNode, attempt = 1): Promise<void> {
           return;
         }
         n.registered = true;
-        n.heartbeatMs = Number(reply.heartbeatMs);
+        n.heartbeatMs = reply ? Number(reply.heartbeatMs) : DEFAULT_JOB.heartbeatMs;
         openCommands(n);
         resolve();
       },

@@ -62,6 +62,8 @@ const PREEMPT_GRACE_MS = 30_000;
 /** A replacement node registers this long after the node it replaces went away. */
 const REJOIN_MS = 120_000;
 const PROGRESS_EVERY_SIM_MS = 3_600_000;
+/** Failures fall in this share of the period, at the rate asked: the rest lets the last ones recover. */
+const CHURN_SHARE = 0.9;
 
 interface SimNode {
   readonly id: string;
@@ -206,9 +208,10 @@ export function runCoordinatorSimulation(o: CoordinatorSimOptions): CoordinatorS
     feed({ type: 'commands-opened', nodeId: id });
   };
 
-  // The churn schedule: failure times uniform over the period, each a random node then alive.
-  const failures = Math.round(o.nodes * o.churnPerHour * o.hours);
-  const failAt = Array.from({ length: failures }, () => Math.floor(prng.next() * endMs)).sort((a, b) => a - b);
+  // The churn schedule: failure times uniform over the period but its last tenth (so that each
+  // failure has time to be recovered before the end), each a random node then alive.
+  const failures = Math.round(o.nodes * o.churnPerHour * o.hours * CHURN_SHARE);
+  const failAt = Array.from({ length: failures }, () => Math.floor(prng.next() * endMs * CHURN_SHARE)).sort((a, b) => a - b);
   const rejoinAt: number[] = [];
   let preemptions = 0;
   let abrupt = 0;
