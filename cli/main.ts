@@ -591,6 +591,64 @@ bench
     }
   });
 
+bench
+  .command('coordinator')
+  .description('a thousand nodes on one coordinator: a real `ftrain coordinator` process and 1-4 load processes whose simulated nodes speak the real gRPC protocol (register, command stream, heartbeats at the default interval, a step report per node per step); heartbeat and step-report latency, the coordinator\'s CPU and RSS, false losses, and one node frozen half way: its detection, the recovery plan and the resumption. With --simulate: the pure coordinator core, no sockets, driven through a simulated day of spot churn')
+  .option('--nodes <n>', 'nodes: --stages x replicas + --spares (default 1000; 10000 with --simulate)')
+  .option('--stages <n>', 'pipeline stages of each replica (default: 8; 16 with --simulate)')
+  .option('--spares <n>', 'spare nodes beyond the replicas (default: 8; 400 with --simulate)')
+  .option('--duration <s>', 'seconds measured once every node trains (the frozen node goes silent half way)', '120')
+  .option('--step-ms <ms>', 'wall time of one training step: each node reports a step this often (default: 1000; 60000 with --simulate)')
+  .option('--load-processes <n>', 'processes the simulated nodes run in (one gRPC channel per node)', '2')
+  .option('--log-file <file>', "keep the coordinator's JSON log here")
+  .option('--simulate', 'drive the coordinator core alone (no sockets, a simulated clock) instead: spot preemptions with notice, abrupt losses and nodes joining back as spares, with heartbeats and step reports')
+  .option('--hours <h>', 'with --simulate: simulated hours', '24')
+  .option('--churn-per-hour <pct>', 'with --simulate: percent of the nodes lost per hour (half preempted with notice, half lost abruptly); each comes back as a spare', '2')
+  .option('--seed <n>', 'with --simulate: seed of the churn schedule', '1')
+  .option('--sim-heartbeat-ms <ms>', 'with --simulate: the simulated job\'s heartbeat interval (lease 5x): a day at 500 ms would be billions of events', '30000')
+  .option('--json', 'print only the JSON (progress goes to stderr either way)')
+  .action(async (flags: { nodes?: string; stages?: string; spares?: string; duration: string; stepMs?: string; loadProcesses: string; logFile?: string; simulate?: boolean; hours: string; churnPerHour: string; seed: string; simHeartbeatMs: string }) => {
+    try {
+      const progress = (l: string) => process.stderr.write(`${l}\n`);
+      const stages = intOption('--stages', flags.stages, flags.simulate ? 16 : 8, 1, 64);
+      const stepMs = intOption('--step-ms', flags.stepMs, flags.simulate ? 60_000 : 1000, 50, 600_000);
+      if (flags.simulate) {
+        const churn = Number(flags.churnPerHour);
+        if (!(churn >= 0 && churn < 100)) throw new OptionError('--churn-per-hour', `must be a percentage from 0 to below 100, got "${flags.churnPerHour}"`);
+        const hours = Number(flags.hours);
+        if (!(hours > 0 && hours <= 24 * 30)) throw new OptionError('--hours', `must be a number of hours above 0, at most 720, got "${flags.hours}"`);
+        const { runCoordinatorSimulation } = await import('../bench/coordinator-sim.ts');
+        const result = runCoordinatorSimulation({
+          nodes: intOption('--nodes', flags.nodes, 10_000, 2, 20_000),
+          stages,
+          spares: intOption('--spares', flags.spares, 400, 1, 4096),
+          hours,
+          churnPerHour: churn / 100,
+          stepMs,
+          heartbeatMs: intOption('--sim-heartbeat-ms', flags.simHeartbeatMs, 30_000, 50, 60_000),
+          seed: intOption('--seed', flags.seed, 1, 0, 0xffff_ffff),
+          progress,
+        });
+        process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+        return;
+      }
+      const { runCoordinatorBench } = await import('../bench/coordinator-bench.ts');
+      const result = await runCoordinatorBench({
+        nodes: intOption('--nodes', flags.nodes, 1000, 2, 20_000),
+        stages,
+        spares: intOption('--spares', flags.spares, 8, 1, 4096),
+        durationS: intOption('--duration', flags.duration, 120, 5, 86_400),
+        stepMs,
+        loadProcesses: intOption('--load-processes', flags.loadProcesses, 2, 1, 4),
+        logFile: flags.logFile ? resolve(flags.logFile) : null,
+        progress,
+      });
+      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    } catch (err) {
+      fail(err);
+    }
+  });
+
 program
   .command('report')
   .description("print a finished run's report (the JSON a run wrote with --report), or render it as a static dashboard page")

@@ -7,7 +7,7 @@
 import type { CheckfreeOrder, StageSource } from '../../domain/checkfree.ts';
 import { describeCode, type ErasureCode, type ErasureSetting, type PlacedNode, type ProtectedVersion, type ProtectionPlan, type ProtectionStatus, type RebuildOrder, type ReplicaCopyOrder } from '../../domain/erasure-protection.ts';
 import { InjectionKind, type Injection } from '../../domain/inject-spec.ts';
-import { Backend, DEFAULT_JOB, MAX_REPLICAS, MAX_SLOTS, MAX_SNAPSHOT_EVERY, MAX_STAGES, RecoveryPolicy, ReplicaLossPolicy, type JobOptions } from '../../domain/job-options.ts';
+import { Backend, DEFAULT_JOB, MAX_REPLICAS, MAX_SLOTS, MAX_SNAPSHOT_EVERY, MAX_SPARES, MAX_STAGES, RecoveryPolicy, ReplicaLossPolicy, type JobOptions } from '../../domain/job-options.ts';
 import { SNAPSHOT_EVERY_AUTO, type SnapshotEvery } from '../../domain/snapshot-schedule.ts';
 import type { CheckfreeOrder as CheckfreeOrderProto, CheckfreeOrder__Output } from '../../proto/generated/ftrain/v1/CheckfreeOrder.ts';
 import type { ErasureCode as ErasureCodeProto, ErasureCode__Output } from '../../proto/generated/ftrain/v1/ErasureCode.ts';
@@ -273,7 +273,7 @@ export function decodeJob(field: string, j: Job__Output | null | undefined): Job
     checkpointEvery: int(`${field}.checkpoint_every`, v.checkpointEvery, 0),
     checkpointDir: v.checkpointDir === '' ? null : str(`${field}.checkpoint_dir`, v.checkpointDir),
     ec,
-    spares: int(`${field}.spares`, v.spares, 0, MAX_STAGES),
+    spares: int(`${field}.spares`, v.spares, 0, MAX_SPARES),
     recovery: enumOf(`${field}.recovery`, v.recovery, RECOVERY_POLICIES),
     checkfreeLrScale: num(`${field}.checkfree_lr_scale`, v.checkfreeLrScale, Number.MIN_VALUE, 100),
   };

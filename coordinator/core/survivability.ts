@@ -75,6 +75,7 @@ function steadyCluster(job: SurvivalJob, pipeline: ReplicaShape, nodes: number, 
 function decideLoss(c: SteadyCluster, lost: readonly number[], kind: 'worker' | 'node', diskTier: boolean): RecoveryDecision | null {
   const { job, code } = c;
   const lostStages = lost.filter((n) => n < job.stages).sort((a, b) => a - b);
+  const gone = new Set(lost);
   if (lostStages.length === 0) return null;
   const reported = Array.from({ length: job.stages }, () => true);
   const disk = { ...job, checkpointDir: diskTier ? (job.checkpointDir ?? 'disk') : null };
@@ -87,15 +88,16 @@ function decideLoss(c: SteadyCluster, lost: readonly number[], kind: 'worker' | 
   const fromShards = Array.from({ length: job.stages }, () => new Map<number, number>());
   // A lost node's slot whose replica's node lives is copied from that replica's snapshot.
   const fromReplicas = Array.from({ length: job.stages }, (_, s) => {
-    const live = slotsOfStage(c.pipeline, stageOfSlot(c.pipeline, s)).find((p) => p !== s && !lost.includes(p));
-    return new Map<number, number>(snapshots && kind === 'node' && lostStages.includes(s) && live !== undefined ? [[STEADY_STEP, live]] : []);
+    if (!(snapshots && kind === 'node' && gone.has(s))) return new Map<number, number>();
+    const live = slotsOfStage(c.pipeline, stageOfSlot(c.pipeline, s)).find((p) => p !== s && !gone.has(p));
+    return new Map<number, number>(live !== undefined ? [[STEADY_STEP, live]] : []);
   });
   const restorable = Array.from({ length: job.stages }, (_, s): number[] => {
     if (!snapshots) return [];
-    if (!lostStages.includes(s) || kind === 'worker' || fromReplicas[s]!.size > 0) return [STEADY_STEP];
+    if (!gone.has(s) || kind === 'worker' || fromReplicas[s]!.size > 0) return [STEADY_STEP];
     const plan = c.placement?.plans.get(s);
     if (!code || !plan) return [];
-    const live = plan.holders.filter((h) => !lost.includes(Number(h.nodeId.slice(1)))).length;
+    const live = plan.holders.filter((h) => !gone.has(Number(h.nodeId.slice(1)))).length;
     if (live < code.dataShards) return [];
     fromShards[s]!.set(STEADY_STEP, live);
     return [STEADY_STEP];
@@ -118,41 +120,73 @@ function decideLoss(c: SteadyCluster, lost: readonly number[], kind: 'worker' | 
 /**
  * The losses that hurt most, smallest first: for each stage, its node with the nodes holding the
  * most of its shards (the first to leave it short of k); every one or two stages' nodes (what
- * CheckFree and CheckFree+ cannot cover); and every node at once.
+ * CheckFree and CheckFree+ cannot cover); and every node at once. Generated lazily in order of
+ * size (within a size, by stage, pairs before shard holders, then every stage's node, then every
+ * node): a thousand slots make half a million pairs, asked about only until one is fatal.
  */
-function worstLosses(c: SteadyCluster): { nodes: number[]; what: string }[] {
+function* worstLosses(c: SteadyCluster, kind: 'worker' | 'node', pairs = true): Generator<{ nodes: number[]; what: string }> {
   const { stages } = c.job;
-  const sets: { nodes: number[]; what: string }[] = [];
-  for (let s = 0; s < stages; s++) {
+  // A worker crash is on a stage's node; a spare has no worker to crash.
+  const hit = (nodes: number[]) => (kind === 'worker' ? nodes.filter((n) => n < stages) : nodes);
+  const holderSets = Array.from({ length: stages }, (_, s) => {
     const counts = new Map<number, number>();
     for (const h of c.placement?.plans.get(s)?.holders ?? []) {
       const n = Number(h.nodeId.slice(1));
       counts.set(n, (counts.get(n) ?? 0) + 1);
     }
     const holders = [...counts].sort((a, b) => b[1] - a[1] || a[0] - b[0]).map(([n]) => n);
-    sets.push({ nodes: [s], what: `the node of stage ${s}` });
-    for (let t = s + 1; t < stages; t++) sets.push({ nodes: [s, t], what: `the nodes of stages ${s} and ${t}` });
-    for (let j = 1; j <= holders.length; j++) sets.push({ nodes: [s, ...holders.slice(0, j)], what: `the node of stage ${s} and ${j} of the ${holders.length} nodes holding its shards` });
+    return holders.map((_, i) => ({ nodes: hit([s, ...holders.slice(0, i + 1)]), what: `the node of stage ${s} and ${i + 1} of the ${holders.length} nodes holding its shards` }));
+  });
+  const everyStage = { nodes: Array.from({ length: stages }, (_, s) => s), what: 'every stage\'s node' };
+  const everyNode = { nodes: hit(Array.from({ length: c.nodes }, (_, n) => n)), what: 'every node' };
+  const sizes = [...new Set([1, ...(stages > 1 ? [2] : []), ...holderSets.flat().map((x) => x.nodes.length), stages, everyNode.nodes.length])].sort((a, b) => a - b);
+  for (const size of sizes) {
+    for (let s = 0; s < stages; s++) {
+      if (size === 1) yield { nodes: [s], what: `the node of stage ${s}` };
+      if (size === 2 && pairs) for (let t = s + 1; t < stages; t++) yield { nodes: [s, t], what: `the nodes of stages ${s} and ${t}` };
+      for (const set of holderSets[s]!) if (set.nodes.length === size) yield set;
+    }
+    if (size === stages) yield everyStage;
+    if (size === everyNode.nodes.length) yield everyNode;
   }
-  sets.push({ nodes: Array.from({ length: stages }, (_, s) => s), what: 'every stage\'s node' });
-  sets.push({ nodes: Array.from({ length: c.nodes }, (_, n) => n), what: 'every node' });
-  return sets;
+}
+
+/**
+ * Whether a loss is fatal, remembered by what decides it where that is known: without an erasure
+ * code and with replicas (no CheckFree), only how many replicas of each stage a loss takes (a
+ * stage with a live replica copies it), so the pairs of a thousand slots fall into a few classes.
+ */
+function fatalCheck(c: SteadyCluster, kind: 'worker' | 'node', diskTier: boolean): (lost: readonly number[]) => boolean {
+  const memo = new Map<string, boolean>();
+  const byClass = c.code === null && c.pipeline.replicas > 1;
+  return (lost) => {
+    const stageCounts = byClass ? lost.filter((n) => n < c.job.stages).reduce((m, n) => m.set(stageOfSlot(c.pipeline, n), (m.get(stageOfSlot(c.pipeline, n)) ?? 0) + 1), new Map<number, number>()) : null;
+    const key = stageCounts ? [...stageCounts.values()].sort((a, b) => a - b).join(',') : null;
+    const known = key === null ? undefined : memo.get(key);
+    if (known !== undefined) return known;
+    const fatal = decideLoss(c, lost, kind, diskTier)?.plan.tier === 'fail';
+    if (key !== null) memo.set(key, fatal);
+    return fatal;
+  };
 }
 
 /** The most losses at once that are always recovered, and the smallest loss that is not. */
 function worstCase(c: SteadyCluster, kind: 'worker' | 'node', diskTier: boolean): { count: LossCount; fatal: FatalLoss | null } {
-  // A worker crash is on a stage's node; a spare has no worker to crash.
-  const sets = worstLosses(c).map(({ nodes, what }) => ({ nodes: kind === 'worker' ? nodes.filter((n) => n < c.job.stages) : nodes, what }));
-  for (const { nodes, what } of sets.sort((a, b) => a.nodes.length - b.nodes.length)) {
-    const decision = decideLoss(c, nodes, kind, diskTier);
-    if (decision?.plan.tier === 'fail') return { count: nodes.length - 1, fatal: { nodes, what, decision } };
+  const fatal = fatalCheck(c, kind, diskTier);
+  // Without a code and with replicas a pair is fatal by class alone (fatalCheck): when neither a
+  // pair of one stage's replicas nor one of two stages is, the pairs need not be listed.
+  const { stages } = c.pipeline;
+  const pairsMatter = !(c.code === null && c.pipeline.replicas > 1) || (stages > 1 && fatal([0, 1])) || fatal([0, stages]);
+  for (const { nodes, what } of worstLosses(c, kind, pairsMatter)) {
+    if (fatal(nodes)) return { count: nodes.length - 1, fatal: { nodes, what, decision: decideLoss(c, nodes, kind, diskTier)! } };
   }
   return { count: 'any', fatal: null };
 }
 
 /** The stages whose loss alone ends the run. */
 function fatalAlone(c: SteadyCluster, kind: 'worker' | 'node', diskTier: boolean): number[] {
-  return Array.from({ length: c.job.stages }, (_, s) => s).filter((s) => decideLoss(c, [s], kind, diskTier)?.plan.tier === 'fail');
+  const fatal = fatalCheck(c, kind, diskTier);
+  return Array.from({ length: c.job.stages }, (_, s) => s).filter((s) => fatal([s]));
 }
 
 /** What the job survives on `nodes` nodes (by default the stages and spares it waits for). */

@@ -83,6 +83,14 @@ describe('settings the job cannot honour', () => {
     expect(compileJobOptions({ nodes: '4', spares: '2', ec: '3,2' }).ec).toEqual({ dataShards: 3, parityShards: 2 });
   });
 
+  it('takes a thousand-node job and more, and refuses slots and spares past the limits, naming the flag', () => {
+    const job = compileJobOptions({ nodes: '8', replicas: '124', spares: '8' });
+    expect(job.stages * job.replicas + job.spares).toBe(1000);
+    expect(compileJobOptions({ nodes: '16', replicas: '600', spares: '400' }).replicas).toBe(600);
+    expect(refusal({ nodes: '64', replicas: '1000' }).message).toMatch(/--replicas: 1000 replicas of 64 stages need 64000 nodes; at most 16384/);
+    expect(refusal({ nodes: '4', spares: '5000' }).message).toMatch(/--spares: must be an integer from 0 to 4096/);
+  });
+
   it('refuses an explicit --ec with snapshots off, which has nothing to protect', () => {
     expect(refusal({ nodes: '4', snapshotEvery: '0', ec: '2,1' }).field).toBe('--ec');
     expect(compileJobOptions({ nodes: '4', snapshotEvery: '0' }).ec).toBe('off');

@@ -26,7 +26,7 @@ import { decodePipeChunk } from '../../common/wire/worker-wire.ts';
 import { MALFORMED, WireError } from '../../common/wire/wire-check.ts';
 import type { Command } from '../../domain/commands.ts';
 import type { ShardHeader } from '../../domain/erasure-protection.ts';
-import { compileJobOptions } from '../../domain/job-options.ts';
+import { MAX_SLOTS, compileJobOptions } from '../../domain/job-options.ts';
 import { StaleEpochError } from '../../domain/refusal.ts';
 
 const root = protobuf.loadSync(PROTO_PATH);
@@ -166,7 +166,7 @@ describe('wire codecs', () => {
     expect(decodeStepReport(wire('StepReport', report))).toMatchObject({ nodeId: 'n0', stage: 1, step: 3, protection: null });
     expect(() => decodeStepReport(wire('StepReport', { ...report, step: -1 }))).toThrow(new WireError('step', 'must be an integer from 0 to 9007199254740991, got -1'));
     expect(() => decodeStepReport(wire('StepReport', { ...report, nodeId: '' }))).toThrow(/^node_id: must not be empty$/);
-    expect(() => decodeStepReport(wire('StepReport', { ...report, stage: 999 }))).toThrow(/^stage: must be an integer from 0 to 255/);
+    expect(() => decodeStepReport(wire('StepReport', { ...report, stage: MAX_SLOTS }))).toThrow(new RegExp(`^stage: must be an integer from 0 to ${MAX_SLOTS - 1}`));
     expect(() => decodeStepReport(wire('StepReport', { ...report, loss: Number.NaN }))).toThrow(/^loss: must be a finite number/);
     expect(() => decodeRegister({ [MALFORMED]: 'index out of range' })).toThrow(/^RegisterRequest: is not a valid ftrain.v1.RegisterRequest message \(index out of range\)$/);
     expect(() => decodeRegister(wire('RegisterRequest', { nodeId: 'x'.repeat(300), address: 'a:1' }))).toThrow(/^node_id: is 300 characters long/);
