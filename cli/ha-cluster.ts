@@ -3,7 +3,8 @@
 // leads, the other stands by) and one `ftrain node` per slot that knows both. The console shows
 // the leading coordinator's progress; the run ends when a coordinator ends it. `--inject
 // STEP:coordinator:kill|freeze` hits the leader when the run has completed STEP steps: SIGKILL,
-// or SIGSTOP and SIGCONT well after its lease ran out (it then finds itself deposed).
+// or SIGSTOP and SIGCONT well after its lease ran out (it then finds itself deposed);
+// `STEP:etcd:kill` SIGKILLs one etcd member (with `--etcd-members 3` the others go on).
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
@@ -30,7 +31,7 @@ export const COORDINATOR_FREEZE_MS = 3 * HA_LEADER_LEASE_MS;
 /** How often the launcher asks the leader how far the run is (for `--inject ...:coordinator:...`). */
 const POLL_MS = 100;
 
-export type CoordinatorInjectionKind = 'kill' | 'freeze';
+export type CoordinatorInjectionKind = 'kill' | 'freeze' | 'etcd-kill';
 
 export interface CoordinatorInjection {
   readonly step: number;
@@ -46,6 +47,12 @@ export function splitCoordinatorInjections(raw: string | undefined): { coordinat
   const coordinator: CoordinatorInjection[] = [];
   const rest: string[] = [];
   for (const item of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const etcd = /^(\d+):etcd:(\w+)$/.exec(item);
+    if (etcd) {
+      if (etcd[2] !== 'kill') throw new OptionError('--inject', `"${item}": an etcd member can be hit with kill, not "${etcd[2]}"`);
+      coordinator.push({ step: Number(etcd[1]), kind: 'etcd-kill' });
+      continue;
+    }
     const m = /^(\d+):coordinator:(\w+)$/.exec(item);
     if (!m) {
       if (/:coordinator:/.test(item)) throw new OptionError('--inject', `"${item}" is not STEP:coordinator:kill or STEP:coordinator:freeze`);
@@ -177,6 +184,12 @@ export async function runHaCluster(options: HaClusterOptions): Promise<number> {
       if (err || !s?.run || pending[0] !== next || Number(s.run.completedSteps) < next.step) return;
       pending.shift();
       const pid = leader.child.pid!;
+      if (next.kind === 'etcd-kill') {
+        const member = etcd.members[0]!;
+        print(`[launcher] injecting etcd kill: SIGKILL to etcd member ${member.name} at step ${next.step} (${etcd.members.length - 1} of ${etcd.members.length} left)`);
+        etcd.kill(member.name);
+        return;
+      }
       if (next.kind === 'kill') {
         print(`[launcher] injecting coordinator kill: SIGKILL to the leader ${leader.id} (pid ${pid}) at step ${next.step}`);
         leader.child.kill('SIGKILL');

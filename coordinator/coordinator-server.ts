@@ -105,6 +105,8 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
   private campaignAbort: AbortController | null = null;
   private stopWatchingLeader: (() => void) | null = null;
   private closing = false;
+  /** A standby has said who leads (its role line is not repeated for the same leader). */
+  private toldStandby = false;
   port = 0;
   readonly done: Promise<RunResult>;
   private readonly server = new grpc.Server(GRPC_SERVER_OPTIONS);
@@ -166,8 +168,13 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
   private stand(ha: HaOptions): void {
     if (this.closing) return;
     this.stopWatchingLeader ??= ha.store.watchLeader((l) => {
+      const same = (l?.id ?? null) === (this.knownLeader?.id ?? null) && (l?.term ?? 0) === (this.knownLeader?.term ?? 0);
       this.knownLeader = l;
-      if (!this.closing && !this.leadership && l?.id !== ha.id) this.emit('role', { leading: false, leader: l });
+      // A watch that reconnects says the same leader again: told once.
+      if (!this.closing && !this.leadership && l?.id !== ha.id && !(same && this.toldStandby)) {
+        this.toldStandby = true;
+        this.emit('role', { leading: false, leader: l });
+      }
     });
     const abort = new AbortController();
     this.campaignAbort = abort;
@@ -232,6 +239,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
     for (const s of this.streams.values()) s.end();
     this.streams.clear();
     this.emit('role', { leading: false, leader: this.knownLeader?.term === leadership.term ? null : this.knownLeader });
+    this.toldStandby = true;
     this.stand(ha);
   }
 
@@ -303,7 +311,9 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
     if (!this.leads) return answer({ ok: false, refusal: this.notLeader() });
     const { reply, actions } = this.core.handle(event, this.now());
     const writer = this.writer;
-    if (!writer) {
+    // Heartbeats and memory reports change nothing the store keeps (leases and memory figures are
+    // not durable): answered at once, without a write, however many nodes beat.
+    if (!writer || event.type === 'heartbeat' || event.type === 'memory') {
       for (const a of actions) this.execute(a);
       return answer(reply);
     }

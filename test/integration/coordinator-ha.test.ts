@@ -161,9 +161,20 @@ describe('ftrain run --ha', () => {
     expect(/weights sha256 ([0-9a-f]{64})/.exec(r.stdout)?.[1]).toBe(cleanDigest);
   });
 
+  it('goes on untouched when one of 3 etcd members is killed mid-run', async () => {
+    const run = startCli(['run', '--ha', '--etcd-members', '3', ...JOB, '--inject', '6:etcd:kill']);
+    await run.waitForLine(/injecting etcd kill: SIGKILL to etcd member etcd-0 at step 6 \(2 of 3 left\)/);
+    const r = await run.result;
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    // No takeover, no recovery: the same leader to the end.
+    expect(r.stdout.match(/LEADING:/g)).toHaveLength(1);
+    expect(r.stdout).not.toMatch(/RECOVERING/);
+    expect(/weights sha256 ([0-9a-f]{64})/.exec(r.stdout)?.[1]).toBe(cleanDigest);
+  });
+
   it('refuses a coordinator injection without --ha, saying what it needs', async () => {
     const r = await runCli(['run', ...JOB, '--inject', '6:coordinator:kill']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/--inject.*needs --ha/);
+    expect(r.stderr).toMatch(/--inject: STEP:coordinator:kill\|freeze and STEP:etcd:kill need --ha/);
   });
 });
