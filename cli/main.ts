@@ -562,6 +562,31 @@ bench
   });
 
 bench
+  .command('ha')
+  .description('what a coordinator with a standby costs and buys, as one JSON object: the step time with one coordinator (its state in its process) and with --ha (a local etcd, two coordinators), and --kills runs with the leader SIGKILLed: the time to a new leader and to the next step, and whether the weights are those of the run without failures')
+  .option('--stages <n>', 'pipeline stages (one node each)', '4')
+  .option('--steps <n>', 'steps of each run (cpu, a small model)', '30')
+  .option('--kill-at-step <n>', 'the step at which the leader is killed', '6')
+  .option('--kills <n>', 'runs with the leader killed; the figures are medians', '5')
+  .option('--json', 'print only the JSON (progress goes to stderr either way)')
+  .action(async (flags: { stages: string; steps: string; killAtStep: string; kills: string }) => {
+    try {
+      const { runHaBench } = await import('../bench/ha-bench.ts');
+      const steps = intOption('--steps', flags.steps, 30, 4, 100_000);
+      const result = await runHaBench({
+        stages: intOption('--stages', flags.stages, 4, 1, 64),
+        steps,
+        killAtStep: intOption('--kill-at-step', flags.killAtStep, 6, 1, steps - 2),
+        kills: intOption('--kills', flags.kills, 5, 0, 100),
+        progress: (l) => process.stderr.write(`${l}\n`),
+      });
+      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    } catch (err) {
+      fail(err);
+    }
+  });
+
+bench
   .command('replicas')
   .description("what replicas cost and buy, as one JSON object of sections: the ring all-reduce of the replicas' gradients against a raw gRPC stream of the same bytes on loopback and against two at once, one each way (medians of --repeat runs); the snapshot bytes a node holds with 1 and 2 replicas; the time a lost node costs by tier; the step time with the all-reduce overlapped with the backward pass and after it")
   .option('--megabytes <n>', 'MiB of float32 values the all-reduce sums (and each raw stream carries)', '64')
