@@ -8,14 +8,13 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import * as grpc from '@grpc/grpc-js';
 import { FTRAIN_BIN } from '../common/ftrain-bin.ts';
 import { GRPC_CHANNEL_OPTIONS, loadProto } from '../common/proto.ts';
-import { startLocalEtcd } from '../coordinator/store/local-etcd.ts';
+import { freePort, startLocalEtcd } from '../coordinator/store/local-etcd.ts';
 import { OptionError } from '../domain/errors.ts';
 import type { JobOptions } from '../domain/job-options.ts';
 import { slotCount } from '../domain/replica-slots.ts';
@@ -76,17 +75,6 @@ export interface HaClusterOptions {
   readonly logFile: string | null;
   readonly logLevel: string;
   readonly print?: (line: string) => void;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolvePort(port));
-    });
-  });
 }
 
 interface CoordinatorProcess {

@@ -183,33 +183,22 @@ export class EtcdStore implements StateStore {
 
   watchLeader(onChange: (leader: LeaderInfo | null) => void): () => void {
     let stopped = false;
-    let watcher: Watcher | null = null;
     const refresh = () =>
       this.leader().then(
         (l) => !stopped && onChange(l),
         () => {},
       );
-    void this.ns
-      .watch()
-      .key(LEADER_KEY)
-      .create()
-      .then((w) => {
-        watcher = w;
-        if (stopped) return void w.cancel().catch(() => {});
-        w.on('put', (kv: IKeyValue) => !stopped && onChange(leaderOf(kv)));
-        w.on('delete', () => !stopped && onChange(null));
-        w.on('connected', () => void refresh());
-        // The leader as it is now: the watch reports changes only.
-        void refresh();
-      })
-      .catch(() => {});
-    const stop = () => {
+    const stop = this.watching(this.ns.watch().key(LEADER_KEY), (w) => {
+      w.on('put', (kv: IKeyValue) => !stopped && onChange(leaderOf(kv)));
+      w.on('delete', () => !stopped && onChange(null));
+      w.on('connected', () => void refresh());
+      // The leader as it is now: the watch reports changes only.
+      void refresh();
+    });
+    return () => {
       stopped = true;
-      void watcher?.cancel().catch(() => {});
-      this.closers.delete(stop);
+      stop();
     };
-    this.closers.add(stop);
-    return stop;
   }
 
   async read(prefix: string): Promise<Map<string, string>> {
@@ -230,18 +219,28 @@ export class EtcdStore implements StateStore {
 
   watch(prefix: string, onChange: (change: StoreChange) => void): () => void {
     let stopped = false;
-    let watcher: Watcher | null = null;
     // The namespace takes `/ftrain/<job>/` off the keys a watch reports.
     const key = (kv: IKeyValue) => kv.key.toString().slice(STATE_PREFIX.length);
-    void this.ns
-      .watch()
-      .prefix(STATE_PREFIX + prefix)
+    const stop = this.watching(this.ns.watch().prefix(STATE_PREFIX + prefix), (w) => {
+      w.on('put', (kv: IKeyValue) => !stopped && onChange({ key: key(kv), value: kv.value.toString() }));
+      w.on('delete', (kv: IKeyValue) => !stopped && onChange({ key: key(kv), value: null }));
+    });
+    return () => {
+      stopped = true;
+      stop();
+    };
+  }
+
+  /** Starts a watch (`attach` sets its handlers once it runs); returns the stop, which closing the store calls too. */
+  private watching(builder: ReturnType<Namespace['watch']>, attach: (w: Watcher) => void): () => void {
+    let stopped = false;
+    let watcher: Watcher | null = null;
+    void builder
       .create()
       .then((w) => {
         watcher = w;
         if (stopped) return void w.cancel().catch(() => {});
-        w.on('put', (kv: IKeyValue) => !stopped && onChange({ key: key(kv), value: kv.value.toString() }));
-        w.on('delete', (kv: IKeyValue) => !stopped && onChange({ key: key(kv), value: null }));
+        attach(w);
       })
       .catch(() => {});
     const stop = () => {
