@@ -68,6 +68,9 @@ export class CoordinatorSession {
         if (r.leading) options.print(r.tookOver ? `LEADING: coordinator ${id} took over the run (term ${r.term}): its nodes re-attach` : `LEADING: coordinator ${id} leads a new run (term ${r.term})`);
         else options.print(r.leader ? `standby: coordinator ${r.leader.id} at ${r.leader.address} leads (term ${r.leader.term})` : 'standby: no coordinator leads right now');
       });
+      this.server.on('store', (why) =>
+        options.print(why ? `WARNING: ${why}: training goes on, no new decision (a recovery waits) until it answers` : 'the store answers again: decisions go out'),
+      );
     }
     const d = options.dashboard;
     this.dashboard = d ? new DashboardServer({ coordinator: this.server, host: d.host, port: d.port, fallbackToFreePort: d.fallbackToFreePort, logger: options.logger }) : null;

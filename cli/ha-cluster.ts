@@ -4,7 +4,8 @@
 // the leading coordinator's progress; the run ends when a coordinator ends it. `--inject
 // STEP:coordinator:kill|freeze` hits the leader when the run has completed STEP steps: SIGKILL,
 // or SIGSTOP and SIGCONT well after its lease ran out (it then finds itself deposed);
-// `STEP:etcd:kill` SIGKILLs one etcd member (with `--etcd-members 3` the others go on).
+// `STEP:etcd:kill` SIGKILLs one etcd member (with `--etcd-members 3` the others go on);
+// `STEP:etcd:stop` SIGSTOPs every member for ETCD_STOP_MS (the store unreachable), then SIGCONT.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
@@ -30,7 +31,10 @@ export const COORDINATOR_FREEZE_MS = 3 * HA_LEADER_LEASE_MS;
 /** How often the launcher asks the leader how far the run is (for `--inject ...:coordinator:...`). */
 const POLL_MS = 100;
 
-export type CoordinatorInjectionKind = 'kill' | 'freeze' | 'etcd-kill';
+export type CoordinatorInjectionKind = 'kill' | 'freeze' | 'etcd-kill' | 'etcd-stop';
+
+/** How long `STEP:etcd:stop` keeps every etcd member stopped. */
+export const ETCD_STOP_MS = 10_000;
 
 export interface CoordinatorInjection {
   readonly step: number;
@@ -48,8 +52,8 @@ export function splitCoordinatorInjections(raw: string | undefined): { coordinat
   for (const item of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
     const etcd = /^(\d+):etcd:(\w+)$/.exec(item);
     if (etcd) {
-      if (etcd[2] !== 'kill') throw new OptionError('--inject', `"${item}": an etcd member can be hit with kill, not "${etcd[2]}"`);
-      coordinator.push({ step: Number(etcd[1]), kind: 'etcd-kill' });
+      if (etcd[2] !== 'kill' && etcd[2] !== 'stop') throw new OptionError('--inject', `"${item}": etcd can be hit with kill (one member) or stop (every member for ${ETCD_STOP_MS / 1000} s), not "${etcd[2]}"`);
+      coordinator.push({ step: Number(etcd[1]), kind: etcd[2] === 'kill' ? 'etcd-kill' : 'etcd-stop' });
       continue;
     }
     const m = /^(\d+):coordinator:(\w+)$/.exec(item);
@@ -172,6 +176,15 @@ export async function runHaCluster(options: HaClusterOptions): Promise<number> {
       if (err || !s?.run || pending[0] !== next || Number(s.run.completedSteps) < next.step) return;
       pending.shift();
       const pid = leader.child.pid!;
+      if (next.kind === 'etcd-stop') {
+        print(`[launcher] injecting etcd stop: SIGSTOP to every etcd member at step ${next.step}, SIGCONT in ${ETCD_STOP_MS / 1000} s`);
+        for (const m of etcd.members) m.process.kill('SIGSTOP');
+        setTimeout(() => {
+          print('[launcher] etcd resumed: SIGCONT to every member');
+          for (const m of etcd.members) m.process.kill('SIGCONT');
+        }, ETCD_STOP_MS).unref();
+        return;
+      }
       if (next.kind === 'etcd-kill') {
         const member = etcd.members[0]!;
         print(`[launcher] injecting etcd kill: SIGKILL to etcd member ${member.name} at step ${next.step} (${etcd.members.length - 1} of ${etcd.members.length} left)`);
@@ -222,6 +235,7 @@ export async function runHaCluster(options: HaClusterOptions): Promise<number> {
       }
     }
     await stopAll([...children.values(), ...coordinators.map((c) => c.child)]);
+    for (const m of etcd.members) if (m.exited === null) m.process.kill('SIGCONT');
     await etcd.stop();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
     rmSync(jobFile, { force: true });

@@ -89,7 +89,7 @@ runCommand.action(async (flags: JobFlagValues & DashboardFlagValues & { port: st
   try {
     const { splitCoordinatorInjections, runHaCluster } = await import('./ha-cluster.ts');
     const split = splitCoordinatorInjections(flags.inject);
-    if (split.coordinator.length > 0 && !flags.ha) throw new OptionError('--inject', 'STEP:coordinator:kill|freeze and STEP:etcd:kill need --ha (a standby coordinator to take over, a local etcd)');
+    if (split.coordinator.length > 0 && !flags.ha) throw new OptionError('--inject', 'STEP:coordinator:kill|freeze and STEP:etcd:kill|stop need --ha (a standby coordinator to take over, a local etcd)');
     const job = compileJobOptions(rawJobOptions({ ...flags, inject: split.rest }));
     if (flags.ha) {
       const members = intOption('--etcd-members', flags.etcdMembers, 1, 1, 3);

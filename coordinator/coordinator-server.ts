@@ -44,7 +44,7 @@ import { FIRST_HEARTBEAT_GRACE_MS } from './core/membership.ts';
 import { RefusalReason, type Refusal } from '../domain/refusal.ts';
 import { StateWriter } from './state-writer.ts';
 import { stateFromRecords } from './state-records.ts';
-import { CampaignAbortedError, type LeaderInfo, type Leadership, type StateStore } from './store/state-store.ts';
+import { CampaignAbortedError, StoreUnavailableError, type LeaderInfo, type Leadership, type StateStore } from './store/state-store.ts';
 import type { CoordinatorStatus } from './core/coordinator-status.ts';
 import type { Action, CoordinatorEvent, Reply } from './core/core-events.ts';
 
@@ -93,6 +93,8 @@ export interface CoordinatorServerEvents {
   action: [Action];
   /** This coordinator leads (`term`), or stands by (`leader`: who leads, null when no one does). */
   role: [{ leading: true; term: number; tookOver: boolean } | { leading: false; leader: LeaderInfo | null }];
+  /** The leader's store cannot be reached (why), or answers again (null). */
+  store: [string | null];
 }
 
 export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
@@ -214,13 +216,32 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
       term: leadership.term,
       state: () => this.core.durable(),
       onFenced: (err) => this.stepDown(ha, leadership, `its write was refused: ${err.message}`),
-      onReachable: (err) =>
-        err ? log.error({ err: err.message }, 'the store cannot be reached: decisions that need it wait (training goes on while nothing fails)') : log.info({}, 'the store answers again'),
+      onReachable: (err) => {
+        if (err) log.error({ err: err.message }, 'the store cannot be reached: decisions that need it wait (training goes on while nothing fails)');
+        else log.info({}, 'the store answers again');
+        this.emit('store', err ? err.message : null);
+      },
     });
     this.writer.startFrom(records);
     // The first leader writes the new run's state before anything is decided.
     await this.writer.drain();
-    void leadership.lost.then((loss) => this.stepDown(ha, leadership, `${loss.reason}: ${loss.detail}`));
+    void leadership.lost.then(async (loss) => {
+      // The lease ran out because the store cannot be reached: no one else can be elected
+      // through it unless they reach it. Lead on with what needs no store (replies, no new
+      // decision); the next write that gets through says whether another leads (fenced then).
+      if (loss.reason === 'lease-expired' && this.leadership === leadership) {
+        const unreachable = await ha.store.leader().then(
+          () => false,
+          (err: unknown) => err instanceof StoreUnavailableError,
+        );
+        if (unreachable && this.leadership === leadership) {
+          log.warn({ term: leadership.term, detail: loss.detail }, 'the leader lease ran out and the store cannot be reached: leading on without new decisions until a write gets through');
+          this.emit('store', `the store (${ha.store.description}) cannot be reached and the leader lease ran out`);
+          return;
+        }
+      }
+      this.stepDown(ha, leadership, `${loss.reason}: ${loss.detail}`);
+    });
     this.emit('role', { leading: true, term: leadership.term, tookOver });
     // The run ended under the old leader: nothing is left to decide.
     const s = this.core.status();
@@ -317,13 +338,16 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
       for (const a of actions) this.execute(a);
       return answer(reply);
     }
-    const later = actions.filter((a) => a.type !== 'log' && a.type !== 'notice');
-    for (const a of actions) if (a.type === 'log' || a.type === 'notice') this.execute(a);
+    // Decisions wait for the store: commands, and the end of the run. What only tells of the run
+    // (logs, progress, the ledger) goes at once: it changes nothing a new leader would act on.
+    const decides = (a: Action) => a.type === 'send' || a.type === 'training-complete' || a.type === 'run-failed' || a.type === 'run-stopped' || a.type === 'run-finished' || a.type === 'probe-smp';
+    const later = actions.filter(decides);
+    for (const a of actions) if (!decides(a)) this.execute(a);
     writer.afterEvent(
       () => {
         for (const a of later) this.execute(a);
-        answer(reply);
       },
+      () => answer(reply),
       () => answer({ ok: false, refusal: this.notLeader() }),
     );
   }

@@ -1,10 +1,12 @@
 // The leader's write-ahead of its decisions: after each event the core's durable state goes to
-// the store, and the commands the event produced go out only once the store holds the state
-// they follow from. Writes are grouped: the events that arrive while one write is on its way go
-// in the next, as the records that changed (state-records.ts). A write refused because another
-// coordinator leads (`FencedError`) ends this leader: its held commands never go out. A store
-// that cannot be reached holds the commands back (training goes on: nodes need no command while
-// nothing fails) and is tried again until it answers.
+// the store, and the reply and the commands the event produced go out only once the store holds
+// the state they follow from. Writes are grouped: the events that arrive while one write is on its
+// way go in the next, as the records that changed (state-records.ts). A write refused because
+// another coordinator leads (`FencedError`) ends this leader: its held commands never go out, its
+// held replies become NOT_LEADER. A store that cannot be reached holds the commands back (no new
+// decision goes out) but lets the replies go (training goes on: nodes need no command while
+// nothing fails; a new leader catches a slot up from the first report it gets), and is tried
+// again until it answers.
 
 import { recordChanges, stateRecords } from './state-records.ts';
 import type { DurableCoordinatorState } from './core/durable-state.ts';
@@ -25,11 +27,18 @@ export interface StateWriterOptions {
   readonly onReachable?: (err: StoreUnavailableError | null) => void;
 }
 
+/** An event's follow-up: `act` (its commands), `answer` (its reply), `refuse` (a fenced leader's reply). */
+interface Waiter {
+  readonly act: () => void;
+  answer?: (() => void) | undefined;
+  readonly refuse?: (() => void) | undefined;
+}
+
 export class StateWriter {
   /** The records as the store holds them, after the last write that succeeded. */
   private written = new Map<string, string>();
-  /** What runs once the state after its event is in the store, in event order, and what runs instead if this leader is fenced first. */
-  private waiting: { then: () => void; otherwise?: () => void }[] = [];
+  /** What waits for the state after its event to be in the store, in event order (see afterEvent). */
+  private waiting: Waiter[] = [];
   /** `drain()` calls waiting: they end when this leader is fenced too. */
   private readonly drainers = new Set<() => void>();
   private writing = false;
@@ -58,15 +67,20 @@ export class StateWriter {
   }
 
   /**
-   * After an event: `then` (its commands, its reply) runs once the state after it is in the
-   * store; `otherwise`, if this leader is fenced first (at once when it already was).
+   * After an event: `act` (its commands) runs once the state after it is in the store; `answer`
+   * (its reply) then too, or as soon as the store is found unreachable, whichever is first;
+   * `refuse` instead of `answer` if this leader is fenced first (at once when it already was).
    */
-  afterEvent(then: () => void, otherwise?: () => void): void {
+  afterEvent(act: () => void, answer?: () => void, refuse?: () => void): void {
     if (this.fenced) {
-      otherwise?.();
+      refuse?.();
       return;
     }
-    this.waiting.push({ then, ...(otherwise ? { otherwise } : {}) });
+    if (this.unreachable && answer) {
+      answer();
+      answer = undefined;
+    }
+    this.waiting.push({ act, answer, refuse });
     this.schedule(0);
   }
 
@@ -113,12 +127,15 @@ export class StateWriter {
         this.unreachable = null;
         this.options.onReachable?.(null);
       }
-      for (const w of batch) w.then();
+      for (const w of batch) {
+        w.act();
+        w.answer?.();
+      }
     } catch (err) {
       if (err instanceof FencedError) {
         this.fenced = true;
         this.options.onFenced(err);
-        for (const w of [...batch, ...this.waiting]) w.otherwise?.();
+        for (const w of [...batch, ...this.waiting]) if (w.answer) w.refuse?.();
         this.waiting = [];
         for (const resolve of this.drainers) resolve();
         this.drainers.clear();
@@ -128,6 +145,11 @@ export class StateWriter {
         const why = err instanceof StoreUnavailableError ? err : new StoreUnavailableError(this.options.store.description, 'writing the state', { cause: err });
         if (!this.unreachable) this.options.onReachable?.(why);
         this.unreachable = why;
+        // The replies go now; the commands wait for the store.
+        for (const w of [...batch, ...this.waiting]) {
+          w.answer?.();
+          w.answer = undefined;
+        }
         this.waiting = [...batch, ...this.waiting];
         retry = true;
       }

@@ -181,6 +181,8 @@ export class CoordinatorLink {
   private failedBeats = 0;
   /** The newest leader term heard: commands of older terms are dropped. */
   private term = 0;
+  /** The last step report a coordinator took: sent again to a new leader (it may not have it). */
+  private lastReport: StepReport | null = null;
   private closed = false;
 
   constructor(
@@ -345,6 +347,15 @@ export class CoordinatorLink {
         this.heartbeats?.postMessage({ type: 'coordinator', address: at });
         this.log.warn({ coordinator: at, term: this.term, afterMs: Date.now() - started }, 're-attached to the leader');
         this.openCommands(handlers.onCommand, handlers.onLost);
+        // The new leader may lack this node's last steps (the old one took them while its store
+        // could not be reached, or at the very end): the last report catches its slot up, before
+        // any later report goes out. Taken again, it changes nothing.
+        const last = this.lastReport;
+        if (last) {
+          await unary((cb) => this.client.ReportStep(last, { deadline: deadline() }, cb)).catch((err: unknown) =>
+            this.log.info({ step: last.step, err: (err as grpc.ServiceError).details ?? String(err) }, 'the last step report, sent again to the new leader, was not taken'),
+          );
+        }
         return true;
       } catch (err) {
         const e = err as grpc.ServiceError;
@@ -398,8 +409,11 @@ export class CoordinatorLink {
     return this.toLeader((c) => unary((cb) => c.ReportHalted({ nodeId: this.nodeId, stage, epoch, snapshotSteps, memoryStep }, { deadline: deadline() }, cb)));
   }
 
-  reportStep(report: Omit<StepReport, 'nodeId'>): Promise<StepReply__Output | undefined> {
-    return this.toLeader((c) => unary<StepReply__Output>((cb) => c.ReportStep({ ...report, nodeId: this.nodeId }, { deadline: deadline() }, cb)));
+  async reportStep(report: Omit<StepReport, 'nodeId'>): Promise<StepReply__Output | undefined> {
+    const request: StepReport = { ...report, nodeId: this.nodeId };
+    const reply = await this.toLeader((c) => unary<StepReply__Output>((cb) => c.ReportStep(request, { deadline: deadline() }, cb)));
+    this.lastReport = request;
+    return reply;
   }
 
   /** Not awaited by anyone: the coordinator answers a fault with Stop. */

@@ -172,8 +172,9 @@ export class CommitTracker {
     }
     const done: { step: number; loss: number; microBatches: number }[] = [];
     for (let s = before; s < this.completedSteps; s++) {
-      const { losses, trained } = this.pendingLosses.get(s)!;
-      done.push({ step: s, loss: stepLoss(losses, trained), microBatches: trained.reduce((a, b) => a + b, 0) });
+      // A step a slot caught up over (a new leader's first report from it) has no loss here.
+      const pending = this.pendingLosses.get(s);
+      if (pending) done.push({ step: s, loss: stepLoss(pending.losses, pending.trained), microBatches: pending.trained.reduce((a, b) => a + b, 0) });
       this.pendingLosses.delete(s);
     }
     return done;

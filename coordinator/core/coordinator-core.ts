@@ -165,6 +165,7 @@ export class CoordinatorCore {
     core.failures.restore(state.failures);
     core.departures.restore(state.departures);
     core.progress.restore(state.progress);
+    core.progress.takeOver(slotCount(job));
     return core;
   }
 

@@ -40,6 +40,8 @@ export class TrainingProgress {
   toStep: number | null;
   /** The replicas' weight digests, compared every `--check-every` steps. */
   private readonly checks: ReplicaCheck;
+  /** Slots whose first report since a takeover has not come yet. */
+  private readonly catchingUp = new Set<number>();
 
   constructor(
     private readonly job: JobOptions,
@@ -56,6 +58,11 @@ export class TrainingProgress {
   }
 
   /** A node applied its assignment; once every stage is ready, all start (again). */
+  /** A new leader took over: each slot's first report may catch it up (see step). */
+  takeOver(slots: number): void {
+    for (let s = 0; s < slots; s++) this.catchingUp.add(s);
+  }
+
   /** The step to stop at and the replicas' check, as the coordinator's store keeps them. */
   durable(): { toStep: number | null; checks: ReturnType<ReplicaCheck['durable']> } {
     return { toStep: this.toStep, checks: this.checks.durable() };
@@ -115,6 +122,13 @@ export class TrainingProgress {
   /** A stage finished a step. The caller has checked that the node holds the stage. */
   step(r: StepReport, now: number, out: Action[]): Refusal | null {
     const stage = this.commits.stage(r.stage);
+    // A new leader's first report from a slot may be ahead of what the old leader wrote: the old
+    // one took reports while its store could not be reached. The slot catches up (the reports
+    // between are gone with the old leader; the training itself never needed them).
+    if (this.catchingUp.delete(r.stage) && Number.isInteger(r.step) && r.step > stage.lastStep + 1 && (r.epoch ?? 0) === this.ctx.epoch && this.ctx.phase === RunPhase.training) {
+      out.push({ type: 'log', level: 'warn', msg: `${slotName(this.job, r.stage)} catches up from step ${stage.lastStep} to ${r.step - 1}: steps the previous leader took in while its store could not be reached`, fields: { stage: r.stage } });
+      stage.lastStep = r.step - 1;
+    }
     // The same report again, in the same epoch: a node re-sent it to a new leader that had taken
     // it in before the old one went (the reply was lost with it). Taken, changing nothing.
     if (r.step === stage.lastStep && (r.epoch ?? 0) === this.ctx.epoch && this.ctx.phase === RunPhase.training) return null;

@@ -172,9 +172,22 @@ describe('ftrain run --ha', () => {
     expect(/weights sha256 ([0-9a-f]{64})/.exec(r.stdout)?.[1]).toBe(cleanDigest);
   });
 
+  it('trains on while every etcd member is stopped for 10 s, says the store is unreachable, then recovers; the weights are the clean run\'s', async () => {
+    const run = startCli(['run', '--ha', ...JOB, '--inject', '2:etcd:stop']);
+    const stopped = await run.waitForLine(/injecting etcd stop: SIGSTOP to every etcd member at step 2/);
+    await run.waitForLine(/WARNING: .*cannot be reached.*training goes on/);
+    const resumed = await run.waitForLine(/etcd resumed: SIGCONT to every member/);
+    const r = await run.result;
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    // Steps completed while the store was stopped.
+    const during = r.stdout.slice(r.stdout.indexOf(stopped.line), r.stdout.indexOf(resumed.line)).match(/^step \d+\//gm) ?? [];
+    expect(during.length).toBeGreaterThan(0);
+    expect(/weights sha256 ([0-9a-f]{64})/.exec(r.stdout)?.[1]).toBe(cleanDigest);
+  });
+
   it('refuses a coordinator injection without --ha, saying what it needs', async () => {
     const r = await runCli(['run', ...JOB, '--inject', '6:coordinator:kill']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/--inject: STEP:coordinator:kill\|freeze and STEP:etcd:kill need --ha/);
+    expect(r.stderr).toMatch(/--inject: STEP:coordinator:kill\|freeze and STEP:etcd:kill\|stop need --ha/);
   });
 });

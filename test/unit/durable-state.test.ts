@@ -39,8 +39,9 @@ function runFrom(commands: readonly string[], k: number, takeover: boolean): str
 
 describe('durable coordinator state', () => {
   // takeover.txt restores its own core and re-attaches its nodes one by one: a takeover inside it
-  // would re-attach them first.
-  const files = readdirSync(DIR).filter((f) => f.endsWith('.txt') && f !== 'takeover.txt').sort();
+  // would re-attach them first. refusals.txt sends a report ahead of its slot's next step on
+  // purpose, which a slot's first report after a takeover may catch up to (training-progress.ts).
+  const files = readdirSync(DIR).filter((f) => f.endsWith('.txt') && f !== 'takeover.txt' && f !== 'refusals.txt').sort();
   it.each(files)('a core restored anywhere in %s acts as the one that never went away', (file) => {
     const commands = scenarioCommands(join(DIR, file));
     let points = 0;
@@ -53,7 +54,7 @@ describe('durable coordinator state', () => {
       expect(restored, `${file}: taken over before "${commands[k]}" (command ${k})`).toEqual(kept);
     }
     // A scenario that never trains steadily has no point to take over at; most do.
-    if (!/refusals|unrecoverable|failures-without/.test(file)) expect(points).toBeGreaterThan(0);
+    if (!/unrecoverable|failures-without/.test(file)) expect(points).toBeGreaterThan(0);
   });
 
   it('refuses a stored state of another version, saying what to do', () => {

@@ -71,7 +71,7 @@ describe('state writer', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
-  it('holds commands back while the store cannot be reached, then sends them in order', async () => {
+  it('holds commands back while the store cannot be reached, answering at once, then sends them in order', async () => {
     const inner = new InProcessStore();
     const { term } = await leader(inner);
     let failures = 3;
@@ -88,15 +88,21 @@ describe('state writer', () => {
     const reach: (string | null)[] = [];
     const writer = new StateWriter({ store: flaky, term, state: () => core.durable(), onFenced: () => expect.fail('not fenced'), onReachable: (e) => reach.push(e ? e.message : null) });
     const sent: string[] = [];
+    const answered: string[] = [];
     register(core, 'n0');
-    writer.afterEvent(() => sent.push('a'));
+    writer.afterEvent(() => sent.push('a'), () => answered.push('a'));
     register(core, 'n1');
-    writer.afterEvent(() => sent.push('b'));
+    writer.afterEvent(() => sent.push('b'), () => answered.push('b'));
     await new Promise((r) => setTimeout(r, 100));
+    // The replies go while the store cannot be reached (training goes on); the commands wait.
     expect(sent).toEqual([]);
+    expect(answered).toEqual(['a', 'b']);
     expect(writer.storeUnreachable).not.toBeNull();
+    writer.afterEvent(() => sent.push('c'), () => answered.push('c'));
+    expect(answered).toEqual(['a', 'b', 'c']);
     await writer.drain();
-    expect(sent).toEqual(['a', 'b']);
+    expect(sent).toEqual(['a', 'b', 'c']);
+    expect(answered).toEqual(['a', 'b', 'c']);
     expect(reach).toEqual(["the coordinator's store (flaky) cannot be reached: writing the state failed", null]);
     expect(stateFromRecords(await inner.read('')).nodes.map((n) => n.nodeId)).toEqual(['n0', 'n1']);
     await inner.close();
