@@ -20,7 +20,7 @@ describe('bad command lines', () => {
     [['run', '--nodes', '0'], /--nodes: must be an integer from 1 to 64, got "0"/],
     [['run', '--backend', 'gpu'], /--backend: must be one of wasm, cpu, tensorflow/],
     [['run', '--data', '/no/such/corpus.txt'], /data file \/no\/such\/corpus.txt does not exist/],
-    [['node'], /required option '--coordinator <host:port>' not specified/],
+    [['node'], /required option '--coordinator <host:port\[,host:port\.\.\.\]>' not specified/],
     [['node', '--coordinator', 'nohostport'], /--coordinator: must be HOST:PORT/],
     [['worker', '--coordinator', '127.0.0.1:1', '--standby'], /--standby: is for the node agent's own use/],
   ])('ftrain %j fails with a clear message', async (args, message) => {
@@ -49,10 +49,10 @@ describe('bad command lines', () => {
     [['run', '--ec', '0,2'], /--ec: must be K,M/],
     [['run', '--spares', '-1'], /--spares: must be an integer from 0/],
     [['run', '--inject', '0:1:node-kill'], /node-kill needs STEP >= 1/],
-    [['run', '--replicas', '0'], /--replicas: must be an integer from 1 to 64, got "0"/],
+    [['run', '--replicas', '0'], /--replicas: must be an integer from 1 to 1024, got "0"/],
     [['run', '--replicas', '2', '--recovery', 'checkfree'], /--recovery: checkfree rebuilds a stage from its neighbours, and then its replicas would hold different weights/],
     [['run', '--replicas', '2', '--steps', '9', '--inject', '3:1@2:node-kill'], /--inject: "3:1@2:node-kill": replica 2 is out of range 0\.\.1/],
-    [['run', '--zones', '-1'], /--zones: must be an integer from 0 to 256/],
+    [['run', '--zones', '-1'], /--zones: must be an integer from 0 to 16384/],
     [['run', '--replicas', '2', '--steps', '9', '--inject', '3:1@1:corrupt', '--check-every', '0'], /--inject: "3:1@1:corrupt": corruption is caught by comparing replicas' weights/],
     [['node', '--coordinator', '127.0.0.1:1', '--zone', 'us east'], /--zone: must be 1 to 64 letters, digits/],
   ])('refuses %j with a clear message', async (args, message) => {

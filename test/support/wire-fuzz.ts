@@ -3,6 +3,7 @@
 // epochs, unknown and duplicate node ids. Nothing here is well-formed traffic a member would send
 // (that would change the run): each message must be refused, and the run must not notice.
 
+import { MAX_SLOTS } from '../../domain/job-options.ts';
 import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import { GRPC_CHANNEL_OPTIONS, PROTO_PATH } from '../../common/proto.ts';
@@ -128,7 +129,7 @@ function probes(t: FuzzTargets, rand: Prng): Probe[] {
   add('Register', 'no address', 'invalid', { nodeId: 'fuzz-node' });
   add('Register', 'node id of a live node', 'refused', { nodeId: node.nodeId, address: '127.0.0.1:9', pid: 1, hostname: 'fuzz' });
   add('Register', 'huge node id', 'invalid', { nodeId: huge, address: 'a:1' });
-  add('Register', 'stage out of range', 'invalid', { nodeId: 'fuzz-node', address: 'a:1', snapshotStage: 9999 });
+  add('Register', 'stage out of range', 'invalid', { nodeId: 'fuzz-node', address: 'a:1', snapshotStage: MAX_SLOTS + 9999 });
   add('Heartbeat', 'unknown node', 'refused', { nodeId: 'fuzz-ghost' });
   add('Heartbeat', 'no node id', 'invalid', {});
   add('Heartbeat', 'memory of no bytes', 'invalid', { nodeId: node.nodeId, memory: {} });
@@ -143,7 +144,7 @@ function probes(t: FuzzTargets, rand: Prng): Probe[] {
   add('ReportStep', 'loss not a number', 'invalid', { nodeId: node.nodeId, stage: node.stage, step: 1, loss: Number.NaN });
   add('ReportStep', 'stage of another node', 'refused', { nodeId: node.nodeId, stage: other, step: 0 });
   add('ReportStep', 'unknown node', 'refused', { nodeId: 'fuzz-ghost', stage: 0, step: 0 });
-  add('ReportFault', 'stage out of range', 'invalid', { nodeId: node.nodeId, stage: 7777, message: 'fuzz' });
+  add('ReportFault', 'stage out of range', 'invalid', { nodeId: node.nodeId, stage: MAX_SLOTS + 7777, message: 'fuzz' });
   add('ReportFault', 'stage of another node', 'refused', { nodeId: node.nodeId, stage: other, message: 'fuzz' });
   add('ReportFault', 'huge message', 'invalid', { nodeId: node.nodeId, stage: node.stage, message: huge });
   add('ReportHalted', 'stale epoch', 'refused', { nodeId: node.nodeId, stage: node.stage, epoch: 999, snapshotSteps: [1, 2] });
@@ -168,7 +169,7 @@ function probes(t: FuzzTargets, rand: Prng): Probe[] {
   add('Pipe', 'chunk index past count', 'invalid', [{ kind: 'PIPE_KIND_GRADIENT', chunkIndex: 3, chunkCount: 2 }]);
   add('Pipe', 'huge shape', 'invalid', [{ kind: 'PIPE_KIND_ACTIVATION', epoch: 999, shape: [1 << 30, 1 << 30, 8], chunkIndex: 0, chunkCount: 1 }]);
   add('Pipe', 'chunks out of order', 'invalid', [{ kind: 'PIPE_KIND_ACTIVATION', epoch: 999, shape: [1], chunkIndex: 1, chunkCount: 2 }]);
-  add('FetchWeights', 'stage out of range', 'invalid', { stage: 500 });
+  add('FetchWeights', 'stage out of range', 'invalid', { stage: MAX_SLOTS + 500 });
   add('FetchWeights', 'stage of another node', 'refused', { stage: other });
   add('FetchWeights', 'an edge copy it does not keep', 'refused', { stage: node.stage, edgeCopy: true });
   add('Configure', 'negative commit step', 'invalid', { protectedCommitStep: -7 });
@@ -178,7 +179,7 @@ function probes(t: FuzzTargets, rand: Prng): Probe[] {
   add('PutShard', 'bytes before a header', 'invalid', [{ data: Buffer.alloc(8) }]);
   add('PutShard', 'index past the code', 'invalid', [{ header: { ownerNodeId: 'fuzz', stage: 0, step: 1, index: 9, bytes: 1, layout: { dataShards: 1, parityShards: 1, totalBytes: 1, stripeBytes: 1, stripes: 1 }, snapshot: { stage: 0, step: 1 } } }]);
   add('PutShard', 'more bytes than its header says', 'invalid', [{ header: { ownerNodeId: 'fuzz', stage: 0, step: 1e9, index: 0, bytes: 1, layout: { dataShards: 1, parityShards: 1, totalBytes: 1, stripeBytes: 1, stripes: 1 }, snapshot: { stage: 0, step: 1e9 } } }, { data: Buffer.alloc(64) }]);
-  add('FetchShards', 'stage out of range', 'invalid', { stage: 900 });
+  add('FetchShards', 'stage out of range', 'invalid', { stage: MAX_SLOTS + 900 });
   add('FetchShards', 'a version nobody holds', 'ok', { stage: 0, step: 1e9, epoch: 77 });
   add('Rebuild', 'no order', 'invalid', {});
   add('Rebuild', 'no data shards', 'invalid', { order: { stage: 0, step: 1, code: { dataShards: 0, parityShards: 1 } } });
