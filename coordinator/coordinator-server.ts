@@ -2,12 +2,10 @@
 // command-stream closures, process exits and clock ticks into the core, answers with the core's
 // reply (a refusal carries its typed reason) and carries out the actions it returns.
 //
-// With a state store (`ha`), several coordinators serve one job and one of them leads: a standby
-// refuses every node request with NOT_LEADER (naming the leader) until it is elected; then it
-// builds its core from the state the store holds (the old leader's, or a fresh one for the first
-// leader) and leads. A leader's commands go out only once the store holds the state they follow
-// from (state-writer.ts); a leader whose write is fenced, or whose lease ran out, stops deciding,
-// ends every command stream (its nodes look for the new leader) and stands again.
+// With a state store (`ha`), several coordinators serve one job and one of them leads
+// (coordinator-leadership.ts): a standby refuses every node request with NOT_LEADER, naming the
+// leader; a leader answers, and carries out its decisions, once the store holds the state they
+// follow from (state-writer.ts).
 
 import * as grpc from '@grpc/grpc-js';
 import { EventEmitter } from 'node:events';
@@ -40,13 +38,13 @@ import { slotOf } from '../domain/replica-slots.ts';
 import type { Command as CommandProto } from '../proto/generated/ftrain/v1/Command.ts';
 import type { CoordinatorHandlers } from '../proto/generated/ftrain/v1/Coordinator.ts';
 import { CoordinatorCore } from './core/coordinator-core.ts';
-import { FIRST_HEARTBEAT_GRACE_MS } from './core/membership.ts';
 import { RefusalReason, type Refusal } from '../domain/refusal.ts';
-import { StateWriter } from './state-writer.ts';
-import { stateFromRecords } from './state-records.ts';
-import { CampaignAbortedError, StoreUnavailableError, type LeaderInfo, type Leadership, type StateStore } from './store/state-store.ts';
+import { CoordinatorLeadership, type HaOptions, type LeadershipHost, type RoleChange } from './coordinator-leadership.ts';
+import type { LeaderInfo } from './store/state-store.ts';
 import type { CoordinatorStatus } from './core/coordinator-status.ts';
 import type { Action, CoordinatorEvent, Reply } from './core/core-events.ts';
+
+export type { HaOptions } from './coordinator-leadership.ts';
 
 /** How often the adapter feeds a clock tick to the core (lease expiry). */
 export const TICK_MS = 200;
@@ -67,17 +65,6 @@ export interface RunResult {
   readonly reason: string;
 }
 
-/** A coordinator that shares its job with standbys through a store. */
-export interface HaOptions {
-  readonly store: StateStore;
-  /** This coordinator's id among the job's coordinators. */
-  readonly id: string;
-  /** host:port nodes reach this coordinator at; `PORT` 0 in it is replaced by the port bound. */
-  readonly advertise: string;
-  /** A leader that stops renewing its lease (dead, frozen, cut off) loses the leadership this long after. */
-  readonly leaseMs: number;
-}
-
 export interface CoordinatorServerOptions {
   readonly job: JobOptions;
   readonly dataSha256: string;
@@ -92,23 +79,16 @@ export interface CoordinatorServerOptions {
 export interface CoordinatorServerEvents {
   action: [Action];
   /** This coordinator leads (`term`), or stands by (`leader`: who leads, null when no one does). */
-  role: [{ leading: true; term: number; tookOver: boolean } | { leading: false; leader: LeaderInfo | null }];
+  role: [RoleChange];
   /** The leader's store cannot be reached (why), or answers again (null). */
   store: [string | null];
 }
 
 export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
   private core: CoordinatorCore;
-  /** With a store: the leadership held, null while standing by. */
-  private leadership: Leadership | null = null;
-  private writer: StateWriter | null = null;
-  /** With a store: who leads, as the store last said. */
-  private knownLeader: LeaderInfo | null = null;
-  private campaignAbort: AbortController | null = null;
-  private stopWatchingLeader: (() => void) | null = null;
+  /** With a store: this coordinator's part in the job's leadership. */
+  private readonly leadership: CoordinatorLeadership | null;
   private closing = false;
-  /** A standby has said who leads (its role line is not repeated for the same leader). */
-  private toldStandby = false;
   port = 0;
   readonly done: Promise<RunResult>;
   private readonly server = new grpc.Server(GRPC_SERVER_OPTIONS);
@@ -123,6 +103,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
   constructor(private readonly options: CoordinatorServerOptions) {
     super();
     this.core = new CoordinatorCore(options.job);
+    this.leadership = options.ha ? new CoordinatorLeadership(options.ha, this.leadershipHost()) : null;
     this.now = options.now ?? Date.now;
     this.done = new Promise((resolve) => (this.settle = resolve));
     this.server.addService(loadProto().ftrain.v1.Coordinator.service, this.handlers());
@@ -130,7 +111,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
 
   async start(): Promise<number> {
     this.port = await bindServer(this.server, this.options.listen);
-    if (this.options.ha) this.stand(this.options.ha);
+    this.leadership?.stand();
     let lastTickMs = this.now();
     this.tickTimer = setInterval(() => {
       if (!this.leads) return;
@@ -152,12 +133,12 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
 
   /** Whether this coordinator decides: always without a store; with one, while it leads. */
   get leads(): boolean {
-    return !this.options.ha || this.leadership !== null;
+    return !this.leadership || this.leadership.leads;
   }
 
   /** With a store: who leads as far as this coordinator knows (itself included); null without one. */
   get leader(): LeaderInfo | null {
-    return this.knownLeader;
+    return this.leadership?.leader ?? null;
   }
 
   /** The address nodes reach this coordinator at. */
@@ -166,113 +147,32 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
     return a.replace(/:0$/, `:${this.port}`);
   }
 
-  /** Stands for leader until elected, then leads (see the top of this file). */
-  private stand(ha: HaOptions): void {
-    if (this.closing) return;
-    this.stopWatchingLeader ??= ha.store.watchLeader((l) => {
-      const same = (l?.id ?? null) === (this.knownLeader?.id ?? null) && (l?.term ?? 0) === (this.knownLeader?.term ?? 0);
-      this.knownLeader = l;
-      // A watch that reconnects says the same leader again: told once.
-      if (!this.closing && !this.leadership && l?.id !== ha.id && !(same && this.toldStandby)) {
-        this.toldStandby = true;
-        this.emit('role', { leading: false, leader: l });
-      }
-    });
-    const abort = new AbortController();
-    this.campaignAbort = abort;
-    ha.store.campaign({ id: ha.id, address: this.advertised }, ha.leaseMs, abort.signal).then(
-      (leadership) => this.lead(ha, leadership),
-      (err: unknown) => {
-        if (err instanceof CampaignAbortedError) return;
-        this.options.logger.error({ err: (err as Error).message }, 'standing for leader failed: trying again');
-        setTimeout(() => this.stand(ha), ha.leaseMs / 2).unref();
-      },
-    );
-  }
-
-  private async lead(ha: HaOptions, leadership: Leadership): Promise<void> {
-    const log = this.options.logger;
-    let records: Map<string, string>;
-    try {
-      records = await ha.store.read('');
-    } catch (err) {
-      log.error({ err: (err as Error).message }, 'elected, but the state could not be read: giving the leadership up');
-      await leadership.resign().catch(() => {});
-      setTimeout(() => this.stand(ha), ha.leaseMs / 2).unref();
-      return;
-    }
-    const tookOver = records.size > 0;
-    if (tookOver) {
-      const state = stateFromRecords(records);
-      this.core = CoordinatorCore.restore(state.job, state, this.now());
-      log.warn({ term: leadership.term, phase: state.phase, epoch: state.epoch, nodes: state.nodes.length }, `coordinator ${ha.id} took over as leader (term ${leadership.term}): every node has ${Math.max(state.job.leaseMs, FIRST_HEARTBEAT_GRACE_MS)} ms to re-attach`);
-    } else {
-      log.info({ term: leadership.term }, `coordinator ${ha.id} leads (term ${leadership.term}): no earlier state, a new run`);
-    }
-    this.leadership = leadership;
-    this.knownLeader = { id: ha.id, address: this.advertised, term: leadership.term };
-    this.writer = new StateWriter({
-      store: ha.store,
-      term: leadership.term,
-      state: () => this.core.durable(),
-      onFenced: (err) => this.stepDown(ha, leadership, `its write was refused: ${err.message}`),
-      onReachable: (err) => {
-        if (err) log.error({ err: err.message }, 'the store cannot be reached: decisions that need it wait (training goes on while nothing fails)');
-        else log.info({}, 'the store answers again');
-        this.emit('store', err ? err.message : null);
-      },
-    });
-    this.writer.startFrom(records);
-    // The first leader writes the new run's state before anything is decided.
-    await this.writer.drain();
-    void leadership.lost.then(async (loss) => {
-      // The lease ran out because the store cannot be reached: no one else can be elected
-      // through it unless they reach it. Lead on with what needs no store (replies, no new
-      // decision); the next write that gets through says whether another leads (fenced then).
-      if (loss.reason === 'lease-expired' && this.leadership === leadership) {
-        const unreachable = await ha.store.leader().then(
-          () => false,
-          (err: unknown) => err instanceof StoreUnavailableError,
-        );
-        if (unreachable && this.leadership === leadership) {
-          log.warn({ term: leadership.term, detail: loss.detail }, 'the leader lease ran out and the store cannot be reached: leading on without new decisions until a write gets through');
-          this.emit('store', `the store (${ha.store.description}) cannot be reached and the leader lease ran out`);
-          return;
+  /** What the leadership does to this coordinator. */
+  private leadershipHost(): LeadershipHost {
+    return {
+      log: this.options.logger,
+      advertised: () => this.advertised,
+      takeOver: (state) => {
+        if (state) this.core = CoordinatorCore.restore(state.job, state, this.now());
+        // The run ended under the old leader: nothing is left to decide.
+        const s = this.core.status();
+        if (s.phase === RunPhase.finished || s.phase === RunPhase.stopped || s.phase === RunPhase.failed) {
+          this.finishRun({ status: s.phase, steps: s.completedSteps, weightsDigest: null, failure: s.failure, reason: s.failure ? `node ${s.failure.nodeId} failed: ${s.failure.detail}` : `the run had ${s.phase} under the previous leader` });
         }
-      }
-      this.stepDown(ha, leadership, `${loss.reason}: ${loss.detail}`);
-    });
-    this.emit('role', { leading: true, term: leadership.term, tookOver });
-    // The run ended under the old leader: nothing is left to decide.
-    const s = this.core.status();
-    if (s.phase === RunPhase.finished || s.phase === RunPhase.stopped || s.phase === RunPhase.failed) {
-      this.finishRun({ status: s.phase, steps: s.completedSteps, weightsDigest: null, failure: s.failure, reason: s.failure ? `node ${s.failure.nodeId} failed: ${s.failure.detail}` : `the run had ${s.phase} under the previous leader` });
-    }
-  }
-
-  /** This coordinator no longer leads: it stops deciding, ends its command streams, and stands again. */
-  private stepDown(ha: HaOptions, leadership: Leadership, why: string): void {
-    if (this.leadership !== leadership) return;
-    this.leadership = null;
-    this.writer = null;
-    if (this.closing) return;
-    this.options.logger.warn({ term: leadership.term, why }, `coordinator ${ha.id} no longer leads (term ${leadership.term}): ${why}; standing by`);
-    for (const s of this.streams.values()) s.end();
-    this.streams.clear();
-    this.emit('role', { leading: false, leader: this.knownLeader?.term === leadership.term ? null : this.knownLeader });
-    this.toldStandby = true;
-    this.stand(ha);
+      },
+      durable: () => this.core.durable(),
+      endStreams: () => {
+        for (const s of this.streams.values()) s.end();
+        this.streams.clear();
+      },
+      role: (change) => this.emit('role', change),
+      store: (why) => this.emit('store', why),
+    };
   }
 
   /** The refusal a standby answers node requests with. */
   private notLeader(): Refusal {
-    const l = this.knownLeader && this.knownLeader.id !== this.options.ha?.id ? this.knownLeader : null;
-    return {
-      reason: RefusalReason.notLeader,
-      message: l ? `this coordinator (${this.options.ha?.id}) is a standby: coordinator ${l.id} at ${l.address} leads (term ${l.term})` : `this coordinator (${this.options.ha?.id}) is a standby and no coordinator leads yet: try again shortly`,
-      leaderAddress: l?.address ?? '',
-      leaderTerm: l?.term ?? 0,
-    };
+    return this.leadership!.notLeader();
   }
 
   /** The run as it stands (a frozen copy). */
@@ -297,9 +197,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
   /** Stops serving; command streams are ended. A leader lets its lease run out (a standby takes over then). */
   async close(): Promise<void> {
     this.closing = true;
-    this.campaignAbort?.abort();
-    this.stopWatchingLeader?.();
-    await this.writer?.drain();
+    await this.leadership?.close();
     if (this.tickTimer) clearInterval(this.tickTimer);
     for (const s of this.streams.values()) s.end();
     this.streams.clear();
@@ -331,7 +229,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
   private feedThen(event: CoordinatorEvent, answer: (reply: Reply) => void): void {
     if (!this.leads) return answer({ ok: false, refusal: this.notLeader() });
     const { reply, actions } = this.core.handle(event, this.now());
-    const writer = this.writer;
+    const writer = this.leadership?.writer;
     // Heartbeats and memory reports change nothing the store keeps (leases and memory figures are
     // not durable): answered at once, without a write, however many nodes beat.
     if (!writer || event.type === 'heartbeat' || event.type === 'memory') {
