@@ -38,7 +38,7 @@ import { slotOf } from '../domain/replica-slots.ts';
 import type { Command as CommandProto } from '../proto/generated/ftrain/v1/Command.ts';
 import type { CoordinatorHandlers } from '../proto/generated/ftrain/v1/Coordinator.ts';
 import { CoordinatorCore } from './core/coordinator-core.ts';
-import { RefusalReason, type Refusal } from '../domain/refusal.ts';
+import type { Refusal } from '../domain/refusal.ts';
 import { CoordinatorLeadership, type HaOptions, type LeadershipHost, type RoleChange } from './coordinator-leadership.ts';
 import type { LeaderInfo } from './store/state-store.ts';
 import type { CoordinatorStatus } from './core/coordinator-status.ts';
