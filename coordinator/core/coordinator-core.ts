@@ -135,7 +135,7 @@ export class CoordinatorCore {
       phase: this.phase,
       epoch: this.epoch,
       failure: this.failure,
-      recovering: this.recovery.active ? this.recovery.failureDetail() : null,
+      recovering: this.recovery.durable(),
       nodes: this.members.durable(),
       commits: this.commits.durable(),
       shards: this.shards.durable(),
@@ -166,6 +166,7 @@ export class CoordinatorCore {
     core.departures.restore(state.departures);
     core.progress.restore(state.progress);
     core.progress.takeOver(slotCount(job));
+    if (state.recovering) core.recovery.resume(state.recovering);
     return core;
   }
 
@@ -192,6 +193,7 @@ export class CoordinatorCore {
         if (!node) return this.members.notLive(e.nodeId);
         if (node.commandsOpen) return { reason: RefusalReason.duplicate, message: `node ${e.nodeId} already has a command stream` };
         node.commandsOpen = true;
+        if (node.stage !== null) this.recovery.reattached(node, out);
         // A vacant slot takes it: in a recovery, or while the others train on without its replica
         // (from their restore on: the node may be back before they are).
         if (this.phase === RunPhase.recovering || this.recovery.vacancies().length > 0) this.recovery.fillVacancies(out);

@@ -1,19 +1,20 @@
 // What of the coordinator's state outlives its process: everything a new leader needs to go on
 // from where the old one was, as plain JSON-able records. Leases and command streams are not in
 // it (a new leader hears every node anew), nor the memory figures nodes report every few
-// seconds. A recovery under way is not in it either: a new leader starts it again in a new epoch.
+// seconds. Of a recovery under way only its failures are: a new leader starts it again in a new
+// epoch.
 
 import type { ErasureCode } from '../../domain/erasure-protection.ts';
 import type { JobOptions } from '../../domain/job-options.ts';
 import type { Failure, RunPhase } from '../../domain/run-status.ts';
 import type { DurableCommits } from './commit-tracker.ts';
 import type { Departure } from './departures.ts';
-import type { DurableFailureLog } from './failure-log.ts';
+import type { DurableFailureLog, FailureInfo } from './failure-log.ts';
 import type { DurableNode } from './membership.ts';
 import type { DurableIntervals } from './snapshot-interval.ts';
 
 /** Bumped when the records change shape: a leader refuses a state it cannot read. */
-export const DURABLE_STATE_VERSION = 1;
+export const DURABLE_STATE_VERSION = 2;
 
 export interface DurableCoordinatorState {
   readonly version: number;
@@ -21,8 +22,8 @@ export interface DurableCoordinatorState {
   readonly phase: RunPhase;
   readonly epoch: number;
   readonly failure: Failure | null;
-  /** The failure whose recovery was under way, if one was: a new leader recovers it again. */
-  readonly recovering: Failure | null;
+  /** The failures whose recovery was under way, if one was: a new leader recovers them again. */
+  readonly recovering: readonly FailureInfo[] | null;
   readonly nodes: readonly DurableNode[];
   readonly commits: DurableCommits;
   readonly shards: { readonly code: ErasureCode | null; readonly disabledReason: string | null };

@@ -114,6 +114,52 @@ export class Recovery {
     return { nodeId: f.nodeId, stage: f.stage, detail: f.detail, detectedAtMs: f.detectedAtMs };
   }
 
+  /** What a new leader needs of the recovery under way: its failures (the first, then the others); null when none is. */
+  durable(): readonly FailureInfo[] | null {
+    return this.r ? [this.r.failure, ...this.r.others] : null;
+  }
+
+  /**
+   * A new leader's: the recovery the old leader had under way starts again in a new epoch, every
+   * replica waiting for it. Its slots without a node are vacant; each placed node is halted when
+   * it re-attaches (reattached), and the recovery goes on as after any failure.
+   */
+  resume(failures: readonly FailureInfo[]): void {
+    const [failure, ...others] = failures;
+    if (!failure) return;
+    this.r = {
+      epoch: this.ctx.nextEpoch(),
+      vacant: new Map(),
+      snapshotSteps: new Map(),
+      memorySteps: new Map(),
+      filled: new Map(),
+      failure,
+      others,
+      completedAtFailure: this.commits.stepUnderWay,
+      decision: null,
+      waitingSaid: new Set(),
+      assignedAtMs: null,
+      traces: new Map(),
+      away: null,
+    };
+    for (let slot = 0; slot < slotCount(this.job); slot++) {
+      if (this.commits.stage(slot).nodeId !== null) continue;
+      const former = [...failures].reverse().find((f) => f.stage === slot);
+      this.r.vacant.set(slot, former?.nodeId ?? '');
+    }
+    for (const n of this.members.all()) {
+      if (n.stage !== null && n.state !== NodeState.lost && n.state !== NodeState.stopped && n.state !== NodeState.recovering) this.members.move(n, NodeState.recovering);
+    }
+    this.ctx.setPhase(RunPhase.recovering);
+  }
+
+  /** A placed node re-attached to a new leader during a recovery it has not reported on: it halts in the recovery's epoch. */
+  reattached(node: NodeRecord, out: Action[]): void {
+    const r = this.r;
+    if (!r || r.decision !== null || node.stage === null || r.snapshotSteps.has(node.stage)) return;
+    out.push({ type: 'send', nodeId: node.nodeId, command: { kind: 'halt', epoch: r.epoch, reason: 'a new coordinator leads the recovery', resumeAtMost: this.resumeAtMost() } });
+  }
+
   /** A placed node failed: its stage is vacant; every survivor halts (again, if a restore was under way). */
   begin(node: NodeRecord, detail: string, now: number, out: Action[], kind: string): void {
     const stage = node.stage!;

@@ -38,10 +38,10 @@ function runFrom(commands: readonly string[], k: number, takeover: boolean): str
 }
 
 describe('durable coordinator state', () => {
-  // takeover.txt restores its own core and re-attaches its nodes one by one: a takeover inside it
-  // would re-attach them first. refusals.txt sends a report ahead of its slot's next step on
+  // takeover.txt and takeover-recovery.txt restore their own cores and re-attach their nodes one
+  // by one: a takeover inside them would re-attach them first. refusals.txt sends a report ahead of its slot's next step on
   // purpose, which a slot's first report after a takeover may catch up to (training-progress.ts).
-  const files = readdirSync(DIR).filter((f) => f.endsWith('.txt') && f !== 'takeover.txt' && f !== 'refusals.txt').sort();
+  const files = readdirSync(DIR).filter((f) => f.endsWith('.txt') && !f.startsWith('takeover') && f !== 'refusals.txt').sort();
   it.each(files)('a core restored anywhere in %s acts as the one that never went away', (file) => {
     const commands = scenarioCommands(join(DIR, file));
     let points = 0;
