@@ -4,8 +4,11 @@
 // the leading coordinator's progress; the run ends when a coordinator ends it. `--inject
 // STEP:coordinator:kill|freeze` hits the leader when the run has completed STEP steps: SIGKILL,
 // or SIGSTOP and SIGCONT well after its lease ran out (it then finds itself deposed);
+// `kill-in-recovery` SIGKILLs it at the first recovery under way from step STEP on;
 // `STEP:etcd:kill` SIGKILLs one etcd member (with `--etcd-members 3` the others go on);
 // `STEP:etcd:stop` SIGSTOPs every member for ETCD_STOP_MS (the store unreachable), then SIGCONT.
+// As a Deployment and a StatefulSet would, the launcher starts again a coordinator that was killed
+// (it stands by) and an etcd member that was killed (it rejoins with its data).
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
@@ -31,7 +34,11 @@ export const COORDINATOR_FREEZE_MS = 3 * HA_LEADER_LEASE_MS;
 /** How often the launcher asks the leader how far the run is (for `--inject ...:coordinator:...`). */
 const POLL_MS = 100;
 
-export type CoordinatorInjectionKind = 'kill' | 'freeze' | 'etcd-kill' | 'etcd-stop';
+export type CoordinatorInjectionKind = 'kill' | 'freeze' | 'kill-in-recovery' | 'etcd-kill' | 'etcd-stop';
+
+/** A killed coordinator is started again after this long; a killed etcd member after ETCD_RESPAWN_MS. */
+export const COORDINATOR_RESPAWN_MS = 1000;
+export const ETCD_RESPAWN_MS = 3000;
 
 /** How long `STEP:etcd:stop` keeps every etcd member stopped. */
 export const ETCD_STOP_MS = 10_000;
@@ -56,14 +63,14 @@ export function splitCoordinatorInjections(raw: string | undefined): { coordinat
       coordinator.push({ step: Number(etcd[1]), kind: etcd[2] === 'kill' ? 'etcd-kill' : 'etcd-stop' });
       continue;
     }
-    const m = /^(\d+):coordinator:(\w+)$/.exec(item);
+    const m = /^(\d+):coordinator:([\w-]+)$/.exec(item);
     if (!m) {
-      if (/:coordinator:/.test(item)) throw new OptionError('--inject', `"${item}" is not STEP:coordinator:kill or STEP:coordinator:freeze`);
+      if (/:coordinator:/.test(item)) throw new OptionError('--inject', `"${item}" is not STEP:coordinator:kill, STEP:coordinator:freeze or STEP:coordinator:kill-in-recovery`);
       rest.push(item);
       continue;
     }
     const kind = m[2]!;
-    if (kind !== 'kill' && kind !== 'freeze') throw new OptionError('--inject', `"${item}": a coordinator can be hit with kill or freeze, not "${kind}"`);
+    if (kind !== 'kill' && kind !== 'freeze' && kind !== 'kill-in-recovery') throw new OptionError('--inject', `"${item}": a coordinator can be hit with kill, freeze or kill-in-recovery, not "${kind}"`);
     coordinator.push({ step: Number(m[1]), kind });
   }
   return { coordinator, rest: rest.length > 0 ? rest.join(',') : undefined };
@@ -104,15 +111,16 @@ export async function runHaCluster(options: HaClusterOptions): Promise<number> {
   for (let i = 0; i < HA_COORDINATORS; i++) ports.push(await freePort());
   const addresses = ports.map((p) => `127.0.0.1:${p}`);
   const nodeCount = slotCount(job) + job.spares;
-  print(`ftrain: ${HA_COORDINATORS} coordinators (${addresses.join(', ')}, one leads), their state in a local etcd of ${options.etcdMembers} member(s) (${etcd.url}), ${nodeCount} nodes, backend ${job.backend}`);
+  print(`ftrain: ${HA_COORDINATORS} coordinators on ${addresses.join(',')} (one leads), their state in a local etcd of ${options.etcdMembers} member(s) (${etcd.url}), ${nodeCount} nodes, backend ${job.backend}`);
   print(`  logs: ${logFile}`);
 
   const coordinators: CoordinatorProcess[] = [];
   let leaderId: string | null = null;
   let ended: { code: number } | null = null;
+  let stopping = false;
   let settle!: () => void;
   const done = new Promise<void>((r) => (settle = r));
-  for (let i = 0; i < HA_COORDINATORS; i++) {
+  const startCoordinator = (i: number): void => {
     const id = `coord-${i + 1}`;
     const child = spawn(
       process.execPath,
@@ -131,8 +139,9 @@ export async function runHaCluster(options: HaClusterOptions): Promise<number> {
       ],
       { stdio: ['ignore', 'pipe', logFd], env: { ...process.env, FTRAIN_MANAGED: '1' } },
     );
+    coordinators[i]?.client.close();
     const c: CoordinatorProcess = { id, address: addresses[i]!, child, client: new (loadProto().ftrain.v1.Coordinator)(addresses[i]!, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS), exited: null };
-    coordinators.push(c);
+    coordinators[i] = c;
     // The leader's lines are the run's progress; a standby says only what its role is.
     createInterface({ input: child.stdout! }).on('line', (line) => {
       if (line.startsWith('LEADING:')) leaderId = id;
@@ -141,17 +150,27 @@ export async function runHaCluster(options: HaClusterOptions): Promise<number> {
     });
     child.on('exit', (code, signal) => {
       c.exited = { code, signal };
-      // A coordinator that ends on its own ends the run (the leader finished it, or failed).
-      if (signal === null && !ended && leaderId === id) {
+      const wasLeader = leaderId === id;
+      if (wasLeader) leaderId = null;
+      // A leader that ends on its own ends the run (it finished it, or failed).
+      if (signal === null && !ended && wasLeader) {
         ended = { code: code ?? 1 };
         settle();
+        return;
+      }
+      // Killed: started again, as a Deployment would, to stand by.
+      if (signal !== null && !ended && !stopping) {
+        print(`[launcher] coordinator ${id} was killed (${signal}): starting it again in ${COORDINATOR_RESPAWN_MS / 1000} s`);
+        setTimeout(() => {
+          if (!ended && !stopping) startCoordinator(i);
+        }, COORDINATOR_RESPAWN_MS).unref();
       }
     });
-  }
+  };
+  for (let i = 0; i < HA_COORDINATORS; i++) startCoordinator(i);
 
   const children = new Map<string, ChildProcess>();
   const dirs: string[] = [];
-  let stopping = false;
   for (let i = 0; i < nodeCount; i++) {
     const nodeId = `node-${i}`;
     const dir = join(base, `${runId}-${nodeId}`);
@@ -174,6 +193,7 @@ export async function runHaCluster(options: HaClusterOptions): Promise<number> {
     if (!leader) return;
     leader.client.Status({}, { deadline: Date.now() + 1000 }, (err, s) => {
       if (err || !s?.run || pending[0] !== next || Number(s.run.completedSteps) < next.step) return;
+      if (next.kind === 'kill-in-recovery' && s.run.phase !== 'RUN_PHASE_RECOVERING') return;
       pending.shift();
       const pid = leader.child.pid!;
       if (next.kind === 'etcd-stop') {
@@ -186,13 +206,16 @@ export async function runHaCluster(options: HaClusterOptions): Promise<number> {
         return;
       }
       if (next.kind === 'etcd-kill') {
-        const member = etcd.members[0]!;
-        print(`[launcher] injecting etcd kill: SIGKILL to etcd member ${member.name} at step ${next.step} (${etcd.members.length - 1} of ${etcd.members.length} left)`);
+        const alive = etcd.members.filter((m) => m.exited === null);
+        const member = alive[0];
+        if (!member) return;
+        print(`[launcher] injecting etcd kill: SIGKILL to etcd member ${member.name} at step ${next.step} (${alive.length - 1} of ${etcd.members.length} left)`);
         etcd.kill(member.name);
         return;
       }
-      if (next.kind === 'kill') {
-        print(`[launcher] injecting coordinator kill: SIGKILL to the leader ${leader.id} (pid ${pid}) at step ${next.step}`);
+      if (next.kind === 'kill' || next.kind === 'kill-in-recovery') {
+        const when = next.kind === 'kill' ? `at step ${next.step}` : `during the recovery at step ${s.run.completedSteps}`;
+        print(`[launcher] injecting coordinator kill: SIGKILL to the leader ${leader.id} (pid ${pid}) ${when}`);
         leader.child.kill('SIGKILL');
       } else {
         print(`[launcher] injecting coordinator freeze: SIGSTOP to the leader ${leader.id} (pid ${pid}) at step ${next.step}, SIGCONT in ${COORDINATOR_FREEZE_MS / 1000} s`);
@@ -202,12 +225,26 @@ export async function runHaCluster(options: HaClusterOptions): Promise<number> {
       leaderId = null;
     });
   }, POLL_MS);
-  // A killed leader leaves the run to the standby; if every coordinator is gone, the run is over.
+  // A killed leader leaves the run to the standby (and is started again); if every coordinator
+  // ended on its own, the run is over. A killed etcd member is started again with its data.
+  const restarting = new Set<string>();
   const allGone = setInterval(() => {
-    if (!ended && coordinators.every((c) => c.exited)) {
+    if (!ended && coordinators.every((c) => c.exited && c.exited.signal === null)) {
       ended = { code: 1 };
       print('FAILED: every coordinator is gone');
       settle();
+    }
+    for (const m of etcd.members) {
+      if (m.exited === null || restarting.has(m.name) || stopping || ended) continue;
+      restarting.add(m.name);
+      print(`[launcher] etcd member ${m.name} ${m.exited}: starting it again in ${ETCD_RESPAWN_MS / 1000} s`);
+      setTimeout(() => {
+        if (stopping || ended) return;
+        etcd.restart(m.name).then(
+          () => print(`[launcher] etcd member ${m.name} is back`),
+          (err: unknown) => print(`[launcher] etcd member ${m.name} could not be started again: ${(err as Error).message}`),
+        ).finally(() => restarting.delete(m.name));
+      }, ETCD_RESPAWN_MS).unref();
     }
   }, 500);
 

@@ -231,7 +231,8 @@ export class WorkerNode {
       case 'report-halted': {
         const held = this.snapshots?.held();
         const steps = held && held.stage === a.stage ? held.steps : [];
-        this.coordinator.reportHalted(a.stage, a.epoch, steps, memoryStep(this.held, a.stage)).catch((err: unknown) => this.fault(new Error(`ReportHalted to the coordinator: ${errorMessage(err)}`)));
+        // Refused, it goes to the core: a new leader refuses the old leader's epoch and halts anew.
+        this.coordinator.reportHalted(a.stage, a.epoch, steps, memoryStep(this.held, a.stage)).catch((err: unknown) => this.refusedOrFault('ReportHalted', err));
         return;
       }
       case 'configure-smp':

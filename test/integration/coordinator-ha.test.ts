@@ -148,6 +148,20 @@ describe('ftrain run --ha', () => {
     expect(/weights sha256 ([0-9a-f]{64})/.exec(r.stdout)?.[1]).toBe(cleanDigest);
   });
 
+  it('goes on when the leader is SIGKILLed during a recovery: the new leader recovers again in a new epoch, and the weights are the clean run\'s', async () => {
+    const run = startCli(['run', '--ha', ...JOB, '--inject', '6:1:worker-kill,6:coordinator:kill-in-recovery']);
+    await run.waitForLine(/RECOVERING: stage 1 \(node-1\) failed/);
+    const killed = await run.waitForLine(/injecting coordinator kill: SIGKILL to the leader (coord-\d) .*during the recovery/);
+    const took = await run.waitForLine(/\[(coord-\d)\] LEADING: coordinator coord-\d took over the run/);
+    expect(took.match[1]).not.toBe(killed.match[1]);
+    // The killed coordinator is started again, and stands by.
+    await run.waitForLine(new RegExp(`\\[${killed.match[1]}\\] standby: coordinator ${took.match[1]} at`));
+    const r = await run.result;
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/recovered stage 1 by local-snapshot of step \d+ .*0 step\(s\) lost/);
+    expect(/weights sha256 ([0-9a-f]{64})/.exec(r.stdout)?.[1]).toBe(cleanDigest);
+  });
+
   it('fences a frozen leader that wakes after a standby took over: it steps down, and the weights are the clean run\'s', async () => {
     const run = startCli(['run', '--ha', ...JOB, '--inject', '6:coordinator:freeze']);
     const frozen = await run.waitForLine(/injecting coordinator freeze: SIGSTOP to the leader (coord-\d)/);

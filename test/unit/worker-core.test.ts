@@ -111,6 +111,22 @@ describe('worker core', () => {
     expect(kinds(halted.feed({ type: 'tick' }, 5000))).toEqual([]);
   });
 
+  it('lets go a refused report of an older epoch than the halt it is in (one sent again to a new leader)', () => {
+    const { feed } = training();
+    feed({ type: 'command', command: { kind: 'halt', epoch: 1, reason: 'x', resumeAtMost: 3 } }, 100);
+    expect(feed({ type: 'halted' }, 110)).toContainEqual({ type: 'report-halted', stage: 1, epoch: 1 });
+    // A new leader halts the node in its own epoch, then refuses the epoch-1 report sent to it again.
+    feed({ type: 'command', command: { kind: 'halt', epoch: 2, reason: 'a new coordinator leads the recovery', resumeAtMost: 3 } }, 200);
+    expect(feed({ type: 'halted' }, 210)).toContainEqual({ type: 'report-halted', stage: 1, epoch: 2 });
+    const refused = feed({ type: 'report-refused', rpc: 'ReportHalted', refusal: { reason: 'stale-epoch', message: 'no recovery of epoch 1 is under way', runEpoch: 2, givenEpoch: 1 } }, 220);
+    expect(refused).toEqual([expect.objectContaining({ type: 'log', msg: 'ReportHalted of an older epoch refused: this node was halted in epoch 2 since' })]);
+    expect(kinds(feed({ type: 'tick' }, 60_000))).toEqual([]);
+    // The same refusal of the epoch it is halted in still waits for a Halt, and faults without one.
+    const current = feed({ type: 'report-refused', rpc: 'ReportHalted', refusal: { reason: 'stale-epoch', message: 'no recovery of epoch 2 is under way', runEpoch: 3, givenEpoch: 2 } }, 60_100);
+    expect(kinds(current)).toEqual([]);
+    expect(kinds(feed({ type: 'tick' }, 62_000))).toContain('report-fault');
+  });
+
   it('faults on a refusal it cannot explain', () => {
     const { feed } = training();
     expect(kinds(feed({ type: 'report-refused', rpc: 'ReportReady', refusal: { reason: 'wrong-stage', message: 'node n1 holds stage 0, not stage 1' } }))).toEqual(['report-fault']);

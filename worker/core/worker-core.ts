@@ -283,6 +283,12 @@ export class WorkerCore {
       case RefusalReason.notTraining:
       case RefusalReason.staleEpoch:
       case RefusalReason.stopping:
+        // A report of an older epoch than the halt now under way (one sent again to a new leader,
+        // which halted this node in its own epoch meanwhile): nothing follows from it.
+        if (refusal.reason === RefusalReason.staleEpoch && refusal.givenEpoch !== undefined && refusal.givenEpoch < this.haltEpoch) {
+          out.push({ type: 'log', level: 'info', msg: `${rpc} of an older epoch refused: this node was halted in epoch ${this.haltEpoch} since`, fields: { detail: refusal.message } });
+          return;
+        }
         // A recovery (or the end of the run) began while this report was on its way: the Halt,
         // Assign or Stop that says so follows.
         this.haltExpected ??= {
