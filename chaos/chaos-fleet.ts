@@ -45,7 +45,8 @@ export interface ReplaceResult {
 
 /** Loopback when the coordinator is (the local job); otherwise every interface, so that other machines reach the node. */
 export function listenAddress(coordinator: string): string {
-  return isLoopbackHost(hostOf(coordinator)) ? '127.0.0.1:0' : '0.0.0.0:0';
+  // With several coordinators (A,B), the first tells.
+  return isLoopbackHost(hostOf(coordinator.split(',')[0]!)) ? '127.0.0.1:0' : '0.0.0.0:0';
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

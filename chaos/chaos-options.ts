@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { OptionError } from '../domain/errors.ts';
 import { DEFAULT_JOB, compileJobOptions, intOption, type RawJobOptions } from '../domain/job-options.ts';
-import { ChaosKind, DEFAULT_RATES_SPEC, parseRates, type ChaosRates } from './chaos-schedule.ts';
+import { ChaosKind, DEFAULT_HA_RATES_SPEC, DEFAULT_RATES_SPEC, HA_KINDS, parseRates, type ChaosRates } from './chaos-schedule.ts';
 
 export const DEFAULT_DURATION_SECONDS = 180;
 /** Longer than the default lease (2.5 s), so a frozen node is declared lost, then fenced when it wakes. */
@@ -46,11 +46,12 @@ type JobFlagKey = (typeof JOB_FLAGS)[number][0];
 export function addChaosFlags(cmd: Command): Command {
   cmd
     .option('--coordinator <host:port>', 'attach to a running job instead of starting one; only nodes on this machine (same hostname) can be hit')
+    .option('--ha', `the local job runs with --ha (two coordinators, a local etcd of 3 members); adds the kinds coordinator-kill, coordinator-freeze and etcd-kill, and the default rates become ${DEFAULT_HA_RATES_SPEC}`)
     .option('--duration <seconds>', `seconds of chaos, counted from step ${WARMUP_STEPS} (every stage has a snapshot by then); the event in flight then is seen through`, String(DEFAULT_DURATION_SECONDS))
     .option('--seed <n>', 'seed of the schedule and of the targets (and of the local job)', '0')
     .option(
       '--rates <spec>',
-      'events per minute of each kind, KIND=RATE,...; kinds: worker-kill (SIGKILL the worker), smp-kill (SIGKILL the snapshot manager), node-kill (SIGKILL agent, worker and snapshot manager), freeze (SIGSTOP them, SIGCONT after --freeze-seconds), preempt (SIGTERM the agent: a spot notice); kinds not named: 0',
+      'events per minute of each kind, KIND=RATE,...; kinds: worker-kill (SIGKILL the worker), smp-kill (SIGKILL the snapshot manager), node-kill (SIGKILL agent, worker and snapshot manager), freeze (SIGSTOP them, SIGCONT after --freeze-seconds), preempt (SIGTERM the agent: a spot notice); with --ha also coordinator-kill (SIGKILL the leading coordinator), coordinator-freeze (SIGSTOP it, SIGCONT after --freeze-seconds), etcd-kill (SIGKILL one etcd member); kinds not named: 0',
       DEFAULT_RATES_SPEC,
     )
     .option('--freeze-seconds <s>', 'how long a frozen node stays frozen (longer than the lease: it is declared lost and fenced when it wakes)', String(DEFAULT_FREEZE_SECONDS))
@@ -66,6 +67,7 @@ export function addChaosFlags(cmd: Command): Command {
 
 export type ChaosFlagValues = Readonly<Record<JobFlagKey, string>> & {
   readonly coordinator?: string;
+  readonly ha?: boolean;
   readonly duration: string;
   readonly seed: string;
   readonly rates: string;
@@ -86,6 +88,8 @@ export type ChaosTarget =
       readonly stages: number;
       readonly spares: number;
       readonly leaseMs: number;
+      /** `ftrain run --ha`: two coordinators and a local etcd of 3 members. */
+      readonly ha: boolean;
     }
   | { readonly mode: 'attach'; readonly coordinator: string };
 
@@ -127,7 +131,11 @@ function flagName(key: string): string {
  * job flag is an error (the job is already running), not silently ignored.
  */
 export function compileChaosOptions(flags: ChaosFlagValues, explicit: ReadonlySet<string>, now = new Date()): ChaosOptions {
-  const rates = parseRates(flags.rates);
+  const ha = flags.ha === true;
+  const rates = parseRates(ha && !explicit.has('rates') ? DEFAULT_HA_RATES_SPEC : flags.rates);
+  const haKind = [...HA_KINDS].find((k) => (rates.get(k) ?? 0) > 0);
+  if (haKind && !ha) throw new OptionError('--rates', `${haKind} hits a coordinator or etcd: it needs --ha (a local job with two coordinators and a local etcd)`);
+  if (ha && flags.coordinator !== undefined) throw new OptionError('--ha', 'starts a local job with two coordinators; with --coordinator the job is already running: drop one');
   const freezeMs = secondsOption('--freeze-seconds', flags.freezeSeconds, 0.1, 600);
   let target: ChaosTarget;
   if (flags.coordinator !== undefined) {
@@ -137,12 +145,12 @@ export function compileChaosOptions(flags: ChaosFlagValues, explicit: ReadonlySe
   } else {
     const raw: RawJobOptions = Object.fromEntries([...JOB_FLAGS.map(([key]) => [key, flags[key]]), ['seed', flags.seed]]);
     const job = compileJobOptions(raw);
-    const freezes = (rates.get(ChaosKind.freeze) ?? 0) > 0;
+    const freezes = (rates.get(ChaosKind.freeze) ?? 0) > 0 || (rates.get(ChaosKind.coordinatorFreeze) ?? 0) > 0;
     if (freezes && freezeMs <= job.leaseMs) {
       throw new OptionError('--freeze-seconds', `must be longer than the lease (--lease-ms ${job.leaseMs}), or a frozen node is never declared lost; got ${flags.freezeSeconds}`);
     }
-    const runArgs = [...JOB_FLAGS.flatMap(([key, flag]) => [flag.split(' ')[0]!, flags[key]]), '--seed', String(job.seed)];
-    target = { mode: 'local', runArgs, stages: job.stages, spares: job.spares, leaseMs: job.leaseMs };
+    const runArgs = [...JOB_FLAGS.flatMap(([key, flag]) => [flag.split(' ')[0]!, flags[key]]), '--seed', String(job.seed), ...(ha ? ['--ha', '--etcd-members', '3'] : [])];
+    target = { mode: 'local', runArgs, stages: job.stages, spares: job.spares, leaseMs: job.leaseMs, ha };
   }
   const stamp = now.toISOString().replace(/[:.]/g, '-');
   return {

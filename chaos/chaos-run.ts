@@ -12,7 +12,8 @@ import { errorMessage } from '../domain/errors.ts';
 import { Prng, hashString, mixSeed } from '../domain/prng.ts';
 import { ChaosFleet, type ReplaceResult } from './chaos-fleet.ts';
 import { WARMUP_STEPS, type ChaosOptions } from './chaos-options.ts';
-import { CHAOS_KINDS, ChaosKind, NODE_ENDING_KINDS, chaosSchedule, formatRates } from './chaos-schedule.ts';
+import { CHAOS_KINDS, ChaosKind, HA_KINDS, NODE_ENDING_KINDS, chaosSchedule, formatRates } from './chaos-schedule.ts';
+import { haFigures, haProcesses, haRecovered, haTarget, haUnready } from './ha-chaos.ts';
 import {
   EventOutcome,
   chaosVerdict,
@@ -23,6 +24,7 @@ import {
   progressLine,
   summarizeByKind,
   type ChaosEventResult,
+  type EventFigures,
   type FiredEvent,
   type KindSummary,
   type Verdict,
@@ -30,7 +32,7 @@ import {
 import { nodePids, pickTarget, signalPlan } from './chaos-target.ts';
 import { CoordinatorStatusClient, type ClusterStatus } from './coordinator-status.ts';
 import { LocalJob } from './local-job.ts';
-import { FrozenProcesses, isFtrainProcess, sendSignal } from './process-control.ts';
+import { FrozenProcesses, groupProcesses, isFtrainProcess, sendSignal } from './process-control.ts';
 
 export const CHAOS_SCHEMA = 'ftrain.chaos/1';
 /** How often Status is read while waiting. */
@@ -134,6 +136,8 @@ interface EventState {
   failureIndex: number | null;
   notes: string[];
   replacement: Promise<ReplaceResult> | null;
+  /** An HA event's figures (it has no failure of its own in the coordinator's list). */
+  figures: EventFigures | null;
 }
 
 export async function runChaos(o: ChaosOptions, io: ChaosIo = STDIO): Promise<number> {
@@ -232,6 +236,59 @@ export async function runChaos(o: ChaosOptions, io: ChaosIo = STDIO): Promise<nu
     const targetPrng = new Prng(mixSeed(o.seed, hashString('chaos-targets')));
     const takenIds = () => new Set(seen.last?.nodes.map((n) => n.nodeId) ?? []);
 
+    /**
+     * A coordinator or etcd event (`--ha`): waits until the job can take it (a standby ready, every
+     * etcd member up), hits the leader or a member, and waits until training goes on past the step
+     * it was fired at (under another leader, for a coordinator). 'ended' when the run ended.
+     */
+    const fireHa = async (kind: ChaosKind, scheduledAtMs: number): Promise<'fired' | 'skipped' | 'ended'> => {
+      const skip = (reason: string) => {
+        skipped.push({ kind, atMs: Date.now() - t0!, reason });
+        say(`${kind}: skipped: ${reason}`);
+        return 'skipped' as const;
+      };
+      const pgid = job?.pid;
+      if (!pgid) return skip('coordinator and etcd events need the local job (--ha)');
+      let unready: string | null = 'not checked';
+      const until = Date.now() + o.recoveryWaitMs;
+      while (unready !== null && Date.now() < until && !stop.signal.aborted) {
+        unready = haUnready(kind, haProcesses(groupProcesses(pgid)), await statusClient.standbys());
+        if (unready !== null) await sleep(STATUS_POLL_MS, stop.signal);
+      }
+      if (unready !== null) return skip(unready);
+      const leaderAtFire = statusClient.leader;
+      const atFire = await statusClient.status().catch(() => seen.last);
+      const stepsAtFire = atFire?.completedSteps ?? 0;
+      const termAtFire = atFire?.term ?? 0;
+      const target = haTarget(kind, haProcesses(groupProcesses(pgid)), leaderAtFire, () => targetPrng.next());
+      if (!target.ok) return skip(target.reason);
+      const firedAtMs = Date.now();
+      const sent = target.signals.map((p) => ({ ...p, result: sendSignal(p.pid, p.signal) }));
+      const fired: FiredEvent = { index: events.length, kind, scheduledAtMs, atMs: firedAtMs - t0!, firedAtMs, nodeId: target.name, stage: null, signals: target.signals };
+      const state: EventState = { fired, outcome: EventOutcome.notRecovered, failureIndex: null, notes: [], replacement: null, figures: null };
+      events.push(state);
+      const unsent = sent.filter((x) => x.result !== 'sent');
+      if (unsent.length > 0) state.notes.push(unsent.map((x) => `${x.role} pid ${x.pid}: ${x.result}`).join(', '));
+      if (kind === ChaosKind.coordinatorFreeze) frozen.add(sent.filter((x) => x.result === 'sent').map((x) => x.pid), o.freezeMs);
+      let ledAtMs: number | null = null;
+      const outcome = await poll((s) => {
+        if (ledAtMs === null && s.term > termAtFire) ledAtMs = Date.now();
+        return haRecovered(kind, s, termAtFire, stepsAtFire) ? s : null;
+      }, o.recoveryWaitMs);
+      if (outcome.kind === 'value') {
+        state.outcome = EventOutcome.recovered;
+        state.figures = haFigures(kind, firedAtMs, ledAtMs, Date.now());
+      } else {
+        state.notes.push(outcome.kind === 'ended' ? outcome.why : `not recovered within ${o.recoveryWaitMs / 1000} s (phase ${seen.last?.phase ?? 'unknown'}, leader ${statusClient.leader} of term ${seen.last?.term ?? '?'}, ${seen.last?.completedSteps ?? '?'} steps; at the event: term ${termAtFire}, ${stepsAtFire} steps)`);
+      }
+      io.err(progressLine(result(state, null), Date.now() - firedAtMs));
+      if (outcome.kind === 'ended') {
+        runProblem = outcome.why;
+        return 'ended';
+      }
+      return 'fired';
+    };
+
     for (const sched of started.kind === 'value' ? schedule : []) {
       if (stop.signal.aborted) break;
       const dueIn = t0 + sched.atMs - Date.now();
@@ -263,6 +320,12 @@ export async function runChaos(o: ChaosOptions, io: ChaosIo = STDIO): Promise<nu
         problems.push(why);
         say(why);
       }
+      if (HA_KINDS.has(sched.kind)) {
+        const hit = await fireHa(sched.kind, sched.atMs);
+        if (hit === 'ended') break;
+        if (hit === 'fired') await sleep(o.gapMs, stop.signal);
+        continue;
+      }
       const status = ready.kind === 'value' ? ready.value : seen.last!;
       const choice = pickTarget(status.nodes, sched.kind, host, () => targetPrng.next());
       if (!choice.ok) {
@@ -282,7 +345,7 @@ export async function runChaos(o: ChaosOptions, io: ChaosIo = STDIO): Promise<nu
       const firedAtMs = Date.now();
       const sent = plan.map((p) => ({ ...p, result: sendSignal(p.pid, p.signal) }));
       const fired: FiredEvent = { index: events.length, kind: sched.kind, scheduledAtMs: sched.atMs, atMs: firedAtMs - t0, firedAtMs, nodeId: node.nodeId, stage: node.stage, signals: plan };
-      const state: EventState = { fired, outcome: EventOutcome.notRecovered, failureIndex: null, notes: [], replacement: null };
+      const state: EventState = { fired, outcome: EventOutcome.notRecovered, failureIndex: null, notes: [], replacement: null, figures: null };
       events.push(state);
       const unsent = sent.filter((s) => s.result !== 'sent');
       if (unsent.length > 0) state.notes.push(`${unsent.map((s) => `${s.role} pid ${s.pid}: ${s.result}`).join(', ')}`);
@@ -430,7 +493,7 @@ function result(e: EventState, f: RecoveredFailure | null, replacement: string |
     ...e.fired,
     outcome: e.outcome,
     failureIndex: e.failureIndex,
-    figures: f && e.outcome === EventOutcome.recovered ? eventFigures(e.fired.firedAtMs, f) : null,
+    figures: e.figures ?? (f && e.outcome === EventOutcome.recovered ? eventFigures(e.fired.firedAtMs, f) : null),
     replacement,
     notes: [...e.notes],
   };

@@ -17,6 +17,12 @@ export const ChaosKind = {
   freeze: 'freeze',
   /** SIGTERM to the node agent: a spot preemption notice. */
   preempt: 'preempt',
+  /** SIGKILL to the leading coordinator (`--ha`): a standby takes over; the launcher starts it again. */
+  coordinatorKill: 'coordinator-kill',
+  /** SIGSTOP to the leading coordinator, SIGCONT after --freeze-seconds (`--ha`): it wakes deposed. */
+  coordinatorFreeze: 'coordinator-freeze',
+  /** SIGKILL to one of the 3 etcd members (`--ha`): the others go on; the launcher starts it again. */
+  etcdKill: 'etcd-kill',
 } as const;
 export type ChaosKind = (typeof ChaosKind)[keyof typeof ChaosKind];
 
@@ -26,11 +32,16 @@ export const CHAOS_KINDS: readonly ChaosKind[] = Object.values(ChaosKind);
 /** Kinds after which the node is gone for good and a replacement is started. */
 export const NODE_ENDING_KINDS: ReadonlySet<ChaosKind> = new Set([ChaosKind.smpKill, ChaosKind.nodeKill, ChaosKind.freeze, ChaosKind.preempt]);
 
+/** Kinds that hit the coordinators or their store, not a node: only with `--ha`. */
+export const HA_KINDS: ReadonlySet<ChaosKind> = new Set([ChaosKind.coordinatorKill, ChaosKind.coordinatorFreeze, ChaosKind.etcdKill]);
+
 /** Events per minute of each kind. */
 export type ChaosRates = ReadonlyMap<ChaosKind, number>;
 
 /** 4 events a minute: about 12 in the default 180 s, every kind among them. */
 export const DEFAULT_RATES_SPEC = 'worker-kill=1,smp-kill=0.5,node-kill=1,freeze=0.5,preempt=1';
+/** With `--ha`: the same, and a coordinator or etcd event about every 30 s. */
+export const DEFAULT_HA_RATES_SPEC = `${DEFAULT_RATES_SPEC},coordinator-kill=1,coordinator-freeze=0.5,etcd-kill=0.5`;
 
 /** The highest rate one kind may have: one event a second is already more than a run can recover from. */
 export const MAX_RATE_PER_MINUTE = 60;

@@ -39,8 +39,12 @@ export interface FiredEvent {
 
 /** Figures of an event whose failure the coordinator recovered. */
 export interface EventFigures {
-  /** From the event to the coordinator's detection (for a preemption: to the stage's move). */
-  readonly detectionMs: number;
+  /**
+   * From the event to the coordinator's detection (for a preemption: to the stage's move; for a
+   * coordinator event: until another coordinator led); null when there is nothing to detect (an
+   * etcd member lost).
+   */
+  readonly detectionMs: number | null;
   /** From the event until training resumed. */
   readonly recoveryMs: number;
   /** Preemption: from the notice until the stage could move; null for other kinds. */
@@ -137,7 +141,7 @@ function summarizeEvents(kind: ChaosKind | 'all', events: readonly ChaosEventRes
     kind,
     events: events.length,
     recovered: events.filter((e) => e.outcome === EventOutcome.recovered).length,
-    detectionMs: spread(figs.map((f) => f.detectionMs)),
+    detectionMs: spread(figs.map((f) => f.detectionMs).filter((d): d is number => d !== null)),
     recoveryMs: spread(figs.map((f) => f.recoveryMs)),
     handoverMs: kind === 'preempt' || (kind === 'all' && handovers.length > 0) ? spread(handovers) : null,
     lostStepsTotal: figs.reduce((n, f) => n + f.lostSteps, 0),
@@ -217,7 +221,8 @@ export function progressLine(e: ChaosEventResult, waitedMs: number): string {
   }
   const handover = f.handoverMs === null ? '' : `, handed over in ${seconds(f.handoverMs, 1)} s`;
   const notes = e.notes.length ? `; ${e.notes.join('; ')}` : '';
-  return `${head}: detected in ${seconds(f.detectionMs, 1)} s${handover}, recovered by ${f.method} in ${seconds(f.recoveryMs, 1)} s, ${f.lostSteps} step${f.lostSteps === 1 ? '' : 's'} lost${notes}`;
+  const detected = f.detectionMs === null ? 'nothing to detect' : `detected in ${seconds(f.detectionMs, 1)} s`;
+  return `${head}: ${detected}${handover}, recovered by ${f.method} in ${seconds(f.recoveryMs, 1)} s, ${f.lostSteps} step${f.lostSteps === 1 ? '' : 's'} lost${notes}`;
 }
 
 function pad(cells: readonly string[], widths: readonly number[]): string {

@@ -8,7 +8,7 @@ import type { StatusNode } from './coordinator-status.ts';
 /** States of a node that holds a stage and is not already being recovered. */
 const STAGE_HOLDING_STATES: ReadonlySet<NodeState> = new Set([NodeState.assigned, NodeState.ready, NodeState.training]);
 
-export type ProcessRole = 'agent' | 'worker' | 'smp';
+export type ProcessRole = 'agent' | 'worker' | 'smp' | 'coordinator' | 'etcd';
 
 export interface SignalStep {
   readonly role: ProcessRole;
@@ -19,7 +19,7 @@ export interface SignalStep {
 export type TargetChoice = { readonly ok: true; readonly node: StatusNode } | { readonly ok: false; readonly reason: string };
 
 function pidOf(node: StatusNode, role: ProcessRole): number {
-  return role === 'agent' ? node.agentPid : role === 'worker' ? node.pid : node.smpPid;
+  return role === 'agent' ? node.agentPid : role === 'worker' ? node.pid : role === 'smp' ? node.smpPid : 0;
 }
 
 /** The processes an event of `kind` signals, in order, and with what. */
@@ -39,6 +39,11 @@ export function signalPlan(kind: ChaosKind, node: StatusNode): SignalStep[] {
     // The agent takes the notice and passes it to its worker; a bare worker takes it itself.
     case ChaosKind.preempt:
       return node.agentPid > 0 ? steps(['agent'], 'SIGTERM') : steps(['worker'], 'SIGTERM');
+    // Not a node's processes: chaos/ha-chaos.ts hits the coordinators and etcd.
+    case ChaosKind.coordinatorKill:
+    case ChaosKind.coordinatorFreeze:
+    case ChaosKind.etcdKill:
+      return [];
   }
 }
 

@@ -74,7 +74,7 @@ export class LocalJob {
     return this.exitedPromise;
   }
 
-  /** Starts the run; resolves with its coordinator's address (HOST:PORT). */
+  /** Starts the run; resolves with its coordinator's address (HOST:PORT), or the coordinators' (A,B) under --ha. */
   start(timeoutMs = ADDRESS_TIMEOUT_MS): Promise<string> {
     const args = [FTRAIN_BIN, 'run', ...this.runArgs, '--respawn', '0', '--report', this.reportPath, '--log-file', this.logFile];
     const output = createWriteStream(this.outputPath, { flags: 'a' });
@@ -96,7 +96,8 @@ export class LocalJob {
         output.write(d);
         if (found) return;
         buffered += d.toString();
-        const m = buffered.match(/coordinator on ([^\s,]+:\d+)/);
+        // `coordinator on HOST:PORT`, or with --ha `coordinators on A,B`.
+        const m = buffered.match(/coordinators? on ([^\s,]+:\d+(?:,[^\s,]+:\d+)*)/);
         if (m) {
           found = true;
           clearTimeout(timer);

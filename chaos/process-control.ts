@@ -23,9 +23,16 @@ export function isGroupAlive(pgid: number): boolean {
   return sendSignal(-pgid, 0) !== 'gone';
 }
 
-/** On Linux, the processes of group `pgid` as `pid (command)`; elsewhere empty. */
-export function groupMembers(pgid: number): string[] {
-  const out: string[] = [];
+/** A process of a group: its pid, state letter (R, S, T, Z, ...) and command line. */
+export interface GroupProcess {
+  readonly pid: number;
+  readonly state: string;
+  readonly argv: readonly string[];
+}
+
+/** On Linux, the processes of group `pgid`; elsewhere empty. */
+export function groupProcesses(pgid: number): GroupProcess[] {
+  const out: GroupProcess[] = [];
   let names: string[];
   try {
     names = readdirSync('/proc').filter((n) => /^\d+$/.test(n));
@@ -38,14 +45,21 @@ export function groupMembers(pgid: number): string[] {
       // pid (comm) state ppid pgrp ...: comm may hold spaces, so count from its closing parenthesis.
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       if (Number(fields[2]) !== pgid) continue;
-      const cmd = readFileSync(`/proc/${name}/cmdline`, 'latin1').split('\0').filter(Boolean);
-      const sub = cmd.findIndex((a) => a.endsWith('ftrain.js'));
-      out.push(`${name} (${sub >= 0 ? `ftrain ${cmd.slice(sub + 1, sub + 2).join(' ')}` : (cmd[0] ?? '?')}, ${fields[0]})`);
+      const argv = readFileSync(`/proc/${name}/cmdline`, 'latin1').split('\0').filter(Boolean);
+      out.push({ pid: Number(name), state: fields[0]!, argv });
     } catch {
       // gone meanwhile
     }
   }
   return out;
+}
+
+/** On Linux, the processes of group `pgid` as `pid (command, state)`; elsewhere empty. */
+export function groupMembers(pgid: number): string[] {
+  return groupProcesses(pgid).map(({ pid, state, argv }) => {
+    const sub = argv.findIndex((a) => a.endsWith('ftrain.js'));
+    return `${pid} (${sub >= 0 ? `ftrain ${argv.slice(sub + 1, sub + 2).join(' ')}` : (argv[0] ?? '?')}, ${state})`;
+  });
 }
 
 /**

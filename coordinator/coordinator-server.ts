@@ -400,7 +400,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
         if (!decodeOrRefuse(() => (decodeStatusRequest(call.request), {}), callback)) return;
         if (!this.leads) return callback(refusalStatus(this.notLeader()));
         const s = this.core.status();
-        callback(null, encodeRunStatus(s.nodes, { phase: s.phase, epoch: s.epoch, completedSteps: s.completedSteps, failure: s.failure, failures: s.failures }));
+        callback(null, { ...encodeRunStatus(s.nodes, { phase: s.phase, epoch: s.epoch, completedSteps: s.completedSteps, failure: s.failure, failures: s.failures }), term: this.leadership?.term ?? 0 });
       },
     };
   }

@@ -167,8 +167,13 @@ function unary<T>(call: (cb: Callback<T>) => unknown): Promise<T | undefined> {
   return new Promise((resolve, reject) => call((err, res) => (err ? reject(err) : resolve(res))));
 }
 
-/** Heartbeats that fail in a row before a node with several coordinators looks for the leader. */
-const FAILED_BEATS_BEFORE_REATTACH = 3;
+/**
+ * With several coordinators, a heartbeat not answered within this many intervals (at least 1 s)
+ * has failed: the node then asks the others who leads (askWhoLeads).
+ */
+const HEARTBEAT_DEADLINE_INTERVALS = 2;
+/** How long another coordinator gets to say who leads. */
+const WHO_LEADS_DEADLINE_MS = 1000;
 
 export class CoordinatorLink {
   private readonly leaders: LeaderFollower;
@@ -179,6 +184,7 @@ export class CoordinatorLink {
   private streamHandlers: { onCommand: (c: Command__Output) => void; onLost: (why: string) => void } | null = null;
   private reattaching: Promise<boolean> | null = null;
   private failedBeats = 0;
+  private asking = false;
   /** The newest leader term heard: commands of older terms are dropped. */
   private term = 0;
   /** The last step report a coordinator took: sent again to a new leader (it may not have it). */
@@ -256,7 +262,8 @@ export class CoordinatorLink {
         coordinator: this.address,
         nodeId: this.nodeId,
         intervalMs,
-        deadlineMs: UNARY_DEADLINE_MS,
+        // With one coordinator nothing else can be done: a slow answer is waited for.
+        deadlineMs: this.leaders.several ? Math.min(UNARY_DEADLINE_MS, Math.max(1000, HEARTBEAT_DEADLINE_INTERVALS * intervalMs)) : UNARY_DEADLINE_MS,
         channelOptions: GRPC_CHANNEL_OPTIONS,
         refusalTrailer: REFUSAL_TRAILER,
       },
@@ -279,14 +286,40 @@ export class CoordinatorLink {
       if (refusal) onRefused(refusal);
       else {
         this.log.warn({ code: m.code, details: m.details }, 'heartbeat failed');
-        // A leader that does not answer (frozen, cut off) while others may: look for the leader.
+        // A leader that does not answer (frozen, cut off) while another may lead: ask the others.
         this.failedBeats += 1;
-        if (this.leaders.several && this.failedBeats >= FAILED_BEATS_BEFORE_REATTACH) void this.reattach(`${this.failedBeats} heartbeats to ${this.address} failed (${m.details})`);
+        if (this.leaders.several) void this.askWhoLeads(`${this.failedBeats} heartbeat(s) to ${this.address} failed (${m.details})`);
       }
     });
     thread.on('error', (err) => this.log.error({ err }, 'heartbeat thread failed'));
     thread.unref();
     this.heartbeats = thread;
+  }
+
+  /**
+   * The leader this node beats to does not answer: asks the other coordinators who leads, and
+   * re-attaches when one of them leads or names another leader. While they name this one (it is
+   * only slow) or cannot be reached either, the node stays: leaving a live leader would end its
+   * command stream, which that leader takes for the node's loss.
+   */
+  private async askWhoLeads(why: string): Promise<void> {
+    if (this.asking || this.reattaching || this.closed) return;
+    this.asking = true;
+    try {
+      const current = this.address;
+      for (const other of this.leaders.all) {
+        if (other === current) continue;
+        const err = await new Promise<grpc.ServiceError | null>((resolve) => this.leaders.clientFor(other).Heartbeat({ nodeId: this.nodeId }, { deadline: deadline(WHO_LEADS_DEADLINE_MS) }, (e) => resolve(e)));
+        const refusal = err ? refusalOf(err) : null;
+        const leader = err === null ? other : refusal?.reason === RefusalReason.notLeader ? refusal.leaderAddress : '';
+        if (!leader || leader === current || this.address !== current) continue;
+        this.leaders.follow(leader);
+        void this.reattach(`${why}; the coordinator at ${leader} leads`);
+        return;
+      }
+    } finally {
+      this.asking = false;
+    }
   }
 
   /**
@@ -382,6 +415,7 @@ export class CoordinatorLink {
    */
   private async toLeader<T>(call: (client: CoordinatorClient) => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
+      const at = this.address;
       try {
         return await call(this.client);
       } catch (err) {
@@ -389,7 +423,10 @@ export class CoordinatorLink {
         const refusal = refusalOf(e);
         const leaderGone = refusal?.reason === RefusalReason.notLeader || (!refusal && (e.code === grpc.status.UNAVAILABLE || e.code === grpc.status.DEADLINE_EXCEEDED));
         if (!this.leaders.several || !leaderGone || attempt >= 2 || this.closed) throw err;
-        if (!(await this.reattach(`a report to ${this.address} failed: ${e.details || e.message}`))) throw err;
+        // Sent to a coordinator this node has left since (it re-attached meanwhile): sent again
+        // to the one it is attached to now, which must not be left.
+        if (this.address !== at && !this.reattaching) continue;
+        if (!(await this.reattach(`a report to ${at} failed: ${e.details || e.message}`))) throw err;
       }
     }
   }

@@ -4,6 +4,7 @@
 import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { addChaosFlags, compileChaosOptions, type ChaosFlagValues } from '../../chaos/chaos-options.ts';
+import { ChaosKind } from '../../chaos/chaos-schedule.ts';
 
 /** Parses argv as the CLI does; returns the options or throws the OptionError. */
 function compile(argv: string[]) {
@@ -19,8 +20,21 @@ describe('compileChaosOptions', () => {
     const o = compile([]);
     expect(o).toMatchObject({ durationMs: 180_000, seed: 0, freezeMs: 8000, replaceAfterMs: 2000, recoveryWaitMs: 60_000, gapMs: 3000, maxLostSteps: 1, jsonPath: null });
     expect(o.workDir).toMatch(/\.ftrain\/chaos\/chaos-2030-01-02T03-04-05-678Z$/);
-    expect(Object.fromEntries(o.rates)).toEqual({ 'worker-kill': 1, 'smp-kill': 0.5, 'node-kill': 1, freeze: 0.5, preempt: 1 });
-    expect(o.target).toMatchObject({ mode: 'local', stages: 4, spares: 1, leaseMs: 2500 });
+    expect(Object.fromEntries(o.rates)).toEqual({ 'worker-kill': 1, 'smp-kill': 0.5, 'node-kill': 1, freeze: 0.5, preempt: 1, 'coordinator-kill': 0, 'coordinator-freeze': 0, 'etcd-kill': 0 });
+    expect(o.target).toMatchObject({ mode: 'local', stages: 4, spares: 1, leaseMs: 2500, ha: false });
+  });
+
+  it('with --ha runs the job with two coordinators and 3 etcd members, and adds their kinds to the default rates', () => {
+    const o = compile(['--ha']);
+    expect(o.target).toMatchObject({ mode: 'local', ha: true });
+    const args = o.target.mode === 'local' ? o.target.runArgs : [];
+    expect(args.slice(args.indexOf('--ha'))).toEqual(['--ha', '--etcd-members', '3']);
+    expect(o.rates.get(ChaosKind.coordinatorKill)).toBe(1);
+    expect(o.rates.get(ChaosKind.etcdKill)).toBe(0.5);
+    // Rates given are taken as they are.
+    expect(Object.fromEntries([...compile(['--ha', '--rates', 'coordinator-freeze=2']).rates].filter(([, r]) => r > 0))).toEqual({ 'coordinator-freeze': 2 });
+    expect(() => compile(['--rates', 'coordinator-kill=1'])).toThrow(/--rates: coordinator-kill hits a coordinator or etcd: it needs --ha/);
+    expect(() => compile(['--ha', '--coordinator', 'coord:7070'])).toThrow(/--ha: starts a local job with two coordinators; with --coordinator the job is already running/);
   });
 
   it('passes the job flags and the seed to ftrain run', () => {

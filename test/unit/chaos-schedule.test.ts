@@ -4,7 +4,9 @@
 import { describe, expect, it } from 'vitest';
 import {
   CHAOS_KINDS,
+  DEFAULT_HA_RATES_SPEC,
   DEFAULT_RATES_SPEC,
+  HA_KINDS,
   MAX_SCHEDULED_EVENTS,
   chaosSchedule,
   expectedEvents,
@@ -17,13 +19,13 @@ const MINUTE = 60_000;
 describe('parseRates', () => {
   it('reads KIND=PER_MINUTE, with unnamed kinds at 0', () => {
     const r = parseRates('worker-kill=2, freeze=0.5');
-    expect(Object.fromEntries(r)).toEqual({ 'worker-kill': 2, 'smp-kill': 0, 'node-kill': 0, freeze: 0.5, preempt: 0 });
+    expect(Object.fromEntries(r)).toEqual({ 'worker-kill': 2, 'smp-kill': 0, 'node-kill': 0, freeze: 0.5, preempt: 0, 'coordinator-kill': 0, 'coordinator-freeze': 0, 'etcd-kill': 0 });
     expect(formatRates(r)).toBe('worker-kill=2,freeze=0.5');
   });
 
   it('refuses what it cannot read, naming --rates and what is wrong', () => {
     expect(() => parseRates('worker-kill')).toThrow(/--rates: each item must be KIND=EVENTS_PER_MINUTE, got "worker-kill"/);
-    expect(() => parseRates('reboot=1')).toThrow(/--rates: "reboot" is not a kind; kinds are worker-kill, smp-kill, node-kill, freeze, preempt/);
+    expect(() => parseRates('reboot=1')).toThrow(/--rates: "reboot" is not a kind; kinds are worker-kill, smp-kill, node-kill, freeze, preempt, coordinator-kill, coordinator-freeze, etcd-kill/);
     expect(() => parseRates('freeze=1,freeze=2')).toThrow(/freeze is given twice/);
     expect(() => parseRates('freeze=-1')).toThrow(/the rate of freeze must be events per minute from 0 to 60, got "-1"/);
     expect(() => parseRates('freeze=lots')).toThrow(/got "lots"/);
@@ -31,10 +33,13 @@ describe('parseRates', () => {
     expect(() => parseRates('freeze=0')).toThrow(/every rate is 0/);
   });
 
-  it('has defaults that give a dozen or so events in the default 180 s, of every kind', () => {
+  it('has defaults that give a dozen or so events in the default 180 s, of every node kind; with --ha every kind', () => {
     const r = parseRates(DEFAULT_RATES_SPEC);
     expect(expectedEvents(r, 180_000)).toBe(12);
-    for (const k of CHAOS_KINDS) expect(r.get(k)).toBeGreaterThan(0);
+    for (const k of CHAOS_KINDS.filter((k) => !HA_KINDS.has(k))) expect(r.get(k), k).toBeGreaterThan(0);
+    const ha = parseRates(DEFAULT_HA_RATES_SPEC);
+    expect(expectedEvents(ha, 180_000)).toBe(18);
+    for (const k of CHAOS_KINDS) expect(ha.get(k), k).toBeGreaterThan(0);
   });
 });
 
@@ -71,7 +76,7 @@ describe('chaosSchedule', () => {
   });
 
   it('fires each kind at its rate, on average over seeds (within 10%)', () => {
-    const r = parseRates('worker-kill=2,smp-kill=0.5,node-kill=1,freeze=1,preempt=1');
+    const r = new Map([...parseRates('worker-kill=2,smp-kill=0.5,node-kill=1,freeze=1,preempt=1,coordinator-kill=1,etcd-kill=0.5')].filter(([, rate]) => rate > 0));
     const seeds = 400;
     const counts = new Map<string, number>();
     for (let seed = 0; seed < seeds; seed++) for (const e of chaosSchedule(seed, 10 * MINUTE, r)) counts.set(e.kind, (counts.get(e.kind) ?? 0) + 1);

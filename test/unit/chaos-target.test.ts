@@ -67,16 +67,17 @@ describe('parseStatus', () => {
   const run = { phase: 'RUN_PHASE_TRAINING' as const, epoch: 2, completedSteps: 17, failure: null, failures: [{ ...failure }] };
 
   it('types the reply of Coordinator.Status', () => {
-    const s = parseStatus({ nodes: [node], run });
+    const s = parseStatus({ nodes: [node], run, term: 7 });
+    expect(s.term).toBe(7);
     expect(s.nodes[0]).toEqual({ nodeId: 'node-0', state: 'training', stage: 0, pid: 11, smpPid: 12, agentPid: 13, hostname: 'h', address: 'a:1', smpAddress: 's:1', zone: '' });
     expect(s).toMatchObject({ phase: 'training', epoch: 2, completedSteps: 17, failure: null });
     expect(s.failures).toEqual([{ ...failure, method: 'erasure-rebuild', detectMs: null, handoverMs: null }]);
   });
 
   it('refuses a reply of another shape, naming the field', () => {
-    expect(() => parseStatus({ nodes: [{ ...node, state: 'NODE_STATE_ASLEEP' as 'NODE_STATE_LOST' }], run })).toThrow(/Coordinator.Status nodes\[0\].state: must be one of/);
-    expect(() => parseStatus({ nodes: [], run: null })).toThrow(/Coordinator.Status run: is missing/);
-    expect(() => parseStatus({ nodes: [], run: { ...run, failures: [{ ...failure, nodeId: 7 as unknown as string }] } })).toThrow(/run.failures\[0\].node_id: must be a string/);
+    expect(() => parseStatus({ nodes: [{ ...node, state: 'NODE_STATE_ASLEEP' as 'NODE_STATE_LOST' }], run, term: 0 })).toThrow(/Coordinator.Status nodes\[0\].state: must be one of/);
+    expect(() => parseStatus({ nodes: [], run: null, term: 0 })).toThrow(/Coordinator.Status run: is missing/);
+    expect(() => parseStatus({ nodes: [], run: { ...run, failures: [{ ...failure, nodeId: 7 as unknown as string }] }, term: 0 })).toThrow(/run.failures\[0\].node_id: must be a string/);
   });
 });
 
