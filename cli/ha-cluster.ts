@@ -4,7 +4,8 @@
 // the leading coordinator's progress; the run ends when a coordinator ends it. `--inject
 // STEP:coordinator:kill|freeze` hits the leader when the run has completed STEP steps: SIGKILL,
 // or SIGSTOP and SIGCONT well after its lease ran out (it then finds itself deposed);
-// `kill-in-recovery` SIGKILLs it at the first recovery under way from step STEP on;
+// `kill-in-recovery` SIGKILLs it at the first recovery under way from step STEP on; `partition`
+// cuts it off from etcd (not from its nodes or the other coordinator) for PARTITION_MS;
 // `STEP:etcd:kill` SIGKILLs one etcd member (with `--etcd-members 3` the others go on);
 // `STEP:etcd:stop` SIGSTOPs every member for ETCD_STOP_MS (the store unreachable), then SIGCONT.
 // As a Deployment and a StatefulSet would, the launcher starts again a coordinator that was killed
@@ -24,6 +25,7 @@ import type { JobOptions } from '../domain/job-options.ts';
 import { slotCount } from '../domain/replica-slots.ts';
 import type { CoordinatorClient } from '../proto/generated/ftrain/v1/Coordinator.ts';
 import { defaultLogFile } from './local-cluster.ts';
+import { StorePartition } from './store-partition.ts';
 
 /** Coordinators `--ha` starts: a leader and one standby. */
 export const HA_COORDINATORS = 2;
@@ -34,7 +36,10 @@ export const COORDINATOR_FREEZE_MS = 3 * HA_LEADER_LEASE_MS;
 /** How often the launcher asks the leader how far the run is (for `--inject ...:coordinator:...`). */
 const POLL_MS = 100;
 
-export type CoordinatorInjectionKind = 'kill' | 'freeze' | 'kill-in-recovery' | 'etcd-kill' | 'etcd-stop';
+export type CoordinatorInjectionKind = 'kill' | 'freeze' | 'kill-in-recovery' | 'partition' | 'etcd-kill' | 'etcd-stop';
+
+/** How long `STEP:coordinator:partition` keeps the leader cut off from etcd. */
+export const PARTITION_MS = 10_000;
 
 /** A killed coordinator is started again after this long; a killed etcd member after ETCD_RESPAWN_MS. */
 export const COORDINATOR_RESPAWN_MS = 1000;
@@ -65,12 +70,12 @@ export function splitCoordinatorInjections(raw: string | undefined): { coordinat
     }
     const m = /^(\d+):coordinator:([\w-]+)$/.exec(item);
     if (!m) {
-      if (/:coordinator:/.test(item)) throw new OptionError('--inject', `"${item}" is not STEP:coordinator:kill, STEP:coordinator:freeze or STEP:coordinator:kill-in-recovery`);
+      if (/:coordinator:/.test(item)) throw new OptionError('--inject', `"${item}" is not STEP:coordinator:KIND (kill, freeze, kill-in-recovery or partition)`);
       rest.push(item);
       continue;
     }
     const kind = m[2]!;
-    if (kind !== 'kill' && kind !== 'freeze' && kind !== 'kill-in-recovery') throw new OptionError('--inject', `"${item}": a coordinator can be hit with kill, freeze or kill-in-recovery, not "${kind}"`);
+    if (kind !== 'kill' && kind !== 'freeze' && kind !== 'kill-in-recovery' && kind !== 'partition') throw new OptionError('--inject', `"${item}": a coordinator can be hit with kill, freeze, kill-in-recovery or partition, not "${kind}"`);
     coordinator.push({ step: Number(m[1]), kind });
   }
   return { coordinator, rest: rest.length > 0 ? rest.join(',') : undefined };
@@ -114,6 +119,8 @@ export async function runHaCluster(options: HaClusterOptions): Promise<number> {
   print(`ftrain: ${HA_COORDINATORS} coordinators on ${addresses.join(',')} (one leads), their state in a local etcd of ${options.etcdMembers} member(s) (${etcd.url}), ${nodeCount} nodes, backend ${job.backend}`);
   print(`  logs: ${logFile}`);
 
+  // Under a partition injection each coordinator reaches etcd through proxies of its own.
+  const partitions = options.injections.some((i) => i.kind === 'partition') ? await Promise.all(addresses.map(() => StorePartition.start(etcd.url))) : [];
   const coordinators: CoordinatorProcess[] = [];
   let leaderId: string | null = null;
   let ended: { code: number } | null = null;
@@ -128,7 +135,7 @@ export async function runHaCluster(options: HaClusterOptions): Promise<number> {
         FTRAIN_BIN, 'coordinator',
         '--job-json', jobFile,
         '--listen', addresses[i]!,
-        '--store', etcd.url,
+        '--store', partitions[i]?.url ?? etcd.url,
         '--store-job', runId,
         '--coordinator-id', id,
         '--leader-lease', String(HA_LEADER_LEASE_MS),
@@ -213,7 +220,15 @@ export async function runHaCluster(options: HaClusterOptions): Promise<number> {
         etcd.kill(member.name);
         return;
       }
-      if (next.kind === 'kill' || next.kind === 'kill-in-recovery') {
+      if (next.kind === 'partition') {
+        const partition = partitions[coordinators.indexOf(leader)]!;
+        print(`[launcher] injecting coordinator partition: the leader ${leader.id} cut off from etcd (its nodes and the other coordinator still reach it) at step ${next.step}, for ${PARTITION_MS / 1000} s`);
+        partition.cutNow();
+        setTimeout(() => {
+          print(`[launcher] partition healed: ${leader.id} reaches etcd again`);
+          partition.heal();
+        }, PARTITION_MS).unref();
+      } else if (next.kind === 'kill' || next.kind === 'kill-in-recovery') {
         const when = next.kind === 'kill' ? `at step ${next.step}` : `during the recovery at step ${s.run.completedSteps}`;
         print(`[launcher] injecting coordinator kill: SIGKILL to the leader ${leader.id} (pid ${pid}) ${when}`);
         leader.child.kill('SIGKILL');
@@ -273,6 +288,7 @@ export async function runHaCluster(options: HaClusterOptions): Promise<number> {
     }
     await stopAll([...children.values(), ...coordinators.map((c) => c.child)]);
     for (const m of etcd.members) if (m.exited === null) m.process.kill('SIGCONT');
+    await Promise.all(partitions.map((p) => p.close()));
     await etcd.stop();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
     rmSync(jobFile, { force: true });

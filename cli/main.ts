@@ -81,7 +81,7 @@ const runCommand = addDashboardFlags(
       .option('--port <n>', 'coordinator port (0 picks a free one)', '0')
       .option('--no-standby', 'nodes keep no warm standby worker: a crashed worker is restarted cold (`ftrain node --no-standby`)')
       .option('--zones <n>', 'spread the nodes over N failure domains (`ftrain node --zone z0`, z1, ... in turn; 0: none): see --inject zone-kill', '0')
-      .option('--ha', "no single point of failure: a local etcd (the `etcd` on PATH) and two coordinators, one leading, the other standing by; --inject STEP:coordinator:kill|freeze hits the leader")
+      .option('--ha', "no single point of failure: a local etcd (the `etcd` on PATH) and two coordinators, one leading, the other standing by (a killed one is started again); --inject STEP:coordinator:kill|kill-in-recovery|freeze|partition hits the leader, STEP:etcd:kill|stop the store")
       .option('--etcd-members <n>', 'with --ha: members of the local etcd, 1 or 3 (one of 3 may be lost with no effect)', '1'),
   ),
 );
@@ -89,7 +89,7 @@ runCommand.action(async (flags: JobFlagValues & DashboardFlagValues & { port: st
   try {
     const { splitCoordinatorInjections, runHaCluster } = await import('./ha-cluster.ts');
     const split = splitCoordinatorInjections(flags.inject);
-    if (split.coordinator.length > 0 && !flags.ha) throw new OptionError('--inject', 'STEP:coordinator:kill|freeze and STEP:etcd:kill|stop need --ha (a standby coordinator to take over, a local etcd)');
+    if (split.coordinator.length > 0 && !flags.ha) throw new OptionError('--inject', 'STEP:coordinator:KIND and STEP:etcd:kill|stop need --ha (a standby coordinator to take over, a local etcd)');
     const job = compileJobOptions(rawJobOptions({ ...flags, inject: split.rest }));
     if (flags.ha) {
       const members = intOption('--etcd-members', flags.etcdMembers, 1, 1, 3);

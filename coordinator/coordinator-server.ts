@@ -89,6 +89,8 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
   /** With a store: this coordinator's part in the job's leadership. */
   private readonly leadership: CoordinatorLeadership | null;
   private closing = false;
+  /** Why this leader cannot reach its store, or null (heartbeat replies then say the leadership is unsure). */
+  private storeTrouble: string | null = null;
   port = 0;
   readonly done: Promise<RunResult>;
   private readonly server = new grpc.Server(GRPC_SERVER_OPTIONS);
@@ -165,8 +167,14 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
         for (const s of this.streams.values()) s.end();
         this.streams.clear();
       },
-      role: (change) => this.emit('role', change),
-      store: (why) => this.emit('store', why),
+      role: (change) => {
+        if (change.leading) this.storeTrouble = null;
+        this.emit('role', change);
+      },
+      store: (why) => {
+        this.storeTrouble = why;
+        this.emit('store', why);
+      },
     };
   }
 
@@ -359,7 +367,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
     const ack = () => ({});
     return {
       Register: unary((r) => ({ type: 'register', ...decodeRegister(r) }), () => ({ leaseMs: this.core.job.leaseMs, heartbeatMs: this.core.job.heartbeatMs, term: this.leadership?.term ?? 0 })),
-      Heartbeat: unary((r) => ({ type: 'heartbeat', ...decodeHeartbeat(r) }), () => ({ leaseMs: this.core.job.leaseMs })),
+      Heartbeat: unary((r) => ({ type: 'heartbeat', ...decodeHeartbeat(r) }), () => ({ leaseMs: this.core.job.leaseMs, leaderUnsure: this.storeTrouble !== null })),
       Commands: (call) => {
         const request = decodeOrRefuse(() => ({ nodeId: decodeNodeId(call.request, 'CommandsRequest') }), (status) => call.emit('error', status));
         if (!request) return;

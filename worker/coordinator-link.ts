@@ -268,7 +268,12 @@ export class CoordinatorLink {
         refusalTrailer: REFUSAL_TRAILER,
       },
     });
-    thread.on('message', (m: { type: 'taken' } | { type: 'beat' } | { type: 'failed'; code: grpc.status; details: string; refusal: Uint8Array | null }) => {
+    thread.on('message', (m: { type: 'taken' } | { type: 'beat' } | { type: 'unsure' } | { type: 'failed'; code: grpc.status; details: string; refusal: Uint8Array | null }) => {
+      if (m.type === 'unsure') {
+        // Its leader cannot reach the store: cut off from it, another may have been elected.
+        if (this.leaders.several) void this.askWhoLeads(`the coordinator at ${this.address} leads without reaching its store`);
+        return;
+      }
       if (m.type === 'taken') {
         this.log.info({ intervalMs }, 'first heartbeat taken: the lease runs');
         return;

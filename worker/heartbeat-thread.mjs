@@ -12,7 +12,8 @@
 // workerData: { protoPath, coordinator, nodeId, intervalMs, deadlineMs, channelOptions, refusalTrailer }.
 // Posts { type: 'failed', code, details, refusal } for each failed heartbeat (`refusal`: the bytes of
 // the typed refusal trailer, decoded by the main thread; null when the call failed otherwise).
-// Posts { type: 'beat' } for a heartbeat taken after one or more that failed. Message 'stop' ends
+// Posts { type: 'beat' } for a heartbeat taken after one or more that failed, { type: 'unsure' }
+// for one taken by a leader that cannot reach its store (another may lead). Message 'stop' ends
 // it; { type: 'coordinator', address } sends the heartbeats to another coordinator from then on
 // (the node re-attached to a new leader).
 
@@ -56,8 +57,9 @@ let taken = false;
 let failing = false;
 
 function beat() {
-  client.Heartbeat({ nodeId, memory: sampleMemory() }, { deadline: new Date(Date.now() + deadlineMs) }, (err) => {
+  client.Heartbeat({ nodeId, memory: sampleMemory() }, { deadline: new Date(Date.now() + deadlineMs) }, (err, reply) => {
     if (!err) {
+      if (reply?.leaderUnsure) parentPort.postMessage({ type: 'unsure' });
       // The first heartbeat the coordinator took: from now on the node's lease is the short one.
       if (!taken) parentPort.postMessage({ type: 'taken' });
       else if (failing) parentPort.postMessage({ type: 'beat' });

@@ -175,6 +175,18 @@ describe('ftrain run --ha', () => {
     expect(/weights sha256 ([0-9a-f]{64})/.exec(r.stdout)?.[1]).toBe(cleanDigest);
   });
 
+  it('goes on when the leader is cut off from etcd but not from its nodes: they go to the new leader, and the old one stands by once healed', async () => {
+    const run = startCli(['run', '--ha', ...JOB, '--inject', '6:coordinator:partition']);
+    const cut = await run.waitForLine(/injecting coordinator partition: the leader (coord-\d) cut off from etcd/);
+    const took = await run.waitForLine(/\[(coord-\d)\] LEADING: coordinator coord-\d took over the run/);
+    expect(took.match[1]).not.toBe(cut.match[1]);
+    // Healed, the old leader's next write is fenced: it stands by.
+    await run.waitForLine(new RegExp(`\\[${cut.match[1]}\\] standby: coordinator ${took.match[1]} at`));
+    const r = await run.result;
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(/weights sha256 ([0-9a-f]{64})/.exec(r.stdout)?.[1]).toBe(cleanDigest);
+  });
+
   it('goes on untouched when one of 3 etcd members is killed mid-run', async () => {
     const run = startCli(['run', '--ha', '--etcd-members', '3', ...JOB, '--inject', '6:etcd:kill']);
     await run.waitForLine(/injecting etcd kill: SIGKILL to etcd member etcd-0 at step 6 \(2 of 3 left\)/);
@@ -202,6 +214,6 @@ describe('ftrain run --ha', () => {
   it('refuses a coordinator injection without --ha, saying what it needs', async () => {
     const r = await runCli(['run', ...JOB, '--inject', '6:coordinator:kill']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/--inject: STEP:coordinator:kill\|freeze and STEP:etcd:kill\|stop need --ha/);
+    expect(r.stderr).toMatch(/--inject: STEP:coordinator:KIND and STEP:etcd:kill\|stop need --ha/);
   });
 });

@@ -4,8 +4,10 @@ import type { Long } from '@grpc/proto-loader';
 
 export interface HeartbeatReply {
   'leaseMs'?: (number | string | Long);
+  'leaderUnsure'?: (boolean);
 }
 
 export interface HeartbeatReply__Output {
   'leaseMs': (number);
+  'leaderUnsure': (boolean);
 }
