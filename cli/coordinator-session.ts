@@ -6,6 +6,7 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { loadCorpus, checkCorpusFits } from '../domain/corpus.ts';
 import { tokensPerStep, type JobOptions } from '../domain/job-options.ts';
+import { RunPhase } from '../domain/run-status.ts';
 import type { Logger } from '../common/logging.ts';
 import { checkCheckpointDir } from '../common/checkpoint-dir.ts';
 import { CoordinatorServer, type HaOptions, type RunResult } from '../coordinator/coordinator-server.ts';
@@ -65,6 +66,15 @@ export class CoordinatorSession {
     if (options.ha) {
       const id = options.ha.id;
       this.server.on('role', (r) => {
+        // A leader that took over saw none of the steps before: its report counts from here.
+        if (r.leading && r.tookOver) {
+          const s = this.server.status();
+          if (s.phase === RunPhase.training || s.phase === RunPhase.recovering || s.phase === RunPhase.starting) {
+            const now = Date.now();
+            this.ledger.tookOver(s.completedSteps, now);
+            this.times.trainingStartedAtMs = now;
+          }
+        }
         if (r.leading) options.print(r.tookOver ? `LEADING: coordinator ${id} took over the run (term ${r.term}): its nodes re-attach` : `LEADING: coordinator ${id} leads a new run (term ${r.term})`);
         else options.print(r.leader ? `standby: coordinator ${r.leader.id} at ${r.leader.address} leads (term ${r.leader.term})` : 'standby: no coordinator leads right now');
       });
@@ -148,7 +158,7 @@ export function summaryLines(report: StoredRunReport, reportPath: string | null,
   const failedAbove = shown.reasonPrinted === true && report.status === 'failed';
   const lines = [
     failedAbove ? `failed after ${report.steps} step(s): the FAILED line above says why` : `${report.status}: ${report.reason}`,
-    `  steps ${report.steps}, loss ${report.initialLoss?.toFixed(4) ?? '-'} -> ${report.finalLoss?.toFixed(4) ?? '-'}, ` +
+    `  steps ${report.steps}, loss ${report.initialLoss?.toFixed(4) ?? '-'} -> ${report.finalLoss?.toFixed(4) ?? '-'}${report.resumedFromStep > 0 ? ` (steps from ${report.resumedFromStep} on)` : ''}, ` +
       `${report.tokensPerSecond === null ? '-' : Math.round(report.tokensPerSecond).toLocaleString('en-US')} tok/s, ${report.wallSeconds.toFixed(1)} s`,
   ];
   if (report.weightsDigest) lines.push(`  weights sha256 ${report.weightsDigest}`);

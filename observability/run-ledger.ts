@@ -48,6 +48,15 @@ export class RunLedger {
     this.snapshots.bytesPerStage = Array.from({ length: stages }, () => 0);
   }
 
+  /**
+   * A leader that took over the run at `step` (completed steps) saw none of the steps before:
+   * its figures count from here, as for a run resumed from a checkpoint.
+   */
+  tookOver(step: number, atMs: number): void {
+    this.firstStep = step;
+    this.trainingStartedAtMs = atMs;
+  }
+
   onAction(a: Action): void {
     switch (a.type) {
       case 'training-started':

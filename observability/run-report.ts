@@ -224,7 +224,8 @@ export function buildRunReport(
     status: result.status,
     reason: result.reason,
     steps,
-    initialLoss: losses[0] ?? null,
+    // The first step known (a leader that took over may have been caught up past a step or two).
+    initialLoss: losses.find((l) => l !== undefined) ?? null,
     finalLoss: tail.length > 0 ? tail.reduce((a, b) => a + b, 0) / tail.length : null,
     tokensPerSecond: trainingSeconds && trainingSeconds > 0 ? ((steps - ledger.firstStep) * tokensPerStep(job)) / trainingSeconds : null,
     resumedFromStep: ledger.firstStep,

@@ -145,6 +145,8 @@ describe('ftrain run --ha', () => {
     const r = await run.result;
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/finished: training complete/);
+    // The new leader's figures count from where it took over, and say so.
+    expect(r.stdout).toMatch(/steps 16, loss \d+\.\d{4} -> \d+\.\d{4} \(steps from \d+ on\)/);
     expect(/weights sha256 ([0-9a-f]{64})/.exec(r.stdout)?.[1]).toBe(cleanDigest);
   });
 
