@@ -121,16 +121,20 @@ const coordinatorCommand = addDashboardFlags(
       .option('--coordinator-id <id>', 'this coordinator\'s name among the job\'s coordinators (default: HOSTNAME-PID)')
       .option('--advertise <host:port>', 'address nodes reach this coordinator at (default: --listen, with this host\'s name for 0.0.0.0)')
       .option('--leader-lease <ms>', 'a leader that stops renewing its lease (dead, frozen, cut off) loses the leadership this long after; etcd counts whole seconds, at least 2', '3000')
+      .option(
+        '--dashboard-advertise <url>',
+        "with --store: the URL of this coordinator's dashboard, published while it leads; a standby's page links to it (default: http://<--advertise host>:<dashboard port>/ with --dashboard-host 0.0.0.0, else the address the dashboard serves on). The dashboard is the leader's: a standby serves a page naming the leader, /leader answers 200 on the leader and 503 on a standby",
+      )
       // `ftrain run --ha`'s own: the job as the launcher compiled it.
       .addOption(new Option('--job-json <file>', 'the compiled job, as JSON').hideHelp()),
   ),
 );
-coordinatorCommand.action(async (flags: JobFlagValues & DashboardFlagValues & { listen: string; store: string; storeJob: string; coordinatorId?: string; advertise?: string; leaderLease: string; jobJson?: string }) => {
+coordinatorCommand.action(async (flags: JobFlagValues & DashboardFlagValues & { listen: string; store: string; storeJob: string; coordinatorId?: string; advertise?: string; leaderLease: string; dashboardAdvertise?: string; jobJson?: string }) => {
   try {
     const job = flags.jobJson ? (JSON.parse(readFileSync(flags.jobJson, 'utf8')) as ReturnType<typeof compileJobOptions>) : compileJobOptions(rawJobOptions(flags));
     const listen = checkHostPort('--listen', flags.listen);
     const ha = await haOptions(flags, listen);
-    const dashboard = dashboardSettings(coordinatorCommand, flags);
+    const dashboard = withDashboardAdvertise(dashboardSettings(coordinatorCommand, flags), flags.dashboardAdvertise, ha !== null);
     const { defaultLogFile } = await import('./local-cluster.ts');
     const { CoordinatorSession } = await import('./coordinator-session.ts');
     const logFile = resolve(flags.logFile ?? defaultLogFile('coordinator'));
@@ -161,6 +165,20 @@ coordinatorCommand.action(async (flags: JobFlagValues & DashboardFlagValues & { 
     fail(err instanceof ListenError ? err.toOptionError('--listen') : err);
   }
 });
+
+/** `--dashboard-advertise`: an http(s) URL, published with the leadership, so only with --store. */
+function withDashboardAdvertise<T extends object>(dashboard: T | null, url: string | undefined, withStore: boolean): (T & { advertise?: string }) | null {
+  if (url === undefined) return dashboard;
+  if (!withStore) throw new OptionError('--dashboard-advertise', 'is published with the leadership: it needs --store etcd://... (a single coordinator has no standby to link to it)');
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new OptionError('--dashboard-advertise', `must be a URL such as http://coord-a:8080/, got "${url}"`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new OptionError('--dashboard-advertise', `must be an http:// or https:// URL, got "${url}"`);
+  return dashboard ? { ...dashboard, advertise: parsed.href } : null;
+}
 
 /** `--store` and its companions: null for the in-process default (one coordinator). */
 async function haOptions(flags: { store: string; storeJob: string; coordinatorId?: string; advertise?: string; leaderLease: string }, listen: string) {
