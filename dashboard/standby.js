@@ -1,7 +1,6 @@
 // The standby coordinator's page (observability/standby-page.ts renders it): asks this
-// coordinator's /api/state every POLL_MS and reloads the page when the leadership changed, so the
-// page follows: another leader to link to, or this coordinator leading (then /api/state answers
-// 200 and / is the dashboard).
+// coordinator's /api/role every POLL_MS and reloads the page when the leadership changed, so the
+// page follows: another leader to link to, or this coordinator leading (then / is the dashboard).
 (function () {
   'use strict';
   const POLL_MS = 2000;
@@ -9,10 +8,10 @@
   const follow = document.getElementById('standby-follow');
 
   function check() {
-    fetch('api/state', { cache: 'no-store' })
+    fetch('api/role', { cache: 'no-store' })
       .then(function (res) {
-        if (res.ok) return location.reload();
         return res.json().then(function (s) {
+          if (s.role !== 'standby') return location.reload();
           const leader = s.leader || { id: '', term: 0 };
           if (leader.id !== body.getAttribute('data-leader-id') || String(leader.term) !== body.getAttribute('data-leader-term')) return location.reload();
           follow.textContent = '';

@@ -305,6 +305,11 @@ export class DashboardServer {
       case '/api/events':
         this.openEvents(res);
         return;
+      case '/api/role':
+        // What the standby page polls: 200 whatever the role (a 503 would be a console error each time).
+        res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache' });
+        res.end(JSON.stringify(role.role === 'standby' ? standbyAnswer(role) : role));
+        return;
       case '/leader': {
         const probe = leaderProbe(role);
         res.writeHead(probe.status, { 'content-type': 'text/plain', 'cache-control': 'no-cache' });

@@ -1,6 +1,6 @@
 // What a standby coordinator's HTTP server answers instead of the dashboard: the dashboard is the
 // leader's, so a standby's `/` is a small page that says who leads and links to the leader's
-// dashboard (and follows when the leadership changes: `dashboard/standby.js` asks `/api/state`
+// dashboard (and follows when the leadership changes: `dashboard/standby.js` asks `/api/role`
 // again and reloads), `/api/state` is a 503 with the same facts as JSON, and `/leader` (the
 // readiness check that lets a Kubernetes Service reach only the leader) is a 503 as well.
 
