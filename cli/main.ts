@@ -116,7 +116,7 @@ const coordinatorCommand = addDashboardFlags(
       .command('coordinator')
       .description('run the coordinator of a job, with its dashboard; nodes join with `ftrain node --coordinator HOST:PORT`. With --store, start it on two or more machines: one leads, the others stand by and take over when it goes')
       .option('--listen <host:port>', 'address to serve gRPC on', '0.0.0.0:7070')
-      .option('--store <url>', "where the coordinator's state lives: 'memory' (this process; the default) or etcd://HOST:PORT[,HOST:PORT...] for a leader and standbys sharing it", 'memory')
+      .option('--store <url>', "where the coordinator's state lives: 'memory' (this process; the default) or etcd://HOST:PORT[,HOST:PORT...] for a leader and standbys sharing it (then SIGTERM makes a coordinator leave and a standby take the run over; SIGINT on the leader stops the run)", 'memory')
       .option('--store-job <name>', 'the job\'s name in the store: coordinators of one job give the same name', 'default')
       .option('--coordinator-id <id>', 'this coordinator\'s name among the job\'s coordinators (default: HOSTNAME-PID)')
       .option('--advertise <host:port>', 'address nodes reach this coordinator at (default: --listen, with this host\'s name for 0.0.0.0)')
@@ -148,14 +148,18 @@ coordinatorCommand.action(async (flags: JobFlagValues & DashboardFlagValues & { 
     print(`  logs: ${logFile}`);
     print(session.dashboardLine());
     for (const line of survivabilityLines(job)) print(line);
-    // A standby has no run to stop: it leaves at once (its lease goes with it).
-    const standbyLeaves = async () => {
+    // Leaving the job without ending the run: a standby has no run to stop, and a leader writes
+    // its last decisions and lets its lease run out, so a standby takes the run over.
+    const leave = async (why: string) => {
+      if (session.server.leads) print(`${why}: coordinator ${ha!.id} leaves; a standby takes the run over within --leader-lease (Ctrl-C / SIGINT on the leader stops the run)`);
       await session.close();
       await ha?.store.close();
       process.exit(0);
     };
-    process.on('SIGINT', () => (ha && !session.server.leads ? void standbyLeaves() : session.interrupt()));
-    process.on('SIGTERM', () => (ha && !session.server.leads ? void standbyLeaves() : session.server.requestStop('terminated (SIGTERM)', false)));
+    process.on('SIGINT', () => (ha && !session.server.leads ? void leave('SIGINT') : session.interrupt()));
+    // With a store, SIGTERM (a pod deleted or evicted, a machine drained, systemctl stop) moves
+    // the run to a standby; without one it stops the run, which has nowhere else to go.
+    process.on('SIGTERM', () => (ha ? void leave('SIGTERM') : session.server.requestStop('terminated (SIGTERM)', false)));
     const { result, report } = await session.finish();
     for (const line of session.summaryLines(report)) print(line);
     await session.close();
