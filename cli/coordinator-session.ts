@@ -75,11 +75,13 @@ export class CoordinatorSession {
       const id = options.ha.id;
       this.server.on('role', (r) => {
         role.role(r);
+        this.progress.storeReachable(true);
         if (r.leading) options.print(r.tookOver ? `LEADING: coordinator ${id} took over the run (term ${r.term}): its nodes re-attach` : `LEADING: coordinator ${id} leads a new run (term ${r.term})`);
         else options.print(r.leader ? `standby: coordinator ${r.leader.id} at ${r.leader.address} leads (term ${r.leader.term})` : 'standby: no coordinator leads right now');
       });
       this.server.on('store', (why) => {
         role.store(why);
+        this.progress.storeReachable(why === null);
         options.print(why ? `WARNING: ${why}: training goes on, no new decision (a recovery waits) until it answers` : 'the store answers again: decisions go out');
       });
     }
