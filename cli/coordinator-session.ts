@@ -11,6 +11,7 @@ import type { Logger } from '../common/logging.ts';
 import { checkCheckpointDir } from '../common/checkpoint-dir.ts';
 import { CoordinatorServer, type HaOptions, type RunResult } from '../coordinator/coordinator-server.ts';
 import { DashboardServer } from '../observability/dashboard-server.ts';
+import { CoordinatorRoleView } from '../observability/coordinator-role.ts';
 import { buildRunReport, type RunReport, type StoredRunReport } from '../observability/run-report.ts';
 import { RunLedger } from '../observability/run-ledger.ts';
 import { InjectionDriver } from '../chaos/injection-driver.ts';
@@ -37,6 +38,12 @@ export interface DashboardSettings {
   readonly port: number;
   /** The port was not chosen by the user: when it is taken, serve on a free one rather than fail. */
   readonly fallbackToFreePort: boolean;
+  /**
+   * With a store: the dashboard URL published with the leadership (`--dashboard-advertise`), which
+   * a standby's page links to. Absent: http://<--advertise host>:<port>/ when the dashboard serves
+   * every interface, else the address it serves on.
+   */
+  readonly advertise?: string;
 }
 
 export interface SessionTimes {
@@ -62,10 +69,14 @@ export class CoordinatorSession {
     this.dataSha256 = corpus.sha256;
     // And the checkpoints a resume would load: a mismatch is refused here, before any node starts.
     for (const line of checkCheckpointDir(options.job, corpus.sha256, { nodesOnThisMachine: options.nodesOnThisMachine ?? false })) options.print(line);
-    this.server = new CoordinatorServer({ job: options.job, dataSha256: corpus.sha256, listen: options.listen, logger: options.logger, ...(options.ha ? { ha: options.ha } : {}) });
-    if (options.ha) {
+    const ha = options.ha ? { ...options.ha, dashboardUrl: () => this.publishedDashboardUrl() } : null;
+    this.server = new CoordinatorServer({ job: options.job, dataSha256: corpus.sha256, listen: options.listen, logger: options.logger, ...(ha ? { ha } : {}) });
+    const role = options.ha ? new CoordinatorRoleView(options.ha.id) : null;
+    if (options.ha && role) {
       const id = options.ha.id;
       this.server.on('role', (r) => {
+        role.role(r);
+        this.progress.storeReachable(true);
         // A leader that took over saw none of the steps before: its report counts from here.
         if (r.leading && r.tookOver) {
           const s = this.server.status();
@@ -78,12 +89,14 @@ export class CoordinatorSession {
         if (r.leading) options.print(r.tookOver ? `LEADING: coordinator ${id} took over the run (term ${r.term}): its nodes re-attach` : `LEADING: coordinator ${id} leads a new run (term ${r.term})`);
         else options.print(r.leader ? `standby: coordinator ${r.leader.id} at ${r.leader.address} leads (term ${r.leader.term})` : 'standby: no coordinator leads right now');
       });
-      this.server.on('store', (why) =>
-        options.print(why ? `WARNING: ${why}: training goes on, no new decision (a recovery waits) until it answers` : 'the store answers again: decisions go out'),
-      );
+      this.server.on('store', (why) => {
+        role.store(why);
+        this.progress.storeReachable(why === null);
+        options.print(why ? `WARNING: ${why}: training goes on, no new decision (a recovery waits) until it answers` : 'the store answers again: decisions go out');
+      });
     }
     const d = options.dashboard;
-    this.dashboard = d ? new DashboardServer({ coordinator: this.server, host: d.host, port: d.port, fallbackToFreePort: d.fallbackToFreePort, logger: options.logger }) : null;
+    this.dashboard = d ? new DashboardServer({ coordinator: this.server, host: d.host, port: d.port, fallbackToFreePort: d.fallbackToFreePort, logger: options.logger, ...(role ? { role } : {}) }) : null;
     const progress = new ProgressPrinter(options.job.steps, tokensPerStep(options.job), options.print, options.job.snapshotEvery, options.job);
     this.progress = progress;
     this.ledger = new RunLedger(slotCount(options.job));
@@ -97,8 +110,20 @@ export class CoordinatorSession {
     });
   }
 
-  /** Serves gRPC (resolves with its port), then the dashboard. */
+  /**
+   * Serves gRPC (resolves with its port), then the dashboard. With a store the dashboard comes
+   * first: its URL goes out with the leadership, which the coordinator stands for once gRPC serves.
+   */
   async start(): Promise<number> {
+    if (this.options.ha) {
+      await this.dashboard?.start();
+      try {
+        return await this.server.start();
+      } catch (err) {
+        await this.dashboard?.close();
+        throw err;
+      }
+    }
     const port = await this.server.start();
     try {
       await this.dashboard?.start();
@@ -111,7 +136,22 @@ export class CoordinatorSession {
 
   /** The line that tells the user where the dashboard is. */
   dashboardLine(): string {
-    return this.dashboard ? `  dashboard: ${this.dashboard.url}  (metrics: ${this.dashboard.url}metrics)` : '  dashboard: off';
+    if (!this.dashboard) return '  dashboard: off';
+    const published = this.options.ha ? this.publishedDashboardUrl() : null;
+    const standby = this.options.ha ? `; while standing by, a page naming the leader${published && published !== this.dashboard.url ? `; published as ${published}` : ''}` : '';
+    return `  dashboard: ${this.dashboard.url}  (metrics: ${this.dashboard.url}metrics${standby})`;
+  }
+
+  /** The dashboard URL a leader publishes with its leadership (see DashboardSettings.advertise); null: no dashboard. */
+  private publishedDashboardUrl(): string | null {
+    const d = this.dashboard;
+    const settings = this.options.dashboard;
+    if (!d || !settings || d.port === 0) return null;
+    if (settings.advertise) return settings.advertise;
+    const everyInterface = settings.host === '0.0.0.0' || settings.host === '::';
+    if (!everyInterface || !this.options.ha) return d.url;
+    const host = this.options.ha.advertise.slice(0, this.options.ha.advertise.lastIndexOf(':'));
+    return `http://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${d.port}/`;
   }
 
   /** First Ctrl-C: finish the step under way and stop. Second: stop at once. */

@@ -263,11 +263,13 @@ export async function runHaCluster(options: HaClusterOptions): Promise<number> {
     }
   }, 500);
 
-  const onSignal = (signal: NodeJS.Signals) => () => {
-    for (const c of coordinators) if (!c.exited) c.child.kill(signal);
+  // Ctrl-C or SIGTERM to the launcher stops the run: SIGINT to the coordinators (with a store,
+  // SIGTERM would make a coordinator leave the run to a standby instead).
+  const onSignal = () => () => {
+    for (const c of coordinators) if (!c.exited) c.child.kill('SIGINT');
   };
-  const onSigint = onSignal('SIGINT');
-  const onSigterm = onSignal('SIGTERM');
+  const onSigint = onSignal();
+  const onSigterm = onSignal();
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigterm);
   try {

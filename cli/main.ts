@@ -116,21 +116,25 @@ const coordinatorCommand = addDashboardFlags(
       .command('coordinator')
       .description('run the coordinator of a job, with its dashboard; nodes join with `ftrain node --coordinator HOST:PORT`. With --store, start it on two or more machines: one leads, the others stand by and take over when it goes')
       .option('--listen <host:port>', 'address to serve gRPC on', '0.0.0.0:7070')
-      .option('--store <url>', "where the coordinator's state lives: 'memory' (this process; the default) or etcd://HOST:PORT[,HOST:PORT...] for a leader and standbys sharing it", 'memory')
+      .option('--store <url>', "where the coordinator's state lives: 'memory' (this process; the default) or etcd://HOST:PORT[,HOST:PORT...] for a leader and standbys sharing it (then SIGTERM makes a coordinator leave and a standby take the run over; SIGINT on the leader stops the run)", 'memory')
       .option('--store-job <name>', 'the job\'s name in the store: coordinators of one job give the same name', 'default')
       .option('--coordinator-id <id>', 'this coordinator\'s name among the job\'s coordinators (default: HOSTNAME-PID)')
       .option('--advertise <host:port>', 'address nodes reach this coordinator at (default: --listen, with this host\'s name for 0.0.0.0)')
       .option('--leader-lease <ms>', 'a leader that stops renewing its lease (dead, frozen, cut off) loses the leadership this long after; etcd counts whole seconds, at least 2', '3000')
+      .option(
+        '--dashboard-advertise <url>',
+        "with --store: the URL of this coordinator's dashboard, published while it leads; a standby's page links to it (default: http://<--advertise host>:<dashboard port>/ with --dashboard-host 0.0.0.0, else the address the dashboard serves on). The dashboard is the leader's: a standby serves a page naming the leader, /leader answers 200 on the leader and 503 on a standby",
+      )
       // `ftrain run --ha`'s own: the job as the launcher compiled it.
       .addOption(new Option('--job-json <file>', 'the compiled job, as JSON').hideHelp()),
   ),
 );
-coordinatorCommand.action(async (flags: JobFlagValues & DashboardFlagValues & { listen: string; store: string; storeJob: string; coordinatorId?: string; advertise?: string; leaderLease: string; jobJson?: string }) => {
+coordinatorCommand.action(async (flags: JobFlagValues & DashboardFlagValues & { listen: string; store: string; storeJob: string; coordinatorId?: string; advertise?: string; leaderLease: string; dashboardAdvertise?: string; jobJson?: string }) => {
   try {
     const job = flags.jobJson ? (JSON.parse(readFileSync(flags.jobJson, 'utf8')) as ReturnType<typeof compileJobOptions>) : compileJobOptions(rawJobOptions(flags));
     const listen = checkHostPort('--listen', flags.listen);
     const ha = await haOptions(flags, listen);
-    const dashboard = dashboardSettings(coordinatorCommand, flags);
+    const dashboard = withDashboardAdvertise(dashboardSettings(coordinatorCommand, flags), flags.dashboardAdvertise, ha !== null);
     const { defaultLogFile } = await import('./local-cluster.ts');
     const { CoordinatorSession } = await import('./coordinator-session.ts');
     const logFile = resolve(flags.logFile ?? defaultLogFile('coordinator'));
@@ -144,14 +148,18 @@ coordinatorCommand.action(async (flags: JobFlagValues & DashboardFlagValues & { 
     print(`  logs: ${logFile}`);
     print(session.dashboardLine());
     for (const line of survivabilityLines(job)) print(line);
-    // A standby has no run to stop: it leaves at once (its lease goes with it).
-    const standbyLeaves = async () => {
+    // Leaving the job without ending the run: a standby has no run to stop, and a leader writes
+    // its last decisions and lets its lease run out, so a standby takes the run over.
+    const leave = async (why: string) => {
+      if (session.server.leads) print(`${why}: coordinator ${ha!.id} leaves; a standby takes the run over within --leader-lease (Ctrl-C / SIGINT on the leader stops the run)`);
       await session.close();
       await ha?.store.close();
       process.exit(0);
     };
-    process.on('SIGINT', () => (ha && !session.server.leads ? void standbyLeaves() : session.interrupt()));
-    process.on('SIGTERM', () => (ha && !session.server.leads ? void standbyLeaves() : session.server.requestStop('terminated (SIGTERM)', false)));
+    process.on('SIGINT', () => (ha && !session.server.leads ? void leave('SIGINT') : session.interrupt()));
+    // With a store, SIGTERM (a pod deleted or evicted, a machine drained, systemctl stop) moves
+    // the run to a standby; without one it stops the run, which has nowhere else to go.
+    process.on('SIGTERM', () => (ha ? void leave('SIGTERM') : session.server.requestStop('terminated (SIGTERM)', false)));
     const { result, report } = await session.finish();
     for (const line of session.summaryLines(report)) print(line);
     await session.close();
@@ -161,6 +169,20 @@ coordinatorCommand.action(async (flags: JobFlagValues & DashboardFlagValues & { 
     fail(err instanceof ListenError ? err.toOptionError('--listen') : err);
   }
 });
+
+/** `--dashboard-advertise`: an http(s) URL, published with the leadership, so only with --store. */
+function withDashboardAdvertise<T extends object>(dashboard: T | null, url: string | undefined, withStore: boolean): (T & { advertise?: string }) | null {
+  if (url === undefined) return dashboard;
+  if (!withStore) throw new OptionError('--dashboard-advertise', 'is published with the leadership: it needs --store etcd://... (a single coordinator has no standby to link to it)');
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new OptionError('--dashboard-advertise', `must be a URL such as http://coord-a:8080/, got "${url}"`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new OptionError('--dashboard-advertise', `must be an http:// or https:// URL, got "${url}"`);
+  return dashboard ? { ...dashboard, advertise: parsed.href } : null;
+}
 
 /** `--store` and its companions: null for the in-process default (one coordinator). */
 async function haOptions(flags: { store: string; storeJob: string; coordinatorId?: string; advertise?: string; leaderLease: string }, listen: string) {

@@ -23,6 +23,8 @@ export class ProgressPrinter {
   /** The snapshot interval in force (auto: as last announced; starts at every step). */
   private every: number;
   private readonly auto: boolean;
+  /** With a store: the leader cannot reach it (each step line says so until it answers). */
+  private storeDown = false;
 
   constructor(
     private readonly totalSteps: number | null,
@@ -34,6 +36,11 @@ export class ProgressPrinter {
   ) {
     this.auto = snapshotEvery === SNAPSHOT_EVERY_AUTO;
     this.every = snapshotEvery === SNAPSHOT_EVERY_AUTO ? 1 : snapshotEvery;
+  }
+
+  /** With a store: whether the leader can reach it; while it cannot, step lines end with a note. */
+  storeReachable(reachable: boolean): void {
+    this.storeDown = !reachable;
   }
 
   /** A stage slot as people read it. */
@@ -112,6 +119,7 @@ export class ProgressPrinter {
       rate === null ? '' : `${Math.round(rate).toLocaleString('en-US')} tok/s`,
       secPerStep === null ? '' : `${secPerStep.toFixed(2)} s/step`,
       commitStep >= 0 ? `snapshot ${commitStep}${this.every > 0 ? ` (${interval(this.every)}${this.auto ? ', auto' : ''})` : ''}` : '',
+      this.storeDown ? 'STORE UNREACHABLE: training goes on, no new decision' : '',
     ].filter(Boolean);
     this.write(parts.join('  '));
   }

@@ -13,7 +13,7 @@ import type { DurableCoordinatorState } from './core/durable-state.ts';
 import { FIRST_HEARTBEAT_GRACE_MS } from './core/membership.ts';
 import { stateFromRecords } from './state-records.ts';
 import { StateWriter } from './state-writer.ts';
-import { CampaignAbortedError, StoreUnavailableError, type LeaderInfo, type Leadership, type StateStore } from './store/state-store.ts';
+import { CampaignAbortedError, StoreUnavailableError, type Candidate, type LeaderInfo, type Leadership, type StateStore } from './store/state-store.ts';
 
 /** A coordinator that shares its job with standbys through a store. */
 export interface HaOptions {
@@ -24,6 +24,11 @@ export interface HaOptions {
   readonly advertise: string;
   /** A leader that stops renewing its lease (dead, frozen, cut off) loses the leadership this long after. */
   readonly leaseMs: number;
+  /**
+   * The URL of this coordinator's dashboard, published with its leadership (a standby's page
+   * links to the leader's); read each time it stands for leader. Absent or null: no dashboard.
+   */
+  readonly dashboardUrl?: () => string | null;
 }
 
 export type RoleChange = { leading: true; term: number; tookOver: boolean } | { leading: false; leader: LeaderInfo | null };
@@ -106,7 +111,7 @@ export class CoordinatorLeadership {
     });
     const abort = new AbortController();
     this.campaignAbort = abort;
-    store.campaign({ id, address: this.host.advertised() }, leaseMs, abort.signal).then(
+    store.campaign(this.candidate(), leaseMs, abort.signal).then(
       (leadership) => this.lead(leadership),
       (err: unknown) => {
         if (err instanceof CampaignAbortedError) return;
@@ -114,6 +119,12 @@ export class CoordinatorLeadership {
         setTimeout(() => this.stand(), leaseMs / 2).unref();
       },
     );
+  }
+
+  /** What this coordinator publishes when it leads. */
+  private candidate(): Candidate {
+    const dashboardUrl = this.ha.dashboardUrl?.() ?? null;
+    return { id: this.ha.id, address: this.host.advertised(), ...(dashboardUrl ? { dashboardUrl } : {}) };
   }
 
   private async lead(leadership: Leadership): Promise<void> {
@@ -136,7 +147,7 @@ export class CoordinatorLeadership {
       log.info({ term: leadership.term }, `coordinator ${id} leads (term ${leadership.term}): no earlier state, a new run`);
     }
     this.held = leadership;
-    this.known = { id, address: this.host.advertised(), term: leadership.term };
+    this.known = { ...this.candidate(), term: leadership.term };
     this.writerOf = new StateWriter({
       store,
       term: leadership.term,

@@ -535,6 +535,13 @@
       (replicas > 1 ? replicas + ' replicas × ' : '') + job.stages + ' stage' + (job.stages === 1 ? '' : 's') + (job.spares ? ' + ' + job.spares + ' spare' + (job.spares === 1 ? '' : 's') : '') +
       ' · recovery ' + job.recovery + ' · backend ' + job.backend + ' · seed ' + job.seed;
 
+    // With a store: which coordinator leads, and its term (absent on a single coordinator's page).
+    const role = $('coordinator-role');
+    const coord = st.coordinator || null;
+    role.hidden = !coord;
+    role.textContent = coord ? 'coordinator ' + coord.id + ' · leader · term ' + coord.term : '';
+    role.setAttribute('data-role', coord ? 'leader' : '');
+
     $('steps').textContent = st.completedSteps + ' / ' + (job.steps === null ? '∞' : job.steps);
     const frac = job.steps ? Math.min(1, st.completedSteps / job.steps) : 0;
     $('steps-bar').style.width = (frac * 100).toFixed(1) + '%';
@@ -588,6 +595,13 @@
       rec.textContent =
         'recovering ' + label + ' (node ' + r.nodeId + '): ' + r.detail + ', since ' + r.sinceSeconds.toFixed(1) + ' s (' + sofar.toFixed(1) + ' s so far)' +
         (r.othersTrainOn ? '; the other replicas train on meanwhile' : '');
+    }
+    // With a store: the leader cannot reach it; nodes train on, nothing new is decided meanwhile.
+    const coord = st.coordinator || null;
+    const store = $('store-banner');
+    store.hidden = !(coord && coord.storeUnreachable);
+    if (coord && coord.storeUnreachable) {
+      store.textContent = 'store unreachable: training goes on, no new decision (a recovery waits) until it answers — ' + coord.storeUnreachable;
     }
     const fatal = $('fatal-banner');
     fatal.hidden = !st.fatal;
@@ -862,6 +876,11 @@
       applyState(JSON.parse(e.data));
     });
     source.addEventListener('update', (e) => applyUpdate(JSON.parse(e.data)));
+    // This coordinator stands by now (it lost the leadership): its / is the page naming the leader.
+    source.addEventListener('standby', () => {
+      source.close();
+      location.reload();
+    });
     // The coordinator is shutting down after the run: no reconnecting to a server that is gone.
     source.addEventListener('end', () => {
       source.close();

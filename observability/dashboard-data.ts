@@ -7,6 +7,7 @@ import type { SnapshotCommit } from '../coordinator/core/core-events.ts';
 import type { CoordinatorStatus } from '../coordinator/core/coordinator-status.ts';
 import type { NodeMemory } from '../coordinator/core/node-memory.ts';
 import type { JobOptions } from '../domain/job-options.ts';
+import type { CoordinatorRoleState } from './coordinator-role.ts';
 
 export const DASHBOARD_SCHEMA = 'ftrain.dashboard/1';
 
@@ -111,6 +112,20 @@ export interface DashboardStatus {
   readonly erasure: { readonly code: string | null; readonly degraded: boolean; readonly disabledReason: string | null };
   /** The snapshot interval in force: every N steps (0: off); `auto` when the coordinator chooses it. */
   readonly snapshotInterval: { readonly mode: 'auto' | 'fixed'; readonly every: number };
+  /** With a store (leader and standbys): the coordinator serving the page; absent or null: it runs alone. */
+  readonly coordinator?: DashboardCoordinator | null;
+}
+
+/** The leading coordinator whose page this is (a standby serves no dashboard, see standby-page.ts). */
+export interface DashboardCoordinator {
+  readonly id: string;
+  readonly term: number;
+  /** Why its store cannot be reached (training goes on, no new decision until it answers); null while it answers. */
+  readonly storeUnreachable: string | null;
+}
+
+export function dashboardCoordinator(state: CoordinatorRoleState): DashboardCoordinator | null {
+  return state.role === 'leader' ? { id: state.id, term: state.term, storeUnreachable: state.storeUnreachable } : null;
 }
 
 export interface DashboardJob {

@@ -1,6 +1,8 @@
 // The coordinator's HTTP side: the dashboard page (dashboard/), its live data as server-sent
 // events, the data as JSON, and Prometheus metrics. Reads the coordinator's status and actions;
-// never changes anything.
+// never changes anything. With a store, the dashboard is the leader's: a standby serves a page
+// that names the leader and links to its dashboard (standby-page.ts), and `/leader` tells a
+// readiness probe which of them leads.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { readFileSync } from 'node:fs';
@@ -17,6 +19,7 @@ import {
   MAX_DASHBOARD_POINTS,
   dashboardJob,
   dashboardLossPoint,
+  dashboardCoordinator,
   dashboardSnapshot,
   liveStatus,
   secondsSince,
@@ -27,6 +30,8 @@ import {
   type DashboardUpdate,
 } from './dashboard-data.ts';
 import { CoordinatorMetrics } from './metrics.ts';
+import { SINGLE_COORDINATOR, decides, type CoordinatorRoleState, type CoordinatorRoleView } from './coordinator-role.ts';
+import { leaderProbe, standbyAnswer, standbyPageHtml } from './standby-page.ts';
 import type { SnapshotCommit } from '../coordinator/core/core-events.ts';
 
 /** How often connected pages are sent what changed (when something did). */
@@ -49,6 +54,7 @@ export const DASHBOARD_ASSETS: Readonly<Record<string, { readonly file: () => st
   '/index.html': { file: () => join(DASHBOARD_DIR, 'index.html'), type: 'text/html; charset=utf-8' },
   '/app.js': { file: () => join(DASHBOARD_DIR, 'app.js'), type: 'text/javascript; charset=utf-8' },
   '/style.css': { file: () => join(DASHBOARD_DIR, 'style.css'), type: 'text/css; charset=utf-8' },
+  '/standby.js': { file: () => join(DASHBOARD_DIR, 'standby.js'), type: 'text/javascript; charset=utf-8' },
   '/vendor/chart.umd.js': { file: chartLibraryPath, type: 'text/javascript; charset=utf-8' },
 };
 
@@ -92,6 +98,8 @@ export interface DashboardServerOptions {
   readonly fallbackToFreePort: boolean;
   readonly logger: Logger;
   readonly now?: () => number;
+  /** With a store: whether this coordinator leads, and who does; absent: it runs alone. */
+  readonly role?: CoordinatorRoleView;
 }
 
 export class DashboardServer {
@@ -114,7 +122,12 @@ export class DashboardServer {
 
   constructor(private readonly options: DashboardServerOptions) {
     this.now = options.now ?? Date.now;
-    this.metrics = new CoordinatorMetrics(() => options.coordinator.status());
+    this.metrics = new CoordinatorMetrics(() => options.coordinator.status(), () => this.role());
+    // A leader that stands by now serves no dashboard: its pages load the standby page instead.
+    options.role?.onChange((state, before) => {
+      if (decides(before) && !decides(state)) this.sendStandby();
+      else this.dirty = true;
+    });
     options.coordinator.on('action', (a) => {
       if (a.type === 'training-started' && this.originMs === null) this.originMs = a.atMs;
       if (a.type === 'step-completed' && Number.isFinite(a.loss)) this.loss.push({ step: a.step, atMs: a.atMs, loss: a.loss });
@@ -130,6 +143,22 @@ export class DashboardServer {
         res.end('internal error\n');
       });
     });
+  }
+
+  private role(): CoordinatorRoleState {
+    return this.options.role?.current() ?? SINGLE_COORDINATOR;
+  }
+
+  /** The live parts of the page's data, with the coordinator's role. */
+  private live(): ReturnType<typeof liveStatus> {
+    const l = liveStatus(this.options.coordinator.status(), this.originMs, this.now());
+    return { ...l, status: { ...l.status, coordinator: dashboardCoordinator(this.role()) } };
+  }
+
+  /** Tells connected pages this coordinator stands by (they reload into the standby page) and ends their streams. */
+  private sendStandby(): void {
+    for (const res of this.clients) res.end(`event: standby\ndata: ${JSON.stringify(this.role())}\n\n`);
+    this.clients.clear();
   }
 
   /** Binds the port; resolves with the port served. */
@@ -171,7 +200,7 @@ export class DashboardServer {
       schema: DASHBOARD_SCHEMA,
       live: true,
       job: dashboardJob(source.job),
-      ...liveStatus(source.status(), this.originMs, this.now()),
+      ...this.live(),
       loss: this.lossPoints(this.loss.between(0, upTo.loss)),
       snapshots: this.snapshotPoints(this.snapshots.between(0, upTo.snapshots)),
       allReduce: this.allReducePoints(this.allReduce.between(0, upTo.allReduce)),
@@ -213,7 +242,7 @@ export class DashboardServer {
   /** Sends every connected page what changed since the last push. */
   private push(): void {
     const update: DashboardUpdate = {
-      ...liveStatus(this.options.coordinator.status(), this.originMs, this.now()),
+      ...this.live(),
       loss: this.lossPoints(this.loss.between(this.lossSent, this.loss.total)),
       snapshots: this.snapshotPoints(this.snapshots.between(this.snapshotsSent, this.snapshots.total)),
       allReduce: this.allReducePoints(this.allReduce.between(this.allReduceSent, this.allReduce.total)),
@@ -233,6 +262,27 @@ export class DashboardServer {
       res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' });
       res.end(`${req.method} is not served here; use GET\n`);
       return;
+    }
+    const role = this.role();
+    if (role.role === 'standby') {
+      switch (path) {
+        case '/':
+        case '/index.html':
+          res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-cache' });
+          res.end(req.method === 'HEAD' ? undefined : standbyPageHtml(role));
+          return;
+        case '/api/state':
+          res.writeHead(503, { 'content-type': 'application/json', 'cache-control': 'no-cache' });
+          res.end(JSON.stringify(standbyAnswer(role)));
+          return;
+        case '/api/events':
+          // A dashboard page open on this coordinator when it stood by: it reloads into the standby page.
+          res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+          res.end(`event: standby\ndata: ${JSON.stringify(standbyAnswer(role))}\n\n`);
+          return;
+        default:
+          break;
+      }
     }
     const asset = DASHBOARD_ASSETS[path];
     if (asset) {
@@ -255,6 +305,17 @@ export class DashboardServer {
       case '/api/events':
         this.openEvents(res);
         return;
+      case '/api/role':
+        // What the standby page polls: 200 whatever the role (a 503 would be a console error each time).
+        res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache' });
+        res.end(JSON.stringify(role.role === 'standby' ? standbyAnswer(role) : role));
+        return;
+      case '/leader': {
+        const probe = leaderProbe(role);
+        res.writeHead(probe.status, { 'content-type': 'text/plain', 'cache-control': 'no-cache' });
+        res.end(`${probe.text}\n`);
+        return;
+      }
       case '/healthz':
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.end(`ok ${this.options.coordinator.status().phase}\n`);

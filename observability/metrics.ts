@@ -7,6 +7,7 @@ import type { Action } from '../coordinator/core/core-events.ts';
 import type { CoordinatorStatus } from '../coordinator/core/coordinator-status.ts';
 import type { NodeMemory } from '../coordinator/core/node-memory.ts';
 import { NodeState, RunPhase } from '../domain/run-status.ts';
+import { SINGLE_COORDINATOR, decides, type CoordinatorRoleState } from './coordinator-role.ts';
 
 /** Buckets for a snapshot's hand-off-to-commit time and the training loop's stall. */
 const SNAPSHOT_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -43,10 +44,39 @@ export class CoordinatorMetrics {
   private readonly stepsLost: Counter;
   private readonly allReduce: Histogram;
 
-  /** `status`: the coordinator's read-only view, read when Prometheus scrapes. */
-  constructor(status: () => CoordinatorStatus) {
+  /**
+   * `status`: the coordinator's read-only view, read when Prometheus scrapes; `role`: whether it
+   * leads (a standby's status is that of an empty run: only the role gauges say something).
+   */
+  constructor(status: () => CoordinatorStatus, role: () => CoordinatorRoleState = () => SINGLE_COORDINATOR) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
+    new Gauge({
+      name: 'ftrain_coordinator_leader',
+      help: 'Whether this coordinator decides: 1 when it leads (or runs alone, without a store), 0 when it stands by.',
+      registers,
+      collect() {
+        this.set(decides(role()) ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'ftrain_coordinator_term',
+      help: 'The term this coordinator leads under (0: it stands by, or runs alone without a store).',
+      registers,
+      collect() {
+        const r = role();
+        this.set(r.role === 'leader' ? r.term : 0);
+      },
+    });
+    new Gauge({
+      name: 'ftrain_coordinator_store_unreachable',
+      help: "1 while the leader's store cannot be reached: training goes on, no new decision until it answers.",
+      registers,
+      collect() {
+        const r = role();
+        this.set(r.role === 'leader' && r.storeUnreachable ? 1 : 0);
+      },
+    });
     new Gauge({
       name: 'ftrain_step',
       help: 'Steps every stage has completed: the step training is on.',

@@ -273,7 +273,7 @@ export class EtcdStore implements StateStore {
 
 function leaderOf(kv: IKeyValue): LeaderInfo {
   const c = JSON.parse(kv.value.toString()) as Candidate;
-  return { id: c.id, address: c.address, term: Number(kv.create_revision) };
+  return { id: c.id, address: c.address, term: Number(kv.create_revision), ...(typeof c.dashboardUrl === 'string' ? { dashboardUrl: c.dashboardUrl } : {}) };
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

@@ -64,7 +64,7 @@ export class InProcessState {
 
   leaderInfo(): LeaderInfo | null {
     const l = this.leader;
-    return l ? { id: l.id, address: l.address, term: l.term } : null;
+    return l ? { id: l.id, address: l.address, term: l.term, ...(l.dashboardUrl ? { dashboardUrl: l.dashboardUrl } : {}) } : null;
   }
 
   private watchExpiry(): void {

@@ -16,10 +16,12 @@
 //   the state it started from (read it first).
 // - A store that cannot be reached rejects with `StoreUnavailableError`; nothing is half-written.
 
-/** A coordinator that stands for leader: its id and the address nodes reach it at. */
+/** A coordinator that stands for leader: its id, the address nodes reach it at, and where its dashboard is. */
 export interface Candidate {
   readonly id: string;
   readonly address: string;
+  /** The URL of its dashboard page, published with the leadership so a standby's page links to it; absent: none. */
+  readonly dashboardUrl?: string;
 }
 
 /** The coordinator that leads, and its term. */

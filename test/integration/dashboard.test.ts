@@ -3,23 +3,19 @@
 // failure timeline with its recovery time, /metrics checked by Prometheus's own parser
 // (promtool) and counters that move; then the finished run's static page from its report.
 
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SHOTS, collectPageErrors, launchChromium } from '../support/chromium.ts';
 import { SMALL_MODEL, isAlive, runCli, startCli, type RunningCli } from '../support/cli.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const dir = mkdtempSync(join(tmpdir(), 'ftrain-dashboard-'));
-/** Screenshots a person can look at after the run (the folder is not committed). */
-const SHOTS = join(ROOT, '.ftrain', 'test-screenshots');
-const CHROMIUM = '/usr/bin/chromium';
-/** Without the background-networking flags Chromium keeps calling out, and this machine refuses it. */
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 type Family = { name: string; type: string; metrics: { value?: string; labels?: Record<string, string>; count?: string; buckets?: Record<string, string> }[] };
 
@@ -69,10 +65,9 @@ describe('dashboard', () => {
   const consoleErrors: string[] = [];
 
   beforeAll(async () => {
-    // The project's script installs Chromium and promtool from Debian's packages when missing.
-    execFileSync(join(ROOT, 'scripts', 'install-test-deps.sh'), { stdio: 'inherit' });
+    // Installs Chromium and promtool from Debian's packages when missing.
+    browser = await launchChromium();
     mkdirSync(SHOTS, { recursive: true });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
     run = startCli(
       ['run', '--nodes', '3', '--steps', '2000', '--backend', 'wasm', ...SMALL_MODEL, '--dashboard-port', '0', '--report', report, '--log-file', join(dir, 'run.log')],
       { timeoutMs: 170_000 },
@@ -88,8 +83,7 @@ describe('dashboard', () => {
 
   it('draws live loss and snapshot charts, shows a killed worker in the failure timeline with its recovery time, and serves metrics that move', async () => {
     const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-    page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
-    page.on('pageerror', (e) => consoleErrors.push(e.message));
+    collectPageErrors(page, consoleErrors);
     await page.goto(base);
 
     // Live data reaches the charts: loss against step and time, snapshot frequency and latency.

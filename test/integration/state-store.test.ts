@@ -65,7 +65,8 @@ describe.each(kinds)('state store contract: $name', (kind) => {
       expect(la.term).toBeGreaterThan(0);
       expect(await b.leader()).toEqual({ id: 'c1', address: '127.0.0.1:1', term: la.term });
       let bLeads = false;
-      const pb = b.campaign({ id: 'c2', address: '127.0.0.1:2' }, LEASE_MS).then((l) => {
+      // A candidate's dashboard URL is published with its leadership.
+      const pb = b.campaign({ id: 'c2', address: '127.0.0.1:2', dashboardUrl: 'http://127.0.0.1:8082/' }, LEASE_MS).then((l) => {
         bLeads = true;
         return l;
       });
@@ -75,7 +76,7 @@ describe.each(kinds)('state store contract: $name', (kind) => {
       expect((await la.lost).reason).toBe('resigned');
       const lb = await pb;
       expect(lb.term).toBeGreaterThan(la.term);
-      expect(await a.leader()).toEqual({ id: 'c2', address: '127.0.0.1:2', term: lb.term });
+      expect(await a.leader()).toEqual({ id: 'c2', address: '127.0.0.1:2', term: lb.term, dashboardUrl: 'http://127.0.0.1:8082/' });
       await lb.resign();
     } finally {
       await Promise.all([a.close(), b.close()]);

@@ -45,6 +45,18 @@ describe('progress lines', () => {
     expect(lines.at(-1)).toMatch(/  snapshot 2 \(every 2 steps\)$/);
   });
 
+  it('say on every step line that the store cannot be reached, until it answers', () => {
+    const lines: string[] = [];
+    const p = new ProgressPrinter(null, 1000, (l) => lines.push(l));
+    p.onAction({ type: 'training-started', fromStep: 0, toStep: null, resumedFromCheckpoint: false, atMs: 0 });
+    p.storeReachable(false);
+    p.onAction({ type: 'step-completed', step: 0, loss: 5, microBatches: 4, atMs: 2000, commitStep: -1 });
+    expect(lines.at(-1)).toBe('step 1  loss 5.0000  500 tok/s  2.00 s/step  STORE UNREACHABLE: training goes on, no new decision');
+    p.storeReachable(true);
+    p.onAction({ type: 'step-completed', step: 1, loss: 4, microBatches: 4, atMs: 4000, commitStep: -1 });
+    expect(lines.at(-1)).not.toMatch(/STORE/);
+  });
+
   it('say a failure once: the summary points to the FAILED line instead of repeating it', () => {
     const lines: string[] = [];
     const p = new ProgressPrinter(null, 1000, (l) => lines.push(l));

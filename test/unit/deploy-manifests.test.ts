@@ -28,7 +28,13 @@ const GRACEFUL_SUBCOMMANDS = new Set(['node', 'worker']);
 const EXPECTED_SERVICE_PORTS: Readonly<Record<string, Readonly<Record<string, number>>>> = {
   'ftrain-coordinator': { grpc: 7070, http: 8080 },
   'ftrain-workers': { pipe: 7100, shards: 7101 },
+  'ftrain-etcd': { client: 2379, peer: 2380 },
 };
+/** etcd's official images (the project's on gcr.io, and its quay.io mirror): the coordinators' store. */
+const ETCD_IMAGE = /^(gcr\.io\/etcd-development\/etcd|quay\.io\/coreos\/etcd):v3\.\d+\.\d+$/;
+/** What a coordinator with standbys needs of its pod. */
+const LEADER_PATH = '/leader';
+const HEALTH_PATH = '/healthz';
 const SMP_INFO_FILE = 'smp.json';
 
 // ---------------------------------------------------------------------------------------------
@@ -56,7 +62,7 @@ interface ExecAction {
 }
 interface Probe {
   tcpSocket?: { port: string | number };
-  httpGet?: { port: string | number };
+  httpGet?: { port: string | number; path?: string };
   exec?: ExecAction;
 }
 interface Container {
@@ -83,11 +89,15 @@ interface PodSpec {
 interface WorkloadSpec {
   replicas?: number;
   serviceName?: string;
+  podManagementPolicy?: string;
+  strategy?: { type?: string };
+  volumeClaimTemplates?: { metadata?: Meta }[];
   selector?: { matchLabels?: Labels };
   template?: { metadata?: Meta; spec?: PodSpec };
 }
 interface ServiceSpec {
   clusterIP?: string;
+  publishNotReadyAddresses?: boolean;
   selector?: Labels;
   ports?: { name?: string; port: number; targetPort?: string | number }[];
 }
@@ -204,13 +214,25 @@ interface FtrainContainer {
   readonly cmd: Invocation;
 }
 
-/** Every container of every workload; their argv is `ftrain <args>` unless `command` says otherwise. */
+const isEtcd = (c: Container) => ETCD_IMAGE.test(c.image ?? '');
+/** The workloads that run etcd (the coordinators' store), and the StatefulSets of ftrain nodes. */
+const etcdWorkloads = workloads.filter((w) => runningContainers(w.pod).some(isEtcd));
+const nodeStatefulSets = workloads.filter((w) => w.kind === 'StatefulSet' && !etcdWorkloads.includes(w));
+
+/** Every container of every workload but etcd's; their argv is `ftrain <args>` unless `command` says otherwise. */
 const ftrainContainers: FtrainContainer[] = workloads.flatMap((w) =>
-  runningContainers(w.pod).map((c) => {
+  runningContainers(w.pod).filter((c) => !isEtcd(c)).map((c) => {
     const at = `${w.where} container ${c.name}`;
     const command = c.command ?? IMAGE_ENTRYPOINT;
     const argv = command.join(' ') === IMAGE_ENTRYPOINT.join(' ') ? (c.args ?? []) : [];
     return { where: at, workload: w, container: c, cmd: parseInvocation(at, argv.map(String)) };
+  }),
+);
+/** etcd's containers, their flags parsed like ftrain's (`--flag=value`). */
+const etcdContainers: FtrainContainer[] = etcdWorkloads.flatMap((w) =>
+  runningContainers(w.pod).filter(isEtcd).map((c) => {
+    const at = `${w.where} container ${c.name}`;
+    return { where: at, workload: w, container: c, cmd: parseInvocation(at, ['etcd', ...(c.args ?? []).map(String)]) };
   }),
 );
 const bySub = (sub: string) => ftrainContainers.filter((c) => c.cmd.sub === sub);
@@ -218,6 +240,12 @@ const bySub = (sub: string) => ftrainContainers.filter((c) => c.cmd.sub === sub)
 function option(inv: Invocation, flag: string): string | undefined {
   const v = inv.options.get(flag);
   return typeof v === 'string' ? v : undefined;
+}
+
+/** The port of `http://HOST:PORT` (the first of a comma-separated list). */
+function urlPort(value: string | undefined): number | undefined {
+  const m = /^https?:\/\/[^/,]+:(\d{1,5})(?:[/,]|$)/.exec(value ?? '');
+  return m ? Number(m[1]) : undefined;
 }
 
 function hostPort(value: string | undefined): { host: string; port: number } | undefined {
@@ -391,7 +419,7 @@ describe('ftrain command lines (containers and the systemd unit)', () => {
   it('run the coordinator, and a worker with its snapshot manager in every node pod', () => {
     const problems: string[] = [];
     if (bySub('coordinator').length !== 1) problems.push(`expected one coordinator container, found ${bySub('coordinator').length}`);
-    for (const w of workloads.filter((x) => x.kind === 'StatefulSet')) {
+    for (const w of nodeStatefulSets) {
       const subs = ftrainContainers.filter((c) => c.workload === w).map((c) => c.cmd.sub).sort();
       if (subs.join(',') !== 'snapshot-manager,worker') problems.push(`${w.where}: runs ${subs.join(', ') || 'nothing'}, expected a worker and a snapshot-manager`);
     }
@@ -425,8 +453,9 @@ describe('ftrain command lines (containers and the systemd unit)', () => {
   });
 });
 
-/** Ports an ftrain command serves: its --listen port, and the dashboard's when it serves every interface. */
+/** Ports a command serves: ftrain's --listen port and the dashboard's when it serves every interface; etcd's client and peer ports. */
 function servedPorts(cmd: Invocation): number[] {
+  if (cmd.sub === 'etcd') return ['--listen-client-urls', '--listen-peer-urls'].map((f) => urlPort(option(cmd, f))).filter((p): p is number => p !== undefined);
   const ports: number[] = [];
   const listen = hostPort(option(cmd, '--listen'));
   if (listen) ports.push(listen.port);
@@ -469,7 +498,7 @@ describe('deploy/k8s: ports and addresses', () => {
             problems.push(`${svc.where}: port ${p.name ?? p.port} targets ${target}, which no container of ${w.where} exposes`);
             continue;
           }
-          const owner = ftrainContainers.find((c) => c.workload === w && c.container === resolved.container);
+          const owner = [...ftrainContainers, ...etcdContainers].find((c) => c.workload === w && c.container === resolved.container);
           const served = owner ? servedPorts(owner.cmd) : [];
           if (!served.includes(resolved.port)) problems.push(`${svc.where}: port ${p.name ?? p.port} reaches ${w.where} container ${resolved.container.name} on ${resolved.port}, but it listens on ${served.join(', ') || 'nothing'}`);
         }
@@ -477,6 +506,8 @@ describe('deploy/k8s: ports and addresses', () => {
     }
     for (const [name, ports] of Object.entries(EXPECTED_SERVICE_PORTS)) {
       const svc = services.find((s) => s.name === name);
+      // etcd.yaml is optional: an etcd of your own takes its place (deploy/README.md).
+      if (!svc && name === 'ftrain-etcd' && etcdWorkloads.length === 0) continue;
       if (!svc) {
         problems.push(`no Service ${name}`);
         continue;
@@ -520,7 +551,7 @@ describe('deploy/k8s: pods', () => {
   it('mount only volumes the pod declares', () => {
     const problems: string[] = [];
     for (const w of workloads) {
-      const volumes = new Set((w.pod.volumes ?? []).map((v) => v.name));
+      const volumes = new Set([...(w.pod.volumes ?? []).map((v) => v.name), ...(w.spec.volumeClaimTemplates ?? []).map((t) => t.metadata?.name)]);
       for (const c of [...(w.pod.containers ?? []), ...(w.pod.initContainers ?? [])]) {
         for (const m of c.volumeMounts ?? []) if (!volumes.has(m.name)) problems.push(`${w.where} container ${c.name}: mounts ${m.name}, which is not a volume of the pod`);
       }
@@ -530,7 +561,7 @@ describe('deploy/k8s: pods', () => {
 
   it('share one Memory emptyDir between worker (--snapshot-dir) and snapshot manager (--dir), and hook both to it', () => {
     const problems: string[] = [];
-    for (const w of workloads.filter((x) => x.kind === 'StatefulSet')) {
+    for (const w of nodeStatefulSets) {
       const mounted = (sub: string, flag: string) => {
         const c = ftrainContainers.find((x) => x.workload === w && x.cmd.sub === sub);
         const dir = c && option(c.cmd, flag);
@@ -609,8 +640,73 @@ describe('deploy/k8s: pods', () => {
     const coord = bySub('coordinator')[0];
     expect(coord, 'no coordinator container').toBeDefined();
     const needed = Number(option(coord!.cmd, '--nodes') ?? 4) + Number(option(coord!.cmd, '--spares') ?? 0);
-    const short = workloads.filter((w) => w.kind === 'StatefulSet' && (w.spec.replicas ?? 1) < needed);
+    const short = nodeStatefulSets.filter((w) => (w.spec.replicas ?? 1) < needed);
     expect(short.map((w) => `${w.where}: ${w.spec.replicas ?? 1} replicas, the coordinator waits for ${needed}`)).toEqual([]);
+  });
+});
+
+describe('deploy/k8s: the coordinators and their etcd', () => {
+  const envField = (c: Container, name: string) => c.env?.find((e) => e.name === name)?.valueFrom?.fieldRef?.fieldPath;
+
+  it('run etcd as a StatefulSet whose members find each other by the names its headless Service gives them', () => {
+    const problems: string[] = [];
+    for (const e of etcdContainers) {
+      const w = e.workload;
+      const svc = services.find((x) => x.name === w.spec.serviceName);
+      const replicas = w.spec.replicas ?? 1;
+      if (w.kind !== 'StatefulSet') problems.push(`${w.where}: etcd must be a StatefulSet (stable member names)`);
+      if (replicas < 3 || replicas % 2 === 0) problems.push(`${w.where}: ${replicas} etcd members; an odd number of 3 or more survives the loss of one`);
+      if (w.spec.podManagementPolicy !== 'Parallel') problems.push(`${w.where}: podManagementPolicy must be Parallel: no member is Ready before a quorum runs`);
+      if (svc && svc.spec.publishNotReadyAddresses !== true) problems.push(`${svc.where}: publishNotReadyAddresses must be true: the members resolve each other before any is Ready`);
+      if (envField(e.container, 'POD_NAME') !== 'metadata.name') problems.push(`${e.where}: POD_NAME must come from fieldRef metadata.name`);
+      if (option(e.cmd, '--name') !== '$(POD_NAME)') problems.push(`${e.where}: --name must be $(POD_NAME), got ${option(e.cmd, '--name') ?? 'nothing'}`);
+      const [client, peer] = [urlPort(option(e.cmd, '--listen-client-urls')), urlPort(option(e.cmd, '--listen-peer-urls'))];
+      if (client === undefined || resolveInContainer(e.container, client) === undefined) problems.push(`${e.where}: --listen-client-urls port ${client ?? '(none)'} is not a containerPort`);
+      if (peer === undefined || resolveInContainer(e.container, peer) === undefined) problems.push(`${e.where}: --listen-peer-urls port ${peer ?? '(none)'} is not a containerPort`);
+      const member = (pod: string, port: number | undefined) => `http://${pod}.${w.spec.serviceName ?? '?'}:${port ?? '?'}`;
+      const cluster = Array.from({ length: replicas }, (_, i) => `${w.name}-${i}=${member(`${w.name}-${i}`, peer)}`).join(',');
+      if (option(e.cmd, '--initial-cluster') !== cluster) problems.push(`${e.where}: --initial-cluster must list the ${replicas} members, ${cluster}; got ${option(e.cmd, '--initial-cluster') ?? 'nothing'}`);
+      if (option(e.cmd, '--initial-advertise-peer-urls') !== member('$(POD_NAME)', peer)) problems.push(`${e.where}: --initial-advertise-peer-urls must be ${member('$(POD_NAME)', peer)}`);
+      if (option(e.cmd, '--advertise-client-urls') !== member('$(POD_NAME)', client)) problems.push(`${e.where}: --advertise-client-urls must be ${member('$(POD_NAME)', client)}`);
+      const dataDir = option(e.cmd, '--data-dir') ?? '';
+      if (!(e.container.volumeMounts ?? []).some((m) => dataDir === m.mountPath || dataDir.startsWith(`${m.mountPath}/`))) problems.push(`${e.where}: --data-dir ${dataDir || '(none)'} is not inside a mounted volume`);
+      if (!e.container.readinessProbe) problems.push(`${e.where}: no readinessProbe`);
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('give the coordinators every etcd member as --store, an id from the pod name, the pod IP as --advertise, and /leader as readiness', () => {
+    const problems: string[] = [];
+    const members = etcdContainers.flatMap((e) => {
+      const port = urlPort(option(e.cmd, '--listen-client-urls'));
+      return Array.from({ length: e.workload.spec.replicas ?? 1 }, (_, i) => `${e.workload.name}-${i}.${e.workload.spec.serviceName ?? '?'}:${port ?? '?'}`);
+    });
+    for (const c of bySub('coordinator')) {
+      const w = c.workload;
+      const store = option(c.cmd, '--store');
+      // Without etcd.yaml (an etcd of your own, deploy/README.md), any etcd://HOST:PORT,... will do.
+      if (members.length === 0 ? !/^etcd:\/\/[^:/,\s]+:\d+(,[^:/,\s]+:\d+)*$/.test(store ?? '') : store !== `etcd://${members.join(',')}`) {
+        problems.push(`${c.where}: --store must name every etcd member, etcd://${members.join(',') || 'HOST:PORT,...'}; got ${store ?? 'nothing'}`);
+      }
+      if ((w.spec.replicas ?? 1) < 2) problems.push(`${w.where}: ${w.spec.replicas ?? 1} coordinator; a leader and a standby are 2 replicas`);
+      if (w.spec.strategy?.type !== 'Recreate') problems.push(`${w.where}: strategy must be Recreate: only the leader is Ready, a rolling update would wait forever for its new standby`);
+      if (envField(c.container, 'POD_NAME') !== 'metadata.name') problems.push(`${c.where}: POD_NAME must come from fieldRef metadata.name`);
+      if (envField(c.container, 'POD_IP') !== 'status.podIP') problems.push(`${c.where}: POD_IP must come from fieldRef status.podIP`);
+      if (option(c.cmd, '--coordinator-id') !== '$(POD_NAME)') problems.push(`${c.where}: --coordinator-id must be $(POD_NAME), got ${option(c.cmd, '--coordinator-id') ?? 'nothing'}`);
+      const listen = hostPort(option(c.cmd, '--listen'));
+      if (option(c.cmd, '--advertise') !== `$(POD_IP):${listen?.port ?? '?'}`) problems.push(`${c.where}: --advertise must be $(POD_IP):${listen?.port ?? '?'} (the --listen port), got ${option(c.cmd, '--advertise') ?? 'nothing'}`);
+      const dashboardPort = Number(option(c.cmd, '--dashboard-port'));
+      const probes = { readinessProbe: LEADER_PATH, livenessProbe: HEALTH_PATH } as const;
+      for (const [kind, path] of Object.entries(probes) as [keyof typeof probes, string][]) {
+        const get = c.container[kind]?.httpGet;
+        const port = get && resolveInContainer(c.container, get.port);
+        if (get?.path !== path || port !== dashboardPort) problems.push(`${c.where}: ${kind} must be httpGet ${path} on the --dashboard-port ${dashboardPort}, got ${get ? `${get.path ?? '/'} on ${port ?? get.port}` : 'none'}`);
+      }
+      for (const svc of services.filter((x) => selects(x.spec.selector, w.labels))) {
+        if (svc.spec.publishNotReadyAddresses) problems.push(`${svc.where}: must not publishNotReadyAddresses: a standby would get the nodes' traffic`);
+      }
+    }
+    expect(problems).toEqual([]);
   });
 });
 
