@@ -32,7 +32,7 @@ import {
 import { nodePids, pickTarget, signalPlan } from './chaos-target.ts';
 import { CoordinatorStatusClient, type ClusterStatus } from './coordinator-status.ts';
 import { LocalJob } from './local-job.ts';
-import { FrozenProcesses, groupProcesses, isFtrainProcess, sendSignal } from './process-control.ts';
+import { FrozenProcesses, descendantProcesses, isFtrainProcess, sendSignal } from './process-control.ts';
 
 export const CHAOS_SCHEMA = 'ftrain.chaos/1';
 /** How often Status is read while waiting. */
@@ -252,7 +252,7 @@ export async function runChaos(o: ChaosOptions, io: ChaosIo = STDIO): Promise<nu
       let unready: string | null = 'not checked';
       const until = Date.now() + o.recoveryWaitMs;
       while (unready !== null && Date.now() < until && !stop.signal.aborted) {
-        unready = haUnready(kind, haProcesses(groupProcesses(pgid)), await statusClient.standbys());
+        unready = haUnready(kind, haProcesses(descendantProcesses(pgid)), await statusClient.standbys());
         if (unready !== null) await sleep(STATUS_POLL_MS, stop.signal);
       }
       if (unready !== null) return skip(unready);
@@ -260,7 +260,7 @@ export async function runChaos(o: ChaosOptions, io: ChaosIo = STDIO): Promise<nu
       const atFire = await statusClient.status().catch(() => seen.last);
       const stepsAtFire = atFire?.completedSteps ?? 0;
       const termAtFire = atFire?.term ?? 0;
-      const target = haTarget(kind, haProcesses(groupProcesses(pgid)), leaderAtFire, () => targetPrng.next());
+      const target = haTarget(kind, haProcesses(descendantProcesses(pgid)), leaderAtFire, () => targetPrng.next());
       if (!target.ok) return skip(target.reason);
       const firedAtMs = Date.now();
       const sent = target.signals.map((p) => ({ ...p, result: sendSignal(p.pid, p.signal) }));

@@ -1,7 +1,7 @@
 // `ftrain chaos --ha`: the events that hit the coordinators and their store, not a node. The local
-// job (`ftrain run --ha`) runs two coordinators and three etcd members in its process group; they
-// are found there by their command lines, and its launcher starts again what was killed. Pure:
-// the runner hands in the group's processes and the leader's address.
+// job (`ftrain run --ha`) runs two coordinators and three etcd members; they are found among its
+// descendants by their command lines, and its launcher starts again what was killed. Pure: the
+// runner hands in the processes and the leader's address.
 
 import { ChaosKind } from './chaos-schedule.ts';
 import type { EventFigures } from './chaos-summary.ts';
@@ -30,7 +30,7 @@ function flag(argv: readonly string[], name: string): string | null {
   return i >= 0 && i + 1 < argv.length ? argv[i + 1]! : null;
 }
 
-/** The coordinators and etcd members among a group's processes that run (not stopped, not exited). */
+/** The coordinators and etcd members among these processes that run (not stopped, not exited). */
 export function haProcesses(procs: readonly GroupProcess[]): HaProcesses {
   const coordinators: HaProcess[] = [];
   const etcd: HaProcess[] = [];

@@ -8,7 +8,7 @@ import { createWriteStream, existsSync, readdirSync, readFileSync, rmSync, type 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RecoveredFailure } from '../domain/run-status.ts';
-import { groupMembers, isGroupAlive, sendSignal } from './process-control.ts';
+import { descendantProcesses, groupMembers, isGroupAlive, sendSignal } from './process-control.ts';
 import { FTRAIN_BIN } from '../common/ftrain-bin.ts';
 
 
@@ -170,6 +170,8 @@ export class LocalJob {
   killNow(): void {
     const pid = this.child?.pid;
     if (pid === undefined) return;
+    // Under --ha its etcd members run in groups of their own.
+    for (const p of descendantProcesses(pid)) sendSignal(p.pid, 'SIGKILL');
     sendSignal(-pid, 'SIGCONT');
     sendSignal(-pid, 'SIGKILL');
     for (const d of this.leftoverDirs()) rmSync(d, { recursive: true, force: true });

@@ -30,9 +30,14 @@ export interface GroupProcess {
   readonly argv: readonly string[];
 }
 
-/** On Linux, the processes of group `pgid`; elsewhere empty. */
-export function groupProcesses(pgid: number): GroupProcess[] {
-  const out: GroupProcess[] = [];
+interface ProcEntry extends GroupProcess {
+  readonly ppid: number;
+  readonly pgrp: number;
+}
+
+/** On Linux, every process (pid, parent, group, state, command line); elsewhere empty. */
+function allProcesses(withArgv: (pgrp: number, ppid: number) => boolean): ProcEntry[] {
+  const out: ProcEntry[] = [];
   let names: string[];
   try {
     names = readdirSync('/proc').filter((n) => /^\d+$/.test(n));
@@ -44,14 +49,40 @@ export function groupProcesses(pgid: number): GroupProcess[] {
       const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
       // pid (comm) state ppid pgrp ...: comm may hold spaces, so count from its closing parenthesis.
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[2]) !== pgid) continue;
-      const argv = readFileSync(`/proc/${name}/cmdline`, 'latin1').split('\0').filter(Boolean);
-      out.push({ pid: Number(name), state: fields[0]!, argv });
+      const ppid = Number(fields[1]);
+      const pgrp = Number(fields[2]);
+      const argv = withArgv(pgrp, ppid) ? readFileSync(`/proc/${name}/cmdline`, 'latin1').split('\0').filter(Boolean) : [];
+      out.push({ pid: Number(name), state: fields[0]!, argv, ppid, pgrp });
     } catch {
       // gone meanwhile
     }
   }
   return out;
+}
+
+const strip = ({ pid, state, argv }: ProcEntry): GroupProcess => ({ pid, state, argv });
+
+/** On Linux, the processes of group `pgid`; elsewhere empty. */
+export function groupProcesses(pgid: number): GroupProcess[] {
+  return allProcesses((pgrp) => pgrp === pgid)
+    .filter((p) => p.pgrp === pgid)
+    .map(strip);
+}
+
+/** On Linux, the processes descended from `root` (its children, theirs, ...), whatever their group; elsewhere empty. */
+export function descendantProcesses(root: number): GroupProcess[] {
+  const all = allProcesses(() => true);
+  const children = new Map<number, ProcEntry[]>();
+  for (const p of all) children.set(p.ppid, [...(children.get(p.ppid) ?? []), p]);
+  const out: ProcEntry[] = [];
+  const queue = [root];
+  while (queue.length > 0) {
+    for (const c of children.get(queue.shift()!) ?? []) {
+      out.push(c);
+      queue.push(c.pid);
+    }
+  }
+  return out.map(strip);
 }
 
 /** On Linux, the processes of group `pgid` as `pid (command, state)`; elsewhere empty. */

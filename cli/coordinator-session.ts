@@ -32,6 +32,9 @@ export interface SessionOptions {
   readonly ha?: HaOptions;
 }
 
+/** SIGINTs closer together than this are one Ctrl-C. */
+const SAME_INTERRUPT_MS = 500;
+
 export interface DashboardSettings {
   readonly host: string;
   /** 0: any free port. */
@@ -60,6 +63,7 @@ export class CoordinatorSession {
   /** What the run did, from the core's actions: the report is built from it. */
   readonly ledger: RunLedger;
   private interrupts = 0;
+  private lastInterruptMs = -Infinity;
   private readonly progress: ProgressPrinter;
 
   constructor(private readonly options: SessionOptions) {
@@ -156,6 +160,11 @@ export class CoordinatorSession {
 
   /** First Ctrl-C: finish the step under way and stop. Second: stop at once. */
   interrupt(): void {
+    // A terminal's Ctrl-C reaches `ftrain run --ha`'s coordinators twice (from the terminal to the
+    // process group, and passed on by the launcher): two at once are one.
+    const now = Date.now();
+    if (now - this.lastInterruptMs < SAME_INTERRUPT_MS) return;
+    this.lastInterruptMs = now;
     this.interrupts += 1;
     if (this.interrupts === 1) {
       this.options.print('stopping after the current step (Ctrl-C again to stop now)');

@@ -26,6 +26,7 @@ import { slotCount } from '../domain/replica-slots.ts';
 import type { CoordinatorClient } from '../proto/generated/ftrain/v1/Coordinator.ts';
 import { defaultLogFile } from './local-cluster.ts';
 import { StorePartition } from './store-partition.ts';
+import type { DashboardSettings } from './coordinator-session.ts';
 
 /** Coordinators `--ha` starts: a leader and one standby. */
 export const HA_COORDINATORS = 2;
@@ -90,7 +91,19 @@ export interface HaClusterOptions {
   readonly reportPath: string | null;
   readonly logFile: string | null;
   readonly logLevel: string;
+  /** Each coordinator serves its dashboard (the leader the run's, a standby a page naming the leader); null: none. */
+  readonly dashboard: DashboardSettings | null;
   readonly print?: (line: string) => void;
+}
+
+/**
+ * The dashboard flags of coordinator `i`: the first on the port asked for (the default one falls
+ * back to a free port when taken), the others on the next ports, or free ones.
+ */
+export function coordinatorDashboardArgs(d: DashboardSettings | null, i: number): string[] {
+  if (!d) return ['--no-dashboard'];
+  const port = d.fallbackToFreePort ? (i === 0 ? null : 0) : d.port === 0 ? 0 : d.port + i;
+  return ['--dashboard-host', d.host, ...(port === null ? [] : ['--dashboard-port', String(port)])];
 }
 
 interface CoordinatorProcess {
@@ -139,7 +152,7 @@ export async function runHaCluster(options: HaClusterOptions): Promise<number> {
         '--store-job', runId,
         '--coordinator-id', id,
         '--leader-lease', String(HA_LEADER_LEASE_MS),
-        '--no-dashboard',
+        ...coordinatorDashboardArgs(options.dashboard, i),
         '--log-file', logFile,
         '--log-level', options.logLevel,
         ...(options.reportPath ? ['--report', options.reportPath] : []),
@@ -152,7 +165,7 @@ export async function runHaCluster(options: HaClusterOptions): Promise<number> {
     // The leader's lines are the run's progress; a standby says only what its role is.
     createInterface({ input: child.stdout! }).on('line', (line) => {
       if (line.startsWith('LEADING:')) leaderId = id;
-      if (line.startsWith('LEADING:') || line.startsWith('standby:')) print(`[${id}] ${line}`);
+      if (line.startsWith('LEADING:') || line.startsWith('standby:') || (line.startsWith('  dashboard:') && line.trim() !== 'dashboard: off')) print(`[${id}] ${line.trim()}`);
       else if (leaderId === id && !/^(ftrain coordinator|  nodes join with|  logs:|  dashboard:|  survives|    |  cannot survive)/.test(line)) print(line);
     });
     child.on('exit', (code, signal) => {

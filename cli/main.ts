@@ -95,7 +95,8 @@ runCommand.action(async (flags: JobFlagValues & DashboardFlagValues & { port: st
       const members = intOption('--etcd-members', flags.etcdMembers, 1, 1, 3);
       if (members !== 1 && members !== 3) throw new OptionError('--etcd-members', `must be 1 or 3, got ${members}`);
       if (Number(flags.respawn ?? 0) > 0 || Number(flags.zones ?? 0) > 0) throw new OptionError('--ha', '--respawn and --zones are not supported with --ha yet');
-      const code = await runHaCluster({ job, injections: split.coordinator, etcdMembers: members, standby: flags.standby, reportPath: flags.report ?? null, logFile: flags.logFile ?? null, logLevel: flags.logLevel });
+      const dashboard = dashboardSettings(runCommand, flags);
+      const code = await runHaCluster({ job, injections: split.coordinator, etcdMembers: members, standby: flags.standby, reportPath: flags.report ?? null, logFile: flags.logFile ?? null, logLevel: flags.logLevel, dashboard });
       process.exit(code);
     }
     const port = parsePort('--port', flags.port);

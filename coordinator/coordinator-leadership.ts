@@ -15,6 +15,9 @@ import { stateFromRecords } from './state-records.ts';
 import { StateWriter } from './state-writer.ts';
 import { CampaignAbortedError, StoreUnavailableError, type Candidate, type LeaderInfo, type Leadership, type StateStore } from './store/state-store.ts';
 
+/** How often a leader whose lease ran out while the store could not be reached asks the store again. */
+const DEGRADED_CHECK_MS = 1000;
+
 /** A coordinator that shares its job with standbys through a store. */
 export interface HaOptions {
   readonly store: StateStore;
@@ -169,9 +172,23 @@ export class CoordinatorLeadership {
           (err: unknown) => err instanceof StoreUnavailableError,
         );
         if (unreachable && this.held === leadership) {
-          log.warn({ term: leadership.term, detail: loss.detail }, 'the leader lease ran out and the store cannot be reached: leading on without new decisions until a write gets through');
+          log.warn({ term: leadership.term, detail: loss.detail }, 'the leader lease ran out and the store cannot be reached: leading on without new decisions until the store answers');
           this.host.store(`the store (${store.description}) cannot be reached and the leader lease ran out`);
-          return;
+          // Once the store answers, its leader key says whether this leadership is over (its lease
+          // ran out, so it is, unless it is still ours): not only at the next write, which may be
+          // long in coming while nothing happens.
+          for (;;) {
+            await new Promise((r) => setTimeout(r, DEGRADED_CHECK_MS));
+            if (this.held !== leadership) return;
+            const leader = await store.leader().then(
+              (l) => ({ l }),
+              () => null,
+            );
+            if (leader === null) continue;
+            if (leader.l?.term === leadership.term) continue;
+            this.stepDown(leadership, leader.l ? `the store answers again: coordinator ${leader.l.id} leads under term ${leader.l.term}` : 'the store answers again and its leader lease is gone');
+            return;
+          }
         }
       }
       this.stepDown(leadership, `${loss.reason}: ${loss.detail}`);

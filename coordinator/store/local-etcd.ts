@@ -82,7 +82,9 @@ export async function startLocalEtcd(options: { size?: 1 | 3; log?: (line: strin
         '--logger', 'zap',
         '--log-level', 'error',
       ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
+      // A process group of its own: a terminal's Ctrl-C to `ftrain run --ha` must not end the
+      // store the coordinators write the run's end to (stop() ends it).
+      { stdio: ['ignore', 'ignore', 'pipe'], detached: true },
     );
     const member: EtcdMember = { name: spec.name, endpoint: `127.0.0.1:${spec.client}`, process: child, exited: null };
     child.stderr?.setEncoding('utf8').on('data', (d: string) => options.log?.(`${spec.name}: ${d.trimEnd()}`));

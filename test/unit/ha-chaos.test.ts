@@ -4,7 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { ChaosKind } from '../../chaos/chaos-schedule.ts';
 import { haFigures, haProcesses, haRecovered, haTarget, haUnready } from '../../chaos/ha-chaos.ts';
-import type { GroupProcess } from '../../chaos/process-control.ts';
+import { spawn } from 'node:child_process';
+import { descendantProcesses, type GroupProcess } from '../../chaos/process-control.ts';
 
 const coordinator = (pid: number, id: string, port: number, state = 'S'): GroupProcess => ({
   pid,
@@ -71,5 +72,20 @@ describe('chaos --ha', () => {
     expect(haRecovered(ChaosKind.etcdKill, training(11, 7), 7, 10)).toBe(true);
     expect(haFigures(ChaosKind.coordinatorKill, 1000, 3100, 4500)).toEqual({ detectionMs: 2100, recoveryMs: 3500, handoverMs: null, lostSteps: 0, method: 'takeover', failureKind: 'coordinator-kill' });
     expect(haFigures(ChaosKind.etcdKill, 1000, null, 1800)).toMatchObject({ detectionMs: null, recoveryMs: 800, method: 'etcd-quorum' });
+  });
+
+  it.runIf(process.platform === 'linux')('finds the processes descended from one, in a group of their own too', async () => {
+    const child = spawn('sh', ['-c', 'sleep 30 & wait'], { detached: true, stdio: 'ignore' });
+    try {
+      let found: GroupProcess[] = [];
+      for (let i = 0; i < 50 && !found.some((p) => p.argv[0] === 'sleep'); i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        found = descendantProcesses(process.pid);
+      }
+      expect(found.map((p) => p.pid)).toContain(child.pid);
+      expect(found.find((p) => p.argv[0] === 'sleep')?.argv).toEqual(['sleep', '30']);
+    } finally {
+      process.kill(-child.pid!, 'SIGKILL');
+    }
   });
 });
