@@ -42,8 +42,11 @@ export type CoordinatorInjectionKind = 'kill' | 'freeze' | 'kill-in-recovery' | 
 /** How long `STEP:coordinator:partition` keeps the leader cut off from etcd. */
 export const PARTITION_MS = 10_000;
 
-/** A killed coordinator is started again after this long; a killed etcd member after ETCD_RESPAWN_MS. */
-export const COORDINATOR_RESPAWN_MS = 1000;
+/**
+ * A killed coordinator is started again after this long (a killed etcd member after
+ * ETCD_RESPAWN_MS): past the leader lease, so that the standby, warm, takes over first.
+ */
+export const COORDINATOR_RESPAWN_MS = 2 * HA_LEADER_LEASE_MS;
 export const ETCD_RESPAWN_MS = 3000;
 
 /** How long `STEP:etcd:stop` keeps every etcd member stopped. */

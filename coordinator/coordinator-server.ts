@@ -255,6 +255,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
       },
       () => answer(reply),
       () => answer({ ok: false, refusal: this.notLeader() }),
+      !reply.ok,
     );
   }
 

@@ -32,6 +32,8 @@ interface Waiter {
   readonly act: () => void;
   answer?: (() => void) | undefined;
   readonly refuse?: (() => void) | undefined;
+  /** The answer waits for the store even while it cannot be reached (see afterEvent). */
+  readonly answerWaits: boolean;
 }
 
 export class StateWriter {
@@ -68,19 +70,21 @@ export class StateWriter {
 
   /**
    * After an event: `act` (its commands) runs once the state after it is in the store; `answer`
-   * (its reply) then too, or as soon as the store is found unreachable, whichever is first;
+   * (its reply) then too, or as soon as the store is found unreachable, whichever is first,
+   * unless `answerWaits` (a refusal: it may rest on a decision the store does not hold yet, such
+   * as a recovery begun while it cannot be reached, and another leader may hold the run);
    * `refuse` instead of `answer` if this leader is fenced first (at once when it already was).
    */
-  afterEvent(act: () => void, answer?: () => void, refuse?: () => void): void {
+  afterEvent(act: () => void, answer?: () => void, refuse?: () => void, answerWaits = false): void {
     if (this.fenced) {
       refuse?.();
       return;
     }
-    if (this.unreachable && answer) {
+    if (this.unreachable && answer && !answerWaits) {
       answer();
       answer = undefined;
     }
-    this.waiting.push({ act, answer, refuse });
+    this.waiting.push({ act, answer, refuse, answerWaits });
     this.schedule(0);
   }
 
@@ -145,8 +149,9 @@ export class StateWriter {
         const why = err instanceof StoreUnavailableError ? err : new StoreUnavailableError(this.options.store.description, 'writing the state', { cause: err });
         if (!this.unreachable) this.options.onReachable?.(why);
         this.unreachable = why;
-        // The replies go now; the commands wait for the store.
+        // The replies go now (refusals excepted); the commands wait for the store.
         for (const w of [...batch, ...this.waiting]) {
+          if (w.answerWaits) continue;
           w.answer?.();
           w.answer = undefined;
         }

@@ -312,19 +312,25 @@ export class CoordinatorLink {
     this.asking = true;
     try {
       const current = this.address;
-      for (const other of this.leaders.all) {
-        if (other === current) continue;
-        const err = await new Promise<grpc.ServiceError | null>((resolve) => this.leaders.clientFor(other).Heartbeat({ nodeId: this.nodeId }, { deadline: deadline(WHO_LEADS_DEADLINE_MS) }, (e) => resolve(e)));
-        const refusal = err ? refusalOf(err) : null;
-        const leader = err === null ? other : refusal?.reason === RefusalReason.notLeader ? refusal.leaderAddress : '';
-        if (!leader || leader === current || this.address !== current) continue;
-        this.leaders.follow(leader);
-        void this.reattach(`${why}; the coordinator at ${leader} leads`);
-        return;
-      }
+      const leader = await this.anotherLeader(current);
+      if (!leader || this.address !== current || this.reattaching) return;
+      this.leaders.follow(leader);
+      void this.reattach(`${why}; the coordinator at ${leader} leads`);
     } finally {
       this.asking = false;
     }
+  }
+
+  /** Asks the coordinators other than `current` who leads: the first that leads, or names a leader other than `current`; null when none does. */
+  private async anotherLeader(current: string): Promise<string | null> {
+    for (const other of this.leaders.all) {
+      if (other === current) continue;
+      const err = await new Promise<grpc.ServiceError | null>((resolve) => this.leaders.clientFor(other).Heartbeat({ nodeId: this.nodeId }, { deadline: deadline(WHO_LEADS_DEADLINE_MS) }, (e) => resolve(e)));
+      const refusal = err ? refusalOf(err) : null;
+      const leader = err === null ? other : refusal?.reason === RefusalReason.notLeader ? refusal.leaderAddress : '';
+      if (leader && leader !== current) return leader;
+    }
+    return null;
   }
 
   /**
@@ -431,6 +437,18 @@ export class CoordinatorLink {
         // Sent to a coordinator this node has left since (it re-attached meanwhile): sent again
         // to the one it is attached to now, which must not be left.
         if (this.address !== at && !this.reattaching) continue;
+        if (this.reattaching) {
+          if (!(await this.reattaching)) throw err;
+          continue;
+        }
+        // Not answered in time: leave only for another leader (this one may be slow, or holding
+        // a refusal back while its store cannot be reached; leaving a live leader breaks the
+        // command stream it counts on). Else the report is sent to it again.
+        if (e.code === grpc.status.DEADLINE_EXCEEDED && !refusal) {
+          const other = await this.anotherLeader(at);
+          if (!other || this.address !== at) continue;
+          this.leaders.follow(other);
+        }
         if (!(await this.reattach(`a report to ${at} failed: ${e.details || e.message}`))) throw err;
       }
     }

@@ -100,9 +100,12 @@ describe('state writer', () => {
     expect(writer.storeUnreachable).not.toBeNull();
     writer.afterEvent(() => sent.push('c'), () => answered.push('c'));
     expect(answered).toEqual(['a', 'b', 'c']);
-    await writer.drain();
-    expect(sent).toEqual(['a', 'b', 'c']);
+    // A refusal waits for the store all the same: it may rest on a decision not yet written.
+    writer.afterEvent(() => sent.push('d'), () => answered.push('d refused'), undefined, true);
     expect(answered).toEqual(['a', 'b', 'c']);
+    await writer.drain();
+    expect(sent).toEqual(['a', 'b', 'c', 'd']);
+    expect(answered).toEqual(['a', 'b', 'c', 'd refused']);
     expect(reach).toEqual(["the coordinator's store (flaky) cannot be reached: writing the state failed", null]);
     expect(stateFromRecords(await inner.read('')).nodes.map((n) => n.nodeId)).toEqual(['n0', 'n1']);
     await inner.close();
