@@ -384,7 +384,8 @@ export async function runCoordinatorBench(o: CoordinatorBenchOptions): Promise<C
       loadProcessEventLoopP99Ms: sig(Math.max(...all.map((s) => s.eventLoopP99Ms))),
       callErrors: errors,
       definitions: {
-        heartbeatP50Ms: 'Heartbeat RPC time as the simulated node sees it (call to answer), every heartbeat of every node in the measured window; it includes the load process\'s own event-loop delay (loadProcessEventLoopP99Ms)',
+        heartbeatP50Ms: "a heartbeat's time as the simulated node sees it (a beat written on its Heartbeats stream to its answer), every heartbeat of every node in the measured window; it includes the load process's own event-loop delay (loadProcessEventLoopP99Ms)",
+        heartbeatP99Ms: 'as heartbeatP50Ms, the 99th percentile',
         stepReportP99Ms: 'ReportStep RPC time as the node sees it, every report in the window (refused ones too: a recovery refuses reports under way)',
         falseLosses: "nodes the coordinator's Status calls lost at the end of the window, other than the one frozen on purpose",
         detectSilentMs: "from the heartbeat the frozen node missed first (its last heartbeat + heartbeatMs) to the coordinator's 'node failed' log line for it; the lease runs from the last heartbeat the coordinator heard, so this is at most leaseMs - heartbeatMs + one 200 ms tick + the last heartbeat's delivery",

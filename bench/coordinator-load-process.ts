@@ -1,7 +1,8 @@
 // Child process of `ftrain bench coordinator`: many simulated nodes in one process, each speaking
 // the real Coordinator protocol over real gRPC to a real coordinator, as a worker does
-// (worker/coordinator-link.ts): Register, the Commands stream, Heartbeat every heartbeat_ms of
-// the reply (with the process's memory, as the heartbeat thread sends it), ReportReady on an
+// (worker/coordinator-link.ts): Register, the Commands stream, a beat on its Heartbeats stream
+// every heartbeat_ms of the reply (with the process's memory, as the heartbeat thread sends
+// it), ReportReady on an
 // Assign, step reports in order after a Start, ReportHalted on a Halt. Nothing is trained: a
 // step report is sent when a step of `stepMs` would have ended, with a snapshot of every step.
 //
@@ -22,6 +23,8 @@ import type { ReceivedCommand } from '../domain/commands.ts';
 import { DEFAULT_JOB } from '../domain/job-options.ts';
 import type { Command__Output } from '../proto/generated/ftrain/v1/Command.ts';
 import type { CoordinatorClient } from '../proto/generated/ftrain/v1/Coordinator.ts';
+import type { HeartbeatReply__Output } from '../proto/generated/ftrain/v1/HeartbeatReply.ts';
+import type { HeartbeatRequest } from '../proto/generated/ftrain/v1/HeartbeatRequest.ts';
 
 export interface LoadConfig {
   readonly coordinator: string;
@@ -87,6 +90,8 @@ interface SimNode {
   readonly id: string;
   readonly client: CoordinatorClient;
   stream: grpc.ClientReadableStream<Command__Output> | null;
+  /** Its Heartbeats stream, and when each beat not answered yet went, oldest first. */
+  beats: { readonly stream: grpc.ClientDuplexStream<HeartbeatRequest, HeartbeatReply__Output>; readonly sentAt: number[] } | null;
   registered: boolean;
   open: boolean;
   heartbeatMs: number;
@@ -159,6 +164,7 @@ function makeNode(id: string, index: number, c: LoadConfig): SimNode {
     id,
     client,
     stream: null,
+    beats: null,
     registered: false,
     open: false,
     heartbeatMs: 0,
@@ -226,17 +232,36 @@ function openCommands(n: SimNode): void {
   }, Math.random() * n.heartbeatMs);
 }
 
-function beat(n: SimNode): void {
-  if (n.silent || n.stopped) return;
-  const t0 = performance.now();
-  n.lastHeartbeatAtMs = Date.now();
-  n.client.Heartbeat({ nodeId: n.id, memory: memory() }, { deadline: deadline() }, (err) => {
-    if (measuring) samples.heartbeatMs.push(performance.now() - t0);
-    if (!err) return;
+/** The node's Heartbeats stream, opened at its first beat and again after it ended, as the heartbeat thread does. */
+function heartbeats(n: SimNode): NonNullable<SimNode['beats']> {
+  if (n.beats) return n.beats;
+  const stream = n.client.Heartbeats();
+  const beats = { stream, sentAt: [] as number[] };
+  // Answers come in order: each is the oldest beat's.
+  stream.on('data', () => {
+    const t0 = beats.sentAt.shift();
+    if (measuring && t0 !== undefined) samples.heartbeatMs.push(performance.now() - t0);
+  });
+  stream.on('error', (err: grpc.ServiceError) => {
+    if (n.beats === beats) n.beats = null;
+    if (n.stopped && err.code === grpc.status.CANCELLED) return;
     const key = errorKey(err);
     countError(key);
     if (key === 'refused:fenced' && !samples.fenced.includes(n.id)) samples.fenced.push(n.id);
   });
+  stream.on('status', () => {
+    if (n.beats === beats) n.beats = null;
+  });
+  n.beats = beats;
+  return beats;
+}
+
+function beat(n: SimNode): void {
+  if (n.silent || n.stopped) return;
+  n.lastHeartbeatAtMs = Date.now();
+  const beats = heartbeats(n);
+  beats.sentAt.push(performance.now());
+  beats.stream.write({ nodeId: n.id, memory: memory() });
 }
 
 function onCommand(n: SimNode, raw: Command__Output): void {
@@ -400,6 +425,7 @@ function exit(): void {
     if (n.heartbeatTimer) clearInterval(n.heartbeatTimer);
     stopStepping(n);
     n.stream?.cancel();
+    n.beats?.stream.cancel();
     n.client.close();
   }
   process.exit(0);
