@@ -140,9 +140,18 @@ function errorKey(err: grpc.ServiceError): string {
   return refusal ? `refused:${refusal.reason}` : `status:${grpc.status[err.code] ?? err.code}`;
 }
 
+/** Shortest time between two readings of the process's memory, as the heartbeat thread reads it. */
+const MEMORY_SAMPLE_MS = 1000;
+let sampled: { rssBytes: number; peakRssBytes: number; atMs: number } | null = null;
+
+/** The process's memory for a heartbeat: read at most once a second (a read costs a /proc read). */
 function memory(): { rssBytes: number; peakRssBytes: number } {
-  const rss = process.memoryUsage.rss();
-  return { rssBytes: rss, peakRssBytes: rss };
+  const now = Date.now();
+  if (!sampled || now - sampled.atMs >= MEMORY_SAMPLE_MS) {
+    const rss = process.memoryUsage.rss();
+    sampled = { rssBytes: rss, peakRssBytes: Math.max(rss, sampled?.peakRssBytes ?? 0), atMs: now };
+  }
+  return { rssBytes: sampled.rssBytes, peakRssBytes: sampled.peakRssBytes };
 }
 
 function noteCommand(kind: string, epoch: number, now: number): void {
