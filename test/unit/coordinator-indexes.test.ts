@@ -1,14 +1,16 @@
 // The coordinator core's kept answers, each against the scan it replaces (quick-checked over
 // random histories, as etcd-io/raft checks its quorum maths against a naive version): the slots'
 // step extent (steps completed, step under way), the search for a slot whose node is not ready,
-// the node order that `available` reads, and the commit tracker's answers through reports,
-// parking, catch-ups and rollbacks.
+// the node order that `available` reads, the median of every stage's step times, and the commit
+// tracker's answers through reports, parking, catch-ups and rollbacks.
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CommitTracker } from '../../coordinator/core/commit-tracker.ts';
 import { EveryCursor } from '../../coordinator/core/every-cursor.ts';
 import { Membership, byNodeId } from '../../coordinator/core/membership.ts';
+import { median } from '../../coordinator/core/snapshot-interval.ts';
+import { SortedSamples } from '../../coordinator/core/sorted-samples.ts';
 import { StepExtent } from '../../coordinator/core/step-extent.ts';
 import { NodeState } from '../../domain/run-status.ts';
 
@@ -145,5 +147,37 @@ describe('CommitTracker steps', () => {
         }
       }),
     );
+  });
+});
+
+describe('SortedSamples', () => {
+  it('gives the median of the samples in it, as sorting them does, through adds and deletes', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 20 }), fc.nat()), { maxLength: 100 }), (ops) => {
+        const s = new SortedSamples();
+        const naive: number[] = [];
+        for (const [add, v, k] of ops) {
+          const value = v / 4;
+          if (add || naive.length === 0) {
+            s.add(value);
+            naive.push(value);
+          } else {
+            // A sample that is in, as a window pushes one out.
+            const out = naive.splice(k % naive.length, 1)[0]!;
+            expect(s.delete(out)).toBe(true);
+          }
+          expect(s.size).toBe(naive.length);
+          expect(s.median()).toBe(median(naive));
+        }
+      }),
+    );
+  });
+
+  it('deletes nothing that is not in it', () => {
+    const s = new SortedSamples();
+    s.add(3);
+    expect(s.delete(4)).toBe(false);
+    expect(s.median()).toBe(3);
+    expect(new SortedSamples().median()).toBeNull();
   });
 });
