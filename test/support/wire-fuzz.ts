@@ -195,6 +195,18 @@ function probes(t: FuzzTargets, rand: Prng): Probe[] {
 
 const identity = (b: Buffer) => b;
 
+/** A stream's answer: the error that ended it, or null when it ended well; what it sends is read and dropped. */
+function settleOnEnd(call: NodeJS.EventEmitter, done: (err: grpc.ServiceError | null) => void): void {
+  let settled = false;
+  call.on('data', () => {});
+  call.on('error', (err: grpc.ServiceError) => {
+    if (!settled) (settled = true), done(err);
+  });
+  call.on('end', () => {
+    if (!settled) (settled = true), done(null);
+  });
+}
+
 function send(client: grpc.Client, probe: Probe, deadlineMs: number): Promise<{ code: grpc.status; details: string }> {
   const path = `/ftrain.v1.${SERVICE[probe.rpc]}/${probe.rpc}`;
   const deadline = new Date(Date.now() + deadlineMs);
@@ -204,14 +216,7 @@ function send(client: grpc.Client, probe: Probe, deadlineMs: number): Promise<{ 
       client.makeUnaryRequest(path, identity, identity, probe.messages[0]!, { deadline }, (err) => done(err));
     } else if (probe.kind === 'bidi-stream') {
       const call = client.makeBidiStreamRequest(path, identity, identity, { deadline });
-      let settled = false;
-      call.on('data', () => {});
-      call.on('error', (err: grpc.ServiceError) => {
-        if (!settled) (settled = true), done(err);
-      });
-      call.on('end', () => {
-        if (!settled) (settled = true), done(null);
-      });
+      settleOnEnd(call, done);
       for (const m of probe.messages) call.write(m);
       call.end();
     } else if (probe.kind === 'client-stream') {
@@ -220,14 +225,7 @@ function send(client: grpc.Client, probe: Probe, deadlineMs: number): Promise<{ 
       call.end();
     } else {
       const call = client.makeServerStreamRequest(path, identity, identity, probe.messages[0]!, { deadline });
-      let settled = false;
-      call.on('data', () => {});
-      call.on('error', (err: grpc.ServiceError) => {
-        if (!settled) (settled = true), done(err);
-      });
-      call.on('end', () => {
-        if (!settled) (settled = true), done(null);
-      });
+      settleOnEnd(call, done);
       // A command stream that was taken stays open: it was not refused, which the test sees.
       if (probe.rpc === 'Commands') setTimeout(() => call.cancel(), 500);
     }
