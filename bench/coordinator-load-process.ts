@@ -46,6 +46,8 @@ export type LoadRequest =
   | { readonly type: 'silence'; readonly nodeId: string }
   /** Every node of `replica` starts no step from `toStep` on (until a new Start). */
   | { readonly type: 'replica-limit'; readonly replica: number; readonly toStep: number }
+  /** The lowest last step of the nodes that train in every load process (NO_FLOOR: none trains). */
+  | { readonly type: 'floor'; readonly step: number }
   | { readonly type: 'collect' }
   | { readonly type: 'exit' };
 
@@ -77,6 +79,8 @@ export interface LoadSamples {
 export type LoadMessage =
   | { readonly type: 'progress'; readonly registered: number; readonly open: number; readonly training: number; readonly failed: string | null; readonly errors: Readonly<Record<string, number>> }
   | { readonly type: 'limit'; readonly replica: number; readonly toStep: number }
+  /** The lowest last step of the nodes training here (NO_FLOOR: none). */
+  | { readonly type: 'floor'; readonly step: number }
   | { readonly type: 'silenced'; readonly nodeId: string; readonly silentAtMs: number; readonly lastHeartbeatAtMs: number }
   | { readonly type: 'samples'; readonly samples: LoadSamples };
 
@@ -85,6 +89,13 @@ const REGISTER_ATTEMPTS = 20;
 const REGISTER_RETRY_MS = 250;
 /** How often the parent hears the counts. */
 const PROGRESS_MS = 1000;
+/** Steps a node may report past the slowest node training (stepFloor), and how soon it looks again. */
+const MAX_STEPS_AHEAD = 1;
+const AHEAD_RETRY_MS = 20;
+/** How often the parent hears this process's step floor, to pass the lowest to every load process. */
+const FLOOR_MS = 200;
+/** A floor when no node trains (the IPC channel carries JSON, which has no Infinity). */
+export const NO_FLOOR = Number.MAX_SAFE_INTEGER;
 
 interface SimNode {
   readonly id: string;
@@ -122,6 +133,8 @@ let config: LoadConfig | null = null;
 let measuring = false;
 const nodes = new Map<string, SimNode>();
 const replicaLimits = new Map<number, number>();
+/** The lowest step floor of the load processes, as the parent last told; NO_FLOOR before it has. */
+let otherFloor = NO_FLOOR;
 const samples: LoadSamples = { heartbeatMs: [], stepReportMs: [], errors: {}, fenced: [], stopped: [], commands: [], stepsReported: 0, eventLoopP99Ms: 0 };
 const commandTimes = new Map<string, CommandTimes>();
 const loopDelay = monitorEventLoopDelay({ resolution: 10 });
@@ -345,6 +358,25 @@ function stopStepping(n: SimNode): void {
   n.stepTimer = null;
 }
 
+/**
+ * The lowest last step of the nodes that train here, and of those of the other load processes
+ * as the parent last told (`floor`). Nodes of a real job cannot drift apart: a stage trains a
+ * step once its predecessor has sent it, and every replica of a stage waits for the others in
+ * the step's all-reduce. Simulated nodes keep their own schedules, and one whose report was
+ * answered late would fall behind the others step after step; a recovery's halted reports then
+ * hold no step in common. So a node reports no step more than MAX_STEPS_AHEAD past this floor.
+ */
+function stepFloor(): number {
+  return Math.min(otherFloor, localFloor());
+}
+
+/** The lowest last step of the nodes that train here; NO_FLOOR when none does. */
+function localFloor(): number {
+  let floor = NO_FLOOR;
+  for (const n of nodes.values()) if (n.training && !n.silent && !n.stopped && n.lastStep < floor) floor = n.lastStep;
+  return floor;
+}
+
 /** The next step's report, when that step would end: steps of `stepMs` from the Start on. */
 function scheduleStep(n: SimNode): void {
   const c = config!;
@@ -361,6 +393,11 @@ function reportStep(n: SimNode, step: number): void {
   if (limit !== undefined && step >= limit) {
     // Paused at a step boundary: look again a step later (a Halt or a new Start ends the wait).
     n.stepTimer = setTimeout(() => reportStep(n, step), config!.stepMs);
+    return;
+  }
+  if (step > stepFloor() + MAX_STEPS_AHEAD) {
+    // Ahead of a node still on an earlier step: a real one would wait for it (see stepFloor).
+    n.stepTimer = setTimeout(() => reportStep(n, step), AHEAD_RETRY_MS);
     return;
   }
   const c = config!;
@@ -411,6 +448,8 @@ async function start(c: LoadConfig): Promise<void> {
     send({ type: 'progress', registered: all.filter((n) => n.registered).length, open: all.filter((n) => n.open).length, training: all.filter((n) => n.training).length, failed, errors: samples.errors });
   }, PROGRESS_MS);
   progress.unref();
+  const floor = setInterval(() => send({ type: 'floor', step: localFloor() }), FLOOR_MS);
+  floor.unref();
   const queue = [...nodes.values()];
   await Promise.all(
     Array.from({ length: Math.min(c.registerConcurrency, queue.length) }, async () => {
@@ -455,6 +494,9 @@ process.on('message', (m: LoadRequest) => {
       return;
     case 'replica-limit':
       replicaLimits.set(m.replica, m.toStep);
+      return;
+    case 'floor':
+      otherFloor = m.step;
       return;
     case 'collect':
       send({ type: 'samples', samples: { ...samples, commands: [...commandTimes.values()], eventLoopP99Ms: loopDelay.percentile(99) / 1e6 } });
