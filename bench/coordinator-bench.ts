@@ -249,13 +249,20 @@ export async function runCoordinatorBench(o: CoordinatorBenchOptions): Promise<C
     const { port } = started;
     const ids = Array.from({ length: o.nodes }, (_, i) => `n${i}`);
     const t0 = Date.now();
-    const relay = (m: LoadMessage) => {
+    const floors = new Map<number, number>();
+    const relay = (m: LoadMessage, from: number) => {
       // A stage 0's pause holds its whole replica, wherever its other nodes run.
       if (m.type === 'limit') for (const c of children) tell(c, { type: 'replica-limit', replica: m.replica, toStep: m.toStep });
+      // The slowest node anywhere holds every node back (coordinator-load-process.ts, stepFloor).
+      if (m.type === 'floor') {
+        floors.set(from, m.step);
+        const step = Math.min(...floors.values());
+        for (const c of children) tell(c, { type: 'floor', step });
+      }
     };
-    for (const nodeIds of partition(ids, o.loadProcesses)) {
-      children.push(startLoadChild({ coordinator: `127.0.0.1:${port}`, nodeIds, stepMs: o.stepMs, reportSpreadMs: o.stepMs / 4, registerConcurrency: REGISTER_CONCURRENCY }, relay));
-    }
+    partition(ids, o.loadProcesses).forEach((nodeIds, i) => {
+      children.push(startLoadChild({ coordinator: `127.0.0.1:${port}`, nodeIds, stepMs: o.stepMs, reportSpreadMs: o.stepMs / 4, registerConcurrency: REGISTER_CONCURRENCY }, (m) => relay(m, i)));
+    });
     const sum = (f: (c: LoadChild) => number) => children.reduce((a, c) => a + f(c), 0);
     const failedChild = () => children.find((c) => c.progress.failed !== null || c.child.exitCode !== null);
     o.progress(`bench coordinator: ${o.nodes} nodes (${o.stages} stages x ${replicas} replicas + ${o.spares} spares) from ${o.loadProcesses} load process(es) on coordinator pid ${pid}, port ${port}`);
@@ -384,7 +391,8 @@ export async function runCoordinatorBench(o: CoordinatorBenchOptions): Promise<C
       loadProcessEventLoopP99Ms: sig(Math.max(...all.map((s) => s.eventLoopP99Ms))),
       callErrors: errors,
       definitions: {
-        heartbeatP50Ms: 'Heartbeat RPC time as the simulated node sees it (call to answer), every heartbeat of every node in the measured window; it includes the load process\'s own event-loop delay (loadProcessEventLoopP99Ms)',
+        heartbeatP50Ms: "a heartbeat's time as the simulated node sees it (a beat written on its Heartbeats stream to its answer), every heartbeat of every node in the measured window; it includes the load process's own event-loop delay (loadProcessEventLoopP99Ms)",
+        heartbeatP99Ms: 'as heartbeatP50Ms, the 99th percentile',
         stepReportP99Ms: 'ReportStep RPC time as the node sees it, every report in the window (refused ones too: a recovery refuses reports under way)',
         falseLosses: "nodes the coordinator's Status calls lost at the end of the window, other than the one frozen on purpose",
         detectSilentMs: "from the heartbeat the frozen node missed first (its last heartbeat + heartbeatMs) to the coordinator's 'node failed' log line for it; the lease runs from the last heartbeat the coordinator heard, so this is at most leaseMs - heartbeatMs + one 200 ms tick + the last heartbeat's delivery",

@@ -1,7 +1,8 @@
 // Child process of `ftrain bench coordinator`: many simulated nodes in one process, each speaking
 // the real Coordinator protocol over real gRPC to a real coordinator, as a worker does
-// (worker/coordinator-link.ts): Register, the Commands stream, Heartbeat every heartbeat_ms of
-// the reply (with the process's memory, as the heartbeat thread sends it), ReportReady on an
+// (worker/coordinator-link.ts): Register, the Commands stream, a beat on its Heartbeats stream
+// every heartbeat_ms of the reply (with the process's memory, as the heartbeat thread sends
+// it), ReportReady on an
 // Assign, step reports in order after a Start, ReportHalted on a Halt. Nothing is trained: a
 // step report is sent when a step of `stepMs` would have ended, with a snapshot of every step.
 //
@@ -22,6 +23,8 @@ import type { ReceivedCommand } from '../domain/commands.ts';
 import { DEFAULT_JOB } from '../domain/job-options.ts';
 import type { Command__Output } from '../proto/generated/ftrain/v1/Command.ts';
 import type { CoordinatorClient } from '../proto/generated/ftrain/v1/Coordinator.ts';
+import type { HeartbeatReply__Output } from '../proto/generated/ftrain/v1/HeartbeatReply.ts';
+import type { HeartbeatRequest } from '../proto/generated/ftrain/v1/HeartbeatRequest.ts';
 
 export interface LoadConfig {
   readonly coordinator: string;
@@ -43,6 +46,8 @@ export type LoadRequest =
   | { readonly type: 'silence'; readonly nodeId: string }
   /** Every node of `replica` starts no step from `toStep` on (until a new Start). */
   | { readonly type: 'replica-limit'; readonly replica: number; readonly toStep: number }
+  /** The lowest last step of the nodes that train in every load process (NO_FLOOR: none trains). */
+  | { readonly type: 'floor'; readonly step: number }
   | { readonly type: 'collect' }
   | { readonly type: 'exit' };
 
@@ -74,6 +79,8 @@ export interface LoadSamples {
 export type LoadMessage =
   | { readonly type: 'progress'; readonly registered: number; readonly open: number; readonly training: number; readonly failed: string | null; readonly errors: Readonly<Record<string, number>> }
   | { readonly type: 'limit'; readonly replica: number; readonly toStep: number }
+  /** The lowest last step of the nodes training here (NO_FLOOR: none). */
+  | { readonly type: 'floor'; readonly step: number }
   | { readonly type: 'silenced'; readonly nodeId: string; readonly silentAtMs: number; readonly lastHeartbeatAtMs: number }
   | { readonly type: 'samples'; readonly samples: LoadSamples };
 
@@ -82,11 +89,20 @@ const REGISTER_ATTEMPTS = 20;
 const REGISTER_RETRY_MS = 250;
 /** How often the parent hears the counts. */
 const PROGRESS_MS = 1000;
+/** Steps a node may report past the slowest node training (stepFloor), and how soon it looks again. */
+const MAX_STEPS_AHEAD = 1;
+const AHEAD_RETRY_MS = 20;
+/** How often the parent hears this process's step floor, to pass the lowest to every load process. */
+const FLOOR_MS = 200;
+/** A floor when no node trains (the IPC channel carries JSON, which has no Infinity). */
+export const NO_FLOOR = Number.MAX_SAFE_INTEGER;
 
 interface SimNode {
   readonly id: string;
   readonly client: CoordinatorClient;
   stream: grpc.ClientReadableStream<Command__Output> | null;
+  /** Its Heartbeats stream, and when each beat not answered yet went, oldest first. */
+  beats: { readonly stream: grpc.ClientDuplexStream<HeartbeatRequest, HeartbeatReply__Output>; readonly sentAt: number[] } | null;
   registered: boolean;
   open: boolean;
   heartbeatMs: number;
@@ -117,6 +133,8 @@ let config: LoadConfig | null = null;
 let measuring = false;
 const nodes = new Map<string, SimNode>();
 const replicaLimits = new Map<number, number>();
+/** The lowest step floor of the load processes, as the parent last told; NO_FLOOR before it has. */
+let otherFloor = NO_FLOOR;
 const samples: LoadSamples = { heartbeatMs: [], stepReportMs: [], errors: {}, fenced: [], stopped: [], commands: [], stepsReported: 0, eventLoopP99Ms: 0 };
 const commandTimes = new Map<string, CommandTimes>();
 const loopDelay = monitorEventLoopDelay({ resolution: 10 });
@@ -135,9 +153,18 @@ function errorKey(err: grpc.ServiceError): string {
   return refusal ? `refused:${refusal.reason}` : `status:${grpc.status[err.code] ?? err.code}`;
 }
 
+/** Shortest time between two readings of the process's memory, as the heartbeat thread reads it. */
+const MEMORY_SAMPLE_MS = 1000;
+let sampled: { rssBytes: number; peakRssBytes: number; atMs: number } | null = null;
+
+/** The process's memory for a heartbeat: read at most once a second (a read costs a /proc read). */
 function memory(): { rssBytes: number; peakRssBytes: number } {
-  const rss = process.memoryUsage.rss();
-  return { rssBytes: rss, peakRssBytes: rss };
+  const now = Date.now();
+  if (!sampled || now - sampled.atMs >= MEMORY_SAMPLE_MS) {
+    const rss = process.memoryUsage.rss();
+    sampled = { rssBytes: rss, peakRssBytes: Math.max(rss, sampled?.peakRssBytes ?? 0), atMs: now };
+  }
+  return { rssBytes: sampled.rssBytes, peakRssBytes: sampled.peakRssBytes };
 }
 
 function noteCommand(kind: string, epoch: number, now: number): void {
@@ -159,6 +186,7 @@ function makeNode(id: string, index: number, c: LoadConfig): SimNode {
     id,
     client,
     stream: null,
+    beats: null,
     registered: false,
     open: false,
     heartbeatMs: 0,
@@ -226,17 +254,36 @@ function openCommands(n: SimNode): void {
   }, Math.random() * n.heartbeatMs);
 }
 
-function beat(n: SimNode): void {
-  if (n.silent || n.stopped) return;
-  const t0 = performance.now();
-  n.lastHeartbeatAtMs = Date.now();
-  n.client.Heartbeat({ nodeId: n.id, memory: memory() }, { deadline: deadline() }, (err) => {
-    if (measuring) samples.heartbeatMs.push(performance.now() - t0);
-    if (!err) return;
+/** The node's Heartbeats stream, opened at its first beat and again after it ended, as the heartbeat thread does. */
+function heartbeats(n: SimNode): NonNullable<SimNode['beats']> {
+  if (n.beats) return n.beats;
+  const stream = n.client.Heartbeats();
+  const beats = { stream, sentAt: [] as number[] };
+  // Answers come in order: each is the oldest beat's.
+  stream.on('data', () => {
+    const t0 = beats.sentAt.shift();
+    if (measuring && t0 !== undefined) samples.heartbeatMs.push(performance.now() - t0);
+  });
+  stream.on('error', (err: grpc.ServiceError) => {
+    if (n.beats === beats) n.beats = null;
+    if (n.stopped && err.code === grpc.status.CANCELLED) return;
     const key = errorKey(err);
     countError(key);
     if (key === 'refused:fenced' && !samples.fenced.includes(n.id)) samples.fenced.push(n.id);
   });
+  stream.on('status', () => {
+    if (n.beats === beats) n.beats = null;
+  });
+  n.beats = beats;
+  return beats;
+}
+
+function beat(n: SimNode): void {
+  if (n.silent || n.stopped) return;
+  n.lastHeartbeatAtMs = Date.now();
+  const beats = heartbeats(n);
+  beats.sentAt.push(performance.now());
+  beats.stream.write({ nodeId: n.id, memory: memory() });
 }
 
 function onCommand(n: SimNode, raw: Command__Output): void {
@@ -311,6 +358,25 @@ function stopStepping(n: SimNode): void {
   n.stepTimer = null;
 }
 
+/**
+ * The lowest last step of the nodes that train here, and of those of the other load processes
+ * as the parent last told (`floor`). Nodes of a real job cannot drift apart: a stage trains a
+ * step once its predecessor has sent it, and every replica of a stage waits for the others in
+ * the step's all-reduce. Simulated nodes keep their own schedules, and one whose report was
+ * answered late would fall behind the others step after step; a recovery's halted reports then
+ * hold no step in common. So a node reports no step more than MAX_STEPS_AHEAD past this floor.
+ */
+function stepFloor(): number {
+  return Math.min(otherFloor, localFloor());
+}
+
+/** The lowest last step of the nodes that train here; NO_FLOOR when none does. */
+function localFloor(): number {
+  let floor = NO_FLOOR;
+  for (const n of nodes.values()) if (n.training && !n.silent && !n.stopped && n.lastStep < floor) floor = n.lastStep;
+  return floor;
+}
+
 /** The next step's report, when that step would end: steps of `stepMs` from the Start on. */
 function scheduleStep(n: SimNode): void {
   const c = config!;
@@ -327,6 +393,11 @@ function reportStep(n: SimNode, step: number): void {
   if (limit !== undefined && step >= limit) {
     // Paused at a step boundary: look again a step later (a Halt or a new Start ends the wait).
     n.stepTimer = setTimeout(() => reportStep(n, step), config!.stepMs);
+    return;
+  }
+  if (step > stepFloor() + MAX_STEPS_AHEAD) {
+    // Ahead of a node still on an earlier step: a real one would wait for it (see stepFloor).
+    n.stepTimer = setTimeout(() => reportStep(n, step), AHEAD_RETRY_MS);
     return;
   }
   const c = config!;
@@ -377,6 +448,8 @@ async function start(c: LoadConfig): Promise<void> {
     send({ type: 'progress', registered: all.filter((n) => n.registered).length, open: all.filter((n) => n.open).length, training: all.filter((n) => n.training).length, failed, errors: samples.errors });
   }, PROGRESS_MS);
   progress.unref();
+  const floor = setInterval(() => send({ type: 'floor', step: localFloor() }), FLOOR_MS);
+  floor.unref();
   const queue = [...nodes.values()];
   await Promise.all(
     Array.from({ length: Math.min(c.registerConcurrency, queue.length) }, async () => {
@@ -400,6 +473,7 @@ function exit(): void {
     if (n.heartbeatTimer) clearInterval(n.heartbeatTimer);
     stopStepping(n);
     n.stream?.cancel();
+    n.beats?.stream.cancel();
     n.client.close();
   }
   process.exit(0);
@@ -420,6 +494,9 @@ process.on('message', (m: LoadRequest) => {
       return;
     case 'replica-limit':
       replicaLimits.set(m.replica, m.toStep);
+      return;
+    case 'floor':
+      otherFloor = m.step;
       return;
     case 'collect':
       send({ type: 'samples', samples: { ...samples, commands: [...commandTimes.values()], eventLoopP99Ms: loopDelay.percentile(99) / 1e6 } });

@@ -37,6 +37,8 @@ import { weightsDigest } from '../domain/weights-digest.ts';
 import { slotOf } from '../domain/replica-slots.ts';
 import type { Command as CommandProto } from '../proto/generated/ftrain/v1/Command.ts';
 import type { CoordinatorHandlers } from '../proto/generated/ftrain/v1/Coordinator.ts';
+import type { HeartbeatReply } from '../proto/generated/ftrain/v1/HeartbeatReply.ts';
+import type { HeartbeatRequest__Output } from '../proto/generated/ftrain/v1/HeartbeatRequest.ts';
 import { CoordinatorCore } from './core/coordinator-core.ts';
 import type { Refusal } from '../domain/refusal.ts';
 import { CoordinatorLeadership, type HaOptions, type LeadershipHost, type RoleChange } from './coordinator-leadership.ts';
@@ -95,6 +97,8 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
   readonly done: Promise<RunResult>;
   private readonly server = new grpc.Server(GRPC_SERVER_OPTIONS);
   private readonly streams = new Map<string, grpc.ServerWritableStream<unknown, CommandProto>>();
+  /** The open Heartbeats streams: ended when this coordinator closes. */
+  private readonly beating = new Set<grpc.ServerDuplexStream<HeartbeatRequest__Output, HeartbeatReply>>();
   private readonly now: () => number;
   private tickTimer: NodeJS.Timeout | null = null;
   private settle!: (r: RunResult) => void;
@@ -209,6 +213,8 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
     if (this.tickTimer) clearInterval(this.tickTimer);
     for (const s of this.streams.values()) s.end();
     this.streams.clear();
+    for (const s of this.beating) s.end();
+    this.beating.clear();
     // A frozen peer never answers a graceful shutdown: give it a moment, then cut it off.
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, SHUTDOWN_GRACE_MS);
@@ -369,6 +375,36 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
     return {
       Register: unary((r) => ({ type: 'register', ...decodeRegister(r) }), () => ({ leaseMs: this.core.job.leaseMs, heartbeatMs: this.core.job.heartbeatMs, term: this.leadership?.term ?? 0 })),
       Heartbeat: unary((r) => ({ type: 'heartbeat', ...decodeHeartbeat(r) }), () => ({ leaseMs: this.core.job.leaseMs, leaderUnsure: this.storeTrouble !== null })),
+      Heartbeats: (call) => {
+        // Each beat as Heartbeat takes it; the first refused ends the stream with its refusal.
+        let ended = false;
+        const end = (status: grpc.ServiceError) => {
+          if (ended) return;
+          ended = true;
+          this.beating.delete(call);
+          call.emit('error', status);
+        };
+        this.beating.add(call);
+        call.on('data', (r: HeartbeatRequest__Output) => {
+          if (ended) return;
+          const event = decodeOrRefuse(() => ({ type: 'heartbeat' as const, ...decodeHeartbeat(r) }), end);
+          if (!event) return;
+          this.feedThen(event, (reply) => {
+            if (ended) return;
+            if (reply.ok) call.write({ leaseMs: this.core.job.leaseMs, leaderUnsure: this.storeTrouble !== null });
+            else end(refusalStatus(reply.refusal));
+          });
+        });
+        const closed = () => {
+          this.beating.delete(call);
+          if (ended) return;
+          ended = true;
+          call.end();
+        };
+        call.on('end', closed);
+        call.on('cancelled', closed);
+        call.on('error', () => this.beating.delete(call));
+      },
       Commands: (call) => {
         const request = decodeOrRefuse(() => ({ nodeId: decodeNodeId(call.request, 'CommandsRequest') }), (status) => call.emit('error', status));
         if (!request) return;

@@ -10,8 +10,10 @@
 //
 // Plain JavaScript: worker threads do not inherit the TypeScript loader of the main thread.
 // workerData: { protoPath, coordinator, nodeId, intervalMs, deadlineMs, channelOptions, refusalTrailer }.
-// Posts { type: 'failed', code, details, refusal } for each failed heartbeat (`refusal`: the bytes of
-// the typed refusal trailer, decoded by the main thread; null when the call failed otherwise).
+// The beats go on one Heartbeats stream (see open below). Posts { type: 'failed', code, details,
+// refusal } for each heartbeat not answered in time and for each end of the stream other than
+// the coordinator's closing (`refusal`: the bytes of the typed refusal trailer, decoded by the
+// main thread; null when the stream failed otherwise).
 // Posts { type: 'beat' } for a heartbeat taken after one or more that failed, { type: 'unsure' }
 // for one taken by a leader that cannot reach its store (another may lead). Message 'stop' ends
 // it; { type: 'coordinator', address } sends the heartbeats to another coordinator from then on
@@ -56,27 +58,77 @@ function sampleMemory() {
 let taken = false;
 let failing = false;
 
-function beat() {
-  client.Heartbeat({ nodeId, memory: sampleMemory() }, { deadline: new Date(Date.now() + deadlineMs) }, (err, reply) => {
-    if (!err) {
-      if (reply?.leaderUnsure) parentPort.postMessage({ type: 'unsure' });
-      // The first heartbeat the coordinator took: from now on the node's lease is the short one.
-      if (!taken) parentPort.postMessage({ type: 'taken' });
-      else if (failing) parentPort.postMessage({ type: 'beat' });
-      taken = true;
-      failing = false;
-      return;
-    }
-    failing = true;
-    const trailer = err.metadata?.get(refusalTrailer)[0];
-    parentPort.postMessage({ type: 'failed', code: err.code, details: err.details || err.message, refusal: Buffer.isBuffer(trailer) ? trailer : null });
+function answered() {
+  // The first heartbeat the coordinator took: from now on the node's lease is the short one.
+  if (!taken) parentPort.postMessage({ type: 'taken' });
+  else if (failing) parentPort.postMessage({ type: 'beat' });
+  taken = true;
+  failing = false;
+}
+
+function failed(code, details, refusal) {
+  failing = true;
+  parentPort.postMessage({ type: 'failed', code, details, refusal });
+}
+
+// The beats go on one Heartbeats stream, opened at the first beat and again at the first beat
+// after it ended. Its answers come in order: `sent` holds the beats not answered yet, oldest
+// first. A beat not answered within `deadlineMs` counts as failed once, as a unary call's
+// deadline would (a frozen coordinator: the node looks for the leader after a few); an answer
+// that comes later still says the coordinator hears the node. The stream's end (a refusal, the
+// connection) fails the beats on it once, with what ended it.
+let stream = null;
+let sent = [];
+
+function open() {
+  const s = client.Heartbeats();
+  const pending = [];
+  s.on('data', (reply) => {
+    pending.shift();
+    if (reply?.leaderUnsure) parentPort.postMessage({ type: 'unsure' });
+    answered();
   });
+  s.on('error', (err) => {
+    if (stream !== s) return;
+    stream = null;
+    sent = [];
+    const trailer = err.metadata?.get(refusalTrailer)[0];
+    failed(err.code, err.details || err.message, Buffer.isBuffer(trailer) ? trailer : null);
+  });
+  // Ended with OK (the coordinator closing): the next beat opens another.
+  s.on('status', (st) => {
+    if (st.code !== grpc.status.OK || stream !== s) return;
+    stream = null;
+    sent = [];
+  });
+  stream = s;
+  sent = pending;
+}
+
+function beat() {
+  const now = Date.now();
+  for (const b of sent) {
+    if (b.late || now - b.atMs <= deadlineMs) continue;
+    b.late = true;
+    failed(grpc.status.DEADLINE_EXCEEDED, `no answer to a heartbeat within ${deadlineMs} ms`, null);
+  }
+  if (!stream) open();
+  sent.push({ atMs: now, late: false });
+  stream.write({ nodeId, memory: sampleMemory() });
+}
+
+function closeStream() {
+  const s = stream;
+  stream = null;
+  sent = [];
+  s?.cancel();
 }
 
 const timer = setInterval(beat, intervalMs);
 beat();
 parentPort.on('message', (m) => {
   if (m?.type === 'coordinator') {
+    closeStream();
     client.close();
     client = new proto.ftrain.v1.Coordinator(m.address, grpc.credentials.createInsecure(), channelOptions);
     beat();
@@ -84,6 +136,7 @@ parentPort.on('message', (m) => {
   }
   if (m === 'stop') {
     clearInterval(timer);
+    closeStream();
     client.close();
     parentPort.close();
   }

@@ -5,11 +5,12 @@
 
 import type { ProtectedVersion, ProtectionStatus } from '../../domain/erasure-protection.ts';
 import type { StepReport } from '../../domain/node-reports.ts';
+import { StepExtent } from './step-extent.ts';
 
 export interface StageRecord {
   nodeId: string | null;
-  /** Last completed step, -1 before the first. */
-  lastStep: number;
+  /** Last completed step, -1 before the first. Set through the tracker (its step extent follows it). */
+  readonly lastStep: number;
   /** The gradient norms of its last step report (CheckFree weighs neighbours by them); null before any. */
   lastNorms: { readonly gradNorm: number; readonly clippedGradNorm: number } | null;
   /** Latest committed snapshot (steps completed it holds); -1 for none. */
@@ -69,6 +70,10 @@ export class CommitTracker {
    * of the other slots until the replica joins again.
    */
   private readonly parked = new Set<number>();
+  /** The slots that train, in order; null: not known since the last park. */
+  private activeCache: number[] | null = null;
+  /** The lowest and highest last step of the slots that train (StepExtent); null: to be recomputed. */
+  private extent: StepExtent | null = null;
 
   constructor(stages: number) {
     this.stages = Array.from({ length: stages }, () => ({ nodeId: null, lastStep: -1, lastNorms: null, snapshotStep: -1, protectedVersions: new Map() }));
@@ -108,9 +113,10 @@ export class CommitTracker {
     return this.parked.size === 0 ? this.stages : this.stages.filter((_, s) => !this.parked.has(s));
   }
 
-  /** Slot indices that train, in order. */
-  activeSlots(): number[] {
-    return this.stages.flatMap((_, s) => (this.parked.has(s) ? [] : [s]));
+  /** Slot indices that train, in order (do not change the array: it is kept until the next park). */
+  activeSlots(): readonly number[] {
+    this.activeCache ??= this.stages.flatMap((_, s) => (this.parked.has(s) ? [] : [s]));
+    return this.activeCache;
   }
 
   isParked(slot: number): boolean {
@@ -121,6 +127,27 @@ export class CommitTracker {
   park(slots: readonly number[]): void {
     this.parked.clear();
     for (const s of slots) this.parked.add(s);
+    this.activeCache = null;
+    this.extent = null;
+  }
+
+  /** Sets a slot's last completed step (a new leader catching a slot up, a rollback). */
+  setLastStep(slot: number, step: number): void {
+    (this.stages[slot] as { lastStep: number }).lastStep = step;
+    this.extent = null;
+  }
+
+  /** The lowest and highest last step of the slots that train, kept between reports. */
+  private stepExtent(): StepExtent {
+    this.extent ??= StepExtent.of(this.activeSlots().map((s) => this.stages[s]!.lastStep));
+    return this.extent;
+  }
+
+  /** Whether every slot that trains has completed exactly `step` steps' worth: its last step is `step - 1`. */
+  allAtLastStep(lastStep: number): boolean {
+    if (this.activeSlots().length === 0) return true;
+    const e = this.stepExtent();
+    return e.min === lastStep && e.max === lastStep;
   }
 
   /**
@@ -145,12 +172,12 @@ export class CommitTracker {
 
   /** Steps every stage has completed. */
   get completedSteps(): number {
-    return Math.min(...this.active.map((s) => s.lastStep)) + 1;
+    return this.stepExtent().min + 1;
   }
 
   /** The newest step any stage has completed, plus one: the step under way. */
   get stepUnderWay(): number {
-    return Math.max(...this.active.map((s) => s.lastStep)) + 1;
+    return this.stepExtent().max + 1;
   }
 
   /**
@@ -162,7 +189,8 @@ export class CommitTracker {
   recordStep(r: StepReport, lossOfReplica: number | null, replicas: number, microBatches: number): { step: number; loss: number; microBatches: number }[] {
     const stage = this.stages[r.stage]!;
     const before = this.completedSteps;
-    stage.lastStep = r.step;
+    if (!this.parked.has(r.stage) && this.extent?.move(stage.lastStep, r.step) === false) this.extent = null;
+    (stage as { lastStep: number }).lastStep = r.step;
     stage.lastNorms = { gradNorm: r.gradNorm, clippedGradNorm: r.clippedGradNorm ?? r.gradNorm };
     if (lossOfReplica !== null) {
       const pending = this.pendingLosses.get(r.step) ?? { losses: Array.from({ length: replicas }, () => undefined), trained: Array.from({ length: replicas }, () => 0) };
@@ -230,8 +258,9 @@ export class CommitTracker {
    */
   rollBack(epoch: number, step: number, snapshotStep: number): void {
     this.restorePoints.push({ epoch, step });
+    this.extent = null;
     for (const s of this.stages) {
-      s.lastStep = step - 1;
+      (s as { lastStep: number }).lastStep = step - 1;
       s.snapshotStep = snapshotStep;
       for (const old of [...s.protectedVersions.keys()]) if (old > step) s.protectedVersions.delete(old);
     }
@@ -246,8 +275,9 @@ export class CommitTracker {
    */
   continueWithoutRollBack(epoch: number, fromStep: number): void {
     this.restorePoints.push({ epoch, step: -1 });
+    this.extent = null;
     for (const s of this.stages) {
-      s.lastStep = fromStep - 1;
+      (s as { lastStep: number }).lastStep = fromStep - 1;
       s.snapshotStep = -1;
       s.protectedVersions.clear();
     }
@@ -257,7 +287,8 @@ export class CommitTracker {
 
   /** A run that resumes from the disk checkpoint of `step` starts there. */
   resumeAt(step: number): void {
-    for (const s of this.stages) s.lastStep = step - 1;
+    for (const s of this.stages) (s as { lastStep: number }).lastStep = step - 1;
+    this.extent = null;
   }
 
   setCheckpointSteps(stage: number, steps: readonly number[]): void {

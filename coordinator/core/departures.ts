@@ -112,7 +112,7 @@ export class Departures {
       // Paused: every stage has finished the same steps, at least up to the pause (stage 0 may have
       // started one more step before the pause reached it).
       const done = this.commits.completedSteps;
-      const paused = this.ctx.phase === RunPhase.training && done >= d.pauseAt && this.commits.activeSlots().every((s) => this.commits.stage(s).lastStep === done - 1);
+      const paused = this.ctx.phase === RunPhase.training && done >= d.pauseAt && this.commits.allAtLastStep(done - 1);
       const coded = this.commits.stage(d.stage).protectedVersions.has(done);
       // Without erasure coding there is nothing to wait for: the other tiers take over.
       const ready = paused && (coded || !this.ctx.erasureCoded);

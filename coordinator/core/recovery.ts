@@ -267,7 +267,11 @@ export class Recovery {
   /** Whether a replica of a slot's stage lives (it is not lost, and its snapshot manager answers). */
   private liveReplicaOf(slot: number, lost: readonly number[]): boolean {
     const away = this.r?.away?.resumed ? this.r.away.slots : [];
-    return slotsOfStage(this.job, stageOfSlot(this.job, slot)).some((p) => p !== slot && !lost.includes(p) && !away.includes(p) && !!this.members.get(this.commits.stage(p).nodeId ?? '')?.smpAddress);
+    // Slot by slot, not a list of them: this runs for every lost slot at every vacancy filled.
+    for (let p = stageOfSlot(this.job, slot); p < this.commits.stages.length; p += this.job.stages) {
+      if (p !== slot && !lost.includes(p) && !away.includes(p) && !!this.members.get(this.commits.stage(p).nodeId ?? '')?.smpAddress) return true;
+    }
+    return false;
   }
 
   /** The zones of the nodes that hold the other replicas of a slot's stage. */
@@ -288,8 +292,9 @@ export class Recovery {
     const probing = this.members.probing();
     /** Vacant stages that wait for a node to join. */
     const waiting: number[] = [];
+    // Listed once: a node placed below leaves the list, as it leaves the states listed.
+    const candidates = this.members.available(NodeState.registered, NodeState.spare);
     for (const [stage, formerId] of [...r.vacant]) {
-      const candidates = this.members.available(NodeState.registered, NodeState.spare);
       const former = this.members.get(formerId);
       const formerGone = this.members.smpLost(formerId) || !former || former.smpAddress === '';
       // Snapshots play no part when the policy does not use them: any node will do at once.
@@ -297,12 +302,13 @@ export class Recovery {
       const node =
         candidates.find((n) => n.nodeId === formerId) ??
         candidates.find((n) => n.snapshots?.stage === stage) ??
-        ((formerGone && !probing) || anyNode ? pickForSlot(candidates, this.replicaZones(stage)) : undefined);
+        (((formerGone && !probing) || anyNode) && candidates.length > 0 ? pickForSlot(candidates, this.replicaZones(stage)) : undefined);
       if (!node) {
         if ((formerGone && !probing) || anyNode) waiting.push(stage);
         continue;
       }
       r.vacant.delete(stage);
+      candidates.splice(candidates.indexOf(node), 1);
       node.stage = stage;
       this.members.move(node, NodeState.recovering);
       this.commits.stage(stage).nodeId = node.nodeId;

@@ -86,8 +86,11 @@ export class ReplicaAwayFlow {
    * too). False when they hold no step in common: then every replica waits after all.
    */
   trainOnWithout(r: RecoveryState, away: AwayReplica, out: Action[]): boolean {
+    // Every live slot has said what it holds: counted, not searched, as each halted report asks
+    // (every key of snapshotSteps is a slot).
+    const saidAway = away.slots.filter((s) => r.snapshotSteps.has(s)).length;
+    if (r.snapshotSteps.size - saidAway < this.commits.stages.length - away.slots.length) return true;
     const live = this.commits.stages.flatMap((_, s) => (away.slots.includes(s) ? [] : [s]));
-    if (live.some((s) => !r.snapshotSteps.has(s))) return true;
     // A live slot goes on from a step its tensors hold as they are, or from a snapshot it holds:
     // where the snapshots lag (their commits were slow, or a step's was skipped), no step is
     // trained again.
@@ -182,7 +185,7 @@ export class ReplicaAwayFlow {
     const away = r?.away;
     if (!r || !away || !this.rec.trainingOn() || away.joinAt === null || r.vacant.size > 0) return;
     const live = this.commits.activeSlots();
-    if (!live.every((s) => this.commits.stage(s).lastStep === away.joinAt! - 1)) return;
+    if (!this.commits.allAtLastStep(away.joinAt - 1)) return;
     this.restoreAll(r, `replica ${away.replica} joins after step ${away.joinAt}`, out);
     r.decision = null;
     r.epoch = this.ctx.nextEpoch();

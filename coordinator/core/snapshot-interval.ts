@@ -23,6 +23,7 @@
 // one after a reply sent from now on, which carries the change. A reply carries only the newest
 // change, so no new one is announced until every stage has had a reply carrying the last.
 
+import { SortedSamples } from './sorted-samples.ts';
 import type { JobOptions } from '../../domain/job-options.ts';
 import { SNAPSHOT_EVERY_AUTO, nextSnapshotStep, segmentStart, type SnapshotInterval } from '../../domain/snapshot-schedule.ts';
 import type { Action } from './core-events.ts';
@@ -82,9 +83,10 @@ export function median(values: readonly number[]): number | null {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-function push(window: number[], value: number): void {
+/** Adds a sample to a window; returns the sample it pushed out, if any. */
+function push(window: number[], value: number): number | undefined {
   window.push(value);
-  if (window.length > INTERVAL_WINDOW) window.shift();
+  return window.length > INTERVAL_WINDOW ? window.shift() : undefined;
 }
 
 /** The interval in force, as `status()` and observability give it. */
@@ -119,6 +121,13 @@ export class SnapshotIntervals {
   private readonly told = new Set<number>();
   /** Stage slots: every replica's stages. */
   private readonly slots: number;
+  /**
+   * Kept as the windows change, so that a report does not sort every slot's windows again: each
+   * slot's median stall and protection time (null: none yet), and every slot's step times.
+   */
+  private stallMedian: (number | null)[] = [];
+  private protectMedian: (number | null)[] = [];
+  private readonly allStepMs = new SortedSamples();
 
   constructor(private readonly job: JobOptions) {
     this.auto = job.snapshotEvery === SNAPSHOT_EVERY_AUTO;
@@ -129,6 +138,15 @@ export class SnapshotIntervals {
     this.protectedStep = Array.from({ length: this.slots }, () => -1);
     this.intervals = segmentStart(job.snapshotEvery, 0);
     for (let s = 0; s < this.slots; s++) this.told.add(s);
+    this.measured();
+  }
+
+  /** The kept medians and step times, from the windows as they are. */
+  private measured(): void {
+    this.stallMedian = this.stallMs.map((w) => median(w));
+    this.protectMedian = this.protectMs.map((w) => median(w));
+    this.allStepMs.clear();
+    for (const w of this.stepMs) for (const ms of w) this.allStepMs.add(ms);
   }
 
   status(): IntervalStatus {
@@ -162,6 +180,7 @@ export class SnapshotIntervals {
     this.intervals = d.intervals.map((i) => ({ ...i }));
     this.told.clear();
     for (const s of d.told) this.told.add(s);
+    this.measured();
   }
 
   /** The first snapshot step at or after `step` as announced so far (`step` itself without snapshots). */
@@ -186,8 +205,15 @@ export class SnapshotIntervals {
   /** A stage's accepted step report: its step time and, when it brought a newer snapshot, that snapshot's stall. */
   observe(stage: number, stepMs: number, snapshotStallMs: number | null): void {
     if (!this.auto) return;
-    if (Number.isFinite(stepMs) && stepMs > 0) push(this.stepMs[stage]!, stepMs);
-    if (snapshotStallMs !== null && Number.isFinite(snapshotStallMs) && snapshotStallMs >= 0) push(this.stallMs[stage]!, snapshotStallMs);
+    if (Number.isFinite(stepMs) && stepMs > 0) {
+      const out = push(this.stepMs[stage]!, stepMs);
+      this.allStepMs.add(stepMs);
+      if (out !== undefined) this.allStepMs.delete(out);
+    }
+    if (snapshotStallMs !== null && Number.isFinite(snapshotStallMs) && snapshotStallMs >= 0) {
+      push(this.stallMs[stage]!, snapshotStallMs);
+      this.stallMedian[stage] = median(this.stallMs[stage]!);
+    }
   }
 
   /** A stage's snapshot manager protected the version of `step` in `ms` (encode + place); counted once per version. */
@@ -195,6 +221,7 @@ export class SnapshotIntervals {
     if (!this.auto || step === this.protectedStep[stage] || !Number.isFinite(ms) || ms < 0) return;
     this.protectedStep[stage] = step;
     push(this.protectMs[stage]!, ms);
+    this.protectMedian[stage] = median(this.protectMs[stage]!);
   }
 
   /**
@@ -216,11 +243,11 @@ export class SnapshotIntervals {
 
   private proposal(stepUnderWay: number): Omit<Extract<Action, { type: 'snapshot-interval' }>, 'type' | 'atMs'> | null {
     if (this.stallMs.some((w) => w.length < INTERVAL_MIN_SAMPLES) || this.stepMs.some((w) => w.length < INTERVAL_MIN_SAMPLES)) return null;
-    const costMs = Math.max(...this.stallMs.map((w) => median(w)!));
-    const stepMs = median(this.stepMs.flat())!;
+    const costMs = Math.max(...(this.stallMedian as number[]));
+    const stepMs = this.allStepMs.median()!;
     const current = this.intervals.at(-1)?.every ?? 1;
-    const measured = this.protectMs.filter((w) => w.length > 0);
-    const protectMs = measured.length > 0 ? Math.max(...measured.map((w) => median(w)!)) : null;
+    const measured = this.protectMedian.filter((m) => m !== null);
+    const protectMs = measured.length > 0 ? Math.max(...measured) : null;
     const every = nextInterval(current, costMs, stepMs, protectMs);
     if (every === current) return null;
     const pct = ((costMs / stepMs) * 100).toFixed(2);

@@ -41,18 +41,20 @@ export class StagePlacement {
    * run still waits for nodes.
    */
   tryAssign(out: Action[]): boolean {
-    const candidates = this.members.available(NodeState.registered);
     const slots = slotCount(this.job);
     const wanted = slots + this.job.spares;
-    if (candidates.length < wanted) {
+    // Counted first: this runs at every node's join until enough have joined.
+    const connected = this.members.countAvailable(NodeState.registered);
+    if (connected < wanted) {
       const stages = this.job.replicas > 1 ? `${this.job.replicas} replicas x ${this.job.stages} stages` : `${this.job.stages} stages`;
       out.push({
         type: 'log',
         level: 'info',
-        msg: `waiting for nodes: ${candidates.length} of ${wanted} connected${this.job.spares > 0 || this.job.replicas > 1 ? ` (${stages}${this.job.spares > 0 ? ` + ${this.job.spares} spares` : ''})` : ''}`,
+        msg: `waiting for nodes: ${connected} of ${wanted} connected${this.job.spares > 0 || this.job.replicas > 1 ? ` (${stages}${this.job.spares > 0 ? ` + ${this.job.spares} spares` : ''})` : ''}`,
       });
       return false;
     }
+    const candidates = this.members.available(NodeState.registered);
     const { placed, spares, together } = placeSlots(candidates.slice(0, wanted), this.job);
     placed.forEach((node, slot) => {
       this.members.move(node, NodeState.assigned);
@@ -102,14 +104,24 @@ export class StagePlacement {
         return p === slot || !holder?.smpAddress || holder.state === NodeState.lost ? [] : [{ slot: p, smpAddress: holder.smpAddress }];
       });
     };
-    nodes.forEach((node, slot) => {
-      const stage = stageOfSlot(job, slot);
-      const replica = replicaOfSlot(job, slot);
-      if (away?.replica === replica) return;
+    // A stage's ring, the same for each of its replicas: made once per stage, not once per slot
+    // (a thousand slots of a stage would each list a thousand addresses).
+    const rings = new Map<number, readonly string[]>();
+    const ringOf = (stage: number): readonly string[] => {
+      let ring = rings.get(stage);
+      if (ring) return ring;
       const ringAddress = (s: number) => {
         if (replicaOfSlot(job, s) !== away?.replica) return nodes[s]!.address;
         return away.host === null ? '' : nodes[slotOf(job, away.host, stage)]!.address;
       };
+      ring = slotsOfStage(job, stage).map(ringAddress);
+      rings.set(stage, ring);
+      return ring;
+    };
+    nodes.forEach((node, slot) => {
+      const stage = stageOfSlot(job, slot);
+      const replica = replicaOfSlot(job, slot);
+      if (away?.replica === replica) return;
       out.push({
         type: 'send',
         nodeId: node.nodeId,
@@ -128,7 +140,7 @@ export class StagePlacement {
           ...(copies.has(slot) && !this.shards.sharesSnapshots ? { replicaCopy: copies.get(slot)! } : {}),
           ...(copies.has(slot) && this.shards.sharesSnapshots ? { stateSource: { slot: copies.get(slot)!.fromStage, address: copies.get(slot)!.fromAddress } } : {}),
           replica,
-          replicaAddresses: job.replicas > 1 ? slotsOfStage(job, stage).map(ringAddress) : [],
+          replicaAddresses: job.replicas > 1 ? ringOf(stage) : [],
           ...(away && away.host === replica ? { guestReplicas: [away.replica] } : {}),
           ...(away && away.host === null ? { outReplicas: [away.replica] } : {}),
           ...(this.shards.sharesSnapshots ? { shareIndex: writers[stage]!.indexOf(slot), shareCount: writers[stage]!.length, shareSources: copies.has(slot) ? [] : sources(slot) } : {}),

@@ -16,6 +16,7 @@ import type { Recovery } from './recovery.ts';
 import type { ShardPlacement } from './shard-placement.ts';
 import type { SnapshotIntervals } from './snapshot-interval.ts';
 import { replicaOfSlot, slotName, stageOfSlot } from '../../domain/replica-slots.ts';
+import { EveryCursor } from './every-cursor.ts';
 import { ReplicaCheck } from './replica-check.ts';
 
 /** What training progress needs from the rest of the core. */
@@ -42,6 +43,8 @@ export class TrainingProgress {
   private readonly checks: ReplicaCheck;
   /** Slots whose first report since a takeover has not come yet. */
   private readonly catchingUp = new Set<number>();
+  /** Where the last search for a slot whose node is not ready stopped. */
+  private readonly allReady = new EveryCursor();
 
   constructor(
     private readonly job: JobOptions,
@@ -82,9 +85,12 @@ export class TrainingProgress {
     this.members.move(node, NodeState.ready);
     this.commits.setCheckpointSteps(stage, checkpointSteps);
     if (trace) this.recovery.stageReady(stage, trace);
+    if (this.ctx.phase !== RunPhase.starting) return null;
     // Every slot, but those of a replica that is out while the others train on.
-    const placed = this.commits.activeSlots().map((s) => this.members.get(this.commits.stage(s).nodeId ?? ''));
-    if (this.ctx.phase !== RunPhase.starting || !placed.every((n) => n?.state === NodeState.ready)) return null;
+    const active = this.commits.activeSlots();
+    const nodeOf = (s: number) => this.members.get(this.commits.stage(s).nodeId ?? '');
+    if (!this.allReady.every(active.length, (i) => nodeOf(active[i]!)?.state === NodeState.ready)) return null;
+    const placed = active.map(nodeOf);
     const toStep = this.toStep ?? 0;
     let restoreCheckpointStep = -1;
     let fromScratch = false;
@@ -127,7 +133,7 @@ export class TrainingProgress {
     // between are gone with the old leader; the training itself never needed them).
     if (this.catchingUp.delete(r.stage) && Number.isInteger(r.step) && r.step > stage.lastStep + 1 && (r.epoch ?? 0) === this.ctx.epoch && this.ctx.phase === RunPhase.training) {
       out.push({ type: 'log', level: 'warn', msg: `${slotName(this.job, r.stage)} catches up from step ${stage.lastStep} to ${r.step - 1}: steps the previous leader took in while its store could not be reached`, fields: { stage: r.stage } });
-      stage.lastStep = r.step - 1;
+      this.commits.setLastStep(r.stage, r.step - 1);
     }
     // The same report again, in the same epoch: a node re-sent it to a new leader that had taken
     // it in before the old one went (the reply was lost with it). Taken, changing nothing.

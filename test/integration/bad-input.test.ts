@@ -126,6 +126,37 @@ describe('bad RPCs against a live coordinator and node', () => {
     expect(err?.code).toBe(grpc.status.NOT_FOUND);
   });
 
+  it("answers each beat on a node's Heartbeats stream in turn, and ends the stream at the first beat refused", async () => {
+    // The live node's beats: each answered with the lease.
+    const live = coordinator.Heartbeats({ deadline: deadline() });
+    const answers: number[] = [];
+    const liveEnded = new Promise<grpc.ServiceError | null>((resolve) => {
+      live.on('data', (r: { leaseMs: number }) => answers.push(Number(r.leaseMs)));
+      live.on('error', (err: grpc.ServiceError) => resolve(err));
+      live.on('end', () => resolve(null));
+    });
+    live.write({ nodeId: 'only' });
+    live.write({ nodeId: 'only' });
+    live.end();
+    expect(await liveEnded).toBeNull();
+    expect(answers).toEqual([server.job.leaseMs, server.job.leaseMs]);
+    // An unknown node's beat ends the stream with NOT_FOUND; a malformed one with INVALID_ARGUMENT.
+    for (const [beat, code] of [
+      [{ nodeId: 'ghost' }, grpc.status.NOT_FOUND],
+      [{ nodeId: 'only', memory: { rssBytes: 2, peakRssBytes: 1 } }, grpc.status.INVALID_ARGUMENT],
+    ] as const) {
+      const stream = coordinator.Heartbeats({ deadline: deadline() });
+      const ended = new Promise<grpc.ServiceError | null>((resolve) => {
+        stream.on('data', () => {});
+        stream.on('error', (err: grpc.ServiceError) => resolve(err));
+        stream.on('end', () => resolve(null));
+      });
+      stream.write(beat);
+      expect((await ended)?.code).toBe(code);
+    }
+    expect(server.status().phase).toBe('training');
+  });
+
   it('refuses pipe traffic from a stage that is not a neighbour, and weights of another stage', async () => {
     const worker = new proto.ftrain.v1.Worker(nodeAddress, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS);
     const pipe = await new Promise<grpc.ServiceError | null>((resolve) => {

@@ -36,9 +36,9 @@ interface Probe {
   readonly rpc: string;
   readonly variant: string;
   readonly expect: Expect;
-  /** Bytes of each message sent (one for unary and server-streaming calls, several for client streams). */
+  /** Bytes of each message sent (one for unary and server-streaming calls, several for client and bidi streams). */
   readonly messages: Buffer[];
-  readonly kind: 'unary' | 'client-stream' | 'server-stream';
+  readonly kind: 'unary' | 'client-stream' | 'server-stream' | 'bidi-stream';
   readonly address: string;
 }
 
@@ -72,11 +72,14 @@ const SERVICE: Record<string, string> = {
   // of the RPCs before stay as they were (random bytes that happen to parse as a valid Configure
   // are answered OK, which the test counts as wrong).
   ReportMemory: 'Coordinator',
+  // After ReportMemory, so that the random bytes of every RPC above stay as they were.
+  Heartbeats: 'Coordinator',
 };
 
 const REQUEST_TYPE: Record<string, string> = {
   Register: 'RegisterRequest',
   Heartbeat: 'HeartbeatRequest',
+  Heartbeats: 'HeartbeatRequest',
   Commands: 'CommandsRequest',
   ReportReady: 'ReadyReport',
   ReportStep: 'StepReport',
@@ -98,7 +101,7 @@ const REQUEST_TYPE: Record<string, string> = {
 
 export const FUZZED_RPCS = Object.keys(SERVICE);
 
-const STREAMING: Record<string, Probe['kind']> = { Commands: 'server-stream', FetchWeights: 'server-stream', FetchShards: 'server-stream', Pipe: 'client-stream', KeepEdgeCopy: 'client-stream', PutShard: 'client-stream' };
+const STREAMING: Record<string, Probe['kind']> = { Commands: 'server-stream', FetchWeights: 'server-stream', FetchShards: 'server-stream', Pipe: 'client-stream', KeepEdgeCopy: 'client-stream', PutShard: 'client-stream', Heartbeats: 'bidi-stream' };
 
 /** The probes one round can send, built from the run's real node ids and addresses. */
 function probes(t: FuzzTargets, rand: Prng): Probe[] {
@@ -134,6 +137,10 @@ function probes(t: FuzzTargets, rand: Prng): Probe[] {
   add('Heartbeat', 'no node id', 'invalid', {});
   add('Heartbeat', 'memory of no bytes', 'invalid', { nodeId: node.nodeId, memory: {} });
   add('Heartbeat', 'peak memory below current', 'invalid', { nodeId: node.nodeId, memory: { rssBytes: 2_000_000, peakRssBytes: 1_000_000 } });
+  // A beat of a live node would renew its lease: only beats that must end the stream.
+  add('Heartbeats', 'unknown node', 'refused', [{ nodeId: 'fuzz-ghost' }]);
+  add('Heartbeats', 'no node id', 'invalid', [{}]);
+  add('Heartbeats', 'peak memory below current', 'invalid', [{ nodeId: node.nodeId, memory: { rssBytes: 2_000_000, peakRssBytes: 1_000_000 } }]);
   add('Commands', 'no node id', 'invalid', {});
   add('Commands', 'second stream of a live node', 'refused', { nodeId: node.nodeId });
   add('Commands', 'unknown node', 'refused', { nodeId: 'fuzz-ghost' });
@@ -188,6 +195,18 @@ function probes(t: FuzzTargets, rand: Prng): Probe[] {
 
 const identity = (b: Buffer) => b;
 
+/** A stream's answer: the error that ended it, or null when it ended well; what it sends is read and dropped. */
+function settleOnEnd(call: NodeJS.EventEmitter, done: (err: grpc.ServiceError | null) => void): void {
+  let settled = false;
+  call.on('data', () => {});
+  call.on('error', (err: grpc.ServiceError) => {
+    if (!settled) (settled = true), done(err);
+  });
+  call.on('end', () => {
+    if (!settled) (settled = true), done(null);
+  });
+}
+
 function send(client: grpc.Client, probe: Probe, deadlineMs: number): Promise<{ code: grpc.status; details: string }> {
   const path = `/ftrain.v1.${SERVICE[probe.rpc]}/${probe.rpc}`;
   const deadline = new Date(Date.now() + deadlineMs);
@@ -195,20 +214,18 @@ function send(client: grpc.Client, probe: Probe, deadlineMs: number): Promise<{ 
     const done = (err: grpc.ServiceError | null) => resolve(err ? { code: err.code, details: err.details } : { code: grpc.status.OK, details: '' });
     if (probe.kind === 'unary') {
       client.makeUnaryRequest(path, identity, identity, probe.messages[0]!, { deadline }, (err) => done(err));
+    } else if (probe.kind === 'bidi-stream') {
+      const call = client.makeBidiStreamRequest(path, identity, identity, { deadline });
+      settleOnEnd(call, done);
+      for (const m of probe.messages) call.write(m);
+      call.end();
     } else if (probe.kind === 'client-stream') {
       const call = client.makeClientStreamRequest(path, identity, identity, { deadline }, (err) => done(err));
       for (const m of probe.messages) call.write(m);
       call.end();
     } else {
       const call = client.makeServerStreamRequest(path, identity, identity, probe.messages[0]!, { deadline });
-      let settled = false;
-      call.on('data', () => {});
-      call.on('error', (err: grpc.ServiceError) => {
-        if (!settled) (settled = true), done(err);
-      });
-      call.on('end', () => {
-        if (!settled) (settled = true), done(null);
-      });
+      settleOnEnd(call, done);
       // A command stream that was taken stays open: it was not refused, which the test sees.
       if (probe.rpc === 'Commands') setTimeout(() => call.cancel(), 500);
     }

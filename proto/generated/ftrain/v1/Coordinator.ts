@@ -36,6 +36,11 @@ export interface CoordinatorClient extends grpc.Client {
   heartbeat(argument: _ftrain_v1_HeartbeatRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_HeartbeatReply__Output>): grpc.ClientUnaryCall;
   heartbeat(argument: _ftrain_v1_HeartbeatRequest, callback: grpc.requestCallback<_ftrain_v1_HeartbeatReply__Output>): grpc.ClientUnaryCall;
   
+  Heartbeats(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<_ftrain_v1_HeartbeatRequest, _ftrain_v1_HeartbeatReply__Output>;
+  Heartbeats(options?: grpc.CallOptions): grpc.ClientDuplexStream<_ftrain_v1_HeartbeatRequest, _ftrain_v1_HeartbeatReply__Output>;
+  heartbeats(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<_ftrain_v1_HeartbeatRequest, _ftrain_v1_HeartbeatReply__Output>;
+  heartbeats(options?: grpc.CallOptions): grpc.ClientDuplexStream<_ftrain_v1_HeartbeatRequest, _ftrain_v1_HeartbeatReply__Output>;
+  
   Leave(argument: _ftrain_v1_LeaveRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
   Leave(argument: _ftrain_v1_LeaveRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
   Leave(argument: _ftrain_v1_LeaveRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_ftrain_v1_Ack__Output>): grpc.ClientUnaryCall;
@@ -133,6 +138,8 @@ export interface CoordinatorHandlers extends grpc.UntypedServiceImplementation {
   
   Heartbeat: grpc.handleUnaryCall<_ftrain_v1_HeartbeatRequest__Output, _ftrain_v1_HeartbeatReply>;
   
+  Heartbeats: grpc.handleBidiStreamingCall<_ftrain_v1_HeartbeatRequest__Output, _ftrain_v1_HeartbeatReply>;
+  
   Leave: grpc.handleUnaryCall<_ftrain_v1_LeaveRequest__Output, _ftrain_v1_Ack>;
   
   Register: grpc.handleUnaryCall<_ftrain_v1_RegisterRequest__Output, _ftrain_v1_RegisterReply>;
@@ -158,6 +165,7 @@ export interface CoordinatorHandlers extends grpc.UntypedServiceImplementation {
 export interface CoordinatorDefinition extends grpc.ServiceDefinition {
   Commands: MethodDefinition<_ftrain_v1_CommandsRequest, _ftrain_v1_Command, _ftrain_v1_CommandsRequest__Output, _ftrain_v1_Command__Output>
   Heartbeat: MethodDefinition<_ftrain_v1_HeartbeatRequest, _ftrain_v1_HeartbeatReply, _ftrain_v1_HeartbeatRequest__Output, _ftrain_v1_HeartbeatReply__Output>
+  Heartbeats: MethodDefinition<_ftrain_v1_HeartbeatRequest, _ftrain_v1_HeartbeatReply, _ftrain_v1_HeartbeatRequest__Output, _ftrain_v1_HeartbeatReply__Output>
   Leave: MethodDefinition<_ftrain_v1_LeaveRequest, _ftrain_v1_Ack, _ftrain_v1_LeaveRequest__Output, _ftrain_v1_Ack__Output>
   Register: MethodDefinition<_ftrain_v1_RegisterRequest, _ftrain_v1_RegisterReply, _ftrain_v1_RegisterRequest__Output, _ftrain_v1_RegisterReply__Output>
   ReportFault: MethodDefinition<_ftrain_v1_FaultReport, _ftrain_v1_Ack, _ftrain_v1_FaultReport__Output, _ftrain_v1_Ack__Output>
