@@ -18,7 +18,7 @@
 
 import * as grpc from '@grpc/grpc-js';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -237,6 +237,8 @@ export async function runCoordinatorBench(o: CoordinatorBenchOptions): Promise<C
   const loadAverage1mBefore = loadavg()[0]!;
   const dir = mkdtempSync(join(tmpdir(), 'ftrain-bench-coordinator-'));
   const logFile = o.logFile ?? join(dir, 'coordinator.log');
+  // The figures are read from this run's log alone: a log file given again starts empty.
+  writeFileSync(logFile, '');
   const { heartbeatMs, leaseMs } = DEFAULT_JOB;
   const children: LoadChild[] = [];
   let coordinator: ChildProcess | null = null;

@@ -648,7 +648,7 @@ bench
   .option('--duration <s>', 'seconds measured once every node trains (the frozen node goes silent half way)', '120')
   .option('--step-ms <ms>', 'wall time of one training step: each node reports a step this often (default: 1000; 60000 with --simulate)')
   .option('--load-processes <n>', 'processes the simulated nodes run in (one gRPC channel per node)', '2')
-  .option('--log-file <file>', "keep the coordinator's JSON log here")
+  .option('--log-file <file>', "keep the coordinator's JSON log here (overwritten: the figures are read from it)")
   .option('--simulate', 'drive the coordinator core alone (no sockets, a simulated clock) instead: spot preemptions with notice, abrupt losses and nodes joining back as spares, with heartbeats and step reports')
   .option('--hours <h>', 'with --simulate: simulated hours', '24')
   .option('--churn-per-hour <pct>', 'with --simulate: percent of the nodes lost per hour (half preempted with notice, half lost abruptly); each comes back as a spare', '2')
