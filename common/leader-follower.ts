@@ -6,7 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { RefusalReason } from '../domain/refusal.ts';
 import type { CoordinatorClient } from '../proto/generated/ftrain/v1/Coordinator.ts';
-import { GRPC_CHANNEL_OPTIONS, loadProto } from './proto.ts';
+import { GRPC_CHANNEL_OPTIONS, deadline, loadProto } from './proto.ts';
 import { refusalOf } from './wire/refusal-wire.ts';
 
 /** The coordinator addresses of `--coordinator A,B,C`, trimmed; at least one. */
@@ -18,6 +18,9 @@ export function coordinatorAddresses(list: string): string[] {
   if (out.length === 0) throw new Error('no coordinator address given');
   return [...new Set(out)];
 }
+
+/** How long another coordinator gets to say who leads. */
+const WHO_LEADS_DEADLINE_MS = 1000;
 
 export class LeaderFollower {
   private readonly addresses: string[];
@@ -89,6 +92,22 @@ export class LeaderFollower {
       return true;
     }
     return false;
+  }
+
+  /**
+   * Asks the coordinators other than `current` who leads (a heartbeat of `nodeId`, which a leader
+   * takes and a standby refuses naming the leader): the first that leads or names a leader other
+   * than `current`; null when none does (they name `current`, or cannot be reached either).
+   */
+  async anotherLeader(current: string, nodeId: string): Promise<string | null> {
+    for (const other of this.addresses) {
+      if (other === current) continue;
+      const err = await new Promise<grpc.ServiceError | null>((resolve) => this.clientFor(other).Heartbeat({ nodeId }, { deadline: deadline(WHO_LEADS_DEADLINE_MS) }, (e) => resolve(e)));
+      const refusal = err ? refusalOf(err) : null;
+      const leader = err === null ? other : refusal?.reason === RefusalReason.notLeader ? refusal.leaderAddress : '';
+      if (leader && leader !== current) return leader;
+    }
+    return null;
   }
 
   close(): void {

@@ -172,8 +172,6 @@ function unary<T>(call: (cb: Callback<T>) => unknown): Promise<T | undefined> {
  * has failed: the node then asks the others who leads (askWhoLeads).
  */
 const HEARTBEAT_DEADLINE_INTERVALS = 2;
-/** How long another coordinator gets to say who leads. */
-const WHO_LEADS_DEADLINE_MS = 1000;
 
 export class CoordinatorLink {
   private readonly leaders: LeaderFollower;
@@ -312,25 +310,13 @@ export class CoordinatorLink {
     this.asking = true;
     try {
       const current = this.address;
-      const leader = await this.anotherLeader(current);
+      const leader = await this.leaders.anotherLeader(current, this.nodeId);
       if (!leader || this.address !== current || this.reattaching) return;
       this.leaders.follow(leader);
       void this.reattach(`${why}; the coordinator at ${leader} leads`);
     } finally {
       this.asking = false;
     }
-  }
-
-  /** Asks the coordinators other than `current` who leads: the first that leads, or names a leader other than `current`; null when none does. */
-  private async anotherLeader(current: string): Promise<string | null> {
-    for (const other of this.leaders.all) {
-      if (other === current) continue;
-      const err = await new Promise<grpc.ServiceError | null>((resolve) => this.leaders.clientFor(other).Heartbeat({ nodeId: this.nodeId }, { deadline: deadline(WHO_LEADS_DEADLINE_MS) }, (e) => resolve(e)));
-      const refusal = err ? refusalOf(err) : null;
-      const leader = err === null ? other : refusal?.reason === RefusalReason.notLeader ? refusal.leaderAddress : '';
-      if (leader && leader !== current) return leader;
-    }
-    return null;
   }
 
   /**
@@ -445,7 +431,7 @@ export class CoordinatorLink {
         // a refusal back while its store cannot be reached; leaving a live leader breaks the
         // command stream it counts on). Else the report is sent to it again.
         if (e.code === grpc.status.DEADLINE_EXCEEDED && !refusal) {
-          const other = await this.anotherLeader(at);
+          const other = await this.leaders.anotherLeader(at, this.nodeId);
           if (!other || this.address !== at) continue;
           this.leaders.follow(other);
         }
