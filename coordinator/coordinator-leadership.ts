@@ -48,8 +48,11 @@ export interface LeadershipHost {
   /** No longer leading: end every command stream (the nodes look for the new leader). */
   endStreams(): void;
   role(change: RoleChange): void;
-  /** The store cannot be reached (why), or answers again (null). */
-  store(why: string | null): void;
+  /**
+   * The store cannot be reached (why), or answers again (null); `written`: the state it holds as
+   * this leader last wrote it, when known.
+   */
+  store(why: string | null, written?: DurableCoordinatorState | null): void;
 }
 
 export class CoordinatorLeadership {
@@ -159,10 +162,10 @@ export class CoordinatorLeadership {
       onReachable: (err) => {
         if (err) log.error({ err: err.message }, 'the store cannot be reached: decisions that need it wait (training goes on while nothing fails)');
         else log.info({}, 'the store answers again');
-        this.host.store(err ? err.message : null);
+        this.host.store(err ? err.message : null, this.writerOf?.held ?? null);
       },
     });
-    this.writerOf.startFrom(records);
+    this.writerOf.startFrom(records, state);
     // The first leader writes the new run's state before anything is decided.
     await this.writerOf.drain();
     void leadership.lost.then(async (loss) => {

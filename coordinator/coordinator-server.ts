@@ -172,11 +172,16 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
         this.streams.clear();
       },
       role: (change) => {
-        if (change.leading) this.storeTrouble = null;
+        if (change.leading) {
+          this.storeTrouble = null;
+          this.core.storeReachable(true, null);
+        }
         this.emit('role', change);
       },
-      store: (why) => {
+      store: (why, written) => {
         this.storeTrouble = why;
+        const withdrawn = this.core.storeReachable(why === null, written ?? null);
+        if (withdrawn) this.options.logger.warn({ ...withdrawn }, `snapshots every ${withdrawn.every} steps from step ${withdrawn.fromStep}: withdrawn, the store could not hold it; the interval stays as it was until the store answers`);
         this.emit('store', why);
       },
     };
@@ -259,7 +264,9 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
       () => {
         for (const a of later) this.execute(a);
       },
-      () => answer(reply),
+      // Released before the store holds the event's state (it cannot be reached), a reply tells of
+      // the interval the store holds: a change decided since was withdrawn (CoordinatorCore.storeReachable).
+      () => answer(reply.ok && writer.storeUnreachable ? { ...reply, snapshotInterval: this.core.announcedInterval } : reply),
       () => answer({ ok: false, refusal: this.notLeader() }),
       !reply.ok,
     );

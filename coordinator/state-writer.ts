@@ -39,6 +39,8 @@ interface Waiter {
 export class StateWriter {
   /** The records as the store holds them, after the last write that succeeded. */
   private written = new Map<string, string>();
+  /** The state those records were made from (null until known). */
+  private writtenState: DurableCoordinatorState | null = null;
   /** What waits for the state after its event to be in the store, in event order (see afterEvent). */
   private waiting: Waiter[] = [];
   /** `drain()` calls waiting: they end when this leader is fenced too. */
@@ -53,9 +55,15 @@ export class StateWriter {
 
   constructor(private readonly options: StateWriterOptions) {}
 
-  /** Starts from what the store holds (a new leader's first write writes only what differs). */
-  startFrom(records: ReadonlyMap<string, string>): void {
+  /** Starts from what the store holds, `state` read from it (a new leader's first write writes only what differs). */
+  startFrom(records: ReadonlyMap<string, string>, state: DurableCoordinatorState | null): void {
     this.written = new Map(records);
+    this.writtenState = state;
+  }
+
+  /** The state the store holds as this leader last wrote (or read) it; null until known. */
+  get held(): DurableCoordinatorState | null {
+    return this.writtenState;
   }
 
   /** Whether this leader was fenced: nothing it decides goes out any more. */
@@ -117,7 +125,8 @@ export class StateWriter {
     // The state now includes every event whose follow-up waits: one write covers them all.
     const batch = this.waiting;
     this.waiting = [];
-    const records = stateRecords(this.options.state());
+    const state = this.options.state();
+    const records = stateRecords(state);
     const { puts, deletes } = recordChanges(this.written, records);
     let retry = false;
     try {
@@ -127,6 +136,7 @@ export class StateWriter {
         this.recordsWritten += puts.size + deletes.length;
       }
       this.written = records;
+      this.writtenState = state;
       if (this.unreachable) {
         this.unreachable = null;
         this.options.onReachable?.(null);

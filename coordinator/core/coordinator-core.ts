@@ -24,6 +24,7 @@ import { unrecoverable } from './recovery-policy.ts';
 import { hasEnded, transitionPhase } from './run-phase.ts';
 import { ShardPlacement } from './shard-placement.ts';
 import { SnapshotIntervals } from './snapshot-interval.ts';
+import type { SnapshotInterval } from '../../domain/snapshot-schedule.ts';
 import { ShareLayouts } from './share-layouts.ts';
 import { StagePlacement } from './stage-placement.ts';
 import { TrainingProgress } from './training-progress.ts';
@@ -45,6 +46,8 @@ export class CoordinatorCore {
   private readonly recovery: Recovery;
   private readonly progress: TrainingProgress;
   private readonly intervals: SnapshotIntervals;
+  /** The leader cannot reach its store: the snapshot interval holds still (see `storeReachable`). */
+  private storeDown = false;
 
   constructor(readonly job: JobOptions) {
     this.members = new Membership(job.leaseMs);
@@ -96,8 +99,8 @@ export class CoordinatorCore {
         this.members.markSmp(nodeId, 'lost');
         this.nodeFailed(nodeId, detail, now, out, 'replica-mismatch');
       },
-      get departing() {
-        return core.departures.pending;
+      get intervalHeld() {
+        return core.departures.pending || core.storeDown;
       },
     });
   }
@@ -108,6 +111,22 @@ export class CoordinatorCore {
     const refusal = this.dispatch(event, nowMs, actions);
     const reply: Reply = refusal ? { ok: false, refusal } : { ok: true, protectedCommitStep: this.commits.codedCommitStep, snapshotInterval: this.intervals.announced };
     return { reply, actions };
+  }
+
+  /**
+   * The leader's store cannot be reached (`written`: the state it holds, as last written, if any)
+   * or answers again. While it cannot, the snapshot interval holds still, and a change decided
+   * since the last write is withdrawn: no stage was told of it (replies wait for the write), and a
+   * leader that takes over from the store would not know it. Returns the change withdrawn, if any.
+   */
+  storeReachable(reachable: boolean, written: DurableCoordinatorState | null): SnapshotInterval | null {
+    this.storeDown = !reachable;
+    return !reachable && written ? this.intervals.withdrawUnwritten(written.intervals) : null;
+  }
+
+  /** The interval step replies carry now (see `Reply`). */
+  get announcedInterval(): SnapshotInterval | null {
+    return this.intervals.announced;
   }
 
   /** The run as it stands: a frozen copy, for the adapter, tools and observability. */

@@ -183,6 +183,21 @@ export class SnapshotIntervals {
     this.measured();
   }
 
+  /**
+   * Back to the intervals the store holds (`d`, as last written): a change decided since was told
+   * to no stage (its reply waited for the write) and, with the store unreachable, a new leader
+   * would not know it. The measurements stay.
+   */
+  withdrawUnwritten(d: DurableIntervals): SnapshotInterval | null {
+    const newest = this.intervals.at(-1) ?? null;
+    const held = d.intervals.at(-1) ?? null;
+    const withdrawn = newest && (newest.fromStep !== held?.fromStep || newest.every !== held.every) ? newest : null;
+    this.intervals = d.intervals.map((i) => ({ ...i }));
+    this.told.clear();
+    for (const s of d.told) this.told.add(s);
+    return withdrawn;
+  }
+
   /** The first snapshot step at or after `step` as announced so far (`step` itself without snapshots). */
   nextSnapshotStep(step: number): number {
     return nextSnapshotStep(step, this.intervals) ?? step;

@@ -27,8 +27,11 @@ export interface ProgressContext {
   failRun(failure: Failure, out: Action[]): void;
   /** Steps were completed or protection moved on: departures may go now. */
   afterSteps(now: number, out: Action[]): void;
-  /** A stage's node is leaving: the snapshot interval holds still until its stage has moved. */
-  readonly departing: boolean;
+  /**
+   * The snapshot interval holds still: a stage's node is leaving (until its stage has moved), or
+   * the leader cannot reach its store (a change is a decision the store must hold first).
+   */
+  readonly intervalHeld: boolean;
   /**
    * A replica's weights differ from its stage's other replicas: a failure of its node, whose
    * snapshots of states after `trustUpTo` steps (the newest its replicas agreed on) are not used.
@@ -163,7 +166,7 @@ export class TrainingProgress {
     const microBatches = Math.round(r.tokens / (this.job.microBatchSize * this.job.model.seqLen));
     const completed = this.commits.recordStep(r, last ? replicaOfSlot(this.job, r.stage) : null, this.job.replicas, microBatches);
     this.intervals.observe(r.stage, r.stepMs, newSnapshot ? (r.snapshotStallMs ?? 0) : null);
-    this.intervals.afterReport(r.stage, this.commits.stepUnderWay, this.ctx.departing, now, out);
+    this.intervals.afterReport(r.stage, this.commits.stepUnderWay, this.ctx.intervalHeld, now, out);
     if (stageOfSlot(this.job, r.stage) === 0 && r.last && (this.toStep === null || r.step + 1 < this.toStep)) {
       this.toStep = r.step + 1;
       out.push({ type: 'log', level: 'info', msg: `the run ends after step ${r.step}` });

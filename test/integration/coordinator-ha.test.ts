@@ -207,13 +207,15 @@ describe('ftrain run --ha', () => {
   it('trains on while every etcd member is stopped for 10 s, says the store is unreachable, then recovers; the weights are the clean run\'s', async () => {
     const run = startCli(['run', '--ha', ...JOB, '--inject', '2:etcd:stop']);
     const stopped = await run.waitForLine(/injecting etcd stop: SIGSTOP to every etcd member at step 2/);
-    await run.waitForLine(/WARNING: .*cannot be reached.*training goes on/);
+    const unreachable = await run.waitForLine(/WARNING: .*cannot be reached.*training goes on/);
     const resumed = await run.waitForLine(/etcd resumed: SIGCONT to every member/);
     const r = await run.result;
     expect(r.code, r.stdout + r.stderr).toBe(0);
     // Steps completed while the store was stopped.
     const during = r.stdout.slice(r.stdout.indexOf(stopped.line), r.stdout.indexOf(resumed.line)).match(/^step \d+\//gm) ?? [];
     expect(during.length).toBeGreaterThan(0);
+    // No new snapshot interval is decided while the store cannot hold it (a new leader would not know it).
+    expect(r.stdout.slice(r.stdout.indexOf(unreachable.line), r.stdout.indexOf(resumed.line))).not.toMatch(/^snapshots every/m);
     expect(/weights sha256 ([0-9a-f]{64})/.exec(r.stdout)?.[1]).toBe(cleanDigest);
   });
 

@@ -292,4 +292,46 @@ describe('auto interval across stages', () => {
     expect(fixed.announced).toBeNull();
     expect(fixed.status()).toEqual({ mode: 'fixed', every: 4, fromStep: 0 });
   });
+
+  it('holds the interval still while the leader cannot reach its store, and withdraws a change the store does not hold', () => {
+    const job = compileJobOptions({ nodes: 2, steps: 100, leaseMs: 1000, heartbeatMs: 100 });
+    const core = new CoordinatorCore(job);
+    for (const s of [0, 1]) {
+      core.handle({ type: 'register', nodeId: `n${s}`, address: `a:${s}`, pid: s + 1, hostname: 'h' }, 0);
+      core.handle({ type: 'commands-opened', nodeId: `n${s}` }, 0);
+    }
+    for (const s of [0, 1]) core.handle({ type: 'ready', nodeId: `n${s}`, stage: s }, 0);
+    /** Both stages report `step` (a snapshot of it, stalling `stallMs`); the interval announced after, and the changes. */
+    const step = (n: number, stallMs: number) => {
+      const changes: Action[] = [];
+      let announced: SnapshotInterval | null = null;
+      for (const stage of [0, 1]) {
+        const { reply, actions } = core.handle({ type: 'step', report: { nodeId: `n${stage}`, stage, step: n, loss: 1, gradNorm: 1, computeMs: 90, waitMs: 10, stepMs: 100, tokens: 1, epoch: 0, snapshotStep: n, snapshotStallMs: stallMs } }, n * 100);
+        expect(reply.ok).toBe(true);
+        if (reply.ok) announced = reply.snapshotInterval;
+        changes.push(...actions.filter((a) => a.type === 'snapshot-interval'));
+      }
+      return { announced, changes };
+    };
+    for (let n = 0; n < 3; n++) expect(step(n, 0.5).changes).toEqual([]);
+    // Slow snapshots until the interval would grow: the state written just before that step is what the store holds.
+    let n = 3;
+    let written = core.durable();
+    let decided = step(n, 10);
+    while (decided.changes.length === 0 && n < 10) {
+      written = core.durable();
+      decided = step(++n, 10);
+    }
+    expect(decided.changes).toEqual([expect.objectContaining({ every: 5, fromStep: n + 2 })]);
+    // Its replies wait for the write, which finds the store unreachable: the change is withdrawn.
+    core.storeReachable(false, written);
+    expect(core.announcedInterval).toEqual({ fromStep: 0, every: 1 });
+    // However long it lasts, nothing changes: a new leader would restore what the store holds.
+    const down = n;
+    for (n = down + 1; n < down + 8; n++) expect(step(n, 10)).toEqual({ announced: { fromStep: 0, every: 1 }, changes: [] });
+    expect(core.durable().intervals.intervals).toEqual(written.intervals.intervals);
+    // The store answers again: the change is decided anew, from a step no stage has decided yet.
+    core.storeReachable(true, null);
+    expect(step(n, 10).changes).toEqual([expect.objectContaining({ every: 5, fromStep: n + 2 })]);
+  });
 });
