@@ -84,6 +84,7 @@ export interface CoordinatorBenchResult {
   readonly coordinatorRssBytes: number;
   readonly coordinatorRssEndBytes: number;
   readonly loadProcessEventLoopP99Ms: number;
+  readonly loadHeartbeatThreadEventLoopP99Ms: number;
   readonly callErrors: Readonly<Record<string, number>>;
   readonly definitions: Readonly<Record<string, string>>;
 }
@@ -391,11 +392,12 @@ export async function runCoordinatorBench(o: CoordinatorBenchOptions): Promise<C
       coordinatorRssBytes: peakRss,
       coordinatorRssEndBytes: rssEnd,
       loadProcessEventLoopP99Ms: sig(Math.max(...all.map((s) => s.eventLoopP99Ms))),
+      loadHeartbeatThreadEventLoopP99Ms: sig(Math.max(...all.map((s) => s.heartbeatThreadEventLoopP99Ms ?? Number.NaN))),
       callErrors: errors,
       definitions: {
-        heartbeatP50Ms: "a heartbeat's time as the simulated node sees it (a beat written on its Heartbeats stream to its answer), every heartbeat of every node in the measured window; it includes the load process's own event-loop delay (loadProcessEventLoopP99Ms)",
+        heartbeatP50Ms: "a heartbeat's time as the simulated node sees it (a beat written on its Heartbeats stream to the coordinator's heartbeat desk, to its answer), every heartbeat of every node in the measured window; it includes the delay of the load process's heartbeat thread (loadHeartbeatThreadEventLoopP99Ms)",
         heartbeatP99Ms: 'as heartbeatP50Ms, the 99th percentile',
-        stepReportP99Ms: 'ReportStep RPC time as the node sees it, every report in the window (refused ones too: a recovery refuses reports under way)',
+        stepReportP99Ms: "ReportStep RPC time as the node sees it, every report in the window (refused ones too: a recovery refuses reports under way); it includes the load process's event-loop delay (loadProcessEventLoopP99Ms)",
         falseLosses: "nodes the coordinator's Status calls lost at the end of the window, other than the one frozen on purpose",
         detectSilentMs: "from the heartbeat the frozen node missed first (its last heartbeat + heartbeatMs) to the coordinator's 'node failed' log line for it; the lease runs from the last heartbeat the coordinator heard, so this is at most leaseMs - heartbeatMs + one 200 ms tick + the last heartbeat's delivery",
         detectSinceLastHeartbeatMs: "from the frozen node's last heartbeat sent to the 'node failed' line: leaseMs plus at most one tick",

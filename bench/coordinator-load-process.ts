@@ -1,9 +1,9 @@
 // Child process of `ftrain bench coordinator`: many simulated nodes in one process, each speaking
 // the real Coordinator protocol over real gRPC to a real coordinator, as a worker does
-// (worker/coordinator-link.ts): Register, the Commands stream, a beat on its Heartbeats stream
-// every heartbeat_ms of the reply (with the process's memory, as the heartbeat thread sends
-// it), ReportReady on an
-// Assign, step reports in order after a Start, ReportHalted on a Halt. Nothing is trained: a
+// (worker/coordinator-link.ts): Register, the Commands stream, ReportReady on an Assign, step
+// reports in order after a Start, ReportHalted on a Halt; and from a thread of the process's own
+// (load-heartbeat-thread.mjs), as a worker's heartbeat thread does, a beat on its Heartbeats
+// stream to the coordinator's heartbeat desk every heartbeat_ms of the Register reply. Nothing is trained: a
 // step report is sent when a step of `stepMs` would have ended, with a snapshot of every step.
 //
 // Each simulated node has a channel and a TCP connection of its own (a local subchannel pool), as
@@ -16,15 +16,15 @@
 
 import * as grpc from '@grpc/grpc-js';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { GRPC_CHANNEL_OPTIONS, deadline, loadProto } from '../common/proto.ts';
+import { Worker as Thread } from 'node:worker_threads';
+import { packageUrl } from '../common/package-root.ts';
+import { GRPC_CHANNEL_OPTIONS, PROTO_PATH, deadline, loadProto } from '../common/proto.ts';
 import { decodeCommand } from '../common/wire/coordinator-wire.ts';
 import { refusalOf } from '../common/wire/refusal-wire.ts';
 import type { ReceivedCommand } from '../domain/commands.ts';
 import { DEFAULT_JOB } from '../domain/job-options.ts';
 import type { Command__Output } from '../proto/generated/ftrain/v1/Command.ts';
 import type { CoordinatorClient } from '../proto/generated/ftrain/v1/Coordinator.ts';
-import type { HeartbeatReply__Output } from '../proto/generated/ftrain/v1/HeartbeatReply.ts';
-import type { HeartbeatRequest } from '../proto/generated/ftrain/v1/HeartbeatRequest.ts';
 
 export interface LoadConfig {
   readonly coordinator: string;
@@ -71,8 +71,10 @@ export interface LoadSamples {
   readonly stopped: string[];
   readonly commands: CommandTimes[];
   stepsReported: number;
-  /** This process's event-loop delay, p99 over the measured window, ms: what it adds to every latency here. */
+  /** This process's event-loop delay, p99 over the measured window, ms: what it adds to every step report here. */
   readonly eventLoopP99Ms: number;
+  /** Its heartbeat thread's event-loop delay, p99 over the measured window, ms: what it adds to every heartbeat. */
+  readonly heartbeatThreadEventLoopP99Ms?: number;
 }
 
 /** To the parent. */
@@ -101,13 +103,11 @@ interface SimNode {
   readonly id: string;
   readonly client: CoordinatorClient;
   stream: grpc.ClientReadableStream<Command__Output> | null;
-  /** Its Heartbeats stream, and when each beat not answered yet went, oldest first. */
-  beats: { readonly stream: grpc.ClientDuplexStream<HeartbeatRequest, HeartbeatReply__Output>; readonly sentAt: number[] } | null;
   registered: boolean;
   open: boolean;
   heartbeatMs: number;
-  heartbeatTimer: NodeJS.Timeout | null;
-  lastHeartbeatAtMs: number;
+  /** The coordinator's heartbeat desk, as its Register reply said. */
+  heartbeatAddress: string;
   stepTimer: NodeJS.Timeout | null;
   /** Slot = replica x stages + stage; -1 before an assignment. */
   slot: number;
@@ -138,6 +138,26 @@ let otherFloor = NO_FLOOR;
 const samples: LoadSamples = { heartbeatMs: [], stepReportMs: [], errors: {}, fenced: [], stopped: [], commands: [], stepsReported: 0, eventLoopP99Ms: 0 };
 const commandTimes = new Map<string, CommandTimes>();
 const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+/** The heartbeats of every node here (load-heartbeat-thread.mjs). */
+const heartbeatThread = new Thread(packageUrl('bench/load-heartbeat-thread.mjs'), { workerData: { protoPath: PROTO_PATH, channelOptions: GRPC_CHANNEL_OPTIONS } });
+/** What the heartbeat thread collected, once asked (collect). */
+interface ThreadSamples {
+  readonly heartbeatMs: number[];
+  readonly errors: Record<string, number>;
+  readonly fenced: string[];
+  readonly eventLoopP99Ms: number;
+}
+heartbeatThread.on('message', (m: { type: 'silenced'; nodeId: string; lastHeartbeatAtMs: number } | ({ type: 'samples' } & ThreadSamples) | { type: 'exited' }) => {
+  if (m.type === 'silenced') {
+    const n = nodes.get(m.nodeId);
+    // It froze just before the heartbeat that was due next: the first one the coordinator misses.
+    if (n) send({ type: 'silenced', nodeId: m.nodeId, silentAtMs: m.lastHeartbeatAtMs + n.heartbeatMs, lastHeartbeatAtMs: m.lastHeartbeatAtMs });
+  } else if (m.type === 'samples') {
+    for (const [key, count] of Object.entries(m.errors)) samples.errors[key] = (samples.errors[key] ?? 0) + count;
+    const fenced = [...samples.fenced, ...m.fenced.filter((id) => !samples.fenced.includes(id))];
+    send({ type: 'samples', samples: { ...samples, heartbeatMs: m.heartbeatMs, fenced, commands: [...commandTimes.values()], eventLoopP99Ms: loopDelay.percentile(99) / 1e6, heartbeatThreadEventLoopP99Ms: m.eventLoopP99Ms } });
+  } else process.exit(0);
+});
 let failed: string | null = null;
 
 function send(m: LoadMessage): void {
@@ -151,20 +171,6 @@ function countError(key: string): void {
 function errorKey(err: grpc.ServiceError): string {
   const refusal = refusalOf(err);
   return refusal ? `refused:${refusal.reason}` : `status:${grpc.status[err.code] ?? err.code}`;
-}
-
-/** Shortest time between two readings of the process's memory, as the heartbeat thread reads it. */
-const MEMORY_SAMPLE_MS = 1000;
-let sampled: { rssBytes: number; peakRssBytes: number; atMs: number } | null = null;
-
-/** The process's memory for a heartbeat: read at most once a second (a read costs a /proc read). */
-function memory(): { rssBytes: number; peakRssBytes: number } {
-  const now = Date.now();
-  if (!sampled || now - sampled.atMs >= MEMORY_SAMPLE_MS) {
-    const rss = process.memoryUsage.rss();
-    sampled = { rssBytes: rss, peakRssBytes: Math.max(rss, sampled?.peakRssBytes ?? 0), atMs: now };
-  }
-  return { rssBytes: sampled.rssBytes, peakRssBytes: sampled.peakRssBytes };
 }
 
 function noteCommand(kind: string, epoch: number, now: number): void {
@@ -186,12 +192,10 @@ function makeNode(id: string, index: number, c: LoadConfig): SimNode {
     id,
     client,
     stream: null,
-    beats: null,
     registered: false,
     open: false,
     heartbeatMs: 0,
-    heartbeatTimer: null,
-    lastHeartbeatAtMs: 0,
+    heartbeatAddress: c.coordinator,
     stepTimer: null,
     slot: -1,
     replica: -1,
@@ -229,6 +233,7 @@ function register(n: SimNode, attempt = 1): Promise<void> {
         }
         n.registered = true;
         n.heartbeatMs = reply ? Number(reply.heartbeatMs) : DEFAULT_JOB.heartbeatMs;
+        if (reply?.heartbeatAddress) n.heartbeatAddress = reply.heartbeatAddress;
         openCommands(n);
         resolve();
       },
@@ -247,43 +252,7 @@ function openCommands(n: SimNode): void {
   stream.on('end', () => {
     n.open = false;
   });
-  // First beat at a random phase, as nodes that started at different times would.
-  n.heartbeatTimer = setTimeout(() => {
-    beat(n);
-    n.heartbeatTimer = setInterval(() => beat(n), n.heartbeatMs);
-  }, Math.random() * n.heartbeatMs);
-}
-
-/** The node's Heartbeats stream, opened at its first beat and again after it ended, as the heartbeat thread does. */
-function heartbeats(n: SimNode): NonNullable<SimNode['beats']> {
-  if (n.beats) return n.beats;
-  const stream = n.client.Heartbeats();
-  const beats = { stream, sentAt: [] as number[] };
-  // Answers come in order: each is the oldest beat's.
-  stream.on('data', () => {
-    const t0 = beats.sentAt.shift();
-    if (measuring && t0 !== undefined) samples.heartbeatMs.push(performance.now() - t0);
-  });
-  stream.on('error', (err: grpc.ServiceError) => {
-    if (n.beats === beats) n.beats = null;
-    if (n.stopped && err.code === grpc.status.CANCELLED) return;
-    const key = errorKey(err);
-    countError(key);
-    if (key === 'refused:fenced' && !samples.fenced.includes(n.id)) samples.fenced.push(n.id);
-  });
-  stream.on('status', () => {
-    if (n.beats === beats) n.beats = null;
-  });
-  n.beats = beats;
-  return beats;
-}
-
-function beat(n: SimNode): void {
-  if (n.silent || n.stopped) return;
-  n.lastHeartbeatAtMs = Date.now();
-  const beats = heartbeats(n);
-  beats.sentAt.push(performance.now());
-  beats.stream.write({ nodeId: n.id, memory: memory() });
+  heartbeatThread.postMessage({ type: 'start', nodeId: n.id, address: n.heartbeatAddress, heartbeatMs: n.heartbeatMs });
 }
 
 function onCommand(n: SimNode, raw: Command__Output): void {
@@ -344,6 +313,7 @@ function onCommand(n: SimNode, raw: Command__Output): void {
     case 'stop':
       noteCommand('stop', n.epoch, now);
       n.stopped = true;
+      heartbeatThread.postMessage({ type: 'stop', nodeId: n.id });
       n.training = false;
       stopStepping(n);
       samples.stopped.push(n.id);
@@ -462,21 +432,19 @@ function silence(nodeId: string): void {
   const n = nodes.get(nodeId);
   if (!n) return;
   n.silent = true;
-  if (n.heartbeatTimer) clearInterval(n.heartbeatTimer);
   stopStepping(n);
-  // It froze just before the heartbeat that was due next: the first one the coordinator misses.
-  send({ type: 'silenced', nodeId, silentAtMs: n.lastHeartbeatAtMs + n.heartbeatMs, lastHeartbeatAtMs: n.lastHeartbeatAtMs });
+  heartbeatThread.postMessage({ type: 'silence', nodeId });
 }
 
 function exit(): void {
   for (const n of nodes.values()) {
-    if (n.heartbeatTimer) clearInterval(n.heartbeatTimer);
     stopStepping(n);
     n.stream?.cancel();
-    n.beats?.stream.cancel();
     n.client.close();
   }
-  process.exit(0);
+  heartbeatThread.postMessage({ type: 'exit' });
+  // The thread says when it closed its channels; it may not, if it is stuck.
+  setTimeout(() => process.exit(0), 1000).unref();
 }
 
 process.on('message', (m: LoadRequest) => {
@@ -486,6 +454,7 @@ process.on('message', (m: LoadRequest) => {
       return;
     case 'measure':
       measuring = m.on;
+      heartbeatThread.postMessage({ type: 'measure', on: m.on });
       if (m.on) loopDelay.enable();
       else loopDelay.disable();
       return;
@@ -499,7 +468,8 @@ process.on('message', (m: LoadRequest) => {
       otherFloor = m.step;
       return;
     case 'collect':
-      send({ type: 'samples', samples: { ...samples, commands: [...commandTimes.values()], eventLoopP99Ms: loopDelay.percentile(99) / 1e6 } });
+      // The thread's samples join these when it answers.
+      heartbeatThread.postMessage({ type: 'collect' });
       return;
     case 'exit':
       exit();

@@ -139,17 +139,22 @@ function filterBindFailureLog(): void {
   });
 }
 
+/** A failed bind of `address` (grpc-js's error) as a ListenError that says why. */
+export function listenError(address: string, err: Error): ListenError {
+  // grpc-js gives no errno, only "... errors: [listen EADDRINUSE: address already in use HOST:PORT]".
+  const errno = /\b(E[A-Z]{3,})\b/.exec(err.message)?.[1];
+  const code = errno !== undefined && errno in LISTEN_REASONS ? errno : null;
+  const reason = code !== null ? LISTEN_REASONS[code]! : /Name resolution failed/.test(err.message) ? 'the host name does not resolve' : err.message;
+  return new ListenError(address, code, reason, { cause: err });
+}
+
 /** Binds a server and resolves with the actual port; a bind that fails rejects with a ListenError. */
 export function bindServer(server: grpc.Server, address: string): Promise<number> {
   filterBindFailureLog();
   return new Promise((resolvePort, reject) => {
     server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => {
       if (!err) return resolvePort(port);
-      // grpc-js gives no errno, only "... errors: [listen EADDRINUSE: address already in use HOST:PORT]".
-      const errno = /\b(E[A-Z]{3,})\b/.exec(err.message)?.[1];
-      const code = errno !== undefined && errno in LISTEN_REASONS ? errno : null;
-      const reason = code !== null ? LISTEN_REASONS[code]! : /Name resolution failed/.test(err.message) ? 'the host name does not resolve' : err.message;
-      reject(new ListenError(address, code, reason, { cause: err }));
+      reject(listenError(address, err));
     });
   });
 }

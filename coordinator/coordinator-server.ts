@@ -10,8 +10,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../common/logging.ts';
-import { GRPC_CHANNEL_OPTIONS, GRPC_SERVER_OPTIONS, bindServer, deadline, loadProto } from '../common/proto.ts';
-import { fetchStageWeights } from '../common/stage-weights.ts';
+import { GRPC_SERVER_OPTIONS, bindServer, loadProto } from '../common/proto.ts';
 import {
   decodeFault,
   decodeHalted,
@@ -33,14 +32,13 @@ import { decodeOrRefuse, refusalStatus } from '../common/wire/refusal-wire.ts';
 import type { InjectionKind } from '../domain/inject-spec.ts';
 import type { JobOptions } from '../domain/job-options.ts';
 import { RunPhase, type Failure } from '../domain/run-status.ts';
-import { weightsDigest } from '../domain/weights-digest.ts';
-import { slotOf } from '../domain/replica-slots.ts';
 import type { Command as CommandProto } from '../proto/generated/ftrain/v1/Command.ts';
 import type { CoordinatorHandlers } from '../proto/generated/ftrain/v1/Coordinator.ts';
-import type { HeartbeatReply } from '../proto/generated/ftrain/v1/HeartbeatReply.ts';
-import type { HeartbeatRequest__Output } from '../proto/generated/ftrain/v1/HeartbeatRequest.ts';
 import { CoordinatorCore } from './core/coordinator-core.ts';
 import type { Refusal } from '../domain/refusal.ts';
+import { HeartbeatDesk } from './heartbeat-desk.ts';
+import { heartbeatsOnCoordinatorPort, takeDeskBeats, type BeatHost, type BeatStreams } from './heartbeat-intake.ts';
+import { finalDigests, probeSnapshotManager } from './node-calls.ts';
 import { CoordinatorLeadership, type HaOptions, type LeadershipHost, type RoleChange } from './coordinator-leadership.ts';
 import type { LeaderInfo } from './store/state-store.ts';
 import type { CoordinatorStatus } from './core/coordinator-status.ts';
@@ -52,8 +50,6 @@ export type { HaOptions } from './coordinator-leadership.ts';
 export const TICK_MS = 200;
 /** How long close() waits for connections to end before cutting them. */
 export const SHUTDOWN_GRACE_MS = 1000;
-/** How long a failed node's snapshot manager gets to answer before the node counts as lost. */
-export const SMP_PROBE_DEADLINE_MS = 1000;
 
 export type RunStatus = 'finished' | 'failed' | 'stopped';
 
@@ -74,6 +70,8 @@ export interface CoordinatorServerOptions {
   readonly listen: string;
   readonly logger: Logger;
   readonly now?: () => number;
+  /** The heartbeat desk's port (heartbeat-desk.ts), on the host of `listen`; 0 or absent: a free one. */
+  readonly heartbeatPort?: number;
   /** Leader and standbys through a state store; absent: this coordinator alone, its state in its process. */
   readonly ha?: HaOptions;
 }
@@ -96,9 +94,17 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
   port = 0;
   readonly done: Promise<RunResult>;
   private readonly server = new grpc.Server(GRPC_SERVER_OPTIONS);
+  /** Takes the nodes' heartbeats on a thread of its own (started with the server). */
+  private desk: HeartbeatDesk | null = null;
   private readonly streams = new Map<string, grpc.ServerWritableStream<unknown, CommandProto>>();
-  /** The open Heartbeats streams: ended when this coordinator closes. */
-  private readonly beating = new Set<grpc.ServerDuplexStream<HeartbeatRequest__Output, HeartbeatReply>>();
+  /** The open Heartbeats streams on this coordinator's own port: ended when it closes. */
+  private readonly beating: BeatStreams = new Set();
+  /** How heartbeats reach the core and are answered. */
+  private readonly beats: BeatHost = {
+    now: () => this.now(),
+    feed: (event, answer) => this.feedThen(event, answer),
+    answer: () => ({ leaseMs: this.core.job.leaseMs, leaderUnsure: this.storeTrouble !== null }),
+  };
   private readonly now: () => number;
   private tickTimer: NodeJS.Timeout | null = null;
   private settle!: (r: RunResult) => void;
@@ -117,14 +123,33 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
 
   async start(): Promise<number> {
     this.port = await bindServer(this.server, this.options.listen);
+    const host = this.options.listen.slice(0, this.options.listen.lastIndexOf(':'));
+    this.desk = new HeartbeatDesk({
+      listen: `${host}:${this.options.heartbeatPort ?? 0}`,
+      leaseMs: this.core.job.leaseMs,
+      onBeats: (beats) => takeDeskBeats(this.beats, this.desk!, beats),
+      onError: (err) => this.options.logger.error({ err: err.message }, 'the heartbeat desk failed: nodes beat on the coordinator port once their stream ends'),
+    });
+    try {
+      await this.desk.start();
+    } catch (err) {
+      this.server.forceShutdown();
+      throw err;
+    }
+    if (this.leadership) this.desk.lead(false, refusalStatus(this.notLeader()));
     this.leadership?.stand();
     let lastTickMs = this.now();
     this.tickTimer = setInterval(() => {
+      this.desk?.pulse();
       if (!this.leads) return;
       // A timer that fires late says the process did not run meanwhile (an overloaded machine, a
       // long pause): timers run before the poll phase that reads the heartbeats of that time.
       const now = this.now();
-      const lateMs = now - lastTickMs - TICK_MS;
+      // Every beat the desk took so far counts before a lease is found run out.
+      this.desk?.drain();
+      // Late: the beats of that time wait in the sockets, unless the desk's thread ran meanwhile
+      // and took them; it did not run either only when the whole process did not.
+      const lateMs = Math.min(now - lastTickMs - TICK_MS, this.desk ? this.desk.stalledMs() : Infinity);
       lastTickMs = now;
       this.feed({ type: 'tick', ...(lateMs > TICK_MS ? { stalledMs: lateMs } : {}) });
     }, TICK_MS);
@@ -145,6 +170,12 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
   /** With a store: who leads as far as this coordinator knows (itself included); null without one. */
   get leader(): LeaderInfo | null {
     return this.leadership?.leader ?? null;
+  }
+
+  /** Where nodes send their heartbeats: the desk's port on the host nodes reach this coordinator at. */
+  private get heartbeatAddress(): string {
+    const a = this.advertised;
+    return this.desk ? `${a.slice(0, a.lastIndexOf(':'))}:${this.desk.port}` : '';
   }
 
   /** The address nodes reach this coordinator at. */
@@ -174,12 +205,15 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
       role: (change) => {
         if (change.leading) {
           this.storeTrouble = null;
+          this.desk?.unsure(false);
           this.core.storeReachable(true, null);
         }
+        this.desk?.lead(change.leading, change.leading ? null : refusalStatus(this.notLeader()));
         this.emit('role', change);
       },
       store: (why, written) => {
         this.storeTrouble = why;
+        this.desk?.unsure(why !== null);
         const withdrawn = this.core.storeReachable(why === null, written ?? null);
         if (withdrawn) this.options.logger.warn({ ...withdrawn }, `snapshots every ${withdrawn.every} steps from step ${withdrawn.fromStep}: withdrawn, the store could not hold it; the interval stays as it was until the store answers`);
         this.emit('store', why);
@@ -220,6 +254,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
     this.streams.clear();
     for (const s of this.beating) s.end();
     this.beating.clear();
+    await this.desk?.close();
     // A frozen peer never answers a graceful shutdown: give it a moment, then cut it off.
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, SHUTDOWN_GRACE_MS);
@@ -323,11 +358,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
 
   /** Asks a failed node's snapshot manager for its status: an answer means only the worker died. */
   private probeSnapshotManager(nodeId: string, address: string): void {
-    const client = new (loadProto().ftrain.v1.SnapshotManager)(address, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS);
-    client.Configure({ plan: null, protectedCommitStep: -1 }, { deadline: deadline(SMP_PROBE_DEADLINE_MS) }, (err) => {
-      client.close();
-      this.feed({ type: 'smp-probed', nodeId, alive: !err, detail: err ? `snapshot manager at ${address}: ${err.details || err.message}` : `snapshot manager at ${address} answered` });
-    });
+    probeSnapshotManager(address, (alive, detail) => this.feed({ type: 'smp-probed', nodeId, alive, detail }));
   }
 
   private finishRun(result: RunResult): void {
@@ -343,25 +374,9 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
    */
   private async collectWeights(): Promise<void> {
     try {
-      const status = this.core.status();
-      const job = this.core.job;
-      const digests: string[] = [];
-      for (let replica = 0; replica < job.replicas; replica++) {
-        // A replica out when the run ended (the others trained on without it) holds no final weights: ''.
-        if (status.stages[slotOf(job, replica, 0)]!.out) {
-          digests.push('');
-          continue;
-        }
-        const all: Float32Array[] = [];
-        for (let stage = 0; stage < job.stages; stage++) {
-          const slot = status.stages[slotOf(job, replica, stage)]!;
-          const node = status.nodes.find((n) => n.nodeId === slot.nodeId)!;
-          all.push(...(await fetchStageWeights(node.address, slot.stage)).map((w) => w.values));
-        }
-        digests.push(weightsDigest(all));
-      }
-      this.digest = digests.find((d) => d !== '')!;
-      this.replicaDigests = job.replicas > 1 ? digests : [];
+      const { digest, replicaDigests } = await finalDigests(this.core.status(), this.core.job);
+      this.digest = digest;
+      this.replicaDigests = replicaDigests;
       this.feed({ type: 'finish' });
     } catch (err) {
       this.options.logger.error({ err }, 'could not read the final weights');
@@ -380,38 +395,9 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
       };
     const ack = () => ({});
     return {
-      Register: unary((r) => ({ type: 'register', ...decodeRegister(r) }), () => ({ leaseMs: this.core.job.leaseMs, heartbeatMs: this.core.job.heartbeatMs, term: this.leadership?.term ?? 0 })),
-      Heartbeat: unary((r) => ({ type: 'heartbeat', ...decodeHeartbeat(r) }), () => ({ leaseMs: this.core.job.leaseMs, leaderUnsure: this.storeTrouble !== null })),
-      Heartbeats: (call) => {
-        // Each beat as Heartbeat takes it; the first refused ends the stream with its refusal.
-        let ended = false;
-        const end = (status: grpc.ServiceError) => {
-          if (ended) return;
-          ended = true;
-          this.beating.delete(call);
-          call.emit('error', status);
-        };
-        this.beating.add(call);
-        call.on('data', (r: HeartbeatRequest__Output) => {
-          if (ended) return;
-          const event = decodeOrRefuse(() => ({ type: 'heartbeat' as const, ...decodeHeartbeat(r) }), end);
-          if (!event) return;
-          this.feedThen(event, (reply) => {
-            if (ended) return;
-            if (reply.ok) call.write({ leaseMs: this.core.job.leaseMs, leaderUnsure: this.storeTrouble !== null });
-            else end(refusalStatus(reply.refusal));
-          });
-        });
-        const closed = () => {
-          this.beating.delete(call);
-          if (ended) return;
-          ended = true;
-          call.end();
-        };
-        call.on('end', closed);
-        call.on('cancelled', closed);
-        call.on('error', () => this.beating.delete(call));
-      },
+      Register: unary((r) => ({ type: 'register', ...decodeRegister(r) }), () => ({ leaseMs: this.core.job.leaseMs, heartbeatMs: this.core.job.heartbeatMs, term: this.leadership?.term ?? 0, heartbeatAddress: this.heartbeatAddress })),
+      Heartbeat: unary((r) => ({ type: 'heartbeat', ...decodeHeartbeat(r) }), () => this.beats.answer()),
+      Heartbeats: heartbeatsOnCoordinatorPort(this.beats, this.beating),
       Commands: (call) => {
         const request = decodeOrRefuse(() => ({ nodeId: decodeNodeId(call.request, 'CommandsRequest') }), (status) => call.emit('error', status));
         if (!request) return;

@@ -176,6 +176,8 @@ const HEARTBEAT_DEADLINE_INTERVALS = 2;
 export class CoordinatorLink {
   private readonly leaders: LeaderFollower;
   private heartbeats: Thread | null = null;
+  /** Where the heartbeats go: the leader's heartbeat desk, as its Register reply said (empty: its own address). */
+  private heartbeatAddress = '';
   private commands: grpc.ClientReadableStream<Command__Output> | null = null;
   /** The registration, for a re-attachment to a new leader. */
   private request: (() => RegisterRequest) | null = null;
@@ -225,6 +227,7 @@ export class CoordinatorLink {
         const attemptMs = Math.max(MIN_ATTEMPT_MS, Math.min(UNARY_DEADLINE_MS, leftMs));
         const reply = await unary<RegisterReply__Output>((cb) => this.client.Register(request(), { deadline: deadline(attemptMs) }, cb));
         this.term = Math.max(this.term, Number(reply!.term ?? 0));
+        this.heartbeatAddress = reply!.heartbeatAddress ?? '';
         return { heartbeatMs: reply!.heartbeatMs };
       } catch (err) {
         const e = err as grpc.ServiceError;
@@ -257,7 +260,7 @@ export class CoordinatorLink {
     const thread = new Thread(packageUrl('worker/heartbeat-thread.mjs'), {
       workerData: {
         protoPath: PROTO_PATH,
-        coordinator: this.address,
+        coordinator: this.heartbeatAddress || this.address,
         nodeId: this.nodeId,
         intervalMs,
         // With one coordinator nothing else can be done: a slow answer is waited for.
@@ -374,7 +377,8 @@ export class CoordinatorLink {
         const reply = await unary<RegisterReply__Output>((cb) => this.client.Register({ ...this.request!(), reattach: true }, { deadline: deadline() }, cb));
         this.term = Math.max(this.term, Number(reply!.term ?? 0));
         this.failedBeats = 0;
-        this.heartbeats?.postMessage({ type: 'coordinator', address: at });
+        this.heartbeatAddress = reply!.heartbeatAddress ?? '';
+        this.heartbeats?.postMessage({ type: 'coordinator', address: this.heartbeatAddress || at });
         this.log.warn({ coordinator: at, term: this.term, afterMs: Date.now() - started }, 're-attached to the leader');
         this.openCommands(handlers.onCommand, handlers.onLost);
         // The new leader may lack this node's last steps (the old one took them while its store

@@ -198,7 +198,7 @@ export class CoordinatorCore {
       case 'register':
         return this.onRegister(e, now, out);
       case 'heartbeat': {
-        const refused = this.members.heartbeat(e.nodeId, now);
+        const refused = this.members.heartbeat(e.nodeId, Math.min(now, e.heardAtMs ?? now));
         if (!refused && e.memory) this.memory.worker(e.nodeId, e.memory);
         return refused;
       }

@@ -24,7 +24,8 @@ export type CoordinatorEvent =
    */
   | { type: 'injection'; nodeId: string; stage: number; step: number; kind: InjectionKind }
   /** `memory`: the worker process's, when the heartbeat carries it. */
-  | { type: 'heartbeat'; nodeId: string; memory?: ProcessMemory | null }
+  /** `heardAtMs`: when it arrived, if before it is fed (the heartbeat desk takes beats while the core is busy). */
+  | { type: 'heartbeat'; nodeId: string; memory?: ProcessMemory | null; heardAtMs?: number }
   /** A node's snapshot manager on its memory: its process, slot files and shards held. */
   | ({ type: 'memory' } & SmpMemoryReport)
   | { type: 'commands-opened'; nodeId: string }

@@ -7,6 +7,7 @@ export interface RegisterReply {
   'leaseMs'?: (number | string | Long);
   'heartbeatMs'?: (number | string | Long);
   'term'?: (number | string | Long);
+  'heartbeatAddress'?: (string);
 }
 
 export interface RegisterReply__Output {
@@ -14,4 +15,5 @@ export interface RegisterReply__Output {
   'leaseMs': (number);
   'heartbeatMs': (number);
   'term': (number);
+  'heartbeatAddress': (string);
 }
