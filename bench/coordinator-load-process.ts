@@ -18,6 +18,7 @@ import * as grpc from '@grpc/grpc-js';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Worker as Thread } from 'node:worker_threads';
 import { packageUrl } from '../common/package-root.ts';
+import { heartbeatAddress } from '../worker/coordinator-link.ts';
 import { GRPC_CHANNEL_OPTIONS, PROTO_PATH, deadline, loadProto } from '../common/proto.ts';
 import { decodeCommand } from '../common/wire/coordinator-wire.ts';
 import { refusalOf } from '../common/wire/refusal-wire.ts';
@@ -233,7 +234,7 @@ function register(n: SimNode, attempt = 1): Promise<void> {
         }
         n.registered = true;
         n.heartbeatMs = reply ? Number(reply.heartbeatMs) : DEFAULT_JOB.heartbeatMs;
-        if (reply?.heartbeatAddress) n.heartbeatAddress = reply.heartbeatAddress;
+        n.heartbeatAddress = heartbeatAddress(config!.coordinator, reply?.heartbeatPort ?? 0);
         openCommands(n);
         resolve();
       },

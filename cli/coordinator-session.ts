@@ -21,6 +21,8 @@ import { slotCount } from '../domain/replica-slots.ts';
 export interface SessionOptions {
   readonly job: JobOptions;
   readonly listen: string;
+  /** The heartbeat desk's port on the listen host (0 or absent: a free one). */
+  readonly heartbeatPort?: number;
   readonly reportPath: string | null;
   readonly logger: Logger;
   readonly print: (line: string) => void;
@@ -74,7 +76,7 @@ export class CoordinatorSession {
     // And the checkpoints a resume would load: a mismatch is refused here, before any node starts.
     for (const line of checkCheckpointDir(options.job, corpus.sha256, { nodesOnThisMachine: options.nodesOnThisMachine ?? false })) options.print(line);
     const ha = options.ha ? { ...options.ha, dashboardUrl: () => this.publishedDashboardUrl() } : null;
-    this.server = new CoordinatorServer({ job: options.job, dataSha256: corpus.sha256, listen: options.listen, logger: options.logger, ...(ha ? { ha } : {}) });
+    this.server = new CoordinatorServer({ job: options.job, dataSha256: corpus.sha256, listen: options.listen, logger: options.logger, ...(options.heartbeatPort ? { heartbeatPort: options.heartbeatPort } : {}), ...(ha ? { ha } : {}) });
     const role = options.ha ? new CoordinatorRoleView(options.ha.id) : null;
     if (options.ha && role) {
       const id = options.ha.id;

@@ -117,6 +117,7 @@ const coordinatorCommand = addDashboardFlags(
       .command('coordinator')
       .description('run the coordinator of a job, with its dashboard; nodes join with `ftrain node --coordinator HOST:PORT`. With --store, start it on two or more machines: one leads, the others stand by and take over when it goes')
       .option('--listen <host:port>', 'address to serve gRPC on', '0.0.0.0:7070')
+      .option('--heartbeat-port <n>', "port of the heartbeat desk on the --listen host: the nodes' heartbeats go there and are answered however busy the coordinator is (nodes learn it when they register; open it to them as the --listen port; 0: a free one)", '0')
       .option('--store <url>', "where the coordinator's state lives: 'memory' (this process; the default) or etcd://HOST:PORT[,HOST:PORT...] for a leader and standbys sharing it (then SIGTERM makes a coordinator leave and a standby take the run over; SIGINT on the leader stops the run)", 'memory')
       .option('--store-job <name>', 'the job\'s name in the store: coordinators of one job give the same name', 'default')
       .option('--coordinator-id <id>', 'this coordinator\'s name among the job\'s coordinators (default: HOSTNAME-PID)')
@@ -130,10 +131,11 @@ const coordinatorCommand = addDashboardFlags(
       .addOption(new Option('--job-json <file>', 'the compiled job, as JSON').hideHelp()),
   ),
 );
-coordinatorCommand.action(async (flags: JobFlagValues & DashboardFlagValues & { listen: string; store: string; storeJob: string; coordinatorId?: string; advertise?: string; leaderLease: string; dashboardAdvertise?: string; jobJson?: string }) => {
+coordinatorCommand.action(async (flags: JobFlagValues & DashboardFlagValues & { listen: string; heartbeatPort: string; store: string; storeJob: string; coordinatorId?: string; advertise?: string; leaderLease: string; dashboardAdvertise?: string; jobJson?: string }) => {
   try {
     const job = flags.jobJson ? (JSON.parse(readFileSync(flags.jobJson, 'utf8')) as ReturnType<typeof compileJobOptions>) : compileJobOptions(rawJobOptions(flags));
     const listen = checkHostPort('--listen', flags.listen);
+    const heartbeatPort = intOption('--heartbeat-port', flags.heartbeatPort, 0, 0, 65_535);
     const ha = await haOptions(flags, listen);
     const dashboard = withDashboardAdvertise(dashboardSettings(coordinatorCommand, flags), flags.dashboardAdvertise, ha !== null);
     const { defaultLogFile } = await import('./local-cluster.ts');
@@ -141,11 +143,12 @@ coordinatorCommand.action(async (flags: JobFlagValues & DashboardFlagValues & { 
     const logFile = resolve(flags.logFile ?? defaultLogFile('coordinator'));
     const logger = createLogger({ name: 'coordinator', file: logFile, level: flags.logLevel });
     const print = (l: string) => process.stdout.write(`${l}\n`);
-    const session = new CoordinatorSession({ job, listen, reportPath: flags.report ?? null, logger, print, dashboard, ...(ha ? { ha } : {}) });
+    const session = new CoordinatorSession({ job, listen, heartbeatPort, reportPath: flags.report ?? null, logger, print, dashboard, ...(ha ? { ha } : {}) });
     const port = await session.start();
     if (ha) print(`ftrain coordinator ${ha.id} on ${hostOf(listen)}:${port}, state in ${ha.store.description} (job "${flags.storeJob}"): standing for leader`);
     print(`ftrain coordinator on ${hostOf(listen)}:${port}: waiting for ${slotCount(job) + job.spares} nodes`);
     print(`  ${joinHint(hostOf(listen), port, hostname())}`);
+    print(`  heartbeats: port ${session.server.heartbeatPort} (the heartbeat desk; open it to the nodes too)`);
     print(`  logs: ${logFile}`);
     print(session.dashboardLine());
     for (const line of survivabilityLines(job)) print(line);
@@ -167,7 +170,7 @@ coordinatorCommand.action(async (flags: JobFlagValues & DashboardFlagValues & { 
     await ha?.store.close();
     process.exit(result.status === 'failed' ? 1 : 0);
   } catch (err) {
-    fail(err instanceof ListenError ? err.toOptionError('--listen') : err);
+    fail(err instanceof ListenError ? err.toOptionError(err.address === flags.listen ? '--listen' : '--heartbeat-port') : err);
   }
 });
 

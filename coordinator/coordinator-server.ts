@@ -162,6 +162,11 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
     return this.core.job;
   }
 
+  /** The heartbeat desk's port (0 before start). */
+  get heartbeatPort(): number {
+    return this.desk?.port ?? 0;
+  }
+
   /** Whether this coordinator decides: always without a store; with one, while it leads. */
   get leads(): boolean {
     return !this.leadership || this.leadership.leads;
@@ -170,12 +175,6 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
   /** With a store: who leads as far as this coordinator knows (itself included); null without one. */
   get leader(): LeaderInfo | null {
     return this.leadership?.leader ?? null;
-  }
-
-  /** Where nodes send their heartbeats: the desk's port on the host nodes reach this coordinator at. */
-  private get heartbeatAddress(): string {
-    const a = this.advertised;
-    return this.desk ? `${a.slice(0, a.lastIndexOf(':'))}:${this.desk.port}` : '';
   }
 
   /** The address nodes reach this coordinator at. */
@@ -395,7 +394,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
       };
     const ack = () => ({});
     return {
-      Register: unary((r) => ({ type: 'register', ...decodeRegister(r) }), () => ({ leaseMs: this.core.job.leaseMs, heartbeatMs: this.core.job.heartbeatMs, term: this.leadership?.term ?? 0, heartbeatAddress: this.heartbeatAddress })),
+      Register: unary((r) => ({ type: 'register', ...decodeRegister(r) }), () => ({ leaseMs: this.core.job.leaseMs, heartbeatMs: this.core.job.heartbeatMs, term: this.leadership?.term ?? 0, heartbeatPort: this.desk?.port ?? 0 })),
       Heartbeat: unary((r) => ({ type: 'heartbeat', ...decodeHeartbeat(r) }), () => this.beats.answer()),
       Heartbeats: heartbeatsOnCoordinatorPort(this.beats, this.beating),
       Commands: (call) => {

@@ -126,6 +126,16 @@ function Heartbeats(call) {
   call.on('error', () => calls.delete(callId));
 }
 
+// A failed bind is reported to the main thread, which says why: not logged here too (as common/proto.ts bindServer).
+grpc.setLogger({
+  error: (message, ...rest) => {
+    if (typeof message === 'string' && /^No address added out of total \d+ resolved/.test(message)) return;
+    console.error(`E ${String(message)}`, ...rest);
+  },
+  info: (message, ...rest) => console.error(`I ${String(message)}`, ...rest),
+  debug: (message, ...rest) => console.error(`D ${String(message)}`, ...rest),
+});
+
 const server = new grpc.Server(serverOptions);
 server.addService(proto.ftrain.v1.Coordinator.service, { Heartbeats });
 server.bindAsync(listen, grpc.ServerCredentials.createInsecure(), (err, port) => {

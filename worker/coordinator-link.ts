@@ -50,6 +50,11 @@ const MIN_ATTEMPT_MS = 250;
 const NAME_NOT_FOUND = new Set(['ENOTFOUND', 'EAI_NONAME', 'EAI_NODATA', 'ENODATA', 'EAI_FAIL']);
 
 /** Thrown when the coordinator's host name does not resolve, or kept failing to for `waitedMs`. */
+/** Where heartbeats go: the heartbeat desk's port on the host the coordinator was reached at (port 0: the coordinator's own address). */
+export function heartbeatAddress(coordinator: string, deskPort: number): string {
+  return deskPort > 0 ? `${coordinator.slice(0, coordinator.lastIndexOf(':'))}:${deskPort}` : coordinator;
+}
+
 export class CoordinatorUnresolvedError extends Error {
   override readonly name = 'CoordinatorUnresolvedError';
   constructor(
@@ -176,8 +181,8 @@ const HEARTBEAT_DEADLINE_INTERVALS = 2;
 export class CoordinatorLink {
   private readonly leaders: LeaderFollower;
   private heartbeats: Thread | null = null;
-  /** Where the heartbeats go: the leader's heartbeat desk, as its Register reply said (empty: its own address). */
-  private heartbeatAddress = '';
+  /** The port of the leader's heartbeat desk, as its Register reply said (0: none, its own port). */
+  private heartbeatPort = 0;
   private commands: grpc.ClientReadableStream<Command__Output> | null = null;
   /** The registration, for a re-attachment to a new leader. */
   private request: (() => RegisterRequest) | null = null;
@@ -227,7 +232,7 @@ export class CoordinatorLink {
         const attemptMs = Math.max(MIN_ATTEMPT_MS, Math.min(UNARY_DEADLINE_MS, leftMs));
         const reply = await unary<RegisterReply__Output>((cb) => this.client.Register(request(), { deadline: deadline(attemptMs) }, cb));
         this.term = Math.max(this.term, Number(reply!.term ?? 0));
-        this.heartbeatAddress = reply!.heartbeatAddress ?? '';
+        this.heartbeatPort = reply!.heartbeatPort ?? 0;
         return { heartbeatMs: reply!.heartbeatMs };
       } catch (err) {
         const e = err as grpc.ServiceError;
@@ -260,7 +265,7 @@ export class CoordinatorLink {
     const thread = new Thread(packageUrl('worker/heartbeat-thread.mjs'), {
       workerData: {
         protoPath: PROTO_PATH,
-        coordinator: this.heartbeatAddress || this.address,
+        coordinator: heartbeatAddress(this.address, this.heartbeatPort),
         nodeId: this.nodeId,
         intervalMs,
         // With one coordinator nothing else can be done: a slow answer is waited for.
@@ -377,8 +382,8 @@ export class CoordinatorLink {
         const reply = await unary<RegisterReply__Output>((cb) => this.client.Register({ ...this.request!(), reattach: true }, { deadline: deadline() }, cb));
         this.term = Math.max(this.term, Number(reply!.term ?? 0));
         this.failedBeats = 0;
-        this.heartbeatAddress = reply!.heartbeatAddress ?? '';
-        this.heartbeats?.postMessage({ type: 'coordinator', address: this.heartbeatAddress || at });
+        this.heartbeatPort = reply!.heartbeatPort ?? 0;
+        this.heartbeats?.postMessage({ type: 'coordinator', address: heartbeatAddress(at, this.heartbeatPort) });
         this.log.warn({ coordinator: at, term: this.term, afterMs: Date.now() - started }, 're-attached to the leader');
         this.openCommands(handlers.onCommand, handlers.onLost);
         // The new leader may lack this node's last steps (the old one took them while its store

@@ -7,7 +7,7 @@ export interface RegisterReply {
   'leaseMs'?: (number | string | Long);
   'heartbeatMs'?: (number | string | Long);
   'term'?: (number | string | Long);
-  'heartbeatAddress'?: (string);
+  'heartbeatPort'?: (number);
 }
 
 export interface RegisterReply__Output {
@@ -15,5 +15,5 @@ export interface RegisterReply__Output {
   'leaseMs': (number);
   'heartbeatMs': (number);
   'term': (number);
-  'heartbeatAddress': (string);
+  'heartbeatPort': (number);
 }
