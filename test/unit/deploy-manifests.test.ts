@@ -26,7 +26,7 @@ const GRACE_FLAG = '--grace-seconds';
 const GRACEFUL_SUBCOMMANDS = new Set(['node', 'worker']);
 /** Service ports other tooling and the docs rely on: name -> port, per Service. */
 const EXPECTED_SERVICE_PORTS: Readonly<Record<string, Readonly<Record<string, number>>>> = {
-  'ftrain-coordinator': { grpc: 7070, http: 8080 },
+  'ftrain-coordinator': { grpc: 7070, heartbeats: 7071, http: 8080 },
   'ftrain-workers': { pipe: 7100, shards: 7101 },
   'ftrain-etcd': { client: 2379, peer: 2380 },
 };
@@ -459,6 +459,9 @@ function servedPorts(cmd: Invocation): number[] {
   const ports: number[] = [];
   const listen = hostPort(option(cmd, '--listen'));
   if (listen) ports.push(listen.port);
+  // The coordinator's heartbeat desk, on the --listen host: nodes beat to it on the host they reached the coordinator at.
+  const desk = cmd.sub === 'coordinator' ? option(cmd, '--heartbeat-port') : undefined;
+  if (desk !== undefined && Number(desk) > 0) ports.push(Number(desk));
   const dashboard = option(cmd, '--dashboard-port');
   if (dashboard !== undefined && option(cmd, '--dashboard-host') === '0.0.0.0' && !cmd.options.has('--no-dashboard')) ports.push(Number(dashboard));
   return ports;
