@@ -18,7 +18,7 @@ import * as grpc from '@grpc/grpc-js';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Worker as Thread } from 'node:worker_threads';
 import { packageUrl } from '../common/package-root.ts';
-import { heartbeatAddress } from '../worker/coordinator-link.ts';
+import { heartbeatAddress } from '../worker/coordinator-address.ts';
 import { GRPC_CHANNEL_OPTIONS, PROTO_PATH, deadline, loadProto } from '../common/proto.ts';
 import { decodeCommand } from '../common/wire/coordinator-wire.ts';
 import { refusalOf } from '../common/wire/refusal-wire.ts';

@@ -7,7 +7,7 @@ import { closeSync, writeSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_UNRESOLVED } from '../domain/exit-codes.ts';
 import { RefusedError, RunEndedError } from '../domain/refusal.ts';
-import { CoordinatorUnreachableError, CoordinatorUnresolvedError, type RegisterWait, type ResolveWait } from '../worker/coordinator-link.ts';
+import { CoordinatorUnreachableError, CoordinatorUnresolvedError, type RegisterWait, type ResolveWait } from '../worker/coordinator-address.ts';
 import { SnapshotDirTakenError } from './snapshot-dir-lock.ts';
 
 /** The environment variable that gives a worker the fd of its exit note (set by the node agent). */

@@ -15,7 +15,7 @@ import { hostOf } from '../domain/host-port.ts';
 import { ListenError } from '../common/proto.ts';
 import { SUCCESSOR_ENV, standBy, tellAgent } from './agent-channel.ts';
 import { LISTEN_FLAG_ENV, joinFailureCode, waitingLines, writeExitNote } from './join-failure.ts';
-import { resolveCoordinatorHost } from '../worker/coordinator-link.ts';
+import { resolveCoordinatorHost } from '../worker/coordinator-address.ts';
 import { DEFAULT_SLOT_COUNT } from '../domain/snapshot-slots.ts';
 import { survivabilityLines } from '../coordinator/core/survivability.ts';
 import { slotCount } from '../domain/replica-slots.ts';

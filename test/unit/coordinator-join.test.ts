@@ -12,15 +12,16 @@ import { EXIT_FENCED, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_UNRESOLVED, FINAL_WOR
 import { RefusalReason, RefusedError, RunEndedError } from '../../domain/refusal.ts';
 import { bareHost, hostOf } from '../../domain/host-port.ts';
 import { compileWorkerOptions } from '../../worker/core/worker-options.ts';
+import { CoordinatorLink } from '../../worker/coordinator-link.ts';
 import {
-  CoordinatorLink,
   CoordinatorUnreachableError,
   CoordinatorUnresolvedError,
   connectFailure,
+  heartbeatAddress,
   resolveCoordinatorHost,
   type RegisterWait,
   type ResolveWait,
-} from '../../worker/coordinator-link.ts';
+} from '../../worker/coordinator-address.ts';
 
 const failure = (code: string) => Object.assign(new Error(`getaddrinfo ${code} host`), { code });
 const fast = { initialMs: 20, maxMs: 40, factor: 2 };
@@ -135,5 +136,14 @@ describe('waitingLines', () => {
     say.registerWait(wait(2));
     expect(lines).toEqual(['ftrain node n1: waiting for the coordinator at h:7070 (attempt 1: connection refused); retrying, giving up in 58 s']);
     expect(PROGRESS_EVERY_MS).toBeLessThanOrEqual(10_000);
+  });
+});
+
+describe('heartbeatAddress', () => {
+  it("is the desk's port on the host the coordinator was reached at, or the coordinator's own address without a desk", () => {
+    expect(heartbeatAddress('coord-a.example:7070', 7071)).toBe('coord-a.example:7071');
+    expect(heartbeatAddress('10.0.0.2:7070', 40123)).toBe('10.0.0.2:40123');
+    expect(heartbeatAddress('[::1]:7070', 7071)).toBe('[::1]:7071');
+    expect(heartbeatAddress('coord-a:7070', 0)).toBe('coord-a:7070');
   });
 });
