@@ -57,6 +57,8 @@ export interface CoordinatorSimResult {
 
 /** Simulated time between ticks: node schedules and the core's clock tick. */
 export const SIM_TICK_MS = 1000;
+/** The simulated job's --recovery-timeout-ms: ten ticks, each node answering a command the tick after it. */
+const SIM_ANSWER_BOUND_MS = 10 * SIM_TICK_MS;
 /** A preempted node's notice (GKE gives spot VMs 30 s). */
 const PREEMPT_GRACE_MS = 30_000;
 /** A replacement node registers this long after the node it replaces went away. */
@@ -96,8 +98,10 @@ export function runCoordinatorSimulation(o: CoordinatorSimOptions): CoordinatorS
     checkEvery: 0,
     heartbeatMs: o.heartbeatMs,
     leaseMs: o.heartbeatMs * 5,
-    // A recovery waits for answers a tick apart; a day of churn must not fail on the default timeout.
-    recoveryTimeoutMs: 3_600_000,
+    // The simulated nodes answer every command a tick later: one that has not answered ten ticks
+    // on is gone (silent), and a recovery gives it up then (recovery-answers.ts) rather than
+    // wait for its lease, five slow heartbeats long, while more nodes go silent.
+    recoveryTimeoutMs: SIM_ANSWER_BOUND_MS,
   });
   const core = new CoordinatorCore(job);
   const prng = new Prng(o.seed);
@@ -286,7 +290,7 @@ export function runCoordinatorSimulation(o: CoordinatorSimOptions): CoordinatorS
   peakRss = Math.max(peakRss, process.memoryUsage.rss(), process.resourceUsage().maxRSS * 1024);
   const status = core.status();
   return {
-    config: { nodes: o.nodes, stages: o.stages, replicas, spares: o.spares, stepMs: o.stepMs, heartbeatMs: job.heartbeatMs, leaseMs: job.leaseMs, tickMs: SIM_TICK_MS, churnPerHour: o.churnPerHour, preemptGraceMs: PREEMPT_GRACE_MS, rejoinMs: REJOIN_MS, seed: o.seed, snapshots: 'every step, as the simulated nodes report them; --ec off', answers: 'a node answers a command one tick later' },
+    config: { nodes: o.nodes, stages: o.stages, replicas, spares: o.spares, stepMs: o.stepMs, heartbeatMs: job.heartbeatMs, leaseMs: job.leaseMs, recoveryTimeoutMs: job.recoveryTimeoutMs, tickMs: SIM_TICK_MS, churnPerHour: o.churnPerHour, preemptGraceMs: PREEMPT_GRACE_MS, rejoinMs: REJOIN_MS, seed: o.seed, snapshots: 'every step, as the simulated nodes report them; --ec off', answers: 'a node answers a command one tick later' },
     simulatedNodes: o.nodes,
     simulatedHours: o.hours,
     eventsFed: events,
