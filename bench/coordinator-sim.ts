@@ -43,6 +43,8 @@ export interface CoordinatorSimResult {
   readonly preemptions: number;
   readonly abruptLosses: number;
   readonly failuresRecovered: number;
+  /** Lost nodes that held no stage when the coordinator found them gone (spares): nothing to recover. */
+  readonly sparesLost: number;
   /** Nodes declared failed that were neither lost nor leaving. */
   readonly falseLosses: number;
   readonly recoveryTiers: Readonly<Record<string, number>>;
@@ -120,6 +122,7 @@ export function runCoordinatorSimulation(o: CoordinatorSimOptions): CoordinatorS
   const tiers: Record<string, number> = {};
   let runFailure: string | null = null;
   let falseLosses = 0;
+  let sparesLost = 0;
   let peakRss = process.memoryUsage.rss();
 
   const feed = (e: CoordinatorEvent): void => {
@@ -147,6 +150,8 @@ export function runCoordinatorSimulation(o: CoordinatorSimOptions): CoordinatorS
         // A node the coordinator gives up on is gone: fenced, it exits (a silent one was gone already).
         const id = a.msg === 'node failed' ? (a.fields?.nodeId as string | undefined) : undefined;
         const n = id === undefined ? undefined : nodes.get(id);
+        // Found once; a spare that leaves with notice has been told to stop already.
+        if (n && a.fields?.stage === null && (n.silent || n.leavingUntilMs !== null)) sparesLost += 1;
         if (n && !n.gone) {
           if (!n.silent && n.leavingUntilMs === null) falseLosses += 1;
           n.gone = true;
@@ -300,6 +305,7 @@ export function runCoordinatorSimulation(o: CoordinatorSimOptions): CoordinatorS
     preemptions,
     abruptLosses: abrupt,
     failuresRecovered: recovered,
+    sparesLost,
     falseLosses,
     recoveryTiers: tiers,
     nodesJoined: joined,
