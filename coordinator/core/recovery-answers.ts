@@ -72,7 +72,7 @@ export function unansweredLog(u: Unanswered, slotName: string, boundMs: number, 
  * plan went out, and giving up an unanswered node is such a loss: a node that never answers, then
  * the spare that takes its place, and so on, would start it over without end. Each start over
  * follows a loss; past this many in a row without training going on, nodes are lost faster than a
- * recovery completes, and the run fails saying so. At a loss every 18 s and a round of a few
- * seconds (the coordinator simulation's day of churn) a recovery starts over at most 3 times.
+ * recovery completes, and the run fails saying so. In the coordinator simulation's day of churn
+ * (a loss every 18 s, a round of a few seconds) a recovery started over at most 4 times.
  */
 export const MAX_RECOVERY_RESTARTS = 20;
