@@ -43,6 +43,8 @@ export interface CoordinatorSimResult {
   readonly preemptions: number;
   readonly abruptLosses: number;
   readonly failuresRecovered: number;
+  /** Lost nodes that held no stage when the coordinator found them gone (spares): nothing to recover. */
+  readonly sparesLost: number;
   /** Nodes declared failed that were neither lost nor leaving. */
   readonly falseLosses: number;
   readonly recoveryTiers: Readonly<Record<string, number>>;
@@ -57,6 +59,8 @@ export interface CoordinatorSimResult {
 
 /** Simulated time between ticks: node schedules and the core's clock tick. */
 export const SIM_TICK_MS = 1000;
+/** The simulated job's --recovery-timeout-ms: ten ticks, each node answering a command the tick after it. */
+const SIM_ANSWER_BOUND_MS = 10 * SIM_TICK_MS;
 /** A preempted node's notice (GKE gives spot VMs 30 s). */
 const PREEMPT_GRACE_MS = 30_000;
 /** A replacement node registers this long after the node it replaces went away. */
@@ -96,8 +100,10 @@ export function runCoordinatorSimulation(o: CoordinatorSimOptions): CoordinatorS
     checkEvery: 0,
     heartbeatMs: o.heartbeatMs,
     leaseMs: o.heartbeatMs * 5,
-    // A recovery waits for answers a tick apart; a day of churn must not fail on the default timeout.
-    recoveryTimeoutMs: 3_600_000,
+    // The simulated nodes answer every command a tick later: one that has not answered ten ticks
+    // on is gone (silent), and a recovery gives it up then (recovery-answers.ts) rather than
+    // wait for its lease, five slow heartbeats long, while more nodes go silent.
+    recoveryTimeoutMs: SIM_ANSWER_BOUND_MS,
   });
   const core = new CoordinatorCore(job);
   const prng = new Prng(o.seed);
@@ -116,6 +122,7 @@ export function runCoordinatorSimulation(o: CoordinatorSimOptions): CoordinatorS
   const tiers: Record<string, number> = {};
   let runFailure: string | null = null;
   let falseLosses = 0;
+  let sparesLost = 0;
   let peakRss = process.memoryUsage.rss();
 
   const feed = (e: CoordinatorEvent): void => {
@@ -143,6 +150,8 @@ export function runCoordinatorSimulation(o: CoordinatorSimOptions): CoordinatorS
         // A node the coordinator gives up on is gone: fenced, it exits (a silent one was gone already).
         const id = a.msg === 'node failed' ? (a.fields?.nodeId as string | undefined) : undefined;
         const n = id === undefined ? undefined : nodes.get(id);
+        // Found once; a spare that leaves with notice has been told to stop already.
+        if (n && a.fields?.stage === null && (n.silent || n.leavingUntilMs !== null)) sparesLost += 1;
         if (n && !n.gone) {
           if (!n.silent && n.leavingUntilMs === null) falseLosses += 1;
           n.gone = true;
@@ -286,7 +295,7 @@ export function runCoordinatorSimulation(o: CoordinatorSimOptions): CoordinatorS
   peakRss = Math.max(peakRss, process.memoryUsage.rss(), process.resourceUsage().maxRSS * 1024);
   const status = core.status();
   return {
-    config: { nodes: o.nodes, stages: o.stages, replicas, spares: o.spares, stepMs: o.stepMs, heartbeatMs: job.heartbeatMs, leaseMs: job.leaseMs, tickMs: SIM_TICK_MS, churnPerHour: o.churnPerHour, preemptGraceMs: PREEMPT_GRACE_MS, rejoinMs: REJOIN_MS, seed: o.seed, snapshots: 'every step, as the simulated nodes report them; --ec off', answers: 'a node answers a command one tick later' },
+    config: { nodes: o.nodes, stages: o.stages, replicas, spares: o.spares, stepMs: o.stepMs, heartbeatMs: job.heartbeatMs, leaseMs: job.leaseMs, recoveryTimeoutMs: job.recoveryTimeoutMs, tickMs: SIM_TICK_MS, churnPerHour: o.churnPerHour, preemptGraceMs: PREEMPT_GRACE_MS, rejoinMs: REJOIN_MS, seed: o.seed, snapshots: 'every step, as the simulated nodes report them; --ec off', answers: 'a node answers a command one tick later' },
     simulatedNodes: o.nodes,
     simulatedHours: o.hours,
     eventsFed: events,
@@ -296,6 +305,7 @@ export function runCoordinatorSimulation(o: CoordinatorSimOptions): CoordinatorS
     preemptions,
     abruptLosses: abrupt,
     failuresRecovered: recovered,
+    sparesLost,
     falseLosses,
     recoveryTiers: tiers,
     nodesJoined: joined,

@@ -47,7 +47,7 @@ export function addJobFlags(cmd: Command): Command {
     .option('--spares <n>', 'spare nodes to wait for beyond one per stage: they hold erasure shards and take over the stage of a lost node', '0')
     .option('--ec <k,m>', 'erasure-code each snapshot into K data + M parity shards on K+M other nodes; "auto" picks from the node count (stages + spares: 3 nodes: 1,1; 4: 2,1; 5: 3,1; 6: 3,2; 7+: 4,2; fewer than 3: none), "off" keeps snapshots local', 'auto')
     .option('--inject <spec>', injectHelp())
-    .option('--recovery-timeout-ms <n>', 'fail the run if a recovery has not resumed training after this long', String(DEFAULT_JOB.recoveryTimeoutMs))
+    .option('--recovery-timeout-ms <n>', 'how long a recovery waits: a node that has not answered its halt or assignment by then is given up (a spare takes its stage), and a stage no node has taken by then fails the run', String(DEFAULT_JOB.recoveryTimeoutMs))
     .option('--checkpoint-every <n>', 'also write a durable disk checkpoint after every N-th step (needs --checkpoint-dir)', '0')
     .option('--checkpoint-dir <dir>', 'disk checkpoint directory; a run started with it resumes from the newest checkpoint every stage has')
     .option('--report <file>', 'write the run report (JSON) here at the end')

@@ -81,7 +81,11 @@ export interface JobOptions {
   readonly snapshotEvery: SnapshotEvery;
   /** Failures to cause on purpose (`--inject`). */
   readonly injections: readonly Injection[];
-  /** A recovery that has not resumed training after this long fails the run. */
+  /**
+   * How long a recovery waits: a node it placed that has not answered its halt or assignment
+   * after this long is given up like a lost one, and a stage no node has taken after this long
+   * fails the run (coordinator/core/recovery-answers.ts).
+   */
   readonly recoveryTimeoutMs: number;
   /** Write a durable disk checkpoint after every K-th step; 0: never. */
   readonly checkpointEvery: number;

@@ -28,7 +28,8 @@ import type { SnapshotInterval } from '../../domain/snapshot-schedule.ts';
 import { ShareLayouts } from './share-layouts.ts';
 import { StagePlacement } from './stage-placement.ts';
 import { TrainingProgress } from './training-progress.ts';
-import { slotCount, slotsOfStage } from '../../domain/replica-slots.ts';
+import { slotCount, slotName, slotsOfStage } from '../../domain/replica-slots.ts';
+import { MAX_RECOVERY_RESTARTS, unansweredLog } from './recovery-answers.ts';
 
 export class CoordinatorCore {
   private phase: RunPhase = RunPhase.waiting;
@@ -185,7 +186,7 @@ export class CoordinatorCore {
     core.departures.restore(state.departures);
     core.progress.restore(state.progress);
     core.progress.takeOver(slotCount(job));
-    if (state.recovering) core.recovery.resume(state.recovering);
+    if (state.recovering) core.recovery.resume(state.recovering, nowMs);
     return core;
   }
 
@@ -350,14 +351,37 @@ export class CoordinatorCore {
       this.nodeFailed(node.nodeId, `its lease expired: no heartbeat for ${this.job.leaseMs} ms`, now, out, 'unresponsive');
     }
     this.departures.maybeMove(now, out);
-    const current = this.recovery.active ? this.recovery.failureDetail() : null;
-    const heldSince = this.recovery.heldSinceMs();
-    if (current && heldSince !== null && now - heldSince > this.job.recoveryTimeoutMs) {
-      const waiting = this.recovery.vacancies().map(([stage, id]) =>
+    if (!this.recovery.active) return;
+    const timeoutMs = this.job.recoveryTimeoutMs;
+    const late = (slot: number) => now - this.recovery.vacantSinceMs(slot) > timeoutMs;
+    if (!this.recovery.vacancies().some(([slot]) => late(slot))) {
+      // A node that did not answer in time costs that node only (recovery-answers.ts). Listed
+      // before any is given up: the first may start the recovery over, asking the others anew.
+      for (const u of this.recovery.unanswered(now, timeoutMs)) {
+        if (hasEnded(this.phase)) return;
+        out.push(unansweredLog(u, slotName(this.job, u.slot), timeoutMs, now));
+        // As after a lease expiry: whatever still answers on that machine is not waited for.
+        this.members.markSmp(u.nodeId, 'lost');
+        this.nodeFailed(u.nodeId, `it did not answer its ${u.ask === 'halt' ? 'halt' : 'assignment'} within ${timeoutMs} ms`, now, out, 'unresponsive');
+      }
+      if (!this.recovery.active) return;
+    }
+    const current = this.recovery.failureDetail();
+    const vacancies = this.recovery.vacancies();
+    // A slot no node took in time fails the run: nothing brings it back. So does, as a safety net,
+    // a recovery held that long with no slot vacant and no answer awaited.
+    const stuck = vacancies.length === 0 && this.recovery.awaitedAnswers === 0 && now - this.recovery.heldSinceMs()! > timeoutMs;
+    if (vacancies.some(([slot]) => late(slot)) || stuck) {
+      const waiting = vacancies.map(([stage, id]) =>
         this.members.smpLost(id) ? `stage ${stage} (no node joined to take it)` : `stage ${stage} (node ${id}'s worker did not come back)`,
       );
       const why = waiting.length > 0 ? `no node took ${waiting.join(', ')}` : 'the stages did not all become ready';
-      this.failRun({ nodeId: current.nodeId, stage: current.stage, detail: `${current.detail}; recovery gave up after ${this.job.recoveryTimeoutMs} ms: ${why}`, detectedAtMs: now }, out);
+      this.failRun({ nodeId: current.nodeId, stage: current.stage, detail: `${current.detail}; recovery gave up after ${timeoutMs} ms: ${why}`, detectedAtMs: now }, out);
+      return;
+    }
+    if (this.recovery.restarts > MAX_RECOVERY_RESTARTS) {
+      const detail = `${current.detail}; recovery gave up after starting over ${this.recovery.restarts} times: each time a node was lost before every stage was ready (nodes are lost faster than a recovery completes)`;
+      this.failRun({ nodeId: current.nodeId, stage: current.stage, detail, detectedAtMs: now }, out);
     }
   }
 

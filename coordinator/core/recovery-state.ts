@@ -5,6 +5,7 @@ import type { RestoreTrace } from '../../domain/node-reports.ts';
 import type { Failure, RunPhase } from '../../domain/run-status.ts';
 import type { Action } from './core-events.ts';
 import type { FailureInfo } from './failure-log.ts';
+import { RecoveryAnswers } from './recovery-answers.ts';
 import type { RecoveryDecision } from './recovery-policy.ts';
 
 /** What the recovery needs from the rest of the core. */
@@ -49,6 +50,31 @@ export interface RecoveryState {
   readonly traces: Map<number, RestoreTrace>;
   /** A replica the others train on without until it joins again (replica-away.ts); null: every replica waits. */
   away: AwayReplica | null;
+  /** The halts and assignments of this recovery that wait for their node's answer (recovery-answers.ts). */
+  readonly answers: RecoveryAnswers;
+  /** Times a further failure sent the survivors back to halt after the plan went out, since training last went on. */
+  restarts: number;
+}
+
+/** A recovery that starts in `epoch` with its first failure, nothing placed or said yet. */
+export function freshRecoveryState(epoch: number, failure: FailureInfo, completedAtFailure: number, away: AwayReplica | null): RecoveryState {
+  return {
+    epoch,
+    vacant: new Map(),
+    snapshotSteps: new Map(),
+    memorySteps: new Map(),
+    filled: new Map(),
+    failure,
+    others: [],
+    completedAtFailure,
+    decision: null,
+    waitingSaid: new Set(),
+    assignedAtMs: null,
+    traces: new Map(),
+    away,
+    answers: new RecoveryAnswers(),
+    restarts: 0,
+  };
 }
 
 /** A replica out while one of its stages is rebuilt, the others training on (replica-away.ts). */

@@ -21,7 +21,9 @@ import { slotCount, slotName, slotsOfStage, stageOfSlot } from '../../domain/rep
 import { pickForSlot } from '../../domain/zones.ts';
 import { shareViews, withMemory } from './share-layouts.ts';
 import { ReplicaAwayFlow, replicaAway } from './replica-away.ts';
-import type { RecoveryContext, RecoveryState } from './recovery-state.ts';
+import { freshRecoveryState, type RecoveryContext, type RecoveryState } from './recovery-state.ts';
+import type { Unanswered } from './recovery-answers.ts';
+import { durableRecovery, reattachHalt, resumedRecovery } from './recovery-takeover.ts';
 
 export class Recovery {
   private r: RecoveryState | null = null;
@@ -65,10 +67,31 @@ export class Recovery {
     return !!a && a.resumed !== null && a.restoringSinceMs === null;
   }
 
-  /** Since when the recovery under way has held the run (a join counts from its pause); null when none does. */
+  /**
+   * Since when the recovery under way has held the run (a join counts from its pause) with
+   * nothing new to recover: a further failure counts as its start; null when none holds it.
+   */
   heldSinceMs(): number | null {
     if (!this.active) return null;
-    return this.r!.away?.restoringSinceMs ?? this.r!.failure.detectedAtMs;
+    const r = this.r!;
+    return Math.max(r.away?.restoringSinceMs ?? r.failure.detectedAtMs, r.others.at(-1)?.detectedAtMs ?? -Infinity);
+  }
+
+  /**
+   * Since when a vacant slot has waited for a node while the recovery holds the run: from the
+   * failure that left it vacant (the latest, when it was filled and lost again), or from the
+   * restore of a join when it waited before while the others trained on.
+   */
+  vacantSinceMs(slot: number): number {
+    const r = this.r!;
+    let since = r.failure.detectedAtMs;
+    for (let i = r.others.length - 1; i >= 0; i--) {
+      if (r.others[i]!.stage === slot) {
+        since = r.others[i]!.detectedAtMs;
+        break;
+      }
+    }
+    return Math.max(since, r.away?.restoringSinceMs ?? -Infinity);
   }
 
   /** The recovery restores from the disk tier (the start must load checkpoints). */
@@ -114,50 +137,20 @@ export class Recovery {
     return { nodeId: f.nodeId, stage: f.stage, detail: f.detail, detectedAtMs: f.detectedAtMs };
   }
 
-  /** What a new leader needs of the recovery under way: its failures (the first, then the others); null when none is. */
+  /** What a new leader needs of the recovery under way (recovery-takeover.ts); null when none is. */
   durable(): readonly FailureInfo[] | null {
-    return this.r ? [this.r.failure, ...this.r.others] : null;
+    return durableRecovery(this.r);
   }
 
-  /**
-   * A new leader's: the recovery the old leader had under way starts again in a new epoch, every
-   * replica waiting for it. Its slots without a node are vacant; each placed node is halted when
-   * it re-attaches (reattached), and the recovery goes on as after any failure.
-   */
-  resume(failures: readonly FailureInfo[]): void {
-    const [failure, ...others] = failures;
-    if (!failure) return;
-    this.r = {
-      epoch: this.ctx.nextEpoch(),
-      vacant: new Map(),
-      snapshotSteps: new Map(),
-      memorySteps: new Map(),
-      filled: new Map(),
-      failure,
-      others,
-      completedAtFailure: this.commits.stepUnderWay,
-      decision: null,
-      waitingSaid: new Set(),
-      assignedAtMs: null,
-      traces: new Map(),
-      away: null,
-    };
-    for (let slot = 0; slot < slotCount(this.job); slot++) {
-      if (this.commits.stage(slot).nodeId !== null) continue;
-      const former = [...failures].reverse().find((f) => f.stage === slot);
-      this.r.vacant.set(slot, former?.nodeId ?? '');
-    }
-    for (const n of this.members.all()) {
-      if (n.stage !== null && n.state !== NodeState.lost && n.state !== NodeState.stopped && n.state !== NodeState.recovering) this.members.move(n, NodeState.recovering);
-    }
-    this.ctx.setPhase(RunPhase.recovering);
+  /** A new leader's: the recovery the old leader had under way starts again (recovery-takeover.ts). */
+  resume(failures: readonly FailureInfo[], now: number): void {
+    this.r = resumedRecovery(this.job, this.members, this.commits, this.ctx, failures) ?? this.r;
+    this.nowMs = now;
   }
 
   /** A placed node re-attached to a new leader during a recovery it has not reported on: it halts in the recovery's epoch. */
   reattached(node: NodeRecord, out: Action[]): void {
-    const r = this.r;
-    if (!r || r.decision !== null || node.stage === null || r.snapshotSteps.has(node.stage)) return;
-    out.push({ type: 'send', nodeId: node.nodeId, command: { kind: 'halt', epoch: r.epoch, reason: 'a new coordinator leads the recovery', resumeAtMost: this.resumeAtMost() } });
+    if (this.r) reattachHalt(this.r, node, () => this.resumeAtMost(), this.nowMs, out);
   }
 
   /** A placed node failed: its stage is vacant; every survivor halts (again, if a restore was under way). */
@@ -165,6 +158,7 @@ export class Recovery {
     const stage = node.stage!;
     node.stage = null;
     this.commits.stage(stage).nodeId = null;
+    this.r?.answers.answered(stage);
     const announced = this.failures.take(stage);
     const info: FailureInfo = {
       stage,
@@ -190,26 +184,14 @@ export class Recovery {
     }
     if (!this.r) {
       const epoch = this.ctx.nextEpoch();
-      this.r = {
-        epoch,
-        vacant: new Map(),
-        snapshotSteps: new Map(),
-        memorySteps: new Map(),
-        filled: new Map(),
-        failure: info,
-        others: [],
-        completedAtFailure: this.commits.stepUnderWay,
-        decision: null,
-        waitingSaid: new Set(),
-        assignedAtMs: null,
-        traces: new Map(),
-        away: this.ctx.phase === RunPhase.training ? replicaAway(this.job, stage, this.commits.stages.map((s) => this.members.get(s.nodeId ?? '')?.state ?? null)) : null,
-      };
+      const away = this.ctx.phase === RunPhase.training ? replicaAway(this.job, stage, this.commits.stages.map((s) => this.members.get(s.nodeId ?? '')?.state ?? null)) : null;
+      this.r = freshRecoveryState(epoch, info, this.commits.stepUnderWay, away);
       if (this.ctx.phase === RunPhase.training) {
         for (const n of this.members.all()) {
           if (n.stage === null || n.state === NodeState.lost || n.state === NodeState.stopped || n.state === NodeState.recovering) continue;
           this.members.move(n, NodeState.recovering);
           out.push({ type: 'send', nodeId: n.nodeId, command: { kind: 'halt', epoch, reason: `stage ${stage} failed`, resumeAtMost: this.resumeAtMost() } });
+          this.r.answers.ask(n.stage, n.nodeId, 'halt', epoch, now);
         }
       }
     } else {
@@ -227,11 +209,16 @@ export class Recovery {
       if (r.decision !== null) {
         r.decision = null;
         r.epoch = this.ctx.nextEpoch();
+        r.restarts += 1;
         for (const n of this.members.all()) {
           if (n.stage === null || n.state === NodeState.lost || n.state === NodeState.stopped) continue;
+          // A node this recovery placed that has had no assignment since has no stage to halt: it
+          // does not answer, and what it holds is known already.
+          const unassigned = n.state === NodeState.recovering && r.filled.has(n.stage);
           if (n.state !== NodeState.recovering) this.members.move(n, NodeState.recovering);
-          r.snapshotSteps.delete(n.stage);
+          if (!unassigned) r.snapshotSteps.delete(n.stage);
           out.push({ type: 'send', nodeId: n.nodeId, command: { kind: 'halt', epoch: r.epoch, reason: `stage ${stage} failed`, resumeAtMost: this.resumeAtMost() } });
+          if (!unassigned) r.answers.ask(n.stage, n.nodeId, 'halt', r.epoch, now);
         }
       }
       if (restoreAll) this.awayFlow.restoreAll(r, `${slotName(this.job, stage)} lost while replica ${r.away!.replica} is out`, out);
@@ -258,6 +245,7 @@ export class Recovery {
   /** A halted survivor says which snapshots it holds and the step its tensors hold; false when no recovery of that epoch is under way. */
   halted(stage: number, epoch: number, snapshotSteps: readonly number[], memoryStep: number, out: Action[]): boolean {
     if (!this.r || epoch !== this.r.epoch) return false;
+    this.r.answers.answered(stage);
     this.r.snapshotSteps.set(stage, snapshotSteps);
     this.r.memorySteps.set(stage, memoryStep);
     this.maybeRestore(out);
@@ -432,6 +420,7 @@ export class Recovery {
     });
     const plan = decision.plan;
     out.push({ type: 'log', level: plan.tier === 'fail' ? 'error' : 'info', msg: `recovery by ${plan.tier} (${decision.reason.kind}): ${decision.reason.text}`, fields: { epoch: this.ctx.epoch } });
+    if (plan.tier !== 'fail') for (const node of nodes) r.answers.ask(node.stage!, node.nodeId, 'assign', r.epoch, this.nowMs);
     switch (plan.tier) {
       case 'fail':
         this.ctx.failRun({ nodeId: r.failure.nodeId, stage: r.failure.stage, detail: `${r.failure.detail}; ${decision.reason.text}`, detectedAtMs: r.failure.detectedAtMs }, out);
@@ -522,9 +511,29 @@ export class Recovery {
     if (away?.resumed && away.caughtUpAtMs === null && step >= this.r!.completedAtFailure) away.caughtUpAtMs = now;
   }
 
-  /** A stage's worker is ready after an assignment of this recovery, having spent `trace`. */
-  stageReady(stage: number, trace: RestoreTrace): void {
-    this.r?.traces.set(stage, trace);
+  /** A stage's worker is ready after an assignment of this recovery, having spent `trace` (when it says). */
+  stageReady(stage: number, trace: RestoreTrace | undefined): void {
+    this.r?.answers.answered(stage);
+    if (trace) this.r?.traces.set(stage, trace);
+  }
+
+  /**
+   * The halts and assignments of the recovery under way that their node has not answered within
+   * `boundMs` (recovery-answers.ts), whose node still holds the slot.
+   */
+  unanswered(now: number, boundMs: number): Unanswered[] {
+    if (!this.r || !this.active) return [];
+    return this.r.answers.overdue(now, boundMs).filter((u) => this.commits.stage(u.slot).nodeId === u.nodeId && this.members.live(u.nodeId) !== undefined);
+  }
+
+  /** How many halts and assignments of the recovery under way wait for their node's answer. */
+  get awaitedAnswers(): number {
+    return this.r?.answers.size ?? 0;
+  }
+
+  /** Times the recovery under way started over after its plan went out (a node lost before every stage was ready); 0 when none is. */
+  get restarts(): number {
+    return this.r?.restarts ?? 0;
   }
 
   /** Training resumed from `fromStep` at `now`: each failure of this recovery is recovered. */
@@ -535,6 +544,7 @@ export class Recovery {
     if (away && away.resumed === null && !endedOut) {
       // The others train on; the failure is recovered once the replica that is out joins.
       away.resumed = { step: fromStep, atMs: now };
+      r.restarts = 0;
       out.push({ type: 'log', level: 'info', msg: `training goes on from step ${fromStep} without replica ${away.replica}`, fields: { resumedAfterMs: now - (r.failure.failedAtMs ?? r.failure.detectedAtMs) } });
       this.awayFlow.scheduleJoin(out);
       return;

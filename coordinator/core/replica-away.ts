@@ -130,6 +130,7 @@ export class ReplicaAwayFlow {
     const inMemory = new Set(live.filter((s) => r.memorySteps.get(s) === step));
     this.placement.sendAssignments(nodes, step, out, new Map(), new Map(), new Map(), { replica: away.replica, host: away.host }, inMemory);
     r.assignedAtMs = this.rec.nowMs();
+    for (const s of live) r.answers.ask(s, nodes[s]!.nodeId, 'assign', r.epoch, r.assignedAtMs);
     const how = away.host === null ? 'the others train on with their own micro-batches (--on-replica-loss shrink)' : `replica ${away.host} trains its micro-batches as well as its own (--on-replica-loss keep)`;
     out.push({ type: 'notice', level: 'warn', msg: `replica ${away.replica} is out until ${slotName(this.job, r.failure.stage)} is back: ${how}, from step ${step}` });
     return true;
@@ -155,6 +156,9 @@ export class ReplicaAwayFlow {
     const away = r.away!;
     away.restoringSinceMs = this.rec.nowMs();
     for (const s of away.slots) {
+      // Its answer to a halt is not waited for: it holds nothing of its own to restore (a node
+      // placed on it meanwhile has no stage yet to halt).
+      r.answers.answered(s);
       if (r.vacant.has(s)) continue;
       r.filled.set(s, []);
       r.snapshotSteps.set(s, []);
@@ -195,6 +199,7 @@ export class ReplicaAwayFlow {
       this.members.move(n, NodeState.recovering);
       r.snapshotSteps.delete(s);
       out.push({ type: 'send', nodeId: n.nodeId, command: { kind: 'halt', epoch: r.epoch, reason: `replica ${away.replica} joins after step ${away.joinAt}`, resumeAtMost: away.joinAt } });
+      r.answers.ask(s, n.nodeId, 'halt', r.epoch, this.rec.nowMs());
     }
   }
 }

@@ -87,7 +87,7 @@ export class TrainingProgress {
     if (node.state !== NodeState.assigned) return { reason: RefusalReason.wrongState, message: `node ${nodeId} is ${node.state}, not waiting to become ready` };
     this.members.move(node, NodeState.ready);
     this.commits.setCheckpointSteps(stage, checkpointSteps);
-    if (trace) this.recovery.stageReady(stage, trace);
+    this.recovery.stageReady(stage, trace);
     if (this.ctx.phase !== RunPhase.starting) return null;
     // Every slot, but those of a replica that is out while the others train on.
     const active = this.commits.activeSlots();

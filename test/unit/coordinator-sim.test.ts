@@ -12,6 +12,7 @@ describe('coordinator simulation', () => {
     expect(r.preemptions).toBeGreaterThan(0);
     expect(r.abruptLosses).toBeGreaterThan(0);
     expect(r.failuresRecovered).toBe(r.failuresInjected);
+    expect(r.sparesLost).toBe(0);
     expect(r.falseLosses).toBe(0);
     expect(r.nodesJoined).toBe(r.failuresInjected);
     // An hour of 60 s steps, less what the recoveries cost.
