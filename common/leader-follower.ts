@@ -78,8 +78,12 @@ export class LeaderFollower {
    * After a failed call: follows the leader a standby named, or moves on to the next coordinator
    * when this one cannot be reached or no one leads. Returns whether the call is worth trying
    * again elsewhere (false for a refusal of the request itself, or with one coordinator).
+   * `sentTo`: where the call went, when calls overlap: one that failed at a coordinator already
+   * left moves nothing (the reports in flight to a frozen leader, failing one after another, would
+   * otherwise step through the list once each, and could come back to the frozen one).
    */
-  observe(err: grpc.ServiceError): boolean {
+  observe(err: grpc.ServiceError, sentTo: string = this.address): boolean {
+    if (sentTo !== this.address) return this.several;
     const refusal = refusalOf(err);
     if (refusal?.reason === RefusalReason.notLeader) {
       if (refusal.leaderAddress) this.follow(refusal.leaderAddress);

@@ -449,14 +449,15 @@ export class SnapshotManager {
 /** The two reports a snapshot manager sends its coordinator, to whichever coordinator leads. */
 type LeaderReports = Pick<CoordinatorClient, 'ReportProtection' | 'ReportMemory'> & { close(): void };
 
-/** Reports that follow the leader: a failed one moves the follower on; the next report goes there. */
+/** Reports that follow the leader: a failed one moves the follower on (once, however many fail there); the next report goes there. */
 function reportsToLeader(follower: LeaderFollower): LeaderReports {
-  const observed =
-    <T>(cb: (err: grpc.ServiceError | null, reply?: T) => void) =>
-    (err: grpc.ServiceError | null, reply?: T) => {
-      if (err) follower.observe(err);
+  const observed = <T>(cb: (err: grpc.ServiceError | null, reply?: T) => void) => {
+    const sentTo = follower.address;
+    return (err: grpc.ServiceError | null, reply?: T) => {
+      if (err) follower.observe(err, sentTo);
       cb(err, reply);
     };
+  };
   return {
     ReportProtection: ((req: never, options: never, cb: never) => follower.client.ReportProtection(req, options, observed(cb))) as unknown as CoordinatorClient['ReportProtection'],
     ReportMemory: ((req: never, options: never, cb: never) => follower.client.ReportMemory(req, options, observed(cb))) as unknown as CoordinatorClient['ReportMemory'],
