@@ -100,15 +100,20 @@ export class LeaderFollower {
 
   /**
    * Asks the coordinators other than `current` who leads (a heartbeat of `nodeId`, which a leader
-   * takes and a standby refuses naming the leader): the first that leads or names a leader other
-   * than `current`; null when none does (they name `current`, or cannot be reached either).
+   * takes and a standby refuses naming the leader): the first that leads, sure of it, or names a
+   * leader other than `current`; null when none does (they name `current`, cannot be reached
+   * either, or lead without reaching their store).
    */
   async anotherLeader(current: string, nodeId: string): Promise<string | null> {
     for (const other of this.addresses) {
       if (other === current) continue;
-      const err = await new Promise<grpc.ServiceError | null>((resolve) => this.clientFor(other).Heartbeat({ nodeId }, { deadline: deadline(WHO_LEADS_DEADLINE_MS) }, (e) => resolve(e)));
+      const { err, unsure } = await new Promise<{ err: grpc.ServiceError | null; unsure: boolean }>((resolve) =>
+        this.clientFor(other).Heartbeat({ nodeId }, { deadline: deadline(WHO_LEADS_DEADLINE_MS) }, (e, reply) => resolve({ err: e, unsure: reply?.leaderUnsure === true })),
+      );
       const refusal = err ? refusalOf(err) : null;
-      const leader = err === null ? other : refusal?.reason === RefusalReason.notLeader ? refusal.leaderAddress : '';
+      // One that takes the beat but cannot reach its store may have been replaced (cut off from
+      // it): not a leader to move to, or a node would go back to it and break the live one's stream.
+      const leader = err === null ? (unsure ? '' : other) : refusal?.reason === RefusalReason.notLeader ? refusal.leaderAddress : '';
       if (leader && leader !== current) return leader;
     }
     return null;
