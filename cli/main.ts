@@ -20,6 +20,7 @@ import { DEFAULT_SLOT_COUNT } from '../domain/snapshot-slots.ts';
 import { survivabilityLines } from '../coordinator/core/survivability.ts';
 import { slotCount } from '../domain/replica-slots.ts';
 import { parseZone } from '../domain/zones.ts';
+import { addCertsCommand } from './certs.ts';
 // Each command loads what it runs when it runs (`await import`): a node agent or a snapshot
 // manager does not load tfjs, the coordinator does not load the worker. A cluster starts several
 // processes per node on few cores, so what each one loads is start-up time.
@@ -729,6 +730,8 @@ program
       fail(err);
     }
   });
+
+addCertsCommand(program, fail);
 
 const experiment = program.command('experiment').description('experiments that train real clusters and write JSON (and plots)');
 
