@@ -30,6 +30,7 @@ import { DEFAULT_JOB } from '../domain/job-options.ts';
 import { NodeState } from '../domain/run-status.ts';
 import type { CommandTimes, LoadConfig, LoadMessage, LoadRequest, LoadSamples } from './coordinator-load-process.ts';
 import { sig } from './stats.ts';
+import { channelCredentials } from '../common/transport.ts';
 
 export interface CoordinatorBenchOptions {
   readonly nodes: number;
@@ -194,7 +195,7 @@ async function startCoordinator(args: string[]): Promise<{ child: ChildProcess; 
 
 /** The coordinator's Status: every node and its state. */
 function coordinatorStatus(port: number): Promise<ReturnType<typeof decodeRunStatus>> {
-  const client = new (loadProto().ftrain.v1.Coordinator)(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS);
+  const client = new (loadProto().ftrain.v1.Coordinator)(`127.0.0.1:${port}`, channelCredentials(), GRPC_CHANNEL_OPTIONS);
   return new Promise((resolve, reject) => {
     client.Status({}, { deadline: deadline(10_000) }, (err, reply) => {
       client.close();

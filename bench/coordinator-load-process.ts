@@ -26,6 +26,7 @@ import type { ReceivedCommand } from '../domain/commands.ts';
 import { DEFAULT_JOB } from '../domain/job-options.ts';
 import type { Command__Output } from '../proto/generated/ftrain/v1/Command.ts';
 import type { CoordinatorClient } from '../proto/generated/ftrain/v1/Coordinator.ts';
+import { channelCredentials } from '../common/transport.ts';
 
 export interface LoadConfig {
   readonly coordinator: string;
@@ -184,7 +185,7 @@ function noteCommand(kind: string, epoch: number, now: number): void {
 }
 
 function makeNode(id: string, index: number, c: LoadConfig): SimNode {
-  const client = new proto.ftrain.v1.Coordinator(c.coordinator, grpc.credentials.createInsecure(), {
+  const client = new proto.ftrain.v1.Coordinator(c.coordinator, channelCredentials(), {
     ...GRPC_CHANNEL_OPTIONS,
     // A connection of its own, as a node process has: not one shared by every client here.
     'grpc.use_local_subchannel_pool': 1,

@@ -12,6 +12,7 @@ import { chunkFloat32 } from '../domain/tensor-codec.ts';
 import type { ReduceChunk__Output } from '../proto/generated/ftrain/v1/ReduceChunk.ts';
 import type { WorkerHandlers } from '../proto/generated/ftrain/v1/Worker.ts';
 import { ReplicaRing } from '../worker/replica-ring.ts';
+import { channelCredentials } from '../common/transport.ts';
 
 const unimplemented = (_call: unknown, callback: grpc.sendUnaryData<never>) => callback({ code: grpc.status.UNIMPLEMENTED });
 
@@ -74,7 +75,7 @@ export class BenchParty {
   /** One raw AllReduce stream of `length` values to the sink at `address`, in ~1 MiB chunks with back-pressure; resolves with its time in ms once the sink answered. */
   async stream(address: string, length: number, run: number): Promise<number> {
     const chunks = chunkFloat32(vector(length, 0));
-    const client = new (loadProto().ftrain.v1.Worker)(address, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS);
+    const client = new (loadProto().ftrain.v1.Worker)(address, channelCredentials(), GRPC_CHANNEL_OPTIONS);
     try {
       await new Promise<void>((resolve, reject) => client.waitForReady(Date.now() + 5000, (err) => (err ? reject(err) : resolve())));
       const t0 = performance.now();

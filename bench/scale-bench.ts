@@ -28,6 +28,7 @@ import { encodeShards, oneStripeBytes } from '../snapshot-manager/erasure-codec.
 import { writeShard } from '../snapshot-manager/shard-transfer.ts';
 import { runOnce } from './pipeline-bench.ts';
 import { gbps, median, sig } from './stats.ts';
+import { channelCredentials } from '../common/transport.ts';
 
 export interface ScaleBenchOptions {
   readonly stateMib: number;
@@ -121,7 +122,7 @@ async function grpcStreamMs(bytes: number, repeats: number): Promise<number> {
     }
     if (!info) throw new Error('the snapshot manager of the gRPC measurement did not start within 30 s');
     const proto = loadProto();
-    const client = new proto.ftrain.v1.SnapshotManager(info.address, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS);
+    const client = new proto.ftrain.v1.SnapshotManager(info.address, channelCredentials(), GRPC_CHANNEL_OPTIONS);
     const data = new Uint8Array(bytes).fill(7);
     const crc = crc32(data);
     const ms: number[] = [];

@@ -11,6 +11,7 @@ import { decodeRunStatus } from '../common/wire/coordinator-wire.ts';
 import { WireError } from '../common/wire/wire-check.ts';
 import { refusalOf } from '../common/wire/refusal-wire.ts';
 import { RefusalReason } from '../domain/refusal.ts';
+import { channelCredentials } from '../common/transport.ts';
 
 /** A node as the coordinator lists it, checked on receipt. */
 export type StatusNode = NodeSummary;
@@ -66,7 +67,7 @@ export class CoordinatorStatusClient {
 
   constructor(readonly address: string) {
     const proto = loadProto();
-    this.clients = address.split(',').map((a) => ({ address: a, client: new proto.ftrain.v1.Coordinator(a, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS) }));
+    this.clients = address.split(',').map((a) => ({ address: a, client: new proto.ftrain.v1.Coordinator(a, channelCredentials(), GRPC_CHANNEL_OPTIONS) }));
   }
 
   /** The coordinator that answered last: the leader, with several. */

@@ -32,6 +32,8 @@ export interface SessionOptions {
   readonly nodesOnThisMachine?: boolean;
   /** A leader and standbys sharing the job's state through a store. */
   readonly ha?: HaOptions;
+  /** The job's join token, required at Register; null or absent: none. */
+  readonly joinToken?: string | null;
 }
 
 /** SIGINTs closer together than this are one Ctrl-C. */
@@ -76,7 +78,7 @@ export class CoordinatorSession {
     // And the checkpoints a resume would load: a mismatch is refused here, before any node starts.
     for (const line of checkCheckpointDir(options.job, corpus.sha256, { nodesOnThisMachine: options.nodesOnThisMachine ?? false })) options.print(line);
     const ha = options.ha ? { ...options.ha, dashboardUrl: () => this.publishedDashboardUrl() } : null;
-    this.server = new CoordinatorServer({ job: options.job, dataSha256: corpus.sha256, listen: options.listen, logger: options.logger, ...(options.heartbeatPort ? { heartbeatPort: options.heartbeatPort } : {}), ...(ha ? { ha } : {}) });
+    this.server = new CoordinatorServer({ job: options.job, dataSha256: corpus.sha256, listen: options.listen, logger: options.logger, joinToken: options.joinToken ?? null, ...(options.heartbeatPort ? { heartbeatPort: options.heartbeatPort } : {}), ...(ha ? { ha } : {}) });
     const role = options.ha ? new CoordinatorRoleView(options.ha.id) : null;
     if (options.ha && role) {
       const id = options.ha.id;

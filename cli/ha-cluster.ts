@@ -27,6 +27,8 @@ import type { CoordinatorClient } from '../proto/generated/ftrain/v1/Coordinator
 import { defaultLogFile } from './local-cluster.ts';
 import { StorePartition } from './store-partition.ts';
 import type { DashboardSettings } from './coordinator-session.ts';
+import { channelCredentials } from '../common/transport.ts';
+import { prepareRunSecurity, type RunSecurityFlags } from './run-security.ts';
 
 /** Coordinators `--ha` starts: a leader and one standby. */
 export const HA_COORDINATORS = 2;
@@ -96,6 +98,8 @@ export interface HaClusterOptions {
   readonly logLevel: string;
   /** Each coordinator serves its dashboard (the leader the run's, a standby a page naming the leader); null: none. */
   readonly dashboard: DashboardSettings | null;
+  /** `--insecure`, `--tls-dir`, the join token: how the run is protected (run-security.ts). */
+  readonly security: RunSecurityFlags;
   readonly print?: (line: string) => void;
 }
 
@@ -132,8 +136,11 @@ export async function runHaCluster(options: HaClusterOptions): Promise<number> {
   for (let i = 0; i < HA_COORDINATORS; i++) ports.push(await freePort());
   const addresses = ports.map((p) => `127.0.0.1:${p}`);
   const nodeCount = slotCount(job) + job.spares;
+  // The coordinators share one certificate (`coordinator`), the launcher's too (it asks them their status).
+  const security = await prepareRunSecurity(options.security, Array.from({ length: nodeCount }, (_, i) => `node-${i}`));
   print(`ftrain: ${HA_COORDINATORS} coordinators on ${addresses.join(',')} (one leads), their state in a local etcd of ${options.etcdMembers} member(s) (${etcd.url}), ${nodeCount} nodes, backend ${job.backend}`);
   print(`  logs: ${logFile}`);
+  print(`  ${security.describe()}`);
 
   // Under a partition injection each coordinator reaches etcd through proxies of its own.
   const partitions = options.injections.some((i) => i.kind === 'partition') ? await Promise.all(addresses.map(() => StorePartition.start(etcd.url))) : [];
@@ -159,11 +166,13 @@ export async function runHaCluster(options: HaClusterOptions): Promise<number> {
         '--log-file', logFile,
         '--log-level', options.logLevel,
         ...(options.reportPath ? ['--report', options.reportPath] : []),
+        ...(security.tlsDir !== null ? ['--tls-dir', security.tlsDir] : []),
+        ...(security.joinToken === null ? ['--insecure'] : []),
       ],
-      { stdio: ['ignore', 'pipe', logFd], env: { ...process.env, FTRAIN_MANAGED: '1' } },
+      { stdio: ['ignore', 'pipe', logFd], env: { ...process.env, ...security.nodeEnv(), FTRAIN_MANAGED: '1' } },
     );
     coordinators[i]?.client.close();
-    const c: CoordinatorProcess = { id, address: addresses[i]!, child, client: new (loadProto().ftrain.v1.Coordinator)(addresses[i]!, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS), exited: null };
+    const c: CoordinatorProcess = { id, address: addresses[i]!, child, client: new (loadProto().ftrain.v1.Coordinator)(addresses[i]!, channelCredentials(), GRPC_CHANNEL_OPTIONS), exited: null };
     coordinators[i] = c;
     // The leader's lines are the run's progress; a standby says only what its role is.
     createInterface({ input: child.stdout! }).on('line', (line) => {
@@ -200,8 +209,8 @@ export async function runHaCluster(options: HaClusterOptions): Promise<number> {
     dirs.push(dir);
     const child = spawn(
       process.execPath,
-      [FTRAIN_BIN, 'node', '--coordinator', addresses.join(','), '--node-id', nodeId, '--listen', '127.0.0.1:0', '--log-level', options.logLevel, '--snapshot-dir', dir, ...(options.standby ? [] : ['--no-standby'])],
-      { stdio: ['pipe', logFd, logFd], env: { ...process.env, FTRAIN_MANAGED: '1' } },
+      [FTRAIN_BIN, 'node', '--coordinator', addresses.join(','), '--node-id', nodeId, '--listen', '127.0.0.1:0', '--log-level', options.logLevel, '--snapshot-dir', dir, ...(options.standby ? [] : ['--no-standby']), ...security.nodeArgs()],
+      { stdio: ['pipe', logFd, logFd], env: { ...process.env, ...security.nodeEnv(), FTRAIN_MANAGED: '1' } },
     );
     children.set(nodeId, child);
     child.on('exit', () => children.delete(nodeId));
@@ -310,6 +319,7 @@ export async function runHaCluster(options: HaClusterOptions): Promise<number> {
     await etcd.stop();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
     rmSync(jobFile, { force: true });
+    security.close();
     closeSync(logFd);
   }
 }

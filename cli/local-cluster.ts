@@ -15,6 +15,7 @@ import { FTRAIN_BIN } from '../common/ftrain-bin.ts';
 import { survivabilityLines } from '../coordinator/core/survivability.ts';
 
 import { CoordinatorSession, type DashboardSettings } from './coordinator-session.ts';
+import { prepareRunSecurity, type RunSecurityFlags } from './run-security.ts';
 import { slotCount } from '../domain/replica-slots.ts';
 
 /** How long children get to exit after Stop before they get SIGTERM, and then SIGKILL. */
@@ -34,6 +35,8 @@ export interface LocalClusterOptions {
   readonly logLevel: string;
   readonly port: number;
   readonly dashboard: DashboardSettings | null;
+  /** `--insecure`, `--tls-dir`, the join token: how the run is protected (run-security.ts). */
+  readonly security: RunSecurityFlags;
   readonly print?: (line: string) => void;
 }
 
@@ -68,14 +71,23 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<num
   const logFile = resolve(options.logFile ?? defaultLogFile());
   mkdirSync(dirname(logFile), { recursive: true });
   const logger = createLogger({ name: 'coordinator', file: logFile, level: options.logLevel });
-  const session = new CoordinatorSession({ job, listen: `127.0.0.1:${options.port}`, reportPath: options.reportPath, logger, print, dashboard: options.dashboard, nodesOnThisMachine: true });
-  const port = await session.start();
   const nodeCount = slotCount(job) + job.spares;
+  const nodeName = (index: number) => `node-${index}`;
+  const security = await prepareRunSecurity(options.security, Array.from({ length: nodeCount }, (_, i) => nodeName(i)));
+  const session = new CoordinatorSession({ job, listen: `127.0.0.1:${options.port}`, reportPath: options.reportPath, logger, print, dashboard: options.dashboard, nodesOnThisMachine: true, joinToken: security.joinToken });
+  let port: number;
+  try {
+    port = await session.start();
+  } catch (err) {
+    security.close();
+    throw err;
+  }
   const spareText = job.spares ? ` + ${job.spares} spare(s)` : '';
   const replicaText = job.replicas > 1 ? ` (${job.replicas} replicas of ${job.stages} stages)` : '';
   print(`ftrain: coordinator on 127.0.0.1:${port}, ${slotCount(job)} nodes${replicaText}${spareText}, backend ${job.backend}, data ${job.data}`);
   for (const line of survivabilityLines(job)) print(line);
   print(`  logs: ${logFile}`);
+  print(`  ${security.describe()}`);
   print(session.dashboardLine());
 
   // Each node's snapshot manager keeps its slots on tmpfs, in a directory of this run's; the node
@@ -88,9 +100,11 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<num
   let ending = false;
   let nextIndex = 0;
   let respawnsLeft = options.respawn ?? 0;
-  const startNode = () => {
+  const startNode = async (): Promise<string> => {
     const zone = localZone(nextIndex, options.zones ?? 0);
-    const nodeId = `node-${nextIndex++}`;
+    const nodeId = nodeName(nextIndex++);
+    await security.issue(nodeId);
+    if (ending) return nodeId;
     dirs.add(snapshotDir(nodeId));
     const child = spawn(
       process.execPath,
@@ -109,8 +123,9 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<num
         snapshotDir(nodeId),
         ...(options.standby === false ? ['--no-standby'] : []),
         ...(zone ? ['--zone', zone] : []),
+        ...security.nodeArgs(),
       ],
-      { stdio: ['pipe', logFd, logFd], env: { ...process.env, FTRAIN_MANAGED: '1' } },
+      { stdio: ['pipe', logFd, logFd], env: { ...process.env, ...security.nodeEnv(), FTRAIN_MANAGED: '1' } },
     );
     children.set(nodeId, child);
     child.on('exit', (code, signal) => {
@@ -120,13 +135,15 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<num
       session.server.processExited(nodeId, exitDetail(code, signal));
       if (respawnsLeft > 0 && (signal !== null || code !== 0)) {
         respawnsLeft -= 1;
-        const replacement = startNode();
-        print(`  ${nodeId} lost: started ${replacement} in its place (${respawnsLeft} replacement(s) left)`);
+        startNode().then(
+          (replacement) => print(`  ${nodeId} lost: started ${replacement} in its place (${respawnsLeft} replacement(s) left)`),
+          (err: unknown) => logger.error({ err }, 'could not start a replacement node'),
+        );
       }
     });
     return nodeId;
   };
-  for (let i = 0; i < nodeCount; i++) startNode();
+  for (let i = 0; i < nodeCount; i++) await startNode();
 
   /** A node's worker and snapshot manager, as it registered them: killed with its agent if it hangs. */
   const nodePids = (nodeId: string): number[] => {
@@ -151,6 +168,7 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<num
     await stopChildren(children, nodePids);
     await session.close();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    security.close();
     closeSync(logFd); // kept open until now: a replacement node writes its logs to it too
   }
 }

@@ -21,6 +21,7 @@ import { survivabilityLines } from '../coordinator/core/survivability.ts';
 import { slotCount } from '../domain/replica-slots.ts';
 import { parseZone } from '../domain/zones.ts';
 import { addCertsCommand } from './certs.ts';
+import { JOIN_TOKEN_ENV, addCoordinatorSecurityFlags, addMemberSecurityFlags, coordinatorSecurity, memberSecurity, securityLines, type SecurityFlagValues } from './security-flags.ts';
 // Each command loads what it runs when it runs (`await import`): a node agent or a snapshot
 // manager does not load tfjs, the coordinator does not load the worker. A cluster starts several
 // processes per node on few cores, so what each one loads is start-up time.
@@ -83,10 +84,13 @@ const runCommand = addDashboardFlags(
       .option('--no-standby', 'nodes keep no warm standby worker: a crashed worker is restarted cold (`ftrain node --no-standby`)')
       .option('--zones <n>', 'spread the nodes over N failure domains (`ftrain node --zone z0`, z1, ... in turn; 0: none): see --inject zone-kill', '0')
       .option('--ha', "no single point of failure: a local etcd (the `etcd` on PATH) and two coordinators, one leading, the other standing by (a killed one is started again); --inject STEP:coordinator:kill|kill-in-recovery|freeze|partition hits the leader, STEP:etcd:kill|stop the store")
-      .option('--etcd-members <n>', 'with --ha: members of the local etcd, 1 or 3 (one of 3 may be lost with no effect)', '1'),
+      .option('--etcd-members <n>', 'with --ha: members of the local etcd, 1 or 3 (one of 3 may be lost with no effect)', '1')
+      .option('--insecure', 'no TLS and no join token (by default the run makes a CA, a certificate per process and a token in a private directory, removed at the end)')
+      .option('--tls-dir <dir>', 'issue the certificates from the CA in DIR (`ftrain certs init`) and keep them there, instead of a CA made for the run: other nodes can then be given certificates of the same CA')
+      .option('--join-token-file <file>', `the join token, from a file (or ${'FTRAIN_JOIN_TOKEN'}); default: a random one`),
   ),
 );
-runCommand.action(async (flags: JobFlagValues & DashboardFlagValues & { port: string; respawn: string; standby: boolean; zones: string; ha?: boolean; etcdMembers: string }) => {
+runCommand.action(async (flags: JobFlagValues & DashboardFlagValues & SecurityFlagValues & { port: string; respawn: string; standby: boolean; zones: string; ha?: boolean; etcdMembers: string }) => {
   try {
     const { splitCoordinatorInjections, runHaCluster } = await import('./ha-cluster.ts');
     const split = splitCoordinatorInjections(flags.inject);
@@ -97,7 +101,7 @@ runCommand.action(async (flags: JobFlagValues & DashboardFlagValues & { port: st
       if (members !== 1 && members !== 3) throw new OptionError('--etcd-members', `must be 1 or 3, got ${members}`);
       if (Number(flags.respawn ?? 0) > 0 || Number(flags.zones ?? 0) > 0) throw new OptionError('--ha', '--respawn and --zones are not supported with --ha yet');
       const dashboard = dashboardSettings(runCommand, flags);
-      const code = await runHaCluster({ job, injections: split.coordinator, etcdMembers: members, standby: flags.standby, reportPath: flags.report ?? null, logFile: flags.logFile ?? null, logLevel: flags.logLevel, dashboard });
+      const code = await runHaCluster({ job, injections: split.coordinator, etcdMembers: members, standby: flags.standby, reportPath: flags.report ?? null, logFile: flags.logFile ?? null, logLevel: flags.logLevel, dashboard, security: flags });
       process.exit(code);
     }
     const port = parsePort('--port', flags.port);
@@ -105,7 +109,7 @@ runCommand.action(async (flags: JobFlagValues & DashboardFlagValues & { port: st
     const dashboard = dashboardSettings(runCommand, flags);
     const zones = intOption('--zones', flags.zones, 0, 0, MAX_SLOTS);
     const { runLocalCluster } = await import('./local-cluster.ts');
-    const code = await runLocalCluster({ job, respawn, zones, standby: flags.standby, reportPath: flags.report ?? null, logFile: flags.logFile ?? null, logLevel: flags.logLevel, port, dashboard });
+    const code = await runLocalCluster({ job, respawn, zones, standby: flags.standby, reportPath: flags.report ?? null, logFile: flags.logFile ?? null, logLevel: flags.logLevel, port, dashboard, security: flags });
     process.exit(code);
   } catch (err) {
     fail(err instanceof ListenError ? err.toOptionError('--port') : err);
@@ -132,11 +136,13 @@ const coordinatorCommand = addDashboardFlags(
       .addOption(new Option('--job-json <file>', 'the compiled job, as JSON').hideHelp()),
   ),
 );
-coordinatorCommand.action(async (flags: JobFlagValues & DashboardFlagValues & { listen: string; heartbeatPort: string; store: string; storeJob: string; coordinatorId?: string; advertise?: string; leaderLease: string; dashboardAdvertise?: string; jobJson?: string }) => {
+addCoordinatorSecurityFlags(coordinatorCommand);
+coordinatorCommand.action(async (flags: JobFlagValues & DashboardFlagValues & SecurityFlagValues & { tlsName?: string; listen: string; heartbeatPort: string; store: string; storeJob: string; coordinatorId?: string; advertise?: string; leaderLease: string; dashboardAdvertise?: string; jobJson?: string }) => {
   try {
     const job = flags.jobJson ? (JSON.parse(readFileSync(flags.jobJson, 'utf8')) as ReturnType<typeof compileJobOptions>) : compileJobOptions(rawJobOptions(flags));
     const listen = checkHostPort('--listen', flags.listen);
     const heartbeatPort = intOption('--heartbeat-port', flags.heartbeatPort, 0, 0, 65_535);
+    const security = await coordinatorSecurity(flags);
     const ha = await haOptions(flags, listen);
     const dashboard = withDashboardAdvertise(dashboardSettings(coordinatorCommand, flags), flags.dashboardAdvertise, ha !== null);
     const { defaultLogFile } = await import('./local-cluster.ts');
@@ -144,11 +150,12 @@ coordinatorCommand.action(async (flags: JobFlagValues & DashboardFlagValues & { 
     const logFile = resolve(flags.logFile ?? defaultLogFile('coordinator'));
     const logger = createLogger({ name: 'coordinator', file: logFile, level: flags.logLevel });
     const print = (l: string) => process.stdout.write(`${l}\n`);
-    const session = new CoordinatorSession({ job, listen, heartbeatPort, reportPath: flags.report ?? null, logger, print, dashboard, ...(ha ? { ha } : {}) });
+    const session = new CoordinatorSession({ job, listen, heartbeatPort, reportPath: flags.report ?? null, logger, print, dashboard, joinToken: security.joinToken, ...(ha ? { ha } : {}) });
     const port = await session.start();
     if (ha) print(`ftrain coordinator ${ha.id} on ${hostOf(listen)}:${port}, state in ${ha.store.description} (job "${flags.storeJob}"): standing for leader`);
     print(`ftrain coordinator on ${hostOf(listen)}:${port}: waiting for ${slotCount(job) + job.spares} nodes`);
-    print(`  ${joinHint(hostOf(listen), port, hostname())}`);
+    print(`  ${joinHint(hostOf(listen), port, hostname(), { tlsDir: security.tls ? flags.tlsDir! : null, token: security.joinToken !== null })}`);
+    for (const line of securityLines(security, flags.tlsDir ?? null)) print(`  ${line}`);
     print(`  heartbeats: port ${session.server.heartbeatPort} (the heartbeat desk; open it to the nodes too)`);
     print(`  logs: ${logFile}`);
     print(session.dashboardLine());
@@ -228,7 +235,7 @@ const DEFAULT_GRACE_SECONDS = 25;
 /** How long a node waits for an unreachable coordinator before it gives up. */
 const DEFAULT_CONNECT_TIMEOUT_SECONDS = 60;
 
-interface WorkerFlags {
+interface WorkerFlags extends SecurityFlagValues {
   graceSeconds: string;
   connectTimeout: string;
   coordinator: string;
@@ -242,7 +249,7 @@ interface WorkerFlags {
 }
 
 function addWorkerFlags(cmd: Command): Command {
-  return cmd
+  return addMemberSecurityFlags(cmd)
     .requiredOption('--coordinator <host:port[,host:port...]>', 'address of the coordinator; with a leader and standbys (`ftrain coordinator --store`), each of them: the node follows whichever leads')
     .option('--node-id <id>', 'unique id of this node (default: HOSTNAME-PID)')
     .option('--listen <host:port>', 'address for pipeline traffic (use 0.0.0.0:PORT across machines)', '127.0.0.1:0')
@@ -291,19 +298,24 @@ addWorkerFlags(
     const maxRestarts = intOption('--max-restarts', flags.maxRestarts, 0, 0, 1_000_000);
     const graceSeconds = intOption('--grace-seconds', flags.graceSeconds, DEFAULT_GRACE_SECONDS, 0, 3600);
     const connectTimeout = intOption('--connect-timeout', flags.connectTimeout, DEFAULT_CONNECT_TIMEOUT_SECONDS, 1, 3600);
-    const nodeId = flags.nodeId ?? `${hostname()}-${process.pid}`;
+    const security = await memberSecurity(flags, flags.nodeId);
+    const nodeId = flags.nodeId ?? security.tls?.name ?? `${hostname()}-${process.pid}`;
     const prefix = `ftrain node ${nodeId}`;
     await resolveOrGiveUp(coordinator, prefix, (code, message) => sayAndExit(prefix, code, message));
+    // The worker and the snapshot manager are this node too: the same certificate, and the token
+    // in their environment (not on a command line others can read).
+    const tlsArgs = flags.tlsDir !== undefined ? ['--tls-dir', flags.tlsDir] : [];
+    if (security.joinToken !== '') process.env[JOIN_TOKEN_ENV] = security.joinToken;
     const managed = process.env.FTRAIN_MANAGED === '1';
     const logger = createLogger({ name: 'node', file: flags.logFile ?? null, level: flags.logLevel, pretty: !managed && !flags.logFile && process.stderr.isTTY }).child({ nodeId });
-    const workerArgs = ['--coordinator', coordinator, '--node-id', nodeId, '--listen', listen, '--log-level', flags.logLevel, '--grace-seconds', String(graceSeconds), '--connect-timeout', String(connectTimeout)];
+    const workerArgs = ['--coordinator', coordinator, '--node-id', nodeId, '--listen', listen, '--log-level', flags.logLevel, '--grace-seconds', String(graceSeconds), '--connect-timeout', String(connectTimeout), ...tlsArgs];
     if (flags.advertise) workerArgs.push('--advertise', flags.advertise);
     if (flags.backend) workerArgs.push('--backend', flags.backend);
     if (flags.zone !== undefined) workerArgs.push('--zone', parseZone('--zone', flags.zone));
     if (flags.logFile) workerArgs.push('--log-file', flags.logFile);
     const listenHost = hostOf(listen);
     const smpPort = intOption('--snapshot-manager-port', flags.snapshotManagerPort, 0, 0, 65535);
-    const smpArgs = ['--listen', `${listenHost}:${smpPort}`, '--coordinator', coordinator, ...(flags.advertise ? ['--advertise', flags.advertise] : [])];
+    const smpArgs = ['--listen', `${listenHost}:${smpPort}`, '--coordinator', coordinator, ...(flags.advertise ? ['--advertise', flags.advertise] : []), ...tlsArgs];
     const { NodeSupervisor } = await import('./node-supervisor.ts');
     const supervisor = new NodeSupervisor({ nodeId, workerArgs, smpArgs, snapshotDir: resolve(flags.snapshotDir ?? defaultSnapshotDir(nodeId)), maxRestarts, standby: flags.standby, logLevel: flags.logLevel, logger });
     if (!watchParent(() => supervisor.end(1, 0))) process.on('SIGINT', () => supervisor.end(130));
@@ -334,7 +346,8 @@ addWorkerFlags(
   try {
     const coordinator = checkCoordinators(flags.coordinator);
     const listen = checkHostPort('--listen', flags.listen);
-    const nodeId = flags.nodeId ?? `${hostname()}-${process.pid}`;
+    const security = await memberSecurity(flags, flags.nodeId);
+    const nodeId = flags.nodeId ?? security.tls?.name ?? `${hostname()}-${process.pid}`;
     const backend = flags.backend === undefined ? null : parseBackend('--backend', flags.backend);
     const graceSeconds = intOption('--grace-seconds', flags.graceSeconds, DEFAULT_GRACE_SECONDS, 0, 3600);
     const connectTimeout = intOption('--connect-timeout', flags.connectTimeout, DEFAULT_CONNECT_TIMEOUT_SECONDS, 1, 3600);
@@ -362,6 +375,7 @@ addWorkerFlags(
       managed,
       agentPid: positivePid(process.env.FTRAIN_NODE_AGENT_PID),
       zone: parseZone('--zone', flags.zone),
+      joinToken: security.joinToken,
       logger,
       // `--inject` failures inside the worker, when the job has them; nothing otherwise.
       faults: workerInjector(),
@@ -403,10 +417,12 @@ program
   .option('--coordinator <host:port[,host:port...]>', 'the coordinator (or each of a leader and standbys) to tell when a snapshot is protected (default: only through the worker)')
   .option('--advertise <host>', 'host name other nodes use to reach it (default: the listen host)')
   .option('--keep', 'keep the snapshots when this process exits')
+  .option('--tls-dir <dir>', "directory with the job's CA certificate (ca.crt) and this node's certificate and key (NODE_ID.crt, .key), from `ftrain certs`: its connections are then mutual TLS, and it takes shards only from the node its certificate names")
   .option('--log-file <file>', 'write JSON logs here (default: stderr)')
   .option('--log-level <level>', 'trace, debug, info, warn or error', 'info')
-  .action(async (flags: { dir: string; slots: string; nodeId: string; listen: string; coordinator?: string; advertise?: string; keep?: boolean; logFile?: string; logLevel: string }) => {
+  .action(async (flags: { dir: string; slots: string; nodeId: string; listen: string; coordinator?: string; advertise?: string; keep?: boolean; tlsDir?: string; logFile?: string; logLevel: string }) => {
     try {
+      await memberSecurity({ tlsDir: flags.tlsDir }, flags.nodeId);
       const slots = intOption('--slots', flags.slots, DEFAULT_SLOT_COUNT, 2, 64);
       const listen = checkHostPort('--listen', flags.listen);
       const logger = createLogger({ name: 'snapshot-manager', file: flags.logFile ?? null, level: flags.logLevel }).child({ nodeId: flags.nodeId });

@@ -15,9 +15,10 @@
 // for a bad name) whose one-line message names the file and says what to do.
 
 // @peculiar/x509 resolves its parts through tsyringe, which needs a Reflect metadata polyfill
-// loaded first. This module is imported only where TLS is used, so the global it adds stays there.
-import 'reflect-metadata';
-import * as x509 from '@peculiar/x509';
+// loaded first. Both load only when a certificate is made (`x509Library`): a member that only
+// reads its certificate (`loadTlsMaterial`, node's own X509Certificate) neither pays for them at
+// start nor gets the global the polyfill adds.
+import type * as x509 from '@peculiar/x509';
 import { createPrivateKey, randomBytes, webcrypto, X509Certificate, type KeyObject } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
@@ -230,6 +231,14 @@ export function describeCertificates(dir: string, name?: string): CertificateSum
 
 // ---------------------------------------------------------------------------------------------
 
+let library: Promise<typeof x509> | null = null;
+
+/** @peculiar/x509, loaded (with its polyfill) on first use. */
+function x509Library(): Promise<typeof x509> {
+  library ??= import('reflect-metadata').then(() => import('@peculiar/x509'));
+  return library;
+}
+
 /** The CA as the issuing machine holds it. */
 interface IssuingCa {
   readonly certPath: string;
@@ -347,6 +356,7 @@ function ensureDir(dir: string): void {
 }
 
 async function createCa(dir: string, opts: CertificateOptions): Promise<IssuingCa> {
+  const x509 = await x509Library();
   const validity = validityOf(opts, DEFAULT_CA_DAYS);
   const certPath = join(dir, CA_CERT_FILE);
   const keyPath = join(dir, CA_KEY_FILE);
@@ -381,6 +391,7 @@ async function createCa(dir: string, opts: CertificateOptions): Promise<IssuingC
 }
 
 async function loadIssuingCa(dir: string, nowMs: number): Promise<IssuingCa> {
+  const x509 = await x509Library();
   const certPath = join(dir, CA_CERT_FILE);
   const keyPath = join(dir, CA_KEY_FILE);
   if (!existsSync(certPath) && !existsSync(keyPath)) throw new DataError(`${dir}: no CA there: run \`ftrain certs init --dir ${dir}\` first`, dir);
@@ -406,6 +417,7 @@ function subjectAltNames(name: string): x509.JsonGeneralName[] {
 }
 
 async function writeMember(ca: IssuingCa, dir: string, name: string, validity: Validity): Promise<{ cert: string; key: string }> {
+  const x509 = await x509Library();
   const paths = memberPaths(dir, name);
   const keys = await generateKeys();
   const altNames = subjectAltNames(name);

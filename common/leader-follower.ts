@@ -8,6 +8,7 @@ import { RefusalReason } from '../domain/refusal.ts';
 import type { CoordinatorClient } from '../proto/generated/ftrain/v1/Coordinator.ts';
 import { GRPC_CHANNEL_OPTIONS, deadline, loadProto } from './proto.ts';
 import { refusalOf } from './wire/refusal-wire.ts';
+import { channelCredentials } from './transport.ts';
 
 /** The coordinator addresses of `--coordinator A,B,C`, trimmed; at least one. */
 export function coordinatorAddresses(list: string): string[] {
@@ -52,7 +53,7 @@ export class LeaderFollower {
   clientFor(address: string): CoordinatorClient {
     let c = this.clients.get(address);
     if (!c) {
-      c = new (loadProto().ftrain.v1.Coordinator)(address, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS);
+      c = new (loadProto().ftrain.v1.Coordinator)(address, channelCredentials(), GRPC_CHANNEL_OPTIONS);
       this.clients.set(address, c);
     }
     return c;

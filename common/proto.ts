@@ -6,6 +6,7 @@ import type { ProtoGrpcType } from '../proto/generated/ftrain.ts';
 import { packagePath } from './package-root.ts';
 import { OptionError } from '../domain/errors.ts';
 import { MALFORMED, type MalformedMessage } from './wire/wire-check.ts';
+import { serverCredentials } from './transport.ts';
 
 export const PROTO_PATH = packagePath('proto/ftrain.proto');
 
@@ -152,7 +153,7 @@ export function listenError(address: string, err: Error): ListenError {
 export function bindServer(server: grpc.Server, address: string): Promise<number> {
   filterBindFailureLog();
   return new Promise((resolvePort, reject) => {
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => {
+    server.bindAsync(address, serverCredentials(), (err, port) => {
       if (!err) return resolvePort(port);
       reject(listenError(address, err));
     });

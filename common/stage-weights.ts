@@ -6,6 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { GRPC_CHANNEL_OPTIONS, deadline, loadProto } from './proto.ts';
 import { joinFloat32 } from '../domain/tensor-codec.ts';
 import type { TensorChunk__Output } from '../proto/generated/ftrain/v1/TensorChunk.ts';
+import { channelCredentials } from './transport.ts';
 
 /** Deadline for reading one stage's weights. */
 export const FETCH_WEIGHTS_DEADLINE_MS = 60_000;
@@ -22,7 +23,7 @@ export interface NamedWeights {
  */
 export function fetchStageWeights(address: string, stage: number, edgeCopy = false): Promise<NamedWeights[]> {
   const proto = loadProto();
-  const client = new proto.ftrain.v1.Worker(address, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS);
+  const client = new proto.ftrain.v1.Worker(address, channelCredentials(), GRPC_CHANNEL_OPTIONS);
   return new Promise<NamedWeights[]>((resolve, reject) => {
     const out: NamedWeights[] = [];
     let current: { name: string; shape: number[]; chunks: Buffer[]; count: number } | null = null;

@@ -37,6 +37,7 @@ import type { CoordinatorHandlers } from '../proto/generated/ftrain/v1/Coordinat
 import { CoordinatorCore } from './core/coordinator-core.ts';
 import type { Refusal } from '../domain/refusal.ts';
 import { HeartbeatDesk } from './heartbeat-desk.ts';
+import { Admission, actingNode } from './admission.ts';
 import { heartbeatsOnCoordinatorPort, takeDeskBeats, type BeatHost, type BeatStreams } from './heartbeat-intake.ts';
 import { finalDigests, probeSnapshotManager } from './node-calls.ts';
 import { CoordinatorLeadership, type HaOptions, type LeadershipHost, type RoleChange } from './coordinator-leadership.ts';
@@ -74,6 +75,8 @@ export interface CoordinatorServerOptions {
   readonly heartbeatPort?: number;
   /** Leader and standbys through a state store; absent: this coordinator alone, its state in its process. */
   readonly ha?: HaOptions;
+  /** The job's join token, required at Register; null or absent: none (`--insecure`). */
+  readonly joinToken?: string | null;
 }
 
 export interface CoordinatorServerEvents {
@@ -106,6 +109,8 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
     answer: () => ({ leaseMs: this.core.job.leaseMs, leaderUnsure: this.storeTrouble !== null }),
   };
   private readonly now: () => number;
+  /** Who may act as a node: the join token at Register, and with TLS the certificate's name. */
+  readonly admission: Admission;
   private tickTimer: NodeJS.Timeout | null = null;
   private settle!: (r: RunResult) => void;
   private settled = false;
@@ -117,6 +122,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
     this.core = new CoordinatorCore(options.job);
     this.leadership = options.ha ? new CoordinatorLeadership(options.ha, this.leadershipHost()) : null;
     this.now = options.now ?? Date.now;
+    this.admission = new Admission(options.joinToken ?? null, options.logger);
     this.done = new Promise((resolve) => (this.settle = resolve));
     this.server.addService(loadProto().ftrain.v1.Coordinator.service, this.handlers());
   }
@@ -390,6 +396,8 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
       (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>): void => {
         const event = decodeOrRefuse(() => toEvent(call.request), callback);
         if (!event) return;
+        const outsider = event.type === 'register' ? this.admission.register(call, event.nodeId, (call.request as { joinToken?: string }).joinToken ?? '') : this.admission.acting(call, actingNode(event));
+        if (outsider) return callback(refusalStatus(outsider));
         this.feedThen(event, (reply) => (reply.ok ? callback(null, toReply(reply)) : callback(refusalStatus(reply.refusal))));
       };
     const ack = () => ({});
@@ -401,6 +409,11 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
         const request = decodeOrRefuse(() => ({ nodeId: decodeNodeId(call.request, 'CommandsRequest') }), (status) => call.emit('error', status));
         if (!request) return;
         const nodeId = request.nodeId;
+        const outsider = this.admission.acting(call, nodeId);
+        if (outsider) {
+          call.emit('error', refusalStatus(outsider));
+          return;
+        }
         if (this.streams.has(nodeId)) {
           call.emit('error', refusalStatus({ reason: 'duplicate', message: `node ${nodeId} already has a command stream` }));
           return;

@@ -28,7 +28,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { parentPort, workerData } from 'node:worker_threads';
 
-const { protoPath, listen, serverOptions, leaseMs, refusalTrailer, beats, staleMs } = workerData;
+const { protoPath, listen, serverOptions, leaseMs, refusalTrailer, beats, staleMs, tls } = workerData;
 const pulse = new Float64Array(workerData.pulse);
 const ran = new Float64Array(workerData.ran);
 
@@ -101,8 +101,16 @@ function flush() {
   batch = [];
 }
 
+/** The common name of the certificate the caller showed (common/transport.ts peerName), or null. */
+function peerName(call) {
+  const cn = call.getAuthContext?.()?.sslPeerCertificate?.subject?.CN;
+  if (Array.isArray(cn)) return cn.length === 1 ? cn[0] : null;
+  return typeof cn === 'string' ? cn : null;
+}
+
 function Heartbeats(call) {
   const callId = nextCallId++;
+  const peer = tls ? peerName(call) : null;
   calls.set(callId, call);
   call.on('data', (r) => {
     if (!calls.has(callId)) return;
@@ -115,7 +123,7 @@ function Heartbeats(call) {
         heldTimer ??= setTimeout(releaseHeld, HELD_RETRY_MS);
       }
     }
-    batch.push({ callId, nodeId: r?.nodeId, memory: r?.memory ?? null, atMs: Date.now() });
+    batch.push({ callId, nodeId: r?.nodeId, memory: r?.memory ?? null, atMs: Date.now(), peer });
     flushTimer ??= setTimeout(flush, BATCH_MS);
   });
   const closed = () => {
@@ -138,7 +146,9 @@ grpc.setLogger({
 
 const server = new grpc.Server(serverOptions);
 server.addService(proto.ftrain.v1.Coordinator.service, { Heartbeats });
-server.bindAsync(listen, grpc.ServerCredentials.createInsecure(), (err, port) => {
+// common/transport.ts serverCredentials: with TLS, a caller without a certificate of the job's CA is refused at the handshake.
+const credentials = tls ? grpc.ServerCredentials.createSsl(Buffer.from(tls.ca), [{ private_key: Buffer.from(tls.key), cert_chain: Buffer.from(tls.cert) }], true) : grpc.ServerCredentials.createInsecure();
+server.bindAsync(listen, credentials, (err, port) => {
   if (err) parentPort.postMessage({ type: 'failed', message: err.message });
   else parentPort.postMessage({ type: 'listening', port });
 });

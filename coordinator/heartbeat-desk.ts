@@ -18,6 +18,7 @@ import { MessageChannel, Worker as Thread, receiveMessageOnPort, type MessagePor
 import { packageUrl } from '../common/package-root.ts';
 import { GRPC_SERVER_OPTIONS, PROTO_PATH, listenError } from '../common/proto.ts';
 import { REFUSAL_TRAILER } from '../common/wire/refusal-wire.ts';
+import { tlsThreadData } from '../common/transport.ts';
 
 /** A beat as the desk took it: the stream it came on, and the request's fields as they came. */
 export interface DeskBeat {
@@ -26,6 +27,8 @@ export interface DeskBeat {
   readonly atMs: number;
   readonly nodeId: unknown;
   readonly memory: unknown;
+  /** The name in the caller's certificate; null without TLS. */
+  readonly peer: string | null;
 }
 
 /** A status as it crosses to the thread (a grpc ServiceError's Metadata does not). */
@@ -78,6 +81,7 @@ export class HeartbeatDesk {
         pulse: this.pulseAt.buffer,
         ran: this.ranGap.buffer,
         staleMs: PULSE_STALE_MS,
+        tls: tlsThreadData(),
       },
       transferList: [port2],
     });

@@ -9,6 +9,8 @@ import { decodeOrRefuse, refusalStatus } from '../common/wire/refusal-wire.ts';
 import type { HeartbeatReply } from '../proto/generated/ftrain/v1/HeartbeatReply.ts';
 import type { HeartbeatRequest__Output } from '../proto/generated/ftrain/v1/HeartbeatRequest.ts';
 import type { CoordinatorEvent, Reply } from './core/core-events.ts';
+import { impersonation, nameMismatch } from '../common/transport.ts';
+import { RefusalReason } from '../domain/refusal.ts';
 import type { DeskBeat, HeartbeatDesk } from './heartbeat-desk.ts';
 
 /** What the intake needs of the coordinator. */
@@ -32,6 +34,12 @@ export function takeDeskBeats(host: BeatHost, desk: HeartbeatDesk, beats: readon
     const heardAtMs = now - Math.max(0, wallNow - b.atMs);
     const event = decodeOrRefuse(() => ({ type: 'heartbeat' as const, ...decodeHeartbeat({ nodeId: b.nodeId, memory: b.memory } as HeartbeatRequest__Output), heardAtMs }), (err) => desk.refuse(b.callId, err));
     if (!event) continue;
+    // With TLS a beat renews only the lease of the node its certificate names.
+    const impostor = nameMismatch(b.peer, event.nodeId);
+    if (impostor !== null) {
+      desk.refuse(b.callId, refusalStatus({ reason: RefusalReason.notMember, message: `heartbeat refused: ${impostor}` }));
+      continue;
+    }
     host.feed(event, (reply) => {
       if (!reply.ok) desk.refuse(b.callId, refusalStatus(reply.refusal));
     });
@@ -54,6 +62,8 @@ export function heartbeatsOnCoordinatorPort(host: BeatHost, open: BeatStreams): 
       if (ended) return;
       const event = decodeOrRefuse(() => ({ type: 'heartbeat' as const, ...decodeHeartbeat(r) }), end);
       if (!event) return;
+      const impostor = impersonation(call, event.nodeId);
+      if (impostor !== null) return end(refusalStatus({ reason: RefusalReason.notMember, message: `heartbeat refused: ${impostor}` }));
       host.feed(event, (reply) => {
         if (ended) return;
         if (reply.ok) call.write(host.answer());

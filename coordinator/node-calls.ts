@@ -8,13 +8,14 @@ import type { JobOptions } from '../domain/job-options.ts';
 import { slotOf } from '../domain/replica-slots.ts';
 import { weightsDigest } from '../domain/weights-digest.ts';
 import type { CoordinatorStatus } from './core/coordinator-status.ts';
+import { channelCredentials } from '../common/transport.ts';
 
 /** How long a failed node's snapshot manager gets to answer before the node counts as lost. */
 export const SMP_PROBE_DEADLINE_MS = 1000;
 
 /** Asks the snapshot manager at `address` for its status: `probed(alive, detail)` once it answers or does not. */
 export function probeSnapshotManager(address: string, probed: (alive: boolean, detail: string) => void): void {
-  const client = new (loadProto().ftrain.v1.SnapshotManager)(address, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS);
+  const client = new (loadProto().ftrain.v1.SnapshotManager)(address, channelCredentials(), GRPC_CHANNEL_OPTIONS);
   client.Configure({ plan: null, protectedCommitStep: -1 }, { deadline: deadline(SMP_PROBE_DEADLINE_MS) }, (err) => {
     client.close();
     probed(!err, err ? `snapshot manager at ${address}: ${err.details || err.message}` : `snapshot manager at ${address} answered`);

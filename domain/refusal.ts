@@ -25,6 +25,8 @@ export const RefusalReason = {
   wrongState: 'wrong-state',
   /** This coordinator does not lead: `leaderAddress` does (or no one yet, when it is ''). */
   notLeader: 'not-leader',
+  /** The caller is not a member of the job (join token, certificate name, or a peer the plan does not name): it changed nothing. */
+  notMember: 'not-member',
   /** The refusal carried no reason this build knows (an older or newer peer). */
   unknown: 'unknown',
 } as const;

@@ -39,6 +39,7 @@ import { ProtectionHold } from './protection-hold.ts';
 import { describeCode, type ProtectedVersion, type ProtectionPlan, type ProtectionStatus, type RebuildOrder, type ReplicaCopyOrder, type ShardHeader } from '../domain/erasure-protection.ts';
 import { CorruptSnapshotError, SnapshotSlots, writeSmpInfo, type SnapshotRecord } from '../domain/snapshot-slots.ts';
 import { hostOf } from '../domain/host-port.ts';
+import { channelCredentials } from '../common/transport.ts';
 
 /** How often the directory is rescanned in case a watch event was missed. */
 export const RESCAN_MS = 1000;
@@ -243,7 +244,7 @@ export class SnapshotManager {
   private peer(address: string): SnapshotManagerClient {
     let client = this.peers.get(address);
     if (!client) {
-      client = new this.proto.ftrain.v1.SnapshotManager(address, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS);
+      client = new this.proto.ftrain.v1.SnapshotManager(address, channelCredentials(), GRPC_CHANNEL_OPTIONS);
       this.peers.set(address, client);
     }
     return client;

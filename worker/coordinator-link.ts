@@ -32,6 +32,7 @@ import type { StepReport } from '../proto/generated/ftrain/v1/StepReport.ts';
 import type { StepReply__Output } from '../proto/generated/ftrain/v1/StepReply.ts';
 import type { WorkerOptions } from './core/worker-options.ts';
 import { CoordinatorUnreachableError, connectFailure, heartbeatAddress, seconds, type RegisterWait } from './coordinator-address.ts';
+import { tlsThreadData } from '../common/transport.ts';
 
 /** The shortest deadline a registration attempt gets, even when the connect timeout is nearly over. */
 const MIN_ATTEMPT_MS = 250;
@@ -146,6 +147,7 @@ export class CoordinatorLink {
         deadlineMs: this.leaders.several ? Math.min(UNARY_DEADLINE_MS, Math.max(1000, HEARTBEAT_DEADLINE_INTERVALS * intervalMs)) : UNARY_DEADLINE_MS,
         channelOptions: GRPC_CHANNEL_OPTIONS,
         refusalTrailer: REFUSAL_TRAILER,
+        tls: tlsThreadData(),
       },
     });
     thread.on('message', (m: { type: 'taken' } | { type: 'beat' } | { type: 'unsure' } | { type: 'failed'; code: grpc.status; details: string; refusal: Uint8Array | null }) => {

@@ -9,7 +9,8 @@
 // cannot import (it has no TypeScript loader): keep the two alike.
 //
 // Plain JavaScript: worker threads do not inherit the TypeScript loader of the main thread.
-// workerData: { protoPath, coordinator, nodeId, intervalMs, deadlineMs, channelOptions, refusalTrailer }.
+// workerData: { protoPath, coordinator, nodeId, intervalMs, deadlineMs, channelOptions, refusalTrailer, tls }
+// (tls: common/transport.ts TlsThreadData, PEM texts; null: plaintext).
 // The beats go on one Heartbeats stream (see open below). Posts { type: 'failed', code, details,
 // refusal } for each heartbeat not answered in time and for each end of the stream other than
 // the coordinator's closing (`refusal`: the bytes of the typed refusal trailer, decoded by the
@@ -24,10 +25,14 @@ import * as protoLoader from '@grpc/proto-loader';
 import { readFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 
-const { protoPath, coordinator, nodeId, intervalMs, deadlineMs, channelOptions, refusalTrailer } = workerData;
+const { protoPath, coordinator, nodeId, intervalMs, deadlineMs, channelOptions, refusalTrailer, tls } = workerData;
+// common/transport.ts channelCredentials: this node's certificate; any server the job's CA signed.
+const credentials = tls
+  ? grpc.credentials.createSsl(Buffer.from(tls.ca), Buffer.from(tls.key), Buffer.from(tls.cert), { checkServerIdentity: () => undefined })
+  : grpc.credentials.createInsecure();
 const definition = protoLoader.loadSync(protoPath, { keepCase: false, longs: Number, enums: String, defaults: true, oneofs: true });
 const proto = grpc.loadPackageDefinition(definition);
-let client = new proto.ftrain.v1.Coordinator(coordinator, grpc.credentials.createInsecure(), channelOptions);
+let client = new proto.ftrain.v1.Coordinator(coordinator, credentials, channelOptions);
 
 /** Shortest time between two readings of the process's memory (common/process-memory.ts MEMORY_SAMPLE_MS). */
 const MEMORY_SAMPLE_MS = 1000;
@@ -130,7 +135,7 @@ parentPort.on('message', (m) => {
   if (m?.type === 'coordinator') {
     closeStream();
     client.close();
-    client = new proto.ftrain.v1.Coordinator(m.address, grpc.credentials.createInsecure(), channelOptions);
+    client = new proto.ftrain.v1.Coordinator(m.address, credentials, channelOptions);
     beat();
     return;
   }

@@ -10,6 +10,7 @@ import type { WorkerClient } from '../proto/generated/ftrain/v1/Worker.ts';
 import { PipeMailbox } from './pipe-mailbox.ts';
 import { PipeSender, sendKept } from './pipe-sender.ts';
 import type { PipeIO } from './stage-trainer.ts';
+import { channelCredentials } from '../common/transport.ts';
 
 /** Thrown into a step that a Halt, a new epoch, a broken peer or the node's end abandons. */
 export class HaltedError extends Error {
@@ -105,7 +106,7 @@ export class PipelineLinks {
   }
 
   private async client(address: string): Promise<WorkerClient> {
-    const client = new (loadProto().ftrain.v1.Worker)(address, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS);
+    const client = new (loadProto().ftrain.v1.Worker)(address, channelCredentials(), GRPC_CHANNEL_OPTIONS);
     this.clients.push(client);
     await new Promise<void>((resolve, reject) =>
       client.waitForReady(deadline(this.connectTimeoutMs), (err) => (err ? reject(new Error(`pipeline peer ${address} unreachable: ${err.message}`)) : resolve())),

@@ -42,6 +42,7 @@ import { PipeBrokenError } from './pipe-sender.ts';
 import { HaltedError } from './pipeline-links.ts';
 import { RingAllReduce, ringSteps, type ReducePlan, type RingPiece } from './ring-all-reduce.ts';
 import { RingInbox, RingRefusedError } from './ring-inbox.ts';
+import { channelCredentials } from '../common/transport.ts';
 
 /** This worker's place in its stage's ring for one epoch; `addresses[r]`: the worker playing rank r. */
 export interface RingPlace {
@@ -124,7 +125,7 @@ export class ReplicaRing {
   private async open(ring: EpochRing, host: HostedRank): Promise<void> {
     const { place } = ring;
     const address = place.addresses[(host.rank + 1) % place.size]!;
-    const client = new (loadProto().ftrain.v1.Worker)(address, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS);
+    const client = new (loadProto().ftrain.v1.Worker)(address, channelCredentials(), GRPC_CHANNEL_OPTIONS);
     this.clients.push(client);
     await new Promise<void>((resolve, reject) =>
       client.waitForReady(deadline(this.connectTimeoutMs), (err) => (err ? reject(new PipeBrokenError(new Error(`next replica ${address} unreachable: ${err.message}`))) : resolve())),

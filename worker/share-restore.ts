@@ -19,6 +19,7 @@ import { errorMessage } from '../domain/errors.ts';
 import { shareRange, type ShareRange } from '../domain/share-layout.ts';
 import type { SnapshotHeader, SnapshotRecord, TensorEntry } from '../domain/snapshot-slots.ts';
 import type { SnapshotChunk__Output } from '../proto/generated/ftrain/v1/SnapshotChunk.ts';
+import { channelCredentials } from '../common/transport.ts';
 
 /**
  * How long a source's snapshot manager waits for the share asked of it to appear (its own
@@ -235,7 +236,7 @@ async function gatherOnce(g: ShareGather, stale: { newerEpoch: number | null }):
  */
 export function grpcShareFetch(timeoutMs: number, waitMs = SHARE_WAIT_MS): ShareFetch {
   return (source, step) => {
-    const client = new (loadProto().ftrain.v1.SnapshotManager)(source.smpAddress, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS);
+    const client = new (loadProto().ftrain.v1.SnapshotManager)(source.smpAddress, channelCredentials(), GRPC_CHANNEL_OPTIONS);
     const call = client.FetchSnapshot({ stage: source.slot, step, waitMs: Math.min(waitMs, timeoutMs, MAX_FETCH_WAIT_MS) }, { deadline: deadline(timeoutMs) });
     call.on('status', () => client.close());
     return call;
@@ -248,7 +249,7 @@ export function grpcShareFetch(timeoutMs: number, waitMs = SHARE_WAIT_MS): Share
  */
 export function grpcStateFetch(timeoutMs: number): ShareFetch {
   return (source, step) => {
-    const client = new (loadProto().ftrain.v1.Worker)(source.smpAddress, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS);
+    const client = new (loadProto().ftrain.v1.Worker)(source.smpAddress, channelCredentials(), GRPC_CHANNEL_OPTIONS);
     const call = client.FetchState({ slot: source.slot, step }, { deadline: deadline(timeoutMs) });
     call.on('status', () => client.close());
     return call;

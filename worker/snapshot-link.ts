@@ -9,6 +9,7 @@ import { decodeStatus, encodePlan, encodeRebuild, encodeReplicaCopy } from '../c
 import type { ProtectionPlan, ProtectionStatus, RebuildOrder, ReplicaCopyOrder } from '../domain/erasure-protection.ts';
 import { SMP_INFO_FILE, readSmpInfo, type SmpInfo } from '../domain/snapshot-slots.ts';
 import type { SnapshotManagerClient } from '../proto/generated/ftrain/v1/SnapshotManager.ts';
+import { channelCredentials } from '../common/transport.ts';
 
 /** The longest a recovery holds its node's protection back; it lets go sooner when training resumes. */
 export const PROTECTION_HOLD_MS = 5000;
@@ -39,7 +40,7 @@ export class SnapshotLink {
       await new Promise((r) => setTimeout(r, SMP_INFO_POLL_MS));
       info = readSmpInfo(dir);
     }
-    return new SnapshotLink(info, new (loadProto().ftrain.v1.SnapshotManager)(info.address, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS));
+    return new SnapshotLink(info, new (loadProto().ftrain.v1.SnapshotManager)(info.address, channelCredentials(), GRPC_CHANNEL_OPTIONS));
   }
 
   /**

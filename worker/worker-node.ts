@@ -60,6 +60,8 @@ export interface WorkerNodeOptions {
   readonly agentPid: number;
   /** The node's failure domain (`--zone`), sent at registration; '' or absent: none. */
   readonly zone?: string;
+  /** The job's join token, sent at registration; '' or absent: none. */
+  readonly joinToken?: string;
   readonly logger: Logger;
   /** Timeouts and retry delays; defaults where absent. */
   readonly protocol?: Partial<WorkerOptions>;
@@ -163,6 +165,7 @@ export class WorkerNode {
         smpPid: this.smp?.info.pid ?? 0,
         agentPid: this.options.agentPid,
         zone: this.options.zone ?? '',
+        joinToken: this.options.joinToken ?? '',
       };
     }, this.options.onRegisterWait);
     this.feed({ type: 'registered' });

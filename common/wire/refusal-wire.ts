@@ -23,6 +23,7 @@ const REASON_NAMES: Readonly<Record<RefusalReason, string>> = {
   'wrong-step': 'REFUSAL_REASON_WRONG_STEP',
   'wrong-state': 'REFUSAL_REASON_WRONG_STATE',
   'not-leader': 'REFUSAL_REASON_NOT_LEADER',
+  'not-member': 'REFUSAL_REASON_NOT_MEMBER',
   unknown: 'REFUSAL_REASON_UNSPECIFIED',
 };
 const REASONS_BY_NAME = new Map(Object.entries(REASON_NAMES).map(([reason, name]) => [name, reason as RefusalReason]));
@@ -40,6 +41,7 @@ export const REFUSAL_CODES: Readonly<Record<RefusalReason, grpc.status>> = {
   'wrong-step': grpc.status.FAILED_PRECONDITION,
   'wrong-state': grpc.status.FAILED_PRECONDITION,
   'not-leader': grpc.status.UNAVAILABLE,
+  'not-member': grpc.status.PERMISSION_DENIED,
   unknown: grpc.status.UNKNOWN,
 };
 

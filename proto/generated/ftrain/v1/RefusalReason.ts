@@ -13,6 +13,7 @@ export const RefusalReason = {
   REFUSAL_REASON_WRONG_STEP: 'REFUSAL_REASON_WRONG_STEP',
   REFUSAL_REASON_WRONG_STATE: 'REFUSAL_REASON_WRONG_STATE',
   REFUSAL_REASON_NOT_LEADER: 'REFUSAL_REASON_NOT_LEADER',
+  REFUSAL_REASON_NOT_MEMBER: 'REFUSAL_REASON_NOT_MEMBER',
 } as const;
 
 export type RefusalReason =
@@ -40,5 +41,7 @@ export type RefusalReason =
   | 10
   | 'REFUSAL_REASON_NOT_LEADER'
   | 11
+  | 'REFUSAL_REASON_NOT_MEMBER'
+  | 12
 
 export type RefusalReason__Output = typeof RefusalReason[keyof typeof RefusalReason]

@@ -14,6 +14,7 @@ export interface RegisterRequest {
   'agentPid'?: (number);
   'zone'?: (string);
   'reattach'?: (boolean);
+  'joinToken'?: (string);
 }
 
 export interface RegisterRequest__Output {
@@ -28,4 +29,5 @@ export interface RegisterRequest__Output {
   'agentPid': (number);
   'zone': (string);
   'reattach': (boolean);
+  'joinToken': (string);
 }
