@@ -11,6 +11,7 @@ import type { Logger } from '../common/logging.ts';
 import { checkCheckpointDir } from '../common/checkpoint-dir.ts';
 import { CoordinatorServer, type HaOptions, type RunResult } from '../coordinator/coordinator-server.ts';
 import { DashboardServer } from '../observability/dashboard-server.ts';
+import type { DashboardAccess } from '../observability/dashboard-access.ts';
 import { CoordinatorRoleView } from '../observability/coordinator-role.ts';
 import { buildRunReport, type RunReport, type StoredRunReport } from '../observability/run-report.ts';
 import { RunLedger } from '../observability/run-ledger.ts';
@@ -45,6 +46,8 @@ export interface DashboardSettings {
   readonly port: number;
   /** The port was not chosen by the user: when it is taken, serve on a free one rather than fail. */
   readonly fallbackToFreePort: boolean;
+  /** Who may read it: the token, or none on loopback (compileDashboardAccess). */
+  readonly access: DashboardAccess;
   /**
    * With a store: the dashboard URL published with the leadership (`--dashboard-advertise`), which
    * a standby's page links to. Absent: http://<--advertise host>:<port>/ when the dashboard serves
@@ -104,7 +107,7 @@ export class CoordinatorSession {
       });
     }
     const d = options.dashboard;
-    this.dashboard = d ? new DashboardServer({ coordinator: this.server, host: d.host, port: d.port, fallbackToFreePort: d.fallbackToFreePort, logger: options.logger, ...(role ? { role } : {}) }) : null;
+    this.dashboard = d ? new DashboardServer({ coordinator: this.server, host: d.host, port: d.port, fallbackToFreePort: d.fallbackToFreePort, access: d.access, logger: options.logger, ...(role ? { role } : {}) }) : null;
     const progress = new ProgressPrinter(options.job.steps, tokensPerStep(options.job), options.print, options.job.snapshotEvery, options.job);
     this.progress = progress;
     this.ledger = new RunLedger(slotCount(options.job));
@@ -142,12 +145,16 @@ export class CoordinatorSession {
     return port;
   }
 
-  /** The line that tells the user where the dashboard is. */
+  /**
+   * The line that tells the user where the dashboard is: the one place the token is shown, in
+   * the URL to open (`?token=`), so that the user can click it.
+   */
   dashboardLine(): string {
     if (!this.dashboard) return '  dashboard: off';
     const published = this.options.ha ? this.publishedDashboardUrl() : null;
     const standby = this.options.ha ? `; while standing by, a page naming the leader${published && published !== this.dashboard.url ? `; published as ${published}` : ''}` : '';
-    return `  dashboard: ${this.dashboard.url}  (metrics: ${this.dashboard.url}metrics${standby})`;
+    const bearer = this.dashboard.tokenRequired.metrics ? ' with Authorization: Bearer <the token>' : '';
+    return `  dashboard: ${this.dashboard.urlToOpen}  (metrics: ${this.dashboard.url}metrics${bearer}${standby})`;
   }
 
   /** The dashboard URL a leader publishes with its leadership (see DashboardSettings.advertise); null: no dashboard. */

@@ -105,12 +105,15 @@ export interface HaClusterOptions {
 
 /**
  * The dashboard flags of coordinator `i`: the first on the port asked for (the default one falls
- * back to a free port when taken), the others on the next ports, or free ones.
+ * back to a free port when taken), the others on the next ports, or free ones. `tokenFile`: where
+ * the launcher wrote the dashboard's token, so that every coordinator requires the same one (a
+ * file, not the token itself: argv is public); null when the dashboard needs none.
  */
-export function coordinatorDashboardArgs(d: DashboardSettings | null, i: number): string[] {
+export function coordinatorDashboardArgs(d: DashboardSettings | null, i: number, tokenFile: string | null = null): string[] {
   if (!d) return ['--no-dashboard'];
   const port = d.fallbackToFreePort ? (i === 0 ? null : 0) : d.port === 0 ? 0 : d.port + i;
-  return ['--dashboard-host', d.host, ...(port === null ? [] : ['--dashboard-port', String(port)])];
+  const access = [...(tokenFile ? ['--dashboard-token-file', tokenFile] : []), ...(d.access.metricsOpen ? ['--metrics-open'] : [])];
+  return ['--dashboard-host', d.host, ...(port === null ? [] : ['--dashboard-port', String(port)]), ...access];
 }
 
 interface CoordinatorProcess {
@@ -132,6 +135,9 @@ export async function runHaCluster(options: HaClusterOptions): Promise<number> {
   const base = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
   const jobFile = join(base, `${runId}-job.json`);
   writeFileSync(jobFile, JSON.stringify(job));
+  const token = options.dashboard?.access.token ?? null;
+  const tokenFile = token === null ? null : join(base, `${runId}-dashboard-token`);
+  if (tokenFile) writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
   const ports = [];
   for (let i = 0; i < HA_COORDINATORS; i++) ports.push(await freePort());
   const addresses = ports.map((p) => `127.0.0.1:${p}`);
@@ -162,7 +168,7 @@ export async function runHaCluster(options: HaClusterOptions): Promise<number> {
         '--store-job', runId,
         '--coordinator-id', id,
         '--leader-lease', String(HA_LEADER_LEASE_MS),
-        ...coordinatorDashboardArgs(options.dashboard, i),
+        ...coordinatorDashboardArgs(options.dashboard, i, tokenFile),
         '--log-file', logFile,
         '--log-level', options.logLevel,
         ...(options.reportPath ? ['--report', options.reportPath] : []),
@@ -320,6 +326,7 @@ export async function runHaCluster(options: HaClusterOptions): Promise<number> {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
     rmSync(jobFile, { force: true });
     security.close();
+    if (tokenFile) rmSync(tokenFile, { force: true });
     closeSync(logFd);
   }
 }

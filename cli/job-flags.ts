@@ -5,6 +5,7 @@ import { DEFAULT_JOB, intOption, type RawJobOptions } from '../domain/job-option
 import { OptionError } from '../domain/errors.ts';
 import { INJECTION_KINDS, INJECTION_KIND_SUMMARY } from '../domain/inject-spec.ts';
 import { DEFAULT_DASHBOARD_PORT } from '../observability/dashboard-server.ts';
+import { MIN_TOKEN_CHARS, compileDashboardAccess } from '../observability/dashboard-access.ts';
 import type { DashboardSettings } from './coordinator-session.ts';
 
 /** `--inject`'s help: every kind the domain knows, so the list cannot fall behind it. */
@@ -135,13 +136,22 @@ export function rawJobOptions(v: JobFlagValues): RawJobOptions {
 export function addDashboardFlags(cmd: Command): Command {
   return cmd
     .option('--dashboard-port <n>', 'port of the dashboard page and /metrics (0: any free port; when the default is taken, a free one is used)', String(DEFAULT_DASHBOARD_PORT))
-    .option('--dashboard-host <host>', 'address to serve the dashboard on (0.0.0.0: every interface)', '127.0.0.1')
+    .option('--dashboard-host <host>', 'address to serve the dashboard on (0.0.0.0: every interface); on any address but loopback (127.0.0.0/8, ::1, localhost) every request needs a token: see --dashboard-token', '127.0.0.1')
+    .option(
+      '--dashboard-token <token>',
+      `bearer token the dashboard requires (page, API, event stream, standby page, /metrics): Authorization: Bearer TOKEN, ?token=TOKEN (the page then gets a cookie) or that cookie; at least ${MIN_TOKEN_CHARS} characters. Required on loopback too when given. Off loopback without it or --dashboard-token-file, a random token is made; the dashboard: line printed at start carries it as ?token=. /leader and /healthz (probes) stay open. Other users of this machine can see it in ps: prefer --dashboard-token-file`,
+    )
+    .option('--dashboard-token-file <path>', `read --dashboard-token from this file (trimmed; at least ${MIN_TOKEN_CHARS} characters), e.g. a mounted Kubernetes Secret`)
+    .option('--metrics-open', 'serve /metrics (only) without the dashboard token, for a Prometheus that sends none (one can: authorization: {credentials: TOKEN} or credentials_file)')
     .option('--no-dashboard', 'serve no dashboard and no /metrics');
 }
 
 export interface DashboardFlagValues {
   readonly dashboardPort: string;
   readonly dashboardHost: string;
+  readonly dashboardToken?: string;
+  readonly dashboardTokenFile?: string;
+  readonly metricsOpen?: boolean;
   readonly dashboard: boolean;
 }
 
@@ -149,5 +159,6 @@ export function dashboardSettings(cmd: Command, v: DashboardFlagValues): Dashboa
   if (!v.dashboard) return null;
   const port = intOption('--dashboard-port', v.dashboardPort, 0, 0, 65535);
   if (v.dashboardHost.trim() === '') throw new OptionError('--dashboard-host', 'must not be empty');
-  return { host: v.dashboardHost, port, fallbackToFreePort: cmd.getOptionValueSource('dashboardPort') === 'default' };
+  const access = compileDashboardAccess({ host: v.dashboardHost, token: v.dashboardToken, tokenFile: v.dashboardTokenFile, metricsOpen: v.metricsOpen === true });
+  return { host: v.dashboardHost, port, fallbackToFreePort: cmd.getOptionValueSource('dashboardPort') === 'default', access };
 }

@@ -894,6 +894,16 @@
     });
   }
 
+  // The URL printed at start carries the dashboard's token (?token=); the server answered it with
+  // a cookie, which the page's requests and its EventSource carry from now on. The token leaves
+  // the address bar (bookmarks, screenshots, shared links).
+  function dropTokenFromAddress() {
+    const url = new URL(location.href);
+    if (!url.searchParams.has('token')) return;
+    url.searchParams.delete('token');
+    history.replaceState(history.state, '', url.pathname + url.search + url.hash);
+  }
+
   function markChartsUnavailable() {
     for (const box of document.querySelectorAll('.chart-box')) {
       box.classList.add('is-empty');
@@ -922,6 +932,7 @@
       return;
     }
     if (!window.EventSource) return renderMessage('this browser cannot stream live data');
+    dropTokenFromAddress();
     connectLive();
     scheduleRender();
   }

@@ -23,5 +23,11 @@
         setTimeout(check, POLL_MS);
       });
   }
+  // The dashboard's token came as ?token= and is a cookie now (see app.js): out of the address bar.
+  const url = new URL(location.href);
+  if (url.searchParams.has('token')) {
+    url.searchParams.delete('token');
+    history.replaceState(history.state, '', url.pathname + url.search + url.hash);
+  }
   setTimeout(check, POLL_MS);
 })();

@@ -2,7 +2,8 @@
 // events, the data as JSON, and Prometheus metrics. Reads the coordinator's status and actions;
 // never changes anything. With a store, the dashboard is the leader's: a standby serves a page
 // that names the leader and links to its dashboard (standby-page.ts), and `/leader` tells a
-// readiness probe which of them leads.
+// readiness probe which of them leads. Off loopback every request but the probes needs the
+// dashboard's token (dashboard-access.ts).
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { readFileSync } from 'node:fs';
@@ -32,6 +33,8 @@ import {
 import { CoordinatorMetrics } from './metrics.ts';
 import { SINGLE_COORDINATOR, decides, type CoordinatorRoleState, type CoordinatorRoleView } from './coordinator-role.ts';
 import { leaderProbe, standbyAnswer, standbyPageHtml } from './standby-page.ts';
+import { OPEN_ACCESS, REFUSAL_TEXT, RefusedAddresses, TOKEN_PARAM, WWW_AUTHENTICATE, decideAccess, urlWithToken, type DashboardAccess } from './dashboard-access.ts';
+import { isLoopbackHost } from '../domain/host-port.ts';
 import type { SnapshotCommit } from '../coordinator/core/core-events.ts';
 
 /** How often connected pages are sent what changed (when something did). */
@@ -100,6 +103,8 @@ export interface DashboardServerOptions {
   readonly now?: () => number;
   /** With a store: whether this coordinator leads, and who does; absent: it runs alone. */
   readonly role?: CoordinatorRoleView;
+  /** Who may read it (compileDashboardAccess); absent: open, which only a loopback host may be. */
+  readonly access?: DashboardAccess;
 }
 
 export class DashboardServer {
@@ -119,9 +124,14 @@ export class DashboardServer {
   private dirty = false;
   private lastPushMs = 0;
   private timer: NodeJS.Timeout | null = null;
+  private readonly access: DashboardAccess;
+  private readonly refused = new RefusedAddresses();
 
   constructor(private readonly options: DashboardServerOptions) {
     this.now = options.now ?? Date.now;
+    this.access = options.access ?? OPEN_ACCESS;
+    // compileDashboardAccess never leaves a non-loopback dashboard open; nor may any other caller.
+    if (this.access.token === null && !isLoopbackHost(options.host)) throw new Error(`a dashboard on ${options.host} (not loopback) needs a token`);
     this.metrics = new CoordinatorMetrics(() => options.coordinator.status(), () => this.role());
     // A leader that stands by now serves no dashboard: its pages load the standby page instead.
     options.role?.onChange((state, before) => {
@@ -138,7 +148,8 @@ export class DashboardServer {
     });
     this.http = createServer((req, res) => {
       this.route(req, res).catch((err: unknown) => {
-        options.logger.error({ err, url: req.url }, 'dashboard request failed');
+        // The path only: the query may hold a token.
+        options.logger.error({ err, path: requestPath(req) }, 'dashboard request failed');
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
         res.end('internal error\n');
       });
@@ -175,9 +186,21 @@ export class DashboardServer {
     return this.port;
   }
 
+  /** The dashboard's address, without the token (it is published with the leadership). */
   get url(): string {
     const host = this.options.host === '0.0.0.0' || this.options.host === '::' ? '127.0.0.1' : this.options.host;
     return `http://${host.includes(':') ? `[${host}]` : host}:${this.port}/`;
+  }
+
+  /** The address to open in a browser: `url` with `?token=` when the token is required. Printed once, at start. */
+  get urlToOpen(): string {
+    return urlWithToken(this.url, this.access);
+  }
+
+  /** Whether requests need the token (and so /metrics too, unless --metrics-open). */
+  get tokenRequired(): { readonly page: boolean; readonly metrics: boolean } {
+    const page = this.access.token !== null;
+    return { page, metrics: page && !this.access.metricsOpen };
   }
 
   /** Sends connected pages the final state, ends their streams and stops serving. */
@@ -256,8 +279,29 @@ export class DashboardServer {
     for (const res of this.clients) res.write(frame);
   }
 
+  /** Answers 401 unless the request may be served; sets the cookie a valid `?token=` earns. True: go on. */
+  private admit(req: IncomingMessage, res: ServerResponse, url: URL): boolean {
+    const decision = decideAccess(this.access, {
+      path: url.pathname,
+      queryTokens: url.searchParams.getAll(TOKEN_PARAM),
+      authorization: req.headers.authorization,
+      cookie: req.headers.cookie,
+    });
+    if (decision.kind === 'allowed' && decision.setCookie) res.setHeader('set-cookie', decision.setCookie);
+    if (decision.kind !== 'refused') return true;
+    const remote = req.socket.remoteAddress ?? 'unknown';
+    if (this.refused.firstRefusal(remote)) {
+      this.options.logger.warn({ remote, path: url.pathname, why: decision.why }, 'dashboard request refused: no valid token (not logged again for this address)');
+    }
+    res.writeHead(401, { 'www-authenticate': WWW_AUTHENTICATE, 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
+    res.end(req.method === 'HEAD' ? undefined : REFUSAL_TEXT);
+    return false;
+  }
+
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const path = url.pathname;
+    if (!this.admit(req, res, url)) return;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' });
       res.end(`${req.method} is not served here; use GET\n`);
@@ -355,5 +399,14 @@ export class RecentSeries<T> {
     const first = this.total - this.items.length;
     const start = Math.max(from, first, to - this.capacity) - first;
     return this.items.slice(Math.max(0, start), Math.max(0, to - first));
+  }
+}
+
+/** A request's path, without its query (which may hold a token). */
+function requestPath(req: IncomingMessage): string {
+  try {
+    return new URL(req.url ?? '/', 'http://localhost').pathname;
+  } catch {
+    return '(unparsable)';
   }
 }
