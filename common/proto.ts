@@ -62,12 +62,19 @@ export function loadProto(): ProtoGrpcType {
 export const KEEPALIVE_TIME_MS = 30_000;
 export const KEEPALIVE_TIMEOUT_MS = 60_000;
 
+/** The server name a TLS client of ftrain asks for (SNI). */
+export const TLS_SERVER_NAME = 'ftrain';
+
 /** Channel and server options shared by every ftrain process. */
 export const GRPC_CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.keepalive_time_ms': KEEPALIVE_TIME_MS,
   'grpc.keepalive_timeout_ms': KEEPALIVE_TIMEOUT_MS,
   'grpc.keepalive_permit_without_calls': 1,
   'grpc.max_receive_message_length': 8 * 1024 * 1024,
+  // With TLS (common/transport.ts), the name a client asks for in the handshake: members are
+  // reached at IP addresses, which TLS does not allow there. Servers are checked by their CA, not
+  // by this name. Plaintext channels ignore it.
+  'grpc.ssl_target_name_override': TLS_SERVER_NAME,
 };
 
 export const GRPC_SERVER_OPTIONS: grpc.ServerOptions = {

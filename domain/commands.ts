@@ -51,6 +51,12 @@ export interface AssignCommand {
    * tensors (a lost slot whose own share of the step is gone), not from shares.
    */
   readonly stateSource?: StateSource;
+  /**
+   * The nodes this stage exchanges traffic with in this epoch: its neighbours in its replica and
+   * the nodes of its replicas' ring. With TLS, the worker takes pipeline and all-reduce streams
+   * only from these. Absent: not said (an older coordinator): any member.
+   */
+  readonly peerNodeIds?: readonly string[];
 }
 
 /** A live replica's worker that serves its stage's whole state (Worker.FetchState). */

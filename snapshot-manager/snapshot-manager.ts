@@ -23,7 +23,7 @@ import { LeaderFollower } from '../common/leader-follower.ts';
 import type { ShardChunk__Output } from '../proto/generated/ftrain/v1/ShardChunk.ts';
 import { decodeConfigure, decodeFetchShards, decodeFetchSnapshot, decodeRebuildRequest, encodeStatus } from '../common/wire/snapshot-manager-wire.ts';
 import { SEAL_WAIT_MS, copySnapshot, serveSnapshot, type CopyOutcome } from './snapshot-copy.ts';
-import { decodeOrRefuse, invalidStatus } from '../common/wire/refusal-wire.ts';
+import { decodeOrRefuse, invalidStatus, refusalStatus } from '../common/wire/refusal-wire.ts';
 import { WireError } from '../common/wire/wire-check.ts';
 import { ShardAssembler, ShardStreamClosedError, readShards, writeShard, type ReceivedShard } from './shard-transfer.ts';
 import { ShardUpload } from './shard-upload.ts';
@@ -39,7 +39,8 @@ import { ProtectionHold } from './protection-hold.ts';
 import { describeCode, type ProtectedVersion, type ProtectionPlan, type ProtectionStatus, type RebuildOrder, type ReplicaCopyOrder, type ShardHeader } from '../domain/erasure-protection.ts';
 import { CorruptSnapshotError, SnapshotSlots, writeSmpInfo, type SnapshotRecord } from '../domain/snapshot-slots.ts';
 import { hostOf } from '../domain/host-port.ts';
-import { channelCredentials } from '../common/transport.ts';
+import { channelCredentials, impersonation, peerName, type AuthenticatedCall } from '../common/transport.ts';
+import { RefusalReason } from '../domain/refusal.ts';
 
 /** How often the directory is rescanned in case a watch event was missed. */
 export const RESCAN_MS = 1000;
@@ -327,11 +328,29 @@ export class SnapshotManager {
     return copySnapshot(this.slots, this.log, order, stream);
   }
 
+  /**
+   * With TLS, who may ask what of this manager: its own node's worker (the name in its
+   * certificate is this node's) configures it and orders rebuilds; a shard comes only from the
+   * node that owns it (its header's owner). The refusal, or null.
+   */
+  private outsider(call: AuthenticatedCall, nodeId: string, what: string): grpc.ServiceError | null {
+    const impostor = impersonation(call, nodeId);
+    if (impostor === null) return null;
+    const message = `${what} refused: ${impostor}`;
+    this.log.warn({ peer: peerName(call) }, message);
+    return refusalStatus({ reason: RefusalReason.notMember, message });
+  }
+
   private handlers(): SnapshotManagerHandlers {
     return {
       Configure: (call, callback) => {
         const request = decodeOrRefuse(() => decodeConfigure(call.request), callback);
         if (!request) return;
+        // Anyone of the job may ask whether this manager lives (a Configure that changes nothing:
+        // the coordinator's probe); only its own worker changes anything.
+        const changes = request.plan !== null || request.protectedCommitStep >= 0 || request.holdMs !== 0;
+        const outsider = changes ? this.outsider(call, this.nodeId, 'Configure') : null;
+        if (outsider) return callback(outsider);
         // A newer protected step frees every older shard version. It comes from the coordinator
         // through the node's worker at once (the headers of the shards this manager sends carry
         // it, and holders keep versions by it), so it is taken as given; but a step beyond every
@@ -358,6 +377,14 @@ export class SnapshotManager {
         };
         call.on('data', (c: ShardChunk__Output) => {
           if (failed) return;
+          // A shard only from its owner (by the name in the sender's certificate), before any memory is taken for it.
+          const outsider = c.header ? this.outsider(call, c.header.ownerNodeId, `a shard of stage ${c.header.stage} step ${c.header.step}`) : null;
+          if (outsider) {
+            failed = true;
+            assembler.discard();
+            callback(outsider);
+            return;
+          }
           try {
             assembler.add(c);
           } catch (err) {
@@ -409,6 +436,8 @@ export class SnapshotManager {
       Rebuild: (call, callback) => {
         const request = decodeOrRefuse(() => decodeRebuildRequest(call.request), callback);
         if (!request) return;
+        const outsider = this.outsider(call, this.nodeId, 'Rebuild');
+        if (outsider) return callback(outsider);
         if ('copy' in request) {
           const copy = request.copy;
           this.copyFromReplica(copy).then(

@@ -9,7 +9,10 @@ import type { RestoreTrace } from '../domain/node-reports.ts';
 import type { Logger } from '../common/logging.ts';
 import { GRPC_SERVER_OPTIONS, bindServer, loadProto } from '../common/proto.ts';
 import { decodeCommand, decodeStepReply } from '../common/wire/coordinator-wire.ts';
-import { refusalOf } from '../common/wire/refusal-wire.ts';
+import { refusalOf, refusalStatus } from '../common/wire/refusal-wire.ts';
+import { peerName, tlsIdentity, type AuthenticatedCall } from '../common/transport.ts';
+import { RefusalReason } from '../domain/refusal.ts';
+import type { Ack } from '../proto/generated/ftrain/v1/Ack.ts';
 import { encodeStatus } from '../common/wire/snapshot-manager-wire.ts';
 import { WireError } from '../common/wire/wire-check.ts';
 import type { ReceivedAssign } from '../domain/commands.ts';
@@ -88,6 +91,8 @@ interface Held extends PipeTarget {
   readonly checkpoints: DiskCheckpoints | null;
   /** This stage writes the disk checkpoints of its replicas (replica-work.ts). */
   readonly writesCheckpoints: boolean;
+  /** The nodes whose pipeline and all-reduce streams it takes in this epoch (with TLS); null: any member. */
+  readonly peers: ReadonlySet<string> | null;
 }
 
 export class WorkerNode {
@@ -323,7 +328,8 @@ export class WorkerNode {
     }
     const source = edgeCopySource(stage, job);
     const { work, place, writesCheckpoints } = replicaWorkOf(a, job.replicas);
-    this.held = { stage, slot, epoch: a.epoch, job, trainer, work, writesCheckpoints, checkpoints, edgeCopySource: source, edgeCopySize: source === null ? 0 : edgeCopySize(source, job) };
+    const peers = a.peerNodeIds ? new Set([this.options.nodeId, ...a.peerNodeIds]) : null;
+    this.held = { stage, slot, epoch: a.epoch, job, trainer, work, writesCheckpoints, checkpoints, edgeCopySource: source, edgeCopySize: source === null ? 0 : edgeCopySize(source, job), peers };
     await this.links.connect(stage, a.epoch, a.prevAddress, a.nextAddress);
     if (place) await this.ring.connect(place);
     trace.connectMs = lap();
@@ -443,9 +449,30 @@ export class WorkerNode {
     }
   }
 
+  /**
+   * With TLS, a pipeline or all-reduce stream is taken only from a node the stage's assignment
+   * names (its neighbours, its replicas' ring) in this epoch: the refusal for any other caller.
+   */
+  private outsider(call: AuthenticatedCall, what: string): grpc.ServiceError | null {
+    if (!tlsIdentity()) return null;
+    const peer = peerName(call);
+    const held = this.held;
+    if (held === null || held.peers === null || (peer !== null && held.peers.has(peer))) return null;
+    const message = `${what} refused: ${peer === null ? 'the caller showed no certificate name' : `node ${peer}`} is not a neighbour or replica of stage ${held.stage} in epoch ${held.epoch}`;
+    this.log.warn({ peer, epoch: held.epoch }, message);
+    return refusalStatus({ reason: RefusalReason.notMember, message });
+  }
+
   private handlers(): WorkerHandlers {
+    const refused = (call: AuthenticatedCall, callback: grpc.sendUnaryData<Ack>, what: string): boolean => {
+      const outsider = this.outsider(call, what);
+      if (!outsider) return false;
+      callback(outsider);
+      return true;
+    };
     return {
       Pipe: (call, callback) =>
+        refused(call, callback, 'a pipe stream') ||
         receivePipeChunks(call, callback, {
           held: () => this.held,
           take: (d) => {
@@ -456,6 +483,7 @@ export class WorkerNode {
           what: 'a pipe stream',
         }),
       KeepEdgeCopy: (call, callback) => {
+        if (refused(call, callback, 'an edge copy')) return;
         let kept = false;
         receivePipeChunks(call, callback, {
           held: () => this.held,
@@ -471,7 +499,7 @@ export class WorkerNode {
       },
       FetchWeights: (call) => serveWeights(call, this.held ? { trainer: this.held.trainer, edgeCopy: this.edgeCopy } : null),
       FetchState: (call) => serveState(call, this.held ?? null),
-      AllReduce: (call, callback) => this.ring.handle(call, callback),
+      AllReduce: (call, callback) => refused(call, callback, 'an all-reduce stream') || this.ring.handle(call, callback),
     };
   }
 

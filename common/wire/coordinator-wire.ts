@@ -116,6 +116,7 @@ export function encodeCommand(command: Command, job: JobOptions, dataSha256: str
           shareCount: command.shareCount ?? 0,
           shareSources: (command.shareSources ?? []).map((s) => ({ slot: s.slot, smpAddress: s.smpAddress })),
           stateSource: command.stateSource ? { slot: command.stateSource.slot, address: command.stateSource.address } : null,
+          peerNodeIds: [...(command.peerNodeIds ?? [])],
         },
       };
     case 'protect':
@@ -185,6 +186,7 @@ export function decodeCommand(c: Command__Output): ReceivedCommand {
         ...share,
         ...(shareSources.length > 0 ? { shareSources } : {}),
         ...(stateSource ? { stateSource } : {}),
+        ...((a.peerNodeIds ?? []).length > 0 ? { peerNodeIds: list('assign.peer_node_ids', a.peerNodeIds, (v, f) => str(f, v, { nonEmpty: true })) } : {}),
         job,
         dataSha256: str('assign.data_sha256', a.dataSha256),
       };

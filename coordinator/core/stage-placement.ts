@@ -118,10 +118,23 @@ export class StagePlacement {
       rings.set(stage, ring);
       return ring;
     };
+    // The nodes of a stage's ring, made once per stage as the ring is.
+    const ringNodes = new Map<number, readonly string[]>();
+    const ringNodesOf = (stage: number): readonly string[] => {
+      let ids = ringNodes.get(stage);
+      if (ids) return ids;
+      ids = slotsOfStage(job, stage).flatMap((s) => {
+        if (replicaOfSlot(job, s) !== away?.replica) return [nodes[s]!.nodeId];
+        return away.host === null ? [] : [nodes[slotOf(job, away.host, stage)]!.nodeId];
+      });
+      ringNodes.set(stage, ids);
+      return ids;
+    };
     nodes.forEach((node, slot) => {
       const stage = stageOfSlot(job, slot);
       const replica = replicaOfSlot(job, slot);
       if (away?.replica === replica) return;
+      const neighbours = [...(stage > 0 ? [nodes[slot - 1]!.nodeId] : []), ...(stage < job.stages - 1 ? [nodes[slot + 1]!.nodeId] : [])];
       out.push({
         type: 'send',
         nodeId: node.nodeId,
@@ -144,6 +157,7 @@ export class StagePlacement {
           ...(away && away.host === replica ? { guestReplicas: [away.replica] } : {}),
           ...(away && away.host === null ? { outReplicas: [away.replica] } : {}),
           ...(this.shards.sharesSnapshots ? { shareIndex: writers[stage]!.indexOf(slot), shareCount: writers[stage]!.length, shareSources: copies.has(slot) ? [] : sources(slot) } : {}),
+          peerNodeIds: job.replicas > 1 ? [...neighbours, ...ringNodesOf(stage)] : neighbours,
         },
       });
     });

@@ -30,6 +30,7 @@ export interface Assign {
   'shareCount'?: (number);
   'shareSources'?: (_ftrain_v1_ShareSource)[];
   'stateSource'?: (_ftrain_v1_StateSource | null);
+  'peerNodeIds'?: (string)[];
 }
 
 export interface Assign__Output {
@@ -53,4 +54,5 @@ export interface Assign__Output {
   'shareCount': (number);
   'shareSources': (_ftrain_v1_ShareSource__Output)[];
   'stateSource': (_ftrain_v1_StateSource__Output | null);
+  'peerNodeIds': (string)[];
 }
