@@ -2,6 +2,7 @@
 // its place after a delay, as a cloud replaces a reclaimed instance. The fleet owns these
 // processes and their tmpfs snapshot directories, and ends them all, whatever happens.
 
+import type { ChaosSecurity } from './chaos-security.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,6 +26,8 @@ export interface FleetOptions {
   readonly logFile: string;
   /** The nodes' stdout and stderr. */
   readonly outputFd: number;
+  /** How the nodes it starts join the job. */
+  readonly security: ChaosSecurity;
   readonly print: (line: string) => void;
 }
 
@@ -103,7 +106,7 @@ export class ChaosFleet {
       const taken = takenIds();
       let nodeId = `chaos-${this.next++}`;
       while (taken.has(nodeId)) nodeId = `chaos-${this.next++}`;
-      this.start(nodeId);
+      await this.start(nodeId);
       this.o.print(`started ${nodeId} in place of ${formerId}`);
       return { replacement: nodeId, notes };
     } finally {
@@ -111,14 +114,15 @@ export class ChaosFleet {
     }
   }
 
-  private start(nodeId: string): void {
+  private async start(nodeId: string): Promise<void> {
+    const securityArgs = await this.o.security.nodeArgs(nodeId);
     const snapshotDir = join(this.shmBase, `ftrain-chaos-${process.pid}-${nodeId}`);
     // Its own process group, so that its worker and snapshot manager can be killed with it; stdin
     // is a pipe never written: if chaos dies, it closes and the node ends (FTRAIN_MANAGED).
     const child = spawn(
       process.execPath,
-      [FTRAIN_BIN, 'node', '--coordinator', this.o.coordinator, '--node-id', nodeId, '--listen', listenAddress(this.o.coordinator), '--snapshot-dir', snapshotDir, '--log-file', this.o.logFile],
-      { detached: true, stdio: ['pipe', this.o.outputFd, this.o.outputFd], env: { ...process.env, FTRAIN_MANAGED: '1' } },
+      [FTRAIN_BIN, 'node', '--coordinator', this.o.coordinator, '--node-id', nodeId, '--listen', listenAddress(this.o.coordinator), '--snapshot-dir', snapshotDir, '--log-file', this.o.logFile, ...securityArgs],
+      { detached: true, stdio: ['pipe', this.o.outputFd, this.o.outputFd], env: { ...process.env, ...this.o.security.env, FTRAIN_MANAGED: '1' } },
     );
     child.on('error', (err) => this.o.print(`${nodeId} could not start: ${err.message}`));
     this.started.push({ nodeId, child, snapshotDir, startedAtMs: Date.now(), settled: false });

@@ -1,5 +1,6 @@
 // The flags of `ftrain chaos`, compiled once into a complete, validated ChaosOptions.
 
+import type { ChaosSecurityFlags } from './chaos-security.ts';
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { OptionError } from '../domain/errors.ts';
@@ -60,7 +61,10 @@ export function addChaosFlags(cmd: Command): Command {
     .option('--gap-seconds <s>', 'pause after each recovery before the next event', String(DEFAULT_GAP_SECONDS))
     .option('--max-lost-steps <n>', 'fail if any failure cost more steps than this', String(DEFAULT_MAX_LOST_STEPS))
     .option('--json <file>', 'write the figures and every event as JSON here')
-    .option('--work-dir <dir>', "where the local job's report, logs and output go", '.ftrain/chaos/chaos-TIMESTAMP');
+    .option('--work-dir <dir>', "where the local job's report, logs and output go", '.ftrain/chaos/chaos-TIMESTAMP')
+    .option('--tls-dir <dir>', "with --coordinator: the job's TLS directory (`ftrain certs`); its ca.key issues certificates for chaos and for the nodes it starts. A local job gets a CA of its own in the work dir")
+    .option('--join-token-file <file>', 'with --coordinator: the job\'s join token, for the nodes chaos starts (or FTRAIN_JOIN_TOKEN); a local job gets a random one')
+    .option('--insecure', 'no TLS and no join token (the local job runs `ftrain run --insecure`; attached: the job runs so)');
   for (const [, flag, what, fallback] of JOB_FLAGS) cmd.option(flag, `local job: ${what}`, fallback);
   return cmd;
 }
@@ -78,6 +82,9 @@ export type ChaosFlagValues = Readonly<Record<JobFlagKey, string>> & {
   readonly maxLostSteps: string;
   readonly json?: string;
   readonly workDir: string;
+  readonly tlsDir?: string;
+  readonly joinTokenFile?: string;
+  readonly insecure?: boolean;
 };
 
 export type ChaosTarget =
@@ -105,6 +112,8 @@ export interface ChaosOptions {
   readonly maxLostSteps: number;
   readonly jsonPath: string | null;
   readonly workDir: string;
+  /** How chaos and the nodes it starts join the job (chaos-security.ts). */
+  readonly security: ChaosSecurityFlags;
 }
 
 /** A duration flag in seconds (decimals allowed) from `min` to `max`, as ms. */
@@ -165,5 +174,10 @@ export function compileChaosOptions(flags: ChaosFlagValues, explicit: ReadonlySe
     maxLostSteps: intOption('--max-lost-steps', flags.maxLostSteps, DEFAULT_MAX_LOST_STEPS, 0, 1_000_000),
     jsonPath: flags.json === undefined ? null : resolve(flags.json),
     workDir: resolve(flags.workDir.replace('TIMESTAMP', stamp)),
+    security: {
+      ...(flags.tlsDir !== undefined ? { tlsDir: resolve(flags.tlsDir) } : {}),
+      ...(flags.joinTokenFile !== undefined ? { joinTokenFile: flags.joinTokenFile } : {}),
+      ...(flags.insecure ? { insecure: true } : {}),
+    },
   };
 }

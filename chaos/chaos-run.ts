@@ -4,6 +4,7 @@
 // processes and the signals; what to hit (chaos-target), when (chaos-schedule) and what it all
 // means (chaos-summary) are pure.
 
+import { chaosSecurity } from './chaos-security.ts';
 import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -144,7 +145,8 @@ export async function runChaos(o: ChaosOptions, io: ChaosIo = STDIO): Promise<nu
   mkdirSync(o.workDir, { recursive: true });
   const host = hostname();
   const stop = new AbortController();
-  const job = o.target.mode === 'local' ? new LocalJob(o.target.runArgs, o.workDir) : null;
+  const security = await chaosSecurity(o.security, o.workDir, o.target.mode === 'local');
+  const job = o.target.mode === 'local' ? new LocalJob([...o.target.runArgs, ...security.runArgs], o.workDir, security.env) : null;
   const frozen = new FrozenProcesses();
   let fleet: ChaosFleet | null = null;
   let t0: number | null = null;
@@ -183,7 +185,7 @@ export async function runChaos(o: ChaosOptions, io: ChaosIo = STDIO): Promise<nu
       io.err(`chaos: attached to ${address}; only nodes on this machine (hostname ${host}) can be hit; replacement nodes log to ${o.workDir}`);
     }
     outputFd = openSync(join(o.workDir, 'nodes-output.txt'), 'a');
-    fleet = new ChaosFleet({ coordinator: address, replaceAfterMs: o.replaceAfterMs, logFile: job ? job.logFile : join(o.workDir, 'nodes.log'), outputFd, print: say });
+    fleet = new ChaosFleet({ coordinator: address, replaceAfterMs: o.replaceAfterMs, logFile: job ? job.logFile : join(o.workDir, 'nodes.log'), outputFd, print: say, security });
     const statusClient = new CoordinatorStatusClient(address);
     client = statusClient;
     /** The newest Status read. */

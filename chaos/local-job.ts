@@ -55,6 +55,8 @@ export class LocalJob {
   constructor(
     private readonly runArgs: readonly string[],
     workDir: string,
+    /** Added to the run's environment (the join token). */
+    private readonly env: Readonly<Record<string, string>> = {},
   ) {
     this.reportPath = join(workDir, 'report.json');
     this.logFile = join(workDir, 'run.log');
@@ -79,7 +81,7 @@ export class LocalJob {
     const args = [FTRAIN_BIN, 'run', ...this.runArgs, '--respawn', '0', '--report', this.reportPath, '--log-file', this.logFile];
     const output = createWriteStream(this.outputPath, { flags: 'a' });
     this.output = output;
-    const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.env } });
     this.child = child;
     this.exitedPromise = new Promise((resolve) =>
       child.on('exit', (code, signal) => {

@@ -142,7 +142,7 @@ coordinatorCommand.action(async (flags: JobFlagValues & DashboardFlagValues & Se
     const job = flags.jobJson ? (JSON.parse(readFileSync(flags.jobJson, 'utf8')) as ReturnType<typeof compileJobOptions>) : compileJobOptions(rawJobOptions(flags));
     const listen = checkHostPort('--listen', flags.listen);
     const heartbeatPort = intOption('--heartbeat-port', flags.heartbeatPort, 0, 0, 65_535);
-    const security = await coordinatorSecurity(flags);
+    const security = await coordinatorSecurity(flags, flags.store !== 'memory');
     const ha = await haOptions(flags, listen);
     const dashboard = withDashboardAdvertise(dashboardSettings(coordinatorCommand, flags), flags.dashboardAdvertise, ha !== null);
     const { defaultLogFile } = await import('./local-cluster.ts');

@@ -3,24 +3,20 @@
 // FTRAIN_JOIN_TOKEN environment variable, or `--join-token`), and `--insecure` to run without
 // either on purpose. Sets the process's transport identity (common/transport.ts).
 
-import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { OptionError } from '../domain/errors.ts';
 import { useTls, type TlsIdentity } from '../common/transport.ts';
+import { JOIN_TOKEN_ENV, givenJoinToken, newJoinToken, type JoinTokenFlags } from '../common/join-token.ts';
 
-/** The environment variable a join token may come in (children of a node agent get it so: not on their command line). */
-export const JOIN_TOKEN_ENV = 'FTRAIN_JOIN_TOKEN';
-/** The shortest token accepted: guessing one must be hopeless. */
-export const MIN_TOKEN_LENGTH = 16;
+export { JOIN_TOKEN_ENV, givenJoinToken, newJoinToken };
+
 /** The name of the coordinator's certificate when --tls-name does not say. */
 export const COORDINATOR_CERT_NAME = 'coordinator';
 
-export interface SecurityFlagValues {
+export interface SecurityFlagValues extends JoinTokenFlags {
   readonly tlsDir?: string;
-  readonly joinToken?: string;
-  readonly joinTokenFile?: string;
   readonly insecure?: boolean;
 }
 
@@ -45,37 +41,6 @@ export function addCoordinatorSecurityFlags(cmd: Command): Command {
     .option('--insecure', 'no TLS and no join token: any process that reaches the port can join (a trusted network only)');
 }
 
-/** The join token the flags give: the file, the flag, or the environment; null when none. */
-export function givenJoinToken(v: SecurityFlagValues): string | null {
-  if (v.joinTokenFile !== undefined && v.joinToken !== undefined) throw new OptionError('--join-token', 'give the token once: --join-token-file or --join-token, not both');
-  let token: string;
-  let field: string;
-  if (v.joinTokenFile !== undefined) {
-    field = '--join-token-file';
-    try {
-      token = readFileSync(v.joinTokenFile, 'utf8').trim();
-    } catch (err) {
-      throw new OptionError(field, `cannot read ${v.joinTokenFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    }
-  } else if (v.joinToken !== undefined) {
-    field = '--join-token';
-    token = v.joinToken.trim();
-  } else {
-    const env = process.env[JOIN_TOKEN_ENV];
-    if (env === undefined || env.trim() === '') return null;
-    field = JOIN_TOKEN_ENV;
-    token = env.trim();
-  }
-  if (token.length < MIN_TOKEN_LENGTH) throw new OptionError(field, `a join token must have at least ${MIN_TOKEN_LENGTH} characters, this one has ${token.length}`);
-  if (/\s/.test(token)) throw new OptionError(field, 'a join token must not contain white space');
-  return token;
-}
-
-/** A new random join token (192 bits, URL-safe). */
-export function newJoinToken(): string {
-  return randomBytes(24).toString('base64url');
-}
-
 /** Loads `--tls-dir`'s material for `name` (undefined: the only certificate there) as this process's identity. */
 export async function loadIdentity(dir: string, name: string | undefined): Promise<TlsIdentity> {
   const { loadTlsMaterial } = await import('../common/certificates.ts');
@@ -96,13 +61,14 @@ export async function memberSecurity(v: SecurityFlagValues, nodeId: string | und
 }
 
 /** What a coordinator's flags say: its identity (set for the process), the token, and whether it was made here. */
-export async function coordinatorSecurity(v: SecurityFlagValues & { tlsName?: string }): Promise<{ tls: TlsIdentity | null; joinToken: string | null; tokenMade: boolean }> {
+export async function coordinatorSecurity(v: SecurityFlagValues & { tlsName?: string }, withStore: boolean): Promise<{ tls: TlsIdentity | null; joinToken: string | null; tokenMade: boolean }> {
   const given = givenJoinToken(v);
   if (v.insecure && v.tlsDir !== undefined) throw new OptionError('--insecure', 'and --tls-dir contradict each other: give one');
   const tls = v.tlsDir === undefined ? null : await loadIdentity(v.tlsDir, v.tlsName ?? COORDINATOR_CERT_NAME);
   useTls(tls);
   if (given !== null) return { tls, joinToken: given, tokenMade: false };
   if (v.insecure) return { tls, joinToken: null, tokenMade: false };
+  if (withStore) throw new OptionError('--join-token-file', `with --store, give every coordinator of the job the same join token (--join-token-file, or ${JOIN_TOKEN_ENV}): one made here would differ on each; or --insecure`);
   return { tls, joinToken: newJoinToken(), tokenMade: true };
 }
 

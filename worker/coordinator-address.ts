@@ -121,6 +121,32 @@ export async function resolveCoordinatorHost(
 }
 
 /** What a failed connection attempt says, in a few words; null when it is not about connecting. */
+/**
+ * A connection that failed in its TLS handshake, or a plaintext one a TLS server closed: what
+ * is wrong, in a sentence that says what to fix; null for any other failure. Not transient: a
+ * node that gets one gives up at once. `tls`: this node connects with TLS (`--tls-dir`).
+ */
+export function handshakeFailure(err: grpc.ServiceError, address: string, tls: boolean): string | null {
+  if (err.code !== grpc.status.UNAVAILABLE) return null;
+  const text = `${err.details ?? ''} ${err.message}`;
+  if (tls) {
+    if (/self[- ]signed certificate|unable to verify|unable to get (local )?issuer|certificate verify failed|CERT_/i.test(text)) {
+      return `the coordinator at ${address} shows a certificate this node's CA did not sign: ca.crt in --tls-dir must be the job's (the one that issued the coordinator's certificate)`;
+    }
+    if (/alert (unknown ca|bad certificate|certificate required|certificate unknown|decrypt error)|SSL alert number (42|46|48|116)/i.test(text)) {
+      return `the coordinator at ${address} refused this node's certificate: it must be issued by the job's CA (\`ftrain certs issue\` where its ca.key is)`;
+    }
+    if (/wrong version number|packet length too long|http request/i.test(text)) return `the coordinator at ${address} does not speak TLS: it runs without --tls-dir; drop --tls-dir here, or give it one`;
+    return null;
+  }
+  // A TLS server closes a plaintext connection before HTTP/2 begins; a refused or unreachable
+  // port says ECONNREFUSED, EHOSTUNREACH... instead.
+  if (/Failed to connect/.test(text) && !/\bE[A-Z]{4,}\b/.test(text)) {
+    return `the coordinator at ${address} closed the connection before it began: it requires TLS; give --tls-dir with this node's certificate from the job's CA (see \`ftrain certs --help\`)`;
+  }
+  return null;
+}
+
 export function connectFailure(err: grpc.ServiceError): string | null {
   if (err.code === grpc.status.DEADLINE_EXCEEDED) return 'timed out';
   if (err.code !== grpc.status.UNAVAILABLE) return null;

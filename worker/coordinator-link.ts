@@ -31,8 +31,8 @@ import type { RegisterReply__Output } from '../proto/generated/ftrain/v1/Registe
 import type { StepReport } from '../proto/generated/ftrain/v1/StepReport.ts';
 import type { StepReply__Output } from '../proto/generated/ftrain/v1/StepReply.ts';
 import type { WorkerOptions } from './core/worker-options.ts';
-import { CoordinatorUnreachableError, connectFailure, heartbeatAddress, seconds, type RegisterWait } from './coordinator-address.ts';
-import { tlsThreadData } from '../common/transport.ts';
+import { CoordinatorUnreachableError, connectFailure, handshakeFailure, heartbeatAddress, seconds, type RegisterWait } from './coordinator-address.ts';
+import { tlsIdentity, tlsThreadData } from '../common/transport.ts';
 
 /** The shortest deadline a registration attempt gets, even when the connect timeout is nearly over. */
 const MIN_ATTEMPT_MS = 250;
@@ -120,6 +120,8 @@ export class CoordinatorLink {
         if (noLeader && refusal.leaderAddress) continue;
         if (refusal?.reason === RefusalReason.runEnded) throw new RunEndedError({ ...refusal, message: `not joining: ${refusal.message}` }, 'Register', e);
         if (refusal && !noLeader) throw refusedError({ ...refusal, message: `refused by the coordinator at ${at}: ${refusal.message}` }, 'Register', e);
+        const handshake = noLeader ? null : handshakeFailure(e, at, tlsIdentity() !== null);
+        if (handshake !== null) throw new RefusedError({ reason: RefusalReason.notMember, message: `not joining: ${handshake}` }, 'Register', { cause: err });
         const failure = noLeader ? 'no coordinator leads yet' : connectFailure(e);
         if (failure === null) {
           const message = `what answers at ${at} is not an ftrain coordinator (${grpc.status[e.code] ?? e.code}: ${e.details || e.message}); check the address in --coordinator`;

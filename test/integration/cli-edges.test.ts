@@ -129,12 +129,15 @@ describe('ftrain coordinator', () => {
       const hint = await coordinator.waitForLine(/nodes join with:/, 5_000);
       expect(hint.line).toContain(`ftrain node --coordinator 127.0.0.1:${port}`);
       expect(hint.line).toContain('only nodes on this machine can join');
+      expect(hint.line).toContain('--join-token-file FILE');
+      // No token given: one is made and shown once; a node joins with it.
+      const token = (await coordinator.waitForLine(/^ {2}join token \(made now, shown once.*\): (\S+)$/, 5_000)).match[1]!;
       const logs = await coordinator.waitForLine(/^ {2}logs: (.+)$/, 5_000);
       // A node registers (the coordinator logs it), then the user presses Ctrl-C.
       const proto = loadProto();
       const client = new proto.ftrain.v1.Coordinator(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), GRPC_CHANNEL_OPTIONS);
       await new Promise<void>((resolve, reject) =>
-        client.Register({ nodeId: 'probe', address: '127.0.0.1:1', pid: 1, hostname: 'probe' }, { deadline: deadline() }, (err) => (err ? reject(err) : resolve())),
+        client.Register({ nodeId: 'probe', address: '127.0.0.1:1', pid: 1, hostname: 'probe', joinToken: token }, { deadline: deadline() }, (err) => (err ? reject(err) : resolve())),
       );
       client.close();
       await new Promise((r) => setTimeout(r, 500));

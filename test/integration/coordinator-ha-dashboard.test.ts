@@ -39,7 +39,7 @@ afterAll(async () => {
 /** Starts `ftrain coordinator ID` on the shared store; resolves with its gRPC port and dashboard URL. */
 async function coordinator(id: string): Promise<{ run: RunningCli; grpcPort: number; dashboard: string }> {
   const run = startCli(
-    ['coordinator', '--store', etcd.url, '--store-job', `dash-${process.pid}`, '--coordinator-id', id, '--leader-lease', String(LEASE_MS), '--listen', '127.0.0.1:0', '--dashboard-port', '0', '--nodes', '2', ...SMALL_MODEL, '--log-file', join(dir, `${id}.log`)],
+    ['coordinator', '--store', etcd.url, '--store-job', `dash-${process.pid}`, '--coordinator-id', id, '--leader-lease', String(LEASE_MS), '--listen', '127.0.0.1:0', '--dashboard-port', '0', '--nodes', '2', ...SMALL_MODEL, '--log-file', join(dir, `${id}.log`), '--insecure'],
     { timeoutMs: 150_000 },
   );
   coordinators.push(run);

@@ -5,7 +5,7 @@
 // leaves; a node that joins a running job takes a stage that was left vacant. Each run ends with
 // the weights of the uninterrupted run (cpu backend).
 
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -67,10 +67,20 @@ describe('spot-instance life cycle', () => {
   it('waits for a node when no spare is left, and a node that joins takes the vacant stage', async () => {
     const report = join(dir, 'join.json');
     const snapshots = mkdtempSync(join('/dev/shm', 'ftrain-spot-late-'));
-    const run = startCli(['run', ...BASE, '--inject', '6:1:node-kill', '--report', report, '--log-file', join(dir, 'join.log')]);
+    // The job's CA and token, as across machines: the run issues its own certificates from the
+    // CA, the late node comes with one of its own and the token.
+    const tls = join(dir, 'tls');
+    const tokenFile = join(dir, 'token');
+    writeFileSync(tokenFile, 'spot-lifecycle-join-token-0123456789\n', { mode: 0o600 });
+    for (const args of [['certs', 'init', '--dir', tls], ['certs', 'issue', '--dir', tls, '--name', 'late-1']]) {
+      const made = await runCli(args);
+      expect(made.code, made.stderr).toBe(0);
+    }
+    const secure = ['--tls-dir', tls, '--join-token-file', tokenFile];
+    const run = startCli(['run', ...BASE, ...secure, '--inject', '6:1:node-kill', '--report', report, '--log-file', join(dir, 'join.log')]);
     const port = Number((await run.waitForLine(/^ftrain: coordinator on 127\.0\.0\.1:(\d+)/)).match[1]);
     await run.waitForLine(/stage 1 is vacant and no spare is left: waiting for a node to join/);
-    const late = startCli(['node', '--coordinator', `127.0.0.1:${port}`, '--node-id', 'late-1', '--listen', '127.0.0.1:0', '--snapshot-dir', snapshots, '--log-file', join(dir, 'late.log')]);
+    const late = startCli(['node', '--coordinator', `127.0.0.1:${port}`, '--node-id', 'late-1', '--listen', '127.0.0.1:0', '--snapshot-dir', snapshots, '--log-file', join(dir, 'late.log'), ...secure]);
     try {
       const res = await run.result;
       expect(res.code, res.stdout + res.stderr).toBe(0);
