@@ -16,6 +16,7 @@
 // coordinator never calls here (a lease expiry marks a silent node's manager lost unprobed).
 // Prints JSON; progress goes to stderr.
 
+import { JOIN_TOKEN_ENV } from '../common/join-token.ts';
 import * as grpc from '@grpc/grpc-js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -142,7 +143,7 @@ interface LoadChild {
 
 function startLoadChild(config: LoadConfig, relay: (m: LoadMessage) => void): LoadChild {
   const loader = COMPILED ? [] : ['--import', import.meta.resolve('tsx')];
-  const child = spawn(process.execPath, [...loader, LOAD_PROCESS], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = spawn(process.execPath, [...loader, LOAD_PROCESS], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, [JOIN_TOKEN_ENV]: BENCH_JOIN_TOKEN } });
   const lc: LoadChild = { child, nodeIds: config.nodeIds, progress: { registered: 0, open: 0, training: 0, failed: null, errors: {} }, samples: null, silenced: null };
   child.on('message', (m: LoadMessage) => {
     if (m.type === 'progress') lc.progress = m;
@@ -168,8 +169,12 @@ async function stopProcess(child: ChildProcess, signal: NodeJS.Signals): Promise
 }
 
 /** Starts `ftrain coordinator` for the job; resolves with its port. */
+/** The join token of the bench's job. */
+const BENCH_JOIN_TOKEN = 'coordinator-bench-join-token';
+
 async function startCoordinator(args: string[]): Promise<{ child: ChildProcess; port: number; stderr: () => string }> {
-  const child = spawn(process.execPath, [FTRAIN_BIN, 'coordinator', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // The nodes join with the job's token, as real ones do (plaintext: the bench measures the coordinator's loop, as before TLS).
+  const child = spawn(process.execPath, [FTRAIN_BIN, 'coordinator', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, [JOIN_TOKEN_ENV]: BENCH_JOIN_TOKEN } });
   let out = '';
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));

@@ -14,6 +14,7 @@
 // whole replica stops at that step (the other stages of a real pipeline follow stage 0's data).
 // Exits when the IPC channel closes, so it never outlives the bench.
 
+import { JOIN_TOKEN_ENV } from '../common/join-token.ts';
 import * as grpc from '@grpc/grpc-js';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Worker as Thread } from 'node:worker_threads';
@@ -218,7 +219,7 @@ function makeNode(id: string, index: number, c: LoadConfig): SimNode {
 function register(n: SimNode, attempt = 1): Promise<void> {
   return new Promise((resolve) => {
     n.client.Register(
-      { nodeId: n.id, address: `127.0.0.1:${20000 + Number(n.id.replace(/\D/g, '')) % 40000}`, pid: process.pid, hostname: 'bench', snapshotStage: -1, snapshotSteps: [], smpAddress: `127.0.0.1:9`, smpPid: 0, agentPid: 0, zone: '' },
+      { nodeId: n.id, address: `127.0.0.1:${20000 + Number(n.id.replace(/\D/g, '')) % 40000}`, pid: process.pid, hostname: 'bench', snapshotStage: -1, snapshotSteps: [], smpAddress: `127.0.0.1:9`, smpPid: 0, agentPid: 0, zone: '', joinToken: process.env[JOIN_TOKEN_ENV] ?? '' },
       { deadline: deadline() },
       (err, reply) => {
         // An earlier attempt that timed out on this side may have landed: the node is registered.
