@@ -157,7 +157,7 @@ export class StagePlacement {
           ...(away && away.host === replica ? { guestReplicas: [away.replica] } : {}),
           ...(away && away.host === null ? { outReplicas: [away.replica] } : {}),
           ...(this.shards.sharesSnapshots ? { shareIndex: writers[stage]!.indexOf(slot), shareCount: writers[stage]!.length, shareSources: copies.has(slot) ? [] : sources(slot) } : {}),
-          peerNodeIds: job.replicas > 1 ? [...neighbours, ...ringNodesOf(stage)] : neighbours,
+          peerNodeIds: job.replicas > 1 ? [...new Set([...neighbours, ...ringNodesOf(stage)])] : neighbours,
         },
       });
     });

@@ -107,6 +107,7 @@ function formatCommand(c: Command): string {
       if (c.shareCount !== undefined) parts.push(`share=${c.shareIndex}/${c.shareCount}`);
       if (c.shareSources?.length) parts.push(`sources=${c.shareSources.map((x) => `slot${x.slot}@${x.smpAddress}`).join(',')}`);
       if (c.stateSource) parts.push(`state=slot${c.stateSource.slot}@${c.stateSource.address}`);
+      if (c.peerNodeIds?.length) parts.push(`peers=${c.peerNodeIds.join(',')}`);
       return parts.join(' ');
     }
     case 'start':

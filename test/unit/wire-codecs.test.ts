@@ -70,7 +70,7 @@ describe('wire codecs', () => {
   it('carry every command', () => {
     const plan = { stage: 1, code: { dataShards: 2, parityShards: 1 }, holders: [{ nodeId: 'n0', address: 's0:1' }, { nodeId: 'n2', address: 's2:1' }, { nodeId: 'n3', address: 's3:1' }], degraded: false };
     const commands: Command[] = [
-      { kind: 'assign', stage: 1, numStages: 4, prevAddress: 'a:1', nextAddress: 'c:3', epoch: 2, restoreStep: 7, plan, rebuild: { stage: 1, step: 7, epoch: 1, code: plan.code, sources: ['s0:1', 's2:1'] }, checkfree: { kind: 'average', prev: { stage: 0, address: 'a:1' }, next: { stage: 2, address: 'c:3' }, weights: { a: 0.4001, b: 0.2001 }, learningRateScale: 1.1 }, replica: 0, replicaAddresses: [] },
+      { kind: 'assign', stage: 1, numStages: 4, prevAddress: 'a:1', nextAddress: 'c:3', epoch: 2, restoreStep: 7, plan, rebuild: { stage: 1, step: 7, epoch: 1, code: plan.code, sources: ['s0:1', 's2:1'] }, checkfree: { kind: 'average', prev: { stage: 0, address: 'a:1' }, next: { stage: 2, address: 'c:3' }, weights: { a: 0.4001, b: 0.2001 }, learningRateScale: 1.1 }, replica: 0, replicaAddresses: [], peerNodeIds: ['n0', 'n2'] },
       { kind: 'start', fromStep: 3, toStep: 30, restoreCheckpointStep: -1, fromScratch: false },
       { kind: 'limit', toStep: 0, pause: false },
       { kind: 'halt', epoch: 3, reason: 'stage 2 failed', resumeAtMost: 3 },
