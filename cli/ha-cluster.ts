@@ -28,6 +28,7 @@ import { defaultLogFile } from './local-cluster.ts';
 import { StorePartition } from './store-partition.ts';
 import type { DashboardSettings } from './coordinator-session.ts';
 import { channelCredentials } from '../common/transport.ts';
+import { tokenPlaceholder } from '../observability/dashboard-access.ts';
 import { prepareRunSecurity, type RunSecurityFlags } from './run-security.ts';
 
 /** Coordinators `--ha` starts: a leader and one standby. */
@@ -181,8 +182,11 @@ export async function runHaCluster(options: HaClusterOptions): Promise<number> {
     const c: CoordinatorProcess = { id, address: addresses[i]!, child, client: new (loadProto().ftrain.v1.Coordinator)(addresses[i]!, channelCredentials(), GRPC_CHANNEL_OPTIONS), exited: null };
     coordinators[i] = c;
     // The leader's lines are the run's progress; a standby says only what its role is.
-    createInterface({ input: child.stdout! }).on('line', (line) => {
+    createInterface({ input: child.stdout! }).on('line', (text) => {
+      let line = text;
       if (line.startsWith('LEADING:')) leaderId = id;
+      // The coordinators read the dashboard token from the launcher's file; the launcher made it and shows it.
+      if (tokenFile && token) line = line.replace(tokenPlaceholder(tokenFile), token);
       if (line.startsWith('LEADING:') || line.startsWith('standby:') || (line.startsWith('  dashboard:') && line.trim() !== 'dashboard: off')) print(`[${id}] ${line.trim()}`);
       else if (leaderId === id && !/^(ftrain coordinator|  nodes join with|  logs:|  dashboard:|  survives|    |  cannot survive)/.test(line)) print(line);
     });

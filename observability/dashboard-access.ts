@@ -43,6 +43,11 @@ export interface DashboardAccess {
   readonly token: string | null;
   /** `/metrics` is served without the token. */
   readonly metricsOpen: boolean;
+  /**
+   * The file the token came from (`--dashboard-token-file`): the printed URL then names the file
+   * instead of showing the token, which a console kept in logs (a pod's) would give away.
+   */
+  readonly tokenFile?: string;
 }
 
 export const OPEN_ACCESS: DashboardAccess = Object.freeze({ token: null, metricsOpen: false });
@@ -102,6 +107,7 @@ export function compileDashboardAccess(raw: RawDashboardAccess, io: AccessIo = R
       throw new DashboardTokenFileError(raw.tokenFile, { cause: err });
     }
     token = checkToken('--dashboard-token-file', text.trim(), `the token in ${raw.tokenFile}`);
+    return { token, metricsOpen: raw.metricsOpen, tokenFile: raw.tokenFile };
   } else if (!isLoopbackHost(raw.host)) token = io.randomToken();
   return { token, metricsOpen: raw.metricsOpen };
 }
@@ -199,10 +205,16 @@ export class RefusedAddresses {
   }
 }
 
+/** What the printed URL shows for a token read from `file`. */
+export function tokenPlaceholder(file: string): string {
+  return `<the token in ${file}>`;
+}
+
 /** The printed URL with the token for a browser to open; the URL unchanged when the dashboard is open. */
 export function urlWithToken(url: string, access: DashboardAccess): string {
   if (access.token === null) return url;
   const u = new URL(url);
+  if (access.tokenFile !== undefined) return `${u.href}${u.search ? '&' : '?'}${TOKEN_PARAM}=${tokenPlaceholder(access.tokenFile)}`;
   u.searchParams.set(TOKEN_PARAM, access.token);
   return u.href;
 }

@@ -99,7 +99,7 @@ describe('compileDashboardAccess: whether a token is required, and which', () =>
 
   it('reads --dashboard-token-file trimmed, and refuses a missing, empty, short or unusable one naming the flag', () => {
     const io = fakeIo({ '/s/token': `${TOKEN}\n`, '/s/empty': ' \n', '/s/short': 'abc123\n', '/s/spaces': 'has spaces inside the token\n' });
-    expect(compileDashboardAccess({ host: '127.0.0.1', tokenFile: '/s/token', metricsOpen: false }, io)).toEqual({ token: TOKEN, metricsOpen: false });
+    expect(compileDashboardAccess({ host: '127.0.0.1', tokenFile: '/s/token', metricsOpen: false }, io)).toEqual({ token: TOKEN, metricsOpen: false, tokenFile: '/s/token' });
     const refusal = (tokenFile: string): OptionError => {
       try {
         compileDashboardAccess({ host: '0.0.0.0', tokenFile, metricsOpen: false }, io);
@@ -192,6 +192,8 @@ describe('decideAccess: the rule for one request', () => {
   it('puts the token in the printed URL only when it is required', () => {
     expect(urlWithToken('http://127.0.0.1:8080/', OPEN_ACCESS)).toBe('http://127.0.0.1:8080/');
     expect(urlWithToken('http://127.0.0.1:8080/', REQUIRED)).toBe(`http://127.0.0.1:8080/?token=${TOKEN}`);
+    // A token from a file is not printed (a console may be kept in logs): the URL names the file.
+    expect(urlWithToken('http://127.0.0.1:8080/', { ...REQUIRED, tokenFile: '/etc/t' })).toBe('http://127.0.0.1:8080/?token=<the token in /etc/t>');
     expect(new URL(urlWithToken('http://h:1/', { token: 'a+b/c=abcdefghijklmn', metricsOpen: false })).searchParams.get('token')).toBe('a+b/c=abcdefghijklmn');
   });
 });
