@@ -6,10 +6,13 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
+import { COORDINATOR_CERT_NAME } from '../../cli/security-flags.ts';
+import { CA_CERT_FILE, CA_KEY_FILE } from '../../common/certificates.ts';
+import { JOIN_TOKEN_ENV } from '../../common/join-token.ts';
 import { FTRAIN } from '../support/cli.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -36,6 +39,13 @@ const ETCD_IMAGE = /^(gcr\.io\/etcd-development\/etcd|quay\.io\/coreos\/etcd):v3
 const LEADER_PATH = '/leader';
 const HEALTH_PATH = '/healthz';
 const SMP_INFO_FILE = 'smp.json';
+/** Where the members' TLS directories and the join token come from (deploy/README.md, "Security"). */
+const TLS_SECRET = 'ftrain-tls';
+const JOIN_TOKEN_SECRET = 'ftrain-join-token';
+const JOIN_TOKEN_KEY = 'token';
+/** The subcommands that take --tls-dir, and those that also show the join token. */
+const TLS_SUBCOMMANDS = new Set(['coordinator', 'worker', 'snapshot-manager', 'node']);
+const TOKEN_SUBCOMMANDS = new Set(['coordinator', 'worker', 'node']);
 
 // ---------------------------------------------------------------------------------------------
 // The subset of the Kubernetes and Chaos Mesh schemas these checks read.
@@ -72,7 +82,7 @@ interface Container {
   args?: string[];
   env?: EnvVar[];
   ports?: { name?: string; containerPort: number }[];
-  volumeMounts?: { name: string; mountPath: string }[];
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
   lifecycle?: { postStart?: { exec?: ExecAction }; preStop?: { exec?: ExecAction } };
   readinessProbe?: Probe;
   livenessProbe?: Probe;
@@ -83,8 +93,20 @@ interface Container {
 interface PodSpec {
   containers?: Container[];
   initContainers?: Container[];
-  volumes?: { name: string; emptyDir?: { medium?: string; sizeLimit?: string } }[];
+  volumes?: Volume[];
   terminationGracePeriodSeconds?: number;
+  securityContext?: { runAsUser?: number; runAsGroup?: number; fsGroup?: number };
+}
+interface KeyToPath {
+  key: string;
+  path: string;
+  mode?: number;
+}
+interface Volume {
+  name: string;
+  emptyDir?: { medium?: string; sizeLimit?: string };
+  secret?: { secretName?: string; defaultMode?: number; items?: KeyToPath[] };
+  projected?: { defaultMode?: number; sources?: { secret?: { name?: string; items?: KeyToPath[] } }[] };
 }
 interface WorkloadSpec {
   replicas?: number;
@@ -713,6 +735,145 @@ describe('deploy/k8s: the coordinators and their etcd', () => {
   });
 });
 
+/** Pod volumes as Kubernetes reads them: YAML 1.1, where a file mode such as 0440 is octal (YAML 1.2 would read 440). */
+const podVolumes11 = new Map<string, Volume[]>(
+  loadYaml('1.1')
+    .filter((d) => d.file.startsWith('deploy/k8s/') && d.value)
+    .map((d) => [`${d.file}#${d.index}`, (((d.value as K8sObject).spec ?? {}) as WorkloadSpec).template?.spec?.volumes ?? []]),
+);
+const volumesOf = (w: Workload): Volume[] => podVolumes11.get(w.where.slice(0, w.where.indexOf(' '))) ?? [];
+
+/** One Secret a volume projects files of: `items` undefined means every key of it. */
+interface SecretProjection {
+  readonly secret: string;
+  readonly items: readonly KeyToPath[] | undefined;
+  readonly defaultMode: number | undefined;
+}
+function secretProjections(v: Volume): SecretProjection[] {
+  const out: SecretProjection[] = [];
+  if (v.secret) out.push({ secret: v.secret.secretName ?? '?', items: v.secret.items, defaultMode: v.secret.defaultMode });
+  for (const src of v.projected?.sources ?? []) if (src.secret) out.push({ secret: src.secret.name ?? '?', items: src.secret.items, defaultMode: v.projected?.defaultMode });
+  return out;
+}
+
+/** The mount at exactly `dir` in a container, and its volume. */
+function mountAt(c: FtrainContainer, dir: string): { mount: { name: string; mountPath: string; readOnly?: boolean }; volume: Volume } | undefined {
+  const mount = c.container.volumeMounts?.find((m) => m.mountPath === dir.replace(/\/+$/, ''));
+  const volume = mount && volumesOf(c.workload).find((v) => v.name === mount.name);
+  return mount && volume ? { mount, volume } : undefined;
+}
+
+/** The certificates a container's --tls-dir must hold: the coordinator's own, or one per pod of its StatefulSet (node id = pod name). */
+function expectedMembers(c: FtrainContainer): string[] {
+  if (c.cmd.sub === 'coordinator') return [option(c.cmd, '--tls-name') ?? COORDINATOR_CERT_NAME];
+  return Array.from({ length: c.workload.spec.replicas ?? 1 }, (_, i) => `${c.workload.name}-${i}`);
+}
+
+/** The single Secret projection of the volume at `dir`, checked to be read-only; problems go to `problems`. */
+function secretAt(c: FtrainContainer, flag: string, dir: string, secret: string, problems: string[]): SecretProjection | undefined {
+  const at = mountAt(c, dir);
+  if (!at) {
+    problems.push(`${c.where}: ${flag} is in ${dir}, which is not a mountPath of the container`);
+    return undefined;
+  }
+  if (at.mount.readOnly !== true) problems.push(`${c.where}: the mount of ${at.mount.name} at ${dir} must be readOnly`);
+  const projections = secretProjections(at.volume);
+  if (projections.length !== 1 || projections[0]!.secret !== secret) {
+    problems.push(`${c.where}: volume ${at.volume.name} at ${dir} must be the Secret ${secret} alone, got ${projections.map((p) => p.secret).join(', ') || 'no Secret'}`);
+    return undefined;
+  }
+  return projections[0];
+}
+
+describe('deploy/k8s: certificates and the join token from Secrets', () => {
+  it(`give every member --tls-dir on a read-only mount of the Secret ${TLS_SECRET} holding ca.crt and exactly the pairs of its pods`, () => {
+    const problems: string[] = [];
+    const members = ftrainContainers.filter((c) => TLS_SUBCOMMANDS.has(c.cmd.sub));
+    expect(members.length, 'no coordinator, worker or snapshot-manager container').toBeGreaterThan(0);
+    for (const c of members) {
+      if (c.cmd.options.has('--insecure')) problems.push(`${c.where}: --insecure turns TLS and the join token off`);
+      const dir = option(c.cmd, '--tls-dir');
+      if (!dir) {
+        problems.push(`${c.where}: no --tls-dir: its connections would be plaintext`);
+        continue;
+      }
+      // A node's certificate is the one of its --node-id: the pod's name.
+      if (c.cmd.sub !== 'coordinator' && option(c.cmd, '--node-id') !== '$(POD_NAME)') problems.push(`${c.where}: --node-id must be $(POD_NAME), the name of the pod's certificate`);
+      const projection = secretAt(c, '--tls-dir', dir, TLS_SECRET, problems);
+      if (!projection) continue;
+      if (!projection.items) {
+        problems.push(`${c.where}: mounts all of ${TLS_SECRET}; list items (ca.crt and its pods' pairs) so that no other key of it is mounted`);
+        continue;
+      }
+      for (const item of projection.items) if (item.key !== item.path) problems.push(`${c.where}: item ${item.key} of ${TLS_SECRET} lands as ${item.path}; ftrain looks for it under its own name`);
+      const want = [CA_CERT_FILE, ...expectedMembers(c).flatMap((n) => [`${n}.crt`, `${n}.key`])].sort();
+      const got = projection.items.map((i) => i.path);
+      const missing = want.filter((f) => !got.includes(f));
+      const extra = got.filter((f) => !want.includes(f));
+      if (missing.length) problems.push(`${c.where}: --tls-dir ${dir} lacks ${missing.join(', ')} (items of ${TLS_SECRET}: ca.crt and one pair per pod)`);
+      if (extra.length) problems.push(`${c.where}: --tls-dir ${dir} also gets ${extra.join(', ')}, which are not its own`);
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it(`take the join token from the Secret ${JOIN_TOKEN_SECRET} with --join-token-file, never on the command line`, () => {
+    const problems: string[] = [];
+    for (const c of ftrainContainers.filter((x) => TOKEN_SUBCOMMANDS.has(x.cmd.sub))) {
+      if (c.cmd.options.has('--join-token')) problems.push(`${c.where}: --join-token shows the token in the process list; use --join-token-file`);
+      if ((c.container.env ?? []).some((e) => e.name === JOIN_TOKEN_ENV && e.value !== undefined)) problems.push(`${c.where}: ${JOIN_TOKEN_ENV} is written in the manifest; take it from the Secret`);
+      const file = option(c.cmd, '--join-token-file');
+      if (!file) {
+        problems.push(`${c.where}: no --join-token-file (the coordinator ${c.cmd.sub === 'coordinator' ? 'with --store etcd refuses to start' : 'refuses a node'} without the token)`);
+        continue;
+      }
+      const projection = secretAt(c, '--join-token-file', dirname(file), JOIN_TOKEN_SECRET, problems);
+      if (projection && !(projection.items ?? []).some((i) => i.key === JOIN_TOKEN_KEY && i.path === basename(file))) {
+        problems.push(`${c.where}: --join-token-file ${file} is not the key ${JOIN_TOKEN_KEY} of ${JOIN_TOKEN_SECRET} (items: {key: ${JOIN_TOKEN_KEY}, path: ${basename(file)}})`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('never mount ca.key, nor a key readable by anyone but the pod user', () => {
+    const problems: string[] = [];
+    for (const w of workloads) {
+      for (const v of volumesOf(w)) {
+        for (const p of secretProjections(v)) {
+          for (const item of p.items ?? []) if (basename(item.key) === CA_KEY_FILE || basename(item.path) === CA_KEY_FILE) problems.push(`${w.where}: volume ${v.name} mounts ${CA_KEY_FILE}, which never leaves the machine that issues`);
+          if (p.secret === TLS_SECRET && !p.items) problems.push(`${w.where}: volume ${v.name} mounts all of ${TLS_SECRET}; list its items`);
+          if (p.secret !== TLS_SECRET && p.secret !== JOIN_TOKEN_SECRET) continue;
+          // Secret files belong to root: with fsGroup the kubelet gives them the pod's group and its read bit.
+          for (const mode of [p.defaultMode, ...(p.items ?? []).map((i) => i.mode)]) {
+            if (mode !== undefined && (mode & ~0o440) !== 0) problems.push(`${w.where}: volume ${v.name} has mode 0${mode.toString(8)}; at most 0440 (read by owner and group)`);
+          }
+          if (p.defaultMode === undefined) problems.push(`${w.where}: volume ${v.name} has no defaultMode: Kubernetes makes it 0644, readable by every user of the pod`);
+          const ctx = w.pod.securityContext;
+          if (ctx?.runAsUser !== 0 && ctx?.fsGroup === undefined) problems.push(`${w.where}: no securityContext.fsGroup: uid ${ctx?.runAsUser ?? '?'} cannot read the root-owned files of ${p.secret}`);
+        }
+      }
+    }
+    for (const path of filesUnder(DEPLOY, () => true)) {
+      for (const line of readFileSync(path, 'utf8').split('\n')) {
+        if (/--from-file=(\S*[/=])?ca\.key\b/.test(line)) problems.push(`${relative(ROOT, path)}: ${line.trim()}: ${CA_KEY_FILE} must not go into a Secret`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('say how to issue every pod its certificate and make both Secrets', () => {
+    const problems: string[] = [];
+    const readme = readFileSync(join(DEPLOY, 'README.md'), 'utf8');
+    for (const secret of [TLS_SECRET, JOIN_TOKEN_SECRET]) if (!readme.includes(`kubectl create secret generic ${secret}`)) problems.push(`deploy/README.md: no \`kubectl create secret generic ${secret}\``);
+    for (const w of nodeStatefulSets) {
+      const file = w.where.slice(0, w.where.indexOf('#'));
+      const text = readFileSync(join(ROOT, file), 'utf8');
+      const issue = `for i in $(seq 0 ${(w.spec.replicas ?? 1) - 1}); do ftrain certs issue --dir tls --name ${w.name}-$i; done`;
+      if (!text.includes(issue)) problems.push(`${file}: its comments do not give the command for its ${w.spec.replicas ?? 1} pods: ${issue}`);
+    }
+    expect(problems).toEqual([]);
+  });
+});
+
 describe('deploy/k8s/chaos: Chaos Mesh experiments', () => {
   it('target pods and containers that exist', () => {
     const problems: string[] = [];
@@ -758,6 +919,34 @@ describe('deploy/spot: ftrain nodes on spot VMs', () => {
     if (unitService.get('Restart') !== 'on-failure') problems.push('Restart must be on-failure');
     if (unitService.get('EnvironmentFile') !== '/etc/ftrain/node.env') problems.push('EnvironmentFile must be /etc/ftrain/node.env');
     if (!hostPort(option(unitCmd, '--listen'))) problems.push('ExecStart: --listen must be HOST:PORT');
+    expect(problems).toEqual([]);
+  });
+
+  it('run the node with mutual TLS and the join token from files cloud-init fetched before it started the unit', () => {
+    const problems: string[] = [];
+    const tlsDir = option(unitCmd, '--tls-dir');
+    const tokenFile = option(unitCmd, '--join-token-file');
+    if (!tlsDir) problems.push('ExecStart: no --tls-dir');
+    if (!tokenFile) problems.push('ExecStart: no --join-token-file');
+    for (const flag of ['--join-token', '--insecure']) if (unitCmd.options.has(flag)) problems.push(`ExecStart: ${flag}`);
+    // The certificate is the one of --node-id: the instance's name, read from the metadata server.
+    const nodeId = /^\$\{(\w+)\}$/.exec(option(unitCmd, '--node-id') ?? '')?.[1];
+    if (!nodeId || !cloudInitText.includes(`${nodeId}=$node_id`) || !cloudInitText.includes('node_id=$(get name)')) problems.push(`ExecStart: --node-id must be a node.env variable cloud-init sets to the instance's name (node_id=$(get name)), got ${option(unitCmd, '--node-id') ?? 'nothing'}`);
+    const start = cloudInitText.indexOf('systemctl enable --now ftrain-node.service');
+    const user = unitService.get('User') ?? '?';
+    const needles = [
+      `tls=${tlsDir ?? '?'}`,
+      `token=${tokenFile ?? '?'}`,
+      'gcloud secrets versions access latest --secret=',
+      `chown -R ${user}:${unitService.get('Group') ?? user} "$tls" "$token"`,
+      'chmod 0700 "$tls"',
+      'chmod 0600 "$tls"/* "$token"',
+    ];
+    for (const needle of needles) {
+      const at = cloudInitText.indexOf(needle);
+      if (at < 0) problems.push(`cloud-init does not run or set ${needle}`);
+      else if (start >= 0 && at > start) problems.push(`cloud-init starts the unit before ${needle}`);
+    }
     expect(problems).toEqual([]);
   });
 
@@ -821,6 +1010,89 @@ describe('deploy/spot: ftrain nodes on spot VMs', () => {
       const read = [...cloudInitText.matchAll(/attributes\/(ftrain-[a-z-]+)/g)].map((m) => m[1]!);
       expect(read.length).toBeGreaterThan(0);
       expect(read.filter((key) => !text.includes(`${key}=`))).toEqual([]);
+    });
+
+    /** A CA directory and a token file as the operator has them (the dry run only checks they exist). */
+    const operatorFiles = () => {
+      const dir = mkdtempSync(join(tmpdir(), 'ftrain-launch-'));
+      for (const f of [CA_CERT_FILE, CA_KEY_FILE]) writeFileSync(join(dir, f), 'not read by a dry run\n');
+      writeFileSync(join(dir, 'token'), `${'t'.repeat(32)}\n`);
+      return { dir, tls: dir, token: join(dir, 'token') };
+    };
+    const unescape = (line: string) => line.split(' ').map((w) => w.replace(/\\(.)/g, '$1'));
+    const SA = 'ftrain-node@p.iam.gserviceaccount.com';
+
+    it("stores each VM's certificate in a secret of its own that only the VMs' account reads, with --dry-run", () => {
+      const f = operatorFiles();
+      try {
+        const r = run(['--dry-run', '--count', '2', '--coordinator', '10.0.0.2:7070', '--source', 'gs://b/ftrain.tar.gz', '--tls-dir', f.tls, '--join-token-file', f.token, '--service-account', SA]);
+        expect(r.status, r.stderr).toBe(0);
+        expect(r.stderr).not.toContain('fake gcloud called');
+        expect(readdirSync(f.dir).sort(), 'a dry run issues nothing').toEqual([CA_CERT_FILE, CA_KEY_FILE, 'token'].sort());
+        const lines = r.stdout.split('\n');
+        expect(lines.filter((l) => l.includes(CA_KEY_FILE)), `${CA_KEY_FILE} never leaves this machine`).toEqual([]);
+        const grants = lines.filter((l) => l.startsWith('gcloud secrets add-iam-policy-binding ')).map(unescape);
+        const granted = (secret: string) => grants.some((w) => w[3] === secret && w.includes(`--member=serviceAccount:${SA}`) && w.includes('--role=roles/secretmanager.secretAccessor'));
+        expect(granted('ftrain-join-token'), r.stdout).toBe(true);
+        const creates = lines.filter((l) => l.startsWith('gcloud compute instances create ')).map(unescape);
+        expect(creates).toHaveLength(2);
+        for (const words of creates) {
+          const name = words[4] ?? '';
+          const secret = `${name}-tls`;
+          expect(lines.some((l) => l.endsWith(`certs issue --dir ${f.tls} --name ${name}`)), `issues ${name}.crt`).toBe(true);
+          expect(lines.some((l) => l.startsWith(`tar -C ${f.tls} -czf - ca.crt ${name}.crt ${name}.key | base64 | gcloud secrets create ${secret} `)), `stores ${secret}`).toBe(true);
+          expect(granted(secret), `grants ${secret}`).toBe(true);
+          expect(words).toContain(`--service-account=${SA}`);
+          expect(words).toContain('--scopes=cloud-platform');
+          const metadata = words.find((w) => w.startsWith('--metadata='))?.split(',') ?? [];
+          expect(metadata).toEqual(expect.arrayContaining(['ftrain-secrets=secret-manager', `ftrain-tls-secret=${secret}`, 'ftrain-join-token-secret=ftrain-join-token']));
+        }
+      } finally {
+        rmSync(f.dir, { recursive: true, force: true });
+      }
+    });
+
+    it('copies them over SSH instead with --deliver ssh, and cloud-init then waits for the files', () => {
+      const f = operatorFiles();
+      try {
+        const r = run(['--dry-run', '--count', '1', '--coordinator', '10.0.0.2:7070', '--source', 'gs://b/ftrain.tar.gz', '--tls-dir', f.tls, '--join-token-file', f.token, '--deliver', 'ssh']);
+        expect(r.status, r.stderr).toBe(0);
+        const lines = r.stdout.split('\n');
+        expect(lines.filter((l) => l.includes('gcloud secrets'))).toEqual([]);
+        expect(lines.filter((l) => l.includes(CA_KEY_FILE))).toEqual([]);
+        const create = unescape(lines.find((l) => l.startsWith('gcloud compute instances create ')) ?? '');
+        expect(create.find((w) => w.startsWith('--metadata='))?.split(',')).toContain('ftrain-secrets=files');
+        const name = create[4] ?? '?';
+        expect(lines.filter((l) => l.includes(`gcloud compute ssh ${name} `))).toHaveLength(2);
+        expect(cloudInitText).toContain('files)');
+      } finally {
+        rmSync(f.dir, { recursive: true, force: true });
+      }
+    });
+
+    it('refuses to launch without the CA, the token or the service account, before issuing or calling gcloud', () => {
+      const f = operatorFiles();
+      try {
+        const base = ['--count', '1', '--coordinator', '10.0.0.2:7070', '--source', 'gs://b/ftrain.tar.gz'];
+        const short = join(f.dir, 'short');
+        writeFileSync(short, 'too-short\n');
+        const cases: [string[], string][] = [
+          [['--join-token-file', f.token, '--service-account', SA], '--tls-dir'],
+          [['--tls-dir', f.tls, '--service-account', SA], '--join-token-file'],
+          [['--tls-dir', f.tls, '--join-token-file', f.token], '--service-account'],
+          [['--tls-dir', f.tls, '--join-token-file', short, '--service-account', SA], '16 characters'],
+          [['--tls-dir', join(f.dir, 'nowhere'), '--join-token-file', f.token, '--service-account', SA], 'ca.key'],
+        ];
+        for (const [args, says] of cases) {
+          const r = run([...base, ...args]);
+          expect(r.status, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+          expect(r.stderr).toContain(says);
+          expect(r.stderr).not.toContain('fake gcloud called');
+        }
+        expect(readdirSync(f.dir).sort()).toEqual([CA_CERT_FILE, CA_KEY_FILE, 'short', 'token'].sort());
+      } finally {
+        rmSync(f.dir, { recursive: true, force: true });
+      }
     });
 
     it('refuses to launch without --source, before calling gcloud', () => {
