@@ -162,3 +162,24 @@ describe('handshakeFailure', () => {
     expect(handshakeFailure(err('Deadline exceeded', grpc.status.DEADLINE_EXCEEDED), 'h:1', true)).toBeNull();
   });
 });
+
+describe('beats the heartbeat desk took', () => {
+  it('renew a lease only for the node the certificate names (with TLS)', async () => {
+    const { takeDeskBeats } = await import('../../coordinator/heartbeat-intake.ts');
+    const fed: string[] = [];
+    const refused: { callId: number; code: number; details: string }[] = [];
+    const host = { now: () => 1000, feed: (e: { nodeId?: string }) => void fed.push(e.nodeId ?? ''), answer: () => ({ leaseMs: 1, leaderUnsure: false }) };
+    const desk = { refuse: (callId: number, s: grpc.ServiceError) => void refused.push({ callId, code: s.code, details: s.details }) };
+    const beat = (callId: number, nodeId: string, peer: string | null) => ({ callId, atMs: Date.now(), nodeId, memory: null, peer });
+    takeDeskBeats(host as never, desk as never, [beat(1, 'n1', null)]);
+    expect(fed).toEqual(['n1']);
+    useTls(TLS_ON);
+    takeDeskBeats(host as never, desk as never, [beat(2, 'n1', 'n1'), beat(3, 'n1', 'n2'), beat(4, 'n1', null)]);
+    expect(fed).toEqual(['n1', 'n1']);
+    expect(refused.map((r) => [r.callId, r.code])).toEqual([
+      [3, grpc.status.PERMISSION_DENIED],
+      [4, grpc.status.PERMISSION_DENIED],
+    ]);
+    expect(refused[0]!.details).toBe('heartbeat refused: the caller\'s certificate names "n2", not node n1');
+  });
+});
