@@ -636,7 +636,7 @@ bench
   .option('--steps <n>', 'steps per run (the first is warm-up and not timed)', '6')
   .option('--repeat <n>', 'runs of each mode, alternated plain, tls, plain, ...; figures are medians', '3')
   .option('--backend <name>', 'tfjs backend (cpu: deterministic)', 'cpu')
-  .option('--state-mb <n>', 'MiB of training state per stage (two blocks, the wide preset\'s shape; 64 fits 4 stages on 2 cores); 0: a small model, steps well under a second', '0')
+  .option('--state-mb <n>', 'MiB of training state per stage (two blocks, the wide preset\'s shape), for TLS at a real stage size (its snapshots\' shards cross TLS too); slow on 2 cores: 16 with --backend wasm ~1 min a run, 64 on cpu ~6 min a run; 0: a small model, steps under a second', '0')
   .option('--shard-mb <list>', 'comma-separated shard sizes in MiB, one shard per PutShard stream', '64,256')
   .option('--transfers <n>', 'timed streams of each size in each mode (and memcpys); figures are medians', '5')
   .option('--json', 'print only the JSON (progress goes to stderr either way)')
