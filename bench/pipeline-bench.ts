@@ -61,6 +61,11 @@ export function runOnce(args: string[], logFile: string | null = null): Promise<
   });
 }
 
+/** A run's step time: the slowest stage's mean step time after the first step (ms). */
+export function slowestStepMs(report: RunReport): number {
+  return Math.max(...report.stageTiming.map((s) => s.stepMsMean ?? 0));
+}
+
 export async function benchPipeline(o: PipelineBenchOptions): Promise<{ cases: PipelineCase[]; settings: Record<string, unknown> }> {
   const cases: PipelineCase[] = [];
   for (const backend of o.backends) {
@@ -74,8 +79,8 @@ export async function benchPipeline(o: PipelineBenchOptions): Promise<{ cases: P
           await runOnce(['--nodes', String(stages), '--layers-per-stage', String(o.blocks / stages), '--steps', String(o.steps), '--backend', backend, '--seed', String(r)]),
         );
       }
-      const stepMs = median(reports.map((rep) => Math.max(...rep.stageTiming.map((s) => s.stepMsMean ?? 0))));
-      const tokensPerSecond = median(reports.map((rep) => rep.tokensPerStep / (Math.max(...rep.stageTiming.map((s) => s.stepMsMean ?? 0)) / 1000)));
+      const stepMs = median(reports.map(slowestStepMs));
+      const tokensPerSecond = median(reports.map((rep) => rep.tokensPerStep / (slowestStepMs(rep) / 1000)));
       const perStage = (f: (s: RunReport['stageTiming'][number]) => number | null) =>
         Array.from({ length: stages }, (_, i) => median(reports.map((rep) => f(rep.stageTiming[i]!) ?? 0)));
       if (stages === 1) oneStage = tokensPerSecond;

@@ -12,22 +12,16 @@
 // Prints JSON; progress goes to stderr. Memory: the run's nodes (see peakRamPerNodeBytes), plus
 // twice the state in this process for the copies it times.
 
-import * as grpc from '@grpc/grpc-js';
-import { spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { crc32 } from 'node:zlib';
-import { FTRAIN_BIN } from '../common/ftrain-bin.ts';
-import { GRPC_CHANNEL_OPTIONS, deadline, loadProto } from '../common/proto.ts';
 import { blockStateBytes, widthForStateMib } from '../domain/job-options.ts';
 import { memoryBudget } from '../domain/memory-budget.ts';
 import type { RecoveredFailure, RecoveryPhases } from '../domain/run-status.ts';
-import { readSmpInfo } from '../domain/snapshot-slots.ts';
 import type { RunReport } from '../observability/run-report.ts';
 import { encodeShards, oneStripeBytes } from '../snapshot-manager/erasure-codec.ts';
-import { writeShard } from '../snapshot-manager/shard-transfer.ts';
 import { runOnce } from './pipeline-bench.ts';
-import { gbps, median, sig } from './stats.ts';
+import { putShardMs, shardPayload, shardSinkClient, startShardSink } from './shard-sink.ts';
+import { gbps, median, sig, timeIt } from './stats.ts';
 import { channelCredentials } from '../common/transport.ts';
 
 export interface ScaleBenchOptions {
@@ -68,16 +62,6 @@ function writeWhole(fd: number, src: Uint8Array, bytes: number): void {
   for (let off = 0; off < bytes; ) off += writeSync(fd, src, off, bytes - off, off);
 }
 
-function timeIt(repeats: number, f: () => void): number {
-  const ms: number[] = [];
-  for (let i = 0; i < repeats; i++) {
-    const t0 = performance.now();
-    f();
-    ms.push(performance.now() - t0);
-  }
-  return median(ms);
-}
-
 /** Copies and codes of `bytes` bytes in this process; tmpfs through a file in /dev/shm. */
 function localFloors(bytes: number, k: number, m: number, repeats: number): Omit<Floors, 'grpcStreamMs'> {
   const src = Buffer.allocUnsafeSlow(bytes);
@@ -112,48 +96,19 @@ function localFloors(bytes: number, k: number, m: number, repeats: number): Omit
 
 /** One shard of `bytes` bytes streamed to a real snapshot manager process over loopback gRPC, as a rebuild fetches them. */
 async function grpcStreamMs(bytes: number, repeats: number): Promise<number> {
-  const dir = mkdtempSync(join(SHM, 'ftrain-bench-scale-smp-'));
-  const smp = spawn(process.execPath, [FTRAIN_BIN, 'snapshot-manager', '--dir', dir, '--listen', '127.0.0.1:0', '--node-id', 'bench-sink', '--log-level', 'error'], { stdio: 'ignore' });
+  const sink = await startShardSink({ nodeId: 'bench-sink', tlsDir: null });
   try {
-    let info = readSmpInfo(dir);
-    for (let i = 0; !info && i < 300; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      info = readSmpInfo(dir);
-    }
-    if (!info) throw new Error('the snapshot manager of the gRPC measurement did not start within 30 s');
-    const proto = loadProto();
-    const client = new proto.ftrain.v1.SnapshotManager(info.address, channelCredentials(), GRPC_CHANNEL_OPTIONS);
-    const data = new Uint8Array(bytes).fill(7);
-    const crc = crc32(data);
+    const client = shardSinkClient(sink.address, channelCredentials());
+    const payload = shardPayload(bytes);
     const ms: number[] = [];
     try {
-      for (let r = 0; r < repeats; r++) {
-        const header = {
-          ownerNodeId: 'bench-source',
-          stage: 0,
-          step: r,
-          epoch: 0,
-          index: 0,
-          crc32: crc,
-          bytes,
-          layout: { dataShards: 1, parityShards: 1, totalBytes: bytes, stripeBytes: bytes, stripes: 1 },
-          snapshot: { stage: 0, step: r, tensors: [], scalars: {} },
-          protectedCommitStep: r,
-        };
-        const t0 = performance.now();
-        await new Promise<void>((resolve, reject) => {
-          const call = client.PutShard({ deadline: deadline(120_000) }, (err) => (err ? reject(new Error(err.details || err.message)) : resolve()));
-          writeShard(call, header, data).then(() => call.end(), reject);
-        });
-        ms.push(performance.now() - t0);
-      }
+      for (let r = 0; r < repeats; r++) ms.push(await putShardMs(client, 'bench-source', r, payload));
     } finally {
       client.close();
     }
     return median(ms);
   } finally {
-    smp.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
+    sink.stop();
   }
 }
 

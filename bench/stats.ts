@@ -17,3 +17,14 @@ export function gbps(bytes: number, ms: number): number {
 export function sig(x: number): number {
   return Number(x.toPrecision(4));
 }
+
+/** The median milliseconds of `repeats` calls of `f`. */
+export function timeIt(repeats: number, f: () => void): number {
+  const ms: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const t0 = performance.now();
+    f();
+    ms.push(performance.now() - t0);
+  }
+  return median(ms);
+}

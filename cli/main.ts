@@ -630,6 +630,36 @@ bench
   });
 
 bench
+  .command('tls')
+  .description('what mutual TLS costs, plaintext and TLS side by side: the same job with `ftrain run --insecure` and `ftrain run` in turn (median step time and tokens/s, ratios, the same weights required), and PutShard streams to a real snapshot manager over loopback, plaintext vs TLS, against a memcpy of the same bytes (medians); about 3 minutes on 2 cores with the defaults')
+  .option('--stages <n>', 'pipeline stages (one node each)', '4')
+  .option('--steps <n>', 'steps per run (the first is warm-up and not timed)', '6')
+  .option('--repeat <n>', 'runs of each mode, alternated plain, tls, plain, ...; figures are medians', '3')
+  .option('--backend <name>', 'tfjs backend (cpu: deterministic)', 'cpu')
+  .option('--state-mb <n>', 'MiB of training state per stage (two blocks, the wide preset\'s shape), for TLS at a real stage size (its snapshots\' shards cross TLS too); slow on 2 cores: 16 with --backend wasm ~1 min a run, 64 on cpu ~6 min a run; 0: a small model, steps under a second', '0')
+  .option('--shard-mb <list>', 'comma-separated shard sizes in MiB, one shard per PutShard stream', '64,256')
+  .option('--transfers <n>', 'timed streams of each size in each mode (and memcpys); figures are medians', '5')
+  .option('--json', 'print only the JSON (progress goes to stderr either way)')
+  .action(async (flags: { stages: string; steps: string; repeat: string; backend: string; stateMb: string; shardMb: string; transfers: string }) => {
+    try {
+      const { runTlsBench } = await import('../bench/tls-bench.ts');
+      const result = await runTlsBench({
+        stages: intOption('--stages', flags.stages, 4, 2, 64),
+        steps: intOption('--steps', flags.steps, 6, 2, 100_000),
+        repeat: intOption('--repeat', flags.repeat, 3, 1, 100),
+        backend: parseBackend('--backend', flags.backend),
+        stateMib: intOption('--state-mb', flags.stateMb, 0, 0, 4096),
+        shardMib: flags.shardMb.split(',').map((x) => intOption('--shard-mb', x, 0, 1, 1024)),
+        transfers: intOption('--transfers', flags.transfers, 5, 1, 100),
+        progress: (l) => process.stderr.write(`${l}\n`),
+      });
+      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    } catch (err) {
+      fail(err);
+    }
+  });
+
+bench
   .command('replicas')
   .description("what replicas cost and buy, as one JSON object of sections: the ring all-reduce of the replicas' gradients against a raw gRPC stream of the same bytes on loopback and against two at once, one each way (medians of --repeat runs); the snapshot bytes a node holds with 1 and 2 replicas; the time a lost node costs by tier; the step time with the all-reduce overlapped with the backward pass and after it")
   .option('--megabytes <n>', 'MiB of float32 values the all-reduce sums (and each raw stream carries)', '64')

@@ -2,7 +2,8 @@
 // its smallest sensible size: every figure of the JSON is there and finite, the figures agree
 // with each other, and the recovery bench measures the tier each side claims to (erasure rebuild:
 // no step lost; disk checkpoint: back to the newest checkpoint before the kill, same final
-// weights). The other bench and experiment commands have tests of their own
+// weights); `ftrain bench tls` ends the plaintext and the TLS run with the same weights. The
+// other bench and experiment commands have tests of their own
 // (erasure-bench, snapshot-bench, churn-experiment).
 
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -199,4 +200,53 @@ describe('ftrain bench scale', () => {
       expectNear(n.peakVsFormula, n.peakBytes / n.formulaBytes, 'peakVsFormula');
     }
   }, 300_000);
+});
+
+describe('ftrain bench tls', () => {
+  it('at its smallest: the same job plaintext and TLS with the same weights, shard streams both ways against memcpy', async () => {
+    const res = await runCli(['bench', 'tls', '--json', '--stages', '2', '--steps', '2', '--repeat', '1', '--shard-mb', '1', '--transfers', '1'], { timeoutMs: 90_000 });
+    expect(res.code, res.stderr).toBe(0);
+    type Side = { stepMs: unknown; tokensPerSecond: unknown; weightsDigest: unknown };
+    const r = JSON.parse(res.stdout) as Record<string, unknown> & {
+      machine: Record<string, unknown>;
+      settings: Record<string, unknown>;
+      pipeline: { plain: Side; tls: Side; ratioStepMs: unknown; ratioTokensPerSecond: unknown; sameDigest: unknown; runs: { mode: unknown }[] };
+      shardExchange: Record<string, unknown>[];
+      memory: Record<string, unknown>;
+    };
+    expect(r.bench).toBe('tls');
+    expectPositive(r.machine.cpus, 'machine.cpus');
+    expectPositive(r.machine.totalMemoryBytes, 'machine.totalMemoryBytes');
+    expect(r.settings).toMatchObject({ stages: 2, steps: 2, repeat: 1, backend: 'cpu', shardMb: [1], transfers: 1 });
+
+    // TLS must not change the maths: both runs end with the same weights.
+    const p = r.pipeline;
+    expect(p.sameDigest).toBe(true);
+    expect(p.plain.weightsDigest).toMatch(/^[0-9a-f]{64}$/);
+    expect(p.tls.weightsDigest).toBe(p.plain.weightsDigest);
+    expect(p.runs.map((x) => x.mode)).toEqual(['plain', 'tls']);
+    for (const [name, side] of [['plain', p.plain], ['tls', p.tls]] as const) {
+      const stepMs = expectPositive(side.stepMs, `pipeline.${name}.stepMs`);
+      const tokensPerStep = 2 * 2 * 32; // the small model: micro-batches x micro-batch size x sequence length
+      expectNear(expectPositive(side.tokensPerSecond, `pipeline.${name}.tokensPerSecond`), tokensPerStep / (stepMs / 1000), `pipeline.${name}.tokensPerSecond`);
+    }
+    expectNear(expectPositive(p.ratioStepMs, 'ratioStepMs'), (p.tls.stepMs as number) / (p.plain.stepMs as number), 'ratioStepMs');
+    expectNear(expectPositive(p.ratioTokensPerSecond, 'ratioTokensPerSecond'), (p.tls.tokensPerSecond as number) / (p.plain.tokensPerSecond as number), 'ratioTokensPerSecond');
+
+    // The TLS sink refused a plaintext client: its figures are of TLS.
+    expect(r.tlsSinkRefusedPlaintext).toBe(true);
+    expect(r.shardExchange).toHaveLength(1);
+    const s = r.shardExchange[0]!;
+    expect(s.shardMb).toBe(1);
+    expect(s.shardBytes).toBe(2 ** 20);
+    const plain = expectPositive(s.plainGBps, 'plainGBps');
+    const tls = expectPositive(s.tlsGBps, 'tlsGBps');
+    const memcpy = expectPositive(s.memcpyGBps, 'memcpyGBps');
+    expectNear(expectPositive(s.ratio, 'ratio'), tls / plain, 'ratio', 0.01);
+    expectNear(expectPositive(s.plainVsMemcpy, 'plainVsMemcpy'), plain / memcpy, 'plainVsMemcpy', 0.01, 1e-6);
+    expectNear(expectPositive(s.tlsVsMemcpy, 'tlsVsMemcpy'), tls / memcpy, 'tlsVsMemcpy', 0.01, 1e-6);
+
+    expectPositive(r.memory.benchProcessPeakRssBytes, 'memory.benchProcessPeakRssBytes');
+    expectPositive(r.memory.pipelinePeakRamPerNodeBytes, 'memory.pipelinePeakRamPerNodeBytes');
+  }, 120_000);
 });
