@@ -104,7 +104,8 @@ describe('ftrain bench recovery', () => {
     const killStep = 3;
     const res = await runCli(
       ['bench', 'recovery', '--json', '--runs', '1', '--nodes', String(nodes), '--spares', '1', '--checkpoint-every', String(every), '--kill-step', String(killStep), '--stage', '1', '--backend', 'cpu', '--disk-dir', diskDir],
-      { timeoutMs: 150_000 },
+      // Two runs of the default model on cpu (about 10 s a step on 2 cores): 2 minutes alone.
+      { timeoutMs: 240_000 },
     );
     expect(res.code, res.stderr).toBe(0);
     const r = JSON.parse(res.stdout) as Record<string, unknown> & {
@@ -148,7 +149,7 @@ describe('ftrain bench recovery', () => {
     expect(r.sameFinalWeights).toBe(true);
     // The disk side's checkpoint directory is gone.
     expect(readdirSync(diskDir)).toEqual([]);
-  }, 180_000);
+  }, 270_000);
 });
 
 describe('ftrain bench scale', () => {

@@ -13,7 +13,10 @@ import { SMALL_MODEL, runCli, startCli } from '../support/cli.ts';
 import { FUZZED_RPCS, fuzzRun, type FuzzResult } from '../support/wire-fuzz.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ftrain-fuzz-'));
-const BASE = ['--nodes', '3', '--spares', '1', '--steps', '10', '--seed', '3', '--backend', 'cpu', '--no-dashboard', ...SMALL_MODEL];
+// Plaintext and no join token (`--insecure`): the probes speak for every node of the run, which
+// with TLS only each node's own certificate may (test/integration/security.test.ts); behind TLS
+// the same decoders and refusals answer.
+const BASE = ['--nodes', '3', '--spares', '1', '--steps', '10', '--seed', '3', '--backend', 'cpu', '--no-dashboard', '--insecure', ...SMALL_MODEL];
 const REFUSALS = new Set([grpc.status.INVALID_ARGUMENT, grpc.status.NOT_FOUND, grpc.status.ALREADY_EXISTS, grpc.status.FAILED_PRECONDITION]);
 
 /** Why an answer is not what its probe must get, or null when it is. */
