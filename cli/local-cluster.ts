@@ -74,9 +74,11 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<num
   const nodeCount = slotCount(job) + job.spares;
   const nodeName = (index: number) => `node-${index}`;
   const security = await prepareRunSecurity(options.security, Array.from({ length: nodeCount }, (_, i) => nodeName(i)));
-  const session = new CoordinatorSession({ job, listen: `127.0.0.1:${options.port}`, reportPath: options.reportPath, logger, print, dashboard: options.dashboard, nodesOnThisMachine: true, joinToken: security.joinToken });
+  let session: CoordinatorSession;
   let port: number;
   try {
+    // The session refuses a corpus or a resume that does not fit before anything starts.
+    session = new CoordinatorSession({ job, listen: `127.0.0.1:${options.port}`, reportPath: options.reportPath, logger, print, dashboard: options.dashboard, nodesOnThisMachine: true, joinToken: security.joinToken });
     port = await session.start();
   } catch (err) {
     security.close();

@@ -4,7 +4,7 @@
 // `--tls-dir`, issues them from the CA there (kept). The coordinator then serves mutual TLS and
 // requires the token, and each node gets `--tls-dir` and the token in its environment.
 
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OptionError } from '../domain/errors.ts';
@@ -27,6 +27,33 @@ export interface RunSecurity {
   describe(): string;
   /** Removes what was made for this run only (an ephemeral CA). */
   close(): void;
+}
+
+/** `ftrain-run-tls-PID-XXXXXX` in the temporary directory: a run's own CA, removed when it ends. */
+const EPHEMERAL_PREFIX = 'ftrain-run-tls-';
+
+/** The directories of runs that ended without removing theirs (killed): their launcher's pid is gone. */
+function removeStaleDirs(): void {
+  let names: string[];
+  try {
+    names = readdirSync(tmpdir());
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = Number(/^ftrain-run-tls-(\d+)-/.exec(name)?.[1] ?? NaN);
+    if (!Number.isInteger(pid) || pid === process.pid || alive(pid)) continue;
+    rmSync(join(tmpdir(), name), { recursive: true, force: true });
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 const PLAINTEXT: RunSecurity = {
@@ -55,7 +82,8 @@ export async function prepareRunSecurity(flags: RunSecurityFlags, names: readonl
   }
   const certs = await import('../common/certificates.ts');
   const ephemeral = flags.tlsDir === undefined;
-  const dir = flags.tlsDir ?? mkdtempSync(join(tmpdir(), 'ftrain-run-tls-'));
+  if (ephemeral) removeStaleDirs();
+  const dir = flags.tlsDir ?? mkdtempSync(join(tmpdir(), `${EPHEMERAL_PREFIX}${process.pid}-`));
   if (ephemeral) await certs.createEphemeralTls(dir, [COORDINATOR_CERT_NAME, ...names]);
   const issue = async (name: string) => {
     if (existsSync(join(dir, `${name}.crt`))) return;
