@@ -152,7 +152,7 @@ export class CoordinatorLink {
         tls: tlsThreadData(),
       },
     });
-    thread.on('message', (m: { type: 'taken' } | { type: 'beat' } | { type: 'unsure' } | { type: 'failed'; code: grpc.status; details: string; refusal: Uint8Array | null }) => {
+    thread.on('message', (m: { type: 'taken' } | { type: 'beat' } | { type: 'unsure' } | { type: 'failed'; code: grpc.status; details: string; refusal: Uint8Array | null; address: string }) => {
       if (m.type === 'unsure') {
         // Its leader cannot reach the store: cut off from it, another may have been elected.
         if (this.leaders.several) void this.askWhoLeads(`the coordinator at ${this.address} leads without reaching its store`);
@@ -164,6 +164,12 @@ export class CoordinatorLink {
       }
       if (m.type === 'beat') {
         this.failedBeats = 0;
+        return;
+      }
+      // A failure of the beats to a coordinator this node has left since (it re-attached to
+      // another leader meanwhile): that one no longer speaks for the node, not even to fence it.
+      if (m.address !== heartbeatAddress(this.address, this.heartbeatPort)) {
+        this.log.info({ from: m.address, code: m.code, details: m.details }, 'a heartbeat failure from a coordinator this node has left: ignored');
         return;
       }
       const refusal = m.refusal ? refusalFromTrailer(m.refusal, m.details) : null;

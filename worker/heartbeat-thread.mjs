@@ -12,7 +12,7 @@
 // workerData: { protoPath, coordinator, nodeId, intervalMs, deadlineMs, channelOptions, refusalTrailer, tls }
 // (tls: common/transport.ts TlsThreadData, PEM texts; null: plaintext).
 // The beats go on one Heartbeats stream (see open below). Posts { type: 'failed', code, details,
-// refusal } for each heartbeat not answered in time and for each end of the stream other than
+// refusal, address } for each heartbeat not answered in time and for each end of the stream other than
 // the coordinator's closing (`refusal`: the bytes of the typed refusal trailer, decoded by the
 // main thread; null when the stream failed otherwise).
 // Posts { type: 'beat' } for a heartbeat taken after one or more that failed, { type: 'unsure' }
@@ -33,6 +33,8 @@ const credentials = tls
 const definition = protoLoader.loadSync(protoPath, { keepCase: false, longs: Number, enums: String, defaults: true, oneofs: true });
 const proto = grpc.loadPackageDefinition(definition);
 let client = new proto.ftrain.v1.Coordinator(coordinator, credentials, channelOptions);
+/** Where the beats go now: each failure says which coordinator it came from. */
+let beatingTo = coordinator;
 
 /** Shortest time between two readings of the process's memory (common/process-memory.ts MEMORY_SAMPLE_MS). */
 const MEMORY_SAMPLE_MS = 1000;
@@ -73,7 +75,7 @@ function answered() {
 
 function failed(code, details, refusal) {
   failing = true;
-  parentPort.postMessage({ type: 'failed', code, details, refusal });
+  parentPort.postMessage({ type: 'failed', code, details, refusal, address: beatingTo });
 }
 
 // The beats go on one Heartbeats stream, opened at the first beat and again at the first beat
@@ -136,6 +138,7 @@ parentPort.on('message', (m) => {
     closeStream();
     client.close();
     client = new proto.ftrain.v1.Coordinator(m.address, credentials, channelOptions);
+    beatingTo = m.address;
     beat();
     return;
   }
