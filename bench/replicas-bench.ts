@@ -6,12 +6,12 @@
 // not know.
 
 import { mkdirSync, rmSync } from 'node:fs';
-import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
+import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { runOnce } from './pipeline-bench.ts';
 import { medianSide, side, type SideFigures } from './recovery-bench.ts';
 import { measureAllReduce, type AllReduceBenchResult } from './replica-ring-bench.ts';
-import { median, sig } from './stats.ts';
+import { machineFigures, median, sig } from './stats.ts';
 
 export interface ReplicasBenchOptions {
   /** MiB of float32 values the all-reduce sums (and each raw stream carries). */
@@ -283,14 +283,7 @@ export async function runReplicasBench(o: ReplicasBenchOptions): Promise<Replica
   const timeLost = o.timeLostRuns > 0 ? await measureTimeLost(o) : null;
   const overlap = o.overlapRuns > 0 ? await measureOverlap(o) : null;
   return {
-    machine: {
-      cpus: availableParallelism(),
-      cpuModel: cpus()[0]?.model ?? 'unknown',
-      totalMemoryBytes: totalmem(),
-      node: process.version,
-      loadAverage1mBefore: sig(loadAverage1mBefore),
-      loadAverage1mAfter: sig(loadavg()[0]!),
-    },
+    machine: machineFigures(loadAverage1mBefore),
     definitions: {
       allReduceMBps: 'the vector bytes over the median wall time of one all-reduce on every replica (each a thread with its own gRPC server, as each worker has a process), on loopback; MB = 1e6 bytes',
       rawStreamMBps: 'the same bytes over the median time of one raw Worker.AllReduce stream from one party to another, in ~1 MiB messages with back-pressure, until the receiver answered',

@@ -1,4 +1,6 @@
-// The arithmetic every benchmark reports with.
+// The arithmetic every benchmark reports with, and the machine it ran on.
+
+import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 
 /** Bytes per GB in every *GBps figure. */
 export const BYTES_PER_GB = 1e9;
@@ -27,4 +29,16 @@ export function timeIt(repeats: number, f: () => void): number {
     ms.push(performance.now() - t0);
   }
   return median(ms);
+}
+
+/** The machine a bench ran on, and how busy it was before (`loadAverage1mBefore`) and after it. */
+export function machineFigures(loadAverage1mBefore: number) {
+  return {
+    cpus: availableParallelism(),
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    totalMemoryBytes: totalmem(),
+    node: process.version,
+    loadAverage1mBefore: sig(loadAverage1mBefore),
+    loadAverage1mAfter: sig(loadavg()[0]!),
+  };
 }

@@ -13,7 +13,7 @@
 // up to two in each sink (the shard it holds and the one it receives).
 
 import { mkdtempSync, rmSync } from 'node:fs';
-import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initCa, issueCertificate, loadTlsMaterial } from '../common/certificates.ts';
 import { readVmHwmBytes } from '../common/process-memory.ts';
@@ -23,7 +23,7 @@ import type { RunReport } from '../observability/run-report.ts';
 import { SHARD_CHUNK_BYTES } from '../snapshot-manager/shard-transfer.ts';
 import { runOnce, slowestStepMs } from './pipeline-bench.ts';
 import { putShardMs, shardPayload, shardSinkClient, startShardSink, type ShardPayload, type ShardSinkProcess } from './shard-sink.ts';
-import { gbps, median, sig, timeIt } from './stats.ts';
+import { gbps, machineFigures, median, sig, timeIt } from './stats.ts';
 
 export interface TlsBenchOptions {
   readonly stages: number;
@@ -219,14 +219,7 @@ export async function runTlsBench(o: TlsBenchOptions) {
   const model = o.stateMib === 0 ? { preset: 'small', args: SMALL_MODEL.join(' ') } : { preset: 'sized', stateMbPerStage: o.stateMib, args: modelArgs(o.stateMib).join(' ') };
   return {
     bench: 'tls',
-    machine: {
-      cpus: availableParallelism(),
-      cpuModel: cpus()[0]?.model ?? 'unknown',
-      totalMemoryBytes: totalmem(),
-      node: process.version,
-      loadAverage1mBefore: sig(loadAverage1mBefore),
-      loadAverage1mAfter: sig(loadavg()[0]!),
-    },
+    machine: machineFigures(loadAverage1mBefore),
     settings: {
       stages: o.stages,
       steps: o.steps,
