@@ -4,7 +4,6 @@
 // either on purpose. Sets the process's transport identity (common/transport.ts).
 
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Command } from 'commander';
 import { OptionError } from '../domain/errors.ts';
 import { useTls, type TlsIdentity } from '../common/transport.ts';
@@ -55,7 +54,6 @@ export async function loadIdentity(dir: string, name: string | undefined): Promi
 /** A member's security: its identity (set for the process) and the token it joins with (or ''). */
 export async function memberSecurity(v: SecurityFlagValues, nodeId: string | undefined): Promise<{ tls: TlsIdentity | null; joinToken: string }> {
   const tls = v.tlsDir === undefined ? null : await loadIdentity(v.tlsDir, nodeId);
-  if (tls && nodeId !== undefined && tls.name !== nodeId) throw new OptionError('--tls-dir', `the certificate ${join(v.tlsDir!, `${nodeId}.crt`)} names "${tls.name}", not node ${nodeId}`);
   useTls(tls);
   return { tls, joinToken: givenJoinToken(v) ?? '' };
 }
